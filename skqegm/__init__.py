@@ -1,0 +1,14 @@
+"""skqegm: quantum-enhanced generative models for rare events and tail risk.
+
+Subpackages
+-----------
+quantum
+    Circuits, an exact batched torch simulator, Qiskit primitive adapters,
+    scikit-learn transformers, parameter-shift gradients and a quantum random source.
+preprocessing, datasets, metrics
+    Tail labelling and splits, the paper's data, tail scores and VaR backtests.
+"""
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["__version__"]

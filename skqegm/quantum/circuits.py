@@ -1,0 +1,239 @@
+"""Parametrised circuits of the QEGM variational layer (paper eqs. 11-13).
+
+Every circuit uses only ``ry``, ``rz`` and ``cx`` gates, so it runs unchanged on the
+Qiskit primitives and the torch simulator applies the same gates in the same order.
+Parameters are ``ParameterVector`` elements; their binding order is the order of the
+returned lists, never Qiskit's alphabetical ``circuit.parameters`` order.
+"""
+
+import math
+
+import numpy as np
+from qiskit.circuit import ParameterVector, QuantumCircuit
+
+from ..utils.validation import check_int, check_option
+
+ENCODINGS = ("angle", "amplitude")
+
+
+def hardware_efficient_ansatz(n_qubits, n_layers):
+    """The hardware-efficient ansatz of eq. 11.
+
+    Each of the ``n_layers`` layers applies ``Ry(theta)`` then ``Rz(phi)`` on every qubit,
+    then the CNOT chain ``CNOT(i, i + 1)`` for ``i = 0 .. n_qubits - 2``.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Number of qubits, at least 1.
+    n_layers : int
+        Number of layers ``L``, at least 1.
+
+    Returns
+    -------
+    circuit : QuantumCircuit
+        ``2 * n_qubits * n_layers`` rotations and ``(n_qubits - 1) * n_layers`` CNOTs.
+        Its weight ``theta[2 * (l * n_qubits + i) + g]`` is the ``Ry`` (``g = 0``) or
+        ``Rz`` (``g = 1``) angle of qubit ``i`` in layer ``l``.
+
+    Examples
+    --------
+    >>> from skqegm.quantum import hardware_efficient_ansatz
+    >>> qc = hardware_efficient_ansatz(6, 5)
+    >>> qc.num_parameters, qc.count_ops()["cx"]
+    (60, 25)
+    """
+    n_qubits = check_int(n_qubits, "n_qubits", min_value=1)
+    n_layers = check_int(n_layers, "n_layers", min_value=1)
+    theta = ParameterVector("θ", 2 * n_qubits * n_layers)
+    qc = QuantumCircuit(n_qubits, name="ansatz")
+    for layer in range(n_layers):
+        for i in range(n_qubits):
+            k = 2 * (layer * n_qubits + i)
+            qc.ry(theta[k], i)
+            qc.rz(theta[k + 1], i)
+        for i in range(n_qubits - 1):
+            qc.cx(i, i + 1)
+    return qc
+
+
+def angle_encoding(n_qubits):
+    """Angle encoding of eq. 13: ``Ry(x_i)`` on qubit ``i``, one qubit per feature.
+
+    Examples
+    --------
+    >>> from skqegm.quantum import angle_encoding
+    >>> angle_encoding(3).num_parameters
+    3
+    """
+    n_qubits = check_int(n_qubits, "n_qubits", min_value=1)
+    x = ParameterVector("x", n_qubits)
+    qc = QuantumCircuit(n_qubits, name="angle_encoding")
+    for i in range(n_qubits):
+        qc.ry(x[i], i)
+    return qc
+
+
+def n_amplitude_qubits(n_features):
+    """Qubits needed to amplitude-encode ``n_features`` values: ``ceil(log2 d)``, at least 1."""
+    return max(1, math.ceil(math.log2(n_features)))
+
+
+def amplitude_encoding(n_features):
+    """Amplitude encoding of eq. 12: ``d`` features on ``ceil(log2 d)`` qubits.
+
+    The state ``sum_k x_k / ||x|| |k>`` (zero-padded to a power of two) is prepared by a
+    binary tree of uniformly controlled ``Ry`` rotations (Mottonen et al., 2004), each
+    decomposed into ``Ry`` and CNOT gates by the Gray-code construction. The circuit's
+    parameters are the ``2**n - 1`` tree angles; :func:`amplitude_encoding_angles` maps
+    features to them. Any real vector is reachable, signs included, with ``Ry`` alone.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features ``d``, at least 1.
+
+    Returns
+    -------
+    circuit : QuantumCircuit
+        On ``ceil(log2 d)`` qubits (at least 1), with ``2**n - 1`` parameters.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qiskit.quantum_info import Statevector
+    >>> from skqegm.quantum import amplitude_encoding, amplitude_encoding_angles
+    >>> x = np.array([[3.0, -4.0, 0.0]])
+    >>> qc = amplitude_encoding(3)
+    >>> bound = qc.assign_parameters(amplitude_encoding_angles(x, qc.num_qubits)[0])
+    >>> np.round(Statevector(bound).data.real, 6)
+    array([ 0.6, -0.8,  0. ,  0. ])
+    """
+    n_features = check_int(n_features, "n_features", min_value=1)
+    n_qubits = n_amplitude_qubits(n_features)
+    alpha = ParameterVector("α", 2**n_qubits - 1)
+    qc = QuantumCircuit(n_qubits, name="amplitude_encoding")
+    offset = 0
+    for level in range(n_qubits):
+        # Level j rotates qubit n-1-j, controlled by the j qubits above it.
+        target = n_qubits - 1 - level
+        controls = list(range(target + 1, n_qubits))
+        angles = alpha[offset:offset + 2**level]
+        _uniformly_controlled_ry(qc, angles, controls, target)
+        offset += 2**level
+    return qc
+
+
+def _uniformly_controlled_ry(qc, angles, controls, target):
+    """Apply ``Ry(angles[c])`` on ``target`` when the ``controls`` hold the value ``c``.
+
+    Gray-code decomposition: ``2**k`` plain ``Ry`` gates interleaved with CNOTs. Control
+    qubit ``controls[i]`` is bit ``i`` of ``c``. The rotation angles are the fixed linear
+    combinations ``phi = S.T @ angles / 2**k`` with ``S[c, i] = (-1)**popcount(c & g_i)``.
+    """
+    k = len(controls)
+    if k == 0:
+        qc.ry(angles[0], target)
+        return
+    size = 2**k
+    gray = [i ^ (i >> 1) for i in range(size)]
+    signs = np.array([[(-1) ** bin(c & g).count("1") for g in gray] for c in range(size)])
+    for i in range(size):
+        phi = sum(float(signs[c, i]) / size * angles[c] for c in range(size))
+        qc.ry(phi, target)
+        changed = gray[i] ^ gray[(i + 1) % size]
+        qc.cx(controls[changed.bit_length() - 1], target)
+
+
+def amplitude_encoding_angles(X, n_qubits):
+    """Tree angles that make :func:`amplitude_encoding` prepare ``X / ||X||``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Rows to encode, ``n_features <= 2**n_qubits``; each is zero-padded and
+        L2-normalised.
+    n_qubits : int
+        Qubits of the encoding circuit.
+
+    Returns
+    -------
+    angles : ndarray of shape (n_samples, 2**n_qubits - 1)
+        In the circuit's binding order (level by level, control value ascending).
+    """
+    amplitudes = normalized_amplitudes(X, n_qubits)
+    n_samples = amplitudes.shape[0]
+    # Walk the tree from the leaves up: the last level keeps signs (atan2 of signed
+    # amplitudes); the levels above see only non-negative norms.
+    children = amplitudes
+    levels = []
+    for _ in range(n_qubits):
+        pairs = children.reshape(n_samples, -1, 2)
+        levels.append(2.0 * np.arctan2(pairs[:, :, 1], pairs[:, :, 0]))
+        children = np.sqrt((pairs**2).sum(axis=2))
+    return np.concatenate(levels[::-1], axis=1)
+
+
+def normalized_amplitudes(X, n_qubits):
+    """Zero-pad each row of ``X`` to ``2**n_qubits`` entries and L2-normalise it.
+
+    Raises
+    ------
+    ValueError
+        If a row has zero norm (it encodes no state) or too many features.
+    """
+    X = np.asarray(X, dtype=float)
+    dim = 2**n_qubits
+    if X.shape[1] > dim:
+        raise ValueError(f"X has {X.shape[1]} features; {n_qubits} qubits hold at most {dim}.")
+    norms = np.linalg.norm(X, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(
+            "Amplitude encoding needs rows with a non-zero norm; "
+            f"rows {zero[:5].tolist()} of X are all zeros."
+        )
+    padded = np.zeros((X.shape[0], dim))
+    padded[:, : X.shape[1]] = X / norms[:, None]
+    return padded
+
+
+def variational_circuit(n_features, n_layers, encoding="angle"):
+    """Encoding followed by the ansatz: the circuit of the quantum variational layer.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    n_layers : int
+        Ansatz layers.
+    encoding : {"angle", "amplitude"}, default="angle"
+        ``"angle"``: one qubit per feature, the features are the input parameters.
+        ``"amplitude"``: ``ceil(log2 d)`` qubits, the input parameters are the tree
+        angles of :func:`amplitude_encoding_angles`.
+
+    Returns
+    -------
+    circuit : QuantumCircuit
+    input_params : list of Parameter
+    weight_params : list of Parameter
+        Both in binding order.
+
+    Examples
+    --------
+    >>> from skqegm.quantum import variational_circuit
+    >>> qc, inputs, weights = variational_circuit(4, 3)
+    >>> qc.num_qubits, len(inputs), len(weights)
+    (4, 4, 24)
+    """
+    check_option(encoding, "encoding", ENCODINGS)
+    if encoding == "angle":
+        encoder = angle_encoding(n_features)
+    else:
+        encoder = amplitude_encoding(n_features)
+    ansatz = hardware_efficient_ansatz(encoder.num_qubits, n_layers)
+    circuit = encoder.compose(ansatz)
+    circuit.name = f"qvl_{encoding}"
+    input_params = sorted(encoder.parameters, key=lambda p: p.index)
+    weight_params = sorted(ansatz.parameters, key=lambda p: p.index)
+    return circuit, input_params, weight_params

@@ -1,0 +1,283 @@
+"""The quantum variational layer as scikit-learn transformers.
+
+:class:`EstimatorTransformer` maps each row to the expectation values ``<Z_i>`` of its
+qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
+``P(y | x) = |<y|psi(x)>|^2``. Both run the same circuit (encoding then the
+hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
+"""
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
+
+from ..utils.validation import check_int, check_option, check_shots
+from .backends import CircuitRunner, check_backend
+from .circuits import (
+    ENCODINGS,
+    amplitude_encoding_angles,
+    n_amplitude_qubits,
+    normalized_amplitudes,
+    variational_circuit,
+)
+from .simulator import MAX_QUBITS, StatevectorSimulator
+
+
+class _QuantumTransformer(TransformerMixin, BaseEstimator):
+    """Shared fit / transform of the two transformers; subclasses pick the output."""
+
+    _output = None  # "expval_z" or "probabilities"
+
+    def __init__(
+        self,
+        n_layers=2,
+        encoding="angle",
+        weights=None,
+        backend=None,
+        shots=None,
+        random_state=None,
+    ):
+        self.n_layers = n_layers
+        self.encoding = encoding
+        self.weights = weights
+        self.backend = backend
+        self.shots = shots
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Build the circuit for ``X``'s features and set (or draw) its weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; only its number of features matters (the layer is not
+            trained here: train it inside a model, or pass trained ``weights``).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : object
+        """
+        X = validate_data(self, X, dtype=np.float64)
+        check_int(self.n_layers, "n_layers", min_value=1)
+        check_option(self.encoding, "encoding", ENCODINGS)
+        kind = check_backend(self.backend)
+        check_shots(self.shots)
+        if self.encoding == "amplitude":
+            normalized_amplitudes(X, n_amplitude_qubits(X.shape[1]))
+
+        circuit, inputs, weights = variational_circuit(X.shape[1], self.n_layers, self.encoding)
+        if kind == "exact" and circuit.num_qubits > MAX_QUBITS:
+            raise ValueError(
+                f"X has {X.shape[1]} features, so the {self.encoding} encoding needs "
+                f"{circuit.num_qubits} qubits; the exact backend simulates at most "
+                f"{MAX_QUBITS} (n_qubits). Use encoding='amplitude' or fewer features."
+            )
+        rng = check_random_state(self.random_state)
+        self.weights_ = self._initial_weights(len(weights), rng)
+        self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
+        self.circuit_ = circuit
+        self.input_params_ = inputs
+        self.weight_params_ = weights
+        self.n_qubits_ = circuit.num_qubits
+        self._runner = None if kind == "exact" else CircuitRunner(self.backend, self.shots, self.seed_)
+        return self
+
+    def transform(self, X):
+        """Run the circuit on every row of ``X`` (one primitive call for the batch).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_out : ndarray of shape (n_samples, n_outputs)
+            Expectation values (:class:`EstimatorTransformer`) or probabilities
+            (:class:`SamplerTransformer`).
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._evaluate(X, self.weights_[None, :])[0]
+
+    def get_feature_names_out(self, input_features=None):
+        """Output feature names: ``z_i`` per qubit, or ``p_<bitstring>`` per outcome."""
+        check_is_fitted(self)
+        _check_feature_names_in(self, input_features)
+        return np.asarray(self._output_names(), dtype=object)
+
+    @property
+    def n_outputs_(self):
+        """Number of output columns."""
+        check_is_fitted(self)
+        return self.n_qubits_ if self._output == "expval_z" else 2**self.n_qubits_
+
+    # -- internals ---------------------------------------------------------------------------
+    def _evaluate(self, X, weight_sets):
+        """Outputs for each weight set: shape ``(n_sets, n_samples, n_outputs)``.
+
+        Exact path: the torch simulator (one unitary per weight set), then multinomial
+        shot noise if ``shots`` is set. Qiskit path: every (weight set, row) pair is one
+        parameter set of a single primitive call.
+        """
+        if self.encoding == "amplitude":
+            normalized_amplitudes(X, self.n_qubits_)  # a zero row is an error, not NaN
+        if self._runner is None:
+            return self._evaluate_exact(X, weight_sets)
+        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
+        n_sets, n_rows = len(weight_sets), len(X)
+        values = np.hstack([np.tile(inputs, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0)])
+        run = getattr(self._runner, self._output)
+        out = run(self.circuit_, self.input_params_ + self.weight_params_, values)
+        return out.reshape(n_sets, n_rows, -1)
+
+    def _evaluate_exact(self, X, weight_sets):
+        simulator = StatevectorSimulator(
+            self.n_qubits_, self.n_layers, self.encoding, dtype=torch.complex128
+        )
+        with torch.no_grad():
+            probs = simulator.probabilities(torch.from_numpy(X), torch.from_numpy(weight_sets))
+        probs = probs.numpy()
+        if self.shots is not None:
+            rng = np.random.default_rng(self.seed_)
+            probs = rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
+        if self._output == "probabilities":
+            return probs
+        return probs @ simulator._z_signs.numpy()
+
+    def _initial_weights(self, n_weights, rng):
+        if self.weights is None:
+            return rng.uniform(0.0, 2.0 * np.pi, size=n_weights)
+        weights = np.asarray(self.weights, dtype=float).ravel()
+        if weights.shape != (n_weights,) or not np.all(np.isfinite(weights)):
+            raise ValueError(
+                f"weights must hold {n_weights} finite angles (2 * n_qubits * n_layers for "
+                f"{self.n_layers} layers); got shape {np.shape(self.weights)}."
+            )
+        return weights.copy()
+
+
+class EstimatorTransformer(_QuantumTransformer):
+    """Expectation values ``<Z_i>`` of the variational layer's qubits (eq. 4).
+
+    Each row is encoded (angle: ``Ry(x_i)`` on qubit ``i``; amplitude: the normalised row
+    as the state's amplitudes), the hardware-efficient ansatz is applied with the
+    transformer's weights, and ``<Z_i>`` of every qubit is returned.
+
+    Parameters
+    ----------
+    n_layers : int, default=2
+        Layers of the hardware-efficient ansatz.
+    encoding : {"angle", "amplitude"}, default="angle"
+        ``"angle"`` uses one qubit per feature (features are rotation angles in
+        radians); ``"amplitude"`` uses ``ceil(log2 n_features)`` qubits.
+    weights : array-like of shape (2 * n_qubits * n_layers,), default=None
+        Circuit weights in binding order (see ``weight_params_``). ``None`` draws them
+        uniformly in ``[0, 2 pi)`` from ``random_state``.
+    backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2, default=None
+        ``None`` or ``"exact"``: the exact torch simulator; ``"statevector"``,
+        ``"aer"``, a Qiskit device such as ``FakeTorontoV2()``, or a ready primitive.
+        See :mod:`skqegm.quantum.backends`.
+    shots : int, default=None
+        ``None``: exact values where the backend allows it; otherwise estimated from
+        this many sampled bitstrings per row.
+    random_state : int, RandomState instance or None, default=None
+        Draws the weights (when not given) and seeds every simulator and transpiler.
+
+    Attributes
+    ----------
+    n_qubits_ : int
+        Qubits of the circuit.
+    circuit_ : QuantumCircuit
+        Encoding followed by the ansatz.
+    input_params_ : list of Parameter
+        Input parameters in binding order (the tree angles for amplitude encoding).
+    weight_params_ : list of Parameter
+        Weight parameters in binding order.
+    weights_ : ndarray of shape (n_weights,)
+        The weights used.
+    seed_ : int
+        Seed of the simulators and the transpiler, drawn from ``random_state``.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    SamplerTransformer : The outcome probabilities of the same circuit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.quantum import EstimatorTransformer
+    >>> X = np.array([[0.0, np.pi], [np.pi / 2, 0.0]])
+    >>> qt = EstimatorTransformer(n_layers=1, weights=np.zeros(4)).fit(X)
+    >>> np.round(qt.transform(X), 6)  # qubit 1 flipped; then a Bell pair
+    array([[ 1., -1.],
+           [ 0.,  0.]])
+    >>> qt.get_feature_names_out()
+    array(['z_0', 'z_1'], dtype=object)
+    """
+
+    _output = "expval_z"
+
+    def _output_names(self):
+        return [f"z_{i}" for i in range(self.n_qubits_)]
+
+
+class SamplerTransformer(_QuantumTransformer):
+    """Outcome probabilities ``P(y | x)`` of the variational layer (eq. 4).
+
+    Same circuit and parameters as :class:`EstimatorTransformer`; ``transform`` returns
+    the probability of every measurement outcome: ``2**n_qubits_`` columns that sum to 1,
+    exact or from ``shots`` sampled bitstrings. Column ``k`` is the outcome whose
+    bitstring is ``k`` in binary with qubit 0 as the least significant bit (Qiskit's
+    order): the column named ``p_01`` is qubit 0 in ``|1>`` and qubit 1 in ``|0>``.
+
+    Parameters
+    ----------
+    n_layers : int, default=2
+        Layers of the hardware-efficient ansatz.
+    encoding : {"angle", "amplitude"}, default="angle"
+        How features enter the circuit.
+    weights : array-like of shape (2 * n_qubits * n_layers,), default=None
+        Circuit weights; ``None`` draws them from ``random_state``.
+    backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2, default=None
+        Where the circuit runs; see :class:`EstimatorTransformer`.
+    shots : int, default=None
+        ``None``: exact probabilities where the backend allows it; otherwise
+        frequencies of this many shots per row.
+    random_state : int, RandomState instance or None, default=None
+        Draws the weights (when not given) and seeds every simulator and transpiler.
+
+    Attributes
+    ----------
+    n_qubits_ : int
+    circuit_ : QuantumCircuit
+    input_params_ : list of Parameter
+    weight_params_ : list of Parameter
+    weights_ : ndarray of shape (n_weights,)
+    seed_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        As in :class:`EstimatorTransformer`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.quantum import SamplerTransformer
+    >>> X = np.array([[np.pi / 2, 0.0]])
+    >>> qt = SamplerTransformer(n_layers=1, weights=np.zeros(4)).fit(X)
+    >>> np.round(qt.transform(X), 6)  # |00> and |11>, each with probability 1/2
+    array([[0.5, 0. , 0. , 0.5]])
+    >>> qt.get_feature_names_out().tolist()
+    ['p_00', 'p_01', 'p_10', 'p_11']
+    """
+
+    _output = "probabilities"
+
+    def _output_names(self):
+        return [f"p_{k:0{self.n_qubits_}b}" for k in range(2**self.n_qubits_)]
