@@ -44,7 +44,7 @@ def parameter_shift_jacobian(transformer, X):
     >>> from skqegm.quantum import EstimatorTransformer, parameter_shift_jacobian
     >>> qt = EstimatorTransformer(n_layers=1, weights=[0.3, 0.0]).fit([[0.2]])
     >>> jac = parameter_shift_jacobian(qt, [[0.2]])  # <Z> = cos(x + theta)
-    >>> np.round(jac, 6).tolist(), round(-np.sin(0.5), 6)
+    >>> np.round(jac, 6).tolist(), round(float(-np.sin(0.5)), 6)
     ([[[-0.479426, 0.0]]], -0.479426)
     """
     check_is_fitted(transformer)

@@ -45,6 +45,12 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.shots = shots
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Sampled outputs change from fit to fit unless random_state fixes the seeds.
+        tags.non_deterministic = self.shots is not None and self.random_state is None
+        return tags
+
     def fit(self, X, y=None):
         """Build the circuit for ``X``'s features and set (or draw) its weights.
 
