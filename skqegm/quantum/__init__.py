@@ -16,12 +16,14 @@ from .circuits import (
 from .gradients import parameter_shift_jacobian
 from .qrng import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
 from .simulator import StatevectorSimulator
+from .torch_layer import QuantumLayer
 from .transformers import EstimatorTransformer, SamplerTransformer
 
 __all__ = [
     "BACKEND_NAMES",
     "CircuitRunner",
     "EstimatorTransformer",
+    "QuantumLayer",
     "QuantumRandomSource",
     "SamplerTransformer",
     "StatevectorSimulator",

@@ -132,12 +132,19 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             normalized_amplitudes(X, self.n_qubits_)  # a zero row is an error, not NaN
         if self._runner is None:
             return self._evaluate_exact(X, weight_sets)
-        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
         n_sets, n_rows = len(weight_sets), len(X)
-        values = np.hstack([np.tile(inputs, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0)])
-        run = getattr(self._runner, self._output)
-        out = run(self.circuit_, self.input_params_ + self.weight_params_, values)
+        out = self._run_pairs(np.tile(X, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0))
         return out.reshape(n_sets, n_rows, -1)
+
+    def _run_pairs(self, X, weights, seed=None):
+        """Qiskit path: row ``i`` of ``X`` with row ``i`` of ``weights``, all in ONE call.
+
+        ``seed`` overrides the fitted seed (fresh shot noise for each training step).
+        """
+        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
+        values = np.hstack([inputs, weights])
+        run = getattr(self._runner, self._output)
+        return run(self.circuit_, self.input_params_ + self.weight_params_, values, seed=seed)
 
     def _evaluate_exact(self, X, weight_sets):
         simulator = StatevectorSimulator(

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+
+from skqegm.quantum import EstimatorTransformer, QuantumLayer, SamplerTransformer
+
+rng = np.random.default_rng(11)
+X = rng.uniform(-np.pi, np.pi, size=(5, 3))
+
+
+def exact_gradients(transformer, coef):
+    """Reference: autograd through the exact simulator in complex128."""
+    exact = type(transformer)(n_layers=transformer.n_layers, encoding=transformer.encoding,
+                              weights=transformer.weights_).fit(X)
+    layer = QuantumLayer(exact, dtype=torch.complex128)
+    x = torch.tensor(X, requires_grad=True)
+    (layer(x) * coef).sum().backward()
+    return x.grad.numpy(), layer.weights.grad.numpy()
+
+
+@pytest.mark.parametrize("cls", [EstimatorTransformer, SamplerTransformer])
+@pytest.mark.parametrize("backend", [None, "statevector", "aer"])
+def test_forward_equals_transform_and_gradients_equal_autograd(cls, backend):
+    qt = cls(n_layers=2, backend=backend, random_state=0).fit(X)
+    layer = QuantumLayer(qt, dtype=torch.complex128)
+    x = torch.tensor(X, requires_grad=True)
+    out = layer(x)
+    np.testing.assert_allclose(out.detach().numpy(), qt.transform(X), atol=1e-10)
+    coef = torch.tensor(rng.normal(size=out.shape))
+    (out * coef).sum().backward()
+    grad_x, grad_w = exact_gradients(qt, coef)
+    np.testing.assert_allclose(x.grad.numpy(), grad_x, atol=1e-8)
+    np.testing.assert_allclose(layer.weights.grad.numpy(), grad_w, atol=1e-8)
+
+
+def test_backward_is_one_primitive_call(counting_estimator):
+    qt = EstimatorTransformer(backend=counting_estimator, random_state=0).fit(X)
+    layer = QuantumLayer(qt)
+    out = layer(torch.tensor(X, requires_grad=True))
+    assert counting_estimator.calls == 1
+    out.sum().backward()
+    assert counting_estimator.calls == 2
+
+
+def test_training_through_the_bridge_reduces_the_loss():
+    qt = EstimatorTransformer(n_layers=1, backend="aer", shots=500, random_state=0).fit(X)
+    layer = QuantumLayer(qt)
+    head = torch.nn.Linear(3, 1, dtype=torch.float64)
+    target = torch.tensor(np.sin(X).sum(1, keepdims=True))
+    optimizer = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=0.1)
+    x = torch.tensor(X)
+    losses = []
+    for _ in range(15):
+        optimizer.zero_grad()
+        loss = ((head(layer(x)) - target) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    trained = layer.to_transformer()
+    np.testing.assert_allclose(trained.weights_, layer.weights.detach().numpy())
+    assert not np.allclose(trained.weights_, qt.weights_)  # the original is untouched
+
+
+def test_shots_give_fresh_noise_each_step():
+    qt = EstimatorTransformer(backend="aer", shots=100, random_state=0).fit(X)
+    layer = QuantumLayer(qt)
+    x = torch.tensor(X)
+    assert not torch.equal(layer(x), layer(x))
+    again = QuantumLayer(qt)
+    first = QuantumLayer(qt)(x)
+    torch.testing.assert_close(again(x), first)  # reproducible from the seed
+
+
+def test_unsupported_combinations_raise():
+    amp = EstimatorTransformer(encoding="amplitude", backend="aer", random_state=0).fit(X)
+    QuantumLayer(amp)(torch.tensor(X))  # weights-only training works
+    with pytest.raises(ValueError, match="encoding='angle'"):
+        QuantumLayer(amp)(torch.tensor(X, requires_grad=True))
+    with pytest.raises(ValueError, match="shots with the exact backend"):
+        QuantumLayer(EstimatorTransformer(shots=10).fit(X))
