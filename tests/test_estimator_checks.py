@@ -3,11 +3,20 @@
 Each expected failure is listed with its reason.
 """
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import pytest
+from sklearn.utils.estimator_checks import (
+    check_dataframe_column_names_consistency,
+    parametrize_with_checks,
+)
 
+from skqegm.preprocessing import QuantileTailLabeler, SigmaThresholdLabeler
 from skqegm.quantum import EstimatorTransformer, SamplerTransformer
 
 ESTIMATORS = [
+    SigmaThresholdLabeler(),
+    SigmaThresholdLabeler(k=1.0, side="both"),
+    QuantileTailLabeler(),
+    QuantileTailLabeler(q=0.1, side="both"),
     EstimatorTransformer(),
     SamplerTransformer(),
     EstimatorTransformer(encoding="amplitude", n_layers=1),
@@ -42,3 +51,9 @@ def expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+# check_estimator does not run this one: call it explicitly.
+@pytest.mark.parametrize("estimator", ESTIMATORS, ids=repr)
+def test_dataframe_column_names_consistency(estimator):
+    check_dataframe_column_names_consistency(type(estimator).__name__, estimator)

@@ -45,6 +45,7 @@ def test_backward_is_one_primitive_call(counting_estimator):
 def test_training_through_the_bridge_reduces_the_loss():
     qt = EstimatorTransformer(n_layers=1, backend="aer", shots=500, random_state=0).fit(X)
     layer = QuantumLayer(qt)
+    torch.manual_seed(0)
     head = torch.nn.Linear(3, 1, dtype=torch.float64)
     target = torch.tensor(np.sin(X).sum(1, keepdims=True))
     optimizer = torch.optim.Adam([*layer.parameters(), *head.parameters()], lr=0.1)

@@ -1,0 +1,48 @@
+"""Tail metrics, greater-is-better scorers for model selection, and VaR backtests.
+
+- :func:`tail_kl_divergence`: the paper's KL divergence restricted to the tail region;
+- :func:`rare_event_recall`, :func:`rare_event_precision`: 1 marks the rare class;
+- :func:`interval_coverage`, :func:`coverage_error`: calibration of prediction intervals;
+- scorers ``scorer(estimator, X, y=None)`` and the :data:`SCORERS` dict for
+  ``GridSearchCV``;
+- :func:`var_exceedances`, :func:`kupiec_pof_test`,
+  :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`.
+"""
+
+from skqegm.metrics.backtests import (
+    BacktestResult,
+    christoffersen_conditional_coverage_test,
+    christoffersen_independence_test,
+    kupiec_pof_test,
+    var_exceedances,
+)
+from skqegm.metrics.intervals import coverage_error, interval_coverage
+from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
+from skqegm.metrics.scorers import (
+    SCORERS,
+    make_coverage_scorer,
+    make_rare_event_recall_scorer,
+    make_tail_kl_scorer,
+    neg_tail_kl_scorer,
+    rare_event_recall_scorer,
+)
+from skqegm.metrics.tail import tail_kl_divergence
+
+__all__ = [
+    "SCORERS",
+    "BacktestResult",
+    "christoffersen_conditional_coverage_test",
+    "christoffersen_independence_test",
+    "coverage_error",
+    "interval_coverage",
+    "kupiec_pof_test",
+    "make_coverage_scorer",
+    "make_rare_event_recall_scorer",
+    "make_tail_kl_scorer",
+    "neg_tail_kl_scorer",
+    "rare_event_precision",
+    "rare_event_recall",
+    "rare_event_recall_scorer",
+    "tail_kl_divergence",
+    "var_exceedances",
+]

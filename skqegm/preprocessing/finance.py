@@ -1,0 +1,139 @@
+"""Financial features: log returns and look-ahead-free lagged predictors."""
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from skqegm.utils.validation import check_int
+
+
+def _is_pandas(obj):
+    return hasattr(obj, "iloc") and hasattr(obj, "index")
+
+
+def log_returns(prices):
+    """Log returns ``log(p_t / p_{t-1})`` of a price series, first row dropped.
+
+    Parameters
+    ----------
+    prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
+        Strictly positive, finite prices in time order (at least two rows).
+
+    Returns
+    -------
+    returns : ndarray, Series or DataFrame with ``n_samples - 1`` rows
+        The same kind as ``prices``: a numpy array keeps its number of dimensions; a
+        pandas object keeps its columns / name and the index from the second row on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.preprocessing import log_returns
+    >>> log_returns(np.array([100.0, 110.0, 99.0])).round(4)
+    array([ 0.0953, -0.1054])
+    """
+    values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                         input_name="prices")
+    if values.ndim not in (1, 2):
+        raise ValueError(f"prices must be 1-D or 2-D; got an array of shape {values.shape}.")
+    if values.shape[0] < 2:
+        raise ValueError(f"prices needs at least 2 rows to form a return; got {values.shape[0]}.")
+    if np.any(values <= 0):
+        raise ValueError("prices must be strictly positive to take logarithms.")
+    returns = np.diff(np.log(values), axis=0)
+    if not _is_pandas(prices):
+        return returns
+    import pandas as pd
+
+    index = prices.index[1:]
+    if returns.ndim == 1:
+        return pd.Series(returns, index=index, name=prices.name)
+    return pd.DataFrame(returns, index=index, columns=prices.columns)
+
+
+def _check_windows(values, name, min_value):
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of integers; got {values!r}.")
+    values = tuple(values)
+    for value in values:
+        check_int(value, f"each of {name}", min_value=min_value)
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat a value; got {values!r}.")
+    return tuple(int(v) for v in values)
+
+
+def _lagged_matrix(r, lags, vol_windows, start):
+    n = r.shape[0]
+    columns = [r[start - lag:n - lag] for lag in lags]
+    for window in vol_windows:
+        # windows[i] covers r[i], ..., r[i + window - 1]; row t needs r[t - window .. t - 1],
+        # i.e. the window starting at t - window.
+        windows = np.lib.stride_tricks.sliding_window_view(r, window)
+        columns.append(windows[start - window:n - window].std(axis=1, ddof=1))
+    return np.column_stack(columns)
+
+
+def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
+    """Lagged returns and rolling volatilities to predict the next return.
+
+    Row ``t`` of ``X`` holds ``r[t - l]`` for every lag ``l`` and the sample standard
+    deviation (``ddof=1``) of ``r[t - w], ..., r[t - 1]`` for every window ``w``; the
+    target is ``y[t] = r[t]``. Every feature uses data up to ``t - 1`` only (no
+    look-ahead). The first ``max(lags + vol_windows)`` returns, whose features are not
+    all defined, only serve as history.
+
+    Parameters
+    ----------
+    returns : array-like of shape (n_samples,) or pandas Series
+        Returns in time order, finite.
+    lags : sequence of int, default=(1, 2, 5)
+        Distinct lags, each >= 1.
+    vol_windows : sequence of int, default=(5, 22)
+        Distinct rolling-volatility windows, each >= 2.
+
+    Returns
+    -------
+    X : ndarray of shape (n_rows, len(lags) + len(vol_windows)) or DataFrame
+        Columns ``lag_<l>`` then ``vol_<w>``; a DataFrame with the matching part of the
+        index when ``returns`` is a Series.
+    y : ndarray of shape (n_rows,) or Series
+        The return to predict, aligned with ``X``; ``n_rows = n_samples - max(...)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.preprocessing import make_lagged_features
+    >>> r = np.arange(8.0)
+    >>> X, y = make_lagged_features(r, lags=(1, 2), vol_windows=(3,))
+    >>> X
+    array([[2., 1., 1.],
+           [3., 2., 1.],
+           [4., 3., 1.],
+           [5., 4., 1.],
+           [6., 5., 1.]])
+    >>> y
+    array([3., 4., 5., 6., 7.])
+    """
+    lags = _check_windows(lags, "lags", 1)
+    vol_windows = _check_windows(vol_windows, "vol_windows", 2)
+    if not lags and not vol_windows:
+        raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
+    r = check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                    input_name="returns")
+    if r.ndim != 1:
+        raise ValueError(f"returns must be 1-D; got an array of shape {r.shape}.")
+    start = max(lags + vol_windows)
+    if r.shape[0] <= start:
+        raise ValueError(
+            f"returns has {r.shape[0]} rows; lags and vol_windows need more than {start}."
+        )
+    X = _lagged_matrix(r, lags, vol_windows, start)
+    y = r[start:]
+    if not _is_pandas(returns):
+        return X, y
+    import pandas as pd
+
+    names = [f"lag_{lag}" for lag in lags] + [f"vol_{w}" for w in vol_windows]
+    index = returns.index[start:]
+    return pd.DataFrame(X, index=index, columns=names), pd.Series(y, index=index,
+                                                                  name=returns.name)
+

@@ -1,0 +1,118 @@
+"""The paper's 70 / 15 / 15 train / validation / test split."""
+
+import numbers
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+
+
+def _check_sizes(sizes):
+    message = f"sizes must be three fractions in (0, 1) that sum to 1; got {sizes!r}."
+    try:
+        sizes = tuple(sizes)
+    except TypeError:
+        raise ValueError(message) from None
+    valid = len(sizes) == 3 and all(
+        isinstance(s, numbers.Real) and not isinstance(s, bool) and 0 < s < 1 for s in sizes
+    )
+    if not valid or not np.isclose(sum(sizes), 1.0, rtol=0, atol=1e-8):
+        raise ValueError(message)
+    return sizes
+
+
+def _n_rows(X):
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    return int(n_samples)
+
+
+def _split_counts(n_samples, sizes):
+    n_val = int(round(n_samples * sizes[1]))
+    n_test = int(round(n_samples * sizes[2]))
+    n_train = n_samples - n_val - n_test
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(
+            f"{n_samples} rows are too few for sizes={sizes!r}: the split would give "
+            f"{n_train} / {n_val} / {n_test} rows; every part needs at least one."
+        )
+    return n_train, n_val, n_test
+
+
+def _check_stratify(stratify, shuffle):
+    if stratify is None:
+        return
+    if not shuffle:
+        raise ValueError("stratify needs shuffle=True: a chronological split cannot stratify.")
+    _, counts = np.unique(np.asarray(stratify), return_counts=True, axis=0)
+    if counts.min() < 3:
+        raise ValueError(
+            "stratify: the least populated class has only "
+            f"{counts.min()} member(s); a stratified three-way split needs at least 3."
+        )
+
+
+def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, shuffle=True,
+                         random_state=None):
+    """Split data into training, validation and test sets (70 / 15 / 15 by default).
+
+    Counts are ``round(n * sizes[1])`` validation and ``round(n * sizes[2])`` test rows,
+    the rest for training. With ``stratify`` (e.g. the 0/1 rare labels) each part keeps
+    the class proportions, so the rare rate is preserved; with ``shuffle=False`` the
+    parts are consecutive blocks in the original order (for time series: train on the
+    past, validate and test on the future).
+
+    Parameters
+    ----------
+    X : array-like or DataFrame of shape (n_samples, ...)
+        Features.
+    y : array-like or Series of shape (n_samples,), default=None
+        Targets or labels; ``None`` for unsupervised data.
+    sizes : tuple of three floats, default=(0.7, 0.15, 0.15)
+        Fractions for train, validation and test; each in (0, 1), summing to 1.
+    stratify : array-like of shape (n_samples,), default=None
+        Class labels to stratify on (every class needs at least 3 members); requires
+        ``shuffle=True``.
+    shuffle : bool, default=True
+        Shuffle before splitting; ``False`` keeps chronological order.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the shuffles; an int gives reproducible splits.
+
+    Returns
+    -------
+    X_train, X_val, X_test : same kind as ``X``
+        The three parts of ``X``.
+    y_train, y_val, y_test : same kind as ``y``, or None
+        The matching parts of ``y``; all ``None`` when ``y`` is ``None``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.preprocessing import train_val_test_split
+    >>> X = np.arange(20).reshape(-1, 1)
+    >>> y = (np.arange(20) % 5 == 0).astype(int)
+    >>> X_tr, X_va, X_te, y_tr, y_va, y_te = train_val_test_split(
+    ...     X, y, stratify=y, random_state=0)
+    >>> len(X_tr), len(X_va), len(X_te)
+    (14, 3, 3)
+    >>> int(y_tr.sum()), int(y_va.sum()), int(y_te.sum())
+    (2, 1, 1)
+    >>> parts = train_val_test_split(X, shuffle=False)
+    >>> parts[2].ravel()
+    array([17, 18, 19])
+    >>> parts[3] is None
+    True
+    """
+    sizes = _check_sizes(sizes)
+    _check_stratify(stratify, shuffle)
+    n_train, n_val, n_test = _split_counts(_n_rows(X), sizes)
+    rng = check_random_state(random_state) if shuffle else None
+    arrays = [X] + ([y] if y is not None else []) + ([stratify] if stratify is not None else [])
+    parts = train_test_split(*arrays, test_size=n_test, shuffle=shuffle, random_state=rng,
+                             stratify=stratify)
+    rest, test = parts[0::2], parts[1::2]
+    parts = train_test_split(*rest, test_size=n_val, shuffle=shuffle, random_state=rng,
+                             stratify=rest[-1] if stratify is not None else None)
+    train, val = parts[0::2], parts[1::2]
+    if y is None:
+        return train[0], val[0], test[0], None, None, None
+    return train[0], val[0], test[0], train[1], val[1], test[1]

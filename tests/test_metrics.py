@@ -1,0 +1,280 @@
+import numpy as np
+import pytest
+from scipy.stats import entropy
+from sklearn.exceptions import UndefinedMetricWarning
+
+from skqegm.datasets import make_tail_mixture
+from skqegm.metrics import (
+    coverage_error,
+    interval_coverage,
+    rare_event_precision,
+    rare_event_recall,
+    tail_kl_divergence,
+)
+
+MIXTURE_MEAN = 0.0
+MIXTURE_VAR = 0.15 * (1 + 9) + 0.7 * 0.5 + 0.15 * (1.5 + 9)  # 3.425
+
+
+def _smooth(counts, smoothing):
+    p = counts / counts.sum() if counts.sum() else counts.astype(float)
+    return (p + smoothing) / (p.sum() + smoothing * p.size)
+
+
+def _histograms_by_hand(x_true, x_model, tail, side, bins):
+    """Per-side np.histogram on the documented edges; model points clipped into the
+    open-ended outermost bin."""
+    p, q = [], []
+    if side in ("lower", "both"):
+        thr = np.quantile(x_true, tail)
+        edges = np.linspace(x_true.min(), thr, bins + 1)
+        p.append(np.histogram(x_true[x_true <= thr], edges)[0])
+        q.append(np.histogram(np.clip(x_model[x_model <= thr], edges[0], None), edges)[0])
+    if side in ("upper", "both"):
+        thr = np.quantile(x_true, 1 - tail)
+        edges = np.linspace(thr, x_true.max(), bins + 1)
+        p.append(np.histogram(x_true[x_true >= thr], edges)[0])
+        q.append(np.histogram(np.clip(x_model[x_model >= thr], None, edges[-1]), edges)[0])
+    return np.concatenate(p), np.concatenate(q)
+
+
+# --- tail KL ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["lower", "upper", "both"])
+@pytest.mark.parametrize("smoothing", [1e-4, 1e-2])
+def test_tail_kl_equals_scipy_entropy_on_the_same_histograms(side, smoothing):
+    rng = np.random.RandomState(0)
+    x_true = rng.standard_t(4, size=5000)
+    x_model = 1.3 * rng.standard_normal(7000)  # some draws beyond the data's extremes
+    p, q = _histograms_by_hand(x_true, x_model, 0.05, side, 15)
+    expected = entropy(_smooth(p, smoothing), _smooth(q, smoothing))
+    got = tail_kl_divergence(x_true, x_model, tail=0.05, side=side, bins=15,
+                             smoothing=smoothing)
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert got > 0.01
+
+
+def test_tail_kl_is_zero_for_identical_samples():
+    x = np.random.RandomState(1).standard_normal((800, 1))
+    for side in ("lower", "upper", "both"):
+        assert tail_kl_divergence(x, x, side=side) == 0.0
+    assert tail_kl_divergence(x, x.ravel().copy()) == 0.0
+
+
+def test_true_mixture_scores_near_floor_and_below_a_moment_matched_gaussian():
+    same, gaussian = [], []
+    for seed in range(10):
+        x, _ = make_tail_mixture(20000, random_state=seed)
+        x_other, _ = make_tail_mixture(20000, random_state=100 + seed)
+        x_gauss = np.random.RandomState(200 + seed).normal(
+            MIXTURE_MEAN, np.sqrt(MIXTURE_VAR), size=20000)
+        same.append(tail_kl_divergence(x, x_other))
+        gaussian.append(tail_kl_divergence(x, x_gauss))
+    assert max(same) < 0.05
+    assert np.mean(gaussian) > np.mean(same)
+
+
+def test_model_without_tail_mass_gets_uniform_q_and_a_warning():
+    x_true = np.random.RandomState(2).standard_normal(2000)
+    x_model = np.zeros(500)
+    with pytest.warns(UserWarning, match="No point of x_model falls in the tail region"):
+        kl = tail_kl_divergence(x_true, x_model, side="upper", bins=10)
+    p, _ = _histograms_by_hand(x_true, x_model, 0.05, "upper", 10)
+    assert kl == pytest.approx(entropy(_smooth(p, 1e-4), np.full(10, 0.1)))
+    assert np.isfinite(kl)
+    with pytest.warns(UserWarning):
+        assert tail_kl_divergence(x_true, x_model, smoothing=0) == np.inf
+
+
+def test_missing_cell_without_smoothing_is_infinite():
+    x_true = np.random.RandomState(3).standard_normal(5000)
+    x_model = np.concatenate([x_true[x_true > -2.0], [-2.5]])  # one lower tail point
+    assert tail_kl_divergence(x_true, x_model, side="lower", smoothing=0) == np.inf
+    assert np.isfinite(tail_kl_divergence(x_true, x_model, side="lower"))
+
+
+def test_draws_beyond_every_true_point_stay_in_the_tail():
+    x_true = np.random.RandomState(4).standard_normal(4000)
+    far = np.where(x_true < np.quantile(x_true, 0.05), x_true - 100.0, x_true)
+    assert tail_kl_divergence(x_true, far, side="lower") > 1.0  # all in the outermost bin
+    assert tail_kl_divergence(x_true, far, side="upper") == 0.0
+
+
+def test_both_sides_penalise_a_model_with_its_whole_tail_on_one_side():
+    x_true = np.random.RandomState(5).standard_normal(20000)
+    one_sided = np.abs(x_true)
+    assert tail_kl_divergence(x_true, one_sided, side="upper") < 0.05
+    assert tail_kl_divergence(x_true, one_sided, side="both") > np.log(2)
+
+
+def test_both_sides_is_the_kl_chain_rule_over_sides():
+    rng = np.random.RandomState(6)
+    x_true, x_model = rng.standard_normal(40000), 1.1 * rng.standard_t(8, size=40000)
+    params = dict(tail=0.1, bins=5, smoothing=0.0)
+    p, q = _histograms_by_hand(x_true, x_model, 0.1, "both", 5)
+    p_side = np.array([p[:5].sum(), p[5:].sum()]) / p.sum()
+    q_side = np.array([q[:5].sum(), q[5:].sum()]) / q.sum()
+    per_side = [tail_kl_divergence(x_true, x_model, side=s, **params) for s in ("lower", "upper")]
+    expected = p_side @ per_side + entropy(p_side, q_side)
+    assert tail_kl_divergence(x_true, x_model, side="both", **params) == pytest.approx(expected)
+
+
+def test_multivariate_tail_kl():
+    rng = np.random.RandomState(7)
+    x_true = rng.standard_normal((1500, 2))
+    same = rng.standard_normal((1500, 2))
+    squeezed = rng.standard_normal((1500, 2)) * [1.0, 0.5]
+    assert tail_kl_divergence(x_true, x_true) == 0.0
+    kl_same = tail_kl_divergence(x_true, same)
+    assert kl_same == tail_kl_divergence(x_true, same)  # deterministic cells
+    assert kl_same < tail_kl_divergence(x_true, squeezed)
+    # Same rarity profile, wrong place: only Voronoi cells can see it.
+    half_plane = same * np.where(same[:, :1] < 0, -1.0, 1.0)
+    assert tail_kl_divergence(x_true, half_plane) > kl_same + 0.3
+
+
+def test_rarity_callable_defines_the_tail():
+    rng = np.random.RandomState(8)
+    x_true, x_model = rng.standard_normal((2000, 3)), rng.standard_normal((2000, 3))
+    calls = []
+
+    def rarity(X):
+        calls.append(X.shape)
+        return np.sum(X ** 2, axis=1)  # minus the standard normal log-density, up to constants
+
+    kl = tail_kl_divergence(x_true, x_model, rarity=rarity, tail=0.1)
+    assert calls == [(2000, 3), (2000, 3)]
+    assert 0 < kl < tail_kl_divergence(x_true, 2.0 * x_model, rarity=rarity, tail=0.1)
+    one_d = tail_kl_divergence(x_true[:, 0], x_model[:, 0], rarity=lambda X: np.abs(X[:, 0]))
+    assert np.isfinite(one_d) and one_d >= 0
+
+
+@pytest.mark.parametrize(
+    "x_true, x_model, kwargs, match",
+    [
+        ([0.0, np.nan], [0.0], {}, "x_true contains NaN"),
+        ([0.0, 1.0], [np.inf], {}, "x_model contains infinity"),
+        ([], [0.0], {}, "x_true is empty"),
+        ([0.0], np.zeros((0, 1)), {}, "x_model is empty"),
+        (np.zeros((5, 2)), np.zeros((5, 3)), {}, "x_true has 2 features but x_model has 3"),
+        (np.zeros((2, 2, 2)), np.zeros(3), {}, "x_true must be 1-D or 2-D"),
+        ([0.0, 1.0], [0.0], dict(side="left"), "side must be one of 'lower', 'upper', 'both'"),
+        ([0.0, 1.0], [0.0], dict(tail=0.5), r"tail must be in \(0, 0.5\)"),
+        ([0.0, 1.0], [0.0], dict(tail=0.0), r"tail must be in \(0, 0.5\)"),
+        ([0.0, 1.0], [0.0], dict(tail=1.0, side="lower"), r"tail must be in \(0, 1.0\)"),
+        ([0.0, 1.0], [0.0], dict(bins=0), "bins must be >= 1"),
+        ([0.0, 1.0], [0.0], dict(smoothing=-1e-3), r"smoothing must be in \[0"),
+        (np.ones((9, 2)), np.ones((9, 2)), dict(side="lower"), "side must be 'both'"),
+        ([0.0, 1.0], [0.0], dict(rarity="kde"), "rarity must be None or a callable"),
+        ([0.0, 1.0], [0.0], dict(rarity=lambda X: [1.0]), "one finite score per row of x_true"),
+    ],
+)
+def test_tail_kl_errors(x_true, x_model, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tail_kl_divergence(x_true, x_model, **kwargs)
+
+
+def test_tail_kl_singular_covariance_asks_for_a_rarity():
+    x = np.random.RandomState(9).standard_normal(50)
+    X = np.column_stack([x, 2 * x])
+    with pytest.raises(ValueError, match="singular covariance.*rarity callable"):
+        tail_kl_divergence(X, X)
+    with pytest.raises(ValueError, match="too few points"):
+        tail_kl_divergence(X[:1], X)
+
+
+# --- rare-event recall and precision -----------------------------------------------------
+
+
+def test_recall_and_precision():
+    y_true = np.array([0, 1, 1, 0, 1, 0])
+    y_pred = np.array([1, 1, 0, 0, 1, 0])
+    assert rare_event_recall(y_true, y_pred) == pytest.approx(2 / 3)
+    assert rare_event_precision(y_true, y_pred) == pytest.approx(2 / 3)
+    assert rare_event_recall(y_true.astype(bool), y_true.astype(bool)) == 1.0
+    assert rare_event_precision([0, 1], [1, 0]) == 0.0
+    assert isinstance(rare_event_recall(y_true, y_pred), float)
+
+
+def test_recall_without_rare_event_is_nan_with_warning():
+    with pytest.warns(UndefinedMetricWarning, match="y_true has no rare event"):
+        assert np.isnan(rare_event_recall([0, 0, 0], [0, 1, 0]))
+    with pytest.warns(UndefinedMetricWarning, match="y_pred flags no rare event"):
+        assert np.isnan(rare_event_precision([0, 1, 0], [0, 0, 0]))
+
+
+@pytest.mark.parametrize(
+    "y_true, y_pred, match",
+    [
+        ([0, 2, 1], [0, 1, 1], r"y_true must contain only 0 and 1 \(1 = rare\)"),
+        ([0, 1, 1], [-1, 1, 1], "y_pred must contain only 0 and 1"),
+        ([0, 1], [0, 1, 1], "same length"),
+        ([], [], "y_true is empty"),
+        ([[0, 1]], [[0, 1]], "y_true must be 1-D"),
+        ([0, np.nan], [0, 1], "y_true contains NaN"),
+    ],
+)
+def test_recall_errors(y_true, y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        rare_event_recall(y_true, y_pred)
+
+
+# --- intervals --------------------------------------------------------------------------
+
+
+def test_coverage_agrees_with_mapie():
+    from mapie.metrics.regression import regression_coverage_score
+
+    rng = np.random.RandomState(10)
+    y = rng.standard_normal(500)
+    centre = y + rng.normal(0, 0.5, size=500)
+    intervals = np.column_stack([centre - 0.8, centre + 0.8])
+    intervals[:5] = y[:5, None]  # closed bounds: y on both edges counts as covered
+    expected = regression_coverage_score(y, intervals)[0]
+    assert interval_coverage(y, intervals) == pytest.approx(expected)
+    assert coverage_error(y, intervals, 0.9) == pytest.approx(abs(expected - 0.9))
+
+
+def test_coverage_values_and_infinite_bounds():
+    y = [0.0, 1.0, 2.0, 3.0]
+    intervals = [[0.0, 0.0], [-np.inf, 0.5], [1.0, np.inf], [-np.inf, np.inf]]
+    assert interval_coverage(y, intervals) == 0.75
+    assert coverage_error(y, intervals, 0.75) == 0.0
+
+
+@pytest.mark.parametrize(
+    "y, intervals, match",
+    [
+        ([0.0, 1.0], [[0.0, 1.0]], r"intervals must have shape \(n_samples, 2\) = \(2, 2\)"),
+        ([0.0], [[0.0, 1.0, 2.0]], "intervals must have shape"),
+        ([0.0], [[1.0, 0.0]], "lower bounds <= upper bounds"),
+        ([0.0], [[np.nan, 0.0]], "intervals contains NaN"),
+        ([np.nan], [[0.0, 1.0]], "y_true contains NaN"),
+        ([], np.zeros((0, 2)), "y_true must be a non-empty 1-D array"),
+    ],
+)
+def test_coverage_errors(y, intervals, match):
+    with pytest.raises(ValueError, match=match):
+        interval_coverage(y, intervals)
+
+
+@pytest.mark.parametrize("coverage", [0.0, 1.0, 90, "0.9"])
+def test_coverage_error_rejects_bad_nominal_level(coverage):
+    with pytest.raises(ValueError, match="coverage must"):
+        coverage_error([0.0], [[0.0, 1.0]], coverage)
+
+
+def test_model_scores_may_be_infinite_and_land_in_the_deepest_cells():
+    rng = np.random.RandomState(11)
+    x_true = rng.standard_normal((1000, 2))
+    x_model = x_true.copy()
+    x_model[:20] = 1e6  # far beyond every true point
+
+    def rarity(X):
+        return np.where(np.abs(X).max(axis=1) > 1e5, np.inf, np.sum(X ** 2, axis=1))
+
+    kl = tail_kl_divergence(x_true, x_model, rarity=rarity)
+    assert np.isfinite(kl) and kl > 0
+    with pytest.raises(ValueError, match="one finite score per row of x_true"):
+        tail_kl_divergence(x_model, x_true, rarity=rarity)

@@ -1,0 +1,326 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.neighbors import KernelDensity
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from skqegm.preprocessing import (
+    QuantileTailLabeler,
+    SigmaThresholdLabeler,
+    log_returns,
+    make_lagged_features,
+    make_tail_labels,
+    make_tail_pipeline,
+    train_val_test_split,
+)
+
+# --- labelers ---------------------------------------------------------------------------
+
+
+def test_sigma_labeler_learns_eq8_thresholds_per_column():
+    X = np.random.RandomState(0).normal([0.0, 10.0], [1.0, 3.0], size=(500, 2))
+    labeler = SigmaThresholdLabeler(k=2.0).fit(X)
+    np.testing.assert_allclose(labeler.mean_, X.mean(axis=0))
+    np.testing.assert_allclose(labeler.scale_, X.std(axis=0))
+    np.testing.assert_allclose(labeler.threshold_, X.mean(axis=0) - 2.0 * X.std(axis=0))
+    labels = labeler.transform(X)
+    assert labels.shape == X.shape and labels.dtype.kind == "i"
+    np.testing.assert_array_equal(labels, (X < labeler.threshold_).astype(int))
+
+
+def test_sigma_labeler_upper_and_both_sides():
+    X = np.array([[-10.0], [0.0], [0.1], [-0.1], [0.2], [-0.2], [10.0]])
+    upper = SigmaThresholdLabeler(k=1.5, side="upper").fit(X)
+    np.testing.assert_allclose(upper.threshold_, X.mean(0) + 1.5 * X.std(0))
+    assert upper.transform(X).ravel().tolist() == [0, 0, 0, 0, 0, 0, 1]
+    both = SigmaThresholdLabeler(k=1.5, side="both").fit(X)
+    assert not hasattr(both, "threshold_")
+    assert both.lower_[0] < 0 < both.upper_[0]
+    assert both.transform(X).ravel().tolist() == [1, 0, 0, 0, 0, 0, 1]
+
+
+def test_labeler_uses_training_thresholds_on_new_data():
+    labeler = SigmaThresholdLabeler(k=1.0).fit(np.array([[0.0], [2.0]]))  # mean 1, std 1
+    assert labeler.transform(np.array([[-0.5], [0.5], [100.0]])).ravel().tolist() == [1, 0, 0]
+
+
+def test_constant_column_has_no_rare_value():
+    X = np.full((10, 1), 3.0)
+    assert SigmaThresholdLabeler(side="both").fit_transform(X).sum() == 0
+    assert QuantileTailLabeler(side="both", q=0.1).fit_transform(X).sum() == 0
+
+
+@pytest.mark.parametrize("side, expected", [("upper", 10), ("lower", 10), ("both", 20)])
+def test_quantile_labeler_rate_matches_q(side, expected):
+    X = np.random.RandomState(1).standard_normal((1000, 3))
+    labels = QuantileTailLabeler(q=0.01, side=side).fit_transform(X)
+    assert labels.sum(axis=0).tolist() == [expected] * 3
+
+
+def test_quantile_labeler_thresholds_are_quantiles():
+    X = np.random.RandomState(2).exponential(size=(300, 2))
+    labeler = QuantileTailLabeler(q=0.05, side="both").fit(X)
+    np.testing.assert_allclose(labeler.lower_, np.quantile(X, 0.05, axis=0))
+    np.testing.assert_allclose(labeler.upper_, np.quantile(X, 0.95, axis=0))
+
+
+def test_labelers_feature_names_out():
+    X = pd.DataFrame({"spx": [0.1, -0.2, 0.3], "ndx": [0.0, 0.1, -0.1]})
+    names = SigmaThresholdLabeler().fit(X).get_feature_names_out()
+    assert names.tolist() == ["spx", "ndx"]
+    out = QuantileTailLabeler().set_output(transform="pandas").fit_transform(X)
+    assert list(out.columns) == ["spx", "ndx"]
+
+
+@pytest.mark.parametrize(
+    "labeler, match",
+    [
+        (SigmaThresholdLabeler(side="left"), "side must be one of 'lower', 'upper', 'both'"),
+        (SigmaThresholdLabeler(k=0), r"k must be in \(0"),
+        (SigmaThresholdLabeler(k=-1.0), r"k must be in \(0"),
+        (SigmaThresholdLabeler(k="2"), "k must be a finite real"),
+        (QuantileTailLabeler(q=0.0), r"q must be in \(0, 1.0\)"),
+        (QuantileTailLabeler(q=1.0), r"q must be in \(0, 1.0\)"),
+        (QuantileTailLabeler(q=0.5, side="both"), r"q must be in \(0, 0.5\)"),
+    ],
+)
+def test_labeler_bad_parameters(labeler, match):
+    with pytest.raises(ValueError, match=match):
+        labeler.fit(np.ones((5, 1)))
+
+
+def test_labeler_rejects_nan_and_feature_mismatch():
+    with pytest.raises(ValueError, match="NaN"):
+        SigmaThresholdLabeler().fit(np.array([[1.0], [np.nan]]))
+    labeler = SigmaThresholdLabeler().fit(np.ones((5, 2)))
+    with pytest.raises(ValueError, match="features"):
+        labeler.transform(np.ones((5, 3)))
+
+
+def test_make_tail_labels_matches_labelers():
+    y = np.random.RandomState(3).standard_t(3, size=400)
+    sigma = make_tail_labels(y, k=2.0, side="both")
+    expected = SigmaThresholdLabeler(k=2.0, side="both").fit_transform(y.reshape(-1, 1))
+    np.testing.assert_array_equal(sigma, expected.ravel())
+    quantile = make_tail_labels(y, method="quantile", q=0.05, side="upper")
+    assert quantile.shape == (400,) and quantile.sum() == 20
+
+
+def test_make_tail_labels_errors():
+    with pytest.raises(ValueError, match="method must be one of 'sigma', 'quantile'"):
+        make_tail_labels([1.0, 2.0], method="gpd")
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        make_tail_labels(np.ones((4, 2)))
+    with pytest.raises(ValueError, match="y contains NaN"):
+        make_tail_labels([1.0, np.nan, 2.0])
+
+
+# --- financial features -----------------------------------------------------------------
+
+
+def test_log_returns_numpy_1d_and_2d():
+    prices = np.array([100.0, 110.0, 121.0])
+    np.testing.assert_allclose(log_returns(prices), np.log([1.1, 1.1]))
+    two = np.column_stack([prices, prices[::-1]])
+    out = log_returns(two)
+    assert out.shape == (2, 2)
+    np.testing.assert_allclose(out[:, 1], -np.log([1.1, 1.1]))
+
+
+def test_log_returns_pandas_keeps_kind_and_index():
+    index = pd.date_range("2020-01-01", periods=4, freq="D")
+    prices = pd.Series([1.0, 2.0, 4.0, 2.0], index=index, name="spx")
+    out = log_returns(prices)
+    assert isinstance(out, pd.Series) and out.name == "spx"
+    assert out.index.equals(index[1:])
+    np.testing.assert_allclose(out.to_numpy(), np.log([2.0, 2.0, 0.5]))
+    frame = log_returns(pd.DataFrame({"a": [1, 2, 4], "b": [4, 2, 1]}, index=index[:3]))
+    assert isinstance(frame, pd.DataFrame) and list(frame.columns) == ["a", "b"]
+    np.testing.assert_allclose(frame["b"].to_numpy(), np.log([0.5, 0.5]))
+
+
+@pytest.mark.parametrize(
+    "prices, match",
+    [
+        ([100.0], "at least 2 rows"),
+        ([100.0, 0.0, 1.0], "strictly positive"),
+        ([100.0, -1.0], "strictly positive"),
+        ([100.0, np.nan, 1.0], "prices contains NaN"),
+        (np.ones((2, 2, 2)), "prices"),
+    ],
+)
+def test_log_returns_errors(prices, match):
+    with pytest.raises(ValueError, match=match):
+        log_returns(prices)
+
+
+def test_lagged_features_values_and_alignment():
+    r = np.random.RandomState(4).standard_normal(60)
+    X, y = make_lagged_features(r, lags=(1, 3), vol_windows=(4,))
+    assert X.shape == (56, 3) and y.shape == (56,)
+    for row, t in [(0, 4), (10, 14), (55, 59)]:
+        assert y[row] == r[t]
+        assert X[row, 0] == r[t - 1] and X[row, 1] == r[t - 3]
+        assert X[row, 2] == pytest.approx(np.std(r[t - 4:t], ddof=1))
+
+
+def test_lagged_features_have_no_look_ahead():
+    r = np.random.RandomState(5).standard_normal(100)
+    X, _ = make_lagged_features(r)
+    changed = r.copy()
+    changed[70:] = 1e3  # rewrite the future from t = 70 on
+    X_changed, y_changed = make_lagged_features(changed)
+    start = 22
+    # Rows whose target is at t <= 70 only use r[:70]: unchanged.
+    np.testing.assert_array_equal(X_changed[: 70 - start + 1], X[: 70 - start + 1])
+    assert not np.array_equal(X_changed[70 - start + 1], X[70 - start + 1])
+    assert y_changed[70 - start] == 1e3
+
+
+def test_lagged_features_pandas():
+    index = pd.date_range("2021-01-01", periods=30, freq="B")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index, name="r")
+    X, y = make_lagged_features(r)
+    assert list(X.columns) == ["lag_1", "lag_2", "lag_5", "vol_5", "vol_22"]
+    assert X.index.equals(index[22:]) and y.index.equals(index[22:]) and y.name == "r"
+    rolling = r.rolling(22).std().shift(1)
+    np.testing.assert_allclose(X["vol_22"].to_numpy(), rolling.iloc[22:].to_numpy())
+    np.testing.assert_allclose(X["lag_5"].to_numpy(), r.shift(5).iloc[22:].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lags=(1, 1)), "lags must not repeat"),
+        (dict(lags=(0,)), "each of lags must be >= 1"),
+        (dict(vol_windows=(1,)), "each of vol_windows must be >= 2"),
+        (dict(lags=(), vol_windows=()), "cannot both be empty"),
+        (dict(lags=5), "lags must be a sequence"),
+        (dict(lags=(1.5,)), "each of lags must be an integer"),
+        (dict(lags=(30,), vol_windows=()), "need more than 30"),
+    ],
+)
+def test_lagged_features_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_lagged_features(np.zeros(30), **kwargs)
+
+
+def test_lagged_features_rejects_2d_returns():
+    with pytest.raises(ValueError, match="returns must be 1-D"):
+        make_lagged_features(np.zeros((40, 2)))
+
+
+# --- pipelines --------------------------------------------------------------------------
+
+
+def test_finance_and_climate_pipelines():
+    X = np.random.RandomState(7).normal(5.0, 3.0, size=(200, 2))
+    finance = make_tail_pipeline(KernelDensity(), kind="finance").fit(X)
+    assert isinstance(finance.named_steps["preprocess"], StandardScaler)
+    z = finance.named_steps["preprocess"].transform(X)
+    np.testing.assert_allclose(z.mean(0), 0, atol=1e-12)
+    np.testing.assert_allclose(z.std(0), 1)
+    climate = make_tail_pipeline(KernelDensity(), kind="climate").fit(X)
+    assert isinstance(climate.named_steps["preprocess"], MinMaxScaler)
+    scaled = climate.named_steps["preprocess"].transform(X)
+    assert scaled.min() == pytest.approx(0.0) and scaled.max() == pytest.approx(1.0)
+    pipe = make_tail_pipeline(KernelDensity())
+    pipe.set_params(estimator__bandwidth=0.7)
+    assert pipe.named_steps["estimator"].bandwidth == 0.7
+
+
+def test_intrusion_pipeline_one_hot_ignores_unknown_categories():
+    train = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": [1.0, 2.0, 3.0, 4.0]})
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion").fit(train)
+    pre = pipe.named_steps["preprocess"]
+    assert list(pre.get_feature_names_out()) == [
+        "proto_icmp", "proto_tcp", "proto_udp", "bytes"
+    ]
+    test = pd.DataFrame({"proto": ["gre", "udp"], "bytes": [2.5, 2.5]})
+    out = pre.transform(test)
+    np.testing.assert_array_equal(out[:, :3], [[0, 0, 0], [0, 0, 1]])
+    np.testing.assert_allclose(out[:, 3], 0.0)  # 2.5 is the training mean
+    assert pipe.score_samples(test).shape == (2,)
+
+
+def test_intrusion_pipeline_explicit_columns_on_arrays():
+    X = np.array([[0, 10.0], [1, 20.0], [2, 30.0], [0, 40.0]])
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion", categorical_features=[0])
+    out = pipe.fit(X).named_steps["preprocess"].transform(X)
+    assert out.shape == (4, 4)
+    np.testing.assert_array_equal(out[:, :3].sum(axis=1), 1)
+    np.testing.assert_allclose(out[:, 3].std(), 1)
+
+
+def test_pipeline_errors():
+    with pytest.raises(ValueError, match="kind must be one of 'finance', 'climate', 'intrusion'"):
+        make_tail_pipeline(KernelDensity(), kind="weather")
+    with pytest.raises(ValueError, match="categorical_features is only used"):
+        make_tail_pipeline(KernelDensity(), kind="finance", categorical_features=[0])
+    with pytest.raises(TypeError, match="estimator must have a fit method"):
+        make_tail_pipeline("kde")
+
+
+# --- splits -----------------------------------------------------------------------------
+
+
+def test_split_sizes_and_partition():
+    X = np.arange(1000).reshape(-1, 1)
+    y = np.arange(1000)
+    X_tr, X_va, X_te, y_tr, y_va, y_te = train_val_test_split(X, y, random_state=0)
+    assert (len(X_tr), len(X_va), len(X_te)) == (700, 150, 150)
+    np.testing.assert_array_equal(X_tr.ravel(), y_tr)
+    together = np.sort(np.concatenate([y_tr, y_va, y_te]))
+    np.testing.assert_array_equal(together, np.arange(1000))
+
+
+def test_stratified_split_preserves_rare_rate():
+    rng = np.random.RandomState(8)
+    y = np.zeros(2000, dtype=int)
+    y[rng.choice(2000, 40, replace=False)] = 1  # 2% rare
+    X = rng.standard_normal((2000, 3))
+    parts = train_val_test_split(X, y, stratify=y, random_state=1)
+    y_tr, y_va, y_te = parts[3:]
+    assert (y_tr.sum(), y_va.sum(), y_te.sum()) == (28, 6, 6)
+    rates = [y_part.mean() for y_part in parts[3:]]
+    np.testing.assert_allclose(rates, 0.02)
+
+
+def test_chronological_split_keeps_order():
+    index = pd.date_range("2000-01-01", periods=20, freq="D")
+    X = pd.DataFrame({"r": np.arange(20.0)}, index=index)
+    X_tr, X_va, X_te, y_tr, y_va, y_te = train_val_test_split(X, shuffle=False)
+    assert isinstance(X_tr, pd.DataFrame) and y_tr is None and y_te is None
+    assert X_tr.index.max() < X_va.index.min() and X_va.index.max() < X_te.index.min()
+    assert X_te["r"].tolist() == [17.0, 18.0, 19.0]
+
+
+def test_split_is_reproducible_and_custom_sizes():
+    X = np.arange(100)
+    a = train_val_test_split(X, sizes=(0.6, 0.2, 0.2), random_state=3)
+    b = train_val_test_split(X, sizes=(0.6, 0.2, 0.2), random_state=3)
+    for part_a, part_b in zip(a[:3], b[:3]):
+        np.testing.assert_array_equal(part_a, part_b)
+    assert [len(p) for p in a[:3]] == [60, 20, 20]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(sizes=(0.7, 0.2, 0.2)), "sum to 1"),
+        (dict(sizes=(0.8, 0.2)), "three fractions"),
+        (dict(sizes=(1.0, 0.0, 0.0)), "three fractions"),
+        (dict(sizes=(1.2, -0.1, -0.1)), "three fractions"),
+        (dict(sizes=0.7), "three fractions"),
+        (dict(stratify=np.arange(10) % 2, shuffle=False), "stratify needs shuffle=True"),
+        (dict(stratify=(np.arange(10) == 0).astype(int)), "least populated class has only 1"),
+    ],
+)
+def test_split_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        train_val_test_split(np.arange(10), **kwargs)
+
+
+def test_split_too_few_rows():
+    with pytest.raises(ValueError, match="too few"):
+        train_val_test_split(np.arange(3))
