@@ -52,13 +52,16 @@ def test_statevector_output_matches_qiskit_amplitudes_including_phase():
         np.testing.assert_allclose(row, ref.data, atol=1e-12)
 
 
-def test_gate_by_gate_path_equals_unitary_path(monkeypatch):
+@pytest.mark.parametrize("kron_max, unitary_max", [(2, 10), (2, 2)])
+def test_all_three_evolution_paths_agree(monkeypatch, kron_max, unitary_max):
+    """Kronecker-built unitary (default at 4 qubits), gate-built unitary, gates on states."""
     sim = StatevectorSimulator(4, 3, dtype=torch.complex128)
     X = torch.tensor(np.random.default_rng(0).normal(size=(5, 4)))
     W = torch.tensor(np.random.default_rng(1).normal(size=(2, sim.n_weights)))
-    via_unitary = sim.expval_z(X, W)
-    monkeypatch.setattr(simulator_module, "UNITARY_MAX_QUBITS", 2)
-    torch.testing.assert_close(sim.expval_z(X, W), via_unitary, atol=1e-12, rtol=0)
+    reference = sim.expval_z(X, W)
+    monkeypatch.setattr(simulator_module, "KRON_MAX_QUBITS", kron_max)
+    monkeypatch.setattr(simulator_module, "UNITARY_MAX_QUBITS", unitary_max)
+    torch.testing.assert_close(sim.expval_z(X, W), reference, atol=1e-12, rtol=0)
 
 
 def test_chunked_batches_equal_one_batch(monkeypatch):

@@ -4,7 +4,9 @@ A batch is always ONE primitive call: all parameter sets of the batch form one P
 parameter values sweep the batch. With ``shots=None`` results are exact where the backend
 allows it (an estimator at precision 0, probabilities from the expectation values of all
 Z-strings); with ``shots`` everything derives from sampled bitstrings, so shot noise is real
-shot noise (never the Gaussian that estimators add for ``precision > 0``).
+shot noise (never the Gaussian that simulator estimators add for ``precision > 0``). The
+one exception is a ready estimator instance, which gets ``precision = 1 / sqrt(shots)``
+and does with it what it does (hardware estimators choose their shots from it).
 
 Backend kinds
 -------------
@@ -72,15 +74,6 @@ def check_backend(backend):
         "(e.g. qiskit_ibm_runtime.fake_provider.FakeTorontoV2()), or a BaseEstimatorV2 / "
         f"BaseSamplerV2 instance; got {backend!r}."
     )
-
-
-def describe_backend(backend):
-    """A short, JSON-friendly name of ``backend`` for provenance records."""
-    kind = check_backend(backend)
-    if kind in BACKEND_NAMES:
-        return kind
-    name = getattr(backend, "name", None)
-    return f"{kind}:{name if isinstance(name, str) else type(backend).__name__}"
 
 
 def _is_ibm_hardware(backend):
@@ -160,11 +153,11 @@ class CircuitRunner:
 
     def sample_outcomes(self, circuit, params, values, shots=None, seed=None):
         """Measured outcomes (integers, qubit 0 least significant): ``(n_rows, shots)``."""
+        if self.kind == "estimator":
+            raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
         shots = shots or self.shots or self._default_shots()
         run_circuit = self._prepare(circuit, measured=True)
         bound = _bindings(run_circuit, params, values)
-        if self.kind == "estimator":
-            raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
         sampler = self._sampler(self.seed if seed is None else seed)
         result = sampler.run([(run_circuit, bound)], shots=shots).result()[0]
         return bitarray_to_outcomes(result.data.meas)

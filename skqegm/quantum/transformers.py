@@ -21,7 +21,7 @@ from .circuits import (
     normalized_amplitudes,
     variational_circuit,
 )
-from .simulator import MAX_QUBITS, StatevectorSimulator
+from .simulator import MAX_QUBITS, StatevectorSimulator, z_sign_matrix
 
 
 class _QuantumTransformer(TransformerMixin, BaseEstimator):
@@ -158,7 +158,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             probs = rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
         if self._output == "probabilities":
             return probs
-        return probs @ simulator._z_signs.numpy()
+        return probs @ z_sign_matrix(self.n_qubits_)
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:

@@ -1,0 +1,22 @@
+"""Smoke test: the benchmark scripts run and write their JSON (tiny sizes, no timing asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_bench_quantum_layer_runs_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_quantum_layer.py"), "--configs", "2x1",
+           "--batches", "20", "--methods", "exact", "aer", "--budget", "0.2", "--repeats", "1",
+           "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "exact" in result.stdout and "Aer EstimatorV2" in result.stdout
+    figures = json.loads(out.read_text())
+    methods = {record["method"] for record in figures["records"]}
+    assert methods == {"exact", "aer"}
+    assert all(record["fwd"]["per_s"] > 0 for record in figures["records"])
