@@ -2,9 +2,9 @@
 
 The encoding prepares a real input state (a product state for angle encoding, the
 normalised feature vector for amplitude encoding) and the ansatz unitary ``U`` does not
-depend on the data. So ``U`` is built once per call, by applying the gates to the
-identity, and the whole batch is evolved by one real matrix product
-``psi @ [Re U.T | Im U.T]``. Above :data:`UNITARY_MAX_QUBITS` qubits the ``4**n`` unitary
+depend on the data. So ``U`` is built once per call (one Kronecker product per layer,
+chained by the CNOT permutations) and the whole batch is evolved by one real matrix
+product ``psi @ [Re U.T | Im U.T]``, in cache-sized chunks of rows. Above :data:`UNITARY_MAX_QUBITS` qubits the ``4**n`` unitary
 would cost more than it saves, and the gates are applied to the batch of states instead.
 """
 
