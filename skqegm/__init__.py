@@ -7,8 +7,13 @@ quantum
     scikit-learn transformers, parameter-shift gradients and a quantum random source.
 preprocessing, datasets, metrics
     Tail labelling and splits, the paper's data, tail scores and VaR backtests.
+models
+    :class:`QEGMSampler`, the hybrid quantum-latent generative model and its classical
+    twin.
 """
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["__version__"]
+from .models import QEGMSampler  # noqa: E402
+
+__all__ = ["QEGMSampler", "__version__"]

@@ -9,6 +9,7 @@ from sklearn.utils.estimator_checks import (
     parametrize_with_checks,
 )
 
+from skqegm import QEGMSampler
 from skqegm.preprocessing import QuantileTailLabeler, SigmaThresholdLabeler
 from skqegm.quantum import EstimatorTransformer, SamplerTransformer
 
@@ -22,6 +23,9 @@ ESTIMATORS = [
     EstimatorTransformer(encoding="amplitude", n_layers=1),
     SamplerTransformer(shots=256),
     EstimatorTransformer(backend="aer", n_layers=1),
+    # Few epochs keep the checks fast; they pass with no expected failure.
+    QEGMSampler(max_epochs=2, hidden_layer_sizes=(8,), random_state=0),
+    QEGMSampler(latent="gaussian", max_epochs=2, hidden_layer_sizes=(8,), random_state=0),
 ]
 
 AMPLITUDE_FAILURES = {

@@ -33,13 +33,31 @@ def test_forward_equals_transform_and_gradients_equal_autograd(cls, backend):
     np.testing.assert_allclose(layer.weights.grad.numpy(), grad_w, atol=1e-8)
 
 
-def test_backward_is_one_primitive_call(counting_estimator):
+def test_a_training_step_is_one_primitive_call(counting_estimator):
     qt = EstimatorTransformer(backend=counting_estimator, random_state=0).fit(X)
     layer = QuantumLayer(qt)
-    out = layer(torch.tensor(X, requires_grad=True))
+    x = torch.tensor(X, requires_grad=True)
+    out = layer(x)
     assert counting_estimator.calls == 1
     out.sum().backward()
+    assert counting_estimator.calls == 1
+    assert x.grad is not None and layer.weights.grad is not None
+    with torch.no_grad():
+        layer(x)
     assert counting_estimator.calls == 2
+
+
+@pytest.mark.parametrize("backend", [None, "aer"])
+def test_measure_draws_from_the_outcome_distribution(backend):
+    qt = SamplerTransformer(n_layers=2, backend=backend, random_state=0).fit(X)
+    layer = QuantumLayer(qt)
+    x = torch.tensor(np.tile(X[:1], (4000, 1)))
+    outcomes = layer.measure(x, random_state=0)
+    assert outcomes.shape == (4000,)
+    freq = np.bincount(outcomes, minlength=2**qt.n_qubits_) / 4000
+    exact = SamplerTransformer(n_layers=2, weights=qt.weights_).fit(X).transform(X[:1])[0]
+    assert np.abs(freq - exact).max() < 5 * np.sqrt(0.25 / 4000)
+    np.testing.assert_array_equal(outcomes, layer.measure(x, random_state=0))
 
 
 def test_training_through_the_bridge_reduces_the_loss():

@@ -180,6 +180,11 @@ def test_unsupervised_recall_uses_the_estimator_threshold():
     sampler.side = "upper"
     with pytest.raises(ValueError, match="tail_threshold_ must be one number"):
         rare_event_recall_scorer(sampler, X)
+    del sampler.side  # a (lower, upper) pair without a side, as QEGMSampler holds
+    sampler.tail_threshold_ = np.array([[1.0], [8.5]])
+    assert rare_event_recall_scorer(sampler, X) == 0.5
+    sampler.tail_threshold_ = 1.5  # one threshold without a side: lower
+    assert rare_event_recall_scorer(sampler, X) == 0.0
 
 
 def test_unsupervised_recall_without_rare_event_is_nan():

@@ -123,7 +123,11 @@ def _true_rare_unsupervised(estimator, X, tail, side):
         if X.shape[1] != 1:
             raise ValueError("tail_threshold_ defines rare events on 1-D data only; X has "
                              f"{X.shape[1]} features.")
-        return _beyond(X.ravel(), estimator.tail_threshold_, _estimator_side(estimator))
+        threshold = np.asarray(estimator.tail_threshold_, dtype=np.float64)
+        # A sampler without a side holds (lower, upper) thresholds, as QEGMSampler does.
+        default = "both" if threshold.size == 2 else "lower"
+        side = check_option(getattr(estimator, "side", default), "estimator.side", SIDES)
+        return _beyond(X.ravel(), threshold, side)
     if X.shape[1] == 1:
         x = X.ravel()
         thresholds = {"lower": np.quantile(x, tail), "upper": np.quantile(x, 1 - tail),
@@ -224,8 +228,10 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
       ``estimator.tail_threshold_`` on ``estimator.side`` ("lower" when absent; a
       ``(lower, upper)`` pair for "both"); predictions are ``estimator.predict(X)``.
     - unsupervised sampler (the paper's definition): true rare events are the points of
-      ``X`` strictly beyond ``estimator.tail_threshold_`` (on ``estimator.side``) if the
-      estimator has one, else beyond the empirical ``tail`` quantile(s) of ``X`` on
+      ``X`` strictly beyond ``estimator.tail_threshold_`` (on ``estimator.side``; without
+      a ``side``, a pair of thresholds means lower and upper, as in
+      :class:`~skqegm.QEGMSampler`, and one threshold means "lower") if the estimator
+      has one, else beyond the empirical ``tail`` quantile(s) of ``X`` on
       ``side`` (with several features: the ``tail`` fraction of ``X`` with the highest
       Gaussian-KDE rarity). The model flags the same number of points, those with the
       lowest ``score_samples``; recall therefore also equals precision. These flags

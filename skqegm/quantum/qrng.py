@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.quantum_info import Statevector
 from scipy.special import erfc
 from sklearn.utils import check_random_state
 
@@ -91,12 +92,16 @@ class QuantumRandomSource:
             raise ValueError("shots must be a positive integer; got None.")
         check_option(self.extractor, "extractor", EXTRACTORS)
         self._rng = check_random_state(self.random_state)
-        # The exact distribution of a measured |+>^n state, sampled with a seeded
-        # generator, is what StatevectorSampler does.
-        backend = "statevector" if kind == "exact" else self.backend
-        self._runner = CircuitRunner(backend, self.shots, self._new_seed())
         self._circuit = QuantumCircuit(n_qubits)
         self._circuit.h(range(n_qubits))
+        # The exact backend samples the circuit's exact outcome distribution with a seeded
+        # generator, as StatevectorSampler does, without its per-shot overhead (100x).
+        self._runner = None
+        self._exact_probs = None
+        if kind == "exact":
+            self._exact_probs = Statevector(self._circuit).probabilities()
+        else:
+            self._runner = CircuitRunner(self.backend, self.shots, self._new_seed())
         self._buffer = np.empty(0, dtype=np.uint8)
 
     def _new_seed(self):
@@ -109,13 +114,18 @@ class QuantumRandomSource:
         executions = max(1, math.ceil(raw_bits / (self.n_qubits * self.shots)))
         # One parameter-free PUB with all the shots: Aer's sampler fills only the first
         # row of a sweep over an empty parameter set.
-        outcomes = self._runner.sample_outcomes(
-            self._circuit, [], np.zeros((1, 0)), shots=executions * self.shots,
-            seed=self._new_seed(),
-        )
+        outcomes = self._sample_outcomes(executions * self.shots)
         raw = ((outcomes.ravel()[:, None] >> np.arange(self.n_qubits)) & 1).astype(np.uint8)
         new = von_neumann_extract(raw.ravel()) if self.extractor else raw.ravel()
         self._buffer = np.concatenate([self._buffer, new])
+
+    def _sample_outcomes(self, shots):
+        if self._runner is None:
+            rng = np.random.default_rng(self._new_seed())
+            return rng.choice(self._exact_probs.size, size=shots, p=self._exact_probs)
+        return self._runner.sample_outcomes(
+            self._circuit, [], np.zeros((1, 0)), shots=shots, seed=self._new_seed()
+        )
 
 
 def von_neumann_extract(bits):

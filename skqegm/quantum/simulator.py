@@ -8,6 +8,9 @@ product ``psi @ [Re U.T | Im U.T]``, in cache-sized chunks of rows. Above :data:
 would cost more than it saves, and the gates are applied to the batch of states instead.
 """
 
+import functools
+import math
+
 import numpy as np
 import torch
 
@@ -20,6 +23,11 @@ MAX_QUBITS = 20
 UNITARY_MAX_QUBITS = 10
 #: Up to this many qubits that unitary is built from one Kronecker product per layer.
 KRON_MAX_QUBITS = 8
+#: Up to this many qubits, where the cost of each operation dominates, probabilities come
+#: from one numpy-built operation with a hand-written backward. That backward rebuilds the
+#: unitary at every shifted weight set, ``n_weights * 8**n`` work: above, autograd
+#: through the construction is cheaper.
+SMALL_CIRCUIT_MAX_QUBITS = 5
 # Amplitudes (real and imaginary parts) per chunk of rows: 2**21 floats, 8 MB in float32.
 _CHUNK_AMPLITUDES = 2**20
 
@@ -94,7 +102,7 @@ class StatevectorSimulator:
         against those of ``states``.
         """
         n = self.n_qubits
-        gates = _rotation_gates(weights, self.n_qubits, self.n_layers, self.dtype)
+        gates = _rotation_gates(weights, self.n_qubits, self.n_layers)
         for layer in range(self.n_layers):
             for q in range(n):
                 states = _apply_one_qubit(states, gates[..., layer, q, :, :], q, n)
@@ -114,14 +122,12 @@ class StatevectorSimulator:
         if self.n_qubits > KRON_MAX_QUBITS:
             eye = torch.eye(self.dim, dtype=self.dtype)
             return self.apply_ansatz(eye.expand(*weights.shape[:-1], self.dim, self.dim), weights)
-        gates = _rotation_gates(weights, self.n_qubits, self.n_layers, self.dtype)
-        u_t = None
-        for layer in range(self.n_layers):
-            # A row-vector state r evolves as r @ K.T; the CNOT chain permutes its entries.
-            k_t = _kron(gates[..., layer, :, :, :]).transpose(-1, -2)
-            u_t = k_t if u_t is None else u_t @ k_t
-            u_t = u_t[..., self._cnot_chain]
-        return u_t
+        return _ansatz_transposed(weights, self.n_qubits, self.n_layers, self._cnot_chain)
+
+    def _split_unitary_numpy(self, weights):
+        """``[Re U.T | Im U.T]`` for numpy ``weights``: the real form applied to row states."""
+        u_t = _ansatz_transposed(weights, self.n_qubits, self.n_layers, self._cnot_chain.numpy())
+        return np.concatenate([u_t.real, u_t.imag], axis=-1)
 
     # -- outputs ----------------------------------------------------------------------------
     def probabilities(self, X, weights):
@@ -130,19 +136,18 @@ class StatevectorSimulator:
         Outcome ``k`` is the integer of the measured bitstring in Qiskit's order
         (qubit 0 is the least significant bit).
         """
-        return self._evolve(X, weights, lambda re, im: re * re + im * im)
+        return self._evolve(X, weights, "probabilities")
 
     def expval_z(self, X, weights):
         """Expectation values ``<Z_i>`` of every qubit, shape ``(..., n_samples, n_qubits)``."""
-        signs = self._z_signs
-        return self._evolve(X, weights, lambda re, im: (re * re + im * im) @ signs)
+        return self._evolve(X, weights, "probabilities") @ self._z_signs
 
     def statevector(self, X, weights):
         """Complex output states, shape ``(..., n_samples, 2**n)``."""
-        return self._evolve(X, weights, torch.complex)
+        return self._evolve(X, weights, "statevector")
 
-    def _evolve(self, X, weights, head):
-        """Evolve the encoded rows of ``X`` and reduce each chunk with ``head(re, im)``.
+    def _evolve(self, X, weights, output):
+        """Evolve the encoded rows of ``X`` to ``output`` ("probabilities" or "statevector").
 
         Rows go through in chunks of about 8 MB of amplitudes: intermediate arrays stay in
         cache, and no allocation is large enough to be page-faulted in afresh on every
@@ -152,21 +157,25 @@ class StatevectorSimulator:
         weights = torch.as_tensor(weights, dtype=self.real_dtype)
         self._check_sizes(X, weights)
         rows = max(1, _CHUNK_AMPLITUDES // self.dim)
-        if self.n_qubits <= UNITARY_MAX_QUBITS:
+        outs = []
+        if output == "probabilities" and self.n_qubits <= SMALL_CIRCUIT_MAX_QUBITS:
+            for x in X.split(rows):
+                inputs = x if self.encoding == "angle" else self.encode(x)
+                outs.append(_SmallCircuitProbabilities.apply(inputs, weights, self))
+        elif self.n_qubits <= UNITARY_MAX_QUBITS:
             u_t = self.transposed_unitary(weights)
             u_split = torch.cat([u_t.real, u_t.imag], dim=-1)
-            outs = []
             for x in X.split(rows):
                 out = self.encode(x) @ u_split
-                outs.append(head(out[..., : self.dim], out[..., self.dim:]))
+                re, im = out[..., : self.dim], out[..., self.dim:]
+                outs.append(re * re + im * im if output == "probabilities" else torch.complex(re, im))
         else:
             batch = weights.shape[:-1]
-            outs = []
             for x in X.split(rows):
                 psi = self.encode(x).to(self.dtype).expand(*batch, x.shape[0], self.dim)
                 out = self.apply_ansatz(psi, weights)
-                outs.append(head(out.real, out.imag))
-        return torch.cat(outs, dim=-2)
+                outs.append(out.real**2 + out.imag**2 if output == "probabilities" else out)
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
 
     def _check_sizes(self, X, weights):
         if X.ndim != 2:
@@ -199,7 +208,80 @@ def _product_state(factors):
     if n == 1:
         return factors[:, 0]
     low, high = factors[:, : n // 2], factors[:, n // 2:]
-    return (_product_state(high).unsqueeze(-1) * _product_state(low).unsqueeze(-2)).flatten(1)
+    product = _product_state(high)[:, :, None] * _product_state(low)[:, None, :]
+    return product.reshape(product.shape[0], -1)
+
+
+@functools.lru_cache(maxsize=None)
+def _derivative_map(n_qubits):
+    """``M`` of shape ``(2**n, n * 2**n)`` with ``psi @ M = [Y'_0 psi | ... | Y'_{n-1} psi]``.
+
+    ``Y' = [[0, -1], [1, 0]]`` on qubit ``q`` maps amplitude ``k ^ 2**q`` to ``k``, with a
+    minus sign where bit ``q`` of ``k`` is 0.
+    """
+    dim = 2**n_qubits
+    k = np.arange(dim)
+    m = np.zeros((dim, n_qubits, dim))
+    for q in range(n_qubits):
+        m[k ^ (1 << q), q, k] = 2.0 * ((k >> q) & 1) - 1.0
+    return m.reshape(dim, n_qubits * dim)
+
+
+class _SmallCircuitProbabilities(torch.autograd.Function):
+    """Outcome probabilities of a circuit of few qubits, with a hand-written backward.
+
+    ``inputs`` are angles ``(B, n)`` (angle encoding) or real states ``(B, 2**n)``;
+    ``weights`` may carry leading weight-set dimensions. At a few qubits the cost is the
+    number of operations, not their size: states and unitary are built in numpy (several
+    times less overhead per operation than torch), and one autograd node replaces dozens.
+
+    Backward:
+
+    - weights: every weight is the angle of one ``exp(-i w G / 2)`` gate with
+      ``G**2 = I``, so ``dU / dw_j = U(w + pi e_j) / 2`` exactly; the unitaries at all
+      shifted weight sets come from one batched construction.
+    - angles: ``d psi / d x_q = Y'_q psi / 2`` with ``Y' = [[0, -1], [1, 0]]`` on qubit
+      ``q`` (the derivative of ``(cos, sin)(x / 2)`` is that pair rotated by 90 degrees,
+      halved): one product with a fixed signed permutation gives all ``n``.
+
+    The products of batch size stay in torch: numpy's (OpenBLAS) threads contend with
+    torch's inside a training step (measured 50x slower).
+    """
+
+    @staticmethod
+    def forward(ctx, inputs, weights, simulator):
+        if simulator.encoding == "angle":
+            half = inputs.numpy() / 2
+            psi = torch.from_numpy(_product_state(np.stack([np.cos(half), np.sin(half)], axis=-1)))
+        else:
+            psi = inputs
+        u_split = torch.from_numpy(simulator._split_unitary_numpy(weights.numpy()))
+        out = psi @ u_split
+        ctx.simulator = simulator
+        ctx.save_for_backward(weights, psi, u_split, out)
+        re, im = out[..., : psi.shape[-1]], out[..., psi.shape[-1]:]
+        return re * re + im * im
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights, psi, u_split, out = ctx.saved_tensors
+        grad_out = 2.0 * out * torch.cat([grad, grad], dim=-1)  # d/d[re | im]
+        grad_inputs = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_psi = grad_out @ u_split.transpose(-1, -2)
+            grad_inputs = grad_psi.reshape(-1, *psi.shape).sum(dim=0)
+            if ctx.simulator.encoding == "angle":
+                n_qubits = ctx.simulator.n_qubits
+                derivatives = psi @ torch.from_numpy(_derivative_map(n_qubits)).to(psi.dtype)
+                derivatives = derivatives.reshape(psi.shape[0], n_qubits, psi.shape[-1])
+                grad_inputs = 0.5 * (derivatives * grad_inputs.unsqueeze(1)).sum(dim=-1)
+        if ctx.needs_input_grad[1]:
+            grad_u = (psi.transpose(-1, -2) @ grad_out).numpy()
+            w = weights.numpy()
+            shifted = w[..., None, :] + np.pi * np.eye(w.shape[-1], dtype=w.dtype)
+            derivative = ctx.simulator._split_unitary_numpy(shifted)  # (..., n_w, K, 2K)
+            grad_weights = torch.from_numpy(0.5 * np.einsum("...ab,...jab->...j", grad_u, derivative))
+        return grad_inputs, grad_weights, None
 
 
 def _kron(gates):
@@ -213,16 +295,36 @@ def _kron(gates):
     return product.reshape(*gates.shape[:-3], a * b, a * b)
 
 
-def _rotation_gates(weights, n_qubits, n_layers, dtype):
-    """``Rz(phi) Ry(theta)`` matrices, shape ``(..., n_layers, n_qubits, 2, 2)``."""
+def _rotation_gates(weights, n_qubits, n_layers):
+    """``Rz(phi) Ry(theta)`` matrices, shape ``(..., n_layers, n_qubits, 2, 2)``.
+
+    ``weights`` is a real numpy array or tensor; the result is complex of matching
+    precision, in the same library.
+    """
+    xp = np if isinstance(weights, np.ndarray) else torch
     w = weights.reshape(*weights.shape[:-1], n_layers, n_qubits, 2)
     half_theta, half_phi = w[..., 0] / 2, w[..., 1] / 2
-    c, s = torch.cos(half_theta), torch.sin(half_theta)
-    phase = torch.exp(1j * half_phi.to(dtype))  # e^{i phi / 2}
+    c, s = xp.cos(half_theta), xp.sin(half_theta)
+    phase = xp.exp(1j * half_phi)  # e^{i phi / 2}
     conj = phase.conj()
-    row0 = torch.stack([conj * c, -conj * s], dim=-1)
-    row1 = torch.stack([phase * s, phase * c], dim=-1)
-    return torch.stack([row0, row1], dim=-2)
+    row0 = xp.stack([conj * c, -conj * s], axis=-1)
+    row1 = xp.stack([phase * s, phase * c], axis=-1)
+    return xp.stack([row0, row1], axis=-2)
+
+
+def _ansatz_transposed(weights, n_qubits, n_layers, cnot_chain):
+    """``U.T`` of the ansatz for real ``weights`` (numpy or torch), at most 8 qubits.
+
+    A row-vector state ``r`` evolves as ``r @ K.T`` for each layer's Kronecker product
+    ``K``, and the CNOT chain permutes the columns; ``(A @ B)[:, perm] = A @ B[:, perm]``
+    lets every layer carry its own permutation before the chain of products.
+    """
+    gates = _rotation_gates(weights, n_qubits, n_layers)
+    layers_t = _kron(gates).swapaxes(-1, -2)[..., cnot_chain]
+    u_t = layers_t[..., 0, :, :]
+    for layer in range(1, n_layers):
+        u_t = u_t @ layers_t[..., layer, :, :]
+    return u_t
 
 
 def _apply_one_qubit(states, gate, qubit, n_qubits):

@@ -1,18 +1,21 @@
 """The variational layer inside torch models, trainable on every backend.
 
 On the exact backend gradients come from torch autograd through the simulator. On a
-Qiskit backend a ``torch.autograd.Function`` runs the forward pass on the backend and the
-backward pass by the parameter-shift rule (eq. 6): all shifted parameter sets of the
-batch, for the weights and for the angle-encoded inputs, go in ONE primitive call. The
-classical parts of a model train by ordinary backprop through this bridge.
+Qiskit backend a ``torch.autograd.Function`` computes the gradients by the
+parameter-shift rule (eq. 6): the batch and all its shifted parameter sets, for the
+weights and for the angle-encoded inputs, go in ONE primitive call, so a training step
+costs one call. The classical parts of a model train by ordinary backprop through this
+bridge.
 """
 
 import copy
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .circuits import amplitude_encoding_angles
 from .gradients import shifted_weight_sets
 from .simulator import StatevectorSimulator
 
@@ -74,7 +77,37 @@ class QuantumLayer(torch.nn.Module):
                 "one rotation angle); amplitude encoding has no two-term shift rule."
             )
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
+        if not torch.is_grad_enabled():  # no gradients: no shifted rows to run
+            W = np.tile(self.weights.detach().double().numpy(), (len(x), 1))
+            out = self.transformer._run_pairs(x.detach().double().numpy(), W, seed=seed)
+            return torch.as_tensor(out, dtype=x.dtype)
         return _ParameterShift.apply(x, self.weights, self.transformer, seed)
+
+    def measure(self, x, random_state=None):
+        """One measured outcome per row of ``x`` (integers, qubit 0 least significant).
+
+        The exact backend draws from the exact outcome probabilities with
+        ``random_state``; a Qiskit backend runs one shot per row, in one call, seeded by
+        ``random_state``.
+        """
+        rng = check_random_state(random_state)
+        with torch.no_grad():
+            if self._simulator is not None:
+                probs = self._simulator.probabilities(x, self.weights).double().numpy()
+                cdf = np.cumsum(probs, axis=1)
+                u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
+                return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
+            transformer = self.transformer
+            X = x.detach().double().numpy()
+            if transformer.encoding == "amplitude":
+                X = amplitude_encoding_angles(X, transformer.n_qubits_)
+            W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            outcomes = transformer._runner.sample_outcomes(
+                transformer.circuit_, transformer.input_params_ + transformer.weight_params_,
+                np.hstack([X, W]), shots=1, seed=seed,
+            )
+            return outcomes[:, 0]
 
     def to_transformer(self):
         """A copy of the transformer holding the current (trained) weights."""
@@ -84,43 +117,48 @@ class QuantumLayer(torch.nn.Module):
 
 
 class _ParameterShift(torch.autograd.Function):
-    """Forward on a Qiskit backend; backward by parameter shift, one primitive call."""
+    """Outputs on a Qiskit backend, with their parameter-shift Jacobians from the SAME call.
+
+    When autograd will need gradients, the forward pass appends every row with each
+    weight shifted by +/- pi/2 (and, for input gradients, each input shifted) to the
+    unshifted rows, so a training step costs one primitive call; backward only contracts.
+    """
 
     @staticmethod
     def forward(ctx, x, weights, transformer, seed):
         X = x.detach().double().numpy()
         W = weights.detach().double().numpy()
-        out = transformer._run_pairs(X, np.tile(W, (len(X), 1)), seed=seed)
-        ctx.save_for_backward(x, weights)
-        ctx.transformer, ctx.seed = transformer, seed
-        return torch.as_tensor(out, dtype=x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, weights = ctx.saved_tensors
-        X, W = x.detach().double().numpy(), weights.detach().double().numpy()
         n_rows, n_inputs, n_weights = X.shape[0], X.shape[1], W.size
-        # Rows: every row with each shifted weight set, then (for input gradients) every
-        # row with each input shifted, all with their partner weights: one call.
-        rows = [np.tile(X, (2 * n_weights, 1))]
-        weight_rows = [np.repeat(shifted_weight_sets(W), n_rows, axis=0)]
+        rows, weight_rows = [X], [np.tile(W, (n_rows, 1))]
+        if ctx.needs_input_grad[1]:
+            rows.append(np.tile(X, (2 * n_weights, 1)))
+            weight_rows.append(np.repeat(shifted_weight_sets(W), n_rows, axis=0))
         if ctx.needs_input_grad[0]:
             rows.append(np.repeat(shifted_weight_sets(np.zeros(n_inputs)), n_rows, axis=0)
                         + np.tile(X, (2 * n_inputs, 1)))
             weight_rows.append(np.tile(W, (2 * n_inputs * n_rows, 1)))
-        out = ctx.transformer._run_pairs(np.vstack(rows), np.vstack(weight_rows), seed=ctx.seed + 1)
-        grad = grad_out.detach().double().numpy()
+        out = transformer._run_pairs(np.vstack(rows), np.vstack(weight_rows), seed=seed)
 
-        def contract(block, n_params):
+        def jacobian(block, n_params):
             shifted = block.reshape(2, n_params, n_rows, -1)
-            jac = (shifted[0] - shifted[1]) / 2.0  # (n_params, n_rows, n_out)
-            return np.einsum("pro,ro->rp", jac, grad)
+            return (shifted[0] - shifted[1]) / 2.0  # (n_params, n_rows, n_out)
 
-        grad_w = contract(out[: 2 * n_weights * n_rows], n_weights).sum(axis=0)
-        grad_x = None
+        start = n_rows
+        ctx.jac_w = ctx.jac_x = None
+        if ctx.needs_input_grad[1]:
+            ctx.jac_w = jacobian(out[start: start + 2 * n_weights * n_rows], n_weights)
+            start += 2 * n_weights * n_rows
         if ctx.needs_input_grad[0]:
-            grad_x = torch.as_tensor(contract(out[2 * n_weights * n_rows:], n_inputs),
-                                     dtype=x.dtype)
-        return grad_x, torch.as_tensor(grad_w, dtype=weights.dtype), None, None
+            ctx.jac_x = jacobian(out[start:], n_inputs)
+        ctx.dtypes = (x.dtype, weights.dtype)
+        return torch.as_tensor(out[:n_rows], dtype=x.dtype)
 
-
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad = grad_out.detach().double().numpy()
+        grad_x = grad_w = None
+        if ctx.jac_w is not None:
+            grad_w = torch.as_tensor(np.einsum("pro,ro->p", ctx.jac_w, grad), dtype=ctx.dtypes[1])
+        if ctx.jac_x is not None:
+            grad_x = torch.as_tensor(np.einsum("pro,ro->rp", ctx.jac_x, grad), dtype=ctx.dtypes[0])
+        return grad_x, grad_w, None, None

@@ -1,0 +1,171 @@
+"""Checks of the sampler protocol, on top of scikit-learn's estimator checks.
+
+scikit-learn's checks never call ``sample``. A *sampler* here is an estimator with
+``fit(X)`` and ``sample(n_samples=1, random_state=None)`` returning an array of shape
+``(n_samples, n_features_in_)``, and optionally ``score_samples`` / ``score``. Run every
+check on an estimator with :func:`check_sampler`, or one pytest case per check with
+:func:`parametrize_with_sampler_checks`.
+"""
+
+import functools
+import io
+import pickle
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+# Small data with two features and a rare cluster, so that every sampler can fit it.
+_N_SAMPLES = 120
+
+
+def _data():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(_N_SAMPLES, 2))
+    X[:6] += 4.0
+    return X
+
+
+def _fitted(sampler):
+    return clone(sampler).fit(_data())
+
+
+def check_sampler_not_fitted(name, sampler):
+    """``sample`` (and ``score_samples``) before ``fit`` raise ``NotFittedError``."""
+    sampler = clone(sampler)
+    methods = [lambda: sampler.sample(2, random_state=0)]
+    if hasattr(sampler, "score_samples"):
+        methods.append(lambda: sampler.score_samples(_data()))
+    for method in methods:
+        try:
+            method()
+        except NotFittedError:
+            continue
+        raise AssertionError(f"{name} did not raise NotFittedError before fit.")
+
+
+def check_sampler_sample_shape(name, sampler):
+    """``sample(n)`` is a finite float array ``(n, n_features_in_)``; ``sample()`` has one row."""
+    fitted = _fitted(sampler)
+    X = fitted.sample(7, random_state=0)
+    assert isinstance(X, np.ndarray), f"{name}.sample returned {type(X).__name__}, not ndarray"
+    assert X.shape == (7, 2), f"{name}.sample(7) has shape {X.shape}, expected (7, 2)"
+    assert np.all(np.isfinite(X)), f"{name}.sample returned non-finite values"
+    assert fitted.sample().shape == (1, 2), f"{name}.sample() must return one row"
+
+
+def check_sampler_reproducible(name, sampler):
+    """The same ``random_state`` gives the same draws; another one gives other draws."""
+    fitted = _fitted(sampler)
+    first = fitted.sample(50, random_state=0)
+    np.testing.assert_array_equal(first, fitted.sample(50, random_state=0),
+                                  err_msg=f"{name}.sample(random_state=0) is not reproducible")
+    assert not np.array_equal(first, fitted.sample(50, random_state=1)), (
+        f"{name}.sample gives the same draws for random_state=0 and 1"
+    )
+
+
+def check_sampler_fit_reproducible(name, sampler):
+    """Two fits with the same ``random_state`` sample identically."""
+    first = _fitted(sampler).sample(20, random_state=0)
+    second = _fitted(sampler).sample(20, random_state=0)
+    np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-9,
+                               err_msg=f"{name}: two fits with one random_state differ")
+
+
+def check_sampler_n_features_in(name, sampler):
+    """``n_features_in_`` is set, and scoring data with other features is a ``ValueError``."""
+    fitted = _fitted(sampler)
+    assert fitted.n_features_in_ == 2, f"{name}.n_features_in_ is {fitted.n_features_in_}, not 2"
+    if hasattr(fitted, "score_samples"):
+        try:
+            fitted.score_samples(np.zeros((3, 3)))
+        except ValueError:
+            return
+        raise AssertionError(f"{name}.score_samples accepted 3 features after a fit on 2.")
+
+
+def check_sampler_invalid_n_samples(name, sampler):
+    """``sample(0)`` and ``sample(-1)`` raise a ``ValueError`` naming ``n_samples``."""
+    fitted = _fitted(sampler)
+    for bad in (0, -1):
+        try:
+            fitted.sample(bad)
+        except ValueError as exc:
+            assert "n_samples" in str(exc), f"{name}: the error does not name n_samples: {exc}"
+            continue
+        raise AssertionError(f"{name}.sample({bad}) did not raise ValueError.")
+
+
+def check_sampler_pickle(name, sampler):
+    """A pickled and unpickled fitted sampler draws exactly the same samples."""
+    fitted = _fitted(sampler)
+    buffer = io.BytesIO()
+    pickle.dump(fitted, buffer)
+    buffer.seek(0)
+    restored = pickle.load(buffer)
+    np.testing.assert_array_equal(fitted.sample(20, random_state=0),
+                                  restored.sample(20, random_state=0),
+                                  err_msg=f"{name} samples differently after pickling")
+
+
+def check_sampler_score(name, sampler):
+    """``score(X)`` is the mean of ``score_samples(X)``, and both are finite."""
+    if not hasattr(sampler, "score_samples"):
+        return
+    fitted = _fitted(sampler)
+    X = _data()
+    log_density = fitted.score_samples(X)
+    assert log_density.shape == (len(X),), f"{name}.score_samples has shape {log_density.shape}"
+    assert np.all(np.isfinite(log_density)), f"{name}.score_samples is not finite"
+    np.testing.assert_allclose(fitted.score(X), log_density.mean(), rtol=1e-7,
+                               err_msg=f"{name}.score is not the mean of score_samples")
+
+
+SAMPLER_CHECKS = (
+    check_sampler_not_fitted,
+    check_sampler_sample_shape,
+    check_sampler_reproducible,
+    check_sampler_fit_reproducible,
+    check_sampler_n_features_in,
+    check_sampler_invalid_n_samples,
+    check_sampler_pickle,
+    check_sampler_score,
+)
+
+
+def sampler_checks(sampler):
+    """Yield every sampler check, each a callable ``check(sampler)``."""
+    for check in SAMPLER_CHECKS:
+        yield functools.partial(check, type(sampler).__name__)
+
+
+def check_sampler(sampler):
+    """Run every sampler check on ``sampler``; the first failure raises.
+
+    Parameters
+    ----------
+    sampler : estimator
+        An unfitted sampler with a fixed ``random_state`` (the checks compare fits).
+
+    Examples
+    --------
+    >>> from skqegm import QEGMSampler
+    >>> from skqegm.utils.estimator_checks import check_sampler
+    >>> check_sampler(QEGMSampler(max_epochs=2, random_state=0))
+    """
+    for check in sampler_checks(sampler):
+        check(sampler)
+
+
+def parametrize_with_sampler_checks(samplers):
+    """A pytest decorator with one case per (sampler, check), like sklearn's.
+
+    The decorated test takes the arguments ``estimator`` and ``check`` and calls
+    ``check(estimator)``.
+    """
+    import pytest
+
+    cases = [(sampler, check) for sampler in samplers for check in sampler_checks(sampler)]
+    ids = [f"{sampler!r}-{check.func.__name__}" for sampler, check in cases]
+    return pytest.mark.parametrize("estimator, check", cases, ids=ids)

@@ -1,0 +1,305 @@
+"""QEGMSampler and its classical twin: training, density, sampling, sklearn fit, errors."""
+
+import copy
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from scipy.integrate import trapezoid
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skqegm import QEGMSampler
+from skqegm.datasets import make_tail_mixture, tail_mixture_cdf
+from skqegm.metrics import SCORERS
+from skqegm.models import sample_pipeline
+from skqegm.models.losses import bernoulli_kl, hybrid_loss
+from skqegm.quantum import QuantumLayer, SamplerTransformer
+from skqegm.utils.estimator_checks import parametrize_with_sampler_checks
+
+X_MIX = make_tail_mixture(4000, random_state=0)[0]
+MEANS = np.array([-3.0, 0.0, 3.0])
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def small(**params):
+    return QEGMSampler(**{"max_epochs": 3, "hidden_layer_sizes": (16,), "random_state": 0, **params})
+
+
+def mode_masses(x):
+    nearest = np.abs(np.asarray(x).reshape(-1, 1) - MEANS).argmin(axis=1)
+    return np.bincount(nearest, minlength=3) / nearest.size
+
+
+def true_mode_masses():
+    cdf = tail_mixture_cdf(np.array([-1.5, 1.5]))
+    return np.array([cdf[0], cdf[1] - cdf[0], 1 - cdf[1]])
+
+
+@parametrize_with_sampler_checks([small(), small(latent="gaussian"), small(noise="qrng")])
+def test_sampler_checks(estimator, check):
+    check(estimator)
+
+
+# -- quality ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fitted_mixture():
+    return QEGMSampler(max_epochs=60, random_state=0).fit(X_MIX)
+
+
+def test_quantum_model_keeps_the_three_modes(fitted_mixture):
+    masses = mode_masses(fitted_mixture.sample(20000, random_state=1))
+    np.testing.assert_allclose(masses, true_mode_masses(), atol=0.04)
+
+
+def test_density_is_normalised_and_matches_the_samples(fitted_mixture):
+    grid = np.linspace(-15, 15, 6001)
+    density = np.exp(fitted_mixture.score_samples(grid.reshape(-1, 1)))
+    assert trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+    # The CDF of the density against the empirical CDF of the draws.
+    cdf = np.cumsum(density) * (grid[1] - grid[0])
+    draws = np.sort(fitted_mixture.sample(50000, random_state=2).ravel())
+    empirical = np.searchsorted(draws, grid) / draws.size
+    assert np.abs(cdf - empirical).max() < 0.02
+    assert fitted_mixture.score(X_MIX) == pytest.approx(fitted_mixture.score_samples(X_MIX).mean())
+
+
+def test_twin_density_is_normalised():
+    model = small(latent="gaussian", max_epochs=10).fit(X_MIX[:1000])
+    grid = np.linspace(-15, 15, 6001)
+    density = np.exp(model.score_samples(grid.reshape(-1, 1)))
+    assert trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+
+
+def test_density_accounts_for_the_internal_scaling():
+    model = small().fit(X_MIX[:1000])
+    shifted = small().fit(10.0 * X_MIX[:1000] + 5.0)
+    np.testing.assert_allclose(shifted.score_samples(10.0 * X_MIX[:50] + 5.0),
+                               model.score_samples(X_MIX[:50]) - np.log(10.0), atol=1e-4)
+
+
+def test_training_reduces_the_loss():
+    model = QEGMSampler(max_epochs=15, early_stopping=False, random_state=0).fit(X_MIX[:2000])
+    assert len(model.loss_curve_) == model.n_iter_ == 15
+    assert model.validation_scores_ is None
+    assert model.loss_curve_[-1] < model.loss_curve_[0] - 0.1
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    model = QEGMSampler(max_epochs=40, random_state=0).fit(X_MIX[:1000])
+    assert len(model.validation_scores_) == model.n_iter_
+    best = int(np.argmax(model.validation_scores_))
+    assert model.n_iter_ == model.max_epochs or model.n_iter_ - 1 - best >= 10
+
+
+# -- the quantum layer and its gradients -------------------------------------------------------
+def test_quantum_layer_holds_the_trained_weights():
+    model = small().fit(X_MIX[:500])
+    layer = model.quantum_layer_
+    assert isinstance(layer, SamplerTransformer)
+    trained = model.network_.latent.layer.weights.detach().double().numpy()
+    np.testing.assert_allclose(layer.weights_, trained)
+    z = np.random.default_rng(0).normal(size=(5, 4))
+    probabilities = layer.transform(z)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-10)
+    assert small(latent="gaussian").fit(X_MIX[:500]).quantum_layer_ is None
+
+
+def _loss_gradients(network, x):
+    network.zero_grad()
+    noise = torch.zeros(len(x), 1)
+    thresholds = torch.tensor([[-1.5], [1.5]])
+    tail_freq = torch.tensor([[0.1], [0.1]])
+    loss, _, _ = hybrid_loss(network, x, noise, noise, thresholds, tail_freq, 1.0, 1.0,
+                             torch.Generator().manual_seed(0))
+    loss.backward()
+    return {name: p.grad.clone() for name, p in network.named_parameters()}
+
+
+def test_parameter_shift_through_a_qiskit_backend_equals_autograd():
+    """The whole hybrid loss: one network, exact autograd vs parameter shift through Aer."""
+    exact = QEGMSampler(n_qubits=3, n_layers=2, hidden_layer_sizes=(8,), max_epochs=1,
+                        random_state=0).fit(X_MIX[:40])
+    shifted = copy.deepcopy(exact.network_)
+    aer = SamplerTransformer(n_layers=2, backend="aer", weights=exact.quantum_layer_.weights_)
+    shifted.latent.layer = QuantumLayer(aer.fit(np.ones((1, 3))), dtype=torch.complex64)
+    x = torch.as_tensor(X_MIX[:8] / X_MIX.std(), dtype=torch.float32)
+    reference, through_qiskit = _loss_gradients(exact.network_, x), _loss_gradients(shifted, x)
+    assert reference.keys() == through_qiskit.keys()
+    for name in reference:
+        np.testing.assert_allclose(through_qiskit[name], reference[name], rtol=1e-3, atol=1e-5,
+                                   err_msg=name)
+
+
+def test_one_primitive_call_per_batch(counting_sampler):
+    model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(8,), backend=counting_sampler,
+                        shots=32, max_epochs=2, batch_size=10, early_stopping=False, random_state=0)
+    model.fit(X_MIX[:40])
+    # 4 batches per epoch, 2 epochs, then one call for the density's latent weights.
+    assert counting_sampler.calls == 4 * 2 + 1
+    model.sample(25, random_state=0)
+    assert counting_sampler.calls == 10  # every draw measured in one call
+
+
+def test_training_on_aer_with_shots_learns():
+    model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(16,), backend="aer", shots=64,
+                        max_epochs=4, batch_size=100, early_stopping=False, learning_rate=0.01,
+                        random_state=0)
+    model.fit(X_MIX[:200])
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert np.all(np.isfinite(model.score_samples(X_MIX[:100])))
+    assert model.provenance_["backend"] == "aer" and model.provenance_["shots"] == 64
+
+
+def test_amplitude_encoding_trains_on_the_exact_backend():
+    model = small(encoding="amplitude", n_qubits=2).fit(X_MIX[:300])
+    assert model.network_.encoder.n_outputs == 4  # 2**n_qubits amplitudes
+    assert model.sample(10, random_state=0).shape == (10, 1)
+
+
+# -- noise --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("noise", ["prng", "qrng", None])
+def test_noise_sources(noise):
+    model = small(noise=noise).fit(X_MIX[:300])
+    np.testing.assert_array_equal(model.sample(30, random_state=4), model.sample(30, random_state=4))
+
+
+def test_noise_scale_matters_only_with_a_noise_source():
+    quiet = small(noise=None).fit(X_MIX[:300])
+    draws = quiet.sample(50, random_state=0)
+    unscaled = clone(quiet).set_params(noise_scale=1.0).fit(X_MIX[:300])
+    np.testing.assert_array_equal(unscaled.sample(50, random_state=0), draws)
+    noisy = clone(quiet).set_params(noise="prng", noise_scale=1.0).fit(X_MIX[:300])
+    assert not np.allclose(noisy.sample(50, random_state=0), draws)
+
+
+def test_bernoulli_kl_is_zero_at_the_target_and_positive_elsewhere():
+    q = torch.tensor([0.05, 0.05, 0.3])
+    p = torch.tensor([0.05, 0.01, 0.6])
+    kl = bernoulli_kl(q, p)
+    assert kl[0] == pytest.approx(0.0, abs=1e-7)
+    expected = 0.05 * np.log(0.05 / 0.01) + 0.95 * np.log(0.95 / 0.99)
+    assert float(kl[1]) == pytest.approx(expected, rel=1e-5)
+    assert float(kl[2]) > 0
+
+
+# -- scikit-learn fit ---------------------------------------------------------------------------
+def test_round_trips_sample_identically(tmp_path):
+    model = small().fit(X_MIX[:500])
+    expected = model.sample(40, random_state=3)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.sample(40, random_state=3), expected)
+    joblib.dump(model, tmp_path / "model.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").sample(40, random_state=3),
+                                  expected)
+    np.testing.assert_array_equal(clone(model).fit(X_MIX[:500]).sample(40, random_state=3), expected)
+
+
+def test_grid_search_with_the_tail_scorers():
+    search = GridSearchCV(small(), {"n_layers": [1, 2]}, scoring=SCORERS, refit="neg_tail_kl", cv=3)
+    search.fit(X_MIX[:900])
+    assert search.best_params_["n_layers"] in (1, 2)
+    for name in SCORERS:
+        assert np.all(np.isfinite(search.cv_results_[f"mean_test_{name}"])), name
+    assert search.best_estimator_.sample(5, random_state=0).shape == (5, 1)
+
+
+def test_pipeline_and_sample_pipeline():
+    X = 50.0 + 4.0 * X_MIX[:1000]
+    pipe = Pipeline([("scale", StandardScaler()), ("qegm", small(max_epochs=20))]).fit(X)
+    assert pipe.score_samples(X[:5]).shape == (5,)
+    draws = sample_pipeline(pipe, 3000, random_state=0)
+    assert draws.shape == (3000, 1)
+    assert abs(draws.mean() - X.mean()) < 1.0 and abs(draws.std() / X.std() - 1) < 0.2
+    np.testing.assert_array_equal(draws, sample_pipeline(pipe, 3000, random_state=0))
+
+
+def test_sample_pipeline_errors():
+    with pytest.raises(TypeError, match="Pipeline"):
+        sample_pipeline(small(), 5)
+    pipe = Pipeline([("scale", StandardScaler()), ("model", StandardScaler())]).fit(X_MIX[:50])
+    with pytest.raises(TypeError, match="no sample method"):
+        sample_pipeline(pipe, 5)
+
+
+def test_verbose_prints_the_loss_per_epoch(capsys):
+    small(verbose=1).fit(X_MIX[:300])
+    out = capsys.readouterr().out
+    assert "Epoch 1/3: loss = " in out and "Epoch 3/3" in out and "validation score" in out
+
+
+def test_provenance_records_what_reproduces_the_run():
+    model = small(noise="qrng").fit(X_MIX[:300])
+    prov = model.provenance_
+    assert prov["latent"] == "quantum" and prov["backend"] is None and prov["noise"] == "qrng"
+    assert prov["random_state"] == 0 and prov["circuit_seed"] == model.quantum_layer_.seed_
+    assert {"torch", "circuit", "noise"} <= set(prov["seeds"])
+    assert prov["versions"]["qiskit"] and prov["versions"]["torch"]
+
+
+def test_tail_thresholds_are_the_training_quantiles():
+    model = small(tail_quantile=0.1, early_stopping=False).fit(X_MIX[:1000])
+    np.testing.assert_allclose(model.tail_threshold_[:, 0],
+                               np.quantile(X_MIX[:1000], [0.1, 0.9]), rtol=1e-12)
+
+
+def test_multivariate_data():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([X_MIX[:600, 0], rng.standard_t(4, 600), rng.normal(size=600)])
+    model = small().fit(X)
+    assert model.sample(9, random_state=0).shape == (9, 3)
+    assert model.tail_threshold_.shape == (2, 3)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"tail_quantile": 0.5}, "tail_quantile must be in"),
+        ({"tail_quantile": 0.0}, "tail_quantile must be in"),
+        ({"n_qubits": 0}, "n_qubits must be >= 1"),
+        ({"n_qubits": 21}, "n_qubits must be <= 20"),
+        ({"latent": "vae"}, "latent must be one of 'quantum', 'gaussian'"),
+        ({"noise": "quantum"}, "noise must be one of 'prng', 'qrng', None"),
+        ({"encoding": "basis"}, "encoding must be one of"),
+        ({"backend": "ibm_nowhere"}, "backend"),
+        ({"shots": 100}, "shots needs a Qiskit backend"),
+        ({"backend": "aer", "encoding": "amplitude"}, "amplitude"),
+        ({"rec_weight": 0.0, "tail_weight": 0.0}, "both 0"),
+        ({"learning_rate": 0.0}, "learning_rate must be in"),
+        ({"validation_fraction": 1.0}, "validation_fraction must be in"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+    ],
+)
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        small(**params).fit(X_MIX[:50])
+
+
+def test_bad_data():
+    for bad in (np.nan, np.inf):
+        X = X_MIX[:50].copy()
+        X[3, 0] = bad
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            small().fit(X)
+    with pytest.raises(ValueError, match="at least 3 samples.*got 2 samples"):
+        small().fit(X_MIX[:2])
+    with pytest.raises(ValueError, match="got 1 sample"):
+        small(early_stopping=False).fit(X_MIX[:1])
+
+
+def test_bad_sample_calls():
+    with pytest.raises(NotFittedError):
+        small().sample(3)
+    model = small().fit(X_MIX[:100])
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="n_samples"):
+            model.sample(bad)
+    with pytest.raises(ValueError, match="features"):
+        model.score_samples(np.zeros((2, 2)))
