@@ -20,3 +20,16 @@ def test_bench_quantum_layer_runs_and_writes_json(tmp_path):
     methods = {record["method"] for record in figures["records"]}
     assert methods == {"exact", "aer"}
     assert all(record["fwd"]["per_s"] > 0 for record in figures["records"])
+
+
+def test_bench_sampler_runs_and_writes_json(tmp_path):
+    out = tmp_path / "sampler.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_sampler.py"), "--quick", "--models", "qegm",
+           "twin", "gmm", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Target fit time qegm <= 1.5x twin" in result.stdout
+    figures = json.loads(out.read_text())
+    models = [record["model"] for record in figures["records"]]
+    assert models == ["true", "qegm", "twin", "gmm"]
+    assert all(record["tail_kl"] >= 0 for record in figures["records"])

@@ -254,7 +254,7 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         """Draw samples from the fitted model.
 
         Each draw runs the generative process: a prior latent plus eq. 7 noise, one
-        measurement of the QVL (one shot on a Qiskit backend; all draws in one call), and
+        measurement of the QVL (one shot on a Qiskit backend, up to 8,192 draws per call), and
         a draw from the decoded Gaussian.
 
         Parameters

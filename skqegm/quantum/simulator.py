@@ -9,7 +9,6 @@ would cost more than it saves, and the gates are applied to the batch of states 
 """
 
 import functools
-import math
 
 import numpy as np
 import torch

@@ -20,6 +20,10 @@ from .gradients import shifted_weight_sets
 from .simulator import StatevectorSimulator
 
 
+# Rows per primitive call when measuring (bounds a simulator's memory).
+_MEASURE_ROWS = 8192
+
+
 class QuantumLayer(torch.nn.Module):
     """A fitted :class:`EstimatorTransformer` or :class:`SamplerTransformer` as a torch module.
 
@@ -87,8 +91,9 @@ class QuantumLayer(torch.nn.Module):
         """One measured outcome per row of ``x`` (integers, qubit 0 least significant).
 
         The exact backend draws from the exact outcome probabilities with
-        ``random_state``; a Qiskit backend runs one shot per row, in one call, seeded by
-        ``random_state``.
+        ``random_state``; a Qiskit backend runs one shot per row, seeded by
+        ``random_state``, in one call per 8,192 rows (a simulator holds every circuit of
+        a call in memory: 200,000 rows took 7 GB on Aer).
         """
         rng = check_random_state(random_state)
         with torch.no_grad():
@@ -101,13 +106,16 @@ class QuantumLayer(torch.nn.Module):
             X = x.detach().double().numpy()
             if transformer.encoding == "amplitude":
                 X = amplitude_encoding_angles(X, transformer.n_qubits_)
-            W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            outcomes = transformer._runner.sample_outcomes(
-                transformer.circuit_, transformer.input_params_ + transformer.weight_params_,
-                np.hstack([X, W]), shots=1, seed=seed,
-            )
-            return outcomes[:, 0]
+            values = np.hstack([X, np.tile(self.weights.detach().double().numpy(), (len(X), 1))])
+            params = transformer.input_params_ + transformer.weight_params_
+            outcomes = [
+                transformer._runner.sample_outcomes(
+                    transformer.circuit_, params, block, shots=1,
+                    seed=int(rng.randint(np.iinfo(np.int32).max)),
+                )[:, 0]
+                for block in np.array_split(values, max(1, -(-len(values) // _MEASURE_ROWS)))
+            ]
+            return np.concatenate(outcomes)
 
     def to_transformer(self):
         """A copy of the transformer holding the current (trained) weights."""
