@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..quantum.simulator import z_sign_matrix
+
 # Smallest decoder standard deviation, in units of the standardised data: keeps the
 # likelihood bounded when a component sits on repeated values.
 MIN_SCALE = 1e-3
@@ -74,10 +76,9 @@ class QuantumLatent(nn.Module):
     def __init__(self, layer):
         super().__init__()
         self.layer = layer
-        n_qubits = layer.transformer.n_qubits_
-        outcomes = np.arange(2**n_qubits)[:, None]
-        bits = (outcomes >> np.arange(n_qubits)) & 1  # qubit 0 is bit 0, as in Qiskit
-        self.register_buffer("code_table", torch.as_tensor(1.0 - 2.0 * bits, dtype=torch.float32))
+        # Row k: +1 where bit i of outcome k is 0, else -1 (qubit 0 is bit 0, as in Qiskit).
+        signs = z_sign_matrix(layer.transformer.n_qubits_)
+        self.register_buffer("code_table", torch.as_tensor(signs, dtype=torch.float32))
 
     def weights(self, z):
         """Born probabilities ``P(k | z)``, shape ``(n_rows, 2**n)``."""
@@ -119,7 +120,6 @@ class GenerativeNetwork(nn.Module):
         weights = self.latent.weights(z)
         mean, scale = self.decoder(self.latent.codes(z))
         return weights, mean, scale
-
 
 
 def take_rows(mixture, rows):

@@ -15,7 +15,6 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .circuits import amplitude_encoding_angles
 from .gradients import shifted_weight_sets
 from .simulator import StatevectorSimulator
 
@@ -103,14 +102,11 @@ class QuantumLayer(torch.nn.Module):
                 u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
                 return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
             transformer = self.transformer
-            X = x.detach().double().numpy()
-            if transformer.encoding == "amplitude":
-                X = amplitude_encoding_angles(X, transformer.n_qubits_)
-            values = np.hstack([X, np.tile(self.weights.detach().double().numpy(), (len(X), 1))])
-            params = transformer.input_params_ + transformer.weight_params_
+            W = np.tile(self.weights.detach().double().numpy(), (len(x), 1))
+            values = transformer._bound_values(x.detach().double().numpy(), W)
             outcomes = [
                 transformer._runner.sample_outcomes(
-                    transformer.circuit_, params, block, shots=1,
+                    transformer.circuit_, transformer._params, block, shots=1,
                     seed=int(rng.randint(np.iinfo(np.int32).max)),
                 )[:, 0]
                 for block in np.array_split(values, max(1, -(-len(values) // _MEASURE_ROWS)))

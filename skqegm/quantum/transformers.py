@@ -141,10 +141,18 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
 
         ``seed`` overrides the fitted seed (fresh shot noise for each training step).
         """
-        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
-        values = np.hstack([inputs, weights])
         run = getattr(self._runner, self._output)
-        return run(self.circuit_, self.input_params_ + self.weight_params_, values, seed=seed)
+        return run(self.circuit_, self._params, self._bound_values(X, weights), seed=seed)
+
+    @property
+    def _params(self):
+        """The circuit's parameters in binding order: inputs, then weights."""
+        return self.input_params_ + self.weight_params_
+
+    def _bound_values(self, X, weights):
+        """One row of parameter values per pair (row of ``X``, row of ``weights``)."""
+        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
+        return np.hstack([inputs, weights])
 
     def _evaluate_exact(self, X, weight_sets):
         simulator = StatevectorSimulator(
