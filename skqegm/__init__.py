@@ -9,11 +9,12 @@ preprocessing, datasets, metrics
     Tail labelling and splits, the paper's data, tail scores and VaR backtests.
 models
     :class:`QEGMSampler`, the hybrid quantum-latent generative model and its classical
-    twin.
+    twin; :class:`TailRiskEstimator`, conditional tail risk (rare-event probabilities,
+    intervals, VaR, ES) with the same architecture.
 """
 
 __version__ = "0.1.0.dev0"
 
-from .models import QEGMSampler  # noqa: E402
+from .models import QEGMSampler, TailRiskEstimator  # noqa: E402
 
-__all__ = ["QEGMSampler", "__version__"]
+__all__ = ["QEGMSampler", "TailRiskEstimator", "__version__"]

@@ -13,7 +13,9 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
   ("lower" when absent); it is scored against the held-out ``y``, which is then required.
 
 An estimator with ``sample_y`` or ``predict_interval`` is treated as supervised,
-anything else as an unsupervised sampler. A scorer given an estimator without the
+anything else as an unsupervised sampler; a :class:`~sklearn.pipeline.Pipeline` whose
+last step is supervised is scored through that step, on ``X`` transformed by the steps
+before it. A scorer given an estimator without the
 methods it needs raises ``TypeError`` (a :class:`~sklearn.pipeline.Pipeline` has
 ``score_samples`` but no ``sample``).
 
@@ -27,6 +29,7 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 import inspect
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_array
 
 from skqegm.metrics.intervals import coverage_error
@@ -39,6 +42,14 @@ SIDES = ("lower", "upper", "both")
 
 def _is_supervised(estimator):
     return hasattr(estimator, "sample_y") or hasattr(estimator, "predict_interval")
+
+
+def _unwrap_pipeline(estimator, X):
+    """A Pipeline ending in a supervised tail estimator: that estimator, and X transformed
+    by the steps before it (Pipeline exposes neither sample_y nor predict_interval)."""
+    if isinstance(estimator, Pipeline) and _is_supervised(estimator[-1]):
+        return estimator[-1], estimator[:-1].transform(X)
+    return estimator, X
 
 
 def _require(estimator, methods, scorer, role):
@@ -208,6 +219,7 @@ def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_dr
     kl_params = dict(tail=tail, side=side, bins=bins, smoothing=smoothing)
 
     def scorer(estimator, X, y=None):
+        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
             _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
             y = _require_y(y, "neg_tail_kl_scorer")
@@ -268,6 +280,7 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
     _check_tail_side(tail, side)
 
     def scorer(estimator, X, y=None):
+        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
             _require(estimator, ["predict", "tail_threshold_"], "rare_event_recall_scorer",
                      "a supervised estimator")
@@ -321,6 +334,7 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
     def scorer(estimator, X, y=None):
+        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
             _require(estimator, ["predict_interval"], "coverage scorer",
                      "a supervised estimator")

@@ -1,4 +1,5 @@
-"""Models: the hybrid quantum-latent generative model and its classical twin.
+"""Models: the hybrid quantum-latent generative model, its classical twin, and the
+conditional tail-risk estimator built on the same architecture.
 
 They compose the quantum layer (:mod:`skqegm.quantum`) with torch networks; the twin
 differs only in the latent module it plugs in.
@@ -6,5 +7,6 @@ differs only in the latent module it plugs in.
 
 from .pipeline import sample_pipeline
 from .sampler import QEGMSampler
+from .tail_risk import TailRiskEstimator
 
-__all__ = ["QEGMSampler", "sample_pipeline"]
+__all__ = ["QEGMSampler", "TailRiskEstimator", "sample_pipeline"]

@@ -20,7 +20,7 @@ _EPS = 1e-6
 
 
 def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weight, tail_weight,
-                generator):
+                generator, context=None, prior_context=None):
     """The loss on a batch, and its two terms ``(loss, L_rec, L_tail)`` as tensors.
 
     Parameters
@@ -35,14 +35,18 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
         Lower and upper tail thresholds, and the training frequency beyond each.
     rec_weight, tail_weight : float
     generator : torch.Generator
+    context, prior_context : tensor of shape (B, p) and (B_prior, p) or None
+        The features a conditional model reads with the encoded rows and with the prior
+        draws (whose tail mass then averages over the features' distribution).
     """
-    mean, scale = network.encoder(x)
+    mean, scale = network.encode(x, context)
     z = mean + scale * _randn(mean.shape, generator)
     z = z + noise * _randn(z.shape, generator)
     prior = _randn((prior_noise.shape[0], z.shape[1]), generator)
     prior = prior + prior_noise * _randn(prior.shape, generator)
     # One pass through the latent for both sets of rows: one primitive call on a backend.
-    mixture = network.mixture(torch.cat([z, prior]))
+    contexts = None if context is None else torch.cat([context, prior_context])
+    mixture = network.mixture(torch.cat([z, prior]), contexts)
     n = x.shape[0]
     log_lik = log_mixture_density(x, *take_rows(mixture, slice(0, n)))
     rec = (gaussian_kl(mean, scale) - log_lik).mean()

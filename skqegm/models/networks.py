@@ -107,7 +107,13 @@ class GaussianLatent(nn.Module):
 
 
 class GenerativeNetwork(nn.Module):
-    """Encoder ``x -> q(z | x)``, a latent, and decoder ``code -> N(mean, scale^2)``."""
+    """Encoder ``x -> q(z | x)``, a latent, and decoder ``code -> N(mean, scale^2)``.
+
+    With a ``context`` (the features ``X`` of a conditional model, one row per data row)
+    the encoder reads ``(x, context)`` and the decoder ``(code, context)``: a conditional
+    VAE whose prior stays ``N(0, I)``, so the latent's mixture weights are shared and the
+    components' means and scales follow the context.
+    """
 
     def __init__(self, encoder, latent, decoder):
         super().__init__()
@@ -115,11 +121,26 @@ class GenerativeNetwork(nn.Module):
         self.latent = latent
         self.decoder = decoder
 
-    def mixture(self, z):
+    def encode(self, x, context=None):
+        """``(mean, scale)`` of ``q(z | x)`` (or of ``q(z | x, context)``)."""
+        return self.encoder(x if context is None else torch.cat([x, context], dim=-1))
+
+    def mixture(self, z, context=None):
         """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``."""
         weights = self.latent.weights(z)
-        mean, scale = self.decoder(self.latent.codes(z))
+        mean, scale = self.decoder(with_context(self.latent.codes(z), context))
         return weights, mean, scale
+
+
+def with_context(codes, context):
+    """Decoder inputs for a mixture: ``codes`` (``(K, n)``, shared by every row, or
+    ``(B, K, n)``) beside each row's ``context`` ``(B, p)``; unchanged without context."""
+    if context is None:
+        return codes
+    if codes.ndim == 2:
+        codes = codes.expand(context.shape[0], *codes.shape)
+    context = context.unsqueeze(1).expand(-1, codes.shape[1], -1)
+    return torch.cat([codes, context], dim=-1)
 
 
 def take_rows(mixture, rows):

@@ -1,44 +1,31 @@
 """QEGMSampler: the paper's hybrid quantum-latent generative model, and its classical twin."""
 
-import contextlib
-import copy
-import math
-import platform
-import time
-import warnings
-from importlib import metadata
-
 import numpy as np
 import torch
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..quantum import QuantumLayer, QuantumRandomSource, SamplerTransformer, check_backend
+from ..quantum import check_backend
 from ..quantum.circuits import ENCODINGS
 from ..quantum.simulator import MAX_QUBITS
 from ..utils.validation import check_int, check_option, check_real, check_shots
-from .losses import hybrid_loss
-from .networks import (
-    GaussianHead,
-    GaussianLatent,
-    GenerativeNetwork,
-    QuantumLatent,
-    average_rows,
+from .training import (
+    NoiseSource,
+    build_network,
+    draw_seeds,
+    mixture_codes,
+    n_latent,
+    prior_draws,
+    provenance,
+    single_torch_thread,
+    train_network,
+    validation_split,
 )
 
 LATENTS = ("quantum", "gaussian")
 NOISES = ("prng", "qrng", None)
-#: Latent draws whose average defines the fitted density (see ``score_samples``).
-DENSITY_DRAWS = 4096
-# Early stopping: epochs without a validation improvement of at least _TOL.
-_PATIENCE = 10
-_TOL = 1e-4
-_MIN_TRAIN_SAMPLES = 2
-_PACKAGES = ("skqegm", "numpy", "scipy", "scikit-learn", "torch", "qiskit", "qiskit-aer",
-             "qiskit-ibm-runtime")
 
 
 class QEGMSampler(DensityMixin, BaseEstimator):
@@ -216,38 +203,34 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         self : object
         """
         X = validate_data(self, X, dtype=np.float64)
-        kind = self._check_params()
-        n_val = math.ceil(self.validation_fraction * len(X)) if self.early_stopping else 0
-        if len(X) - n_val < _MIN_TRAIN_SAMPLES:
-            needed = _MIN_TRAIN_SAMPLES + (1 if self.early_stopping else 0)
-            raise ValueError(
-                f"QEGMSampler needs at least {needed} samples to train (early_stopping="
-                f"{self.early_stopping}, validation_fraction={self.validation_fraction}); "
-                f"got {len(X)} sample{'s' if len(X) != 1 else ''}."
-            )
-        rng = check_random_state(self.random_state)
-        seeds = {key: int(rng.randint(np.iinfo(np.int32).max))
-                 for key in ("torch", "circuit", "noise", "split", "density")}
+        self._check_params()
+        seeds = draw_seeds(self.random_state)
+        train, val = validation_split(self, len(X), seeds["split"], type(self).__name__)
 
         self._center = X.mean(axis=0)
         self._scale = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
         Xs = (X - self._center) / self._scale
-        perm = np.random.default_rng(seeds["split"]).permutation(len(X))
-        X_train, X_val = Xs[perm[n_val:]], Xs[perm[:n_val]]
-        self.tail_threshold_ = np.quantile(X[perm[n_val:]], [self.tail_quantile,
-                                                             1 - self.tail_quantile], axis=0)
+        self.tail_threshold_ = np.quantile(X[train], [self.tail_quantile,
+                                                      1 - self.tail_quantile], axis=0)
         thresholds = (self.tail_threshold_ - self._center) / self._scale
-        tail_freq = np.stack([(X_train <= thresholds[0]).mean(0), (X_train >= thresholds[1]).mean(0)])
+        tail_freq = np.stack([(Xs[train] <= thresholds[0]).mean(0),
+                              (Xs[train] >= thresholds[1]).mean(0)])
 
-        with torch.random.fork_rng(devices=[]), _single_torch_thread():
+        with torch.random.fork_rng(devices=[]), single_torch_thread():
             torch.manual_seed(seeds["torch"])
-            self.network_ = self._build_network(X.shape[1], kind, seeds["circuit"])
-            noise = _NoiseSource(self, seeds["noise"])
-            self._train(X_train, X_val, thresholds, tail_freq, noise, seeds["torch"])
-            self._components = self._density_components(noise, seeds["density"])
+            self.network_ = build_network(self, X.shape[1], seeds["circuit"])
+            noise = NoiseSource(self, seeds["noise"])
+            self.loss_curve_, self.validation_scores_, self.n_iter_ = train_network(
+                self, self.network_, (Xs[train], None), (Xs[val], None), thresholds,
+                tail_freq, noise, seeds["torch"], type(self).__name__,
+            )
+            log_weights, codes = mixture_codes(self.network_, noise, seeds["density"])
+            with torch.no_grad():
+                mean, scale = self.network_.decoder(codes)
+            self._components = (log_weights, mean.double().numpy(), scale.double().numpy())
         layer = getattr(self.network_.latent, "layer", None)
         self.quantum_layer_ = None if layer is None else layer.to_transformer()
-        self.provenance_ = self._provenance(seeds)
+        self.provenance_ = provenance(self, seeds, self.quantum_layer_)
         return self
 
     def sample(self, n_samples=1, random_state=None):
@@ -272,8 +255,8 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
         rng = check_random_state(random_state)
-        noise = _NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
-        z = _prior_draws(n_samples, self._n_latent, noise, rng)
+        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
+        z = prior_draws(n_samples, n_latent(self), noise, rng)
         with torch.no_grad():
             codes = self.network_.latent.sample_codes(z, rng)
             mean, scale = self.network_.decoder(codes)
@@ -284,7 +267,7 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         """Log-density of the fitted model at each row of ``X``.
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
-        fit time (``DENSITY_DRAWS``): for the quantum latent a mixture of ``2**n_qubits``
+        fit time (``skqegm.models.training.DENSITY_DRAWS``): for the quantum latent a mixture of ``2**n_qubits``
         Gaussians weighted by the averaged Born probabilities, for the twin a mixture of
         4096 Gaussians. Either way it is a normalised density (a finite mixture), and it
         converges to the density that :meth:`sample` draws from as the draws grow.
@@ -326,6 +309,10 @@ class QEGMSampler(DensityMixin, BaseEstimator):
 
     # -- validation ---------------------------------------------------------------------------
     def _check_params(self):
+        """Raise ``ValueError`` naming the first bad parameter; return the backend kind.
+
+        Also called by :class:`~skqegm.TailRiskEstimator`, which trains this architecture.
+        """
         kind = check_backend(self.backend)
         check_option(self.latent, "latent", LATENTS)
         check_option(self.encoding, "encoding", ENCODINGS)
@@ -368,169 +355,3 @@ class QEGMSampler(DensityMixin, BaseEstimator):
                    low_open=True, high_open=True)
         check_int(self.verbose, "verbose", min_value=0)
         return kind
-
-    # -- internals ----------------------------------------------------------------------------
-    @property
-    def _n_latent(self):
-        if self.latent == "quantum" and self.encoding == "amplitude":
-            return 2**self.n_qubits
-        return self.n_qubits
-
-    def _build_network(self, n_features, kind, seed):
-        if self.latent == "quantum":
-            transformer = SamplerTransformer(
-                n_layers=self.n_layers, encoding=self.encoding, backend=self.backend,
-                shots=self.shots, random_state=seed,
-            ).fit(np.ones((1, self._n_latent)))
-            latent = QuantumLatent(QuantumLayer(transformer))
-        else:
-            latent = GaussianLatent()
-        hidden = tuple(self.hidden_layer_sizes)
-        network = GenerativeNetwork(
-            encoder=GaussianHead(n_features, hidden, self._n_latent),
-            latent=latent,
-            decoder=GaussianHead(self.n_qubits, hidden, n_features),
-        )
-        prior = torch.randn(DENSITY_DRAWS, self._n_latent)
-        network.decoder.spread_means_(latent.codes(prior))
-        return network
-
-    def _train(self, X_train, X_val, thresholds, tail_freq, noise, seed):
-        generator = torch.Generator().manual_seed(seed)
-        x_train = torch.as_tensor(X_train, dtype=torch.float32)
-        x_val = torch.as_tensor(X_val, dtype=torch.float32)
-        thresholds = torch.as_tensor(thresholds, dtype=torch.float32)
-        tail_freq = torch.as_tensor(tail_freq, dtype=torch.float32)
-        weights = (self.rec_weight, self.tail_weight)
-        batch = min(self.batch_size, len(x_train))
-        n_batches = math.ceil(len(x_train) / batch)
-        optimizer = torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
-        # The validation loss reuses the same latent and noise draws at every epoch, so
-        # that it changes only when the model does.
-        val_seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
-        val_noise = (noise.scales(len(x_val)), noise.scales(batch)) if len(x_val) else None
-
-        self.loss_curve_, self.validation_scores_ = [], [] if self.early_stopping else None
-        best_score, best_state, stale = -np.inf, None, 0
-        self.n_iter_ = 0
-        for epoch in range(1, self.max_epochs + 1):
-            start = time.perf_counter()
-            self.network_.train()
-            order = torch.randperm(len(x_train), generator=generator)
-            scales = noise.scales(len(x_train) + n_batches * batch)
-            prior_scales = scales[len(x_train):].reshape(n_batches, batch, 1)
-            total = 0.0
-            for i, rows in enumerate(order.split(batch)):
-                loss, _, _ = hybrid_loss(
-                    self.network_, x_train[rows], scales[rows], prior_scales[i], thresholds,
-                    tail_freq, *weights, generator,
-                )
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(rows)
-            self.loss_curve_.append(total / len(x_train))
-            self.n_iter_ = epoch
-            message = f"Epoch {epoch}/{self.max_epochs}: loss = {self.loss_curve_[-1]:.5f}"
-            if self.early_stopping:
-                with torch.no_grad():
-                    self.network_.eval()
-                    val_loss, _, _ = hybrid_loss(
-                        self.network_, x_val, *val_noise, thresholds, tail_freq, *weights,
-                        torch.Generator().manual_seed(val_seed),
-                    )
-                score = -float(val_loss)
-                self.validation_scores_.append(score)
-                message += f", validation score = {score:.5f}"
-                if score > best_score + _TOL:
-                    best_score, stale = score, 0
-                    best_state = copy.deepcopy(self.network_.state_dict())
-                else:
-                    stale += 1
-            if self.verbose:
-                print(f"{message} ({time.perf_counter() - start:.2f} s)", flush=True)
-            if self.early_stopping and stale >= _PATIENCE:
-                if self.verbose:
-                    print(f"Validation score did not improve for {_PATIENCE} epochs; "
-                          f"keeping epoch {epoch - stale}.", flush=True)
-                break
-        else:
-            if self.early_stopping:
-                warnings.warn(
-                    f"QEGMSampler reached max_epochs={self.max_epochs} while the validation "
-                    "score was still improving; consider raising max_epochs.",
-                    ConvergenceWarning, stacklevel=3,
-                )
-        if best_state is not None:
-            self.network_.load_state_dict(best_state)
-        self.network_.eval()
-
-    def _density_components(self, noise, seed):
-        rng = np.random.RandomState(seed)
-        z = _prior_draws(DENSITY_DRAWS, self._n_latent, noise, rng)
-        with torch.no_grad():
-            weights, mean, scale = average_rows(self.network_.mixture(z))
-        keep = weights > 0  # outcomes never observed under shot noise carry no mass
-        weights = weights[keep].double().numpy()
-        return (np.log(weights / weights.sum()), mean[keep].double().numpy(),
-                scale[keep].double().numpy())
-
-    def _provenance(self, seeds):
-        versions = {}
-        for package in _PACKAGES:
-            try:
-                versions[package] = metadata.version(package)
-            except metadata.PackageNotFoundError:
-                versions[package] = None
-        backend = self.backend
-        return {
-            "latent": self.latent,
-            "backend": backend if backend is None or isinstance(backend, str) else repr(backend),
-            "shots": self.shots,
-            "noise": self.noise,
-            "random_state": self.random_state if isinstance(self.random_state, int) else None,
-            "seeds": dict(seeds),
-            "circuit_seed": None if self.quantum_layer_ is None else self.quantum_layer_.seed_,
-            "versions": versions,
-            "python": platform.python_version(),
-        }
-
-
-@contextlib.contextmanager
-def _single_torch_thread():
-    """Train on one torch thread, then restore the setting.
-
-    The networks are small, so a second intra-op thread gains nothing (measured), while
-    two processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
-    ran 20x slower than one alone.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class _NoiseSource:
-    """Standard deviations ``noise_scale * sqrt(r)`` of the eq. 7 noise, one per row."""
-
-    def __init__(self, model, seed):
-        self.noise, self.noise_scale = model.noise, model.noise_scale
-        if self.noise == "qrng":
-            self._source = QuantumRandomSource(backend=model.backend, random_state=seed)
-        else:
-            self._source = np.random.default_rng(seed)
-
-    def scales(self, n_rows):
-        if self.noise is None or self.noise_scale == 0:
-            return torch.zeros(n_rows, 1)
-        r = self._source.random(n_rows)
-        return torch.as_tensor(self.noise_scale * np.sqrt(r), dtype=torch.float32).reshape(-1, 1)
-
-
-def _prior_draws(n_rows, n_latent, noise, rng):
-    """``z + eta`` with ``z ~ N(0, I)`` and ``eta`` the eq. 7 noise, as a float32 tensor."""
-    z = torch.as_tensor(rng.standard_normal((n_rows, n_latent)), dtype=torch.float32)
-    eta = torch.as_tensor(rng.standard_normal((n_rows, n_latent)), dtype=torch.float32)
-    return z + noise.scales(n_rows) * eta
