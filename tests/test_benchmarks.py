@@ -33,3 +33,17 @@ def test_bench_sampler_runs_and_writes_json(tmp_path):
     models = [record["model"] for record in figures["records"]]
     assert models == ["true", "qegm", "twin", "gmm"]
     assert all(record["tail_kl"] >= 0 for record in figures["records"])
+
+
+def test_bench_tail_risk_runs_and_writes_json(tmp_path):
+    out = tmp_path / "tail_risk.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Conditional calibration" in result.stdout and "VaR backtests" in result.stdout
+    records = json.loads(out.read_text())["records"]
+    sp500 = {r["model"] for r in records if r["part"] == "sp500"}
+    assert sp500 == {"qegm", "twin", "garch-t", "hs250", "hgb"}
+    for record in records:
+        if record["part"] == "sp500":
+            assert 0 <= record["0.99"]["kupiec_p"] <= 1 and record["0.99"]["mean_var"] > 0

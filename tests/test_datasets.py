@@ -6,6 +6,7 @@ import pytest
 from scipy import stats
 
 from skqegm.datasets import (
+    load_sp500_dates,
     load_sp500_returns,
     make_tail_mixture,
     tail_mixture_cdf,
@@ -103,8 +104,12 @@ def test_sp500_returns_as_frame():
     np.testing.assert_array_equal(s.to_numpy(), load_sp500_returns())
 
 
-def test_sp500_without_arch_gives_install_hint(monkeypatch):
-    for name in ("arch", "arch.data", "arch.data.sp500"):
+def test_sp500_needs_neither_arch_nor_pandas_without_frames(monkeypatch):
+    for name in ("arch", "arch.data", "arch.data.sp500", "pandas"):
         monkeypatch.setitem(sys.modules, name, None)
+    assert load_sp500_returns().shape == (5030,)
+    dates = load_sp500_dates()
+    assert dates.shape == (5030,) and dates.dtype == np.dtype("datetime64[D]")
+    assert str(dates[0]) == "1999-01-05" and np.all(np.diff(dates).astype(int) > 0)
     with pytest.raises(ImportError, match=r"pip install skqegm\[data\]"):
-        load_sp500_returns()
+        load_sp500_returns(as_frame=True)

@@ -60,7 +60,7 @@ UPPER_TAIL_FAILURES = {
 
 def expected_failed_checks(estimator):
     failures = {}
-    if getattr(estimator, "side", None) == "upper":
+    if isinstance(estimator, TailRiskEstimator) and estimator.side == "upper":
         failures.update(UPPER_TAIL_FAILURES)
     if getattr(estimator, "encoding", None) == "amplitude":
         failures.update(AMPLITUDE_FAILURES)

@@ -74,7 +74,7 @@ def test_rare_flags_single_out_the_volatile_rows(fitted):
     assert rare[flags == 1].mean() > 2 * rare[flags == 0].mean()
 
 
-# -- exact mixture numerics ----------------------------------------------------------------------
+# -- exact mixture numerics -------------------------------------------------------------------
 def mixture_of_row(model, x):
     log_weights, mean, scale = model._mixture(x[None, :])
     return np.exp(log_weights), mean[0], scale[0]
@@ -136,7 +136,7 @@ def test_mixture_helpers_on_one_gaussian():
                                rtol=1e-6)
 
 
-# -- thresholds and sides ---------------------------------------------------------------------------
+# -- thresholds and sides ---------------------------------------------------------------------
 def test_quantile_and_sigma_thresholds_and_base_rate():
     model = small(tail_level=0.05).fit(X_H, Y_H)
     assert model.tail_threshold_ == pytest.approx(np.quantile(Y_H, 0.05))
@@ -181,7 +181,7 @@ def test_default_sampler_and_provenance():
     assert small("gaussian").fit(X_H, Y_H).quantum_layer_ is None
 
 
-# -- scikit-learn fit ---------------------------------------------------------------------------
+# -- scikit-learn fit -------------------------------------------------------------------------
 def test_round_trips_predict_identically(tmp_path):
     model = small().fit(X_H, Y_H)
     expected = model.predict_interval(X_H[:20])
@@ -216,7 +216,7 @@ def test_pipeline_after_preprocessing_is_scored_through_its_last_step():
     assert search.best_estimator_.score(X[:50], Y_H[:50]) < 0
 
 
-# -- errors ---------------------------------------------------------------------------------------
+# -- errors -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "params, match",
     [
@@ -243,7 +243,8 @@ def test_bad_targets():
         small().fit(X_H, y)
     with pytest.raises(ValueError, match="y is constant"):
         small().fit(X_H, np.full(len(X_H), 2.0))
-    with pytest.raises(ValueError, match=f"y has 3 rare events .* needs at least {MIN_RARE_EVENTS}"):
+    expected = f"y has 3 rare events .* needs at least {MIN_RARE_EVENTS}"
+    with pytest.raises(ValueError, match=expected):
         small(tail_level=0.02).fit(X_H[:150], Y_H[:150])
     with pytest.raises(ValueError, match="y has 0 rare events"):
         small(tail="sigma", tail_level=50.0).fit(X_H, Y_H)

@@ -26,6 +26,8 @@ from .training import (
 
 LATENTS = ("quantum", "gaussian")
 NOISES = ("prng", "qrng", None)
+# Early stopping: epochs without a validation improvement before training stops.
+_PATIENCE = 10
 
 
 class QEGMSampler(DensityMixin, BaseEstimator):
@@ -222,7 +224,7 @@ class QEGMSampler(DensityMixin, BaseEstimator):
             noise = NoiseSource(self, seeds["noise"])
             self.loss_curve_, self.validation_scores_, self.n_iter_ = train_network(
                 self, self.network_, (Xs[train], None), (Xs[val], None), thresholds,
-                tail_freq, noise, seeds["torch"], type(self).__name__,
+                tail_freq, noise, seeds["torch"], type(self).__name__, patience=_PATIENCE,
             )
             log_weights, codes = mixture_codes(self.network_, noise, seeds["density"])
             with torch.no_grad():
@@ -267,9 +269,9 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         """Log-density of the fitted model at each row of ``X``.
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
-        fit time (``skqegm.models.training.DENSITY_DRAWS``): for the quantum latent a mixture of ``2**n_qubits``
-        Gaussians weighted by the averaged Born probabilities, for the twin a mixture of
-        4096 Gaussians. Either way it is a normalised density (a finite mixture), and it
+        fit time (``skqegm.models.training.DENSITY_DRAWS``): for the quantum latent a
+        mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
+        for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a finite mixture), and it
         converges to the density that :meth:`sample` draws from as the draws grow.
 
         Parameters

@@ -25,8 +25,7 @@ from .networks import GaussianHead, GaussianLatent, GenerativeNetwork, QuantumLa
 
 #: Latent draws whose average defines a fitted density (see ``QEGMSampler.score_samples``).
 DENSITY_DRAWS = 4096
-# Early stopping: epochs without a validation improvement of at least _TOL.
-_PATIENCE = 10
+# Early stopping: stop after ``patience`` epochs without a validation improvement of _TOL.
 _TOL = 1e-4
 _MIN_TRAIN_SAMPLES = 2
 _SEED_NAMES = ("torch", "circuit", "noise", "split", "density")
@@ -88,7 +87,8 @@ def build_network(config, n_features, seed, context=None):
     return network
 
 
-def train_network(config, network, train, val, thresholds, tail_freq, noise, seed, owner):
+def train_network(config, network, train, val, thresholds, tail_freq, noise, seed, owner,
+                  patience):
     """Minimise the hybrid loss with Adam, with early stopping on the validation rows.
 
     Parameters
@@ -106,6 +106,8 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
     seed : int
     owner : str
         The estimator's name, for the warning.
+    patience : int
+        Epochs without a validation improvement of 1e-4 before stopping.
 
     Returns
     -------
@@ -168,9 +170,9 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
                 stale += 1
         if config.verbose:
             print(f"{message} ({time.perf_counter() - start:.2f} s)", flush=True)
-        if config.early_stopping and stale >= _PATIENCE:
+        if config.early_stopping and stale >= patience:
             if config.verbose:
-                print(f"Validation score did not improve for {_PATIENCE} epochs; "
+                print(f"Validation score did not improve for {patience} epochs; "
                       f"keeping epoch {epoch - stale}.", flush=True)
             break
     else:
