@@ -15,9 +15,8 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
 An estimator with ``sample_y`` or ``predict_interval`` is treated as supervised,
 anything else as an unsupervised sampler; a :class:`~sklearn.pipeline.Pipeline` whose
 last step is supervised is scored through that step, on ``X`` transformed by the steps
-before it. A scorer given an estimator without the
-methods it needs raises ``TypeError`` (a :class:`~sklearn.pipeline.Pipeline` has
-``score_samples`` but no ``sample``).
+before it. A scorer given an estimator without the methods it needs raises
+``TypeError`` (a Pipeline ending in a sampler has ``score_samples`` but no ``sample``).
 
 Determinism: when a scorer draws samples, it passes its ``random_state`` (0 by default)
 to ``sample`` / ``sample_y`` if their signature accepts one, so every candidate of a

@@ -14,6 +14,7 @@ from ..utils.validation import check_int, check_option, check_real, check_shots
 from .training import (
     NoiseSource,
     build_network,
+    center_scale,
     draw_seeds,
     mixture_codes,
     n_latent,
@@ -209,8 +210,7 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         seeds = draw_seeds(self.random_state)
         train, val = validation_split(self, len(X), seeds["split"], type(self).__name__)
 
-        self._center = X.mean(axis=0)
-        self._scale = np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+        self._center, self._scale = center_scale(X)
         Xs = (X - self._center) / self._scale
         self.tail_threshold_ = np.quantile(X[train], [self.tail_quantile,
                                                       1 - self.tail_quantile], axis=0)
@@ -271,8 +271,9 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
         fit time (``skqegm.models.training.DENSITY_DRAWS``): for the quantum latent a
         mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
-        for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a finite mixture), and it
-        converges to the density that :meth:`sample` draws from as the draws grow.
+        for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
+        finite mixture), and it converges to the density that :meth:`sample` draws from as
+        the draws grow.
 
         Parameters
         ----------

@@ -26,6 +26,7 @@ from .training import (
     DENSITY_DRAWS,
     NoiseSource,
     build_network,
+    center_scale,
     draw_seeds,
     mixture_codes,
     provenance,
@@ -178,8 +179,8 @@ class TailRiskEstimator(BaseEstimator):
         train, val = validation_split(config, len(X), seeds["split"], type(self).__name__)
         self.tail_threshold_, self.base_rate_ = self._rare_event_threshold(y)
 
-        self._x_center, self._x_scale = _center_scale(X)
-        self._y_center, self._y_scale = _center_scale(y)
+        self._x_center, self._x_scale = center_scale(X)
+        self._y_center, self._y_scale = center_scale(y)
         Xs = (X - self._x_center) / self._x_scale
         ys = ((y - self._y_center) / self._y_scale)[:, None]
         quantile = config.tail_quantile
@@ -416,11 +417,6 @@ class TailRiskEstimator(BaseEstimator):
 
 def _check_fraction(value, name):
     return check_real(value, name, low=0, high=1, low_open=True, high_open=True)
-
-
-def _center_scale(values):
-    std = values.std(axis=0)
-    return values.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 class _ConditionalDecoder:

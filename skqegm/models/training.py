@@ -53,6 +53,12 @@ def validation_split(config, n_rows, seed, owner):
     return perm[n_val:], perm[:n_val]
 
 
+def center_scale(values):
+    """Column means and standard deviations (1 for constant columns), to standardise."""
+    std = values.std(axis=0)
+    return values.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
 def n_latent(config):
     """Dimension of ``z``: one angle per qubit, or ``2**n`` amplitudes."""
     if config.latent == "quantum" and config.encoding == "amplitude":
