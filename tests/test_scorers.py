@@ -276,7 +276,7 @@ def test_missing_protocol_methods_are_type_errors():
         rare_event_recall_scorer(OnlySampleY(), X, y)
     with pytest.raises(TypeError, match="lacks predict_interval"):
         SCORERS["neg_coverage_error"](OnlySampleY(), X, y)
-    with pytest.raises(TypeError, match="lacks score_samples"):
+    with pytest.raises(TypeError, match="with score_samples or sample; object lacks both"):
         rare_event_recall_scorer(object(), X)
     with pytest.raises(TypeError, match="lacks sample"):
         neg_tail_kl_scorer(object(), X)

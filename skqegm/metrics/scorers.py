@@ -37,6 +37,8 @@ from skqegm.metrics.tail import _kde_rarity, tail_kl_divergence
 from skqegm.utils.validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
+#: Most model draws behind the KDE that ranks points for a sampler without a density.
+MAX_KDE_DRAWS = 20_000
 
 
 def _is_supervised(estimator):
@@ -150,12 +152,22 @@ def _true_rare_unsupervised(estimator, X, tail, side):
     return (rarity >= np.quantile(rarity, 1 - tail)).astype(int)
 
 
-def _lowest_scores(estimator, X_raw, n_rows, n_flags):
+def _log_density(estimator, X_raw, X, n_draws, random_state):
+    """``score_samples``, or for a sampler without a density the log of a Gaussian KDE of
+    ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws."""
+    if not hasattr(estimator, "score_samples"):
+        n_samples = min(n_draws * X.shape[0], MAX_KDE_DRAWS)
+        draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)
+        return -_kde_rarity(draws)(X)
     scores = np.asarray(estimator.score_samples(X_raw), dtype=np.float64).ravel()
-    if scores.shape[0] != n_rows:
+    if scores.shape[0] != X.shape[0]:
         raise ValueError(f"{type(estimator).__name__}.score_samples returned "
-                         f"{scores.shape[0]} scores for {n_rows} rows.")
-    flags = np.zeros(n_rows, dtype=int)
+                         f"{scores.shape[0]} scores for {X.shape[0]} rows.")
+    return scores
+
+
+def _lowest_scores(scores, n_flags):
+    flags = np.zeros(len(scores), dtype=int)
     flags[np.argsort(scores, kind="stable")[:n_flags]] = 1
     return flags
 
@@ -232,7 +244,7 @@ def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_dr
     return _named(scorer, "neg_tail_kl_scorer", make_tail_kl_scorer)
 
 
-def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
+def make_rare_event_recall_scorer(*, tail=0.05, side="both", n_draws=10, random_state=0):
     """Build a scorer returning :func:`rare_event_recall` on held-out data.
 
     - supervised tail estimator: true rare events are the ``y`` strictly beyond
@@ -249,7 +261,9 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
       ignore ``side``: with a one-sided rule, low-density points on the other side (or
       in a valley between modes) count as misses. An over-smoothed, unimodal density
       ranks points by distance from the centre and can score well here; read recall
-      together with the tail KL.
+      together with the tail KL. A sampler without ``score_samples`` (a GAN, a
+      diffusion model) is ranked by a Gaussian KDE (``scipy.stats.gaussian_kde``) of
+      ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws.
 
     The score is ``nan`` (with a warning) when the held-out data hold no rare event.
 
@@ -259,6 +273,10 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
         Tail fraction per side for the quantile rule (in (0, 0.5) for "both").
     side : {"lower", "upper", "both"}, default="both"
         Side for the quantile rule.
+    n_draws : int, default=10
+        Model draws per held-out point for a sampler without ``score_samples`` (>= 1).
+    random_state : int or None, default=0
+        Passed to ``sample`` when it accepts one.
 
     Returns
     -------
@@ -277,6 +295,7 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
     0.55
     """
     _check_tail_side(tail, side)
+    n_draws = check_int(n_draws, "n_draws", min_value=1)
 
     def scorer(estimator, X, y=None):
         estimator, X = _unwrap_pipeline(estimator, X)
@@ -286,10 +305,13 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both"):
             y = _require_y(y, "rare_event_recall_scorer")
             true = _beyond(y, estimator.tail_threshold_, _estimator_side(estimator))
             return rare_event_recall(true, np.asarray(estimator.predict(X)).ravel())
-        _require(estimator, ["score_samples"], "rare_event_recall_scorer", "a sampler")
+        if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
+            raise TypeError("rare_event_recall_scorer needs a sampler with score_samples or "
+                            f"sample; {type(estimator).__name__} lacks both.")
         X_raw, X = X, _as_2d(X)
         true = _true_rare_unsupervised(estimator, X, tail, side)
-        flags = _lowest_scores(estimator, X_raw, X.shape[0], int(true.sum()))
+        scores = _log_density(estimator, X_raw, X, n_draws, random_state)
+        flags = _lowest_scores(scores, int(true.sum()))
         return rare_event_recall(true, flags)
 
     return _named(scorer, "rare_event_recall_scorer", make_rare_event_recall_scorer)

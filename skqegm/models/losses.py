@@ -14,7 +14,8 @@
 
 import torch
 
-from .networks import average_rows, gaussian_kl, log_mixture_density, take_rows
+from ..utils.nn import gaussian_kl, log_mixture_density
+from .networks import average_rows, take_rows
 
 _EPS = 1e-6
 

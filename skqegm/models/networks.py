@@ -13,55 +13,10 @@ mixture of Gaussians whichever latent is plugged in, and the two latents are com
 with everything else equal.
 """
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..quantum.simulator import z_sign_matrix
-
-# Smallest decoder standard deviation, in units of the standardised data: keeps the
-# likelihood bounded when a component sits on repeated values.
-MIN_SCALE = 1e-3
-
-
-def mlp(n_inputs, hidden_layer_sizes, n_outputs):
-    """A ReLU multilayer perceptron ``n_inputs -> hidden... -> n_outputs``."""
-    sizes = [n_inputs, *hidden_layer_sizes]
-    layers = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
-    layers.append(nn.Linear(sizes[-1], n_outputs))
-    return nn.Sequential(*layers)
-
-
-class GaussianHead(nn.Module):
-    """An MLP whose output is a diagonal Gaussian: ``(mean, scale)``, each ``(..., n_outputs)``."""
-
-    def __init__(self, n_inputs, hidden_layer_sizes, n_outputs):
-        super().__init__()
-        self.n_outputs = n_outputs
-        self.net = mlp(n_inputs, hidden_layer_sizes, 2 * n_outputs)
-
-    def forward(self, inputs):
-        mean, raw_scale = self.net(inputs).chunk(2, dim=-1)
-        return mean, nn.functional.softplus(raw_scale) + MIN_SCALE
-
-    @torch.no_grad()
-    def spread_means_(self, inputs):
-        """Rescale the output layer so that the means over ``inputs`` have mean 0, std 1.
-
-        A freshly initialised MLP gives nearly the same mean for every input, so the
-        mixture starts as one bump and gradient descent tends to settle in a scale
-        mixture centred on the data (wide and narrow components, no separate modes).
-        Spreading the initial means like standardised data breaks that symmetry, the way
-        k-means initialisation does for a Gaussian mixture.
-        """
-        mean = self(inputs)[0].reshape(-1, self.n_outputs)
-        center, spread = mean.mean(dim=0), mean.std(dim=0).clamp_min(1e-6)
-        last = self.net[-1]
-        last.weight[: self.n_outputs] /= spread[:, None]
-        last.bias[: self.n_outputs] = (last.bias[: self.n_outputs] - center) / spread
-
 
 class QuantumLatent(nn.Module):
     """Codes from measuring the variational layer: ``2**n`` bitstrings, Born weights.
@@ -161,22 +116,3 @@ def average_rows(mixture):
     if mean.ndim == 2:
         return weights.mean(dim=0), mean, scale
     return (weights / weights.shape[0]).reshape(-1), mean.flatten(0, 1), scale.flatten(0, 1)
-
-
-def log_mixture_density(x, weights, mean, scale):
-    """``log sum_k w_k N(x; mean_k, diag(scale_k^2))`` for each row of ``x`` ``(B, d)``.
-
-    ``weights`` is ``(B, K)`` (per row) or ``(K,)`` (shared); ``mean`` and ``scale`` are
-    ``(K, d)`` or ``(B, K, d)``. Zero weights (unobserved outcomes under shot noise) are
-    clamped so that their gradient is zero rather than NaN.
-    """
-    z = (x.unsqueeze(-2) - mean) / scale
-    log_components = -0.5 * (z * z).sum(-1) - torch.log(scale).sum(-1)
-    log_components = log_components - 0.5 * x.shape[-1] * np.log(2.0 * np.pi)
-    log_weights = torch.log(weights.clamp_min(1e-30))
-    return torch.logsumexp(log_weights + log_components, dim=-1)
-
-
-def gaussian_kl(mean, scale):
-    """``KL(N(mean, diag(scale^2)) || N(0, I))`` per row."""
-    return 0.5 * (mean * mean + scale * scale - 1.0).sum(-1) - torch.log(scale).sum(-1)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -10,19 +9,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..quantum import check_backend
 from ..quantum.circuits import ENCODINGS
 from ..quantum.simulator import MAX_QUBITS
+from ..utils.fitting import center_scale, single_torch_thread, validation_split
+from ..utils.nn import gaussian_mixture_logpdf
 from ..utils.validation import check_int, check_option, check_real, check_shots
 from .training import (
     NoiseSource,
     build_network,
-    center_scale,
     draw_seeds,
     mixture_codes,
     n_latent,
     prior_draws,
     provenance,
-    single_torch_thread,
     train_network,
-    validation_split,
 )
 
 LATENTS = ("quantum", "gaussian")
@@ -285,15 +283,8 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        log_weights, mean, scale = self._components
         Xs = (X - self._center) / self._scale
-        const = -0.5 * X.shape[1] * np.log(2 * np.pi) - np.log(scale).sum(1) + log_weights
-        out = np.empty(len(X))
-        step = max(1, 2**22 // (mean.size + 1))
-        for start in range(0, len(X), step):
-            z = (Xs[start: start + step, None, :] - mean) / scale
-            out[start: start + step] = logsumexp(const - 0.5 * (z * z).sum(-1), axis=1)
-        return out - np.log(self._scale).sum()
+        return gaussian_mixture_logpdf(Xs, *self._components) - np.log(self._scale).sum()
 
     def score(self, X, y=None):
         """Mean log-density of the rows of ``X`` (like ``GaussianMixture.score``).

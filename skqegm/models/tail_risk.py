@@ -12,6 +12,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ..utils.fitting import center_scale, single_torch_thread, validation_split
+from ..utils.nn import MIN_SCALE
 from ..utils.validation import check_int, check_option, check_real
 from .mixture1d import (
     mixture_cdf,
@@ -20,19 +22,15 @@ from .mixture1d import (
     mixture_tail_mean,
     sample_mixture,
 )
-from .networks import MIN_SCALE
 from .sampler import QEGMSampler
 from .training import (
     DENSITY_DRAWS,
     NoiseSource,
     build_network,
-    center_scale,
     draw_seeds,
     mixture_codes,
     provenance,
-    single_torch_thread,
     train_network,
-    validation_split,
 )
 
 TAILS = ("quantile", "sigma")

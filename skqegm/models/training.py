@@ -6,8 +6,6 @@ Both estimators take their architecture and training settings from a
 conditional model reads beside the data (see :class:`~skqegm.models.networks.GenerativeNetwork`).
 """
 
-import contextlib
-import copy
 import math
 import platform
 import time
@@ -20,14 +18,15 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ..quantum import QuantumLayer, QuantumRandomSource, SamplerTransformer
+from ..utils.fitting import EarlyStopping
 from .losses import hybrid_loss
-from .networks import GaussianHead, GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
+from ..utils.nn import GaussianHead
+from .networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
 
 #: Latent draws whose average defines a fitted density (see ``QEGMSampler.score_samples``).
 DENSITY_DRAWS = 4096
 # Early stopping: stop after ``patience`` epochs without a validation improvement of _TOL.
 _TOL = 1e-4
-_MIN_TRAIN_SAMPLES = 2
 _SEED_NAMES = ("torch", "circuit", "noise", "split", "density")
 _PACKAGES = ("skqegm", "numpy", "scipy", "scikit-learn", "torch", "qiskit", "qiskit-aer",
              "qiskit-ibm-runtime")
@@ -39,24 +38,8 @@ def draw_seeds(random_state):
     return {key: int(rng.randint(np.iinfo(np.int32).max)) for key in _SEED_NAMES}
 
 
-def validation_split(config, n_rows, seed, owner):
-    """Training and validation row indices (no validation rows without early stopping)."""
-    n_val = math.ceil(config.validation_fraction * n_rows) if config.early_stopping else 0
-    if n_rows - n_val < _MIN_TRAIN_SAMPLES:
-        needed = _MIN_TRAIN_SAMPLES + (1 if config.early_stopping else 0)
-        raise ValueError(
-            f"{owner} needs at least {needed} samples to train (early_stopping="
-            f"{config.early_stopping}, validation_fraction={config.validation_fraction}); "
-            f"got {n_rows} sample{'s' if n_rows != 1 else ''}."
-        )
-    perm = np.random.default_rng(seed).permutation(n_rows)
-    return perm[n_val:], perm[:n_val]
 
 
-def center_scale(values):
-    """Column means and standard deviations (1 for constant columns), to standardise."""
-    std = values.std(axis=0)
-    return values.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 def n_latent(config):
@@ -138,7 +121,7 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
     prior_context = _prior_context(c_train, n_batches * batch, generator)
 
     loss_curve, validation_scores = [], [] if config.early_stopping else None
-    best_score, best_state, stale, n_iter = -np.inf, None, 0, 0
+    stopping, stop, n_iter = EarlyStopping(patience, _TOL), False, 0
     for epoch in range(1, config.max_epochs + 1):
         start = time.perf_counter()
         network.train()
@@ -169,17 +152,13 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
             score = -float(val_loss)
             validation_scores.append(score)
             message += f", validation score = {score:.5f}"
-            if score > best_score + _TOL:
-                best_score, stale = score, 0
-                best_state = copy.deepcopy(network.state_dict())
-            else:
-                stale += 1
+            stop = stopping.update(score, network)
         if config.verbose:
             print(f"{message} ({time.perf_counter() - start:.2f} s)", flush=True)
-        if config.early_stopping and stale >= patience:
+        if stop:
             if config.verbose:
                 print(f"Validation score did not improve for {patience} epochs; "
-                      f"keeping epoch {epoch - stale}.", flush=True)
+                      f"keeping epoch {epoch - stopping.stale}.", flush=True)
             break
     else:
         if config.early_stopping:
@@ -188,8 +167,7 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
                 "score was still improving; consider raising max_epochs.",
                 ConvergenceWarning, stacklevel=4,
             )
-    if best_state is not None:
-        network.load_state_dict(best_state)
+    stopping.restore(network)
     network.eval()
     return loss_curve, validation_scores, n_iter
 
@@ -251,20 +229,6 @@ def provenance(config, seeds, quantum_layer):
     }
 
 
-@contextlib.contextmanager
-def single_torch_thread():
-    """Train on one torch thread, then restore the setting.
-
-    The networks are small, so a second intra-op thread gains nothing (measured), while
-    two processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
-    ran 20x slower than one alone.
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class NoiseSource:

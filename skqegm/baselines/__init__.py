@@ -1,0 +1,22 @@
+"""Classical baselines with the sampler API of :class:`~skqegm.QEGMSampler`.
+
+Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``, and
+``score_samples(X)`` where its density is tractable, so the scorers of
+:mod:`skqegm.metrics` compare them with QEGM in ``GridSearchCV``:
+
+- deep generative models trained with torch: :class:`GANSampler` (WGAN-GP),
+  :class:`VAESampler`, :class:`DiffusionSampler` (DDPM);
+- parametric and extreme-value models: :class:`StudentTSampler` (maximum likelihood),
+  :class:`GPDTailSampler` (generalized Pareto tails over a body).
+
+The controls of QEGM need no class here: ``QEGMSampler(latent="gaussian")`` (the
+classical twin), ``noise="prng"`` / ``"qrng"`` / ``None`` and ``tail_weight=0``.
+"""
+
+from .diffusion import DiffusionSampler
+from .gan import GANSampler
+from .gpd import GPDTailSampler
+from .student_t import StudentTSampler
+from .vae import VAESampler
+
+__all__ = ["DiffusionSampler", "GANSampler", "GPDTailSampler", "StudentTSampler", "VAESampler"]

@@ -1,0 +1,145 @@
+"""GANSampler: a Wasserstein GAN with a (one-sided) gradient penalty, MLP generator and critic."""
+
+import time
+
+import torch
+
+from ..utils.nn import mlp
+from ..utils.validation import check_int, check_real
+from ._base import BaseTorchSampler
+
+
+class GANSampler(BaseTorchSampler):
+    """Generative adversarial network with a Wasserstein objective and gradient penalty.
+
+    The paper's GAN baseline with a stable objective: an MLP generator maps
+    ``z ~ N(0, I)`` to a sample; an MLP critic is trained for ``n_critic`` steps per
+    generator step to maximise ``E critic(x_real) - E critic(x_fake)`` minus
+    ``gradient_penalty * E max(0, ||grad critic(x_mix)|| - 1)^2`` on random interpolates,
+    and the generator to maximise ``E critic(x_fake)``. Adam with ``betas=(0.5, 0.9)``, on
+    standardised data.
+
+    The penalty is one-sided (WGAN-LP, Petzka et al. 2018) rather than WGAN-GP's
+    two-sided ``(||grad|| - 1)^2`` (Gulrajani et al. 2017): the two-sided penalty holds
+    the critic's slope at +/-1 everywhere, so in one dimension it cannot bend a linear
+    critic into ``|x|`` without crossing slope 0. Measured against a generator collapsed
+    to the data's mean: a two-sided critic stayed linear (estimated distance 0.03, true
+    0.80) for 2,000 steps, a one-sided one reached 0.82 in 500; with the two-sided
+    penalty the generator collapsed on the tail mixture.
+
+    A GAN has no density, so there is no ``score_samples`` (the rare-event scorer of
+    :mod:`skqegm.metrics` then ranks points by a KDE of the model's draws) and
+    :meth:`score` is minus the tail KL divergence. No held-out loss tracks sample quality
+    either, so training runs ``max_epochs`` epochs without early stopping.
+
+    Parameters
+    ----------
+    latent_dim : int, default=4
+        Dimension of the generator's input noise.
+    hidden_layer_sizes : tuple of int, default=(64, 64)
+        Hidden layers of the generator and of the critic (ReLU MLPs).
+    n_critic : int, default=5
+        Critic steps per generator step.
+    gradient_penalty : float, default=10.0
+        Weight of the gradient penalty, >= 0.
+    max_epochs : int, default=100
+        Passes over the data (each batch is one critic step).
+    batch_size : int, default=256
+    learning_rate : float, default=1e-4
+        Adam's step size, for both networks.
+    random_state : int, RandomState instance or None, default=None
+    verbose : int, default=0
+        ``>= 1`` prints the critic's Wasserstein estimate every epoch.
+
+    Attributes
+    ----------
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string column names.
+    network_ : torch.nn.ModuleDict
+        The trained ``generator`` and ``critic``.
+    loss_curve_ : list of float
+        The critic's estimate of the Wasserstein distance (``E critic(real) - E
+        critic(fake)``, standardised units) averaged over each epoch.
+    validation_scores_ : None
+        No validation loss is tracked.
+    n_iter_ : int
+        Epochs run.
+
+    Examples
+    --------
+    >>> from skqegm.baselines import GANSampler
+    >>> from skqegm.datasets import make_tail_mixture
+    >>> X, _ = make_tail_mixture(1000, random_state=0)
+    >>> gan = GANSampler(max_epochs=2, random_state=0).fit(X)
+    >>> gan.sample(4, random_state=0).shape
+    (4, 1)
+    """
+
+    def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_critic=5,
+                 gradient_penalty=10.0, max_epochs=100, batch_size=256, learning_rate=1e-4,
+                 random_state=None, verbose=0):
+        self.latent_dim = latent_dim
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.n_critic = n_critic
+        self.gradient_penalty = gradient_penalty
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _build_network(self, n_features):
+        return torch.nn.ModuleDict({
+            "generator": mlp(self.latent_dim, self.hidden_layer_sizes, n_features),
+            "critic": mlp(n_features, self.hidden_layer_sizes, 1),
+        })
+
+    def _draw(self, n_samples, generator):
+        return self.network_["generator"](
+            torch.randn(n_samples, self.latent_dim, generator=generator))
+
+    def _critic_loss(self, real, generator):
+        critic = self.network_["critic"]
+        with torch.no_grad():
+            fake = self._draw(len(real), generator)
+        mix = torch.rand(len(real), 1, generator=generator)
+        interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
+        gradient, = torch.autograd.grad(critic(interpolates).sum(), interpolates,
+                                        create_graph=True)
+        penalty = (torch.relu(gradient.norm(dim=1) - 1) ** 2).mean()
+        distance = critic(real).mean() - critic(fake).mean()
+        return -distance + self.gradient_penalty * penalty, distance.item()
+
+    def _train(self, x_train, x_val, generator):
+        adam = dict(lr=self.learning_rate, betas=(0.5, 0.9))
+        critic_opt = torch.optim.Adam(self.network_["critic"].parameters(), **adam)
+        generator_opt = torch.optim.Adam(self.network_["generator"].parameters(), **adam)
+        batch = min(self.batch_size, len(x_train))
+        loss_curve, step = [], 0
+        self.network_.train()
+        for epoch in range(1, self.max_epochs + 1):
+            start, distances = time.perf_counter(), []
+            for rows in torch.randperm(len(x_train), generator=generator).split(batch):
+                loss, distance = self._critic_loss(x_train[rows], generator)
+                critic_opt.zero_grad()
+                loss.backward()
+                critic_opt.step()
+                distances.append(distance)
+                step += 1
+                if step % self.n_critic == 0:
+                    fake = self._draw(batch, generator)
+                    generator_loss = -self.network_["critic"](fake).mean()
+                    generator_opt.zero_grad()
+                    generator_loss.backward()
+                    generator_opt.step()
+            loss_curve.append(sum(distances) / len(distances))
+            self._report(f"Epoch {epoch}/{self.max_epochs}: Wasserstein estimate = "
+                         f"{loss_curve[-1]:.5f} ({time.perf_counter() - start:.2f} s)")
+        return loss_curve, None, self.max_epochs
+
+    def _check_params(self):
+        super()._check_params()
+        check_int(self.latent_dim, "latent_dim", min_value=1)
+        check_int(self.n_critic, "n_critic", min_value=1)
+        check_real(self.gradient_penalty, "gradient_penalty", low=0)
