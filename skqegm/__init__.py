@@ -7,6 +7,8 @@ quantum
     scikit-learn transformers, parameter-shift gradients and a quantum random source.
 preprocessing, datasets, metrics
     Tail labelling and splits, the paper's data, tail scores and VaR backtests.
+baselines
+    Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails.
 models
     :class:`QEGMSampler`, the hybrid quantum-latent generative model and its classical
     twin; :class:`TailRiskEstimator`, conditional tail risk (rare-event probabilities,

@@ -75,3 +75,139 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     if title:
         ax.set_title(title)
     return ax
+
+
+def _density_curve(model, grid, n_draws, random_state):
+    """The model's density on ``grid``, and whether it came from a KDE of its draws."""
+    if hasattr(model, "score_samples"):
+        return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
+    from scipy.stats import gaussian_kde
+
+    draws = model.sample(n_draws, random_state=random_state)
+    draws = np.asarray(draws[0] if isinstance(draws, tuple) else draws, dtype=float).ravel()
+    return gaussian_kde(draws)(grid), True
+
+
+def plot_tail_density(X, models=None, *, tail=0.05, side="both", bins=100, log=False,
+                      n_draws=20000, random_state=0, title=None, ax=None):
+    """Histogram of 1-D data with each model's density over it, tail regions shaded.
+
+    The paper's Fig. 5b. A model with ``score_samples`` is drawn as its density; a
+    sampler without one (a GAN, a diffusion model) as a Gaussian KDE of ``n_draws`` of
+    its samples, dashed and marked "(KDE of draws)".
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples,) or (n_samples, 1)
+        The data, e.g. the held-out points.
+    models : dict of str to fitted estimator, default=None
+        Labelled fitted models over one feature.
+    tail : float, default=0.05
+        Tail probability per shaded side: the regions beyond the empirical ``tail`` and
+        ``1 - tail`` quantiles of ``X``.
+    side : {"lower", "upper", "both"}, default="both"
+    bins : int, default=100
+    log : bool, default=False
+        Logarithmic density axis, which shows the tails.
+    n_draws : int, default=20000
+    random_state : int, default=0
+        Seeds the draws of models without a density.
+    title : str or None, default=None
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from skqegm.datasets import make_tail_mixture
+    >>> from skqegm.plotting import plot_tail_density
+    >>> X, _ = make_tail_mixture(2000, random_state=0)
+    >>> ax = plot_tail_density(X, {"GMM": GaussianMixture(3, random_state=0).fit(X)})
+    >>> ax.get_legend_handles_labels()[1]
+    ['data', 'GMM', 'tail regions (5% per side)']
+    """
+    check_option(side, "side", ("lower", "upper", "both"))
+    x = np.asarray(X, dtype=np.float64).ravel()
+    if ax is None:
+        ax = _pyplot().subplots(figsize=(8, 4.5))[1]
+    heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
+    grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
+    for name, model in (models or {}).items():
+        density, from_draws = _density_curve(model, grid, n_draws, random_state)
+        ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
+                label=f"{name} (KDE of draws)" if from_draws else name)
+    low, high = np.quantile(x, [tail, 1 - tail])
+    regions = {"lower": [(grid[0], low)], "upper": [(high, grid[-1])],
+               "both": [(grid[0], low), (high, grid[-1])]}[side]
+    for i, (start, stop) in enumerate(regions):
+        ax.axvspan(start, stop, color="C3", alpha=0.08,
+                   label=f"tail regions ({tail:.0%} per side)" if i == 0 else None)
+    ax.set_xlim(grid[0], grid[-1])
+    if log:
+        ax.set_yscale("log")
+    else:  # a model far too narrow is clipped rather than flattening everything else
+        ax.set_ylim(0, 1.6 * heights.max())
+    ax.set_xlabel("x")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
+    """Empirical against nominal coverage of prediction intervals (the paper's Fig. 5a).
+
+    Parameters
+    ----------
+    nominal : array-like of shape (n_levels,)
+        Nominal coverages, in (0, 1).
+    empirical : dict of str to array-like
+        Per model, coverages of shape ``(n_levels,)``, or ``(n_runs, n_levels)`` (e.g.
+        one row per seed), drawn as the mean with a 95% t confidence interval.
+    title : str or None, default=None
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skqegm.plotting import plot_coverage_calibration
+    >>> ax = plot_coverage_calibration([0.8, 0.9, 0.95], {"model": [[0.79, 0.9, 0.96],
+    ...                                                             [0.81, 0.88, 0.94]]})
+    >>> ax.get_legend_handles_labels()[1]
+    ['ideal', 'model']
+    """
+    from scipy.stats import t as student_t
+
+    nominal = np.asarray(nominal, dtype=np.float64)
+    if ax is None:
+        ax = _pyplot().subplots(figsize=(5, 5))[1]
+    low, high = nominal.min() - 0.05, 1.0
+    ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
+    for name, values in empirical.items():
+        values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        if values.shape[1] != nominal.size:
+            raise ValueError(f"empirical[{name!r}] has {values.shape[1]} levels; nominal has "
+                             f"{nominal.size}.")
+        n = values.shape[0]
+        half = (student_t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
+                if n > 1 else None)
+        ax.errorbar(nominal, values.mean(axis=0), yerr=half, marker="o", markersize=3,
+                    capsize=2, linewidth=1.0, label=name)
+    ax.set_xlim(low, high)
+    ax.set_xlabel("nominal coverage")
+    ax.set_ylabel("empirical coverage")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax

@@ -47,3 +47,29 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
     for record in records:
         if record["part"] == "sp500":
             assert 0 <= record["0.99"]["kupiec_p"] <= 1 and record["0.99"]["mean_var"] > 0
+
+
+def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
+    out, table, figures = tmp_path / "paper.json", tmp_path / "paper.md", tmp_path / "figures"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_paper.py"), "--quick", "--json", str(out),
+           "--markdown", str(table), "--figures", str(figures)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    cells = {(r["dataset"], r["model"]) for r in payload["records"]}
+    for dataset in ("mixture", "sp500-shuffled", "sp500-chrono"):
+        for model in ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "gan", "vae",
+                      "diffusion", "gmm", "kde", "student-t", "gpd"):
+            assert (dataset, model) in cells
+    assert ("mixture", "qegm-aer") in cells and ("sp500-chrono", "qegm-aer") not in cells
+    # Every family but the parameter-free Student-t was tuned on each dataset.
+    assert all(payload["tuned"][d]["gpd"] for d in payload["tuned"])
+    versus = {(t["dataset"], t["versus"]) for t in payload["paired_tests"]}
+    assert ("mixture", "twin") in versus and ("sp500-chrono", "qegm-notail") in versus
+    assert any(t["best_classical"] for t in payload["paired_tests"])
+    assert all(0 <= t["t_p"] <= 1 for t in payload["paired_tests"])
+    assert "### Paired comparisons" in table.read_text()
+    pngs = sorted(p.name for p in figures.iterdir())
+    assert pngs == ["paper_fig5a_coverage.png", "paper_fig5b_mixture_densities.png",
+                    "paper_recall.png"]
+    assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
