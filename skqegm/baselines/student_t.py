@@ -6,12 +6,13 @@ import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils.fitting import center_scale
+from ..utils.mixins import LogDensityScoreMixin
 from ..utils.validation import check_int, check_real
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
@@ -39,7 +40,7 @@ def _best_df(delta, n_features, log_det):
     return float(np.exp(result.x))
 
 
-class StudentTSampler(DensityMixin, BaseEstimator):
+class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     """Multivariate Student-t distribution ``t_nu(location, scatter)`` fitted by maximum
     likelihood.
 
@@ -154,21 +155,6 @@ class StudentTSampler(DensityMixin, BaseEstimator):
         log_det = 2 * np.log(np.diag(self._chol)).sum()
         delta = _mahalanobis(X, self.location_, self._chol)
         return _t_logpdf(delta, self.df_, self.n_features_in_, log_det)
-
-    def score(self, X, y=None):
-        """Mean log-density of the rows of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features_in_)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(self.score_samples(X).mean())
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``location + L g / sqrt(w / df)`` with ``g ~ N(0, I)``, ``w ~ chi2(df)``.

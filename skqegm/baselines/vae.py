@@ -2,15 +2,15 @@
 
 import numpy as np
 import torch
-from sklearn.base import DensityMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils.mixins import LogDensityScoreMixin
 from ..utils.nn import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils.validation import check_int
 from ._base import BaseTorchSampler
 
 
-class VAESampler(DensityMixin, BaseTorchSampler):
+class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
     """Variational autoencoder (Kingma and Welling) with a Gaussian latent and decoder.
 
     The paper's VAE baseline: an encoder ``q(z | x) = N(mu(x), diag s(x)^2)``, a prior
@@ -99,21 +99,6 @@ class VAESampler(DensityMixin, BaseTorchSampler):
         X = validate_data(self, X, dtype=np.float64, reset=False)
         Xs = (X - self._center) / self._scale
         return gaussian_mixture_logpdf(Xs, *self._components) - np.log(self._scale).sum()
-
-    def score(self, X, y=None):
-        """Mean log-density of the rows of ``X`` (like ``GaussianMixture.score``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features_in_)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(self.score_samples(X).mean())
 
     def _build_network(self, n_features):
         return torch.nn.ModuleDict({

@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -10,6 +10,7 @@ from ..quantum import check_backend
 from ..quantum.circuits import ENCODINGS
 from ..quantum.simulator import MAX_QUBITS
 from ..utils.fitting import center_scale, single_torch_thread, validation_split
+from ..utils.mixins import LogDensityScoreMixin
 from ..utils.nn import gaussian_mixture_logpdf
 from ..utils.validation import check_int, check_option, check_real, check_shots
 from .training import (
@@ -29,7 +30,7 @@ NOISES = ("prng", "qrng", None)
 _PATIENCE = 10
 
 
-class QEGMSampler(DensityMixin, BaseEstimator):
+class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
     """Quantum-enhanced generative model (QEGM) of tabular data, with its classical twin.
 
     The model of the paper (its eqs. 2-7): an encoder ``q(z | x) = N(f(x), diag s(x)^2)``
@@ -286,20 +287,6 @@ class QEGMSampler(DensityMixin, BaseEstimator):
         Xs = (X - self._center) / self._scale
         return gaussian_mixture_logpdf(Xs, *self._components) - np.log(self._scale).sum()
 
-    def score(self, X, y=None):
-        """Mean log-density of the rows of ``X`` (like ``GaussianMixture.score``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features_in_)
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-        """
-        return float(self.score_samples(X).mean())
 
     # -- validation ---------------------------------------------------------------------------
     def _check_params(self):
