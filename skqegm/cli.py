@@ -32,7 +32,7 @@ SP500_TEST_START = "2015-01-01"
 KINDS = ("auto", "prices", "returns")
 
 
-def build_parser():
+def _build_parser():
     parser = argparse.ArgumentParser(
         prog="skqegm",
         description=(
@@ -80,7 +80,7 @@ def build_parser():
 
 
 # -- data -------------------------------------------------------------------------------------
-def read_csv_column(path, column, date_column=None):
+def _read_csv_column(path, column, date_column=None):
     """The float values of ``column`` (and the dates of ``date_column``) of a CSV file."""
     try:
         with open(path, newline="") as handle:
@@ -126,7 +126,7 @@ def read_csv_column(path, column, date_column=None):
                          "format.") from None
 
 
-def load_returns(args):
+def _load_returns(args):
     """``(name, returns, dates or None)`` of the series the job runs on."""
     if args.csv is None:
         if args.column is not None:
@@ -134,7 +134,7 @@ def load_returns(args):
         return "S&P 500 daily log returns", load_sp500_returns(), load_sp500_dates()
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    values, dates = read_csv_column(args.csv, args.column, args.date_column)
+    values, dates = _read_csv_column(args.csv, args.column, args.date_column)
     kind = args.kind
     if kind == "auto":
         kind = "prices" if np.all(values > 0) else "returns"
@@ -146,7 +146,7 @@ def load_returns(args):
     return f"{args.column} of {args.csv} ({kind})", values, dates
 
 
-def first_test_row(dates, n_rows, args):
+def _first_test_row(dates, n_rows, args):
     """Index of the first held-out row of the feature matrix."""
     test_start = args.test_start
     if test_start is None and args.csv is None:
@@ -166,7 +166,7 @@ def first_test_row(dates, n_rows, args):
 
 
 # -- models -----------------------------------------------------------------------------------
-def make_models(args):
+def _make_models(args):
     settings = dict(n_qubits=args.n_qubits, n_layers=args.n_layers, max_epochs=args.max_epochs,
                     verbose=int(args.verbose))
     return {
@@ -189,7 +189,7 @@ def historical_simulation(returns, first, levels=LEVELS, window=HS_WINDOW):
     return out, interval
 
 
-def evaluate(model, X, y):
+def _evaluate(model, X, y):
     """The table's figures for a fitted TailRiskEstimator on held-out rows."""
     row = {}
     for level in LEVELS:
@@ -200,7 +200,7 @@ def evaluate(model, X, y):
     return row
 
 
-def table_rows(results, y):
+def _table_rows(results, y):
     """``(label, one formatted cell per model)`` for every line of the printed table."""
     columns = []
     for r in results.values():
@@ -227,8 +227,8 @@ def _optional(value, spec):
     return "—" if value is None else format(value, spec)
 
 
-def print_table(results, y):
-    rows = table_rows(results, y)
+def _print_table(results, y):
+    rows = _table_rows(results, y)
     width = max(len(label) for label, _ in rows) + 2
     columns = [max(len(name), 16) + 2 for name in results]
     print("".ljust(width) + "".join(name.rjust(w) for name, w in zip(results, columns)))
@@ -236,7 +236,7 @@ def print_table(results, y):
         print(label.ljust(width) + "".join(cell.rjust(w) for cell, w in zip(cells, columns)))
 
 
-def save_plot(path, results, y, dates, title):
+def _save_plot(path, results, y, dates, title):
     try:
         import matplotlib
 
@@ -253,16 +253,16 @@ def save_plot(path, results, y, dates, title):
 
 
 # -- the job ----------------------------------------------------------------------------------
-def run(args):
+def _run(args):
     start = time.perf_counter()
-    models = make_models(args)
+    models = _make_models(args)
     for model in models.values():
         model._check_params()  # fail on a bad option before any work
-    name, returns, dates = load_returns(args)
+    name, returns, dates = _load_returns(args)
     X, y = make_lagged_features(returns)
     offset = len(returns) - len(y)  # rows of X start at this return
     row_dates = None if dates is None else dates[offset:]
-    first = first_test_row(row_dates, len(y), args)
+    first = _first_test_row(row_dates, len(y), args)
     first = max(first, HS_WINDOW - offset)  # historical simulation needs a full window
     if first >= len(y) - 1 or first < 50:
         raise ValueError(f"the series gives {len(y)} rows of features; too few to fit on the "
@@ -281,7 +281,7 @@ def run(args):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             model.fit(X_train, y_train)
-        results[label] = evaluate(model, X_test, y_test)
+        results[label] = _evaluate(model, X_test, y_test)
         note = (", still improving: consider a larger --max-epochs"
                 if any(issubclass(w.category, ConvergenceWarning) for w in caught) else "")
         print(f" done in {time.perf_counter() - tic:.1f} s ({model.n_iter_} epochs{note})")
@@ -290,10 +290,10 @@ def run(args):
     results[f"HS {HS_WINDOW} days"] = {**hs, "interval": interval, "tail_kl": None,
                                        "recall": None}
     print()
-    print_table(results, y_test)
+    _print_table(results, y_test)
     if not args.no_plot:
         print()
-        save_plot(args.plot, results, y_test, None if row_dates is None else row_dates[first:],
+        _save_plot(args.plot, results, y_test, None if row_dates is None else row_dates[first:],
                   f"{name}: 99% VaR on held-out days")
     print(f"\nFinished in {time.perf_counter() - start:.0f} s.")
     return 0
@@ -301,9 +301,9 @@ def run(args):
 
 def main(argv=None):
     """Run the main job; returns the exit code (2 on bad input, with a one-line message)."""
-    args = build_parser().parse_args(argv)
+    args = _build_parser().parse_args(argv)
     try:
-        return run(args)
+        return _run(args)
     except (ValueError, ImportError) as exc:
         message = " ".join(str(exc).split())
         print(f"skqegm: error: {message}", file=sys.stderr)

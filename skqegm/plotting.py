@@ -6,7 +6,7 @@ Each function draws on a given or new matplotlib Axes and returns it.
 import numpy as np
 
 from .metrics import var_exceedances
-from .utils.validation import check_option
+from .utils._validation import check_option
 
 
 def _pyplot():

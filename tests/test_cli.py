@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from skqegm.cli import historical_simulation, main, read_csv_column
+from skqegm.cli import historical_simulation, main, _read_csv_column
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -55,13 +55,13 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
     assert "(returns)" in out and "fit on 475 days, test on 203 days" in out
 
 
-def test_read_csv_column(tmp_path):
+def test__read_csv_column(tmp_path):
     path = tmp_path / "p.csv"
     prices = write_prices(path, n=30, date_column="date")
-    values, dates = read_csv_column(path, "close")
+    values, dates = _read_csv_column(path, "close")
     np.testing.assert_array_equal(values, prices)
     assert dates[0] == np.datetime64("2020-01-01") and len(dates) == 30
-    assert read_csv_column(path, "volume", date_column="date")[0].sum() == 30_000
+    assert _read_csv_column(path, "volume", date_column="date")[0].sum() == 30_000
 
 
 def test_historical_simulation_by_hand():

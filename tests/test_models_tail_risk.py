@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.metrics import SCORERS, interval_coverage
-from skqegm.models.mixture1d import mixture_quantiles, mixture_tail_mean
+from skqegm.models._mixture1d import mixture_quantiles, mixture_tail_mean
 from skqegm.models.tail_risk import MIN_RARE_EVENTS
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -11,8 +11,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..metrics import neg_tail_kl_scorer
-from ..utils.fitting import EarlyStopping, center_scale, single_torch_thread, validation_split
-from ..utils.validation import check_int, check_option, check_real
+from ..utils._fitting import EarlyStopping, center_scale, single_torch_thread, validation_split
+from ..utils._validation import check_int, check_option, check_real
 
 _INT32 = np.iinfo(np.int32).max
 

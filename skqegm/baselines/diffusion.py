@@ -5,8 +5,8 @@ import math
 import torch
 from torch import nn
 
-from ..utils.nn import mlp
-from ..utils.validation import check_int
+from ..utils._nn import mlp
+from ..utils._validation import check_int
 from ._base import BaseTorchSampler
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the

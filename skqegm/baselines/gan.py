@@ -4,8 +4,8 @@ import time
 
 import torch
 
-from ..utils.nn import mlp
-from ..utils.validation import check_int, check_real
+from ..utils._nn import mlp
+from ..utils._validation import check_int, check_real
 from ._base import BaseTorchSampler
 
 

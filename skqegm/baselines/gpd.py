@@ -9,7 +9,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..metrics import neg_tail_kl_scorer
-from ..utils.validation import check_int, check_option, check_real
+from ..utils._validation import check_int, check_option, check_real
 
 BODIES = ("kde", "empirical")
 #: Fewest training points beyond each threshold for a generalized Pareto fit.

@@ -11,9 +11,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils.fitting import center_scale
-from ..utils.mixins import LogDensityScoreMixin
-from ..utils.validation import check_int, check_real
+from ..utils._fitting import center_scale
+from ..utils._mixins import LogDensityScoreMixin
+from ..utils._validation import check_int, check_real
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.

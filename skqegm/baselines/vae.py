@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils.mixins import LogDensityScoreMixin
-from ..utils.nn import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
-from ..utils.validation import check_int
+from ..utils._mixins import LogDensityScoreMixin
+from ..utils._nn import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
+from ..utils._validation import check_int
 from ._base import BaseTorchSampler
 
 

@@ -6,7 +6,7 @@ from scipy.stats import norm
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from skqegm.utils.validation import check_int
+from skqegm.utils._validation import check_int
 
 WEIGHTS = (0.15, 0.7, 0.15)
 MEANS = (-3.0, 0.0, 3.0)

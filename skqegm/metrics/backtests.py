@@ -13,7 +13,7 @@ from scipy.special import xlogy
 from scipy.stats import chi2
 from sklearn.utils.validation import check_array
 
-from skqegm.utils.validation import check_option, check_real
+from skqegm.utils._validation import check_option, check_real
 
 
 class BacktestResult(NamedTuple):

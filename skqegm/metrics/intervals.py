@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
-from skqegm.utils.validation import check_real
+from skqegm.utils._validation import check_real
 
 
 def _check_intervals(y_true, intervals):

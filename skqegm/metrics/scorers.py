@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_array
 from skqegm.metrics.intervals import coverage_error
 from skqegm.metrics.rare_events import rare_event_recall
 from skqegm.metrics.tail import _kde_rarity, tail_kl_divergence
-from skqegm.utils.validation import check_int, check_option, check_real
+from skqegm.utils._validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
 #: Most model draws behind the KDE that ranks points for a sampler without a density.

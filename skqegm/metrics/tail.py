@@ -8,7 +8,7 @@ from scipy.stats import gaussian_kde
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 
-from skqegm.utils.validation import check_int, check_option, check_real
+from skqegm.utils._validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
 

@@ -14,8 +14,8 @@
 
 import torch
 
-from ..utils.nn import gaussian_kl, log_mixture_density
-from .networks import average_rows, take_rows
+from ..utils._nn import gaussian_kl, log_mixture_density
+from ._networks import average_rows, take_rows
 
 _EPS = 1e-6
 

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from ..utils.validation import check_int
+from ..utils._validation import check_int
 
 
 def sample_pipeline(pipeline, n_samples, random_state=None):

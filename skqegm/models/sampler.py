@@ -9,11 +9,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..quantum import check_backend
 from ..quantum.circuits import ENCODINGS
 from ..quantum.simulator import MAX_QUBITS
-from ..utils.fitting import center_scale, single_torch_thread, validation_split
-from ..utils.mixins import LogDensityScoreMixin
-from ..utils.nn import gaussian_mixture_logpdf
-from ..utils.validation import check_int, check_option, check_real, check_shots
-from .training import (
+from ..utils._fitting import center_scale, single_torch_thread, validation_split
+from ..utils._mixins import LogDensityScoreMixin
+from ..utils._nn import gaussian_mixture_logpdf
+from ..utils._validation import check_int, check_option, check_real, check_shots
+from ._training import (
     NoiseSource,
     build_network,
     draw_seeds,
@@ -268,7 +268,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         """Log-density of the fitted model at each row of ``X``.
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
-        fit time (``skqegm.models.training.DENSITY_DRAWS``): for the quantum latent a
+        fit time (``skqegm.models._training.DENSITY_DRAWS``): for the quantum latent a
         mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
         for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
         finite mixture), and it converges to the density that :meth:`sample` draws from as

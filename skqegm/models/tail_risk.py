@@ -12,10 +12,10 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ..utils.fitting import center_scale, single_torch_thread, validation_split
-from ..utils.nn import MIN_SCALE
-from ..utils.validation import check_int, check_option, check_real
-from .mixture1d import (
+from ..utils._fitting import center_scale, single_torch_thread, validation_split
+from ..utils._nn import MIN_SCALE
+from ..utils._validation import check_int, check_option, check_real
+from ._mixture1d import (
     mixture_cdf,
     mixture_logpdf,
     mixture_quantiles,
@@ -23,7 +23,7 @@ from .mixture1d import (
     sample_mixture,
 )
 from .sampler import QEGMSampler
-from .training import (
+from ._training import (
     DENSITY_DRAWS,
     NoiseSource,
     build_network,

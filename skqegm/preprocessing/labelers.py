@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skqegm.utils.validation import check_option, check_real
+from skqegm.utils._validation import check_option, check_real
 
 SIDES = ("lower", "upper", "both")
 

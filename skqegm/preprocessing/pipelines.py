@@ -4,7 +4,7 @@ from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from skqegm.utils.validation import check_option
+from skqegm.utils._validation import check_option
 
 KINDS = ("finance", "climate", "intrusion")
 

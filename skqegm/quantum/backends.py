@@ -38,7 +38,7 @@ from qiskit.primitives import (
 from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
 
-from ..utils.validation import check_option, check_shots
+from ..utils._validation import check_option, check_shots
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
 #: Shots used on real hardware when ``shots=None`` (hardware cannot be exact).
@@ -140,7 +140,7 @@ class CircuitRunner:
         n = circuit.num_qubits
         if self.samples:
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
-            return outcome_frequencies(outcomes, n)
+            return _outcome_frequencies(outcomes, n)
         if n > EXACT_PROBABILITY_MAX_QUBITS:
             raise ValueError(
                 f"Exact probabilities on {n} qubits need 2**{n} expectation values; "
@@ -148,7 +148,7 @@ class CircuitRunner:
             )
         observables = [_z_string(n, m) for m in range(2**n)]
         z_strings = self._estimate(circuit, params, values, observables)
-        probs = np.clip(walsh_hadamard(z_strings) / 2**n, 0.0, None)
+        probs = np.clip(_walsh_hadamard(z_strings) / 2**n, 0.0, None)
         return probs / probs.sum(axis=1, keepdims=True)
 
     def sample_outcomes(self, circuit, params, values, shots=None, seed=None):
@@ -160,7 +160,7 @@ class CircuitRunner:
         bound = _bindings(run_circuit, params, values)
         sampler = self._sampler(self.seed if seed is None else seed)
         result = sampler.run([(run_circuit, bound)], shots=shots).result()[0]
-        return bitarray_to_outcomes(result.data.meas)
+        return _bitarray_to_outcomes(result.data.meas)
 
     # -- primitives ---------------------------------------------------------------------------
     def _estimate(self, circuit, params, values, observables):
@@ -269,7 +269,7 @@ def _z_string(n_qubits, mask):
     return SparsePauliOp(label)
 
 
-def walsh_hadamard(a):
+def _walsh_hadamard(a):
     """Unnormalised Walsh-Hadamard transform along the last axis (length a power of 2)."""
     a = np.array(a, dtype=float)
     size = a.shape[-1]
@@ -283,14 +283,14 @@ def walsh_hadamard(a):
     return a
 
 
-def bitarray_to_outcomes(bit_array):
+def _bitarray_to_outcomes(bit_array):
     """Integers of the measured bitstrings of a ``BitArray``: shape ``(*shape, shots)``."""
     raw = bit_array.array.astype(np.int64)  # big-endian bytes, last byte least significant
     weights = 1 << (8 * np.arange(raw.shape[-1] - 1, -1, -1, dtype=np.int64))
     return raw @ weights
 
 
-def outcome_frequencies(outcomes, n_qubits):
+def _outcome_frequencies(outcomes, n_qubits):
     """Relative frequencies of each outcome per row: ``(n_rows, 2**n_qubits)``."""
     outcomes = np.asarray(outcomes)
     n_rows, shots = outcomes.shape

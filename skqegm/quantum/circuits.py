@@ -11,7 +11,7 @@ import math
 import numpy as np
 from qiskit.circuit import ParameterVector, QuantumCircuit
 
-from ..utils.validation import check_int, check_option
+from ..utils._validation import check_int, check_option
 
 ENCODINGS = ("angle", "amplitude")
 

@@ -15,7 +15,7 @@ from qiskit.quantum_info import Statevector
 from scipy.special import erfc
 from sklearn.utils import check_random_state
 
-from ..utils.validation import check_int, check_option, check_shots
+from ..utils._validation import check_int, check_option, check_shots
 from .backends import CircuitRunner, check_backend
 
 EXTRACTORS = ("von_neumann", None)

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import torch
 
-from ..utils.validation import check_int, check_option
+from ..utils._validation import check_int, check_option
 from .circuits import ENCODINGS
 
 #: The exact path refuses more qubits than this (a state of 2**20 amplitudes per sample).

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ..utils.validation import check_int, check_option, check_shots
+from ..utils._validation import check_int, check_option, check_shots
 from .backends import CircuitRunner, check_backend
 from .circuits import (
     ENCODINGS,

@@ -3,7 +3,7 @@
 Both estimators take their architecture and training settings from a
 :class:`~skqegm.models.QEGMSampler` (its parameters, read but never changed: the
 ``config`` below); the tail-risk estimator adds a context, the features ``X`` that the
-conditional model reads beside the data (see :class:`~skqegm.models.networks.GenerativeNetwork`).
+conditional model reads beside the data (see :class:`~skqegm.models._networks.GenerativeNetwork`).
 """
 
 import math
@@ -18,10 +18,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ..quantum import QuantumLayer, QuantumRandomSource, SamplerTransformer
-from ..utils.fitting import EarlyStopping
+from ..utils._fitting import EarlyStopping
 from .losses import hybrid_loss
-from ..utils.nn import GaussianHead
-from .networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
+from ..utils._nn import GaussianHead
+from ._networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
 
 #: Latent draws whose average defines a fitted density (see ``QEGMSampler.score_samples``).
 DENSITY_DRAWS = 4096
