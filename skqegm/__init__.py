@@ -1,7 +1,7 @@
 """skqegm: quantum-enhanced generative models for rare events and tail risk.
 
-Subpackages
------------
+Its subpackages:
+
 quantum
     Circuits, an exact batched torch simulator, Qiskit primitive adapters,
     scikit-learn transformers, parameter-shift gradients and a quantum random source.

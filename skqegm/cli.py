@@ -25,6 +25,7 @@ from .metrics import (
 )
 from .models import QEGMSampler, TailRiskEstimator
 from .preprocessing import log_returns, make_lagged_features
+from .utils._validation import check_int
 
 LEVELS = (0.975, 0.99)
 HS_WINDOW = 250
@@ -37,10 +38,10 @@ def _build_parser():
         prog="skqegm",
         description=(
             "Tail risk of a return series with skqegm's TailRiskEstimator (quantum latent) "
-            "and its classical twin (Gaussian latent): VaR and expected shortfall at 97.5%% "
-            "and 99%%, backtested on held-out days (exceedances, Kupiec and Christoffersen "
+            "and its classical twin (Gaussian latent): VaR and expected shortfall at 97.5% "
+            "and 99%, backtested on held-out days (exceedances, Kupiec and Christoffersen "
             "p-values) beside 250-day historical simulation, with tail KL, rare-event "
-            "recall and 90%% interval coverage, and a plot. Without --csv it runs on the "
+            "recall and 90% interval coverage, and a plot. Without --csv it runs on the "
             "S&P 500 daily returns shipped with the package (fit 1999-2014, test 2015-2018)."
         ),
     )
@@ -177,8 +178,47 @@ def _make_models(args):
 
 
 def historical_simulation(returns, first, levels=LEVELS, window=HS_WINDOW):
-    """VaR, ES and the 90% interval of each day from ``first`` on, from the previous
-    ``window`` returns (empirical quantiles)."""
+    """Historical simulation: VaR, ES and the 90% interval from the previous ``window`` days.
+
+    Each day ``t`` from ``first`` on is forecast from the empirical quantiles of
+    ``returns[t - window:t]`` alone: its VaR at ``level`` is minus the ``1 - level``
+    quantile of the window, its ES minus the mean of the window's returns at or below that
+    quantile, and its 90% interval the window's 5% and 95% quantiles.
+
+    Parameters
+    ----------
+    returns : ndarray of shape (n_days,)
+        The return series, in time order.
+    first : int
+        The first day forecast, from ``window`` to ``n_days - 1``.
+    levels : tuple of float, default=(0.975, 0.99)
+        VaR confidence levels.
+    window : int, default=250
+        Number of past returns each forecast uses.
+
+    Returns
+    -------
+    risk : dict
+        ``{level: (var, es)}``, each an ndarray of shape ``(n_days - first,)``, as positive
+        losses.
+    interval : ndarray of shape (n_days - first, 2)
+        Lower and upper bounds of the 90% interval of each day.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.cli import historical_simulation
+    >>> r = np.random.default_rng(0).standard_t(4, size=300) / 100
+    >>> risk, interval = historical_simulation(r, first=250, levels=(0.99,), window=100)
+    >>> var, es = risk[0.99]
+    >>> var.shape, interval.shape
+    ((50,), (50, 2))
+    >>> bool(np.isclose(var[0], -np.quantile(r[150:250], 0.01))), bool(np.all(es >= var))
+    (True, True)
+    """
+    returns = np.asarray(returns, dtype=np.float64)
+    window = check_int(window, "window", min_value=2)
+    first = check_int(first, "first", min_value=window, max_value=len(returns) - 1)
     windows = np.lib.stride_tricks.sliding_window_view(returns[:-1], window)[first - window:]
     out = {}
     for level in levels:
@@ -300,7 +340,59 @@ def _run(args):
 
 
 def main(argv=None):
-    """Run the main job; returns the exit code (2 on bad input, with a one-line message)."""
+    """Run the main job; returns the exit code (2 on bad input, with a one-line message).
+
+    Fits the quantum :class:`~skqegm.TailRiskEstimator` and its classical twin on the
+    earlier days of the series, then prints the backtest table of their VaR and expected
+    shortfall on the held-out days beside historical simulation, and saves the plot
+    unless ``--no-plot``. Run ``python -m skqegm --help`` for the options.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The command-line arguments, without the program name; ``None`` reads
+        ``sys.argv[1:]``.
+
+    Returns
+    -------
+    exit_code : int
+        0 on success; 2 when the data or the options are unusable (a ``ValueError`` or
+        ``ImportError`` of the job), after printing ``skqegm: error: <message>`` on
+        standard error.
+
+    Raises
+    ------
+    SystemExit
+        From the argument parser: code 2 for arguments it cannot parse, 0 after
+        ``--help``.
+
+    Examples
+    --------
+    A tiny run on 280 daily returns in a CSV file (a real one takes minutes):
+
+    >>> import contextlib, io, os, tempfile
+    >>> import numpy as np
+    >>> from skqegm.cli import main
+    >>> returns = np.random.default_rng(0).standard_t(4, size=280) / 100
+    >>> returns[-5] = -0.1  # a crash on a held-out day
+    >>> out, err = io.StringIO(), io.StringIO()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "returns.csv")
+    ...     with open(path, "w") as handle:
+    ...         _ = handle.write("ret\\n" + "\\n".join(map(str, returns)))
+    ...     with contextlib.redirect_stdout(out):
+    ...         code = main(["--csv", path, "--column", "ret", "--test-fraction", "0.1",
+    ...                      "--n-qubits", "2", "--n-layers", "1", "--max-epochs", "2",
+    ...                      "--no-plot"])
+    ...     with contextlib.redirect_stderr(err):
+    ...         bad_code = main(["--csv", path])
+    >>> code
+    0
+    >>> print(out.getvalue().splitlines()[1])
+    features: lags 1, 2, 5 and 5- and 22-day volatilities; fit on 232 days, test on 26 days
+    >>> bad_code, err.getvalue().strip()
+    (2, 'skqegm: error: --csv needs --column NAME (the column holding the series).')
+    """
     args = _build_parser().parse_args(argv)
     try:
         return _run(args)

@@ -161,7 +161,7 @@ def plot_tail_density(X, models=None, *, tail=0.05, side="both", bins=100, log=F
 
 
 def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
-    """Empirical against nominal coverage of prediction intervals (the paper's Fig. 5a).
+    """Empirical against nominal coverage of prediction intervals (the paper's figure 5a).
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from skqegm.cli import historical_simulation, main, _read_csv_column
+from skqegm.cli import _read_csv_column, historical_simulation, main
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -110,3 +110,13 @@ def test_help_and_console_entry_point():
     for option in ("--csv FILE", "--column NAME", "--kind", "--test-start", "--plot FILE",
                    "--max-epochs", "--seed"):
         assert option in done.stdout, option
+
+
+@pytest.mark.parametrize("first, window, match", [
+    (50, 100, "first must be"),     # windows would start before the series
+    (300, 100, "first must be"),    # nothing left to forecast
+    (250, 1, "window must be"),
+])
+def test_historical_simulation_rejects_misaligned_windows(first, window, match):
+    with pytest.raises(ValueError, match=match):
+        historical_simulation(np.zeros(300), first, window=window)

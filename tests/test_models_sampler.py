@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy.integrate import trapezoid
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -303,3 +303,28 @@ def test_bad_sample_calls():
             model.sample(bad)
     with pytest.raises(ValueError, match="features"):
         model.score_samples(np.zeros((2, 2)))
+
+
+def test_convergence_warning_points_at_the_callers_fit():
+    with pytest.warns(ConvergenceWarning, match="max_epochs=3") as record:
+        small().fit(X_MIX[:300])
+    assert record[0].filename == __file__
+
+
+def test_quantum_layer_keeps_trained_weights_when_cloned():
+    layer = small().fit(X_MIX[:300]).quantum_layer_
+    moved = clone(layer).fit(np.zeros((1, layer.n_qubits_)))
+    np.testing.assert_array_equal(moved.weights_, layer.weights_)
+    Z = np.random.default_rng(0).normal(size=(5, layer.n_qubits_))
+    np.testing.assert_allclose(moved.transform(Z), layer.transform(Z), atol=1e-12)
+
+
+def test_provenance_names_devices_and_primitives():
+    from qiskit.primitives import StatevectorSampler
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    from skqegm.models._training import _backend_label
+
+    assert _backend_label(None) is None and _backend_label("aer") == "aer"
+    assert _backend_label(FakeManilaV2()) == "fake_manila"
+    assert _backend_label(StatevectorSampler()) == "StatevectorSampler"

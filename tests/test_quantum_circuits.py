@@ -80,3 +80,10 @@ def test_variational_circuit_lists_parameters_in_binding_order():
     assert set(qc.parameters) == set(inputs) | set(weights)
     with pytest.raises(ValueError, match="encoding must be one of"):
         variational_circuit(3, 2, encoding="basis")
+
+
+def test_n_amplitude_qubits_needs_a_feature():
+    from skqegm.quantum.circuits import n_amplitude_qubits
+
+    with pytest.raises(ValueError, match="n_features"):
+        n_amplitude_qubits(0)

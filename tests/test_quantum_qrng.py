@@ -82,3 +82,10 @@ def test_raw_bits_without_extractor():
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         QuantumRandomSource(**params).bits(8)
+
+
+@pytest.mark.parametrize("test", [monobit_test, runs_test])
+@pytest.mark.parametrize("bits", [[], [0, 1, 2], [[0, 1], [1, 0]]])
+def test_randomness_tests_reject_what_is_not_bits(test, bits):
+    with pytest.raises(ValueError, match="bits must be a non-empty 1-D array of 0 and 1"):
+        test(bits)

@@ -73,7 +73,7 @@ class BaseTorchSampler(BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
@@ -91,7 +91,7 @@ class BaseTorchSampler(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         y : None
             Ignored.
 

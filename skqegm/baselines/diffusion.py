@@ -22,8 +22,34 @@ _N_FREQUENCIES = 8
 def cosine_schedule(n_steps, offset=0.008):
     """The betas of the cosine noise schedule (Nichol and Dhariwal 2021), capped at MAX_BETA.
 
-    It keeps ``alpha_bar`` away from 0 and 1 except at the ends, which is what lets a
+    ``alpha_bar(t) = cos((t + offset) / (1 + offset) * pi / 2) ** 2`` on ``n_steps + 1``
+    equally spaced ``t`` in [0, 1], and ``beta_t = 1 - alpha_bar(t) / alpha_bar(t - 1)``,
+    capped at :data:`MAX_BETA` (so the last ``alpha_bar`` stays above the cosine's 0). It
+    keeps ``alpha_bar`` away from 0 and 1 except at the ends, which is what lets a
     schedule of ~100 steps work where the linear schedule needs ~1000.
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of diffusion steps, at least 1.
+    offset : float, default=0.008
+        The small shift ``s`` that keeps ``beta_1`` away from 0.
+
+    Returns
+    -------
+    betas : torch.Tensor of shape (n_steps,), dtype float32
+        The noise variance of each step, in (0, MAX_BETA].
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqegm.baselines.diffusion import cosine_schedule
+    >>> betas = cosine_schedule(100)
+    >>> tuple(betas.shape), float(betas.max())
+    ((100,), 0.5)
+    >>> alpha_bar = torch.cumprod(1 - betas.double(), dim=0)
+    >>> round(float(alpha_bar[0]), 4), round(float(alpha_bar[-1]), 4)
+    (0.9994, 0.0003)
     """
     t = torch.linspace(0, 1, n_steps + 1, dtype=torch.float64)
     alpha_bar = torch.cos((t + offset) / (1 + offset) * math.pi / 2) ** 2
@@ -45,7 +71,7 @@ class _Denoiser(nn.Module):
 
 
 class DiffusionSampler(BaseTorchSampler):
-    """Denoising diffusion probabilistic model (Ho et al. 2020) with an MLP denoiser.
+    """Denoising diffusion probabilistic model (Ho, Jain and Abbeel, 2020), MLP denoiser.
 
     The forward process adds Gaussian noise over ``n_steps`` steps of a cosine schedule,
     ``x_t = sqrt(alpha_bar_t) x + sqrt(1 - alpha_bar_t) eps``; an MLP, given ``x_t`` and a
@@ -78,7 +104,7 @@ class DiffusionSampler(BaseTorchSampler):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
     network_ : torch.nn.Module
         The trained denoiser.

@@ -54,7 +54,7 @@ class GANSampler(BaseTorchSampler):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
     network_ : torch.nn.ModuleDict
         The trained ``generator`` and ``critic``.

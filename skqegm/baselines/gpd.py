@@ -53,17 +53,17 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
     Attributes
     ----------
-    thresholds_ : ndarray of shape (2, n_features_in_)
+    thresholds_ : ndarray of shape (2, n_features)
         Lower (row 0) and upper (row 1) thresholds.
-    tail_fractions_ : ndarray of shape (2, n_features_in_)
+    tail_fractions_ : ndarray of shape (2, n_features)
         Training frequency strictly beyond each threshold.
-    gpd_shape_, gpd_scale_ : ndarray of shape (2, n_features_in_)
+    gpd_shape_, gpd_scale_ : ndarray of shape (2, n_features)
         The generalized Pareto shape ``xi`` (``c`` in scipy; > 0 a heavy, power-law
         tail, < 0 a bounded one) and scale of each tail's exceedances.
-    bandwidths_ : ndarray of shape (n_features_in_,)
+    bandwidths_ : ndarray of shape (n_features,)
         Kernel bandwidths of the KDE body (``body="kde"`` only).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
 
     Examples
@@ -130,7 +130,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -148,7 +148,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         y : None
             Ignored.
 
@@ -172,7 +172,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)

@@ -62,8 +62,8 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
 
     Attributes
     ----------
-    location_ : ndarray of shape (n_features_in_,)
-    scatter_ : ndarray of shape (n_features_in_, n_features_in_)
+    location_ : ndarray of shape (n_features,)
+    scatter_ : ndarray of shape (n_features, n_features)
         The shape matrix (the covariance is ``scatter_ * df_ / (df_ - 2)`` when
         ``df_ > 2``).
     df_ : float
@@ -71,7 +71,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     n_iter_ : int
     converged_ : bool
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
 
     Examples
@@ -144,7 +144,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -166,7 +166,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)

@@ -42,7 +42,7 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
     network_ : torch.nn.ModuleDict
         The trained ``encoder`` and ``decoder``.
@@ -89,7 +89,7 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------

@@ -17,7 +17,32 @@ from skqegm.utils._validation import check_option, check_real
 
 
 class BacktestResult(NamedTuple):
-    """Likelihood-ratio statistic and its asymptotic chi-squared p-value."""
+    """Likelihood-ratio statistic and its asymptotic chi-squared p-value.
+
+    A named tuple, returned by :func:`kupiec_pof_test`,
+    :func:`christoffersen_independence_test` and
+    :func:`christoffersen_conditional_coverage_test`; it unpacks as
+    ``statistic, p_value``.
+
+    Parameters
+    ----------
+    statistic : float
+        The likelihood-ratio statistic, >= 0 (also the attribute ``statistic``).
+    p_value : float
+        ``P(chi2 >= statistic)`` under the test's chi-squared distribution; a small value
+        rejects the null hypothesis (also the attribute ``p_value``).
+
+    Examples
+    --------
+    >>> from scipy.stats import chi2
+    >>> from skqegm.metrics import kupiec_pof_test
+    >>> result = kupiec_pof_test([0] * 96 + [1] * 4, level=0.99)
+    >>> round(result.statistic, 3), round(result.p_value, 3)
+    (5.182, 0.023)
+    >>> statistic, p_value = result
+    >>> bool(p_value == chi2.sf(statistic, 1))
+    True
+    """
 
     statistic: float
     p_value: float

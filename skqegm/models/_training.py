@@ -165,7 +165,7 @@ def train_network(config, network, train, val, thresholds, tail_freq, noise, see
             warnings.warn(
                 f"{owner} reached max_epochs={config.max_epochs} while the validation "
                 "score was still improving; consider raising max_epochs.",
-                ConvergenceWarning, stacklevel=4,
+                ConvergenceWarning, stacklevel=3,  # warn at the caller of fit
             )
     stopping.restore(network)
     network.eval()
@@ -218,7 +218,7 @@ def provenance(config, seeds, quantum_layer):
     backend = config.backend
     return {
         "latent": config.latent,
-        "backend": backend if backend is None or isinstance(backend, str) else repr(backend),
+        "backend": _backend_label(backend),
         "shots": config.shots,
         "noise": config.noise,
         "random_state": config.random_state if isinstance(config.random_state, int) else None,
@@ -229,6 +229,14 @@ def provenance(config, seeds, quantum_layer):
     }
 
 
+
+
+def _backend_label(backend):
+    """A readable name: the string itself, a device's name, or a primitive's class."""
+    if backend is None or isinstance(backend, str):
+        return backend
+    name = getattr(backend, "name", None)
+    return name if isinstance(name, str) else type(backend).__name__
 
 
 class NoiseSource:

@@ -43,7 +43,8 @@ def sample_pipeline(pipeline, n_samples, random_state=None):
     if not isinstance(pipeline, Pipeline):
         raise TypeError(f"pipeline must be a sklearn Pipeline; got {type(pipeline).__name__}.")
     n_samples = check_int(n_samples, "n_samples", min_value=1)
-    *steps, (last_name, sampler) = [(n, s) for n, s in pipeline.steps if s not in (None, "passthrough")]
+    *steps, (last_name, sampler) = [(n, s) for n, s in pipeline.steps
+                                    if s not in (None, "passthrough")]
     if not hasattr(sampler, "sample"):
         raise TypeError(f"The last step {last_name!r} ({type(sampler).__name__}) has no sample "
                         "method; it must be a sampler.")

@@ -116,7 +116,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
     network_ : GenerativeNetwork
         The trained torch modules (encoder, latent, decoder).
@@ -130,7 +130,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         stopping.
     n_iter_ : int
         Epochs run.
-    tail_threshold_ : ndarray of shape (2, n_features_in_)
+    tail_threshold_ : ndarray of shape (2, n_features)
         Lower (row 0) and upper (row 1) ``tail_quantile`` thresholds of the training data.
     provenance_ : dict
         What a run needs to be reproduced: backend, shots, seeds, package versions.
@@ -251,7 +251,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
+        X : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
@@ -276,7 +276,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -318,7 +318,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
                              "pass a sampler or backend, or use noise='prng'.")
         sizes = self.hidden_layer_sizes
         if not hasattr(sizes, "__iter__") or isinstance(sizes, str):
-            raise ValueError(f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}.")
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}.")
         for size in sizes:
             check_int(size, "hidden_layer_sizes entries", min_value=1)
         check_real(self.rec_weight, "rec_weight", low=0)

@@ -103,7 +103,7 @@ class TailRiskEstimator(BaseEstimator):
     Attributes
     ----------
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
     tail_threshold_ : float
         The rare-event threshold on ``y``.
@@ -263,7 +263,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -280,7 +280,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
 
         Returns
         -------
@@ -295,7 +295,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         quantiles : float or sequence of float
             Probabilities, each in (0, 1).
 
@@ -315,7 +315,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         coverage : float or None, default=None
             Nominal coverage in (0, 1); ``None`` uses the estimator's ``coverage``.
 
@@ -333,7 +333,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         level : float, default=0.99
             Confidence level in (0, 1); the tail probability is ``1 - level``.
 
@@ -348,7 +348,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         level : float, default=0.99
             Confidence level in (0, 1).
 
@@ -374,7 +374,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         n_draws : int or None, default=None
             Draws per row, >= 1; ``None`` uses the estimator's ``n_draws``.
         random_state : int, RandomState instance or None, default=None
@@ -395,7 +395,7 @@ class TailRiskEstimator(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
 
         Returns

@@ -57,7 +57,7 @@ class _TailLabelerMixin:
 
 class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMixin,
                             BaseEstimator):
-    """Label values more than ``k`` standard deviations from the mean as rare (eq. 8).
+    """Label values more than ``k`` standard deviations from the mean as rare (equation 8).
 
     The finance rule of the paper: with ``side="lower"`` a return ``r`` is a crash when
     ``r < mean - k * std``. Mean and standard deviation are learned per column on the
@@ -84,7 +84,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
         Both thresholds; only set for side "both".
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names seen in ``fit``, when ``X`` has string column names.
 
     See Also
@@ -134,7 +134,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
 
 class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMixin,
                           BaseEstimator):
-    """Label values beyond an empirical quantile as rare (eq. 9).
+    """Label values beyond an empirical quantile as rare (equation 9).
 
     The climate rule of the paper: with ``side="upper"`` and ``q=0.01`` a value is rare
     when it lies above the column's 99th percentile of the training data.
@@ -156,7 +156,7 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
         The ``q`` and ``1 - q`` quantiles; only set for side "both".
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Column names seen in ``fit``, when ``X`` has string column names.
 
     See Also

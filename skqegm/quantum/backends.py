@@ -8,8 +8,8 @@ shot noise (never the Gaussian that simulator estimators add for ``precision > 0
 one exception is a ready estimator instance, which gets ``precision = 1 / sqrt(shots)``
 and does with it what it does (hardware estimators choose their shots from it).
 
-Backend kinds
--------------
+The backend kinds:
+
 ``None`` / ``"exact"``
     The torch simulator (:mod:`skqegm.quantum.simulator`); not handled here.
 ``"statevector"``
@@ -50,14 +50,32 @@ EXACT_PROBABILITY_MAX_QUBITS = 12
 def check_backend(backend):
     """Validate ``backend`` and return its kind.
 
+    Parameters
+    ----------
+    backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2
+        ``None`` or one of :data:`BACKEND_NAMES`, a Qiskit device (real or fake), or a
+        ready primitive.
+
     Returns
     -------
     kind : {"exact", "statevector", "aer", "device", "estimator", "sampler"}
+        ``"exact"`` for ``None``; the name itself for a string.
 
     Raises
     ------
     ValueError
         For an unknown string or object, listing what is accepted.
+
+    Examples
+    --------
+    >>> from qiskit.primitives import StatevectorSampler
+    >>> from skqegm.quantum import check_backend
+    >>> check_backend(None), check_backend("statevector"), check_backend(StatevectorSampler())
+    ('exact', 'statevector', 'sampler')
+    >>> check_backend("gpu")
+    Traceback (most recent call last):
+        ...
+    ValueError: backend must be one of 'exact', 'statevector', 'aer'; got 'gpu'.
     """
     if backend is None:
         return "exact"
@@ -96,6 +114,45 @@ class CircuitRunner:
         parameter set.
     seed : int or None
         Seed of simulators and of the transpiler, so that a run is reproducible.
+
+    Attributes
+    ----------
+    kind : str
+        The backend's kind, as returned by :func:`check_backend`.
+    samples : bool
+        Whether results come from sampled bitstrings rather than exact expectation
+        values.
+
+    Raises
+    ------
+    ValueError
+        For an invalid backend or ``shots``, or the exact backend (``None`` or
+        ``"exact"``), which runs in :mod:`skqegm.quantum.simulator` instead.
+
+    See Also
+    --------
+    skqegm.quantum.StatevectorSimulator : The exact torch path (``backend=None``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qiskit.quantum_info import Statevector
+    >>> from skqegm.quantum import CircuitRunner, variational_circuit
+    >>> qc, inputs, weights = variational_circuit(2, n_layers=1)
+    >>> params = inputs + weights
+    >>> values = np.array([[0.3, -0.7, 0.1, 0.2, 0.3, 0.4]])  # one row per parameter set
+    >>> runner = CircuitRunner("statevector")
+    >>> runner.samples
+    False
+    >>> probs = runner.probabilities(qc, params, values)
+    >>> exact = Statevector(qc.assign_parameters(dict(zip(params, values[0])))).probabilities()
+    >>> probs.shape, bool(np.allclose(probs[0], exact))
+    ((1, 4), True)
+    >>> outcomes = CircuitRunner("statevector", shots=1000, seed=0).sample_outcomes(
+    ...     qc, params, values)
+    >>> frequencies = np.bincount(outcomes[0], minlength=4) / 1000
+    >>> outcomes.shape, bool(np.abs(frequencies - exact).max() < 0.05)
+    ((1, 1000), True)
     """
 
     def __init__(self, backend, shots=None, seed=None):
@@ -121,7 +178,25 @@ class CircuitRunner:
     def expval_z(self, circuit, params, values, seed=None):
         """``<Z_i>`` of every qubit for each row of ``values``: shape ``(n_rows, n_qubits)``.
 
-        ``values`` has one column per entry of ``params`` (the binding order).
+        ``values`` has one column per entry of ``params`` (the binding order). Sampled
+        results are the mean of ``1 - 2 b_i`` over the shots.
+
+        Parameters
+        ----------
+        circuit : QuantumCircuit
+            The parametrised circuit, without measurements (sampling adds them).
+        params : list of Parameter
+            The circuit's parameters in binding order.
+        values : array-like of shape (n_rows, n_params)
+            One parameter set per row, its columns in the order of ``params``.
+        seed : int or None, default=None
+            Seed of the shots when results are sampled; ``None`` uses the runner's
+            ``seed``. Ignored by a ready sampler primitive.
+
+        Returns
+        -------
+        expval : ndarray of shape (n_rows, n_qubits)
+            ``<Z_i>`` of qubit ``i`` for each parameter set, in [-1, 1].
         """
         n = circuit.num_qubits
         if self.samples:
@@ -135,7 +210,30 @@ class CircuitRunner:
         """Outcome probabilities for each row of ``values``: shape ``(n_rows, 2**n_qubits)``.
 
         Exact mode estimates the ``2**n`` Z-string expectations ``E_m = sum_k p_k (-1)^|m&k|``
-        in one call and inverts them with a Walsh-Hadamard transform.
+        in one call and inverts them with a Walsh-Hadamard transform; sampled mode gives
+        the outcome frequencies of the shots.
+
+        Parameters
+        ----------
+        circuit : QuantumCircuit
+            The parametrised circuit, without measurements (sampling adds them).
+        params : list of Parameter
+            The circuit's parameters in binding order.
+        values : array-like of shape (n_rows, n_params)
+            One parameter set per row, its columns in the order of ``params``.
+        seed : int or None, default=None
+            Seed of the shots when results are sampled; ``None`` uses the runner's
+            ``seed``. Ignored by a ready sampler primitive.
+
+        Returns
+        -------
+        probabilities : ndarray of shape (n_rows, 2**n_qubits)
+            Each row sums to 1; outcome ``k`` has qubit 0 as its least significant bit.
+
+        Raises
+        ------
+        ValueError
+            In exact mode on more than :data:`EXACT_PROBABILITY_MAX_QUBITS` qubits.
         """
         n = circuit.num_qubits
         if self.samples:
@@ -152,7 +250,33 @@ class CircuitRunner:
         return probs / probs.sum(axis=1, keepdims=True)
 
     def sample_outcomes(self, circuit, params, values, shots=None, seed=None):
-        """Measured outcomes (integers, qubit 0 least significant): ``(n_rows, shots)``."""
+        """Measured outcomes (integers, qubit 0 least significant): ``(n_rows, shots)``.
+
+        Parameters
+        ----------
+        circuit : QuantumCircuit
+            The parametrised circuit, without measurements (sampling adds them).
+        params : list of Parameter
+            The circuit's parameters in binding order.
+        values : array-like of shape (n_rows, n_params)
+            One parameter set per row, its columns in the order of ``params``.
+        shots : int or None, default=None
+            Shots per parameter set; ``None`` uses the runner's ``shots``, else a ready
+            sampler's ``default_shots`` or :data:`DEVICE_DEFAULT_SHOTS`.
+        seed : int or None, default=None
+            Seed of the shots; ``None`` uses the runner's ``seed``. Ignored by a ready
+            sampler primitive.
+
+        Returns
+        -------
+        outcomes : ndarray of shape (n_rows, shots), dtype int64
+            The measured bitstring of each shot as an integer.
+
+        Raises
+        ------
+        ValueError
+            On an estimator backend, which cannot sample bitstrings.
+        """
         if self.kind == "estimator":
             raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
         shots = shots or self.shots or self._default_shots()

@@ -17,7 +17,7 @@ ENCODINGS = ("angle", "amplitude")
 
 
 def hardware_efficient_ansatz(n_qubits, n_layers):
-    """The hardware-efficient ansatz of eq. 11.
+    """The hardware-efficient ansatz of equation 11.
 
     Each of the ``n_layers`` layers applies ``Ry(theta)`` then ``Rz(phi)`` on every qubit,
     then the CNOT chain ``CNOT(i, i + 1)`` for ``i = 0 .. n_qubits - 2``.
@@ -58,7 +58,7 @@ def hardware_efficient_ansatz(n_qubits, n_layers):
 
 
 def angle_encoding(n_qubits):
-    """Angle encoding of eq. 13: ``Ry(x_i)`` on qubit ``i``, one qubit per feature.
+    """Angle encoding of equation 13: ``Ry(x_i)`` on qubit ``i``, one qubit per feature.
 
     Examples
     --------
@@ -75,12 +75,30 @@ def angle_encoding(n_qubits):
 
 
 def n_amplitude_qubits(n_features):
-    """Qubits needed to amplitude-encode ``n_features`` values: ``ceil(log2 d)``, at least 1."""
+    """Qubits needed to amplitude-encode ``n_features`` values: ``ceil(log2 d)``, at least 1.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features ``d``, at least 1.
+
+    Returns
+    -------
+    n_qubits : int
+        The smallest ``n >= 1`` with ``2**n >= d``.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.circuits import n_amplitude_qubits
+    >>> [n_amplitude_qubits(d) for d in (1, 2, 3, 4, 5, 8, 9)]
+    [1, 1, 2, 2, 3, 3, 4]
+    """
+    n_features = check_int(n_features, "n_features", min_value=1)
     return max(1, math.ceil(math.log2(n_features)))
 
 
 def amplitude_encoding(n_features):
-    """Amplitude encoding of eq. 12: ``d`` features on ``ceil(log2 d)`` qubits.
+    """Amplitude encoding of equation 12: ``d`` features on ``ceil(log2 d)`` qubits.
 
     The state ``sum_k x_k / ||x|| |k>`` (zero-padded to a power of two) is prepared by a
     binary tree of uniformly controlled ``Ry`` rotations (Mottonen et al., 2004), each
@@ -160,6 +178,25 @@ def amplitude_encoding_angles(X, n_qubits):
     -------
     angles : ndarray of shape (n_samples, 2**n_qubits - 1)
         In the circuit's binding order (level by level, control value ascending).
+
+    Raises
+    ------
+    ValueError
+        If a row of ``X`` is all zeros or has more than ``2**n_qubits`` features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qiskit.quantum_info import Statevector
+    >>> from skqegm.quantum import amplitude_encoding, amplitude_encoding_angles
+    >>> X = np.array([[1.0, 2.0, -2.0, 4.0], [0.0, 0.0, 0.0, 1.0]])
+    >>> angles = amplitude_encoding_angles(X, 2)
+    >>> angles.shape
+    (2, 3)
+    >>> qc = amplitude_encoding(4)
+    >>> states = [Statevector(qc.assign_parameters(a)).data.real for a in angles]
+    >>> [(np.round(state, 6) + 0.0).tolist() for state in states]  # + 0.0: no -0.0
+    [[0.2, 0.4, -0.4, 0.8], [0.0, 0.0, 0.0, 1.0]]
     """
     amplitudes = normalized_amplitudes(X, n_qubits)
     n_samples = amplitudes.shape[0]
@@ -177,10 +214,32 @@ def amplitude_encoding_angles(X, n_qubits):
 def normalized_amplitudes(X, n_qubits):
     """Zero-pad each row of ``X`` to ``2**n_qubits`` entries and L2-normalise it.
 
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Rows to normalise, ``n_features <= 2**n_qubits``.
+    n_qubits : int
+        Qubits of the amplitude encoding.
+
+    Returns
+    -------
+    amplitudes : ndarray of shape (n_samples, 2**n_qubits)
+        Each row ``x / ||x||`` followed by zeros: the amplitudes of the encoded state.
+
     Raises
     ------
     ValueError
         If a row has zero norm (it encodes no state) or too many features.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.circuits import normalized_amplitudes
+    >>> normalized_amplitudes([[3.0, 4.0], [0.0, -2.0]], 2).tolist()
+    [[0.6, 0.8, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0]]
+    >>> normalized_amplitudes([[1.0, 2.0, 3.0]], 1)
+    Traceback (most recent call last):
+        ...
+    ValueError: X has 3 features; 1 qubits hold at most 2.
     """
     X = np.asarray(X, dtype=float)
     dim = 2**n_qubits

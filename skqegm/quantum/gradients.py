@@ -12,7 +12,38 @@ SHIFT = np.pi / 2
 
 
 def shifted_weight_sets(weights, shift=SHIFT):
-    """The ``2 * n_weights`` shifted copies of ``weights``: all ``+shift`` rows, then all ``-shift``."""
+    """The ``2 * n_weights`` shifted copies of ``weights``: all ``+shift``, then all ``-shift``.
+
+    Row ``k`` is ``weights`` with ``shift`` added to entry ``k``, row ``n_weights + k``
+    the same with ``shift`` subtracted: the evaluations the parameter-shift rule needs.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_weights,)
+        The weights to shift.
+    shift : float, default=pi/2
+        The shift, ``pi / 2`` for the exact two-term rule of ``Ry`` and ``Rz`` gates.
+
+    Returns
+    -------
+    weight_sets : ndarray of shape (2 * n_weights, n_weights)
+        Rows ``0 .. n_weights - 1`` shifted up, rows ``n_weights ..`` shifted down.
+
+    See Also
+    --------
+    parameter_shift_jacobian : The Jacobian computed from these weight sets.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.quantum.gradients import shifted_weight_sets
+    >>> shifted_weight_sets([0.1, 0.2], shift=1.0).tolist()
+    [[1.1, 0.2], [0.1, 1.2], [-0.9, 0.2], [0.1, -0.8]]
+    >>> sets = shifted_weight_sets([0.4])  # d cos(theta) / d theta by parameter shift
+    >>> f = np.cos(sets[:, 0])
+    >>> round(float((f[0] - f[1]) / 2), 6), round(float(-np.sin(0.4)), 6)
+    (-0.389418, -0.389418)
+    """
     weights = np.asarray(weights, dtype=float)
     eye = np.eye(weights.size) * shift
     return np.concatenate([weights + eye, weights - eye])

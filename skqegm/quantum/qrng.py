@@ -129,11 +129,44 @@ class QuantumRandomSource:
 
 
 def von_neumann_extract(bits):
-    """Von Neumann's extractor: pairs ``10 -> 1``, ``01 -> 0``; ``00`` and ``11`` dropped."""
+    """Von Neumann's extractor: pairs ``10 -> 1``, ``01 -> 0``; ``00`` and ``11`` dropped.
+
+    Independent bits of any fixed bias come out unbiased, about ``p (1 - p)`` output bits
+    per input bit (a quarter for fair bits).
+
+    Parameters
+    ----------
+    bits : array-like of shape (n_bits,)
+        Raw bits, 0 and 1, read in consecutive non-overlapping pairs; an odd last bit is
+        dropped.
+
+    Returns
+    -------
+    extracted : ndarray of shape (n_extracted,), dtype uint8
+        The first bit of each unequal pair.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.quantum import von_neumann_extract
+    >>> von_neumann_extract([1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1]).tolist()
+    [1, 0, 1]
+    >>> biased = (np.random.default_rng(0).random(100_000) < 0.7).astype(np.uint8)
+    >>> round(float(biased.mean()), 2), round(float(von_neumann_extract(biased).mean()), 2)
+    (0.7, 0.5)
+    """
     bits = np.asarray(bits, dtype=np.uint8)
     pairs = bits[: bits.size // 2 * 2].reshape(-1, 2)
     keep = pairs[:, 0] != pairs[:, 1]
     return pairs[keep, 0]
+
+
+def _check_bits(bits):
+    bits = np.asarray(bits)
+    if bits.ndim != 1 or bits.size == 0 or not np.isin(bits, (0, 1)).all():
+        raise ValueError(f"bits must be a non-empty 1-D array of 0 and 1; got shape "
+                         f"{bits.shape} with values {np.unique(bits)[:5].tolist()}.")
+    return bits.astype(np.int64)
 
 
 def monobit_test(bits):
@@ -141,8 +174,32 @@ def monobit_test(bits):
 
     ``S = sum(2 b - 1)``, ``p = erfc(|S| / sqrt(2 n))``: a small p-value means too many
     ones or zeros for fair coin flips (reject randomness at ``p < 0.01``).
+
+    Parameters
+    ----------
+    bits : array-like of shape (n_bits,)
+        Bits, 0 and 1; NIST recommends at least 100.
+
+    Returns
+    -------
+    p_value : float
+        In [0, 1]; randomness is rejected at ``p < 0.01``.
+
+    See Also
+    --------
+    runs_test : The NIST runs test.
+
+    Examples
+    --------
+    The worked example of NIST SP 800-22:
+
+    >>> from skqegm.quantum import monobit_test
+    >>> round(monobit_test([1, 0, 1, 1, 0, 1, 0, 1, 0, 1]), 6)
+    0.527089
+    >>> round(monobit_test([1] * 60 + [0] * 40), 4)  # 60% ones
+    0.0455
     """
-    bits = np.asarray(bits, dtype=np.int64)
+    bits = _check_bits(bits)
     s = np.sum(2 * bits - 1)
     return float(erfc(abs(s) / math.sqrt(2.0 * bits.size)))
 
@@ -151,9 +208,36 @@ def runs_test(bits):
     """NIST SP 800-22 runs test; returns the p-value (0.0 when the monobit prerequisite fails).
 
     Counts runs of identical bits: too few or too many for the observed proportion of
-    ones means the bits oscillate too slowly or too fast.
+    ones means the bits oscillate too slowly or too fast. With ``pi`` the proportion of
+    ones and ``V`` the number of runs,
+    ``p = erfc(|V - 2 n pi (1 - pi)| / (2 sqrt(2 n) pi (1 - pi)))``; the test is not run
+    (``p = 0``) when ``|pi - 1/2| >= 2 / sqrt(n)``.
+
+    Parameters
+    ----------
+    bits : array-like of shape (n_bits,)
+        Bits, 0 and 1, in order; NIST recommends at least 100.
+
+    Returns
+    -------
+    p_value : float
+        In [0, 1]; randomness is rejected at ``p < 0.01``.
+
+    See Also
+    --------
+    monobit_test : The NIST frequency test.
+
+    Examples
+    --------
+    The worked example of NIST SP 800-22, then bits that alternate too fast:
+
+    >>> from skqegm.quantum import runs_test
+    >>> round(runs_test([1, 0, 0, 1, 1, 0, 1, 0, 1, 1]), 6)
+    0.147232
+    >>> runs_test([0, 1] * 50) < 0.01
+    True
     """
-    bits = np.asarray(bits, dtype=np.int64)
+    bits = _check_bits(bits)
     n = bits.size
     pi = bits.mean()
     if abs(pi - 0.5) >= 2.0 / math.sqrt(n):

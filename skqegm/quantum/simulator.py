@@ -4,8 +4,9 @@ The encoding prepares a real input state (a product state for angle encoding, th
 normalised feature vector for amplitude encoding) and the ansatz unitary ``U`` does not
 depend on the data. So ``U`` is built once per call (one Kronecker product per layer,
 chained by the CNOT permutations) and the whole batch is evolved by one real matrix
-product ``psi @ [Re U.T | Im U.T]``, in cache-sized chunks of rows. Above :data:`UNITARY_MAX_QUBITS` qubits the ``4**n`` unitary
-would cost more than it saves, and the gates are applied to the batch of states instead.
+product ``psi @ [Re U.T | Im U.T]``, in cache-sized chunks of rows. Above
+:data:`UNITARY_MAX_QUBITS` qubits the ``4**n`` unitary would cost more than it saves, and
+the gates are applied to the batch of states instead.
 """
 
 import functools
@@ -34,7 +35,7 @@ _REAL_DTYPES = {torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
 class StatevectorSimulator:
-    """Exact simulator of encoding + hardware-efficient ansatz (eqs. 11-13).
+    """Exact simulator of encoding + hardware-efficient ansatz (equations 11-13).
 
     Parameters
     ----------
@@ -167,7 +168,8 @@ class StatevectorSimulator:
             for x in X.split(rows):
                 out = self.encode(x) @ u_split
                 re, im = out[..., : self.dim], out[..., self.dim:]
-                outs.append(re * re + im * im if output == "probabilities" else torch.complex(re, im))
+                outs.append(re * re + im * im if output == "probabilities"
+                            else torch.complex(re, im))
         else:
             batch = weights.shape[:-1]
             for x in X.split(rows):
@@ -179,7 +181,8 @@ class StatevectorSimulator:
     def _check_sizes(self, X, weights):
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (n_samples, n_features); got shape {tuple(X.shape)}.")
-        if X.shape[-1] > self.n_inputs or (self.encoding == "angle" and X.shape[-1] != self.n_inputs):
+        if X.shape[-1] > self.n_inputs or (self.encoding == "angle"
+                                           and X.shape[-1] != self.n_inputs):
             raise ValueError(
                 f"X has {X.shape[-1]} features; the {self.encoding} encoding on "
                 f"{self.n_qubits} qubits takes {self.n_inputs}."
@@ -192,7 +195,35 @@ class StatevectorSimulator:
 
 
 def z_sign_matrix(n_qubits):
-    """``S[k, i] = +1`` if bit ``i`` of outcome ``k`` is 0 else ``-1``: ``<Z_i> = p @ S``."""
+    """``S[k, i] = +1`` if bit ``i`` of outcome ``k`` is 0 else ``-1``: ``<Z_i> = p @ S``.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Number of qubits ``n``.
+
+    Returns
+    -------
+    signs : ndarray of shape (2**n_qubits, n_qubits)
+        The eigenvalue of ``Z_i`` on each computational basis state, qubit 0 being the
+        least significant bit of the outcome (Qiskit's order).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qiskit import QuantumCircuit
+    >>> from qiskit.quantum_info import Statevector
+    >>> from skqegm.quantum.simulator import z_sign_matrix
+    >>> z_sign_matrix(2).tolist()
+    [[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]]
+    >>> qc = QuantumCircuit(2)
+    >>> _ = qc.ry(0.4, 0)
+    >>> _ = qc.ry(1.1, 1)
+    >>> state = Statevector(qc)
+    >>> z = state.probabilities() @ z_sign_matrix(2)
+    >>> [round(float(v), 6) for v in z], [round(float(np.cos(a)), 6) for a in (0.4, 1.1)]
+    ([0.921061, 0.453596], [0.921061, 0.453596])
+    """
     k = np.arange(2**n_qubits)[:, None]
     return 1.0 - 2.0 * ((k >> np.arange(n_qubits)) & 1)
 
@@ -279,12 +310,16 @@ class _SmallCircuitProbabilities(torch.autograd.Function):
             w = weights.numpy()
             shifted = w[..., None, :] + np.pi * np.eye(w.shape[-1], dtype=w.dtype)
             derivative = ctx.simulator._split_unitary_numpy(shifted)  # (..., n_w, K, 2K)
-            grad_weights = torch.from_numpy(0.5 * np.einsum("...ab,...jab->...j", grad_u, derivative))
+            grad_weights = torch.from_numpy(
+                0.5 * np.einsum("...ab,...jab->...j", grad_u, derivative))
         return grad_inputs, grad_weights, None
 
 
 def _kron(gates):
-    """Kronecker product of one-qubit gates ``(..., n, 2, 2)``; qubit ``n - 1`` most significant."""
+    """Kronecker product of one-qubit gates ``(..., n, 2, 2)``.
+
+    Qubit ``n - 1`` is the most significant.
+    """
     n = gates.shape[-3]
     if n == 1:
         return gates[..., 0, :, :]

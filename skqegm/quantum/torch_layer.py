@@ -114,9 +114,32 @@ class QuantumLayer(torch.nn.Module):
             return np.concatenate(outcomes)
 
     def to_transformer(self):
-        """A copy of the transformer holding the current (trained) weights."""
+        """A copy of the transformer holding the current (trained) weights.
+
+        The weights are both its fitted ``weights_`` and its ``weights`` parameter, so a
+        ``clone`` (for instance to run the trained circuit on another backend) keeps them.
+
+        Returns
+        -------
+        transformer : EstimatorTransformer or SamplerTransformer
+            Fitted, with the trained weights.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.base import clone
+        >>> from skqegm.quantum import QuantumLayer, SamplerTransformer
+        >>> X = np.random.default_rng(0).uniform(0, np.pi, size=(4, 2))
+        >>> layer = QuantumLayer(SamplerTransformer(n_layers=1, random_state=0).fit(X))
+        >>> trained = layer.to_transformer()
+        >>> moved = clone(trained).set_params(backend="statevector").fit(X)
+        >>> bool(np.allclose(moved.transform(X), trained.transform(X), atol=1e-6))
+        True
+        """
         fitted = copy.deepcopy(self.transformer)
-        fitted.weights_ = self.weights.detach().double().numpy().copy()
+        weights = self.weights.detach().double().numpy().copy()
+        fitted.set_params(weights=weights)
+        fitted.weights_ = weights.copy()
         return fitted
 
 

@@ -88,7 +88,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.input_params_ = inputs
         self.weight_params_ = weights
         self.n_qubits_ = circuit.num_qubits
-        self._runner = None if kind == "exact" else CircuitRunner(self.backend, self.shots, self.seed_)
+        self._runner = (None if kind == "exact"
+                        else CircuitRunner(self.backend, self.shots, self.seed_))
         return self
 
     def transform(self, X):
@@ -181,7 +182,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
 
 
 class EstimatorTransformer(_QuantumTransformer):
-    """Expectation values ``<Z_i>`` of the variational layer's qubits (eq. 4).
+    """Expectation values ``<Z_i>`` of the variational layer's qubits (equation 4).
 
     Each row is encoded (angle: ``Ry(x_i)`` on qubit ``i``; amplitude: the normalised row
     as the state's amplitudes), the hardware-efficient ansatz is applied with the
@@ -223,7 +224,7 @@ class EstimatorTransformer(_QuantumTransformer):
         Seed of the simulators and the transpiler, drawn from ``random_state``.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also
@@ -250,7 +251,7 @@ class EstimatorTransformer(_QuantumTransformer):
 
 
 class SamplerTransformer(_QuantumTransformer):
-    """Outcome probabilities ``P(y | x)`` of the variational layer (eq. 4).
+    """Outcome probabilities ``P(y | x)`` of the variational layer (equation 4).
 
     Same circuit and parameters as :class:`EstimatorTransformer`; ``transform`` returns
     the probability of every measurement outcome: ``2**n_qubits_`` columns that sum to 1,
@@ -283,7 +284,7 @@ class SamplerTransformer(_QuantumTransformer):
     weights_ : ndarray of shape (n_weights,)
     seed_ : int
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         As in :class:`EstimatorTransformer`.
 
     Examples

@@ -11,7 +11,7 @@ class LogDensityScoreMixin(DensityMixin):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
         y : None
             Ignored.
 
