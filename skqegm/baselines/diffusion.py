@@ -1,13 +1,16 @@
 """DiffusionSampler: a denoising diffusion probabilistic model (DDPM) for tabular data."""
 
 import math
+from numbers import Integral
 
+import numpy as np
 import torch
+from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ..utils._nn import mlp
-from ..utils._validation import check_int
-from ._base import BaseTorchSampler
+from ..nn import BaseTorchEstimator
+from ..nn._modules import mlp
+from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the
 #: reverse step divides by ``sqrt(1 - beta)``: at Nichol and Dhariwal's cap of 0.999 that
@@ -70,7 +73,7 @@ class _Denoiser(nn.Module):
         return self.net(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
 
 
-class DiffusionSampler(BaseTorchSampler):
+class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     """Denoising diffusion probabilistic model (Ho, Jain and Abbeel, 2020), MLP denoiser.
 
     The forward process adds Gaussian noise over ``n_steps`` steps of a cosine schedule,
@@ -96,8 +99,17 @@ class DiffusionSampler(BaseTorchSampler):
     learning_rate : float, default=1e-3
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their denoising loss
-        (fixed steps and noise) has not improved by 1e-4 for 10 epochs, keep the best epoch.
+        (fixed steps and noise) has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, keep the best epoch.
     validation_fraction : float, default=0.15
+        In (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping ends training.
+    tol : float, default=1e-4
+        The smallest improvement of the validation score that counts.
+    callbacks : list of Callback or None, default=None
+        Run after the built-in progress report and early stopping; see
+        :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
 
@@ -125,9 +137,15 @@ class DiffusionSampler(BaseTorchSampler):
     (4, 1)
     """
 
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "n_steps": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, n_steps=100, hidden_layer_sizes=(64, 64), max_epochs=200,
                  batch_size=256, learning_rate=1e-3, early_stopping=True,
-                 validation_fraction=0.15, random_state=None, verbose=0):
+                 validation_fraction=0.15, n_iter_no_change=10, tol=1e-4, callbacks=None,
+                 random_state=None, verbose=0):
         self.n_steps = n_steps
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -135,17 +153,20 @@ class DiffusionSampler(BaseTorchSampler):
         self.learning_rate = learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_network(self, n_features):
-        return _Denoiser(n_features, self.hidden_layer_sizes, self.n_steps)
+    def _make_network(self):
+        return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)
 
     def _schedule(self):
         betas = cosine_schedule(self.n_steps)
         return betas, torch.cumprod(1 - betas, dim=0)
 
-    def _loss(self, x, generator):
+    def _get_loss(self, x, generator):
         _, alpha_bar = self._schedule()
         t = torch.randint(self.n_steps, (len(x),), generator=generator)
         eps = torch.randn(x.shape, generator=generator)
@@ -163,7 +184,3 @@ class DiffusionSampler(BaseTorchSampler):
                 variance = betas[t] * (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t])
                 x = x + variance.sqrt() * torch.randn(x.shape, generator=generator)
         return x
-
-    def _check_params(self):
-        super()._check_params()
-        check_int(self.n_steps, "n_steps", min_value=1)

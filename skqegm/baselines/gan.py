@@ -1,15 +1,19 @@
 """GANSampler: a Wasserstein GAN with a (one-sided) gradient penalty, MLP generator and critic."""
 
-import time
+from numbers import Integral, Real
+from types import SimpleNamespace
 
 import torch
+from sklearn.utils._param_validation import Interval
 
-from ..utils._nn import mlp
-from ..utils._validation import check_int, check_real
-from ._base import BaseTorchSampler
+from ..nn import BaseTorchEstimator
+from ..nn._modules import mlp
+from ._base import BaseDeepSampler, TailKLScoreMixin
+
+_NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
 
 
-class GANSampler(BaseTorchSampler):
+class GANSampler(TailKLScoreMixin, BaseDeepSampler):
     """Generative adversarial network with a Wasserstein objective and gradient penalty.
 
     The paper's GAN baseline with a stable objective: an MLP generator maps
@@ -47,6 +51,8 @@ class GANSampler(BaseTorchSampler):
     batch_size : int, default=256
     learning_rate : float, default=1e-4
         Adam's step size, for both networks.
+    callbacks : list of Callback or None, default=None
+        Run after the built-in progress report; see :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
         ``>= 1`` prints the critic's Wasserstein estimate every epoch.
@@ -60,7 +66,7 @@ class GANSampler(BaseTorchSampler):
         The trained ``generator`` and ``critic``.
     loss_curve_ : list of float
         The critic's estimate of the Wasserstein distance (``E critic(real) - E
-        critic(fake)``, standardised units) averaged over each epoch.
+        critic(fake)``, standardised units) averaged over each epoch's rows.
     validation_scores_ : None
         No validation loss is tracked.
     n_iter_ : int
@@ -76,9 +82,17 @@ class GANSampler(BaseTorchSampler):
     (4, 1)
     """
 
+    _parameter_constraints = {
+        **{name: constraint for name, constraint in BaseTorchEstimator._parameter_constraints.items()
+           if name not in _NO_EARLY_STOPPING},
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_critic": [Interval(Integral, 1, None, closed="left")],
+        "gradient_penalty": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_critic=5,
                  gradient_penalty=10.0, max_epochs=100, batch_size=256, learning_rate=1e-4,
-                 random_state=None, verbose=0):
+                 callbacks=None, random_state=None, verbose=0):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_critic = n_critic
@@ -86,13 +100,18 @@ class GANSampler(BaseTorchSampler):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
-    def _build_network(self, n_features):
+    def _uses_early_stopping(self):
+        return False  # no held-out loss tracks the quality of a GAN's samples
+
+    def _make_network(self):
+        hidden = self._hidden_sizes()
         return torch.nn.ModuleDict({
-            "generator": mlp(self.latent_dim, self.hidden_layer_sizes, n_features),
-            "critic": mlp(n_features, self.hidden_layer_sizes, 1),
+            "generator": mlp(self.latent_dim, hidden, self.n_features_in_),
+            "critic": mlp(self.n_features_in_, hidden, 1),
         })
 
     def _draw(self, n_samples, generator):
@@ -100,6 +119,7 @@ class GANSampler(BaseTorchSampler):
             torch.randn(n_samples, self.latent_dim, generator=generator))
 
     def _critic_loss(self, real, generator):
+        """Minus the critic's Wasserstein estimate plus the penalty, and the estimate."""
         critic = self.network_["critic"]
         with torch.no_grad():
             fake = self._draw(len(real), generator)
@@ -111,35 +131,28 @@ class GANSampler(BaseTorchSampler):
         distance = critic(real).mean() - critic(fake).mean()
         return -distance + self.gradient_penalty * penalty, distance.item()
 
-    def _train(self, x_train, x_val, generator):
-        adam = dict(lr=self.learning_rate, betas=(0.5, 0.9))
-        critic_opt = torch.optim.Adam(self.network_["critic"].parameters(), **adam)
-        generator_opt = torch.optim.Adam(self.network_["generator"].parameters(), **adam)
-        batch = min(self.batch_size, len(x_train))
-        loss_curve, step = [], 0
-        self.network_.train()
-        for epoch in range(1, self.max_epochs + 1):
-            start, distances = time.perf_counter(), []
-            for rows in torch.randperm(len(x_train), generator=generator).split(batch):
-                loss, distance = self._critic_loss(x_train[rows], generator)
-                critic_opt.zero_grad()
-                loss.backward()
-                critic_opt.step()
-                distances.append(distance)
-                step += 1
-                if step % self.n_critic == 0:
-                    fake = self._draw(batch, generator)
-                    generator_loss = -self.network_["critic"](fake).mean()
-                    generator_opt.zero_grad()
-                    generator_loss.backward()
-                    generator_opt.step()
-            loss_curve.append(sum(distances) / len(distances))
-            self._report(f"Epoch {epoch}/{self.max_epochs}: Wasserstein estimate = "
-                         f"{loss_curve[-1]:.5f} ({time.perf_counter() - start:.2f} s)")
-        return loss_curve, None, self.max_epochs
+    def _get_loss(self, batch, generator):
+        return self._critic_loss(batch, generator)[0]
 
-    def _check_params(self):
-        super()._check_params()
-        check_int(self.latent_dim, "latent_dim", min_value=1)
-        check_int(self.n_critic, "n_critic", min_value=1)
-        check_real(self.gradient_penalty, "gradient_penalty", low=0)
+    def _make_optimizer(self):
+        adam = dict(lr=self.learning_rate, betas=(0.5, 0.9))
+        return SimpleNamespace(
+            critic=torch.optim.Adam(self.network_["critic"].parameters(), **adam),
+            generator=torch.optim.Adam(self.network_["generator"].parameters(), **adam),
+            steps=0,
+        )
+
+    def _train_step(self, batch, optimizer, generator):
+        """A critic step; every ``n_critic`` of them, a generator step. Records the estimate."""
+        loss, distance = self._critic_loss(batch, generator)
+        optimizer.critic.zero_grad()
+        loss.backward()
+        optimizer.critic.step()
+        optimizer.steps += 1
+        if optimizer.steps % self.n_critic == 0:
+            fake = self._draw(len(batch), generator)
+            generator_loss = -self.network_["critic"](fake).mean()
+            optimizer.generator.zero_grad()
+            generator_loss.backward()
+            optimizer.generator.step()
+        return distance

@@ -11,7 +11,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..utils._fitting import center_scale
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._validation import check_int, check_real
 
@@ -108,7 +107,8 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         check_int(self.max_iter, "max_iter", min_value=1)
         check_real(self.tol, "tol", low=0)
         check_real(self.reg_covar, "reg_covar", low=0)
-        center, scale = center_scale(X)
+        center, std = X.mean(axis=0), X.std(axis=0)
+        scale = np.where(std > 0, std, 1.0)
         Y = (X - center) / scale
         n, d = Y.shape
         ridge = self.reg_covar * np.eye(d)

@@ -1,16 +1,20 @@
 """VAESampler: the standard Gaussian-latent variational autoencoder baseline."""
 
+from numbers import Integral
+
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklearn.utils._param_validation import Interval
+
+from ..nn import BaseTorchEstimator
+from ..nn._modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils._mixins import LogDensityScoreMixin
-from ..utils._nn import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
-from ..utils._validation import check_int
-from ._base import BaseTorchSampler
+from ._base import BaseDeepSampler
 
 
-class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
+class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
     """Variational autoencoder (Kingma and Welling) with a Gaussian latent and decoder.
 
     The paper's VAE baseline: an encoder ``q(z | x) = N(mu(x), diag s(x)^2)``, a prior
@@ -32,8 +36,16 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
     learning_rate : float, default=1e-3
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their negative ELBO has
-        not improved by 1e-4 for 10 epochs, and keep the best epoch.
+        not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch.
     validation_fraction : float, default=0.15
+        In (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping ends training.
+    tol : float, default=1e-4
+        The smallest improvement of the validation score that counts.
+    callbacks : list of Callback or None, default=None
+        Run after the built-in progress report and early stopping; see
+        :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
         Seeds initialisation, training and the density's prior draws.
     verbose : int, default=0
@@ -65,9 +77,16 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
     True
     """
 
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "n_density_draws": [Interval(Integral, 1, None, closed="left")],
+    }
+
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_density_draws=4096,
                  max_epochs=200, batch_size=256, learning_rate=1e-3, early_stopping=True,
-                 validation_fraction=0.15, random_state=None, verbose=0):
+                 validation_fraction=0.15, n_iter_no_change=10, tol=1e-4, callbacks=None,
+                 random_state=None, verbose=0):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_density_draws = n_density_draws
@@ -76,6 +95,9 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
         self.learning_rate = learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
@@ -97,16 +119,17 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        Xs = (X - self._center) / self._scale
-        return gaussian_mixture_logpdf(Xs, *self._components) - np.log(self._scale).sum()
+        log_density = gaussian_mixture_logpdf(self._standardize_values(X), *self._components)
+        return log_density - np.log(self._value_scaling[1]).sum()
 
-    def _build_network(self, n_features):
+    def _make_network(self):
+        hidden, n_features = self._hidden_sizes(), self.n_features_in_
         return torch.nn.ModuleDict({
-            "encoder": GaussianHead(n_features, self.hidden_layer_sizes, self.latent_dim),
-            "decoder": GaussianHead(self.latent_dim, self.hidden_layer_sizes, n_features),
+            "encoder": GaussianHead(n_features, hidden, self.latent_dim),
+            "decoder": GaussianHead(self.latent_dim, hidden, n_features),
         })
 
-    def _loss(self, x, generator):
+    def _get_loss(self, x, generator):
         mean_z, scale_z = self.network_["encoder"](x)
         z = mean_z + scale_z * torch.randn(mean_z.shape, generator=generator)
         mean, scale = self.network_["decoder"](z)
@@ -115,7 +138,7 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
         return (nll + gaussian_kl(mean_z, scale_z)).mean()
 
     @torch.no_grad()
-    def _finish_fit(self, generator):
+    def _finish_fit(self, train_set, seeds, generator):
         # Fix the prior draws that define score_samples.
         z = torch.randn(self.n_density_draws, self.latent_dim, generator=generator)
         mean, scale = self.network_["decoder"](z)
@@ -126,8 +149,3 @@ class VAESampler(LogDensityScoreMixin, BaseTorchSampler):
         z = torch.randn(n_samples, self.latent_dim, generator=generator)
         mean, scale = self.network_["decoder"](z)
         return mean + scale * torch.randn(mean.shape, generator=generator)
-
-    def _check_params(self):
-        super()._check_params()
-        check_int(self.latent_dim, "latent_dim", min_value=1)
-        check_int(self.n_density_draws, "n_density_draws", min_value=1)

@@ -1,12 +1,11 @@
 """Models: the hybrid quantum-latent generative model, its classical twin, and the
 conditional tail-risk estimator built on the same architecture.
 
-They compose the quantum layer (:mod:`skqegm.quantum`) with torch networks; the twin
-differs only in the latent module it plugs in.
+They compose the quantum layer (:mod:`skqegm.quantum`) with torch networks, trained by the
+fit loop of :mod:`skqegm.nn`; the twin differs only in the latent module it plugs in.
 """
 
-from .pipeline import sample_pipeline
 from .sampler import QEGMSampler
 from .tail_risk import TailRiskEstimator
 
-__all__ = ["QEGMSampler", "TailRiskEstimator", "sample_pipeline"]
+__all__ = ["QEGMSampler", "TailRiskEstimator"]

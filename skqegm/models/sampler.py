@@ -1,36 +1,22 @@
 """QEGMSampler: the paper's hybrid quantum-latent generative model, and its classical twin."""
 
+from numbers import Real
+
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..quantum import check_backend
-from ..quantum.circuits import ENCODINGS
-from ..quantum.simulator import MAX_QUBITS
-from ..utils._fitting import center_scale, single_torch_thread, validation_split
+from ..nn._modules import gaussian_mixture_logpdf
 from ..utils._mixins import LogDensityScoreMixin
-from ..utils._nn import gaussian_mixture_logpdf
-from ..utils._validation import check_int, check_option, check_real, check_shots
-from ._training import (
-    NoiseSource,
-    build_network,
-    draw_seeds,
-    mixture_codes,
-    n_latent,
-    prior_draws,
-    provenance,
-    train_network,
-)
-
-LATENTS = ("quantum", "gaussian")
-NOISES = ("prng", "qrng", None)
-# Early stopping: epochs without a validation improvement before training stops.
-_PATIENCE = 10
+from ..utils._tails import tail_thresholds
+from ..utils._validation import check_int
+from ._base import BaseQEGM
+from ._noise import NoiseSource, prior_draws
 
 
-class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
+class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
     """Quantum-enhanced generative model (QEGM) of tabular data, with its classical twin.
 
     The model of the paper (its eqs. 2-7): an encoder ``q(z | x) = N(f(x), diag s(x)^2)``
@@ -57,8 +43,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
     where ``L_rec`` is the negative evidence lower bound (the decoder's negative
     log-likelihood of ``x`` given the encoded ``z``, plus the KL divergence of ``q(z | x)``
     from the prior) and ``L_tail`` the Bernoulli KL divergence between the training
-    frequency and the model's probability beyond each feature's ``tail_quantile`` and
-    ``1 - tail_quantile`` thresholds (see :mod:`skqegm.models.losses`). On the exact
+    frequency and the model's probability beyond each feature's lower and upper
+    ``tail_fraction`` thresholds, ``tail_threshold_`` (see :mod:`skqegm.models.losses`). On the exact
     backend every parameter trains by autograd; on a Qiskit backend the circuit weights
     (and the angles coming from the encoder) train by parameter shift (eq. 6) through
     that backend, one primitive call per batch, and the classical networks by backprop.
@@ -85,12 +71,13 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
     shots : int or None, default=None
         Shots per circuit evaluation; ``None`` computes exact probabilities (needs the
         exact, statevector or aer backend, or a noiseless estimator).
-    hidden_layer_sizes : tuple of int, default=(64, 64)
+    hidden_layer_sizes : int or tuple of int, default=(64, 64)
         Hidden layers of the encoder and of the decoder (ReLU MLPs).
     rec_weight, tail_weight : float, default=1.0
         ``lambda_1`` and ``lambda_2`` of eq. 5; non-negative, not both zero.
-    tail_quantile : float, default=0.05
-        Each feature's lower and upper tail region in ``L_tail``, in (0, 0.5).
+    tail_fraction : float, default=0.05
+        The fraction of the training data in each feature's lower and in its upper tail,
+        in (0, 0.5): the tail regions of ``L_tail`` and of ``tail_threshold_``.
     noise : {"prng", "qrng", None}, default="prng"
         Source of ``r`` in eq. 7. The two sources give the same distribution; "qrng" on a
         simulator is a seeded PRNG behind a circuit (see
@@ -105,9 +92,17 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         Adam's step size.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their loss has not
-        improved by 1e-4 for 10 epochs, and keep the best epoch's parameters.
+        improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch's
+        parameters.
     validation_fraction : float, default=0.15
         In (0, 1).
+    n_iter_no_change : int, default=10
+        Epochs without improvement before early stopping ends training.
+    tol : float, default=1e-4
+        The smallest improvement of the validation score that counts.
+    callbacks : list of Callback or None, default=None
+        Run after the built-in progress report and early stopping; see
+        :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
         Seeds network initialisation, training, circuit weights, simulators and noise.
     verbose : int, default=0
@@ -131,7 +126,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     tail_threshold_ : ndarray of shape (2, n_features)
-        Lower (row 0) and upper (row 1) ``tail_quantile`` thresholds of the training data.
+        Lower (row 0) and upper (row 1) ``tail_fraction`` quantiles of each feature of
+        the training data: a row is rare when a feature lies strictly beyond either.
     provenance_ : dict
         What a run needs to be reproduced: backend, shots, seeds, package versions.
 
@@ -158,7 +154,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         hidden_layer_sizes=(64, 64),
         rec_weight=1.0,
         tail_weight=1.0,
-        tail_quantile=0.05,
+        tail_fraction=0.05,
         noise="prng",
         noise_scale=0.1,
         max_epochs=200,
@@ -166,6 +162,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         learning_rate=1e-3,
         early_stopping=True,
         validation_fraction=0.15,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
         random_state=None,
         verbose=0,
     ):
@@ -178,7 +177,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.rec_weight = rec_weight
         self.tail_weight = tail_weight
-        self.tail_quantile = tail_quantile
+        self.tail_fraction = tail_fraction
         self.noise = noise
         self.noise_scale = noise_scale
         self.max_epochs = max_epochs
@@ -186,54 +185,30 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
 
+    _parameter_constraints = {
+        **BaseQEGM._parameter_constraints,
+        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
+    }
+
+    # -- the hooks of the fit loop ------------------------------------------------------------
+    def _prepare_fit(self, values, context, seeds):
+        super()._prepare_fit(values, context, seeds)
+        self.tail_threshold_ = tail_thresholds(values, tail_fraction=self.tail_fraction)
+
+    def _finish_fit(self, train_set, seeds, generator):
+        super()._finish_fit(train_set, seeds, generator)
+        log_weights, codes = self._latent_mixture
+        with torch.no_grad():
+            mean, scale = self.network_.decoder(torch.from_numpy(codes))
+        self._components = (log_weights, mean.double().numpy(), scale.double().numpy())
+
     # -- public API ---------------------------------------------------------------------------
-    def fit(self, X, y=None):
-        """Train encoder, latent and decoder on ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, finite.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : object
-        """
-        X = validate_data(self, X, dtype=np.float64)
-        self._check_params()
-        seeds = draw_seeds(self.random_state)
-        train, val = validation_split(self, len(X), seeds["split"], type(self).__name__)
-
-        self._center, self._scale = center_scale(X)
-        Xs = (X - self._center) / self._scale
-        self.tail_threshold_ = np.quantile(X[train], [self.tail_quantile,
-                                                      1 - self.tail_quantile], axis=0)
-        thresholds = (self.tail_threshold_ - self._center) / self._scale
-        tail_freq = np.stack([(Xs[train] <= thresholds[0]).mean(0),
-                              (Xs[train] >= thresholds[1]).mean(0)])
-
-        with torch.random.fork_rng(devices=[]), single_torch_thread():
-            torch.manual_seed(seeds["torch"])
-            self.network_ = build_network(self, X.shape[1], seeds["circuit"])
-            noise = NoiseSource(self, seeds["noise"])
-            self.loss_curve_, self.validation_scores_, self.n_iter_ = train_network(
-                self, self.network_, (Xs[train], None), (Xs[val], None), thresholds,
-                tail_freq, noise, seeds["torch"], type(self).__name__, patience=_PATIENCE,
-            )
-            log_weights, codes = mixture_codes(self.network_, noise, seeds["density"])
-            with torch.no_grad():
-                mean, scale = self.network_.decoder(codes)
-            self._components = (log_weights, mean.double().numpy(), scale.double().numpy())
-        layer = getattr(self.network_.latent, "layer", None)
-        self.quantum_layer_ = None if layer is None else layer.to_transformer()
-        self.provenance_ = provenance(self, seeds, self.quantum_layer_)
-        return self
-
     def sample(self, n_samples=1, random_state=None):
         """Draw samples from the fitted model.
 
@@ -257,18 +232,18 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         n_samples = check_int(n_samples, "n_samples", min_value=1)
         rng = check_random_state(random_state)
         noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
-        z = prior_draws(n_samples, n_latent(self), noise, rng)
-        with torch.no_grad():
+        z = prior_draws(n_samples, self._n_latent(), noise, rng)
+        with self._inference():
             codes = self.network_.latent.sample_codes(z, rng)
             mean, scale = self.network_.decoder(codes)
         eps = rng.standard_normal(mean.shape)
-        return (mean.double().numpy() + scale.double().numpy() * eps) * self._scale + self._center
+        return self._unstandardize_values(mean.double().numpy() + scale.double().numpy() * eps)
 
     def score_samples(self, X):
         """Log-density of the fitted model at each row of ``X``.
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
-        fit time (``skqegm.models._training.DENSITY_DRAWS``): for the quantum latent a
+        fit time (``skqegm.models._base.DENSITY_DRAWS``): for the quantum latent a
         mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
         for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
         finite mixture), and it converges to the density that :meth:`sample` draws from as
@@ -284,56 +259,5 @@ class QEGMSampler(LogDensityScoreMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        Xs = (X - self._center) / self._scale
-        return gaussian_mixture_logpdf(Xs, *self._components) - np.log(self._scale).sum()
-
-
-    # -- validation ---------------------------------------------------------------------------
-    def _check_params(self):
-        """Raise ``ValueError`` naming the first bad parameter; return the backend kind.
-
-        Also called by :class:`~skqegm.TailRiskEstimator`, which trains this architecture.
-        """
-        kind = check_backend(self.backend)
-        check_option(self.latent, "latent", LATENTS)
-        check_option(self.encoding, "encoding", ENCODINGS)
-        check_option(self.noise, "noise", NOISES)
-        max_qubits = MAX_QUBITS if kind == "exact" or self.latent == "gaussian" else None
-        check_int(self.n_qubits, "n_qubits", min_value=1, max_value=max_qubits)
-        check_int(self.n_layers, "n_layers", min_value=1)
-        check_shots(self.shots)
-        if self.latent == "quantum" and kind == "exact" and self.shots is not None:
-            raise ValueError(
-                "shots needs a Qiskit backend (e.g. backend='aer'); the exact backend "
-                f"(backend=None) computes exact probabilities. Got shots={self.shots!r}."
-            )
-        if self.latent == "quantum" and kind != "exact" and self.encoding == "amplitude":
-            raise ValueError(
-                "encoding='amplitude' trains only on the exact backend (backend=None): "
-                "amplitude-encoded inputs have no parameter-shift rule. Use "
-                "encoding='angle' on Qiskit backends."
-            )
-        if self.noise == "qrng" and kind == "estimator":
-            raise ValueError("noise='qrng' samples bits, which an estimator backend cannot do; "
-                             "pass a sampler or backend, or use noise='prng'.")
-        sizes = self.hidden_layer_sizes
-        if not hasattr(sizes, "__iter__") or isinstance(sizes, str):
-            raise ValueError(
-                f"hidden_layer_sizes must be a tuple of positive ints; got {sizes!r}.")
-        for size in sizes:
-            check_int(size, "hidden_layer_sizes entries", min_value=1)
-        check_real(self.rec_weight, "rec_weight", low=0)
-        check_real(self.tail_weight, "tail_weight", low=0)
-        if self.rec_weight == 0 and self.tail_weight == 0:
-            raise ValueError("rec_weight and tail_weight are both 0: nothing to train.")
-        check_real(self.tail_quantile, "tail_quantile", low=0, high=0.5, low_open=True,
-                   high_open=True)
-        check_real(self.noise_scale, "noise_scale", low=0)
-        check_int(self.max_epochs, "max_epochs", min_value=1)
-        check_int(self.batch_size, "batch_size", min_value=1)
-        check_real(self.learning_rate, "learning_rate", low=0, low_open=True)
-        check_option(self.early_stopping, "early_stopping", (True, False))
-        check_real(self.validation_fraction, "validation_fraction", low=0, high=1,
-                   low_open=True, high_open=True)
-        check_int(self.verbose, "verbose", min_value=0)
-        return kind
+        log_density = gaussian_mixture_logpdf(self._standardize_values(X), *self._components)
+        return log_density - np.log(self._value_scaling[1]).sum()

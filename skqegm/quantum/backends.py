@@ -37,10 +37,15 @@ from qiskit.primitives import (
 )
 from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
+from sklearn.utils._param_validation import StrOptions
 
 from ..utils._validation import check_option, check_shots
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
+#: The ``backend`` parameter's constraint for scikit-learn's ``_parameter_constraints``:
+#: what :func:`check_backend` accepts.
+BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)), BackendV2, BaseEstimatorV2,
+                      BaseSamplerV2]
 #: Shots used on real hardware when ``shots=None`` (hardware cannot be exact).
 DEVICE_DEFAULT_SHOTS = 4096
 #: Exact probabilities need the 2**n Z-string expectation values: refuse beyond this.

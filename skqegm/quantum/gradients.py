@@ -6,7 +6,7 @@ Every weight drives exactly one ``Ry`` or ``Rz`` gate, whose generator has eigen
 """
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 SHIFT = np.pi / 2
 
@@ -79,8 +79,7 @@ def parameter_shift_jacobian(transformer, X):
     ([[[-0.479426, 0.0]]], -0.479426)
     """
     check_is_fitted(transformer)
-    X = validate_data(transformer, X, dtype=np.float64, reset=False)
     n_weights = transformer.weights_.size
-    outputs = transformer._evaluate(X, shifted_weight_sets(transformer.weights_))
+    outputs = transformer.evaluate(X, shifted_weight_sets(transformer.weights_))
     jacobian = (outputs[:n_weights] - outputs[n_weights:]) / 2.0  # (n_weights, n, n_out)
     return np.ascontiguousarray(jacobian.transpose(1, 2, 0))

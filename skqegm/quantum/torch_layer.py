@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .gradients import shifted_weight_sets
 from .simulator import StatevectorSimulator
+from .transformers import SamplerTransformer
 
 
 # Rows per primitive call when measuring (bounds a simulator's memory).
@@ -55,7 +56,7 @@ class QuantumLayer(torch.nn.Module):
     def __init__(self, transformer, dtype=torch.complex64):
         super().__init__()
         check_is_fitted(transformer)
-        if transformer._runner is None and transformer.shots is not None:
+        if transformer.runner_ is None and transformer.shots is not None:
             raise ValueError(
                 "shots with the exact backend cannot be trained by autograd; train on exact "
                 "values (shots=None) or sample on a Qiskit backend (e.g. backend='aer')."
@@ -63,8 +64,10 @@ class QuantumLayer(torch.nn.Module):
         self.transformer = transformer
         real = torch.float32 if dtype == torch.complex64 else torch.float64
         self.weights = torch.nn.Parameter(torch.as_tensor(transformer.weights_, dtype=real))
+        self._output = ("probabilities" if isinstance(transformer, SamplerTransformer)
+                        else "expval_z")
         self._simulator = None
-        if transformer._runner is None:
+        if transformer.runner_ is None:
             self._simulator = StatevectorSimulator(
                 transformer.n_qubits_, transformer.n_layers, transformer.encoding, dtype
             )
@@ -73,7 +76,7 @@ class QuantumLayer(torch.nn.Module):
     def forward(self, x):
         """Outputs of the transformer for the rows of ``x``: ``(n_samples, n_outputs)``."""
         if self._simulator is not None:
-            return getattr(self._simulator, self.transformer._output)(x, self.weights)
+            return getattr(self._simulator, self._output)(x, self.weights)
         if x.requires_grad and self.transformer.encoding != "angle":
             raise ValueError(
                 "Input gradients on a Qiskit backend need encoding='angle' (each input is "
@@ -82,7 +85,7 @@ class QuantumLayer(torch.nn.Module):
         seed = int(self._rng.integers(np.iinfo(np.int32).max))
         if not torch.is_grad_enabled():  # no gradients: no shifted rows to run
             W = np.tile(self.weights.detach().double().numpy(), (len(x), 1))
-            out = self.transformer._run_pairs(x.detach().double().numpy(), W, seed=seed)
+            out = self.transformer.run_pairs(x.detach().double().numpy(), W, seed=seed)
             return torch.as_tensor(out, dtype=x.dtype)
         return _ParameterShift.apply(x, self.weights, self.transformer, seed)
 
@@ -101,15 +104,13 @@ class QuantumLayer(torch.nn.Module):
                 cdf = np.cumsum(probs, axis=1)
                 u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
                 return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
-            transformer = self.transformer
-            W = np.tile(self.weights.detach().double().numpy(), (len(x), 1))
-            values = transformer._bound_values(x.detach().double().numpy(), W)
+            X = x.detach().double().numpy()
+            W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
+            blocks = max(1, -(-len(X) // _MEASURE_ROWS))
             outcomes = [
-                transformer._runner.sample_outcomes(
-                    transformer.circuit_, transformer._params, block, shots=1,
-                    seed=int(rng.randint(np.iinfo(np.int32).max)),
-                )[:, 0]
-                for block in np.array_split(values, max(1, -(-len(values) // _MEASURE_ROWS)))
+                self.transformer.sample_outcomes(
+                    X_block, W_block, seed=int(rng.randint(np.iinfo(np.int32).max)))
+                for X_block, W_block in zip(np.array_split(X, blocks), np.array_split(W, blocks))
             ]
             return np.concatenate(outcomes)
 
@@ -164,7 +165,7 @@ class _ParameterShift(torch.autograd.Function):
             rows.append(np.repeat(shifted_weight_sets(np.zeros(n_inputs)), n_rows, axis=0)
                         + np.tile(X, (2 * n_inputs, 1)))
             weight_rows.append(np.tile(W, (2 * n_inputs * n_rows, 1)))
-        out = transformer._run_pairs(np.vstack(rows), np.vstack(weight_rows), seed=seed)
+        out = transformer.run_pairs(np.vstack(rows), np.vstack(weight_rows), seed=seed)
 
         def jacobian(block, n_params):
             shifted = block.reshape(2, n_params, n_rows, -1)

@@ -6,16 +6,17 @@ qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
 hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
 """
 
+from numbers import Integral
+
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
-from ..utils._validation import check_int, check_option, check_shots
-from .backends import CircuitRunner, check_backend
+from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
-    ENCODINGS,
     amplitude_encoding_angles,
     n_amplitude_qubits,
     normalized_amplitudes,
@@ -28,6 +29,17 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     """Shared fit / transform of the two transformers; subclasses pick the output."""
 
     _output = None  # "expval_z" or "probabilities"
+    _parameter_constraints = {
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "encoding": [StrOptions({"angle", "amplitude"})],
+        "weights": ["array-like", None],
+        "backend": BACKEND_CONSTRAINT,
+        "shots": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+    # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
+    # parameters, and the runner holding the backend's caches.
+    _REBUILT = ("circuit_", "input_params_", "weight_params_", "runner_")
 
     def __init__(
         self,
@@ -51,6 +63,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         tags.non_deterministic = self.shots is not None and self.random_state is None
         return tags
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the circuit for ``X``'s features and set (or draw) its weights.
 
@@ -67,10 +80,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self : object
         """
         X = validate_data(self, X, dtype=np.float64)
-        check_int(self.n_layers, "n_layers", min_value=1)
-        check_option(self.encoding, "encoding", ENCODINGS)
         kind = check_backend(self.backend)
-        check_shots(self.shots)
         if self.encoding == "amplitude":
             normalized_amplitudes(X, n_amplitude_qubits(X.shape[1]))
 
@@ -84,13 +94,14 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         self.weights_ = self._initial_weights(len(weights), rng)
         self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.circuit_ = circuit
-        self.input_params_ = inputs
-        self.weight_params_ = weights
         self.n_qubits_ = circuit.num_qubits
-        self._runner = (None if kind == "exact"
-                        else CircuitRunner(self.backend, self.shots, self.seed_))
+        self._set_circuit(circuit, inputs, weights, kind)
         return self
+
+    def _set_circuit(self, circuit, inputs, weights, kind):
+        self.circuit_, self.input_params_, self.weight_params_ = circuit, inputs, weights
+        self.runner_ = None if kind == "exact" else CircuitRunner(self.backend, self.shots,
+                                                                  self.seed_)
 
     def transform(self, X):
         """Run the circuit on every row of ``X`` (one primitive call for the batch).
@@ -107,7 +118,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._evaluate(X, self.weights_[None, :])[0]
+        return self.evaluate(X, self.weights_[None, :])[0]
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names: ``z_i`` per qubit, or ``p_<bitstring>`` per outcome."""
@@ -121,40 +132,161 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         return self.n_qubits_ if self._output == "expval_z" else 2**self.n_qubits_
 
-    # -- internals ---------------------------------------------------------------------------
-    def _evaluate(self, X, weight_sets):
-        """Outputs for each weight set: shape ``(n_sets, n_samples, n_outputs)``.
+    def evaluate(self, X, weight_sets):
+        """Outputs of the circuit on ``X`` for each of several weight sets, in one call.
 
-        Exact path: the torch simulator (one unitary per weight set), then multinomial
-        shot noise if ``shots`` is set. Qiskit path: every (weight set, row) pair is one
-        parameter set of a single primitive call.
+        The exact path builds one unitary per weight set (then multinomial shot noise if
+        ``shots`` is set); a Qiskit backend runs every (weight set, row) pair as one
+        parameter set of a single primitive call. This is what the parameter-shift rule
+        needs (:func:`~skqegm.quantum.parameter_shift_jacobian`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs, validated as in :meth:`transform`.
+        weight_sets : array-like of shape (n_sets, n_weights)
+            Circuit weights, one set per row.
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_sets, n_samples, n_outputs)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.quantum import EstimatorTransformer
+        >>> qt = EstimatorTransformer(n_layers=1).fit([[0.0]])
+        >>> qt.evaluate([[0.0], [np.pi]], [[0.0, 0.0], [np.pi, 0.0]]).round(6)[..., 0]
+        array([[ 1., -1.],
+               [-1.,  1.]])
         """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        weight_sets = np.atleast_2d(np.asarray(weight_sets, dtype=np.float64))
+        if weight_sets.ndim != 2 or weight_sets.shape[1] != self.weights_.size:
+            raise ValueError(f"weight_sets must have shape (n_sets, {self.weights_.size}); "
+                             f"got {weight_sets.shape}.")
         if self.encoding == "amplitude":
             normalized_amplitudes(X, self.n_qubits_)  # a zero row is an error, not NaN
-        if self._runner is None:
+        if self.runner_ is None:
             return self._evaluate_exact(X, weight_sets)
         n_sets, n_rows = len(weight_sets), len(X)
-        out = self._run_pairs(np.tile(X, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0))
+        out = self.run_pairs(np.tile(X, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0))
         return out.reshape(n_sets, n_rows, -1)
 
-    def _run_pairs(self, X, weights, seed=None):
-        """Qiskit path: row ``i`` of ``X`` with row ``i`` of ``weights``, all in ONE call.
+    def run_pairs(self, X, weights, seed=None):
+        """Qiskit backends: row ``i`` of ``X`` with row ``i`` of ``weights``, in ONE call.
 
-        ``seed`` overrides the fitted seed (fresh shot noise for each training step).
+        The building block of training through a backend: a batch and all its shifted
+        parameter sets go to the primitive together.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Inputs (not validated: this is the inner loop).
+        weights : ndarray of shape (n_rows, n_weights)
+            One weight set per row.
+        seed : int or None, default=None
+            Seed of the shots; ``None`` uses ``seed_`` (fresh shot noise for each
+            training step needs a fresh seed).
+
+        Returns
+        -------
+        outputs : ndarray of shape (n_rows, n_outputs)
+
+        Raises
+        ------
+        ValueError
+            On the exact backend, which evaluates weight sets, not pairs (see
+            :meth:`evaluate`).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.quantum import EstimatorTransformer
+        >>> qt = EstimatorTransformer(n_layers=1, backend="statevector").fit([[0.0]])
+        >>> qt.run_pairs(np.array([[0.0], [0.0]]), np.array([[0.0, 0.0], [np.pi, 0.0]])).round(6)
+        array([[ 1.],
+               [-1.]])
         """
-        run = getattr(self._runner, self._output)
-        return run(self.circuit_, self._params, self._bound_values(X, weights), seed=seed)
+        check_is_fitted(self)
+        if self.runner_ is None:
+            raise ValueError("run_pairs runs a Qiskit backend; the exact backend (backend="
+                             "None) evaluates weight sets with evaluate().")
+        run = getattr(self.runner_, self._output)
+        return run(self.circuit_, self.parameters_, self.parameter_values(X, weights),
+                   seed=seed)
+
+    def sample_outcomes(self, X, weights, seed=None):
+        """One measured outcome per pair (row of ``X``, row of ``weights``), Qiskit backends.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Inputs (not validated).
+        weights : ndarray of shape (n_rows, n_weights)
+            One weight set per row.
+        seed : int or None, default=None
+            Seed of the shots; ``None`` uses ``seed_``.
+
+        Returns
+        -------
+        outcomes : ndarray of shape (n_rows,), dtype int64
+            The measured bitstrings as integers (qubit 0 least significant).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.quantum import SamplerTransformer
+        >>> qt = SamplerTransformer(n_layers=1, backend="statevector").fit([[0.0, 0.0]])
+        >>> flip_qubit_1 = np.array([[0.0, np.pi]])  # Ry(pi) on qubit 1, weights zero
+        >>> qt.sample_outcomes(flip_qubit_1, np.zeros((1, 4)), seed=0)
+        array([2])
+        """
+        check_is_fitted(self)
+        if self.runner_ is None:
+            raise ValueError("sample_outcomes runs a Qiskit backend; the exact backend "
+                             "(backend=None) samples from transform's probabilities.")
+        values = self.parameter_values(X, weights)
+        return self.runner_.sample_outcomes(self.circuit_, self.parameters_, values, shots=1,
+                                            seed=seed)[:, 0]
 
     @property
-    def _params(self):
+    def parameters_(self):
         """The circuit's parameters in binding order: inputs, then weights."""
+        check_is_fitted(self)
         return self.input_params_ + self.weight_params_
 
-    def _bound_values(self, X, weights):
-        """One row of parameter values per pair (row of ``X``, row of ``weights``)."""
+    def parameter_values(self, X, weights):
+        """One row of parameter values (in ``parameters_`` order) per pair of rows.
+
+        Angle encoding binds the inputs themselves; amplitude encoding binds the rotation
+        angles that prepare each normalised row.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_rows, n_features)
+            Inputs.
+        weights : ndarray of shape (n_rows, n_weights)
+            One weight set per row.
+
+        Returns
+        -------
+        values : ndarray of shape (n_rows, n_parameters)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.quantum import EstimatorTransformer
+        >>> qt = EstimatorTransformer(n_layers=1).fit([[0.1, 0.2]])
+        >>> qt.parameter_values(np.array([[0.1, 0.2]]), np.ones((1, 4))).tolist()
+        [[0.1, 0.2, 1.0, 1.0, 1.0, 1.0]]
+        """
+        check_is_fitted(self)
         inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
         return np.hstack([inputs, weights])
 
+    # -- internals ---------------------------------------------------------------------------
     def _evaluate_exact(self, X, weight_sets):
         simulator = StatevectorSimulator(
             self.n_qubits_, self.n_layers, self.encoding, dtype=torch.complex128
@@ -168,6 +300,19 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if self._output == "probabilities":
             return probs
         return probs @ z_sign_matrix(self.n_qubits_)
+
+    def __getstate__(self):
+        # A copy: object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
+        for name in self._REBUILT:
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "seed_" in state:  # fitted: rebuild what was left out
+            circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding)
+            self._set_circuit(*circuit, check_backend(self.backend))
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:

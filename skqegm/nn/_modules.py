@@ -1,5 +1,5 @@
-"""Torch building blocks shared by the models and the baselines, and the numpy density of
-the diagonal Gaussian mixtures they decode to."""
+"""Torch building blocks of the networks (MLPs, Gaussian heads) and the densities of the
+diagonal Gaussian mixtures they decode to, in torch for training and in numpy for scoring."""
 
 import numpy as np
 import torch

@@ -1,0 +1,273 @@
+"""The QEGM architecture and its training, shared by the sampler and the tail-risk estimator.
+
+:class:`BaseQEGM` fills the hooks of :class:`~skqegm.nn.BaseTorchEstimator` with the
+paper's model: an encoder, a latent (the measured variational quantum layer or the
+classical twin's Gaussian), a decoder, the hybrid loss of eq. 5 and the noise of eq. 7.
+:class:`~skqegm.QEGMSampler` models ``X``; :class:`~skqegm.TailRiskEstimator` models
+``y`` with the features ``X`` as a context that the encoder and the decoder read.
+"""
+
+import copy
+import math
+import platform
+from importlib import metadata
+from numbers import Integral, Real
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..nn import BaseTorchEstimator
+from ..nn._modules import GaussianHead
+from ..quantum import QuantumLayer, SamplerTransformer, check_backend
+from ..quantum.backends import BACKEND_CONSTRAINT
+from ..quantum.simulator import MAX_QUBITS
+from ._networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
+from ._noise import NoiseSource, prior_draws
+from .losses import hybrid_loss
+
+#: Latent draws whose average defines a fitted density (see ``QEGMSampler.score_samples``).
+DENSITY_DRAWS = 4096
+# Draws from which the decoder's initial means are spread, for a conditional model.
+_CONDITIONAL_INIT_DRAWS = 256
+_PACKAGES = ("skqegm", "numpy", "scipy", "scikit-learn", "torch", "qiskit", "qiskit-aer",
+             "qiskit-ibm-runtime")
+
+
+class _Batch(NamedTuple):
+    """What one evaluation of the hybrid loss reads (float32 tensors)."""
+
+    x: torch.Tensor                  # (B, d) standardised rows
+    noise: torch.Tensor              # (B, 1) eq. 7 noise scales of the encoded rows
+    prior_noise: torch.Tensor        # (B_prior, 1) noise scales of the prior draws
+    thresholds: torch.Tensor         # (2, d) tail thresholds, standardised
+    tail_freq: torch.Tensor          # (2, d) training frequency beyond each
+    context: torch.Tensor = None     # (B, p) features of a conditional model
+    prior_context: torch.Tensor = None  # (B_prior, p) features paired with the prior draws
+
+
+class _TrainingSet(NamedTuple):
+    x: torch.Tensor
+    context: torch.Tensor
+    prior_context: torch.Tensor  # drawn once per fit, a slice per batch
+    noise: NoiseSource
+    batch_size: int
+    thresholds: torch.Tensor
+    tail_freq: torch.Tensor
+
+    def __len__(self):
+        return len(self.x)
+
+
+class BaseQEGM(BaseTorchEstimator):
+    """Encoder, quantum (or Gaussian) latent and decoder, trained on the hybrid loss.
+
+    Subclasses set ``tail_threshold_`` in ``_prepare_fit`` (calling this class's first)
+    and may extend ``_finish_fit``. See :class:`~skqegm.QEGMSampler` for the parameters.
+    """
+
+    _parameter_constraints = {
+        **BaseTorchEstimator._parameter_constraints,
+        "n_qubits": [Interval(Integral, 1, None, closed="left")],
+        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "encoding": [StrOptions({"angle", "amplitude"})],
+        "latent": [StrOptions({"quantum", "gaussian"})],
+        "backend": BACKEND_CONSTRAINT,
+        "shots": [Interval(Integral, 1, None, closed="left"), None],
+        "rec_weight": [Interval(Real, 0, None, closed="left")],
+        "tail_weight": [Interval(Real, 0, None, closed="left")],
+        "noise": [StrOptions({"prng", "qrng"}), None],
+        "noise_scale": [Interval(Real, 0, None, closed="left")],
+    }
+    _seed_names = ("torch", "circuit", "noise", "split", "density")
+
+    # -- parameters -----------------------------------------------------------------------------
+    def _check_parameters(self):
+        super()._check_parameters()
+        kind = check_backend(self.backend)
+        quantum = self.latent == "quantum"
+        if (kind == "exact" or not quantum) and self.n_qubits > MAX_QUBITS:
+            raise ValueError(f"n_qubits must be <= {MAX_QUBITS} on the exact backend (a state "
+                             f"of 2**n_qubits amplitudes per row); got {self.n_qubits}.")
+        if quantum and kind == "exact" and self.shots is not None:
+            raise ValueError(
+                "shots needs a Qiskit backend (e.g. backend='aer'); the exact backend "
+                f"(backend=None) computes exact probabilities. Got shots={self.shots!r}."
+            )
+        if quantum and kind != "exact" and self.encoding == "amplitude":
+            raise ValueError(
+                "encoding='amplitude' trains only on the exact backend (backend=None): "
+                "amplitude-encoded inputs have no parameter-shift rule. Use "
+                "encoding='angle' on Qiskit backends."
+            )
+        if self.noise == "qrng" and kind == "estimator":
+            raise ValueError("noise='qrng' samples bits, which an estimator backend cannot do; "
+                             "pass a sampler or backend, or use noise='prng'.")
+        if self.rec_weight == 0 and self.tail_weight == 0:
+            raise ValueError("rec_weight and tail_weight are both 0: nothing to train.")
+
+    def _n_latent(self):
+        """Dimension of ``z``: one angle per qubit, or ``2**n`` amplitudes."""
+        if self.latent == "quantum" and self.encoding == "amplitude":
+            return 2**self.n_qubits
+        return self.n_qubits
+
+    # -- the hooks of the fit loop ------------------------------------------------------------
+    def _prepare_fit(self, values, context, seeds):
+        self.quantum_layer_ = None
+        if self.latent == "quantum":  # the circuit, with its initial weights
+            self.quantum_layer_ = SamplerTransformer(
+                n_layers=self.n_layers, encoding=self.encoding, backend=self.backend,
+                shots=self.shots, random_state=seeds["circuit"],
+            ).fit(np.ones((1, self._n_latent())))
+
+    def _make_network(self):
+        n_values = len(self._value_scaling[0])
+        n_context = 0 if self._context_scaling is None else len(self._context_scaling[0])
+        if self.quantum_layer_ is None:
+            latent = GaussianLatent()
+        else:
+            latent = QuantumLatent(QuantumLayer(copy.deepcopy(self.quantum_layer_)))
+        hidden = self._hidden_sizes()
+        return GenerativeNetwork(
+            encoder=GaussianHead(n_values + n_context, hidden, self._n_latent()),
+            latent=latent,
+            decoder=GaussianHead(self.n_qubits + n_context, hidden, n_values),
+        )
+
+    def _initialize_network(self, values, context):
+        # Spread the decoder's initial means over prior draws (and, for a conditional
+        # model, training contexts): see GaussianHead.spread_means_.
+        network = self.network_
+        n_draws = DENSITY_DRAWS if context is None else _CONDITIONAL_INIT_DRAWS
+        prior = torch.randn(n_draws, self._n_latent())
+        rows = None
+        if context is not None:
+            context = _tensor(context)
+            rows = context[torch.randint(len(context), (n_draws,))]
+        network.decoder.spread_means_(with_context(network.latent.codes(prior), rows))
+
+    def _make_datasets(self, train, val, seeds, generator):
+        noise = NoiseSource(self, seeds["noise"])
+        x_train, c_train = _tensor(train[0]), _tensor(train[1])
+        thresholds, tail_freq = self._tail_targets(train[0])
+        batch = min(self.batch_size, len(x_train))
+        n_batches = math.ceil(len(x_train) / batch)
+        val_set = None
+        if val is not None:
+            # Fixed noise and contexts: the validation loss changes only with the model.
+            x_val, c_val = _tensor(val[0]), _tensor(val[1])
+            val_noise = (noise.scales(len(x_val)), noise.scales(batch))
+            val_set = _Batch(x_val, *val_noise, thresholds, tail_freq, c_val,
+                             _prior_context(c_val, batch, generator))
+        # The prior draws of a step estimate the tail mass averaged over the features, so
+        # a conditional model pairs them with contexts drawn from the training rows.
+        prior_context = _prior_context(c_train, n_batches * batch, generator)
+        train_set = _TrainingSet(x_train, c_train, prior_context, noise, batch, thresholds,
+                                 tail_freq)
+        return train_set, val_set
+
+    def _tail_targets(self, values):
+        """The standardised tail thresholds and the training frequency beyond each."""
+        thresholds = self._standardize_values(self.tail_threshold_)
+        tail_freq = np.stack([(values <= thresholds[0]).mean(0),
+                              (values >= thresholds[1]).mean(0)])
+        return _tensor(thresholds), _tensor(tail_freq)
+
+    def _iter_batches(self, train_set, generator):
+        n_rows, batch = len(train_set.x), train_set.batch_size
+        n_batches = math.ceil(n_rows / batch)
+        order = torch.randperm(n_rows, generator=generator)
+        # One draw of eq. 7 noise per epoch (one QRNG call) for the rows and prior draws.
+        scales = train_set.noise.scales(n_rows + n_batches * batch)
+        prior_scales = scales[n_rows:].reshape(n_batches, batch, 1)
+        for i, rows in enumerate(order.split(batch)):
+            prior_rows = slice(i * batch, (i + 1) * batch)
+            yield _Batch(train_set.x[rows], scales[rows], prior_scales[i], train_set.thresholds,
+                         train_set.tail_freq, _take(train_set.context, rows),
+                         _take(train_set.prior_context, prior_rows))
+
+    def _get_loss(self, batch, generator):
+        loss, _, _ = hybrid_loss(
+            self.network_, batch.x, batch.noise, batch.prior_noise, batch.thresholds,
+            batch.tail_freq, self.rec_weight, self.tail_weight, generator, batch.context,
+            batch.prior_context,
+        )
+        return loss
+
+    def _finish_fit(self, train_set, seeds, generator):
+        log_weights, codes = _mixture_codes(self.network_, train_set.noise, seeds["density"],
+                                            self._density_draws())
+        self._latent_mixture = (log_weights, codes.numpy())
+        layer = getattr(self.network_.latent, "layer", None)
+        self.quantum_layer_ = None if layer is None else layer.to_transformer()
+        self.provenance_ = self._provenance(seeds)
+
+    def _density_draws(self):
+        """Latent draws averaged into the fitted mixture (see ``_mixture_codes``)."""
+        return DENSITY_DRAWS
+
+    def _provenance(self, seeds):
+        """What a run needs to be reproduced: backend, shots, seeds, package versions."""
+        versions = {}
+        for package in _PACKAGES:
+            try:
+                versions[package] = metadata.version(package)
+            except metadata.PackageNotFoundError:
+                versions[package] = None
+        layer = self.quantum_layer_
+        return {
+            "latent": self.latent,
+            "backend": _backend_label(self.backend),
+            "shots": self.shots,
+            "noise": self.noise,
+            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "seeds": dict(seeds),
+            "circuit_seed": None if layer is None else layer.seed_,
+            "versions": versions,
+            "python": platform.python_version(),
+        }
+
+
+def _mixture_codes(network, noise, seed, n_draws):
+    """The fitted density's components as decoder inputs: ``(log_weights (K,), codes (K, n))``.
+
+    The latent's mixture averaged over ``n_draws`` prior draws (plus eq. 7 noise): for the
+    quantum latent the ``2**n`` outcome codes with their averaged Born probabilities
+    (outcomes never observed under shot noise dropped), for the twin the draws
+    themselves, equally weighted.
+    """
+    rng = np.random.RandomState(seed)
+    z = prior_draws(n_draws, network.encoder.n_outputs, noise, rng)
+    with torch.no_grad():
+        weights = network.latent.weights(z).mean(dim=0)
+        codes = network.latent.codes(z)
+    codes = codes.reshape(-1, codes.shape[-1])
+    if len(codes) != len(weights):  # one code per draw
+        weights = weights.new_full((len(codes),), 1.0 / len(codes))
+    keep = weights > 0
+    weights = weights[keep].double().numpy()
+    return np.log(weights / weights.sum()), codes[keep]
+
+
+def _backend_label(backend):
+    """A readable name: the string itself, a device's name, or a primitive's class."""
+    if backend is None or isinstance(backend, str):
+        return backend
+    name = getattr(backend, "name", None)
+    return name if isinstance(name, str) else type(backend).__name__
+
+
+def _tensor(array):
+    return None if array is None else torch.as_tensor(array, dtype=torch.float32)
+
+
+def _take(tensor, rows):
+    return None if tensor is None else tensor[rows]
+
+
+def _prior_context(context, n_rows, generator):
+    if context is None:
+        return None
+    return context[torch.randint(len(context), (n_rows,), generator=generator)]

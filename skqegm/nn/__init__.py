@@ -1,0 +1,13 @@
+"""Torch training shared by every torch-trained estimator of skqegm.
+
+:class:`BaseTorchEstimator` owns validation, seeding, standardisation, the hold-out
+rows of early stopping and one fit loop with small overridable steps; the callbacks
+(:class:`Callback`, and the built-in :class:`EarlyStopping` and :class:`EpochLogger`)
+hook into that loop. :class:`~skqegm.QEGMSampler`, :class:`~skqegm.TailRiskEstimator`
+and the deep baselines of :mod:`skqegm.baselines` are built on it.
+"""
+
+from .base import BaseTorchEstimator
+from .callbacks import Callback, EarlyStopping, EpochLogger
+
+__all__ = ["BaseTorchEstimator", "Callback", "EarlyStopping", "EpochLogger"]

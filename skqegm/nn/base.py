@@ -1,0 +1,392 @@
+"""The one fit loop of every torch-trained estimator of skqegm.
+
+:class:`BaseTorchEstimator` owns what each torch model would otherwise write again:
+parameter validation (scikit-learn's ``_parameter_constraints``), the independent random
+streams drawn from ``random_state``, standardisation of the data, the hold-out rows of
+early stopping, the epoch loop with its callbacks, and persistence of the trained
+network as plain arrays. A subclass says only what is particular to its model, through
+small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Read
+:meth:`BaseTorchEstimator.fit` top to bottom for the whole path::
+
+    fit(X, y)
+      _validate_fit_data(X, y)        -> values (what is modelled), context (features or None)
+      _check_parameters()             rules that span several parameters
+      _draw_seeds()                   one seed per random stream, from random_state
+      _holdout_rows(...)              training and validation rows
+      _prepare_fit(...)               what the data fix before training (e.g. thresholds)
+      standardise values and context
+      network_ = _make_network()      the architecture (also rebuilt when unpickling)
+      _initialize_network(...)        data-dependent initialisation
+      _make_datasets(...)             training set and validation batch
+      _fit_loop                       for each epoch:
+          _iter_batches -> _train_step -> _get_loss       (training)
+          _get_loss on the validation batch               (early stopping)
+          callbacks: EpochLogger, EarlyStopping, then the user's
+      _finish_fit(...)                what is derived from the trained network
+"""
+
+import contextlib
+import math
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import validate_data
+
+from .callbacks import Callback, EarlyStopping, EpochLogger
+
+_INT32 = np.iinfo(np.int32).max
+# Fewest rows left to train on after the hold-out rows.
+_MIN_TRAIN_ROWS = 2
+
+
+class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
+    """Base class of the estimators trained with torch: one fit loop, small hooks.
+
+    A subclass declares its own parameters in ``__init__`` and
+    ``_parameter_constraints`` (adding to this class's) and implements
+    :meth:`_make_network` and :meth:`_get_loss`; the other hooks have defaults that
+    suit an unsupervised model of ``X`` trained by minibatch Adam.
+
+    Shared parameters (every subclass has them, except where noted):
+
+    - ``hidden_layer_sizes``, ``max_epochs``, ``batch_size``, ``learning_rate``;
+    - ``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``tol``: hold
+      out ``validation_fraction`` of the rows, stop when their loss has not improved by
+      ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch's network (a
+      model without a held-out loss, such as a GAN, has none of them);
+    - ``callbacks``: a list of :class:`~skqegm.nn.Callback`, run after the built-in
+      progress report and early stopping;
+    - ``random_state``: seeds every random stream of a fit (see ``_seed_names``), so
+      that a fit depends only on its inputs and ``random_state``;
+    - ``verbose``: ``>= 1`` prints every epoch.
+
+    Fitted attributes set here: ``network_`` (the trained ``torch.nn.Module``, in eval
+    mode), ``loss_curve_`` (mean training loss per epoch), ``validation_scores_`` (minus
+    the validation loss per epoch, or ``None`` without early stopping), ``n_iter_``
+    (epochs run), ``n_features_in_`` and ``feature_names_in_``.
+
+    Training runs on one torch thread and in a forked torch random state, so neither
+    the caller's thread setting nor its global random stream changes. Pickling, joblib
+    and ``skops.io`` store ``network_`` as its ``state_dict`` of numpy arrays, and
+    rebuild the module with :meth:`_make_network` when loaded.
+
+    Examples
+    --------
+    A minimal subclass: a diagonal Gaussian with learned mean and scale.
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from skqegm.nn import BaseTorchEstimator
+    >>> class GaussianFit(BaseTorchEstimator):
+    ...     def __init__(self, hidden_layer_sizes=(), max_epochs=50, batch_size=256,
+    ...                  learning_rate=0.1, early_stopping=False, validation_fraction=0.1,
+    ...                  n_iter_no_change=10, tol=1e-4, callbacks=None, random_state=None,
+    ...                  verbose=0):
+    ...         params = dict(locals())
+    ...         del params["self"]
+    ...         vars(self).update(params)  # store every parameter unchanged
+    ...     def _make_network(self):
+    ...         return torch.nn.ParameterDict({
+    ...             "mean": torch.zeros(self.n_features_in_),
+    ...             "log_scale": torch.zeros(self.n_features_in_)})
+    ...     def _get_loss(self, x, generator):
+    ...         z = (x - self.network_["mean"]) * torch.exp(-self.network_["log_scale"])
+    ...         return (0.5 * z**2 + self.network_["log_scale"]).sum(1).mean()
+    >>> X = np.random.default_rng(0).normal(3.0, 2.0, size=(500, 1))
+    >>> model = GaussianFit(random_state=0).fit(X)
+    >>> len(model.loss_curve_), bool(model.loss_curve_[-1] < model.loss_curve_[0])
+    (50, True)
+    """
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    #: The random streams of a fit, one seed each, drawn from ``random_state`` in this
+    #: order: "torch" initialises the network and drives training, "split" picks the
+    #: hold-out rows. Subclasses append their own.
+    _seed_names = ("torch", "split")
+
+    # -- the fit path ---------------------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the network on ``X`` (and ``y`` for a supervised model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, finite.
+        y : array-like of shape (n_samples,) or None
+            The target of a supervised model; ignored by the samplers.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        values, context = self._validate_fit_data(X, y)
+        self._check_parameters()
+        seeds = self._draw_seeds()
+        train, val = self._holdout_rows(len(values), seeds["split"])
+        self._prepare_fit(values, context, seeds)
+        self._value_scaling = _center_scale(values)
+        self._context_scaling = None if context is None else _center_scale(context)
+        values = self._standardize_values(values)
+        context = None if context is None else self._standardize_context(context)
+
+        with _training_context(seeds["torch"]):
+            self.network_ = self._make_network()
+            self._initialize_network(values[train], _rows(context, train))
+            generator = torch.Generator().manual_seed(seeds["torch"])
+            # The validation loss reuses one random stream at every epoch, so that it
+            # changes only when the model does.
+            validation_seed = int(torch.randint(_INT32, (1,), generator=generator))
+            train_set, val_set = self._make_datasets(
+                (values[train], _rows(context, train)),
+                (values[val], _rows(context, val)) if len(val) else None,
+                seeds, generator,
+            )
+            self._fit_loop(train_set, val_set, generator, validation_seed)
+            self.network_.eval()
+            self._finish_fit(train_set, seeds, generator)
+        return self
+
+    def _fit_loop(self, train_set, val_set, generator, validation_seed):
+        """Run the epochs; record ``loss_curve_``, ``validation_scores_`` and ``n_iter_``."""
+        optimizer = self._make_optimizer()
+        callbacks = self._make_callbacks()
+        self.loss_curve_ = []
+        self.validation_scores_ = [] if val_set is not None else None
+        for callback in callbacks:
+            callback.on_train_begin(self)
+        stopped = False
+        for epoch in range(1, self.max_epochs + 1):
+            for callback in callbacks:
+                callback.on_epoch_begin(self, epoch)
+            self.network_.train()
+            total, n_rows = 0.0, 0
+            for batch in self._iter_batches(train_set, generator):
+                size = _batch_rows(batch)
+                total += self._train_step(batch, optimizer, generator) * size
+                n_rows += size
+            self.loss_curve_.append(total / n_rows)
+            if val_set is not None:
+                self.network_.eval()
+                with torch.no_grad():
+                    loss = self._get_loss(val_set, torch.Generator().manual_seed(validation_seed))
+                self.validation_scores_.append(-float(loss))
+            self.n_iter_ = epoch
+            # Every callback sees every epoch, even after one of them asked to stop.
+            stops = [bool(callback.on_epoch_end(self, epoch)) for callback in callbacks]
+            if any(stops):
+                stopped = True
+                break
+        for callback in callbacks:
+            callback.on_train_end(self)
+        if val_set is not None and not stopped:
+            warnings.warn(
+                f"{type(self).__name__} reached max_epochs={self.max_epochs} while the "
+                "validation score was still improving; consider raising max_epochs.",
+                ConvergenceWarning, stacklevel=4,  # at the caller of fit
+            )
+
+    # -- hooks ------------------------------------------------------------------------------------
+    def _validate_fit_data(self, X, y):
+        """``(values, context)``: the rows modelled and the features they are conditioned on.
+
+        The default is an unsupervised model of ``X`` (``y`` is ignored, no context).
+        """
+        return validate_data(self, X, dtype=np.float64), None
+
+    def _check_parameters(self):
+        """Raise ``ValueError`` for what ``_parameter_constraints`` cannot express."""
+        sizes = np.atleast_1d(self.hidden_layer_sizes)
+        if sizes.ndim != 1 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError("hidden_layer_sizes must be an int >= 1 or a sequence of them; "
+                             f"got {self.hidden_layer_sizes!r}.")
+
+    def _prepare_fit(self, values, context, seeds):
+        """Learn what the data fix before training, in data units (default: nothing)."""
+
+    @abstractmethod
+    def _make_network(self):
+        """The untrained ``torch.nn.Module``, from the parameters and fitted attributes.
+
+        Also called when a pickled or skops file is loaded, so it must depend only on
+        the parameters and on attributes set before training (such as
+        ``n_features_in_``).
+        """
+
+    def _initialize_network(self, values, context):
+        """Initialise ``network_`` from the (standardised) training rows (default: nothing)."""
+
+    def _make_datasets(self, train, val, seeds, generator):
+        """The training set and the validation batch (or ``None``).
+
+        ``train`` and ``val`` are ``(values, context)`` pairs of standardised arrays. The
+        default turns the values into float32 tensors.
+        """
+        return _tensor(train[0]), None if val is None else _tensor(val[0])
+
+    def _iter_batches(self, train_set, generator):
+        """The batches of one epoch: shuffled rows, ``batch_size`` at a time."""
+        batch = min(self.batch_size, len(train_set))
+        for rows in torch.randperm(len(train_set), generator=generator).split(batch):
+            yield train_set[rows]
+
+    def _make_optimizer(self):
+        """Adam over every parameter of ``network_``."""
+        return torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
+
+    def _train_step(self, batch, optimizer, generator):
+        """One optimisation step on ``batch``; return the loss to record."""
+        loss = self._get_loss(batch, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    @abstractmethod
+    def _get_loss(self, batch, generator):
+        """The loss of a batch, a differentiable scalar tensor.
+
+        ``generator`` is the only source of randomness allowed, so that the validation
+        loss is reproducible.
+        """
+
+    def _finish_fit(self, train_set, seeds, generator):
+        """Derive fitted attributes from the trained network (default: nothing)."""
+
+    # -- shared machinery -----------------------------------------------------------------------
+    def _hidden_sizes(self):
+        """``hidden_layer_sizes`` as a tuple of ints (a single int is one layer)."""
+        return tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes))
+
+    def _uses_early_stopping(self):
+        return self.early_stopping
+
+    def _make_callbacks(self):
+        callbacks = [EpochLogger(self.verbose)]
+        if self._uses_early_stopping():
+            callbacks.append(EarlyStopping(self.n_iter_no_change, self.tol))
+        for callback in self.callbacks or []:
+            if not isinstance(callback, Callback):
+                raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
+                                f"got {type(callback).__name__}.")
+            callbacks.append(callback)
+        return callbacks
+
+    def _draw_seeds(self):
+        rng = check_random_state(self.random_state)
+        return {name: int(rng.randint(_INT32)) for name in self._seed_names}
+
+    def _holdout_rows(self, n_rows, seed):
+        """Training and validation row indices; no validation rows without early stopping."""
+        early_stopping = self._uses_early_stopping()
+        n_val = math.ceil(self.validation_fraction * n_rows) if early_stopping else 0
+        if n_rows - n_val < _MIN_TRAIN_ROWS:
+            needed = _MIN_TRAIN_ROWS + (1 if early_stopping else 0)
+            detail = (f" (early_stopping=True, validation_fraction={self.validation_fraction})"
+                      if early_stopping else "")
+            raise ValueError(f"{type(self).__name__} needs at least {needed} samples to "
+                             f"train{detail}; got {n_rows} sample{'s' * (n_rows != 1)}.")
+        perm = np.random.default_rng(seed).permutation(n_rows)
+        return perm[n_val:], perm[:n_val]
+
+    @contextlib.contextmanager
+    def _inference(self):
+        """No gradients, one torch thread: the context of predictions and draws."""
+        with torch.no_grad(), _one_torch_thread():
+            yield
+
+    def _standardize_values(self, values):
+        center, scale = self._value_scaling
+        return (values - center) / scale
+
+    def _unstandardize_values(self, values):
+        center, scale = self._value_scaling
+        return values * scale + center
+
+    def _standardize_context(self, context):
+        center, scale = self._context_scaling
+        return (context - center) / scale
+
+    # -- persistence ----------------------------------------------------------------------------
+    def __getstate__(self):
+        # A copy: object.__getstate__ returns the instance's own __dict__.
+        state = dict(super().__getstate__())
+        network = state.get("network_")
+        if isinstance(network, torch.nn.Module):
+            # Plain arrays: readable by skops.io, and free of torch's pickled classes.
+            state["network_"] = {name: tensor.detach().cpu().numpy().copy()
+                                 for name, tensor in network.state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.get("network_")
+        super().__setstate__(state)
+        if isinstance(weights, dict):
+            with torch.random.fork_rng(devices=[]):
+                network = self._make_network()
+            network.load_state_dict({name: torch.from_numpy(np.array(value))
+                                     for name, value in weights.items()})
+            self.network_ = network.eval()
+
+
+def _center_scale(values):
+    """Column means and standard deviations (1 for constant columns), to standardise."""
+    std = values.std(axis=0)
+    return values.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+def _rows(array, rows):
+    return None if array is None else array[rows]
+
+
+def _tensor(array):
+    return torch.as_tensor(array, dtype=torch.float32)
+
+
+def _batch_rows(batch):
+    return len(batch[0]) if isinstance(batch, tuple) else len(batch)
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run torch on one thread, then restore the setting.
+
+    The networks are small, so a second intra-op thread gains nothing (measured), while
+    two processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
+    ran 20x slower than one alone.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _training_context(seed):
+    """One torch thread, in a forked torch random state seeded with ``seed``."""
+    with torch.random.fork_rng(devices=[]), _one_torch_thread():
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,34 @@
+"""The package's rare-event rules in one place: thresholds from data, and flags beyond them.
+
+Thresholds always have the layout of ``tail_threshold_``: an array of shape
+``(2, n_columns)``, row 0 the lower and row 1 the upper threshold of each column. A value
+is rare when it lies strictly beyond the threshold of its side, so ties at a threshold
+(a constant column, say) never count as rare.
+"""
+
+import numpy as np
+
+RULES = ("quantile", "sigma")
+SIDES = ("lower", "upper", "both")
+
+
+def tail_thresholds(values, rule="quantile", *, tail_fraction=0.05, k=2.5):
+    """Lower and upper thresholds of each column of ``values`` (n_rows, n_columns).
+
+    ``"quantile"``: the ``tail_fraction`` and ``1 - tail_fraction`` quantiles (eq. 9);
+    ``"sigma"``: the mean minus and plus ``k`` standard deviations (``ddof=0``, eq. 8).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if rule == "quantile":
+        return np.quantile(values, [tail_fraction, 1 - tail_fraction], axis=0)
+    mean, std = values.mean(axis=0), values.std(axis=0)
+    return np.stack([mean - k * std, mean + k * std])
+
+
+def flag_beyond(values, thresholds, side):
+    """Boolean flags of ``values`` strictly beyond ``thresholds`` (2, n_columns) on ``side``."""
+    if side == "lower":
+        return values < thresholds[0]
+    if side == "upper":
+        return values > thresholds[1]
+    return (values < thresholds[0]) | (values > thresholds[1])
