@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .baselines import historical_simulation
 from .datasets import load_sp500_dates, load_sp500_returns
 from .metrics import (
     christoffersen_conditional_coverage_test,
@@ -23,14 +24,24 @@ from .metrics import (
     rare_event_recall_scorer,
     var_exceedances,
 )
-from .models import QEGMSampler, TailRiskEstimator
+from .models import TailRiskEstimator
 from .preprocessing import log_returns, make_lagged_features
-from .utils._validation import check_int
 
 LEVELS = (0.975, 0.99)
 HS_WINDOW = 250
 SP500_TEST_START = "2015-01-01"
 KINDS = ("auto", "prices", "returns")
+
+
+def _positive_int(text):
+    """An argparse type: an integer >= 1, refused at parse time with argparse's message."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
 
 
 def _build_parser():
@@ -64,10 +75,11 @@ def _build_parser():
                        help="the last fraction F of the days is held out when there is no "
                             "--test-start (default: 0.2)")
     model = parser.add_argument_group("model")
-    model.add_argument("--n-qubits", type=int, default=4, help="qubits of the quantum layer "
-                       "(default: 4)")
-    model.add_argument("--n-layers", type=int, default=3, help="ansatz layers (default: 3)")
-    model.add_argument("--max-epochs", type=int, default=200,
+    model.add_argument("--n-qubits", type=_positive_int, default=4,
+                       help="qubits of the quantum layer (default: 4)")
+    model.add_argument("--n-layers", type=_positive_int, default=3,
+                       help="ansatz layers (default: 3)")
+    model.add_argument("--max-epochs", type=_positive_int, default=200,
                        help="training epochs at most; early stopping ends sooner (default: 200)")
     model.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     output = parser.add_argument_group("output")
@@ -169,64 +181,11 @@ def _first_test_row(dates, n_rows, args):
 # -- models -----------------------------------------------------------------------------------
 def _make_models(args):
     settings = dict(n_qubits=args.n_qubits, n_layers=args.n_layers, max_epochs=args.max_epochs,
-                    verbose=int(args.verbose))
+                    verbose=int(args.verbose), random_state=args.seed)
     return {
-        "QEGM (quantum)": TailRiskEstimator(QEGMSampler(**settings), random_state=args.seed),
-        "twin (Gaussian)": TailRiskEstimator(QEGMSampler(latent="gaussian", **settings),
-                                             random_state=args.seed),
+        "QEGM (quantum)": TailRiskEstimator(**settings),
+        "twin (Gaussian)": TailRiskEstimator(latent="gaussian", **settings),
     }
-
-
-def historical_simulation(returns, first, levels=LEVELS, window=HS_WINDOW):
-    """Historical simulation: VaR, ES and the 90% interval from the previous ``window`` days.
-
-    Each day ``t`` from ``first`` on is forecast from the empirical quantiles of
-    ``returns[t - window:t]`` alone: its VaR at ``level`` is minus the ``1 - level``
-    quantile of the window, its ES minus the mean of the window's returns at or below that
-    quantile, and its 90% interval the window's 5% and 95% quantiles.
-
-    Parameters
-    ----------
-    returns : ndarray of shape (n_days,)
-        The return series, in time order.
-    first : int
-        The first day forecast, from ``window`` to ``n_days - 1``.
-    levels : tuple of float, default=(0.975, 0.99)
-        VaR confidence levels.
-    window : int, default=250
-        Number of past returns each forecast uses.
-
-    Returns
-    -------
-    risk : dict
-        ``{level: (var, es)}``, each an ndarray of shape ``(n_days - first,)``, as positive
-        losses.
-    interval : ndarray of shape (n_days - first, 2)
-        Lower and upper bounds of the 90% interval of each day.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skqegm.cli import historical_simulation
-    >>> r = np.random.default_rng(0).standard_t(4, size=300) / 100
-    >>> risk, interval = historical_simulation(r, first=250, levels=(0.99,), window=100)
-    >>> var, es = risk[0.99]
-    >>> var.shape, interval.shape
-    ((50,), (50, 2))
-    >>> bool(np.isclose(var[0], -np.quantile(r[150:250], 0.01))), bool(np.all(es >= var))
-    (True, True)
-    """
-    returns = np.asarray(returns, dtype=np.float64)
-    window = check_int(window, "window", min_value=2)
-    first = check_int(first, "first", min_value=window, max_value=len(returns) - 1)
-    windows = np.lib.stride_tricks.sliding_window_view(returns[:-1], window)[first - window:]
-    out = {}
-    for level in levels:
-        quantile = np.quantile(windows, 1 - level, axis=1)
-        tail = np.where(windows <= quantile[:, None], windows, np.nan)
-        out[level] = (-quantile, -np.nanmean(tail, axis=1))
-    interval = np.quantile(windows, [0.05, 0.95], axis=1).T
-    return out, interval
 
 
 def _evaluate(model, X, y):
@@ -235,7 +194,7 @@ def _evaluate(model, X, y):
     for level in LEVELS:
         row[level] = (model.predict_var(X, level), model.predict_es(X, level))
     row["interval"] = model.predict_interval(X, 0.9)
-    row["tail_kl"] = -make_tail_kl_scorer(tail=0.05, side="lower")(model, X, y)
+    row["tail_kl"] = -make_tail_kl_scorer(tail_fraction=0.05, side="lower")(model, X, y)
     row["recall"] = rare_event_recall_scorer(model, X, y)
     return row
 
@@ -296,8 +255,6 @@ def _save_plot(path, results, y, dates, title):
 def _run(args):
     start = time.perf_counter()
     models = _make_models(args)
-    for model in models.values():
-        model._check_params()  # fail on a bad option before any work
     name, returns, dates = _load_returns(args)
     X, y = make_lagged_features(returns)
     offset = len(returns) - len(y)  # rows of X start at this return
@@ -326,7 +283,7 @@ def _run(args):
                 if any(issubclass(w.category, ConvergenceWarning) for w in caught) else "")
         print(f" done in {time.perf_counter() - tic:.1f} s ({model.n_iter_} epochs{note})")
     print(f"[3/3] historical simulation ({HS_WINDOW}-day window) ...", flush=True)
-    hs, interval = historical_simulation(returns, offset + first)
+    hs, interval = historical_simulation(returns, offset + first, LEVELS, HS_WINDOW)
     results[f"HS {HS_WINDOW} days"] = {**hs, "interval": interval, "tail_kl": None,
                                        "recall": None}
     print()

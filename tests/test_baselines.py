@@ -9,6 +9,8 @@ from scipy import stats
 from scipy.integrate import quad
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_estimator
 
 from skqegm.baselines import (
     DiffusionSampler,
@@ -17,10 +19,12 @@ from skqegm.baselines import (
     StudentTSampler,
     VAESampler,
 )
+from skqegm.baselines.gpd import EMPTY_TAIL_OBSERVATIONS, MIN_EXCEEDANCES
 from skqegm.baselines.student_t import DF_BOUNDS
 from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import SCORERS
-from skqegm.utils.estimator_checks import parametrize_with_sampler_checks
+from skqegm.nn import Callback
+from skqegm.utils.estimator_checks import check_sampler, parametrize_with_sampler_checks
 
 SMALL = dict(hidden_layer_sizes=(16,), max_epochs=3, random_state=0)
 SAMPLERS = [
@@ -28,8 +32,8 @@ SAMPLERS = [
     VAESampler(**SMALL),
     DiffusionSampler(n_steps=10, **SMALL),
     StudentTSampler(),
-    GPDTailSampler(tail_quantile=0.1),
-    GPDTailSampler(tail_quantile=0.1, body="empirical"),
+    GPDTailSampler(tail_fraction=0.1),
+    GPDTailSampler(tail_fraction=0.1, body="empirical"),
 ]
 
 
@@ -98,29 +102,54 @@ def heavy():
 
 
 def test_gpd_tails_are_scipy_fits_of_the_exceedances(heavy):
-    model = GPDTailSampler(tail_quantile=0.05).fit(heavy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # enough exceedances: no fallback
+        model = GPDTailSampler(tail_fraction=0.05).fit(heavy)
     x = heavy.ravel()
     low, high = np.quantile(x, [0.05, 0.95])
-    np.testing.assert_allclose(model.thresholds_.ravel(), [low, high])
+    np.testing.assert_allclose(model.tail_threshold_.ravel(), [low, high])
     for side, excess in enumerate((low - x[x < low], x[x > high] - high)):
         c, _, scale = stats.genpareto.fit(excess, floc=0)
         assert model.gpd_shape_[side, 0] == pytest.approx(c)
         assert model.gpd_scale_[side, 0] == pytest.approx(scale)
         assert model.tail_fractions_[side, 0] == pytest.approx(len(excess) / len(x))
+        assert model.n_exceedances_[side, 0] == len(excess)
     # A t_3 tail has shape 1/3 in the limit; 5% thresholds are not that far out yet.
     assert np.all((model.gpd_shape_ > 0.1) & (model.gpd_shape_ < 0.6))
 
 
-def test_gpd_density_integrates_to_one_and_matches_the_samples(heavy):
-    model = GPDTailSampler(tail_quantile=0.05).fit(heavy)
-    low, high = model.thresholds_.ravel()
+def test_gpd_thresholds_are_the_training_quantiles():
+    X = np.random.default_rng(8).standard_t(4, size=(3000, 3))
+    model = GPDTailSampler(tail_fraction=0.1).fit(X)
+    assert model.tail_threshold_.shape == (2, 3)
+    np.testing.assert_array_equal(model.tail_threshold_, np.quantile(X, [0.1, 0.9], axis=0))
+    np.testing.assert_array_equal(model.n_exceedances_, [(X < model.tail_threshold_[0]).sum(0),
+                                                         (X > model.tail_threshold_[1]).sum(0)])
+
+
+def test_gpd_renamed_parameter_and_attribute(heavy):
+    assert GPDTailSampler(tail_fraction=0.02).get_params()["tail_fraction"] == 0.02
+    with pytest.raises(TypeError, match="tail_quantile"):
+        GPDTailSampler(tail_quantile=0.05)
+    model = GPDTailSampler().fit(heavy)
+    assert not hasattr(model, "thresholds_")
+    np.testing.assert_array_equal(model.tail_threshold_[:, 0], np.quantile(heavy, [0.05, 0.95]))
+
+
+def _total_probability(model):
+    low, high = model.tail_threshold_.ravel()
 
     def pdf(v):
         return float(np.exp(model.score_samples(np.array([[v]]))[0]))
 
     pieces = [(-np.inf, low), (low, high), (high, np.inf)]
-    total = sum(quad(pdf, a, b, limit=200)[0] for a, b in pieces)
-    assert total == pytest.approx(1.0, abs=2e-3)
+    return sum(quad(pdf, a, b, limit=200)[0] for a, b in pieces)
+
+
+def test_gpd_density_integrates_to_one_and_matches_the_samples(heavy):
+    model = GPDTailSampler(tail_fraction=0.05).fit(heavy)
+    low = model.tail_threshold_[0, 0]
+    assert _total_probability(model) == pytest.approx(1.0, abs=2e-3)
     draws = model.sample(4000, random_state=0).ravel()
     assert np.mean(draws < low) == pytest.approx(model.tail_fractions_[0, 0], abs=0.01)
     cdf = _numerical_cdf(model.score_samples, np.linspace(-60, 60, 400001))
@@ -132,28 +161,39 @@ def test_gpd_density_integrates_to_one_and_matches_the_samples(heavy):
 def test_gpd_upper_exceedances_follow_the_fitted_pareto(heavy):
     model = GPDTailSampler(body="empirical").fit(heavy)
     draws = model.sample(20000, random_state=1).ravel()
-    high = model.thresholds_[1, 0]
+    high = model.tail_threshold_[1, 0]
     excess = draws[draws > high] - high
     fitted = stats.genpareto(model.gpd_shape_[1, 0], scale=model.gpd_scale_[1, 0])
     assert stats.kstest(excess, fitted.cdf).pvalue > 0.01
     # The empirical body only repeats training points.
-    body = draws[(draws >= model.thresholds_[0, 0]) & (draws <= high)]
+    body = draws[(draws >= model.tail_threshold_[0, 0]) & (draws <= high)]
     assert np.isin(body, heavy.ravel()).all()
 
 
-def test_gpd_empirical_body_has_no_density_and_scores_by_tail_kl(heavy):
+def test_gpd_empirical_body_has_neither_score_samples_nor_score(heavy):
+    assert not hasattr(GPDTailSampler(body="empirical"), "score")
     model = GPDTailSampler(body="empirical").fit(heavy)
-    assert not hasattr(model, "score_samples")
-    assert hasattr(GPDTailSampler(), "score_samples")
-    assert model.score(heavy[:2000]) == pytest.approx(SCORERS["neg_tail_kl"](model, heavy[:2000]))
-    assert -0.5 < model.score(heavy[:2000]) <= 0
+    assert not hasattr(model, "score_samples") and not hasattr(model, "score")
+    with pytest.raises(AttributeError, match="score"):
+        model.score(heavy)  # not DensityMixin.score, which would return None
+    assert hasattr(GPDTailSampler(), "score_samples") and hasattr(GPDTailSampler(), "score")
+    # Model selection takes an explicit scorer: the tail KL of draws needs no density.
+    assert -0.5 < SCORERS["neg_tail_kl"](model, heavy[:2000]) <= 0
+    search = GridSearchCV(GPDTailSampler(body="empirical"), {"tail_fraction": [0.05, 0.1]},
+                          scoring=SCORERS["neg_tail_kl"], cv=2).fit(heavy[:4000])
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+def test_gpd_score_is_the_mean_log_density(heavy):
+    model = GPDTailSampler().fit(heavy)
+    assert model.score(heavy[:2000]) == model.score_samples(heavy[:2000]).mean()
 
 
 def test_gpd_bounded_tail_gives_minus_infinity_beyond_its_end_point():
     x = np.random.default_rng(5).uniform(size=(5000, 1))
     model = GPDTailSampler().fit(x)
     assert np.all(model.gpd_shape_ < 0)  # uniform tails are bounded
-    end = model.thresholds_[1, 0] - model.gpd_scale_[1, 0] / model.gpd_shape_[1, 0]
+    end = model.tail_threshold_[1, 0] - model.gpd_scale_[1, 0] / model.gpd_shape_[1, 0]
     assert model.score_samples(np.array([[end + 0.1]]))[0] == -np.inf
     assert np.all(model.sample(2000, random_state=0) <= end + 1e-9)
 
@@ -169,23 +209,110 @@ def test_gpd_margins_are_independent():
                                + one.score_samples(X[:20, [1]]))
 
 
+_RANGE = r"must be a float in the range \(0.0, 0.5\)"
+
+
 @pytest.mark.parametrize("params, match", [
-    (dict(tail_quantile=0.5), "tail_quantile"),
-    (dict(tail_quantile=0.0), "tail_quantile"),
-    (dict(body="histogram"), "body must be one of 'kde', 'empirical'"),
-    (dict(bandwidth="auto"), "bandwidth must be one of 'scott', 'silverman'"),
-    (dict(bandwidth=-1.0), "bandwidth"),
+    (dict(tail_fraction=0.5), "The 'tail_fraction' parameter of GPDTailSampler " + _RANGE),
+    (dict(tail_fraction=0.0), "The 'tail_fraction' parameter of GPDTailSampler " + _RANGE),
+    (dict(body="histogram"), "The 'body' parameter of GPDTailSampler must be a str among"),
+    (dict(bandwidth="auto"), (r"The 'bandwidth' parameter of GPDTailSampler must be a str "
+                              r"among .* or a float in the range \(0.0, inf\)")),
+    (dict(bandwidth=-1.0), "The 'bandwidth' parameter of GPDTailSampler"),
 ])
 def test_gpd_bad_parameters(params, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         GPDTailSampler(**params).fit(np.random.default_rng(0).normal(size=(500, 1)))
 
 
-def test_gpd_too_few_exceedances_is_a_clear_error():
+# --- GPD on small data: the exponential fallback --------------------------------------------
+@pytest.mark.parametrize("n_rows, n_exceedances", [(100, MIN_EXCEEDANCES), (81, 4)])
+def test_gpd_fallback_only_below_min_exceedances(n_rows, n_exceedances):
+    # With 5% tails, 100 rows leave 5 points beyond each threshold and 81 rows leave 4.
+    x = np.random.default_rng(9).standard_t(3, size=(n_rows, 1))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = GPDTailSampler(tail_fraction=0.05).fit(x)
+    ours = [w for w in caught if "GPDTailSampler" in str(w.message)]
+    assert len(ours) == (n_exceedances < MIN_EXCEEDANCES)
+    assert model.n_exceedances_.ravel().tolist() == [n_exceedances] * 2
+    v, (low, high) = x.ravel(), model.tail_threshold_[:, 0]
+    for side, excess in enumerate((low - v[v < low], v[v > high] - high)):
+        if n_exceedances >= MIN_EXCEEDANCES:
+            c, _, scale = stats.genpareto.fit(excess, floc=0)
+        else:
+            c, scale = 0.0, excess.mean()
+        assert (model.gpd_shape_[side, 0], model.gpd_scale_[side, 0]) == (c, scale)
+        assert model.tail_fractions_[side, 0] == n_exceedances / n_rows
+
+
+def test_gpd_few_exceedances_warn_with_the_counts_and_fit_exponential_tails():
     x = np.random.default_rng(0).normal(size=(60, 1))
-    with pytest.raises(ValueError, match="needs at least 5 training points strictly beyond "
-                                         "each threshold; feature 0 has 3 below"):
-        GPDTailSampler(tail_quantile=0.05).fit(x)
+    match = (r"needs 5 training values strictly beyond a threshold \(exceedances\); with "
+             r"tail_fraction=0\.05 and 60 rows, feature 0 lower tail has 3, feature 0 upper "
+             r"tail has 3\. Those tails are exponential")
+    with pytest.warns(UserWarning, match=match):
+        model = GPDTailSampler(tail_fraction=0.05).fit(x)
+    np.testing.assert_array_equal(model.gpd_shape_, 0.0)
+    np.testing.assert_allclose(model.tail_fractions_, 3 / 60)
+    far = np.array([[-50.0], [-3.0], [0.0], [3.0], [50.0]])
+    assert np.all(np.isfinite(model.score_samples(far)))
+    assert _total_probability(model) == pytest.approx(1.0, abs=2e-3)
+    draws = model.sample(20000, random_state=0)
+    assert draws.shape == (20000, 1) and np.all(np.isfinite(draws))
+    assert np.mean(draws < model.tail_threshold_[0, 0]) == pytest.approx(0.05, abs=0.005)
+
+
+def test_gpd_tail_without_exceedances_keeps_half_an_observation():
+    # 40 rows on three values: the 5% quantiles are the extremes, nothing lies beyond.
+    x = np.repeat([0.0, 1.0, 2.0], [10, 20, 10]).reshape(-1, 1)
+    with pytest.warns(UserWarning, match="feature 0 lower tail has 0, feature 0 upper tail "
+                                         "has 0"):
+        model = GPDTailSampler().fit(x)
+    np.testing.assert_array_equal(model.tail_threshold_.ravel(), [0.0, 2.0])
+    np.testing.assert_array_equal(model.tail_fractions_, EMPTY_TAIL_OBSERVATIONS / 40)
+    np.testing.assert_array_equal(model.gpd_shape_, 0.0)
+    np.testing.assert_array_equal(model.gpd_scale_, x.std())
+    assert np.all(np.isfinite(model.score_samples(np.array([[-20.0], [-1e-3], [2.5]]))))
+    assert _total_probability(model) == pytest.approx(1.0, abs=2e-3)
+    draws = model.sample(40000, random_state=0).ravel()
+    assert np.mean(draws > 2.0) == pytest.approx(0.5 / 40, abs=0.002)
+
+
+@pytest.mark.parametrize("body", ["kde", "empirical"])
+@pytest.mark.parametrize("x, tail_fraction", [
+    (np.full(30, 3.0), 0.05),  # constant: both thresholds 3, the body one value
+    (np.array([-1.0, 0.0, 1.0]), 0.25),  # thresholds -0.5 and 0.5, the body one point
+], ids=["constant", "one-body-point"])
+def test_gpd_body_with_one_distinct_value(x, tail_fraction, body):
+    X = np.column_stack([x, np.linspace(-1, 1, len(x))])
+    with pytest.warns(UserWarning, match="feature 0 lower tail has"):
+        model = GPDTailSampler(tail_fraction=tail_fraction, body=body).fit(X)
+    draws = model.sample(2000, random_state=0)
+    assert np.all(np.isfinite(draws))
+    low, high = model.tail_threshold_[:, 0]
+    in_body = (draws[:, 0] >= low) & (draws[:, 0] <= high)
+    assert np.mean(in_body) > 0.3
+    if body == "empirical":
+        assert np.all(draws[in_body, 0] == np.median(x))
+    else:
+        assert np.all(np.isfinite(model.score_samples(np.vstack([X, [[low - 1, 0], [high, 0]]]))))
+
+
+def test_gpd_empty_body_is_a_clear_error():
+    with pytest.raises(ValueError, match="no training value of feature 0 lies between its "
+                                         r"thresholds \(tail_fraction=0.05, 2 rows\)"):
+        GPDTailSampler().fit(np.array([[0.0], [1.0]]))
+
+
+@pytest.mark.parametrize("model", [GPDTailSampler(), GPDTailSampler(body="empirical")],
+                         ids=["kde", "empirical"])
+def test_gpd_defaults_pass_the_sklearn_and_sampler_checks(model):
+    # sklearn's checks fit on 10 to 30 rows: the defaults must work there.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check_estimator(model)
+    check_sampler(model)
 
 
 # --- deep baselines ------------------------------------------------------------------------
@@ -216,7 +343,10 @@ def test_vae_density_is_normalised_and_its_score_the_mean(gaussian):
 def test_deep_samplers_learn_a_gaussian(model, gaussian):
     X, _ = gaussian
     draws = model.fit(X).sample(5000, random_state=0).ravel()
-    assert draws.mean() == pytest.approx(1.0, abs=0.25)
+    # One GAN fit's mean varies from seed to seed by about 0.18 (measured over 24 seeds,
+    # mean 0.93 before and 0.88 after the fit loop moved to skqegm.nn, SE 0.04 each), so
+    # a single seed is held to 0.5; the diffusion model is held to 0.25.
+    assert draws.mean() == pytest.approx(1.0, abs=0.5 if isinstance(model, GANSampler) else 0.25)
     assert draws.std() == pytest.approx(2.0, rel=0.15)
     assert not hasattr(model, "score_samples")
     assert model.score(X[:1000]) == pytest.approx(SCORERS["neg_tail_kl"](model, X[:1000]))
@@ -226,7 +356,9 @@ def test_gan_records_the_wasserstein_estimate_and_prints_progress(capsys):
     X, _ = make_tail_mixture(500, random_state=0)
     gan = GANSampler(hidden_layer_sizes=(8,), max_epochs=3, random_state=0, verbose=1).fit(X)
     assert len(gan.loss_curve_) == gan.n_iter_ == 3 and gan.validation_scores_ is None
-    assert capsys.readouterr().out.count("Wasserstein estimate") == 3
+    out = capsys.readouterr().out
+    assert out.count("Epoch ") == 3
+    assert "Epoch 1/3: loss = " in out and "Epoch 3/3: loss = " in out
 
 
 def test_early_stopping_keeps_the_best_epoch_and_warns_when_cut_short():
@@ -239,21 +371,82 @@ def test_early_stopping_keeps_the_best_epoch_and_warns_when_cut_short():
     assert len(ddpm.validation_scores_) == ddpm.n_iter_ == len(ddpm.loss_curve_)
 
 
+def test_n_iter_no_change_and_tol_control_early_stopping():
+    X, _ = make_tail_mixture(500, random_state=0)
+    # No epoch can beat the first by 1e9: training stops after n_iter_no_change more.
+    vae = VAESampler(hidden_layer_sizes=(8,), max_epochs=50, n_iter_no_change=2, tol=1e9,
+                     random_state=0).fit(X)
+    assert vae.n_iter_ == 3 == len(vae.validation_scores_)
+
+
+class _StopAfter(Callback):
+    def __init__(self, n_epochs):
+        self.n_epochs = n_epochs
+
+    def on_epoch_end(self, estimator, epoch):
+        return epoch >= self.n_epochs
+
+
+def test_deep_baselines_take_callbacks_and_the_gan_has_no_early_stopping():
+    X, _ = make_tail_mixture(500, random_state=0)
+    gan = GANSampler(hidden_layer_sizes=(8,), max_epochs=10, callbacks=[_StopAfter(2)],
+                     random_state=0).fit(X)
+    assert gan.n_iter_ == 2 == len(gan.loss_curve_)
+    early = {"early_stopping", "validation_fraction", "n_iter_no_change", "tol"}
+    assert not early & set(GANSampler().get_params())
+    with pytest.raises(TypeError, match="early_stopping"):
+        GANSampler(early_stopping=True)
+    for model in (VAESampler(), DiffusionSampler()):
+        assert early | {"callbacks"} <= set(model.get_params())
+
+
+def _sklearn_message(name, owner, rule):
+    return f"The '{name}' parameter of {owner} must be {rule}"
+
+
 @pytest.mark.parametrize("model, match", [
-    (GANSampler(n_critic=0), "n_critic must be >= 1"),
-    (GANSampler(gradient_penalty=-1.0), "gradient_penalty"),
-    (GANSampler(latent_dim=0), "latent_dim must be >= 1"),
-    (VAESampler(hidden_layer_sizes=()), "hidden_layer_sizes must be a non-empty tuple"),
-    (VAESampler(n_density_draws=0), "n_density_draws must be >= 1"),
-    (VAESampler(validation_fraction=1.0), "validation_fraction"),
-    (DiffusionSampler(n_steps=0), "n_steps must be >= 1"),
-    (DiffusionSampler(learning_rate=0.0), "learning_rate"),
-    (DiffusionSampler(early_stopping="yes"), "early_stopping must be one of True, False"),
-    (StudentTSampler(max_iter=0), "max_iter must be >= 1"),
-    (StudentTSampler(reg_covar=-1.0), "reg_covar"),
+    (GANSampler(n_critic=0),
+     _sklearn_message("n_critic", "GANSampler", r"an int in the range \[1, inf\)")),
+    (GANSampler(gradient_penalty=-1.0),
+     _sklearn_message("gradient_penalty", "GANSampler", r"a float in the range \[0.0, inf\)")),
+    (GANSampler(latent_dim=0),
+     _sklearn_message("latent_dim", "GANSampler", r"an int in the range \[1, inf\)")),
+    (VAESampler(n_density_draws=0),
+     _sklearn_message("n_density_draws", "VAESampler", r"an int in the range \[1, inf\)")),
+    (VAESampler(validation_fraction=1.0),
+     _sklearn_message("validation_fraction", "VAESampler", r"a float in the range \(0.0, 1.0\)")),
+    (VAESampler(n_iter_no_change=0),
+     _sklearn_message("n_iter_no_change", "VAESampler", r"an int in the range \[1, inf\)")),
+    (VAESampler(tol=-1.0),
+     _sklearn_message("tol", "VAESampler", r"a float in the range \[0.0, inf\)")),
+    (DiffusionSampler(n_steps=0),
+     _sklearn_message("n_steps", "DiffusionSampler", r"an int in the range \[1, inf\)")),
+    (DiffusionSampler(learning_rate=0.0),
+     _sklearn_message("learning_rate", "DiffusionSampler", r"a float in the range \(0.0, inf\)")),
+    (DiffusionSampler(early_stopping="yes"),
+     _sklearn_message("early_stopping", "DiffusionSampler", "an instance of 'bool'")),
+    (DiffusionSampler(callbacks=_StopAfter(1)),
+     _sklearn_message("callbacks", "DiffusionSampler", "an instance of 'list' or None")),
+    (StudentTSampler(max_iter=0),
+     _sklearn_message("max_iter", "StudentTSampler", r"an int in the range \[1, inf\)")),
+    (StudentTSampler(tol=-1.0),
+     _sklearn_message("tol", "StudentTSampler", r"a float in the range \[0.0, inf\)")),
+    (StudentTSampler(reg_covar=-1.0),
+     _sklearn_message("reg_covar", "StudentTSampler", r"a float in the range \[0.0, inf\)")),
 ])
 def test_bad_parameters_name_the_parameter(model, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
+        model.fit(np.random.default_rng(0).normal(size=(200, 1)))
+
+
+@pytest.mark.parametrize("model, error, match", [
+    (VAESampler(hidden_layer_sizes=(16, 0)), ValueError,
+     "hidden_layer_sizes must be an int >= 1 or a sequence of them"),
+    (DiffusionSampler(callbacks=["EpochLogger"]), TypeError,
+     "callbacks must be a list of skqegm.nn.Callback instances"),
+])
+def test_bad_parameters_beyond_sklearn_validation(model, error, match):
+    with pytest.raises(error, match=match):
         model.fit(np.random.default_rng(0).normal(size=(200, 1)))
 
 
@@ -274,7 +467,7 @@ def test_nan_input_is_rejected_before_training():
     (VAESampler(hidden_layer_sizes=(8,), max_epochs=2, random_state=0),
      {"latent_dim": [1, 2]}),
     (StudentTSampler(), {"reg_covar": [1e-6, 1e-3]}),
-    (GPDTailSampler(), {"tail_quantile": [0.05, 0.1]}),
+    (GPDTailSampler(), {"tail_fraction": [0.05, 0.1]}),
 ], ids=["gan", "diffusion", "vae", "student_t", "gpd"])
 def test_grid_search_with_the_tail_scorers(model, grid):
     X, _ = make_tail_mixture(1200, random_state=0)

@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from skqegm.cli import _read_csv_column, historical_simulation, main
+from skqegm.baselines import historical_simulation
+from skqegm.cli import _read_csv_column, main
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -87,7 +88,7 @@ def test_historical_simulation_by_hand():
         (["--column", "close"], "--column needs --csv"),
         (["--test-start", "2015-13-01"], "--test-start must be a date"),
         (["--csv", "{short}", "--column", "close"], "too few|need more"),
-        (["--n-qubits", "0"], "n_qubits must be >= 1"),
+        (["--n-qubits", "30"], "n_qubits must be <= 20 on the exact backend"),
     ],
 )
 def test_bad_input_gives_one_line(tmp_path, capsys, args, message):
@@ -102,6 +103,13 @@ def test_bad_input_gives_one_line(tmp_path, capsys, args, message):
     import re
 
     assert re.search(message, err), err
+
+
+def test_options_out_of_range_are_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--n-qubits", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --n-qubits: must be >= 1; got 0" in capsys.readouterr().err
 
 
 def test_help_and_console_entry_point():

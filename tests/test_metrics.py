@@ -49,7 +49,7 @@ def test_tail_kl_equals_scipy_entropy_on_the_same_histograms(side, smoothing):
     x_model = 1.3 * rng.standard_normal(7000)  # some draws beyond the data's extremes
     p, q = _histograms_by_hand(x_true, x_model, 0.05, side, 15)
     expected = entropy(_smooth(p, smoothing), _smooth(q, smoothing))
-    got = tail_kl_divergence(x_true, x_model, tail=0.05, side=side, bins=15,
+    got = tail_kl_divergence(x_true, x_model, tail_fraction=0.05, side=side, bins=15,
                              smoothing=smoothing)
     assert got == pytest.approx(expected, rel=1e-12)
     assert got > 0.01
@@ -111,7 +111,7 @@ def test_both_sides_penalise_a_model_with_its_whole_tail_on_one_side():
 def test_both_sides_is_the_kl_chain_rule_over_sides():
     rng = np.random.RandomState(6)
     x_true, x_model = rng.standard_normal(40000), 1.1 * rng.standard_t(8, size=40000)
-    params = dict(tail=0.1, bins=5, smoothing=0.0)
+    params = dict(tail_fraction=0.1, bins=5, smoothing=0.0)
     p, q = _histograms_by_hand(x_true, x_model, 0.1, "both", 5)
     p_side = np.array([p[:5].sum(), p[5:].sum()]) / p.sum()
     q_side = np.array([q[:5].sum(), q[5:].sum()]) / q.sum()
@@ -143,9 +143,10 @@ def test_rarity_callable_defines_the_tail():
         calls.append(X.shape)
         return np.sum(X ** 2, axis=1)  # minus the standard normal log-density, up to constants
 
-    kl = tail_kl_divergence(x_true, x_model, rarity=rarity, tail=0.1)
+    kl = tail_kl_divergence(x_true, x_model, rarity=rarity, tail_fraction=0.1)
     assert calls == [(2000, 3), (2000, 3)]
-    assert 0 < kl < tail_kl_divergence(x_true, 2.0 * x_model, rarity=rarity, tail=0.1)
+    wider = tail_kl_divergence(x_true, 2.0 * x_model, rarity=rarity, tail_fraction=0.1)
+    assert 0 < kl < wider
     one_d = tail_kl_divergence(x_true[:, 0], x_model[:, 0], rarity=lambda X: np.abs(X[:, 0]))
     assert np.isfinite(one_d) and one_d >= 0
 
@@ -160,9 +161,10 @@ def test_rarity_callable_defines_the_tail():
         (np.zeros((5, 2)), np.zeros((5, 3)), {}, "x_true has 2 features but x_model has 3"),
         (np.zeros((2, 2, 2)), np.zeros(3), {}, "x_true must be 1-D or 2-D"),
         ([0.0, 1.0], [0.0], dict(side="left"), "side must be one of 'lower', 'upper', 'both'"),
-        ([0.0, 1.0], [0.0], dict(tail=0.5), r"tail must be in \(0, 0.5\)"),
-        ([0.0, 1.0], [0.0], dict(tail=0.0), r"tail must be in \(0, 0.5\)"),
-        ([0.0, 1.0], [0.0], dict(tail=1.0, side="lower"), r"tail must be in \(0, 1.0\)"),
+        ([0.0, 1.0], [0.0], dict(tail_fraction=0.5), r"tail_fraction must be in \(0, 0.5\)"),
+        ([0.0, 1.0], [0.0], dict(tail_fraction=0.0), r"tail_fraction must be in \(0, 0.5\)"),
+        ([0.0, 1.0], [0.0], dict(tail_fraction=1.0, side="lower"),
+         r"tail_fraction must be in \(0, 1.0\)"),
         ([0.0, 1.0], [0.0], dict(bins=0), "bins must be >= 1"),
         ([0.0, 1.0], [0.0], dict(smoothing=-1e-3), r"smoothing must be in \[0"),
         (np.ones((9, 2)), np.ones((9, 2)), dict(side="lower"), "side must be 'both'"),
@@ -173,6 +175,13 @@ def test_rarity_callable_defines_the_tail():
 def test_tail_kl_errors(x_true, x_model, kwargs, match):
     with pytest.raises(ValueError, match=match):
         tail_kl_divergence(x_true, x_model, **kwargs)
+
+
+def test_tail_kl_takes_tail_fraction_not_tail():
+    x = np.random.RandomState(12).standard_normal(2000)
+    with pytest.raises(TypeError, match="tail"):
+        tail_kl_divergence(x, x, tail=0.1)
+    assert tail_kl_divergence(x, x, tail_fraction=0.1) == 0.0
 
 
 def test_tail_kl_singular_covariance_asks_for_a_rarity():

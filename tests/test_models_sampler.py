@@ -11,13 +11,10 @@ from scipy.integrate import trapezoid
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from skqegm import QEGMSampler
 from skqegm.datasets import make_tail_mixture, tail_mixture_cdf
 from skqegm.metrics import SCORERS
-from skqegm.models import sample_pipeline
 from skqegm.models.losses import bernoulli_kl, hybrid_loss
 from skqegm.quantum import QuantumLayer, SamplerTransformer
 from skqegm.utils.estimator_checks import parametrize_with_sampler_checks
@@ -210,24 +207,6 @@ def test_grid_search_with_the_tail_scorers():
     assert search.best_estimator_.sample(5, random_state=0).shape == (5, 1)
 
 
-def test_pipeline_and_sample_pipeline():
-    X = 50.0 + 4.0 * X_MIX[:1000]
-    pipe = Pipeline([("scale", StandardScaler()), ("qegm", small(max_epochs=20))]).fit(X)
-    assert pipe.score_samples(X[:5]).shape == (5,)
-    draws = sample_pipeline(pipe, 3000, random_state=0)
-    assert draws.shape == (3000, 1)
-    assert abs(draws.mean() - X.mean()) < 1.0 and abs(draws.std() / X.std() - 1) < 0.2
-    np.testing.assert_array_equal(draws, sample_pipeline(pipe, 3000, random_state=0))
-
-
-def test_sample_pipeline_errors():
-    with pytest.raises(TypeError, match="Pipeline"):
-        sample_pipeline(small(), 5)
-    pipe = Pipeline([("scale", StandardScaler()), ("model", StandardScaler())]).fit(X_MIX[:50])
-    with pytest.raises(TypeError, match="no sample method"):
-        sample_pipeline(pipe, 5)
-
-
 def test_verbose_prints_the_loss_per_epoch(capsys):
     small(verbose=1).fit(X_MIX[:300])
     out = capsys.readouterr().out
@@ -243,8 +222,10 @@ def test_provenance_records_what_reproduces_the_run():
     assert prov["versions"]["qiskit"] and prov["versions"]["torch"]
 
 
-def test_tail_thresholds_are_the_training_quantiles():
-    model = small(tail_quantile=0.1, early_stopping=False).fit(X_MIX[:1000])
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_tail_thresholds_are_the_training_quantiles(early_stopping):
+    # All the rows given to fit, whichever rows early stopping holds out.
+    model = small(tail_fraction=0.1, early_stopping=early_stopping).fit(X_MIX[:1000])
     np.testing.assert_allclose(model.tail_threshold_[:, 0],
                                np.quantile(X_MIX[:1000], [0.1, 0.9]), rtol=1e-12)
 
@@ -261,25 +242,37 @@ def test_multivariate_data():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"tail_quantile": 0.5}, "tail_quantile must be in"),
-        ({"tail_quantile": 0.0}, "tail_quantile must be in"),
-        ({"n_qubits": 0}, "n_qubits must be >= 1"),
-        ({"n_qubits": 21}, "n_qubits must be <= 20"),
-        ({"latent": "vae"}, "latent must be one of 'quantum', 'gaussian'"),
-        ({"noise": "quantum"}, "noise must be one of 'prng', 'qrng', None"),
-        ({"encoding": "basis"}, "encoding must be one of"),
-        ({"backend": "ibm_nowhere"}, "backend"),
+        ({"tail_fraction": 0.5}, "'tail_fraction' parameter of QEGMSampler must be a float "
+                                 r"in the range \(0.0, 0.5\)"),
+        ({"tail_fraction": 0.0}, "'tail_fraction' parameter"),
+        ({"n_qubits": 0}, r"'n_qubits' parameter of QEGMSampler must be an int in the range "
+                          r"\[1, inf\)"),
+        ({"n_qubits": 21}, "n_qubits must be <= 20 on the exact backend"),
+        ({"latent": "vae"}, r"'latent' parameter of QEGMSampler must be a str among "
+                            r"\{'(gaussian|quantum)', '(gaussian|quantum)'\}"),
+        ({"noise": "quantum"}, "'noise' parameter of QEGMSampler must be a str among"),
+        ({"encoding": "basis"}, "'encoding' parameter"),
+        ({"backend": "ibm_nowhere"}, "'backend' parameter of QEGMSampler must be None, a str "
+                                     "among"),
         ({"shots": 100}, "shots needs a Qiskit backend"),
         ({"backend": "aer", "encoding": "amplitude"}, "amplitude"),
         ({"rec_weight": 0.0, "tail_weight": 0.0}, "both 0"),
-        ({"learning_rate": 0.0}, "learning_rate must be in"),
-        ({"validation_fraction": 1.0}, "validation_fraction must be in"),
-        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes"),
+        ({"learning_rate": 0.0}, "'learning_rate' parameter"),
+        ({"validation_fraction": 1.0}, "'validation_fraction' parameter"),
+        ({"n_iter_no_change": 0}, "'n_iter_no_change' parameter"),
+        ({"tol": -1.0}, "'tol' parameter"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be an int >= 1 or a "
+                                         "sequence of them"),
     ],
 )
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         small(**params).fit(X_MIX[:50])
+
+
+def test_callbacks_must_be_callback_instances():
+    with pytest.raises(TypeError, match="callbacks must be a list of skqegm.nn.Callback"):
+        small(callbacks=[print]).fit(X_MIX[:50])
 
 
 def test_bad_data():
@@ -323,8 +316,11 @@ def test_provenance_names_devices_and_primitives():
     from qiskit.primitives import StatevectorSampler
     from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-    from skqegm.models._training import _backend_label
+    def label(backend):
+        model = QEGMSampler(backend=backend, shots=8, n_qubits=2, n_layers=1, max_epochs=1,
+                            hidden_layer_sizes=(4,), early_stopping=False, random_state=0)
+        return model.fit(X_MIX[:8]).provenance_["backend"]
 
-    assert _backend_label(None) is None and _backend_label("aer") == "aer"
-    assert _backend_label(FakeManilaV2()) == "fake_manila"
-    assert _backend_label(StatevectorSampler()) == "StatevectorSampler"
+    assert label("aer") == "aer"
+    assert label(FakeManilaV2()) == "fake_manila"
+    assert label(StatevectorSampler()) == "StatevectorSampler"

@@ -11,13 +11,13 @@ from scipy.optimize import brentq
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skqegm import QEGMSampler, TailRiskEstimator
+from skqegm import TailRiskEstimator
 from skqegm.metrics import SCORERS, interval_coverage
 from skqegm.models._mixture1d import mixture_quantiles, mixture_tail_mean
 from skqegm.models.tail_risk import MIN_RARE_EVENTS
+from skqegm.pipeline import Pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -34,15 +34,15 @@ X_H, Y_H, _ = heteroscedastic(1500, 0)
 
 
 def small(latent="quantum", **params):
-    sampler = QEGMSampler(latent=latent, max_epochs=3, hidden_layer_sizes=(16,))
-    return TailRiskEstimator(**{"sampler": sampler, "random_state": 0, **params})
+    return TailRiskEstimator(**{"latent": latent, "max_epochs": 3, "hidden_layer_sizes": (16,),
+                                "random_state": 0, **params})
 
 
 @pytest.fixture(scope="module", params=["quantum", "gaussian"])
 def fitted(request):
     """A model of the heteroscedastic data, trained to convergence (a few seconds)."""
     X, y, _ = heteroscedastic(4000, 1)
-    return TailRiskEstimator(QEGMSampler(latent=request.param), random_state=0).fit(X, y)
+    return TailRiskEstimator(latent=request.param, random_state=0).fit(X, y)
 
 
 # -- quality ----------------------------------------------------------------------------------
@@ -68,15 +68,25 @@ def test_var_exceedances_match_the_level(fitted):
 
 def test_rare_flags_single_out_the_volatile_rows(fitted):
     X, y, sigma = heteroscedastic(4000, 4)
-    flags = fitted.predict(X)
+    flags = fitted.predict_rare(X)
     assert sigma[flags == 1].mean() > 1.5 * sigma[flags == 0].mean()
-    rare = y < fitted.tail_threshold_
+    rare = y < fitted.tail_threshold_[0, 0]
+    np.testing.assert_array_equal(fitted.rare_events(y), rare)
     assert rare[flags == 1].mean() > 2 * rare[flags == 0].mean()
+
+
+@pytest.mark.parametrize("fitted", ["quantum"], indirect=True)
+def test_predict_is_the_conditional_median(fitted):
+    X, y, _ = heteroscedastic(4000, 5)
+    median = fitted.predict(X)
+    np.testing.assert_allclose(median, fitted.predict_quantiles(X, 0.5)[:, 0])
+    assert abs(np.mean(y < median) - 0.5) < 0.03  # half the outcomes below it
+    assert np.mean(np.abs(median)) < 0.3  # y is centred: t_4 noise scaled by sigma(x)
 
 
 # -- exact mixture numerics -------------------------------------------------------------------
 def mixture_of_row(model, x):
-    log_weights, mean, scale = model._mixture(x[None, :])
+    log_weights, mean, scale = model._predictive_mixture(x[None, :])
     return np.exp(log_weights), mean[0], scale[0]
 
 
@@ -91,11 +101,12 @@ def test_quantiles_invert_the_cdf_found_by_brentq(fitted):
 
 
 def test_proba_is_the_tail_mass_at_the_threshold(fitted):
-    proba = fitted.predict_proba(X_H[:5])
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    proba = fitted.predict_tail_proba(X_H[:5])
+    assert proba.shape == (5,)
     for i in range(5):
         w, m, s = mixture_of_row(fitted, X_H[i])
-        assert proba[i, 1] == pytest.approx(w @ stats.norm.cdf(fitted.tail_threshold_, m, s))
+        threshold = fitted.tail_threshold_[0, 0]
+        assert proba[i] == pytest.approx(w @ stats.norm.cdf(threshold, m, s))
 
 
 def test_es_is_the_mean_beyond_the_var_by_quadrature(fitted):
@@ -138,12 +149,14 @@ def test_mixture_helpers_on_one_gaussian():
 
 # -- thresholds and sides ---------------------------------------------------------------------
 def test_quantile_and_sigma_thresholds_and_base_rate():
-    model = small(tail_level=0.05).fit(X_H, Y_H)
-    assert model.tail_threshold_ == pytest.approx(np.quantile(Y_H, 0.05))
-    assert model.base_rate_ == pytest.approx(np.mean(Y_H < model.tail_threshold_))
-    sigma = small(tail="sigma", tail_level=2.0, side="upper").fit(X_H, Y_H)
-    assert sigma.tail_threshold_ == pytest.approx(Y_H.mean() + 2 * Y_H.std())
-    assert sigma.base_rate_ == pytest.approx(np.mean(Y_H > sigma.tail_threshold_))
+    model = small(tail_fraction=0.05).fit(X_H, Y_H)
+    assert model.tail_threshold_.shape == (2, 1)
+    np.testing.assert_allclose(model.tail_threshold_[:, 0], np.quantile(Y_H, [0.05, 0.95]))
+    assert model.base_rate_ == pytest.approx(np.mean(Y_H < model.tail_threshold_[0, 0]))
+    sigma = small(tail_rule="sigma", k=2.0, side="upper").fit(X_H, Y_H)
+    assert sigma.tail_threshold_[1, 0] == pytest.approx(Y_H.mean() + 2 * Y_H.std())
+    assert sigma.tail_threshold_[0, 0] == pytest.approx(Y_H.mean() - 2 * Y_H.std())
+    assert sigma.base_rate_ == pytest.approx(np.mean(Y_H > sigma.tail_threshold_[1, 0]))
 
 
 def test_upper_side_var_and_es_are_upper_levels():
@@ -151,31 +164,32 @@ def test_upper_side_var_and_es_are_upper_levels():
     quantile = upper.predict_quantiles(X_H[:4], 0.99)[:, 0]
     np.testing.assert_allclose(upper.predict_var(X_H[:4], 0.99), quantile)
     assert np.all(upper.predict_es(X_H[:4], 0.99) > quantile)
-    p = upper.predict_proba(X_H[:4])[:, 1]
+    p = upper.predict_tail_proba(X_H[:4])
     lower_mass = upper.predict_quantiles(X_H[:4], 0.5)  # the median is below the threshold
-    assert np.all(p < 0.5) and np.all(lower_mass < upper.tail_threshold_)
+    assert np.all(p < 0.5) and np.all(lower_mass < upper.tail_threshold_[1, 0])
+    np.testing.assert_array_equal(upper.rare_events(Y_H), Y_H > upper.tail_threshold_[1, 0])
 
 
 def test_decision_threshold_sets_the_flags():
     model = small().fit(X_H, Y_H)
-    proba = model.predict_proba(X_H)[:, 1]
-    np.testing.assert_array_equal(model.predict(X_H), proba > model.base_rate_)
+    proba = model.predict_tail_proba(X_H)
+    np.testing.assert_array_equal(model.predict_rare(X_H), proba > model.base_rate_)
     strict = clone(model).set_params(decision_threshold=0.2).fit(X_H, Y_H)
-    np.testing.assert_array_equal(strict.predict(X_H), strict.predict_proba(X_H)[:, 1] > 0.2)
+    np.testing.assert_array_equal(strict.predict_rare(X_H), strict.predict_tail_proba(X_H) > 0.2)
 
 
-def test_random_state_falls_back_on_the_sampler():
-    sampler = QEGMSampler(max_epochs=2, hidden_layer_sizes=(8,), random_state=5)
-    a = TailRiskEstimator(sampler).fit(X_H, Y_H).predict_var(X_H[:5])
-    b = TailRiskEstimator(clone(sampler)).fit(X_H, Y_H).predict_var(X_H[:5])
-    c = TailRiskEstimator(sampler, random_state=6).fit(X_H, Y_H).predict_var(X_H[:5])
+def test_random_state_seeds_the_fit():
+    params = dict(max_epochs=2, hidden_layer_sizes=(8,))
+    a = TailRiskEstimator(random_state=5, **params).fit(X_H, Y_H).predict_var(X_H[:5])
+    b = TailRiskEstimator(random_state=5, **params).fit(X_H, Y_H).predict_var(X_H[:5])
+    c = TailRiskEstimator(random_state=6, **params).fit(X_H, Y_H).predict_var(X_H[:5])
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
 
-def test_default_sampler_and_provenance():
+def test_default_architecture_and_provenance():
     model = TailRiskEstimator(random_state=0)
-    model.set_params(sampler=QEGMSampler(max_epochs=1)).fit(X_H, Y_H)
+    model.set_params(max_epochs=1).fit(X_H, Y_H)
     assert model.quantum_layer_.n_qubits_ == 4 and model.n_iter_ == 1
     assert model.provenance_["random_state"] == 0 and model.provenance_["latent"] == "quantum"
     assert small("gaussian").fit(X_H, Y_H).quantum_layer_ is None
@@ -206,9 +220,9 @@ def test_grid_search_with_the_tail_scorers():
 def test_pipeline_after_preprocessing_is_scored_through_its_last_step():
     X = 1000.0 + 50.0 * X_H
     pipe = Pipeline([("scale", StandardScaler()), ("risk", small())]).fit(X, Y_H)
-    assert pipe.predict(X[:7]).shape == (7,) and pipe.predict_proba(X[:7]).shape == (7, 2)
-    np.testing.assert_array_equal(pipe.predict(X[:7]),
-                                  pipe[-1].predict(pipe[:-1].transform(X[:7])))
+    assert pipe.predict(X[:7]).shape == (7,) and pipe.predict_tail_proba(X[:7]).shape == (7,)
+    np.testing.assert_array_equal(pipe.predict_rare(X[:7]),
+                                  pipe[-1].predict_rare(pipe[:-1].transform(X[:7])))
     for name, scorer in SCORERS.items():
         assert np.isfinite(scorer(pipe, X, Y_H)), name
     search = GridSearchCV(pipe, {"risk__coverage": [0.8, 0.9]}, scoring=SCORERS,
@@ -220,15 +234,16 @@ def test_pipeline_after_preprocessing_is_scored_through_its_last_step():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"tail": "gpd"}, "tail must be one of 'quantile', 'sigma'"),
-        ({"side": "both"}, "side must be one of 'lower', 'upper'"),
-        ({"tail_level": 0.5}, r"tail_level \(tail='quantile'\) must be in \(0, 0.5\)"),
-        ({"tail": "sigma", "tail_level": 0.0}, r"tail_level \(tail='sigma'\) must be in"),
-        ({"coverage": 1.0}, r"coverage must be in \(0, 1\)"),
-        ({"n_draws": 0}, "n_draws must be >= 1"),
-        ({"decision_threshold": 1.5}, "decision_threshold must be in"),
-        ({"sampler": StandardScaler()}, "sampler must be None or a QEGMSampler"),
-        ({"sampler": QEGMSampler(n_qubits=0)}, "n_qubits must be >= 1"),
+        ({"tail_rule": "gpd"}, "'tail_rule' parameter of TailRiskEstimator must be a str "
+                               "among"),
+        ({"side": "both"}, "'side' parameter of TailRiskEstimator must be a str among"),
+        ({"tail_fraction": 0.5}, r"'tail_fraction' parameter .* in the range \(0.0, 0.5\)"),
+        ({"k": 0.0}, r"'k' parameter .* in the range \(0.0, inf\)"),
+        ({"coverage": 1.0}, r"'coverage' parameter .* in the range \(0.0, 1.0\)"),
+        ({"n_draws": 0}, "'n_draws' parameter"),
+        ({"decision_threshold": 1.5}, "'decision_threshold' parameter"),
+        ({"n_qubits": 0}, "'n_qubits' parameter"),
+        ({"shots": 100}, "shots needs a Qiskit backend"),
     ],
 )
 def test_bad_parameters(params, match):
@@ -243,13 +258,20 @@ def test_bad_targets():
         small().fit(X_H, y)
     with pytest.raises(ValueError, match="y is constant"):
         small().fit(X_H, np.full(len(X_H), 2.0))
-    expected = f"y has 3 rare events .* needs at least {MIN_RARE_EVENTS}"
-    with pytest.raises(ValueError, match=expected):
-        small(tail_level=0.02).fit(X_H[:150], Y_H[:150])
-    with pytest.raises(ValueError, match="y has 0 rare events"):
-        small(tail="sigma", tail_level=50.0).fit(X_H, Y_H)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         small().fit(X_H, Y_H[:-1])
+
+
+def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
+    expected = (f"y has 3 rare events of 150 beyond the lower threshold .* fewer than "
+                f"{MIN_RARE_EVENTS}")
+    with pytest.warns(UserWarning, match=expected):
+        model = small(tail_fraction=0.02).fit(X_H[:150], Y_H[:150])
+    assert model.base_rate_ == pytest.approx(3 / 150)
+    assert np.all(np.isfinite(model.predict_var(X_H[:20])))
+    with pytest.warns(UserWarning, match="y has 0 rare events"):
+        model = small(tail_rule="sigma", k=50.0).fit(X_H, Y_H)
+    assert model.base_rate_ == 0 and model.predict_rare(X_H[:20]).shape == (20,)
 
 
 def test_bad_prediction_calls():
@@ -269,3 +291,5 @@ def test_bad_prediction_calls():
         model.sample_y(X_H[:3], 0)
     with pytest.raises(ValueError, match="2 features"):
         model.predict(X_H[:3, :1])
+    with pytest.raises(ValueError, match="2 features"):
+        model.predict_rare(X_H[:3, :1])

@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skqegm.preprocessing import (
     QuantileTailLabeler,
@@ -23,6 +24,8 @@ def test_sigma_labeler_learns_eq8_thresholds_per_column():
     np.testing.assert_allclose(labeler.mean_, X.mean(axis=0))
     np.testing.assert_allclose(labeler.scale_, X.std(axis=0))
     np.testing.assert_allclose(labeler.threshold_, X.mean(axis=0) - 2.0 * X.std(axis=0))
+    np.testing.assert_array_equal(labeler.tail_threshold_[0], labeler.threshold_)
+    np.testing.assert_allclose(labeler.tail_threshold_[1], X.mean(axis=0) + 2.0 * X.std(axis=0))
     labels = labeler.transform(X)
     assert labels.shape == X.shape and labels.dtype.kind == "i"
     np.testing.assert_array_equal(labels, (X < labeler.threshold_).astype(int))
@@ -47,21 +50,45 @@ def test_labeler_uses_training_thresholds_on_new_data():
 def test_constant_column_has_no_rare_value():
     X = np.full((10, 1), 3.0)
     assert SigmaThresholdLabeler(side="both").fit_transform(X).sum() == 0
-    assert QuantileTailLabeler(side="both", q=0.1).fit_transform(X).sum() == 0
+    assert QuantileTailLabeler(side="both", tail_fraction=0.1).fit_transform(X).sum() == 0
 
 
 @pytest.mark.parametrize("side, expected", [("upper", 10), ("lower", 10), ("both", 20)])
-def test_quantile_labeler_rate_matches_q(side, expected):
+def test_quantile_labeler_rate_matches_tail_fraction(side, expected):
     X = np.random.RandomState(1).standard_normal((1000, 3))
-    labels = QuantileTailLabeler(q=0.01, side=side).fit_transform(X)
+    labels = QuantileTailLabeler(tail_fraction=0.01, side=side).fit_transform(X)
     assert labels.sum(axis=0).tolist() == [expected] * 3
 
 
 def test_quantile_labeler_thresholds_are_quantiles():
     X = np.random.RandomState(2).exponential(size=(300, 2))
-    labeler = QuantileTailLabeler(q=0.05, side="both").fit(X)
+    labeler = QuantileTailLabeler(tail_fraction=0.05, side="both").fit(X)
     np.testing.assert_allclose(labeler.lower_, np.quantile(X, 0.05, axis=0))
     np.testing.assert_allclose(labeler.upper_, np.quantile(X, 0.95, axis=0))
+    # The same numbers as np.quantile, in the package's (2, n_features) layout.
+    np.testing.assert_array_equal(labeler.tail_threshold_, [np.quantile(X, 0.05, axis=0),
+                                                            np.quantile(X, 0.95, axis=0)])
+    upper = QuantileTailLabeler(tail_fraction=0.05).fit(X)
+    np.testing.assert_array_equal(upper.threshold_, np.quantile(X, 0.95, axis=0))
+    np.testing.assert_array_equal(upper.tail_threshold_, labeler.tail_threshold_)
+
+
+def test_labelers_flag_strictly_beyond_the_side_threshold():
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    thresholds = QuantileTailLabeler(tail_fraction=0.25, side="both").fit(X).tail_threshold_
+    np.testing.assert_array_equal(thresholds.ravel(), [1.0, 3.0])
+    for side, expected in [("lower", [1, 0, 0, 0, 0]), ("upper", [0, 0, 0, 0, 1]),
+                           ("both", [1, 0, 0, 0, 1])]:
+        labeler = QuantileTailLabeler(tail_fraction=0.25, side=side).fit(X)
+        assert labeler.transform(X).ravel().tolist() == expected  # 1.0 and 3.0 are not rare
+
+
+def test_quantile_labeler_renamed_q_to_tail_fraction():
+    assert QuantileTailLabeler(tail_fraction=0.2).get_params()["tail_fraction"] == 0.2
+    with pytest.raises(TypeError, match="'q'"):
+        QuantileTailLabeler(q=0.05)
+    with pytest.raises(TypeError, match="'q'"):
+        make_tail_labels([1.0, 2.0, 3.0], method="quantile", q=0.05)
 
 
 def test_labelers_feature_names_out():
@@ -72,21 +99,39 @@ def test_labelers_feature_names_out():
     assert list(out.columns) == ["spx", "ndx"]
 
 
+_SIDE = r"must be a str among \{'(lower|upper|both)', '(lower|upper|both)', '(lower|upper|both)'\}"
+_K = r"The 'k' parameter of SigmaThresholdLabeler must be a float in the range \(0.0, inf\)"
+_FRACTION = (r"The 'tail_fraction' parameter of QuantileTailLabeler must be a float in the "
+             r"range \(0.0, 1.0\)")
+
+
 @pytest.mark.parametrize(
     "labeler, match",
     [
-        (SigmaThresholdLabeler(side="left"), "side must be one of 'lower', 'upper', 'both'"),
-        (SigmaThresholdLabeler(k=0), r"k must be in \(0"),
-        (SigmaThresholdLabeler(k=-1.0), r"k must be in \(0"),
-        (SigmaThresholdLabeler(k="2"), "k must be a finite real"),
-        (QuantileTailLabeler(q=0.0), r"q must be in \(0, 1.0\)"),
-        (QuantileTailLabeler(q=1.0), r"q must be in \(0, 1.0\)"),
-        (QuantileTailLabeler(q=0.5, side="both"), r"q must be in \(0, 0.5\)"),
+        (SigmaThresholdLabeler(side="left"),
+         "The 'side' parameter of SigmaThresholdLabeler " + _SIDE),
+        (QuantileTailLabeler(side="left"), "The 'side' parameter of QuantileTailLabeler " + _SIDE),
+        (SigmaThresholdLabeler(k=0), _K),
+        (SigmaThresholdLabeler(k=-1.0), _K),
+        (SigmaThresholdLabeler(k="2"), _K),
+        (QuantileTailLabeler(tail_fraction=0.0), _FRACTION),
+        (QuantileTailLabeler(tail_fraction=1.0), _FRACTION),
     ],
 )
 def test_labeler_bad_parameters(labeler, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InvalidParameterError, match=match):
         labeler.fit(np.ones((5, 1)))
+
+
+@pytest.mark.parametrize("tail_fraction", [0.5, 0.7])
+def test_quantile_labeler_both_sides_need_tail_fraction_below_one_half(tail_fraction):
+    match = (r"with side='both', tail_fraction must be in \(0, 0.5\) \(each side takes "
+             rf"tail_fraction\); got tail_fraction={tail_fraction}")
+    with pytest.raises(ValueError, match=match) as info:
+        QuantileTailLabeler(tail_fraction=tail_fraction, side="both").fit(np.ones((5, 1)))
+    assert not isinstance(info.value, InvalidParameterError)  # a cross-parameter rule
+    # One side alone may take more than half.
+    assert QuantileTailLabeler(tail_fraction=tail_fraction).fit(np.ones((5, 1))).threshold_ == 1
 
 
 def test_labeler_rejects_nan_and_feature_mismatch():
@@ -102,7 +147,7 @@ def test_make_tail_labels_matches_labelers():
     sigma = make_tail_labels(y, k=2.0, side="both")
     expected = SigmaThresholdLabeler(k=2.0, side="both").fit_transform(y.reshape(-1, 1))
     np.testing.assert_array_equal(sigma, expected.ravel())
-    quantile = make_tail_labels(y, method="quantile", q=0.05, side="upper")
+    quantile = make_tail_labels(y, method="quantile", tail_fraction=0.05, side="upper")
     assert quantile.shape == (400,) and quantile.sum() == 20
 
 

@@ -107,7 +107,7 @@ def test_fake_device_transpiles_once_and_caches():
     qt = EstimatorTransformer(n_layers=1, backend=FakeManilaV2(), random_state=0).fit(X3)
     qt.transform(X3)
     qt.transform(X3[:2])
-    assert len(qt._runner._prepared) == 1
+    assert len(qt.runner_._prepared) == 1
 
 
 def test_fitted_attributes():
@@ -157,13 +157,15 @@ def test_non_finite_input_is_rejected(bad_value):
 @pytest.mark.parametrize(
     "params, X, match",
     [
-        ({"n_layers": 0}, X3, "n_layers must be >= 1"),
-        ({"n_layers": 1.5}, X3, "n_layers must be an integer"),
-        ({"backend": "qpu"}, X3, "backend must be one of 'exact', 'statevector', 'aer'"),
-        ({"backend": 42}, X3, "backend must be None, one of"),
-        ({"shots": 0}, X3, "shots must be >= 1"),
-        ({"shots": -5}, X3, "shots must be >= 1"),
-        ({"encoding": "basis"}, X3, "encoding must be one of 'angle', 'amplitude'"),
+        ({"n_layers": 0}, X3, r"'n_layers' parameter of EstimatorTransformer must be an int "
+                              r"in the range \[1, inf\)"),
+        ({"n_layers": 1.5}, X3, "'n_layers' parameter .* Got 1.5 instead"),
+        ({"backend": "qpu"}, X3, "'backend' parameter of EstimatorTransformer must be None, a "
+                                 "str among .*'statevector'.* an instance of 'BackendV2'"),
+        ({"backend": 42}, X3, "'backend' parameter .* Got 42 instead"),
+        ({"shots": 0}, X3, "'shots' parameter .* Got 0 instead"),
+        ({"shots": -5}, X3, "'shots' parameter .* Got -5 instead"),
+        ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),
         ({"weights": np.zeros(5)}, X3, "weights must hold 12 finite angles"),
         ({}, np.zeros((2, 21)), "exact backend simulates at most 20"),
         ({"encoding": "amplitude"}, np.array([[1.0, 2.0], [0.0, 0.0]]), "non-zero norm"),

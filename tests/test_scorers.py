@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import (
     SCORERS,
@@ -23,11 +24,14 @@ from skqegm.metrics import (
 
 
 class GaussianConditionalTail(BaseEstimator):
-    """Toy supervised tail estimator: y | x ~ N(a x + b, (noise_scale * s)^2)."""
+    """Toy supervised tail estimator: y | x ~ N(a x + b, (noise_scale * s)^2).
 
-    def __init__(self, noise_scale=1.0, tail=0.05, alert=0.3):
+    Rare events are the y below the ``tail_fraction`` quantile of the training y.
+    """
+
+    def __init__(self, noise_scale=1.0, tail_fraction=0.05, alert=0.3):
         self.noise_scale = noise_scale
-        self.tail = tail
+        self.tail_fraction = tail_fraction
         self.alert = alert
 
     def fit(self, X, y):
@@ -35,7 +39,7 @@ class GaussianConditionalTail(BaseEstimator):
         design = np.column_stack([X, np.ones(len(X))])
         self.coef_ = np.linalg.lstsq(design, y, rcond=None)[0]
         self.sigma_ = self.noise_scale * np.std(y - design @ self.coef_)
-        self.tail_threshold_ = np.quantile(y, self.tail)
+        self.threshold_ = np.quantile(y, self.tail_fraction)
         return self
 
     def _mean(self, X):
@@ -49,8 +53,14 @@ class GaussianConditionalTail(BaseEstimator):
         return mean[:, None] + self.sigma_ * noise
 
     def predict(self, X):
-        p_rare = norm.cdf(self.tail_threshold_, self._mean(X), self.sigma_)
+        return self._mean(X)
+
+    def predict_rare(self, X):
+        p_rare = norm.cdf(self.threshold_, self._mean(X), self.sigma_)
         return (p_rare > self.alert).astype(int)
+
+    def rare_events(self, y):
+        return (np.asarray(y) < self.threshold_).astype(int)
 
     def predict_interval(self, X, coverage):
         half = norm.ppf((1 + coverage) / 2) * self.sigma_
@@ -145,53 +155,55 @@ def test_scorers_accept_gaussian_mixture_tuple_samples():
 def test_sampler_without_random_state_is_called_plainly():
     draws = np.linspace(-3, 3, 100).reshape(-1, 1)
     sampler = FixedSampler(draws)
-    scorer = make_tail_kl_scorer(side="lower", tail=0.1, bins=5, n_draws=1)
+    scorer = make_tail_kl_scorer(side="lower", tail_fraction=0.1, bins=5, n_draws=1)
     score = scorer(sampler, draws[::2])
     assert sampler.calls == [50] and score <= 0
 
 
 def test_unsupervised_recall_uses_quantiles_and_lowest_scores():
     X = np.array([-9.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]).reshape(-1, 1)
-    # tail=0.1 per side: true rare = {-9} below the 0.1 quantile, {9} above 0.9.
+    # tail_fraction=0.1 per side: true rare = {-9} below the 0.1 quantile, {9} above 0.9.
     scores = np.array([-5.0, -1, -1, -1, -1, -1, -1, -1, -1, -6.0])
     assert rare_event_recall_scorer(FixedSampler(X, scores), X) == 1.0
-    scorer = make_rare_event_recall_scorer(tail=0.1)
+    scorer = make_rare_event_recall_scorer(tail_fraction=0.1)
     assert scorer(FixedSampler(X, scores), X) == 1.0
     swapped = scores.copy()
     swapped[0] = 0.0
     swapped[5] = -10.0  # the model calls 2.0 rarer than -9
     assert scorer(FixedSampler(X, swapped), X) == 0.5
-    upper = make_rare_event_recall_scorer(tail=0.1, side="upper")
+    upper = make_rare_event_recall_scorer(tail_fraction=0.1, side="upper")
     assert upper(FixedSampler(X, scores), X) == 1.0  # one flag: the lowest score, x = 9
 
 
-def test_unsupervised_recall_uses_the_estimator_threshold():
-    X = np.arange(10.0).reshape(-1, 1)
-    sampler = FixedSampler(X, scores=-np.arange(10.0))  # larger x = rarer
-    sampler.tail_threshold_ = 6.5
-    sampler.side = "upper"
-    assert rare_event_recall_scorer(sampler, X) == 1.0  # true {7, 8, 9}, flags {7, 8, 9}
-    sampler.side = "lower"
-    sampler.tail_threshold_ = 1.5
-    assert rare_event_recall_scorer(sampler, X) == 0.0  # true {0, 1}, flags {8, 9}
-    sampler.tail_threshold_ = (1.0, 8.5)
-    sampler.side = "both"
-    assert rare_event_recall_scorer(sampler, X) == 0.5  # true {0, 9}, flags {8, 9}
-    sampler.side = "upper"
-    with pytest.raises(ValueError, match="tail_threshold_ must be one number"):
-        rare_event_recall_scorer(sampler, X)
-    del sampler.side  # a (lower, upper) pair without a side, as QEGMSampler holds
-    sampler.tail_threshold_ = np.array([[1.0], [8.5]])
-    assert rare_event_recall_scorer(sampler, X) == 0.5
-    sampler.tail_threshold_ = 1.5  # one threshold without a side: lower
-    assert rare_event_recall_scorer(sampler, X) == 0.0
+def test_unsupervised_recall_ignores_the_samplers_own_thresholds():
+    # The events are the scorer's, so candidates of a grid search share them.
+    X = np.array([-9.0, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 9.0]).reshape(-1, 1)
+    scores = np.array([-5.0, -1, -1, -1, -1, -1, -1, -1, -1, -6.0])
+    plain = FixedSampler(X, scores)
+    with_thresholds = FixedSampler(X, scores)
+    with_thresholds.tail_threshold_ = np.array([[1.5], [np.inf]])
+    scorer = make_rare_event_recall_scorer(tail_fraction=0.1)
+    assert scorer(with_thresholds, X) == scorer(plain, X) == 1.0
 
 
 def test_unsupervised_recall_without_rare_event_is_nan():
     sampler = FixedSampler(np.zeros((4, 1)), scores=np.zeros(4))
-    sampler.tail_threshold_, sampler.side = -1.0, "lower"
     with pytest.warns(UserWarning, match="no rare event"):
         assert np.isnan(rare_event_recall_scorer(sampler, np.zeros((4, 1))))
+
+
+@pytest.mark.parametrize("tail_fraction", [0.02, 0.1])
+def test_unsupervised_recall_with_a_fitted_qegm_sampler(tail_fraction):
+    X, _ = make_tail_mixture(1000, random_state=3)
+    sampler = QEGMSampler(max_epochs=2, hidden_layer_sizes=(8,), early_stopping=False,
+                          tail_fraction=tail_fraction, random_state=0).fit(X[:500])
+    held_out = X[500:]
+    low, high = np.quantile(held_out, [0.05, 0.95])  # the scorer's 5% per side
+    true = ((held_out < low) | (held_out > high)).ravel().astype(int)
+    flags = np.zeros(500, dtype=int)
+    flags[np.argsort(sampler.score_samples(held_out), kind="stable")[:true.sum()]] = 1
+    expected = (true & flags).sum() / true.sum()
+    assert rare_event_recall_scorer(sampler, held_out) == pytest.approx(expected)
 
 
 def test_multivariate_sampler_scores():
@@ -220,12 +232,12 @@ def test_unsupervised_coverage_uses_a_central_interval_of_draws():
 
 def test_supervised_scorers_by_hand():
     X, y = _regression_data(2000, seed=4)
-    est = GaussianConditionalTail(tail=0.1).fit(X[:1000], y[:1000])
+    est = GaussianConditionalTail(tail_fraction=0.1).fit(X[:1000], y[:1000])
     X_te, y_te = X[1000:], y[1000:]
     draws = est.sample_y(X_te, 10, random_state=0).ravel()
     assert neg_tail_kl_scorer(est, X_te, y_te) == -tail_kl_divergence(y_te, draws)
-    true = (y_te < est.tail_threshold_).astype(int)
-    pred = est.predict(X_te)
+    true = (y_te < est.threshold_).astype(int)
+    pred = est.predict_rare(X_te)
     expected_recall = (true & pred).sum() / true.sum()
     assert rare_event_recall_scorer(est, X_te, y_te) == pytest.approx(expected_recall)
     intervals = est.predict_interval(X_te, 0.9)
@@ -233,15 +245,36 @@ def test_supervised_scorers_by_hand():
     assert SCORERS["neg_coverage_error"](est, X_te, y_te) == pytest.approx(-abs(covered - 0.9))
 
 
-def test_supervised_recall_honours_the_estimator_side():
+def test_supervised_recall_uses_the_estimator_rare_events():
     X, y = _regression_data(1000, seed=5)
     est = GaussianConditionalTail().fit(X, y)
-    est.side = "upper"
-    est.tail_threshold_ = np.quantile(y, 0.9)
-    est.predict = lambda X: (est._mean(X) > est.tail_threshold_).astype(int)
-    true = (y > est.tail_threshold_).astype(int)
-    expected = (true & est.predict(X)).sum() / true.sum()
+    # An upper-tail estimator: the scorer must take its events, not assume a side.
+    upper = np.quantile(y, 0.9)
+    est.rare_events = lambda y: (np.asarray(y) > upper).astype(int)
+    est.predict_rare = lambda X: (est._mean(X) > upper).astype(int)
+    true = (y > upper).astype(int)
+    expected = (true & est.predict_rare(X)).sum() / true.sum()
     assert rare_event_recall_scorer(est, X, y) == pytest.approx(expected)
+    # Neither the scorer's tail_fraction nor its side changes a supervised score.
+    other = make_rare_event_recall_scorer(tail_fraction=0.3, side="lower")
+    assert other(est, X, y) == rare_event_recall_scorer(est, X, y)
+
+
+def test_supervised_scorers_by_hand_on_a_tail_risk_estimator():
+    X, y = _regression_data(1200, seed=6)
+    est = TailRiskEstimator(max_epochs=3, hidden_layer_sizes=(8,), latent="gaussian",
+                            early_stopping=False, tail_fraction=0.1, random_state=0)
+    est.fit(X[:600], y[:600])
+    X_te, y_te = X[600:], y[600:]
+    draws = est.sample_y(X_te, 10, random_state=0).ravel()
+    assert neg_tail_kl_scorer(est, X_te, y_te) == -tail_kl_divergence(y_te, draws)
+    true = (y_te < est.tail_threshold_[0, 0]).astype(int)  # side="lower"
+    pred = est.predict_rare(X_te)
+    expected = (true & pred).sum() / true.sum()
+    assert rare_event_recall_scorer(est, X_te, y_te) == pytest.approx(expected)
+    intervals = est.predict_interval(X_te, 0.9)
+    covered = np.mean((y_te >= intervals[:, 0]) & (y_te <= intervals[:, 1]))
+    assert SCORERS["neg_coverage_error"](est, X_te, y_te) == pytest.approx(-abs(covered - 0.9))
 
 
 @pytest.mark.parametrize("name", list(SCORERS))
@@ -255,15 +288,25 @@ def test_supervised_scorers_need_y(name):
 # --- protocol errors --------------------------------------------------------------------
 
 
-def test_pipeline_without_sample_is_a_type_error():
+def test_sklearn_pipeline_without_sample_is_a_type_error():
     X, _ = make_tail_mixture(200, random_state=0)
     pipe = make_pipeline(StandardScaler(), KernelDensity()).fit(X)
     with pytest.raises(TypeError, match="neg_tail_kl_scorer needs a sampler with sample; "
                                         "Pipeline lacks sample"):
         neg_tail_kl_scorer(pipe, X)
-    with pytest.raises(TypeError, match="Pipeline lacks sample"):
+    with pytest.raises(TypeError, match="Pipeline lacks sample.*skqegm.pipeline.make_pipeline"):
         SCORERS["neg_coverage_error"](pipe, X)
     assert 0 <= rare_event_recall_scorer(pipe, X) <= 1  # score_samples is enough
+
+
+def test_sklearn_pipeline_is_not_unwrapped():
+    X, y = _regression_data(300)
+    pipe = make_pipeline(StandardScaler(), GaussianConditionalTail()).fit(X, y)
+    with pytest.raises(TypeError, match="Pipeline lacks both. A sklearn.pipeline.Pipeline "
+                                        "exposes neither"):
+        rare_event_recall_scorer(pipe, X, y)
+    with pytest.raises(TypeError, match="Pipeline lacks sample"):
+        neg_tail_kl_scorer(pipe, X, y)
 
 
 def test_missing_protocol_methods_are_type_errors():
@@ -272,7 +315,8 @@ def test_missing_protocol_methods_are_type_errors():
             return np.zeros((len(X), n_draws))
 
     X, y = np.zeros((5, 1)), np.zeros(5)
-    with pytest.raises(TypeError, match="lacks predict, tail_threshold_"):
+    with pytest.raises(TypeError, match="with rare_events, predict_rare; OnlySampleY lacks "
+                                        "rare_events, predict_rare"):
         rare_event_recall_scorer(OnlySampleY(), X, y)
     with pytest.raises(TypeError, match="lacks predict_interval"):
         SCORERS["neg_coverage_error"](OnlySampleY(), X, y)
@@ -298,11 +342,12 @@ def test_bad_sample_shapes_are_value_errors():
     "factory, kwargs, match",
     [
         (make_tail_kl_scorer, dict(side="left"), "side must be one of"),
-        (make_tail_kl_scorer, dict(tail=0.5), r"tail must be in \(0, 0.5\)"),
+        (make_tail_kl_scorer, dict(tail_fraction=0.5), r"tail_fraction must be in \(0, 0.5\)"),
         (make_tail_kl_scorer, dict(bins=0), "bins must be >= 1"),
         (make_tail_kl_scorer, dict(smoothing=-1.0), "smoothing must be in"),
         (make_tail_kl_scorer, dict(n_draws=0), "n_draws must be >= 1"),
-        (make_rare_event_recall_scorer, dict(tail=1.5, side="upper"), "tail must be in"),
+        (make_rare_event_recall_scorer, dict(tail_fraction=1.5, side="upper"),
+         "tail_fraction must be in"),
         (make_coverage_scorer, dict(coverage=1.0), r"coverage must be in \(0, 1\)"),
         (make_coverage_scorer, dict(n_draws=1.5), "n_draws must be an integer"),
     ],

@@ -4,10 +4,12 @@ Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``
 ``score_samples(X)`` where its density is tractable, so the scorers of
 :mod:`skqegm.metrics` compare them with QEGM in ``GridSearchCV``:
 
-- deep generative models trained with torch: :class:`GANSampler` (WGAN-GP),
+- deep generative models trained with torch (on :class:`skqegm.nn.BaseTorchEstimator`):
+  :class:`GANSampler` (Wasserstein, one-sided gradient penalty),
   :class:`VAESampler`, :class:`DiffusionSampler` (DDPM);
 - parametric and extreme-value models: :class:`StudentTSampler` (maximum likelihood),
-  :class:`GPDTailSampler` (generalized Pareto tails over a body).
+  :class:`GPDTailSampler` (generalized Pareto tails over a body);
+- the VaR baseline of practitioners: :func:`historical_simulation`.
 
 The controls of QEGM need no class here: ``QEGMSampler(latent="gaussian")`` (the
 classical twin), ``noise="prng"`` / ``"qrng"`` / ``None`` and ``tail_weight=0``.
@@ -16,7 +18,9 @@ classical twin), ``noise="prng"`` / ``"qrng"`` / ``None`` and ``tail_weight=0``.
 from .diffusion import DiffusionSampler
 from .gan import GANSampler
 from .gpd import GPDTailSampler
+from .historical import historical_simulation
 from .student_t import StudentTSampler
 from .vae import VAESampler
 
-__all__ = ["DiffusionSampler", "GANSampler", "GPDTailSampler", "StudentTSampler", "VAESampler"]
+__all__ = ["DiffusionSampler", "GANSampler", "GPDTailSampler", "StudentTSampler", "VAESampler",
+           "historical_simulation"]

@@ -140,6 +140,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
             critic=torch.optim.Adam(self.network_["critic"].parameters(), **adam),
             generator=torch.optim.Adam(self.network_["generator"].parameters(), **adam),
             steps=0,
+            fake_rows=None,
         )
 
     def _train_step(self, batch, optimizer, generator):
@@ -149,8 +150,10 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         loss.backward()
         optimizer.critic.step()
         optimizer.steps += 1
+        # A generator step draws a full batch of fakes; the first batch is a full one.
+        optimizer.fake_rows = optimizer.fake_rows or len(batch)
         if optimizer.steps % self.n_critic == 0:
-            fake = self._draw(len(batch), generator)
+            fake = self._draw(optimizer.fake_rows, generator)
             generator_loss = -self.network_["critic"](fake).mean()
             optimizer.generator.zero_grad()
             generator_loss.backward()

@@ -1,20 +1,28 @@
 """GPDTailSampler: peaks over threshold, a generalized Pareto tail on each side of a body."""
 
+import warnings
+from numbers import Real
+
 import numpy as np
 from scipy.special import logsumexp, ndtr
 from scipy.stats import genpareto
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..metrics import neg_tail_kl_scorer
-from ..utils._validation import check_int, check_option, check_real
+from ..utils._tails import flag_beyond, tail_thresholds
+from ..utils._validation import check_int
 
 BODIES = ("kde", "empirical")
-#: Fewest training points beyond each threshold for a generalized Pareto fit.
+#: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
+#: fewer is exponential (see the Notes of :class:`GPDTailSampler`).
 MIN_EXCEEDANCES = 5
+#: Probability, in observations, of a tail with no training point beyond its threshold.
+EMPTY_TAIL_OBSERVATIONS = 0.5
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+_SIDES = ("lower", "upper")
 
 
 def _has_density(estimator):
@@ -24,8 +32,8 @@ def _has_density(estimator):
 class GPDTailSampler(DensityMixin, BaseEstimator):
     """Extreme-value model: a body between two thresholds, generalized Pareto tails beyond.
 
-    For each feature (margin) separately, the thresholds are the ``tail_quantile`` and
-    ``1 - tail_quantile`` quantiles of the training data. The points beyond each
+    For each feature (margin) separately, the thresholds are the ``tail_fraction`` and
+    ``1 - tail_fraction`` quantiles of the training data. The points beyond each
     threshold (the peaks over threshold) are fitted by a generalized Pareto distribution
     (``scipy.stats.genpareto``, maximum likelihood, location 0 at the threshold), which
     extreme-value theory (Pickands-Balkema-de Haan) makes the limit law of exceedances.
@@ -38,141 +46,210 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     peaks-over-threshold baseline for one series; with several features it ignores
     their dependence.
 
+    Only the KDE body has a density, so ``score_samples`` and ``score`` (the mean
+    log-density) exist only with ``body="kde"``: with ``body="empirical"``,
+    ``hasattr(model, "score")`` is False, and model selection needs an explicit
+    scorer, such as :data:`~skqegm.metrics.neg_tail_kl_scorer`.
+
     Parameters
     ----------
-    tail_quantile : float, default=0.05
-        Probability beyond each threshold, in (0, 0.5). Each tail needs at least
-        ``MIN_EXCEEDANCES`` (5) training points strictly beyond its threshold.
+    tail_fraction : float, default=0.05
+        Probability beyond each threshold, in (0, 0.5). A tail with fewer than
+        ``MIN_EXCEEDANCES`` (5) training points strictly beyond its threshold is
+        exponential (see Notes).
     body : {"kde", "empirical"}, default="kde"
         The body between the thresholds. The empirical body has no density, so
-        ``score_samples`` exists only with ``body="kde"`` and :meth:`score` is then
-        minus the tail KL divergence.
+        ``score_samples`` and ``score`` exist only with ``body="kde"``.
     bandwidth : "scott", "silverman" or float, default="scott"
         Kernel bandwidth of the KDE body per feature: Scott's or Silverman's rule on
-        that feature's body points, or a float in units of their standard deviation.
+        that feature's body points, or a float (> 0) in units of their standard
+        deviation.
 
     Attributes
     ----------
-    thresholds_ : ndarray of shape (2, n_features)
-        Lower (row 0) and upper (row 1) thresholds.
+    tail_threshold_ : ndarray of shape (2, n_features)
+        Lower (row 0) and upper (row 1) thresholds: the ``tail_fraction`` and
+        ``1 - tail_fraction`` quantiles of each feature (``numpy.quantile``).
+    n_exceedances_ : ndarray of shape (2, n_features), dtype int
+        Training points strictly beyond each threshold.
     tail_fractions_ : ndarray of shape (2, n_features)
-        Training frequency strictly beyond each threshold.
+        Probability of each tail: its training frequency (``n_exceedances_`` over the
+        number of rows), or half an observation's worth for a tail without exceedances.
     gpd_shape_, gpd_scale_ : ndarray of shape (2, n_features)
         The generalized Pareto shape ``xi`` (``c`` in scipy; > 0 a heavy, power-law
-        tail, < 0 a bounded one) and scale of each tail's exceedances.
+        tail, < 0 a bounded one, 0 exponential) and scale of each tail's exceedances.
     bandwidths_ : ndarray of shape (n_features,)
         Kernel bandwidths of the KDE body (``body="kde"`` only).
     n_features_in_ : int
+        Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
+
+    Notes
+    -----
+    A generalized Pareto fit needs a few exceedances; a tail with fewer than
+    ``MIN_EXCEEDANCES`` (5) training points strictly beyond its threshold (few rows, a
+    small ``tail_fraction`` or many ties) is fitted with a :class:`UserWarning` that
+    names the feature, the side and the counts, and is exponential (shape 0, the
+    generalized Pareto law with one parameter fewer):
+
+    - with 1 to 4 exceedances, its scale is their mean excess over the threshold (the
+      exponential maximum-likelihood fit) and its probability their frequency;
+    - with none, its scale is the feature's standard deviation (1 for a constant
+      feature) and its probability ``EMPTY_TAIL_OBSERVATIONS / n_samples`` (half an
+      observation), taken from the body, so that the density stays positive and
+      ``score_samples`` finite beyond the threshold.
+
+    With 5 or more exceedances the tail is always the maximum-likelihood generalized
+    Pareto fit. When both thresholds of a feature coincide (more than
+    ``1 - 2 tail_fraction`` of its training values are equal), its body interval is
+    that one value: :meth:`sample` returns it and ``score_samples`` gives it the
+    density of the untruncated kernel bump there, a finite stand-in for a point mass.
+    ``fit`` raises a ``ValueError`` when no training value of a feature lies between its
+    thresholds (2 rows, say), since the body then has no data.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skqegm.baselines import GPDTailSampler
     >>> X = np.random.default_rng(0).standard_t(3, size=(20000, 1))
-    >>> gpd = GPDTailSampler(tail_quantile=0.02).fit(X)
+    >>> gpd = GPDTailSampler(tail_fraction=0.02).fit(X)
     >>> np.round(gpd.gpd_shape_.ravel(), 2)  # about 1/3 for a t_3 tail
     array([0.21, 0.29])
     >>> gpd.sample(3, random_state=0).shape
     (3, 1)
+    >>> hasattr(GPDTailSampler(body="empirical"), "score")
+    False
     """
 
-    def __init__(self, tail_quantile=0.05, body="kde", bandwidth="scott"):
-        self.tail_quantile = tail_quantile
+    _parameter_constraints: dict = {
+        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
+        "body": [StrOptions(set(BODIES))],
+        "bandwidth": [StrOptions({"scott", "silverman"}),
+                      Interval(Real, 0, None, closed="neither")],
+    }
+
+    def __init__(self, tail_fraction=0.05, body="kde", bandwidth="scott"):
+        self.tail_fraction = tail_fraction
         self.body = body
         self.bandwidth = bandwidth
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the thresholds, both generalized Pareto tails and the body of each feature.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data, finite.
         y : None
             Ignored.
 
         Returns
         -------
         self : object
+            The fitted sampler.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import GPDTailSampler
+        >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> GPDTailSampler().fit(X).tail_threshold_.shape
+        (2, 2)
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        self._check_params()
-        q = self.tail_quantile
-        self.thresholds_ = np.quantile(X, [q, 1 - q], axis=0)
-        shape = (2, X.shape[1])
-        self.tail_fractions_, self.gpd_shape_, self.gpd_scale_ = (np.empty(shape) for _ in "123")
-        self._bodies = []
-        for j, x in enumerate(X.T):
-            low, high = self.thresholds_[:, j]
-            for side, excess in enumerate((low - x[x < low], x[x > high] - high)):
-                if len(excess) < MIN_EXCEEDANCES:
-                    raise ValueError(
-                        f"GPDTailSampler needs at least {MIN_EXCEEDANCES} training points "
-                        f"strictly beyond each threshold; feature {j} has {len(excess)} "
-                        f"{('below', 'above')[side]} its {('lower', 'upper')[side]} "
-                        f"threshold with tail_quantile={q}. Pass more rows, a larger "
-                        "tail_quantile, or data with fewer ties."
-                    )
-                self.tail_fractions_[side, j] = len(excess) / len(x)
-                c, _, scale = genpareto.fit(excess, floc=0)
-                self.gpd_shape_[side, j], self.gpd_scale_[side, j] = c, scale
-            self._bodies.append(np.sort(x[(x >= low) & (x <= high)]))
+        self.tail_threshold_ = tail_thresholds(X, tail_fraction=self.tail_fraction)
+        inside = ~flag_beyond(X, self.tail_threshold_, "both")
+        self._check_bodies(inside)
+        self._bodies = [np.sort(x[rows]) for x, rows in zip(X.T, inside.T, strict=True)]
+        self._fit_tails(X)
+        self._warn_few_exceedances(len(X))
         if self.body == "kde":
-            self.bandwidths_ = np.array([self._bandwidth(b) for b in self._bodies])
+            self.bandwidths_ = np.array([self._bandwidth(points, j)
+                                         for j, points in enumerate(self._bodies)])
         return self
 
     @available_if(_has_density)
     def score_samples(self, X):
-        """Log-density at each row of ``X`` (``body="kde"`` only): the sum over features of
-        the tail's ``log(fraction * genpareto.pdf(excess))`` beyond a threshold, or of the
-        body's ``log(body fraction * truncated KDE)`` between them.
+        """Log-density at each row of ``X`` (``body="kde"`` only).
+
+        The sum over features of the tail's ``log(fraction * genpareto.pdf(excess))``
+        beyond a threshold, or of the body's ``log(body fraction * truncated KDE)``
+        between them.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points to score.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
             ``-inf`` beyond the end point of a bounded (``xi < 0``) tail.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import GPDTailSampler
+        >>> X = np.random.default_rng(0).normal(size=(1000, 1))
+        >>> GPDTailSampler().fit(X).score_samples(X[:3]).shape
+        (3,)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return sum(self._margin_logpdf(x, j) for j, x in enumerate(X.T))
 
+    @available_if(_has_density)
     def score(self, X, y=None):
-        """Mean log-density of ``X`` with the KDE body; minus the tail KL divergence of
-        ``X`` from 10 draws per row (:data:`~skqegm.metrics.neg_tail_kl_scorer`) with the
-        empirical body, which has no density.
+        """Mean log-density of the rows of ``X`` (``body="kde"`` only).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points to score.
         y : None
             Ignored.
 
         Returns
         -------
         score : float
+            The mean of :meth:`score_samples`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import GPDTailSampler
+        >>> X = np.random.default_rng(0).normal(size=(1000, 1))
+        >>> model = GPDTailSampler().fit(X)
+        >>> bool(model.score(X) == model.score_samples(X).mean())
+        True
         """
-        if _has_density(self):
-            return float(self.score_samples(X).mean())
-        check_is_fitted(self)
-        return neg_tail_kl_scorer(self, validate_data(self, X, dtype=np.float64, reset=False))
+        return float(self.score_samples(X).mean())
 
     def sample(self, n_samples=1, random_state=None):
-        """Draw each feature independently: a tail with its training frequency (threshold
-        plus or minus a generalized Pareto excess), else the body.
+        """Draw each feature independently: a tail with its probability (threshold plus or
+        minus a generalized Pareto excess), else the body.
 
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same samples every time.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The draws.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import GPDTailSampler
+        >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> GPDTailSampler().fit(X).sample(4, random_state=0).shape
+        (4, 2)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
@@ -186,15 +263,57 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             for side, rows, sign in ((0, lower, -1.0), (1, upper, 1.0)):
                 excess = genpareto.rvs(self.gpd_shape_[side, j], scale=self.gpd_scale_[side, j],
                                        size=rows.sum(), random_state=rng)
-                out[rows, j] = self.thresholds_[side, j] + sign * excess
+                out[rows, j] = self.tail_threshold_[side, j] + sign * excess
             out[body, j] = self._sample_body(j, body.sum(), rng)
         return out
 
+    # -- fit ----------------------------------------------------------------------------------
+    def _check_bodies(self, inside):
+        # An empty body has no data for the KDE or the empirical draws, and its
+        # probability would be 0: say so rather than fit a model with a hole.
+        empty = np.flatnonzero(~inside.any(axis=0))
+        if len(empty):
+            raise ValueError(
+                f"GPDTailSampler: no training value of feature {empty[0]} lies between its "
+                f"thresholds (tail_fraction={self.tail_fraction}, {len(inside)} rows), so "
+                "the body has no data. Pass more rows or a smaller tail_fraction."
+            )
+
+    def _fit_tails(self, X):
+        """Count the exceedances beyond each threshold and fit each tail to them."""
+        beyond = [flag_beyond(X, self.tail_threshold_, side) for side in _SIDES]
+        self.n_exceedances_ = np.stack([flags.sum(axis=0) for flags in beyond])
+        shape = (2, X.shape[1])
+        self.tail_fractions_, self.gpd_shape_, self.gpd_scale_ = (np.empty(shape) for _ in "123")
+        for j, x in enumerate(X.T):
+            low, high = self.tail_threshold_[:, j]
+            excesses = (low - x[beyond[0][:, j]], x[beyond[1][:, j]] - high)
+            for side, excess in enumerate(excesses):
+                (self.tail_fractions_[side, j], self.gpd_shape_[side, j],
+                 self.gpd_scale_[side, j]) = _fit_tail(excess, x)
+
+    def _warn_few_exceedances(self, n_rows):
+        few = np.argwhere(self.n_exceedances_.T < MIN_EXCEEDANCES)
+        if not len(few):
+            return
+        counts = ", ".join(f"feature {j} {_SIDES[side]} tail has {self.n_exceedances_[side, j]}"
+                           for j, side in few)
+        warnings.warn(
+            f"GPDTailSampler: a generalized Pareto fit needs {MIN_EXCEEDANCES} training "
+            "values strictly beyond a threshold (exceedances); with "
+            f"tail_fraction={self.tail_fraction} and {n_rows} rows, {counts}. Those tails are "
+            "exponential (shape 0) with scale the mean excess, or, with no exceedance, "
+            "the feature's standard deviation and half an observation's probability. "
+            "Pass more rows or a larger tail_fraction for a fitted shape.",
+            UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
+        )
+
     # -- body ---------------------------------------------------------------------------------
-    def _bandwidth(self, points):
+    def _bandwidth(self, points, j):
         std = points.std() if len(points) > 1 else 0.0
         if std == 0:  # one distinct body value: any small kernel keeps it a narrow bump
-            std = max(np.ptp(self.thresholds_), 1.0) * 1e-3
+            low, high = self.tail_threshold_[:, j]
+            std = max(high - low, 1.0) * 1e-3
         n = len(points)
         if self.bandwidth == "scott":
             return std * n ** (-1 / 5)
@@ -205,9 +324,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
     def _sample_body(self, j, n, rng):
         points = self._bodies[j]
-        if self.body == "empirical":
+        low, high = self.tail_threshold_[:, j]
+        if self.body == "empirical" or low == high:  # a zero-width body is its one value
             return rng.choice(points, size=n)
-        low, high = self.thresholds_[:, j]
         out = np.empty(0)
         while len(out) < n:  # rejection from the untruncated KDE; acceptance is high
             draws = rng.choice(points, size=2 * (n - len(out)) + 8)
@@ -216,14 +335,18 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         return out[:n]
 
     def _margin_logpdf(self, x, j):
-        low, high = self.thresholds_[:, j]
+        thresholds = self.tail_threshold_[:, j]
+        low, high = thresholds
         out = np.empty(len(x))
-        for side, rows, excess in ((0, x < low, low - x), (1, x > high, x - high)):
+        for side, excess in ((0, low - x), (1, x - high)):
+            rows = flag_beyond(x, thresholds, _SIDES[side])
             out[rows] = np.log(self.tail_fractions_[side, j]) + genpareto.logpdf(
                 excess[rows], self.gpd_shape_[side, j], scale=self.gpd_scale_[side, j])
-        body = (x >= low) & (x <= high)
+        body = ~flag_beyond(x, thresholds, "both")
         points, h = self._bodies[j], self.bandwidths_[j]
-        mass_inside = np.mean(ndtr((high - points) / h) - ndtr((low - points) / h))
+        mass_inside = 1.0  # a zero-width body would truncate every kernel to nothing
+        if high > low:
+            mass_inside = np.mean(ndtr((high - points) / h) - ndtr((low - points) / h))
         log_fraction = np.log(1 - self.tail_fractions_[:, j].sum()) - np.log(mass_inside)
         out[body] = log_fraction + self._kde_logpdf(x[body], points, h)
         return out
@@ -237,11 +360,14 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             out[start: start + step] = logsumexp(-0.5 * z * z, axis=1)
         return out - np.log(len(points) * h) - _LOG_SQRT_2PI
 
-    def _check_params(self):
-        check_real(self.tail_quantile, "tail_quantile", low=0, high=0.5, low_open=True,
-                   high_open=True)
-        check_option(self.body, "body", BODIES)
-        if isinstance(self.bandwidth, str):
-            check_option(self.bandwidth, "bandwidth", ("scott", "silverman"))
-        else:
-            check_real(self.bandwidth, "bandwidth", low=0, low_open=True)
+
+def _fit_tail(excess, x):
+    """``(probability, shape, scale)`` of one tail from its exceedances ``excess`` over the
+    threshold and the feature's training values ``x`` (see the Notes of GPDTailSampler)."""
+    if len(excess) >= MIN_EXCEEDANCES:
+        c, _, scale = genpareto.fit(excess, floc=0)
+        return len(excess) / len(x), c, scale
+    if len(excess):  # exponential maximum likelihood: the scale is the mean excess
+        return len(excess) / len(x), 0.0, excess.mean()
+    std = x.std()
+    return EMPTY_TAIL_OBSERVATIONS / len(x), 0.0, std if std > 0 else 1.0

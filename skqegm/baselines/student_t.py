@@ -1,18 +1,20 @@
 """StudentTSampler: a multivariate Student-t distribution fitted by maximum likelihood."""
 
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._mixins import LogDensityScoreMixin
-from ..utils._validation import check_int, check_real
+from ..utils._validation import check_int
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.
@@ -52,24 +54,28 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     Parameters
     ----------
     max_iter : int, default=500
-        ECME iterations at most.
+        ECME iterations at most, >= 1.
     tol : float, default=1e-9
-        Stop when the mean log-likelihood improves by less than ``tol``.
+        Stop when the mean log-likelihood improves by less than ``tol`` (>= 0).
     reg_covar : float, default=1e-6
-        Added to the diagonal of the scatter of the standardised data, so that it stays
-        positive definite (as in ``GaussianMixture``).
+        Added (>= 0) to the diagonal of the scatter of the standardised data, so that
+        it stays positive definite (as in ``GaussianMixture``).
 
     Attributes
     ----------
     location_ : ndarray of shape (n_features,)
+        The location (the mean when ``df_ > 1``).
     scatter_ : ndarray of shape (n_features, n_features)
         The shape matrix (the covariance is ``scatter_ * df_ / (df_ - 2)`` when
         ``df_ > 2``).
     df_ : float
         Degrees of freedom.
     n_iter_ : int
+        ECME iterations run.
     converged_ : bool
+        Whether the log-likelihood stopped improving by ``tol`` within ``max_iter``.
     n_features_in_ : int
+        Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
 
@@ -85,28 +91,42 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     (3, 1)
     """
 
+    _parameter_constraints: dict = {
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(self, max_iter=500, tol=1e-9, reg_covar=1e-6):
         self.max_iter = max_iter
         self.tol = tol
         self.reg_covar = reg_covar
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit location, scatter and degrees of freedom by maximum likelihood.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training data, finite, at least 2 rows.
         y : None
             Ignored.
 
         Returns
         -------
         self : object
+            The fitted sampler.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import StudentTSampler
+        >>> X = np.random.default_rng(0).standard_t(4, size=(2000, 2))
+        >>> StudentTSampler().fit(X).scatter_.shape
+        (2, 2)
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        check_int(self.max_iter, "max_iter", min_value=1)
-        check_real(self.tol, "tol", low=0)
-        check_real(self.reg_covar, "reg_covar", low=0)
         center, std = X.mean(axis=0), X.std(axis=0)
         scale = np.where(std > 0, std, 1.0)
         Y = (X - center) / scale
@@ -132,7 +152,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         if not self.converged_:
             warnings.warn(f"StudentTSampler did not converge in max_iter={self.max_iter} "
                           "iterations; raise max_iter or tol.", ConvergenceWarning,
-                          stacklevel=2)
+                          stacklevel=3)  # at the caller of fit, through _fit_context
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df
@@ -145,10 +165,20 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Points to score.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
+            The log-density of each row.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import StudentTSampler
+        >>> X = np.random.default_rng(0).standard_t(4, size=(2000, 1))
+        >>> StudentTSampler().fit(X).score_samples(X[:3]).shape
+        (3,)
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
@@ -162,11 +192,22 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         Parameters
         ----------
         n_samples : int, default=1
+            Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
+            Seeds the draws; an int gives the same samples every time.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The draws.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.baselines import StudentTSampler
+        >>> X = np.random.default_rng(0).standard_t(4, size=(2000, 2))
+        >>> StudentTSampler().fit(X).sample(5, random_state=0).shape
+        (5, 2)
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)

@@ -8,15 +8,19 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
   :class:`~sklearn.mixture.GaussianMixture`, a tuple ``(X, labels)``) and
   ``score_samples(X)``; it is scored against the held-out ``X``, and ``y`` is ignored;
 - a *supervised tail estimator* has ``sample_y(X, n_draws)`` (conditional draws of shape
-  ``(n_samples, n_draws)``), ``predict(X)`` (0/1 rare flags), ``predict_interval(X,
-  coverage)`` (shape ``(n_samples, 2)``), ``tail_threshold_`` and optionally ``side``
-  ("lower" when absent); it is scored against the held-out ``y``, which is then required.
+  ``(n_samples, n_draws)``), ``predict_rare(X)`` (0/1 predicted rare flags),
+  ``rare_events(y)`` (0/1 flags of the observed targets it calls rare) and
+  ``predict_interval(X, coverage)`` (shape ``(n_samples, 2)``), as
+  :class:`~skqegm.TailRiskEstimator` has; it is scored against the held-out ``y``, which
+  is then required.
 
 An estimator with ``sample_y`` or ``predict_interval`` is treated as supervised,
-anything else as an unsupervised sampler; a :class:`~sklearn.pipeline.Pipeline` whose
-last step is supervised is scored through that step, on ``X`` transformed by the steps
-before it. A scorer given an estimator without the methods it needs raises
-``TypeError`` (a Pipeline ending in a sampler has ``score_samples`` but no ``sample``).
+anything else as an unsupervised sampler. No pipeline is unwrapped: a
+:class:`skqegm.pipeline.Pipeline` has the methods of its last step (``sample`` maps the
+draws back to the units of the data, the other methods transform ``X``), so it is scored
+as that step would be on the transformed ``X``. A scorer given an estimator without the
+methods it needs raises ``TypeError`` (a :class:`sklearn.pipeline.Pipeline` ending in a
+sampler has ``score_samples`` but no ``sample``).
 
 Determinism: when a scorer draws samples, it passes its ``random_state`` (0 by default)
 to ``sample`` / ``sample_y`` if their signature accepts one, so every candidate of a
@@ -25,15 +29,17 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 ``random_state``).
 """
 
-import inspect
-
 import numpy as np
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_array
 
+from skqegm.metrics._rarity import kde_rarity
 from skqegm.metrics.intervals import coverage_error
 from skqegm.metrics.rare_events import rare_event_recall
-from skqegm.metrics.tail import _kde_rarity, tail_kl_divergence
+from skqegm.metrics.tail import tail_kl_divergence
+from skqegm.pipeline import Pipeline
+from skqegm.utils._sampling import call_with_random_state
+from skqegm.utils._tails import flag_beyond, tail_thresholds
 from skqegm.utils._validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
@@ -45,12 +51,12 @@ def _is_supervised(estimator):
     return hasattr(estimator, "sample_y") or hasattr(estimator, "predict_interval")
 
 
-def _unwrap_pipeline(estimator, X):
-    """A Pipeline ending in a supervised tail estimator: that estimator, and X transformed
-    by the steps before it (Pipeline exposes neither sample_y nor predict_interval)."""
-    if isinstance(estimator, Pipeline) and _is_supervised(estimator[-1]):
-        return estimator[-1], estimator[:-1].transform(X)
-    return estimator, X
+def _pipeline_hint(estimator):
+    # scikit-learn's Pipeline hides its last step's sample and tail API; skqegm's exposes them.
+    if isinstance(estimator, SklearnPipeline) and not isinstance(estimator, Pipeline):
+        return (" A sklearn.pipeline.Pipeline exposes neither sample nor the tail API of its "
+                "last step; build it with skqegm.pipeline.make_pipeline, whose Pipeline does.")
+    return ""
 
 
 def _require(estimator, methods, scorer, role):
@@ -59,6 +65,7 @@ def _require(estimator, methods, scorer, role):
         raise TypeError(
             f"{scorer} needs {role} with {', '.join(methods)}; "
             f"{type(estimator).__name__} lacks {', '.join(missing)}."
+            + _pipeline_hint(estimator)
         )
 
 
@@ -79,18 +86,8 @@ def _as_2d(X):
     return X.reshape(-1, 1) if X.ndim == 1 else X
 
 
-def _call_with_seed(method, *args, random_state):
-    try:
-        accepts_seed = "random_state" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        accepts_seed = False
-    if accepts_seed:
-        return method(*args, random_state=random_state)
-    return method(*args)
-
-
 def _draw_samples(estimator, n_samples, n_features, random_state):
-    draws = _call_with_seed(estimator.sample, n_samples, random_state=random_state)
+    draws = call_with_random_state(estimator.sample, n_samples, random_state=random_state)
     if isinstance(draws, tuple):  # GaussianMixture returns (X, component labels)
         draws = draws[0]
     draws = check_array(draws, ensure_2d=False, allow_nd=True, dtype=np.float64,
@@ -102,7 +99,8 @@ def _draw_samples(estimator, n_samples, n_features, random_state):
 
 
 def _draw_conditional(estimator, X_raw, n_samples, n_draws, random_state):
-    draws = _call_with_seed(estimator.sample_y, X_raw, n_draws, random_state=random_state)
+    draws = call_with_random_state(estimator.sample_y, X_raw, n_draws,
+                                   random_state=random_state)
     draws = check_array(draws, ensure_2d=False, allow_nd=True, dtype=np.float64,
                         input_name="sample_y(X, n_draws)")
     if draws.size != n_samples * n_draws:
@@ -111,45 +109,23 @@ def _draw_conditional(estimator, X_raw, n_samples, n_draws, random_state):
     return draws.ravel()
 
 
-def _beyond(values, threshold, side):
-    """0/1 flags of ``values`` strictly beyond ``threshold`` on ``side``."""
-    threshold = np.asarray(threshold, dtype=np.float64).ravel()
-    if threshold.size != (2 if side == "both" else 1):
-        raise ValueError("tail_threshold_ must be one number for side 'lower' or 'upper' and "
-                         f"a (lower, upper) pair for 'both'; got {threshold.tolist()} with "
-                         f"side={side!r}.")
-    if side == "lower":
-        return (values < threshold[0]).astype(int)
-    if side == "upper":
-        return (values > threshold[0]).astype(int)
-    return ((values < threshold[0]) | (values > threshold[1])).astype(int)
+def _true_rare_unsupervised(X, tail_fraction, side):
+    """The true rare events among held-out points X (unsupervised case).
 
-
-def _estimator_side(estimator):
-    return check_option(getattr(estimator, "side", "lower"), "estimator.side", SIDES)
-
-
-def _true_rare_unsupervised(estimator, X, tail, side):
-    """The paper's true rare events among held-out points X (unsupervised case)."""
-    if hasattr(estimator, "tail_threshold_"):
-        if X.shape[1] != 1:
-            raise ValueError("tail_threshold_ defines rare events on 1-D data only; X has "
-                             f"{X.shape[1]} features.")
-        threshold = np.asarray(estimator.tail_threshold_, dtype=np.float64)
-        # A sampler without a side holds (lower, upper) thresholds, as QEGMSampler does.
-        default = "both" if threshold.size == 2 else "lower"
-        side = check_option(getattr(estimator, "side", default), "estimator.side", SIDES)
-        return _beyond(X.ravel(), threshold, side)
+    Defined by the scorer's parameters and the held-out data alone, never by the model
+    scored: candidates of a grid search (over ``tail_fraction``, say) must be scored
+    against the same events.
+    """
     if X.shape[1] == 1:
-        x = X.ravel()
-        thresholds = {"lower": np.quantile(x, tail), "upper": np.quantile(x, 1 - tail),
-                      "both": (np.quantile(x, tail), np.quantile(x, 1 - tail))}
-        return _beyond(x, thresholds[side], side)
+        thresholds = tail_thresholds(X, "quantile", tail_fraction=tail_fraction)
+        return flag_beyond(X, thresholds, side)[:, 0].astype(int)
     if side != "both":
         raise ValueError("with several features the rare points are the most rare overall, "
                          f"so side must be 'both'; got {side!r}.")
-    rarity = _kde_rarity(X)(X)
-    return (rarity >= np.quantile(rarity, 1 - tail)).astype(int)
+    rarity = kde_rarity(X)(X)[:, None]
+    # Higher rarity is rarer, so only the upper threshold of the rarity scores applies.
+    thresholds = tail_thresholds(rarity, "quantile", tail_fraction=tail_fraction)
+    return flag_beyond(rarity, thresholds, "upper")[:, 0].astype(int)
 
 
 def _log_density(estimator, X_raw, X, n_draws, random_state):
@@ -158,7 +134,7 @@ def _log_density(estimator, X_raw, X, n_draws, random_state):
     if not hasattr(estimator, "score_samples"):
         n_samples = min(n_draws * X.shape[0], MAX_KDE_DRAWS)
         draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)
-        return -_kde_rarity(draws)(X)
+        return -kde_rarity(draws)(X)
     scores = np.asarray(estimator.score_samples(X_raw), dtype=np.float64).ravel()
     if scores.shape[0] != X.shape[0]:
         raise ValueError(f"{type(estimator).__name__}.score_samples returned "
@@ -172,10 +148,10 @@ def _lowest_scores(scores, n_flags):
     return flags
 
 
-def _check_tail_side(tail, side):
+def _check_tail_side(tail_fraction, side):
     check_option(side, "side", SIDES)
-    check_real(tail, "tail", low=0, high=0.5 if side == "both" else 1.0, low_open=True,
-               high_open=True)
+    check_real(tail_fraction, "tail_fraction", low=0, high=0.5 if side == "both" else 1.0,
+               low_open=True, high_open=True)
 
 
 def _named(scorer, name, factory):
@@ -185,8 +161,8 @@ def _named(scorer, name, factory):
     return scorer
 
 
-def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_draws=10,
-                        random_state=0):
+def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1e-4,
+                        n_draws=10, random_state=0):
     """Build a scorer returning minus :func:`tail_kl_divergence` (greater is better).
 
     - unsupervised sampler: the held-out ``X`` against ``n_draws * len(X)`` fresh draws of
@@ -197,7 +173,7 @@ def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_dr
 
     Parameters
     ----------
-    tail, side, bins, smoothing : see :func:`tail_kl_divergence`
+    tail_fraction, side, bins, smoothing : see :func:`tail_kl_divergence`
         Passed on unchanged.
     n_draws : int, default=10
         Model draws per held-out point (>= 1). With one draw per point, model bins left
@@ -223,14 +199,13 @@ def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_dr
     >>> bool(scorer(kde, X[2000:]) <= 0)
     True
     """
-    _check_tail_side(tail, side)
+    _check_tail_side(tail_fraction, side)
     check_int(bins, "bins", min_value=1)
     check_real(smoothing, "smoothing", low=0)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
-    kl_params = dict(tail=tail, side=side, bins=bins, smoothing=smoothing)
+    kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing)
 
     def scorer(estimator, X, y=None):
-        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
             _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
             y = _require_y(y, "neg_tail_kl_scorer")
@@ -244,19 +219,22 @@ def make_tail_kl_scorer(*, tail=0.05, side="both", bins=20, smoothing=1e-4, n_dr
     return _named(scorer, "neg_tail_kl_scorer", make_tail_kl_scorer)
 
 
-def make_rare_event_recall_scorer(*, tail=0.05, side="both", n_draws=10, random_state=0):
+def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
+                                  random_state=0):
     """Build a scorer returning :func:`rare_event_recall` on held-out data.
 
-    - supervised tail estimator: true rare events are the ``y`` strictly beyond
-      ``estimator.tail_threshold_`` on ``estimator.side`` ("lower" when absent; a
-      ``(lower, upper)`` pair for "both"); predictions are ``estimator.predict(X)``.
+    - supervised tail estimator: true rare events are ``estimator.rare_events(y)`` (for
+      :class:`~skqegm.TailRiskEstimator`, the ``y`` strictly beyond its rare-event
+      threshold on its ``side``); predictions are ``estimator.predict_rare(X)``.
+      ``tail_fraction`` and ``side`` are not used: the estimator defines its events.
     - unsupervised sampler (the paper's definition): true rare events are the points of
-      ``X`` strictly beyond ``estimator.tail_threshold_`` (on ``estimator.side``; without
-      a ``side``, a pair of thresholds means lower and upper, as in
-      :class:`~skqegm.QEGMSampler`, and one threshold means "lower") if the estimator
-      has one, else beyond the empirical ``tail`` quantile(s) of ``X`` on
-      ``side`` (with several features: the ``tail`` fraction of ``X`` with the highest
-      Gaussian-KDE rarity). The model flags the same number of points, those with the
+      the held-out ``X`` strictly beyond its empirical ``tail_fraction`` quantile(s) on
+      ``side`` (with several features: the points whose Gaussian-KDE rarity is strictly
+      above its ``1 - tail_fraction`` quantile, about the ``tail_fraction`` of ``X`` that
+      is rarest). They depend on the scorer's parameters and the held-out data only, not
+      on the sampler (whose own ``tail_threshold_`` is not read), so every candidate of a
+      grid search is scored against the same events. The model flags the same number of
+      points, those with the
       lowest ``score_samples``; recall therefore also equals precision. These flags
       ignore ``side``: with a one-sided rule, low-density points on the other side (or
       in a valley between modes) count as misses. An over-smoothed, unimodal density
@@ -269,7 +247,7 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both", n_draws=10, random_
 
     Parameters
     ----------
-    tail : float, default=0.05
+    tail_fraction : float, default=0.05
         Tail fraction per side for the quantile rule (in (0, 0.5) for "both").
     side : {"lower", "upper", "both"}, default="both"
         Side for the quantile rule.
@@ -294,22 +272,22 @@ def make_rare_event_recall_scorer(*, tail=0.05, side="both", n_draws=10, random_
     >>> round(scorer(kde, X[2000:]), 3)
     0.55
     """
-    _check_tail_side(tail, side)
+    _check_tail_side(tail_fraction, side)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
     def scorer(estimator, X, y=None):
-        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
-            _require(estimator, ["predict", "tail_threshold_"], "rare_event_recall_scorer",
+            _require(estimator, ["rare_events", "predict_rare"], "rare_event_recall_scorer",
                      "a supervised estimator")
             y = _require_y(y, "rare_event_recall_scorer")
-            true = _beyond(y, estimator.tail_threshold_, _estimator_side(estimator))
-            return rare_event_recall(true, np.asarray(estimator.predict(X)).ravel())
+            true = np.asarray(estimator.rare_events(y)).ravel()
+            return rare_event_recall(true, np.asarray(estimator.predict_rare(X)).ravel())
         if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
             raise TypeError("rare_event_recall_scorer needs a sampler with score_samples or "
-                            f"sample; {type(estimator).__name__} lacks both.")
+                            f"sample; {type(estimator).__name__} lacks both."
+                            + _pipeline_hint(estimator))
         X_raw, X = X, _as_2d(X)
-        true = _true_rare_unsupervised(estimator, X, tail, side)
+        true = _true_rare_unsupervised(X, tail_fraction, side)
         scores = _log_density(estimator, X_raw, X, n_draws, random_state)
         flags = _lowest_scores(scores, int(true.sum()))
         return rare_event_recall(true, flags)
@@ -355,7 +333,6 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
     def scorer(estimator, X, y=None):
-        estimator, X = _unwrap_pipeline(estimator, X)
         if _is_supervised(estimator):
             _require(estimator, ["predict_interval"], "coverage scorer",
                      "a supervised estimator")
@@ -378,7 +355,7 @@ neg_tail_kl_scorer = make_tail_kl_scorer()
 neg_tail_kl_scorer.__doc__ = """Minus the tail KL of held-out data vs fresh model draws.
 
 ``neg_tail_kl_scorer(estimator, X, y=None)``: :func:`make_tail_kl_scorer` with its
-defaults (``tail=0.05``, ``side="both"``, ``bins=20``, ``smoothing=1e-4``, 10 model draws
+defaults (``tail_fraction=0.05``, ``side="both"``, ``bins=20``, ``smoothing=1e-4``, 10 model draws
 per held-out point, ``random_state=0``). Greater is better; 0 is the best possible
 score, but even the true model scores above 0 on a finite held-out set (about 0.2 at
 1,000 points of the tail mixture, 0.02 at 20,000): compare models on the same data.
@@ -399,8 +376,8 @@ rare_event_recall_scorer = make_rare_event_recall_scorer()
 rare_event_recall_scorer.__doc__ = """Rare-event recall of a model on held-out data.
 
 ``rare_event_recall_scorer(estimator, X, y=None)``: :func:`make_rare_event_recall_scorer`
-with its defaults (``tail=0.05`` per side, ``side="both"`` for samplers without
-``tail_threshold_``). Greater is better.
+with its defaults (``tail_fraction=0.05`` per side and ``side="both"``, the rare events of
+samplers). Greater is better.
 
 Examples
 --------

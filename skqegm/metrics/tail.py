@@ -4,10 +4,10 @@ import warnings
 
 import numpy as np
 from scipy.special import rel_entr
-from scipy.stats import gaussian_kde
 from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array
 
+from skqegm.metrics._rarity import kde_rarity
 from skqegm.utils._validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
@@ -25,7 +25,7 @@ def _check_sample(x, name):
     return x
 
 
-def _check_params(tail, side, bins, smoothing, multivariate):
+def _check_params(tail_fraction, side, bins, smoothing, multivariate):
     check_option(side, "side", SIDES)
     if multivariate and side != "both":
         raise ValueError(
@@ -34,19 +34,20 @@ def _check_params(tail, side, bins, smoothing, multivariate):
             f"'both' (the default); got {side!r}."
         )
     high = 0.5 if side == "both" and not multivariate else 1.0
-    check_real(tail, "tail", low=0, high=high, low_open=True, high_open=True)
+    check_real(tail_fraction, "tail_fraction", low=0, high=high, low_open=True,
+               high_open=True)
     check_int(bins, "bins", min_value=1)
     check_real(smoothing, "smoothing", low=0)
 
 
-def _side_cells(x, x_true, tail, side, bins):
+def _side_cells(x, x_true, tail_fraction, side, bins):
     """Cell index in [0, bins) of each point of ``x`` in one tail of ``x_true``, -1 outside."""
     if side == "lower":
-        threshold = np.quantile(x_true, tail)
+        threshold = np.quantile(x_true, tail_fraction)
         edges = np.linspace(x_true.min(), threshold, bins + 1)
         inside = x <= threshold
     else:
-        threshold = np.quantile(x_true, 1 - tail)
+        threshold = np.quantile(x_true, 1 - tail_fraction)
         edges = np.linspace(threshold, x_true.max(), bins + 1)
         inside = x >= threshold
     # Clipping opens the outermost bin to infinity, so model draws more extreme than every
@@ -55,28 +56,18 @@ def _side_cells(x, x_true, tail, side, bins):
     return np.where(inside, cells, -1)
 
 
-def _cells_1d(x_true, x_model, tail, side, bins):
+def _cells_1d(x_true, x_model, tail_fraction, side, bins):
     x_true, x_model = x_true.ravel(), x_model.ravel()
     if side != "both":
-        cells = (_side_cells(x, x_true, tail, side, bins) for x in (x_true, x_model))
+        cells = (_side_cells(x, x_true, tail_fraction, side, bins)
+                 for x in (x_true, x_model))
         return (*cells, bins)
     out = []
     for x in (x_true, x_model):
-        lower = _side_cells(x, x_true, tail, "lower", bins)
-        upper = _side_cells(x, x_true, tail, "upper", bins)
+        lower = _side_cells(x, x_true, tail_fraction, "lower", bins)
+        upper = _side_cells(x, x_true, tail_fraction, "upper", bins)
         out.append(np.where(lower >= 0, lower, np.where(upper >= 0, upper + bins, -1)))
     return out[0], out[1], 2 * bins
-
-
-def _kde_rarity(x_true):
-    try:
-        kde = gaussian_kde(x_true.T)
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise ValueError(
-            f"No Gaussian KDE can score rarity on x_true of shape {x_true.shape} (too few "
-            "points, or a singular covariance); pass a rarity callable instead."
-        ) from exc
-    return lambda X: -kde.logpdf(X.T)
 
 
 def _rarity_scores(rarity, x, name, allow_inf):
@@ -98,14 +89,14 @@ def _embed(x, scores, mean, scale, s_mean, s_scale, s_max):
     return np.column_stack([(x - mean) / scale, depth])
 
 
-def _cells_rarity(x_true, x_model, tail, bins, rarity):
+def _cells_rarity(x_true, x_model, tail_fraction, bins, rarity):
     if rarity is None:
-        rarity = _kde_rarity(x_true)
+        rarity = kde_rarity(x_true)
     elif not callable(rarity):
         raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
     s_true = _rarity_scores(rarity, x_true, "x_true", allow_inf=False)
     s_model = _rarity_scores(rarity, x_model, "x_model", allow_inf=True)
-    threshold = np.quantile(s_true, 1 - tail)
+    threshold = np.quantile(s_true, 1 - tail_fraction)
     in_true, in_model = s_true >= threshold, s_model >= threshold
     # Cells resolve where the tail points lie (standardised features) and how deep into
     # the tail they are (standardised score); either alone misses a kind of misfit.
@@ -135,19 +126,19 @@ def _smoothed_distribution(cells, n_cells, smoothing):
     return (prob + smoothing) / (prob.sum() + n_cells * smoothing)
 
 
-def tail_kl_divergence(x_true, x_model, *, tail=0.05, side="both", bins=20, smoothing=1e-4,
-                       rarity=None):
+def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins=20,
+                       smoothing=1e-4, rarity=None):
     """Tail KL divergence ``D_KL(P_T || Q_T)`` between data and model samples (paper, Metrics).
 
     The tail region ``T`` is defined from ``x_true`` alone:
 
-    - 1-D data, no ``rarity``: the outer ``tail`` fraction of ``x_true`` on each requested
-      side, i.e. ``x <= quantile(x_true, tail)`` (lower) and/or
-      ``x >= quantile(x_true, 1 - tail)`` (upper). Each side is cut into ``bins``
+    - 1-D data, no ``rarity``: the outer ``tail_fraction`` of ``x_true`` on each requested
+      side, i.e. ``x <= quantile(x_true, tail_fraction)`` (lower) and/or
+      ``x >= quantile(x_true, 1 - tail_fraction)`` (upper). Each side is cut into ``bins``
       equal-width bins spanning the true tail points, from the threshold to the most
       extreme true point; the outermost bin is open-ended so that model draws beyond every
       true point still count.
-    - several features, or a ``rarity`` callable: ``T`` is the ``tail`` fraction of
+    - several features, or a ``rarity`` callable: ``T`` is the ``tail_fraction`` of
       ``x_true`` with the highest rarity score (default: negative log-density of a
       :class:`scipy.stats.gaussian_kde` fitted on ``x_true``). Its cells are the Voronoi
       cells of ``min(bins, n distinct points)`` k-means centres (``random_state=0``) of the
@@ -177,9 +168,9 @@ def tail_kl_divergence(x_true, x_model, *, tail=0.05, side="both", bins=20, smoo
     The estimate is biased upward on small samples, because bins left empty by chance
     cost ``p log(p / smoothing)``: two independent draws of the tail mixture of
     :func:`~skqegm.datasets.make_tail_mixture` score about 0.26 at 2,000 points each and
-    0.02 at 20,000 (defaults). Keep ``n * tail`` well above ``bins`` (several points per
-    bin), draw more model points than data points where possible, and compare models on
-    the same held-out data.
+    0.02 at 20,000 (defaults). Keep ``n * tail_fraction`` well above ``bins`` (several
+    points per bin), draw more model points than data points where possible, and compare
+    models on the same held-out data.
 
     Parameters
     ----------
@@ -187,7 +178,7 @@ def tail_kl_divergence(x_true, x_model, *, tail=0.05, side="both", bins=20, smoo
         Reference (held-out) data; defines ``T`` and its cells. Finite, non-empty.
     x_model : array-like of shape (n_model,) or (n_model, n_features)
         Model samples, with the same number of features. Finite, non-empty.
-    tail : float, default=0.05
+    tail_fraction : float, default=0.05
         Tail fraction of ``x_true``: per side in 1-D (in (0, 0.5) for "both", (0, 1)
         otherwise), overall with several features or a ``rarity`` (in (0, 1)).
     side : {"lower", "upper", "both"}, default="both"
@@ -226,11 +217,11 @@ def tail_kl_divergence(x_true, x_model, *, tail=0.05, side="both", bins=20, smoo
         raise ValueError(f"x_true has {x_true.shape[1]} features but x_model has "
                          f"{x_model.shape[1]}; they must match.")
     multivariate = x_true.shape[1] > 1 or rarity is not None
-    _check_params(tail, side, bins, smoothing, multivariate)
+    _check_params(tail_fraction, side, bins, smoothing, multivariate)
     if multivariate:
-        c_true, c_model, n_cells = _cells_rarity(x_true, x_model, tail, bins, rarity)
+        c_true, c_model, n_cells = _cells_rarity(x_true, x_model, tail_fraction, bins, rarity)
     else:
-        c_true, c_model, n_cells = _cells_1d(x_true, x_model, tail, side, bins)
+        c_true, c_model, n_cells = _cells_1d(x_true, x_model, tail_fraction, side, bins)
     if not np.any(c_model >= 0):
         warnings.warn("No point of x_model falls in the tail region T; Q_T is the uniform "
                       "distribution left by smoothing.", UserWarning, stacklevel=2)

@@ -7,7 +7,6 @@ classical twin's Gaussian), a decoder, the hybrid loss of eq. 5 and the noise of
 ``y`` with the features ``X`` as a context that the encoder and the decoder read.
 """
 
-import copy
 import math
 import platform
 from importlib import metadata
@@ -128,7 +127,7 @@ class BaseQEGM(BaseTorchEstimator):
         if self.quantum_layer_ is None:
             latent = GaussianLatent()
         else:
-            latent = QuantumLatent(QuantumLayer(copy.deepcopy(self.quantum_layer_)))
+            latent = QuantumLatent(QuantumLayer(self.quantum_layer_))
         hidden = self._hidden_sizes()
         return GenerativeNetwork(
             encoder=GaussianHead(n_values + n_context, hidden, self._n_latent()),

@@ -221,6 +221,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         if sizes.ndim != 1 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError("hidden_layer_sizes must be an int >= 1 or a sequence of them; "
                              f"got {self.hidden_layer_sizes!r}.")
+        for callback in self.callbacks or []:
+            if not isinstance(callback, Callback):
+                raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
+                                f"got {type(callback).__name__}.")
 
     def _prepare_fit(self, values, context, seeds):
         """Learn what the data fix before training, in data units (default: nothing)."""
@@ -286,12 +290,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         callbacks = [EpochLogger(self.verbose)]
         if self._uses_early_stopping():
             callbacks.append(EarlyStopping(self.n_iter_no_change, self.tol))
-        for callback in self.callbacks or []:
-            if not isinstance(callback, Callback):
-                raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
-                                f"got {type(callback).__name__}.")
-            callbacks.append(callback)
-        return callbacks
+        return callbacks + list(self.callbacks or [])
 
     def _draw_seeds(self):
         rng = check_random_state(self.random_state)

@@ -1,19 +1,18 @@
 """Rare-event labelling: sigma thresholds (eq. 8) and empirical quantiles (eq. 9)."""
 
+from numbers import Real
+
 import numpy as np
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skqegm.utils._validation import check_option, check_real
-
-SIDES = ("lower", "upper", "both")
+from skqegm.utils._tails import SIDES, flag_beyond, tail_thresholds
+from skqegm.utils._validation import check_option
 
 
 class _TailLabelerMixin:
     """Shared ``transform`` of the labelers: 1 where a value is strictly beyond a threshold."""
-
-    def _fitted_attribute(self):
-        return "lower_" if self.side == "both" else "threshold_"
 
     def transform(self, X):
         """Flag the rare values of ``X``.
@@ -26,27 +25,30 @@ class _TailLabelerMixin:
         Returns
         -------
         labels : ndarray of shape (n_samples, n_features), dtype int
-            1 where the value is strictly beyond the column's threshold (rare), else 0.
-        """
-        check_is_fitted(self, self._fitted_attribute())
-        X = validate_data(self, X, reset=False)
-        if self.side == "lower":
-            rare = X < self.threshold_
-        elif self.side == "upper":
-            rare = X > self.threshold_
-        else:
-            rare = (X < self.lower_) | (X > self.upper_)
-        return rare.astype(int)
+            1 where the value is strictly beyond the column's threshold on ``side``
+            (rare), else 0.
 
-    def _set_thresholds(self, lower, upper):
-        # Strict inequalities in ``transform`` keep ties (e.g. a constant column) out of
-        # the rare class, so the training rare rate never exceeds the nominal one.
-        if self.side == "lower":
-            self.threshold_ = lower
-        elif self.side == "upper":
-            self.threshold_ = upper
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.preprocessing import SigmaThresholdLabeler
+        >>> labeler = SigmaThresholdLabeler(k=1.0).fit(np.array([[0.0], [2.0]]))
+        >>> labeler.transform(np.array([[-0.5], [0.5], [100.0]])).ravel()
+        array([1, 0, 0])
+        """
+        check_is_fitted(self, "tail_threshold_")
+        X = validate_data(self, X, reset=False)
+        # Strict inequalities keep ties (e.g. a constant column) out of the rare class,
+        # so the training rare rate never exceeds the nominal one.
+        return flag_beyond(X, self.tail_threshold_, self.side).astype(int)
+
+    def _set_thresholds(self, thresholds):
+        """Store ``thresholds`` (2, n_features) and the row(s) that ``side`` uses."""
+        self.tail_threshold_ = thresholds
+        if self.side == "both":
+            self.lower_, self.upper_ = thresholds
         else:
-            self.lower_, self.upper_ = lower, upper
+            self.threshold_ = thresholds[0 if self.side == "lower" else 1]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -77,11 +79,14 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
         Column means.
     scale_ : ndarray of shape (n_features,)
         Column standard deviations (``ddof=0``, as in ``StandardScaler``).
+    tail_threshold_ : ndarray of shape (2, n_features)
+        Lower (row 0, ``mean_ - k scale_``) and upper (row 1, ``mean_ + k scale_``)
+        thresholds; ``transform`` uses the row(s) of ``side``.
     threshold_ : ndarray of shape (n_features,)
-        ``mean_ - k scale_`` (side "lower") or ``mean_ + k scale_`` (side "upper");
-        not set for side "both".
+        The row of ``tail_threshold_`` on ``side`` (side "lower" or "upper"); not set
+        for side "both".
     lower_, upper_ : ndarray of shape (n_features,)
-        Both thresholds; only set for side "both".
+        Both rows of ``tail_threshold_``; only set for side "both".
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -104,10 +109,16 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
     array([-4.491])
     """
 
+    _parameter_constraints: dict = {
+        "k": [Interval(Real, 0, None, closed="neither")],
+        "side": [StrOptions(set(SIDES))],
+    }
+
     def __init__(self, k=2.5, side="lower"):
         self.k = k
         self.side = side
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the per-column mean, standard deviation and thresholds.
 
@@ -122,13 +133,20 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
         -------
         self : SigmaThresholdLabeler
             The fitted labeler.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.preprocessing import SigmaThresholdLabeler
+        >>> labeler = SigmaThresholdLabeler(k=1.0, side="both").fit(np.array([[0.0], [2.0]]))
+        >>> labeler.tail_threshold_
+        array([[0.],
+               [2.]])
         """
-        k = check_real(self.k, "k", low=0, low_open=True)
-        check_option(self.side, "side", SIDES)
         X = validate_data(self, X, dtype=np.float64)
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0)
-        self._set_thresholds(self.mean_ - k * self.scale_, self.mean_ + k * self.scale_)
+        self._set_thresholds(tail_thresholds(X, "sigma", k=self.k))
         return self
 
 
@@ -136,24 +154,28 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
                           BaseEstimator):
     """Label values beyond an empirical quantile as rare (equation 9).
 
-    The climate rule of the paper: with ``side="upper"`` and ``q=0.01`` a value is rare
-    when it lies above the column's 99th percentile of the training data.
+    The climate rule of the paper: with ``side="upper"`` and ``tail_fraction=0.01`` a
+    value is rare when it lies above the column's 99th percentile of the training data.
 
     Parameters
     ----------
-    q : float, default=0.01
+    tail_fraction : float, default=0.01
         Tail probability per side: in (0, 1) for one side, in (0, 0.5) for "both".
     side : {"lower", "upper", "both"}, default="upper"
-        Which tail is rare: above the ``1 - q`` quantile, below the ``q`` quantile, or
-        either.
+        Which tail is rare: above the ``1 - tail_fraction`` quantile, below the
+        ``tail_fraction`` quantile, or either.
 
     Attributes
     ----------
+    tail_threshold_ : ndarray of shape (2, n_features)
+        The ``tail_fraction`` (row 0, lower) and ``1 - tail_fraction`` (row 1, upper)
+        quantiles of each column (``numpy.quantile``, linear interpolation);
+        ``transform`` uses the row(s) of ``side``.
     threshold_ : ndarray of shape (n_features,)
-        The ``q`` quantile (side "lower") or the ``1 - q`` quantile (side "upper") of each
-        column (``numpy.quantile``, linear interpolation); not set for side "both".
+        The row of ``tail_threshold_`` on ``side`` (side "lower" or "upper"); not set
+        for side "both".
     lower_, upper_ : ndarray of shape (n_features,)
-        The ``q`` and ``1 - q`` quantiles; only set for side "both".
+        Both rows of ``tail_threshold_``; only set for side "both".
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -168,17 +190,24 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
     >>> import numpy as np
     >>> from skqegm.preprocessing import QuantileTailLabeler
     >>> X = np.arange(100.0).reshape(-1, 1)
-    >>> labeler = QuantileTailLabeler(q=0.05).fit(X)
+    >>> labeler = QuantileTailLabeler(tail_fraction=0.05).fit(X)
     >>> labeler.threshold_
     array([94.05])
     >>> int(labeler.transform(X).sum())
     5
     """
 
-    def __init__(self, q=0.01, side="upper"):
-        self.q = q
+    # The upper bound of tail_fraction depends on side; fit checks it.
+    _parameter_constraints: dict = {
+        "tail_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "side": [StrOptions(set(SIDES))],
+    }
+
+    def __init__(self, tail_fraction=0.01, side="upper"):
+        self.tail_fraction = tail_fraction
         self.side = side
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Learn the per-column quantile thresholds.
 
@@ -193,16 +222,28 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
         -------
         self : QuantileTailLabeler
             The fitted labeler.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm.preprocessing import QuantileTailLabeler
+        >>> X = np.arange(11.0).reshape(-1, 1)
+        >>> QuantileTailLabeler(tail_fraction=0.1, side="both").fit(X).tail_threshold_
+        array([[1.],
+               [9.]])
         """
-        check_option(self.side, "side", SIDES)
-        high = 0.5 if self.side == "both" else 1.0
-        q = check_real(self.q, "q", low=0, high=high, low_open=True, high_open=True)
+        if self.side == "both" and self.tail_fraction >= 0.5:
+            # Two tails of tail_fraction each must leave some data between them.
+            raise ValueError(
+                "QuantileTailLabeler: with side='both', tail_fraction must be in (0, 0.5) "
+                f"(each side takes tail_fraction); got tail_fraction={self.tail_fraction!r}."
+            )
         X = validate_data(self, X, dtype=np.float64)
-        self._set_thresholds(np.quantile(X, q, axis=0), np.quantile(X, 1 - q, axis=0))
+        self._set_thresholds(tail_thresholds(X, tail_fraction=self.tail_fraction))
         return self
 
 
-def make_tail_labels(y, method="sigma", k=2.5, q=0.01, side="lower"):
+def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower"):
     """Label the rare values of a 1-D array with the sigma or quantile rule.
 
     Thresholds are learned on ``y`` itself; to label a test set with training
@@ -213,11 +254,11 @@ def make_tail_labels(y, method="sigma", k=2.5, q=0.01, side="lower"):
     y : array-like of shape (n_samples,)
         Values to label (e.g. daily returns).
     method : {"sigma", "quantile"}, default="sigma"
-        ``"sigma"``: beyond ``mean -+ k std`` (eq. 8); ``"quantile"``: beyond the ``q``
-        quantile(s) (eq. 9).
+        ``"sigma"``: beyond ``mean -+ k std`` (eq. 8); ``"quantile"``: beyond the
+        ``tail_fraction`` quantile(s) (eq. 9).
     k : float, default=2.5
         Number of standard deviations (method "sigma").
-    q : float, default=0.01
+    tail_fraction : float, default=0.01
         Tail probability per side (method "quantile").
     side : {"lower", "upper", "both"}, default="lower"
         Which tail is rare.
@@ -232,7 +273,7 @@ def make_tail_labels(y, method="sigma", k=2.5, q=0.01, side="lower"):
     >>> from skqegm.preprocessing import make_tail_labels
     >>> make_tail_labels([0.0, 1.0, -1.0, 0.5, -0.5, -6.0], k=1.5)
     array([0, 0, 0, 0, 0, 1])
-    >>> make_tail_labels(list(range(10)), method="quantile", q=0.2, side="upper")
+    >>> make_tail_labels(list(range(10)), method="quantile", tail_fraction=0.2, side="upper")
     array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
     """
     check_option(method, "method", ("sigma", "quantile"))
@@ -242,5 +283,5 @@ def make_tail_labels(y, method="sigma", k=2.5, q=0.01, side="lower"):
     if method == "sigma":
         labeler = SigmaThresholdLabeler(k=k, side=side)
     else:
-        labeler = QuantileTailLabeler(q=q, side=side)
+        labeler = QuantileTailLabeler(tail_fraction=tail_fraction, side=side)
     return labeler.fit_transform(y.reshape(-1, 1)).ravel()

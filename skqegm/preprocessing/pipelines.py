@@ -1,9 +1,9 @@
 """The paper's per-domain preprocessing, chained before an estimator."""
 
 from sklearn.compose import ColumnTransformer, make_column_selector
-from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
+from skqegm.pipeline import Pipeline
 from skqegm.utils._validation import check_option
 
 KINDS = ("finance", "climate", "intrusion")
@@ -30,10 +30,14 @@ def make_tail_pipeline(estimator, kind="finance", categorical_features=None):
       ``fit`` are encoded as all zeros) and standardisation of every other column.
 
     The steps are named ``"preprocess"`` and ``"estimator"``, so a grid over the model's
-    parameters reads ``{"estimator__bandwidth": [...]}``. A :class:`~sklearn.pipeline.Pipeline`
-    exposes ``score_samples`` but not ``sample``: draws from a generative model inside it
-    are on the preprocessed scale (map them back with ``inverse_transform`` of the
-    ``"preprocess"`` step, available for "finance" and "climate").
+    parameters reads ``{"estimator__bandwidth": [...]}``. The result is a
+    :class:`skqegm.pipeline.Pipeline`, so it has the methods of ``estimator``: its
+    ``sample`` returns draws in the units of the data (mapped back through the
+    ``inverse_transform`` of the ``"preprocess"`` step, which "finance" and "climate"
+    have; with "intrusion" it raises ``TypeError``, one-hot encoding being one-way), and
+    the tail API of a :class:`~skqegm.TailRiskEstimator` (``predict_var``,
+    ``predict_interval``, ``predict_rare``, ...) preprocesses ``X`` first. The scorers of
+    :mod:`skqegm.metrics` therefore score the pipeline as a whole.
 
     Parameters
     ----------
@@ -49,7 +53,7 @@ default=None
 
     Returns
     -------
-    pipeline : sklearn.pipeline.Pipeline
+    pipeline : skqegm.pipeline.Pipeline
         Unfitted pipeline ``[("preprocess", ...), ("estimator", estimator)]``.
 
     Examples
@@ -63,6 +67,9 @@ default=None
     >>> X = np.array([[0.01], [-0.02], [0.005], [0.0], [-0.01]])
     >>> pipe.fit(X).score_samples(X).shape
     (5,)
+    >>> draws = pipe.sample(1000, random_state=0)  # in the units of X, not z-scores
+    >>> bool(abs(draws.mean()) < 0.01)
+    True
     """
     check_option(kind, "kind", KINDS)
     if not hasattr(estimator, "fit"):

@@ -118,7 +118,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.evaluate(X, self.weights_[None, :])[0]
+        return self._evaluate(X, self.weights_[None, :])[0]
 
     def get_feature_names_out(self, input_features=None):
         """Output feature names: ``z_i`` per qubit, or ``p_<bitstring>`` per outcome."""
@@ -166,6 +166,9 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if weight_sets.ndim != 2 or weight_sets.shape[1] != self.weights_.size:
             raise ValueError(f"weight_sets must have shape (n_sets, {self.weights_.size}); "
                              f"got {weight_sets.shape}.")
+        return self._evaluate(X, weight_sets)
+
+    def _evaluate(self, X, weight_sets):
         if self.encoding == "amplitude":
             normalized_amplitudes(X, self.n_qubits_)  # a zero row is an error, not NaN
         if self.runner_ is None:

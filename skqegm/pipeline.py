@@ -1,0 +1,355 @@
+"""A scikit-learn pipeline that also samples and forwards the tail-risk API.
+
+:class:`Pipeline` is a drop-in subclass of :class:`sklearn.pipeline.Pipeline`, in the
+way of imbalanced-learn's pipeline: everything scikit-learn's pipeline does is kept
+(fitting, caching, metadata routing, ``score_samples``, ...), and the methods that
+generative models and tail-risk estimators add are exposed when the last step has them.
+"""
+
+from sklearn import pipeline as sklearn_pipeline
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from skqegm.utils._sampling import call_with_random_state
+
+__all__ = ["Pipeline", "make_pipeline"]
+
+
+def _last_step_has(method):
+    """``available_if`` check: the last step has ``method``, so ``hasattr`` tells."""
+
+    def check(pipeline):
+        return bool(pipeline.steps) and hasattr(pipeline.steps[-1][1], method)
+
+    return check
+
+
+def _is_passthrough(step):
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
+class Pipeline(sklearn_pipeline.Pipeline):
+    """A :class:`sklearn.pipeline.Pipeline` that samples and forwards the tail-risk API.
+
+    The steps, parameters and every method of scikit-learn's pipeline are unchanged (it
+    is a subclass, so ``isinstance(pipe, sklearn.pipeline.Pipeline)`` holds and model
+    selection, metadata routing and ``score_samples`` work as there). It adds these
+    methods, each present only when the last step has it (``hasattr`` is ``False``
+    otherwise, so duck-typing code such as the scorers of :mod:`skqegm.metrics` sees
+    what the last step can do):
+
+    - :meth:`sample`: the last step's draws, mapped back to the units of the data
+      through the ``inverse_transform`` of the steps before it;
+    - :meth:`sample_y`, :meth:`predict_interval`, :meth:`predict_quantiles`,
+      :meth:`predict_var`, :meth:`predict_es`, :meth:`predict_rare`,
+      :meth:`predict_tail_proba`: ``X`` goes through the ``transform`` of the steps
+      before the last one, and the other arguments are passed on unchanged;
+    - :meth:`rare_events`: ``y`` is passed straight to the last step (targets are
+      never transformed).
+
+    Steps set to ``"passthrough"`` or ``None`` are skipped. The added methods call the
+    intermediate ``transform`` and ``inverse_transform`` without metadata.
+
+    Parameters
+    ----------
+    steps : list of tuple
+        ``(name, estimator)`` pairs chained in order, as in
+        :class:`sklearn.pipeline.Pipeline`: every step but the last is a transformer.
+    transform_input : list of str, default=None
+        Metadata of ``fit`` transformed by the steps before the one consuming it
+        (needs metadata routing), as in :class:`sklearn.pipeline.Pipeline`.
+    memory : str or object with the joblib.Memory interface, default=None
+        Caches the fitted transformers, as in :class:`sklearn.pipeline.Pipeline`.
+    verbose : bool, default=False
+        Print the time taken to fit each step.
+
+    Attributes
+    ----------
+    named_steps : Bunch
+        The steps by name.
+    n_features_in_ : int
+        Number of features seen by the first step during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during ``fit``, when the first step records them.
+
+    See Also
+    --------
+    make_pipeline : Build a Pipeline with steps named after their classes.
+    sklearn.pipeline.Pipeline : The parent class.
+    skqegm.preprocessing.make_tail_pipeline : The paper's preprocessing before a model.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.neighbors import KernelDensity
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skqegm.pipeline import Pipeline
+    >>> X = np.random.default_rng(0).normal(100.0, 5.0, size=(500, 1))
+    >>> pipe = Pipeline([("scale", StandardScaler()),
+    ...                  ("kde", KernelDensity(bandwidth=0.2))]).fit(X)
+    >>> draws = pipe.sample(2000, random_state=0)  # in the units of X
+    >>> bool(95 < draws.mean() < 105)
+    True
+    >>> hasattr(pipe, "predict_var")  # KernelDensity has no predict_var
+    False
+    """
+
+    def _transform_before_last(self, X):
+        """``X`` through the ``transform`` of every step but the last."""
+        check_is_fitted(self)
+        for _, step in self.steps[:-1]:
+            if not _is_passthrough(step):
+                X = step.transform(X)
+        return X
+
+    def _last_step(self):
+        return self.steps[-1][1]
+
+    @available_if(_last_step_has("sample"))
+    def sample(self, n_samples=1, random_state=None):
+        """Draw from the last step and map the draws back to the units of the data.
+
+        The draws of the last step's ``sample`` go through the ``inverse_transform`` of
+        the steps before it, the step just before the last one first.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of draws, passed on to the last step's ``sample``.
+        random_state : int, RandomState instance or None, default=None
+            Passed on to the last step's ``sample`` when its signature has a
+            ``random_state`` parameter (skqegm's samplers,
+            :class:`~sklearn.neighbors.KernelDensity`). Otherwise it is ignored and the
+            draws are as reproducible as the last step makes them:
+            :meth:`sklearn.mixture.GaussianMixture.sample` draws from the mixture's own
+            ``random_state``, so it repeats the same draws at every call when that is an
+            int.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features) or tuple
+            The draws in the units of the data the pipeline was fitted on. When the last
+            step returns a tuple (``GaussianMixture`` returns ``(X, labels)``), the same
+            tuple with its first element mapped back.
+
+        Raises
+        ------
+        TypeError
+            If a step before the last one has no ``inverse_transform`` (checked before
+            drawing).
+        """
+        check_is_fitted(self)
+        inverse_steps = []
+        for name, step in reversed(self.steps[:-1]):
+            if _is_passthrough(step):
+                continue
+            if not hasattr(step, "inverse_transform"):
+                raise TypeError(
+                    f"Pipeline.sample maps the draws of the last step back to the units of "
+                    f"the data through the inverse_transform of every step before it, but "
+                    f"step {name!r} ({type(step).__name__}) has no inverse_transform. Draw "
+                    f"from the last step on its own to get draws on the transformed scale."
+                )
+            inverse_steps.append(step)
+        draws = call_with_random_state(self._last_step().sample, n_samples,
+                                       random_state=random_state)
+        X, others = (draws[0], draws[1:]) if isinstance(draws, tuple) else (draws, None)
+        for step in inverse_steps:
+            X = step.inverse_transform(X)
+        return X if others is None else (X, *others)
+
+    @available_if(_last_step_has("sample_y"))
+    def sample_y(self, X, n_draws=None, random_state=None):
+        """Draws of ``y`` given each row of ``X``, from the last step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+        n_draws : int or None, default=None
+            Draws per row, passed on unchanged (``None``: the last step's default).
+        random_state : int, RandomState instance or None, default=None
+            Passed on when the last step's ``sample_y`` accepts a ``random_state``,
+            ignored otherwise.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples, n_draws)
+            The last step's ``sample_y`` on the transformed ``X``.
+        """
+        Xt = self._transform_before_last(X)
+        return call_with_random_state(self._last_step().sample_y, Xt, n_draws,
+                                      random_state=random_state)
+
+    @available_if(_last_step_has("predict_interval"))
+    def predict_interval(self, X, coverage=None):
+        """Prediction intervals of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+        coverage : float or None, default=None
+            Nominal coverage, passed on unchanged (``None``: the last step's default).
+
+        Returns
+        -------
+        intervals : ndarray of shape (n_samples, 2)
+            Lower and upper bounds.
+        """
+        return self._last_step().predict_interval(self._transform_before_last(X), coverage)
+
+    @available_if(_last_step_has("predict_quantiles"))
+    def predict_quantiles(self, X, quantiles):
+        """Conditional quantiles of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+        quantiles : float or sequence of float
+            Probabilities, passed on unchanged.
+
+        Returns
+        -------
+        values : ndarray of shape (n_samples, n_quantiles)
+            The last step's ``predict_quantiles`` on the transformed ``X``.
+        """
+        return self._last_step().predict_quantiles(self._transform_before_last(X), quantiles)
+
+    @available_if(_last_step_has("predict_var"))
+    def predict_var(self, X, level=0.99):
+        """Value-at-risk of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+        level : float, default=0.99
+            Confidence level, passed on unchanged.
+
+        Returns
+        -------
+        var : ndarray of shape (n_samples,)
+            The last step's ``predict_var`` on the transformed ``X``.
+        """
+        return self._last_step().predict_var(self._transform_before_last(X), level)
+
+    @available_if(_last_step_has("predict_es"))
+    def predict_es(self, X, level=0.99):
+        """Expected shortfall of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+        level : float, default=0.99
+            Confidence level, passed on unchanged.
+
+        Returns
+        -------
+        es : ndarray of shape (n_samples,)
+            The last step's ``predict_es`` on the transformed ``X``.
+        """
+        return self._last_step().predict_es(self._transform_before_last(X), level)
+
+    @available_if(_last_step_has("predict_rare"))
+    def predict_rare(self, X):
+        """Rare-event flags of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+
+        Returns
+        -------
+        flags : ndarray of shape (n_samples,)
+            The last step's ``predict_rare`` on the transformed ``X`` (1 = rare).
+        """
+        return self._last_step().predict_rare(self._transform_before_last(X))
+
+    @available_if(_last_step_has("predict_tail_proba"))
+    def predict_tail_proba(self, X):
+        """Tail probabilities of the last step, on the transformed ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Features, transformed by the steps before the last one.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples,)
+            The last step's ``predict_tail_proba`` on the transformed ``X``.
+        """
+        return self._last_step().predict_tail_proba(self._transform_before_last(X))
+
+    @available_if(_last_step_has("rare_events"))
+    def rare_events(self, y):
+        """Flags of the observed targets that the last step calls rare.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_samples,)
+            Observed targets, passed straight to the last step: the steps before it
+            transform features, never targets.
+
+        Returns
+        -------
+        flags : ndarray of shape (n_samples,)
+            The last step's ``rare_events(y)`` (1 = rare).
+        """
+        check_is_fitted(self)
+        return self._last_step().rare_events(y)
+
+
+def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
+    """Build a :class:`Pipeline` from estimators, naming each step after its class.
+
+    The counterpart of :func:`sklearn.pipeline.make_pipeline` (same signature and step
+    names) returning skqegm's :class:`Pipeline`, which adds ``sample`` and the tail-risk
+    API of its last step.
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        The estimators to chain; every one but the last is a transformer.
+    memory : str or object with the joblib.Memory interface, default=None
+        Caches the fitted transformers; see :class:`Pipeline`.
+    transform_input : list of str, default=None
+        Metadata of ``fit`` transformed by the steps before the one consuming it; see
+        :class:`Pipeline`.
+    verbose : bool, default=False
+        Print the time taken to fit each step.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        The unfitted pipeline, its steps named by the lowercase class names (numbered
+        when a class repeats).
+
+    See Also
+    --------
+    Pipeline : The pipeline class, with explicit step names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skqegm.pipeline import make_pipeline
+    >>> X = np.random.default_rng(0).normal(50.0, 2.0, size=(300, 2))
+    >>> pipe = make_pipeline(StandardScaler(), GaussianMixture(2, random_state=0))
+    >>> [name for name, _ in pipe.steps]
+    ['standardscaler', 'gaussianmixture']
+    >>> draws, labels = pipe.fit(X).sample(100)  # GaussianMixture also returns labels
+    >>> draws.shape, labels.shape
+    ((100, 2), (100,))
+    """
+    # scikit-learn's function names the steps; re-wrapping its steps keeps the names
+    # identical without reaching into its private helpers.
+    named = sklearn_pipeline.make_pipeline(*steps, memory=memory,
+                                           transform_input=transform_input, verbose=verbose)
+    return Pipeline(named.steps, memory=memory, transform_input=transform_input,
+                    verbose=verbose)

@@ -1,0 +1,127 @@
+"""The shared fit loop of the torch estimators: callbacks, early stopping, seeding, state."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from skqegm import QEGMSampler, TailRiskEstimator
+from skqegm.baselines import DiffusionSampler, GANSampler, VAESampler
+from skqegm.datasets import make_tail_mixture
+from skqegm.nn import BaseTorchEstimator, Callback, EarlyStopping, EpochLogger
+
+X_MIX = make_tail_mixture(1500, random_state=0)[0]
+FAST = dict(hidden_layer_sizes=(8,), random_state=0)
+TORCH_ESTIMATORS = [QEGMSampler, TailRiskEstimator, GANSampler, VAESampler, DiffusionSampler]
+
+
+class Recorder(Callback):
+    """Records the hooks it sees; stops after ``stop_at`` epochs."""
+
+    def __init__(self, stop_at=None):
+        self.stop_at = stop_at
+
+    def on_train_begin(self, estimator):
+        self.events = ["begin"]
+
+    def on_epoch_begin(self, estimator, epoch):
+        self.events.append(f"epoch {epoch}")
+
+    def on_epoch_end(self, estimator, epoch):
+        self.events.append(f"end {epoch}: {len(estimator.loss_curve_)} losses")
+        return epoch == self.stop_at
+
+    def on_train_end(self, estimator):
+        self.events.append("end")
+
+
+def fit(cls, **params):
+    if cls is TailRiskEstimator:
+        y = X_MIX[:, 0] * (1 + np.abs(X_MIX[:, 0]))
+        return cls(**FAST, **params).fit(X_MIX, y)
+    return cls(**FAST, **params).fit(X_MIX)
+
+
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_every_torch_estimator_runs_the_one_loop(cls):
+    assert issubclass(cls, BaseTorchEstimator)
+    recorder = Recorder(stop_at=2)
+    model = fit(cls, max_epochs=5, callbacks=[recorder])
+    assert recorder.events == ["begin", "epoch 1", "end 1: 1 losses", "epoch 2",
+                               "end 2: 2 losses", "end"]
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+    assert not model.network_.training  # left in eval mode
+
+
+def test_early_stopping_waits_n_iter_no_change_epochs_and_keeps_the_best():
+    # A tolerance no epoch can beat: the first epoch stays the best.
+    with pytest.warns(ConvergenceWarning):
+        first = VAESampler(max_epochs=1, **FAST).fit(X_MIX)
+    patient = VAESampler(max_epochs=50, n_iter_no_change=3, tol=1e9, **FAST).fit(X_MIX)
+    assert patient.n_iter_ == 4 and len(patient.validation_scores_) == 4
+    for a, b in zip(first.network_.state_dict().values(),
+                    patient.network_.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(first.sample(20, random_state=0),
+                                  patient.sample(20, random_state=0))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_tol_sets_what_counts_as_an_improvement():
+    strict = QEGMSampler(max_epochs=60, n_iter_no_change=2, tol=0.5, **FAST).fit(X_MIX)
+    lenient = QEGMSampler(max_epochs=60, n_iter_no_change=2, tol=0.0, **FAST).fit(X_MIX)
+    assert strict.n_iter_ < lenient.n_iter_
+
+
+def test_early_stopping_callback_by_hand():
+    stopping = EarlyStopping(n_iter_no_change=2, tol=0.1)
+
+    class Stub:
+        validation_scores_ = []
+        network_ = torch.nn.Linear(1, 1)
+
+    stub = Stub()
+    stopping.on_train_begin(stub)
+    stops = []
+    for epoch, score in enumerate([1.0, 1.05, 1.3, 1.35, 1.39], start=1):
+        stub.validation_scores_.append(score)
+        stops.append(stopping.on_epoch_end(stub, epoch))
+    assert stops == [False, False, False, False, True]
+    assert (stopping.best_epoch_, stopping.best_score_, stopping.stopped_epoch_) == (3, 1.3, 5)
+
+
+def test_epoch_logger_prints_only_when_verbose(capsys, caplog):
+    with caplog.at_level("DEBUG", logger="skqegm"):
+        VAESampler(max_epochs=2, early_stopping=False, **FAST).fit(X_MIX)
+    assert capsys.readouterr().out == ""
+    assert [r.getMessage().split(":")[0] for r in caplog.records] == [
+        "VAESampler Epoch 1/2", "VAESampler Epoch 2/2"]
+    logger = EpochLogger(verbose=1)
+    VAESampler(max_epochs=2, early_stopping=False, callbacks=[logger], **FAST).fit(X_MIX)
+    assert capsys.readouterr().out.count("Epoch 2/2: loss = ") == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_leaves_torchs_global_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    QEGMSampler(max_epochs=2, **FAST).fit(X_MIX[:300])
+    np.testing.assert_array_equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
+
+
+def test_the_same_random_state_gives_the_same_model_whatever_the_global_seed():
+    torch.manual_seed(0)
+    a = GANSampler(max_epochs=2, **FAST).fit(X_MIX).sample(30, random_state=0)
+    torch.manual_seed(1)
+    np.random.seed(1)
+    b = GANSampler(max_epochs=2, **FAST).fit(X_MIX).sample(30, random_state=0)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_gan_has_no_held_out_rows():
+    model = fit(GANSampler, max_epochs=2)
+    assert model.validation_scores_ is None
+    assert "early_stopping" not in model.get_params()
