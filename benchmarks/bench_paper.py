@@ -104,7 +104,7 @@ GRIDS = {
     "gan": {"hidden_layer_sizes": [(32, 32), (64, 64)], "learning_rate": [1e-4, 1e-3]},
     "gmm": {"n_components": [1, 2, 3, 5]},
     "kde": {"bandwidth": [0.05, 0.1, 0.2, 0.4]},  # times the training standard deviation
-    "gpd": {"tail_quantile": [0.01, 0.02, 0.05, 0.1]},
+    "gpd": {"tail_fraction": [0.01, 0.02, 0.05, 0.1]},
     "student-t": {},
 }
 # Rare events per dataset: (tail probability, side) of the training thresholds.
@@ -163,7 +163,8 @@ def load_split(dataset, seed, args):
 def reference_quantiles(dataset, test):
     if dataset == "mixture":
         cdf = lambda v: tail_mixture_cdf(np.array([v]))[0]  # noqa: E731
-        return np.array([brentq(lambda v: cdf(v) - p, -20, 20, xtol=1e-10) for p in QUANTILES])
+        return np.array([brentq(lambda v, p=p: cdf(v) - p, -20, 20, xtol=1e-10)
+                         for p in QUANTILES])
     return np.quantile(test, QUANTILES)
 
 
@@ -248,7 +249,7 @@ def score_model(model, dataset, train, test, seed, n_draws, reference):
     x_train, x_test = train.ravel(), test.ravel()
     record = {
         "tail_kl": tail_kl_divergence(test, draws),
-        "tail_kl_low": tail_kl_divergence(test, draws, tail=0.025, side="lower"),
+        "tail_kl_low": tail_kl_divergence(test, draws, tail_fraction=0.025, side="lower"),
     }
     tail, side = RARE[dataset]
     thresholds = np.quantile(x_train, [tail, 1 - tail])

@@ -7,7 +7,7 @@ Part 1, ``hetero``: conditional calibration. ``y = sigma(x) * t_4`` with three f
 ``--hetero-train`` training rows and 5,000 held-out rows per seed. Models:
 
 * ``qegm``  ``TailRiskEstimator()`` (the quantum latent, package defaults);
-* ``twin``  ``TailRiskEstimator(QEGMSampler(latent="gaussian"))``;
+* ``twin``  ``TailRiskEstimator(latent="gaussian")``;
 * ``hgb``   one ``HistGradientBoostingRegressor(loss="quantile")`` per interval bound, a
   strong classical conditional-quantile baseline (default settings).
 
@@ -46,8 +46,8 @@ import numpy as np
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from skqegm import QEGMSampler, TailRiskEstimator, __version__
-from skqegm.cli import historical_simulation
+from skqegm import TailRiskEstimator, __version__
+from skqegm.baselines import historical_simulation
 from skqegm.datasets import load_sp500_dates, load_sp500_returns
 from skqegm.metrics import (
     christoffersen_conditional_coverage_test,
@@ -81,8 +81,8 @@ def parse_args(argv):
 
 def tail_risk_models(seed, max_epochs):
     return {
-        "qegm": TailRiskEstimator(QEGMSampler(max_epochs=max_epochs), random_state=seed),
-        "twin": TailRiskEstimator(QEGMSampler(latent="gaussian", max_epochs=max_epochs),
+        "qegm": TailRiskEstimator(max_epochs=max_epochs, random_state=seed),
+        "twin": TailRiskEstimator(latent="gaussian", max_epochs=max_epochs,
                                   random_state=seed),
     }
 
@@ -274,7 +274,7 @@ def main(argv=None):
     start = time.perf_counter()
     # Warm-up: the first fit in a process pays torch's one-off import costs.
     rng = np.random.default_rng(0)
-    timed_fit(TailRiskEstimator(QEGMSampler(max_epochs=1)), rng.normal(size=(300, 1)),
+    timed_fit(TailRiskEstimator(max_epochs=1), rng.normal(size=(300, 1)),
               rng.normal(size=300))
     records = []
     if "hetero" in args.parts:

@@ -20,8 +20,9 @@ trusted.
 # - ``"neg_tail_kl"``: minus the tail KL divergence between the validation points and
 #   ten model draws per point, on the 5% tails of each side
 #   (:func:`~skqegm.metrics.make_tail_kl_scorer` builds variants);
-# - ``"rare_event_recall"``: the share of the validation points beyond the model's
-#   training tail thresholds that the model ranks among its least likely points
+# - ``"rare_event_recall"``: the share of the validation fold's rare points (those
+#   beyond the fold's own 5% quantiles on each side, the same events for every
+#   candidate) that the model ranks among its least likely points
 #   (:func:`~skqegm.metrics.make_rare_event_recall_scorer`);
 # - ``"neg_coverage_error"``: minus the distance between 90% and the coverage of the
 #   model's central 90% interval (:func:`~skqegm.metrics.make_coverage_scorer`).

@@ -125,15 +125,15 @@ print(f"Jacobian {jac_device.shape}: {n_circuits} circuits in {seconds:.1f} s on
 # We train one on the exact simulator, then run its trained quantum layer on the device
 # and compare those weights, averaged over draws of the prior (leaving out the small
 # noise of the paper's eq. 7). ``quantum_layer_`` is a fitted
-# :class:`~skqegm.quantum.SamplerTransformer`; a copy for the device needs the trained
-# weights passed explicitly (``clone`` keeps the parameters, and the layer's ``weights``
-# parameter is ``None``).
+# :class:`~skqegm.quantum.SamplerTransformer` whose ``weights`` parameter holds the
+# trained weights, so a ``clone`` with another ``backend`` (and ``shots``) runs the
+# trained circuit there.
 X_mix, _ = make_tail_mixture(N_TRAIN, random_state=0)
 model = QEGMSampler(max_epochs=MAX_EPOCHS, random_state=0).fit(X_mix)
 layer = model.quantum_layer_
 latents = rng.standard_normal((N_ROWS, layer.n_qubits_))  # draws of the prior
-on_device = clone(layer).set_params(backend=device, shots=4096, weights=layer.weights_)
-shots_only = clone(layer).set_params(shots=4096, weights=layer.weights_)
+on_device = clone(layer).set_params(backend=device, shots=4096)
+shots_only = clone(layer).set_params(shots=4096)
 weights_exact = layer.transform(latents).mean(axis=0)
 weights_device = on_device.fit(latents).transform(latents).mean(axis=0)
 weights_shots = shots_only.fit(latents).transform(latents).mean(axis=0)

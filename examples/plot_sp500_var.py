@@ -26,8 +26,8 @@ import os
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skqegm import QEGMSampler, TailRiskEstimator
-from skqegm.cli import historical_simulation
+from skqegm import TailRiskEstimator
+from skqegm.baselines import historical_simulation
 from skqegm.datasets import load_sp500_dates, load_sp500_returns
 from skqegm.metrics import (
     christoffersen_conditional_coverage_test,
@@ -54,27 +54,28 @@ print(f"fit on {first} days ({row_dates[0]} to {row_dates[first - 1]}), "
 # %%
 # Models
 # ------
-# :class:`~skqegm.TailRiskEstimator` wraps the architecture of a
+# :class:`~skqegm.TailRiskEstimator` has the architecture of a
 # :class:`~skqegm.QEGMSampler` (4 qubits, 3 layers on the exact simulator by default) and
-# trains it conditionally on the features. Its predictive distribution for each day is a
-# finite Gaussian mixture, so VaR and ES are computed exactly from it. The twin is the
-# same estimator around ``QEGMSampler(latent="gaussian")``.
+# trains it conditionally on the features; its architecture and training parameters are
+# its own. Its predictive distribution for each day is a finite Gaussian mixture, so VaR
+# and ES are computed exactly from it. The twin is the same estimator with
+# ``latent="gaussian"``.
 #
 # Historical simulation takes each day's VaR and ES from the empirical distribution of
-# the previous 250 returns; ``skqegm.cli.historical_simulation`` is the implementation
-# used by ``python -m skqegm``.
+# the previous 250 returns; :func:`~skqegm.baselines.historical_simulation` is the
+# implementation used by ``python -m skqegm``.
 LEVELS = (0.99, 0.975)
 
 
-def fit_and_forecast(sampler, seed):
-    model = TailRiskEstimator(sampler, random_state=seed).fit(X_train, y_train)
+def fit_and_forecast(latent, seed):
+    model = TailRiskEstimator(latent=latent, max_epochs=MAX_EPOCHS, random_state=seed)
+    model.fit(X_train, y_train)
     return model, {level: (model.predict_var(X_test, level), model.predict_es(X_test, level))
                    for level in LEVELS}
 
 
-qegm, qegm_forecasts = fit_and_forecast(QEGMSampler(max_epochs=MAX_EPOCHS), seed=0)
-twin, twin_forecasts = fit_and_forecast(
-    QEGMSampler(latent="gaussian", max_epochs=MAX_EPOCHS), seed=0)
+qegm, qegm_forecasts = fit_and_forecast("quantum", seed=0)
+twin, twin_forecasts = fit_and_forecast("gaussian", seed=0)
 hs_forecasts, _ = historical_simulation(returns, offset + first, levels=LEVELS)
 forecasts = {"QEGM": qegm_forecasts, "twin": twin_forecasts, "HS 250": hs_forecasts}
 
@@ -142,8 +143,7 @@ for seed in range(N_SEEDS):
         if seed == 0:
             model = qegm if name == "QEGM" else twin
         else:
-            model = fit_and_forecast(QEGMSampler(latent=latent, max_epochs=MAX_EPOCHS),
-                                     seed)[0]
+            model = fit_and_forecast(latent, seed)[0]
         var99 = model.predict_var(X_test, 0.99)
         exceedances[name].append(int(var_exceedances(y_test, var99).sum()))
         # The central interval of coverage c runs between the (1 -+ c) / 2 quantiles;

@@ -129,7 +129,7 @@ print("GaussianMixture components chosen by BIC:", components)
 grid = np.linspace(X_plot.min() - 1, X_plot.max() + 1, 600).reshape(-1, 1)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
 for ax, log in zip(axes, (False, True)):
-    plot_tail_density(X_plot, models, tail=0.05, log=log, ax=ax,
+    plot_tail_density(X_plot, models, tail_fraction=0.05, log=log, ax=ax,
                       title="log scale" if log else "linear scale")
     ax.plot(grid, np.exp(tail_mixture_logpdf(grid)), color="k", linestyle=":",
             linewidth=1, label="true density")

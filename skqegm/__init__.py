@@ -8,14 +8,19 @@ quantum
 preprocessing, datasets, metrics
     Tail labelling and splits, the paper's data, tail scores and VaR backtests.
 baselines
-    Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails.
+    Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails, and
+    historical simulation.
+nn
+    The one fit loop of every torch-trained estimator, and its callbacks.
+pipeline
+    A scikit-learn Pipeline that also samples and forwards the tail-risk API.
 models
     :class:`QEGMSampler`, the hybrid quantum-latent generative model and its classical
     twin; :class:`TailRiskEstimator`, conditional tail risk (rare-event probabilities,
     intervals, VaR, ES) with the same architecture.
 """
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.2.0.dev0"
 
 from .models import QEGMSampler, TailRiskEstimator  # noqa: E402
 

@@ -88,7 +88,7 @@ def _density_curve(model, grid, n_draws, random_state):
     return gaussian_kde(draws)(grid), True
 
 
-def plot_tail_density(X, models=None, *, tail=0.05, side="both", bins=100, log=False,
+def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=100, log=False,
                       n_draws=20000, random_state=0, title=None, ax=None):
     """Histogram of 1-D data with each model's density over it, tail regions shaded.
 
@@ -102,9 +102,9 @@ def plot_tail_density(X, models=None, *, tail=0.05, side="both", bins=100, log=F
         The data, e.g. the held-out points.
     models : dict of str to fitted estimator, default=None
         Labelled fitted models over one feature.
-    tail : float, default=0.05
-        Tail probability per shaded side: the regions beyond the empirical ``tail`` and
-        ``1 - tail`` quantiles of ``X``.
+    tail_fraction : float, default=0.05
+        Tail probability per shaded side: the regions beyond the empirical
+        ``tail_fraction`` and ``1 - tail_fraction`` quantiles of ``X``.
     side : {"lower", "upper", "both"}, default="both"
     bins : int, default=100
     log : bool, default=False
@@ -141,12 +141,12 @@ def plot_tail_density(X, models=None, *, tail=0.05, side="both", bins=100, log=F
         density, from_draws = _density_curve(model, grid, n_draws, random_state)
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
-    low, high = np.quantile(x, [tail, 1 - tail])
+    low, high = np.quantile(x, [tail_fraction, 1 - tail_fraction])
     regions = {"lower": [(grid[0], low)], "upper": [(high, grid[-1])],
                "both": [(grid[0], low), (high, grid[-1])]}[side]
     for i, (start, stop) in enumerate(regions):
         ax.axvspan(start, stop, color="C3", alpha=0.08,
-                   label=f"tail regions ({tail:.0%} per side)" if i == 0 else None)
+                   label=f"tail regions ({tail_fraction:.0%} per side)" if i == 0 else None)
     ax.set_xlim(grid[0], grid[-1])
     if log:
         ax.set_yscale("log")

@@ -43,7 +43,8 @@ def _public_objects():
 
 def _public_methods(cls):
     for name, member in vars(cls).items():
-        if not name.startswith("_") and (inspect.isfunction(member) or isinstance(member, property)):
+        public = not name.startswith("_")
+        if public and (inspect.isfunction(member) or isinstance(member, property)):
             yield f"{cls.__module__}.{cls.__qualname__}.{name}", member
 
 

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 
 def small(**params):
-    return QEGMSampler(**{"max_epochs": 3, "hidden_layer_sizes": (16,), "random_state": 0, **params})
+    defaults = {"max_epochs": 3, "hidden_layer_sizes": (16,), "random_state": 0}
+    return QEGMSampler(**{**defaults, **params})
 
 
 def mode_masses(x):
@@ -136,7 +137,8 @@ def test_parameter_shift_through_a_qiskit_backend_equals_autograd():
 
 def test_one_primitive_call_per_batch(counting_sampler):
     model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(8,), backend=counting_sampler,
-                        shots=32, max_epochs=2, batch_size=10, early_stopping=False, random_state=0)
+                        shots=32, max_epochs=2, batch_size=10, early_stopping=False,
+                        random_state=0)
     model.fit(X_MIX[:40])
     # 4 batches per epoch, 2 epochs, then one call for the density's latent weights.
     assert counting_sampler.calls == 4 * 2 + 1
@@ -164,7 +166,8 @@ def test_amplitude_encoding_trains_on_the_exact_backend():
 @pytest.mark.parametrize("noise", ["prng", "qrng", None])
 def test_noise_sources(noise):
     model = small(noise=noise).fit(X_MIX[:300])
-    np.testing.assert_array_equal(model.sample(30, random_state=4), model.sample(30, random_state=4))
+    np.testing.assert_array_equal(model.sample(30, random_state=4),
+                                  model.sample(30, random_state=4))
 
 
 def test_noise_scale_matters_only_with_a_noise_source():
@@ -193,13 +196,16 @@ def test_round_trips_sample_identically(tmp_path):
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.sample(40, random_state=3), expected)
     joblib.dump(model, tmp_path / "model.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib").sample(40, random_state=3),
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "model.joblib").sample(40, random_state=3),
                                   expected)
-    np.testing.assert_array_equal(clone(model).fit(X_MIX[:500]).sample(40, random_state=3), expected)
+    np.testing.assert_array_equal(clone(model).fit(X_MIX[:500]).sample(40, random_state=3),
+                                  expected)
 
 
 def test_grid_search_with_the_tail_scorers():
-    search = GridSearchCV(small(), {"n_layers": [1, 2]}, scoring=SCORERS, refit="neg_tail_kl", cv=3)
+    search = GridSearchCV(small(), {"n_layers": [1, 2]}, scoring=SCORERS, refit="neg_tail_kl",
+                          cv=3)
     search.fit(X_MIX[:900])
     assert search.best_params_["n_layers"] in (1, 2)
     for name in SCORERS:

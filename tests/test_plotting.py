@@ -29,7 +29,8 @@ def test_tail_density_draws_densities_and_kde_of_draws(tmp_path):
     X, _ = make_tail_mixture(3000, random_state=0)
     gmm = GaussianMixture(3, random_state=0).fit(X)
     gan = GANSampler(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(X)
-    ax = plot_tail_density(X, {"gmm": gmm, "gan": gan}, side="lower", tail=0.1, log=True)
+    ax = plot_tail_density(X, {"gmm": gmm, "gan": gan}, side="lower", tail_fraction=0.1,
+                           log=True)
     labels = ax.get_legend_handles_labels()[1]
     assert labels == ["data", "gmm", "gan (KDE of draws)", "tail regions (10% per side)"]
     gmm_line = ax.get_lines()[0]

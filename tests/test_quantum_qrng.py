@@ -33,7 +33,8 @@ def test_bits_pass_monobit_and_runs_tests(backend):
 def test_noisy_device_bits_pass_after_extraction():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        bits = QuantumRandomSource(n_qubits=5, backend=FakeManilaV2(), random_state=1).bits(100_000)
+        source = QuantumRandomSource(n_qubits=5, backend=FakeManilaV2(), random_state=1)
+        bits = source.bits(100_000)
     assert monobit_test(bits) > ALPHA and runs_test(bits) > ALPHA
 
 

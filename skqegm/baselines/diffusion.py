@@ -3,7 +3,6 @@
 import math
 from numbers import Integral
 
-import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn

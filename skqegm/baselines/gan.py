@@ -83,7 +83,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
     """
 
     _parameter_constraints = {
-        **{name: constraint for name, constraint in BaseTorchEstimator._parameter_constraints.items()
+        **{name: constraint
+           for name, constraint in BaseTorchEstimator._parameter_constraints.items()
            if name not in _NO_EARLY_STOPPING},
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "n_critic": [Interval(Integral, 1, None, closed="left")],

@@ -134,7 +134,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         ridge = self.reg_covar * np.eye(d)
         location, scatter, df = Y.mean(axis=0), np.cov(Y.T, bias=True).reshape(d, d) + ridge, 10.0
         previous, self.converged_ = -np.inf, False
-        for n_iter in range(1, self.max_iter + 1):
+        for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter_ after the loop)
             chol = cholesky(scatter, lower=True)
             weights = (df + d) / (df + _mahalanobis(Y, location, chol))
             location = weights @ Y / weights.sum()

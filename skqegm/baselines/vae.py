@@ -4,9 +4,8 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
-
 from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import BaseTorchEstimator
 from ..nn._modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf

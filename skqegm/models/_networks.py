@@ -18,6 +18,7 @@ from torch import nn
 
 from ..quantum.simulator import z_sign_matrix
 
+
 class QuantumLatent(nn.Module):
     """Codes from measuring the variational layer: ``2**n`` bitstrings, Born weights.
 

@@ -44,10 +44,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
     log-likelihood of ``x`` given the encoded ``z``, plus the KL divergence of ``q(z | x)``
     from the prior) and ``L_tail`` the Bernoulli KL divergence between the training
     frequency and the model's probability beyond each feature's lower and upper
-    ``tail_fraction`` thresholds, ``tail_threshold_`` (see :mod:`skqegm.models.losses`). On the exact
-    backend every parameter trains by autograd; on a Qiskit backend the circuit weights
-    (and the angles coming from the encoder) train by parameter shift (eq. 6) through
-    that backend, one primitive call per batch, and the classical networks by backprop.
+    ``tail_fraction`` thresholds, ``tail_threshold_`` (see :mod:`skqegm.models.losses`).
+    On the exact backend every parameter trains by autograd; on a Qiskit backend the
+    circuit weights (and the angles coming from the encoder) train by parameter shift
+    (eq. 6) through that backend, one primitive call per batch, and the classical
+    networks by backprop.
     The data are standardised internally.
 
     Parameters

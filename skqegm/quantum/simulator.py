@@ -242,7 +242,7 @@ def _product_state(factors):
     return product.reshape(product.shape[0], -1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _derivative_map(n_qubits):
     """``M`` of shape ``(2**n, n * 2**n)`` with ``psi @ M = [Y'_0 psi | ... | Y'_{n-1} psi]``.
 

@@ -19,7 +19,6 @@ from .gradients import shifted_weight_sets
 from .simulator import StatevectorSimulator
 from .transformers import SamplerTransformer
 
-
 # Rows per primitive call when measuring (bounds a simulator's memory).
 _MEASURE_ROWS = 8192
 
