@@ -6,6 +6,7 @@ warning fails the build, as in the test suite's docs check.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -72,3 +73,14 @@ html_show_sourcelink = False
 
 # The examples print figures of merit; quick mode shrinks them for CI (see examples/).
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# -- API reference: members left out ------------------------------------------------------------
+def _skip_metadata_requests(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated ``set_*_request`` methods (``Pipeline`` has
+    ``set_score_request``): their docstrings point into scikit-learn's own documentation."""
+    return True if re.fullmatch(r"set_\w+_request", name) else None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_requests)

@@ -109,7 +109,7 @@ for level in LEVELS:
               f"{100 * es[hit_days].mean():>12.2f}")
 
 # %%
-# On the full-size run (seed 0), QEGM's 99% VaR is exceeded 10 times (10.1 expected) and passes
+# On the full-size run (seed 0), QEGM's 99% VaR is exceeded 11 times (10.1 expected) and passes
 # both tests; the twin's 16 times and historical simulation's 18 times, and both fail the
 # conditional coverage test. At 97.5% the order changes: QEGM is exceeded only 16 times
 # (too conservative, Kupiec p = 0.048), the twin 22 times and historical simulation 38
@@ -156,7 +156,7 @@ for name, counts in exceedances.items():
 
 # %%
 # On the full-size run seed 0 turns out to be QEGM's best: over five seeds its 99% VaR is
-# exceeded 10 to 15 times, and its twin's 14 to 16 times. The single-seed table above
+# exceeded 11 to 15 times, and its twin's 13 to 16 times. The single-seed table above
 # flatters QEGM.
 #
 # Interval calibration
@@ -188,7 +188,7 @@ for name, values in {**coverages, "HS 250": [hs_coverage]}.items():
 # What this example shows, and what it does not: a ``TailRiskEstimator`` gives usable,
 # exactly computed VaR, ES and intervals with the scikit-learn API. On this period the
 # quantum-latent model's 99% VaR was exceeded a little less often than its twin's over
-# five seeds (10 to 15 times against 14 to 16, for 10.1 expected), and the twin came
+# five seeds (11 to 15 times against 13 to 16, for 10.1 expected), and the twin came
 # closer to the expected count at 97.5% on seed 0. With about 1,000 test days, gaps of a
 # few exceedances are within the noise of the backtests: this is not evidence that
 # either latent is better.

@@ -69,7 +69,7 @@ class Pipeline(sklearn_pipeline.Pipeline):
         The steps by name.
     n_features_in_ : int
         Number of features seen by the first step during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of the features seen during ``fit``, when the first step records them.
 
     See Also

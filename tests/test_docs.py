@@ -106,6 +106,7 @@ def test_docs_build_without_warnings(tmp_path):
     shutil.copytree(ROOT / "doc", tmp_path / "doc",
                     ignore=shutil.ignore_patterns("_build", "generated", "auto_examples"))
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")  # included by the docs
     out = tmp_path / "html"
     env = {**os.environ, "SKQEGM_EXAMPLES_QUICK": "1", "MPLBACKEND": "Agg"}
     result = subprocess.run(

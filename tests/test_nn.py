@@ -125,3 +125,44 @@ def test_gan_has_no_held_out_rows():
     model = fit(GANSampler, max_epochs=2)
     assert model.validation_scores_ is None
     assert "early_stopping" not in model.get_params()
+
+
+def test_numpy_and_torch_mixture_densities_agree():
+    # Training scores with the torch density, score_samples with the numpy one: the two
+    # must be the same function.
+    from skqegm.nn._modules import gaussian_mixture_logpdf, log_mixture_density
+
+    rng = np.random.default_rng(0)
+    X, mean = rng.normal(size=(50, 3)), rng.normal(size=(7, 3))
+    scale = rng.uniform(0.2, 2.0, size=(7, 3))
+    weights = rng.dirichlet(np.ones(7))
+    expected = log_mixture_density(torch.from_numpy(X), torch.from_numpy(weights),
+                                   torch.from_numpy(mean), torch.from_numpy(scale)).numpy()
+    np.testing.assert_allclose(gaussian_mixture_logpdf(X, np.log(weights), mean, scale),
+                               expected, rtol=1e-12)
+
+
+def test_tail_risk_predictions_come_from_the_trained_torch_decoder():
+    # No numpy copy of the decoder: a change to the torch weights changes the predictions.
+    y = X_MIX[:, 0] * (1 + np.abs(X_MIX[:, 0]))
+    model = TailRiskEstimator(max_epochs=2, **FAST).fit(X_MIX, y)
+    before = model.predict_var(X_MIX[:5])
+    with torch.no_grad():
+        model.network_.decoder.net[-1].bias[0] += 1.0  # shift every component's mean
+    shifted = model.predict_var(X_MIX[:5])
+    # The float32 bias moves by 1 up to its rounding (1e-7).
+    np.testing.assert_allclose(before - shifted, model._value_scaling[1][0], rtol=1e-6)
+
+
+def test_forward_pairs_equals_forward_on_the_concatenated_pairs():
+    from skqegm.nn._modules import GaussianHead
+
+    torch.manual_seed(0)
+    head = GaussianHead(3 + 2, (16, 8), 1)
+    codes, context = torch.randn(7, 3), torch.randn(5, 2)
+    pairs = torch.cat([codes.expand(5, 7, 3), context[:, None, :].expand(5, 7, 2)], dim=-1)
+    expected = head.double()(pairs.double())
+    head.float()
+    for got, want in zip(head.forward_pairs(codes, context), expected):
+        assert got.shape == (5, 7, 1) and got.dtype == torch.float64
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)

@@ -233,15 +233,15 @@ def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10
       above its ``1 - tail_fraction`` quantile, about the ``tail_fraction`` of ``X`` that
       is rarest). They depend on the scorer's parameters and the held-out data only, not
       on the sampler (whose own ``tail_threshold_`` is not read), so every candidate of a
-      grid search is scored against the same events. The model flags the same number of
-      points, those with the
-      lowest ``score_samples``; recall therefore also equals precision. These flags
-      ignore ``side``: with a one-sided rule, low-density points on the other side (or
-      in a valley between modes) count as misses. An over-smoothed, unimodal density
-      ranks points by distance from the centre and can score well here; read recall
-      together with the tail KL. A sampler without ``score_samples`` (a GAN, a
-      diffusion model) is ranked by a Gaussian KDE (``scipy.stats.gaussian_kde``) of
-      ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws.
+      grid search is scored against the same events. The model flags the same number
+      of points, those with the lowest ``score_samples``; recall therefore also equals
+      precision. These flags ignore ``side``: with a one-sided rule, low-density points
+      on the other side (or in a valley between modes) count as misses. An
+      over-smoothed, unimodal density ranks points by distance from the centre and can
+      score well here; read recall together with the tail KL. A sampler without
+      ``score_samples`` (a GAN, a diffusion model) is ranked by a Gaussian KDE
+      (``scipy.stats.gaussian_kde``) of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its
+      draws.
 
     The score is ``nan`` (with a warning) when the held-out data hold no rare event.
 

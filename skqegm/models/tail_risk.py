@@ -26,7 +26,6 @@ from ._mixture1d import (
     mixture_tail_mean,
     sample_mixture,
 )
-from ._networks import with_context
 
 #: Fewest training rare events below which ``fit`` warns that the base rate (the default
 #: decision threshold) and the tail fit rest on too few points.
@@ -285,18 +284,16 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         The trained torch decoder runs in float64, so a row's prediction does not depend
         on the rows predicted with it.
         """
-        decoder = self.network_.decoder
-        weights = {name: p.detach().double() for name, p in decoder.named_parameters()}
-        codes = torch.from_numpy(self._latent_mixture[1]).double()
+        codes = torch.from_numpy(self._latent_mixture[1])
         mean = np.empty((len(context), len(codes)))
         scale = np.empty_like(mean)
         step = max(1, _DECODER_BLOCK // len(codes))
-        with self._inference():
-            for start in range(0, len(context), step):
-                rows = slice(start, start + step)
-                inputs = with_context(codes, torch.from_numpy(context[rows]))
-                m, s = torch.func.functional_call(decoder, weights, (inputs,))
-                mean[rows], scale[rows] = m[..., 0].numpy(), s[..., 0].numpy()
+        # All threads: the blocks are large, unlike training batches (forward_pairs runs
+        # without gradients).
+        for start in range(0, len(context), step):
+            rows = slice(start, start + step)
+            m, s = self.network_.decoder.forward_pairs(codes, torch.from_numpy(context[rows]))
+            mean[rows], scale[rows] = m[..., 0].numpy(), s[..., 0].numpy()
         return mean, scale
 
     def predict(self, X):

@@ -1,6 +1,8 @@
 """Torch building blocks of the networks (MLPs, Gaussian heads) and the densities of the
 diagonal Gaussian mixtures they decode to, in torch for training and in numpy for scoring."""
 
+import copy
+
 import numpy as np
 import torch
 from scipy.special import logsumexp
@@ -30,8 +32,27 @@ class GaussianHead(nn.Module):
         self.net = mlp(n_inputs, hidden_layer_sizes, 2 * n_outputs)
 
     def forward(self, inputs):
-        mean, raw_scale = self.net(inputs).chunk(2, dim=-1)
+        return self._gaussian(self.net(inputs))
+
+    @staticmethod
+    def _gaussian(outputs):
+        mean, raw_scale = outputs.chunk(2, dim=-1)
         return mean, nn.functional.softplus(raw_scale) + MIN_SCALE
+
+    @torch.no_grad()
+    def forward_pairs(self, codes, context, dtype=torch.float64):
+        """``forward`` of every pair ``[codes[k], context[i]]``, shape ``(n_context, n_codes, .)``.
+
+        The same as ``forward`` on the concatenated pairs, computed in ``dtype`` from the
+        module's current weights, without building the ``n_context * n_codes`` inputs:
+        the first layer's code part is computed once per code and its context part once
+        per row (a mixture's components share their codes across rows).
+        """
+        net = copy.deepcopy(self.net).to(dtype)  # a few kB: the module itself stays float32
+        first, n_codes = net[0], codes.shape[1]
+        hidden = ((context.to(dtype) @ first.weight[:, n_codes:].T)[:, None, :]
+                  + codes.to(dtype) @ first.weight[:, :n_codes].T + first.bias)
+        return self._gaussian(net[1:](hidden))
 
     @torch.no_grad()
     def spread_means_(self, inputs):

@@ -62,6 +62,10 @@ class Callback:
 class EarlyStopping(Callback):
     """Stop when the validation score stops improving, and keep the best epoch.
 
+    An epoch improves when its validation score beats the kept one by more than ``tol``;
+    its network is then kept. Scores that beat it by less do not count, so the network
+    kept is that of the last improvement (within ``tol`` of the best score seen).
+
     Parameters
     ----------
     n_iter_no_change : int, default=10
@@ -72,7 +76,7 @@ class EarlyStopping(Callback):
     Attributes
     ----------
     best_score_ : float
-        The best validation score seen.
+        The validation score of the kept epoch.
     best_epoch_ : int or None
         The epoch (from 1) whose network is kept; ``None`` before training.
     stopped_epoch_ : int or None
