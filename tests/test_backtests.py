@@ -44,7 +44,12 @@ def test_var_exceedances_warns_on_a_quantile_passed_as_var():
         ([0.0, 1.0], [0.1, 0.2, 0.3], {}, "var must be a number or have the shape of y"),
         ([0.0, np.nan], 0.1, {}, "y contains NaN"),
         ([0.0, 1.0], np.nan, {}, "var contains NaN"),
-        ([[0.0, 1.0]], 0.1, {}, "y must be 1-D"),
+        ([0.0, 1.0], np.inf, {}, "var contains infinity"),
+        ([[0.0, 1.0]], 0.1, {}, r"y must be a non-empty 1-D array; got shape \(1, 2\)"),
+        ([], 0.1, {}, r"y must be a non-empty 1-D array; got shape \(0,\)"),
+        (["0.01", "0.02"], 0.1, {}, "y must hold real numbers"),
+        ([0.0, 1.0], "0.1", {}, "var must hold real numbers"),
+        ([0.0, 1.0], [[0.1, 0.2]], {}, r"var must be a number or have the shape of y \(2,\)"),
         ([0.0, 1.0], 0.1, dict(side="both"), "side must be one of 'lower', 'upper'"),
     ],
 )
@@ -162,16 +167,46 @@ def test_results_are_named_tuples_of_floats():
 @pytest.mark.parametrize(
     "func, args, match",
     [
-        (kupiec_pof_test, ([0, 1], 0.01), "level is the VaR confidence level"),
-        (kupiec_pof_test, ([0, 1], 1.0), r"level must be in \(0, 1\)"),
-        (kupiec_pof_test, ([0, 1], 99), r"level must be in \(0, 1\)"),
+        (kupiec_pof_test, ([0, 1], 1.0), r"level is the VaR confidence level, in \(0.5, 1\)"),
+        (kupiec_pof_test, ([0, 1], 99), "A percentage of 99.0 is a confidence level of 0.99"),
+        (kupiec_pof_test, ([0, 1], -0.5), r"in \(0.5, 1\).*got -0.5\.$"),
+        (kupiec_pof_test, ([0, 1], "0.99"), "level must be a finite real number"),
+        (kupiec_pof_test, ([0, 1], np.nan), "level must be a finite real number"),
         (kupiec_pof_test, ([], 0.99), "exceedances must be a 1-D array of at least 1"),
         (kupiec_pof_test, ([0, 2], 0.99), "only 0 and 1"),
+        (kupiec_pof_test, (["0", "1"], 0.99), "exceedances must hold real numbers"),
+        (kupiec_pof_test, ([0, 0.5], 0.99), r"1 = VaR exceeded\); got values \[0.0, 0.5\]"),
         (christoffersen_independence_test, ([1],), "at least 2"),
         (christoffersen_independence_test, ([[0, 1]],), "1-D"),
         (christoffersen_conditional_coverage_test, ([0, np.nan], 0.99), "NaN"),
+        (christoffersen_conditional_coverage_test, ([0, 1], 0.05),
+         "A tail probability of 0.05 is a confidence level of 0.95"),
     ],
 )
 def test_backtest_errors(func, args, match):
     with pytest.raises(ValueError, match=match):
         func(*args)
+
+
+@pytest.mark.parametrize("level", [0.01, 0.05, 0.1, 0.5])
+@pytest.mark.parametrize("func", [kupiec_pof_test, christoffersen_conditional_coverage_test])
+def test_tail_probabilities_are_refused_as_levels(func, level):
+    # level=0.5 was accepted: a "50% VaR" is the median, almost surely a tail probability.
+    with pytest.raises(ValueError, match=r"level is the VaR confidence level, in \(0.5, 1\)"
+                                         ".* tail probability 1 - level"):
+        func([0, 1, 0, 0], level)
+
+
+def test_boolean_and_float_flags_are_the_same_as_integers():
+    e = np.zeros(300, dtype=int)
+    e[[10, 11, 12, 150]] = 1
+    for flags in (e.astype(bool), e.astype(float), e.astype(np.float32)):
+        assert kupiec_pof_test(flags, 0.99) == kupiec_pof_test(e, 0.99)
+        assert christoffersen_independence_test(flags) == christoffersen_independence_test(e)
+    assert kupiec_pof_test([1], 0.99).statistic == pytest.approx(-2 * math.log(0.01))
+
+
+def test_var_exceedances_of_single_values_and_integer_inputs():
+    assert var_exceedances([-3], 2).tolist() == [1]
+    assert var_exceedances(np.array([-3, 1], dtype=np.int8), np.array([2, 2])).tolist() == [1, 0]
+    assert var_exceedances([0.0], [0.01]).tolist() == [0]

@@ -226,6 +226,15 @@ def test_gpd_bad_parameters(params, match):
 
 
 # --- GPD on small data: the exponential fallback --------------------------------------------
+def test_gpd_fits_huge_data_as_scaled_data():
+    # scipy's fit overflowed on excesses beyond 1e154; the tail is scale-equivariant.
+    x = stats.t.rvs(3, size=2000, random_state=4).reshape(-1, 1)
+    small, huge = GPDTailSampler().fit(x), GPDTailSampler().fit(x * 1e155)
+    np.testing.assert_allclose(huge.gpd_shape_, small.gpd_shape_, atol=1e-3)  # optimiser tol
+    np.testing.assert_allclose(huge.gpd_scale_ / 1e155, small.gpd_scale_, rtol=1e-2)
+    assert np.all(np.isfinite(huge.sample(10_000, random_state=0)))
+
+
 @pytest.mark.parametrize("n_rows, n_exceedances", [(100, MIN_EXCEEDANCES), (81, 4)])
 def test_gpd_fallback_only_below_min_exceedances(n_rows, n_exceedances):
     # With 5% tails, 100 rows leave 5 points beyond each threshold and 81 rows leave 4.
@@ -422,7 +431,8 @@ def _sklearn_message(name, owner, rule):
     (DiffusionSampler(n_steps=0),
      _sklearn_message("n_steps", "DiffusionSampler", r"an int in the range \[1, inf\)")),
     (DiffusionSampler(learning_rate=0.0),
-     _sklearn_message("learning_rate", "DiffusionSampler", r"a float in the range \(0.0, inf\)")),
+     _sklearn_message("learning_rate", "DiffusionSampler",
+                      r"a float in the range \(0.0, 1000.0\]")),
     (DiffusionSampler(early_stopping="yes"),
      _sklearn_message("early_stopping", "DiffusionSampler", "an instance of 'bool'")),
     (DiffusionSampler(callbacks=_StopAfter(1)),

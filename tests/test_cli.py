@@ -1,5 +1,6 @@
 """The main job: ``python -m skqegm`` on the shipped S&P 500 data and on a user's CSV."""
 
+import re
 import subprocess
 import sys
 
@@ -7,9 +8,46 @@ import numpy as np
 import pytest
 
 from skqegm.baselines import historical_simulation
-from skqegm.cli import _read_csv_column, main
+from skqegm.cli import _build_parser, _plot_target, _prepare, main
+from skqegm.cli._series import load_series
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
+
+
+def parse(argv):
+    return _build_parser().parse_args(argv)
+
+
+def assert_refused(capsys, argv, pattern):
+    """``main(argv)`` exits 2 with one matching line on stderr and nothing on stdout."""
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "", out  # validation comes before the first printed line
+    assert err.startswith("skqegm: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+
+
+def assert_parser_refuses(capsys, argv, pattern):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("skqegm: error: ") and err.count("\n") == 1, err
+    assert re.search(pattern, err), err
+
+
+def write_csv(path, rows, sep=",", encoding="utf-8"):
+    """A CSV file of ``rows`` (the header first), cells joined by ``sep``."""
+    path.write_text("".join(sep.join(map(str, row)) + "\n" for row in rows),
+                    encoding=encoding)
+    return str(path)
+
+
+def price_rows(n, seed=0, header=("date", "close")):
+    """The header and ``n`` daily rows ``(date, price)`` from 2020-01-01, and the prices."""
+    prices = 100 * np.exp(np.cumsum(0.01 * np.random.default_rng(seed).standard_t(4, n)))
+    dates = np.datetime64("2020-01-01") + np.arange(n)
+    return [header] + [(date, repr(float(p))) for date, p in zip(dates, prices)], prices
 
 
 def write_prices(path, n=900, seed=0, date_column="Date"):
@@ -41,6 +79,7 @@ def test_csv_of_prices_with_a_plot(tmp_path, capsys):
     assert main(FAST + ["--csv", str(csv_path), "--column", "close", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
     assert "close of" in out and "(prices)" in out
+    assert "kind: prices (every value positive; median move between rows" in out
     # 899 returns, 877 feature rows; the last 20% are held out.
     assert "fit on 702 days (2020-01-24 to 2021-12-25), test on 175 days" in out
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
@@ -54,15 +93,23 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
                         "--test-fraction", "0.3"]) == 0
     out = capsys.readouterr().out
     assert "(returns)" in out and "fit on 475 days, test on 203 days" in out
+    assert "kind: returns (centred near 0: " in out
 
 
-def test__read_csv_column(tmp_path):
+def test_load_series(tmp_path):
     path = tmp_path / "p.csv"
     prices = write_prices(path, n=30, date_column="date")
-    values, dates = _read_csv_column(path, "close")
-    np.testing.assert_array_equal(values, prices)
-    assert dates[0] == np.datetime64("2020-01-01") and len(dates) == 30
-    assert _read_csv_column(path, "volume", date_column="date")[0].sum() == 30_000
+    series = load_series(str(path), "close")
+    np.testing.assert_array_equal(series.values, prices)
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
+    assert series.kind == "prices" and series.dates[0] == np.datetime64("2020-01-01")
+    assert len(series.dates) == 30 and len(series.return_dates) == 29
+    assert series.notes[0].startswith("kind: prices (every value positive")
+    volume = load_series(path, "volume", date_column="date", kind="returns")
+    assert volume.values.sum() == 30_000 and volume.notes == ()
+    assert volume.name == f"volume of {path} (returns)"
+    with pytest.raises(ValueError, match="kind must be one of auto, prices, returns; got 'price'"):
+        load_series(path, "close", kind="price")
 
 
 def test_historical_simulation_by_hand():
@@ -87,8 +134,7 @@ def test_historical_simulation_by_hand():
         (["--csv", "{bad}"], "--csv needs --column"),
         (["--column", "close"], "--column needs --csv"),
         (["--test-start", "2015-13-01"], "--test-start must be a date"),
-        (["--csv", "{short}", "--column", "close"], "too few|need more"),
-        (["--n-qubits", "30"], "n_qubits must be <= 20 on the exact backend"),
+        (["--csv", "{short}", "--column", "close"], "too short: 40 prices, i.e. 39 returns"),
     ],
 )
 def test_bad_input_gives_one_line(tmp_path, capsys, args, message):
@@ -96,20 +142,7 @@ def test_bad_input_gives_one_line(tmp_path, capsys, args, message):
     bad.write_text("date,close\n2020-01-01,100\n2020-01-02,abc\n")
     write_prices(short, n=40)
     args = [a.format(bad=bad, short=short) for a in args]
-    assert main(args + ["--no-plot"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("skqegm: error: ") and err.count("\n") == 1
-    assert "Traceback" not in err
-    import re
-
-    assert re.search(message, err), err
-
-
-def test_options_out_of_range_are_refused_by_the_parser(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--n-qubits", "0"])
-    assert exit_info.value.code == 2
-    assert "argument --n-qubits: must be >= 1; got 0" in capsys.readouterr().err
+    assert_refused(capsys, args + ["--no-plot"], message)
 
 
 def test_help_and_console_entry_point():
@@ -128,3 +161,364 @@ def test_help_and_console_entry_point():
 def test_historical_simulation_rejects_misaligned_windows(first, window, match):
     with pytest.raises(ValueError, match=match):
         historical_simulation(np.zeros(300), first, window=window)
+
+
+# -- bad inputs: each is refused before anything is fitted or printed ------------------------
+def load(path, **options):
+    return load_series(path, "close", **options)
+
+
+@pytest.mark.parametrize("bad", ["0", "-5.25", "0.0"])
+def test_auto_kind_refuses_prices_with_a_non_positive_row(tmp_path, capsys, bad):
+    rows, _ = price_rows(300)
+    rows[101] = (rows[101][0], bad)  # line 102
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   rf"--kind auto: column 'close' is positive on 299 of its 300 rows, like "
+                   rf"prices, but line 102 holds {float(bad):g}, .* pass --kind returns")
+
+
+def test_kind_prices_names_the_first_non_positive_row(tmp_path, capsys):
+    rows, _ = price_rows(300)
+    rows[200], rows[6] = (rows[200][0], "0"), (rows[6][0], "-1")
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--kind", "prices",
+                            "--no-plot"],
+                   r"--kind prices: column 'close' of .*p.csv holds -1 on line 7; prices must "
+                   r"be positive")
+
+
+def test_auto_kind_takes_returns_centred_on_zero(tmp_path):
+    r = 0.01 * np.random.default_rng(0).standard_t(4, 50)
+    path = write_csv(tmp_path / "r.csv", [("close",)] + [(repr(float(v)),) for v in r])
+    series = load(path)
+    assert series.kind == "returns" and series.dates is None
+    np.testing.assert_array_equal(series.returns, r)
+    assert re.fullmatch(r"kind: returns \(centred near 0: \d+% negative, \d+% positive; "
+                        r"median \|value\| 0\.0\d+\)", series.notes[0])
+
+
+@pytest.mark.parametrize("values, message", [
+    ([0.0] * 40 + [0.01, -0.01] * 2, "neither prices .* nor returns .*: 5% negative, 91% zero"),
+    ((-np.arange(1.0, 45.0)).tolist(), "neither prices"),
+    # positive everywhere but jumping like iid draws: a volume or a volatility, not prices
+    (np.exp(3 * np.random.default_rng(0).normal(size=44)).tolist(), "median move between rows"),
+])
+def test_auto_kind_refuses_columns_like_neither(tmp_path, values, message):
+    path = write_csv(tmp_path / "x.csv", [("close",)] + [(repr(v),) for v in values])
+    with pytest.raises(ValueError, match=message):
+        load(path)
+    assert load(path, kind="returns").kind == "returns"  # an explicit kind is obeyed
+
+
+@pytest.mark.parametrize("share", [0.1, 0.4])
+def test_auto_kind_refuses_prices_with_sentinel_rows(tmp_path, share):
+    # -999 for a missing price: with both signs present, only the persistence of the
+    # positive values tells these prices from returns.
+    rows, _ = price_rows(100)
+    for i in range(100 - int(100 * share), 100):
+        rows[i + 1] = (rows[i + 1][0], "-999")
+    with pytest.raises(ValueError, match=rf"positive on {100 - int(100 * share)} of its 100 "
+                                         r"rows, like prices, but line \d+ holds -999"):
+        load(write_csv(tmp_path / "p.csv", rows))
+
+
+def test_auto_kind_takes_coarsely_rounded_returns(tmp_path):
+    r = np.round(0.01 * np.random.default_rng(0).standard_t(4, 300), 2)  # many ties and 0s
+    path = write_csv(tmp_path / "r.csv", [("close",)] + [(repr(float(v)),) for v in r])
+    assert load(path).kind == "returns"
+
+
+def test_newest_first_is_reversed_with_a_note(tmp_path):
+    rows, prices = price_rows(40)
+    ascending = load(write_csv(tmp_path / "a.csv", rows))
+    descending = load(write_csv(tmp_path / "d.csv", rows[:1] + rows[:0:-1]))
+    np.testing.assert_array_equal(descending.values, prices)
+    np.testing.assert_array_equal(descending.returns, ascending.returns)
+    np.testing.assert_array_equal(descending.return_dates, ascending.return_dates)
+    assert descending.notes[0] == "dates are newest first; reversed to oldest first"
+    assert descending.returns[0] == pytest.approx(np.log(prices[1] / prices[0]))
+
+
+def test_newest_first_european_export_runs_end_to_end(tmp_path, capsys):
+    # What a spreadsheet in a European locale writes: a BOM, ';', decimal commas and the
+    # newest day first. It must give the same job as the plain file.
+    rows, _ = price_rows(300)
+    european = [rows[0]] + [(d, p.replace(".", ",")) for d, p in rows[:0:-1]]
+    path = tmp_path / "eu.csv"
+    write_csv(path, european, sep=";", encoding="utf-8-sig")
+    assert main(FAST + ["--csv", str(path), "--column", "close", "--no-plot"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "dates are newest first; reversed to oldest first"
+    assert out[2].startswith("kind: prices (every value positive")
+    assert "fit on 228 days (2020-01-24 to 2020-09-07), test on 49 days" in out[3]
+
+
+def test_disordered_and_repeated_dates_are_refused(tmp_path, capsys):
+    rows, _ = price_rows(300)
+    shuffled = rows[:50] + [rows[51], rows[50]] + rows[52:]
+    path = write_csv(tmp_path / "s.csv", shuffled)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"neither oldest first nor newest first: line 52 has 2020-02-19 after "
+                   r"2020-02-20 on line 51; sort the file by date")
+    repeated = rows[:60] + [(rows[59][0], rows[60][1])] + rows[61:]
+    path = write_csv(tmp_path / "r.csv", repeated)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"line 61 of .*r.csv repeats the date 2020-02-28 of line 60")
+    # also when the rest of the file is newest first
+    path = write_csv(tmp_path / "rd.csv", repeated[:1] + repeated[:0:-1])
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"line 243 of .*rd.csv repeats the date 2020-02-28 of line 242")
+
+
+@pytest.mark.parametrize("cell", ["2020/01/11", "11.01.2020", "2020-13-01", "", "Jan 11 2020",
+                                  "2020-01-11T25:00", "2020-01-11 10:00+01:00"])
+def test_unparseable_dates_are_refused(tmp_path, capsys, cell):
+    rows, _ = price_rows(300)
+    rows[10] = (cell, rows[10][1])
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   rf"date column 'date' of .* has {re.escape(repr(cell))} on line 11, not a "
+                   r"date YYYY-MM-DD")
+
+
+def test_dates_with_a_time_of_day(tmp_path):
+    intraday = [("datetime", "close"), ("2020-01-02 09:30", 10), ("2020-01-02T09:31:15", 11),
+                ("2020-01-02 16:00:00", 12)]
+    series = load(write_csv(tmp_path / "i.csv", intraday))
+    assert series.dates.dtype == np.dtype("datetime64[s]")
+    assert str(series.dates[1]) == "2020-01-02T09:31:15"
+    midnight = [("Date", "close"), ("2020-01-02 00:00:00", 10), ("2020-01-03 00:00", 11)]
+    assert load(write_csv(tmp_path / "m.csv", midnight)).dates.dtype == np.dtype("datetime64[D]")
+
+
+def test_bom_and_decorated_header_names(tmp_path):
+    rows, prices = price_rows(30, header=(' "Date" ', " 'close' "))
+    series = load(write_csv(tmp_path / "b.csv", rows, encoding="utf-8-sig"))
+    np.testing.assert_array_equal(series.values, prices)
+    assert series.dates[0] == np.datetime64("2020-01-01")
+
+
+def test_a_header_of_empty_names_is_refused(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("'',''\n1,2\n")
+    with pytest.raises(ValueError, match="names no column"):
+        load_series(path, "close")
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "|"])
+def test_separators_are_sniffed(tmp_path, sep):
+    rows, prices = price_rows(30, header=("date", "open", "close"))
+    rows = [rows[0]] + [(d, "1.5", p) for d, p in rows[1:]]
+    series = load(write_csv(tmp_path / "s.csv", rows, sep=sep))
+    np.testing.assert_array_equal(series.values, prices)
+
+
+def test_decimal_commas(tmp_path, capsys):
+    rows = [("date", "close"), ("2020-01-01", "1,5"), ("2020-01-02", "2,25"),
+            ("2020-01-03", "-0,5")]
+    series = load(write_csv(tmp_path / "c.csv", rows, sep=";"), kind="returns")
+    np.testing.assert_array_equal(series.values, [1.5, 2.25, -0.5])
+    # A '.' in a decimal-comma column is a thousands separator: not read as a decimal.
+    rows[2] = ("2020-01-02", "2.500")
+    with pytest.raises(ValueError, match=r"non-numeric value '2.500' on line 3 \(the column "
+                                         r"uses decimal commas\)"):
+        load(write_csv(tmp_path / "m.csv", rows, sep=";"))
+    # With ',' as the separator a decimal comma splits the cell: a ragged row.
+    rows, _ = price_rows(300)
+    rows[5] = ("2020-01-05", "101", "25")
+    path = write_csv(tmp_path / "r.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"line 6 of .* has 3 cells but the header has 2: a separator too many "
+                   r"\(a decimal comma\?\)")
+
+
+def test_non_utf8_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))
+    assert_refused(capsys, ["--csv", str(path), "--column", "close", "--no-plot"],
+                   r"cannot read .* as UTF-8 text: invalid continuation byte at byte 7")
+
+
+def test_ragged_rows_and_missing_cells(tmp_path, capsys):
+    rows, _ = price_rows(300, header=("date", "close", "volume"))
+    rows = [rows[0]] + [(d, p, "1000") for d, p in rows[1:]]
+    short = rows[:20] + [("2020-01-20", "101.5")] + rows[21:]
+    path = write_csv(tmp_path / "s.csv", short)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"line 21 of .* has 2 cells but the header has 3: a cell or a separator "
+                   r"is missing")
+    # an empty value cell; the blank rows before it are skipped but still counted
+    missing = rows[:5] + [(), ("", "", "")] + rows[5:20] + [("2020-01-20", "", "1000")] \
+        + rows[21:]
+    path = write_csv(tmp_path / "m.csv", missing)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"column 'close' of .* has no value on line 23")
+
+
+def test_blank_rows_and_trailing_separators_are_accepted(tmp_path):
+    rows, prices = price_rows(30)
+    rows = [(*rows[0], ""), ()] + [(d, p, "") for d, p in rows[1:15]] + [("", "")] \
+        + rows[15:] + [()]
+    series = load(write_csv(tmp_path / "t.csv", rows))
+    np.testing.assert_array_equal(series.values, prices)
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "NaN", "Infinity"])
+def test_non_finite_values_are_refused(tmp_path, capsys, cell):
+    rows, _ = price_rows(300)
+    rows[42] = (rows[42][0], cell)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   rf"column 'close' of .* has a non-finite value '{cell}' on line 43")
+
+
+@pytest.mark.parametrize("cell", ["1_000", "1.2.3", "12%", "0x10", "1e", "--1"])
+def test_non_numeric_values_are_refused(tmp_path, cell):
+    rows, _ = price_rows(30)
+    rows[7] = (rows[7][0], cell)
+    with pytest.raises(ValueError, match=rf"non-numeric value '{re.escape(cell)}' on line 8"):
+        load(write_csv(tmp_path / "p.csv", rows))
+
+
+def test_one_column_file_with_decimal_commas_is_refused(tmp_path):
+    # With one column the header shows no separator, so '1,5' reads as two cells.
+    path = write_csv(tmp_path / "c.csv", [("close",), ("1,5",), ("1,25",)])
+    with pytest.raises(ValueError, match=r"line 2 of .* has 2 cells but the header has 1: a "
+                                         r"separator too many \(a decimal comma\?\)"):
+        load(path)
+
+
+def test_a_repeated_column_name_is_refused(tmp_path):
+    path = write_csv(tmp_path / "p.csv", [("date", "close", "close"), ("2020-01-01", 1, 2)])
+    with pytest.raises(ValueError, match="column 'close' appears 2 times in the header"):
+        load(path)
+
+
+@pytest.mark.parametrize("n, message", [
+    (0, "column 'close' of .* has no values"),
+    (1, "too short: 1 price, i.e. 0 returns; the backtest needs at least 252 returns"),
+    (2, "too short: 2 prices, i.e. 1 return;"),
+    (252, "too short: 252 prices, i.e. 251 returns;"),
+])
+def test_short_series_are_refused(tmp_path, capsys, n, message):
+    rows, _ = price_rows(n)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"], message)
+
+
+def test_constant_prices_are_refused_before_any_fit(tmp_path, capsys):
+    rows, _ = price_rows(300)
+    rows = [rows[0]] + [(date, "100.0") for date, _ in rows[1:]]
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   "every return of the series is 0: a tail model needs returns that vary")
+
+
+def test_the_shortest_series_holds_out_two_days(tmp_path):
+    rows, _ = price_rows(253)
+    path = write_csv(tmp_path / "p.csv", rows)
+    job = _prepare(parse(FAST + ["--csv", path, "--column", "close", "--no-plot"]))
+    assert job.first == 228 and len(job.y) - job.first == 2
+
+
+@pytest.mark.parametrize("test_start, message", [
+    ("2019-12-31", "--test-start 2019-12-31 is outside the data, which runs from 2020-01-01 "
+                   "to 2020-10-26"),
+    ("2020-10-27", "is outside the data"),
+    ("2020-09-07", "too early: .* can start on 2020-09-08 at the earliest"),
+    ("2020-10-26", "holds out 1 day, too few: .* start on 2020-10-25 at the latest"),
+    ("2020-10-26 12:00", "is outside the data"),  # after the last day's midnight
+    ("26/10/2020", "--test-start must be a date YYYY-MM-DD; got '26/10/2020'"),
+])
+def test_test_start_out_of_range(tmp_path, capsys, test_start, message):
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--test-start", test_start,
+                            "--no-plot"], message)
+
+
+def test_test_start_in_range(tmp_path):
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    for start, first in [("2020-09-08", 228), ("2020-10-25", 275)]:
+        job = _prepare(parse(["--csv", path, "--column", "close", "--test-start", start,
+                              "--no-plot"]))
+        assert job.first == first and str(job.row_dates[first]) == start
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--test-fraction", "0", r"argument --test-fraction: must be in \(0, 1\); got 0"),
+    ("--test-fraction", "1", r"must be in \(0, 1\); got 1"),
+    ("--test-fraction", "-0.2", r"must be in \(0, 1\)"),
+    ("--test-fraction", "nan", r"must be in \(0, 1\)"),
+    ("--seed", "-1", r"argument --seed: must be in \[0, 2\*\*32\); got -1"),
+    ("--seed", str(2**32), r"must be in \[0, 2\*\*32\); got 4294967296"),
+    ("--seed", "1.5", "invalid int value: '1.5'"),
+    ("--kind", "level", "argument --kind: invalid choice: 'level'"),
+    # The model options are bounded here, before the job reads any file.
+    ("--n-qubits", "13", r"argument --n-qubits: must be in \[1, 12\]; got 13"),
+    ("--n-qubits", "0", r"argument --n-qubits: must be in \[1, 12\]; got 0"),
+    ("--n-qubits", "30", r"argument --n-qubits: must be in \[1, 12\]; got 30"),
+    ("--n-qubits", "2.5", "argument --n-qubits: invalid int value: '2.5'"),
+    ("--n-layers", "0", r"argument --n-layers: must be in \[1, 20\]; got 0"),
+    ("--n-layers", "21", r"argument --n-layers: must be in \[1, 20\]; got 21"),
+    ("--max-epochs", "0", r"argument --max-epochs: must be in \[1, 100000\]; got 0"),
+    ("--max-epochs", "100001", r"argument --max-epochs: must be in \[1, 100000\]; got 100001"),
+    ("--max-epochs", "-5", r"argument --max-epochs: must be in \[1, 100000\]; got -5"),
+])
+def test_options_out_of_range_are_one_line_parser_errors(capsys, option, value, message):
+    assert_parser_refuses(capsys, [option, value], message)
+
+
+def test_model_options_are_refused_before_the_csv_is_read(capsys):
+    # the file does not exist: the parser stops first
+    assert_parser_refuses(capsys, ["--csv", "missing.csv", "--column", "x", "--n-qubits", "13"],
+                          r"--n-qubits: must be in \[1, 12\]")
+
+
+def test_options_at_their_limits_are_accepted():
+    assert parse(["--seed", str(2**32 - 1)]).seed == 2**32 - 1
+    assert parse(["--test-fraction", "0.999"]).test_fraction == 0.999
+    low = parse(["--n-qubits", "1", "--n-layers", "1", "--max-epochs", "1"])
+    assert (low.n_qubits, low.n_layers, low.max_epochs) == (1, 1, 1)
+    high = parse(["--n-qubits", "12", "--n-layers", "20", "--max-epochs", "100000"])
+    assert (high.n_qubits, high.n_layers, high.max_epochs) == (12, 20, 100_000)
+
+
+def test_test_fraction_holding_out_too_few_rows(tmp_path, capsys):
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--test-fraction", "0.001",
+                            "--no-plot"],
+                   "--test-fraction 0.001 holds out 0 rows of the 277 rows of features, too "
+                   "few")
+
+
+@pytest.mark.parametrize("plot, message", [
+    ("missing/var.png", r"--plot .*missing/var.png: the folder .*missing does not exist"),
+    ("", r"--plot .* is a folder, not a file name"),
+    ("var.pgf", r"must end in the suffix of a format matplotlib writes: .*\.png"),
+    ("var", r"must end in the suffix"),
+])
+def test_plot_path_is_checked_before_the_job(tmp_path, capsys, plot, message):
+    pytest.importorskip("matplotlib")
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--plot",
+                            str(tmp_path / plot)], message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv"]  # nothing written
+
+
+def test_plot_suffix_picks_the_format(tmp_path):
+    pytest.importorskip("matplotlib")
+    assert _plot_target(parse(["--plot", str(tmp_path / "v.SVG")])) == \
+        (str(tmp_path / "v.SVG"), None)
+    assert _plot_target(parse(["--plot", "nowhere/v.png", "--no-plot"])) == (None, None)
+
+
+def test_missing_matplotlib_is_decided_up_front(tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.backend_bases"):  # their imports fail
+        monkeypatch.setitem(sys.modules, name, None)
+    assert _plot_target(parse(["--plot", str(tmp_path / "v.png")])) == \
+        (None, "Plot skipped: matplotlib is not installed (pip install skqegm[plot]).")

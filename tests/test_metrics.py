@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import entropy
@@ -75,16 +77,131 @@ def test_true_mixture_scores_near_floor_and_below_a_moment_matched_gaussian():
     assert np.mean(gaussian) > np.mean(same)
 
 
-def test_model_without_tail_mass_gets_uniform_q_and_a_warning():
+def test_model_without_tail_mass_scores_as_the_worst_possible_model():
     x_true = np.random.RandomState(2).standard_normal(2000)
     x_model = np.zeros(500)
     with pytest.warns(UserWarning, match="No point of x_model falls in the tail region"):
         kl = tail_kl_divergence(x_true, x_model, side="upper", bins=10)
     p, _ = _histograms_by_hand(x_true, x_model, 0.05, "upper", 10)
-    assert kl == pytest.approx(entropy(_smooth(p, 1e-4), np.full(10, 0.1)))
-    assert np.isfinite(kl)
+    p_smooth = _smooth(p, 1e-4)
+    # KL is convex in q: its maximum over all models is at one of the smoothed point masses.
+    vertices = [entropy(p_smooth, _smooth(np.eye(10)[j], 1e-4)) for j in range(10)]
+    assert kl == pytest.approx(max(vertices), rel=1e-12)
+    assert kl > 7.6  # was 0.75, the KL against the uniform Q_T left by smoothing
+    rng = np.random.RandomState(3)
+    for _ in range(20):  # no model scores worse
+        model = rng.standard_normal(500) * rng.uniform(0.2, 3) + rng.uniform(-1, 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # some of them miss T too
+            assert tail_kl_divergence(x_true, model, side="upper", bins=10) <= kl
     with pytest.warns(UserWarning):
         assert tail_kl_divergence(x_true, x_model, smoothing=0) == np.inf
+
+
+def test_model_without_tail_ranks_below_the_true_law():
+    # A uniform law has a flat tail, so the uniform Q_T once given to a model without any
+    # tail matched it better than a sample of the true law did: 0.124 against 0.132.
+    rng = np.random.RandomState(0)
+    x_true = rng.uniform(0, 1, 2000)
+    truth, no_tail = rng.uniform(0, 1, 20000), rng.uniform(0, 0.9, 20000)
+    kl_truth = tail_kl_divergence(x_true, truth, side="upper")
+    with pytest.warns(UserWarning, match="worst possible model"):
+        kl_no_tail = tail_kl_divergence(x_true, no_tail, side="upper")
+    assert kl_truth == pytest.approx(0.132, abs=1e-3)
+    assert kl_no_tail > kl_truth + 5
+
+
+@pytest.mark.parametrize("rarity", [None, lambda X: np.sum(X ** 2, axis=1)])
+def test_far_model_scores_worse_than_a_near_one_or_is_refused(rarity):
+    rng = np.random.RandomState(0)
+    near, far = rng.standard_normal((1000, 2)), rng.standard_normal((1000, 2)) + 50
+    # Ten points: the 5% tail holds one point, one cell, in which the far model scored 0.0.
+    x_small = rng.standard_normal((10, 2))
+    with pytest.raises(ValueError, match=r"holds 1 of the 10 points of x_true.*at least 2 "
+                                         "filled cells.*larger tail_fraction"):
+        tail_kl_divergence(x_small, far, rarity=rarity)
+    x_true = rng.standard_normal((400, 2))
+    kl_near = tail_kl_divergence(x_true, near, rarity=rarity, bins=5)
+    kl_far = tail_kl_divergence(x_true, far, rarity=rarity, bins=5)
+    assert kl_near < 0.1 and kl_far > 3.0
+
+
+def test_one_dimensional_rarity_with_a_tiny_tail_is_refused():
+    rng = np.random.RandomState(1)
+    x_true, model = rng.standard_normal(20), rng.standard_normal(1000)
+    rarity = lambda X: np.abs(X[:, 0])  # noqa: E731
+    with pytest.raises(ValueError, match="holds 1 of the 20 points"):  # both scored 0.0
+        tail_kl_divergence(x_true, model + 50, rarity=rarity)
+    x_true = rng.standard_normal(200)
+    assert (tail_kl_divergence(x_true, model, rarity=rarity)
+            < tail_kl_divergence(x_true, model + 50, rarity=rarity))
+
+
+@pytest.mark.parametrize(
+    "x_true, kwargs, match",
+    [
+        # One point per tail (n = 1, 2, 3): a single cell.
+        ([0.0], {}, "lower tail of x_true at tail_fraction=0.05 holds 1 of the 1 points"),
+        ([0.0, 1.0], {}, "holds 1 of the 2 points of x_true, which fill 1 of its 20 bins"),
+        ([0.0, 1.0, 2.0], dict(side="upper"), "upper tail .* holds 1 of the 3 points"),
+        # Two tail points in one bin: a gap between the tail and the threshold.
+        (np.r_[0.0, 0.001, np.linspace(5, 10, 38)], dict(side="lower"), "fill 1 of its 20"),
+        # All equal, or ties filling a tail.
+        (np.zeros(100), {}, "holds 100 of the 100 points"),
+        (np.repeat([0.0, 1.0], 50), {}, "holds 50 of the 100 points"),
+        (np.r_[0.0, np.ones(99)], dict(side="lower"), "tail is the whole sample"),
+        (np.r_[-1.0, 1.0, np.zeros(98)], {}, "tail is the whole sample"),
+    ],
+)
+def test_degenerate_one_dimensional_tails_are_refused(x_true, kwargs, match):
+    far = np.asarray(x_true, dtype=float) - 50  # scored 0.0 before, as a perfect model
+    with pytest.raises(ValueError, match=match):
+        tail_kl_divergence(x_true, far, **kwargs)
+
+
+def test_single_bin_per_side_is_refused():
+    x = np.random.RandomState(4).standard_normal(2000)
+    for side in ("lower", "both"):  # far, the model scored 0.0 (lower) or near it
+        with pytest.raises(ValueError, match="bins must be >= 2: in a single cell"):
+            tail_kl_divergence(x, x - 50, side=side, bins=1)
+
+
+def test_rarity_ties_and_constant_columns_are_refused():
+    rng = np.random.RandomState(5)
+    x = rng.standard_normal((200, 2))
+    with pytest.raises(ValueError, match="ties among the rarity scores"):
+        tail_kl_divergence(x, x, rarity=lambda X: np.zeros(len(X)))
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\] hold a single value.*rarity "
+                                         "callable"):
+        tail_kl_divergence(np.column_stack([x[:, 0], np.ones(200)]), x)
+    with pytest.raises(ValueError, match=r"column\(s\) \[0, 1\]"):  # scored 0.0 before
+        tail_kl_divergence(np.ones((100, 2)), np.ones((100, 2)) + 50)
+    # With a rarity callable a constant column is harmless: it is the same for every cell.
+    with_constant = np.column_stack([x[:, 0], np.ones(200)])
+    rarity = lambda X: np.abs(X[:, 0])  # noqa: E731
+    kl = tail_kl_divergence(with_constant, with_constant, rarity=rarity)
+    assert kl == 0.0
+    shifted = with_constant + [50.0, 0.0]
+    assert tail_kl_divergence(with_constant, shifted, rarity=rarity) > 3
+
+
+@pytest.mark.parametrize("magnitude", [1e-300, 1e-150, 1e150, 1e300])
+def test_extreme_magnitudes_give_the_scale_free_score(magnitude):
+    rng = np.random.RandomState(6)
+    x_true, x_model = rng.standard_normal(2000), 1.2 * rng.standard_normal(4000)
+    expected = tail_kl_divergence(x_true, x_model)
+    assert tail_kl_divergence(x_true * magnitude, x_model * magnitude) == expected
+    X_true, X_model = rng.standard_normal((600, 2)), 1.2 * rng.standard_normal((900, 2))
+    expected = tail_kl_divergence(X_true, X_model)
+    scaled = tail_kl_divergence(X_true * magnitude, X_model * magnitude)
+    assert scaled == pytest.approx(expected, rel=1e-6)
+
+
+def test_data_spanning_the_float_range():
+    top = np.finfo(np.float64).max
+    x = np.random.RandomState(7).uniform(-1, 1, 500) * top  # max - min overflows
+    assert tail_kl_divergence(x, x) == 0.0
+    assert 0 < tail_kl_divergence(x, x[::-1] * 0.9) < np.inf
 
 
 def test_missing_cell_without_smoothing_is_infinite():
@@ -165,11 +282,26 @@ def test_rarity_callable_defines_the_tail():
         ([0.0, 1.0], [0.0], dict(tail_fraction=0.0), r"tail_fraction must be in \(0, 0.5\)"),
         ([0.0, 1.0], [0.0], dict(tail_fraction=1.0, side="lower"),
          r"tail_fraction must be in \(0, 1.0\)"),
-        ([0.0, 1.0], [0.0], dict(bins=0), "bins must be >= 1"),
-        ([0.0, 1.0], [0.0], dict(smoothing=-1e-3), r"smoothing must be in \[0"),
+        ([0.0, 1.0], [0.0], dict(bins=0), "bins must be >= 2"),
+        ([0.0, 1.0], [0.0], dict(bins=2.0), "bins must be an integer"),
+        ([0.0, 1.0], [0.0], dict(smoothing=-1e-3), r"smoothing must be in \[0, 1\]"),
+        ([0.0, 1.0], [0.0], dict(smoothing=2.0), r"smoothing must be in \[0, 1\]"),
+        (["a", "b"], [0.0], {}, "x_true must hold real numbers; got an array of dtype <U1"),
+        (["1.0", "2.0"], [0.0], {}, "x_true must hold real numbers"),
+        ([0.0, 1.0], np.array([1, "x"], dtype=object), {}, "x_model must hold real numbers"),
+        ([0.0, 1.0], [1j], {}, "x_model must be an array of real numbers: Complex"),
+        (np.zeros((5, 0)), np.zeros((5, 0)), {}, "x_true must be an array of real numbers"),
+        ([[0.0, 1.0], [1.0]], [0.0], {}, "x_true must be an array of real numbers"),
+        ([0.0, 1.0], [-np.inf], {}, "x_model contains infinity"),
         (np.ones((9, 2)), np.ones((9, 2)), dict(side="lower"), "side must be 'both'"),
         ([0.0, 1.0], [0.0], dict(rarity="kde"), "rarity must be None or a callable"),
         ([0.0, 1.0], [0.0], dict(rarity=lambda X: [1.0]), "one finite score per row of x_true"),
+        ([0.0, 1.0], [0.0], dict(rarity=lambda X: ["a"] * len(X)),
+         "one finite score per row of x_true; it returned something"),
+        ([0.0, 1.0], [0.0], dict(rarity=lambda X: np.full(len(X), np.inf)),
+         "one finite score per row of x_true; 2 of its scores are not"),
+        ([0.0, 1.0], [0.0], dict(rarity=lambda X: np.full(len(X), np.nan)),
+         "one finite score per row of x_true"),
     ],
 )
 def test_tail_kl_errors(x_true, x_model, kwargs, match):
@@ -191,6 +323,8 @@ def test_tail_kl_singular_covariance_asks_for_a_rarity():
         tail_kl_divergence(X, X)
     with pytest.raises(ValueError, match="too few points"):
         tail_kl_divergence(X[:1], X)
+    with pytest.raises(ValueError, match="too few points"):  # one row of 30 features
+        tail_kl_divergence(x[None, :30], x[None, :30])
 
 
 # --- rare-event recall and precision -----------------------------------------------------
@@ -219,9 +353,14 @@ def test_recall_without_rare_event_is_nan_with_warning():
         ([0, 2, 1], [0, 1, 1], r"y_true must contain only 0 and 1 \(1 = rare\)"),
         ([0, 1, 1], [-1, 1, 1], "y_pred must contain only 0 and 1"),
         ([0, 1], [0, 1, 1], "same length"),
-        ([], [], "y_true is empty"),
-        ([[0, 1]], [[0, 1]], "y_true must be 1-D"),
+        ([], [], "y_true must be a 1-D array of at least 1 value"),
+        ([[0, 1]], [[0, 1]], r"y_true must be a 1-D array .* got shape \(1, 2\)"),
         ([0, np.nan], [0, 1], "y_true contains NaN"),
+        ([0, 1], [0, np.inf], "y_pred contains infinity"),
+        (["0", "1"], [0, 1], "y_true must hold real numbers; got an array of dtype <U1"),
+        ([0, 1], np.array(["a", 1], dtype=object), "y_pred must hold real numbers"),
+        ([0, 0.5], [0, 1], r"y_true must contain only 0 and 1 \(1 = rare\); got values "
+                           r"\[0.0, 0.5\]"),
     ],
 )
 def test_recall_errors(y_true, y_pred, match):
@@ -258,14 +397,29 @@ def test_coverage_values_and_infinite_bounds():
         ([0.0, 1.0], [[0.0, 1.0]], r"intervals must have shape \(n_samples, 2\) = \(2, 2\)"),
         ([0.0], [[0.0, 1.0, 2.0]], "intervals must have shape"),
         ([0.0], [[1.0, 0.0]], "lower bounds <= upper bounds"),
+        ([0.0, 1.0], [[0.0, 1.0], [2.0, 1.0]], r"1 row\(s\) do not, the first row 1 with "
+                                               r"\[2.0, 1.0\]"),
         ([0.0], [[np.nan, 0.0]], "intervals contains NaN"),
         ([np.nan], [[0.0, 1.0]], "y_true contains NaN"),
+        ([np.inf], [[0.0, np.inf]], "y_true contains infinity"),
         ([], np.zeros((0, 2)), "y_true must be a non-empty 1-D array"),
+        ([0.0, 1.0, 2.0], np.zeros((2, 3)), r"got \(2, 3\) \(transposed\?\)"),
+        ([0.0], [0.0, 1.0], r"intervals must have shape \(n_samples, 2\) = \(1, 2\); got "
+                            r"\(2,\)"),
+        (["0.5"], [[0.0, 1.0]], "y_true must hold real numbers"),
+        ([0.5], [["0", "1"]], "intervals must hold real numbers"),
     ],
 )
 def test_coverage_errors(y, intervals, match):
     with pytest.raises(ValueError, match=match):
         interval_coverage(y, intervals)
+
+
+def test_coverage_of_single_rows_and_other_real_dtypes():
+    assert interval_coverage([1], [[0, 2]]) == 1.0
+    assert interval_coverage(np.array([True, False]), [[0.5, 1.0], [0, 0]]) == 1.0
+    assert interval_coverage(np.float32([0.5]), np.float32([[0.6, 1.0]])) == 0.0
+    assert interval_coverage(np.array([0.5], dtype=object), [[-np.inf, np.inf]]) == 1.0
 
 
 @pytest.mark.parametrize("coverage", [0.0, 1.0, 90, "0.9"])

@@ -1,6 +1,7 @@
 """TailRiskEstimator: conditional quality, exact mixture numerics, sklearn fit, errors."""
 
 import pickle
+import warnings
 
 import joblib
 import numpy as np
@@ -14,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import StandardScaler
 
 from skqegm import TailRiskEstimator
+from skqegm.exceptions import ExtrapolationWarning, MemoryLimitError
 from skqegm.metrics import SCORERS, interval_coverage
 from skqegm.models._mixture1d import mixture_quantiles, mixture_tail_mean
 from skqegm.models.tail_risk import MIN_RARE_EVENTS
@@ -278,10 +280,13 @@ def test_bad_prediction_calls():
     with pytest.raises(NotFittedError):
         small().predict_var(X_H)
     model = small().fit(X_H, Y_H)
-    for level in (0.0, 1.0, 1.2):
-        with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+    # 0.01 is a tail probability passed for a confidence level: it gave a negative VaR.
+    for level in (0.0, 0.01, 0.5, 1.0, 1.2, np.nan, "0.99"):
+        message = (r"level is the VaR confidence level, in \(0.5, 1" if isinstance(level, float)
+                   and np.isfinite(level) else "level must be a finite real number")
+        with pytest.raises(ValueError, match=message):
             model.predict_var(X_H[:3], level)
-        with pytest.raises(ValueError, match=r"level must be in \(0, 1\)"):
+        with pytest.raises(ValueError, match=message):
             model.predict_es(X_H[:3], level)
     with pytest.raises(ValueError, match=r"coverage must be in \(0, 1\)"):
         model.predict_interval(X_H[:3], 0.0)
@@ -289,7 +294,37 @@ def test_bad_prediction_calls():
         model.predict_quantiles(X_H[:3], [0.5, 1.0])
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
         model.sample_y(X_H[:3], 0)
+    with pytest.raises(MemoryLimitError, match=r"n_draws=10000000000 needs an estimated"):
+        model.sample_y(X_H[:3], 10**10)
+    with pytest.raises(ValueError, match=r"random_state must be None, an int in \[0, 2\*\*32"):
+        model.sample_y(X_H[:3], 2, random_state=-1)
     with pytest.raises(ValueError, match="2 features"):
         model.predict(X_H[:3, :1])
     with pytest.raises(ValueError, match="2 features"):
         model.predict_rare(X_H[:3, :1])
+
+
+def test_string_targets_are_refused_by_name():
+    y_text = Y_H.astype(str)  # numeric strings were parsed silently; others failed in np.ptp
+    for y in (y_text, y_text.astype(object), np.array(["a"] * len(Y_H), dtype=object)):
+        with pytest.raises(ValueError, match="y must be a numeric regression target"):
+            small(max_epochs=1).fit(X_H, y)
+
+
+def test_extrapolation_warns_and_far_extrapolation_is_refused():
+    model = small().fit(X_H, Y_H)
+    low, high = X_H.min(axis=0), X_H.max(axis=0)
+    inside = X_H[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        model.predict_var(inside)
+    beyond = np.tile(high + 2 * (high - low), (3, 1))
+    with pytest.warns(ExtrapolationWarning, match="3 of 3 rows of X lie beyond"):
+        assert np.all(np.isfinite(model.predict_var(beyond)))
+    with pytest.raises(ValueError, match=r"X\[0, 0\] = 1e\+300 lies more than"):
+        model.predict(np.array([[1e300, 0.0]]))
+
+
+def test_provenance_records_numpy_integer_seeds():
+    model = small(max_epochs=1, random_state=np.int64(0)).fit(X_H[:300], Y_H[:300])
+    assert model.provenance_["random_state"] == 0

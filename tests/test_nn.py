@@ -1,5 +1,7 @@
 """The shared fit loop of the torch estimators: callbacks, early stopping, seeding, state."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.baselines import DiffusionSampler, GANSampler, VAESampler
 from skqegm.datasets import make_tail_mixture
+from skqegm.exceptions import DivergenceWarning
 from skqegm.nn import BaseTorchEstimator, Callback, EarlyStopping, EpochLogger
 
 X_MIX = make_tail_mixture(1500, random_state=0)[0]
@@ -36,10 +39,11 @@ class Recorder(Callback):
 
 
 def fit(cls, **params):
+    params = {**FAST, **params}
     if cls is TailRiskEstimator:
         y = X_MIX[:, 0] * (1 + np.abs(X_MIX[:, 0]))
-        return cls(**FAST, **params).fit(X_MIX, y)
-    return cls(**FAST, **params).fit(X_MIX)
+        return cls(**params).fit(X_MIX, y)
+    return cls(**params).fit(X_MIX)
 
 
 @pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
@@ -166,3 +170,103 @@ def test_forward_pairs_equals_forward_on_the_concatenated_pairs():
     for got, want in zip(head.forward_pairs(codes, context), expected):
         assert got.shape == (5, 7, 1) and got.dtype == torch.float64
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _draws_of(model):
+    if isinstance(model, TailRiskEstimator):
+        return model.predict_quantiles(X_MIX[:50], [0.01, 0.5, 0.99])
+    return model.sample(50, random_state=0)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", [QEGMSampler, TailRiskEstimator, VAESampler],
+                         ids=lambda c: c.__name__)
+def test_fits_in_threads_equal_fits_alone(cls):
+    # Concurrent fits of two seeds, beside a thread that reseeds torch's global generator
+    # all along: when fits drew from that generator, 1 in 3 such fits changed.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    def draws(seed):
+        return _draws_of(fit(cls, max_epochs=2, random_state=seed))
+
+    alone = {seed: draws(seed) for seed in (0, 1)}
+    threads = torch.get_num_threads()
+    stop = threading.Event()
+
+    def neighbour():
+        k = 0
+        while not stop.is_set():
+            torch.manual_seed(k)
+            torch.rand(8)
+            k += 1
+
+    worker = threading.Thread(target=neighbour)
+    worker.start()
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            seeds = [0, 1] * 3
+            results = list(pool.map(draws, seeds))
+    finally:
+        stop.set()
+        worker.join()
+    for seed, result in zip(seeds, results):
+        np.testing.assert_array_equal(result, alone[seed])
+    assert torch.get_num_threads() == threads
+
+
+def test_an_interrupted_fit_leaves_torchs_thread_setting_alone():
+    class Interrupt(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            raise KeyboardInterrupt
+
+    threads = torch.get_num_threads()
+    torch.manual_seed(5)
+    expected = torch.rand(2)
+    torch.manual_seed(5)
+    with pytest.raises(KeyboardInterrupt):
+        fit(VAESampler, max_epochs=3, callbacks=[Interrupt()])
+    assert torch.get_num_threads() == threads
+    np.testing.assert_array_equal(torch.rand(2), expected)
+
+
+@pytest.mark.parametrize("cls", [QEGMSampler, VAESampler, DiffusionSampler],
+                         ids=lambda c: c.__name__)
+def test_a_diverging_learning_rate_is_named(cls):
+    # Without the checks these fits returned samples of 1e5 to 1e13 (or NaN) silently.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = fit(cls, max_epochs=10, learning_rate=100.0, early_stopping=False)
+        except ValueError as exc:  # non-finite draws are refused outright
+            assert "diverged" in str(exc) and "learning_rate" in str(exc)
+            return
+    diverged = [str(w.message) for w in caught if issubclass(w.category, DivergenceWarning)]
+    assert diverged and "learning_rate (got 100.0)" in diverged[-1]
+    assert np.abs(model.sample(100, random_state=0)).max() > 100 * np.abs(X_MIX).max()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_huge_finite_values_are_standardised_without_overflow():
+    # One value of 1e155 made std() overflow: every prediction was NaN, and X was ignored.
+    X = X_MIX[:300, :1].copy()
+    y = X[:, 0] * (1 + np.abs(X[:, 0]))
+    y[7] = 1e155
+    model = TailRiskEstimator(max_epochs=2, **FAST).fit(X, y)
+    assert np.all(np.isfinite(model.predict(X[:20])))
+    X_big = X.copy()
+    X_big[3, 0] = -1e155
+    sampler = QEGMSampler(max_epochs=2, **FAST).fit(X_big)
+    assert np.all(np.isfinite(sampler.sample(20, random_state=0)))
+    assert np.all(np.isfinite(sampler.score_samples(X_big[:20])))
+
+
+def test_values_too_large_to_leave_room_are_refused_by_column():
+    X = np.column_stack([X_MIX[:100, 0], X_MIX[:100, 0]])
+    X[4, 1] = 1.5e305
+    with pytest.raises(ValueError, match=r"X column 1 holds 1.5e\+305.*Rescale"):
+        VAESampler(max_epochs=1, **FAST).fit(X)
+    y = X_MIX[:100, 0].copy()
+    y[0] = -1e306
+    with pytest.raises(ValueError, match="y column 0 holds"):
+        TailRiskEstimator(max_epochs=1, **FAST).fit(X_MIX[:100], y)

@@ -5,6 +5,7 @@ import pytest
 import torch
 from qiskit.quantum_info import SparsePauliOp
 
+from skqegm.exceptions import MemoryLimitError
 from skqegm.quantum import (
     EstimatorTransformer,
     SamplerTransformer,
@@ -103,3 +104,12 @@ def test_jacobian_validates_input():
 def test_normalized_amplitudes_used_by_the_jacobian_reject_zero_rows():
     with pytest.raises(ValueError, match="non-zero norm"):
         normalized_amplitudes(np.zeros((1, 4)), 2)
+
+
+def test_a_jacobian_that_cannot_fit_is_refused(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    qt = SamplerTransformer(n_layers=1, random_state=0).fit(np.zeros((1, 12)))
+    with pytest.raises(MemoryLimitError, match=r"parameter_shift_jacobian on 200 rows \(48 "
+                                               r"shifted weight sets, 4,096 outputs each at "
+                                               r"n_qubits=12\) needs an estimated 600 MiB"):
+        parameter_shift_jacobian(qt, np.zeros((200, 12)))

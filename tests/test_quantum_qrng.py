@@ -1,12 +1,22 @@
+import hashlib
+import re
 import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from qiskit.primitives import StatevectorEstimator
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from scipy import stats
 
-from skqegm.quantum import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
+from skqegm.exceptions import MemoryLimitError
+from skqegm.quantum import (
+    QuantumRandomSource,
+    monobit_test,
+    runs_test,
+    von_neumann_extract,
+)
+from skqegm.utils import _memory as memory
 
 ALPHA = 0.01
 
@@ -90,3 +100,120 @@ def test_bad_parameters(params, match):
 def test_randomness_tests_reject_what_is_not_bits(test, bits):
     with pytest.raises(ValueError, match="bits must be a non-empty 1-D array of 0 and 1"):
         test(bits)
+
+
+# -- memory: refusals, chunking, and the same bits as before chunking ------------------------
+
+def _sha256(*arrays):
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _stream(source):
+    """A mix of calls whose bits span refills and chunks."""
+    return [source.random(5), source.bits(1000), source.random((30, 2)), source.bits(0),
+            np.array([source.random()]), source.bits(20_000), source.random(1234)]
+
+
+def test_outputs_are_those_of_the_unchunked_generator():
+    # Values recorded from the code before chunking (it held every raw bit of a request).
+    assert QuantumRandomSource(random_state=0).random(3).tolist() == [
+        0.7175161609717182, 0.8469518261825842, 0.5638991019144968]
+    assert QuantumRandomSource(random_state=42).bits(24).tolist() == [
+        1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 1]
+    assert _sha256(*_stream(QuantumRandomSource(n_qubits=5, shots=64, random_state=7))) == (
+        "ce41a106d8aa60516810d1d233580b7623be0193610f3c63bc0c9f828ece42fe")
+    raw = QuantumRandomSource(n_qubits=3, shots=1, extractor=None, random_state=11)
+    assert _sha256(raw.bits(7), raw.random(3), raw.bits(101)) == (
+        "a582c395ccf7e299d8f5efd0755508e9289550410f489cf7cd23555ca946d979")
+
+
+@pytest.mark.parametrize("params", [
+    {"n_qubits": 5, "shots": 64},  # odd raw bits per outcome: pairs span chunks
+    {"n_qubits": 3, "shots": 1, "extractor": None},
+    {"n_qubits": 8},
+])
+def test_small_chunks_give_the_same_bits(params, monkeypatch):
+    expected = _stream(QuantumRandomSource(random_state=3, **params))
+    with sklearn.config_context(working_memory=0.01):  # chunks of a few dozen outcomes
+        chunked = _stream(QuantumRandomSource(random_state=3, **params))
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.0001")  # 105 KiB: chunks shrink to fit
+    monkeypatch.setattr(memory, "UNCHECKED_BYTES", 0)  # even for so small a request
+    limited = QuantumRandomSource(random_state=3, **params)
+    limited_stream = [limited.random(5), limited.bits(1000)]
+    for want, got in zip(expected, chunked):
+        np.testing.assert_array_equal(got, want)
+    for want, got in zip(expected, limited_stream):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_qiskit_refill_is_one_call_of_at_most_one_chunk_of_shots(counting_sampler):
+    source = QuantumRandomSource(backend=counting_sampler, shots=16, random_state=0)
+    source.bits(2_000)
+    assert counting_sampler.calls == 1
+    counting_sampler.calls = 0
+    with sklearn.config_context(working_memory=0.1):  # about 100 shots per call
+        bits = QuantumRandomSource(backend=counting_sampler, shots=16, random_state=0).bits(2_000)
+    assert counting_sampler.calls > 5
+    assert bits.shape == (2_000,) and set(np.unique(bits)) == {0, 1}
+
+
+@pytest.mark.parametrize("call, argument, estimate", [
+    (lambda q: q.random(10**8), "size=100000000", "763 MiB"),
+    (lambda q: q.random((10**4, 10**4)), "size=(10000, 10000)", "763 MiB"),
+    (lambda q: q.bits(10**9), "bits(n=1000000000)", "954 MiB"),
+], ids=["random", "random-shape", "bits"])
+def test_a_request_that_cannot_fit_is_refused_before_sampling(monkeypatch, call, argument,
+                                                              estimate):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    source = QuantumRandomSource(random_state=0)
+    with pytest.raises(MemoryLimitError, match=re.escape(argument)) as info:
+        call(source)
+    assert estimate in str(info.value) and "512 MiB available" in str(info.value)
+    assert "shots of 8 qubits" in str(info.value)  # the raw bits it would take
+    np.testing.assert_array_equal(source.random(3), QuantumRandomSource(random_state=0).random(3))
+
+
+@pytest.mark.parametrize("backend, estimate", [(None, "48 GiB"), ("statevector", "64 GiB")])
+def test_a_state_of_too_many_qubits_is_refused(monkeypatch, backend, estimate):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=rf"n_qubits=30.* {estimate} .*backend='aer'"):
+        QuantumRandomSource(n_qubits=30, backend=backend).bits(8)
+
+
+def test_aer_samples_many_qubits_without_a_state_and_shots_are_bounded(monkeypatch):
+    bits = QuantumRandomSource(n_qubits=40, backend="aer", shots=4, random_state=0).bits(100)
+    assert bits.shape == (100,)  # a Clifford circuit: Aer's stabilizer method
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"shots=1000000 per execution"):
+        QuantumRandomSource(backend="aer", shots=10**6).bits(8)
+
+
+def test_more_qubits_than_the_device_is_a_clear_error():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with pytest.raises(ValueError, match="n_qubits=6, more than the 5 qubits of device "
+                                             "'fake_manila'"):
+            QuantumRandomSource(n_qubits=6, backend=FakeManilaV2()).bits(8)
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**40, 1.5, "0"])
+def test_invalid_random_state_is_named(random_state):
+    with pytest.raises(ValueError, match=r"random_state must be None, an int in "
+                                         r"\[0, 2\*\*32 - 1\]"):
+        QuantumRandomSource(random_state=random_state).random(3)
+
+
+@pytest.mark.parametrize("size", [-1, 2.5, np.nan, (2, -3), "3", True])
+def test_invalid_size_is_named(size):
+    with pytest.raises(ValueError, match="size must be None, an integer >= 0 or a tuple"):
+        QuantumRandomSource(random_state=0).random(size)
+
+
+def test_sizes_of_zero_and_shapes():
+    source = QuantumRandomSource(random_state=0)
+    assert source.random(0).shape == (0,) and source.random((3, 0)).shape == (3, 0)
+    assert source.random([2, 3]).shape == (2, 3) and source.bits(0).shape == (0,)
+    assert isinstance(source.random(()), float)

@@ -4,7 +4,14 @@ import torch
 from qiskit.quantum_info import Statevector
 
 import skqegm.quantum.simulator as simulator_module
-from skqegm.quantum import StatevectorSimulator, amplitude_encoding_angles, variational_circuit
+from skqegm.exceptions import MemoryLimitError
+from skqegm.quantum import (
+    StatevectorSimulator,
+    amplitude_encoding_angles,
+    exact_bytes_per_row,
+    exact_fixed_bytes,
+    variational_circuit,
+)
 
 
 def qiskit_reference(X, weights, n_layers, encoding):
@@ -132,3 +139,65 @@ def test_invalid_sizes_raise_clear_errors():
         sim.expval_z(torch.zeros(1, 3), torch.zeros(4))
     with pytest.raises(ValueError, match="weights has 5 entries"):
         sim.expval_z(torch.zeros(1, 2), torch.zeros(5))
+
+
+# -- memory: estimates, refusals, chunks ------------------------------------------------------
+
+def test_exact_bytes_per_row_counts_the_output_row_and_what_autograd_keeps():
+    assert exact_bytes_per_row(16) == 2**16 * 4  # float32 probabilities
+    assert exact_bytes_per_row(16, dtype=torch.complex128) == 2**16 * 8
+    assert exact_bytes_per_row(16, "statevector") == 2**16 * 8  # complex64
+    assert exact_bytes_per_row(16, "expval_z") == 16 * 4
+    assert exact_bytes_per_row(16, n_weight_sets=3) == 3 * exact_bytes_per_row(16)
+    # Above UNITARY_MAX_QUBITS, autograd keeps states per gate: it grows with the layers.
+    one, three = (exact_bytes_per_row(14, "expval_z", n_layers=layers, requires_grad=True)
+                  for layers in (1, 3))
+    assert 2**14 * 8 * 2 * 14 < one < three
+    assert exact_fixed_bytes(4) < exact_fixed_bytes(10) < exact_fixed_bytes(10, n_weight_sets=2)
+    assert exact_fixed_bytes(12, n_rows=1) < exact_fixed_bytes(12)  # one row, not one chunk
+    with pytest.raises(ValueError, match="output must be one of"):
+        exact_bytes_per_row(3, "counts")
+    with pytest.raises(ValueError, match="n_qubits must be <= 20"):
+        exact_bytes_per_row(21)
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_evolving(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    sim = StatevectorSimulator(18, 1)
+    with pytest.raises(MemoryLimitError, match=r"StatevectorSimulator\(n_qubits=18, "
+                                               r"n_layers=1\)\.probabilities on 1000 rows "
+                                               r"needs an estimated 1\.\d+ GiB"):
+        sim.probabilities(torch.zeros(1000, 18), torch.zeros(sim.n_weights))
+    sim = StatevectorSimulator(14, 2)
+    X = torch.zeros(100, 14, requires_grad=True)
+    with pytest.raises(MemoryLimitError, match=r"expval_z on 100 rows with autograd needs an "
+                                               r"estimated 892 MiB.*autograd keeps"):
+        sim.expval_z(X, torch.zeros(sim.n_weights))
+    with torch.no_grad():  # without autograd the same batch is small
+        assert sim.expval_z(X, torch.zeros(sim.n_weights)).shape == (100, 14)
+    with pytest.raises(MemoryLimitError, match=r"z_sign_matrix\(n_qubits=30\)"):
+        simulator_module.z_sign_matrix(30)
+
+
+@pytest.mark.parametrize("n_qubits", [3, 7, 11])  # the three evolution paths
+@pytest.mark.parametrize("output", ["probabilities", "expval_z", "statevector"])
+def test_chunks_written_into_the_output_equal_one_batch(monkeypatch, n_qubits, output):
+    sim = StatevectorSimulator(n_qubits, 1, dtype=torch.complex128)
+    X = torch.tensor(np.random.default_rng(0).normal(size=(9, n_qubits)))
+    W = torch.tensor(np.random.default_rng(1).normal(size=(2, sim.n_weights)))
+    whole = getattr(sim, output)(X, W)
+    monkeypatch.setattr(simulator_module, "_CHUNK_AMPLITUDES", 2 * 4 * 2**n_qubits)  # 4 rows
+    chunked = getattr(sim, output)(X, W)
+    assert chunked.shape == whole.shape and chunked.dtype == whole.dtype
+    torch.testing.assert_close(chunked, whole, atol=1e-13, rtol=0)
+    W.requires_grad_(True)  # with autograd the chunks are concatenated
+    torch.testing.assert_close(getattr(sim, output)(X, W).detach(), whole, atol=1e-13, rtol=0)
+
+
+def test_z_sign_matrix_is_built_only_when_needed():
+    sim = StatevectorSimulator(3, 1)
+    assert sim._z_sign_cache is None
+    sim.expval_z(torch.zeros(1, 3), torch.zeros(sim.n_weights))
+    assert sim._z_sign_cache.shape == (8, 3)
+    np.testing.assert_array_equal(simulator_module.z_sign_matrix(3),
+                                  1.0 - 2.0 * ((np.arange(8)[:, None] >> np.arange(3)) & 1))

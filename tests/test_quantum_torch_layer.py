@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import sklearn
 import torch
 
+from skqegm.exceptions import MemoryLimitError
 from skqegm.quantum import EstimatorTransformer, QuantumLayer, SamplerTransformer
 
 rng = np.random.default_rng(11)
@@ -98,3 +100,28 @@ def test_unsupported_combinations_raise():
         QuantumLayer(amp)(torch.tensor(X, requires_grad=True))
     with pytest.raises(ValueError, match="shots with the exact backend"):
         QuantumLayer(EstimatorTransformer(shots=10).fit(X))
+
+
+def test_exact_measure_in_chunks_equals_one_batch():
+    layer = QuantumLayer(SamplerTransformer(n_layers=2, random_state=1).fit(X))
+    x = torch.tensor(rng.uniform(-np.pi, np.pi, size=(300, 3)), dtype=torch.float32)
+    whole = layer.measure(x, random_state=5)
+    with sklearn.config_context(working_memory=0.002):  # a few rows per chunk
+        np.testing.assert_array_equal(layer.measure(x, random_state=5), whole)
+    assert whole.dtype == np.int64 and whole.max() < 8
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**40, 0.5])
+def test_measure_names_an_invalid_random_state(random_state):
+    layer = QuantumLayer(SamplerTransformer(n_layers=1, random_state=1).fit(X))
+    with pytest.raises(ValueError, match=r"random_state must be None, an int in "
+                                         r"\[0, 2\*\*32 - 1\]"):
+        layer.measure(torch.zeros(2, 3), random_state=random_state)
+
+
+def test_a_training_batch_that_cannot_fit_is_refused(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    layer = QuantumLayer(EstimatorTransformer(n_layers=2, random_state=0).fit(np.zeros((1, 14))))
+    x = torch.zeros(100, 14, requires_grad=True)
+    with pytest.raises(MemoryLimitError, match=r"n_qubits=14.* on 100 rows with autograd"):
+        layer(x)

@@ -4,6 +4,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+import sklearn
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from sklearn.base import clone
@@ -14,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler
 
+from skqegm.exceptions import MemoryLimitError
 from skqegm.quantum import EstimatorTransformer, SamplerTransformer
 
 TRANSFORMERS = [EstimatorTransformer, SamplerTransformer]
@@ -208,3 +210,91 @@ def test_inside_a_pipeline_and_grid_search():
     search = GridSearchCV(pipe, {"samplertransformer__n_layers": [1, 2]}, cv=3).fit(X, y)
     assert search.best_score_ > 0.6
     assert search.predict(X).shape == (200,)
+
+
+# -- memory: chunked exact path, refusals, width checks ---------------------------------------
+
+@pytest.mark.parametrize("cls", TRANSFORMERS)
+@pytest.mark.parametrize("shots", [None, 50])
+def test_exact_rows_in_chunks_equal_one_batch(cls, shots):
+    X = rng.uniform(-np.pi, np.pi, size=(60, 4))
+    qt = cls(n_layers=2, shots=shots, random_state=4).fit(X)
+    W = np.random.default_rng(5).uniform(0, 2 * np.pi, size=(3, qt.weights_.size))
+    whole, whole_sets = qt.transform(X), qt.evaluate(X, W)
+    with sklearn.config_context(working_memory=0.005):  # a few rows per chunk
+        chunked, chunked_sets = qt.transform(X), qt.evaluate(X, W)
+    if shots is not None and cls is SamplerTransformer:
+        # The shots are drawn in the order of one draw: the same counts.
+        np.testing.assert_array_equal(chunked, whole)
+        np.testing.assert_array_equal(chunked_sets, whole_sets)
+    else:  # products of other shapes may round differently in the last bit
+        np.testing.assert_allclose(chunked, whole, atol=1e-14, rtol=0)
+        np.testing.assert_allclose(chunked_sets, whole_sets, atol=1e-14, rtol=0)
+
+
+def test_exact_transform_that_cannot_fit_is_refused(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    qt = SamplerTransformer(n_layers=1, random_state=0).fit(np.zeros((1, 16)))
+    with pytest.raises(MemoryLimitError, match=r"SamplerTransformer \(exact backend, "
+                                               r"n_qubits=16\) on 2000 rows needs an "
+                                               r"estimated 1\.\d+ GiB"):
+        qt.transform(np.zeros((2000, 16)))
+    # A small output is computed in chunks; only a chunk of one row that cannot fit (here
+    # the probabilities of 64 weight sets at 20 qubits) is refused.
+    with pytest.raises(MemoryLimitError, match=r"on 3 rows x 64 weight sets"):
+        EstimatorTransformer(n_layers=1, random_state=0).fit(np.zeros((1, 20))).evaluate(
+            np.zeros((3, 20)), np.zeros((64, 40)))
+
+
+def test_qiskit_widths_are_refused_at_fit(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"fit on X with 30 features \(angle encoding\) "
+                                               r"simulates n_qubits=30 .*'aer'"):
+        SamplerTransformer(backend="aer", shots=10).fit(np.zeros((2, 30)))
+    with pytest.raises(MemoryLimitError, match=r"one row at n_qubits=26"):  # 2**26 outputs
+        SamplerTransformer(backend=StatevectorSampler()).fit(np.zeros((2, 26)))
+    qt = SamplerTransformer(backend=StatevectorSampler()).fit(np.zeros((2, 22)))
+    with pytest.raises(MemoryLimitError, match=r"get_feature_names_out on n_qubits=22 "
+                                               r"\(4,194,304 names\)"):
+        monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.2")
+        qt.get_feature_names_out()
+
+
+def test_sampled_probabilities_over_too_many_outcomes_are_refused(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    qt = SamplerTransformer(n_layers=1, backend="aer", shots=10, random_state=0)
+    qt.fit(np.zeros((2, 20)))
+    with pytest.raises(MemoryLimitError, match=r"probabilities of 100 rows on n_qubits=20"):
+        qt.transform(np.zeros((100, 20)))
+
+
+def test_more_features_than_device_qubits_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"X with 6 features \(angle encoding\) needs "
+                                         r"n_qubits=6, more than the 5 qubits of device "
+                                         r"'fake_manila'"):
+        EstimatorTransformer(backend=FakeManilaV2()).fit(rng.uniform(size=(3, 6)))
+    amp = EstimatorTransformer(n_layers=1, encoding="amplitude", backend=FakeManilaV2(),
+                               random_state=0).fit(rng.uniform(size=(3, 6)))
+    assert amp.n_qubits_ == 3  # the amplitude encoding fits
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda qt, W: qt.run_pairs(X3 * np.nan, W), "X and weights must be finite"),
+    (lambda qt, W: qt.sample_outcomes(X3[:, :2], W), r"X must have shape \(n_rows, 3\)"),
+    (lambda qt, W: qt.sample_outcomes(X3, W[:4]), r"weights must have shape \(n_rows, 12\) "
+                                                  r"with the n_rows of X \(6\)"),
+    (lambda qt, W: qt.sample_outcomes(X3, W, seed=-1), "seed must be None or an integer"),
+    (lambda qt, W: qt.run_pairs(X3, W, seed=2**40), "seed must be None or an integer"),
+    (lambda qt, W: qt.evaluate(X3, W[:0]), r"n_sets >= 1; got \(0, 12\)"),
+    (lambda qt, W: qt.evaluate(X3, W * np.nan), "weight_sets must be finite"),
+], ids=["nan", "columns", "rows", "seed-negative", "seed-large", "no-sets", "nan-sets"])
+def test_invalid_pairs_seeds_and_weight_sets_are_named(call, match):
+    qt = SamplerTransformer(backend="statevector", random_state=0).fit(X3)
+    with pytest.raises(ValueError, match=match):
+        call(qt, np.zeros((6, qt.weights_.size)))
+
+
+def test_exact_evaluate_rejects_non_finite_weight_sets():
+    qt = EstimatorTransformer(random_state=0).fit(X3)
+    with pytest.raises(ValueError, match="weight_sets must be finite"):
+        qt.evaluate(X3, np.full((2, qt.weights_.size), np.nan))

@@ -1,7 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity
@@ -21,6 +24,7 @@ from skqegm.metrics import (
     rare_event_recall_scorer,
     tail_kl_divergence,
 )
+from skqegm.pipeline import make_pipeline as skqegm_make_pipeline
 
 
 class GaussianConditionalTail(BaseEstimator):
@@ -343,7 +347,9 @@ def test_bad_sample_shapes_are_value_errors():
     [
         (make_tail_kl_scorer, dict(side="left"), "side must be one of"),
         (make_tail_kl_scorer, dict(tail_fraction=0.5), r"tail_fraction must be in \(0, 0.5\)"),
-        (make_tail_kl_scorer, dict(bins=0), "bins must be >= 1"),
+        (make_tail_kl_scorer, dict(bins=0), "bins must be >= 2"),
+        (make_tail_kl_scorer, dict(bins=1), "bins must be >= 2: in a single cell"),
+        (make_tail_kl_scorer, dict(smoothing=1.5), r"smoothing must be in \[0, 1\]"),
         (make_tail_kl_scorer, dict(smoothing=-1.0), "smoothing must be in"),
         (make_tail_kl_scorer, dict(n_draws=0), "n_draws must be >= 1"),
         (make_rare_event_recall_scorer, dict(tail_fraction=1.5, side="upper"),
@@ -355,3 +361,177 @@ def test_bad_sample_shapes_are_value_errors():
 def test_factory_parameter_errors(factory, kwargs, match):
     with pytest.raises(ValueError, match=match):
         factory(**kwargs)
+
+
+# --- failing loudly: unfitted and broken models, degenerate held-out data ----------------
+
+
+class ShiftedNormal(BaseEstimator):
+    """Sampler N(mean + shift, std): shift=50 is the model 50 standard deviations away.
+
+    ``broken`` makes every method return NaN, like a model whose training diverged.
+    """
+
+    def __init__(self, shift=0.0, broken=False):
+        self.shift = shift
+        self.broken = broken
+
+    def fit(self, X, y=None):
+        X = validate_data(self, X)
+        self.loc_, self.scale_ = X.mean(axis=0) + self.shift, X.std(axis=0)
+        return self
+
+    def _nan_if_broken(self, values):
+        return np.full_like(values, np.nan) if self.broken else values
+
+    def sample(self, n_samples=1, random_state=None):
+        rng = check_random_state(random_state)
+        draws = self.loc_ + self.scale_ * rng.standard_normal((n_samples, len(self.loc_)))
+        return self._nan_if_broken(draws)
+
+    def score_samples(self, X):
+        z = (validate_data(self, X, reset=False) - self.loc_) / self.scale_
+        return self._nan_if_broken(np.sum(norm.logpdf(z) - np.log(self.scale_), axis=1))
+
+
+class ScaledTail(GaussianConditionalTail):
+    """GaussianConditionalTail whose outputs are multiplied by ``factor`` (NaN: broken)."""
+
+    def __init__(self, factor=1.0):
+        super().__init__()
+        self.factor = factor
+
+    def sample_y(self, X, n_draws=1, random_state=None):
+        return super().sample_y(X, n_draws, random_state) * self.factor
+
+    def predict_interval(self, X, coverage):
+        return super().predict_interval(X, coverage) * self.factor
+
+    def predict_rare(self, X):
+        return super().predict_rare(X) * self.factor
+
+
+UNFITTED = [
+    KernelDensity(),
+    GaussianMixture(2),
+    ShiftedNormal(),
+    make_pipeline(StandardScaler(), KernelDensity()),
+    skqegm_make_pipeline(StandardScaler(), ShiftedNormal()),
+    GaussianConditionalTail(),
+    TailRiskEstimator(),
+]
+
+
+@pytest.mark.parametrize("name", list(SCORERS))
+@pytest.mark.parametrize("estimator", UNFITTED, ids=lambda e: type(e).__name__)
+def test_unfitted_estimators_raise_not_fitted_error(name, estimator):
+    X, y = _regression_data(100)
+    # An sklearn Pipeline lacking sample raised TypeError; the fit state now comes first.
+    with pytest.raises(NotFittedError):
+        SCORERS[name](estimator, X[:, :1], y)
+
+
+def test_unfitted_check_comes_before_any_model_call():
+    class Recording(ShiftedNormal):
+        calls = []
+
+        def sample(self, n_samples=1, random_state=None):
+            self.calls.append(n_samples)
+            return super().sample(n_samples, random_state)
+
+    with pytest.raises(NotFittedError):
+        neg_tail_kl_scorer(Recording(), np.zeros((50, 1)))
+    assert Recording.calls == []
+
+
+@pytest.mark.parametrize("name, match", [
+    ("neg_tail_kl", r"the output of ShiftedNormal.sample\(1000\) contains NaN"),
+    ("rare_event_recall", r"the output of ShiftedNormal.score_samples\(X\) contains NaN"),
+    ("neg_coverage_error", r"the output of ShiftedNormal.sample\(1000\) contains NaN"),
+])
+def test_broken_sampler_is_a_value_error_naming_it(name, match):
+    X = np.random.RandomState(0).standard_normal((100, 1))
+    broken = ShiftedNormal(broken=True).fit(X)
+    with pytest.raises(ValueError, match=match):
+        SCORERS[name](broken, X)
+
+
+def test_infinite_draws_are_a_value_error_naming_the_sampler():
+    X = np.linspace(-3, 3, 100).reshape(-1, 1)
+    draws = X.copy()
+    draws[5] = np.inf
+    with pytest.raises(ValueError, match=r"FixedSampler.sample\(1000\) contains infinity"):
+        neg_tail_kl_scorer(FixedSampler(draws), X)
+
+
+@pytest.mark.parametrize("name, match", [
+    ("neg_tail_kl", r"ScaledTail.sample_y\(X, 10\) contains NaN"),
+    ("rare_event_recall", r"ScaledTail.predict_rare\(X\) contains NaN"),
+    ("neg_coverage_error", r"ScaledTail.predict_interval\(X, 0.9\) contains NaN"),
+])
+def test_broken_supervised_model_is_a_value_error_naming_it(name, match):
+    X, y = _regression_data(300)
+    broken = ScaledTail(factor=np.nan).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        SCORERS[name](broken, X, y)
+
+
+def test_supervised_outputs_of_the_wrong_kind_name_the_estimator():
+    X, y = _regression_data(300)
+    twice = ScaledTail(factor=2.0).fit(X, y)
+    with pytest.raises(ValueError, match=r"ScaledTail.predict_rare\(X\) must contain only 0 "
+                                         r"and 1 \(1 = rare\); got values \[0.0, 2.0\]"):
+        rare_event_recall_scorer(twice, X, y)
+    flipped = ScaledTail(factor=-1.0).fit(X, y)  # lower bounds above upper bounds
+    with pytest.raises(ValueError, match=r"ScaledTail.predict_interval\(X, 0.9\) must have "
+                                         "lower bounds <= upper bounds"):
+        SCORERS["neg_coverage_error"](flipped, X, y)
+    short = GaussianConditionalTail().fit(X, y)
+    short.rare_events = lambda y: np.zeros(3, dtype=int)
+    with pytest.raises(ValueError, match=r"rare_events\(y\) returned 3 flags for 300"):
+        rare_event_recall_scorer(short, X, y)
+
+
+def test_grid_search_records_error_score_for_a_broken_model_and_never_picks_a_far_one():
+    X, _ = make_tail_mixture(3000, random_state=4)
+    grid = {"shift": [0.0, 0.3, 50.0], "broken": [False, True]}
+    search = GridSearchCV(ShiftedNormal(), grid, scoring=SCORERS, refit="neg_tail_kl",
+                          cv=KFold(3, shuffle=True, random_state=0), error_score=np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Scoring failed" for the broken candidates
+        search.fit(X)
+    results = search.cv_results_
+    broken = np.asarray(results["param_broken"], dtype=bool)
+    for name in SCORERS:
+        scores = results[f"mean_test_{name}"]
+        assert np.all(np.isnan(scores[broken])) and np.all(np.isfinite(scores[~broken]))
+    assert search.best_params_ == {"broken": False, "shift": 0.0}
+    kl = dict(zip(results["param_shift"][~broken], results["mean_test_neg_tail_kl"][~broken]))
+    assert kl[0.0] > kl[0.3] > kl[50.0]
+
+
+def test_tail_kl_scorer_on_too_little_held_out_data_says_so():
+    X = np.random.RandomState(0).standard_normal((15, 1))
+    sampler = ShiftedNormal(shift=50.0).fit(X)  # scored 0.0 on one-point tails before
+    with pytest.raises(ValueError, match="neg_tail_kl_scorer cannot score on this held-out X "
+                                         r"\(x_true is the held-out X.*holds 1 of the 15"):
+        neg_tail_kl_scorer(sampler, X)
+
+
+def test_flat_density_scores_chance_recall_whatever_the_row_order():
+    X = np.sort(np.random.RandomState(1).standard_normal(400)).reshape(-1, 1)
+    lower = make_rare_event_recall_scorer(side="lower")
+    flat = FixedSampler(X, scores=np.zeros(400))
+    # A stable sort flagged the first rows, the whole lower tail of sorted data: 1.0 and 0.5.
+    assert lower(flat, X) == pytest.approx(0.05)
+    assert rare_event_recall_scorer(flat, X) == pytest.approx(0.1)
+    # Zero densities (-inf) tie too, and are flagged before any positive density.
+    scores = np.full(400, -np.inf)
+    scores[:5] = -1.0  # five of the 20 lower-tail points have a positive density
+    assert lower(FixedSampler(X, scores), X) == pytest.approx(20 / 395 * 15 / 20)
+
+
+def test_coverage_scorer_warns_on_a_miscoverage_level():
+    with pytest.warns(UserWarning, match="coverage=0.1 scores 10% intervals; coverage is the "
+                                         "nominal coverage"):
+        make_coverage_scorer(0.1)

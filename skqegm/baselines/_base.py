@@ -5,14 +5,18 @@ from abc import abstractmethod
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..metrics import neg_tail_kl_scorer
 from ..nn import BaseTorchEstimator
-from ..utils._validation import check_int
+from ..utils._memory import check_memory, sample_block
+from ..utils._validation import check_int, check_random_state
 
 _INT32 = np.iinfo(np.int32).max
+# Activations per unit of the widest layer kept by a draw (a diffusion keeps a few steps).
+_WORK_PER_UNIT = 8
+# Draws that check a fitted model's spread (see BaseTorchEstimator._check_fitted_spread).
+_SUPPORT_DRAWS = 256
 
 
 class BaseDeepSampler(BaseTorchEstimator):
@@ -38,14 +42,27 @@ class BaseDeepSampler(BaseTorchEstimator):
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
-        seed = int(check_random_state(random_state).randint(_INT32))
+        width = max(self._hidden_sizes(), default=1) + self.n_features_in_
+        block = sample_block(8 * width * _WORK_PER_UNIT)
+        # float32 draws, float64 twice, and one block's work
+        check_memory(20.0 * n_samples * self.n_features_in_ + 8.0 * block * width
+                     * _WORK_PER_UNIT, f"sample(n_samples={n_samples})",
+                     "draw fewer samples per call.")
+        generator = torch.Generator().manual_seed(
+            int(check_random_state(random_state).randint(_INT32)))
+        draws = np.empty((n_samples, self.n_features_in_))
         with self._inference():
-            draws = self._draw(n_samples, torch.Generator().manual_seed(seed))
-        return self._unstandardize_values(draws.double().numpy())
+            for start in range(0, n_samples, block):
+                rows = slice(start, min(start + block, n_samples))
+                draws[rows] = self._draw(rows.stop - rows.start, generator).double().numpy()
+        return self._unstandardize_values(draws)
 
     @abstractmethod
     def _draw(self, n_samples, generator):
         """``n_samples`` standardised draws, a tensor of shape (n_samples, n_features)."""
+
+    def _standardized_support(self, context, generator):
+        return self._draw(_SUPPORT_DRAWS, generator).numpy()
 
 
 class TailKLScoreMixin:

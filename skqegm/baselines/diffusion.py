@@ -96,6 +96,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     max_epochs : int, default=200
     batch_size : int, default=256
     learning_rate : float, default=1e-3
+        Adam's step size, in (0, 1000].
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their denoising loss
         (fixed steps and noise) has not improved by ``tol`` for ``n_iter_no_change``

@@ -50,7 +50,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         Passes over the data (each batch is one critic step).
     batch_size : int, default=256
     learning_rate : float, default=1e-4
-        Adam's step size, for both networks.
+        Adam's step size, for both networks, in (0, 1000].
     callbacks : list of Callback or None, default=None
         Run after the built-in progress report; see :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None

@@ -5,15 +5,16 @@ from numbers import Real
 
 import numpy as np
 from scipy.special import logsumexp, ndtr
-from scipy.stats import genpareto
+from scipy.stats import genpareto, truncnorm
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._memory import check_memory
+from ..utils._scaling import mean_std
 from ..utils._tails import flag_beyond, tail_thresholds
-from ..utils._validation import check_int
+from ..utils._validation import check_int, check_random_state
 
 BODIES = ("kde", "empirical")
 #: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
@@ -27,6 +28,10 @@ _SIDES = ("lower", "upper")
 
 def _has_density(estimator):
     return estimator.body == "kde"
+
+
+# A fitted tail may draw beyond float64's largest value with at most this probability.
+_MAX_OVERFLOW_PROBABILITY = 1e-12
 
 
 class GPDTailSampler(DensityMixin, BaseEstimator):
@@ -164,6 +169,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         self._check_bodies(inside)
         self._bodies = [np.sort(x[rows]) for x, rows in zip(X.T, inside.T, strict=True)]
         self._fit_tails(X)
+        self._check_tails_stay_finite()
         self._warn_few_exceedances(len(X))
         if self.body == "kde":
             self.bandwidths_ = np.array([self._bandwidth(points, j)
@@ -253,6 +259,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
+        # the draws, and a column's uniforms, flags and body draws
+        check_memory(8.0 * n_samples * (self.n_features_in_ + 6),
+                     f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         rng = check_random_state(random_state)
         out = np.empty((n_samples, self.n_features_in_))
         for j in range(self.n_features_in_):
@@ -292,6 +301,24 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
                 (self.tail_fractions_[side, j], self.gpd_shape_[side, j],
                  self.gpd_scale_[side, j]) = _fit_tail(excess, x)
 
+    def _check_tails_stay_finite(self):
+        """Refuse tails whose draws overflow float64 with a probability that a sample can
+        meet: a heavy tail fitted to huge values (the excess beyond the largest float is
+        the tail's survival function there)."""
+        for side, j in np.ndindex(*self.gpd_shape_.shape):
+            room = np.finfo(np.float64).max - abs(self.tail_threshold_[side, j])
+            with np.errstate(over="ignore"):
+                p_overflow = self.tail_fractions_[side, j] * genpareto.sf(
+                    room, self.gpd_shape_[side, j], scale=self.gpd_scale_[side, j])
+            if p_overflow > _MAX_OVERFLOW_PROBABILITY:
+                raise ValueError(
+                    f"GPDTailSampler: the {_SIDES[side]} tail of feature {j} (shape "
+                    f"{self.gpd_shape_[side, j]:.3g}, scale {self.gpd_scale_[side, j]:.3g}) "
+                    f"draws beyond the largest float with probability {p_overflow:.2g}: "
+                    "the data's values are too large for this tail. Rescale X (for example, "
+                    "divide it by its largest magnitude) before fitting."
+                )
+
     def _warn_few_exceedances(self, n_rows):
         few = np.argwhere(self.n_exceedances_.T < MIN_EXCEEDANCES)
         if not len(few):
@@ -310,7 +337,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
 
     # -- body ---------------------------------------------------------------------------------
     def _bandwidth(self, points, j):
-        std = points.std() if len(points) > 1 else 0.0
+        std = mean_std(points)[1] if len(points) > 1 else 0.0
         if std == 0:  # one distinct body value: any small kernel keeps it a narrow bump
             low, high = self.tail_threshold_[:, j]
             std = max(high - low, 1.0) * 1e-3
@@ -327,12 +354,16 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         low, high = self.tail_threshold_[:, j]
         if self.body == "empirical" or low == high:  # a zero-width body is its one value
             return rng.choice(points, size=n)
-        out = np.empty(0)
-        while len(out) < n:  # rejection from the untruncated KDE; acceptance is high
-            draws = rng.choice(points, size=2 * (n - len(out)) + 8)
-            draws = draws + self.bandwidths_[j] * rng.standard_normal(len(draws))
-            out = np.concatenate([out, draws[(draws >= low) & (draws <= high)]])
-        return out[:n]
+        # The KDE truncated to the body is a mixture of truncated kernels, each weighted by
+        # its mass inside: draw a kernel by that weight, then from it. Exact, and with no
+        # rejection loop that a wide kernel could keep running.
+        h = self.bandwidths_[j]
+        a, b = (low - points) / h, (high - points) / h
+        mass = ndtr(b) - ndtr(a)  # each point lies inside, so each mass is > 0
+        kernels = rng.choice(len(points), size=n, p=mass / mass.sum())
+        draws = truncnorm.rvs(a[kernels], b[kernels], loc=points[kernels], scale=h,
+                              random_state=rng)
+        return np.clip(draws, low, high)  # inversion may round a hair outside
 
     def _margin_logpdf(self, x, j):
         thresholds = self.tail_threshold_[:, j]
@@ -365,9 +396,12 @@ def _fit_tail(excess, x):
     """``(probability, shape, scale)`` of one tail from its exceedances ``excess`` over the
     threshold and the feature's training values ``x`` (see the Notes of GPDTailSampler)."""
     if len(excess) >= MIN_EXCEEDANCES:
-        c, _, scale = genpareto.fit(excess, floc=0)
-        return len(excess) / len(x), c, scale
+        # scipy's starting values square the data, which overflows beyond 1e154: extreme
+        # excesses are fitted in units of the largest (the fit is scale-equivariant).
+        unit = excess.max() if not 1e-100 < excess.max() < 1e100 else 1.0
+        c, _, scale = genpareto.fit(excess / unit, floc=0)
+        return len(excess) / len(x), c, scale * unit
     if len(excess):  # exponential maximum likelihood: the scale is the mean excess
         return len(excess) / len(x), 0.0, excess.mean()
-    std = x.std()
+    std = mean_std(x)[1]
     return EMPTY_TAIL_OBSERVATIONS / len(x), 0.0, std if std > 0 else 1.0

@@ -1,8 +1,9 @@
 """Historical simulation: VaR and expected shortfall from a rolling window of past returns."""
 
 import numpy as np
+from sklearn.utils.validation import check_array, column_or_1d
 
-from ..utils._validation import check_int
+from ..utils._validation import check_confidence_level, check_int
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -15,12 +16,12 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
 
     Parameters
     ----------
-    returns : ndarray of shape (n_days,)
-        The return series, in time order.
+    returns : array-like of shape (n_days,)
+        The return series, in time order, finite.
     first : int
         The first day forecast, from ``window`` to ``n_days - 1``.
     levels : tuple of float, default=(0.975, 0.99)
-        VaR confidence levels.
+        VaR confidence levels, each in (0.5, 1).
     window : int, default=250
         Number of past returns each forecast uses.
 
@@ -44,9 +45,11 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
     >>> bool(np.isclose(var[0], -np.quantile(r[150:250], 0.01))), bool(np.all(es >= var))
     (True, True)
     """
-    returns = np.asarray(returns, dtype=np.float64)
+    returns = column_or_1d(check_array(returns, ensure_2d=False, dtype=np.float64,
+                                       input_name="returns"))
     window = check_int(window, "window", min_value=2)
     first = check_int(first, "first", min_value=window, max_value=len(returns) - 1)
+    levels = [check_confidence_level(level, "levels") for level in np.atleast_1d(levels)]
     windows = np.lib.stride_tricks.sliding_window_view(returns[:-1], window)[first - window:]
     out = {}
     for level in levels:

@@ -9,12 +9,13 @@ from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
-from ..utils._validation import check_int
+from ..utils._scaling import center_scale
+from ..utils._validation import check_int, check_random_state
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.
@@ -127,8 +128,8 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         (2, 2)
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        center, std = X.mean(axis=0), X.std(axis=0)
-        scale = np.where(std > 0, std, 1.0)
+        center, scale = center_scale(X, "X", getattr(self, "feature_names_in_", None),
+                                     variance=True)
         Y = (X - center) / scale
         n, d = Y.shape
         ridge = self.reg_covar * np.eye(d)
@@ -211,6 +212,9 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
+        # the normals, their product with the scatter's factor, and the draws
+        check_memory(3 * 8.0 * n_samples * self.n_features_in_,
+                     f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         rng = check_random_state(random_state)
         gaussian = rng.standard_normal((n_samples, self.n_features_in_)) @ self._chol.T
         mixing = np.sqrt(rng.chisquare(self.df_, size=(n_samples, 1)) / self.df_)

@@ -33,6 +33,7 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
     max_epochs : int, default=200
     batch_size : int, default=256
     learning_rate : float, default=1e-3
+        Adam's step size, in (0, 1000].
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their negative ELBO has
         not improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch.

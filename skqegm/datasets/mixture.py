@@ -3,10 +3,10 @@
 import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import norm
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from skqegm.utils._validation import check_int
+from ..utils._memory import check_memory
+from ..utils._validation import check_int, check_random_state
 
 WEIGHTS = (0.15, 0.7, 0.15)
 MEANS = (-3.0, 0.0, 3.0)
@@ -85,6 +85,9 @@ def make_tail_mixture(n_samples=10000, *, weights=WEIGHTS, means=MEANS, variance
     array([154, 681, 165])
     """
     n_samples = check_int(n_samples, "n_samples", min_value=1)
+    # the values, the components and their uniforms, and the normal draws
+    check_memory(32.0 * n_samples, f"make_tail_mixture(n_samples={n_samples})",
+                 "ask for fewer samples.")
     w, mu, var = _check_mixture(weights, means, variances)
     rng = check_random_state(random_state)
     component = rng.choice(w.size, size=n_samples, p=w)

@@ -11,9 +11,11 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import xlogy
 from scipy.stats import chi2
-from sklearn.utils.validation import check_array
 
-from skqegm.utils._validation import check_option, check_real
+from skqegm.utils._validation import check_option
+
+from ..utils._validation import check_confidence_level
+from ._arrays import check_flags, check_real_array
 
 
 class BacktestResult(NamedTuple):
@@ -49,24 +51,23 @@ class BacktestResult(NamedTuple):
 
 
 def _check_exceedances(exceedances, min_length=1):
-    e = check_array(exceedances, ensure_2d=False, allow_nd=True, ensure_min_samples=0, dtype=None,
-                    input_name="exceedances")
-    if e.ndim != 1 or e.shape[0] < min_length:
-        raise ValueError(f"exceedances must be a 1-D array of at least {min_length} "
-                         f"value(s); got shape {e.shape}.")
-    if not np.all(np.isin(np.unique(e), (0, 1))):
-        raise ValueError("exceedances must contain only 0 and 1 (1 = VaR exceeded).")
-    return e.astype(int)
+    return check_flags(exceedances, "exceedances", "1 = VaR exceeded",
+                       min_length=min_length).astype(int)
 
 
-def _check_level(level):
-    level = check_real(level, "level", low=0, high=1, low_open=True, high_open=True)
-    if level < 0.5:
-        raise ValueError(
-            "level is the VaR confidence level (e.g. 0.99 for a 99% VaR, whose expected "
-            f"exceedance rate is 1 - level = 0.01); it must be in [0.5, 1); got {level!r}."
-        )
-    return level
+def _check_returns(y):
+    y = check_real_array(y, "y")
+    if y.ndim != 1 or y.shape[0] == 0:
+        raise ValueError(f"y must be a non-empty 1-D array; got shape {y.shape}.")
+    return y
+
+
+def _check_var(var, n_samples):
+    var = check_real_array(np.atleast_1d(var) if np.ndim(var) == 0 else var, "var")
+    if var.ndim != 1 or var.shape[0] not in (1, n_samples):
+        raise ValueError(f"var must be a number or have the shape of y ({n_samples},); got "
+                         f"{var.shape}.")
+    return var
 
 
 def _bernoulli_loglik(n_ones, n_zeros, rate):
@@ -105,6 +106,12 @@ def var_exceedances(y, var, side="lower"):
     exceedances : ndarray of shape (n_samples,), dtype int
         1 where the VaR was breached, else 0.
 
+    Raises
+    ------
+    ValueError
+        If ``y`` is empty or not 1-D, ``var`` is neither a number nor of ``y``'s length,
+        either holds NaN, infinity or non-real values, or ``side`` is unknown.
+
     Warns
     -----
     UserWarning
@@ -120,14 +127,8 @@ def var_exceedances(y, var, side="lower"):
     array([0, 0, 0, 1])
     """
     check_option(side, "side", ("lower", "upper"))
-    y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="y")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
-    var = check_array(np.atleast_1d(np.asarray(var, dtype=np.float64)), ensure_2d=False,
-                      allow_nd=True, input_name="var")
-    if var.ndim != 1 or var.shape[0] not in (1, y.shape[0]):
-        raise ValueError(f"var must be a number or have the shape of y {y.shape}; got "
-                         f"{var.shape}.")
+    y = _check_returns(y)
+    var = _check_var(var, y.shape[0])
     if np.all(var < 0):
         warnings.warn("var is negative everywhere: VaR is a positive loss (side='lower': "
                       "exceedance when y < -var). Did you pass a return quantile?",
@@ -148,12 +149,20 @@ def kupiec_pof_test(exceedances, level):
     exceedances : array-like of shape (n_samples,)
         0/1 exceedance flags (see :func:`var_exceedances`).
     level : float
-        VaR confidence level in [0.5, 1), e.g. 0.99; the expected rate is ``1 - level``.
+        VaR confidence level in (0.5, 1), e.g. 0.99; the expected exceedance rate is the
+        tail probability ``1 - level`` (0.01), which is not accepted in its place.
 
     Returns
     -------
     result : BacktestResult
         Named tuple ``(statistic, p_value)``; a small p-value rejects correct coverage.
+
+    Raises
+    ------
+    ValueError
+        If ``exceedances`` is not a 1-D array of 1 or more 0/1 flags (booleans are
+        accepted), or ``level`` is not in (0.5, 1) (a tail probability
+        such as 0.01 is refused, with the confidence level it stands for).
 
     Examples
     --------
@@ -166,7 +175,7 @@ def kupiec_pof_test(exceedances, level):
     28.896 7.6e-08
     """
     e = _check_exceedances(exceedances)
-    p = 1.0 - _check_level(level)
+    p = 1.0 - check_confidence_level(level)
     n, x = e.shape[0], int(e.sum())
     statistic = -2.0 * (_bernoulli_loglik(x, n - x, p) - _bernoulli_loglik(x, n - x, x / n))
     return _result(statistic, dof=1)
@@ -201,6 +210,12 @@ def christoffersen_independence_test(exceedances):
     result : BacktestResult
         Named tuple ``(statistic, p_value)``; a small p-value rejects independence.
 
+    Raises
+    ------
+    ValueError
+        If ``exceedances`` is not a 1-D array of 2 or more 0/1 flags (booleans are
+        accepted).
+
     Examples
     --------
     >>> from skqegm.metrics import christoffersen_independence_test
@@ -231,20 +246,27 @@ def christoffersen_conditional_coverage_test(exceedances, level):
     exceedances : array-like of shape (n_samples,)
         0/1 exceedance flags in time order, at least 2.
     level : float
-        VaR confidence level in [0.5, 1); the expected rate is ``1 - level``.
+        VaR confidence level in (0.5, 1), e.g. 0.99; the expected exceedance rate is
+        ``1 - level``.
 
     Returns
     -------
     result : BacktestResult
         Named tuple ``(statistic, p_value)``.
 
+    Raises
+    ------
+    ValueError
+        If ``exceedances`` is not a 1-D array of 2 or more 0/1 flags (booleans are
+        accepted), or ``level`` is not in (0.5, 1).
+
     Examples
     --------
     >>> from skqegm.metrics import christoffersen_conditional_coverage_test
-    >>> # The rate is right (1 - level = 0.5) but the exceedances alternate.
-    >>> stat, p = christoffersen_conditional_coverage_test([0, 1] * 50, level=0.5)
+    >>> # The rate is right (1 - level = 0.25) but the exceedances come like clockwork.
+    >>> stat, p = christoffersen_conditional_coverage_test([0, 0, 0, 1] * 25, level=0.75)
     >>> print(f"{stat:.3f} {p:.1e}")
-    137.233 1.6e-30
+    16.411 2.7e-04
     """
     e = _check_exceedances(exceedances, min_length=2)
     pof = kupiec_pof_test(e, level).statistic

@@ -1,28 +1,42 @@
 """Empirical coverage of prediction intervals and its distance to the nominal level."""
 
 import numpy as np
-from sklearn.utils.validation import check_array
 
+from skqegm.metrics._arrays import check_real_array
 from skqegm.utils._validation import check_real
 
 
-def _check_intervals(y_true, intervals):
-    y_true = check_array(y_true, ensure_2d=False, allow_nd=True, ensure_min_samples=0,
-                         dtype=np.float64, input_name="y_true")
+def _check_y_true(y_true, name):
+    y_true = check_real_array(y_true, name)
     if y_true.ndim != 1 or y_true.shape[0] == 0:
-        raise ValueError(f"y_true must be a non-empty 1-D array; got shape {y_true.shape}.")
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {y_true.shape}.")
+    return y_true
+
+
+def _check_bounds(intervals, n_samples, name):
     # Infinite bounds are legitimate (an unbounded interval); NaN is not.
-    intervals = check_array(intervals, allow_nd=True, ensure_min_samples=0, dtype=np.float64,
-                            ensure_all_finite=False, input_name="intervals")
-    if intervals.shape != (y_true.shape[0], 2):
-        raise ValueError(f"intervals must have shape (n_samples, 2) = ({y_true.shape[0]}, 2); "
-                         f"got {intervals.shape}.")
-    if np.any(np.isnan(intervals)):
-        raise ValueError("intervals contains NaN.")
-    if np.any(intervals[:, 0] > intervals[:, 1]):
-        raise ValueError("intervals must have lower bounds <= upper bounds (column 0 <= "
-                         "column 1).")
-    return y_true, intervals
+    intervals = check_real_array(intervals, name, allow_inf=True)
+    if intervals.shape != (n_samples, 2):
+        transposed = " (transposed?)" if intervals.shape == (2, n_samples) else ""
+        raise ValueError(f"{name} must have shape (n_samples, 2) = ({n_samples}, 2); got "
+                         f"{intervals.shape}{transposed}.")
+    crossed = np.flatnonzero(intervals[:, 0] > intervals[:, 1])
+    if crossed.size:
+        raise ValueError(
+            f"{name} must have lower bounds <= upper bounds (column 0 <= column 1); "
+            f"{crossed.size} row(s) do not, the first row {int(crossed[0])} with "
+            f"{intervals[crossed[0]].tolist()}."
+        )
+    return intervals
+
+
+def _check_intervals(y_true, intervals, names=("y_true", "intervals")):
+    y_true = _check_y_true(y_true, names[0])
+    return y_true, _check_bounds(intervals, y_true.shape[0], names[1])
+
+
+def _check_coverage(coverage):
+    return check_real(coverage, "coverage", low=0, high=1, low_open=True, high_open=True)
 
 
 def interval_coverage(y_true, intervals):
@@ -31,14 +45,21 @@ def interval_coverage(y_true, intervals):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        Observed values, finite.
+        Observed values, finite real numbers.
     intervals : array-like of shape (n_samples, 2)
-        Lower and upper bounds; infinite bounds are allowed, NaN is not.
+        Lower and upper bounds, lower <= upper; infinite bounds are allowed, NaN is not.
 
     Returns
     -------
     coverage : float
         Fraction of ``y_true`` inside its interval, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``y_true`` is empty, not 1-D or not finite real numbers; if ``intervals`` does
+        not have shape ``(n_samples, 2)``, holds NaN or non-real values, or has a lower
+        bound above its upper bound.
 
     Examples
     --------
@@ -57,16 +78,23 @@ def coverage_error(y_true, intervals, coverage):
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        Observed values, finite.
+        Observed values, finite real numbers.
     intervals : array-like of shape (n_samples, 2)
-        Lower and upper bounds.
+        Lower and upper bounds, lower <= upper.
     coverage : float
-        Nominal coverage of the intervals, in (0, 1).
+        Nominal coverage of the intervals, in (0, 1): e.g. 0.9 for 90% intervals (not the
+        miscoverage ``1 - coverage``).
 
     Returns
     -------
     error : float
         In [0, 1]; 0 for perfectly calibrated intervals. Lower is better.
+
+    Raises
+    ------
+    ValueError
+        If ``coverage`` is not a real number in (0, 1), or the inputs are invalid (see
+        :func:`interval_coverage`).
 
     Examples
     --------
@@ -75,5 +103,5 @@ def coverage_error(y_true, intervals, coverage):
     >>> round(err, 6)
     0.15
     """
-    coverage = check_real(coverage, "coverage", low=0, high=1, low_open=True, high_open=True)
+    coverage = _check_coverage(coverage)
     return abs(interval_coverage(y_true, intervals) - coverage)

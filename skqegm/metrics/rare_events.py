@@ -4,26 +4,13 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.utils.validation import check_array
 
-
-def _check_flags(y, name):
-    y = check_array(y, ensure_2d=False, allow_nd=True, ensure_min_samples=0, dtype=None,
-                    input_name=name)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; got an array of shape {y.shape}.")
-    if y.shape[0] == 0:
-        raise ValueError(f"{name} is empty.")
-    values = np.unique(y)
-    if not np.all(np.isin(values, (0, 1))):
-        raise ValueError(f"{name} must contain only 0 and 1 (1 = rare); got values "
-                         f"{values[:10].tolist()}.")
-    return y.astype(bool)
+from skqegm.metrics._arrays import check_flags
 
 
 def _check_pair(y_true, y_pred):
-    y_true = _check_flags(y_true, "y_true")
-    y_pred = _check_flags(y_pred, "y_pred")
+    y_true = check_flags(y_true, "y_true", "1 = rare")
+    y_pred = check_flags(y_pred, "y_pred", "1 = rare")
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same length; got "
                          f"{y_true.shape[0]} and {y_pred.shape[0]}.")
@@ -53,6 +40,12 @@ def rare_event_recall(y_true, y_pred):
         In [0, 1]; ``nan`` with an ``UndefinedMetricWarning`` when ``y_true`` has no rare
         event (recall is undefined, and 0 or 1 would be a misleading score).
 
+    Raises
+    ------
+    ValueError
+        If either input is empty or not 1-D, holds anything but 0 and 1 (booleans are
+        accepted; strings, NaN and other numbers are not), or the lengths differ.
+
     Examples
     --------
     >>> from skqegm.metrics import rare_event_recall
@@ -79,6 +72,12 @@ def rare_event_precision(y_true, y_pred):
     precision : float
         In [0, 1]; ``nan`` with an ``UndefinedMetricWarning`` when ``y_pred`` flags
         nothing.
+
+    Raises
+    ------
+    ValueError
+        If either input is empty or not 1-D, holds anything but 0 and 1 (booleans are
+        accepted; strings, NaN and other numbers are not), or the lengths differ.
 
     Examples
     --------

@@ -5,17 +5,20 @@ import warnings
 import numpy as np
 from scipy.special import rel_entr
 from sklearn.cluster import KMeans
-from sklearn.utils.validation import check_array
 
+from skqegm.metrics._arrays import bounded_rows, check_real_array, power_of_two_scale
 from skqegm.metrics._rarity import kde_rarity
 from skqegm.utils._validation import check_int, check_option, check_real
 
 SIDES = ("lower", "upper", "both")
+#: Fewest cells the data's tail must fill (per side in 1-D): within a single cell every
+#: model's conditional tail is the same point mass, so a model far from the data would
+#: score as well as a perfect one.
+MIN_CELLS = 2
 
 
 def _check_sample(x, name):
-    x = check_array(x, ensure_2d=False, allow_nd=True, ensure_min_samples=0, dtype=np.float64,
-                    input_name=name)
+    x = check_real_array(x, name)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
     if x.ndim != 2:
@@ -36,87 +39,161 @@ def _check_params(tail_fraction, side, bins, smoothing, multivariate):
     high = 0.5 if side == "both" and not multivariate else 1.0
     check_real(tail_fraction, "tail_fraction", low=0, high=high, low_open=True,
                high_open=True)
-    check_int(bins, "bins", min_value=1)
-    check_real(smoothing, "smoothing", low=0)
+    if check_int(bins, "bins") < MIN_CELLS:
+        raise ValueError(f"bins must be >= {MIN_CELLS}: in a single cell every model's tail "
+                         f"is the same point mass and scores 0; got {bins!r}.")
+    # smoothing is a probability added to each cell; beyond 1 it swamps the data.
+    check_real(smoothing, "smoothing", low=0, high=1)
 
 
-def _side_cells(x, x_true, tail_fraction, side, bins):
-    """Cell index in [0, bins) of each point of ``x`` in one tail of ``x_true``, -1 outside."""
+def _too_few_cells(where, n_tail, n_points, filled, tail_fraction, remedy):
+    return ValueError(
+        f"{where} at tail_fraction={tail_fraction} holds {n_tail} of the {n_points} points "
+        f"of x_true, {filled}; the tail KL divergence needs at least {MIN_CELLS} filled "
+        "cells, or a model whose tail lies anywhere beyond the data would score as well as "
+        f"a perfect one. Pass {remedy}."
+    )
+
+
+def _check_not_whole(in_tail, tail_fraction, cause):
+    if np.all(in_tail):
+        raise ValueError(
+            f"Every one of the {in_tail.shape[0]} points of x_true lies in its tail region "
+            f"at tail_fraction={tail_fraction} ({cause}): the tail is the whole sample. Use a "
+            "smaller tail_fraction or data with fewer ties."
+        )
+
+
+def _side_bins(x_true, tail_fraction, side, bins):
+    """Threshold and ``bins + 1`` edges of one tail of ``x_true``, threshold to extreme."""
     if side == "lower":
         threshold = np.quantile(x_true, tail_fraction)
-        edges = np.linspace(x_true.min(), threshold, bins + 1)
-        inside = x <= threshold
-    else:
-        threshold = np.quantile(x_true, 1 - tail_fraction)
-        edges = np.linspace(threshold, x_true.max(), bins + 1)
-        inside = x >= threshold
+        return threshold, np.linspace(x_true.min(), threshold, bins + 1)
+    threshold = np.quantile(x_true, 1 - tail_fraction)
+    return threshold, np.linspace(threshold, x_true.max(), bins + 1)
+
+
+def _side_cells(x, threshold, edges, side):
+    """Cell index in [0, bins) of each point of ``x`` in one tail, -1 outside."""
+    inside = x <= threshold if side == "lower" else x >= threshold
     # Clipping opens the outermost bin to infinity, so model draws more extreme than every
     # true point still count in T instead of silently vanishing.
-    cells = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, bins - 1)
+    cells = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
     return np.where(inside, cells, -1)
 
 
+def _check_side_filled(cells, side, bins, tail_fraction):
+    filled = np.unique(cells[cells >= 0]).size
+    if filled < MIN_CELLS:
+        raise _too_few_cells(f"The {side} tail of x_true", int(np.sum(cells >= 0)),
+                             cells.shape[0], f"which fill {filled} of its {bins} bins",
+                             tail_fraction, "more data, a larger tail_fraction or more bins")
+
+
 def _cells_1d(x_true, x_model, tail_fraction, side, bins):
-    x_true, x_model = x_true.ravel(), x_model.ravel()
-    if side != "both":
-        cells = (_side_cells(x, x_true, tail_fraction, side, bins)
-                 for x in (x_true, x_model))
-        return (*cells, bins)
-    out = []
-    for x in (x_true, x_model):
-        lower = _side_cells(x, x_true, tail_fraction, "lower", bins)
-        upper = _side_cells(x, x_true, tail_fraction, "upper", bins)
-        out.append(np.where(lower >= 0, lower, np.where(upper >= 0, upper + bins, -1)))
-    return out[0], out[1], 2 * bins
+    # Only the order of the points and the edges matters, and scaling by a power of two
+    # keeps it exactly while keeping quantiles and edges finite near the float64 limits.
+    scale = power_of_two_scale(x_true)
+    with np.errstate(over="ignore", under="ignore"):
+        x_true, x_model = x_true.ravel() * scale, x_model.ravel() * scale
+    sides = ("lower", "upper") if side == "both" else (side,)
+    c_true, c_model = np.full(x_true.shape, -1), np.full(x_model.shape, -1)
+    for k, one_side in enumerate(sides):
+        threshold, edges = _side_bins(x_true, tail_fraction, one_side, bins)
+        true_k = _side_cells(x_true, threshold, edges, one_side)
+        _check_side_filled(true_k, one_side, bins, tail_fraction)
+        model_k = _side_cells(x_model, threshold, edges, one_side)
+        # Side k owns cells [k * bins, (k + 1) * bins); a point in both tails (ties at a
+        # common threshold) counts in the first.
+        c_true = np.where((c_true < 0) & (true_k >= 0), true_k + k * bins, c_true)
+        c_model = np.where((c_model < 0) & (model_k >= 0), model_k + k * bins, c_model)
+    _check_not_whole(c_true >= 0, tail_fraction, "ties at a tail threshold")
+    return c_true, c_model, len(sides) * bins
 
 
 def _rarity_scores(rarity, x, name, allow_inf):
-    scores = np.asarray(rarity(x), dtype=np.float64).reshape(-1)
+    kind = "non-NaN" if allow_inf else "finite"
+    try:
+        scores = np.asarray(rarity(x), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"rarity must return one {kind} score per row of {name}; it "
+                         f"returned something that is not an array of numbers: {exc}") from exc
+    if scores.shape[0] != x.shape[0]:
+        raise ValueError(f"rarity must return one {kind} score per row of {name}; got "
+                         f"{scores.shape[0]} scores for {x.shape[0]} rows.")
     invalid = np.isnan(scores) if allow_inf else ~np.isfinite(scores)
-    if scores.shape[0] != x.shape[0] or np.any(invalid):
-        kind = "non-NaN" if allow_inf else "finite"
-        raise ValueError(
-            f"rarity must return one {kind} score per row of {name}; got shape "
-            f"{np.shape(scores)} for {x.shape[0]} rows."
-        )
+    if np.any(invalid):
+        raise ValueError(f"rarity must return one {kind} score per row of {name}; "
+                         f"{int(invalid.sum())} of its scores are not.")
     return scores
 
 
-def _embed(x, scores, mean, scale, s_mean, s_scale, s_max):
-    # Capping the score opens the deepest cells: draws rarer than every true point are
-    # placed at the deepest level instead of landing in arbitrary cells (or at infinity).
-    depth = (np.minimum(scores, s_max) - s_mean) / s_scale
-    return np.column_stack([(x - mean) / scale, depth])
+def _standardiser(values):
+    """``v -> (v - mean) / std`` with the mean and std of the columns of ``values``.
+
+    Computed on a power-of-two rescaling of ``values`` (the same map, exactly), so that
+    huge data do not overflow the variance; a column without spread keeps unit scale.
+    """
+    scale = power_of_two_scale(values, axis=0)
+    scaled = values * scale
+    mean, std = scaled.mean(axis=0), scaled.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+
+    def standardise(v):
+        with np.errstate(over="ignore", under="ignore"):
+            return (v * scale - mean) / std
+
+    return standardise
+
+
+def _embedder(x_true, s_tail):
+    # Cells resolve where the tail points lie (standardised features) and how deep into
+    # the tail they are (standardised score); either alone misses a kind of misfit.
+    features, depth, s_max = _standardiser(x_true), _standardiser(s_tail[:, None]), s_tail.max()
+
+    def embed(x, scores):
+        # Capping the score opens the deepest cells: draws rarer than every true point are
+        # placed at the deepest level instead of landing in arbitrary cells (or at infinity).
+        deep = depth(np.minimum(scores, s_max)[:, None])
+        return bounded_rows(np.column_stack([features(x), deep]))
+
+    return embed
+
+
+def _resolve_rarity(rarity, x_true):
+    if rarity is None:
+        return kde_rarity(x_true)
+    if not callable(rarity):
+        raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
+    return rarity
 
 
 def _cells_rarity(x_true, x_model, tail_fraction, bins, rarity):
-    if rarity is None:
-        rarity = kde_rarity(x_true)
-    elif not callable(rarity):
-        raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
+    rarity = _resolve_rarity(rarity, x_true)
     s_true = _rarity_scores(rarity, x_true, "x_true", allow_inf=False)
     s_model = _rarity_scores(rarity, x_model, "x_model", allow_inf=True)
+    # The quantile interpolates between scores, which must not overflow.
+    scale = power_of_two_scale(s_true)
+    with np.errstate(over="ignore", under="ignore"):
+        s_true, s_model = s_true * scale, s_model * scale
     threshold = np.quantile(s_true, 1 - tail_fraction)
     in_true, in_model = s_true >= threshold, s_model >= threshold
-    # Cells resolve where the tail points lie (standardised features) and how deep into
-    # the tail they are (standardised score); either alone misses a kind of misfit.
-    mean, scale = x_true.mean(axis=0), _nonzero(x_true.std(axis=0))
-    s_tail = s_true[in_true]
-    depth = (s_tail.mean(), _nonzero(s_tail.std()), s_tail.max())
-    embedded = _embed(x_true[in_true], s_tail, mean, scale, *depth)
-    n_cells = min(bins, np.unique(embedded, axis=0).shape[0])
+    _check_not_whole(in_true, tail_fraction, "ties among the rarity scores")
+    embed = _embedder(x_true, s_true[in_true])
+    embedded = embed(x_true[in_true], s_true[in_true])
+    n_distinct = np.unique(embedded, axis=0).shape[0]
+    if n_distinct < MIN_CELLS:
+        raise _too_few_cells("The tail region of x_true (its rarest points)",
+                             int(in_true.sum()), x_true.shape[0],
+                             f"{n_distinct} of them distinct", tail_fraction,
+                             "more data or a larger tail_fraction")
+    n_cells = min(bins, n_distinct)
     kmeans = KMeans(n_clusters=n_cells, n_init=4, random_state=0).fit(embedded)
-    cells = []
-    for x, s, inside in ((x_true, s_true, in_true), (x_model, s_model, in_model)):
-        c = np.full(x.shape[0], -1)
-        if inside.any():
-            c[inside] = kmeans.predict(_embed(x[inside], s[inside], mean, scale, *depth))
-        cells.append(c)
-    return cells[0], cells[1], n_cells
-
-
-def _nonzero(scale):
-    return np.where(scale > 0, scale, 1.0)
+    c_true, c_model = np.full(x_true.shape[0], -1), np.full(x_model.shape[0], -1)
+    c_true[in_true] = kmeans.predict(embedded)
+    if in_model.any():
+        c_model[in_model] = kmeans.predict(embed(x_model[in_model], s_model[in_model]))
+    return c_true, c_model, n_cells
 
 
 def _smoothed_distribution(cells, n_cells, smoothing):
@@ -124,6 +201,22 @@ def _smoothed_distribution(cells, n_cells, smoothing):
     total = counts.sum()
     prob = counts / total if total > 0 else counts
     return (prob + smoothing) / (prob.sum() + n_cells * smoothing)
+
+
+def _kl(p, q):
+    # Rounding can leave a divergence a hair below zero.
+    return max(float(np.sum(rel_entr(p, q))), 0.0)
+
+
+def _worst_case_kl(p, smoothing):
+    """The largest ``KL(p || q)`` over every model: ``q`` a point mass on p's thinnest cell.
+
+    ``KL(p || q)`` is convex in ``q``, so its maximum over the simplex is at a vertex (a
+    point mass, smoothed like any ``q``), and the vertex on the cell where ``p`` is smallest
+    is the largest.
+    """
+    worst = _smoothed_distribution(np.array([np.argmin(p)]), p.shape[0], smoothing)
+    return _kl(p, worst)
 
 
 def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins=20,
@@ -161,9 +254,17 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
     penalised, which a plain sum of per-side scores would miss.
 
     The score compares shapes within ``T``, not how much mass the model puts in ``T``. If
-    no model point falls in ``T``, ``Q_T`` is the uniform distribution left by smoothing
-    (a finite, poor score) and a warning is issued; with ``smoothing=0`` the result is then
-    ``inf``, as it is whenever the model misses a cell that the data occupy.
+    no model point falls in ``T``, ``Q_T`` is undefined; the model is then scored as the
+    worst any model can be on this ``x_true``, a point mass on the cell where ``P_T`` is
+    thinnest (``KL`` is convex in ``Q_T``, so no model scores higher), and a warning is
+    issued. With ``smoothing=0`` that is ``inf``, as is any model that misses a cell that
+    the data occupy. A model whose draws all lie beyond every true point lands in the
+    open-ended outermost cell(s): its score is large, and the same however far out it is.
+
+    The data's tail must fill at least two cells (in 1-D, on each requested side), and must
+    not be the whole of ``x_true``: in a single cell every model's ``Q_T`` is the same point
+    mass, so a model 50 standard deviations away would score a perfect 0. Too small a
+    sample, too small a ``tail_fraction`` or heavy ties raise a ``ValueError`` that says so.
 
     The estimate is biased upward on small samples, because bins left empty by chance
     cost ``p log(p / smoothing)``: two independent draws of the tail mixture of
@@ -184,9 +285,9 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
     side : {"lower", "upper", "both"}, default="both"
         Tail side(s) in 1-D. Must be "both" with several features or a ``rarity``.
     bins : int, default=20
-        Bins per side in 1-D, or the number of cells otherwise; >= 1.
+        Bins per side in 1-D, or the most cells otherwise; >= 2.
     smoothing : float, default=1e-4
-        Probability added to every cell before renormalising; >= 0.
+        Probability added to every cell before renormalising; in [0, 1].
     rarity : callable or None, default=None
         ``rarity(X) -> scores`` of shape (n_rows,), higher meaning rarer (e.g. minus a
         log-density), for ``X`` of shape (n_rows, n_features); finite on ``x_true``,
@@ -197,6 +298,20 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
     -------
     kl : float
         The divergence, >= 0 (0 for identical samples); lower is better.
+
+    Raises
+    ------
+    ValueError
+        If an input is empty, not 1-D or 2-D, holds anything but finite real numbers, or
+        the two disagree on the number of features; if a parameter is out of range; if
+        the tail of ``x_true`` fills fewer than two cells or is the whole sample; if no
+        Gaussian KDE can be fitted on ``x_true`` (default ``rarity``); or if ``rarity``
+        returns the wrong number of scores, or NaN (infinity on ``x_true``).
+
+    Warns
+    -----
+    UserWarning
+        If no point of ``x_model`` falls in ``T`` (scored as the worst possible model).
 
     Examples
     --------
@@ -222,11 +337,10 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
         c_true, c_model, n_cells = _cells_rarity(x_true, x_model, tail_fraction, bins, rarity)
     else:
         c_true, c_model, n_cells = _cells_1d(x_true, x_model, tail_fraction, side, bins)
-    if not np.any(c_model >= 0):
-        warnings.warn("No point of x_model falls in the tail region T; Q_T is the uniform "
-                      "distribution left by smoothing.", UserWarning, stacklevel=2)
-        if smoothing == 0:
-            return float("inf")
     p = _smoothed_distribution(c_true, n_cells, smoothing)
-    q = _smoothed_distribution(c_model, n_cells, smoothing)
-    return max(float(np.sum(rel_entr(p, q))), 0.0)
+    if not np.any(c_model >= 0):
+        warnings.warn("No point of x_model falls in the tail region T; it is scored as the "
+                      "worst possible model (Q_T a point mass on the thinnest cell of P_T).",
+                      UserWarning, stacklevel=2)
+        return _worst_case_kl(p, smoothing)
+    return _kl(p, _smoothed_distribution(c_model, n_cells, smoothing))

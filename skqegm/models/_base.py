@@ -22,6 +22,7 @@ from ..nn._modules import GaussianHead
 from ..quantum import QuantumLayer, SamplerTransformer, check_backend
 from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.simulator import MAX_QUBITS
+from ..utils._memory import check_memory
 from ._networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
 from ._noise import NoiseSource, prior_draws
 from .losses import hybrid_loss
@@ -30,6 +31,8 @@ from .losses import hybrid_loss
 DENSITY_DRAWS = 4096
 # Draws from which the decoder's initial means are spread, for a conditional model.
 _CONDITIONAL_INIT_DRAWS = 256
+# Outcome probabilities held at once while averaging the latent's mixture weights.
+_WEIGHT_BLOCK = 2**22
 _PACKAGES = ("skqegm", "numpy", "scipy", "scikit-learn", "torch", "qiskit", "qiskit-aer",
              "qiskit-ibm-runtime")
 
@@ -114,12 +117,33 @@ class BaseQEGM(BaseTorchEstimator):
 
     # -- the hooks of the fit loop ------------------------------------------------------------
     def _prepare_fit(self, values, context, seeds):
+        self._check_fit_memory(len(values), values.shape[1],
+                               0 if context is None else context.shape[1])
         self.quantum_layer_ = None
         if self.latent == "quantum":  # the circuit, with its initial weights
             self.quantum_layer_ = SamplerTransformer(
                 n_layers=self.n_layers, encoding=self.encoding, backend=self.backend,
                 shots=self.shots, random_state=seeds["circuit"],
             ).fit(np.ones((1, self._n_latent())))
+
+    def _check_fit_memory(self, n_rows, n_values, n_context):
+        """Refuse a fit whose training steps cannot fit in memory, before building anything.
+
+        A step evaluates a batch of rows and as many prior draws; each needs its
+        ``2**n_qubits`` outcome probabilities (statevectors kept for the backward pass)
+        and, for a conditional model, the decoder on every (outcome, row) pair. The
+        constants bound what was measured (2.6 GB at 12 qubits, batch 256, (64, 64)).
+        """
+        batch = min(self.batch_size, n_rows)
+        n_outcomes = 2**self.n_qubits if self.latent == "quantum" else 1
+        states = 8.0 * n_outcomes * (2 + 2 * self.n_layers) if self.latent == "quantum" else 0
+        pairs = n_outcomes if n_context else 1  # a shared code table costs nothing per row
+        width = sum(self._hidden_sizes()) + self.n_qubits + n_context + 3 * n_values
+        per_row = states + 3 * 4.0 * pairs * width
+        check_memory(2 * batch * per_row,
+                     f"fitting with n_qubits={self.n_qubits} (2**{self.n_qubits} outcomes per "
+                     f"row) and batch_size={batch}",
+                     "use fewer qubits or a smaller batch_size.")
 
     def _make_network(self):
         n_values = len(self._value_scaling[0])
@@ -135,16 +159,16 @@ class BaseQEGM(BaseTorchEstimator):
             decoder=GaussianHead(self.n_qubits + n_context, hidden, n_values),
         )
 
-    def _initialize_network(self, values, context):
+    def _initialize_network(self, values, context, generator):
         # Spread the decoder's initial means over prior draws (and, for a conditional
         # model, training contexts): see GaussianHead.spread_means_.
         network = self.network_
         n_draws = DENSITY_DRAWS if context is None else _CONDITIONAL_INIT_DRAWS
-        prior = torch.randn(n_draws, self._n_latent())
+        prior = torch.randn(n_draws, self._n_latent(), generator=generator)
         rows = None
         if context is not None:
             context = _tensor(context)
-            rows = context[torch.randint(len(context), (n_draws,))]
+            rows = context[torch.randint(len(context), (n_draws,), generator=generator)]
         network.decoder.spread_means_(with_context(network.latent.codes(prior), rows))
 
     def _make_datasets(self, train, val, seeds, generator):
@@ -203,6 +227,18 @@ class BaseQEGM(BaseTorchEstimator):
         self.quantum_layer_ = None if layer is None else layer.to_transformer()
         self.provenance_ = self._provenance(seeds)
 
+    def _standardized_support(self, context, generator):
+        # The components' means plus and minus three scales (weights ignored: a far
+        # component of small weight is as wrong as a heavy one).
+        log_weights, codes = self._latent_mixture
+        codes = torch.from_numpy(codes)
+        if context is None:
+            mean, scale = self.network_.decoder(codes)
+        else:
+            mean, scale = self.network_.decoder.forward_pairs(codes, _tensor(context))
+        mean, scale = mean.double().numpy(), scale.double().numpy()
+        return np.concatenate([mean - 3 * scale, mean + 3 * scale]).ravel()
+
     def _density_draws(self):
         """Latent draws averaged into the fitted mixture (see ``_mixture_codes``)."""
         return DENSITY_DRAWS
@@ -221,7 +257,8 @@ class BaseQEGM(BaseTorchEstimator):
             "backend": _backend_label(self.backend),
             "shots": self.shots,
             "noise": self.noise,
-            "random_state": self.random_state if isinstance(self.random_state, int) else None,
+            "random_state": (int(self.random_state)
+                             if isinstance(self.random_state, Integral) else None),
             "seeds": dict(seeds),
             "circuit_seed": None if layer is None else layer.seed_,
             "versions": versions,
@@ -240,13 +277,16 @@ def _mixture_codes(network, noise, seed, n_draws):
     rng = np.random.RandomState(seed)
     z = prior_draws(n_draws, network.encoder.n_outputs, noise, rng)
     with torch.no_grad():
-        weights = network.latent.weights(z).mean(dim=0)
+        # Summed a block of draws at a time: one block holds 2**n probabilities per draw.
+        step = max(1, _WEIGHT_BLOCK // network.latent.n_codes)
+        weights = sum(network.latent.weights(block).sum(dim=0, dtype=torch.float64)
+                      for block in z.split(step)) / len(z)
         codes = network.latent.codes(z)
     codes = codes.reshape(-1, codes.shape[-1])
     if len(codes) != len(weights):  # one code per draw
         weights = weights.new_full((len(codes),), 1.0 / len(codes))
     keep = weights > 0
-    weights = weights[keep].double().numpy()
+    weights = weights[keep].numpy()
     return np.log(weights / weights.sum()), codes[keep]
 
 

@@ -36,6 +36,11 @@ class QuantumLatent(nn.Module):
         signs = z_sign_matrix(layer.transformer.n_qubits_)
         self.register_buffer("code_table", torch.as_tensor(signs, dtype=torch.float32))
 
+    @property
+    def n_codes(self):
+        """Codes per row: the ``2**n`` outcomes."""
+        return len(self.code_table)
+
     def weights(self, z):
         """Born probabilities ``P(k | z)``, shape ``(n_rows, 2**n)``."""
         return self.layer(z)
@@ -51,6 +56,8 @@ class QuantumLatent(nn.Module):
 
 class GaussianLatent(nn.Module):
     """The classical twin: the code is the Gaussian latent itself (one component per row)."""
+
+    n_codes = 1
 
     def weights(self, z):
         return z.new_ones(z.shape[0], 1)

@@ -4,14 +4,14 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn._modules import gaussian_mixture_logpdf
+from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._tails import tail_thresholds
-from ..utils._validation import check_int
+from ..utils._validation import check_int, check_random_state
 from ._base import BaseQEGM
 from ._noise import NoiseSource, prior_draws
 
@@ -90,7 +90,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Rows per step (capped at the training size); as many prior draws per step
         estimate the model's tail mass.
     learning_rate : float, default=1e-3
-        Adam's step size.
+        Adam's step size, in (0, 1000].
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their loss has not
         improved by ``tol`` for ``n_iter_no_change`` epochs, and keep the best epoch's
@@ -231,14 +231,29 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
+        n_features = self.n_features_in_
+        block = sample_block(self._draw_bytes_per_row())
+        # the samples, once drawn and once in data units, and one block's work
+        check_memory(16.0 * n_samples * n_features + block * self._draw_bytes_per_row(),
+                     f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         rng = check_random_state(random_state)
         noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
-        z = prior_draws(n_samples, self._n_latent(), noise, rng)
+        draws = np.empty((n_samples, n_features))
         with self._inference():
-            codes = self.network_.latent.sample_codes(z, rng)
-            mean, scale = self.network_.decoder(codes)
-        eps = rng.standard_normal(mean.shape)
-        return self._unstandardize_values(mean.double().numpy() + scale.double().numpy() * eps)
+            for start in range(0, n_samples, block):
+                rows = slice(start, min(start + block, n_samples))
+                z = prior_draws(rows.stop - rows.start, self._n_latent(), noise, rng)
+                codes = self.network_.latent.sample_codes(z, rng)
+                mean, scale = self.network_.decoder(codes)
+                eps = rng.standard_normal(mean.shape)
+                draws[rows] = mean.double().numpy() + scale.double().numpy() * eps
+        return self._unstandardize_values(draws)
+
+    def _draw_bytes_per_row(self):
+        """Memory of one draw's work: latent, outcome probabilities, decoder layers."""
+        n_outcomes = 2**self.n_qubits if self.latent == "quantum" else 0
+        return 8 * (4 * self._n_latent() + 2 * n_outcomes + sum(self._hidden_sizes())
+                    + 4 * self.n_features_in_)
 
     def score_samples(self, X):
         """Log-density of the fitted model at each row of ``X``.

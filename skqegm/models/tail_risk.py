@@ -6,7 +6,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
     check_array,
@@ -16,8 +15,15 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from ..exceptions import ExtrapolationWarning
+from ..utils._memory import check_memory
 from ..utils._tails import flag_beyond, tail_thresholds
-from ..utils._validation import check_int, check_real
+from ..utils._validation import (
+    check_confidence_level,
+    check_int,
+    check_random_state,
+    check_real,
+)
 from ._base import DENSITY_DRAWS, BaseQEGM
 from ._mixture1d import (
     mixture_cdf,
@@ -35,6 +41,8 @@ MIN_RARE_EVENTS = 5
 TWIN_DENSITY_DRAWS = 256
 # Rows x components per block when the decoder evaluates the mixtures.
 _DECODER_BLOCK = 2**17
+#: Rows of X this many training ranges beyond the training features are refused.
+EXTRAPOLATION_LIMIT = 1e3
 
 
 class TailRiskEstimator(RegressorMixin, BaseQEGM):
@@ -237,9 +245,16 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         tags.regressor_tags.poor_score = True
         return tags
 
+    _values_name = "y"
+
     # -- the hooks of the fit loop ------------------------------------------------------------
+    def _value_names(self):
+        return None
+
     def _validate_fit_data(self, X, y):
+        _check_numeric_target(y)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        self._feature_range = (X.min(axis=0), X.max(axis=0))
         return y.astype(np.float64)[:, None], X
 
     def _prepare_fit(self, values, context, seeds):
@@ -274,9 +289,39 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         """Every row's predictive mixture ``(log_weights, mean, scale)`` in units of y."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_extrapolation(X)
+        n_components = len(self._latent_mixture[0])
+        # mean and scale, plus the decoder's work on a block of rows
+        check_memory(2 * 8.0 * len(X) * n_components, f"predicting {len(X)} rows",
+                     "predict fewer rows per call.")
         mean, scale = self._decode(self._standardize_context(X))
         center, y_scale = self._value_scaling
         return self._latent_mixture[0], mean * y_scale + center, scale * y_scale
+
+    def _check_extrapolation(self, X):
+        """Refuse rows too far from the training features to compute; warn of rows beyond
+        half the training range (predictions there rest on no data)."""
+        low, high = self._feature_range
+        span = np.where(high > low, high - low, np.abs(high) + 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            distance = np.maximum(low - X, X - high) / span  # > 0 outside, in ranges
+        if np.any(distance > EXTRAPOLATION_LIMIT):
+            row, column = np.argwhere(distance > EXTRAPOLATION_LIMIT)[0]
+            raise ValueError(
+                f"X[{row}, {column}] = {X[row, column]:.4g} lies more than "
+                f"{EXTRAPOLATION_LIMIT:.0e} training ranges outside the training values of "
+                f"feature {column} ([{low[column]:.4g}, {high[column]:.4g}]): no prediction "
+                "is meaningful there."
+            )
+        outside = np.any(distance > 0.5, axis=1)
+        if outside.any():
+            column = int(np.argmax(distance.max(axis=0)))
+            warnings.warn(
+                f"{outside.sum()} of {len(X)} rows of X lie beyond half the training range "
+                f"outside the training values (feature {column}: [{low[column]:.4g}, "
+                f"{high[column]:.4g}]); the predictions there extrapolate, with nothing to "
+                "support them.", ExtrapolationWarning, stacklevel=3,
+            )
 
     def _decode(self, context):
         """The decoder's ``mean, scale`` (n_rows, K) for every code beside every row.
@@ -407,13 +452,14 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         ----------
         X : array-like of shape (n_samples, n_features)
         level : float, default=0.99
-            Confidence level in (0, 1); the tail probability is ``1 - level``.
+            Confidence level in (0.5, 1); the tail probability is ``1 - level`` (a tail
+            probability such as 0.01 passed here is refused).
 
         Returns
         -------
         var : ndarray of shape (n_samples,)
         """
-        return self._var(self._predictive_mixture(X), _check_fraction(level, "level"))
+        return self._var(self._predictive_mixture(X), check_confidence_level(level))
 
     def predict_es(self, X, level=0.99):
         """Expected shortfall at ``level``: the mean of ``y`` beyond the VaR (see Notes).
@@ -422,13 +468,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         ----------
         X : array-like of shape (n_samples, n_features)
         level : float, default=0.99
-            Confidence level in (0, 1).
+            Confidence level in (0.5, 1).
 
         Returns
         -------
         es : ndarray of shape (n_samples,)
         """
-        level = _check_fraction(level, "level")
+        level = check_confidence_level(level)
         mixture = self._predictive_mixture(X)
         var = self._var(mixture, level)
         upper = self.side == "upper"
@@ -459,6 +505,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         n_draws = check_int(self.n_draws if n_draws is None else n_draws, "n_draws",
                             min_value=1)
         mixture = self._predictive_mixture(X)
+        n_rows = len(mixture[1])
+        # the draws, their component indices and standard normals
+        check_memory(3 * 8.0 * n_rows * n_draws,
+                     f"sample_y of {n_rows} rows with n_draws={n_draws}", "draw fewer per call.")
         rng = check_random_state(self.random_state if random_state is None else random_state)
         return sample_mixture(n_draws, *mixture, rng)
 
@@ -482,6 +532,17 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         check_consistent_length(mixture[1], y)
         return float(mixture_logpdf(y, *mixture).mean())
+
+
+def _check_numeric_target(y):
+    """Refuse a target of strings: numpy parses numeric strings silently and fails deep
+    inside on others."""
+    values = np.asarray(y)
+    strings = values.dtype.kind in "USa" or (
+        values.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in values.flat))
+    if strings:
+        raise ValueError("y must be a numeric regression target; got strings (dtype "
+                         f"{values.dtype}). Convert it first, e.g. y.astype(float).")
 
 
 def _check_fraction(value, name):

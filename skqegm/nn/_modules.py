@@ -2,6 +2,7 @@
 diagonal Gaussian mixtures they decode to, in torch for training and in numpy for scoring."""
 
 import copy
+import math
 
 import numpy as np
 import torch
@@ -21,6 +22,24 @@ def mlp(n_inputs, hidden_layer_sizes, n_outputs):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
     layers.append(nn.Linear(sizes[-1], n_outputs))
     return nn.Sequential(*layers)
+
+
+def reset_parameters(module, generator):
+    """Draw the weights of every ``nn.Linear`` in ``module`` from ``generator``, in place.
+
+    The same distribution as torch's default initialisation (uniform within
+    ``1/sqrt(fan_in)``), but from a private generator instead of torch's global one. The
+    parameters of other layers keep the values they were built with, which must not be
+    random (the quantum layer's weights come from its seeded circuit).
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                bound = 1 / math.sqrt(layer.in_features) if layer.in_features else 0.0
+                # kaiming_uniform_ with a=sqrt(5) is torch's default: the same bound.
+                nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+                if layer.bias is not None:
+                    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
 class GaussianHead(nn.Module):

@@ -27,6 +27,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
 
 import contextlib
 import math
+import threading
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -39,11 +40,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from ..exceptions import DivergenceWarning
+from ..utils._scaling import center_scale
+from ._modules import reset_parameters
 from .callbacks import Callback, EarlyStopping, EpochLogger
 
 _INT32 = np.iinfo(np.int32).max
+#: The largest learning rate accepted.
+MAX_LEARNING_RATE = 1e3
 # Fewest rows left to train on after the hold-out rows.
 _MIN_TRAIN_ROWS = 2
+# A final training loss this many times |first loss| (at least 1) above the first: diverged.
+_DIVERGENCE_RISE = 10.0
+# A fitted model reaching this many times beyond the data (standardised, plus one): diverged.
+_SPREAD_FACTOR = 100.0
+# Training rows of the features whose predictive distributions are checked after a fit.
+_SUPPORT_ROWS = 64
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -72,8 +84,9 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     the validation loss per epoch, or ``None`` without early stopping), ``n_iter_``
     (epochs run), ``n_features_in_`` and ``feature_names_in_``.
 
-    Training runs on one torch thread and in a forked torch random state, so neither
-    the caller's thread setting nor its global random stream changes. Pickling, joblib
+    Training runs on one torch thread and draws only from its own generators, so a fit
+    depends on its inputs and ``random_state`` alone, in any thread or process, and
+    leaves torch's thread setting and global random stream as it found them. Pickling, joblib
     and ``skops.io`` store ``network_`` as its ``state_dict`` of numpy arrays, and
     rebuild the module with :meth:`_make_network` when loaded.
 
@@ -109,7 +122,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        # Above MAX_LEARNING_RATE every fit diverges, and float32 weights overflow.
+        "learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -123,6 +137,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     #: order: "torch" initialises the network and drives training, "split" picks the
     #: hold-out rows. Subclasses append their own.
     _seed_names = ("torch", "split")
+    #: The argument that holds the modelled values, for messages ("y" for a regressor).
+    _values_name = "X"
 
     # -- the fit path ---------------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -146,15 +162,18 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         seeds = self._draw_seeds()
         train, val = self._holdout_rows(len(values), seeds["split"])
         self._prepare_fit(values, context, seeds)
-        self._value_scaling = _center_scale(values)
-        self._context_scaling = None if context is None else _center_scale(context)
+        self._value_scaling = center_scale(values, self._values_name, self._value_names())
+        self._context_scaling = None if context is None else center_scale(
+            context, "X", getattr(self, "feature_names_in_", None))
         values = self._standardize_values(values)
         context = None if context is None else self._standardize_context(context)
 
-        with _training_context(seeds["torch"]):
-            self.network_ = self._make_network()
-            self._initialize_network(values[train], _rows(context, train))
-            generator = torch.Generator().manual_seed(seeds["torch"])
+        # Every random draw of training comes from this generator, never from torch's
+        # global one, so that fits in several threads at once stay reproducible.
+        generator = torch.Generator().manual_seed(seeds["torch"])
+        with single_torch_thread():
+            self.network_ = self._build_network(generator)
+            self._initialize_network(values[train], _rows(context, train), generator)
             # The validation loss reuses one random stream at every epoch, so that it
             # changes only when the model does.
             validation_seed = int(torch.randint(_INT32, (1,), generator=generator))
@@ -166,6 +185,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             self._fit_loop(train_set, val_set, generator, validation_seed)
             self.network_.eval()
             self._finish_fit(train_set, seeds, generator)
+            self._check_fitted_spread(values[train], _rows(context, train), generator)
         return self
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed):
@@ -187,6 +207,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 total += self._train_step(batch, optimizer, generator) * size
                 n_rows += size
             self.loss_curve_.append(total / n_rows)
+            self._check_divergence(epoch)
             if val_set is not None:
                 self.network_.eval()
                 with torch.no_grad():
@@ -200,6 +221,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 break
         for callback in callbacks:
             callback.on_train_end(self)
+        self._warn_if_diverged()
         if val_set is not None and not stopped:
             warnings.warn(
                 f"{type(self).__name__} reached max_epochs={self.max_epochs} while the "
@@ -238,8 +260,11 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         ``n_features_in_``).
         """
 
-    def _initialize_network(self, values, context):
-        """Initialise ``network_`` from the (standardised) training rows (default: nothing)."""
+    def _initialize_network(self, values, context, generator):
+        """Initialise ``network_`` from the (standardised) training rows (default: nothing).
+
+        Random draws must come from ``generator``.
+        """
 
     def _make_datasets(self, train, val, seeds, generator):
         """The training set and the validation batch (or ``None``).
@@ -278,10 +303,81 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     def _finish_fit(self, train_set, seeds, generator):
         """Derive fitted attributes from the trained network (default: nothing)."""
 
+    def _standardized_support(self, context, generator):
+        """Points where the fitted model puts its mass, in standardised units.
+
+        Draws, or components' means plus three scales; ``context`` holds a few training
+        rows of a conditional model's features (standardised), else ``None``. Return
+        ``None`` to skip the check of :meth:`_check_fitted_spread` (the default).
+        """
+        return None
+
     # -- shared machinery -----------------------------------------------------------------------
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a tuple of ints (a single int is one layer)."""
         return tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes))
+
+    def _value_names(self):
+        """Column names of the modelled values, for messages (``None``: use indices)."""
+        return getattr(self, "feature_names_in_", None)
+
+    def _build_network(self, generator):
+        """``_make_network()``, its parameters then drawn from ``generator``.
+
+        Constructing torch layers draws from torch's global generator: the draws are
+        replaced, and the global state is restored (under a lock, as threads share it).
+        """
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+            network = self._make_network()
+        reset_parameters(network, generator)
+        return network
+
+    def _check_divergence(self, epoch):
+        """Stop a fit whose loss is no longer finite; the learning rate is the first suspect."""
+        loss = self.loss_curve_[-1]
+        if not math.isfinite(loss):
+            raise ValueError(
+                f"{type(self).__name__} diverged: the training loss is {loss} at epoch "
+                f"{epoch}. Lower learning_rate (got {self.learning_rate!r}), or check the "
+                "data's scale."
+            )
+
+    def _check_fitted_spread(self, values, context, generator):
+        """Refuse a model whose draws are not finite; warn when they reach far beyond the
+        data, the mark of a diverged fit whose loss may still look finite."""
+        if context is not None:
+            context = context[:_SUPPORT_ROWS]
+        with torch.no_grad():
+            support = self._standardized_support(context, generator)
+        if support is None:
+            return
+        support = np.asarray(support, dtype=np.float64)
+        if not np.all(np.isfinite(support)):
+            raise ValueError(
+                f"{type(self).__name__} diverged: the fitted model's draws are not finite. "
+                f"Lower learning_rate (got {self.learning_rate!r}), or check the data's scale."
+            )
+        reach, data_reach = np.abs(support).max(), np.abs(values).max()
+        if reach > _SPREAD_FACTOR * (data_reach + 1):
+            warnings.warn(
+                f"{type(self).__name__}'s fitted model reaches {reach:.3g} standard "
+                f"deviations from the data's mean, where the training data reach "
+                f"{data_reach:.3g}: its draws are far off the data, the mark of a diverged "
+                f"or unconverged fit. Lower learning_rate (got {self.learning_rate!r}) or "
+                "train longer.",
+                DivergenceWarning, stacklevel=4,  # at the caller of fit
+            )
+
+    def _warn_if_diverged(self):
+        """Warn when the last epoch's loss ended far above the first's."""
+        first, last = self.loss_curve_[0], self.loss_curve_[-1]
+        if last > first + _DIVERGENCE_RISE * max(1.0, abs(first)):
+            warnings.warn(
+                f"{type(self).__name__}'s training loss rose from {first:.4g} to {last:.4g} "
+                f"over {len(self.loss_curve_)} epochs: training diverged. Lower "
+                f"learning_rate (got {self.learning_rate!r}).",
+                DivergenceWarning, stacklevel=5,  # at the caller of fit
+            )
 
     def _uses_early_stopping(self):
         return self.early_stopping
@@ -312,7 +408,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     @contextlib.contextmanager
     def _inference(self):
         """No gradients, one torch thread: the context of predictions and draws."""
-        with torch.no_grad(), _one_torch_thread():
+        with torch.no_grad(), single_torch_thread():
             yield
 
     def _standardize_values(self, values):
@@ -342,17 +438,11 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         weights = state.get("network_")
         super().__setstate__(state)
         if isinstance(weights, dict):
-            with torch.random.fork_rng(devices=[]):
+            with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
                 network = self._make_network()
             network.load_state_dict({name: torch.from_numpy(np.array(value))
                                      for name, value in weights.items()})
             self.network_ = network.eval()
-
-
-def _center_scale(values):
-    """Column means and standard deviations (1 for constant columns), to standardise."""
-    std = values.std(axis=0)
-    return values.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
 def _rows(array, rows):
@@ -367,25 +457,38 @@ def _batch_rows(batch):
     return len(batch[0]) if isinstance(batch, tuple) else len(batch)
 
 
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run torch on one thread, then restore the setting.
+class _TorchThreads:
+    """Torch's intra-op thread count, held at one while any skqegm work runs.
 
-    The networks are small, so a second intra-op thread gains nothing (measured), while
-    two processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
-    ran 20x slower than one alone.
+    The networks are small, so a second thread gains nothing (measured), while two
+    processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
+    ran 20x slower than one alone. The setting is global to the process, so concurrent
+    fits in threads share one reference count: the first sets one thread, the last
+    restores the caller's setting, also when interrupted.
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = None
+
+    @contextlib.contextmanager
+    def single(self):
+        with self._lock:
+            if self._users == 0:
+                self._saved = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    torch.set_num_threads(self._saved)
 
 
-@contextlib.contextmanager
-def _training_context(seed):
-    """One torch thread, in a forked torch random state seeded with ``seed``."""
-    with torch.random.fork_rng(devices=[]), _one_torch_thread():
-        torch.manual_seed(seed)
-        yield
+#: Use as ``with single_torch_thread(): ...`` around torch work.
+single_torch_thread = _TorchThreads().single
+# Held while torch's global generator is forked, so that threads do not interleave.
+_GLOBAL_RNG_LOCK = threading.Lock()

@@ -7,8 +7,9 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from skqegm.utils._tails import SIDES, flag_beyond, tail_thresholds
-from skqegm.utils._validation import check_option
+from ..utils._scaling import mean_std
+from ..utils._tails import SIDES, flag_beyond, tail_thresholds
+from ..utils._validation import check_option
 
 
 class _TailLabelerMixin:
@@ -144,8 +145,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
                [2.]])
         """
         X = validate_data(self, X, dtype=np.float64)
-        self.mean_ = X.mean(axis=0)
-        self.scale_ = X.std(axis=0)
+        self.mean_, self.scale_ = mean_std(X)
         self._set_thresholds(tail_thresholds(X, "sigma", k=self.k))
         return self
 

@@ -4,7 +4,8 @@ import numbers
 
 import numpy as np
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+
+from ..utils._validation import check_random_state
 
 
 def _check_sizes(sizes):

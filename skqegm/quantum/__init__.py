@@ -15,7 +15,7 @@ from .circuits import (
 )
 from .gradients import parameter_shift_jacobian
 from .qrng import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
-from .simulator import StatevectorSimulator
+from .simulator import StatevectorSimulator, exact_bytes_per_row, exact_fixed_bytes
 from .torch_layer import QuantumLayer
 from .transformers import EstimatorTransformer, SamplerTransformer
 
@@ -31,6 +31,8 @@ __all__ = [
     "amplitude_encoding_angles",
     "angle_encoding",
     "check_backend",
+    "exact_bytes_per_row",
+    "exact_fixed_bytes",
     "hardware_efficient_ansatz",
     "monobit_test",
     "parameter_shift_jacobian",

@@ -28,6 +28,7 @@ a ``BaseEstimatorV2`` / ``BaseSamplerV2`` instance
     the primitive needs it).
 """
 
+
 import numpy as np
 from qiskit.primitives import (
     BaseEstimatorV2,
@@ -39,7 +40,8 @@ from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
 from sklearn.utils._param_validation import StrOptions
 
-from ..utils._validation import check_option, check_shots
+from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
+from ..utils._validation import check_option, check_seed, check_shots
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
 #: The ``backend`` parameter's constraint for scikit-learn's ``_parameter_constraints``:
@@ -50,6 +52,17 @@ BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)), BackendV2, BaseEstim
 DEVICE_DEFAULT_SHOTS = 4096
 #: Exact probabilities need the 2**n Z-string expectation values: refuse beyond this.
 EXACT_PROBABILITY_MAX_QUBITS = 12
+#: Bytes a simulator's sampler holds per shot while it runs, an upper bound of what was
+#: measured: Aer ``SamplerV2`` 130-230 B, ``StatevectorSampler`` 25-45 B over a sweep of
+#: parameter sets but 850 B when one parameter set takes all the shots (its memory strings).
+SAMPLER_BYTES_PER_SHOT = 256
+# Bytes per amplitude of a simulation's complex128 state, with the copies it makes,
+# measured at 22 qubits: qiskit's Statevector primitives 65 B (a new state per gate, the
+# probabilities), Aer 19 B (Aer refuses by itself, but only once the job is built).
+_STATE_BYTES_PER_AMPLITUDE = {"statevector": 64, "aer": 24, "device": 24, "exact": 48}
+#: Largest seed accepted where a method takes one: what ``random_state`` accepts.
+# Work estimated below this is not checked against the memory available: reading
+# /proc/meminfo (~20 us) is most of a small call's time (QuantumRandomSource.random(64)).
 
 
 def check_backend(backend):
@@ -97,6 +110,38 @@ def check_backend(backend):
         "(e.g. qiskit_ibm_runtime.fake_provider.FakeTorontoV2()), or a BaseEstimatorV2 / "
         f"BaseSamplerV2 instance; got {backend!r}."
     )
+
+
+def check_state_memory(n_qubits, kind, what, advice=""):
+    """Refuse a statevector simulation of ``n_qubits`` that cannot fit in memory.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Width of the simulated circuit: its state holds ``2**n_qubits`` amplitudes.
+    kind : {"statevector", "aer", "device", "exact"}
+        The simulator (``"exact"``: a ``Statevector`` and its probabilities in numpy).
+    what : str
+        The call, naming ``n_qubits``, for the error message.
+    advice : str, default=""
+        How to ask for less.
+
+    Raises
+    ------
+    MemoryLimitError
+        If ``2**n_qubits`` amplitudes, with the copies the simulator makes, exceed the
+        memory available.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.backends import check_state_memory
+    >>> check_state_memory(10, "aer", "a 10-qubit circuit")  # 2**10 amplitudes: accepted
+    >>> check_state_memory(60, "aer", "a 60-qubit circuit")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    skqegm.exceptions.MemoryLimitError: a 60-qubit circuit needs an estimated ...
+    """
+    check_memory(float(2**n_qubits) * _STATE_BYTES_PER_AMPLITUDE[kind], what, advice)
 
 
 def _is_ibm_hardware(backend):
@@ -166,7 +211,7 @@ class CircuitRunner:
             raise ValueError("CircuitRunner runs Qiskit backends; 'exact' is the torch simulator.")
         self.backend = backend
         self.shots = check_shots(shots)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self._aer_simulator = None
         self._prepared = {}
 
@@ -179,6 +224,44 @@ class CircuitRunner:
         if self.kind == "sampler" or (self.kind == "device" and _is_ibm_hardware(self.backend)):
             return True
         return self.shots is not None
+
+    def check_width(self, n_qubits, what, advice="use fewer qubits."):
+        """Refuse a circuit of ``n_qubits`` that this backend cannot run.
+
+        A device (real or fake) has a fixed number of qubits; a simulator (``"statevector"``,
+        ``"aer"``, a fake device's local Aer simulator) holds ``2**n_qubits`` amplitudes per
+        circuit, which must fit in memory. Ready primitives are not checked: what they run
+        on is theirs to know.
+
+        Parameters
+        ----------
+        n_qubits : int
+            Width of the logical circuit.
+        what : str
+            The call asking for it, for the error messages.
+        advice : str, default="use fewer qubits."
+            How to ask for fewer qubits, for the error messages.
+
+        Raises
+        ------
+        ValueError
+            If a device has fewer qubits than ``n_qubits``.
+        MemoryLimitError
+            If the simulated state cannot fit in memory.
+        """
+        if self.kind == "device":
+            device_qubits = getattr(self.backend, "num_qubits", None)
+            if device_qubits is not None and n_qubits > device_qubits:
+                raise ValueError(
+                    f"{what} needs n_qubits={n_qubits}, more than the {device_qubits} qubits of "
+                    f"device {getattr(self.backend, 'name', self.backend)!r}; {advice}"
+                )
+            if _is_ibm_hardware(self.backend):  # pragma: no cover - needs IBM credentials
+                return
+        if self.kind in ("statevector", "aer", "device"):
+            check_state_memory(
+                n_qubits, self.kind, f"{what} simulates n_qubits={n_qubits} (2**{n_qubits} "
+                f"amplitudes per circuit on backend {self.kind!r})", advice)
 
     def expval_z(self, circuit, params, values, seed=None):
         """``<Z_i>`` of every qubit for each row of ``values``: shape ``(n_rows, n_qubits)``.
@@ -204,10 +287,18 @@ class CircuitRunner:
             ``<Z_i>`` of qubit ``i`` for each parameter set, in [-1, 1].
         """
         n = circuit.num_qubits
+        values = _check_values(values, params)
         if self.samples:
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
-            bits = (outcomes[..., None] >> np.arange(n)) & 1
-            return 1.0 - 2.0 * bits.mean(axis=1)
+            n_rows, shots = outcomes.shape
+            expval = np.empty((n_rows, n))
+            # The bits of every shot are n int64 per shot: unpack a chunk of rows at a time.
+            rows = rows_per_chunk(n_rows, 16.0 * shots * n, expval.nbytes,
+                                   f"expval_z with shots={shots} on n_qubits={n}")
+            for start in range(0, n_rows, rows):
+                bits = (outcomes[start:start + rows, :, None] >> np.arange(n)) & 1
+                expval[start:start + rows] = 1.0 - 2.0 * bits.mean(axis=1)
+            return expval
         observables = [_z_string(n, 1 << i) for i in range(n)]
         return np.clip(self._estimate(circuit, params, values, observables), -1.0, 1.0)
 
@@ -239,20 +330,48 @@ class CircuitRunner:
         ------
         ValueError
             In exact mode on more than :data:`EXACT_PROBABILITY_MAX_QUBITS` qubits.
+        MemoryLimitError
+            If the ``(n_rows, 2**n_qubits)`` output (or, sampled, the shots) cannot fit in
+            memory.
+
+        Notes
+        -----
+        Exact mode sends the rows in as few estimator calls as scikit-learn's
+        ``working_memory`` allows (one for any ordinary batch): each row costs ``2**n``
+        expectation values.
         """
         n = circuit.num_qubits
+        values = _check_values(values, params)
+        n_rows = values.shape[0]
+        output_bytes = float(n_rows) * 2**n * 8
+        what = (f"probabilities of {n_rows} rows on n_qubits={n} (2**{n} outcomes per row, "
+                "float64)")
+        advice = ("use fewer qubits, fewer rows at a time, or expectation values "
+                  "(EstimatorTransformer) or sampled outcomes instead of probabilities.")
         if self.samples:
+            shots = self._shots_for(None)
+            # Refused before sampling, the output (n_qubits) then with the shots (shots).
+            check_memory(output_bytes, what, advice)
+            check_memory(output_bytes + self._sampling_bytes(n_rows, shots, n),
+                         f"probabilities from {n_rows} rows x shots={shots} on n_qubits={n}",
+                         "use fewer shots, or fewer rows at a time.")
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
             return _outcome_frequencies(outcomes, n)
         if n > EXACT_PROBABILITY_MAX_QUBITS:
             raise ValueError(
-                f"Exact probabilities on {n} qubits need 2**{n} expectation values; "
+                f"Exact probabilities on n_qubits={n} need 2**{n} expectation values per row; "
                 f"set shots, or use at most {EXACT_PROBABILITY_MAX_QUBITS} qubits."
             )
         observables = [_z_string(n, m) for m in range(2**n)]
-        z_strings = self._estimate(circuit, params, values, observables)
-        probs = np.clip(_walsh_hadamard(z_strings) / 2**n, 0.0, None)
-        return probs / probs.sum(axis=1, keepdims=True)
+        probs = np.empty((n_rows, 2**n))
+        # Per row: 2**n expectation values, the estimator's result objects for them
+        # (~100 B each) and three copies in the Walsh-Hadamard transform.
+        rows = rows_per_chunk(n_rows, 2**n * (4 * 8 + 128), output_bytes, what, advice)
+        for start in range(0, n_rows, rows):
+            z_strings = self._estimate(circuit, params, values[start:start + rows], observables)
+            block = np.clip(_walsh_hadamard(z_strings) / 2**n, 0.0, None)
+            probs[start:start + rows] = block / block.sum(axis=1, keepdims=True)
+        return probs
 
     def sample_outcomes(self, circuit, params, values, shots=None, seed=None):
         """Measured outcomes (integers, qubit 0 least significant): ``(n_rows, shots)``.
@@ -280,16 +399,43 @@ class CircuitRunner:
         Raises
         ------
         ValueError
-            On an estimator backend, which cannot sample bitstrings.
+            On an estimator backend, which cannot sample bitstrings; for invalid
+            ``values``, ``shots`` or ``seed``; on more than 64 qubits (outcomes are 64-bit
+            integers).
+        MemoryLimitError
+            If the shots of all rows cannot fit in memory (see
+            :data:`SAMPLER_BYTES_PER_SHOT`).
         """
         if self.kind == "estimator":
             raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
-        shots = shots or self.shots or self._default_shots()
+        n = circuit.num_qubits
+        if n > 64:
+            raise ValueError(f"Sampled outcomes are 64-bit integers: at most 64 qubits; got "
+                             f"n_qubits={n}.")
+        shots = self._shots_for(shots)
+        seed = check_seed(seed)
+        values = _check_values(values, params)
+        check_memory(
+            self._sampling_bytes(values.shape[0], shots, n),
+            f"sampling {values.shape[0]} rows x shots={shots} on n_qubits={n}",
+            "use fewer shots, or fewer rows per call.",
+        )
         run_circuit = self._prepare(circuit, measured=True)
         bound = _bindings(run_circuit, params, values)
         sampler = self._sampler(self.seed if seed is None else seed)
         result = sampler.run([(run_circuit, bound)], shots=shots).result()[0]
         return _bitarray_to_outcomes(result.data.meas)
+
+    def _shots_for(self, shots):
+        """The shots of a sampling call: ``shots``, the runner's, or the default."""
+        if shots is not None:
+            return check_shots(shots)
+        return self.shots or self._default_shots()
+
+    @staticmethod
+    def _sampling_bytes(n_rows, shots, n_qubits):
+        """Estimated peak of sampling: the sampler's own, its bit array, the int64 outcomes."""
+        return float(n_rows) * shots * (SAMPLER_BYTES_PER_SHOT + -(-n_qubits // 8) + 8)
 
     # -- primitives ---------------------------------------------------------------------------
     def _estimate(self, circuit, params, values, observables):
@@ -349,6 +495,9 @@ class CircuitRunner:
         if key not in self._prepared:
             run_circuit = circuit.measure_all(inplace=False) if measured else circuit
             if self.kind == "device":
+                # Named here rather than by the transpiler's "Number of qubits greater
+                # than device" deep inside its layout pass.
+                self.check_width(circuit.num_qubits, "CircuitRunner")
                 from qiskit.transpiler import generate_preset_pass_manager
 
                 # The pass manager is rebuilt here and never stored: it does not pickle.
@@ -378,6 +527,17 @@ def _runtime_sampler(backend):  # pragma: no cover - needs IBM Quantum credentia
     except ImportError:
         from qiskit_ibm_runtime import SamplerV2 as Sampler
     return Sampler(mode=backend)
+
+
+def _check_values(values, params):
+    """``values`` as a finite float array of shape ``(n_rows, len(params))``."""
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 2 or values.shape[1] != len(params):
+        raise ValueError(f"values must have shape (n_rows, {len(params)}): one column per "
+                         f"parameter; got shape {values.shape}.")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite: a circuit cannot bind NaN or infinity.")
+    return values
 
 
 def _bindings(circuit, params, values):
@@ -420,9 +580,19 @@ def _bitarray_to_outcomes(bit_array):
 
 
 def _outcome_frequencies(outcomes, n_qubits):
-    """Relative frequencies of each outcome per row: ``(n_rows, 2**n_qubits)``."""
+    """Relative frequencies of each outcome per row: ``(n_rows, 2**n_qubits)``.
+
+    The int64 counts are made a chunk of rows at a time, so the peak is the output plus
+    one chunk (the caller has checked that the output fits).
+    """
     outcomes = np.asarray(outcomes)
     n_rows, shots = outcomes.shape
     dim = 2**n_qubits
-    flat = (outcomes + dim * np.arange(n_rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_rows * dim).reshape(n_rows, dim) / shots
+    frequencies = np.empty((n_rows, dim))
+    rows = chunk_rows(n_rows, 16 * dim + 8 * shots)
+    for start in range(0, n_rows, rows):
+        block = outcomes[start:start + rows]
+        flat = (block + dim * np.arange(block.shape[0])[:, None]).ravel()
+        counts = np.bincount(flat, minlength=block.shape[0] * dim)
+        frequencies[start:start + rows] = counts.reshape(-1, dim) / shots
+    return frequencies

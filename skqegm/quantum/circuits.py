@@ -245,16 +245,49 @@ def normalized_amplitudes(X, n_qubits):
     dim = 2**n_qubits
     if X.shape[1] > dim:
         raise ValueError(f"X has {X.shape[1]} features; {n_qubits} qubits hold at most {dim}.")
-    norms = np.linalg.norm(X, axis=1)
+    norms = check_nonzero_rows(X, np.linalg.norm(X, axis=1))
+    padded = np.zeros((X.shape[0], dim))
+    padded[:, : X.shape[1]] = X / norms[:, None]
+    return padded
+
+
+def check_nonzero_rows(X, norms=None):
+    """The L2 norm of each row of ``X``; a ``ValueError`` if one is zero.
+
+    A row of zeros encodes no state. Unless given, the norms come from one pass (no
+    squared copy of ``X``), so validating a large batch costs no memory.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Rows to amplitude-encode.
+    norms : ndarray of shape (n_samples,), default=None
+        The norms, when the caller has them.
+
+    Returns
+    -------
+    norms : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.quantum.circuits import check_nonzero_rows
+    >>> check_nonzero_rows(np.array([[3.0, 4.0]])).tolist()
+    [5.0]
+    >>> check_nonzero_rows(np.array([[1.0, 0.0], [0.0, 0.0]]))
+    Traceback (most recent call last):
+        ...
+    ValueError: Amplitude encoding needs rows with a non-zero norm; rows [1] of X are all zeros.
+    """
+    if norms is None:
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
             "Amplitude encoding needs rows with a non-zero norm; "
             f"rows {zero[:5].tolist()} of X are all zeros."
         )
-    padded = np.zeros((X.shape[0], dim))
-    padded[:, : X.shape[1]] = X / norms[:, None]
-    return padded
+    return norms
 
 
 def variational_circuit(n_features, n_layers, encoding="angle"):

@@ -8,6 +8,8 @@ Every weight drives exactly one ``Ry`` or ``Rz`` gate, whose generator has eigen
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._memory import check_memory
+
 SHIFT = np.pi / 2
 
 
@@ -80,6 +82,15 @@ def parameter_shift_jacobian(transformer, X):
     """
     check_is_fitted(transformer)
     n_weights = transformer.weights_.size
+    n_rows = np.shape(X)[0] if np.ndim(X) else 0
+    # The outputs at the 2 n_weights shifted sets, their difference and its transposed
+    # copy: 4 n_weights outputs per row (2**n each for probabilities).
+    check_memory(
+        32.0 * n_weights * n_rows * transformer.n_outputs_,
+        f"parameter_shift_jacobian on {n_rows} rows ({2 * n_weights} shifted weight sets, "
+        f"{transformer.n_outputs_:,} outputs each at n_qubits={transformer.n_qubits_})",
+        "differentiate fewer rows at a time.",
+    )
     outputs = transformer.evaluate(X, shifted_weight_sets(transformer.weights_))
     jacobian = (outputs[:n_weights] - outputs[n_weights:]) / 2.0  # (n_weights, n, n_out)
     return np.ascontiguousarray(jacobian.transpose(1, 2, 0))

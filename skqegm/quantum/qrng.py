@@ -8,18 +8,31 @@ which the von Neumann extractor removes (at the cost of about 3/4 of the bits).
 """
 
 import math
+import numbers
 
 import numpy as np
 from qiskit import QuantumCircuit
 from qiskit.quantum_info import Statevector
 from scipy.special import erfc
-from sklearn.utils import check_random_state
 
-from ..utils._validation import check_int, check_option, check_shots
-from .backends import CircuitRunner, check_backend
+from ..utils._memory import check_memory, rows_per_chunk
+from ..utils._validation import check_int, check_option, check_random_state, check_shots
+from .backends import CircuitRunner, check_backend, check_state_memory
 
 EXTRACTORS = ("von_neumann", None)
 _FLOAT_BITS = 53  # a double's mantissa: random() is uniform on the 2**53 grid of [0, 1)
+# The von Neumann extractor keeps 1/4 of unbiased bits: a refill asks for 4x, plus slack.
+_VON_NEUMANN_FACTOR = 4.4
+# Working bytes per sampled outcome of the exact backend while it becomes bits: the
+# outcome and choice()'s uniform draw and index (8 B each), its bytes, then per qubit the
+# uint8 bit, the extractor's pair mask and its output, with room for a copy.
+_OUTCOME_BYTES = 32
+_OUTCOME_BYTES_PER_QUBIT = 4
+# Bytes per shot of a Qiskit sampler running one parameter set with many shots (measured
+# 850 B on StatevectorSampler, 230 B on Aer), plus the outcome and its bits.
+_RUNNER_SHOT_BYTES = 1024
+# Working bytes per float of random(): 53 uint8 bits, their uint64 copy, the integer.
+_FLOAT_CHUNK_BYTES = _FLOAT_BITS * 9 + 16
 
 
 class QuantumRandomSource:
@@ -31,7 +44,7 @@ class QuantumRandomSource:
     Parameters
     ----------
     n_qubits : int, default=8
-        Qubits measured per shot.
+        Qubits measured per shot, 1 to 64.
     backend : None, str, BackendV2 or BaseSamplerV2, default=None
         Where the circuit runs (see :mod:`skqegm.quantum.backends`). ``None`` or
         ``"exact"`` samples the exact outcome distribution with a seeded generator.
@@ -44,6 +57,19 @@ class QuantumRandomSource:
         ``None`` returns the raw bits.
     random_state : int, RandomState instance or None, default=None
         Seeds the simulator; ignored by hardware. The same value gives the same bits.
+
+    Notes
+    -----
+    Memory: a request is estimated before anything is sampled and refused with a
+    :class:`~skqegm.exceptions.MemoryLimitError` when its output (one byte per bit, eight
+    per float) and one chunk of work cannot fit. Raw bits are generated, extracted and
+    converted in chunks that follow scikit-learn's ``working_memory``: with the von
+    Neumann extractor ``n`` bits take about ``4.4 n`` raw bits, that is
+    ``4.4 n / n_qubits`` shots, but never all at once. On the exact backend the chunks
+    come from one generator per refill, so the bits do not depend on the chunk size. A
+    Qiskit backend samples a refill in one primitive call, so a refill there asks for at
+    most one ``working_memory`` of shots (about ``working_memory / 1 KiB``) and a larger
+    request takes several calls, each with its own seed.
 
     Examples
     --------
@@ -63,23 +89,68 @@ class QuantumRandomSource:
         self.random_state = random_state
 
     def bits(self, n):
-        """``n`` random bits as a ``uint8`` array of 0 and 1."""
+        """``n`` random bits as a ``uint8`` array of 0 and 1.
+
+        Parameters
+        ----------
+        n : int
+            Number of bits, at least 0.
+
+        Returns
+        -------
+        bits : ndarray of shape (n,), dtype uint8
+
+        Raises
+        ------
+        MemoryLimitError
+            If the ``n`` output bytes and one chunk of work cannot fit in memory.
+        """
         n = check_int(n, "n", min_value=0)
         self._ensure_setup()
-        while self._buffer.size < n:
-            self._refill(n - self._buffer.size)
-        out, self._buffer = self._buffer[:n], self._buffer[n:]
+        self._plan(n, float(n), f"QuantumRandomSource.bits(n={n})", "n")
+        out = np.empty(n, dtype=np.uint8)
+        self._read(out, n)
         return out
 
     def random(self, size=None):
-        """Floats uniform on ``[0, 1)``, ``53`` bits each, like ``numpy.random.random``."""
-        shape = () if size is None else tuple(np.atleast_1d(size).astype(int))
-        count = int(np.prod(shape, dtype=np.int64))
-        bits = self.bits(count * _FLOAT_BITS).reshape(count, _FLOAT_BITS).astype(np.uint64)
-        integers = bits @ (np.uint64(1) << np.arange(_FLOAT_BITS - 1, -1, -1, dtype=np.uint64))
-        values = integers.astype(np.float64) / 2.0**_FLOAT_BITS
+        """Floats uniform on ``[0, 1)``, ``53`` bits each, like ``numpy.random.random``.
+
+        Parameters
+        ----------
+        size : None, int or tuple of int, default=None
+            Output shape; ``None`` returns one float.
+
+        Returns
+        -------
+        values : float or ndarray of shape ``size``
+
+        Raises
+        ------
+        MemoryLimitError
+            If the output (8 bytes per float) and one chunk of work cannot fit in memory.
+        """
+        shape = _check_size(size)
+        count = math.prod(shape)
+        self._ensure_setup()
+        n_bits = count * _FLOAT_BITS
+        what = f"QuantumRandomSource.random(size={size!r})"
+        floats_per_chunk = rows_per_chunk(count, _FLOAT_CHUNK_BYTES, 8.0 * count, what,
+                                           self._advice(n_bits, "size"))
+        self._plan(n_bits, 8.0 * count + floats_per_chunk * _FLOAT_CHUNK_BYTES, what, "size")
+        values = np.empty(count)
+        powers = np.uint64(1) << np.arange(_FLOAT_BITS - 1, -1, -1, dtype=np.uint64)
+        chunk = np.empty(min(count, floats_per_chunk) * _FLOAT_BITS, dtype=np.uint8)
+        for start in range(0, count, floats_per_chunk):
+            stop = min(count, start + floats_per_chunk)
+            bits = chunk[: (stop - start) * _FLOAT_BITS]
+            # The bits this call still needs decide a refill's size, as when they were
+            # all asked for at once.
+            self._read(bits, n_bits - start * _FLOAT_BITS)
+            integers = bits.reshape(-1, _FLOAT_BITS).astype(np.uint64) @ powers
+            values[start:stop] = integers.astype(np.float64) / 2.0**_FLOAT_BITS
         return values.reshape(shape) if shape else float(values[0])
 
+    # -- setup ------------------------------------------------------------------------------
     def _ensure_setup(self):
         if getattr(self, "_buffer", None) is not None:
             return
@@ -91,7 +162,16 @@ class QuantumRandomSource:
         if self.shots is None:
             raise ValueError("shots must be a positive integer; got None.")
         check_option(self.extractor, "extractor", EXTRACTORS)
-        self._rng = check_random_state(self.random_state)
+        rng = check_random_state(self.random_state)
+        what = f"QuantumRandomSource(n_qubits={n_qubits}, backend={kind!r})"
+        if kind in ("exact", "statevector"):
+            # Both hold the 2**n amplitudes (Aer samples this Clifford circuit with its
+            # stabilizer method, without them).
+            check_state_memory(n_qubits, kind, what, "use fewer qubits or backend='aer'.")
+        elif kind != "sampler":
+            check_memory(float(self.shots) * _RUNNER_SHOT_BYTES,
+                         f"{what} with shots={self.shots} per execution", "use fewer shots.")
+        self._rng = rng
         self._circuit = QuantumCircuit(n_qubits)
         self._circuit.h(range(n_qubits))
         # The exact backend samples the circuit's exact outcome distribution with a seeded
@@ -102,30 +182,140 @@ class QuantumRandomSource:
             self._exact_probs = Statevector(self._circuit).probabilities()
         else:
             self._runner = CircuitRunner(self.backend, self.shots, self._new_seed())
-        self._buffer = np.empty(0, dtype=np.uint8)
+            if kind == "device":  # its qubits, and Aer's state under the device's noise
+                self._runner.check_width(n_qubits, what)
+        self._buffer = np.empty(0, dtype=np.uint8)  # extracted bits not yet returned
+        # The refill being consumed (exact backend): its generator and outcomes left.
+        self._refill_rng = None
+        self._outcomes_left = 0
+        self._odd_bit = None  # raw bits carried to the next chunk: pairs span chunks
+        self._chunk_outcomes = 2
+        self._max_executions = 1
 
     def _new_seed(self):
         return int(self._rng.randint(np.iinfo(np.int32).max))
 
-    def _refill(self, needed):
-        # The von Neumann extractor keeps 1/4 of unbiased bits: ask for 4x, plus slack.
-        factor = 4.4 if self.extractor == "von_neumann" else 1.0
+    def _plan(self, n_bits, fixed_bytes, what, argument):
+        """Refuse a request of ``n_bits`` that cannot fit, and size its chunks of outcomes.
+
+        ``fixed_bytes`` is what the call holds besides the outcomes: its output, and for
+        :meth:`random` one chunk of floats.
+        """
+        executions = self._executions(n_bits)
+        advice = self._advice(n_bits, argument)
+        if self._runner is None:
+            # Chunks as large as the request needs, not as its refill's executions: one
+            # execution of many shots would otherwise be sampled whole for a few bits.
+            factor = _VON_NEUMANN_FACTOR if self.extractor == "von_neumann" else 1.0
+            needed = math.ceil((n_bits * factor + 64) / self.n_qubits)
+            per_outcome = _OUTCOME_BYTES + _OUTCOME_BYTES_PER_QUBIT * self.n_qubits
+        else:
+            needed, per_outcome = executions * self.shots, _RUNNER_SHOT_BYTES
+        rows = rows_per_chunk(needed, per_outcome, fixed_bytes + self._buffer.nbytes, what,
+                               advice)
+        # An even number of outcomes per chunk: n_qubits * rows raw bits pair up exactly.
+        self._chunk_outcomes = max(2, rows - rows % 2)
+        # A Qiskit refill is one primitive call: at most one chunk of shots. When the whole
+        # request fits, rows // shots is all its executions, so the bits are the same.
+        self._max_executions = max(1, rows // self.shots)
+
+    def _advice(self, n_bits, argument):
+        shots = self._executions(n_bits) * self.shots
+        kept = ("the von Neumann extractor keeps about 1/4 of the raw bits"
+                if self.extractor else "without an extractor")
+        return (f"lower {argument}: its {n_bits:,} bits take about {shots:,} shots of "
+                f"{self.n_qubits} qubits ({kept}); they are generated in chunks, but the "
+                "output must fit.")
+
+    def _executions(self, needed):
+        """Executions of ``shots`` shots a refill for ``needed`` bits asks for."""
+        factor = _VON_NEUMANN_FACTOR if self.extractor == "von_neumann" else 1.0
         raw_bits = math.ceil(needed * factor) + 64
-        executions = max(1, math.ceil(raw_bits / (self.n_qubits * self.shots)))
+        return max(1, math.ceil(raw_bits / (self.n_qubits * self.shots)))
+
+    # -- the stream of bits -----------------------------------------------------------------
+    def _read(self, out, remaining):
+        """Fill ``out`` with the next bits of the stream.
+
+        ``remaining`` is the number of bits the calling request still needs (``out``
+        included): a refill asks for what the request still needs, exactly as when one
+        refill filled a buffer with all of a request's bits. The bits of a refill are
+        produced a chunk at a time, when they are read.
+        """
+        filled = 0
+        while filled < out.size:
+            if self._buffer.size == 0:
+                self._produce(remaining - filled)
+                continue
+            take = min(out.size - filled, self._buffer.size)
+            out[filled:filled + take] = self._buffer[:take]
+            self._buffer = self._buffer[take:]
+            filled += take
+
+    def _produce(self, needed):
+        """Extract the next chunk of bits into the buffer; start a refill if none is left."""
+        if self._runner is not None:
+            self._buffer = self._extract(self._runner_refill(needed))
+            return
+        if self._outcomes_left == 0:
+            self._refill_rng = np.random.default_rng(self._new_seed())
+            self._outcomes_left = self._executions(needed) * self.shots
+            self._odd_bit = None
+        size = min(self._outcomes_left, self._chunk_outcomes)
+        if self._outcomes_left - size <= self._chunk_outcomes // 8:
+            # A short tail joins the chunk rather than costing a call of its own.
+            size = self._outcomes_left
+        # Chunks of one generator's choice() continue one stream: the outcomes are those
+        # of one call for the whole refill, whatever the chunk size.
+        outcomes = self._refill_rng.choice(self._exact_probs.size, size=size,
+                                           p=self._exact_probs)
+        self._outcomes_left -= size
+        self._buffer = self._extract(outcomes, last=self._outcomes_left == 0)
+
+    def _runner_refill(self, needed):
+        """One primitive call of at most ``_max_executions`` executions of ``shots`` shots."""
         # One parameter-free PUB with all the shots: Aer's sampler fills only the first
         # row of a sweep over an empty parameter set.
-        outcomes = self._sample_outcomes(executions * self.shots)
-        raw = ((outcomes.ravel()[:, None] >> np.arange(self.n_qubits)) & 1).astype(np.uint8)
-        new = von_neumann_extract(raw.ravel()) if self.extractor else raw.ravel()
-        self._buffer = np.concatenate([self._buffer, new])
-
-    def _sample_outcomes(self, shots):
-        if self._runner is None:
-            rng = np.random.default_rng(self._new_seed())
-            return rng.choice(self._exact_probs.size, size=shots, p=self._exact_probs)
+        shots = min(self._executions(needed), self._max_executions) * self.shots
+        self._odd_bit = None
         return self._runner.sample_outcomes(
             self._circuit, [], np.zeros((1, 0)), shots=shots, seed=self._new_seed()
-        )
+        ).ravel()
+
+    def _extract(self, outcomes, last=True):
+        """Bits of ``outcomes`` (qubit 0 first), through the extractor.
+
+        The extractor pairs the raw bits of a whole refill; a chunk with an odd number of
+        raw bits keeps its last one for the next chunk (and the last chunk drops it).
+        """
+        # Bit q of each outcome is bit q of its little-endian bytes: unpacking them gives
+        # what (outcome >> q) & 1 gives (two's complement included) at 1/8 of the memory.
+        as_bytes = np.ascontiguousarray(outcomes, dtype="<i8").view(np.uint8).reshape(-1, 8)
+        raw = np.unpackbits(as_bytes[:, : -(-self.n_qubits // 8)], axis=1, bitorder="little",
+                            count=self.n_qubits).ravel()
+        if not self.extractor:
+            return raw
+        if self._odd_bit is not None:
+            raw = np.concatenate([self._odd_bit, raw])
+            self._odd_bit = None
+        if raw.size % 2 and not last:
+            raw, self._odd_bit = raw[:-1], raw[-1:].copy()
+        return von_neumann_extract(raw)
+
+
+def _check_size(size):
+    """``size`` of :meth:`QuantumRandomSource.random` as a shape tuple of integers >= 0."""
+    dims = (size,) if isinstance(size, numbers.Integral) else size
+    if size is None:
+        return ()
+    try:
+        dims = tuple(dims)
+    except TypeError:
+        dims = None
+    if dims is None or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                               and d >= 0 for d in dims) or isinstance(size, bool):
+        raise ValueError(f"size must be None, an integer >= 0 or a tuple of them; got {size!r}.")
+    return tuple(int(d) for d in dims)
 
 
 def von_neumann_extract(bits):

@@ -10,10 +10,12 @@ the gates are applied to the batch of states instead.
 """
 
 import functools
+import math
 
 import numpy as np
 import torch
 
+from ..utils._memory import check_memory
 from ..utils._validation import check_int, check_option
 from .circuits import ENCODINGS
 
@@ -30,8 +32,12 @@ KRON_MAX_QUBITS = 8
 SMALL_CIRCUIT_MAX_QUBITS = 5
 # Amplitudes (real and imaginary parts) per chunk of rows: 2**21 floats, 8 MB in float32.
 _CHUNK_AMPLITUDES = 2**20
+# Estimates below this are not checked against the memory available: reading it costs a
+# training step of a few qubits more than half its time (measured 260 -> 430 us).
+_UNCHECKED_BYTES = 2**26
 
 _REAL_DTYPES = {torch.complex64: torch.float32, torch.complex128: torch.float64}
+OUTPUTS = ("probabilities", "expval_z", "statevector")
 
 
 class StatevectorSimulator:
@@ -76,7 +82,15 @@ class StatevectorSimulator:
         self.dim = 2**self.n_qubits
         self.n_weights = 2 * self.n_qubits * self.n_layers
         self._cnot_chain = torch.as_tensor(_cnot_chain_permutation(self.n_qubits))
-        self._z_signs = torch.as_tensor(z_sign_matrix(self.n_qubits), dtype=self.real_dtype)
+        self._z_sign_cache = None
+
+    @property
+    def _z_signs(self):
+        """:func:`z_sign_matrix` as a tensor, built on first use: ``2**n x n`` entries."""
+        if self._z_sign_cache is None:
+            self._z_sign_cache = torch.as_tensor(z_sign_matrix(self.n_qubits),
+                                                 dtype=self.real_dtype)
+        return self._z_sign_cache
 
     @property
     def n_inputs(self):
@@ -139,44 +153,92 @@ class StatevectorSimulator:
         return self._evolve(X, weights, "probabilities")
 
     def expval_z(self, X, weights):
-        """Expectation values ``<Z_i>`` of every qubit, shape ``(..., n_samples, n_qubits)``."""
-        return self._evolve(X, weights, "probabilities") @ self._z_signs
+        """Expectation values ``<Z_i>`` of every qubit, shape ``(..., n_samples, n_qubits)``.
+
+        Reduced chunk by chunk: the ``2**n`` probabilities of all rows are never held.
+        """
+        return self._evolve(X, weights, "expval_z")
 
     def statevector(self, X, weights):
         """Complex output states, shape ``(..., n_samples, 2**n)``."""
         return self._evolve(X, weights, "statevector")
 
     def _evolve(self, X, weights, output):
-        """Evolve the encoded rows of ``X`` to ``output`` ("probabilities" or "statevector").
+        """Evolve the encoded rows of ``X`` to ``output`` (one of :data:`OUTPUTS`).
 
-        Rows go through in chunks of about 8 MB of amplitudes: intermediate arrays stay in
-        cache, and no allocation is large enough to be page-faulted in afresh on every
-        call (measured: the tall product runs 6x faster into reused memory).
+        Rows go through in chunks of about 8 MB of amplitudes over all weight sets:
+        intermediate arrays stay in cache, and no allocation is large enough to be
+        page-faulted in afresh on every call (measured: the tall product runs 6x faster
+        into reused memory). Without autograd each chunk is written into the output, so
+        the peak is the output plus one chunk; with autograd the chunks are concatenated
+        (what autograd keeps per row dominates anyway). The estimate of
+        :func:`exact_fixed_bytes` + ``n_rows *`` :func:`exact_bytes_per_row` is checked
+        first.
         """
         X = torch.as_tensor(X, dtype=self.real_dtype)
         weights = torch.as_tensor(weights, dtype=self.real_dtype)
         self._check_sizes(X, weights)
-        rows = max(1, _CHUNK_AMPLITUDES // self.dim)
-        outs = []
-        if output == "probabilities" and self.n_qubits <= SMALL_CIRCUIT_MAX_QUBITS:
+        batch = tuple(weights.shape[:-1])
+        n_sets, n_rows = math.prod(batch), X.shape[0]
+        grad = torch.is_grad_enabled() and (X.requires_grad or weights.requires_grad)
+        self._check_memory(output, n_rows, n_sets, grad)
+        rows = _rows_per_simulator_chunk(self.dim, n_sets)
+        chunks = self._chunk_outputs(X, weights, output, rows)
+        if grad or n_rows <= rows:
+            outs = list(chunks)
+            return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+        n_cols = self.n_qubits if output == "expval_z" else self.dim
+        out = torch.empty(*batch, n_rows, n_cols,
+                          dtype=self.dtype if output == "statevector" else self.real_dtype)
+        start = 0
+        for chunk in chunks:
+            out[..., start:start + chunk.shape[-2], :] = chunk
+            start += chunk.shape[-2]
+        return out
+
+    def _chunk_outputs(self, X, weights, output, rows):
+        """Yield ``output`` for each chunk of ``rows`` rows of ``X``, in order."""
+        def finish(probs):
+            return probs @ self._z_signs if output == "expval_z" else probs
+
+        if output != "statevector" and self.n_qubits <= SMALL_CIRCUIT_MAX_QUBITS:
             for x in X.split(rows):
                 inputs = x if self.encoding == "angle" else self.encode(x)
-                outs.append(_SmallCircuitProbabilities.apply(inputs, weights, self))
+                yield finish(_SmallCircuitProbabilities.apply(inputs, weights, self))
         elif self.n_qubits <= UNITARY_MAX_QUBITS:
             u_t = self.transposed_unitary(weights)
             u_split = torch.cat([u_t.real, u_t.imag], dim=-1)
+            del u_t  # the split form is all the chunks need
             for x in X.split(rows):
                 out = self.encode(x) @ u_split
                 re, im = out[..., : self.dim], out[..., self.dim:]
-                outs.append(re * re + im * im if output == "probabilities"
-                            else torch.complex(re, im))
+                yield (torch.complex(re, im) if output == "statevector"
+                       else finish(re * re + im * im))
         else:
             batch = weights.shape[:-1]
             for x in X.split(rows):
                 psi = self.encode(x).to(self.dtype).expand(*batch, x.shape[0], self.dim)
                 out = self.apply_ansatz(psi, weights)
-                outs.append(out.real**2 + out.imag**2 if output == "probabilities" else out)
-        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+                yield out if output == "statevector" else finish(out.real**2 + out.imag**2)
+
+    def _check_memory(self, output, n_rows, n_sets, grad):
+        fixed, per_row, chunk_per_row = _cached_exact_costs(
+            self.n_qubits, output, self.n_layers, n_sets, self.dtype, grad)
+        chunk_rows = min(n_rows, _rows_per_simulator_chunk(self.dim, n_sets))
+        n_bytes = fixed + chunk_rows * chunk_per_row + n_rows * per_row  # as the public pair
+        if n_bytes < _UNCHECKED_BYTES:
+            return
+        sets = f" x {n_sets} weight sets" if n_sets > 1 else ""
+        advice = "pass fewer rows at a time, or use fewer qubits"
+        if grad:
+            advice += ("; autograd keeps what backward needs of every row (every gate's "
+                       f"states above {UNITARY_MAX_QUBITS} qubits)")
+        check_memory(
+            n_bytes,
+            f"StatevectorSimulator(n_qubits={self.n_qubits}, n_layers={self.n_layers})."
+            f"{output} on {n_rows} rows{sets}{' with autograd' if grad else ''}",
+            advice + ".",
+        )
 
     def _check_sizes(self, X, weights):
         if X.ndim != 2:
@@ -192,6 +254,149 @@ class StatevectorSimulator:
                 f"weights has {weights.shape[-1]} entries; {self.n_layers} layers on "
                 f"{self.n_qubits} qubits take {self.n_weights}."
             )
+
+
+def _rows_per_simulator_chunk(dim, n_sets):
+    """Rows per chunk: about :data:`_CHUNK_AMPLITUDES` amplitudes over all weight sets."""
+    return max(1, _CHUNK_AMPLITUDES // (dim * n_sets))
+
+
+def _exact_costs(n_qubits, output, n_layers, n_weight_sets, dtype, requires_grad):
+    """``(fixed, per_row, chunk_per_row)`` bytes of the exact path (see the public pair).
+
+    Sizes counted from the code, with the copies each operation makes; checked against
+    the resident memory of runs at 4 to 16 qubits, where they are 1-2x what was measured.
+    """
+    n_qubits = check_int(n_qubits, "n_qubits", min_value=1, max_value=MAX_QUBITS)
+    n_layers = check_int(n_layers, "n_layers", min_value=1)
+    n_sets = check_int(n_weight_sets, "n_weight_sets", min_value=1)
+    check_option(output, "output", OUTPUTS)
+    r = torch.finfo(_REAL_DTYPES[check_option(dtype, "dtype", tuple(_REAL_DTYPES))]).bits // 8
+    c = 2 * r
+    dim = 2**n_qubits
+    out_row = n_sets * (n_qubits * r if output == "expval_z"
+                        else dim * (c if output == "statevector" else r))
+    small = output != "statevector" and n_qubits <= SMALL_CIRCUIT_MAX_QUBITS
+    fixed = 0.0
+    if n_qubits <= UNITARY_MAX_QUBITS:
+        # The unitary per weight set: all layers' Kronecker products, their permuted
+        # copies and the chain (2 L + 3 matrices), or gates applied to the identity.
+        per_unitary = 2 * n_layers + 3 if n_qubits <= KRON_MAX_QUBITS else 4
+        if requires_grad and n_qubits > KRON_MAX_QUBITS:
+            per_unitary += (n_qubits + 1) * n_layers  # every gate's output is kept
+        elif requires_grad:
+            per_unitary *= 2
+        fixed += float(n_sets) * dim * dim * c * per_unitary
+        if small and requires_grad:
+            # Backward rebuilds the unitary at every shifted weight, and the derivative map.
+            fixed += float(n_sets) * 2 * n_qubits * n_layers * dim * dim * c * per_unitary
+            fixed += float(dim) * n_qubits * dim * 8
+        # The encoded state, then per weight set [re | im] and the squares.
+        chunk_per_row = dim * r * (2 + 5 * n_sets)
+        # Autograd keeps the encoded state and [re | im]; backward of the small path
+        # multiplies the state by the derivative map (n states).
+        grad_per_row = dim * r * (2 + 3 * n_sets + (n_qubits if small else 0))
+    else:
+        # Gates on the batch of states: the expanded copy, the permuted copies einsum
+        # makes and its output, the CNOT gather (measured about 90 B per amplitude in
+        # complex64); autograd keeps one to two states per gate (measured 1.3-3 n L).
+        chunk_per_row = dim * (r + c) + 10 * n_sets * dim * c
+        grad_per_row = dim * (r + c) + n_sets * dim * c * (2 * n_qubits * n_layers + n_layers + 4)
+    if output == "expval_z":
+        fixed += float(dim) * n_qubits * (r + 8 + 16)  # the signs, built column by column
+    per_row = out_row + (grad_per_row + out_row if requires_grad else 0)
+    return fixed, per_row, chunk_per_row
+
+
+# Every forward pass asks, with arguments the simulator has validated: cached.
+_cached_exact_costs = functools.lru_cache(maxsize=256)(_exact_costs)
+
+
+def exact_bytes_per_row(n_qubits, output="probabilities", *, n_layers=1, n_weight_sets=1,
+                        dtype=torch.complex64, requires_grad=False):
+    """Estimated bytes each input row adds to an exact simulation's peak memory.
+
+    What grows with the number of rows: the row's output for every weight set and, with
+    ``requires_grad``, what autograd keeps of the row until backward (the evolved state
+    at or below :data:`UNITARY_MAX_QUBITS` qubits, every gate's output state above it).
+    The rest does not grow with the rows: see :func:`exact_fixed_bytes`. A batch of
+    ``n_rows`` rows needs about
+    ``exact_fixed_bytes(...) + n_rows * exact_bytes_per_row(...)``.
+
+    Parameters
+    ----------
+    n_qubits : int
+        Qubits of the circuit, 1 to :data:`MAX_QUBITS`.
+    output : {"probabilities", "expval_z", "statevector"}, default="probabilities"
+        What each row returns: ``2**n`` real probabilities, ``n`` expectation values or
+        ``2**n`` complex amplitudes (per weight set).
+    n_layers : int, default=1
+        Ansatz layers (with autograd above :data:`UNITARY_MAX_QUBITS` qubits, every
+        layer's gates keep a state per row).
+    n_weight_sets : int, default=1
+        Weight sets evaluated together (the leading dimensions of ``weights``; e.g.
+        ``2 * n_weights`` for a parameter-shift Jacobian).
+    dtype : {torch.complex64, torch.complex128}, default=torch.complex64
+        The simulator's precision (:class:`~skqegm.quantum.EstimatorTransformer` and
+        :class:`~skqegm.quantum.SamplerTransformer` use ``complex128``).
+    requires_grad : bool, default=False
+        Whether autograd records the evaluation (a training step).
+
+    Returns
+    -------
+    n_bytes : float
+        Bytes per row.
+
+    See Also
+    --------
+    exact_fixed_bytes : The part that does not grow with the rows.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.simulator import exact_bytes_per_row
+    >>> exact_bytes_per_row(16)  # the output row: 2**16 float32 probabilities
+    262144.0
+    >>> round(exact_bytes_per_row(16, "expval_z", n_layers=3, requires_grad=True) / 2**20)
+    52
+    """
+    return float(_exact_costs(n_qubits, output, n_layers, n_weight_sets, dtype,
+                              requires_grad)[1])
+
+
+def exact_fixed_bytes(n_qubits, output="probabilities", *, n_layers=1, n_weight_sets=1,
+                      dtype=torch.complex64, requires_grad=False, n_rows=None):
+    """Estimated bytes of an exact simulation that do not grow with the number of rows.
+
+    The ansatz unitary of each weight set (at or below :data:`UNITARY_MAX_QUBITS`
+    qubits; ``2**n x 2**n`` complex, with the copies made while building it, and with
+    autograd what its construction keeps), the ``2**n x n`` sign matrix of ``expval_z``,
+    and the working arrays of one chunk of rows (the simulator evolves about
+    ``2**20`` amplitudes at a time, at least one row).
+
+    Parameters
+    ----------
+    n_qubits, output, n_layers, n_weight_sets, dtype, requires_grad
+        As in :func:`exact_bytes_per_row`.
+    n_rows : int or None, default=None
+        Rows of the batch, when known: a batch smaller than one chunk needs less.
+
+    Returns
+    -------
+    n_bytes : float
+
+    Examples
+    --------
+    >>> from skqegm.quantum.simulator import exact_bytes_per_row, exact_fixed_bytes
+    >>> total = exact_fixed_bytes(12, n_rows=500) + 500 * exact_bytes_per_row(12)
+    >>> round(total / 2**20)  # MiB for 500 rows of 2**12 float32 probabilities
+    100
+    """
+    fixed, _, chunk_per_row = _exact_costs(n_qubits, output, n_layers, n_weight_sets, dtype,
+                                           requires_grad)
+    rows = _rows_per_simulator_chunk(2**n_qubits, n_weight_sets)
+    if n_rows is not None:
+        rows = min(rows, max(1, int(n_rows)))
+    return float(fixed + rows * chunk_per_row)
 
 
 def z_sign_matrix(n_qubits):
@@ -224,8 +429,16 @@ def z_sign_matrix(n_qubits):
     >>> [round(float(v), 6) for v in z], [round(float(np.cos(a)), 6) for a in (0.4, 1.1)]
     ([0.921061, 0.453596], [0.921061, 0.453596])
     """
-    k = np.arange(2**n_qubits)[:, None]
-    return 1.0 - 2.0 * ((k >> np.arange(n_qubits)) & 1)
+    n_qubits = check_int(n_qubits, "n_qubits", min_value=1, max_value=63)
+    dim = 2**n_qubits
+    check_memory(float(dim) * n_qubits * 8 + dim * 16,
+                 f"z_sign_matrix(n_qubits={n_qubits}) ({dim:,} x {n_qubits} float64 signs)",
+                 "use fewer qubits.")
+    k = np.arange(dim)
+    signs = np.empty((dim, n_qubits))
+    for q in range(n_qubits):  # column by column: no (2**n, n) int64 intermediates
+        signs[:, q] = 1.0 - 2.0 * ((k >> q) & 1)
+    return signs
 
 
 def _product_state(factors):
@@ -250,6 +463,9 @@ def _derivative_map(n_qubits):
     minus sign where bit ``q`` of ``k`` is 0.
     """
     dim = 2**n_qubits
+    # Reached only at or below SMALL_CIRCUIT_MAX_QUBITS (40 KB at 5 qubits); dim * n * dim
+    # float64 grows as 4**n, so a larger caller is refused rather than served.
+    check_memory(8.0 * dim * n_qubits * dim, f"_derivative_map(n_qubits={n_qubits})")
     k = np.arange(dim)
     m = np.zeros((dim, n_qubits, dim))
     for q in range(n_qubits):

@@ -12,11 +12,12 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._memory import rows_per_chunk
+from ..utils._validation import check_random_state
 from .gradients import shifted_weight_sets
-from .simulator import StatevectorSimulator
+from .simulator import StatevectorSimulator, exact_bytes_per_row, exact_fixed_bytes
 from .transformers import SamplerTransformer
 
 # Rows per primitive call when measuring (bounds a simulator's memory).
@@ -95,14 +96,23 @@ class QuantumLayer(torch.nn.Module):
         ``random_state``; a Qiskit backend runs one shot per row, seeded by
         ``random_state``, in one call per 8,192 rows (a simulator holds every circuit of
         a call in memory: 200,000 rows took 7 GB on Aer).
+
+        On the exact backend the ``2**n`` probabilities of a chunk of rows (scikit-learn's
+        ``working_memory``) at a time are drawn from, in row order, so the outcomes do not
+        depend on the chunks.
+
+        Raises
+        ------
+        ValueError
+            If ``random_state`` is not None, an integer in ``[0, 2**32 - 1]`` or a
+            ``RandomState``.
+        MemoryLimitError
+            If one chunk of rows cannot fit in memory.
         """
         rng = check_random_state(random_state)
         with torch.no_grad():
             if self._simulator is not None:
-                probs = self._simulator.probabilities(x, self.weights).double().numpy()
-                cdf = np.cumsum(probs, axis=1)
-                u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
-                return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
+                return self._measure_exact(x, rng)
             X = x.detach().double().numpy()
             W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
             blocks = max(1, -(-len(X) // _MEASURE_ROWS))
@@ -112,6 +122,25 @@ class QuantumLayer(torch.nn.Module):
                 for X_block, W_block in zip(np.array_split(X, blocks), np.array_split(W, blocks))
             ]
             return np.concatenate(outcomes)
+
+    def _measure_exact(self, x, rng):
+        sim = self._simulator
+        n_rows = len(x)
+        outcomes = np.empty(n_rows, dtype=np.int64)
+        kwargs = dict(n_layers=sim.n_layers, dtype=sim.dtype)
+        # Per row: the probabilities, their float64 copy and cumulative sum, the comparison.
+        per_row = exact_bytes_per_row(sim.n_qubits, **kwargs) + 17 * sim.dim
+        rows = rows_per_chunk(
+            n_rows, per_row,
+            exact_fixed_bytes(sim.n_qubits, n_rows=n_rows, **kwargs) + outcomes.nbytes,
+            f"QuantumLayer.measure on {n_rows} rows at n_qubits={sim.n_qubits}",
+            "measure fewer rows at a time.")
+        for start in range(0, n_rows, rows):
+            probs = sim.probabilities(x[start:start + rows], self.weights).double().numpy()
+            cdf = np.cumsum(probs, axis=1)
+            u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
+            outcomes[start:start + rows] = np.minimum((u > cdf).sum(axis=1), sim.dim - 1)
+        return outcomes
 
     def to_transformer(self):
         """A copy of the transformer holding the current (trained) weights.

@@ -15,14 +15,22 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from ..utils._memory import check_memory, rows_per_chunk
+from ..utils._validation import check_seed
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
+    check_nonzero_rows,
     n_amplitude_qubits,
-    normalized_amplitudes,
     variational_circuit,
 )
-from .simulator import MAX_QUBITS, StatevectorSimulator, z_sign_matrix
+from .simulator import (
+    MAX_QUBITS,
+    StatevectorSimulator,
+    exact_bytes_per_row,
+    exact_fixed_bytes,
+    z_sign_matrix,
+)
 
 
 class _QuantumTransformer(TransformerMixin, BaseEstimator):
@@ -82,26 +90,48 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=np.float64)
         kind = check_backend(self.backend)
         if self.encoding == "amplitude":
-            normalized_amplitudes(X, n_amplitude_qubits(X.shape[1]))
-
-        circuit, inputs, weights = variational_circuit(X.shape[1], self.n_layers, self.encoding)
-        if kind == "exact" and circuit.num_qubits > MAX_QUBITS:
+            n_qubits = n_amplitude_qubits(X.shape[1])
+            check_nonzero_rows(X)
+        else:
+            n_qubits = X.shape[1]
+        # Every check on the width comes before the circuit (X.shape[1] qubits for the
+        # angle encoding) is built.
+        if kind == "exact" and n_qubits > MAX_QUBITS:
             raise ValueError(
                 f"X has {X.shape[1]} features, so the {self.encoding} encoding needs "
-                f"{circuit.num_qubits} qubits; the exact backend simulates at most "
+                f"{n_qubits} qubits; the exact backend simulates at most "
                 f"{MAX_QUBITS} (n_qubits). Use encoding='amplitude' or fewer features."
             )
         rng = check_random_state(self.random_state)
-        self.weights_ = self._initial_weights(len(weights), rng)
-        self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
-        self.n_qubits_ = circuit.num_qubits
-        self._set_circuit(circuit, inputs, weights, kind)
+        weights = self._initial_weights(2 * n_qubits * self.n_layers, rng)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        runner = None if kind == "exact" else CircuitRunner(self.backend, self.shots, seed)
+        self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
+                                            f"{X.shape[1]} features ({self.encoding} encoding)")
+        circuit, input_params, weight_params = variational_circuit(
+            X.shape[1], self.n_layers, self.encoding)
+        self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
+        self._set_circuit(circuit, input_params, weight_params, kind, runner)
         return self
 
-    def _set_circuit(self, circuit, inputs, weights, kind):
+    def _check_width(self, n_qubits, runner, what):
+        """Refuse a width whose single row cannot be run, before anything is built."""
+        advice = "use fewer features, or encoding='amplitude'."
+        if runner is not None:
+            runner.check_width(n_qubits, what, advice)
+        n_out = n_qubits if self._output == "expval_z" else 2**n_qubits
+        one_row = 16.0 * n_out  # the output row and its copy (counts, frequencies)
+        if runner is None:
+            kwargs = dict(n_layers=self.n_layers, dtype=torch.complex128)
+            one_row += (exact_fixed_bytes(n_qubits, "probabilities", n_rows=1, **kwargs)
+                        + exact_bytes_per_row(n_qubits, "probabilities", **kwargs))
+        check_memory(one_row, f"{what}, one row at n_qubits={n_qubits},", advice)
+
+    def _set_circuit(self, circuit, inputs, weights, kind, runner=None):
         self.circuit_, self.input_params_, self.weight_params_ = circuit, inputs, weights
-        self.runner_ = None if kind == "exact" else CircuitRunner(self.backend, self.shots,
-                                                                  self.seed_)
+        if runner is None and kind != "exact":
+            runner = CircuitRunner(self.backend, self.shots, self.seed_)
+        self.runner_ = runner
 
     def transform(self, X):
         """Run the circuit on every row of ``X`` (one primitive call for the batch).
@@ -124,6 +154,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """Output feature names: ``z_i`` per qubit, or ``p_<bitstring>`` per outcome."""
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
+        # A Python string per output: about 60 B + n_qubits each, 2**n of them for
+        # probabilities.
+        check_memory(float(self.n_outputs_) * (72 + self.n_qubits_),
+                     f"{type(self).__name__}.get_feature_names_out on n_qubits="
+                     f"{self.n_qubits_} ({self.n_outputs_:,} names)", "use fewer qubits.")
         return np.asarray(self._output_names(), dtype=object)
 
     @property
@@ -163,14 +198,17 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         weight_sets = np.atleast_2d(np.asarray(weight_sets, dtype=np.float64))
-        if weight_sets.ndim != 2 or weight_sets.shape[1] != self.weights_.size:
-            raise ValueError(f"weight_sets must have shape (n_sets, {self.weights_.size}); "
-                             f"got {weight_sets.shape}.")
+        if (weight_sets.ndim != 2 or weight_sets.shape[1] != self.weights_.size
+                or weight_sets.shape[0] == 0):
+            raise ValueError(f"weight_sets must have shape (n_sets, {self.weights_.size}) "
+                             f"with n_sets >= 1; got {weight_sets.shape}.")
+        if not np.isfinite(weight_sets).all():
+            raise ValueError("weight_sets must be finite; got NaN or infinity.")
         return self._evaluate(X, weight_sets)
 
     def _evaluate(self, X, weight_sets):
         if self.encoding == "amplitude":
-            normalized_amplitudes(X, self.n_qubits_)  # a zero row is an error, not NaN
+            check_nonzero_rows(X)  # a zero row is an error, not NaN
         if self.runner_ is None:
             return self._evaluate_exact(X, weight_sets)
         n_sets, n_rows = len(weight_sets), len(X)
@@ -216,6 +254,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if self.runner_ is None:
             raise ValueError("run_pairs runs a Qiskit backend; the exact backend (backend="
                              "None) evaluates weight sets with evaluate().")
+        seed = check_seed(seed)
         run = getattr(self.runner_, self._output)
         return run(self.circuit_, self.parameters_, self.parameter_values(X, weights),
                    seed=seed)
@@ -250,6 +289,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if self.runner_ is None:
             raise ValueError("sample_outcomes runs a Qiskit backend; the exact backend "
                              "(backend=None) samples from transform's probabilities.")
+        seed = check_seed(seed)
         values = self.parameter_values(X, weights)
         return self.runner_.sample_outcomes(self.circuit_, self.parameters_, values, shots=1,
                                             seed=seed)[:, 0]
@@ -277,6 +317,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         -------
         values : ndarray of shape (n_rows, n_parameters)
 
+        Raises
+        ------
+        ValueError
+            If ``X`` or ``weights`` has the wrong shape or a value that is not finite.
+
         Examples
         --------
         >>> import numpy as np
@@ -286,23 +331,71 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         [[0.1, 0.2, 1.0, 1.0, 1.0, 1.0]]
         """
         check_is_fitted(self)
+        # Cheap next to a primitive call, and a wrong shape or NaN would otherwise fail
+        # deep in Qiskit ("Binding to NaN", an index error) or bind the wrong columns.
+        X = np.asarray(X, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        n_weights = self.weights_.size
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (n_rows, {self.n_features_in_}); got "
+                             f"{X.shape}.")
+        if weights.shape != (X.shape[0], n_weights):
+            raise ValueError(f"weights must have shape (n_rows, {n_weights}) with the n_rows "
+                             f"of X ({X.shape[0]}); got {weights.shape}.")
+        if not (np.isfinite(X).all() and np.isfinite(weights).all()):
+            raise ValueError("X and weights must be finite; got NaN or infinity.")
         inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
         return np.hstack([inputs, weights])
 
     # -- internals ---------------------------------------------------------------------------
     def _evaluate_exact(self, X, weight_sets):
-        simulator = StatevectorSimulator(
-            self.n_qubits_, self.n_layers, self.encoding, dtype=torch.complex128
-        )
+        """Outputs of the torch simulator, ``(n_sets, n_rows, n_outputs)``, chunk by chunk.
+
+        Rows go through in chunks that fit scikit-learn's ``working_memory`` (the
+        probabilities, and with ``shots`` their int64 counts, of every weight set), so
+        the peak is the output plus one chunk. The shots of the rows are drawn in the
+        order of one draw over the whole output (weight set, then row), so the results
+        do not depend on the chunks.
+        """
+        n_sets, n_rows, n = len(weight_sets), len(X), self.n_qubits_
+        simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128)
+        sampled = self.shots is not None
+        kwargs = dict(n_layers=self.n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
+        out = np.empty((n_sets, n_rows, self.n_outputs_))
+        per_row = exact_bytes_per_row(n, "probabilities", **kwargs) + (
+            3 * 8.0 * n_sets * 2**n if sampled else 0)  # counts, frequencies, the division
+        fixed = exact_fixed_bytes(n, "probabilities", n_rows=n_rows, **kwargs) + out.nbytes
+        if self._output == "expval_z":
+            fixed += 16.0 * 2**n * n  # the float64 signs, and a column being built
+        sets = f" x {n_sets} weight sets" if n_sets > 1 else ""
+        rows = rows_per_chunk(
+            n_rows, per_row, fixed,
+            f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
+            "pass fewer rows at a time, or use fewer qubits.")
+        # <Z> from each chunk's probabilities by the same numpy product as for one batch.
+        signs = z_sign_matrix(n) if self._output == "expval_z" else None
+        X_t, W_t = torch.from_numpy(X), torch.from_numpy(weight_sets)
+        rng = np.random.default_rng(self.seed_) if sampled else None
         with torch.no_grad():
-            probs = simulator.probabilities(torch.from_numpy(X), torch.from_numpy(weight_sets))
-        probs = probs.numpy()
-        if self.shots is not None:
-            rng = np.random.default_rng(self.seed_)
+            if not sampled or n_sets == 1 or rows >= n_rows:
+                for start in range(0, n_rows, rows):
+                    block = slice(start, start + rows)
+                    probs = simulator.probabilities(X_t[block], W_t).numpy()
+                    out[:, block] = self._finish(probs, rng, signs)
+            else:
+                # Weight set by weight set: the shots follow the order of one draw.
+                for k in range(n_sets):
+                    for start in range(0, n_rows, rows):
+                        block = slice(start, start + rows)
+                        probs = simulator.probabilities(X_t[block], W_t[k]).numpy()
+                        out[k, block] = self._finish(probs, rng, signs)
+        return out
+
+    def _finish(self, probs, rng, signs):
+        """Shot noise (with ``shots``), then ``<Z>`` (with ``signs``), for a chunk."""
+        if rng is not None:
             probs = rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
-        if self._output == "probabilities":
-            return probs
-        return probs @ z_sign_matrix(self.n_qubits_)
+        return probs if signs is None else probs @ signs
 
     def __getstate__(self):
         # A copy: object.__getstate__ returns the instance's own __dict__.

@@ -8,6 +8,8 @@ is rare when it lies strictly beyond the threshold of its side, so ties at a thr
 
 import numpy as np
 
+from ._scaling import mean_std
+
 RULES = ("quantile", "sigma")
 SIDES = ("lower", "upper", "both")
 
@@ -21,7 +23,7 @@ def tail_thresholds(values, rule="quantile", *, tail_fraction=0.05, k=2.5):
     values = np.asarray(values, dtype=np.float64)
     if rule == "quantile":
         return np.quantile(values, [tail_fraction, 1 - tail_fraction], axis=0)
-    mean, std = values.mean(axis=0), values.std(axis=0)
+    mean, std = mean_std(values)
     return np.stack([mean - k * std, mean + k * std])
 
 

@@ -3,7 +3,26 @@
 import numbers
 
 import numpy as np
-from sklearn.utils import check_random_state
+from sklearn import utils as _sklearn_utils
+
+_MAX_SEED = 2**32 - 1
+
+
+def check_random_state(random_state, name="random_state"):
+    """:func:`sklearn.utils.check_random_state`, with a clear error for a bad seed.
+
+    numpy accepts integer seeds in ``[0, 2**32 - 1]`` only and fails deep inside
+    otherwise; here the message names the parameter and the range.
+    """
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= random_state <= _MAX_SEED:
+            raise ValueError(f"{name} must be None, an int in [0, 2**32 - 1] or a "
+                             f"RandomState; got {random_state!r}.")
+        return np.random.RandomState(int(random_state))
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return _sklearn_utils.check_random_state(random_state)
+    raise ValueError(f"{name} must be None, an int in [0, 2**32 - 1] or a RandomState; got "
+                     f"{type(random_state).__name__} {random_state!r}.")
 
 
 def check_option(value, name, options):
@@ -42,6 +61,41 @@ def check_shots(shots):
     return check_int(shots, "shots", min_value=1, allow_none=True)
 
 
+def check_seed(seed, name="seed"):
+    """Validate a seed: ``None`` or an integer in ``[0, 2**32 - 1]``.
+
+    Qiskit's samplers fail deep inside numpy or Aer's bindings on a negative seed or one
+    of 64 bits; this names the argument instead.
+
+    Parameters
+    ----------
+    seed : int or None
+        The seed given by the user.
+    name : str, default="seed"
+        The argument's name, for the error message.
+
+    Returns
+    -------
+    seed : int or None
+
+    Examples
+    --------
+    >>> from skqegm.utils._validation import check_seed
+    >>> check_seed(7), check_seed(None)
+    (7, None)
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+        ...
+    ValueError: seed must be None or an integer in [0, 2**32 - 1]; got -1.
+    """
+    if seed is None:
+        return None
+    if (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+            or not 0 <= seed <= _MAX_SEED):
+        raise ValueError(f"{name} must be None or an integer in [0, 2**32 - 1]; got {seed!r}.")
+    return int(seed)
+
+
 def seed_from_random_state(random_state):
     """Draw one 32-bit integer seed from ``random_state`` (for simulators and transpilers).
 
@@ -77,3 +131,40 @@ def check_real(value, name, *, low=None, high=None, low_open=False, high_open=Fa
         hi = "inf" if high is None else repr(high)
         raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}; got {value!r}.")
     return float(value)
+
+
+def check_confidence_level(level, name="level"):
+    """A VaR / ES confidence level: a real number in (0.5, 1), such as 0.99.
+
+    Parameters
+    ----------
+    level : float
+        The value given by the user.
+    name : str, default="level"
+        The parameter's name, used in error messages.
+
+    Returns
+    -------
+    level : float
+
+    Raises
+    ------
+    ValueError
+        If ``level`` is not a finite real number in (0.5, 1); the message says that it is
+        the confidence level, not the tail probability ``1 - level``, and suggests the value
+        probably meant.
+    """
+    level = check_real(level, name)
+    if 0.5 < level < 1:
+        return level
+    if 0 < level < 0.5:
+        hint = f" A tail probability of {level!r} is a confidence level of {1 - level!r}."
+    elif 50 < level < 100:
+        hint = f" A percentage of {level!r} is a confidence level of {level / 100!r}."
+    else:
+        hint = ""
+    raise ValueError(
+        f"{name} is the VaR confidence level, in (0.5, 1): e.g. 0.99 for a 99% VaR, whose "
+        f"expected exceedance rate is the tail probability 1 - {name} = 0.01; got "
+        f"{level!r}.{hint}"
+    )

@@ -1,0 +1,404 @@
+"""A user's price or return series from a CSV file, read as a spreadsheet user expects.
+
+The job's input, read and checked by :func:`load_series` before anything is fitted, so
+that a bad file costs one line on standard error naming the file and the line of the
+first bad row. The rules:
+
+- **Encoding.** UTF-8 text; the byte-order mark Excel writes is dropped. Anything that is
+  not UTF-8 (Latin-1, UTF-16, ...) is refused.
+- **Header and rows.** The first non-blank line is the header; its names lose surrounding
+  whitespace and quotes, and a trailing separator names no column. Blank rows are skipped
+  but counted in line numbers; a quoted cell may span lines. Every row has as many cells
+  as the header (empty cells after a trailing separator are dropped).
+- **Separators.** Sniffed from the header among ``,``, ``;``, tab and ``|``; a header of
+  one column is read with ``,``.
+- **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
+  ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and a
+  ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``, ``%``,
+  hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
+- **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
+  else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
+  with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
+  other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
+  ``datetime64[s]`` when some time of day is not midnight.
+- **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
+  to oldest first with a note. Repeated dates and any other order are refused at the
+  first offending row: returns computed across them would mix up days. Without dates the
+  file's order is taken as time order.
+- **Kind.** ``"prices"`` are turned into log returns of consecutive prices, and every
+  price must be positive; ``"returns"`` are taken as they are. ``"auto"`` decides from the
+  whole column: prices when every value is positive and the median ``|log change|``
+  between adjacent rows is at most ``MAX_PRICE_MOVE`` = 0.5 (iid returns move by about
+  100%); returns when at least ``MIN_SIGN_SHARE`` = 10% of the values lie on each side of
+  0 and their median is within one median absolute deviation of 0. A column mostly of
+  persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
+  refused at its first such row, as is a column that looks like neither (e.g. a positive
+  volume that jumps like iid draws): the error says which ``--kind`` to pass.
+
+Every refusal is a ``ValueError`` with a one-line message naming the file or the column,
+and the line of the first bad row when one row is to blame.
+"""
+
+import csv
+import io
+import re
+from datetime import datetime
+from typing import NamedTuple
+
+import numpy as np
+
+KINDS = ("auto", "prices", "returns")
+DATE_COLUMNS = ("date", "datetime", "timestamp")
+SEPARATORS = ",;\t|"
+# --kind auto. Prices are levels that persist: the median |log change| between adjacent
+# positive values stays below MAX_PRICE_MOVE (a 65% move), where iid returns move by about
+# 100%. Returns are centred near 0: at least MIN_SIGN_SHARE of them on each side of 0, and
+# their median within one median absolute deviation of 0.
+MAX_PRICE_MOVE = 0.5
+MIN_SIGN_SHARE = 0.1
+_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2})(:\d{2})?)?")
+
+
+# -- reading the CSV --------------------------------------------------------------------------
+class _Table(NamedTuple):
+    """A CSV file's header and its non-blank rows, each with the line it starts on."""
+
+    path: str
+    separator: str
+    header: list
+    rows: list  # of (line, cells), every row as long as the header
+
+
+def _read_text(path):
+    # utf-8-sig drops the byte-order mark that Excel writes, which would otherwise become
+    # part of the first column's name.
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"cannot read {path} as UTF-8 text: {exc.reason} at byte "
+                         f"{exc.start}.") from None
+
+
+def _sniff_separator(header_line):
+    """The separator of a header line among ``SEPARATORS``; ``,`` for a single column."""
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=SEPARATORS).delimiter
+    except csv.Error:  # one column: nothing to separate
+        return ","
+
+
+def _clean_name(name):
+    """A header name without surrounding whitespace and stray quotes."""
+    return name.strip().strip("\"'").strip()
+
+
+def _read_table(path):
+    """The :class:`_Table` of a CSV file; ragged rows are refused with their line."""
+    text = _read_text(path)
+    header_line = next((line for line in text.splitlines() if line.strip()), None)
+    if header_line is None:
+        raise ValueError(f"{path} is empty.")
+    separator = _sniff_separator(header_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
+    header, rows, line = None, [], 1
+    try:
+        for cells in reader:
+            # A quoted cell may span lines: a row starts after the last line of the one before.
+            first_line, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [_clean_name(name) for name in cells]
+                while header and header[-1] == "":  # a trailing separator names no column
+                    header.pop()
+                if not header:
+                    raise ValueError(f"the header row of {path} names no column.")
+                continue
+            rows.append((first_line, _check_row_length(cells, len(header), first_line, path)))
+    except csv.Error as exc:
+        raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
+            from None
+    return _Table(str(path), separator, header, rows)
+
+
+def _check_row_length(cells, n_columns, line, path):
+    """The row's cells, trailing empty cells beyond the header dropped, or a ValueError."""
+    if len(cells) > n_columns and not any(cell.strip() for cell in cells[n_columns:]):
+        cells = cells[:n_columns]  # a trailing separator, as some exports write
+    if len(cells) != n_columns:
+        hint = ("a cell or a separator is missing" if len(cells) < n_columns
+                else "a separator too many (a decimal comma?)")
+        raise ValueError(f"line {line} of {path} has {_plural(len(cells), 'cell')} but the "
+                         f"header has {n_columns}: {hint}.")
+    return cells
+
+
+def _plural(n, noun):
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _column_index(table, name, what="column"):
+    """Where the column ``name`` is in the header, which must hold it exactly once."""
+    count = table.header.count(name)
+    if count == 0:
+        raise ValueError(f"{what} {name!r} is not in {table.path}; its columns are: "
+                         f"{', '.join(table.header)}.")
+    if count > 1:
+        raise ValueError(f"{what} {name!r} appears {count} times in the header of "
+                         f"{table.path}.")
+    return table.header.index(name)
+
+
+def _date_index(table, date_column):
+    """Index of the date column: the one named, else a 'date' column, else ``None``."""
+    if date_column is not None:
+        return _column_index(table, date_column, "date column")
+    names = [name.lower() for name in table.header]
+    return next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+
+
+# -- values and dates -------------------------------------------------------------------------
+def _parse_number(cell, decimal_comma):
+    """The float a cell holds, or ``None`` when it is not a plain number."""
+    if decimal_comma:
+        if "." in cell:  # a thousands separator, e.g. 1.234,5: not read
+            return None
+        cell = cell.replace(",", ".", 1)
+    if "_" in cell:  # float() reads 1_000, no spreadsheet writes it
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _read_values(table, index, column):
+    """The column's floats, or a ValueError naming the first bad cell and its line."""
+    cells = [cells[index].strip() for _, cells in table.rows]
+    # A decimal comma only where a comma cannot be the separator, and then for the whole
+    # column: reading 2.500 as 2.5 beside 1,25 would be a silent error.
+    decimal_comma = table.separator != "," and any("," in cell for cell in cells)
+    values = np.empty(len(cells))
+    for i, ((line, _), cell) in enumerate(zip(table.rows, cells)):
+        value = _parse_number(cell, decimal_comma)
+        if value is None or not np.isfinite(value):
+            what = ("no value" if not cell else
+                    f"a non-numeric value {cell!r}" if value is None else
+                    f"a non-finite value {cell!r}")
+            hint = " (the column uses decimal commas)" if decimal_comma and cell else ""
+            raise ValueError(f"column {column!r} of {table.path} has {what} on line "
+                             f"{line}{hint}.")
+        values[i] = value
+    if len(values) == 0:
+        raise ValueError(f"column {column!r} of {table.path} has no values.")
+    return values
+
+
+def parse_date(cell):
+    """The datetime of ``YYYY-MM-DD[ HH:MM[:SS]]`` (or with a ``T``), else ``None``.
+
+    The one date format of the CSV files, also that of the job's ``--test-start``.
+
+    >>> parse_date("2020-01-02T09:30"), parse_date("2020-13-01"), parse_date("02/01/2020")
+    (datetime.datetime(2020, 1, 2, 9, 30), None, None)
+    """
+    match = _DATE.fullmatch(cell)
+    if match is None:
+        return None
+    day, clock, seconds = match.groups()
+    text, form = day, "%Y-%m-%d"
+    if clock is not None:
+        text, form = f"{day} {clock}{seconds or ''}", form + " %H:%M" + (":%S" if seconds else "")
+    try:
+        return datetime.strptime(text, form)
+    except ValueError:  # e.g. month 13
+        return None
+
+
+def _read_dates(table, index):
+    """The date column as ``datetime64[D]``, or ``[s]`` when a time of day is given."""
+    parsed = []
+    for line, cells in table.rows:
+        cell = cells[index].strip()
+        date = parse_date(cell)
+        if date is None:
+            raise ValueError(f"date column {table.header[index]!r} of {table.path} has "
+                             f"{cell!r} on line {line}, not a date YYYY-MM-DD (optionally "
+                             "with a time HH:MM or HH:MM:SS).")
+        parsed.append(date)
+    dates = np.array(parsed, dtype="datetime64[s]")
+    days = dates.astype("datetime64[D]")
+    return days if np.all(days == dates) else dates
+
+
+def _time_order(dates, lines, path):
+    """``(order, note)``: the index that sorts rows oldest first, or a ValueError.
+
+    Oldest first is kept; newest first, as many exports write, is reversed with a note.
+    Anything else (repeated dates, a shuffled file) is refused at its first offending row:
+    returns computed across it would mix up days.
+    """
+    steps = np.diff(dates)
+    if np.all(steps > np.timedelta64(0)):
+        return slice(None), None
+    if np.all(steps < np.timedelta64(0)):
+        return slice(None, None, -1), "dates are newest first; reversed to oldest first"
+    descending = dates[-1] < dates[0]
+    wrong = (steps >= np.timedelta64(0)) if descending else (steps <= np.timedelta64(0))
+    i = int(np.argmax(wrong))
+    if steps[i] == np.timedelta64(0):
+        raise ValueError(f"line {lines[i + 1]} of {path} repeats the date {dates[i]} of line "
+                         f"{lines[i]}; each date must appear once.")
+    raise ValueError(f"the dates of {path} are neither oldest first nor newest first: line "
+                     f"{lines[i + 1]} has {dates[i + 1]} after {dates[i]} on line {lines[i]}; "
+                     "sort the file by date.")
+
+
+# -- the kind of series -----------------------------------------------------------------------
+def _auto_kind(values, lines, column):
+    """``(kind, note)``: what ``--kind auto`` makes of the whole column, or a ValueError.
+
+    Prices are positive levels that persist from row to row; returns are centred near 0
+    with both signs. A column of persistent positive levels with a few values <= 0 (a
+    typo, a sentinel such as -999) is refused at its first such row: taken as returns it
+    would give a table of nonsense.
+    """
+    positive, negative = np.mean(values > 0), np.mean(values < 0)
+    move = _median_move(values)
+    persistent = move is not None and move <= MAX_PRICE_MOVE
+    if positive == 1:
+        if move is not None and not persistent:
+            raise ValueError(f"--kind auto: column {column!r} is positive everywhere, like "
+                             f"prices, but its median move between rows is {move:.0%} (in "
+                             "log terms), unlike prices; pass --kind prices or --kind "
+                             "returns.")
+        return "prices", (f"kind: prices (every value positive; median move between rows "
+                          f"{move or 0:.2%})")
+    if positive > 0.5 and persistent:
+        line, value = _first_non_positive(values, lines)
+        raise ValueError(f"--kind auto: column {column!r} is positive on "
+                         f"{np.sum(values > 0)} of its {len(values)} rows, like prices, but "
+                         f"line {line} holds {value:g}, which no price can be; fix that row if "
+                         "it holds prices, or pass --kind returns if it holds returns.")
+    median = np.median(values)
+    centred = abs(median) <= np.median(np.abs(values - median))
+    if min(positive, negative) >= MIN_SIGN_SHARE and centred:
+        scale = float(np.median(np.abs(values)))
+        return "returns", (f"kind: returns (centred near 0: {negative:.0%} negative, "
+                           f"{positive:.0%} positive; median |value| {scale:.3g})")
+    raise ValueError(f"--kind auto: column {column!r} is neither prices (positive levels) "
+                     f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
+                     f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
+                     f"{median:.3g}; pass --kind returns or --kind prices.")
+
+
+def _median_move(values):
+    """Median ``|log change|`` between adjacent positive values; ``None`` without a pair."""
+    both = (values[1:] > 0) & (values[:-1] > 0)
+    if not np.any(both):
+        return None
+    return float(np.median(np.abs(np.log(values[1:][both] / values[:-1][both]))))
+
+
+def _first_non_positive(values, lines):
+    """``(line, value)`` of the non-positive value that comes first in the file."""
+    bad = np.flatnonzero(values <= 0)
+    i = bad[np.argmin(np.asarray(lines)[bad])]
+    return lines[i], values[i]
+
+
+def _check_prices(values, lines, column, path):
+    if np.any(values <= 0):
+        line, value = _first_non_positive(values, lines)
+        raise ValueError(f"--kind prices: column {column!r} of {path} holds {value:g} on line "
+                         f"{line}; prices must be positive (pass --kind returns if the column "
+                         "holds returns).")
+
+
+# -- the series -------------------------------------------------------------------------------
+class Series(NamedTuple):
+    """A validated series, oldest first."""
+
+    name: str  # for the title line
+    kind: str  # "prices" or "returns"
+    values: np.ndarray  # the column as read
+    dates: "np.ndarray | None"  # of ``values``
+    returns: np.ndarray  # log returns of prices, or the values themselves
+    return_dates: "np.ndarray | None"
+    notes: tuple  # lines printed before the table: what was decided about the input
+
+
+def load_series(path, column, date_column=None, kind="auto"):
+    """Read and validate the series in the column ``column`` of the CSV file ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The CSV file.
+    column : str
+        The header name of the column holding the series.
+    date_column : str or None, default=None
+        The header name of the column of dates; ``None``: a column named ``date``,
+        ``datetime`` or ``timestamp`` if there is one, else no dates.
+    kind : {"auto", "prices", "returns"}, default="auto"
+        What the column holds; ``"auto"`` decides from the whole column (see the module's
+        docstring).
+
+    Returns
+    -------
+    series : Series
+        Values, dates and returns in ascending date order (file order when there are no
+        dates); for prices, the returns are the log returns of consecutive prices. Its
+        ``notes`` say what was decided about the input (a reversed date order, the kind
+        ``"auto"`` chose).
+
+    Raises
+    ------
+    ValueError
+        With a one-line message naming the file or the column, and the line of the first
+        bad row: unreadable file, missing column, ragged row, missing, non-numeric or
+        non-finite value, unparseable, repeated or disordered date, non-positive price, or
+        a column ``kind="auto"`` cannot classify.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "prices.csv")
+    ...     with open(path, "w") as handle:
+    ...         _ = handle.write("Date;Close\\n2020-01-03;101,5\\n2020-01-02;100\\n")
+    ...     series = load_series(path, "Close")
+    >>> series.kind, series.values, series.returns.round(4)
+    ('prices', array([100. , 101.5]), array([0.0149]))
+    >>> series.dates
+    array(['2020-01-02', '2020-01-03'], dtype='datetime64[D]')
+    >>> series.notes[0]
+    'dates are newest first; reversed to oldest first'
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    table = _read_table(path)
+    if table.header is None:
+        raise ValueError(f"{path} is empty.")
+    values = _read_values(table, _column_index(table, column), column)
+    lines = np.array([line for line, _ in table.rows])
+    date_index = _date_index(table, date_column)
+    dates, notes = None, []
+    if date_index is not None:
+        dates = _read_dates(table, date_index)
+        order, note = _time_order(dates, lines, table.path)
+        values, dates, lines = values[order], dates[order], lines[order]
+        notes += [note] if note else []
+    if kind == "auto":
+        kind, note = _auto_kind(values, lines, column)
+        notes.append(note)
+    returns, return_dates = values, dates
+    if kind == "prices":
+        _check_prices(values, lines, column, table.path)
+        returns = np.diff(np.log(values))
+        return_dates = None if dates is None else dates[1:]
+    return Series(f"{column} of {path} ({kind})", kind, values, dates, returns, return_dates,
+                  tuple(notes))

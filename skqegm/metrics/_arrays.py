@@ -1,0 +1,144 @@
+"""Input checks and exact rescaling shared by the metrics.
+
+Every check names the offending argument in its message, so that a metric called deep
+inside a grid search still says which input was wrong and what it needs.
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_array
+
+#: dtype kinds that hold real numbers: booleans, signed and unsigned integers, floats.
+REAL_KINDS = "biuf"
+#: Largest standardised coordinate: far beyond any standardised data point (within
+#: ``sqrt(n_points)`` of the mean), yet small enough that k-means' squared distances,
+#: ``|x|^2 - 2 x.c + |c|^2``, still resolve which centre a far point points to.
+COORDINATE_CAP = 1e8
+#: Exponent bound of :func:`power_of_two_scale`, so that the scale itself stays finite.
+_MAX_EXPONENT = 1000
+
+
+def _as_array(x, name):
+    """``x`` as an ndarray of its own dtype, any conversion error naming ``name``."""
+    try:
+        return check_array(x, ensure_2d=False, allow_nd=True, ensure_min_samples=0,
+                           dtype=None, ensure_all_finite=False, input_name=name)
+    except ValueError as exc:  # complex data, ragged lists, zero features, scalars
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from exc
+
+
+def check_real_array(x, name, *, allow_inf=False):
+    """``x`` as a float64 ndarray of real numbers, without NaN (or infinity, by default).
+
+    Parameters
+    ----------
+    x : array-like
+        The input; booleans, integers, floats, and object arrays of numbers are accepted.
+    name : str
+        The argument's name, used in error messages.
+    allow_inf : bool, default=False
+        Whether ``+inf`` and ``-inf`` are valid values.
+
+    Returns
+    -------
+    values : ndarray of dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds strings, complex numbers, dates or other non-real values, NaN, or an
+        infinity that is not allowed.
+    """
+    raw = _as_array(x, name)
+    # float64 would silently parse numeric strings and dates; a metric should not guess.
+    if raw.dtype.kind not in REAL_KINDS + "O":
+        raise ValueError(f"{name} must hold real numbers; got an array of dtype {raw.dtype}.")
+    try:
+        values = raw.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold real numbers: {exc}") from exc
+    if np.isnan(values).any():
+        raise ValueError(f"{name} contains NaN.")
+    if not allow_inf and np.isinf(values).any():
+        raise ValueError(f"{name} contains infinity; it must be finite.")
+    return values
+
+
+def check_flags(y, name, meaning, *, min_length=1):
+    """``y`` as a 1-D boolean array of 0/1 flags.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Flags: 0 and 1, or booleans.
+    name : str
+        The argument's name, used in error messages.
+    meaning : str
+        What a 1 means, quoted in the error message (e.g. ``"1 = rare"``).
+    min_length : int, default=1
+        Fewest flags accepted.
+
+    Returns
+    -------
+    flags : ndarray of shape (n_samples,), dtype bool
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not 1-D, is shorter than ``min_length`` or holds anything but 0 and 1.
+    """
+    values = check_real_array(y, name)
+    if values.ndim != 1 or values.shape[0] < min_length:
+        raise ValueError(f"{name} must be a 1-D array of at least {min_length} value(s); "
+                         f"got shape {values.shape}.")
+    unique = np.unique(values)
+    if not np.all(np.isin(unique, (0, 1))):
+        raise ValueError(f"{name} must contain only 0 and 1 ({meaning}); got values "
+                         f"{unique[:10].tolist()}.")
+    return values.astype(bool)
+
+
+def power_of_two_scale(values, axis=None):
+    """The power of two that brings the largest ``|values|`` (along ``axis``) near 1.
+
+    Multiplying by a power of two is exact in floating point (barring overflow and
+    underflow), so order, quantiles and linear interpolation commute with it; it keeps
+    means, variances and bin edges finite for data near the float64 limits.
+
+    Parameters
+    ----------
+    values : ndarray
+        Finite values.
+    axis : int or None, default=None
+        Axis along which one scale is computed; ``None`` for a single scale.
+
+    Returns
+    -------
+    scale : float or ndarray
+        ``2 ** -e`` with ``e`` the binary exponent of the largest magnitude (1 for zeros).
+    """
+    peak = np.max(np.abs(values), axis=axis) if values.size else 0.0
+    exponent = np.clip(np.frexp(peak)[1], -_MAX_EXPONENT, _MAX_EXPONENT)
+    return np.ldexp(1.0, -exponent)
+
+
+def bounded_rows(points):
+    """Shrink each row of ``points`` that exceeds :data:`COORDINATE_CAP`, keeping its direction.
+
+    Far-away points (model draws 1e8 standard deviations out, or beyond the float range)
+    keep the direction that decides their nearest centre, while squared distances stay
+    finite and precise.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_rows, n_columns)
+        Coordinates, possibly infinite (never NaN).
+
+    Returns
+    -------
+    bounded : ndarray of shape (n_rows, n_columns)
+    """
+    finite = np.clip(points, -np.finfo(np.float64).max, np.finfo(np.float64).max)
+    peak = np.max(np.abs(finite), axis=1, keepdims=True) if finite.size else finite
+    with np.errstate(divide="ignore"):
+        shrink = np.minimum(1.0, COORDINATE_CAP / peak)
+    return finite * shrink

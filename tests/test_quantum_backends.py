@@ -1,0 +1,99 @@
+"""CircuitRunner: memory estimates, chunked post-processing and argument checks."""
+
+import numpy as np
+import pytest
+import sklearn
+
+from skqegm.exceptions import MemoryLimitError
+from skqegm.quantum import CircuitRunner, variational_circuit
+from skqegm.quantum.backends import _outcome_frequencies
+from skqegm.utils._validation import check_seed
+
+QC, INPUTS, WEIGHTS = variational_circuit(3, n_layers=1)
+PARAMS = INPUTS + WEIGHTS
+VALUES = np.random.default_rng(0).uniform(0, np.pi, size=(40, len(PARAMS)))
+
+
+def test_outcome_frequencies_in_chunks_equal_one_batch():
+    outcomes = np.random.default_rng(1).integers(0, 16, size=(50, 30))
+    whole = _outcome_frequencies(outcomes, 4)
+    with sklearn.config_context(working_memory=0.001):  # one row per chunk
+        chunked = _outcome_frequencies(outcomes, 4)
+    np.testing.assert_array_equal(chunked, whole)
+    np.testing.assert_array_equal(whole[3] * 30, np.bincount(outcomes[3], minlength=16))
+
+
+def test_exact_probabilities_in_several_estimator_calls_equal_one_call(counting_estimator):
+    runner = CircuitRunner(counting_estimator)
+    whole = runner.probabilities(QC, PARAMS, VALUES)
+    assert counting_estimator.calls == 1  # an ordinary batch is one call
+    with sklearn.config_context(working_memory=0.005):  # a few rows (2**n values each) a call
+        chunked = runner.probabilities(QC, PARAMS, VALUES)
+    assert counting_estimator.calls > 2
+    np.testing.assert_allclose(chunked, whole, atol=1e-12)
+
+
+def test_sampled_expectations_in_chunks_equal_one_batch():
+    runner = CircuitRunner("aer", shots=64, seed=3)
+    whole = runner.expval_z(QC, PARAMS, VALUES)
+    with sklearn.config_context(working_memory=0.005):
+        np.testing.assert_array_equal(runner.expval_z(QC, PARAMS, VALUES), whole)
+
+
+def test_probabilities_over_too_many_outcomes_are_refused_before_sampling(monkeypatch,
+                                                                          counting_sampler):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    qc, inputs, weights = variational_circuit(24, n_layers=1)
+    values = np.zeros((10, len(inputs) + len(weights)))
+    with pytest.raises(MemoryLimitError, match=r"probabilities of 10 rows on n_qubits=24 "
+                                               r"\(2\*\*24 outcomes per row, float64\) needs an "
+                                               r"estimated 1\.25 GiB"):
+        CircuitRunner(counting_sampler, shots=10).probabilities(qc, inputs + weights, values)
+    assert counting_sampler.calls == 0
+    with pytest.raises(MemoryLimitError, match=r"40 rows x shots=10000000 on n_qubits=3"):
+        CircuitRunner(counting_sampler, shots=10**7).sample_outcomes(QC, PARAMS, VALUES)
+    assert counting_sampler.calls == 0
+
+
+def test_exact_probabilities_are_bounded_in_qubits():
+    qc, inputs, weights = variational_circuit(13, n_layers=1)
+    with pytest.raises(ValueError, match=r"n_qubits=13 need 2\*\*13 expectation values"):
+        CircuitRunner("aer").probabilities(qc, inputs + weights,
+                                           np.zeros((1, len(inputs) + len(weights))))
+
+
+def test_a_simulated_state_that_cannot_fit_is_refused(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"simulates n_qubits=30 .*'aer'.* 24 GiB"):
+        CircuitRunner("aer").check_width(30, "test")
+    CircuitRunner("aer").check_width(20, "test")  # 24 MiB
+
+
+@pytest.mark.parametrize("values, match", [
+    (VALUES[:, :-1], r"values must have shape \(n_rows, 9\)"),
+    (VALUES[0], r"values must have shape \(n_rows, 9\)"),
+    (np.where(VALUES > 3, np.nan, VALUES), "values must be finite"),
+], ids=["columns", "1-D", "nan"])
+def test_invalid_values_are_named(values, match):
+    with pytest.raises(ValueError, match=match):
+        CircuitRunner("statevector", shots=8).sample_outcomes(QC, PARAMS, values)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"shots": 0}, "shots must be >= 1"),
+    ({"shots": -3}, "shots must be >= 1"),
+    ({"seed": -1}, r"seed must be None or an integer in \[0, 2\*\*32 - 1\]; got -1"),
+    ({"seed": 2**64}, "seed must be None or an integer"),
+], ids=["shots-0", "shots-negative", "seed-negative", "seed-64-bit"])
+def test_invalid_shots_and_seeds_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CircuitRunner("aer", shots=8).sample_outcomes(QC, PARAMS, VALUES[:2], **kwargs)
+    with pytest.raises(ValueError, match=match):
+        CircuitRunner("aer", **kwargs)
+
+
+def test_check_seed_accepts_the_random_state_range():
+    assert check_seed(0) == 0 and check_seed(np.int64(2**32 - 1)) == 2**32 - 1
+    for bad in (True, 1.0, "1", 2**32):
+        with pytest.raises(ValueError, match="seed must be None or an integer"):
+            check_seed(bad)

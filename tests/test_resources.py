@@ -1,0 +1,56 @@
+"""Memory: what grows with a user's argument is estimated first and refused with the
+estimate, or drawn in blocks; never a minute of work that dies in the allocator."""
+
+import numpy as np
+import pytest
+
+from skqegm import QEGMSampler, TailRiskEstimator
+from skqegm.baselines import GPDTailSampler, VAESampler
+from skqegm.exceptions import MemoryLimitError
+from skqegm.utils._memory import check_memory, format_bytes, memory_limit
+
+X = np.random.default_rng(0).standard_t(4, size=(300, 2))
+TINY = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
+
+
+def test_memory_limit_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    assert memory_limit() == 0.5 * 2**30
+    with pytest.raises(MemoryLimitError, match=r"f\(n=3\) needs an estimated 1 GiB of memory, "
+                                               r"more than the 512 MiB available; ask less"):
+        check_memory(2**30, "f(n=3)", "ask less")
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "lots")
+    with pytest.raises(ValueError, match="SKQEGM_MEMORY_LIMIT_GB must be a number of GiB"):
+        memory_limit()
+    assert format_bytes(1536) == "1.5 KiB" and format_bytes(3 * 2**50) == "3 PiB"
+
+
+@pytest.mark.parametrize("make", [
+    lambda: QEGMSampler(n_qubits=2, n_layers=1, **TINY),
+    lambda: VAESampler(**TINY),
+    lambda: GPDTailSampler(),
+], ids=["QEGMSampler", "VAESampler", "GPDTailSampler"])
+def test_huge_samples_are_refused_before_any_work(make):
+    model = make().fit(X)
+    with pytest.raises(MemoryLimitError, match=r"sample\(n_samples=10000000000000\) needs an "
+                                               r"estimated [\d.]+ (TiB|PiB)"):
+        model.sample(10**13)
+
+
+def test_samples_are_drawn_in_blocks_of_fixed_size(monkeypatch):
+    # More rows than one block (2**16): the same draws under any memory setting.
+    model = QEGMSampler(n_qubits=2, n_layers=1, latent="gaussian", **TINY).fit(X)
+    first = model.sample(70_000, random_state=1)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "4")
+    np.testing.assert_array_equal(model.sample(70_000, random_state=1), first)
+    assert np.all(np.isfinite(first))
+
+
+def test_fits_too_large_for_memory_are_refused_naming_n_qubits(monkeypatch):
+    # 12 qubits, a conditional model: about 3 GiB per training step (2.6 GB measured).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    model = TailRiskEstimator(n_qubits=12, n_layers=1, max_epochs=1, random_state=0)
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_qubits=12 \(2\*\*12 outcomes "
+                                               r"per row\) and batch_size=256 needs"):
+        model.fit(X, X[:, 0])
+    model.set_params(n_qubits=4).fit(X, X[:, 0])  # a small one still fits under the limit
