@@ -412,7 +412,7 @@ def test_constant_prices_are_refused_before_any_fit(tmp_path, capsys):
     rows = [rows[0]] + [(date, "100.0") for date, _ in rows[1:]]
     path = write_csv(tmp_path / "p.csv", rows)
     assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
-                   "every return of the series is 0: a tail model needs returns that vary")
+                   r"the returns are constant \(every one is 0\): a tail model needs")
 
 
 def test_the_shortest_series_holds_out_two_days(tmp_path):

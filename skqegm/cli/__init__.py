@@ -182,8 +182,8 @@ def _check_length(series):
                          f"{MIN_RETURNS} returns ({HS_WINDOW} for the historical-simulation "
                          "window before the first held-out day, and 2 held-out days).")
     if np.ptp(series.returns) == 0:
-        raise ValueError(f"every return of the series is {series.returns[0]:g}: a tail model "
-                         "needs returns that vary.")
+        raise ValueError(f"the returns are constant (every one is {series.returns[0]:g}): a "
+                         "tail model needs returns that vary.")
 
 
 def _parse_test_start(text):

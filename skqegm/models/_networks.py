@@ -51,7 +51,11 @@ class QuantumLatent(nn.Module):
 
     def sample_codes(self, z, random_state):
         """One measured outcome per row (one shot on the layer's backend), as its code."""
-        return self.code_table[self.layer.measure(z, random_state)]
+        return self.code_table[self.sample_outcomes(z, random_state)]
+
+    def sample_outcomes(self, z, random_state):
+        """One measured outcome per row, as its index into ``code_table``."""
+        return torch.as_tensor(self.layer.measure(z, random_state))
 
 
 class GaussianLatent(nn.Module):

@@ -243,11 +243,20 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
             for start in range(0, n_samples, block):
                 rows = slice(start, min(start + block, n_samples))
                 z = prior_draws(rows.stop - rows.start, self._n_latent(), noise, rng)
-                codes = self.network_.latent.sample_codes(z, rng)
-                mean, scale = self.network_.decoder(codes)
+                mean, scale = self._decode_draws(z, rng)
                 eps = rng.standard_normal(mean.shape)
                 draws[rows] = mean.double().numpy() + scale.double().numpy() * eps
         return self._unstandardize_values(draws)
+
+    def _decode_draws(self, z, rng):
+        """The decoded Gaussian of one measurement per latent draw."""
+        latent, decoder = self.network_.latent, self.network_.decoder
+        if latent.n_codes == 1:  # the twin: a code per draw
+            return decoder(latent.sample_codes(z, rng))
+        # Every draw's code is one of the 2**n outcomes: decode each outcome once.
+        mean, scale = decoder(latent.code_table)
+        outcomes = latent.sample_outcomes(z, rng)
+        return mean[outcomes], scale[outcomes]
 
     def _draw_bytes_per_row(self):
         """Memory of one draw's work: latent, outcome probabilities, decoder layers."""

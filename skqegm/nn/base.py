@@ -14,15 +14,19 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
       _draw_seeds()                   one seed per random stream, from random_state
       _holdout_rows(...)              training and validation rows
       _prepare_fit(...)               what the data fix before training (e.g. thresholds)
-      standardise values and context
-      network_ = _make_network()      the architecture (also rebuilt when unpickling)
+      standardise values and context  (refusing columns too large for float64)
+      network_ = _make_network()      the architecture (also rebuilt when unpickling),
+                                      its weights drawn from the fit's own generator
       _initialize_network(...)        data-dependent initialisation
       _make_datasets(...)             training set and validation batch
       _fit_loop                       for each epoch:
           _iter_batches -> _train_step -> _get_loss       (training)
+          a non-finite loss stops the fit                 (divergence)
           _get_loss on the validation batch               (early stopping)
           callbacks: EpochLogger, EarlyStopping, then the user's
       _finish_fit(...)                what is derived from the trained network
+      _standardized_support(...)      where the model puts its mass: far beyond the
+                                      data warns of divergence
 """
 
 import contextlib
