@@ -7,12 +7,19 @@ inside a grid search still says which input was wrong and what it needs.
 import numpy as np
 from sklearn.utils.validation import check_array
 
+from skqegm.utils._tails import SIDES
+from skqegm.utils._validation import check_int, check_option, check_real
+
 #: dtype kinds that hold real numbers: booleans, signed and unsigned integers, floats.
 REAL_KINDS = "biuf"
 #: Largest standardised coordinate: far beyond any standardised data point (within
 #: ``sqrt(n_points)`` of the mean), yet small enough that k-means' squared distances,
 #: ``|x|^2 - 2 x.c + |c|^2``, still resolve which centre a far point points to.
 COORDINATE_CAP = 1e8
+#: Fewest cells the data's tail must fill (per side in 1-D): within a single cell every
+#: model's conditional tail is the same point mass, so a model far from the data would
+#: score as well as a perfect one.
+MIN_CELLS = 2
 #: Exponent bound of :func:`power_of_two_scale`, so that the scale itself stays finite.
 _MAX_EXPONENT = 1000
 
@@ -142,3 +149,54 @@ def bounded_rows(points):
     with np.errstate(divide="ignore"):
         shrink = np.minimum(1.0, COORDINATE_CAP / peak)
     return finite * shrink
+
+
+def _check_y_true(y_true, name):
+    y_true = check_real_array(y_true, name)
+    if y_true.ndim != 1 or y_true.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {y_true.shape}.")
+    return y_true
+
+
+def _check_bounds(intervals, n_samples, name):
+    # Infinite bounds are legitimate (an unbounded interval); NaN is not.
+    intervals = check_real_array(intervals, name, allow_inf=True)
+    if intervals.shape != (n_samples, 2):
+        transposed = " (transposed?)" if intervals.shape == (2, n_samples) else ""
+        raise ValueError(f"{name} must have shape (n_samples, 2) = ({n_samples}, 2); got "
+                         f"{intervals.shape}{transposed}.")
+    crossed = np.flatnonzero(intervals[:, 0] > intervals[:, 1])
+    if crossed.size:
+        raise ValueError(
+            f"{name} must have lower bounds <= upper bounds (column 0 <= column 1); "
+            f"{crossed.size} row(s) do not, the first row {int(crossed[0])} with "
+            f"{intervals[crossed[0]].tolist()}."
+        )
+    return intervals
+
+
+def check_intervals(y_true, intervals, names=("y_true", "intervals")):
+    y_true = _check_y_true(y_true, names[0])
+    return y_true, _check_bounds(intervals, y_true.shape[0], names[1])
+
+
+def check_coverage(coverage):
+    return check_real(coverage, "coverage", low=0, high=1, low_open=True, high_open=True)
+
+
+def check_tail_kl_params(tail_fraction, side, bins, smoothing, multivariate):
+    check_option(side, "side", SIDES)
+    if multivariate and side != "both":
+        raise ValueError(
+            "side applies to 1-D data without a rarity function; with several features or "
+            f"a rarity callable the tail region is the most rare points, so side must be "
+            f"'both' (the default); got {side!r}."
+        )
+    high = 0.5 if side == "both" and not multivariate else 1.0
+    check_real(tail_fraction, "tail_fraction", low=0, high=high, low_open=True,
+               high_open=True)
+    if check_int(bins, "bins") < MIN_CELLS:
+        raise ValueError(f"bins must be >= {MIN_CELLS}: in a single cell every model's tail "
+                         f"is the same point mass and scores 0; got {bins!r}.")
+    # smoothing is a probability added to each cell; beyond 1 it swamps the data.
+    check_real(smoothing, "smoothing", low=0, high=1)

@@ -2,41 +2,7 @@
 
 import numpy as np
 
-from skqegm.metrics._arrays import check_real_array
-from skqegm.utils._validation import check_real
-
-
-def _check_y_true(y_true, name):
-    y_true = check_real_array(y_true, name)
-    if y_true.ndim != 1 or y_true.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {y_true.shape}.")
-    return y_true
-
-
-def _check_bounds(intervals, n_samples, name):
-    # Infinite bounds are legitimate (an unbounded interval); NaN is not.
-    intervals = check_real_array(intervals, name, allow_inf=True)
-    if intervals.shape != (n_samples, 2):
-        transposed = " (transposed?)" if intervals.shape == (2, n_samples) else ""
-        raise ValueError(f"{name} must have shape (n_samples, 2) = ({n_samples}, 2); got "
-                         f"{intervals.shape}{transposed}.")
-    crossed = np.flatnonzero(intervals[:, 0] > intervals[:, 1])
-    if crossed.size:
-        raise ValueError(
-            f"{name} must have lower bounds <= upper bounds (column 0 <= column 1); "
-            f"{crossed.size} row(s) do not, the first row {int(crossed[0])} with "
-            f"{intervals[crossed[0]].tolist()}."
-        )
-    return intervals
-
-
-def _check_intervals(y_true, intervals, names=("y_true", "intervals")):
-    y_true = _check_y_true(y_true, names[0])
-    return y_true, _check_bounds(intervals, y_true.shape[0], names[1])
-
-
-def _check_coverage(coverage):
-    return check_real(coverage, "coverage", low=0, high=1, low_open=True, high_open=True)
+from skqegm.metrics._arrays import check_coverage, check_intervals
 
 
 def interval_coverage(y_true, intervals):
@@ -67,7 +33,7 @@ def interval_coverage(y_true, intervals):
     >>> interval_coverage([0.0, 1.0, 5.0, 2.0], [[-1, 1], [0, 2], [0, 2], [2, 3]])
     0.75
     """
-    y_true, intervals = _check_intervals(y_true, intervals)
+    y_true, intervals = check_intervals(y_true, intervals)
     inside = (intervals[:, 0] <= y_true) & (y_true <= intervals[:, 1])
     return float(np.mean(inside))
 
@@ -103,5 +69,5 @@ def coverage_error(y_true, intervals, coverage):
     >>> round(err, 6)
     0.15
     """
-    coverage = _check_coverage(coverage)
+    coverage = check_coverage(coverage)
     return abs(interval_coverage(y_true, intervals) - coverage)

@@ -42,11 +42,16 @@ import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_is_fitted
 
-from skqegm.metrics._arrays import check_flags, check_real_array
+from skqegm.metrics._arrays import (
+    check_coverage,
+    check_flags,
+    check_intervals,
+    check_real_array,
+    check_tail_kl_params,
+)
 from skqegm.metrics._rarity import kde_rarity
-from skqegm.metrics.intervals import _check_coverage, _check_intervals, coverage_error
+from skqegm.metrics.intervals import coverage_error
 from skqegm.metrics.rare_events import rare_event_recall
-from skqegm.metrics.tail import _check_params as _check_tail_kl_params
 from skqegm.metrics.tail import tail_kl_divergence
 from skqegm.pipeline import Pipeline
 from skqegm.utils._sampling import call_with_random_state
@@ -199,7 +204,7 @@ def _model_intervals(estimator, X, y, coverage):
     # Infinite bounds are legitimate (an unbounded interval); NaN is the model's fault.
     intervals = _model_output(estimator.predict_interval(X, coverage), estimator, call,
                               allow_inf=True)
-    return _check_intervals(y, intervals, names=("y", _call_name(estimator, call)))[1]
+    return check_intervals(y, intervals, names=("y", _call_name(estimator, call)))[1]
 
 
 def _check_tail_side(tail_fraction, side):
@@ -271,7 +276,7 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     >>> bool(scorer(kde, X[2000:]) <= 0)
     True
     """
-    _check_tail_kl_params(tail_fraction, side, bins, smoothing, multivariate=False)
+    check_tail_kl_params(tail_fraction, side, bins, smoothing, multivariate=False)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
     kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing)
 
@@ -431,7 +436,7 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     >>> bool(-0.02 < make_coverage_scorer(0.9)(kde, X[2000:]) <= 0)
     True
     """
-    coverage = _check_coverage(coverage)
+    coverage = check_coverage(coverage)
     if coverage < 0.5:
         warnings.warn(f"coverage={coverage!r} scores {coverage:.0%} intervals; coverage is the "
                       "nominal coverage (0.9 for 90% intervals), not the miscoverage "

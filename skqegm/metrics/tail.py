@@ -6,15 +6,14 @@ import numpy as np
 from scipy.special import rel_entr
 from sklearn.cluster import KMeans
 
-from skqegm.metrics._arrays import bounded_rows, check_real_array, power_of_two_scale
+from skqegm.metrics._arrays import (
+    MIN_CELLS,
+    bounded_rows,
+    check_real_array,
+    check_tail_kl_params,
+    power_of_two_scale,
+)
 from skqegm.metrics._rarity import kde_rarity
-from skqegm.utils._validation import check_int, check_option, check_real
-
-SIDES = ("lower", "upper", "both")
-#: Fewest cells the data's tail must fill (per side in 1-D): within a single cell every
-#: model's conditional tail is the same point mass, so a model far from the data would
-#: score as well as a perfect one.
-MIN_CELLS = 2
 
 
 def _check_sample(x, name):
@@ -26,24 +25,6 @@ def _check_sample(x, name):
     if x.shape[0] == 0:
         raise ValueError(f"{name} is empty: the tail KL divergence needs at least one point.")
     return x
-
-
-def _check_params(tail_fraction, side, bins, smoothing, multivariate):
-    check_option(side, "side", SIDES)
-    if multivariate and side != "both":
-        raise ValueError(
-            "side applies to 1-D data without a rarity function; with several features or "
-            f"a rarity callable the tail region is the most rare points, so side must be "
-            f"'both' (the default); got {side!r}."
-        )
-    high = 0.5 if side == "both" and not multivariate else 1.0
-    check_real(tail_fraction, "tail_fraction", low=0, high=high, low_open=True,
-               high_open=True)
-    if check_int(bins, "bins") < MIN_CELLS:
-        raise ValueError(f"bins must be >= {MIN_CELLS}: in a single cell every model's tail "
-                         f"is the same point mass and scores 0; got {bins!r}.")
-    # smoothing is a probability added to each cell; beyond 1 it swamps the data.
-    check_real(smoothing, "smoothing", low=0, high=1)
 
 
 def _too_few_cells(where, n_tail, n_points, filled, tail_fraction, remedy):
@@ -332,7 +313,7 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
         raise ValueError(f"x_true has {x_true.shape[1]} features but x_model has "
                          f"{x_model.shape[1]}; they must match.")
     multivariate = x_true.shape[1] > 1 or rarity is not None
-    _check_params(tail_fraction, side, bins, smoothing, multivariate)
+    check_tail_kl_params(tail_fraction, side, bins, smoothing, multivariate)
     if multivariate:
         c_true, c_model, n_cells = _cells_rarity(x_true, x_model, tail_fraction, bins, rarity)
     else:

@@ -230,8 +230,7 @@ class BaseQEGM(BaseTorchEstimator):
     def _standardized_support(self, context, generator):
         # The components' means plus and minus three scales (weights ignored: a far
         # component of small weight is as wrong as a heavy one).
-        log_weights, codes = self._latent_mixture
-        codes = torch.from_numpy(codes)
+        codes = torch.from_numpy(self._latent_mixture[1])
         if context is None:
             mean, scale = self.network_.decoder(codes)
         else:

@@ -254,11 +254,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     def _validate_fit_data(self, X, y):
         _check_numeric_target(y)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        self._feature_range = (X.min(axis=0), X.max(axis=0))
         return y.astype(np.float64)[:, None], X
 
     def _prepare_fit(self, values, context, seeds):
         super()._prepare_fit(values, context, seeds)
+        self._feature_range = (context.min(axis=0), context.max(axis=0))  # extrapolation
         y = values[:, 0]
         if np.ptp(y) == 0:
             raise ValueError(f"y is constant (every value is {y[0]!r}); a tail model needs a "
