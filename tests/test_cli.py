@@ -452,8 +452,8 @@ def test_test_start_in_range(tmp_path):
     ("--test-fraction", "1", r"must be in \(0, 1\); got 1"),
     ("--test-fraction", "-0.2", r"must be in \(0, 1\)"),
     ("--test-fraction", "nan", r"must be in \(0, 1\)"),
-    ("--seed", "-1", r"argument --seed: must be in \[0, 2\*\*32\); got -1"),
-    ("--seed", str(2**32), r"must be in \[0, 2\*\*32\); got 4294967296"),
+    ("--seed", "-1", r"argument --seed: must be in \[0, 4294967295\]; got -1"),
+    ("--seed", str(2**32), r"must be in \[0, 4294967295\]; got 4294967296"),
     ("--seed", "1.5", "invalid int value: '1.5'"),
     ("--kind", "level", "argument --kind: invalid choice: 'level'"),
     # The model options are bounded here, before the job reads any file.

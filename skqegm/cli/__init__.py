@@ -72,17 +72,6 @@ def _int_in(low, high):
     return integer
 
 
-def _seed(text):
-    """An argparse type: a seed numpy and torch both accept, 0 <= seed < 2**32."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32); got {value}")
-    return value
-
-
 def _fraction(text):
     """An argparse type: a float strictly between 0 and 1 (NaN refused)."""
     try:
@@ -140,7 +129,7 @@ def _build_parser():
     model.add_argument("--max-epochs", type=_int_in(1, MAX_EPOCHS), default=200,
                        help=f"training epochs at most, 1 to {MAX_EPOCHS}; early stopping ends "
                             "sooner (default: 200)")
-    model.add_argument("--seed", type=_seed, default=0,
+    model.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0,
                        help="random seed, 0 <= seed < 2**32 (default: 0)")
     output = parser.add_argument_group("output")
     output.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",

@@ -55,10 +55,9 @@ from skqegm.metrics.rare_events import rare_event_recall
 from skqegm.metrics.tail import tail_kl_divergence
 from skqegm.pipeline import Pipeline
 from skqegm.utils._sampling import call_with_random_state
-from skqegm.utils._tails import flag_beyond, tail_thresholds
+from skqegm.utils._tails import SIDES, flag_beyond, tail_thresholds
 from skqegm.utils._validation import check_int, check_option, check_real
 
-SIDES = ("lower", "upper", "both")
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
 
