@@ -270,3 +270,15 @@ def test_values_too_large_to_leave_room_are_refused_by_column():
     y[0] = -1e306
     with pytest.raises(ValueError, match="y column 0 holds"):
         TailRiskEstimator(max_epochs=1, **FAST).fit(X_MIX[:100], y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_a_fit_is_the_same_model_at_any_scale(factor):
+    # Standardisation divides by each column's largest magnitude before squaring, so data
+    # near the ends of float64 give the model of the unscaled data, scaled.
+    X = np.random.default_rng(0).standard_t(3, size=(200, 1))
+    params = dict(n_qubits=2, n_layers=1, max_epochs=3, **FAST)
+    plain = QEGMSampler(**params).fit(X).sample(500, random_state=0)
+    scaled = QEGMSampler(**params).fit(X * factor).sample(500, random_state=0) / factor
+    np.testing.assert_allclose(scaled, plain, rtol=1e-12, atol=1e-12)
