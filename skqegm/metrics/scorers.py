@@ -463,6 +463,31 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     return _named(scorer, "neg_coverage_error_scorer", make_coverage_scorer)
 
 
+def _prebuilt_doc(text, maker):
+    """The docstring of a prebuilt scorer: ``text`` with the Parameters and Raises that
+    every scorer shares."""
+    shared = """Parameters
+----------
+estimator : object
+    A fitted sampler or supervised tail estimator (see the module documentation).
+X : array-like of shape (n_samples, n_features)
+    Held-out data.
+y : array-like of shape (n_samples,) or None, default=None
+    Held-out targets; required for a supervised tail estimator, ignored otherwise.
+"""
+    raises = f"""Raises
+------
+NotFittedError
+    If ``estimator`` has ``fit`` but is not fitted.
+TypeError
+    If ``estimator`` lacks the methods the scorer needs.
+ValueError
+    If ``X`` or ``y`` is invalid, or the model's output holds NaN (see
+    :func:`{maker}`).
+"""
+    return text.replace("{parameters}", shared).replace("{raises}", raises)
+
+
 neg_tail_kl_scorer = make_tail_kl_scorer()
 neg_tail_kl_scorer.__doc__ = """Minus the tail KL of held-out data vs fresh model draws.
 
@@ -472,30 +497,13 @@ per held-out point, ``random_state=0``). Greater is better; 0 is the best possib
 score, but even the true model scores above 0 on a finite held-out set (about 0.2 at
 1,000 points of the tail mixture, 0.02 at 20,000): compare models on the same data.
 
-Parameters
-----------
-estimator : object
-    A fitted sampler or supervised tail estimator (see the module documentation).
-X : array-like of shape (n_samples, n_features)
-    Held-out data.
-y : array-like of shape (n_samples,) or None, default=None
-    Held-out targets; required for a supervised tail estimator, ignored otherwise.
-
+{parameters}
 Returns
 -------
 score : float
     Minus the tail KL divergence, at most 0.
 
-Raises
-------
-NotFittedError
-    If ``estimator`` has ``fit`` but is not fitted.
-TypeError
-    If ``estimator`` lacks the methods the scorer needs.
-ValueError
-    If ``X`` or ``y`` is invalid, or the model's output holds NaN (see
-    :func:`make_tail_kl_scorer`).
-
+{raises}
 Examples
 --------
 >>> from sklearn.neighbors import KernelDensity
@@ -507,6 +515,7 @@ Examples
 >>> bool(good > bad)
 True
 """
+neg_tail_kl_scorer.__doc__ = _prebuilt_doc(neg_tail_kl_scorer.__doc__, "make_tail_kl_scorer")
 
 rare_event_recall_scorer = make_rare_event_recall_scorer()
 rare_event_recall_scorer.__doc__ = """Rare-event recall of a model on held-out data.
@@ -515,31 +524,14 @@ rare_event_recall_scorer.__doc__ = """Rare-event recall of a model on held-out d
 with its defaults (``tail_fraction=0.05`` per side and ``side="both"``, the rare events of
 samplers). Greater is better.
 
-Parameters
-----------
-estimator : object
-    A fitted sampler or supervised tail estimator (see the module documentation).
-X : array-like of shape (n_samples, n_features)
-    Held-out data.
-y : array-like of shape (n_samples,) or None, default=None
-    Held-out targets; required for a supervised tail estimator, ignored otherwise.
-
+{parameters}
 Returns
 -------
 score : float
     The rare-event recall, in [0, 1] (``nan``, with a warning, when the held-out
     data hold no rare event).
 
-Raises
-------
-NotFittedError
-    If ``estimator`` has ``fit`` but is not fitted.
-TypeError
-    If ``estimator`` lacks the methods the scorer needs.
-ValueError
-    If ``X`` or ``y`` is invalid, or the model's output holds NaN (see
-    :func:`make_rare_event_recall_scorer`).
-
+{raises}
 Examples
 --------
 >>> from sklearn.neighbors import KernelDensity
@@ -550,6 +542,8 @@ Examples
 >>> round(rare_event_recall_scorer(kde, X[2000:]), 3)
 0.745
 """
+rare_event_recall_scorer.__doc__ = _prebuilt_doc(rare_event_recall_scorer.__doc__,
+                                                  "make_rare_event_recall_scorer")
 
 #: The three scorers by name, for ``GridSearchCV(..., scoring=SCORERS, refit=...)``.
 SCORERS = {
