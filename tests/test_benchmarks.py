@@ -5,6 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -73,3 +76,16 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     assert pngs == ["paper_fig5a_coverage.png", "paper_fig5b_mixture_densities.png",
                     "paper_recall.png"]
     assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_bench_metrics_runs_and_writes_json(tmp_path):
+    out = tmp_path / "metrics.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_metrics.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Target tail KL" in result.stdout
+    figures = json.loads(out.read_text())
+    # The fast KDE and a KDE of every row agree below MAX_KDE_POINTS rows.
+    for record in figures["tail_kl"]:
+        assert record["kl"] == pytest.approx(record["full_kde_kl"], rel=1e-9)
+    assert all(np.isfinite(r["neg_coverage_error"]) for r in figures["scorers"])

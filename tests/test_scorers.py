@@ -216,8 +216,9 @@ def test_multivariate_sampler_scores():
     kde = KernelDensity(bandwidth=0.3).fit(X[:600])
     assert neg_tail_kl_scorer(kde, X[600:]) <= 0
     assert 0 < rare_event_recall_scorer(kde, X[600:]) <= 1
+    assert -0.1 < SCORERS["neg_coverage_error"](kde, X[600:]) <= 0  # a density region
     with pytest.raises(ValueError, match="must have 1 feature"):
-        SCORERS["neg_coverage_error"](kde, X[600:])
+        make_coverage_scorer(0.9, region="central")(kde, X[600:])
     with pytest.raises(ValueError, match="side must be 'both'"):
         make_rare_event_recall_scorer(side="lower")(kde, X[600:])
 

@@ -21,6 +21,7 @@ from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
 from skqegm.metrics.scorers import (
     SCORERS,
     make_coverage_scorer,
+    make_rare_event_precision_scorer,
     make_rare_event_recall_scorer,
     make_tail_kl_scorer,
     neg_tail_kl_scorer,
@@ -37,6 +38,7 @@ __all__ = [
     "interval_coverage",
     "kupiec_pof_test",
     "make_coverage_scorer",
+    "make_rare_event_precision_scorer",
     "make_rare_event_recall_scorer",
     "make_tail_kl_scorer",
     "neg_tail_kl_scorer",

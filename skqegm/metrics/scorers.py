@@ -49,9 +49,9 @@ from skqegm.metrics._arrays import (
     check_real_array,
     check_tail_kl_params,
 )
-from skqegm.metrics._rarity import kde_rarity
+from skqegm.metrics._rarity import kde_rarity, rarity_scores, resolve_rarity
 from skqegm.metrics.intervals import coverage_error
-from skqegm.metrics.rare_events import rare_event_recall
+from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
 from skqegm.metrics.tail import tail_kl_divergence
 from skqegm.pipeline import Pipeline
 from skqegm.utils._sampling import call_with_random_state
@@ -60,6 +60,9 @@ from skqegm.utils._validation import check_int, check_option, check_real
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
+
+#: The regions of :func:`make_coverage_scorer` for an unsupervised sampler.
+REGIONS = ("auto", "central", "hdr")
 
 
 def _is_supervised(estimator):
@@ -147,23 +150,43 @@ def _model_flags(flags, estimator, call, n_samples):
     return flags.astype(int)
 
 
-def _true_rare_unsupervised(X, tail_fraction, side):
+def _true_rare_unsupervised(X, tail_fraction, side, rarity):
     """The true rare events among held-out points X (unsupervised case).
 
     Defined by the scorer's parameters and the held-out data alone, never by the model
     scored: candidates of a grid search (over ``tail_fraction``, say) must be scored
     against the same events.
     """
-    if X.shape[1] == 1:
+    if X.shape[1] == 1 and rarity is None:
         thresholds = tail_thresholds(X, "quantile", tail_fraction=tail_fraction)
         return flag_beyond(X, thresholds, side)[:, 0].astype(int)
     if side != "both":
-        raise ValueError("with several features the rare points are the most rare overall, "
-                         f"so side must be 'both'; got {side!r}.")
-    rarity = kde_rarity(X, name="the held-out X", hint="")(X)[:, None]
+        raise ValueError("with several features (or a rarity callable) the rare points are "
+                         f"the most rare overall, so side must be 'both'; got {side!r}.")
+    rarity = resolve_rarity(rarity, X, name="the held-out X",
+                            hint=" Pass a rarity callable to the scorer's maker instead.")
+    scores = rarity_scores(rarity, X, "the held-out X", allow_inf=False)[:, None]
     # Higher rarity is rarer, so only the upper threshold of the rarity scores applies.
-    thresholds = tail_thresholds(rarity, "quantile", tail_fraction=tail_fraction)
-    return flag_beyond(rarity, thresholds, "upper")[:, 0].astype(int)
+    thresholds = tail_thresholds(scores, "quantile", tail_fraction=tail_fraction)
+    return flag_beyond(scores, thresholds, "upper")[:, 0].astype(int)
+
+
+def _model_log_density(estimator, X, n_rows, call):
+    """``estimator.score_samples(X)`` checked: one score per row, never NaN."""
+    # A log-density of -inf is a zero density (a tophat kernel's outside), a valid "rarest".
+    scores = _model_output(np.ravel(estimator.score_samples(X)), estimator, call,
+                           allow_inf=True)
+    if scores.shape[0] != n_rows:
+        raise ValueError(f"{_call_name(estimator, call)} returned {scores.shape[0]} scores "
+                         f"for {n_rows} rows.")
+    return scores
+
+
+def _draws_kde(draws, estimator):
+    """A Gaussian KDE log-density of a sampler's draws, for a sampler without one."""
+    rarity = kde_rarity(draws, name=f"the draws of {_call_name(estimator, 'sample')}",
+                        hint="")
+    return lambda points: -rarity(points)
 
 
 def _log_density(estimator, X_raw, X, n_draws, random_state):
@@ -172,30 +195,38 @@ def _log_density(estimator, X_raw, X, n_draws, random_state):
     if not hasattr(estimator, "score_samples"):
         n_samples = min(n_draws * X.shape[0], MAX_KDE_DRAWS)
         draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)
-        name = f"the draws of {_call_name(estimator, f'sample({n_samples})')}"
-        return -kde_rarity(draws, name=name, hint="")(X)
-    # A log-density of -inf is a zero density (a tophat kernel's outside), a valid "rarest".
-    scores = _model_output(np.ravel(estimator.score_samples(X_raw)), estimator,
-                           "score_samples(X)", allow_inf=True)
-    if scores.shape[0] != X.shape[0]:
-        raise ValueError(f"{type(estimator).__name__}.score_samples returned "
-                         f"{scores.shape[0]} scores for {X.shape[0]} rows.")
-    return scores
+        return _draws_kde(draws, estimator)(X)
+    return _model_log_density(estimator, X_raw, X.shape[0], "score_samples(X)")
 
 
-def _expected_recall(true, scores):
-    """Recall of flagging the ``true.sum()`` lowest scores, averaged over orders of ties.
+def _mass_level(log_density, coverage):
+    """The highest level whose superlevel set holds at least ``coverage`` of the points."""
+    k = int(np.floor((1 - coverage) * log_density.shape[0]))
+    return np.partition(log_density, k)[k]
 
-    A stable sort would break ties by row order, so a model with a flat density could
-    score whatever recall the row order happens to give (1.0 on sorted data); averaging
-    over every order of the tied rows gives each of them an equal share of the flags left.
+
+def _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state):
+    """Share of held-out rows inside the model's highest-density region of mass ``coverage``.
+
+    The region is ``{x : log p(x) >= level}``, with ``level`` set so that it holds
+    ``coverage`` of the model's own draws; any score works there (the region of a
+    pipeline's score in transformed units holds the same mass), a density makes it the
+    smallest such region.
     """
-    n_flags = int(true.sum())
-    cutoff = np.sort(scores)[n_flags - 1]
-    below, tied = scores < cutoff, scores == cutoff
-    weights = below.astype(np.float64)
-    weights[tied] = (n_flags - below.sum()) / tied.sum()
-    return float(np.sum(weights[true == 1]) / n_flags)
+    n_samples, n_features = n_draws * X.shape[0], X.shape[1]
+    if hasattr(estimator, "score_samples"):
+        draws = _draw_samples(estimator, n_samples, n_features, random_state)
+        at_draws = _model_log_density(estimator, draws, n_samples,
+                                      f"score_samples(sample({n_samples}))")
+        at_rows = _model_log_density(estimator, X_raw, X.shape[0], "score_samples(X)")
+    else:
+        # A KDE scoring its own kernels' centres overrates them: fit on one half of the
+        # draws, set the level on the other half.
+        n_samples = min(n_samples, 2 * MAX_KDE_DRAWS)
+        draws = _draw_samples(estimator, n_samples, n_features, random_state)
+        log_density = _draws_kde(draws[: n_samples // 2], estimator)
+        at_draws, at_rows = log_density(draws[n_samples // 2:]), log_density(X)
+    return float(np.mean(at_rows >= _mass_level(at_draws, coverage)))
 
 
 def _model_intervals(estimator, X, y, coverage):
@@ -294,46 +325,127 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     return _named(scorer, "neg_tail_kl_scorer", make_tail_kl_scorer)
 
 
-def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
-                                  random_state=0):
-    """Build a scorer returning :func:`rare_event_recall` on held-out data.
+def _check_rarity_side(rarity, side):
+    if rarity is None:
+        return None
+    if not callable(rarity):
+        raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
+    if side != "both":
+        raise ValueError("with a rarity callable the rare points are the most rare overall, "
+                         f"so side must be 'both'; got {side!r}.")
+    return rarity
 
+
+def _expected_hits(true, scores):
+    """Rare events among the ``true.sum()`` lowest scores, averaged over orders of ties.
+
+    A stable sort would break ties by row order, so a model with a flat density could
+    score whatever recall the row order happens to give (1.0 on sorted data); averaging
+    over every order of the tied rows gives each of them an equal share of the flags left.
+    """
+    n_flags = int(true.sum())
+    cutoff = np.sort(scores)[n_flags - 1]
+    below, tied = scores < cutoff, scores == cutoff
+    weights = below.astype(np.float64)
+    weights[tied] = (n_flags - below.sum()) / tied.sum()
+    return float(np.sum(weights[true == 1]))
+
+
+def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, random_state,
+                            rarity):
+    """The recall or precision scorer: ``metric(true_flags, predicted_flags)``."""
+    _check_tail_side(tail_fraction, side)
+    n_draws = check_int(n_draws, "n_draws", min_value=1)
+    rarity = _check_rarity_side(rarity, side)
+
+    def scorer(estimator, X, y=None):
+        _check_fitted(estimator)
+        if _is_supervised(estimator):
+            _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
+            y = _require_y(y, name)
+            n = y.shape[0]
+            true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
+            pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
+            return metric(true, pred)
+        if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
+            raise TypeError(f"{name} needs a sampler with score_samples or sample; "
+                            f"{type(estimator).__name__} lacks both."
+                            + _pipeline_hint(estimator))
+        X_raw, X = X, _as_2d(X)
+        true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
+        scores = _log_density(estimator, X_raw, X, n_draws, random_state)
+        if not true.any():
+            return metric(true, true)  # undefined: nan, with a warning
+        # The model flags as many rows as are rare, so its recall is its precision.
+        return _expected_hits(true, scores) / int(true.sum())
+
+    return _named(scorer, name, maker)
+
+
+_RARE_EVENT_DOC = """
     - supervised tail estimator: true rare events are ``estimator.rare_events(y)`` (for
       :class:`~skqegm.TailRiskEstimator`, the ``y`` strictly beyond its rare-event
       threshold on its ``side``); predictions are ``estimator.predict_rare(X)``.
-      ``tail_fraction`` and ``side`` are not used: the estimator defines its events.
-    - unsupervised sampler (the paper's definition): true rare events are the points of
-      the held-out ``X`` strictly beyond its empirical ``tail_fraction`` quantile(s) on
-      ``side`` (with several features: the points whose Gaussian-KDE rarity is strictly
-      above its ``1 - tail_fraction`` quantile, about the ``tail_fraction`` of ``X`` that
-      is rarest). They depend on the scorer's parameters and the held-out data only, not
-      on the sampler (whose own ``tail_threshold_`` is not read), so every candidate of a
-      grid search is scored against the same events. The model flags the same number
-      of points, those with the lowest ``score_samples`` (``-inf``, a zero density, is
-      the lowest); recall therefore also equals precision. Points tied at the cut share
-      the flags left equally (the recall averaged over every order of the ties), so a
-      flat density scores the chance level whatever the order of the rows. These flags
-      ignore ``side``: with a one-sided rule, low-density points on the other side (or in
-      a valley between modes) count as misses. An over-smoothed, unimodal density ranks
-      points by distance from the centre and can score well here; read recall together
-      with the tail KL. A sampler without
-      ``score_samples`` (a GAN, a diffusion model) is ranked by a Gaussian KDE
-      (``scipy.stats.gaussian_kde``) of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its
-      draws.
+      ``tail_fraction``, ``side`` and ``rarity`` are not used: the estimator defines its
+      events.
+    - unsupervised sampler (the paper's definition): true rare events are defined by the
+      scorer's parameters and the held-out data alone, never by the sampler (whose own
+      ``tail_threshold_`` is not read), so every candidate of a grid search is scored
+      against the same events:
+
+      * one feature, no ``rarity``: the points of the held-out ``X`` strictly beyond its
+        empirical ``tail_fraction`` quantile(s) on ``side``;
+      * several features, or a ``rarity`` callable: the points whose rarity is strictly
+        above its ``1 - tail_fraction`` quantile over the held-out ``X``, about the
+        ``tail_fraction`` of ``X`` that is rarest. The default rarity is minus the
+        log-density of a Gaussian KDE fitted on the held-out ``X`` itself (Scott's
+        bandwidth, on a seeded subsample of 2,000 rows when there are more); pass
+        ``rarity`` (e.g. ``lambda X: -reference.score_samples(X)`` with a density fitted
+        on training rows) to define the events by another reference.
+
+      The model flags the same number of points, those with the lowest ``score_samples``
+      (``-inf``, a zero density, is the lowest): its own rarity ranking, so that recall
+      and precision are equal here. Points tied at the cut share the flags left equally
+      (the score averaged over every order of the ties), so a flat density scores the
+      chance level whatever the order of the rows. These flags ignore ``side``: with a
+      one-sided rule, low-density points on the other side (or in a valley between
+      modes) count as misses. An over-smoothed, unimodal density ranks points by
+      distance from the centre and can score well here; read it together with the tail
+      KL. A sampler without ``score_samples`` (a GAN, a diffusion model) is ranked by a
+      Gaussian KDE of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws.
 
     The score is ``nan`` (with a warning) when the held-out data hold no rare event.
 
     Parameters
     ----------
     tail_fraction : float, default=0.05
-        Tail fraction per side for the quantile rule (in (0, 0.5) for "both").
+        Share of rare points: per side for the 1-D quantile rule (in (0, 0.5) for
+        "both"), overall for the rarity rule.
     side : {"lower", "upper", "both"}, default="both"
-        Side for the quantile rule.
+        Side for the 1-D quantile rule; must be "both" with a ``rarity`` (several
+        features use the rarity rule, and need "both" too).
     n_draws : int, default=10
         Model draws per held-out point for a sampler without ``score_samples`` (>= 1).
     random_state : int or None, default=0
         Passed to ``sample`` when it accepts one.
+    rarity : callable or None, default=None
+        ``rarity(X) -> scores`` of shape (n_rows,), higher meaning rarer, finite on the
+        held-out ``X``; defines the true rare events by the rarity rule, in any number of
+        dimensions. ``None``: the quantile rule in 1-D, a KDE of the held-out ``X``
+        otherwise.
+"""
 
+
+def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
+                                  random_state=0, rarity=None):
+    return _make_rare_event_scorer(rare_event_recall, "rare_event_recall_scorer",
+                                   make_rare_event_recall_scorer, tail_fraction, side, n_draws,
+                                   random_state, rarity)
+
+
+make_rare_event_recall_scorer.__doc__ = (
+    "Build a scorer returning :func:`rare_event_recall` on held-out data.\n"
+    + _RARE_EVENT_DOC + """
     Returns
     -------
     scorer : callable
@@ -345,8 +457,12 @@ def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10
         If a parameter is out of range. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without the methods it needs, and
         ``ValueError`` if the model's ``score_samples`` hold NaN, its draws NaN or
-        infinity, or its ``rare_events`` / ``predict_rare`` anything but one 0/1 flag per
-        held-out row.
+        infinity, its ``rare_events`` / ``predict_rare`` anything but one 0/1 flag per
+        held-out row, or ``rarity`` anything but one finite score per row.
+
+    See Also
+    --------
+    make_rare_event_precision_scorer : the share of flagged points that are rare.
 
     Examples
     --------
@@ -358,51 +474,83 @@ def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10
     >>> kde = KernelDensity(bandwidth=0.3).fit(X[:2000])
     >>> round(scorer(kde, X[2000:]), 3)
     0.55
-    """
-    _check_tail_side(tail_fraction, side)
-    n_draws = check_int(n_draws, "n_draws", min_value=1)
-
-    def scorer(estimator, X, y=None):
-        _check_fitted(estimator)
-        if _is_supervised(estimator):
-            _require(estimator, ["rare_events", "predict_rare"], "rare_event_recall_scorer",
-                     "a supervised estimator")
-            y = _require_y(y, "rare_event_recall_scorer")
-            n = y.shape[0]
-            true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
-            pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
-            return rare_event_recall(true, pred)
-        if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
-            raise TypeError("rare_event_recall_scorer needs a sampler with score_samples or "
-                            f"sample; {type(estimator).__name__} lacks both."
-                            + _pipeline_hint(estimator))
-        X_raw, X = X, _as_2d(X)
-        true = _true_rare_unsupervised(X, tail_fraction, side)
-        scores = _log_density(estimator, X_raw, X, n_draws, random_state)
-        if not true.any():
-            return rare_event_recall(true, true)  # undefined: nan, with a warning
-        return _expected_recall(true, scores)
-
-    return _named(scorer, "rare_event_recall_scorer", make_rare_event_recall_scorer)
+    """)
 
 
-def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
+def make_rare_event_precision_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
+                                     random_state=0, rarity=None):
+    return _make_rare_event_scorer(rare_event_precision, "rare_event_precision_scorer",
+                                   make_rare_event_precision_scorer, tail_fraction, side,
+                                   n_draws, random_state, rarity)
+
+
+make_rare_event_precision_scorer.__doc__ = (
+    """Build a scorer returning :func:`rare_event_precision` on held-out data.
+
+    The same events and flags as :func:`make_rare_event_recall_scorer`; precision
+    differs from recall only for a supervised tail estimator, whose ``predict_rare``
+    flags as many rows as it sees fit (a sampler flags as many rows as are rare).
+""" + _RARE_EVENT_DOC + """
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y=None) -> float`` in [0, 1] (``nan``, with a warning,
+        when a supervised estimator flags nothing).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of range; see :func:`make_rare_event_recall_scorer` for
+        what the scorer raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from skqegm.metrics import make_rare_event_precision_scorer
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.standard_normal((4000, 2))
+    >>> gmm = GaussianMixture(random_state=0).fit(X[:2000])
+    >>> scorer = make_rare_event_precision_scorer(tail_fraction=0.02)
+    >>> bool(scorer(gmm, X[2000:]) > 0.8)
+    True
+    """)
+
+
+def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_state=0):
     """Build a scorer returning minus :func:`coverage_error` at nominal ``coverage``.
 
     - supervised tail estimator: intervals are ``estimator.predict_interval(X, coverage)``,
-      checked against the held-out ``y``;
-    - unsupervised sampler with one feature: one *marginal* interval for every row, the
-      central ``coverage`` interval (``(1 -+ coverage) / 2`` empirical quantiles) of
-      ``n_draws * len(X)`` fresh draws, checked against the held-out ``X``. Samplers of
-      several features raise ``ValueError`` (a central interval is 1-D).
+      checked against the held-out ``y``; ``region`` is not used.
+    - unsupervised sampler, ``region="central"`` (the default with one feature): one
+      *marginal* interval for every row, the central ``coverage`` interval
+      (``(1 -+ coverage) / 2`` empirical quantiles) of ``n_draws * len(X)`` fresh draws,
+      checked against the held-out ``X``.
+    - unsupervised sampler, ``region="hdr"`` (the default with several features): the
+      share of held-out rows inside the model's highest-density region of mass
+      ``coverage``, ``{x : log p(x) >= level}`` with ``level`` the ``1 - coverage``
+      quantile of ``log p`` over ``n_draws * len(X)`` fresh draws. ``log p`` is the
+      model's ``score_samples``; for a sampler without one, a Gaussian KDE fitted on one
+      half of ``min(n_draws * len(X), 2 * MAX_KDE_DRAWS)`` draws, the level set on the
+      other half (a KDE overrates its own centres).
+
+    Both ask whether ``coverage`` of the held-out data falls where the model puts
+    ``coverage`` of its mass. In 1-D they differ where the model is skewed or multimodal:
+    the central interval leaves ``(1 - coverage) / 2`` of the mass on each side, the
+    highest-density region may leave more on the lighter tail, or be a union of intervals
+    that excludes a valley between modes. For a symmetric unimodal model they are the
+    same interval.
 
     Parameters
     ----------
     coverage : float, default=0.9
         Nominal coverage, in (0, 1): e.g. 0.9 for 90% intervals. Below 0.5 a warning asks
         whether the miscoverage ``1 - coverage`` was meant.
+    region : {"auto", "central", "hdr"}, default="auto"
+        The region of an unsupervised sampler: "auto" is "central" with one feature and
+        "hdr" with several; "central" needs one feature.
     n_draws : int, default=10
-        Model draws per held-out point for the unsupervised interval (>= 1).
+        Model draws per held-out point for the unsupervised region (>= 1).
     random_state : int or None, default=0
         Passed to ``sample`` when it accepts one.
 
@@ -414,11 +562,12 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     Raises
     ------
     ValueError
-        If ``coverage`` is not in (0, 1) or ``n_draws`` is not a positive integer. The
-        scorer raises ``NotFittedError`` for an unfitted estimator, ``TypeError`` for one
-        without ``predict_interval`` / ``sample``, and ``ValueError`` if the model's
-        intervals hold NaN, have the wrong shape or a lower bound above the upper one, or
-        its draws hold NaN or infinity.
+        If ``coverage`` is not in (0, 1), ``region`` is unknown or ``n_draws`` is not a
+        positive integer. The scorer raises ``NotFittedError`` for an unfitted estimator,
+        ``TypeError`` for one without ``predict_interval`` / ``sample``, and
+        ``ValueError`` for ``region="central"`` on several features, or if the model's
+        intervals hold NaN, have the wrong shape or a lower bound above the upper one,
+        its densities hold NaN, or its draws hold NaN or infinity.
 
     Warns
     -----
@@ -434,12 +583,22 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
     >>> kde = KernelDensity(bandwidth=0.3).fit(X[:2000])
     >>> bool(-0.02 < make_coverage_scorer(0.9)(kde, X[2000:]) <= 0)
     True
+
+    In two dimensions, the highest-density region of a Gaussian mixture:
+
+    >>> import numpy as np
+    >>> from sklearn.mixture import GaussianMixture
+    >>> X2 = np.random.RandomState(0).standard_normal((4000, 2))
+    >>> gmm = GaussianMixture(random_state=0).fit(X2[:2000])
+    >>> bool(-0.02 < make_coverage_scorer(0.9)(gmm, X2[2000:]) <= 0)
+    True
     """
     coverage = check_coverage(coverage)
     if coverage < 0.5:
         warnings.warn(f"coverage={coverage!r} scores {coverage:.0%} intervals; coverage is the "
                       "nominal coverage (0.9 for 90% intervals), not the miscoverage "
                       f"1 - coverage = {1 - coverage:.3g}.", UserWarning, stacklevel=2)
+    check_option(region, "region", REGIONS)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
     def scorer(estimator, X, y=None):
@@ -451,10 +610,14 @@ def make_coverage_scorer(coverage=0.9, *, n_draws=10, random_state=0):
             intervals = _model_intervals(estimator, X, y, coverage)
             return -coverage_error(y, intervals, coverage)
         _require(estimator, ["sample"], "coverage scorer", "a sampler")
-        X = _as_2d(X)
+        X_raw, X = X, _as_2d(X)
+        if region == "hdr" or (region == "auto" and X.shape[1] > 1):
+            share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
+            return -abs(share - coverage)
         if X.shape[1] != 1:
-            raise ValueError("the coverage scorer builds a central interval, so an "
-                             f"unsupervised sampler must have 1 feature; X has {X.shape[1]}.")
+            raise ValueError("region='central' builds a central interval, so an unsupervised "
+                             f"sampler must have 1 feature; X has {X.shape[1]}. Use "
+                             "region='hdr' (or 'auto') for several features.")
         draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
         bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
         intervals = np.tile(bounds, (X.shape[0], 1))

@@ -1,0 +1,209 @@
+"""Tail scorers in several dimensions, checked on Gaussians whose density regions are exact."""
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.stats import gaussian_kde
+from sklearn.mixture import GaussianMixture
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import KernelDensity
+
+from skqegm import QEGMSampler
+from skqegm.baselines import (
+    DiffusionSampler,
+    GANSampler,
+    GPDTailSampler,
+    StudentTSampler,
+    VAESampler,
+)
+from skqegm.metrics import (
+    SCORERS,
+    make_coverage_scorer,
+    make_rare_event_precision_scorer,
+    make_rare_event_recall_scorer,
+    tail_kl_divergence,
+)
+from skqegm.metrics._rarity import MAX_KDE_POINTS, kde_rarity
+
+
+class IsotropicGaussian:
+    """N(0, scale**2 I) with its exact log-density: the regions of a known answer."""
+
+    def __init__(self, n_features, scale=1.0):
+        self.n_features, self.scale = n_features, scale
+
+    def sample(self, n_samples, random_state=None):
+        rng = np.random.RandomState(random_state)
+        return self.scale * rng.standard_normal((n_samples, self.n_features))
+
+    def score_samples(self, X):
+        X = np.asarray(X, dtype=float).reshape(-1, self.n_features)
+        return stats.multivariate_normal(cov=self.scale**2 * np.eye(self.n_features)).logpdf(X)
+
+
+class DrawsOnly(IsotropicGaussian):
+    """The same model with no density: the scorers fall back on a KDE of its draws."""
+
+    score_samples = property(doc="no density")
+
+    def __getattribute__(self, name):
+        if name == "score_samples":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return np.random.RandomState(0).standard_normal((4000, 3))
+
+
+def _exact_share(scale, coverage, n_features):
+    # The model's region is the ball |x|^2 <= scale^2 q; the data's |x|^2 is chi2(d).
+    return stats.chi2.cdf(scale**2 * stats.chi2.ppf(coverage, n_features), n_features)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.7, 1.5])
+@pytest.mark.parametrize("coverage", [0.5, 0.9])
+def test_hdr_coverage_matches_the_exact_gaussian_region(held_out, scale, coverage):
+    expected = -abs(_exact_share(scale, coverage, 3) - coverage)
+    score = make_coverage_scorer(coverage)(IsotropicGaussian(3, scale), held_out)
+    # Binomial noise of 4,000 held-out rows (sd <= 0.008) plus that of the level.
+    assert score == pytest.approx(expected, abs=0.025)
+
+
+def test_hdr_coverage_of_a_sampler_without_density_uses_a_kde_of_its_draws(held_out):
+    right = make_coverage_scorer(0.9)(DrawsOnly(3), held_out)
+    wide = make_coverage_scorer(0.9)(DrawsOnly(3, scale=1.5), held_out)
+    assert right > -0.03
+    assert wide == pytest.approx(-abs(_exact_share(1.5, 0.9, 3) - 0.9), abs=0.03)
+
+
+def test_hdr_and_central_interval_agree_on_a_symmetric_1d_model():
+    X = np.random.RandomState(1).standard_normal((3000, 1))
+    model = IsotropicGaussian(1, scale=1.3)
+    central = make_coverage_scorer(0.8, region="central")(model, X)
+    hdr = make_coverage_scorer(0.8, region="hdr")(model, X)
+    assert central == pytest.approx(-abs(_exact_share(1.3, 0.8, 1) - 0.8), abs=0.02)
+    assert hdr == pytest.approx(central, abs=0.02)
+
+
+def test_hdr_differs_from_the_central_interval_where_the_model_is_skewed():
+    class Exponential:
+        def sample(self, n_samples, random_state=None):
+            return np.random.RandomState(random_state).exponential(size=(n_samples, 1))
+
+        def score_samples(self, X):
+            return stats.expon.logpdf(np.ravel(X))
+
+    # Data uniform on [0, 1]: the HDR of mass 0.5 is [0, ln 2] (covers 0.693 of the
+    # data), the central interval [ln(4/3), ln 4] covers 1 - ln(4/3) = 0.712.
+    X = np.linspace(0, 1, 2001)[:, None]
+    hdr = make_coverage_scorer(0.5, region="hdr", n_draws=100)(Exponential(), X)
+    central = make_coverage_scorer(0.5, region="central", n_draws=100)(Exponential(), X)
+    assert hdr == pytest.approx(-(np.log(2) - 0.5), abs=0.01)
+    assert central == pytest.approx(-(1 - np.log(4 / 3) - 0.5), abs=0.01)
+
+
+def test_rare_events_from_an_exact_rarity_rank_an_exact_model_perfectly(held_out):
+    radius = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731 (exact rarity)
+    recall = make_rare_event_recall_scorer(rarity=radius)(IsotropicGaussian(3), held_out)
+    precision = make_rare_event_precision_scorer(rarity=radius)(IsotropicGaussian(3), held_out)
+    assert recall == precision == 1.0
+
+
+def test_default_kde_events_are_close_to_the_exact_ones(held_out):
+    exact = make_rare_event_recall_scorer()(IsotropicGaussian(3), held_out)
+    # The KDE of the held-out rows finds most of the exact 5% rarest (measured: 0.775).
+    assert exact > 0.7
+
+
+def test_flat_density_scores_the_chance_level(held_out):
+    class Flat(IsotropicGaussian):
+        def score_samples(self, X):
+            return np.zeros(np.asarray(X).shape[0])
+
+    assert make_rare_event_recall_scorer()(Flat(3), held_out) == pytest.approx(0.05, abs=1e-3)
+
+
+def test_rarity_callable_in_1d_replaces_the_quantile_rule():
+    x = np.random.RandomState(2).standard_normal((2000, 1))
+    # |x| beyond its 90% quantile: the same events as 5% per side of a symmetric sample.
+    by_rarity = make_rare_event_recall_scorer(tail_fraction=0.1, rarity=np.abs)
+    by_quantile = make_rare_event_recall_scorer(tail_fraction=0.05)
+    model = IsotropicGaussian(1)
+    assert by_rarity(model, x) == pytest.approx(by_quantile(model, x), abs=0.05)
+
+
+def test_rarity_needs_side_both_and_a_callable():
+    with pytest.raises(ValueError, match="side must be 'both'"):
+        make_rare_event_recall_scorer(side="upper", rarity=np.abs)
+    with pytest.raises(ValueError, match="rarity must be None or a callable"):
+        make_rare_event_precision_scorer(rarity="kde")
+    with pytest.raises(ValueError, match="region must be one of"):
+        make_coverage_scorer(0.9, region="ball")
+
+
+def test_bad_rarity_output_is_named(held_out):
+    scorer = make_rare_event_recall_scorer(rarity=lambda X: np.full(len(X), np.nan))
+    with pytest.raises(ValueError, match="rarity must return one finite score"):
+        scorer(IsotropicGaussian(3), held_out)
+
+
+def test_precision_differs_from_recall_for_a_supervised_estimator():
+    class Flags:
+        def sample_y(self, X, n_draws):
+            return np.zeros((len(X), n_draws))
+
+        def rare_events(self, y):
+            return (np.asarray(y) > 1).astype(int)
+
+        def predict_rare(self, X):
+            return (np.asarray(X)[:, 0] > 0).astype(int)
+
+    X = np.array([[1.0], [1.0], [1.0], [-1.0]])
+    y = np.array([2.0, 0.0, 0.0, 2.0])  # rare: rows 0 and 3; flagged: rows 0, 1, 2
+    assert make_rare_event_recall_scorer()(Flags(), X, y) == 0.5
+    assert make_rare_event_precision_scorer()(Flags(), X, y) == pytest.approx(1 / 3)
+
+
+def test_fast_kde_matches_scipy_and_subsamples_large_references():
+    rng = np.random.RandomState(3)
+    points, queries = rng.standard_t(4, size=(800, 3)), 3 * rng.standard_normal((200, 3))
+    expected = -gaussian_kde(points.T).logpdf(queries.T)
+    np.testing.assert_allclose(kde_rarity(points)(queries), expected, rtol=1e-10)
+    big = rng.standard_normal((3 * MAX_KDE_POINTS, 2))
+    # Deterministic, and fitted on MAX_KDE_POINTS of the rows (Scott's factor shows it).
+    np.testing.assert_array_equal(kde_rarity(big)(queries[:, :2]), kde_rarity(big)(queries[:, :2]))
+    subsample = big[np.sort(np.random.RandomState(0).choice(len(big), MAX_KDE_POINTS, False))]
+    np.testing.assert_allclose(kde_rarity(big)(queries[:, :2]),
+                               -gaussian_kde(subsample.T).logpdf(queries[:, :2].T), rtol=1e-10)
+
+
+def test_tail_kl_in_five_dimensions_separates_a_wrong_model():
+    rng = np.random.RandomState(4)
+    x = rng.standard_t(4, size=(20000, 5))
+    same = tail_kl_divergence(x, rng.standard_t(4, size=(20000, 5)))
+    gaussian = tail_kl_divergence(x, rng.normal(0, x.std(), size=(20000, 5)))
+    assert same < 0.05 < 0.3 < gaussian
+
+
+MULTIVARIATE_SAMPLERS = {
+    "qegm": QEGMSampler(max_epochs=3, random_state=0),
+    "gan": GANSampler(max_epochs=3, random_state=0),
+    "vae": VAESampler(max_epochs=3, random_state=0),
+    "diffusion": DiffusionSampler(max_epochs=3, random_state=0),
+    "student-t": StudentTSampler(),
+    "gpd": GPDTailSampler(),
+    "gmm": GaussianMixture(random_state=0),
+    "kde": KernelDensity(bandwidth=0.4),
+}
+
+
+@pytest.mark.parametrize("name", MULTIVARIATE_SAMPLERS)
+def test_every_scorer_is_finite_in_grid_search_on_two_features(name):
+    X = np.random.RandomState(5).standard_t(5, size=(600, 2))
+    search = GridSearchCV(MULTIVARIATE_SAMPLERS[name], {}, scoring=SCORERS, refit=False, cv=2,
+                          error_score="raise").fit(X)
+    for key in SCORERS:
+        scores = search.cv_results_[f"mean_test_{key}"]
+        assert np.all(np.isfinite(scores)) and np.all(scores <= 1), key
