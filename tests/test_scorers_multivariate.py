@@ -207,3 +207,16 @@ def test_every_scorer_is_finite_in_grid_search_on_two_features(name):
     for key in SCORERS:
         scores = search.cv_results_[f"mean_test_{key}"]
         assert np.all(np.isfinite(scores)) and np.all(scores <= 1), key
+
+
+@pytest.mark.parametrize("name", SCORERS)
+def test_a_pipeline_without_inverse_is_scored_in_its_last_steps_space(name):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+
+    X = np.random.RandomState(6).standard_t(5, size=(1200, 2))
+    encode = ColumnTransformer([("scale", "passthrough", [0, 1])])  # no inverse_transform
+    pipe = make_pipeline(encode, GaussianMixture(2, random_state=0)).fit(X[:600])
+    last_step = GaussianMixture(2, random_state=0).fit(encode.fit_transform(X[:600]))
+    expected = SCORERS[name](last_step, encode.transform(X[600:]))
+    assert SCORERS[name](pipe, X[600:]) == expected

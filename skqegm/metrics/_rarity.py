@@ -9,7 +9,6 @@ scorers and the highest-density-region coverage scorer.
 """
 
 import numpy as np
-from scipy import linalg
 from threadpoolctl import threadpool_limits
 
 from skqegm.metrics._arrays import bounded_rows, power_of_two_scale
@@ -22,19 +21,13 @@ _RARITY_HINT = " Pass a rarity callable instead."
 
 def _check_fittable(points, name, hint):
     n_points, n_features = points.shape
-    if n_points <= n_features:
-        raise ValueError(
-            f"No Gaussian KDE can score rarity on {name} of shape {points.shape}: too few "
-            f"points (a KDE in {n_features} dimension(s) needs more than {n_features}).{hint}"
-        )
-    # A column without spread makes the covariance singular; floating-point noise can hide
-    # that from a Cholesky factorisation, which would then give a meaningless density.
-    flat = np.flatnonzero(np.ptp(points, axis=0) == 0)
-    if flat.size:
-        raise ValueError(
-            f"No Gaussian KDE can score rarity on {name} of shape {points.shape}: column(s) "
-            f"{flat[:10].tolist()} hold a single value (a singular covariance).{hint}"
-        )
+    if n_points < 2:
+        raise ValueError(f"No Gaussian KDE can score rarity on {name} of shape {points.shape}: "
+                         f"too few points (at least 2 are needed).{hint}")
+    if np.all(np.ptp(points, axis=0) == 0):
+        raise ValueError(f"No Gaussian KDE can score rarity on {name} of shape {points.shape}: "
+                         f"every column holds a single value, so every point is as rare as "
+                         f"every other.{hint}")
 
 
 def _kde_subsample(points):
@@ -50,30 +43,50 @@ def _kde_subsample(points):
 
 
 class _GaussianKDE:
-    """Gaussian KDE with Scott's bandwidth, evaluated as a log-density in whitened space."""
+    """Gaussian KDE with Scott's bandwidth on the span of its points, as a log-density.
+
+    Columns are standardised, and the kernels live on the principal axes along which the
+    points vary: constant columns and exact linear dependences (one-hot groups that sum
+    to 1) are null directions, where the full covariance would be singular. With
+    ``k`` axes the log-density is that of :class:`scipy.stats.gaussian_kde` on the
+    ``k``-dimensional span (identical to it when ``k`` is the number of columns). A point
+    off the span pays ``|residual|**2 / 2`` in bandwidth units on top, as if each null
+    direction were a unit-variance one: the points themselves pay nothing, while model
+    draws where the data never are rank as rarer.
+    """
 
     def __init__(self, points, name, hint):
-        n_points, n_features = points.shape
+        n_points = points.shape[0]
         self.mean = points.mean(axis=0)
-        factor = n_points ** (-1.0 / (n_features + 4))  # Scott's rule, as gaussian_kde
-        covariance = np.atleast_2d(np.cov(points, rowvar=False)) * factor**2
-        # Collinear columns can leave a factorisable covariance after rounding, and then a
-        # meaningless density: judge singularity on the scale-free correlation matrix.
-        spread = np.sqrt(np.diag(covariance))
-        if np.linalg.eigvalsh(covariance / np.outer(spread, spread))[0] < 1e-10:
+        spread = points.std(axis=0)
+        # A constant column is measured in its own units (a power of two brought it to 1).
+        self.spread = np.where(spread > 0, spread, 1.0)
+        standardised = (points - self.mean) / self.spread
+        variances, axes = np.linalg.eigh(np.atleast_2d(np.cov(standardised, rowvar=False)))
+        kept = variances > 1e-10 * variances.max()
+        n_dims = int(kept.sum())
+        if n_points <= n_dims:
             raise ValueError(
-                f"No Gaussian KDE can score rarity on {name} of shape {points.shape} "
-                f"(a singular covariance: collinear columns).{hint}"
+                f"No Gaussian KDE can score rarity on {name} of shape {points.shape}: too few "
+                f"points (a KDE on the {n_dims} dimension(s) they span needs more than "
+                f"{n_dims}).{hint}"
             )
-        self.cholesky = linalg.cholesky(covariance, lower=True)
-        self.kernels = self._whiten(points)
+        self.factor = n_points ** (-1.0 / (n_dims + 4))  # Scott's rule, as gaussian_kde
+        self.axes = axes[:, kept]
+        self.whitening = self.axes / (np.sqrt(variances[kept]) * self.factor)
+        self.kernels = self._whiten(points)[0]
         self.kernel_norms = np.sum(self.kernels**2, axis=1)
-        log_det = 2.0 * np.sum(np.log(np.diag(self.cholesky)))
-        self.log_norm = (np.log(n_points) + 0.5 * log_det
-                         + 0.5 * n_features * np.log(2.0 * np.pi))
+        self.log_norm = (np.log(n_points) + n_dims * np.log(self.factor)
+                         + 0.5 * np.sum(np.log(variances[kept]))
+                         + np.sum(np.log(self.spread[spread > 0]))
+                         + 0.5 * n_dims * np.log(2.0 * np.pi))
 
     def _whiten(self, X):
-        return linalg.solve_triangular(self.cholesky, (X - self.mean).T, lower=True).T
+        """Whitened coordinates on the span, and half the squared distance off it."""
+        standardised = (X - self.mean) / self.spread
+        residual = standardised - (standardised @ self.axes) @ self.axes.T
+        off_span = 0.5 * np.sum(residual**2, axis=1) / self.factor**2
+        return standardised @ self.whitening, off_span
 
     def logpdf(self, X):
         # Small blocks in one BLAS thread: several threads on blocks this size cost more in
@@ -86,8 +99,8 @@ class _GaussianKDE:
         # Blocks of about 2**18 distances stay in cache: larger ones are memory-bound.
         step = max(1, min(X.shape[0], 2**18 // self.kernels.shape[0]))
         for start in range(0, X.shape[0], step):
-            z = self._whiten(X[start:start + step])
-            # |z - k|^2 through one matrix product; rounding can leave it a hair below 0.
+            z, off_span = self._whiten(X[start:start + step])
+            # |z - k|^2 / 2 through one matrix product; rounding can leave it a hair below 0.
             half = z @ self.kernels.T
             half *= -1.0
             half += 0.5 * (np.sum(z**2, axis=1)[:, None] + self.kernel_norms)
@@ -98,7 +111,8 @@ class _GaussianKDE:
             # out of the subnormal range, which is many times slower on x86.
             np.minimum(half, 700.0, out=half)
             np.exp(-half, out=half)
-            out[start:start + step] = np.log(half.sum(axis=1)) - nearest - self.log_norm
+            out[start:start + step] = (np.log(half.sum(axis=1)) - nearest - off_span
+                                       - self.log_norm)
         return out
 
 
@@ -108,7 +122,9 @@ def kde_rarity(points, name="x_true", hint=_RARITY_HINT):
     The KDE is fitted on at most :data:`MAX_KDE_POINTS` of ``points`` (a seeded
     subsample), rescaled column by column by a power of two; the log-density is corrected
     by the log-Jacobian, so data near the float64 limits still get the exact rarity of the
-    original units.
+    original units. It lives on the span of the points (constant columns and exact linear
+    dependences are left out, and a point off the span pays its distance to it), so
+    one-hot encoded data, whose full covariance is singular, get a rarity too.
 
     Parameters
     ----------
@@ -128,8 +144,8 @@ def kde_rarity(points, name="x_true", hint=_RARITY_HINT):
     Raises
     ------
     ValueError
-        When no KDE can be fitted on ``points`` (a column holds a single value, too few
-        points, or a singular covariance).
+        When no KDE can be fitted on ``points``: every column holds a single value, or
+        there are no more points than the dimensions they span.
     """
     _check_fittable(points, name, hint)
     scale = power_of_two_scale(points, axis=0)

@@ -15,12 +15,15 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
   is then required.
 
 An estimator with ``sample_y`` or ``predict_interval`` is treated as supervised,
-anything else as an unsupervised sampler. No pipeline is unwrapped: a
-:class:`skqegm.pipeline.Pipeline` has the methods of its last step (``sample`` maps the
-draws back to the units of the data, the other methods transform ``X``), so it is scored
-as that step would be on the transformed ``X``. A scorer given an estimator without the
-methods it needs raises ``TypeError`` (a :class:`sklearn.pipeline.Pipeline` ending in a
-sampler has ``score_samples`` but no ``sample``).
+anything else as an unsupervised sampler. A :class:`skqegm.pipeline.Pipeline` has the
+methods of its last step (``sample`` maps the draws back to the units of the data, the
+other methods transform ``X``), so it is scored as a whole, in the units of the data.
+A pipeline (skqegm's or scikit-learn's) whose steps cannot map draws back, such as
+one-hot encoding (``make_tail_pipeline(kind="intrusion")``), is scored where its last
+step lives: the held-out ``X`` goes through the steps' ``transform``, and the last step
+is drawn from and scored on it. A scorer given an estimator without the methods it needs
+raises ``TypeError`` (a :class:`sklearn.pipeline.Pipeline` of invertible steps ending in
+a sampler has ``score_samples`` but no ``sample``).
 
 Failure is loud, never a good score: an unfitted estimator (one with ``fit``, checked by
 :func:`~sklearn.utils.validation.check_is_fitted`, which asks a pipeline about its last
@@ -75,6 +78,24 @@ def _pipeline_hint(estimator):
         return (" A sklearn.pipeline.Pipeline exposes neither sample nor the tail API of its "
                 "last step; build it with skqegm.pipeline.make_pipeline, whose Pipeline does.")
     return ""
+
+
+def _maps_draws_back(pipeline):
+    return all(step in ("passthrough", None) or hasattr(step, "inverse_transform")
+               for _, step in pipeline.steps[:-1])
+
+
+def _sampler_space(estimator, X):
+    """The sampler and held-out rows that an unsupervised scorer compares.
+
+    A pipeline whose steps cannot map draws back to the units of the data (one-hot
+    encoding has no inverse) is scored where its last step lives: the held-out rows go
+    through the steps' ``transform``, and the last step is drawn from and scored there.
+    """
+    if (isinstance(estimator, SklearnPipeline) and hasattr(estimator.steps[-1][1], "sample")
+            and not _maps_draws_back(estimator)):
+        return estimator.steps[-1][1], estimator[:-1].transform(X)
+    return estimator, X
 
 
 def _require(estimator, methods, scorer, role):
@@ -317,6 +338,7 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
             y = _require_y(y, "neg_tail_kl_scorer")
             draws = _draw_conditional(estimator, X, y.shape[0], n_draws, random_state)
             return _neg_tail_kl(y, draws, kl_params, "y")
+        estimator, X = _sampler_space(estimator, X)
         _require(estimator, ["sample"], "neg_tail_kl_scorer", "a sampler")
         X = _as_2d(X)
         draws = _draw_samples(estimator, n_draws * X.shape[0], X.shape[1], random_state)
@@ -367,6 +389,7 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
             true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
             pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
             return metric(true, pred)
+        estimator, X = _sampler_space(estimator, X)
         if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
             raise TypeError(f"{name} needs a sampler with score_samples or sample; "
                             f"{type(estimator).__name__} lacks both."
@@ -609,6 +632,7 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
             y = _require_y(y, "coverage scorer")
             intervals = _model_intervals(estimator, X, y, coverage)
             return -coverage_error(y, intervals, coverage)
+        estimator, X = _sampler_space(estimator, X)
         _require(estimator, ["sample"], "coverage scorer", "a sampler")
         X_raw, X = X, _as_2d(X)
         if region == "hdr" or (region == "auto" and X.shape[1] > 1):
