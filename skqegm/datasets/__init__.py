@@ -1,11 +1,24 @@
-"""The paper's data: the synthetic tail mixture with its exact law, and S&P 500 returns."""
+"""The paper's data: the synthetic tail mixture with its exact law, and real data for its
+three domains, shipped with skqegm so that nothing is downloaded.
 
+- synthetic: :func:`make_tail_mixture` with its exact density and CDF;
+- finance: S&P 500 daily log returns, 1999-2018 (:func:`load_sp500_returns`);
+- climate: daily rainfall in south-west England, 1914-1962 (:func:`load_daily_rainfall`);
+- intrusion: KDD Cup 1999 connections with 1.5% attacks (:func:`load_intrusion`), a
+  subsample that :func:`make_intrusion_subsample` rebuilds from the full file.
+"""
+
+from skqegm.datasets.climate import load_daily_rainfall
 from skqegm.datasets.finance import load_sp500_dates, load_sp500_returns
+from skqegm.datasets.intrusion import load_intrusion, make_intrusion_subsample
 from skqegm.datasets.mixture import make_tail_mixture, tail_mixture_cdf, tail_mixture_logpdf
 
 __all__ = [
+    "load_daily_rainfall",
+    "load_intrusion",
     "load_sp500_dates",
     "load_sp500_returns",
+    "make_intrusion_subsample",
     "make_tail_mixture",
     "tail_mixture_cdf",
     "tail_mixture_logpdf",

@@ -56,6 +56,27 @@ default=None
     pipeline : skqegm.pipeline.Pipeline
         Unfitted pipeline ``[("preprocess", ...), ("estimator", estimator)]``.
 
+    Notes
+    -----
+    With the data of :mod:`skqegm.datasets`: for ``"climate"``, a sampler takes the
+    rainfall column ``load_daily_rainfall(return_X_y=True)[0]``, and a conditional model of
+    the next day's rain takes the previous day's, ``make_lagged_features(rain, lags=(1,),
+    vol_windows=())``. On this series the previous day lowers the pinball loss of a 99%
+    quantile forecast by about 8% (chronological 70/30 split, both with a quantile
+    gradient boosting and a :class:`~skqegm.TailRiskEstimator`); more lags, rolling sums
+    and a seasonal sin / cos of the day did not lower it further, so none is built here.
+    Score a rainfall sampler on the wet tail, ``make_tail_kl_scorer(side="upper")``: the
+    default ``side="both"`` of ``neg_tail_kl_scorer`` fails on the dry days (47% are 0 mm).
+
+    For ``"intrusion"``, the categorical columns of ``load_intrusion(as_frame=True)`` are
+    found by their dtype, and its numpy output needs ``categorical_features=[1, 2, 3]``.
+    Columns constant in the training data (KDD has three, all zero) are kept: a held-out
+    value there has a very low density, which is the anomaly one looks for. Select the
+    model by its held-out log-likelihood (the estimator's own ``score``, the default of
+    :class:`~sklearn.model_selection.GridSearchCV`): the tail KL scorer of
+    :mod:`skqegm.metrics` compares draws with the held-out ``X`` in the units of the data,
+    which hold strings and to which the draws cannot be mapped back.
+
     Examples
     --------
     >>> import numpy as np
@@ -69,6 +90,17 @@ default=None
     (5,)
     >>> draws = pipe.sample(1000, random_state=0)  # in the units of X, not z-scores
     >>> bool(abs(draws.mean()) < 0.01)
+    True
+
+    Attacks are rare and far from normal traffic (KDD Cup 1999, 1.5% attacks):
+
+    >>> from sklearn.mixture import GaussianMixture
+    >>> from skqegm.datasets import load_intrusion
+    >>> X, y = load_intrusion(as_frame=True)
+    >>> gmm = GaussianMixture(covariance_type="diag", random_state=0)
+    >>> pipe = make_tail_pipeline(gmm, kind="intrusion").fit(X[y == 0])
+    >>> density = pipe.score_samples(X)
+    >>> bool(density[y == 1].mean() < density[y == 0].mean())
     True
     """
     check_option(kind, "kind", KINDS)
