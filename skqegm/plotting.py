@@ -5,6 +5,7 @@ Each function draws on a given or new matplotlib Axes and returns it.
 
 import numpy as np
 
+from .extremes import return_level
 from .metrics import var_exceedances
 from .utils._validation import check_option
 
@@ -207,6 +208,93 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     ax.set_xlim(low, high)
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("empirical coverage")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _empirical_return_levels(x, side, observations_per_year):
+    """The data's return periods and levels: the ``i``-th most extreme of ``n`` values has
+    exceedance probability ``i / (n + 1)`` per observation (Weibull plotting position)."""
+    ordered = np.sort(x)[::-1] if side == "upper" else np.sort(x)
+    rank = np.arange(1, len(x) + 1)
+    return (len(x) + 1) / (rank * observations_per_year), ordered
+
+
+def plot_return_levels(X, models=None, *, return_periods=None, observations_per_year=365.25,
+                       side="upper", confidence_level=0.95, n_bootstrap=200, n_draws=None,
+                       random_state=0, title=None, ax=None):
+    """Return level plot: each model's level against the return period, with its confidence
+    band, over the data's own return levels.
+
+    The curves and bands are :func:`skqegm.extremes.return_level` (the delta method for a
+    generalized Pareto tail model, a bootstrap of refits on ``X`` for any other sampler);
+    the points are the data, the ``i``-th most extreme of ``n`` observations drawn at the
+    period ``(n + 1) / (i * observations_per_year)`` years (Weibull plotting positions),
+    for periods within the plotted range.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples,) or (n_samples, 1)
+        The data the models were fitted on, in time order or not.
+    models : dict of str to fitted estimator, default=None
+        Labelled fitted samplers of one feature.
+    return_periods : array-like of float or None, default=None
+        Return periods of the curves, in years; ``None`` is 40 periods from 1 to 1000
+        years, evenly spaced on the log axis.
+    observations_per_year : float, default=365.25
+    side : {"upper", "lower"}, default="upper"
+    confidence_level : float or None, default=0.95
+        Coverage of the bands; ``None`` draws the curves alone (and fits nothing more).
+    n_bootstrap : int, default=200
+        Refits behind the band of a model without a closed form.
+    n_draws : int or None, default=None
+        Draws behind the levels of a model without a closed form.
+    random_state : int, default=0
+    title : str or None, default=None
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skqegm.baselines import GPDTailSampler
+    >>> from skqegm.plotting import plot_return_levels
+    >>> X = np.random.default_rng(0).standard_t(4, size=(36525, 1))
+    >>> gpd = GPDTailSampler(tail_fraction=0.01).fit(X)
+    >>> ax = plot_return_levels(X, {"GPD": gpd})
+    >>> ax.get_legend_handles_labels()[1]
+    ['data (Weibull plotting positions)', 'GPD', 'GPD: 95% interval (delta)']
+    """
+    check_option(side, "side", ("upper", "lower"))
+    x = np.asarray(X, dtype=np.float64).ravel()
+    periods = (np.geomspace(1, 1000, 40) if return_periods is None
+               else np.asarray(return_periods, dtype=np.float64).ravel())
+    if ax is None:
+        ax = _pyplot().subplots(figsize=(7, 4.5))[1]
+    data_periods, levels = _empirical_return_levels(x, side, observations_per_year)
+    shown = data_periods >= periods.min()
+    ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
+               label="data (Weibull plotting positions)")
+    colors = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
+    for (name, model), color in zip((models or {}).items(), colors):
+        result = return_level(model, periods, observations_per_year=observations_per_year,
+                              side=side, X=x, confidence_level=confidence_level,
+                              n_bootstrap=n_bootstrap, n_draws=n_draws,
+                              random_state=random_state)
+        ax.plot(periods, result.level, color=color, linewidth=1.4, label=name)
+        if result.method != "none":
+            ax.fill_between(periods, result.lower, result.upper, color=color, alpha=0.18,
+                            label=f"{name}: {confidence_level:.0%} interval ({result.method})")
+    ax.set_xscale("log")
+    ax.set_xlabel("return period (years)")
+    ax.set_ylabel("return level" if side == "upper" else "return level (lower side)")
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title)

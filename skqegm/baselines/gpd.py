@@ -23,6 +23,9 @@ MIN_EXCEEDANCES = 5
 #: Probability, in observations, of a tail with no training point beyond its threshold.
 EMPTY_TAIL_OBSERVATIONS = 0.5
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+#: At or below this shape the maximum-likelihood estimator of the generalized Pareto law is
+#: not asymptotically normal (Smith, 1985): no standard errors there.
+MIN_REGULAR_SHAPE = -0.5
 _SIDES = ("lower", "upper")
 
 
@@ -83,6 +86,22 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     gpd_shape_, gpd_scale_ : ndarray of shape (2, n_features)
         The generalized Pareto shape ``xi`` (``c`` in scipy; > 0 a heavy, power-law
         tail, < 0 a bounded one, 0 exponential) and scale of each tail's exceedances.
+    gpd_shape_se_, gpd_scale_se_ : ndarray of shape (2, n_features)
+        Standard errors of ``gpd_shape_`` and ``gpd_scale_``: the square roots of the
+        diagonal of their block of ``tail_cov_``. NaN where the shape is not estimated
+        (a tail with fewer than 5 exceedances; its exponential scale keeps the standard
+        error ``scale / sqrt(n_exceedances)``, NaN without any) and where the fitted
+        shape is at or below -0.5, where the maximum-likelihood estimator is not
+        asymptotically normal (Smith, 1985).
+    tail_cov_ : ndarray of shape (2, n_features, 3, 3)
+        Asymptotic covariance of ``(tail_fractions_, gpd_shape_, gpd_scale_)`` of each
+        tail, in that order, as in section 4.4.1 of Coles (2001): the tail fraction is a
+        binomial proportion, of variance ``fraction * (1 - fraction) / n_samples``,
+        independent of the generalized Pareto fit; the ``(shape, scale)`` block is the
+        inverse of the observed information (the analytic Hessian of the generalized
+        Pareto negative log-likelihood at the fit). The thresholds are held fixed (the
+        analysis is conditional on them), so they have no standard error.
+        :func:`skqegm.extremes.return_level` uses it for delta-method intervals.
     bandwidths_ : ndarray of shape (n_features,)
         Kernel bandwidths of the KDE body (``body="kde"`` only).
     n_features_in_ : int
@@ -113,6 +132,14 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     ``fit`` raises a ``ValueError`` when no training value of a feature lies between its
     thresholds (2 rows, say), since the body then has no data.
 
+    References
+    ----------
+    Coles, S. (2001). An Introduction to Statistical Modeling of Extreme Values.
+    Springer, chapter 4.
+
+    Smith, R. L. (1985). Maximum likelihood estimation in a class of nonregular cases.
+    Biometrika, 72, 67-90.
+
     Examples
     --------
     >>> import numpy as np
@@ -121,6 +148,8 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     >>> gpd = GPDTailSampler(tail_fraction=0.02).fit(X)
     >>> np.round(gpd.gpd_shape_.ravel(), 2)  # about 1/3 for a t_3 tail
     array([0.21, 0.29])
+    >>> np.round(gpd.gpd_shape_se_.ravel(), 2)  # from the observed information
+    array([0.06, 0.07])
     >>> gpd.sample(3, random_state=0).shape
     (3, 1)
     >>> hasattr(GPDTailSampler(body="empirical"), "score")
@@ -294,12 +323,17 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         self.n_exceedances_ = np.stack([flags.sum(axis=0) for flags in beyond])
         shape = (2, X.shape[1])
         self.tail_fractions_, self.gpd_shape_, self.gpd_scale_ = (np.empty(shape) for _ in "123")
+        self.tail_cov_ = np.empty(shape + (3, 3))
         for j, x in enumerate(X.T):
             low, high = self.tail_threshold_[:, j]
             excesses = (low - x[beyond[0][:, j]], x[beyond[1][:, j]] - high)
             for side, excess in enumerate(excesses):
+                fraction, xi, scale = _fit_tail(excess, x)
                 (self.tail_fractions_[side, j], self.gpd_shape_[side, j],
-                 self.gpd_scale_[side, j]) = _fit_tail(excess, x)
+                 self.gpd_scale_[side, j]) = fraction, xi, scale
+                self.tail_cov_[side, j] = _tail_covariance(excess, len(x), fraction, xi, scale)
+        self.gpd_shape_se_ = np.sqrt(self.tail_cov_[..., 1, 1])
+        self.gpd_scale_se_ = np.sqrt(self.tail_cov_[..., 2, 2])
 
     def _check_tails_stay_finite(self):
         """Refuse tails whose draws overflow float64 with a probability that a sample can
@@ -405,3 +439,64 @@ def _fit_tail(excess, x):
         return len(excess) / len(x), 0.0, excess.mean()
     std = mean_std(x)[1]
     return EMPTY_TAIL_OBSERVATIONS / len(x), 0.0, std if std > 0 else 1.0
+
+
+def _tail_covariance(excess, n_rows, fraction, shape, scale):
+    """Asymptotic covariance of ``(fraction, shape, scale)`` of one tail (``tail_cov_``)."""
+    cov = np.zeros((3, 3))
+    # A tail without exceedances has a stand-in fraction and scale, not estimates.
+    cov[0, 0] = fraction * (1 - fraction) / n_rows if len(excess) else np.nan
+    cov[1:, 1:] = _gpd_covariance(excess, shape, scale)
+    return cov
+
+
+def _gpd_covariance(excess, shape, scale):
+    """Inverse observed information of ``(shape, scale)``; NaN where it is not defined."""
+    k = len(excess)
+    if k < MIN_EXCEEDANCES:  # exponential: the shape is fixed, the scale the mean excess
+        return np.array([[np.nan, np.nan], [np.nan, scale**2 / k if k else np.nan]])
+    if not shape > MIN_REGULAR_SHAPE:
+        return np.full((2, 2), np.nan)
+    info = _gpd_information(excess / scale, shape)
+    try:  # positive definite at a maximum; anything else has no standard errors
+        np.linalg.cholesky(info)
+    except np.linalg.LinAlgError:
+        return np.full((2, 2), np.nan)
+    units = np.array([1.0, scale])  # back from the relative scale s = scale / fitted scale
+    with np.errstate(over="ignore"):
+        return np.linalg.inv(info) * np.outer(units, units)
+
+
+def _gpd_information(t, shape):
+    """Observed information of the generalized Pareto law in ``(shape, s)``, ``s`` the scale
+    relative to the fitted one, from the standardized excesses ``t = excess / scale``: the
+    analytic Hessian of the negative log-likelihood, ``n log(scale) + (1 + 1/shape)
+    sum(log(1 + shape t))``, at ``s = 1``. Non-finite entries (excesses beyond a bounded
+    tail's end) make it refused by the caller's Cholesky check."""
+    with np.errstate(all="ignore"):
+        z = 1.0 + shape * t
+        w = t / z
+        h_shape = 2.0 * np.sum(_log1p_cubic_remainder(t, shape)) - np.sum(w * w)
+        h_cross = (1.0 + shape) * np.sum(w * w) - np.sum(w)
+        h_scale = (1.0 + shape) * np.sum(w + w / z) - len(t)
+    info = np.array([[h_shape, h_cross], [h_cross, h_scale]])
+    return info if np.all(np.isfinite(info)) else np.full((2, 2), np.nan)
+
+
+# Taylor coefficients of (log1p(u) - u/(1+u) - (u/(1+u))**2 / 2) / u**3 at u = 0.
+_REMAINDER_SERIES = [(-1) ** (k + 1) * (k - 1) * (k - 2) / (2 * k) for k in range(3, 12)]
+
+
+def _log1p_cubic_remainder(t, shape):
+    """``(log1p(u) - u/(1+u) - (u/(1+u))**2 / 2) / shape**3`` with ``u = shape * t``: the
+    shape's second derivative of the log-likelihood cancels to this, and the series keeps
+    it exact for small ``|u|`` (an exponential tail, shape near 0) where the terms cancel."""
+    u = shape * t
+    small = np.abs(u) < 1e-2
+    out = np.empty_like(t)
+    us = u[small]
+    out[small] = t[small] ** 3 * sum(c * us**i for i, c in enumerate(_REMAINDER_SERIES))
+    v = u[~small]
+    a = v / (1.0 + v)
+    out[~small] = (np.log1p(v) - a - 0.5 * a * a) / shape**3
+    return out
