@@ -6,7 +6,10 @@ quantum
     Circuits, an exact batched torch simulator, Qiskit primitive adapters,
     scikit-learn transformers, parameter-shift gradients and a quantum random source.
 preprocessing, datasets, metrics
-    Tail labelling and splits, the paper's data, tail scores and VaR backtests.
+    Tail labelling and splits, the paper's data (finance, climate, intrusions), tail
+    scores for any number of features and VaR backtests.
+extremes
+    Return levels and return periods of any fitted sampler, with confidence intervals.
 baselines
     Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails, and
     historical simulation.
