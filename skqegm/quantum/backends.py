@@ -52,6 +52,7 @@ from sklearn.utils._param_validation import StrOptions
 from ..exceptions import QuantumJobError
 from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
 from ..utils._validation import check_option, check_seed, check_shots
+from .mitigation import mitigate_probabilities, readout_assignment_matrices
 from .runtime import (
     DeviceRecord,
     InvalidResultError,
@@ -196,6 +197,10 @@ class CircuitRunner:
         Another backend (any kind but the exact one), taken only after a job has failed
         for good on ``backend``: it then runs the rest of the jobs, and the switch is
         recorded in ``jobs``.
+    readout_mitigation : bool, default=False
+        Undo the device's readout errors in sampled :meth:`probabilities`, with tensored
+        assignment matrices from its calibration data (see
+        :mod:`skqegm.quantum.mitigation`); needs a device and ``shots``.
 
     Attributes
     ----------
@@ -239,7 +244,8 @@ class CircuitRunner:
     ((1, 1000), True)
     """
 
-    def __init__(self, backend, shots=None, seed=None, jobs=None, fallback=None):
+    def __init__(self, backend, shots=None, seed=None, jobs=None, fallback=None,
+                 readout_mitigation=False):
         self.kind = check_backend(backend)
         if self.kind == "exact":
             raise ValueError("CircuitRunner runs Qiskit backends; 'exact' is the torch simulator.")
@@ -252,6 +258,11 @@ class CircuitRunner:
         self.jobs = JobManager() if jobs is None else jobs
         self.fallback = fallback
         self.layout = None
+        self.readout_mitigation = readout_mitigation
+        if readout_mitigation and not (self.kind in ("device", "detached") and self.samples):
+            raise ValueError("readout_mitigation=True mitigates sampled probabilities on a "
+                             "device: set shots and a device backend (e.g. FakeManilaV2()); "
+                             f"got backend={backend!r}, shots={shots!r}.")
         self._aer_simulator = None
         self._prepared = {}
         self._fallback_runner = None
@@ -283,6 +294,7 @@ class CircuitRunner:
             "optimization_level": OPTIMIZATION_LEVEL if self.kind == "device" else None,
             "layout": self.layout,
             "fallback": None if self.fallback is None else backend_name(self.fallback),
+            "readout_mitigation": self.readout_mitigation,
             **self.jobs.summary(),
         }
 
@@ -437,7 +449,12 @@ class CircuitRunner:
                          f"probabilities from {n_rows} rows x shots={shots} on n_qubits={n}",
                          "use fewer shots, or fewer rows at a time.")
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
-            return _outcome_frequencies(outcomes, n)
+            frequencies = _outcome_frequencies(outcomes, n)
+            if self.readout_mitigation and self._fallback_runner is None:
+                # The device qubits of the measured circuit, in logical order.
+                matrices = readout_assignment_matrices(self.backend, self.layout[:n])
+                frequencies = mitigate_probabilities(frequencies, matrices)
+            return frequencies
         if n > EXACT_PROBABILITY_MAX_QUBITS:
             raise ValueError(
                 f"Exact probabilities on n_qubits={n} need 2**{n} expectation values per row; "

@@ -153,7 +153,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """The runner of a Qiskit backend, its jobs under this transformer's policy."""
         jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
                           max_shots=self.max_shots, session=self.session, seed=seed)
-        return CircuitRunner(self.backend, self.shots, seed, jobs=jobs, fallback=self.fallback)
+        return CircuitRunner(self.backend, self.shots, seed, jobs=jobs, fallback=self.fallback,
+                             **self._runner_options())
+
+    def _runner_options(self):
+        return {}
 
     def _attached_runner(self):
         """``runner_``, rebuilt once a loaded transformer's device has been re-attached
@@ -583,6 +587,11 @@ class SamplerTransformer(_QuantumTransformer):
     session : bool, default=False
         Run the jobs of a model's fit on a qiskit-ibm-runtime device in a ``Session``
         rather than a ``Batch``.
+    readout_mitigation : bool, default=False
+        Undo the device's readout errors in the sampled probabilities, with tensored
+        assignment matrices from its calibration data
+        (:func:`~skqegm.quantum.mitigation.mitigate_probabilities`); needs a device
+        backend and ``shots``. Gate errors remain.
 
     Attributes
     ----------
@@ -609,6 +618,22 @@ class SamplerTransformer(_QuantumTransformer):
     """
 
     _output = "probabilities"
+    _parameter_constraints = {
+        **_QuantumTransformer._parameter_constraints,
+        "readout_mitigation": ["boolean"],
+    }
+
+    def __init__(self, n_layers=2, encoding="angle", weights=None, backend=None, shots=None,
+                 random_state=None, max_shots=None, max_retries=DEFAULT_MAX_RETRIES,
+                 job_timeout=None, fallback=None, session=False, readout_mitigation=False):
+        super().__init__(n_layers=n_layers, encoding=encoding, weights=weights,
+                         backend=backend, shots=shots, random_state=random_state,
+                         max_shots=max_shots, max_retries=max_retries,
+                         job_timeout=job_timeout, fallback=fallback, session=session)
+        self.readout_mitigation = readout_mitigation
+
+    def _runner_options(self):
+        return {"readout_mitigation": self.readout_mitigation}
 
     def _output_names(self):
         return [f"p_{k:0{self.n_qubits_}b}" for k in range(2**self.n_qubits_)]
