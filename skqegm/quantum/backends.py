@@ -472,10 +472,6 @@ class CircuitRunner:
         return probs
 
     def sample_outcomes(self, circuit, params, values, shots=None, seed=None):
-        return self._or_fallback("_sample_outcomes", "sample_outcomes", circuit, params,
-                                 values, shots=shots, seed=seed)
-
-    def _sample_outcomes(self, circuit, params, values, shots=None, seed=None):
         """Measured outcomes (integers, qubit 0 least significant): ``(n_rows, shots)``.
 
         Parameters
@@ -507,7 +503,16 @@ class CircuitRunner:
         MemoryLimitError
             If the shots of all rows cannot fit in memory (see
             :data:`SAMPLER_BYTES_PER_SHOT`).
+        QuantumJobError
+            If the job failed after its retries (and no ``fallback`` was given).
+        ShotBudgetError
+            If the job would exceed the ``max_shots`` of the runner's ``jobs``.
         """
+        return self._or_fallback("_sample_outcomes", "sample_outcomes", circuit, params,
+                                 values, shots=shots, seed=seed)
+
+    def _sample_outcomes(self, circuit, params, values, shots=None, seed=None):
+        """:meth:`sample_outcomes` on this runner's own backend."""
         if self.kind == "estimator":
             raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
         self._check_attached()

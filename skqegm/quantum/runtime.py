@@ -139,7 +139,15 @@ def backend_name(backend):
 
 
 def calibration_time(backend):
-    """When the device's calibration data were last updated, ISO 8601, or ``None``."""
+    """When the device's calibration data were last updated, ISO 8601, or ``None``.
+
+    Examples
+    --------
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum.runtime import calibration_time
+    >>> calibration_time(FakeManilaV2())[:10], calibration_time("aer")
+    ('2024-05-27', None)
+    """
     try:
         properties = backend.properties()
     except Exception:  # a simulator or primitive has no calibration
@@ -168,7 +176,19 @@ def carries_credentials(backend):
 
 
 def detach_backend(backend):
-    """``backend`` itself, or its :class:`DeviceRecord` when it carries credentials."""
+    """``backend`` itself, or its :class:`DeviceRecord` when it carries credentials.
+
+    What models and transformers save in place of their ``backend`` and ``fallback``
+    parameters (pickle, joblib, skops).
+
+    Examples
+    --------
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum.runtime import detach_backend
+    >>> device = FakeManilaV2()
+    >>> detach_backend("aer"), detach_backend(device) is device  # nothing to hide
+    ('aer', True)
+    """
     if carries_credentials(backend):
         return DeviceRecord.from_backend(backend)
     return backend
@@ -197,11 +217,27 @@ def _as_str(value):
 
 
 class InvalidResultError(RuntimeError):
-    """A job returned a result of the wrong shape or with values that are not finite."""
+    """A job returned a result of the wrong shape or with values that are not finite.
+
+    Retried as a transient fault: a fault must never turn into wrong numbers.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.runtime import InvalidResultError, transient_errors
+    >>> InvalidResultError in transient_errors()
+    True
+    """
 
 
 class JobTimeoutError(TimeoutError):
-    """A job did not finish within ``job_timeout`` seconds (it was cancelled)."""
+    """A job did not finish within ``job_timeout`` seconds (it was cancelled).
+
+    Examples
+    --------
+    >>> from skqegm.quantum.runtime import JobTimeoutError
+    >>> issubclass(JobTimeoutError, TimeoutError)
+    True
+    """
 
 
 def transient_errors():
@@ -473,6 +509,34 @@ def runtime_primitive(kind, mode, seed=None, local=True):
     Local testing mode (a fake device) takes ``seed`` as its simulator's seed; hardware
     ignores it. qiskit-ibm-runtime 0.50+ deprecates these classes in favour of its
     executor primitives; they still run hardware and local mode alike.
+
+    Parameters
+    ----------
+    kind : {"sampler", "estimator"}
+        Which primitive.
+    mode : BackendV2, Batch or Session
+        Where its jobs run.
+    seed : int or None, default=None
+        The simulator's seed in local testing mode.
+    local : bool, default=True
+        Whether ``mode`` runs locally (a fake device); hardware takes no seed.
+
+    Returns
+    -------
+    primitive : qiskit_ibm_runtime.SamplerV2 or qiskit_ibm_runtime.EstimatorV2
+
+    Examples
+    --------
+    >>> from qiskit import QuantumCircuit
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum.runtime import runtime_primitive
+    >>> qc = QuantumCircuit(1)
+    >>> qc.x(0)  # doctest: +ELLIPSIS
+    <...>
+    >>> qc.measure_all()
+    >>> sampler = runtime_primitive("sampler", FakeManilaV2(), seed=1)
+    >>> sampler.run([qc], shots=100).result()[0].data.meas.get_counts()["1"] > 80
+    True
     """
     from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
