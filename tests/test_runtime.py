@@ -89,7 +89,9 @@ class FaultySampler(BaseSamplerV2, _Faults):
 
         def make_result(fault):
             n_bits = circuit.num_clbits
-            p_one = 0.5 + 0.4 * np.cos(values.sum(axis=1, keepdims=True))
+            # Fair bits for a circuit without parameters (the QRNG's Hadamards).
+            p_one = (0.5 + 0.4 * np.cos(values.sum(axis=1, keepdims=True))
+                     if values.shape[1] else np.full((1, 1), 0.5))
             draws = np.random.default_rng(7).random((len(values), shots, n_bits))
             bits = BitArray.from_bool_array(draws < p_one[:, :, None], order="little")
             if fault == "shape":
@@ -246,6 +248,22 @@ def test_a_transformer_refuses_a_job_past_its_budget():
     with pytest.raises(ShotBudgetError, match="needs 40 shots, and 40 were already submitted"):
         qt.transform(X[:4])
     assert sampler.calls == 1
+
+
+@pytest.mark.parametrize("latent", ["quantum", "gaussian"])
+def test_quantum_random_bits_are_in_the_estimate_the_budget_and_the_record(latent):
+    params = dict(SMALL, latent=latent, noise="qrng", backend=FaultySampler(), shots=4)
+    cost = QEGMSampler(**params).estimate_cost(X)
+    # Two QRNG refills, of 2 and 117 executions of 1,024 shots: 40 floats for the epoch
+    # (2,120 bits, 4.4 raw bits each), then 4,096 for the density.
+    assert cost["qrng_shots"] == 1024 * (2 + 117) and cost["jobs"] == (4 if latent ==
+                                                                        "quantum" else 2)
+    with pytest.raises(ShotBudgetError):
+        QEGMSampler(**params, max_shots=cost["shots"] - 1).fit(X)
+    record = QEGMSampler(**params, max_shots=cost["shots"]).fit(X).provenance_["runtime"]
+    assert record["n_jobs"] == cost["jobs"]
+    qrng_used = record["shots_used"] - cost["shots"] + cost["qrng_shots"]
+    assert 0 < qrng_used <= cost["qrng_shots"]
 
 
 def test_the_exact_backend_costs_nothing():

@@ -22,7 +22,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..exceptions import ShotBudgetError
 from ..nn import BaseTorchEstimator
 from ..nn._modules import GaussianHead
-from ..quantum import CircuitRunner, QuantumLayer, SamplerTransformer, check_backend
+from ..quantum import (
+    CircuitRunner,
+    JobManager,
+    QuantumLayer,
+    QuantumRandomSource,
+    SamplerTransformer,
+    check_backend,
+)
 from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
@@ -128,10 +135,11 @@ class BaseQEGM(BaseTorchEstimator):
         # Entered by the circuit's runner once it exists (_prepare_fit): a Qiskit device's
         # jobs then share one Batch (or Session), closed however the fit ends.
         with contextlib.ExitStack() as self._job_scope:
+            self._fit_jobs = None  # the JobManager of the fit's circuits and random bits
             try:
                 yield
             finally:
-                del self._job_scope
+                del self._job_scope, self._fit_jobs
 
     def estimate_cost(self, X, y=None):
         """Shots and jobs a fit on ``X`` would submit, computed without submitting any.
@@ -141,7 +149,9 @@ class BaseQEGM(BaseTorchEstimator):
         2 n_qubits`` per row) in one job; each epoch adds one job for the held-out rows;
         the fitted density adds one job of ``4096`` latent draws. Epochs are counted up
         to ``max_epochs`` (early stopping may end sooner) and retries are not counted, so
-        the estimate bounds the shots used by a fit without faults.
+        the estimate bounds the shots used by a fit without faults. With
+        ``noise="qrng"`` on a Qiskit backend each draw of random floats adds the shots
+        of its refill (``QuantumRandomSource.estimate_shots``), also an upper bound.
 
         Parameters
         ----------
@@ -154,8 +164,8 @@ class BaseQEGM(BaseTorchEstimator):
         -------
         cost : dict
             ``backend``, ``shots_per_circuit`` (0 where results are exact), ``circuits``,
-            ``jobs`` and ``shots`` (``circuits * shots_per_circuit``), and the
-            ``max_epochs`` and ``rows`` they assume.
+            ``jobs`` and ``shots`` (``circuits * shots_per_circuit``, plus
+            ``qrng_shots``), and the ``max_epochs`` and ``rows`` they assume.
 
         Examples
         --------
@@ -187,9 +197,24 @@ class BaseQEGM(BaseTorchEstimator):
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
             circuits = jobs = 0
+        # The eq. 7 noise draws: the held-out rows' once, then every epoch's, then the
+        # fitted density's; a QRNG refill is one job.
+        draws = ([n_val, batch] if n_val else []) + [n_train + n_batches * batch] * \
+            self.max_epochs + [self._density_draws()]
+        qrng_shots = 0
+        if self._uses_qrng():
+            source = QuantumRandomSource(backend=self.backend)
+            qrng_shots = sum(source.estimate_shots(size) for size in draws)
+            jobs += len(draws)
         return {"backend": backend_name(self.backend), "shots_per_circuit": per_circuit,
-                "circuits": circuits, "jobs": jobs, "shots": circuits * per_circuit,
+                "circuits": circuits, "jobs": jobs, "qrng_shots": qrng_shots,
+                "shots": circuits * per_circuit + qrng_shots,
                 "max_epochs": self.max_epochs, "rows": n_rows}
+
+    def _uses_qrng(self):
+        """Whether the eq. 7 noise draws its bits on a Qiskit backend."""
+        return (self.noise == "qrng" and self.noise_scale > 0
+                and check_backend(self.backend) != "exact")
 
     def _check_budget(self, n_rows):
         """Refuse a fit whose estimated shots exceed ``max_shots``, before any job."""
@@ -226,8 +251,14 @@ class BaseQEGM(BaseTorchEstimator):
                 fallback=self.fallback, session=self.session,
             ).fit(np.ones((1, self._n_latent())))
             runner = self.quantum_layer_.runner_
-            if runner is not None and hasattr(self, "_job_scope"):
-                self._job_scope.enter_context(runner.jobs.scope())
+            if runner is not None:
+                self._fit_jobs = runner.jobs
+        if self._fit_jobs is None and self._uses_qrng():  # the twin's random bits
+            self._fit_jobs = JobManager(
+                max_retries=self.max_retries, job_timeout=self.job_timeout,
+                max_shots=self.max_shots, session=self.session, seed=seeds["noise"])
+        if self._fit_jobs is not None:
+            self._job_scope.enter_context(self._fit_jobs.scope())
 
     def _check_fit_memory(self, n_rows, n_values, n_context):
         """Refuse a fit whose training steps cannot fit in memory, before building anything.
@@ -275,7 +306,7 @@ class BaseQEGM(BaseTorchEstimator):
         network.decoder.spread_means_(with_context(network.latent.codes(prior), rows))
 
     def _make_datasets(self, train, val, seeds, generator):
-        noise = NoiseSource(self, seeds["noise"])
+        noise = NoiseSource(self, seeds["noise"], jobs=self._fit_jobs)
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
         batch = min(self.batch_size, len(x_train))
@@ -330,6 +361,9 @@ class BaseQEGM(BaseTorchEstimator):
         runtime = None
         if layer is not None and layer.transformer.runner_ is not None:
             runtime = layer.transformer.runner_.describe()
+        elif self._fit_jobs is not None:  # the twin, with random bits from a backend
+            runtime = {"backend": backend_name(self.backend), **self._fit_jobs.summary()}
+        if runtime is not None:
             runtime["shots_estimate"] = self._fit_cost["shots"]
             runtime["jobs_estimate"] = self._fit_cost["jobs"]
             logger.info("%s.fit on %s used %s shots in %d jobs (%d retries; estimated %s).",
