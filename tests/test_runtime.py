@@ -1,6 +1,7 @@
 """Jobs run like production: retries with backoff, timeouts, faults that never become
 numbers, a shot budget estimated before the first job, a fallback, and their records."""
 
+import copy
 import logging
 
 import numpy as np
@@ -199,6 +200,16 @@ def test_an_error_that_is_not_transient_fails_at_once(no_waiting):
     with pytest.raises(ValueError, match="the circuit is not valid"):
         _fit(sampler, shots=4)
     assert sampler.calls == 1 and no_waiting["sleeps"] == []
+
+
+def test_a_copy_made_inside_a_fit_opens_no_batch_of_its_own():
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device, manager = FakeManilaV2(), JobManager()
+    with manager.scope():
+        batch = manager.mode_for(device)
+        copied = copy.deepcopy(manager)
+    assert batch is not device and copied.mode_for(device) is device
 
 
 def test_the_jitter_is_seeded():
