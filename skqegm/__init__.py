@@ -23,7 +23,13 @@ models
     intervals, VaR, ES) with the same architecture.
 """
 
+import logging
+
 __version__ = "0.2.0.dev0"
+
+# Events (jobs on quantum backends, fits' costs) go to the "skqegm" logger; the
+# application decides whether and where they are shown.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from .models import QEGMSampler, TailRiskEstimator  # noqa: E402
 

@@ -42,3 +42,43 @@ class DivergenceWarning(ConvergenceWarning):
     >>> issubclass(DivergenceWarning, ConvergenceWarning)
     True
     """
+
+
+class QuantumJobError(RuntimeError):
+    """A job on a quantum backend failed for good: after its retries, or at once when the
+    fault is not transient.
+
+    The message names the backend, the attempts and every job id, so that the jobs can
+    be looked up with the provider; the ids are also in ``job_ids``.
+
+    Examples
+    --------
+    >>> from skqegm.exceptions import QuantumJobError
+    >>> error = QuantumJobError("job failed", job_ids=["a1", "b2"])
+    >>> error.job_ids
+    ['a1', 'b2']
+    """
+
+    def __init__(self, message, job_ids=()):
+        super().__init__(message)
+        self.job_ids = list(job_ids)
+
+
+class ShotBudgetError(ValueError):
+    """Submitting would exceed ``max_shots``: refused before the first shot is spent.
+
+    A :class:`ValueError` (the cause is an argument); ``estimate`` holds the shots asked
+    for and ``max_shots`` the budget.
+
+    Examples
+    --------
+    >>> from skqegm.exceptions import ShotBudgetError
+    >>> error = ShotBudgetError("over budget", estimate=5000, max_shots=1000)
+    >>> error.estimate, error.max_shots, isinstance(error, ValueError)
+    (5000, 1000, True)
+    """
+
+    def __init__(self, message, estimate=None, max_shots=None):
+        super().__init__(message)
+        self.estimate = estimate
+        self.max_shots = max_shots

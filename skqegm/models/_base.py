@@ -7,6 +7,8 @@ classical twin's Gaussian), a decoder, the hybrid loss of eq. 5 and the noise of
 ``y`` with the features ``X`` as a context that the encoder and the decoder read.
 """
 
+import contextlib
+import logging
 import math
 import platform
 from importlib import metadata
@@ -17,10 +19,19 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..exceptions import ShotBudgetError
 from ..nn import BaseTorchEstimator
 from ..nn._modules import GaussianHead
-from ..quantum import QuantumLayer, SamplerTransformer, check_backend
+from ..quantum import (
+    CircuitRunner,
+    JobManager,
+    QuantumLayer,
+    QuantumRandomSource,
+    SamplerTransformer,
+    check_backend,
+)
 from ..quantum.backends import BACKEND_CONSTRAINT
+from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
 from ._networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
@@ -33,6 +44,7 @@ DENSITY_DRAWS = 4096
 _CONDITIONAL_INIT_DRAWS = 256
 # Outcome probabilities held at once while averaging the latent's mixture weights.
 _WEIGHT_BLOCK = 2**22
+logger = logging.getLogger(__name__)
 _PACKAGES = ("skqegm", "numpy", "scipy", "scikit-learn", "torch", "qiskit", "qiskit-aer",
              "qiskit-ibm-runtime")
 
@@ -81,6 +93,11 @@ class BaseQEGM(BaseTorchEstimator):
         "tail_weight": [Interval(Real, 0, None, closed="left")],
         "noise": [StrOptions({"prng", "qrng"}), None],
         "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "max_shots": [Interval(Integral, 1, None, closed="left"), None],
+        "max_retries": [Interval(Integral, 0, None, closed="left")],
+        "job_timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
+        "session": ["boolean"],
     }
     _seed_names = ("torch", "circuit", "noise", "split", "density")
 
@@ -108,6 +125,111 @@ class BaseQEGM(BaseTorchEstimator):
                              "pass a sampler or backend, or use noise='prng'.")
         if self.rec_weight == 0 and self.tail_weight == 0:
             raise ValueError("rec_weight and tail_weight are both 0: nothing to train.")
+        if self.fallback is not None and check_backend(self.fallback) in ("exact", "detached"):
+            raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a device "
+                             f"or a primitive) or None; got {self.fallback!r}.")
+
+    # -- the fit, its jobs and their cost -------------------------------------------------------
+    @contextlib.contextmanager
+    def _fit_scope(self):
+        # Entered by the circuit's runner once it exists (_prepare_fit): a Qiskit device's
+        # jobs then share one Batch (or Session), closed however the fit ends.
+        with contextlib.ExitStack() as self._job_scope:
+            self._fit_jobs = None  # the JobManager of the fit's circuits and random bits
+            try:
+                yield
+            finally:
+                del self._job_scope, self._fit_jobs
+
+    def estimate_cost(self, X, y=None):
+        """Shots and jobs a fit on ``X`` would submit, computed without submitting any.
+
+        A dry run before a fit on hardware: the training steps send every row of a batch,
+        its prior draws and all their parameter-shift circuits (``1 + 2 n_weights +
+        2 n_qubits`` per row) in one job; each epoch adds one job for the held-out rows;
+        the fitted density adds one job of ``4096`` latent draws. Epochs are counted up
+        to ``max_epochs`` (early stopping may end sooner) and retries are not counted, so
+        the estimate bounds the shots used by a fit without faults. With
+        ``noise="qrng"`` on a Qiskit backend each draw of random floats adds the shots
+        of its refill (``QuantumRandomSource.estimate_shots``), also an upper bound.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data (only its number of rows matters).
+        y : None or array-like of shape (n_samples,)
+            Ignored.
+
+        Returns
+        -------
+        cost : dict
+            ``backend``, ``shots_per_circuit`` (0 where results are exact), ``circuits``,
+            ``jobs`` and ``shots`` (``circuits * shots_per_circuit``, plus
+            ``qrng_shots``), and the ``max_epochs`` and ``rows`` they assume.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skqegm import QEGMSampler
+        >>> model = QEGMSampler(n_qubits=2, n_layers=1, backend="aer", shots=100,
+        ...                     max_epochs=3, batch_size=50, early_stopping=False)
+        >>> cost = model.estimate_cost(np.zeros((100, 1)))
+        >>> cost["jobs"], cost["circuits"], cost["shots"]
+        (7, 11896, 1189600)
+        """
+        self._validate_params()
+        self._check_parameters()
+        return self._cost(len(X) if hasattr(X, "__len__") else np.shape(X)[0])
+
+    def _cost(self, n_rows):
+        """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""
+        kind = check_backend(self.backend)
+        quantum = self.latent == "quantum" and kind != "exact"
+        per_circuit = CircuitRunner(self.backend, self.shots).shots_per_circuit if quantum else 0
+        n_val = math.ceil(self.validation_fraction * n_rows) if self._uses_early_stopping() else 0
+        n_train = max(n_rows - n_val, 1)
+        batch = min(self.batch_size, n_train)
+        n_batches = math.ceil(n_train / batch)
+        per_row = 1 + 2 * (2 * self.n_qubits * self.n_layers) + 2 * self.n_qubits
+        per_epoch = (n_train + n_batches * batch) * per_row + (n_val + batch if n_val else 0)
+        density_jobs = math.ceil(self._density_draws() * 2**self.n_qubits / _WEIGHT_BLOCK)
+        circuits = self.max_epochs * per_epoch + self._density_draws()
+        jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
+        if not quantum:
+            circuits = jobs = 0
+        # The eq. 7 noise draws: the held-out rows' once, then every epoch's, then the
+        # fitted density's; a QRNG refill is one job.
+        draws = ([n_val, batch] if n_val else []) + [n_train + n_batches * batch] * \
+            self.max_epochs + [self._density_draws()]
+        qrng_shots = 0
+        if self._uses_qrng():
+            source = QuantumRandomSource(backend=self.backend)
+            qrng_shots = sum(source.estimate_shots(size) for size in draws)
+            jobs += len(draws)
+        return {"backend": backend_name(self.backend), "shots_per_circuit": per_circuit,
+                "circuits": circuits, "jobs": jobs, "qrng_shots": qrng_shots,
+                "shots": circuits * per_circuit + qrng_shots,
+                "max_epochs": self.max_epochs, "rows": n_rows}
+
+    def _uses_qrng(self):
+        """Whether the eq. 7 noise draws its bits on a Qiskit backend."""
+        return (self.noise == "qrng" and self.noise_scale > 0
+                and check_backend(self.backend) != "exact")
+
+    def _check_budget(self, n_rows):
+        """Refuse a fit whose estimated shots exceed ``max_shots``, before any job."""
+        cost = self._cost(n_rows)
+        if self.max_shots is not None and cost["shots"] > self.max_shots:
+            raise ShotBudgetError(
+                f"{type(self).__name__}.fit on {n_rows} rows needs an estimated "
+                f"{cost['shots']:,} shots ({cost['circuits']:,} circuits x "
+                f"{cost['shots_per_circuit']:,} shots in {cost['jobs']:,} jobs, up to "
+                f"max_epochs={self.max_epochs}), more than max_shots={self.max_shots:,}. "
+                "Raise max_shots, or use fewer rows, epochs, shots, qubits or layers.",
+                estimate=cost["shots"], max_shots=self.max_shots)
+        logger.info("%s.fit on %s: an estimated %s shots in %s jobs.", type(self).__name__,
+                    cost["backend"], f"{cost['shots']:,}", f"{cost['jobs']:,}")
+        return cost
 
     def _n_latent(self):
         """Dimension of ``z``: one angle per qubit, or ``2**n`` amplitudes."""
@@ -119,12 +241,24 @@ class BaseQEGM(BaseTorchEstimator):
     def _prepare_fit(self, values, context, seeds):
         self._check_fit_memory(len(values), values.shape[1],
                                0 if context is None else context.shape[1])
+        self._fit_cost = self._check_budget(len(values))
         self.quantum_layer_ = None
         if self.latent == "quantum":  # the circuit, with its initial weights
             self.quantum_layer_ = SamplerTransformer(
                 n_layers=self.n_layers, encoding=self.encoding, backend=self.backend,
-                shots=self.shots, random_state=seeds["circuit"],
+                shots=self.shots, random_state=seeds["circuit"], max_shots=self.max_shots,
+                max_retries=self.max_retries, job_timeout=self.job_timeout,
+                fallback=self.fallback, session=self.session,
             ).fit(np.ones((1, self._n_latent())))
+            runner = self.quantum_layer_.runner_
+            if runner is not None:
+                self._fit_jobs = runner.jobs
+        if self._fit_jobs is None and self._uses_qrng():  # the twin's random bits
+            self._fit_jobs = JobManager(
+                max_retries=self.max_retries, job_timeout=self.job_timeout,
+                max_shots=self.max_shots, session=self.session, seed=seeds["noise"])
+        if self._fit_jobs is not None:
+            self._job_scope.enter_context(self._fit_jobs.scope())
 
     def _check_fit_memory(self, n_rows, n_values, n_context):
         """Refuse a fit whose training steps cannot fit in memory, before building anything.
@@ -172,7 +306,7 @@ class BaseQEGM(BaseTorchEstimator):
         network.decoder.spread_means_(with_context(network.latent.codes(prior), rows))
 
     def _make_datasets(self, train, val, seeds, generator):
-        noise = NoiseSource(self, seeds["noise"])
+        noise = NoiseSource(self, seeds["noise"], jobs=self._fit_jobs)
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
         batch = min(self.batch_size, len(x_train))
@@ -224,8 +358,21 @@ class BaseQEGM(BaseTorchEstimator):
                                             self._density_draws())
         self._latent_mixture = (log_weights, codes.numpy())
         layer = getattr(self.network_.latent, "layer", None)
+        runtime = None
+        if layer is not None and layer.transformer.runner_ is not None:
+            runtime = layer.transformer.runner_.describe()
+        elif self._fit_jobs is not None:  # the twin, with random bits from a backend
+            runtime = {"backend": backend_name(self.backend), **self._fit_jobs.summary()}
+        if runtime is not None:
+            runtime["shots_estimate"] = self._fit_cost["shots"]
+            runtime["jobs_estimate"] = self._fit_cost["jobs"]
+            logger.info("%s.fit on %s used %s shots in %d jobs (%d retries; estimated %s).",
+                        type(self).__name__, runtime["backend"], f"{runtime['shots_used']:,}",
+                        runtime["n_jobs"], runtime["retries"],
+                        f"{runtime['shots_estimate']:,}")
         self.quantum_layer_ = None if layer is None else layer.to_transformer()
         self.provenance_ = self._provenance(seeds)
+        self.provenance_["runtime"] = runtime
 
     def _standardized_support(self, context, generator):
         # The components' means plus and minus three scales (weights ignored: a far
@@ -241,6 +388,21 @@ class BaseQEGM(BaseTorchEstimator):
     def _density_draws(self):
         """Latent draws averaged into the fitted mixture (see ``_mixture_codes``)."""
         return DENSITY_DRAWS
+
+    def _attach_backend(self):
+        """Hand a device re-attached with ``set_params(backend=...)`` to a loaded model's
+        circuit, which was saved with the device's description only."""
+        layer = getattr(self.network_.latent, "layer", None)
+        if (layer is not None and check_backend(layer.transformer.backend) == "detached"
+                and check_backend(self.backend) != "detached"):
+            layer.transformer.set_params(backend=self.backend, fallback=self.fallback)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # A device whose service holds an account is kept as its description only.
+        for name in ("backend", "fallback"):
+            state[name] = detach_backend(state.get(name))
+        return state
 
     def _provenance(self, seeds):
         """What a run needs to be reproduced: backend, shots, seeds, package versions."""
@@ -290,11 +452,8 @@ def _mixture_codes(network, noise, seed, n_draws):
 
 
 def _backend_label(backend):
-    """A readable name: the string itself, a device's name, or a primitive's class."""
-    if backend is None or isinstance(backend, str):
-        return backend
-    name = getattr(backend, "name", None)
-    return name if isinstance(name, str) else type(backend).__name__
+    """A readable name: the string itself (or None), a device's name, a primitive's class."""
+    return backend if backend is None else backend_name(backend)
 
 
 def _tensor(array):

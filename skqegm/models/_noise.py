@@ -10,13 +10,15 @@ class NoiseSource:
     """Standard deviations ``noise_scale * sqrt(r)`` of the eq. 7 noise, one per row.
 
     ``r`` is uniform on [0, 1], from a seeded PRNG or, with ``noise="qrng"``, from a
-    :class:`~skqegm.quantum.QuantumRandomSource` on the model's backend.
+    :class:`~skqegm.quantum.QuantumRandomSource` on the model's backend, its jobs
+    submitted by ``jobs`` (a fit's, to share its budget, Batch and records).
     """
 
-    def __init__(self, model, seed):
+    def __init__(self, model, seed, jobs=None):
         self.noise, self.noise_scale = model.noise, model.noise_scale
         if self.noise == "qrng":
-            self._source = QuantumRandomSource(backend=model.backend, random_state=seed)
+            self._source = QuantumRandomSource(backend=model.backend, random_state=seed,
+                                               jobs=jobs)
         else:
             self._source = np.random.default_rng(seed)
 

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn._modules import gaussian_mixture_logpdf
+from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._tails import tail_thresholds
@@ -108,6 +109,27 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Seeds network initialisation, training, circuit weights, simulators and noise.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
+    max_shots : int or None, default=None
+        Shot budget of a Qiskit backend: the fit's total is estimated before the first
+        submission (rows x parameter-shift circuits x steps x shots, see
+        :meth:`estimate_cost`) and a fit over budget is refused with a
+        :class:`~skqegm.exceptions.ShotBudgetError` giving the estimate; every later job
+        of the fitted model (``sample``) counts against it too. ``None``: no budget.
+    max_retries : int, default=3
+        Retries of a job after a transient fault (connection error, timeout, failed
+        runtime job, a result of the wrong shape or with NaN), with exponential backoff
+        and jitter; other errors fail at once, and after the last retry a
+        :class:`~skqegm.exceptions.QuantumJobError` names every job id.
+    job_timeout : float or None, default=None
+        Seconds a job may run before it is cancelled and retried; ``None`` waits.
+    fallback : str, BackendV2, BaseSamplerV2, BaseEstimatorV2 or None, default=None
+        A backend you choose, taken only once a job has failed after its retries; it
+        then runs the rest of the fit, and the switch is logged and recorded in
+        ``provenance_``.
+    session : bool, default=False
+        On a qiskit-ibm-runtime device (real, or fake in local testing mode), run the
+        fit's jobs in a ``Session`` rather than a ``Batch``; either is opened by the fit
+        and closed when it ends.
 
     Attributes
     ----------
@@ -130,7 +152,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Lower (row 0) and upper (row 1) ``tail_fraction`` quantiles of each feature of
         the training data: a row is rare when a feature lies strictly beyond either.
     provenance_ : dict
-        What a run needs to be reproduced: backend, shots, seeds, package versions.
+        What a run needs to be reproduced: backend, shots, seeds, package versions; on a
+        Qiskit backend also ``"runtime"``: the device (name, qubits, gates, coupling map,
+        calibration time), the transpiler seed, optimisation level and layout, the
+        estimated and used shots, and every job (id, shots, retries, wall time).
+        Credentials never enter it.
 
     Examples
     --------
@@ -168,6 +194,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         callbacks=None,
         random_state=None,
         verbose=0,
+        max_shots=None,
+        max_retries=DEFAULT_MAX_RETRIES,
+        job_timeout=None,
+        fallback=None,
+        session=False,
     ):
         self.n_qubits = n_qubits
         self.n_layers = n_layers
@@ -191,6 +222,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.max_shots = max_shots
+        self.max_retries = max_retries
+        self.job_timeout = job_timeout
+        self.fallback = fallback
+        self.session = session
 
     _parameter_constraints = {
         **BaseQEGM._parameter_constraints,
@@ -236,6 +272,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         # the samples, once drawn and once in data units, and one block's work
         check_memory(16.0 * n_samples * n_features + block * self._draw_bytes_per_row(),
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
+        self._attach_backend()
         rng = check_random_state(random_state)
         noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
         draws = np.empty((n_samples, n_features))

@@ -16,6 +16,7 @@ from sklearn.utils.validation import (
 )
 
 from ..exceptions import ExtrapolationWarning
+from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory
 from ..utils._tails import flag_beyond, tail_thresholds
 from ..utils._validation import (
@@ -100,6 +101,9 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         whose risk is above the usual).
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin.
+    max_shots, max_retries, job_timeout, fallback, session : see :class:`~skqegm.QEGMSampler`
+        How jobs run on a Qiskit backend: shot budget, retries, timeout, fallback
+        backend, Batch or Session.
     hidden_layer_sizes : int or tuple of int, default=(64, 64)
         Hidden layers of the encoder and of the decoder (ReLU MLPs).
     rec_weight, tail_weight : float, default=1.0
@@ -209,6 +213,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         callbacks=None,
         random_state=None,
         verbose=0,
+        max_shots=None,
+        max_retries=DEFAULT_MAX_RETRIES,
+        job_timeout=None,
+        fallback=None,
+        session=False,
     ):
         self.side = side
         self.tail_rule = tail_rule
@@ -238,6 +247,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.max_shots = max_shots
+        self.max_retries = max_retries
+        self.job_timeout = job_timeout
+        self.fallback = fallback
+        self.session = session
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -161,35 +161,37 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted estimator.
         """
-        values, context = self._validate_fit_data(X, y)
-        self._check_parameters()
-        seeds = self._draw_seeds()
-        train, val = self._holdout_rows(len(values), seeds["split"])
-        self._prepare_fit(values, context, seeds)
-        self._value_scaling = center_scale(values, self._values_name, self._value_names())
-        self._context_scaling = None if context is None else center_scale(
-            context, "X", getattr(self, "feature_names_in_", None))
-        values = self._standardize_values(values)
-        context = None if context is None else self._standardize_context(context)
+        # Resources a fit holds (a quantum device's Batch), released however it ends.
+        with self._fit_scope():
+            values, context = self._validate_fit_data(X, y)
+            self._check_parameters()
+            seeds = self._draw_seeds()
+            train, val = self._holdout_rows(len(values), seeds["split"])
+            self._prepare_fit(values, context, seeds)
+            self._value_scaling = center_scale(values, self._values_name, self._value_names())
+            self._context_scaling = None if context is None else center_scale(
+                context, "X", getattr(self, "feature_names_in_", None))
+            values = self._standardize_values(values)
+            context = None if context is None else self._standardize_context(context)
 
-        # Every random draw of training comes from this generator, never from torch's
-        # global one, so that fits in several threads at once stay reproducible.
-        generator = torch.Generator().manual_seed(seeds["torch"])
-        with single_torch_thread():
-            self.network_ = self._build_network(generator)
-            self._initialize_network(values[train], _rows(context, train), generator)
-            # The validation loss reuses one random stream at every epoch, so that it
-            # changes only when the model does.
-            validation_seed = int(torch.randint(_INT32, (1,), generator=generator))
-            train_set, val_set = self._make_datasets(
-                (values[train], _rows(context, train)),
-                (values[val], _rows(context, val)) if len(val) else None,
-                seeds, generator,
-            )
-            self._fit_loop(train_set, val_set, generator, validation_seed)
-            self.network_.eval()
-            self._finish_fit(train_set, seeds, generator)
-            self._check_fitted_spread(values[train], _rows(context, train), generator)
+            # Every random draw of training comes from this generator, never from torch's
+            # global one, so that fits in several threads at once stay reproducible.
+            generator = torch.Generator().manual_seed(seeds["torch"])
+            with single_torch_thread():
+                self.network_ = self._build_network(generator)
+                self._initialize_network(values[train], _rows(context, train), generator)
+                # The validation loss reuses one random stream at every epoch, so that it
+                # changes only when the model does.
+                validation_seed = int(torch.randint(_INT32, (1,), generator=generator))
+                train_set, val_set = self._make_datasets(
+                    (values[train], _rows(context, train)),
+                    (values[val], _rows(context, val)) if len(val) else None,
+                    seeds, generator,
+                )
+                self._fit_loop(train_set, val_set, generator, validation_seed)
+                self.network_.eval()
+                self._finish_fit(train_set, seeds, generator)
+                self._check_fitted_spread(values[train], _rows(context, train), generator)
         return self
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed):
@@ -251,6 +253,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             if not isinstance(callback, Callback):
                 raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
                                 f"got {type(callback).__name__}.")
+
+    def _fit_scope(self):
+        """A context manager around the whole fit (default: nothing to hold)."""
+        return contextlib.nullcontext()
 
     def _prepare_fit(self, values, context, seeds):
         """Learn what the data fix before training, in data units (default: nothing)."""

@@ -15,6 +15,7 @@ from .circuits import (
 )
 from .gradients import parameter_shift_jacobian
 from .qrng import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
+from .runtime import DeviceRecord, JobManager
 from .simulator import StatevectorSimulator, exact_bytes_per_row, exact_fixed_bytes
 from .torch_layer import QuantumLayer
 from .transformers import EstimatorTransformer, SamplerTransformer
@@ -22,7 +23,9 @@ from .transformers import EstimatorTransformer, SamplerTransformer
 __all__ = [
     "BACKEND_NAMES",
     "CircuitRunner",
+    "DeviceRecord",
     "EstimatorTransformer",
+    "JobManager",
     "QuantumLayer",
     "QuantumRandomSource",
     "SamplerTransformer",

@@ -26,8 +26,17 @@ a ``BackendV2`` (e.g. ``FakeTorontoV2()``)
 a ``BaseEstimatorV2`` / ``BaseSamplerV2`` instance
     Used as given with the logical circuit (bring ISA circuits' transpilation yourself if
     the primitive needs it).
+a :class:`~skqegm.quantum.DeviceRecord`
+    What a saved model keeps of a device whose service holds credentials: it describes
+    the device and cannot submit (re-attach the device with ``set_params(backend=...)``).
+
+Sampled jobs on a device, real or fake, go through qiskit-ibm-runtime's ``SamplerV2``
+(a fake device runs in its local testing mode), inside the Batch or Session of the
+runner's :class:`~skqegm.quantum.runtime.JobManager`, which retries transient faults,
+enforces the shot budget and records every job.
 """
 
+import logging
 
 import numpy as np
 from qiskit.primitives import (
@@ -40,14 +49,28 @@ from qiskit.providers import BackendV2
 from qiskit.quantum_info import SparsePauliOp
 from sklearn.utils._param_validation import StrOptions
 
+from ..exceptions import QuantumJobError
 from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
 from ..utils._validation import check_option, check_seed, check_shots
+from .mitigation import mitigate_probabilities, readout_assignment_matrices
+from .runtime import (
+    DeviceRecord,
+    InvalidResultError,
+    JobManager,
+    backend_name,
+    detach_backend,
+    runtime_primitive,
+)
+
+logger = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
 #: The ``backend`` parameter's constraint for scikit-learn's ``_parameter_constraints``:
 #: what :func:`check_backend` accepts.
 BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)), BackendV2, BaseEstimatorV2,
-                      BaseSamplerV2]
+                      BaseSamplerV2, DeviceRecord]
+#: The transpiler's optimisation level for devices (recorded in ``provenance_``).
+OPTIMIZATION_LEVEL = 1
 #: Shots used on real hardware when ``shots=None`` (hardware cannot be exact).
 DEVICE_DEFAULT_SHOTS = 4096
 #: Exact probabilities need the 2**n Z-string expectation values: refuse beyond this.
@@ -76,8 +99,9 @@ def check_backend(backend):
 
     Returns
     -------
-    kind : {"exact", "statevector", "aer", "device", "estimator", "sampler"}
-        ``"exact"`` for ``None``; the name itself for a string.
+    kind : {"exact", "statevector", "aer", "device", "estimator", "sampler", "detached"}
+        ``"exact"`` for ``None``; the name itself for a string; ``"detached"`` for a
+        :class:`~skqegm.quantum.DeviceRecord`.
 
     Raises
     ------
@@ -105,6 +129,8 @@ def check_backend(backend):
         return "estimator"
     if isinstance(backend, BaseSamplerV2):
         return "sampler"
+    if isinstance(backend, DeviceRecord):
+        return "detached"
     raise ValueError(
         "backend must be None, one of 'exact', 'statevector', 'aer', a qiskit BackendV2 "
         "(e.g. qiskit_ibm_runtime.fake_provider.FakeTorontoV2()), or a BaseEstimatorV2 / "
@@ -164,6 +190,17 @@ class CircuitRunner:
         parameter set.
     seed : int or None
         Seed of simulators and of the transpiler, so that a run is reproducible.
+    jobs : JobManager or None, default=None
+        Submits every primitive call (retries, timeout, shot budget, Batch / Session,
+        records); ``None`` makes one with the defaults.
+    fallback : backend or None, default=None
+        Another backend (any kind but the exact one), taken only after a job has failed
+        for good on ``backend``: it then runs the rest of the jobs, and the switch is
+        recorded in ``jobs``.
+    readout_mitigation : bool, default=False
+        Undo the device's readout errors in sampled :meth:`probabilities`, with tensored
+        assignment matrices from its calibration data (see
+        :mod:`skqegm.quantum.mitigation`); needs a device and ``shots``.
 
     Attributes
     ----------
@@ -172,6 +209,8 @@ class CircuitRunner:
     samples : bool
         Whether results come from sampled bitstrings rather than exact expectation
         values.
+    layout : list of int or None
+        The device qubits of the last circuit transpiled for a device.
 
     Raises
     ------
@@ -205,15 +244,59 @@ class CircuitRunner:
     ((1, 1000), True)
     """
 
-    def __init__(self, backend, shots=None, seed=None):
+    def __init__(self, backend, shots=None, seed=None, jobs=None, fallback=None,
+                 readout_mitigation=False):
         self.kind = check_backend(backend)
         if self.kind == "exact":
             raise ValueError("CircuitRunner runs Qiskit backends; 'exact' is the torch simulator.")
+        if fallback is not None and check_backend(fallback) == "exact":
+            raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a "
+                             f"device or a primitive); got {fallback!r}.")
         self.backend = backend
         self.shots = check_shots(shots)
         self.seed = check_seed(seed)
+        self.jobs = JobManager() if jobs is None else jobs
+        self.fallback = fallback
+        self.layout = None
+        self.readout_mitigation = readout_mitigation
+        if readout_mitigation and not (self.kind in ("device", "detached") and self.samples):
+            raise ValueError("readout_mitigation=True mitigates sampled probabilities on a "
+                             "device: set shots and a device backend (e.g. FakeManilaV2()); "
+                             f"got backend={backend!r}, shots={shots!r}.")
         self._aer_simulator = None
         self._prepared = {}
+        self._fallback_runner = None
+
+    @property
+    def name(self):
+        """The backend's name, as jobs are recorded under."""
+        return backend_name(self.backend)
+
+    def describe(self):
+        """What ``provenance_`` records of the backend: its device, transpilation, jobs.
+
+        Returns
+        -------
+        description : dict
+            ``backend`` (name), ``device`` (a :class:`DeviceRecord` as a dict, for a
+            device), ``seed_transpiler``, ``optimization_level``, ``layout``, and the
+            totals of :meth:`JobManager.summary` (jobs, shots used, retries, wall time).
+        """
+        device = None
+        if self.kind in ("device", "detached"):
+            record = (self.backend if self.kind == "detached"
+                      else DeviceRecord.from_backend(self.backend))
+            device = record.as_dict()
+        return {
+            "backend": self.name,
+            "device": device,
+            "seed_transpiler": self.seed if self.kind == "device" else None,
+            "optimization_level": OPTIMIZATION_LEVEL if self.kind == "device" else None,
+            "layout": self.layout,
+            "fallback": None if self.fallback is None else backend_name(self.fallback),
+            "readout_mitigation": self.readout_mitigation,
+            **self.jobs.summary(),
+        }
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -224,6 +307,14 @@ class CircuitRunner:
         if self.kind == "sampler" or (self.kind == "device" and _is_ibm_hardware(self.backend)):
             return True
         return self.shots is not None
+
+    @property
+    def shots_per_circuit(self):
+        """Shots each parameter set costs: 0 where results are exact (a simulator's
+        estimator), else the shots sampled (or a ready estimator's shots)."""
+        if self.kind == "estimator":
+            return self.shots or 0
+        return self._shots_for(None) if self.samples else 0
 
     def check_width(self, n_qubits, what, advice="use fewer qubits."):
         """Refuse a circuit of ``n_qubits`` that this backend cannot run.
@@ -249,6 +340,8 @@ class CircuitRunner:
         MemoryLimitError
             If the simulated state cannot fit in memory.
         """
+        if self.kind == "detached":
+            raise ValueError(_detached_message(self.backend))
         if self.kind == "device":
             device_qubits = getattr(self.backend, "num_qubits", None)
             if device_qubits is not None and n_qubits > device_qubits:
@@ -356,7 +449,12 @@ class CircuitRunner:
                          f"probabilities from {n_rows} rows x shots={shots} on n_qubits={n}",
                          "use fewer shots, or fewer rows at a time.")
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
-            return _outcome_frequencies(outcomes, n)
+            frequencies = _outcome_frequencies(outcomes, n)
+            if self.readout_mitigation and self._fallback_runner is None:
+                # The device qubits of the measured circuit, in logical order.
+                matrices = readout_assignment_matrices(self.backend, self.layout[:n])
+                frequencies = mitigate_probabilities(frequencies, matrices)
+            return frequencies
         if n > EXACT_PROBABILITY_MAX_QUBITS:
             raise ValueError(
                 f"Exact probabilities on n_qubits={n} need 2**{n} expectation values per row; "
@@ -405,9 +503,19 @@ class CircuitRunner:
         MemoryLimitError
             If the shots of all rows cannot fit in memory (see
             :data:`SAMPLER_BYTES_PER_SHOT`).
+        QuantumJobError
+            If the job failed after its retries (and no ``fallback`` was given).
+        ShotBudgetError
+            If the job would exceed the ``max_shots`` of the runner's ``jobs``.
         """
+        return self._or_fallback("_sample_outcomes", "sample_outcomes", circuit, params,
+                                 values, shots=shots, seed=seed)
+
+    def _sample_outcomes(self, circuit, params, values, shots=None, seed=None):
+        """:meth:`sample_outcomes` on this runner's own backend."""
         if self.kind == "estimator":
             raise ValueError("Sampling bitstrings needs a sampler backend, not an estimator.")
+        self._check_attached()
         n = circuit.num_qubits
         if n > 64:
             raise ValueError(f"Sampled outcomes are 64-bit integers: at most 64 qubits; got "
@@ -422,9 +530,38 @@ class CircuitRunner:
         )
         run_circuit = self._prepare(circuit, measured=True)
         bound = _bindings(run_circuit, params, values)
-        sampler = self._sampler(self.seed if seed is None else seed)
-        result = sampler.run([(run_circuit, bound)], shots=shots).result()[0]
+        seed = self.seed if seed is None else seed
+        n_rows = len(bound)
+
+        def submit():
+            return self._sampler(seed).run([(run_circuit, bound)], shots=shots)
+
+        def check(result):
+            _check_sampled(result, n_rows, shots, n)
+
+        result = self.jobs.run(submit, check, n_rows * shots, self.name)[0]
         return _bitarray_to_outcomes(result.data.meas)
+
+    def _or_fallback(self, here, there, *args, **kwargs):
+        """Run ``here`` on this backend, or ``there`` on the fallback runner once a job
+        failed for good (after its retries)."""
+        if self._fallback_runner is not None:
+            return getattr(self._fallback_runner, there)(*args, **kwargs)
+        try:
+            return getattr(self, here)(*args, **kwargs)
+        except QuantumJobError as exc:
+            if self.fallback is None:
+                raise
+            reason = f"{self.name} failed ({exc}); switched to {backend_name(self.fallback)}"
+            logger.warning("Fallback: %s", reason)
+            self.jobs.note_fallback(reason)
+            self._fallback_runner = CircuitRunner(self.fallback, self.shots, self.seed,
+                                                  jobs=self.jobs)
+            return getattr(self._fallback_runner, there)(*args, **kwargs)
+
+    def _check_attached(self):
+        if self.kind == "detached":
+            raise ValueError(_detached_message(self.backend))
 
     def _shots_for(self, shots):
         """The shots of a sampling call: ``shots``, the runner's, or the default."""
@@ -439,6 +576,11 @@ class CircuitRunner:
 
     # -- primitives ---------------------------------------------------------------------------
     def _estimate(self, circuit, params, values, observables):
+        return self._or_fallback("_estimate_here", "_estimate", circuit, params, values,
+                                 observables)
+
+    def _estimate_here(self, circuit, params, values, observables):
+        self._check_attached()
         run_circuit = self._prepare(circuit)
         if run_circuit is not circuit:
             observables = [obs.apply_layout(run_circuit.layout) for obs in observables]
@@ -449,7 +591,16 @@ class CircuitRunner:
         precision = None
         if self.kind == "estimator" and self.shots is not None:
             precision = 1.0 / np.sqrt(self.shots)
-        evs = estimator.run([pub], precision=precision).result()[0].data.evs
+        n_rows, n_obs = len(bound), len(observables)
+
+        def submit():
+            return estimator.run([pub], precision=precision)
+
+        def check(result):
+            _check_estimated(result, n_obs, n_rows)
+
+        shots = n_rows * self.shots if precision is not None else 0
+        evs = self.jobs.run(submit, check, shots, self.name)[0].data.evs
         return np.asarray(evs, dtype=float).T
 
     def _estimator(self):
@@ -468,8 +619,12 @@ class CircuitRunner:
             # A Generator, not an int: with an int every row of a sweep restarts the same
             # stream, so equal rows would get identical shots.
             return StatevectorSampler(seed=np.random.default_rng(seed))
-        if self.kind == "device" and _is_ibm_hardware(self.backend):  # pragma: no cover
-            return _runtime_sampler(self.backend)
+        if self.kind == "device":
+            # Real and fake devices alike: qiskit-ibm-runtime's Sampler (local testing
+            # mode for a fake one), in the scope's Batch or Session.
+            hardware = _is_ibm_hardware(self.backend)
+            return runtime_primitive("sampler", self.jobs.mode_for(self.backend), seed,
+                                     local=not hardware)
         from qiskit_aer.primitives import SamplerV2
 
         return SamplerV2.from_backend(self._simulator(), seed=seed)
@@ -502,9 +657,11 @@ class CircuitRunner:
 
                 # The pass manager is rebuilt here and never stored: it does not pickle.
                 pm = generate_preset_pass_manager(
-                    optimization_level=1, backend=self.backend, seed_transpiler=self.seed
+                    optimization_level=OPTIMIZATION_LEVEL, backend=self.backend,
+                    seed_transpiler=self.seed
                 )
                 run_circuit = pm.run(run_circuit)
+                self.layout = [int(q) for q in run_circuit.layout.final_index_layout()]
             self._prepared[key] = (circuit, run_circuit)
         return self._prepared[key][1]
 
@@ -518,15 +675,48 @@ class CircuitRunner:
         state = self.__dict__.copy()
         state["_aer_simulator"] = None
         state["_prepared"] = {}
+        state["backend"] = detach_backend(state["backend"])
+        state["fallback"] = detach_backend(state["fallback"])
+        state["_fallback_runner"] = None
         return state
 
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.kind = check_backend(self.backend)
 
-def _runtime_sampler(backend):  # pragma: no cover - needs IBM Quantum credentials
+
+def _detached_message(record):
+    return (f"The backend {record.name!r} was not saved with the model (its service holds "
+            "credentials), so nothing can be submitted to it. Re-attach it with "
+            "set_params(backend=<the device, e.g. QiskitRuntimeService().backend("
+            f"{record.name!r})>) before running circuits.")
+
+
+def _check_sampled(result, n_rows, shots, n_qubits):
+    """Refuse a sampler result that is not ``n_rows`` sets of ``shots`` ``n_qubits``-bit
+    outcomes: a fault must never turn into wrong numbers."""
     try:
-        from qiskit_ibm_runtime.executor_sampler import Sampler
-    except ImportError:
-        from qiskit_ibm_runtime import SamplerV2 as Sampler
-    return Sampler(mode=backend)
+        bits = result[0].data.meas
+        shape = (tuple(bits.shape), bits.num_shots, bits.num_bits)
+    except Exception as exc:
+        raise InvalidResultError(f"a result without measured bits ({exc})") from exc
+    expected = ((n_rows,), shots, n_qubits)
+    if shape != expected:
+        raise InvalidResultError(f"a result of shape {shape}; expected {expected} "
+                                 "(parameter sets, shots, bits)")
+
+
+def _check_estimated(result, n_obs, n_rows):
+    """Refuse expectation values of the wrong shape or that are not finite."""
+    try:
+        evs = np.asarray(result[0].data.evs, dtype=float)
+    except Exception as exc:
+        raise InvalidResultError(f"a result without expectation values ({exc})") from exc
+    if evs.shape != (n_obs, n_rows):
+        raise InvalidResultError(f"expectation values of shape {evs.shape}; expected "
+                                 f"{(n_obs, n_rows)}")
+    if not np.isfinite(evs).all():
+        raise InvalidResultError("expectation values that are not finite")
 
 
 def _check_values(values, params):

@@ -57,6 +57,9 @@ class QuantumRandomSource:
         ``None`` returns the raw bits.
     random_state : int, RandomState instance or None, default=None
         Seeds the simulator; ignored by hardware. The same value gives the same bits.
+    jobs : JobManager or None, default=None
+        Submits the circuits of a Qiskit backend (retries, shot budget, Batch, records);
+        a model passes its fit's, so that its random bits share them. ``None`` makes one.
 
     Notes
     -----
@@ -81,12 +84,13 @@ class QuantumRandomSource:
     """
 
     def __init__(self, n_qubits=8, backend=None, shots=1024, extractor="von_neumann",
-                 random_state=None):
+                 random_state=None, jobs=None):
         self.n_qubits = n_qubits
         self.backend = backend
         self.shots = shots
         self.extractor = extractor
         self.random_state = random_state
+        self.jobs = jobs
 
     def bits(self, n):
         """``n`` random bits as a ``uint8`` array of 0 and 1.
@@ -150,6 +154,35 @@ class QuantumRandomSource:
             values[start:stop] = integers.astype(np.float64) / 2.0**_FLOAT_BITS
         return values.reshape(shape) if shape else float(values[0])
 
+    def estimate_shots(self, size):
+        """Shots that ``random(size)`` submits to a Qiskit backend, at most, in one job.
+
+        The refill for ``53 * size`` bits asks for about 4.4 raw bits per bit with the von
+        Neumann extractor, which keeps a quarter of fair bits: bits biased by more than
+        about 15% may need a second refill. Bits left from an earlier call lower the
+        shots. The exact backend submits nothing.
+
+        Parameters
+        ----------
+        size : int
+            Floats asked for.
+
+        Returns
+        -------
+        shots : int
+
+        Examples
+        --------
+        >>> from skqegm.quantum import QuantumRandomSource
+        >>> QuantumRandomSource(backend="aer").estimate_shots(100)  # 5,300 bits
+        3072
+        >>> QuantumRandomSource().estimate_shots(100)
+        0
+        """
+        if check_backend(self.backend) == "exact" or size == 0:
+            return 0
+        return self._executions(size * _FLOAT_BITS) * self.shots
+
     # -- setup ------------------------------------------------------------------------------
     def _ensure_setup(self):
         if getattr(self, "_buffer", None) is not None:
@@ -181,7 +214,8 @@ class QuantumRandomSource:
         if kind == "exact":
             self._exact_probs = Statevector(self._circuit).probabilities()
         else:
-            self._runner = CircuitRunner(self.backend, self.shots, self._new_seed())
+            self._runner = CircuitRunner(self.backend, self.shots, self._new_seed(),
+                                         jobs=self.jobs)
             if kind == "device":  # its qubits, and Aer's state under the device's noise
                 self._runner.check_width(n_qubits, what)
         self._buffer = np.empty(0, dtype=np.uint8)  # extracted bits not yet returned

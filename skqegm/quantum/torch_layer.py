@@ -165,7 +165,10 @@ class QuantumLayer(torch.nn.Module):
         >>> bool(np.allclose(moved.transform(X), trained.transform(X), atol=1e-6))
         True
         """
-        fitted = copy.deepcopy(self.transformer)
+        # The backends are shared, not copied: a device holds its service's session.
+        shared = {id(self.transformer.backend): self.transformer.backend,
+                  id(self.transformer.fallback): self.transformer.fallback}
+        fitted = copy.deepcopy(self.transformer, memo=shared)
         weights = self.weights.detach().double().numpy().copy()
         fitted.set_params(weights=weights)
         fitted.weights_ = weights.copy()

@@ -6,7 +6,7 @@ qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
 hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
 """
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from .circuits import (
     n_amplitude_qubits,
     variational_circuit,
 )
+from .runtime import DEFAULT_MAX_RETRIES, JobManager, detach_backend
 from .simulator import (
     MAX_QUBITS,
     StatevectorSimulator,
@@ -44,6 +45,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "backend": BACKEND_CONSTRAINT,
         "shots": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
+        "max_shots": [Interval(Integral, 1, None, closed="left"), None],
+        "max_retries": [Interval(Integral, 0, None, closed="left")],
+        "job_timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
+        "session": ["boolean"],
     }
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
@@ -57,6 +63,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         backend=None,
         shots=None,
         random_state=None,
+        max_shots=None,
+        max_retries=DEFAULT_MAX_RETRIES,
+        job_timeout=None,
+        fallback=None,
+        session=False,
     ):
         self.n_layers = n_layers
         self.encoding = encoding
@@ -64,6 +75,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.backend = backend
         self.shots = shots
         self.random_state = random_state
+        self.max_shots = max_shots
+        self.max_retries = max_retries
+        self.job_timeout = job_timeout
+        self.fallback = fallback
+        self.session = session
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -105,7 +121,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         weights = self._initial_weights(2 * n_qubits * self.n_layers, rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        runner = None if kind == "exact" else CircuitRunner(self.backend, self.shots, seed)
+        runner = None if kind == "exact" else self._make_runner(seed)
         self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
                                             f"{X.shape[1]} features ({self.encoding} encoding)")
         circuit, input_params, weight_params = variational_circuit(
@@ -130,8 +146,27 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     def _set_circuit(self, circuit, inputs, weights, kind, runner=None):
         self.circuit_, self.input_params_, self.weight_params_ = circuit, inputs, weights
         if runner is None and kind != "exact":
-            runner = CircuitRunner(self.backend, self.shots, self.seed_)
+            runner = self._make_runner(self.seed_)
         self.runner_ = runner
+
+    def _make_runner(self, seed):
+        """The runner of a Qiskit backend, its jobs under this transformer's policy."""
+        jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
+                          max_shots=self.max_shots, session=self.session, seed=seed)
+        return CircuitRunner(self.backend, self.shots, seed, jobs=jobs, fallback=self.fallback,
+                             **self._runner_options())
+
+    def _runner_options(self):
+        return {}
+
+    def _attached_runner(self):
+        """``runner_``, rebuilt once a loaded transformer's device has been re-attached
+        with ``set_params(backend=...)``."""
+        runner = self.runner_
+        if (runner is not None and runner.kind == "detached"
+                and check_backend(self.backend) != "detached"):
+            self.runner_ = runner = self._make_runner(self.seed_)
+        return runner
 
     def transform(self, X):
         """Run the circuit on every row of ``X`` (one primitive call for the batch).
@@ -209,7 +244,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     def _evaluate(self, X, weight_sets):
         if self.encoding == "amplitude":
             check_nonzero_rows(X)  # a zero row is an error, not NaN
-        if self.runner_ is None:
+        if self._attached_runner() is None:
             return self._evaluate_exact(X, weight_sets)
         n_sets, n_rows = len(weight_sets), len(X)
         out = self.run_pairs(np.tile(X, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0))
@@ -251,7 +286,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
                [-1.]])
         """
         check_is_fitted(self)
-        if self.runner_ is None:
+        if self._attached_runner() is None:
             raise ValueError("run_pairs runs a Qiskit backend; the exact backend (backend="
                              "None) evaluates weight sets with evaluate().")
         seed = check_seed(seed)
@@ -286,7 +321,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         array([2])
         """
         check_is_fitted(self)
-        if self.runner_ is None:
+        if self._attached_runner() is None:
             raise ValueError("sample_outcomes runs a Qiskit backend; the exact backend "
                              "(backend=None) samples from transform's probabilities.")
         seed = check_seed(seed)
@@ -402,6 +437,9 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         state = dict(super().__getstate__())
         for name in self._REBUILT:
             state.pop(name, None)
+        # A device whose service holds an account is kept as its description only.
+        for name in ("backend", "fallback"):
+            state[name] = detach_backend(state.get(name))
         return state
 
     def __setstate__(self, state):
@@ -448,6 +486,23 @@ class EstimatorTransformer(_QuantumTransformer):
         this many sampled bitstrings per row.
     random_state : int, RandomState instance or None, default=None
         Draws the weights (when not given) and seeds every simulator and transpiler.
+    max_shots : int or None, default=None
+        The most shots this fitted transformer submits (retries included); a job that
+        would go past it is refused before submission with a
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget.
+    max_retries : int, default=3
+        Retries of a job after a transient fault (connection error, timeout, failed
+        runtime job, a result of the wrong shape or with NaN), with exponential backoff
+        and jitter; other errors fail at once. After the last retry a
+        :class:`~skqegm.exceptions.QuantumJobError` names every job id.
+    job_timeout : float or None, default=None
+        Seconds a job may run before it is cancelled and retried; ``None`` waits.
+    fallback : str, BackendV2, BaseEstimatorV2, BaseSamplerV2 or None, default=None
+        A backend chosen by you, taken only once a job has failed after its retries; the
+        switch is logged and recorded (``runner_.describe()``).
+    session : bool, default=False
+        Run the jobs of a model's fit on a qiskit-ibm-runtime device in a ``Session``
+        rather than a ``Batch``.
 
     Attributes
     ----------
@@ -515,6 +570,28 @@ class SamplerTransformer(_QuantumTransformer):
         frequencies of this many shots per row.
     random_state : int, RandomState instance or None, default=None
         Draws the weights (when not given) and seeds every simulator and transpiler.
+    max_shots : int or None, default=None
+        The most shots this fitted transformer submits (retries included); a job that
+        would go past it is refused before submission with a
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget.
+    max_retries : int, default=3
+        Retries of a job after a transient fault (connection error, timeout, failed
+        runtime job, a result of the wrong shape or with NaN), with exponential backoff
+        and jitter; other errors fail at once. After the last retry a
+        :class:`~skqegm.exceptions.QuantumJobError` names every job id.
+    job_timeout : float or None, default=None
+        Seconds a job may run before it is cancelled and retried; ``None`` waits.
+    fallback : str, BackendV2, BaseEstimatorV2, BaseSamplerV2 or None, default=None
+        A backend chosen by you, taken only once a job has failed after its retries; the
+        switch is logged and recorded (``runner_.describe()``).
+    session : bool, default=False
+        Run the jobs of a model's fit on a qiskit-ibm-runtime device in a ``Session``
+        rather than a ``Batch``.
+    readout_mitigation : bool, default=False
+        Undo the device's readout errors in the sampled probabilities, with tensored
+        assignment matrices from its calibration data
+        (:func:`~skqegm.quantum.mitigation.mitigate_probabilities`); needs a device
+        backend and ``shots``. Gate errors remain.
 
     Attributes
     ----------
@@ -541,6 +618,22 @@ class SamplerTransformer(_QuantumTransformer):
     """
 
     _output = "probabilities"
+    _parameter_constraints = {
+        **_QuantumTransformer._parameter_constraints,
+        "readout_mitigation": ["boolean"],
+    }
+
+    def __init__(self, n_layers=2, encoding="angle", weights=None, backend=None, shots=None,
+                 random_state=None, max_shots=None, max_retries=DEFAULT_MAX_RETRIES,
+                 job_timeout=None, fallback=None, session=False, readout_mitigation=False):
+        super().__init__(n_layers=n_layers, encoding=encoding, weights=weights,
+                         backend=backend, shots=shots, random_state=random_state,
+                         max_shots=max_shots, max_retries=max_retries,
+                         job_timeout=job_timeout, fallback=fallback, session=session)
+        self.readout_mitigation = readout_mitigation
+
+    def _runner_options(self):
+        return {"readout_mitigation": self.readout_mitigation}
 
     def _output_names(self):
         return [f"p_{k:0{self.n_qubits_}b}" for k in range(2**self.n_qubits_)]
