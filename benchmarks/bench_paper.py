@@ -12,6 +12,21 @@ Data
   the split changes with the seed.
 * ``sp500-chrono``: the same returns split 70/15/15 in time order (train 1999-2012,
   test 2016-2018), as a user would; only the models' seeds change.
+* ``rainfall-chrono`` (the paper's climate domain): daily rainfall in south-west England,
+  1914-1962 (``load_daily_rainfall``, 17,531 days, mm), split 70/15/15 in time order
+  (12,271 training days, 2,630 validation and 2,630 test days, the last 7 years); only the
+  models' seeds change. Every model sits in ``make_tail_pipeline(kind="climate")``
+  (min-max scaling fitted on the training days; draws mapped back to mm).
+* ``intrusion`` (the paper's cybersecurity domain): ``load_intrusion`` (20,000 KDD Cup 99
+  connections, 1.5% attacks), split 70/15/15 stratified on the attack flag
+  (``train_val_test_split(stratify=y)``), the split changing with the seed. To keep the
+  run short the models train on a stratified subsample of ``--intrusion-train`` (3,000)
+  of the 14,000 training rows, the tuning scores ``--intrusion-val`` (1,500) validation
+  rows, and the test is the full 15% (3,000 rows, 45 attacks). The features are
+  preprocessed the paper's way (one-hot categorical, standardised continuous: the
+  ``"preprocess"`` step of ``make_tail_pipeline(kind="intrusion")``), fitted on the
+  training rows only and applied outside the models (one-hot encoding has no inverse, so a
+  pipeline ending in a sampler cannot draw): about 65 columns.
 
 Models
 ------
@@ -22,12 +37,21 @@ mixture only, a 200-row subset and 2 epochs on the first ``--aer-seeds`` seeds: 
 too slow for more); ``gan``, ``vae``, ``diffusion``, ``student-t``, ``gpd``
 (:mod:`skqegm.baselines`), ``gmm`` (``GaussianMixture``), ``kde`` (``KernelDensity``).
 
+New domains: ``qegm-aer`` is not run (mixture only); on the intrusions ``gpd`` is not run
+either (a model of independent margins, with generalized Pareto tails fitted to 0/1
+columns); the reasons are printed and kept in the JSON (``skipped``).
+
 Tuning: the same budget for every family. On each dataset, before the seeds, one
 ``GridSearchCV`` per family over a grid of 4 candidates (``GRIDS``; Student-t has no
 hyper-parameter), fitted on seed 0's training rows and scored on its validation rows
 (``PredefinedSplit``) with ``skqegm.metrics.SCORERS``; the candidate with the best
 ``neg_tail_kl`` is used for all seeds. The QEGM controls take QEGM's choice and change one
-thing; the twin is tuned as its own family.
+thing; the twin is tuned as its own family. On the new domains the selection score is the
+tail KL of that domain (below): the upper 5% on the rainfall (``make_tail_kl_scorer(side=
+"upper")``; both tails would fail, the lower one being all dry days), and the
+multivariate tail KL on the intrusions; the KDE grid there is {0.25, 0.5, 1, 2} times the
+pooled training standard deviation (4 candidates, bracketing Scott's factor, about 0.9 in
+65 dimensions, which the 1-D grid misses entirely).
 
 Scores (held-out test rows; model draws: 100,000, Aer 20,000)
 -------------------------------------------------------------
@@ -48,6 +72,60 @@ Scores (held-out test rows; model draws: 100,000, Aer 20,000)
 * ``loglik``: mean held-out log-density (models with ``score_samples``);
 * ``fit_s``: fit wall time, one fit at a time, one torch thread.
 
+Scores on the rainfall (1-D, zero-inflated: 47% of the days are dry, so the lower tail is a
+point mass at 0 mm and is not scored; model draws: 100,000)
+------------------------------------------------------------------------------------------
+* ``tail_kl``: ``tail_kl_divergence(test, draws, side="upper")``, the wettest 5% of the
+  test days; ``tail_kl_1``: the wettest 1% (the paper's rare days, 26 test days, so
+  ``bins=10``);
+* ``recall`` / ``precision``: the paper's rare days, test days above the training 99%
+  quantile (28.4 mm), against the model's flags (the same matching-rate rule as above);
+* ``cov90`` / ``cov95`` / ``cov99``: share of test days at or below the draws' 90 / 95 /
+  99% quantile (one-sided upper intervals: a central interval would hinge on whether its
+  lower bound is <= 0 mm);
+* ``q99`` / ``q99.9``: absolute error (mm) of the draws' 99% / 99.9% quantile against the
+  test days' (the 99.9% reference lies between the 2nd and 3rd wettest test days, a
+  noisy target);
+* ``fit_s``.
+
+Scores on the intrusions (model draws: ``--intrusion-draws``, 20,000)
+------------------------------------------------------------------------
+The package's multivariate scores need a rarity (minus a log-density) to define the tail
+region; its default, a Gaussian KDE of the held-out rows on their span, ranks every draw of
+a continuous model as rarer than every one-hot test row (the draws lie off the lattice of
+the data), so the tail KL saturates and scores every model the same (it warns). The
+reference rarity is therefore a Gaussian KDE (Scott's bandwidth) of 2,000 training rows
+that the models do not see (the rest of the 70%), in the whitened PCA space of the training
+rows that keeps 95% of their variance (about 20 components).
+
+* ``tail_kl``: ``tail_kl_divergence`` of the test rows against the draws, both projected on
+  that PCA space, with that reference rarity: the rarest 5%, 20 k-means cells (in the
+  full one-hot space every model scored the same: the cells are dominated by rare one-hot
+  columns);
+* ``scorer_recall``: ``make_rare_event_recall_scorer(tail_fraction=0.05, rarity=...)``:
+  the test rows rarest by the reference, against the model's own ranking;
+* ``hdr90_err``: minus ``make_coverage_scorer(0.9)``, the distance from 0.9 of the share
+  of test rows inside the model's 90% highest-density region (its level set on about
+  ``--intrusion-hdr-draws`` draws);
+* ``recall`` / ``precision``: the attacks (the paper's rare class) against the model's
+  flags, its rarity above the (1 - rate) quantile of its rarity on the training rows, rate
+  = the training share of attacks;
+* ``loglik``: mean test log-density in the preprocessed space (models with a density);
+* a model without a density (GAN, diffusion) is given one: a Gaussian KDE of 10,000 of
+  its draws in the same PCA space, like the models' densities (a GAN's output layer is
+  linear, so its draws lie in a space of at most 64 dimensions, its last hidden layer's
+  width, fewer than the columns).
+
+Anomaly detection on the intrusions (its own table): every model's rarity of the test
+rows, and that of scikit-learn's ``IsolationForest(random_state=seed)`` and
+``LocalOutlierFactor(novelty=True)`` (their defaults: no labels for tuning; ``-
+score_samples``); ``gmm`` is the Gaussian mixture. Each is trained (a) on the normal
+training rows only and (b) on the training rows as they are, attacks included
+("contaminated"), with the same tuned hyper-parameters, and scored by
+``average_precision_score`` (attack = positive, score = rarity) and the recall at a 1%
+false-positive rate (attacks whose rarity exceeds the 99% quantile of the rarity of the
+normal test rows). Paired tests: QEGM against every other model and detector.
+
 Each cell is a mean with a 95% t confidence interval over the seeds. Paired comparisons
 (same seeds, same splits) of QEGM against its twin, its controls and the best classical
 model by tail KL give the mean difference with its 95% CI and the p-values of a paired
@@ -55,7 +133,13 @@ t-test and a Wilcoxon signed-rank test.
 
 Run ``python benchmarks/bench_paper.py --json paper.json --figures doc/_static`` for the
 full run (wall time in ``doc/benchmarks.md``), ``--quick`` for a smoke test (toy sizes,
-2 seeds). ``--markdown PATH`` writes the tables.
+2 seeds). ``--markdown PATH`` writes the tables. ``--datasets rainfall-chrono intrusion``
+runs the new domains only (about 30 minutes on 2 cores: the intrusion subsample above
+keeps it there); the paper's figures are drawn only for the paper's datasets, the new
+domains have ``domains_rainfall_upper_tail.png`` and ``domains_intrusion_detection.png``.
+In ``--quick`` the new domains use the last 2,000 rainfall days, 200 / 150 / 300
+intrusion rows, 300-point rarity KDEs of at most 1,000 draws and at most 50 Student-t
+iterations.
 """
 
 import argparse
@@ -64,15 +148,20 @@ import platform
 import sys
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import brentq
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import average_precision_score
 from sklearn.mixture import GaussianMixture
-from sklearn.model_selection import GridSearchCV, PredefinedSplit
-from sklearn.neighbors import KernelDensity
+from sklearn.model_selection import GridSearchCV, PredefinedSplit, train_test_split
+from sklearn.neighbors import KernelDensity, LocalOutlierFactor
 
 from skqegm import QEGMSampler, __version__
 from skqegm.baselines import (
@@ -82,11 +171,27 @@ from skqegm.baselines import (
     StudentTSampler,
     VAESampler,
 )
-from skqegm.datasets import load_sp500_returns, make_tail_mixture, tail_mixture_cdf
-from skqegm.metrics import SCORERS, rare_event_precision, rare_event_recall, tail_kl_divergence
-from skqegm.preprocessing import train_val_test_split
+from skqegm.datasets import (
+    load_daily_rainfall,
+    load_intrusion,
+    load_sp500_returns,
+    make_tail_mixture,
+    tail_mixture_cdf,
+)
+from skqegm.metrics import (
+    SCORERS,
+    make_coverage_scorer,
+    make_rare_event_recall_scorer,
+    make_tail_kl_scorer,
+    rare_event_precision,
+    rare_event_recall,
+    tail_kl_divergence,
+)
+from skqegm.preprocessing import make_tail_pipeline, train_val_test_split
 
-DATASETS = ("mixture", "sp500-shuffled", "sp500-chrono")
+PAPER_DATASETS = ("mixture", "sp500-shuffled", "sp500-chrono")
+DOMAINS = ("rainfall-chrono", "intrusion")
+DATASETS = PAPER_DATASETS + DOMAINS
 MODELS = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "qegm-aer", "gan", "vae",
           "diffusion", "gmm", "kde", "student-t", "gpd")
 CLASSICAL = ("gan", "vae", "diffusion", "gmm", "kde", "student-t", "gpd")
@@ -113,7 +218,50 @@ RARE = {"mixture": (0.05, "both"), "sp500-shuffled": (0.025, "lower"),
 METRICS = ("tail_kl", "tail_kl_low", "recall", "precision", "cov90", "cov95", "cov99", "q0.1",
            "q0.5", "q1", "mode_lo", "mode_mid", "mode_hi", "loglik", "fit_s")
 # Which way is better, for the paired tests and the "best classical" choice.
-LOWER_IS_BETTER = {"tail_kl", "tail_kl_low", "q0.1", "q0.5", "q1", "fit_s"}
+LOWER_IS_BETTER = {"tail_kl", "tail_kl_low", "q0.1", "q0.5", "q1", "fit_s", "tail_kl_1",
+                   "q99", "q99.9", "hdr90_err"}
+
+# -- the new domains: climate (rainfall) and intrusion ------------------------------------------
+RARE["rainfall-chrono"] = (0.01, "upper")  # the paper's climate rare events (eq. 9)
+RAIN_QUANTILES = (0.99, 0.999)
+#: Scores per domain (their definitions are in the module docstring).
+DOMAIN_METRICS = {
+    "rainfall-chrono": ("tail_kl", "tail_kl_1", "recall", "precision", "cov90", "cov95", "cov99",
+                        "q99", "q99.9", "fit_s"),
+    "intrusion": ("tail_kl", "scorer_recall", "hdr90_err", "recall", "precision", "loglik",
+                  "fit_s"),
+}
+#: The paired tests per domain (the paper's datasets use ``PAPER_TESTS``).
+PAPER_TESTS = ("tail_kl", "tail_kl_low", "recall", "precision", "cov90", "q0.5")
+DOMAIN_TESTS = {
+    "rainfall-chrono": ("tail_kl", "tail_kl_1", "recall", "precision", "cov90", "q99", "q99.9"),
+    "intrusion": ("tail_kl", "scorer_recall", "hdr90_err", "recall", "precision"),
+}
+#: Models that do not run on a domain, and why (printed and kept in the JSON).
+SKIPPED = {
+    "rainfall-chrono": {"qegm-aer": "Aer is run on the mixture only (too slow for more)"},
+    "intrusion": {
+        "qegm-aer": "Aer is run on the mixture only (too slow for more)",
+        "gpd": "a peaks-over-threshold model of each margin, independent of the others: not "
+               "a model of about 65 one-hot and standardised columns (it fits generalized "
+               "Pareto tails to 0/1 columns)",
+    },
+}
+#: The intrusion's categorical columns (protocol_type, service, flag) in load_intrusion's X.
+CATEGORICAL = [1, 2, 3]
+#: The intrusion KDE grid, in units of the training rows' pooled standard deviation: in
+#: about 70 dimensions Scott's factor n ** (-1 / (d + 4)) is about 0.9, far above the 1-D
+#: grid of GRIDS, so this grid of 4 brackets it instead (the same budget).
+INTRUSION_KDE_BANDWIDTHS = [0.25, 0.5, 1.0, 2.0]
+#: Anomaly detectors of scikit-learn compared with every model on the intrusions.
+DETECTORS = ("iforest", "lof")
+#: Most points behind a Gaussian KDE (of held-out rows, or of a model's draws).
+MAX_KDE_POINTS = 2000
+MIN_REFERENCE_ROWS = 500
+KDE_DRAWS = 10000
+REGIMES = ("normal", "contaminated")
+#: Upper-tail probabilities of the rainfall QQ figure.
+UPPER_PROBS = np.linspace(0.95, 0.9995, 60)
 
 
 def parse_args(argv=None):
@@ -131,6 +279,23 @@ def parse_args(argv=None):
     parser.add_argument("--aer-rows", type=int, default=200)
     parser.add_argument("--aer-epochs", type=int, default=2)
     parser.add_argument("--aer-shots", type=int, default=256)
+    parser.add_argument("--intrusion-train", type=int, default=3000,
+                        help="intrusion training rows (a stratified subsample of the 70%%)")
+    parser.add_argument("--intrusion-val", type=int, default=1500,
+                        help="intrusion validation rows for the tuning (stratified subsample)")
+    parser.add_argument("--intrusion-test", type=int, default=None,
+                        help="intrusion test rows (default: all 15%%, 3,000)")
+    parser.add_argument("--intrusion-draws", type=int, default=20000,
+                        help="model draws per fit on the intrusions")
+    parser.add_argument("--intrusion-hdr-draws", type=int, default=3000,
+                        help="about this many draws set the intrusion HDR coverage level")
+    parser.add_argument("--kde-points", type=int, default=MAX_KDE_POINTS,
+                        help="points behind each intrusion rarity KDE")
+    parser.add_argument("--kde-draws", type=int, default=KDE_DRAWS,
+                        help="draws behind the KDE density of a model without one "
+                             "(intrusions)")
+    parser.add_argument("--student-t-iter", type=int, default=None,
+                        help="cap the Student-t EM iterations on the new domains")
     parser.add_argument("--quick", action="store_true", help="toy sizes, 2 seeds")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", metavar="PATH")
@@ -140,6 +305,9 @@ def parse_args(argv=None):
         args.seeds, args.n_train, args.n_val, args.n_test = 2, 600, 300, 2000
         args.n_draws, args.max_epochs = 4000, 2
         args.aer_seeds, args.aer_rows, args.aer_epochs, args.aer_shots = 1, 10, 1, 32
+        args.intrusion_train, args.intrusion_val, args.intrusion_test = 200, 150, 300
+        args.intrusion_draws, args.intrusion_hdr_draws, args.kde_points = 1000, 300, 300
+        args.kde_draws, args.student_t_iter = 1000, 50
     return args
 
 
@@ -281,11 +449,403 @@ def score_model(model, dataset, train, test, seed, n_draws, reference):
     return {key: (float(v) if np.isscalar(v) else v) for key, v in record.items()}
 
 
+# -- the new domains ----------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _intrusion_data():
+    return load_intrusion()
+
+
+def _stratified_rows(X, y, n_rows, seed, rest=False):
+    """A stratified random subset of ``n_rows`` rows (all of them when ``n_rows`` is None);
+    with ``rest``, also the rows left out."""
+    if n_rows is None or n_rows >= len(y):
+        kept = (X, y)
+        left = (X[:0], y[:0])
+    else:
+        X_kept, X_left, y_kept, y_left = train_test_split(X, y, train_size=n_rows, stratify=y,
+                                                          random_state=seed)
+        kept, left = (X_kept, y_kept), (X_left, y_left)
+    return (kept, left) if rest else kept
+
+
+def load_domain(dataset, seed, args):
+    """A dict with the ``train``, ``val`` and ``test`` rows in the models' input space.
+
+    Rainfall: mm, shape (n, 1), in time order (the models are pipelines that scale them).
+    Intrusion: the one-hot + standardised features (fitted on the training rows only), the
+    attack flags ``y_train`` / ``y_val`` / ``y_test``, ``pca``, the 95%-variance whitened
+    PCA of the training rows that the rarity KDEs and the tail KL work in, and
+    ``reference``, the rarity (of PCA coordinates; ``reference_features``: of feature rows)
+    that defines the tail region: a KDE of ``MAX_KDE_POINTS`` training rows that the models
+    do not see (the rest of the 70% split).
+    """
+    if dataset == "rainfall-chrono":
+        rain = load_daily_rainfall()
+        if args.quick:
+            rain = rain[-2000:]
+        parts = train_val_test_split(rain, shuffle=False)[:3]
+        return dict(zip(("train", "val", "test"), (p.reshape(-1, 1) for p in parts)))
+    X, y = _intrusion_data()
+    X_train, X_val, X_test, y_train, y_val, y_test = train_val_test_split(
+        X, y, stratify=y, random_state=seed)
+    (X_train, y_train), (X_spare, _) = _stratified_rows(X_train, y_train, args.intrusion_train,
+                                                        seed, rest=True)
+    if len(X_spare) < MIN_REFERENCE_ROWS:
+        raise ValueError(f"--intrusion-train {args.intrusion_train} leaves {len(X_spare)} of "
+                         f"the training rows unused; the reference rarity needs "
+                         f"{MIN_REFERENCE_ROWS}: train on fewer rows.")
+    X_spare = X_spare[np.sort(np.random.RandomState(seed).permutation(len(X_spare))
+                              [:args.kde_points])]
+    X_val, y_val = _stratified_rows(X_val, y_val, args.intrusion_val, seed)
+    X_test, y_test = _stratified_rows(X_test, y_test, args.intrusion_test, seed)
+    # The paper's preprocessing, as make_tail_pipeline(kind="intrusion") builds it, fitted on
+    # the training rows only. It is applied outside the models: one-hot encoding has no
+    # inverse, so a pipeline ending in a sampler cannot draw (Pipeline.sample raises).
+    pipeline = make_tail_pipeline(GaussianMixture(), kind="intrusion",
+                                  categorical_features=CATEGORICAL)
+    preprocess = clone(pipeline.named_steps["preprocess"]).fit(X_train)
+    train, val, test, spare = (np.asarray(preprocess.transform(part), dtype=np.float64)
+                               for part in (X_train, X_val, X_test, X_spare))
+    pca = PCA(n_components=0.95, svd_solver="full", whiten=True).fit(train)
+    reference = pca_kde_rarity(IDENTITY, pca.transform(spare), args.kde_points)
+    return dict(train=train, val=val, test=test, y_train=np.asarray(y_train),
+                y_val=np.asarray(y_val), y_test=np.asarray(y_test), pca=pca,
+                reference=reference,
+                reference_features=lambda X: reference(pca.transform(X)))
+
+
+class _Identity:
+    """The projection of rows already in the PCA space."""
+
+    @staticmethod
+    def transform(X):
+        return np.asarray(X, dtype=np.float64)
+
+
+IDENTITY = _Identity()
+
+
+def intrusion_tail_kl(split, rows, draws):
+    """The multivariate tail KL (5%) of held-out ``rows`` against ``draws``, both in the
+    training PCA space, the tail region defined by the ``reference`` rarity."""
+    pca = split["pca"]
+    return tail_kl_divergence(pca.transform(rows), pca.transform(draws),
+                              rarity=split["reference"])
+
+
+def pca_kde_log_density(pca, points, max_points=MAX_KDE_POINTS, seed=0):
+    """``log kde(X)``: a Gaussian KDE (Scott's bandwidth) of at most ``max_points`` of
+    ``points``, in the whitened PCA space ``pca`` of the training rows.
+
+    On the one-hot rows themselves the package's default KDE rarity places every draw of
+    a continuous model beyond every test row (off the data's lattice), where the tail KL
+    saturates, and a GAN's draws lie in the span of its last hidden layer (at most 64
+    dimensions). The PCA keeps the directions that hold 95% of the training variance,
+    where models and data overlap.
+    """
+    projected = pca.transform(points)
+    if projected.shape[0] > max_points:
+        keep = np.random.RandomState(seed).choice(projected.shape[0], max_points,
+                                                  replace=False)
+        projected = projected[np.sort(keep)]
+    kde = stats.gaussian_kde(projected.T)
+    return lambda X: kde.logpdf(pca.transform(np.asarray(X, dtype=np.float64)).T)
+
+
+def pca_kde_rarity(pca, points, max_points=MAX_KDE_POINTS):
+    """``rarity(X) = -log kde(X)``, the reference rarity of the intrusion tail metrics."""
+    log_density = pca_kde_log_density(pca, points, max_points)
+    return lambda X: -log_density(X)
+
+
+class DrawsDensity:
+    """A sampler without a density (GAN, diffusion), given one for the intrusion scores:
+    ``score_samples`` is a Gaussian KDE of ``KDE_DRAWS`` of its draws in the training PCA
+    space (drawn with their own seed, so not the draws that a scorer compares it with)."""
+
+    def __init__(self, model, pca, seed, max_points=MAX_KDE_POINTS, n_draws=KDE_DRAWS):
+        self.model = model
+        draws = draw_any(model, n_draws, 10_000 + seed)
+        self._log_density = pca_kde_log_density(pca, draws, max_points)
+
+    def sample(self, n_samples=1, random_state=None):
+        return self.model.sample(n_samples, random_state=random_state)
+
+    def score_samples(self, X):
+        return self._log_density(X)
+
+
+def last_step(model):
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+def draw_any(model, n, seed):
+    """``n`` draws of shape (n, n_features), for a model, a pipeline or a GaussianMixture."""
+    if isinstance(last_step(model), GaussianMixture):
+        draws = model.sample(n)  # its own random_state (the seed) fixes the draws
+    else:
+        draws = model.sample(n, random_state=seed)
+    if isinstance(draws, tuple):
+        draws = draws[0]
+    return np.asarray(draws, dtype=np.float64).reshape(n, -1)
+
+
+def model_space_std(dataset, train):
+    """The training rows' standard deviation where the model sees them (for the KDE grid)."""
+    if dataset == "rainfall-chrono":  # min-max scaled by the climate pipeline
+        return float(train.std() / np.ptp(train))
+    return float(train.std())
+
+
+def domain_grid(dataset, name, std):
+    grid = {"bandwidth": INTRUSION_KDE_BANDWIDTHS} if (dataset, name) == ("intrusion", "kde") \
+        else GRIDS[name]
+    if name == "kde":
+        grid = {"bandwidth": [b * std for b in grid["bandwidth"]]}
+    if dataset == "rainfall-chrono":
+        grid = {f"estimator__{key}": values for key, values in grid.items()}
+    return grid
+
+
+def make_domain_model(dataset, name, params, seed, args, train_std):
+    """An unfitted model of the domain: rainfall models sit in the climate pipeline."""
+    model = make_model(name, params, seed, args, train_std)
+    if name == "student-t" and args.student_t_iter is not None:
+        model.set_params(max_iter=args.student_t_iter)
+    if dataset == "rainfall-chrono":
+        return make_tail_pipeline(model, kind="climate")
+    return model
+
+
+def domain_models(dataset, args, log):
+    skipped = {m: why for m, why in SKIPPED[dataset].items() if m in args.models}
+    for name, why in skipped.items():
+        log(f"  skipped {name} on {dataset}: {why}")
+    return [m for m in args.models if m not in skipped], skipped
+
+
+def intrusion_tail_kl_scorer(split, n_draws=10):
+    """``neg_tail_kl`` for the intrusion grid search: minus :func:`intrusion_tail_kl` of the
+    held-out rows against ``n_draws`` draws per row (the package's scorer takes no rarity
+    and no projection)."""
+
+    def scorer(estimator, X, y=None):
+        return -intrusion_tail_kl(split, X, draw_any(estimator, n_draws * X.shape[0], 0))
+
+    return scorer
+
+
+def tune_domain(dataset, families, args, log):
+    """As :func:`tune`, on a new domain: the grid candidate with the best validation tail KL
+    (rainfall: upper 5%; intrusion: the rarest 5%) on seed 0's rows."""
+    split = load_domain(dataset, 0, args)
+    train, val = split["train"], split["val"]
+    X = np.vstack([train, val])
+    cv = PredefinedSplit(np.r_[np.full(len(train), -1), np.zeros(len(val), dtype=int)])
+    std = model_space_std(dataset, train)
+    if dataset == "rainfall-chrono":
+        scoring = {"neg_tail_kl": make_tail_kl_scorer(side="upper")}
+    else:
+        scoring = {"neg_tail_kl": intrusion_tail_kl_scorer(split)}
+    chosen = {}
+    for name in families:
+        if not GRIDS[name]:
+            chosen[name] = {}
+            continue
+        start = time.perf_counter()
+        grid = domain_grid(dataset, name, std)
+        model = make_domain_model(dataset, name, {}, 0, args, std)
+        search = GridSearchCV(model, grid, scoring=scoring, refit=False, cv=cv).fit(X)
+        scores = np.nan_to_num(search.cv_results_["mean_test_neg_tail_kl"], nan=-np.inf)
+        best = {key.removeprefix("estimator__"): value
+                for key, value in search.cv_results_["params"][int(np.argmax(scores))].items()}
+        if name == "kde":
+            best = {"bandwidth": best["bandwidth"] / std}
+        chosen[name] = best
+        log(f"  tuned {name:<10} {best}  (validation tail KL {-scores.max():.4f}, "
+            f"{time.perf_counter() - start:.0f} s)")
+    return chosen
+
+
+def fit_domain_model(dataset, name, params, seed, args, X):
+    model = make_domain_model(dataset, name, params, seed, args, model_space_std(dataset, X))
+    start = time.perf_counter()
+    model.fit(X)
+    return model, time.perf_counter() - start
+
+
+def _optional(metric, *args, **kwargs):
+    """A score, or None (with the reason printed) where the data cannot define it."""
+    try:
+        return float(metric(*args, **kwargs))
+    except ValueError as exc:
+        print(f"    (not scored: {exc})", flush=True)
+        return None
+
+
+def score_rainfall(model, split, seed, n_draws):
+    """Upper-tail scores in mm; the lower tail is dry days (0 mm), so it is not scored."""
+    train, test = split["train"], split["test"]
+    draws = draw_any(model, n_draws, seed).ravel()
+    x_train, x_test = train.ravel(), test.ravel()
+    record = {
+        "tail_kl": tail_kl_divergence(test, draws, side="upper"),
+        "tail_kl_1": _optional(tail_kl_divergence, test, draws, tail_fraction=0.01,
+                               side="upper", bins=10),
+    }
+    tail, _ = RARE["rainfall-chrono"]
+    threshold = np.quantile(x_train, 1 - tail)  # rare: strictly above it, as the loader
+    rate = float(np.mean(x_train > threshold))
+    rarity_train = -log_density(model, train, draws)
+    rarity_test = -log_density(model, test, draws)
+    flags = (rarity_test > np.quantile(rarity_train, 1 - rate)).astype(int)
+    true = (x_test > threshold).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record["recall"] = rare_event_recall(true, flags)
+        record["precision"] = rare_event_precision(true, flags)
+    # One-sided upper intervals (-inf, q_level] of the draws: a central interval would
+    # hinge on whether the model's lower bound is <= 0 mm, where 47% of the days lie.
+    coverage = [float(np.mean(x_test <= bound)) for bound in np.quantile(draws, LEVELS)]
+    record["coverage"] = coverage
+    for level, key in ((0.90, "cov90"), (0.95, "cov95"), (0.99, "cov99")):
+        record[key] = coverage[LEVELS.index(level)]
+    errors = np.abs(np.quantile(draws, RAIN_QUANTILES) - np.quantile(x_test, RAIN_QUANTILES))
+    record.update({"q99": errors[0], "q99.9": errors[1]})
+    return ({key: (float(v) if v is not None and np.isscalar(v) else v)
+             for key, v in record.items()}, draws)
+
+
+def density_of(model, pca, seed, args):
+    """The model itself if it has ``score_samples``, else a KDE of its draws."""
+    if hasattr(model, "score_samples"):
+        return model
+    return DrawsDensity(model, pca, seed, args.kde_points, args.kde_draws)
+
+
+def recall_at_fpr(y, rarity, fpr=0.01):
+    """Share of attacks whose rarity is above the ``1 - fpr`` quantile on the normal rows."""
+    threshold = np.quantile(rarity[y == 0], 1 - fpr)
+    return float(np.mean(rarity[y == 1] > threshold))
+
+
+def finite_rarity(rarity):
+    # A zero density (-inf log-density) is the rarest there is: the largest finite number.
+    big = np.finfo(np.float64).max
+    return np.nan_to_num(np.asarray(rarity, dtype=np.float64), posinf=big, neginf=-big)
+
+
+def detection_scores(y_test, rarity_test):
+    rarity_test = finite_rarity(rarity_test)
+    return {"ap": float(average_precision_score(y_test, rarity_test)),
+            "recall_fpr1": recall_at_fpr(y_test, rarity_test)}
+
+
+def score_intrusion(model, split, seed, args):
+    """The package's multivariate scores (tail region by the reference rarity), the attack
+    recall / precision, and the model's rarity of the test rows (for the detection table)."""
+    train, test, pca = split["train"], split["test"], split["pca"]
+    y_train, y_test = split["y_train"], split["y_test"]
+    density = density_of(model, pca, seed, args)
+    draws = draw_any(model, args.intrusion_draws, seed)
+    record = {"tail_kl": intrusion_tail_kl(split, test, draws)}
+    record["scorer_recall"] = make_rare_event_recall_scorer(
+        tail_fraction=0.05, rarity=split["reference_features"])(density, test)
+    # n_draws per held-out row: the region's level is set on about intrusion_hdr_draws draws
+    n_hdr = max(1, round(args.intrusion_hdr_draws / test.shape[0]))
+    record["hdr90_err"] = -make_coverage_scorer(0.9, n_draws=n_hdr)(density, test)
+    rarity_train = finite_rarity(-density.score_samples(train))
+    rarity_test = finite_rarity(-density.score_samples(test))
+    rate = float(np.mean(y_train))  # the matching rate: flag as many as the training attacks
+    flags = (rarity_test > np.quantile(rarity_train, 1 - rate)).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record["recall"] = rare_event_recall(y_test, flags)
+        record["precision"] = rare_event_precision(y_test, flags)
+    if hasattr(model, "score_samples"):
+        record["loglik"] = float(np.mean(-rarity_test))
+    return {key: float(v) for key, v in record.items()}, rarity_test
+
+
+def make_detector(name, seed):
+    if name == "iforest":
+        return IsolationForest(random_state=seed)
+    return LocalOutlierFactor(novelty=True)
+
+
+def run_domain(dataset, args, log):
+    """Tuning, then every model on every seed; on the intrusions also the detection table."""
+    models, skipped = domain_models(dataset, args, log)
+    families = sorted({family(m) for m in models})
+    tuned = tune_domain(dataset, families, args, log)
+    records, detections, examples = [], [], {}
+    for seed in range(args.seeds):
+        split = load_domain(dataset, seed, args)
+        train = split["train"]
+        if dataset == "intrusion":
+            normal = train[split["y_train"] == 0]
+        for name in models:
+            params = tuned.get(family(name), {})
+            model, fit_s = fit_domain_model(dataset, name, params, seed, args, train)
+            if dataset == "rainfall-chrono":
+                record, draws = score_rainfall(model, split, seed, args.n_draws)
+                if seed == 0:
+                    examples[(dataset, name)] = (np.quantile(draws, UPPER_PROBS),
+                                                 split["test"].ravel())
+            else:
+                record, rarity = score_intrusion(model, split, seed, args)
+                detections.append(dict(dataset=dataset, model=name, seed=seed,
+                                       train="contaminated", fit_s=fit_s,
+                                       **detection_scores(split["y_test"], rarity)))
+                # (a) the same model trained on the normal training rows only
+                clean, clean_s = fit_domain_model(dataset, name, params, seed, args, normal)
+                clean_rarity = -density_of(clean, split["pca"], seed, args).score_samples(
+                    split["test"])
+                detections.append(dict(dataset=dataset, model=name, seed=seed, train="normal",
+                                       fit_s=clean_s,
+                                       **detection_scores(split["y_test"], clean_rarity)))
+                if seed == 0:
+                    examples[(dataset, name)] = (finite_rarity(clean_rarity), split["y_test"])
+            record.update(dataset=dataset, model=name, seed=seed, fit_s=fit_s,
+                          n_train=len(train), epochs=getattr(last_step(model), "n_iter_", None))
+            records.append(record)
+            log(f"  seed {seed} {name:<13} fit {fit_s:6.1f} s  tail KL "
+                f"{record['tail_kl']:.4f}  recall {record['recall']:.3f}"
+                + (f"  cov90 {record['cov90']:.3f}" if "cov90" in record else
+                   f"  AP {detections[-2]['ap']:.3f} / {detections[-1]['ap']:.3f}"))
+        if dataset == "intrusion":
+            for name in DETECTORS:
+                for regime, rows in (("contaminated", train), ("normal", normal)):
+                    detector = make_detector(name, seed)
+                    start = time.perf_counter()
+                    detector.fit(rows)
+                    fit_s = time.perf_counter() - start
+                    rarity = -detector.score_samples(split["test"])
+                    detections.append(dict(dataset=dataset, model=name, seed=seed,
+                                           train=regime, fit_s=fit_s,
+                                           **detection_scores(split["y_test"], rarity)))
+                    if seed == 0 and regime == "normal":
+                        examples[(dataset, name)] = (finite_rarity(rarity), split["y_test"])
+                log(f"  seed {seed} {name:<13} AP {detections[-2]['ap']:.3f} (contaminated) "
+                    f"/ {detections[-1]['ap']:.3f} (normal)")
+    return records, detections, examples, tuned, skipped
+
+
 # -- the run ------------------------------------------------------------------------------------
 def run(args, log):
     records, fitted_examples, tuned = [], {}, {}
+    extra = {"detections": [], "skipped": {}, "dataset_wall_s": {}}
     for dataset in args.datasets:
         log(f"== {dataset}")
+        started = time.perf_counter()
+        if dataset in DOMAINS:
+            found, detections, examples, tuned[dataset], skipped = run_domain(dataset, args, log)
+            records += found
+            extra["detections"] += detections
+            extra["skipped"][dataset] = skipped
+            fitted_examples.update(examples)
+            extra["dataset_wall_s"][dataset] = time.perf_counter() - started
+            continue
         models = [m for m in args.models if not (m == "qegm-aer" and dataset != "mixture")]
         families = sorted({family(m) for m in models if m != "qegm-aer"})
         tuned[dataset] = tune(dataset, families, args, log)
@@ -311,7 +871,8 @@ def run(args, log):
                     f"cov90 {record['cov90']:.3f}")
                 if seed == 0:
                     fitted_examples[(dataset, name)] = (model, test)
-    return records, fitted_examples, tuned
+        extra["dataset_wall_s"][dataset] = time.perf_counter() - started
+    return records, fitted_examples, tuned, extra
 
 
 # -- summaries ----------------------------------------------------------------------------------
@@ -329,7 +890,8 @@ def summarise(records):
     summary = {}
     for r in records:
         summary.setdefault(r["dataset"], {}).setdefault(r["model"], []).append(r)
-    return {dataset: {model: {key: mean_ci([r.get(key) for r in rows]) for key in METRICS}
+    return {dataset: {model: {key: mean_ci([r.get(key) for r in rows])
+                              for key in DOMAIN_METRICS.get(dataset, METRICS)}
                       for model, rows in by_model.items()}
             for dataset, by_model in summary.items()}
 
@@ -368,10 +930,48 @@ def comparisons(records, summary):
         for other in others:
             if other not in summary[dataset]:
                 continue
-            for metric in ("tail_kl", "tail_kl_low", "recall", "precision", "cov90", "q0.5"):
+            for metric in DOMAIN_TESTS.get(dataset, PAPER_TESTS):
                 result = paired(records, dataset, "qegm", other, metric)
                 if result:
                     out.append(dict(dataset=dataset, versus=other, metric=metric,
+                                    best_classical=other == best, **result))
+    return out
+
+
+def summarise_detection(detections):
+    """``{regime: {model: {"ap": cell, "recall_fpr1": cell, "fit_s": cell}}}``."""
+    out = {}
+    for regime in REGIMES:
+        rows = [d for d in detections if d["train"] == regime]
+        for model in dict.fromkeys(d["model"] for d in rows):
+            mine = [d for d in rows if d["model"] == model]
+            out.setdefault(regime, {})[model] = {
+                key: mean_ci([d[key] for d in mine]) for key in ("ap", "recall_fpr1", "fit_s")}
+    return out
+
+
+def best_detector(detection_summary, regime):
+    """The non-QEGM model or detector with the best mean average precision."""
+    cells = {m: c["ap"] for m, c in detection_summary.get(regime, {}).items()
+             if family(m) != "qegm" and m != "twin" and c["ap"] is not None}
+    return max(cells, key=lambda m: cells[m][0]) if cells else None
+
+
+def detection_tests(detections, detection_summary):
+    """Paired tests, QEGM minus every other model or detector, per training regime."""
+    out = []
+    for regime, by_model in detection_summary.items():
+        if "qegm" not in by_model:
+            continue
+        best = best_detector(detection_summary, regime)
+        rows = [dict(d, dataset=regime) for d in detections if d["train"] == regime]
+        for other in by_model:
+            if other == "qegm":
+                continue
+            for metric in ("ap", "recall_fpr1"):
+                result = paired(rows, regime, "qegm", other, metric)
+                if result:
+                    out.append(dict(train=regime, versus=other, metric=metric,
                                     best_classical=other == best, **result))
     return out
 
@@ -383,7 +983,21 @@ def fmt(cell, digits=3):
     return f"{mean:.{digits}f}" if half is None else f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
-def markdown(summary, tests, tuned, args):
+DOMAIN_COLUMNS = {
+    "rainfall-chrono": [("tail_kl", "upper 5% KL", 4), ("tail_kl_1", "upper 1% KL", 4),
+                        ("recall", "recall", 3), ("precision", "precision", 3),
+                        ("cov90", "upper cov 90", 3), ("cov95", "upper cov 95", 3),
+                        ("cov99", "upper cov 99", 3), ("q99", "q99% err mm", 2),
+                        ("q99.9", "q99.9% err mm", 2),
+                        ("fit_s", "fit s", 1)],
+    "intrusion": [("tail_kl", "tail KL (rarest 5%)", 3), ("scorer_recall", "rarest-5% recall", 3),
+                  ("hdr90_err", "HDR 90 error", 3), ("recall", "attack recall", 3),
+                  ("precision", "attack precision", 3), ("loglik", "loglik", 1),
+                  ("fit_s", "fit s", 1)],
+}
+
+
+def markdown(summary, tests, tuned, args, detection_summary=None, detection_paired=()):
     lines = []
     columns = [("tail_kl", "tail KL", 4), ("tail_kl_low", "lower 2.5% KL", 4),
                ("recall", "recall", 3), ("precision", "precision", 3), ("cov90", "cov 90", 3),
@@ -391,7 +1005,7 @@ def markdown(summary, tests, tuned, args):
                ("q0.5", "q0.5% err", 3), ("q1", "q1% err", 3), ("loglik", "loglik", 3),
                ("fit_s", "fit s", 1)]
     for dataset, by_model in summary.items():
-        cols = list(columns)
+        cols = list(DOMAIN_COLUMNS.get(dataset, columns))
         if dataset == "mixture":
             cols[-2:-2] = [("mode_lo", "mass -3", 3), ("mode_mid", "mass 0", 3),
                            ("mode_hi", "mass +3", 3)]
@@ -412,11 +1026,37 @@ def markdown(summary, tests, tuned, args):
         lines.append(f"| {t['dataset']} | {versus} | {t['metric']} | "
                      f"{fmt((t['mean_diff'], t['ci'], t['n']), 4)} | {t['t_p']:.3g} | "
                      f"{t['wilcoxon_p']:.3g} |")
+    if detection_summary:
+        lines += ["", *detection_markdown(detection_summary, detection_paired)]
     return "\n".join(lines) + "\n"
 
 
+def detection_markdown(detection_summary, detection_paired):
+    models = list(dict.fromkeys(m for regime in detection_summary.values() for m in regime))
+    lines = ["### intrusion: anomaly detection (attack = positive, score = rarity)", "",
+             "| model | AP, normal-only | recall @ 1% FPR, normal-only | AP, contaminated | "
+             "recall @ 1% FPR, contaminated | fit s, normal-only |",
+             "|---|---|---|---|---|---|"]
+    for model in models:
+        cells = [detection_summary.get(regime, {}).get(model) for regime in REGIMES]
+        row = []
+        for cell in cells:
+            row += [fmt(cell["ap"]) if cell else "-", fmt(cell["recall_fpr1"]) if cell else "-"]
+        row.append(fmt(cells[0]["fit_s"], 1) if cells[0] else "-")
+        lines.append(f"| {model} | " + " | ".join(row) + " |")
+    lines += ["", "### intrusion detection, paired: qegm minus the other model, same seeds", "",
+              "| trained on | versus | metric | mean difference ± 95% CI | paired t p | "
+              "Wilcoxon p |", "|---|---|---|---|---|---|"]
+    for t in detection_paired:
+        versus = t["versus"] + (" (best non-QEGM)" if t["best_classical"] else "")
+        lines.append(f"| {t['train']} | {versus} | {t['metric']} | "
+                     f"{fmt((t['mean_diff'], t['ci'], t['n']), 4)} | {t['t_p']:.3g} | "
+                     f"{t['wilcoxon_p']:.3g} |")
+    return lines
+
+
 # -- figures ------------------------------------------------------------------------------------
-def figures(records, summary, examples, directory):
+def figures(records, summary, examples, directory, detection_summary=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -438,6 +1078,13 @@ def figures(records, summary, examples, directory):
         axes[1].set_ylim(1e-5, 1)
         axes[1].get_legend().remove()
         written.append(_save(fig, directory / "paper_fig5b_mixture_densities.png"))
+    # The paper's figures show the paper's datasets only; the new domains have their own.
+    domains = {d: summary[d] for d in summary if d in DOMAINS}
+    summary = {d: summary[d] for d in summary if d in PAPER_DATASETS}
+    written += domain_figures(summary=domains, examples=examples, directory=directory,
+                              detection_summary=detection_summary or {})
+    if not summary:
+        return written
     fig, axes = plt.subplots(1, len(summary), figsize=(5.5 * len(summary), 5), squeeze=False)
     for ax, dataset in zip(axes[0], summary):
         coverage = {}
@@ -463,6 +1110,70 @@ def figures(records, summary, examples, directory):
     return written
 
 
+def _bars(ax, names, cells, ylabel, title):
+    ax.bar(range(len(names)), [c[0] if c else np.nan for c in cells],
+           yerr=[(c[1] or 0) if c else 0 for c in cells], capsize=3,
+           color=["C0" if family(m) == "qegm" else "C1" if m == "twin" else "0.6"
+                  for m in names])
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+
+
+def domain_figures(summary, examples, directory, detection_summary):
+    """``domains_rainfall_upper_tail.png`` and ``domains_intrusion_detection.png``."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    written = []
+    if "rainfall-chrono" in summary:
+        fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+        shown = [m for m in ("qegm", "twin", "gan", "vae", "diffusion", "gmm", "kde",
+                             "student-t", "gpd") if ("rainfall-chrono", m) in examples]
+        test = examples[("rainfall-chrono", shown[0])][1]
+        observed = np.quantile(test, UPPER_PROBS)
+        for k, name in enumerate(shown):
+            axes[0].plot(observed, examples[("rainfall-chrono", name)][0], ".-", ms=3,
+                         color=f"C{k}", label=name)
+        top = 1.3 * observed.max()
+        axes[0].plot([0, top], [0, top], "k--", lw=1, label="model = test")
+        axes[0].set(xlim=(0, top), ylim=(0, top), xlabel="test quantile (mm)",
+                    ylabel="model quantile (mm)",
+                    title="Rainfall, seed 0: upper-tail QQ plot, levels 95% to 99.95%")
+        axes[0].legend(fontsize=8)
+        names = list(summary["rainfall-chrono"])
+        _bars(axes[1], names, [summary["rainfall-chrono"][m]["tail_kl"] for m in names],
+              "upper 5% tail KL (95% CI, log scale)",
+              "Rainfall, chronological test: upper-tail KL")
+        axes[1].set_yscale("log")
+        written.append(_save(fig, directory / "domains_rainfall_upper_tail.png"))
+    if "intrusion" in summary and detection_summary:
+        fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+        for k, name in enumerate(m for m in ("qegm", "twin", "gmm", "kde", "vae", "iforest",
+                                             "lof") if ("intrusion", m) in examples):
+            rarity, y_test = examples[("intrusion", name)]
+            precision, recall, _ = precision_recall_curve(y_test, rarity)
+            axes[0].plot(recall, precision, color=f"C{k}",
+                         label=f"{name} (AP {average_precision_score(y_test, rarity):.2f})")
+        axes[0].set(xlabel="recall (attacks)", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+                    title="Intrusions, seed 0, trained on normal traffic: precision-recall")
+        axes[0].legend(fontsize=8, loc="lower left")
+        models = list(dict.fromkeys(m for regime in detection_summary.values() for m in regime))
+        width = 0.4
+        for k, regime in enumerate(REGIMES):
+            cells = [detection_summary.get(regime, {}).get(m, {}).get("ap") for m in models]
+            axes[1].bar(np.arange(len(models)) + (k - 0.5) * width,
+                        [c[0] if c else np.nan for c in cells], width,
+                        yerr=[(c[1] or 0) if c else 0 for c in cells], capsize=2,
+                        label=f"trained on {regime} rows", color=("C0", "C3")[k])
+        axes[1].set_xticks(range(len(models)), models, rotation=60, ha="right", fontsize=8)
+        axes[1].set(ylim=(0, 1), ylabel="average precision (95% CI)",
+                    title="Intrusions: average precision over the seeds")
+        axes[1].legend(fontsize=8)
+        written.append(_save(fig, directory / "domains_intrusion_detection.png"))
+    return written
+
+
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -483,24 +1194,35 @@ def main(argv=None):
         # tail KL warns when a toy model puts no draw in a tail; the figures show both.
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.filterwarnings("ignore", message="No point of x_model falls")
-        records, examples, tuned = run(args, log)
+        # The rainfall's lower tail is dry days (0 mm): the GPD model's lower tail has no
+        # exceedance there, always, and it is not scored.
+        warnings.filterwarnings("ignore", message=r"GPDTailSampler: a generalized Pareto fit "
+                                r"needs .* feature 0 lower tail has 0\. ")
+        records, examples, tuned, extra = run(args, log)
     summary = summarise(records)
     tests = comparisons(records, summary)
-    table = markdown(summary, tests, tuned, args)
+    detection_summary = summarise_detection(extra["detections"])
+    detection_paired = detection_tests(extra["detections"], detection_summary)
+    table = markdown(summary, tests, tuned, args, detection_summary, detection_paired)
     print(table)
     wall = time.perf_counter() - start
     print(f"wall time {wall:.0f} s")
     if args.markdown:
         Path(args.markdown).write_text(table)
-    if args.figures:
-        for path in figures(records, summary, examples, args.figures):
-            print(f"wrote {path}")
     if args.json:
         payload = {"args": vars(args), "wall_s": wall, "tuned": tuned, "records": records,
                    "summary": summary, "paired_tests": tests,
+                   "dataset_wall_s": extra["dataset_wall_s"],
+                   **({"detections": extra["detections"],
+                       "detection_summary": detection_summary,
+                       "detection_tests": detection_paired} if extra["detections"] else {}),
+                   **({"skipped": extra["skipped"]} if extra["skipped"] else {}),
                    "machine": {"python": platform.python_version(),
                                "platform": platform.platform()}}
         Path(args.json).write_text(json.dumps(payload, indent=1))
+    if args.figures:
+        for path in figures(records, summary, examples, args.figures, detection_summary):
+            print(f"wrote {path}")
     return 0
 
 

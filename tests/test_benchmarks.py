@@ -65,17 +65,54 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
                       "diffusion", "gmm", "kde", "student-t", "gpd"):
             assert (dataset, model) in cells
     assert ("mixture", "qegm-aer") in cells and ("sp500-chrono", "qegm-aer") not in cells
-    # Every family but the parameter-free Student-t was tuned on each dataset.
-    assert all(payload["tuned"][d]["gpd"] for d in payload["tuned"])
+    # Every family but the parameter-free Student-t was tuned on each dataset it runs on.
+    tuned = payload["tuned"]
+    assert all(tuned[d][f] for d in tuned for f in tuned[d] if f != "student-t")
+    assert all(tuned[d]["gpd"] for d in tuned if d != "intrusion")
     versus = {(t["dataset"], t["versus"]) for t in payload["paired_tests"]}
     assert ("mixture", "twin") in versus and ("sp500-chrono", "qegm-notail") in versus
     assert any(t["best_classical"] for t in payload["paired_tests"])
     assert all(0 <= t["t_p"] <= 1 for t in payload["paired_tests"])
     assert "### Paired comparisons" in table.read_text()
+    # The new domains: every model that runs there, and the reason for those that do not.
+    rain_models = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "gan", "vae",
+                   "diffusion", "gmm", "kde", "student-t")
+    for model in (*rain_models, "gpd"):
+        assert ("rainfall-chrono", model) in cells
+    for model in rain_models:
+        assert ("intrusion", model) in cells
+    assert ("intrusion", "gpd") not in cells and "gpd" in payload["skipped"]["intrusion"]
+    rain = [r for r in payload["records"] if r["dataset"] == "rainfall-chrono"]
+    assert all("tail_kl_low" not in r and r["tail_kl"] >= 0 for r in rain)
+    intrusion = [r for r in payload["records"] if r["dataset"] == "intrusion"]
+    assert all(0 <= r["scorer_recall"] <= 1 and 0 <= r["hdr90_err"] <= 1 for r in intrusion)
+    detections = {(d["model"], d["train"]) for d in payload["detections"]}
+    for model in ("qegm", "twin", "gmm", "iforest", "lof"):
+        assert {(model, "normal"), (model, "contaminated")} <= detections
+    assert all(0 <= d["ap"] <= 1 and 0 <= d["recall_fpr1"] <= 1 for d in payload["detections"])
+    assert {t["versus"] for t in payload["detection_tests"]} >= {"iforest", "lof", "gmm"}
+    assert ("intrusion", "twin") in versus and ("rainfall-chrono", "twin") in versus
+    assert "### intrusion: anomaly detection" in table.read_text()
     pngs = sorted(p.name for p in figures.iterdir())
-    assert pngs == ["paper_fig5a_coverage.png", "paper_fig5b_mixture_densities.png",
+    assert pngs == ["domains_intrusion_detection.png", "domains_rainfall_upper_tail.png",
+                    "paper_fig5a_coverage.png", "paper_fig5b_mixture_densities.png",
                     "paper_recall.png"]
     assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+
+
+def test_bench_paper_runs_only_the_datasets_asked_for(tmp_path):
+    out, figures = tmp_path / "domains.json", tmp_path / "figures"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_paper.py"), "--quick", "--datasets",
+           "rainfall-chrono", "--models", "qegm", "gmm", "--json", str(out), "--figures",
+           str(figures)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(out.read_text())
+    assert {(r["dataset"], r["model"]) for r in payload["records"]} == {
+        ("rainfall-chrono", "qegm"), ("rainfall-chrono", "gmm")}
+    assert "detections" not in payload
+    # The paper's figures are not redrawn without the paper's datasets.
+    assert sorted(p.name for p in figures.iterdir()) == ["domains_rainfall_upper_tail.png"]
 
 
 def test_bench_metrics_runs_and_writes_json(tmp_path):

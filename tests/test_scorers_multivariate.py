@@ -21,6 +21,7 @@ from skqegm.metrics import (
     make_coverage_scorer,
     make_rare_event_precision_scorer,
     make_rare_event_recall_scorer,
+    make_tail_kl_scorer,
     tail_kl_divergence,
 )
 from skqegm.metrics._rarity import MAX_KDE_POINTS, kde_rarity
@@ -220,3 +221,21 @@ def test_a_pipeline_without_inverse_is_scored_in_its_last_steps_space(name):
     last_step = GaussianMixture(2, random_state=0).fit(encode.fit_transform(X[:600]))
     expected = SCORERS[name](last_step, encode.transform(X[600:]))
     assert SCORERS[name](pipe, X[600:]) == expected
+
+
+def test_tail_kl_warns_when_every_model_tail_draw_is_beyond_the_data():
+    rng = np.random.RandomState(7)
+    lattice = rng.randint(0, 2, size=(1500, 6)).astype(float)  # one-hot-like rows
+    off_lattice = lattice + 0.3 * rng.standard_normal(lattice.shape)  # a continuous model
+    with pytest.warns(UserWarning, match="score saturates"):
+        tail_kl_divergence(lattice, off_lattice)
+
+
+def test_tail_kl_scorer_takes_a_rarity(held_out):
+    radius = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731
+    scorer = make_tail_kl_scorer(rarity=radius, n_draws=2)
+    exact = scorer(IsotropicGaussian(3), held_out)
+    wide = scorer(IsotropicGaussian(3, scale=1.5), held_out)
+    assert wide < exact <= 0
+    with pytest.raises(ValueError, match="side must be 'both'"):
+        make_tail_kl_scorer(rarity=radius, side="upper")

@@ -18,6 +18,9 @@ MAX_KDE_POINTS = 2_000
 
 _RARITY_HINT = " Pass a rarity callable instead."
 
+#: Relative spread below which a column counts as constant (rounding noise).
+_NOISE = 1e-12
+
 
 def _check_fittable(points, name, hint):
     n_points, n_features = points.shape
@@ -59,9 +62,12 @@ class _GaussianKDE:
         n_points = points.shape[0]
         self.mean = points.mean(axis=0)
         spread = points.std(axis=0)
+        # A column whose spread is rounding noise (a constant that an upstream scaler left
+        # 1e-17 apart) is constant: standardised, its noise would become a direction.
+        varying = spread > _NOISE * np.max(np.abs(points), axis=0)
         # A constant column is measured in its own units (a power of two brought it to 1).
-        self.spread = np.where(spread > 0, spread, 1.0)
-        standardised = (points - self.mean) / self.spread
+        self.spread = np.where(varying, spread, 1.0)
+        standardised = np.where(varying, (points - self.mean) / self.spread, 0.0)
         variances, axes = np.linalg.eigh(np.atleast_2d(np.cov(standardised, rowvar=False)))
         kept = variances > 1e-10 * variances.max()
         n_dims = int(kept.sum())
@@ -78,7 +84,7 @@ class _GaussianKDE:
         self.kernel_norms = np.sum(self.kernels**2, axis=1)
         self.log_norm = (np.log(n_points) + n_dims * np.log(self.factor)
                          + 0.5 * np.sum(np.log(variances[kept]))
-                         + np.sum(np.log(self.spread[spread > 0]))
+                         + np.sum(np.log(self.spread[varying]))
                          + 0.5 * n_dims * np.log(2.0 * np.pi))
 
     def _whiten(self, X):

@@ -280,8 +280,19 @@ def _named(scorer, name, factory):
     return scorer
 
 
+def _check_rarity_side(rarity, side):
+    if rarity is None:
+        return None
+    if not callable(rarity):
+        raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
+    if side != "both":
+        raise ValueError("with a rarity callable the rare points are the most rare overall, "
+                         f"so side must be 'both'; got {side!r}.")
+    return rarity
+
+
 def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1e-4,
-                        n_draws=10, random_state=0):
+                        n_draws=10, random_state=0, rarity=None):
     """Build a scorer returning minus :func:`tail_kl_divergence` (greater is better).
 
     - unsupervised sampler: the held-out ``X`` against ``n_draws * len(X)`` fresh draws of
@@ -301,6 +312,12 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
         point, 0.2 with 10), so the default spends sampling time to lower that noise.
     random_state : int or None, default=0
         Passed to ``sample`` / ``sample_y`` when they accept it.
+    rarity : callable or None, default=None
+        Passed on unchanged (see :func:`tail_kl_divergence`): ``rarity(X) -> scores``,
+        higher meaning rarer, defines the tail region instead of a KDE of the held-out
+        rows. On rows a continuous model cannot reach (one-hot columns) pass a rarity on a
+        space where model and data overlap, e.g. a density of principal components fitted
+        on training rows.
 
     Returns
     -------
@@ -327,9 +344,11 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     >>> bool(scorer(kde, X[2000:]) <= 0)
     True
     """
-    check_tail_kl_params(tail_fraction, side, bins, smoothing, multivariate=False)
+    check_tail_kl_params(tail_fraction, side, bins, smoothing,
+                         multivariate=_check_rarity_side(rarity, side) is not None)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
-    kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing)
+    kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing,
+                     rarity=rarity)
 
     def scorer(estimator, X, y=None):
         _check_fitted(estimator)
@@ -345,17 +364,6 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
         return _neg_tail_kl(X, draws, kl_params, "X")
 
     return _named(scorer, "neg_tail_kl_scorer", make_tail_kl_scorer)
-
-
-def _check_rarity_side(rarity, side):
-    if rarity is None:
-        return None
-    if not callable(rarity):
-        raise ValueError(f"rarity must be None or a callable; got {rarity!r}.")
-    if side != "both":
-        raise ValueError("with a rarity callable the rare points are the most rare overall, "
-                         f"so side must be 'both'; got {side!r}.")
-    return rarity
 
 
 def _expected_hits(true, scores):

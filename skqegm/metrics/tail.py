@@ -125,6 +125,25 @@ def _embedder(x_true, s_tail):
     return embed
 
 
+def _warn_if_saturated(deepest_true, s_model_tail):
+    """Warn when most of the model's tail is rarer than every true point.
+
+    Those draws share the deepest cells whatever their distance, so every model this far
+    off scores the same: a continuous model of one-hot rows, say, whose draws all lie off
+    the lattice of the data.
+    """
+    if s_model_tail.size == 0:
+        return
+    beyond = float(np.mean(s_model_tail > deepest_true))
+    if beyond > 0.5:
+        warnings.warn(
+            f"{beyond:.0%} of the points of x_model in the tail region are rarer than every "
+            "point of x_true: they share the deepest cells however far out they are, so the "
+            "score saturates and cannot rank models this far from the data. Score them with "
+            "a rarity on a space where they overlap the data (e.g. principal components), "
+            "or by their log-likelihood.", UserWarning, stacklevel=3)
+
+
 def _cells_rarity(x_true, x_model, tail_fraction, bins, rarity):
     rarity = resolve_rarity(rarity, x_true)
     s_true = rarity_scores(rarity, x_true, "x_true", allow_inf=False)
@@ -145,6 +164,7 @@ def _cells_rarity(x_true, x_model, tail_fraction, bins, rarity):
                              f"{n_distinct} of them distinct", tail_fraction,
                              "more data or a larger tail_fraction")
     n_cells = min(bins, n_distinct)
+    _warn_if_saturated(s_true.max(), s_model[in_model])
     c_true, c_model = np.full(x_true.shape[0], -1), np.full(x_model.shape[0], -1)
     # A few thousand tail points: thread hand-offs cost more than they gain (k-means ran
     # 55x slower with 2 OpenMP threads than with 1 on a busy 2-core machine).
@@ -273,7 +293,9 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
     Warns
     -----
     UserWarning
-        If no point of ``x_model`` falls in ``T`` (scored as the worst possible model).
+        If no point of ``x_model`` falls in ``T`` (scored as the worst possible model), or
+        (several features, or a ``rarity``) if most of the model's points in ``T`` are
+        rarer than every true point, where the score saturates.
 
     Examples
     --------
