@@ -3,7 +3,6 @@ against scipy, the closed forms of Coles (2001, section 4.4) and pyextremes."""
 
 import logging
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,28 +12,18 @@ from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 
 from skqegm.baselines import GPDTailSampler
+from skqegm.datasets import load_daily_rainfall
 from skqegm.exceptions import ExtrapolationWarning, MemoryLimitError
 from skqegm.extremes import ReturnLevelResult, ReturnPeriodResult, return_level, return_period
 
-RAIN_CSV = Path("/work/shared/data/sw_england_daily_rainfall.csv")
 # 152 days above 30 mm: the threshold of Coles (2001, section 4.4.1) for this series.
 RAIN_TAIL_FRACTION = 0.0087
 PERIODS = np.array([10.0, 50.0, 100.0])
 
 
-def _load_rainfall():
-    try:
-        from skqegm.datasets import load_daily_rainfall
-    except ImportError:  # the loader lands separately; the CSV is the same series
-        if not RAIN_CSV.is_file():
-            pytest.skip("no rainfall loader and no CSV")
-        return np.loadtxt(RAIN_CSV, skiprows=1)
-    return np.asarray(load_daily_rainfall(), dtype=np.float64).ravel()
-
-
 @pytest.fixture(scope="module")
 def rain():
-    x = _load_rainfall()
+    x = load_daily_rainfall()
     assert x.shape == (17531,)
     return x
 
