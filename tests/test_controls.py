@@ -120,8 +120,7 @@ def test_categorical_latent_fits_samples_and_scores_without_a_circuit():
     model = QEGMSampler(latent="categorical", **FAST).fit(X_MIX)
     assert model.quantum_layer_ is None
     assert model.provenance_["latent"] == "categorical"
-    log_weights, codes = model._latent_mixture
-    assert codes.shape == (8, 3) and np.isclose(np.exp(log_weights).sum(), 1.0)
+    assert tuple(model.network_.latent.code_table.shape) == (8, 3)
     # Like the Born probabilities, the weights follow z (the encoder's output).
     with torch.no_grad():
         weights = model.network_.latent.weights(torch.randn(2, 3))
@@ -148,4 +147,4 @@ def test_categorical_tail_risk_estimator_predicts():
     proba = model.predict_tail_proba(X[:10])
     assert proba.shape == (10,) and ((proba >= 0) & (proba <= 1)).all()
     assert np.isfinite(model.predict(X[:10])).all() and np.isfinite(model.score(X, y))
-    assert len(model._latent_mixture[0]) == 8
+    assert model.network_.latent.n_codes == 8

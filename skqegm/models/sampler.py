@@ -318,7 +318,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
         fit time (``skqegm.models._base.DENSITY_DRAWS``): for the quantum latent a
-        mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
+        mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities
+        (averaged softmax weights for ``latent="categorical"``),
         for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
         finite mixture), and it converges to the density that :meth:`sample` draws from as
         the draws grow.
