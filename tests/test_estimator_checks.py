@@ -45,7 +45,11 @@ VARIANTS = [
     SamplerTransformer(shots=256),
     EstimatorTransformer(backend="aer", n_layers=1),
     QEGMSampler(latent="gaussian", **FAST),
+    QEGMSampler(latent="categorical", **FAST),
+    QEGMSampler(entanglement=None, n_qubits=2, **FAST),
+    SamplerTransformer(entanglement=None, n_layers=1),
     TailRiskEstimator(latent="gaussian", tail_rule="sigma", k=0.5, side="upper", **FAST),
+    TailRiskEstimator(latent="categorical", **FAST),
     GPDTailSampler(body="empirical"),
 ]
 

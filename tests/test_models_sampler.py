@@ -255,7 +255,7 @@ def test_multivariate_data():
                           r"\[1, inf\)"),
         ({"n_qubits": 21}, "n_qubits must be <= 20 on the exact backend"),
         ({"latent": "vae"}, r"'latent' parameter of QEGMSampler must be a str among "
-                            r"\{'(gaussian|quantum)', '(gaussian|quantum)'\}"),
+                            r"\{('(categorical|gaussian|quantum)'(, )?){3}\}"),
         ({"noise": "quantum"}, "'noise' parameter of QEGMSampler must be a str among"),
         ({"encoding": "basis"}, "'encoding' parameter"),
         ({"backend": "ibm_nowhere"}, "'backend' parameter of QEGMSampler must be None, a str "

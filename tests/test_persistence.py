@@ -32,6 +32,8 @@ FAST = dict(max_epochs=3, hidden_layer_sizes=(8,), random_state=0)
 SAMPLERS = [
     QEGMSampler(**FAST),
     QEGMSampler(latent="gaussian", **FAST),
+    QEGMSampler(latent="categorical", **FAST),
+    QEGMSampler(entanglement=None, **FAST),
     QEGMSampler(n_qubits=2, n_layers=1, backend="aer", shots=16, max_epochs=1,
                 hidden_layer_sizes=(4,), random_state=0),
     GANSampler(**FAST),
@@ -46,6 +48,7 @@ TRANSFORMERS = [
     QuantileTailLabeler(side="both"),
     EstimatorTransformer(random_state=0),
     SamplerTransformer(encoding="amplitude", random_state=0),
+    SamplerTransformer(entanglement=None, random_state=0),
     EstimatorTransformer(backend="aer", shots=64, random_state=0),
 ]
 
@@ -96,7 +99,7 @@ def test_samplers_round_trip(model):
     _check(model.fit(X_MIX[:200] if model.get_params().get("backend") else X_MIX), X_MIX[:40])
 
 
-@pytest.mark.parametrize("latent", ["quantum", "gaussian"])
+@pytest.mark.parametrize("latent", ["quantum", "categorical", "gaussian"])
 def test_tail_risk_estimator_round_trips(latent):
     _check(TailRiskEstimator(latent=latent, **FAST).fit(X_RISK, Y_RISK), X_RISK[:40])
 

@@ -12,7 +12,9 @@ Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``
 - the VaR baseline of practitioners: :func:`historical_simulation`.
 
 The controls of QEGM need no class here: ``QEGMSampler(latent="gaussian")`` (the
-classical twin), ``noise="prng"`` / ``"qrng"`` / ``None`` and ``tail_weight=0``.
+classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
+``entanglement=None`` (a circuit without entanglement), ``noise="prng"`` / ``"qrng"`` /
+``None`` and ``tail_weight=0``.
 """
 
 from .diffusion import DiffusionSampler

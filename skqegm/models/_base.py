@@ -34,7 +34,13 @@ from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
-from ._networks import GaussianLatent, GenerativeNetwork, QuantumLatent, with_context
+from ._networks import (
+    CategoricalLatent,
+    GaussianLatent,
+    GenerativeNetwork,
+    QuantumLatent,
+    with_context,
+)
 from ._noise import NoiseSource, prior_draws
 from .losses import hybrid_loss
 
@@ -86,7 +92,8 @@ class BaseQEGM(BaseTorchEstimator):
         "n_qubits": [Interval(Integral, 1, None, closed="left")],
         "n_layers": [Interval(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"angle", "amplitude"})],
-        "latent": [StrOptions({"quantum", "gaussian"})],
+        "latent": [StrOptions({"quantum", "categorical", "gaussian"})],
+        "entanglement": [StrOptions({"linear"}), None],
         "backend": BACKEND_CONSTRAINT,
         "shots": [Interval(Integral, 1, None, closed="left"), None],
         "rec_weight": [Interval(Real, 0, None, closed="left")],
@@ -248,7 +255,7 @@ class BaseQEGM(BaseTorchEstimator):
                 n_layers=self.n_layers, encoding=self.encoding, backend=self.backend,
                 shots=self.shots, random_state=seeds["circuit"], max_shots=self.max_shots,
                 max_retries=self.max_retries, job_timeout=self.job_timeout,
-                fallback=self.fallback, session=self.session,
+                fallback=self.fallback, session=self.session, entanglement=self.entanglement,
             ).fit(np.ones((1, self._n_latent())))
             runner = self.quantum_layer_.runner_
             if runner is not None:
@@ -269,7 +276,7 @@ class BaseQEGM(BaseTorchEstimator):
         constants bound what was measured (2.6 GB at 12 qubits, batch 256, (64, 64)).
         """
         batch = min(self.batch_size, n_rows)
-        n_outcomes = 2**self.n_qubits if self.latent == "quantum" else 1
+        n_outcomes = 1 if self.latent == "gaussian" else 2**self.n_qubits
         states = 8.0 * n_outcomes * (2 + 2 * self.n_layers) if self.latent == "quantum" else 0
         pairs = n_outcomes if n_context else 1  # a shared code table costs nothing per row
         width = sum(self._hidden_sizes()) + self.n_qubits + n_context + 3 * n_values
@@ -282,10 +289,12 @@ class BaseQEGM(BaseTorchEstimator):
     def _make_network(self):
         n_values = len(self._value_scaling[0])
         n_context = 0 if self._context_scaling is None else len(self._context_scaling[0])
-        if self.quantum_layer_ is None:
-            latent = GaussianLatent()
-        else:
+        if self.quantum_layer_ is not None:
             latent = QuantumLatent(QuantumLayer(self.quantum_layer_))
+        elif self.latent == "categorical":
+            latent = CategoricalLatent(self._n_latent(), self.n_qubits)
+        else:
+            latent = GaussianLatent()
         hidden = self._hidden_sizes()
         return GenerativeNetwork(
             encoder=GaussianHead(n_values + n_context, hidden, self._n_latent()),
@@ -415,6 +424,7 @@ class BaseQEGM(BaseTorchEstimator):
         layer = self.quantum_layer_
         return {
             "latent": self.latent,
+            "entanglement": self.entanglement,
             "backend": _backend_label(self.backend),
             "shots": self.shots,
             "noise": self.noise,

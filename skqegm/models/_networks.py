@@ -6,6 +6,8 @@ A latent turns each ``z`` into a finite mixture over *codes* fed to the decoder:
 - :class:`QuantumLatent`: ``z`` enters the variational circuit, and the codes are the
   ``2**n`` measurement outcomes (bitstrings as +/-1 vectors) weighted by their Born
   probabilities ``P(k | z, theta)`` (eq. 2);
+- :class:`CategoricalLatent`: a control without a circuit: the same ``2**n`` codes,
+  weighted by a softmax of logits that a learned linear map computes from ``z``;
 - :class:`GaussianLatent`: the classical twin, whose single code is ``z`` itself.
 
 The decoder maps a code to a diagonal Gaussian over the data, so the model's density is a
@@ -13,6 +15,7 @@ mixture of Gaussians whichever latent is plugged in, and the two latents are com
 with everything else equal.
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -56,6 +59,55 @@ class QuantumLatent(nn.Module):
     def sample_outcomes(self, z, random_state):
         """One measured outcome per row, as its index into ``code_table``."""
         return torch.as_tensor(self.layer.measure(z, random_state))
+
+
+class CategoricalLatent(nn.Module):
+    """The quantum latent's ``2**n`` codes, weighted by a learned softmax instead of a circuit.
+
+    The circuit's Born probabilities ``P(k | z)`` depend on ``z`` (the encoder's output,
+    or a prior draw), so the closest classical analogue reads ``z`` too: the logits are
+    a learned affine map of ``z``, ``softmax(A z + b)``. Everything else (codes, decoder,
+    loss, training) is the quantum latent's, so the two differ only in how the weights
+    over the codes are computed.
+
+    Parameters
+    ----------
+    n_latent : int
+        Dimension of ``z``.
+    n_qubits : int
+        Bits per code: ``2**n_qubits`` codes.
+    """
+
+    def __init__(self, n_latent, n_qubits):
+        super().__init__()
+        self.logits = nn.Linear(n_latent, 2**n_qubits)
+        signs = z_sign_matrix(n_qubits)  # the quantum latent's codes, in its order
+        self.register_buffer("code_table", torch.as_tensor(signs, dtype=torch.float32))
+
+    @property
+    def n_codes(self):
+        """Codes per row: ``2**n``."""
+        return len(self.code_table)
+
+    def weights(self, z):
+        """``softmax(A z + b)``, shape ``(n_rows, 2**n)``."""
+        return torch.softmax(self.logits(z), dim=-1)
+
+    def codes(self, z):
+        """The codes, shared by every row: shape ``(2**n, n_qubits)``."""
+        return self.code_table
+
+    def sample_outcomes(self, z, random_state):
+        """One code per row drawn from its weights, as its index into ``code_table``.
+
+        ``random_state`` is a ``numpy.random.RandomState``; one uniform per row, in row
+        order, by the inverse of the cumulative weights.
+        """
+        with torch.no_grad():
+            probs = self.weights(z).double().numpy()
+        cdf = np.cumsum(probs, axis=1)
+        u = random_state.uniform(size=(len(probs), 1)) * cdf[:, -1:]
+        return torch.as_tensor(np.minimum((u > cdf).sum(axis=1), self.n_codes - 1))
 
 
 class GaussianLatent(nn.Module):

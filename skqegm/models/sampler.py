@@ -64,8 +64,13 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         How ``z~`` enters the circuit: one ``Ry`` angle per qubit (``z`` has ``n_qubits``
         dimensions) or as amplitudes (``2**n_qubits`` dimensions, exact backend only:
         amplitude inputs have no parameter-shift rule).
-    latent : {"quantum", "gaussian"}, default="quantum"
-        The QVL, or the classical twin's Gaussian latent.
+    latent : {"quantum", "categorical", "gaussian"}, default="quantum"
+        The QVL; ``"categorical"``, a learned softmax over the same ``2**n_qubits``
+        codes (the logits an affine map of ``z``, as the Born probabilities are a
+        function of ``z``): a discrete latent without a circuit; or ``"gaussian"``, the
+        classical twin's continuous latent. The two controls run no circuit:
+        ``n_layers``, ``encoding``, ``shots`` and ``entanglement`` are ignored, and
+        ``backend`` serves only ``noise="qrng"``. See the user guide's "Controls".
     backend : None, str, BackendV2, BaseSamplerV2 or BaseEstimatorV2, default=None
         Where the circuit runs: ``None`` / ``"exact"`` (the torch simulator),
         ``"statevector"``, ``"aer"``, a fake or real IBM device, or a primitive; see
@@ -130,6 +135,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         On a qiskit-ibm-runtime device (real, or fake in local testing mode), run the
         fit's jobs in a ``Session`` rather than a ``Batch``; either is opened by the fit
         and closed when it ends.
+    entanglement : {"linear", None}, default="linear"
+        The ansatz's CNOT chain, or none: with ``None`` the circuit is a product of
+        single qubits and its Born distribution a product of independent bits, a
+        control that isolates entanglement (see
+        :func:`~skqegm.quantum.hardware_efficient_ansatz`).
 
     Attributes
     ----------
@@ -199,6 +209,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         job_timeout=None,
         fallback=None,
         session=False,
+        entanglement="linear",
     ):
         self.n_qubits = n_qubits
         self.n_layers = n_layers
@@ -227,6 +238,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         self.job_timeout = job_timeout
         self.fallback = fallback
         self.session = session
+        self.entanglement = entanglement
 
     _parameter_constraints = {
         **BaseQEGM._parameter_constraints,
@@ -297,7 +309,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
     def _draw_bytes_per_row(self):
         """Memory of one draw's work: latent, outcome probabilities, decoder layers."""
-        n_outcomes = 2**self.n_qubits if self.latent == "quantum" else 0
+        n_outcomes = 0 if self.latent == "gaussian" else 2**self.n_qubits
         return 8 * (4 * self._n_latent() + 2 * n_outcomes + sum(self._hidden_sizes())
                     + 4 * self.n_features_in_)
 
@@ -306,7 +318,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
         The density is the decoder's Gaussians averaged over 4096 latent draws fixed at
         fit time (``skqegm.models._base.DENSITY_DRAWS``): for the quantum latent a
-        mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities,
+        mixture of ``2**n_qubits`` Gaussians weighted by the averaged Born probabilities
+        (averaged softmax weights for ``latent="categorical"``),
         for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
         finite mixture), and it converges to the density that :meth:`sample` draws from as
         the draws grow.

@@ -100,7 +100,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         in [0, 1]; ``None`` uses the training base rate ``base_rate_`` (flag the rows
         whose risk is above the usual).
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
-        The latent: ``latent="gaussian"`` is the classical twin.
+        The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
+        learned softmax over the same ``2**n_qubits`` codes without a circuit.
     max_shots, max_retries, job_timeout, fallback, session : see :class:`~skqegm.QEGMSampler`
         How jobs run on a Qiskit backend: shot budget, retries, timeout, fallback
         backend, Batch or Session.
@@ -126,6 +127,9 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         draws of :meth:`sample_y`.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
+    entanglement : {"linear", None}, default="linear"
+        The ansatz's CNOT chain, or none (a circuit without entanglement); see
+        :class:`~skqegm.QEGMSampler`.
 
     Attributes
     ----------
@@ -218,6 +222,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         job_timeout=None,
         fallback=None,
         session=False,
+        entanglement="linear",
     ):
         self.side = side
         self.tail_rule = tail_rule
@@ -252,6 +257,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         self.job_timeout = job_timeout
         self.fallback = fallback
         self.session = session
+        self.entanglement = entanglement
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -293,7 +299,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             )
 
     def _density_draws(self):
-        return DENSITY_DRAWS if self.latent == "quantum" else TWIN_DENSITY_DRAWS
+        # The twin's components are its draws; the other latents share 2**n codes.
+        return TWIN_DENSITY_DRAWS if self.latent == "gaussian" else DENSITY_DRAWS
 
     # -- predictions --------------------------------------------------------------------------
     def _rare_threshold(self):

@@ -14,9 +14,30 @@ from qiskit.circuit import ParameterVector, QuantumCircuit
 from ..utils._validation import check_int, check_option
 
 ENCODINGS = ("angle", "amplitude")
+#: The ``entanglement`` values: the CNOT chain, or none (a product of single qubits).
+ENTANGLEMENTS = ("linear", None)
 
 
-def hardware_efficient_ansatz(n_qubits, n_layers):
+def check_entanglement(entanglement):
+    """``entanglement`` if it is ``"linear"`` or ``None``; a ``ValueError`` otherwise.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.circuits import check_entanglement
+    >>> check_entanglement(None) is None
+    True
+    >>> check_entanglement("full")
+    Traceback (most recent call last):
+        ...
+    ValueError: entanglement must be 'linear' or None; got 'full'.
+    """
+    if entanglement is not None and not (isinstance(entanglement, str)
+                                         and entanglement == "linear"):
+        raise ValueError(f"entanglement must be 'linear' or None; got {entanglement!r}.")
+    return entanglement
+
+
+def hardware_efficient_ansatz(n_qubits, n_layers, entanglement="linear"):
     """The hardware-efficient ansatz of equation 11.
 
     Each of the ``n_layers`` layers applies ``Ry(theta)`` then ``Rz(phi)`` on every qubit,
@@ -28,11 +49,16 @@ def hardware_efficient_ansatz(n_qubits, n_layers):
         Number of qubits, at least 1.
     n_layers : int
         Number of layers ``L``, at least 1.
+    entanglement : {"linear", None}, default="linear"
+        ``"linear"``: the CNOT chain closes every layer. ``None``: no CNOT, so the
+        circuit is a product of single-qubit circuits and its Born distribution a
+        product of independent bits (a control that isolates the entanglement).
 
     Returns
     -------
     circuit : QuantumCircuit
-        ``2 * n_qubits * n_layers`` rotations and ``(n_qubits - 1) * n_layers`` CNOTs.
+        ``2 * n_qubits * n_layers`` rotations and ``(n_qubits - 1) * n_layers`` CNOTs
+        (none with ``entanglement=None``).
         Its weight ``theta[2 * (l * n_qubits + i) + g]`` is the ``Ry`` (``g = 0``) or
         ``Rz`` (``g = 1``) angle of qubit ``i`` in layer ``l``.
 
@@ -42,9 +68,12 @@ def hardware_efficient_ansatz(n_qubits, n_layers):
     >>> qc = hardware_efficient_ansatz(6, 5)
     >>> qc.num_parameters, qc.count_ops()["cx"]
     (60, 25)
+    >>> "cx" in hardware_efficient_ansatz(6, 5, entanglement=None).count_ops()
+    False
     """
     n_qubits = check_int(n_qubits, "n_qubits", min_value=1)
     n_layers = check_int(n_layers, "n_layers", min_value=1)
+    entangle = check_entanglement(entanglement) is not None
     theta = ParameterVector("θ", 2 * n_qubits * n_layers)
     qc = QuantumCircuit(n_qubits, name="ansatz")
     for layer in range(n_layers):
@@ -52,7 +81,7 @@ def hardware_efficient_ansatz(n_qubits, n_layers):
             k = 2 * (layer * n_qubits + i)
             qc.ry(theta[k], i)
             qc.rz(theta[k + 1], i)
-        for i in range(n_qubits - 1):
+        for i in range(n_qubits - 1 if entangle else 0):
             qc.cx(i, i + 1)
     return qc
 
@@ -290,7 +319,7 @@ def check_nonzero_rows(X, norms=None):
     return norms
 
 
-def variational_circuit(n_features, n_layers, encoding="angle"):
+def variational_circuit(n_features, n_layers, encoding="angle", entanglement="linear"):
     """Encoding followed by the ansatz: the circuit of the quantum variational layer.
 
     Parameters
@@ -303,6 +332,9 @@ def variational_circuit(n_features, n_layers, encoding="angle"):
         ``"angle"``: one qubit per feature, the features are the input parameters.
         ``"amplitude"``: ``ceil(log2 d)`` qubits, the input parameters are the tree
         angles of :func:`amplitude_encoding_angles`.
+    entanglement : {"linear", None}, default="linear"
+        The ansatz's CNOT chain, or none: see :func:`hardware_efficient_ansatz`. The
+        amplitude encoding keeps its own CNOTs (they prepare the input state).
 
     Returns
     -------
@@ -323,7 +355,7 @@ def variational_circuit(n_features, n_layers, encoding="angle"):
         encoder = angle_encoding(n_features)
     else:
         encoder = amplitude_encoding(n_features)
-    ansatz = hardware_efficient_ansatz(encoder.num_qubits, n_layers)
+    ansatz = hardware_efficient_ansatz(encoder.num_qubits, n_layers, entanglement)
     circuit = encoder.compose(ansatz)
     circuit.name = f"qvl_{encoding}"
     input_params = sorted(encoder.parameters, key=lambda p: p.index)

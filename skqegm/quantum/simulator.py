@@ -17,7 +17,7 @@ import torch
 
 from ..utils._memory import check_memory
 from ..utils._validation import check_int, check_option
-from .circuits import ENCODINGS
+from .circuits import ENCODINGS, check_entanglement
 
 #: The exact path refuses more qubits than this (a state of 2**20 amplitudes per sample).
 MAX_QUBITS = 20
@@ -55,6 +55,9 @@ class StatevectorSimulator:
     dtype : {torch.complex64, torch.complex128}, default=torch.complex64
         Precision of the simulation; the outputs are real tensors of the matching
         precision (float32 or float64).
+    entanglement : {"linear", None}, default="linear"
+        The ansatz's CNOT chain, or none (a product of single-qubit circuits), as in
+        :func:`~skqegm.quantum.hardware_efficient_ansatz`.
 
     Notes
     -----
@@ -73,7 +76,8 @@ class StatevectorSimulator:
     tensor([[1., 1.]])
     """
 
-    def __init__(self, n_qubits, n_layers, encoding="angle", dtype=torch.complex64):
+    def __init__(self, n_qubits, n_layers, encoding="angle", dtype=torch.complex64,
+                 entanglement="linear"):
         self.n_qubits = check_int(n_qubits, "n_qubits", min_value=1, max_value=MAX_QUBITS)
         self.n_layers = check_int(n_layers, "n_layers", min_value=1)
         self.encoding = check_option(encoding, "encoding", ENCODINGS)
@@ -81,7 +85,12 @@ class StatevectorSimulator:
         self.real_dtype = _REAL_DTYPES[dtype]
         self.dim = 2**self.n_qubits
         self.n_weights = 2 * self.n_qubits * self.n_layers
-        self._cnot_chain = torch.as_tensor(_cnot_chain_permutation(self.n_qubits))
+        self.entanglement = check_entanglement(entanglement)
+        # Without entanglement the chain's permutation is the identity: every path (gates
+        # on the batch, Kronecker unitary, numpy unitary) then skips the CNOTs alike.
+        chain = (_cnot_chain_permutation(self.n_qubits) if entanglement is not None
+                 else np.arange(self.dim))
+        self._cnot_chain = torch.as_tensor(chain)
         self._z_sign_cache = None
 
     @property

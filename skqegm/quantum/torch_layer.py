@@ -69,7 +69,8 @@ class QuantumLayer(torch.nn.Module):
         self._simulator = None
         if transformer.runner_ is None:
             self._simulator = StatevectorSimulator(
-                transformer.n_qubits_, transformer.n_layers, transformer.encoding, dtype
+                transformer.n_qubits_, transformer.n_layers, transformer.encoding, dtype,
+                entanglement=transformer.entanglement,
             )
         self._rng = np.random.default_rng(transformer.seed_)
 

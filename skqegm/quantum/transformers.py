@@ -50,6 +50,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "job_timeout": [Interval(Real, 0, None, closed="neither"), None],
         "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
         "session": ["boolean"],
+        "entanglement": [StrOptions({"linear"}), None],
     }
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
@@ -68,6 +69,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         job_timeout=None,
         fallback=None,
         session=False,
+        entanglement="linear",
     ):
         self.n_layers = n_layers
         self.encoding = encoding
@@ -80,6 +82,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.job_timeout = job_timeout
         self.fallback = fallback
         self.session = session
+        self.entanglement = entanglement
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -125,7 +128,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
                                             f"{X.shape[1]} features ({self.encoding} encoding)")
         circuit, input_params, weight_params = variational_circuit(
-            X.shape[1], self.n_layers, self.encoding)
+            X.shape[1], self.n_layers, self.encoding, self.entanglement)
         self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
         self._set_circuit(circuit, input_params, weight_params, kind, runner)
         return self
@@ -393,7 +396,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         do not depend on the chunks.
         """
         n_sets, n_rows, n = len(weight_sets), len(X), self.n_qubits_
-        simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128)
+        simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128,
+                                         entanglement=self.entanglement)
         sampled = self.shots is not None
         kwargs = dict(n_layers=self.n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
         out = np.empty((n_sets, n_rows, self.n_outputs_))
@@ -443,9 +447,12 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        # Saved before the parameter existed: those circuits had the CNOT chain.
+        state = {"entanglement": "linear", **state}
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding)
+            circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding,
+                                          self.entanglement)
             self._set_circuit(*circuit, check_backend(self.backend))
 
     def _initial_weights(self, n_weights, rng):
@@ -503,6 +510,11 @@ class EstimatorTransformer(_QuantumTransformer):
     session : bool, default=False
         Run the jobs of a model's fit on a qiskit-ibm-runtime device in a ``Session``
         rather than a ``Batch``.
+    entanglement : {"linear", None}, default="linear"
+        ``"linear"``: the ansatz's CNOT chain. ``None``: no CNOT, so the circuit is a
+        product of single qubits and its outputs those of independent bits (the
+        control that isolates entanglement; see
+        :func:`~skqegm.quantum.hardware_efficient_ansatz`).
 
     Attributes
     ----------
@@ -592,6 +604,11 @@ class SamplerTransformer(_QuantumTransformer):
         assignment matrices from its calibration data
         (:func:`~skqegm.quantum.mitigation.mitigate_probabilities`); needs a device
         backend and ``shots``. Gate errors remain.
+    entanglement : {"linear", None}, default="linear"
+        ``"linear"``: the ansatz's CNOT chain. ``None``: no CNOT, so the circuit is a
+        product of single qubits and its outputs those of independent bits (the
+        control that isolates entanglement; see
+        :func:`~skqegm.quantum.hardware_efficient_ansatz`).
 
     Attributes
     ----------
@@ -625,11 +642,13 @@ class SamplerTransformer(_QuantumTransformer):
 
     def __init__(self, n_layers=2, encoding="angle", weights=None, backend=None, shots=None,
                  random_state=None, max_shots=None, max_retries=DEFAULT_MAX_RETRIES,
-                 job_timeout=None, fallback=None, session=False, readout_mitigation=False):
+                 job_timeout=None, fallback=None, session=False, readout_mitigation=False,
+                 entanglement="linear"):
         super().__init__(n_layers=n_layers, encoding=encoding, weights=weights,
                          backend=backend, shots=shots, random_state=random_state,
                          max_shots=max_shots, max_retries=max_retries,
-                         job_timeout=job_timeout, fallback=fallback, session=session)
+                         job_timeout=job_timeout, fallback=fallback, session=session,
+                         entanglement=entanglement)
         self.readout_mitigation = readout_mitigation
 
     def _runner_options(self):
