@@ -1018,14 +1018,8 @@ def markdown(summary, tests, tuned, args, detection_summary=None, detection_pair
                          + " | ".join(fmt(cells[key], d) for key, _, d in cols) + " |")
         lines += ["", "Tuned hyper-parameters: " + "; ".join(
             f"{name} {params}" for name, params in tuned[dataset].items() if params), ""]
-    lines += ["### Paired comparisons: qegm minus the other model, over the same seeds", "",
-              "| dataset | versus | metric | mean difference ± 95% CI | paired t p | "
-              "Wilcoxon p |", "|---|---|---|---|---|---|"]
-    for t in tests:
-        versus = t["versus"] + (" (best classical)" if t["best_classical"] else "")
-        lines.append(f"| {t['dataset']} | {versus} | {t['metric']} | "
-                     f"{fmt((t['mean_diff'], t['ci'], t['n']), 4)} | {t['t_p']:.3g} | "
-                     f"{t['wilcoxon_p']:.3g} |")
+    lines += paired_table("### Paired comparisons: qegm minus the other model, over the same "
+                          "seeds", ("dataset", "dataset"), tests, "best classical")
     if detection_summary:
         lines += ["", *detection_markdown(detection_summary, detection_paired)]
     return "\n".join(lines) + "\n"
@@ -1044,12 +1038,20 @@ def detection_markdown(detection_summary, detection_paired):
             row += [fmt(cell["ap"]) if cell else "-", fmt(cell["recall_fpr1"]) if cell else "-"]
         row.append(fmt(cells[0]["fit_s"], 1) if cells[0] else "-")
         lines.append(f"| {model} | " + " | ".join(row) + " |")
-    lines += ["", "### intrusion detection, paired: qegm minus the other model, same seeds", "",
-              "| trained on | versus | metric | mean difference ± 95% CI | paired t p | "
-              "Wilcoxon p |", "|---|---|---|---|---|---|"]
-    for t in detection_paired:
-        versus = t["versus"] + (" (best non-QEGM)" if t["best_classical"] else "")
-        lines.append(f"| {t['train']} | {versus} | {t['metric']} | "
+    lines += ["", *paired_table("### intrusion detection, paired: qegm minus the other model, "
+                                "same seeds", ("trained on", "train"), detection_paired,
+                                "best non-QEGM")]
+    return lines
+
+
+def paired_table(title, first_column, tests, best_label):
+    """Markdown lines of paired tests; ``first_column`` is (header, key of each test)."""
+    header, key = first_column
+    lines = [title, "", f"| {header} | versus | metric | mean difference ± 95% CI | paired t p "
+             "| Wilcoxon p |", "|---|---|---|---|---|---|"]
+    for t in tests:
+        versus = t["versus"] + (f" ({best_label})" if t["best_classical"] else "")
+        lines.append(f"| {t[key]} | {versus} | {t['metric']} | "
                      f"{fmt((t['mean_diff'], t['ci'], t['n']), 4)} | {t['t_p']:.3g} | "
                      f"{t['wilcoxon_p']:.3g} |")
     return lines
