@@ -59,16 +59,18 @@ def check_var_es(y, var, es, side="lower"):
     var = _check_series(var, "var", y.shape[0])
     es = _check_series(es, "es", y.shape[0])
     if np.any(es <= 0):
+        i = int(np.argmax(es <= 0))
         raise ValueError(
             "es must be > 0 everywhere: ES is a positive loss for side='lower' (the mean "
-            "of -y beyond the VaR) and a positive level for side='upper'; got "
-            f"{float(es[es <= 0][0])!r} at index {int(np.argmax(es <= 0))}. Did you pass a tail mean "
-            "of returns (negative) instead of a loss?")
+            f"of -y beyond the VaR) and a positive level for side='upper'; got "
+            f"{float(es[i])!r} at index {i}. Did you pass a tail mean of returns "
+            "(negative) instead of a loss?")
     below = es < var
     if np.any(below):
         i = int(np.argmax(below))
         raise ValueError(f"es must be beyond the VaR (es >= var) on every row: the ES is the "
-                         f"mean beyond the VaR; got es={float(es[i])!r} < var={float(var[i])!r} at index {i}.")
+                         f"mean beyond the VaR; got es={float(es[i])!r} < "
+                         f"var={float(var[i])!r} at index {i}.")
     return y, var, es
 
 
