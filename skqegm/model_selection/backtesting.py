@@ -175,7 +175,7 @@ def _check_start(start, dates, n_rows):
             raise ValueError(f"start must be a row number or a date comparable with dates; "
                              f"got {start!r}.") from exc
         if position >= n_rows:
-            raise ValueError(f"start={start!r} is after the last date {dates[-1]!r}.")
+            raise ValueError(f"start={start!r} is after the last date {dates[-1]}.")
         start = position
     return check_int(start, "start", min_value=1, max_value=n_rows - 1)
 
