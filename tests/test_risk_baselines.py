@@ -172,8 +172,10 @@ def test_errors():
     X, y = np.zeros((300, 2)), np.random.default_rng(0).standard_normal(300)
     with pytest.raises(ValueError, match="lag_column=2 is not a column of X, which has 2"):
         GARCHRiskEstimator(lag_column=2).fit(X, y)
-    with pytest.raises(ValueError, match="needs at least 30 training rows"):
-        GARCHRiskEstimator().fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match="needs at least 10 training rows"):
+        GARCHRiskEstimator().fit(X[:9], y[:9])
+    with pytest.warns(UserWarning, match="fitted on 100 returns; below 250"):
+        GARCHRiskEstimator().fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="y is constant"):
         GARCHRiskEstimator().fit(X, np.ones(300))
     with pytest.raises(ValueError, match="HistoricalSimulation needs at least 250 training"):
@@ -188,4 +190,4 @@ def test_errors():
 def test_missing_arch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "arch", None)
     with pytest.raises(ImportError, match=r"pip install 'skqegm\[garch\]'"):
-        GARCHRiskEstimator().fit(np.zeros((100, 1)), np.random.default_rng(0).normal(size=100))
+        GARCHRiskEstimator().fit(np.zeros((300, 1)), np.random.default_rng(0).normal(size=300))

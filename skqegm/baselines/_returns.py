@@ -21,7 +21,7 @@ def check_fit_data(estimator, X, y, min_rows):
                          "(lag_1 of make_lagged_features is column 0).")
     if y.shape[0] < min_rows:
         raise ValueError(f"{type(estimator).__name__} needs at least {min_rows} training rows "
-                         f"(returns); got {y.shape[0]}.")
+                         f"(returns); got n_samples={y.shape[0]}.")
     return X, y
 
 

@@ -19,6 +19,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..utils._validation import check_confidence_level
 from ._returns import check_fit_data, empirical_tail, lagged_returns
 
+__all__ = ["GARCHRiskEstimator"]
+
+#: Fewest training returns accepted, and fewest below which ``fit`` warns: a GARCH fit on
+#: a few dozen returns runs, but its persistence and tail shape are barely identified.
+MIN_ROWS, FEW_ROWS = 10, 250
+
 _ARCH_DISTS = {"normal": "normal", "t": "t", "skewt": "skewt"}
 _ARCH_MEANS = {"constant": "Constant", "zero": "Zero"}
 
@@ -222,15 +228,18 @@ class GARCHRiskEstimator(BaseEstimator):
             Column ``lag_column`` holds the previous return of each row (used by the
             predictions only).
         y : array-like of shape (n_samples,)
-            The returns, in time order, finite; at least ``10 * (1 + p + o + q)`` and
-            not all equal.
+            The returns, in time order, finite, not all equal; at least 10, and ``fit``
+            warns below 250.
 
         Returns
         -------
         self : GARCHRiskEstimator
         """
         arch_model = _import_arch_model()
-        X, y = check_fit_data(self, X, y, min_rows=10 * (1 + self.p + self.o + self.q))
+        X, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
+        if y.shape[0] < FEW_ROWS:
+            warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
+                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=3)
         spread = float(np.std(y))
         if spread == 0:
             raise ValueError("y is constant: a GARCH model needs returns that vary.")
@@ -238,10 +247,15 @@ class GARCHRiskEstimator(BaseEstimator):
         model = arch_model(y * self._scale, mean=_ARCH_MEANS[self.mean], vol="GARCH",
                            p=self.p, o=self.o, q=self.q, dist=_ARCH_DISTS[self.dist],
                            rescale=False)
-        with warnings.catch_warnings():
-            # arch's ConvergenceWarning is replaced by sklearn's, naming this estimator.
-            warnings.simplefilter("ignore")
+        # arch resets the warning filters inside fit, so record its warnings: its
+        # convergence warning is replaced by sklearn's, naming this estimator; any other
+        # is passed on.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             result = model.fit(disp="off")
+        for warning in caught:
+            if warning.category.__name__ != "ConvergenceWarning":
+                warnings.warn(warning.message, warning.category, stacklevel=3)
         self.converged_ = result.convergence_flag == 0
         if not self.converged_:
             warnings.warn(f"GARCHRiskEstimator: arch's optimiser did not converge "

@@ -9,6 +9,8 @@ from ..utils._validation import check_confidence_level, check_int, check_random_
 from ._arrays import check_real_array
 from .scoring_rules import check_var_es
 
+__all__ = ["AcerbiSzekelyResult", "acerbi_szekely_test"]
+
 
 class AcerbiSzekelyResult(NamedTuple):
     """The Z2 statistic of :func:`acerbi_szekely_test` and its simulated p-value.

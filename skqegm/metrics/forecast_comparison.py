@@ -8,6 +8,8 @@ from scipy import stats
 from ..utils._validation import check_int, check_option
 from ._arrays import check_real_array
 
+__all__ = ["DieboldMarianoResult", "diebold_mariano_test"]
+
 ALTERNATIVES = ("two-sided", "less", "greater")
 KERNELS = ("truncated", "bartlett")
 

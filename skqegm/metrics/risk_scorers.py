@@ -18,6 +18,9 @@ from sklearn.utils.validation import check_is_fitted
 from ..utils._validation import check_confidence_level, check_option
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
+__all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
+           "neg_pinball_loss_scorer"]
+
 
 def _estimator_side(estimator, side):
     last = estimator.steps[-1][1] if isinstance(estimator, SklearnPipeline) else estimator

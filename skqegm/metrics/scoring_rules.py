@@ -16,6 +16,8 @@ from sklearn.metrics import mean_pinball_loss
 from ..utils._validation import check_confidence_level, check_option
 from ._arrays import check_real_array
 
+__all__ = ["fz0_loss", "var_pinball_loss"]
+
 SIDES = ("lower", "upper")
 
 

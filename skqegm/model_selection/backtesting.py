@@ -10,6 +10,8 @@ from sklearn.base import clone
 from ..metrics._arrays import check_real_array
 from ..utils._validation import check_confidence_level, check_int, check_option
 
+__all__ = ["WalkForwardResult", "walk_forward"]
+
 logger = logging.getLogger(__name__)
 
 WINDOWS = ("expanding", "rolling")
