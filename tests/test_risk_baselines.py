@@ -191,3 +191,21 @@ def test_missing_arch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "arch", None)
     with pytest.raises(ImportError, match=r"pip install 'skqegm\[garch\]'"):
         GARCHRiskEstimator().fit(np.zeros((300, 1)), np.random.default_rng(0).normal(size=300))
+
+
+@pytest.mark.parametrize("model", [
+    GARCHRiskEstimator(), GARCHRiskEstimator(o=1, dist="skewt"),
+    GARCHRiskEstimator(dist="normal"), GARCHRiskEstimator(method="fhs"),
+    HistoricalSimulation(),
+], ids=repr)
+def test_sample_y_draws_from_the_law_of_the_forecasts(sp500, model):
+    X, y = sp500
+    model.fit(X[:N_TRAIN], y[:N_TRAIN])
+    rows = X[N_TRAIN:N_TRAIN + 3]
+    draws = model.sample_y(rows, 100_000, random_state=0)
+    assert draws.shape == (3, 100_000)
+    np.testing.assert_array_equal(draws, model.sample_y(rows, 100_000, random_state=0))
+    var = -np.quantile(draws, 0.025, axis=1)
+    es = -np.array([row[row <= -v].mean() for row, v in zip(draws, var)])
+    np.testing.assert_allclose(var, model.predict_var(rows, 0.975), rtol=0.03)
+    np.testing.assert_allclose(es, model.predict_es(rows, 0.975), rtol=0.04)

@@ -199,3 +199,32 @@ def test_result_level_lookup():
     assert isinstance(result, WalkForwardResult) and result.levels == (0.975,)
     with pytest.raises(ValueError, match=r"level=0.99 was not forecast; the levels are"):
         result.var_at(0.99)
+
+
+def test_draws_for_the_acerbi_szekely_test_do_not_depend_on_n_jobs():
+    from skqegm.metrics import acerbi_szekely_test
+
+    r = np.random.default_rng(3).standard_t(4, size=700) / 100
+    X, y = r[:-1, None], r[1:]
+    kwargs = dict(start=400, refit_every=100, levels=(0.975,), n_draws=50, random_state=0)
+    one = walk_forward(GARCHRiskEstimator(), X, y, **kwargs)
+    with parallel_config(backend="threading"):
+        two = walk_forward(GARCHRiskEstimator(), X, y, n_jobs=2, **kwargs)
+    assert one.draws.shape == (299, 50)
+    np.testing.assert_array_equal(one.draws, two.draws)
+    # each block's draws are sample_y of the block's model with its own seed
+    model = GARCHRiskEstimator().fit(X[:400], y[:400])
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    np.testing.assert_array_equal(one.draws[:100],
+                                  model.sample_y(X[400:500], 50, random_state=seed))
+    result = acerbi_szekely_test(one.y, one.var_at(0.975), one.es_at(0.975), 0.975,
+                                 one.draws, random_state=0)
+    assert 0 < result.p_value <= 1
+
+
+def test_draws_need_sample_y():
+    X, y = _rows(30)
+    with pytest.raises(TypeError, match=r"sample_y \(n_draws is set\); Recorder lacks sample_y"):
+        walk_forward(Recorder(), X, y, start=20, n_draws=10)
+    with pytest.raises(ValueError, match="n_draws must be >= 1"):
+        walk_forward(Recorder(), X, y, start=20, n_draws=0)

@@ -16,7 +16,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..utils._validation import check_confidence_level
+from ..utils._memory import check_memory
+from ..utils._validation import check_confidence_level, check_int, check_random_state
 from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 __all__ = ["GARCHRiskEstimator"]
@@ -191,6 +192,8 @@ class GARCHRiskEstimator(BaseEstimator):
     >>> gjr = GARCHRiskEstimator(o=1, dist="skewt").fit(X[:1000], y[:1000])
     >>> sorted(gjr.params_)
     ['alpha[1]', 'beta[1]', 'eta', 'gamma[1]', 'lambda', 'mu', 'omega']
+    >>> gjr.sample_y(X[1000:1003], n_draws=5, random_state=0).shape
+    (3, 5)
     """
 
     _parameter_constraints: dict = {
@@ -316,6 +319,51 @@ class GARCHRiskEstimator(BaseEstimator):
             variances.append(variance)
             sigma[row] = math.sqrt(variance)
         return sigma
+
+    def _innovations(self, size, rng):
+        """Unit-variance innovations of the forecasts: the fitted law, or for FHS the
+        standardised residuals drawn with replacement."""
+        if self.method == "fhs":
+            return rng.choice(self.std_resid_, size=size)
+        if self.dist == "normal":
+            return rng.standard_normal(size)
+        if self.dist == "t":
+            (nu,) = self._shape
+            return math.sqrt((nu - 2) / nu) * rng.standard_t(nu, size=size)
+        from arch.univariate import SkewStudent
+
+        # Inverse transform; uniforms in (0, 1) exclusive so that the ppf stays finite.
+        uniforms = np.clip(rng.uniform(size=size), 1e-300, 1 - 1e-16)
+        return SkewStudent().ppf(uniforms.ravel(), list(self._shape)).reshape(size)
+
+    def sample_y(self, X, n_draws=1000, random_state=None):
+        """Draws of each row's one-day-ahead return, ``mu + sigma z``.
+
+        ``z`` is drawn from the fitted innovation law (``method="parametric"``) or from
+        the standardised residuals with replacement (``method="fhs"``): the predictive
+        distribution whose VaR and ES :meth:`predict_var` and :meth:`predict_es` give,
+        e.g. for :func:`~skqegm.metrics.acerbi_szekely_test`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series (see the class documentation).
+        n_draws : int, default=1000
+            Draws per row, >= 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples, n_draws)
+        """
+        n_draws = check_int(n_draws, "n_draws", min_value=1)
+        sigma = self.predict_volatility(X)
+        check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
+                     f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
+                     "draw fewer per call.")
+        rng = check_random_state(random_state)
+        return self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
 
     def _standardized_tail(self, level):
         alpha = 1.0 - level

@@ -7,7 +7,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ..utils._validation import check_confidence_level, check_int
+from ..utils._memory import check_memory
+from ..utils._validation import check_confidence_level, check_int, check_random_state
 from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 
@@ -179,3 +180,32 @@ class HistoricalSimulation(BaseEstimator):
         """
         level = check_confidence_level(level)
         return empirical_tail(self._windows(X), level, axis=1)[1]
+
+    def sample_y(self, X, n_draws=1000, random_state=None):
+        """Draws of each row's return: its window's returns, drawn with replacement.
+
+        The predictive distribution whose VaR and ES :meth:`predict_var` and
+        :meth:`predict_es` give (up to the interpolation of the quantile), e.g. for
+        :func:`~skqegm.metrics.acerbi_szekely_test`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series.
+        n_draws : int, default=1000
+            Draws per row, >= 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples, n_draws)
+        """
+        n_draws = check_int(n_draws, "n_draws", min_value=1)
+        windows = self._windows(X)
+        check_memory(2 * 8.0 * windows.shape[0] * n_draws,
+                     f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
+                     "draw fewer per call.")
+        rng = check_random_state(random_state)
+        picks = rng.randint(self.window, size=(windows.shape[0], n_draws))
+        return np.take_along_axis(windows, picks, axis=1)

@@ -8,7 +8,13 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 
 from ..metrics._arrays import check_real_array
-from ..utils._validation import check_confidence_level, check_int, check_option
+from ..utils._memory import check_memory
+from ..utils._validation import (
+    check_confidence_level,
+    check_int,
+    check_option,
+    check_random_state,
+)
 
 __all__ = ["WalkForwardResult", "walk_forward"]
 
@@ -41,6 +47,10 @@ class WalkForwardResult:
         The training rows ``[train_start, train_stop)`` of each forecast's model.
     fit_time : ndarray of shape (n_refits,)
         Seconds spent in each refit's ``fit``.
+    draws : ndarray of shape (n_forecasts, n_draws) or None
+        Draws from each forecast's predictive distribution (``sample_y``), when
+        ``n_draws`` was given: the ``predictive`` of
+        :func:`~skqegm.metrics.acerbi_szekely_test`.
 
     Examples
     --------
@@ -55,7 +65,8 @@ class WalkForwardResult:
     ((99,), [300, 300])
     """
 
-    def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time):
+    def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time,
+                 draws=None):
         self.index = index
         self.dates = dates
         self.y = y
@@ -65,6 +76,7 @@ class WalkForwardResult:
         self.train_start = train_start
         self.train_stop = train_stop
         self.fit_time = fit_time
+        self.draws = draws
 
     def __repr__(self):
         return (f"WalkForwardResult(n_forecasts={self.index.shape[0]}, "
@@ -136,12 +148,13 @@ def _take(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
-def _check_estimator(estimator):
-    missing = [m for m in ("fit", "predict_var", "predict_es") if not hasattr(estimator, m)]
+def _check_estimator(estimator, n_draws):
+    needed = ("fit", "predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
+    missing = [m for m in needed if not hasattr(estimator, m)]
     if missing:
-        raise TypeError(f"walk_forward needs an estimator with fit, predict_var(X, level) and "
-                        f"predict_es(X, level); {type(estimator).__name__} lacks "
-                        f"{', '.join(missing)}.")
+        raise TypeError(f"walk_forward needs an estimator with {', '.join(needed)}"
+                        + ("" if n_draws is None else " (n_draws is set)")
+                        + f"; {type(estimator).__name__} lacks {', '.join(missing)}.")
 
 
 def _check_levels(levels):
@@ -192,7 +205,7 @@ def _blocks(n_rows, start, refit_every, window, window_size):
     return blocks
 
 
-def _fit_forecast(estimator, X, y, block, levels):
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
@@ -202,7 +215,8 @@ def _fit_forecast(estimator, X, y, block, levels):
     X_test = _take(X, test)
     var = np.column_stack([estimator.predict_var(X_test, level) for level in levels])
     es = np.column_stack([estimator.predict_es(X_test, level) for level in levels])
-    return var, es, fit_time
+    draws = None if n_draws is None else estimator.sample_y(X_test, n_draws, random_state=seed)
+    return var, es, fit_time, draws
 
 
 def _check_forecast(values, name, estimator, block, n_levels):
@@ -216,8 +230,19 @@ def _check_forecast(values, name, estimator, block, n_levels):
     return values
 
 
+def _check_draws(draws, estimator, block, n_draws):
+    model = f"{type(estimator).__name__} refitted on rows [{block[0]}, {block[1]})"
+    draws = check_real_array(draws, f"the sample_y draws of {model}")
+    expected = (block[2] - block[1], n_draws)
+    if draws.shape != expected:
+        raise ValueError(f"sample_y of {model} returned shape {draws.shape}; expected "
+                         f"{expected}.")
+    return draws
+
+
 def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
-                 window_size=None, levels=(0.975, 0.99), dates=None, n_jobs=None, verbose=0):
+                 window_size=None, levels=(0.975, 0.99), dates=None, n_draws=None,
+                 random_state=None, n_jobs=None, verbose=0):
     """Walk-forward VaR and ES forecasts: refit on the past every ``refit_every`` rows.
 
     From row ``start`` on, a clone of ``estimator`` is fitted every ``refit_every`` rows,
@@ -260,6 +285,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     dates : array-like of shape (n_samples,) or None, default=None
         Strictly increasing dates (or any sortable labels) of the rows; ``None`` takes
         the index of a pandas ``X``.
+    n_draws : int or None, default=None
+        Also draw ``n_draws`` values (>= 1) from each forecast's predictive distribution
+        with ``sample_y(X_rows, n_draws, random_state=seed)`` (the estimator needs it),
+        kept in ``result.draws`` for :func:`~skqegm.metrics.acerbi_szekely_test`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws: one seed per refit, drawn before the refits run, so the draws
+        do not depend on ``n_jobs``. Not used without ``n_draws``.
     n_jobs : int or None, default=None
         Parallel refits (joblib; ``None`` is 1, ``-1`` all cores).
     verbose : int, default=0
@@ -275,11 +307,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     Raises
     ------
     TypeError
-        If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es``.
+        If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es`` (or
+        ``sample_y``, with ``n_draws``).
     ValueError
         If ``X`` and ``y`` differ in length, ``y`` holds NaN or infinity, ``start``,
         ``refit_every``, ``window``, ``window_size``, ``levels`` or ``dates`` is invalid,
-        or a refitted model forecasts NaN or the wrong number of rows.
+        ``n_draws`` or ``random_state`` is invalid, or a refitted model forecasts NaN or
+        the wrong number of rows.
 
     Examples
     --------
@@ -297,7 +331,8 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     >>> bool(kupiec_pof_test(hits, 0.99).p_value > 0.01)
     True
     """
-    _check_estimator(estimator)
+    n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
+    _check_estimator(estimator, n_draws)
     y = check_real_array(y, "y")
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
@@ -325,15 +360,26 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     verbose = check_int(verbose, "verbose", min_value=0)
 
     blocks = _blocks(n_rows, start, refit_every, window, window_size)
+    seeds = [None] * len(blocks)
+    if n_draws is not None:
+        seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max,
+                                                         size=len(blocks)).tolist()
+        check_memory(8.0 * (n_rows - start) * n_draws,
+                     f"walk_forward draws of {n_rows - start} rows with n_draws={n_draws}",
+                     "lower n_draws.")
     logger.info("walk_forward: %d refits of %s, rows %d to %d, %s window", len(blocks),
                 type(estimator).__name__, start, n_rows - 1, window)
-    jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels) for block in blocks)
+    jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed)
+            for block, seed in zip(blocks, seeds))
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    var, es, fit_time = [], [], []
-    for number, (block, (block_var, block_es, seconds)) in enumerate(zip(blocks, outputs), 1):
+    var, es, fit_time, draws = [], [], [], []
+    for number, (block, output) in enumerate(zip(blocks, outputs), 1):
+        block_var, block_es, seconds, block_draws = output
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels)))
         es.append(_check_forecast(block_es, "predict_es", estimator, block, len(levels)))
         fit_time.append(seconds)
+        if n_draws is not None:
+            draws.append(_check_draws(block_draws, estimator, block, n_draws))
         message = (f"walk_forward refit {number}/{len(blocks)}: trained on rows "
                    f"[{block[0]}, {block[1]}), forecast rows [{block[1]}, {block[2]}) "
                    f"(fit {seconds:.2f} s)")
@@ -352,4 +398,5 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         train_start=np.repeat([b[0] for b in blocks], lengths),
         train_stop=np.repeat([b[1] for b in blocks], lengths),
         fit_time=np.asarray(fit_time),
+        draws=np.concatenate(draws) if n_draws is not None else None,
     )
