@@ -271,8 +271,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     y : array-like of shape (n_samples,)
         Targets (returns) in time order, finite.
     start : int or date
-        The first forecast row, in [1, n_samples); with ``dates`` (or a pandas ``X``)
-        also a date: the first row on or after it.
+        The first forecast row, in [1, n_samples). With ``dates`` (or a pandas ``X``) it
+        may also be a date (a string, ``datetime64`` or Timestamp): the first row on or
+        after it. An int is always a row number, even when the dates are integers.
     refit_every : int, default=20
         Rows forecast by each fitted model (refit frequency), >= 1.
     window : {"expanding", "rolling"}, default="expanding"
