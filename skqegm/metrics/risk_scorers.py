@@ -58,6 +58,9 @@ def _check_side(side):
 def make_fz0_scorer(level=0.975, *, side=None):
     """Build a scorer returning minus the mean :func:`fz0_loss` on held-out data.
 
+    The FZ0 loss of returns of about 1% is negative (its ``log(ES)`` term), so the
+    score is usually positive; only its differences between models mean something.
+
     Parameters
     ----------
     level : float, default=0.975

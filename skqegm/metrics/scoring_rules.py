@@ -93,7 +93,10 @@ def fz0_loss(y, var, es, level, *, side="lower", sample_weight=None, reduce=True
     ``L(y, v, e) = -1 / (alpha e) 1{y <= v} (v - y) + v / e + log(-e) - 1``,
 
     a strictly consistent scoring function of the pair (VaR, ES): its expectation is
-    smallest at the true pair. It needs ``e < 0``, i.e. ``es > 0``. For ``side="upper"``
+    smallest at the true pair. It needs ``e < 0``, i.e. ``es > 0``. Through ``log(-e)``
+    its level depends on the units of ``y`` (returns of about 1% give losses near
+    ``log(0.03) = -3.5``), its differences between forecasts do not: compare models on
+    the same data. For ``side="upper"``
     the same loss is applied to ``-y`` (see the module documentation).
 
     Parameters
