@@ -7,12 +7,14 @@ quantum
     scikit-learn transformers, parameter-shift gradients and a quantum random source.
 preprocessing, datasets, metrics
     Tail labelling and splits, the paper's data (finance, climate, intrusions), tail
-    scores for any number of features and VaR backtests.
+    scores for any number of features, VaR and ES scoring functions and backtests.
+model_selection
+    Walk-forward backtests: refit on the past, forecast VaR and ES of the next rows.
 extremes
     Return levels and return periods of any fitted sampler, with confidence intervals.
 baselines
-    Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails, and
-    historical simulation.
+    Classical samplers with the same API: GAN, VAE, diffusion, Student-t, GPD tails;
+    tail-risk baselines: GARCH-family models (with ``arch``) and historical simulation.
 nn
     The one fit loop of every torch-trained estimator, and its callbacks.
 pipeline

@@ -11,7 +11,9 @@ from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.baselines import (
     DiffusionSampler,
     GANSampler,
+    GARCHRiskEstimator,
     GPDTailSampler,
+    HistoricalSimulation,
     StudentTSampler,
     VAESampler,
 )
@@ -102,6 +104,15 @@ def test_samplers_round_trip(model):
 @pytest.mark.parametrize("latent", ["quantum", "categorical", "gaussian"])
 def test_tail_risk_estimator_round_trips(latent):
     _check(TailRiskEstimator(latent=latent, **FAST).fit(X_RISK, Y_RISK), X_RISK[:40])
+
+
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(o=1, dist="skewt"),
+                                   GARCHRiskEstimator(method="fhs"),
+                                   HistoricalSimulation(window=100)], ids=repr)
+def test_risk_baselines_round_trip(model):
+    returns = Y_RISK / 100
+    X, y = returns[:-1, None], returns[1:]
+    _check(model.fit(X[:500], y[:500]), X[500:])
 
 
 @pytest.mark.parametrize("model", TRANSFORMERS, ids=repr)

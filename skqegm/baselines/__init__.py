@@ -11,6 +11,11 @@ Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``
   :class:`GPDTailSampler` (generalized Pareto tails over a body);
 - the VaR baseline of practitioners: :func:`historical_simulation`.
 
+Tail-risk baselines with the ``fit(X, y)`` / ``predict_var`` / ``predict_es`` API of
+:class:`~skqegm.TailRiskEstimator`, on the same lagged-return features:
+:class:`GARCHRiskEstimator` (GARCH, GJR-GARCH, normal / t / skewed-t innovations or
+filtered historical simulation; needs ``arch``) and :class:`HistoricalSimulation`.
+
 The controls of QEGM need no class here: ``QEGMSampler(latent="gaussian")`` (the
 classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
 ``entanglement=None`` (a circuit without entanglement), ``noise="prng"`` / ``"qrng"`` /
@@ -19,10 +24,11 @@ classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
 
 from .diffusion import DiffusionSampler
 from .gan import GANSampler
+from .garch import GARCHRiskEstimator
 from .gpd import GPDTailSampler
-from .historical import historical_simulation
+from .historical import HistoricalSimulation, historical_simulation
 from .student_t import StudentTSampler
 from .vae import VAESampler
 
-__all__ = ["DiffusionSampler", "GANSampler", "GPDTailSampler", "StudentTSampler", "VAESampler",
-           "historical_simulation"]
+__all__ = ["DiffusionSampler", "GANSampler", "GARCHRiskEstimator", "GPDTailSampler",
+           "HistoricalSimulation", "StudentTSampler", "VAESampler", "historical_simulation"]

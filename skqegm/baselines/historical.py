@@ -1,9 +1,15 @@
 """Historical simulation: VaR and expected shortfall from a rolling window of past returns."""
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ..utils._validation import check_confidence_level, check_int
+from ..utils._memory import check_memory
+from ..utils._validation import check_confidence_level, check_int, check_random_state
+from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -51,10 +57,155 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
     first = check_int(first, "first", min_value=window, max_value=len(returns) - 1)
     levels = [check_confidence_level(level, "levels") for level in np.atleast_1d(levels)]
     windows = np.lib.stride_tricks.sliding_window_view(returns[:-1], window)[first - window:]
-    out = {}
-    for level in levels:
-        quantile = np.quantile(windows, 1 - level, axis=1)
-        tail = np.where(windows <= quantile[:, None], windows, np.nan)
-        out[level] = (-quantile, -np.nanmean(tail, axis=1))
+    out = {level: empirical_tail(windows, level, axis=1) for level in levels}
     interval = np.quantile(windows, [0.05, 0.95], axis=1).T
     return out, interval
+
+
+class HistoricalSimulation(BaseEstimator):
+    """Historical simulation as an estimator: VaR and ES of the previous ``window`` days.
+
+    The estimator form of :func:`historical_simulation`, with the ``predict_var`` /
+    ``predict_es`` API of :class:`~skqegm.TailRiskEstimator`, for
+    :func:`~skqegm.model_selection.walk_forward` and the scorers. The forecast of a day
+    is the empirical distribution of the ``window`` returns before it: its VaR minus the
+    ``1 - level`` quantile (linear interpolation), its ES minus the mean of the returns
+    at or below that quantile.
+
+    ``X`` and ``y`` are those of :class:`~skqegm.TailRiskEstimator` (see
+    :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
+    column ``lag_column`` of ``X`` the previous day's return. The rows given to
+    :meth:`predict_var` continue the series after the training rows: the window of a row
+    holds the last training returns before the last one, then the lagged returns of the
+    prediction rows up to and including its own (which is the last training return for
+    the first row, when the rows continue the series). A row's own return is never used.
+
+    Parameters
+    ----------
+    window : int, default=250
+        Number of past returns each forecast uses, >= 2; ``fit`` needs at least as many
+        rows.
+    lag_column : int, default=0
+        Column of ``X`` that holds the previous day's return, >= 0.
+
+    Attributes
+    ----------
+    history_ : ndarray of shape (window - 1,)
+        The training returns before the last one that the first prediction row's window
+        starts with.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features,)
+        Defined when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation, historical_simulation
+    >>> r = np.random.default_rng(0).standard_t(4, size=400) / 100
+    >>> X, y = r[:-1, None], r[1:]              # column 0: the previous return
+    >>> model = HistoricalSimulation(window=100).fit(X[:299], y[:299])
+    >>> var = model.predict_var(X[299:], 0.99)
+    >>> risk, _ = historical_simulation(r, first=300, levels=(0.99,), window=100)
+    >>> bool(np.allclose(var, risk[0.99][0]))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "window": [Interval(Integral, 2, None, closed="left")],
+        "lag_column": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    def __init__(self, window=250, lag_column=0):
+        self.window = window
+        self.lag_column = lag_column
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Keep the last training returns.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Column ``lag_column`` holds the previous return of each row.
+        y : array-like of shape (n_samples,)
+            The returns, in time order, finite; at least ``window`` of them.
+
+        Returns
+        -------
+        self : HistoricalSimulation
+        """
+        _, y = check_fit_data(self, X, y, min_rows=self.window)
+        self.history_ = y[y.shape[0] - self.window:-1].copy()
+        return self
+
+    def _windows(self, X):
+        series = np.concatenate([self.history_, lagged_returns(self, X)])
+        return np.lib.stride_tricks.sliding_window_view(series, self.window)
+
+    def predict_var(self, X, level=0.99):
+        """Value-at-risk at ``level``, a positive loss.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series.
+        level : float, default=0.99
+            Confidence level in (0.5, 1).
+
+        Returns
+        -------
+        var : ndarray of shape (n_samples,)
+        """
+        level = check_confidence_level(level)
+        return empirical_tail(self._windows(X), level, axis=1)[0]
+
+    def predict_es(self, X, level=0.99):
+        """Expected shortfall at ``level``, a positive loss.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series.
+        level : float, default=0.99
+            Confidence level in (0.5, 1).
+
+        Returns
+        -------
+        es : ndarray of shape (n_samples,)
+        """
+        level = check_confidence_level(level)
+        return empirical_tail(self._windows(X), level, axis=1)[1]
+
+    def sample_y(self, X, n_draws=1000, random_state=None):
+        """Draws of each row's return: its window's returns, drawn with replacement.
+
+        The predictive distribution whose VaR and ES :meth:`predict_var` and
+        :meth:`predict_es` give (up to the interpolation of the quantile), e.g. for
+        :func:`~skqegm.metrics.acerbi_szekely_test`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series.
+        n_draws : int, default=1000
+            Draws per row, >= 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples, n_draws)
+        """
+        n_draws = check_int(n_draws, "n_draws", min_value=1)
+        windows = self._windows(X)
+        check_memory(2 * 8.0 * windows.shape[0] * n_draws,
+                     f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
+                     "draw fewer per call.")
+        rng = check_random_state(random_state)
+        picks = rng.randint(self.window, size=(windows.shape[0], n_draws))
+        return np.take_along_axis(windows, picks, axis=1)

@@ -6,7 +6,9 @@
 - scorers ``scorer(estimator, X, y=None)`` and the :data:`SCORERS` dict for
   ``GridSearchCV``;
 - :func:`var_exceedances`, :func:`kupiec_pof_test`,
-  :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`.
+  :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`;
+- VaR and ES forecasts: :func:`fz0_loss`, :func:`var_pinball_loss`, their scorers
+  (:data:`RISK_SCORERS`), :func:`acerbi_szekely_test` and :func:`diebold_mariano_test`.
 """
 
 from skqegm.metrics.backtests import (
@@ -16,8 +18,17 @@ from skqegm.metrics.backtests import (
     kupiec_pof_test,
     var_exceedances,
 )
+from skqegm.metrics.es_backtests import AcerbiSzekelyResult, acerbi_szekely_test
+from skqegm.metrics.forecast_comparison import DieboldMarianoResult, diebold_mariano_test
 from skqegm.metrics.intervals import coverage_error, interval_coverage
 from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
+from skqegm.metrics.risk_scorers import (
+    RISK_SCORERS,
+    make_fz0_scorer,
+    make_pinball_scorer,
+    neg_fz0_loss_scorer,
+    neg_pinball_loss_scorer,
+)
 from skqegm.metrics.scorers import (
     SCORERS,
     make_coverage_scorer,
@@ -27,24 +38,36 @@ from skqegm.metrics.scorers import (
     neg_tail_kl_scorer,
     rare_event_recall_scorer,
 )
+from skqegm.metrics.scoring_rules import fz0_loss, var_pinball_loss
 from skqegm.metrics.tail import tail_kl_divergence
 
 __all__ = [
+    "RISK_SCORERS",
     "SCORERS",
+    "AcerbiSzekelyResult",
     "BacktestResult",
+    "DieboldMarianoResult",
+    "acerbi_szekely_test",
     "christoffersen_conditional_coverage_test",
     "christoffersen_independence_test",
     "coverage_error",
+    "diebold_mariano_test",
+    "fz0_loss",
     "interval_coverage",
     "kupiec_pof_test",
     "make_coverage_scorer",
+    "make_fz0_scorer",
+    "make_pinball_scorer",
     "make_rare_event_precision_scorer",
     "make_rare_event_recall_scorer",
     "make_tail_kl_scorer",
+    "neg_fz0_loss_scorer",
+    "neg_pinball_loss_scorer",
     "neg_tail_kl_scorer",
     "rare_event_precision",
     "rare_event_recall",
     "rare_event_recall_scorer",
     "tail_kl_divergence",
     "var_exceedances",
+    "var_pinball_loss",
 ]

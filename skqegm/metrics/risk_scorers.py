@@ -1,0 +1,220 @@
+"""Greater-is-better scorers of VaR and ES forecasts, for ``GridSearchCV``.
+
+A scorer ``scorer(estimator, X, y)`` calls ``estimator.predict_var(X, level)`` (and
+``predict_es(X, level)`` for FZ0) on the held-out rows and returns minus the loss against
+the held-out ``y``. It scores :class:`~skqegm.TailRiskEstimator`, the baselines of
+:mod:`skqegm.baselines` (:class:`~skqegm.baselines.GARCHRiskEstimator`,
+:class:`~skqegm.baselines.HistoricalSimulation`), a :class:`skqegm.pipeline.Pipeline`
+ending in one of them, or anything else with these methods.
+
+The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
+its last step's), else ``"lower"``; a scorer built with an explicit ``side`` refuses an
+estimator with another one.
+"""
+
+from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils._validation import check_confidence_level, check_option
+from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
+
+__all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
+           "neg_pinball_loss_scorer"]
+
+
+def _estimator_side(estimator, side):
+    last = estimator.steps[-1][1] if isinstance(estimator, SklearnPipeline) else estimator
+    own = getattr(last, "side", None) if hasattr(last, "get_params") else None
+    own = own if own in SIDES else None
+    if side is None:
+        return own or "lower"
+    if own is not None and own != side:
+        raise ValueError(f"the scorer was built with side={side!r} but "
+                         f"{type(last).__name__} forecasts side={own!r}; build the scorer "
+                         "with side=None to follow the estimator.")
+    return side
+
+
+def _forecasts(estimator, X, method, level, scorer):
+    if not hasattr(estimator, method):
+        raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
+                        f"{type(estimator).__name__} has none.")
+    if hasattr(estimator, "fit"):
+        check_is_fitted(estimator)
+    return getattr(estimator, method)(X, level)
+
+
+def _named(scorer, name, maker, level):
+    scorer.__name__ = scorer.__qualname__ = name
+    scorer.__doc__ = (f"Scorer ``{name}(estimator, X, y)`` at level {level!r}, built by "
+                      f":func:`{maker.__name__}`; see its documentation.")
+    return scorer
+
+
+def _check_side(side):
+    return None if side is None else check_option(side, "side", SIDES)
+
+
+def make_fz0_scorer(level=0.975, *, side=None):
+    """Build a scorer returning minus the mean :func:`fz0_loss` on held-out data.
+
+    The FZ0 loss of returns of about 1% is negative (its ``log(ES)`` term), so the
+    score is usually positive; only its differences between models mean something.
+
+    Parameters
+    ----------
+    level : float, default=0.975
+        Confidence level in (0.5, 1) of the VaR and ES scored (97.5% is the ES level of
+        the Basel market-risk rules).
+    side : {"lower", "upper"} or None, default=None
+        The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
+        unfitted estimator, ``TypeError`` for one without ``predict_var`` /
+        ``predict_es``, and ``ValueError`` for an ``es`` that is not positive or not
+        beyond the VaR, NaN, or a ``side`` that contradicts the estimator's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.metrics import make_fz0_scorer
+    >>> y = np.random.default_rng(0).standard_t(4, size=1200) / 100
+    >>> X = np.r_[0.0, y[:-1]][:, None]          # column 0: the previous return
+    >>> search = GridSearchCV(HistoricalSimulation(), {"window": [100, 250]},
+    ...                       scoring=make_fz0_scorer(0.975), cv=TimeSeriesSplit(3))
+    >>> search.fit(X, y).best_params_["window"] in (100, 250)
+    True
+    """
+    level = check_confidence_level(level)
+    side = _check_side(side)
+
+    def scorer(estimator, X, y):
+        var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer")
+        es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer")
+        return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
+
+    return _named(scorer, "neg_fz0_loss_scorer", make_fz0_scorer, level)
+
+
+def make_pinball_scorer(level=0.975, *, side=None):
+    """Build a scorer returning minus the mean :func:`var_pinball_loss` on held-out data.
+
+    Parameters
+    ----------
+    level : float, default=0.975
+        Confidence level in (0.5, 1) of the VaR scored.
+    side : {"lower", "upper"} or None, default=None
+        The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+
+    Returns
+    -------
+    scorer : callable
+        ``scorer(estimator, X, y) -> float``, greater is better.
+
+    Raises
+    ------
+    ValueError
+        If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
+        unfitted estimator, ``TypeError`` for one without ``predict_var``, and
+        ``ValueError`` for NaN forecasts or a ``side`` that contradicts the estimator's.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.metrics import make_pinball_scorer
+    >>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
+    >>> X = np.r_[0.0, y[:-1]][:, None]
+    >>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+    >>> bool(make_pinball_scorer(0.99)(model, X[500:], y[500:]) < 0)
+    True
+    """
+    level = check_confidence_level(level)
+    side = _check_side(side)
+
+    def scorer(estimator, X, y):
+        var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer")
+        return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
+
+    return _named(scorer, "neg_pinball_loss_scorer", make_pinball_scorer, level)
+
+
+neg_fz0_loss_scorer = make_fz0_scorer()
+neg_fz0_loss_scorer.__doc__ = """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
+
+``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
+(``level=0.975``, the estimator's ``side``). Greater is better.
+
+Parameters
+----------
+estimator : object
+    A fitted estimator with ``predict_var(X, level)`` and ``predict_es(X, level)``.
+X : array-like of shape (n_samples, n_features)
+    Held-out rows.
+y : array-like of shape (n_samples,)
+    Held-out targets.
+
+Returns
+-------
+score : float
+    Minus :func:`fz0_loss`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from skqegm.baselines import HistoricalSimulation
+>>> from skqegm.metrics import neg_fz0_loss_scorer
+>>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
+>>> X = np.r_[0.0, y[:-1]][:, None]
+>>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+>>> round(neg_fz0_loss_scorer(model, X[500:], y[500:]), 3)
+2.641
+"""
+
+neg_pinball_loss_scorer = make_pinball_scorer()
+neg_pinball_loss_scorer.__doc__ = """Minus the mean pinball loss of 97.5% VaR forecasts.
+
+``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its
+defaults (``level=0.975``, the estimator's ``side``). Greater is better.
+
+Parameters
+----------
+estimator : object
+    A fitted estimator with ``predict_var(X, level)``.
+X : array-like of shape (n_samples, n_features)
+    Held-out rows.
+y : array-like of shape (n_samples,)
+    Held-out targets.
+
+Returns
+-------
+score : float
+    Minus :func:`var_pinball_loss`.
+
+Examples
+--------
+>>> import numpy as np
+>>> from skqegm.baselines import HistoricalSimulation
+>>> from skqegm.metrics import neg_pinball_loss_scorer
+>>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
+>>> X = np.r_[0.0, y[:-1]][:, None]
+>>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+>>> bool(neg_pinball_loss_scorer(model, X[500:], y[500:]) < 0)
+True
+"""
+
+#: The two scorers of VaR / ES forecasts by name, for ``GridSearchCV(scoring=...)``.
+RISK_SCORERS = {
+    "neg_fz0_loss": neg_fz0_loss_scorer,
+    "neg_pinball_loss": neg_pinball_loss_scorer,
+}

@@ -1,0 +1,403 @@
+"""Walk-forward backtests: refit on the past, forecast the next rows, repeat."""
+
+import logging
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+
+from ..metrics._arrays import check_real_array
+from ..utils._memory import check_memory
+from ..utils._validation import (
+    check_confidence_level,
+    check_int,
+    check_option,
+    check_random_state,
+)
+
+__all__ = ["WalkForwardResult", "walk_forward"]
+
+logger = logging.getLogger(__name__)
+
+WINDOWS = ("expanding", "rolling")
+
+
+class WalkForwardResult:
+    """The forecasts of :func:`walk_forward`, aligned with the realised values.
+
+    Row ``i`` of every array is forecast row ``index[i]`` of the input: its VaR and ES at
+    every level, its realised ``y`` and (when given) its date, and the training rows of
+    the model that forecast it, ``train_start[i] <= row < train_stop[i] = refit row``.
+
+    Attributes
+    ----------
+    index : ndarray of shape (n_forecasts,)
+        Positions of the forecast rows in ``X`` / ``y``.
+    dates : ndarray of shape (n_forecasts,) or None
+        Their dates, if ``dates`` was given (or ``X`` had a pandas index).
+    y : ndarray of shape (n_forecasts,)
+        The realised values.
+    levels : tuple of float
+        Confidence levels, the columns of ``var`` and ``es``.
+    var, es : ndarray of shape (n_forecasts, n_levels)
+        Value-at-risk and expected shortfall in the estimator's convention (positive
+        losses for the lower tail).
+    train_start, train_stop : ndarray of shape (n_forecasts,)
+        The training rows ``[train_start, train_stop)`` of each forecast's model.
+    fit_time : ndarray of shape (n_refits,)
+        Seconds spent in each refit's ``fit``.
+    draws : ndarray of shape (n_forecasts, n_draws) or None
+        Draws from each forecast's predictive distribution (``sample_y``), when
+        ``n_draws`` was given: the ``predictive`` of
+        :func:`~skqegm.metrics.acerbi_szekely_test`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.model_selection import walk_forward
+    >>> r = np.random.default_rng(0).standard_t(4, size=400) / 100
+    >>> X, y = r[:-1, None], r[1:]
+    >>> result = walk_forward(HistoricalSimulation(window=100), X, y, start=300,
+    ...                       refit_every=50, levels=(0.99,))
+    >>> result.var_at(0.99).shape, result.train_stop[:2].tolist()
+    ((99,), [300, 300])
+    """
+
+    def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time,
+                 draws=None):
+        self.index = index
+        self.dates = dates
+        self.y = y
+        self.levels = levels
+        self.var = var
+        self.es = es
+        self.train_start = train_start
+        self.train_stop = train_stop
+        self.fit_time = fit_time
+        self.draws = draws
+
+    def __repr__(self):
+        return (f"WalkForwardResult(n_forecasts={self.index.shape[0]}, "
+                f"levels={self.levels}, refits={self.fit_time.shape[0]})")
+
+    def _column(self, level):
+        level = check_confidence_level(level)
+        matches = [i for i, lv in enumerate(self.levels) if np.isclose(lv, level)]
+        if not matches:
+            raise ValueError(f"level={level!r} was not forecast; the levels are "
+                             f"{self.levels}.")
+        return matches[0]
+
+    def var_at(self, level):
+        """The VaR column of ``level``, shape (n_forecasts,).
+
+        Parameters
+        ----------
+        level : float
+            One of ``levels``.
+
+        Returns
+        -------
+        var : ndarray of shape (n_forecasts,)
+        """
+        return self.var[:, self._column(level)]
+
+    def es_at(self, level):
+        """The ES column of ``level``, shape (n_forecasts,).
+
+        Parameters
+        ----------
+        level : float
+            One of ``levels``.
+
+        Returns
+        -------
+        es : ndarray of shape (n_forecasts,)
+        """
+        return self.es[:, self._column(level)]
+
+    def to_frame(self):
+        """The result as a pandas DataFrame, one row per forecast (needs pandas).
+
+        Columns ``y``, ``var_<level>``, ``es_<level>``, ``train_start``, ``train_stop``;
+        indexed by ``dates`` when there are dates, else by ``index``.
+
+        Returns
+        -------
+        frame : pandas.DataFrame
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_frame needs pandas: pip install 'skqegm[data]'  (or: pip "
+                              "install pandas)") from exc
+        columns = {"y": self.y}
+        for j, level in enumerate(self.levels):
+            columns[f"var_{level:g}"] = self.var[:, j]
+            columns[f"es_{level:g}"] = self.es[:, j]
+        columns["train_start"] = self.train_start
+        columns["train_stop"] = self.train_stop
+        index = (pd.Index(self.dates, name="date") if self.dates is not None
+                 else pd.Index(self.index, name="row"))
+        return pd.DataFrame(columns, index=index)
+
+
+def _take(X, rows):
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def _check_estimator(estimator, n_draws):
+    needed = ("fit", "predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
+    missing = [m for m in needed if not hasattr(estimator, m)]
+    if missing:
+        raise TypeError(f"walk_forward needs an estimator with {', '.join(needed)}"
+                        + ("" if n_draws is None else " (n_draws is set)")
+                        + f"; {type(estimator).__name__} lacks {', '.join(missing)}.")
+
+
+def _check_levels(levels):
+    levels = tuple(np.atleast_1d(np.asarray(levels, dtype=object)).tolist())
+    if not levels:
+        raise ValueError("levels must hold at least one confidence level.")
+    levels = tuple(check_confidence_level(level, "levels") for level in levels)
+    if len(set(levels)) != len(levels):
+        raise ValueError(f"levels must not repeat a value; got {levels}.")
+    return levels
+
+
+def _check_dates(dates, X, n_rows):
+    if dates is None and hasattr(X, "index") and hasattr(X, "iloc"):
+        return np.asarray(X.index)
+    if dates is None:
+        return None
+    dates = np.asarray(dates)
+    if dates.ndim != 1 or dates.shape[0] != n_rows:
+        raise ValueError(f"dates must have one entry per row of X ({n_rows}); got shape "
+                         f"{dates.shape}.")
+    if dates.shape[0] > 1 and not np.all(dates[1:] > dates[:-1]):
+        raise ValueError("dates must be strictly increasing: walk_forward runs forward in "
+                         "time over rows in time order.")
+    return dates
+
+
+def _check_start(start, dates, n_rows):
+    if dates is not None and not isinstance(start, (int, np.integer)):
+        try:
+            position = int(np.searchsorted(dates, np.asarray(start, dtype=dates.dtype)))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"start must be a row number or a date comparable with dates; "
+                             f"got {start!r}.") from exc
+        if position >= n_rows:
+            raise ValueError(f"start={start!r} is after the last date {dates[-1]}.")
+        start = position
+    return check_int(start, "start", min_value=1, max_value=n_rows - 1)
+
+
+def _blocks(n_rows, start, refit_every, window, window_size):
+    """``(train_start, train_stop, stop)`` of every refit: fit on rows ``[train_start,
+    train_stop)``, forecast rows ``[train_stop, stop)``."""
+    blocks = []
+    for refit in range(start, n_rows, refit_every):
+        first = 0 if window == "expanding" else refit - window_size
+        blocks.append((first, refit, min(refit + refit_every, n_rows)))
+    return blocks
+
+
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
+    train_start, train_stop, stop = block
+    train = np.arange(train_start, train_stop)
+    test = np.arange(train_stop, stop)
+    began = time.perf_counter()
+    estimator.fit(_take(X, train), y[train])
+    fit_time = time.perf_counter() - began
+    X_test = _take(X, test)
+    var = np.column_stack([estimator.predict_var(X_test, level) for level in levels])
+    es = np.column_stack([estimator.predict_es(X_test, level) for level in levels])
+    draws = None if n_draws is None else estimator.sample_y(X_test, n_draws, random_state=seed)
+    return var, es, fit_time, draws
+
+
+def _check_forecast(values, name, estimator, block, n_levels):
+    model = f"{type(estimator).__name__} refitted on rows [{block[0]}, {block[1]})"
+    values = check_real_array(values, f"the {name} of {model}")
+    expected = (block[2] - block[1], n_levels)
+    if values.shape != expected:
+        raise ValueError(f"{name} of {model} must return one value per row, shape "
+                         f"({expected[0]},), at each of the {n_levels} levels; the levels' "
+                         f"outputs stacked have shape {values.shape}, not {expected}.")
+    return values
+
+
+def _check_draws(draws, estimator, block, n_draws):
+    model = f"{type(estimator).__name__} refitted on rows [{block[0]}, {block[1]})"
+    draws = check_real_array(draws, f"the sample_y draws of {model}")
+    expected = (block[2] - block[1], n_draws)
+    if draws.shape != expected:
+        raise ValueError(f"sample_y of {model} returned shape {draws.shape}; expected "
+                         f"{expected}.")
+    return draws
+
+
+def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
+                 window_size=None, levels=(0.975, 0.99), dates=None, n_draws=None,
+                 random_state=None, n_jobs=None, verbose=0):
+    """Walk-forward VaR and ES forecasts: refit on the past every ``refit_every`` rows.
+
+    From row ``start`` on, a clone of ``estimator`` is fitted every ``refit_every`` rows,
+    at row ``t``, on the rows before ``t`` (all of them, ``window="expanding"``, or the
+    last ``window_size``, ``window="rolling"``), and forecasts rows ``t`` to
+    ``t + refit_every - 1`` with ``predict_var(X_rows, level)`` and
+    ``predict_es(X_rows, level)``. No model ever sees the ``y`` of a row it forecasts:
+    the forecasts are out of sample. ``X`` must hold, on each row, only what is known
+    before that row's ``y`` (as :func:`~skqegm.preprocessing.make_lagged_features`
+    builds it); the forecasts of a block are made together, from their rows of ``X``.
+
+    The refits are independent, so they run in parallel with ``n_jobs``; every clone has
+    the estimator's parameters (its ``random_state`` included), so the result does not
+    depend on ``n_jobs``.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted (it is cloned), with ``fit(X, y)``, ``predict_var(X, level)`` and
+        ``predict_es(X, level)``: :class:`~skqegm.TailRiskEstimator`,
+        :class:`~skqegm.baselines.GARCHRiskEstimator`,
+        :class:`~skqegm.baselines.HistoricalSimulation`, a pipeline ending in one of
+        them.
+    X : array-like of shape (n_samples, n_features) or DataFrame
+        Features in time order.
+    y : array-like of shape (n_samples,)
+        Targets (returns) in time order, finite.
+    start : int or date
+        The first forecast row, in [1, n_samples). With ``dates`` (or a pandas ``X``) it
+        may also be a date (a string, ``datetime64`` or Timestamp): the first row on or
+        after it. An int is always a row number, even when the dates are integers.
+    refit_every : int, default=20
+        Rows forecast by each fitted model (refit frequency), >= 1.
+    window : {"expanding", "rolling"}, default="expanding"
+        Training rows of a refit at row ``t``: ``[0, t)`` or
+        ``[t - window_size, t)``.
+    window_size : int or None, default=None
+        Rows of the rolling window, in [1, start]; only with ``window="rolling"``.
+    levels : sequence of float, default=(0.975, 0.99)
+        Confidence levels in (0.5, 1).
+    dates : array-like of shape (n_samples,) or None, default=None
+        Strictly increasing dates (or any sortable labels) of the rows; ``None`` takes
+        the index of a pandas ``X``.
+    n_draws : int or None, default=None
+        Also draw ``n_draws`` values (>= 1) from each forecast's predictive distribution
+        with ``sample_y(X_rows, n_draws, random_state=seed)`` (the estimator needs it),
+        kept in ``result.draws`` for :func:`~skqegm.metrics.acerbi_szekely_test`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draws: one seed per refit, drawn before the refits run, so the draws
+        do not depend on ``n_jobs``. Not used without ``n_draws``.
+    n_jobs : int or None, default=None
+        Parallel refits (joblib; ``None`` is 1, ``-1`` all cores).
+    verbose : int, default=0
+        ``>= 1`` prints one line per refit. Every refit is also logged (INFO) to the
+        ``skqegm`` logger.
+
+    Returns
+    -------
+    result : WalkForwardResult
+        VaR, ES, realised ``y``, row positions and dates of every forecast row, in time
+        order; ``result.to_frame()`` gives a DataFrame.
+
+    Raises
+    ------
+    TypeError
+        If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es`` (or
+        ``sample_y``, with ``n_draws``).
+    ValueError
+        If ``X`` and ``y`` differ in length, ``y`` holds NaN or infinity, ``start``,
+        ``refit_every``, ``window``, ``window_size``, ``levels`` or ``dates`` is invalid,
+        ``n_draws`` or ``random_state`` is invalid, or a refitted model forecasts NaN or
+        the wrong number of rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.metrics import kupiec_pof_test, var_exceedances
+    >>> from skqegm.model_selection import walk_forward
+    >>> r = np.random.default_rng(0).standard_t(4, size=1000) / 100
+    >>> X, y = r[:-1, None], r[1:]                 # column 0: the previous return
+    >>> result = walk_forward(HistoricalSimulation(window=250), X, y, start=500,
+    ...                       refit_every=100, window="rolling", window_size=250)
+    >>> result.var.shape                           # 499 days, 2 levels
+    (499, 2)
+    >>> hits = var_exceedances(result.y, result.var_at(0.99))
+    >>> bool(kupiec_pof_test(hits, 0.99).p_value > 0.01)
+    True
+    """
+    n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
+    _check_estimator(estimator, n_draws)
+    y = check_real_array(y, "y")
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
+    n_rows = y.shape[0]
+    if len(X) != n_rows:
+        raise ValueError(f"X and y must have the same number of rows; got {len(X)} and "
+                         f"{n_rows}.")
+    if n_rows < 2:
+        raise ValueError(f"walk_forward needs at least 2 rows; got {n_rows}.")
+    if not hasattr(X, "iloc"):
+        X = np.asarray(X)
+    levels = _check_levels(levels)
+    dates = _check_dates(dates, X, n_rows)
+    start = _check_start(start, dates, n_rows)
+    refit_every = check_int(refit_every, "refit_every", min_value=1)
+    check_option(window, "window", WINDOWS)
+    if window == "rolling":
+        if window_size is None:
+            raise ValueError("window='rolling' needs window_size, the number of training "
+                             "rows of every refit.")
+        window_size = check_int(window_size, "window_size", min_value=1, max_value=start)
+    elif window_size is not None:
+        raise ValueError(f"window_size={window_size!r} is only used with window='rolling'; "
+                         "an expanding window trains on every row before the refit.")
+    verbose = check_int(verbose, "verbose", min_value=0)
+
+    blocks = _blocks(n_rows, start, refit_every, window, window_size)
+    seeds = [None] * len(blocks)
+    if n_draws is not None:
+        seeds = check_random_state(random_state).randint(np.iinfo(np.int32).max,
+                                                         size=len(blocks)).tolist()
+        check_memory(8.0 * (n_rows - start) * n_draws,
+                     f"walk_forward draws of {n_rows - start} rows with n_draws={n_draws}",
+                     "lower n_draws.")
+    logger.info("walk_forward: %d refits of %s, rows %d to %d, %s window", len(blocks),
+                type(estimator).__name__, start, n_rows - 1, window)
+    jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed)
+            for block, seed in zip(blocks, seeds))
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    var, es, fit_time, draws = [], [], [], []
+    for number, (block, output) in enumerate(zip(blocks, outputs), 1):
+        block_var, block_es, seconds, block_draws = output
+        var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels)))
+        es.append(_check_forecast(block_es, "predict_es", estimator, block, len(levels)))
+        fit_time.append(seconds)
+        if n_draws is not None:
+            draws.append(_check_draws(block_draws, estimator, block, n_draws))
+        message = (f"walk_forward refit {number}/{len(blocks)}: trained on rows "
+                   f"[{block[0]}, {block[1]}), forecast rows [{block[1]}, {block[2]}) "
+                   f"(fit {seconds:.2f} s)")
+        logger.info(message)
+        if verbose:
+            print(message, flush=True)
+    index = np.arange(start, n_rows)
+    lengths = [b[2] - b[1] for b in blocks]
+    return WalkForwardResult(
+        index=index,
+        dates=None if dates is None else dates[start:],
+        y=y[start:],
+        levels=levels,
+        var=np.concatenate(var),
+        es=np.concatenate(es),
+        train_start=np.repeat([b[0] for b in blocks], lengths),
+        train_stop=np.repeat([b[1] for b in blocks], lengths),
+        fit_time=np.asarray(fit_time),
+        draws=np.concatenate(draws) if n_draws is not None else None,
+    )

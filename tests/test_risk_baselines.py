@@ -1,0 +1,211 @@
+"""GARCHRiskEstimator and HistoricalSimulation: forecasts checked against arch's own
+filter, scipy's laws, Hansen's skewed-t density integrated numerically, and the
+historical_simulation function."""
+
+import math
+import pickle
+import sys
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from sklearn.base import clone
+
+from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation, historical_simulation
+from skqegm.baselines.garch import standardized_tail
+from skqegm.datasets import load_sp500_returns
+from skqegm.preprocessing import make_lagged_features
+
+arch = pytest.importorskip("arch")
+from arch import arch_model  # noqa: E402
+from arch.univariate import SkewStudent  # noqa: E402
+
+N_TRAIN = 1000
+
+
+@pytest.fixture(scope="module")
+def sp500():
+    return make_lagged_features(load_sp500_returns()[-1600:])
+
+
+def _hansen_pdf(z, eta, lam):
+    """Hansen's (1994) skewed-t density, eq. (10)-(11), written out independently."""
+    c = math.gamma((eta + 1) / 2) / (math.sqrt(math.pi * (eta - 2)) * math.gamma(eta / 2))
+    a = 4 * lam * c * (eta - 2) / (eta - 1)
+    b = math.sqrt(1 + 3 * lam**2 - a**2)
+    skew = 1 - lam if z < -a / b else 1 + lam
+    return b * c * (1 + ((b * z + a) / skew) ** 2 / (eta - 2)) ** (-(eta + 1) / 2)
+
+
+def _arch_reference(estimator, y, n_train):
+    """One-step forecasts (mean, sigma) of arch's own filter with the fitted parameters."""
+    scale = 1 / np.std(y[:n_train])
+    params = dict(estimator.params_)
+    if "mu" in params:
+        params["mu"] *= scale
+    params["omega"] *= scale**2
+    model = arch_model(y * scale, mean={"constant": "Constant", "zero": "Zero"}[estimator.mean],
+                       p=estimator.p, o=estimator.o, q=estimator.q, dist=estimator.dist,
+                       rescale=False)
+    fixed = model.fix(list(params.values()), last_obs=n_train)
+    # Row t of the forecast, made at day t, is for day t + 1.
+    forecast = fixed.forecast(start=n_train - 1, horizon=1, reindex=False)
+    mean = forecast.mean.to_numpy()[:-1, 0] / scale
+    sigma = np.sqrt(forecast.variance.to_numpy()[:-1, 0]) / scale
+    return mean, sigma, fixed.std_resid[:n_train]
+
+
+@pytest.mark.parametrize("level", [0.975, 0.99])
+@pytest.mark.parametrize("kwargs", [
+    dict(),                                     # GARCH(1,1)-t
+    dict(o=1, dist="skewt"),                    # GJR-GARCH(1,1,1), skewed t
+    dict(dist="normal", mean="zero", p=2),
+    dict(method="fhs"),                         # filtered historical simulation
+])
+def test_forecasts_match_archs_filter_and_the_innovation_law(sp500, kwargs, level):
+    X, y = sp500
+    model = GARCHRiskEstimator(**kwargs).fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert model.converged_
+    mean, sigma, std_resid = _arch_reference(model, y, N_TRAIN)
+    np.testing.assert_allclose(model.predict_volatility(X[N_TRAIN:]), sigma, rtol=1e-10)
+    alpha = 1 - level
+    params = model.params_
+    if model.method == "fhs":
+        q = np.quantile(std_resid, alpha)
+        e = std_resid[std_resid <= q].mean()
+    elif model.dist == "t":
+        nu = params["nu"]
+        s = math.sqrt((nu - 2) / nu)
+        t = stats.t.ppf(alpha, nu)
+        q = s * t
+        e = integrate.quad(lambda x: x * stats.t.pdf(x, nu), -np.inf, t)[0] * s / alpha
+    elif model.dist == "skewt":
+        eta, lam = params["eta"], params["lambda"]
+        q = SkewStudent().ppf(alpha, [eta, lam])
+        e = integrate.quad(lambda z: z * _hansen_pdf(z, eta, lam), -np.inf, q)[0] / alpha
+    else:
+        q = stats.norm.ppf(alpha)
+        e = integrate.quad(lambda x: x * stats.norm.pdf(x), -np.inf, q)[0] / alpha
+    np.testing.assert_allclose(model.predict_var(X[N_TRAIN:], level), -(mean + sigma * q),
+                               rtol=1e-9)
+    np.testing.assert_allclose(model.predict_es(X[N_TRAIN:], level), -(mean + sigma * e),
+                               rtol=1e-7)
+
+
+@pytest.mark.parametrize("eta, lam, alpha", [
+    (5.0, -0.3, 0.01), (8.0, 0.2, 0.025), (4.5, 0.97, 0.025), (30.0, -0.9, 0.2),
+])
+def test_skewed_t_tail_against_numerical_integration(eta, lam, alpha):
+    """Both branches (lam = 0.97: the 2.5% quantile lies right of the mode's kink)."""
+    q, e = standardized_tail("skewt", (eta, lam), alpha)
+    assert q == pytest.approx(float(SkewStudent().ppf(alpha, [eta, lam])), rel=1e-9)
+    mass = integrate.quad(lambda z: _hansen_pdf(z, eta, lam), -np.inf, q)[0]
+    assert mass == pytest.approx(alpha, rel=1e-7)
+    mean = integrate.quad(lambda z: z * _hansen_pdf(z, eta, lam), -np.inf, q,
+                          limit=200)[0] / alpha
+    assert e == pytest.approx(mean, rel=1e-6)
+    total = integrate.quad(lambda z: z * z * _hansen_pdf(z, eta, lam), -np.inf, np.inf)[0]
+    assert total == pytest.approx(1.0, rel=1e-6)  # unit variance, as GARCH assumes
+
+
+def test_the_gjr_term_raises_the_risk_after_a_loss(sp500):
+    X, y = sp500
+    model = GARCHRiskEstimator(o=1, dist="skewt").fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert model.params_["gamma[1]"] > 0
+    shock = np.array([[-0.02] + [0.0] * 4, [0.02] + [0.0] * 4])
+    after_loss, after_gain = (model.predict_var(row[None, :], 0.99)[0] for row in shock)
+    assert after_loss > after_gain
+
+
+def test_no_look_ahead_and_continuation(sp500):
+    """A row's forecast depends on the lagged returns of it and the rows before only."""
+    X, y = sp500
+    for model in (GARCHRiskEstimator(), HistoricalSimulation(window=100)):
+        model.fit(X[:N_TRAIN], y[:N_TRAIN])
+        base = model.predict_var(X[N_TRAIN:N_TRAIN + 50], 0.99)
+        changed = X[N_TRAIN:N_TRAIN + 50].copy()
+        changed[30:, 0] *= 5
+        changed[:, 1:] = 0  # other columns are ignored
+        moved = model.predict_var(changed, 0.99)
+        np.testing.assert_array_equal(moved[:30], base[:30])
+        assert not np.allclose(moved[30:], base[30:])
+        # forecasting in two blocks gives the forecasts of one block
+        np.testing.assert_array_equal(model.predict_var(X[N_TRAIN:N_TRAIN + 30], 0.99),
+                                      base[:30])
+
+
+def test_historical_simulation_estimator_is_the_function():
+    r = np.random.default_rng(0).standard_t(4, size=900) / 100
+    X, y = r[:-1, None], r[1:]
+    first = 600
+    model = HistoricalSimulation(window=250).fit(X[:first - 1], y[:first - 1])
+    risk, _ = historical_simulation(r, first=first, levels=(0.975, 0.99), window=250)
+    for level in (0.975, 0.99):
+        np.testing.assert_allclose(model.predict_var(X[first - 1:], level), risk[level][0])
+        np.testing.assert_allclose(model.predict_es(X[first - 1:], level), risk[level][1])
+    window = r[first - 250:first]
+    assert model.predict_var(X[first - 1:first], 0.99)[0] == pytest.approx(
+        -np.quantile(window, 0.01))
+
+
+def test_fit_is_reproducible_and_pickles(sp500):
+    X, y = sp500
+    model = GARCHRiskEstimator(o=1, dist="skewt").fit(X[:N_TRAIN], y[:N_TRAIN])
+    again = clone(model).fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert model.params_ == again.params_
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict_es(X[N_TRAIN:], 0.99),
+                                  model.predict_es(X[N_TRAIN:], 0.99))
+
+
+def test_params_are_in_the_units_of_y(sp500):
+    X, y = sp500
+    small = GARCHRiskEstimator().fit(X[:N_TRAIN], y[:N_TRAIN])
+    large = GARCHRiskEstimator().fit(100 * X[:N_TRAIN], 100 * y[:N_TRAIN])
+    assert large.params_["omega"] == pytest.approx(1e4 * small.params_["omega"], rel=1e-6)
+    assert large.params_["mu"] == pytest.approx(100 * small.params_["mu"], rel=1e-6)
+    np.testing.assert_allclose(large.predict_var(100 * X[N_TRAIN:], 0.99),
+                               100 * small.predict_var(X[N_TRAIN:], 0.99), rtol=1e-6)
+
+
+def test_errors():
+    X, y = np.zeros((300, 2)), np.random.default_rng(0).standard_normal(300)
+    with pytest.raises(ValueError, match="lag_column=2 is not a column of X, which has 2"):
+        GARCHRiskEstimator(lag_column=2).fit(X, y)
+    with pytest.raises(ValueError, match="needs at least 10 training rows"):
+        GARCHRiskEstimator().fit(X[:9], y[:9])
+    with pytest.warns(UserWarning, match="fitted on 100 returns; below 250"):
+        GARCHRiskEstimator().fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match="y is constant"):
+        GARCHRiskEstimator().fit(X, np.ones(300))
+    with pytest.raises(ValueError, match="HistoricalSimulation needs at least 250 training"):
+        HistoricalSimulation().fit(X[:100], y[:100])
+    model = HistoricalSimulation(window=10).fit(X, y)
+    with pytest.raises(ValueError, match="level is the VaR confidence level"):
+        model.predict_var(X, 0.01)
+    with pytest.raises(ValueError, match="X has 1 features"):
+        model.predict_var(X[:, :1], 0.99)
+
+
+def test_missing_arch_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "arch", None)
+    with pytest.raises(ImportError, match=r"pip install 'skqegm\[garch\]'"):
+        GARCHRiskEstimator().fit(np.zeros((300, 1)), np.random.default_rng(0).normal(size=300))
+
+
+@pytest.mark.parametrize("model", [
+    GARCHRiskEstimator(), GARCHRiskEstimator(o=1, dist="skewt"),
+    GARCHRiskEstimator(dist="normal"), GARCHRiskEstimator(method="fhs"),
+    HistoricalSimulation(),
+], ids=repr)
+def test_sample_y_draws_from_the_law_of_the_forecasts(sp500, model):
+    X, y = sp500
+    model.fit(X[:N_TRAIN], y[:N_TRAIN])
+    rows = X[N_TRAIN:N_TRAIN + 3]
+    draws = model.sample_y(rows, 100_000, random_state=0)
+    assert draws.shape == (3, 100_000)
+    np.testing.assert_array_equal(draws, model.sample_y(rows, 100_000, random_state=0))
+    var = -np.quantile(draws, 0.025, axis=1)
+    es = -np.array([row[row <= -v].mean() for row, v in zip(draws, var)])
+    np.testing.assert_allclose(var, model.predict_var(rows, 0.975), rtol=0.03)
+    np.testing.assert_allclose(es, model.predict_es(rows, 0.975), rtol=0.04)

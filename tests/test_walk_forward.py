@@ -1,0 +1,230 @@
+"""walk_forward: alignment without look-ahead, n_jobs invariance, results, errors."""
+
+import logging
+
+import numpy as np
+import pytest
+from joblib import parallel_config
+from sklearn.base import BaseEstimator
+
+from skqegm import TailRiskEstimator
+from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
+from skqegm.model_selection import WalkForwardResult, walk_forward
+
+
+class Recorder(BaseEstimator):
+    """Forecasts what it saw: VaR = the last training row, ES = the first one + 1000.
+
+    ``y`` and column 0 of ``X`` are the row numbers, so the forecasts reveal the training
+    rows of every refit, in any process; ``predict_var`` also checks that its rows all
+    come after the training rows.
+    """
+
+    def fit(self, X, y):
+        X = np.asarray(X)
+        assert np.array_equal(X[:, 0], y), "X and y rows out of step"
+        assert np.array_equal(y, np.arange(y[0], y[0] + len(y))), "training rows not contiguous"
+        self.seen_ = (int(y[0]), int(y[-1]))
+        return self
+
+    def predict_var(self, X, level):
+        X = np.asarray(X)
+        assert X[0, 0] == self.seen_[1] + 1, "forecast rows do not follow the training rows"
+        return np.full(len(X), float(self.seen_[1]))
+
+    def predict_es(self, X, level):
+        return np.full(len(X), 1000.0 + self.seen_[0])
+
+
+def _rows(n):
+    index = np.arange(n, dtype=float)
+    return np.column_stack([index, np.ones(n)]), index
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_expanding_window_uses_only_the_past(n_jobs):
+    X, y = _rows(57)
+    with parallel_config(backend="threading"):  # processes: test_n_jobs_in_processes
+        result = walk_forward(Recorder(), X, y, start=20, refit_every=10, levels=(0.99,),
+                              n_jobs=n_jobs)
+    rows = np.arange(20, 57)
+    np.testing.assert_array_equal(result.index, rows)
+    np.testing.assert_array_equal(result.y, rows)
+    refit = 20 + (rows - 20) // 10 * 10  # the refit row of each forecast
+    np.testing.assert_array_equal(result.train_stop, refit)
+    np.testing.assert_array_equal(result.train_start, 0)
+    # the last training row is just before the refit row, never a forecast row
+    np.testing.assert_array_equal(result.var_at(0.99), refit - 1)
+    assert np.all(result.var[:, 0] < result.index)
+    np.testing.assert_array_equal(result.es_at(0.99), 1000.0)
+    assert result.fit_time.shape == (4,)
+
+
+def test_rolling_window():
+    X, y = _rows(50)
+    result = walk_forward(Recorder(), X, y, start=15, refit_every=7, window="rolling",
+                          window_size=15, levels=(0.975, 0.99))
+    refit = 15 + (result.index - 15) // 7 * 7
+    np.testing.assert_array_equal(result.train_start, refit - 15)
+    np.testing.assert_array_equal(result.es[:, 1], 1000.0 + refit - 15)
+    np.testing.assert_array_equal(result.var[:, 0], refit - 1)
+    assert result.var.shape == result.es.shape == (35, 2)
+
+
+@pytest.mark.slow  # starting two worker processes that import torch takes ~20 s
+def test_n_jobs_in_processes_gives_identical_results():
+    r = np.random.default_rng(0).standard_t(4, size=700) / 100
+    X, y = r[:-1, None], r[1:]
+    for estimator in (GARCHRiskEstimator(), HistoricalSimulation(window=100)):
+        one = walk_forward(estimator, X, y, start=400, refit_every=100)
+        two = walk_forward(estimator, X, y, start=400, refit_every=100, n_jobs=2)
+        np.testing.assert_array_equal(one.var, two.var)
+        np.testing.assert_array_equal(one.es, two.es)
+
+
+def test_one_refit_is_one_fit_and_predict():
+    r = np.random.default_rng(1).standard_t(4, size=600) / 100
+    X, y = r[:-1, None], r[1:]
+    result = walk_forward(GARCHRiskEstimator(o=1), X, y, start=450, refit_every=1000)
+    model = GARCHRiskEstimator(o=1).fit(X[:450], y[:450])
+    np.testing.assert_array_equal(result.var_at(0.99), model.predict_var(X[450:], 0.99))
+    np.testing.assert_array_equal(result.es_at(0.975), model.predict_es(X[450:], 0.975))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_tail_risk_estimator_walks_forward():
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, size=(260, 2))
+    y = (1 + X[:, 0] ** 2) * rng.standard_t(5, size=260)
+    model = TailRiskEstimator(latent="gaussian", max_epochs=2, hidden_layer_sizes=(8,),
+                              random_state=0)
+    result = walk_forward(model, X, y, start=200, refit_every=30, levels=(0.99,))
+    assert result.var.shape == (60, 1)
+    assert np.all(result.es >= result.var)
+    with parallel_config(backend="threading"):
+        again = walk_forward(model, X, y, start=200, refit_every=30, levels=(0.99,),
+                             n_jobs=2)
+    np.testing.assert_array_equal(result.var, again.var)
+
+
+def test_dates_start_at_a_date_and_to_frame():
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(40)
+    dates = np.arange("2020-01-01", "2020-02-10", dtype="datetime64[D]")
+    result = walk_forward(Recorder(), X, y, start="2020-01-25", refit_every=5, dates=dates,
+                          levels=(0.975, 0.99))
+    assert result.index[0] == 24 and result.dates[0] == np.datetime64("2020-01-25")
+    frame = result.to_frame()
+    assert list(frame.columns) == ["y", "var_0.975", "es_0.975", "var_0.99", "es_0.99",
+                                   "train_start", "train_stop"]
+    assert frame.index[0] == pd.Timestamp("2020-01-25") and len(frame) == 16
+    # a DataFrame X brings its index as the dates
+    frame_X = pd.DataFrame(X, index=pd.DatetimeIndex(dates))
+    from_frame = walk_forward(Recorder(), frame_X, y, start=pd.Timestamp("2020-01-25"),
+                              refit_every=5, levels=(0.99,))
+    np.testing.assert_array_equal(from_frame.var[:, 0], result.var[:, 1])
+    assert from_frame.dates[0] == np.datetime64("2020-01-25")
+    assert "n_forecasts=16" in repr(result)
+
+
+def test_progress_is_logged_and_printed(caplog, capsys):
+    X, y = _rows(30)
+    with caplog.at_level(logging.INFO, logger="skqegm"):
+        walk_forward(Recorder(), X, y, start=20, refit_every=5, verbose=1)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("refit 2/2: trained on rows [0, 25), forecast rows [25, 30)" in m
+               for m in messages)
+    assert "refit 1/2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(start=0), "start must be >= 1"),
+    (dict(start=30), "start must be <= 29"),
+    (dict(refit_every=0), "refit_every must be >= 1"),
+    (dict(window="sliding"), "window must be one of"),
+    (dict(window="rolling"), "window='rolling' needs window_size"),
+    (dict(window="rolling", window_size=21), "window_size must be <= 20"),
+    (dict(window_size=10), "window_size=10 is only used with window='rolling'"),
+    (dict(levels=(0.99, 0.99)), "levels must not repeat"),
+    (dict(levels=(0.01,)), "levels is the VaR confidence level"),
+    (dict(levels=()), "at least one confidence level"),
+    (dict(dates=np.arange(29)), r"dates must have one entry per row of X \(30\)"),
+    (dict(dates=np.arange(30)[::-1]), "dates must be strictly increasing"),
+    (dict(dates=np.arange(30), start="May"), "start must be a row number or a date"),
+    (dict(dates=np.arange(30), start=100.5), "start=100.5 is after the last date 29"),
+    (dict(verbose=-1), "verbose must be >= 0"),
+])
+def test_errors(kwargs, match):
+    X, y = _rows(30)
+    args = dict(start=20) | kwargs
+    with pytest.raises(ValueError, match=match):
+        walk_forward(Recorder(), X, y, **args)
+
+
+def test_data_and_estimator_errors():
+    X, y = _rows(30)
+    with pytest.raises(ValueError, match="same number of rows; got 29 and 30"):
+        walk_forward(Recorder(), X[:-1], y, start=20)
+    with pytest.raises(ValueError, match="y contains NaN"):
+        walk_forward(Recorder(), X, np.r_[y[:-1], np.nan], start=20)
+
+    class NoES(BaseEstimator):
+        def fit(self, X, y):
+            return self
+
+        def predict_var(self, X, level):
+            return np.ones(len(X))
+
+    with pytest.raises(TypeError, match="NoES lacks predict_es"):
+        walk_forward(NoES(), X, y, start=20)
+
+    class Broken(NoES):
+        def predict_es(self, X, level):
+            return np.full(len(X), np.nan)
+
+    with pytest.raises(ValueError, match=r"predict_es of Broken refitted on rows \[0, 20\)"):
+        walk_forward(Broken(), X, y, start=20)
+
+    class Short(NoES):
+        def predict_es(self, X, level):
+            return np.ones(len(X) - 1)
+
+    with pytest.raises(ValueError, match="must return one value per row"):
+        walk_forward(Short(), X, y, start=20)
+
+
+def test_result_level_lookup():
+    X, y = _rows(30)
+    result = walk_forward(Recorder(), X, y, start=20, levels=[0.975])
+    assert isinstance(result, WalkForwardResult) and result.levels == (0.975,)
+    with pytest.raises(ValueError, match=r"level=0.99 was not forecast; the levels are"):
+        result.var_at(0.99)
+
+
+def test_draws_for_the_acerbi_szekely_test_do_not_depend_on_n_jobs():
+    from skqegm.metrics import acerbi_szekely_test
+
+    r = np.random.default_rng(3).standard_t(4, size=700) / 100
+    X, y = r[:-1, None], r[1:]
+    kwargs = dict(start=400, refit_every=100, levels=(0.975,), n_draws=50, random_state=0)
+    one = walk_forward(GARCHRiskEstimator(), X, y, **kwargs)
+    with parallel_config(backend="threading"):
+        two = walk_forward(GARCHRiskEstimator(), X, y, n_jobs=2, **kwargs)
+    assert one.draws.shape == (299, 50)
+    np.testing.assert_array_equal(one.draws, two.draws)
+    # each block's draws are sample_y of the block's model with its own seed
+    model = GARCHRiskEstimator().fit(X[:400], y[:400])
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)
+    np.testing.assert_array_equal(one.draws[:100],
+                                  model.sample_y(X[400:500], 50, random_state=seed))
+    result = acerbi_szekely_test(one.y, one.var_at(0.975), one.es_at(0.975), 0.975,
+                                 one.draws, random_state=0)
+    assert 0 < result.p_value <= 1
+
+
+def test_draws_need_sample_y():
+    X, y = _rows(30)
+    with pytest.raises(TypeError, match=r"sample_y \(n_draws is set\); Recorder lacks sample_y"):
+        walk_forward(Recorder(), X, y, start=20, n_draws=10)
+    with pytest.raises(ValueError, match="n_draws must be >= 1"):
+        walk_forward(Recorder(), X, y, start=20, n_draws=0)
