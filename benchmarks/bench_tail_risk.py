@@ -72,6 +72,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingRegressor
 
@@ -115,7 +116,8 @@ def parse_args(argv):
                         help="walk-forward refit period in days, every model (default 500)")
     parser.add_argument("--n-draws", type=int, default=1000,
                         help="predictive draws per day for the Acerbi-Szekely test")
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel refits (joblib)")
+    parser.add_argument("--n-jobs", type=int, default=1,
+                        help="models forecast in parallel (joblib processes)")
     parser.add_argument("--figures", metavar="DIR", help="write the VaR-path figures here")
     parser.add_argument("--hetero-train", type=int, default=5000)
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
@@ -256,17 +258,27 @@ def score_forecasts(result, n_simulations, seed):
     return row, losses
 
 
+def forecast(model, X, y, dates, start, refit_every, n_draws):
+    """One model's walk-forward forecasts (a single fit when refit_every covers the test)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return walk_forward(model, X, y, start=start, refit_every=refit_every, dates=dates,
+                            n_draws=n_draws, random_state=0)
+
+
 def run_design(design, X, y, dates, start, refit_every, models, args):
-    """Walk-forward forecasts of every model: records and daily losses by model name."""
+    """Walk-forward forecasts of every model: records and daily losses by model name.
+
+    The models run in parallel (``--n-jobs``), each walk on one core: the results do not
+    depend on ``--n-jobs``.
+    """
     records, losses = [], {}
     n_draws = 100 if args.quick else args.n_draws
     n_simulations = 100 if args.quick else 1000
-    for (name, seed), model in models.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = walk_forward(model, X, y, start=start, refit_every=refit_every,
-                                  dates=dates, n_draws=n_draws, random_state=0,
-                                  n_jobs=args.n_jobs)
+    results = Parallel(n_jobs=args.n_jobs, return_as="generator")(
+        delayed(forecast)(model, X, y, dates, start, refit_every, n_draws)
+        for model in models.values())
+    for (name, seed), result in zip(models, results):
         row, losses[name, seed] = score_forecasts(result, n_simulations, 0)
         records.append({"part": "sp500", "design": design, "model": name, "seed": seed,
                         "test_start": str(result.dates[0]), "test_end": str(result.dates[-1]),
