@@ -557,10 +557,12 @@ def main(argv=None):
 
     Reads and validates every input first (the CSV, its dates and kind, the held-out
     split, the plot path, the model options), then fits the quantum
-    :class:`~skqegm.TailRiskEstimator` and its classical twin on the earlier days of the
-    series, prints the backtest table of their VaR and expected shortfall on the held-out
-    days beside historical simulation, and saves the plot unless ``--no-plot``. Run
-    ``python -m skqegm --help`` for the options.
+    :class:`~skqegm.TailRiskEstimator`, its classical twin and GJR-GARCH(1,1,1) with
+    skewed-t innovations (when ``arch`` is installed) on the earlier days of the series
+    (once, or every ``K`` days with ``--walk-forward K``), prints the backtest table of
+    their VaR and expected shortfall on the held-out days beside historical simulation,
+    and saves the plot unless ``--no-plot``. Run ``python -m skqegm --help`` for the
+    options.
 
     Parameters
     ----------
