@@ -32,7 +32,10 @@ Models
 ------
 ``qegm`` (``QEGMSampler()``, exact backend) and its controls: ``twin`` (``latent=
 "gaussian"``), ``qegm-qrng`` (``noise="qrng"``), ``qegm-nonoise`` (``noise=None``),
-``qegm-notail`` (``tail_weight=0``); ``qegm-aer`` (Aer, 256 shots, parameter shift;
+``qegm-notail`` (``tail_weight=0``), ``qegm-categorical`` (``latent="categorical"``: a
+learned softmax over the same 2**n codes, no circuit) and ``qegm-product``
+(``entanglement=None``: the circuit without its CNOT chain, a product of independent
+bits); ``qegm-aer`` (Aer, 256 shots, parameter shift;
 mixture only, a 200-row subset and 2 epochs on the first ``--aer-seeds`` seeds: Aer is
 too slow for more); ``gan``, ``vae``, ``diffusion``, ``student-t``, ``gpd``
 (:mod:`skqegm.baselines`), ``gmm`` (``GaussianMixture``), ``kde`` (``KernelDensity``).
@@ -131,11 +134,19 @@ Each cell is a mean with a 95% t confidence interval over the seeds. Paired comp
 model by tail KL give the mean difference with its 95% CI and the p-values of a paired
 t-test and a Wilcoxon signed-rank test.
 
+"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the two controls that
+remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``), and the
+twin, then QEGM minus each of them, paired over the seeds, on every metric of the table
+(and of the intrusion detection table); the JSON keeps them as ``controls_tests``. A
+further control (``QUANTUM_CONTROLS``) slots in as one more row and column.
+
 Run ``python benchmarks/bench_paper.py --json paper.json --figures doc/_static`` for the
 full run (wall time in ``doc/benchmarks.md``), ``--quick`` for a smoke test (toy sizes,
 2 seeds). ``--markdown PATH`` writes the tables. ``--datasets rainfall-chrono intrusion``
 runs the new domains only (about 30 minutes on 2 cores: the intrusion subsample above
-keeps it there); the paper's figures are drawn only for the paper's datasets, the new
+keeps it there); ``--from-json A.json B.json --json merged.json --markdown ...`` runs
+nothing and writes the tables of several such runs as one (each dataset in its own
+process, say); the paper's figures are drawn only for the paper's datasets, the new
 domains have ``domains_rainfall_upper_tail.png`` and ``domains_intrusion_detection.png``.
 In ``--quick`` the new domains use the last 2,000 rainfall days, 200 / 150 / 300
 intrusion rows, 300-point rarity KDEs of at most 1,000 draws and at most 50 Student-t
