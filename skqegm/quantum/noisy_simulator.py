@@ -185,7 +185,7 @@ class NoisyDensityMatrixSimulator:
     >>> x = torch.tensor([[0.3, 1.2]], dtype=torch.float64)
     >>> w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
     >>> probs = sim.probabilities(x, w)
-    >>> probs.shape, round(float(probs.sum()), 12)
+    >>> probs.shape, round(float(probs.detach().sum()), 12)
     (torch.Size([1, 4]), 1.0)
     >>> probs[:, 1].sum().backward()
     >>> w.grad.shape
