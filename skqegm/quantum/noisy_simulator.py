@@ -119,6 +119,17 @@ def device_noise(backend):
         ``(gate name, qubits) -> QuantumError``.
     readout_errors : dict
         ``qubit -> (2, 2) ndarray`` of ``P(read b | prepared t)`` at ``[t, b]``.
+
+    Examples
+    --------
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum.noisy_simulator import device_noise
+    >>> gate_errors, readout_errors = device_noise(FakeManilaV2())
+    >>> ("cx", (0, 1)) in gate_errors, ("rz", (0,)) in gate_errors  # rz is virtual
+    (True, False)
+    >>> readout_errors[0].round(4)
+    array([[0.9647, 0.0353],
+           [0.0353, 0.9647]])
     """
     from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
 
