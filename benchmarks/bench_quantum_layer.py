@@ -59,6 +59,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -540,10 +541,10 @@ def run_noisy(args):
         for batch in args.noisy_batches:
             cells = {
                 "probabilities": _median_rate(case.new, batch, args.repeats),
-                "expval_z": _median_rate(lambda r: case.new(r, "expval_z"), batch,
+                "expval_z": _median_rate(partial(case.new, output="expval_z"), batch,
                                          args.repeats),
                 "probabilities_fwd_bwd": _median_rate(
-                    lambda r: case.new(r, backward=True), batch, args.repeats),
+                    partial(case.new, backward=True), batch, args.repeats),
             }
             cells["ratio_fwd"] = cells["probabilities"] / aer_rate
             cells["ratio_fwd_bwd"] = cells["probabilities_fwd_bwd"] / aer_rate

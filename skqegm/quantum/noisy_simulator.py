@@ -221,13 +221,12 @@ class NoisyDensityMatrixSimulator:
                 "output). Use fewer qubits, or set shots to sample on the device's Aer "
                 "simulator.")
         self.n_active = m
-        gate_errors, readout_errors = device_noise(backend)
+        gate_errors, self._readout_errors = device_noise(backend)
         self._ops = self._parse(circuit, gate_errors)
-        self._observables = {
-            "probabilities": self._outcome_observables(readout_errors),
-            "expval_z": self._z_observables(readout_errors),
-        }
+        self._observables = {}  # built at first use, once their memory is checked
         self._plans = {}
+        logger.debug("Noisy simulator: %d operations on device qubits %s", len(self._ops),
+                     self.active_qubits)
 
     # -- public ---------------------------------------------------------------------------
     def probabilities(self, inputs, weights):
@@ -270,7 +269,7 @@ class NoisyDensityMatrixSimulator:
     def bytes_per_row(self, output="probabilities", per_row_weights=False):
         """Estimated bytes a row holds during a call (with autograd's saved tensors)."""
         plan = self._plan(per_row_weights)
-        n_out = self._observables[output].shape[0]
+        n_out = self._n_outputs(output)
         width = math.prod(plan["dims"]) if plan["product"] else 4**self.n_active
         prefix = 0 if plan["product"] else 3 * len(plan["prefix"]) * 4**self.n_active
         return 8.0 * (3 * width + prefix + 3 * n_out + 16 * self.n_active)
@@ -279,8 +278,11 @@ class NoisyDensityMatrixSimulator:
         """Estimated bytes of a call that do not grow with its rows (the Heisenberg matrix
         of every ansatz block, kept for autograd)."""
         plan = self._plan(False)
-        n_out = self._observables[output].shape[0]
+        n_out = self._n_outputs(output)
         return 8.0 * n_out * 4**self.n_active * (len(plan["suffix"]) + 3)
+
+    def _n_outputs(self, output):
+        return 2**self.n_qubits if output == "probabilities" else self.n_qubits
 
     # -- building ---------------------------------------------------------------------------
     def _parse(self, circuit, gate_errors):
@@ -345,11 +347,17 @@ class NoisyDensityMatrixSimulator:
             rows.append(vec)
         return torch.from_numpy(np.array(rows).reshape(len(rows), *(4,) * self.n_active))
 
+    def _get_observables(self, output):
+        """The output's observables, built once."""
+        if output not in self._observables:
+            build = (self._outcome_observables if output == "probabilities"
+                     else self._z_observables)
+            self._observables[output] = build(self._readout_errors)
+        return self._observables[output]
+
     def _outcome_observables(self, readout_errors):
         logical = {q: i for i, q in enumerate(self.layout)}
         n_out = 2**self.n_qubits
-        if n_out * 4.0**self.n_active * 8 > 2**30:
-            return None  # built only if asked for (and then refused by the memory check)
         factors = []
         for k in range(n_out):
             factors.append([
@@ -418,15 +426,15 @@ class NoisyDensityMatrixSimulator:
         if weights.shape[-1] != n_weights or (per_row and weights.shape[0] != n_rows):
             raise ValueError(f"weights must have shape ({len(self.weight_params)},) or "
                              f"({n_rows}, {len(self.weight_params)}); got {tuple(weights.shape)}.")
-        observables = self._observables[output]
-        n_out = 2**self.n_qubits if output == "probabilities" else self.n_qubits
+        n_out = self._n_outputs(output)
+        if n_rows == 0:
+            return torch.zeros((0, n_out), dtype=torch.float64)
         what = (f"the noisy simulation of {n_rows} rows on {self.n_active} active device "
                 f"qubits ({output}, {n_out} outputs)")
         advice = "use fewer qubits, fewer rows at a time, or shots."
         fixed = self.fixed_bytes(output) + 8.0 * n_rows * n_out
         check_memory(fixed, what, advice)
-        if observables is None:  # pragma: no cover - refused above
-            raise ValueError(f"{what} is too large.")
+        observables = self._get_observables(output)
         per_row_bytes = self.bytes_per_row(output, per_row)
         grad = torch.is_grad_enabled() and (inputs.requires_grad or weights.requires_grad)
         if grad:  # autograd keeps every row's tensors: the whole batch must fit
@@ -438,7 +446,7 @@ class NoisyDensityMatrixSimulator:
         values = _values(inputs, weights, per_row)
         chunks = []
         matrix = None
-        for start in range(0, max(n_rows, 1), rows):
+        for start in range(0, n_rows, rows):
             block = values[start:start + rows]
             if matrix is None:
                 shared = block[:1]  # shared columns: equal on every row
