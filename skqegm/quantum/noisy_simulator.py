@@ -658,6 +658,9 @@ def _apply(tensor, ptm, qubits, n_active, adjoint=False, batched=False):
     ``batched`` pairs a ``(n_rows, ...)`` PTM with the rows of ``tensor``.
     """
     k = len(qubits)
+    last = sorted(qubits) == list(range(n_active - k, n_active))
+    if last and not batched:
+        return _apply_last(tensor, ptm, qubits, adjoint)
     lead = 0
     axes = list(range(1, n_active + 1))
     out_ids = [n_active + 1 + t for t in range(k)]  # new digits
@@ -671,3 +674,17 @@ def _apply(tensor, ptm, qubits, n_active, adjoint=False, batched=False):
     gate_ids = ([lead] if batched else []) + rows
     result_ids = [lead] + [out_ids[qubits.index(a - 1)] if (a - 1) in qubits else a for a in axes]
     return torch.einsum(tensor, [lead] + axes, gate, gate_ids, result_ids)
+
+
+
+def _apply_last(tensor, ptm, qubits, adjoint):
+    """:func:`_apply` on the last one or two axes: one matrix product on a view, with no
+    copy to permute axes (faster than ``einsum`` there; elsewhere ``einsum``'s permute
+    and batched product were as fast, measured on 6 qubits)."""
+    matrix = ptm
+    if len(qubits) == 2 and qubits[0] < qubits[1]:
+        # The tensor's pair index is 4 p_first + p_second; the PTM's is p_0 + 4 p_1.
+        matrix = ptm.reshape(4, 4, 4, 4).permute(1, 0, 3, 2).reshape(16, 16)
+    if not adjoint:
+        matrix = matrix.T
+    return (tensor.reshape(-1, matrix.shape[0]) @ matrix).reshape(tensor.shape)
