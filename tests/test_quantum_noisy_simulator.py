@@ -177,6 +177,7 @@ def test_transformers_use_it_and_match_aer_without_readout():
     direct = sim.expval_z(torch.from_numpy(X), torch.from_numpy(qt.weights_)).numpy()
     np.testing.assert_array_equal(out, direct)
     assert qt.runner_.jobs.summary()["n_jobs"] == 0  # nothing submitted
+    assert qt.runner_.describe()["noisy_simulator"]
     # Aer's estimator (the runner's own path) leaves readout errors out.
     values = qt.parameter_values(X, np.tile(qt.weights_, (5, 1)))
     aer = qt.runner_.expval_z(qt.circuit_, qt.parameters_, values)

@@ -285,8 +285,10 @@ class CircuitRunner:
         -------
         description : dict
             ``backend`` (name), ``device`` (a :class:`DeviceRecord` as a dict, for a
-            device), ``seed_transpiler``, ``optimization_level``, ``layout``, and the
-            totals of :meth:`JobManager.summary` (jobs, shots used, retries, wall time).
+            device), ``seed_transpiler``, ``optimization_level``, ``layout``,
+            ``noisy_simulator`` (whether exact results come from
+            :meth:`noisy_simulator`), and the totals of :meth:`JobManager.summary`
+            (jobs, shots used, retries, wall time).
         """
         device = None
         if self.kind in ("device", "detached"):
@@ -301,6 +303,7 @@ class CircuitRunner:
             "layout": self.layout,
             "fallback": None if self.fallback is None else backend_name(self.fallback),
             "readout_mitigation": self.readout_mitigation,
+            "noisy_simulator": self.exact_noisy,
             **self.jobs.summary(),
         }
 
