@@ -192,7 +192,10 @@ class BaseQEGM(BaseTorchEstimator):
         """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""
         kind = check_backend(self.backend)
         quantum = self.latent == "quantum" and kind != "exact"
-        per_circuit = CircuitRunner(self.backend, self.shots).shots_per_circuit if quantum else 0
+        runner = CircuitRunner(self.backend, self.shots) if quantum else None
+        # A fake device with shots=None runs the exact noisy simulator: no circuits sent.
+        quantum = quantum and not runner.exact_noisy
+        per_circuit = runner.shots_per_circuit if quantum else 0
         n_val = math.ceil(self.validation_fraction * n_rows) if self._uses_early_stopping() else 0
         n_train = max(n_rows - n_val, 1)
         batch = min(self.batch_size, n_train)
