@@ -147,7 +147,11 @@ class GenerativeNetwork(nn.Module):
     def mixture(self, z, context=None):
         """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``."""
         weights = self.latent.weights(z)
-        mean, scale = self.decoder(with_context(self.latent.codes(z), context))
+        codes = self.latent.codes(z)
+        if context is None:
+            mean, scale = self.decoder(codes)
+        else:  # the decoder's first layer split in its code and context parts (cheaper)
+            mean, scale = self.decoder.pairs(codes, context)
         return weights, mean, scale
 
 
