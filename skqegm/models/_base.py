@@ -64,13 +64,11 @@ class _Batch(NamedTuple):
     thresholds: torch.Tensor         # (2, d) tail thresholds, standardised
     tail_freq: torch.Tensor          # (2, d) training frequency beyond each
     context: torch.Tensor = None     # (B, p) features of a conditional model
-    prior_context: torch.Tensor = None  # (B_prior, p) features paired with the prior draws
 
 
 class _TrainingSet(NamedTuple):
     x: torch.Tensor
     context: torch.Tensor
-    prior_context: torch.Tensor  # drawn once per fit, a slice per batch
     noise: NoiseSource
     batch_size: int
     thresholds: torch.Tensor
@@ -325,13 +323,10 @@ class BaseQEGM(BaseTorchEstimator):
             # Fixed noise and contexts: the validation loss changes only with the model.
             x_val, c_val = _tensor(val[0]), _tensor(val[1])
             val_noise = (noise.scales(len(x_val)), noise.scales(batch))
-            val_set = _Batch(x_val, *val_noise, thresholds, tail_freq, c_val,
-                             _prior_context(c_val, batch, generator))
-        # The prior draws of a step estimate the tail mass averaged over the features, so
-        # a conditional model pairs them with contexts drawn from the training rows.
-        prior_context = _prior_context(c_train, n_batches * batch, generator)
-        train_set = _TrainingSet(x_train, c_train, prior_context, noise, batch, thresholds,
-                                 tail_freq)
+            val_set = _Batch(x_val, *val_noise, thresholds, tail_freq, c_val)
+        # The prior draws of a step estimate the tail mass averaged over the features: a
+        # conditional model pairs them with the batch's own rows (see hybrid_loss).
+        train_set = _TrainingSet(x_train, c_train, noise, batch, thresholds, tail_freq)
         return train_set, val_set
 
     def _tail_targets(self, values):
@@ -349,16 +344,13 @@ class BaseQEGM(BaseTorchEstimator):
         scales = train_set.noise.scales(n_rows + n_batches * batch)
         prior_scales = scales[n_rows:].reshape(n_batches, batch, 1)
         for i, rows in enumerate(order.split(batch)):
-            prior_rows = slice(i * batch, (i + 1) * batch)
             yield _Batch(train_set.x[rows], scales[rows], prior_scales[i], train_set.thresholds,
-                         train_set.tail_freq, _take(train_set.context, rows),
-                         _take(train_set.prior_context, prior_rows))
+                         train_set.tail_freq, _take(train_set.context, rows))
 
     def _get_loss(self, batch, generator):
         loss, _, _ = hybrid_loss(
             self.network_, batch.x, batch.noise, batch.prior_noise, batch.thresholds,
             batch.tail_freq, self.rec_weight, self.tail_weight, generator, batch.context,
-            batch.prior_context,
         )
         return loss
 
@@ -472,9 +464,3 @@ def _tensor(array):
 
 def _take(tensor, rows):
     return None if tensor is None else tensor[rows]
-
-
-def _prior_context(context, n_rows, generator):
-    if context is None:
-        return None
-    return context[torch.randint(len(context), (n_rows,), generator=generator)]

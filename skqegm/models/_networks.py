@@ -144,14 +144,23 @@ class GenerativeNetwork(nn.Module):
         """``(mean, scale)`` of ``q(z | x)`` (or of ``q(z | x, context)``)."""
         return self.encoder(x if context is None else torch.cat([x, context], dim=-1))
 
-    def mixture(self, z, context=None):
-        """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``."""
+    def mixture(self, z, context=None, rows=None):
+        """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``.
+
+        ``rows`` (``B`` indices into ``context``, default: one row per ``z``) pairs each
+        ``z`` with a context row; with codes shared by every row the decoder then runs
+        once per distinct (context row, code) pair.
+        """
         weights = self.latent.weights(z)
         codes = self.latent.codes(z)
         if context is None:
             mean, scale = self.decoder(codes)
-        else:  # the decoder's first layer split in its code and context parts (cheaper)
+        elif codes.ndim == 2:  # shared codes: decode each context row once
             mean, scale = self.decoder.pairs(codes, context)
+            if rows is not None:
+                mean, scale = mean[rows], scale[rows]
+        else:
+            mean, scale = self.decoder.pairs(codes, context if rows is None else context[rows])
         return weights, mean, scale
 
 
