@@ -50,6 +50,9 @@ VARIANTS = [
     SamplerTransformer(entanglement=None, n_layers=1),
     TailRiskEstimator(latent="gaussian", tail_rule="sigma", k=0.5, side="upper", **FAST),
     TailRiskEstimator(latent="categorical", **FAST),
+    TailRiskEstimator(mixture_weights="conditional", n_qubits=2, **FAST),
+    TailRiskEstimator(latent="categorical", mixture_weights="conditional", **FAST),
+    TailRiskEstimator(latent="gaussian", mixture_weights="conditional", **FAST),
     GPDTailSampler(body="empirical"),
 ]
 

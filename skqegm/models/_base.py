@@ -36,6 +36,7 @@ from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
 from ._networks import (
     CategoricalLatent,
+    ConditionalPrior,
     GaussianLatent,
     GenerativeNetwork,
     QuantumLatent,
@@ -294,11 +295,17 @@ class BaseQEGM(BaseTorchEstimator):
         else:
             latent = GaussianLatent()
         hidden = self._hidden_sizes()
+        conditional = n_context and self._conditional_weights()
         return GenerativeNetwork(
             encoder=GaussianHead(n_values + n_context, hidden, self._n_latent()),
             latent=latent,
             decoder=GaussianHead(self.n_qubits + n_context, hidden, n_values),
+            prior=ConditionalPrior(n_context, self._n_latent()) if conditional else None,
         )
+
+    def _conditional_weights(self):
+        """Whether the latent's input, and so its mixture weights, follow the context."""
+        return False
 
     def _initialize_network(self, values, context, generator):
         # Spread the decoder's initial means over prior draws (and, for a conditional
@@ -317,7 +324,6 @@ class BaseQEGM(BaseTorchEstimator):
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
         batch = min(self.batch_size, len(x_train))
-        n_batches = math.ceil(len(x_train) / batch)
         val_set = None
         if val is not None:
             # Fixed noise and contexts: the validation loss changes only with the model.
@@ -355,9 +361,15 @@ class BaseQEGM(BaseTorchEstimator):
         return loss
 
     def _finish_fit(self, train_set, seeds, generator):
-        log_weights, codes = _mixture_codes(self.network_, train_set.noise, seeds["density"],
-                                            self._density_draws())
-        self._latent_mixture = (log_weights, codes.numpy())
+        if self.network_.prior is None:
+            log_weights, codes = _mixture_codes(self.network_, train_set.noise,
+                                                seeds["density"], self._density_draws())
+            self._latent_mixture = (log_weights, codes.numpy())
+        else:  # the weights follow the context: averaged over these draws per row
+            self._latent_mixture = None
+            self._latent_draws = prior_draws(self._density_draws(),
+                                             self.network_.encoder.n_outputs, train_set.noise,
+                                             np.random.RandomState(seeds["density"])).numpy()
         layer = getattr(self.network_.latent, "layer", None)
         runtime = None
         if layer is not None and layer.transformer.runner_ is not None:
