@@ -156,3 +156,16 @@ def test_conditional_quantum_weights_recover_the_crash_probability():
     # constant forecast (the mean) has a relative error of 0.97.
     assert np.corrcoef(proba, truth)[0, 1] > 0.9
     assert np.mean(np.abs(proba - truth)) < 0.4 * np.mean(truth)
+
+
+def test_conditional_fit_on_a_qiskit_backend_uses_exactly_its_estimated_shots():
+    # The fitted density runs no circuit (its weights are computed per predicted row),
+    # and the fit's divergence check reads the decoder only.
+    model = TailRiskEstimator(mixture_weights="conditional", n_qubits=2, n_layers=1,
+                              backend="aer", shots=64, max_epochs=2, batch_size=100,
+                              early_stopping=False, hidden_layer_sizes=(8,), random_state=0)
+    cost = model.estimate_cost(X_R[:300])
+    runtime = model.fit(X_R[:300], Y_R[:300]).provenance_["runtime"]
+    assert (runtime["shots_used"], runtime["n_jobs"]) == (cost["shots"], cost["jobs"])
+    var = model.predict_var(X_R[:3])
+    np.testing.assert_array_equal(model.predict_var(X_R[:3]), var)  # seeded shots

@@ -198,8 +198,11 @@ class BaseQEGM(BaseTorchEstimator):
         n_batches = math.ceil(n_train / batch)
         per_row = 1 + 2 * (2 * self.n_qubits * self.n_layers) + 2 * self.n_qubits
         per_epoch = (n_train + n_batches * batch) * per_row + (n_val + batch if n_val else 0)
-        density_jobs = math.ceil(self._density_draws() * 2**self.n_qubits / _WEIGHT_BLOCK)
-        circuits = self.max_epochs * per_epoch + self._density_draws()
+        # The fitted density's circuits; weights that follow the features run theirs at
+        # prediction time instead.
+        density = 0 if self._conditional_weights() else self._density_draws()
+        density_jobs = math.ceil(density * 2**self.n_qubits / _WEIGHT_BLOCK)
+        circuits = self.max_epochs * per_epoch + density
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
             circuits = jobs = 0

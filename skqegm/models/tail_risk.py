@@ -406,7 +406,14 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     def _standardized_support(self, context, generator):
         if self._latent_mixture is not None:
             return super()._standardized_support(context, generator)
-        _, mean, scale = self._conditional_components(np.asarray(context, dtype=np.float64))
+        # The components' means and scales, weights ignored (as for shared weights): no
+        # circuit runs, only the decoder (and the twin's conditional prior).
+        context = np.asarray(context, dtype=np.float64)
+        if self.latent == "gaussian":
+            _, mean, scale = self._conditional_components(context)
+        else:
+            mean, scale = (t.numpy() for t in self.network_.decoder.forward_pairs(
+                self.network_.latent.code_table, torch.from_numpy(context)))
         return np.concatenate([mean - 3 * scale, mean + 3 * scale]).ravel()
 
     def _check_extrapolation(self, X):
