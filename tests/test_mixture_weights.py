@@ -142,6 +142,16 @@ def test_conditional_models_round_trip_and_clone(conditional):
     np.testing.assert_array_equal(loaded.sample_y(X_R[:3], 50, random_state=1), draws)
 
 
+def test_a_model_saved_before_the_option_loads_with_shared_weights():
+    model = TailRiskEstimator(**FAST).set_params(mixture_weights="shared").fit(X_R, Y_R)
+    state = model.__getstate__()
+    del state["mixture_weights"]  # as 0.2.0.dev0 saved it
+    loaded = TailRiskEstimator.__new__(TailRiskEstimator)
+    loaded.__setstate__(state)
+    assert loaded.get_params()["mixture_weights"] == "shared"
+    np.testing.assert_array_equal(loaded.predict_var(X_R[:5]), model.predict_var(X_R[:5]))
+
+
 # -- recovering a known regime probability --------------------------------------------------
 @pytest.mark.slow
 def test_conditional_quantum_weights_recover_the_crash_probability():

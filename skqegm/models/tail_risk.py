@@ -290,6 +290,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
 
     _values_name = "y"
 
+    def __setstate__(self, state):
+        # A model saved before mixture_weights existed had weights shared by every row.
+        super().__setstate__({"mixture_weights": "shared", **state})
+
     # -- the hooks of the fit loop ------------------------------------------------------------
     def _value_names(self):
         return None
