@@ -156,3 +156,36 @@ def test_bench_metrics_runs_and_writes_json(tmp_path):
     for record in figures["tail_kl"]:
         assert record["kl"] == pytest.approx(record["full_kde_kl"], rel=1e-9)
     assert all(np.isfinite(r["neg_coverage_error"]) for r in figures["scorers"])
+
+
+def test_bench_tail_risk_speed_part_prints_the_ratios(tmp_path):
+    out = tmp_path / "speed.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--quick", "--parts", "speed",
+           "--repeats", "1", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ratio" in result.stdout
+    speed = json.loads(out.read_text())["records"][0]
+    cpu = speed["cpu"]
+    assert cpu["ratio"] == pytest.approx(cpu["quantum"] / cpu["gaussian"])
+
+
+def test_bench_regime_runs_both_settings_and_its_fz0_loss_is_right(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bench_regime import fz0_loss
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    # By hand: alpha = 0.025, VaR -0.03, ES -0.04; the first day is a hit.
+    hit = 1 / (0.025 * 0.04) * 0.02 + 0.75 + np.log(0.04) - 1
+    expected = (hit + 0.75 + np.log(0.04) - 1) / 2
+    assert fz0_loss(np.array([-0.05, 0.01]), 0.03, 0.04, 0.975) == pytest.approx(expected)
+    out = tmp_path / "regime.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_regime.py"), "--quick", "--latents",
+           "quantum", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(out.read_text())["records"]
+    expected = {(part, weights) for part in ("simulated", "sp500")
+                for weights in ("shared", "conditional")}
+    assert {(r["part"], r["weights"]) for r in records} == expected
