@@ -32,7 +32,10 @@ Models
 ------
 ``qegm`` (``QEGMSampler()``, exact backend) and its controls: ``twin`` (``latent=
 "gaussian"``), ``qegm-qrng`` (``noise="qrng"``), ``qegm-nonoise`` (``noise=None``),
-``qegm-notail`` (``tail_weight=0``); ``qegm-aer`` (Aer, 256 shots, parameter shift;
+``qegm-notail`` (``tail_weight=0``), ``qegm-categorical`` (``latent="categorical"``: a
+learned softmax over the same 2**n codes, no circuit) and ``qegm-product``
+(``entanglement=None``: the circuit without its CNOT chain, a product of independent
+bits); ``qegm-aer`` (Aer, 256 shots, parameter shift;
 mixture only, a 200-row subset and 2 epochs on the first ``--aer-seeds`` seeds: Aer is
 too slow for more); ``gan``, ``vae``, ``diffusion``, ``student-t``, ``gpd``
 (:mod:`skqegm.baselines`), ``gmm`` (``GaussianMixture``), ``kde`` (``KernelDensity``).
@@ -131,11 +134,19 @@ Each cell is a mean with a 95% t confidence interval over the seeds. Paired comp
 model by tail KL give the mean difference with its 95% CI and the p-values of a paired
 t-test and a Wilcoxon signed-rank test.
 
+"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the two controls that
+remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``), and the
+twin, then QEGM minus each of them, paired over the seeds, on every metric of the table
+(and of the intrusion detection table); the JSON keeps them as ``controls_tests``. A
+further control (``QUANTUM_CONTROLS``) slots in as one more row and column.
+
 Run ``python benchmarks/bench_paper.py --json paper.json --figures doc/_static`` for the
 full run (wall time in ``doc/benchmarks.md``), ``--quick`` for a smoke test (toy sizes,
 2 seeds). ``--markdown PATH`` writes the tables. ``--datasets rainfall-chrono intrusion``
 runs the new domains only (about 30 minutes on 2 cores: the intrusion subsample above
-keeps it there); the paper's figures are drawn only for the paper's datasets, the new
+keeps it there); ``--from-json A.json B.json --json merged.json --markdown ...`` runs
+nothing and writes the tables of several such runs as one (each dataset in its own
+process, say); the paper's figures are drawn only for the paper's datasets, the new
 domains have ``domains_rainfall_upper_tail.png`` and ``domains_intrusion_detection.png``.
 In ``--quick`` the new domains use the last 2,000 rainfall days, 200 / 150 / 300
 intrusion rows, 300-point rarity KDEs of at most 1,000 draws and at most 50 Student-t
@@ -192,11 +203,21 @@ from skqegm.preprocessing import make_tail_pipeline, train_val_test_split
 PAPER_DATASETS = ("mixture", "sp500-shuffled", "sp500-chrono")
 DOMAINS = ("rainfall-chrono", "intrusion")
 DATASETS = PAPER_DATASETS + DOMAINS
-MODELS = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "qegm-aer", "gan", "vae",
-          "diffusion", "gmm", "kde", "student-t", "gpd")
+MODELS = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "qegm-categorical",
+          "qegm-product", "qegm-aer", "gan", "vae", "diffusion", "gmm", "kde", "student-t",
+          "gpd")
 CLASSICAL = ("gan", "vae", "diffusion", "gmm", "kde", "student-t", "gpd")
+#: QEGM's controls: QEGM's tuned hyper-parameters with one thing changed.
 CONTROLS = {"qegm-qrng": dict(noise="qrng"), "qegm-nonoise": dict(noise=None),
-            "qegm-notail": dict(tail_weight=0.0)}
+            "qegm-notail": dict(tail_weight=0.0),
+            "qegm-categorical": dict(latent="categorical"),
+            "qegm-product": dict(entanglement=None)}
+#: The rows of the "Is it quantum?" table, each paired with QEGM on every metric: a
+#: learned softmax over the same 2**n codes (no circuit) and the circuit without its CNOT
+#: chain (a product of independent bits). Another control (a circuit trained under a
+#: device's noise, say) slots in by adding its name here, to MODELS, and its parameters
+#: to CONTROLS. The twin is shown beside them for reference.
+QUANTUM_CONTROLS = ("qegm-categorical", "qegm-product")
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 QUANTILES = (0.001, 0.005, 0.01)
 MODE_MEANS = np.array([-3.0, 0.0, 3.0])
@@ -300,7 +321,15 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", metavar="PATH")
     parser.add_argument("--figures", metavar="DIR", help="write the PNG figures here")
+    parser.add_argument("--controls-markdown", metavar="PATH",
+                        help="write the 'Is it quantum?' tables (QEGM, its categorical and "
+                             "product controls, the twin) here")
+    parser.add_argument("--from-json", nargs="+", metavar="PATH",
+                        help="run nothing: merge these --json outputs (runs of other "
+                             "datasets) and write their tables and JSON")
     args = parser.parse_args(argv)
+    if args.from_json and args.figures:
+        parser.error("--figures needs fitted models: it cannot be used with --from-json")
     if args.quick:
         args.seeds, args.n_train, args.n_val, args.n_test = 2, 600, 300, 2000
         args.n_draws, args.max_epochs = 4000, 2
@@ -809,7 +838,7 @@ def run_domain(dataset, args, log):
             record.update(dataset=dataset, model=name, seed=seed, fit_s=fit_s,
                           n_train=len(train), epochs=getattr(last_step(model), "n_iter_", None))
             records.append(record)
-            log(f"  seed {seed} {name:<13} fit {fit_s:6.1f} s  tail KL "
+            log(f"  seed {seed} {name:<16} fit {fit_s:6.1f} s  tail KL "
                 f"{record['tail_kl']:.4f}  recall {record['recall']:.3f}"
                 + (f"  cov90 {record['cov90']:.3f}" if "cov90" in record else
                    f"  AP {detections[-2]['ap']:.3f} / {detections[-1]['ap']:.3f}"))
@@ -826,7 +855,7 @@ def run_domain(dataset, args, log):
                                            **detection_scores(split["y_test"], rarity)))
                     if seed == 0 and regime == "normal":
                         examples[(dataset, name)] = (finite_rarity(rarity), split["y_test"])
-                log(f"  seed {seed} {name:<13} AP {detections[-2]['ap']:.3f} (contaminated) "
+                log(f"  seed {seed} {name:<16} AP {detections[-2]['ap']:.3f} (contaminated) "
                     f"/ {detections[-1]['ap']:.3f} (normal)")
     return records, detections, examples, tuned, skipped
 
@@ -866,7 +895,7 @@ def run(args, log):
                 record.update(dataset=dataset, model=name, seed=seed, fit_s=fit_s,
                               n_train=len(rows), epochs=getattr(model, "n_iter_", None))
                 records.append(record)
-                log(f"  seed {seed} {name:<13} fit {fit_s:6.1f} s  tail KL "
+                log(f"  seed {seed} {name:<16} fit {fit_s:6.1f} s  tail KL "
                     f"{record['tail_kl']:.4f}  recall {record['recall']:.3f}  "
                     f"cov90 {record['cov90']:.3f}")
                 if seed == 0:
@@ -898,10 +927,14 @@ def summarise(records):
 
 def paired(records, dataset, first, second, metric):
     """Paired differences ``first - second`` over the seeds both ran."""
-    a = {r["seed"]: r[metric] for r in records if r["dataset"] == dataset and r["model"] == first}
-    b = {r["seed"]: r[metric] for r in records
+    a = {r["seed"]: r.get(metric) for r in records
+         if r["dataset"] == dataset and r["model"] == first}
+    b = {r["seed"]: r.get(metric) for r in records
          if r["dataset"] == dataset and r["model"] == second}
-    seeds = sorted(s for s in set(a) & set(b) if np.isfinite(a[s]) and np.isfinite(b[s]))
+    # A score the data could not define (None) or nan leaves that seed out of the pair.
+    seeds = sorted(s for s in set(a) & set(b)
+                   if a[s] is not None and b[s] is not None
+                   and np.isfinite(a[s]) and np.isfinite(b[s]))
     if len(seeds) < 2:
         return None
     diff = np.array([a[s] - b[s] for s in seeds])
@@ -997,25 +1030,38 @@ DOMAIN_COLUMNS = {
 }
 
 
+PAPER_COLUMNS = [("tail_kl", "tail KL", 4), ("tail_kl_low", "lower 2.5% KL", 4),
+                 ("recall", "recall", 3), ("precision", "precision", 3), ("cov90", "cov 90", 3),
+                 ("cov95", "cov 95", 3), ("cov99", "cov 99", 3), ("q0.1", "q0.1% err", 3),
+                 ("q0.5", "q0.5% err", 3), ("q1", "q1% err", 3), ("loglik", "loglik", 3),
+                 ("fit_s", "fit s", 1)]
+
+
+def table_columns(dataset):
+    """``(metric, header, digits)`` of the dataset's table."""
+    cols = list(DOMAIN_COLUMNS.get(dataset, PAPER_COLUMNS))
+    if dataset == "mixture":
+        cols[-2:-2] = [("mode_lo", "mass -3", 3), ("mode_mid", "mass 0", 3),
+                       ("mode_hi", "mass +3", 3)]
+    return cols
+
+
+def summary_table(by_model, cols):
+    """Markdown lines: one row per model, mean ± 95% CI of each metric of ``cols``."""
+    lines = ["| model | n | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|---|" + "---|" * len(cols)]
+    for model, cells in by_model.items():
+        n = cells["tail_kl"][2] if cells["tail_kl"] else 0
+        lines.append(f"| {model} | {n} | "
+                     + " | ".join(fmt(cells[key], d) for key, _, d in cols) + " |")
+    return lines
+
+
 def markdown(summary, tests, tuned, args, detection_summary=None, detection_paired=()):
     lines = []
-    columns = [("tail_kl", "tail KL", 4), ("tail_kl_low", "lower 2.5% KL", 4),
-               ("recall", "recall", 3), ("precision", "precision", 3), ("cov90", "cov 90", 3),
-               ("cov95", "cov 95", 3), ("cov99", "cov 99", 3), ("q0.1", "q0.1% err", 3),
-               ("q0.5", "q0.5% err", 3), ("q1", "q1% err", 3), ("loglik", "loglik", 3),
-               ("fit_s", "fit s", 1)]
     for dataset, by_model in summary.items():
-        cols = list(DOMAIN_COLUMNS.get(dataset, columns))
-        if dataset == "mixture":
-            cols[-2:-2] = [("mode_lo", "mass -3", 3), ("mode_mid", "mass 0", 3),
-                           ("mode_hi", "mass +3", 3)]
-        lines += [f"### {dataset}", "",
-                  "| model | n | " + " | ".join(c[1] for c in cols) + " |",
-                  "|---|---|" + "---|" * len(cols)]
-        for model, cells in by_model.items():
-            n = cells["tail_kl"][2] if cells["tail_kl"] else 0
-            lines.append(f"| {model} | {n} | "
-                         + " | ".join(fmt(cells[key], d) for key, _, d in cols) + " |")
+        cols = table_columns(dataset)
+        lines += [f"### {dataset}", "", *summary_table(by_model, cols)]
         lines += ["", "Tuned hyper-parameters: " + "; ".join(
             f"{name} {params}" for name, params in tuned[dataset].items() if params), ""]
     lines += paired_table("### Paired comparisons: qegm minus the other model, over the same "
@@ -1054,6 +1100,95 @@ def paired_table(title, first_column, tests, best_label):
         lines.append(f"| {t[key]} | {versus} | {t['metric']} | "
                      f"{fmt((t['mean_diff'], t['ci'], t['n']), 4)} | {t['t_p']:.3g} | "
                      f"{t['wilcoxon_p']:.3g} |")
+    return lines
+
+
+# -- "Is it quantum?": QEGM against the controls that remove its circuit or entanglement --------
+#: Metrics where higher is better (the others of LOWER_IS_BETTER are lower-is-better; the
+#: coverages and the mode masses are best at their nominal or exact values).
+HIGHER_IS_BETTER = {"recall", "precision", "loglik", "scorer_recall", "ap", "recall_fpr1"}
+DETECTION_COLUMNS = [("ap", "AP", 3), ("recall_fpr1", "recall @ 1% FPR", 3)]
+
+
+def controls_shown(models):
+    """QEGM, the controls of the "Is it quantum?" table that ran, then the twin."""
+    return [m for m in ("qegm", *QUANTUM_CONTROLS, "twin") if m in models]
+
+
+def controls_tests(records, summary, detections=()):
+    """QEGM minus each of :data:`QUANTUM_CONTROLS` and the twin, paired over the seeds, on
+    every metric of the dataset's table (and, on the intrusions, of the detection table:
+    ``dataset`` is then ``"intrusion detection, <regime>"``)."""
+    out = []
+    for dataset, by_model in summary.items():
+        for other in controls_shown(by_model)[1:] if "qegm" in by_model else ():
+            for key, _, _ in table_columns(dataset):
+                result = paired(records, dataset, "qegm", other, key)
+                if result:
+                    out.append(dict(dataset=dataset, versus=other, metric=key, **result))
+    rows = [dict(d, dataset=f"intrusion detection, {d['train']}") for d in detections]
+    for regime in REGIMES:
+        dataset = f"intrusion detection, {regime}"
+        models = {d["model"] for d in rows if d["dataset"] == dataset}
+        for other in controls_shown(models)[1:] if "qegm" in models else ():
+            for key, _, _ in DETECTION_COLUMNS:
+                result = paired(rows, dataset, "qegm", other, key)
+                if result:
+                    out.append(dict(dataset=dataset, versus=other, metric=key, **result))
+    return out
+
+
+def _direction(key):
+    return " ↓" if key in LOWER_IS_BETTER else " ↑" if key in HIGHER_IS_BETTER else ""
+
+
+def _paired_lines(tests, dataset, others, cols):
+    """Rows: the metrics; columns: ``qegm − other``, as mean ± CI (paired t p; Wilcoxon p)."""
+    found = {(t["versus"], t["metric"]): t for t in tests if t["dataset"] == dataset}
+    lines = ["| metric | " + " | ".join(f"qegm − {m}" for m in others) + " |",
+             "|---|" + "---|" * len(others)]
+    for key, label, digits in cols:
+        cells = []
+        for other in others:
+            t = found.get((other, key))
+            cells.append("-" if t is None else
+                         f"{fmt((t['mean_diff'], t['ci'], t['n']), digits)} "
+                         f"(p {t['t_p']:.2g}; {t['wilcoxon_p']:.2g})")
+        lines.append(f"| {label}{_direction(key)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def controls_markdown(summary, tests, detection_summary=None):
+    """The "Is it quantum?" tables: per dataset, QEGM, its quantum controls and the twin
+    (mean ± 95% CI over the seeds), then QEGM minus each of them on every metric."""
+    note = ("QEGM minus each model, paired over the same seeds: mean difference ± 95% CI "
+            "(paired t-test p; Wilcoxon signed-rank p). ↓: lower is better, so a negative "
+            "difference favours QEGM; ↑: higher is better.")
+    lines = []
+    for dataset, by_model in summary.items():
+        shown = controls_shown(by_model)
+        if shown[:1] != ["qegm"] or len(shown) < 2:
+            continue
+        cols = table_columns(dataset)
+        lines += [f"### {dataset}", "", *summary_table({m: by_model[m] for m in shown}, cols),
+                  "", note, "", *_paired_lines(tests, dataset, shown[1:], cols), ""]
+    by_regime = detection_summary or {}
+    shown = controls_shown(by_regime.get(REGIMES[0], {}))
+    if shown[:1] == ["qegm"] and len(shown) > 1:
+        lines += ["### intrusion: anomaly detection", "",
+                  "| model | " + " | ".join(f"{label}, {regime}" for regime in REGIMES
+                                            for _, label, _ in DETECTION_COLUMNS) + " |",
+                  "|---|" + "---|" * (len(REGIMES) * len(DETECTION_COLUMNS))]
+        for model in shown:
+            cells = [by_regime.get(regime, {}).get(model) for regime in REGIMES]
+            lines.append(f"| {model} | " + " | ".join(
+                fmt(cell[key], d) if cell else "-" for cell in cells
+                for key, _, d in DETECTION_COLUMNS) + " |")
+        for regime in REGIMES:
+            lines += ["", f"Trained on the {regime} rows. {note}", "",
+                      *_paired_lines(tests, f"intrusion detection, {regime}", shown[1:],
+                                     DETECTION_COLUMNS)]
+        lines.append("")
     return lines
 
 
@@ -1189,6 +1324,8 @@ def main(argv=None):
     def log(message):
         print(f"[{time.perf_counter() - start:7.1f} s] {message}", flush=True)
 
+    if args.from_json:
+        return report(*merge_runs(args.from_json), {}, args)
     log(f"skqegm {__version__}, python {platform.python_version()}, {platform.machine()}, "
         f"{args.seeds} seeds, datasets {args.datasets}")
     with warnings.catch_warnings():
@@ -1201,20 +1338,48 @@ def main(argv=None):
         warnings.filterwarnings("ignore", message=r"GPDTailSampler: a generalized Pareto fit "
                                 r"needs .* feature 0 lower tail has 0\. ")
         records, examples, tuned, extra = run(args, log)
+    return report(records, tuned, extra, time.perf_counter() - start, examples, args)
+
+
+def merge_runs(paths):
+    """``(records, tuned, extra, wall_s)`` of several ``--json`` outputs, as one run."""
+    records, tuned, wall = [], {}, 0.0
+    extra = {"detections": [], "skipped": {}, "dataset_wall_s": {}, "runs": []}
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        records += payload["records"]
+        tuned.update(payload["tuned"])
+        extra["detections"] += payload.get("detections", [])
+        extra["skipped"].update(payload.get("skipped", {}))
+        extra["dataset_wall_s"].update(payload.get("dataset_wall_s", {}))
+        extra["runs"].append({"path": str(path), "args": payload["args"],
+                              "wall_s": payload["wall_s"], "machine": payload.get("machine")})
+        wall += payload["wall_s"]
+    return records, tuned, extra, wall
+
+
+def report(records, tuned, extra, wall, examples, args):
+    """Summaries, paired tests, tables, JSON and figures of a run's records."""
     summary = summarise(records)
     tests = comparisons(records, summary)
     detection_summary = summarise_detection(extra["detections"])
     detection_paired = detection_tests(extra["detections"], detection_summary)
     table = markdown(summary, tests, tuned, args, detection_summary, detection_paired)
+    quantum_tests = controls_tests(records, summary, extra["detections"])
+    quantum_table = "\n".join(controls_markdown(summary, quantum_tests, detection_summary))
     print(table)
-    wall = time.perf_counter() - start
+    if quantum_table:
+        print("## Is it quantum? Controls\n\n" + quantum_table)
     print(f"wall time {wall:.0f} s")
     if args.markdown:
         Path(args.markdown).write_text(table)
+    if args.controls_markdown:
+        Path(args.controls_markdown).write_text(quantum_table + "\n")
     if args.json:
         payload = {"args": vars(args), "wall_s": wall, "tuned": tuned, "records": records,
-                   "summary": summary, "paired_tests": tests,
+                   "summary": summary, "paired_tests": tests, "controls_tests": quantum_tests,
                    "dataset_wall_s": extra["dataset_wall_s"],
+                   **({"runs": extra["runs"]} if extra.get("runs") else {}),
                    **({"detections": extra["detections"],
                        "detection_summary": detection_summary,
                        "detection_tests": detection_paired} if extra["detections"] else {}),

@@ -59,6 +59,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -442,6 +443,184 @@ def evaluate_targets(records):
             for name, needed, value in targets]
 
 
+# -- noisy rows: a fake device's noise model, exact (--noisy) ------------------------------
+NOISY_CASES = (("FakeManilaV2", 4), ("FakeManilaV2", 5), ("FakeTorontoV2", 6))
+NOISY_BATCHES = (1_000, 10_000)
+NOISY_TARGET = 100  # new simulator / Aer density matrix, forward
+
+
+def _device(name):
+    from qiskit_ibm_runtime import fake_provider
+
+    return getattr(fake_provider, name)()
+
+
+class NoisyCase:
+    """One transpiled circuit on a fake device, for Aer's density matrix and skqegm's
+    ``NoisyDensityMatrixSimulator`` alike."""
+
+    def __init__(self, device_name, n_qubits, n_layers, max_rows, seed=0):
+        from qiskit.transpiler import generate_preset_pass_manager
+        from qiskit_aer import AerSimulator
+        from qiskit_aer.noise import NoiseModel
+
+        from skqegm.quantum import NoisyDensityMatrixSimulator
+
+        self.device = _device(device_name)
+        self.name = f"{self.device.name} {n_qubits}q x {n_layers}L"
+        self.n_qubits = n_qubits
+        circuit, self.inputs, self.weights = variational_circuit(n_qubits, n_layers)
+        pm = generate_preset_pass_manager(optimization_level=1, backend=self.device,
+                                          seed_transpiler=seed)
+        self.isa = pm.run(circuit)
+        self.layout = self.isa.layout.final_index_layout()[:n_qubits]
+        rng = np.random.default_rng(seed)
+        self.X = rng.uniform(-np.pi, np.pi, (max_rows, n_qubits))
+        self.W = rng.uniform(0, 2 * np.pi, len(self.weights))
+        self.noise_model = NoiseModel.from_backend(self.device)
+        self.aer = AerSimulator(method="density_matrix", noise_model=self.noise_model)
+        self.aer_circuit = self.isa.copy()
+        self.aer_circuit.save_probabilities(qubits=self.layout)
+        self.readout = self._readout_matrix()
+        start = time.perf_counter()
+        self.sim = NoisyDensityMatrixSimulator(self.isa, self.inputs, self.weights,
+                                               self.device, n_qubits)
+        self.build_s = time.perf_counter() - start
+
+    def _readout_matrix(self):
+        """``A[b, t]`` over the measured qubits, from the noise model's readout errors."""
+        errors = {tuple(e["gate_qubits"][0]): np.array(e["probabilities"])
+                  for e in self.noise_model.to_dict()["errors"] if e["type"] == "roerror"}
+        matrix = np.ones((1, 1))
+        for q in self.layout:
+            matrix = np.kron(errors[(q,)].T, matrix)
+        return matrix
+
+    def aer_probabilities(self, rows):
+        """Aer: density-matrix probabilities of ``rows`` rows in one run, readout applied."""
+        values = np.hstack([self.X[:rows], np.tile(self.W, (rows, 1))])
+        column = {p: j for j, p in enumerate(self.inputs + self.weights)}
+        binds = [{p: values[:, column[p]] for p in self.aer_circuit.parameters}]
+        result = self.aer.run([self.aer_circuit], parameter_binds=binds).result()
+        probs = np.array([result.data(r)["probabilities"] for r in range(rows)])
+        return probs @ self.readout.T
+
+    def new(self, rows, output="probabilities", backward=False):
+        x = torch.from_numpy(self.X[:rows])
+        w = torch.from_numpy(self.W)
+        if not backward:
+            with torch.no_grad():
+                return getattr(self.sim, output)(x, w).numpy()
+        x.requires_grad_()
+        w.requires_grad_()
+        getattr(self.sim, output)(x, w).square().sum().backward()
+        return x.grad.numpy()
+
+
+def _median_rate(fn, rows, repeats):
+    fn(min(rows, 64))  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(rows)
+        times.append(time.perf_counter() - start)
+    return rows / statistics.median(times)
+
+
+def run_noisy(args):
+    """Aer density matrix vs skqegm's noisy simulator on the same transpiled circuits."""
+    records = []
+    for device_name, n_qubits in NOISY_CASES:
+        case = NoisyCase(device_name, n_qubits, args.noisy_layers, max(args.noisy_batches))
+        aer_rows = args.noisy_aer_rows
+        check = np.abs(case.new(aer_rows) - case.aer_probabilities(aer_rows)).max()
+        aer_rate = _median_rate(case.aer_probabilities, aer_rows, args.repeats)
+        record = {"case": case.name, "active_qubits": case.sim.n_active,
+                  "build_s": case.build_s, "check_max_abs_diff": float(check),
+                  "aer_rows": aer_rows, "aer_dm_per_s": aer_rate, "batches": {}}
+        for batch in args.noisy_batches:
+            cells = {
+                "probabilities": _median_rate(case.new, batch, args.repeats),
+                "expval_z": _median_rate(partial(case.new, output="expval_z"), batch,
+                                         args.repeats),
+                "probabilities_fwd_bwd": _median_rate(
+                    partial(case.new, backward=True), batch, args.repeats),
+            }
+            cells["ratio_fwd"] = cells["probabilities"] / aer_rate
+            cells["ratio_fwd_bwd"] = cells["probabilities_fwd_bwd"] / aer_rate
+            record["batches"][batch] = cells
+        records.append(record)
+        print(f"  .. noisy {case.name} done", file=sys.stderr, flush=True)
+    return records
+
+
+def print_noisy(records):
+    print("Noisy rows: fake device noise model (gate errors + readout), exact, float64. "
+          "Aer = AerSimulator(method='density_matrix', noise_model=NoiseModel.from_backend) "
+          "save_probabilities, one run() sweeping the rows, readout matrix applied; new = "
+          "skqegm NoisyDensityMatrixSimulator on the same transpiled circuit; rows/s, median.")
+    head = (f"{'case':<28} {'active':>6} {'max|new-aer|':>12} {'Aer DM rows/s':>14} "
+            f"{'batch':>7} {'new P rows/s':>13} {'new <Z> rows/s':>15} "
+            f"{'new P f+b rows/s':>17} {'new/Aer fwd':>11} {'new/Aer f+b':>11}")
+    print(head)
+    print("-" * len(head))
+    for r in records:
+        for batch, c in r["batches"].items():
+            print(f"{r['case']:<28} {r['active_qubits']:>6} {r['check_max_abs_diff']:>12.1e} "
+                  f"{r['aer_dm_per_s']:>14,.0f} {batch:>7,} {c['probabilities']:>13,.0f} "
+                  f"{c['expval_z']:>15,.0f} {c['probabilities_fwd_bwd']:>17,.0f} "
+                  f"{fmt_ratio(c['ratio_fwd']):>11} {fmt_ratio(c['ratio_fwd_bwd']):>11}")
+    worst = min(c["ratio_fwd"] for r in records for c in r["batches"].values())
+    print(f"Target: new / Aer density matrix, forward >= {NOISY_TARGET}x: worst measured "
+          f"{fmt_ratio(worst)}   {'PASS' if worst >= NOISY_TARGET else 'MISS'}")
+    print()
+
+
+def run_noisy_fit(args):
+    """A small QEGMSampler fit on FakeTorontoV2: the noisy simulator against the old path
+    (Aer's estimator and parameter shift, forced by hiding the noisy path)."""
+    from skqegm import QEGMSampler
+    from skqegm.quantum import CircuitRunner
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_t(4, size=(args.fit_rows, 1))
+    timings = {}
+    for path, epochs in (("new", args.fit_epochs), ("old", args.fit_old_epochs)):
+        if epochs == 0:
+            continue
+        model = QEGMSampler(n_qubits=args.fit_qubits, n_layers=2,
+                            backend=_device("FakeTorontoV2"), max_epochs=epochs,
+                            early_stopping=False, random_state=0)
+        saved = CircuitRunner.exact_noisy
+        if path == "old":  # the path before the noisy simulator: Aer + parameter shift
+            CircuitRunner.exact_noisy = property(lambda self: False)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                model.fit(X)
+                seconds = time.perf_counter() - start
+        finally:
+            CircuitRunner.exact_noisy = saved
+        timings[path] = {"epochs": epochs, "fit_s": seconds, "per_epoch_s": seconds / epochs}
+        print(f"  .. fit {path}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    return timings
+
+
+def print_noisy_fit(args, timings):
+    print(f"QEGMSampler fit, backend=FakeTorontoV2(), n_qubits={args.fit_qubits}, n_layers=2, "
+          f"{args.fit_rows} rows, early_stopping=False (fit time includes setup):")
+    for path, t in timings.items():
+        label = ("new: noisy simulator + autograd" if path == "new"
+                 else "old: Aer EstimatorV2 + parameter shift (forced)")
+        print(f"  {label:<48} {t['epochs']} epochs {t['fit_s']:8.1f} s  "
+              f"{t['per_epoch_s']:7.2f} s/epoch")
+    if len(timings) == 2:
+        ratio = timings["old"]["per_epoch_s"] / timings["new"]["per_epoch_s"]
+        print(f"  old / new per epoch: {ratio:,.0f}x")
+    print()
+
+
 # -- printing ------------------------------------------------------------------------------
 def fmt_rate(cell, batch):
     value = cell["per_s"]
@@ -563,11 +742,31 @@ def parse_args(argv=None):
     parser.add_argument("--batches", nargs="+", type=int, help="batch sizes (default 1000 100000)")
     parser.add_argument("--methods", nargs="+", default=[m.key for m in METHODS],
                         choices=[m.key for m in METHODS], help="methods to run (default all)")
+    parser.add_argument("--noisy", action="store_true",
+                        help="also run the noisy rows: fake devices' noise, Aer density "
+                             "matrix vs skqegm's noisy simulator, and a QEGMSampler fit")
+    parser.add_argument("--noisy-only", action="store_true",
+                        help="run the noisy rows only (not the exact-path table)")
+    parser.add_argument("--noisy-layers", type=int, default=3, help="ansatz layers (default 3)")
+    parser.add_argument("--noisy-batches", nargs="+", type=int,
+                        help="batches of the noisy simulator (default 1000 10000)")
+    parser.add_argument("--noisy-aer-rows", type=int, default=100,
+                        help="rows of each timed Aer density-matrix run (default 100)")
+    parser.add_argument("--fit-rows", type=int, default=500, help="rows of the fit (default 500)")
+    parser.add_argument("--fit-qubits", type=int, default=4, help="qubits of the fit (default 4)")
+    parser.add_argument("--fit-epochs", type=int, default=5,
+                        help="epochs of the fit on the noisy simulator (default 5)")
+    parser.add_argument("--fit-old-epochs", type=int, default=1,
+                        help="epochs of the fit on the old path, Aer + parameter shift "
+                             "(default 1; 0 skips it)")
     args = parser.parse_args(argv)
+    args.noisy = args.noisy or args.noisy_only
     if args.batches is None:
         args.batches = list(QUICK_BATCHES if args.quick else BATCHES)
     if args.budget is None:
         args.budget = 1.0 if args.quick else 20.0
+    if args.noisy_batches is None:
+        args.noisy_batches = [200, 1_000] if args.quick else list(NOISY_BATCHES)
     if args.repeats < 1 or args.budget <= 0:
         parser.error("--repeats must be at least 1 and --budget positive")
     if "exact" not in args.methods:
@@ -584,17 +783,27 @@ def main(argv=None):
     np.random.seed(0)  # noqa: NPY002 (the peers draw from numpy's global state)
     found = versions()
     print_header(args, found)
-    records = run(args)
-    print_table(records)
-    print_checks(records)
-    targets = evaluate_targets(records)
-    print_targets(targets)
+    records, targets = [], []
+    if not args.noisy_only:
+        records = run(args)
+        print_table(records)
+        print_checks(records)
+        targets = evaluate_targets(records)
+        print_targets(targets)
+        print()
+    noisy = fit = None
+    if args.noisy:
+        noisy = run_noisy(args)
+        print_noisy(noisy)
+        fit = run_noisy_fit(args)
+        print_noisy_fit(args, fit)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         payload = {"command": sys.argv, "cpu": cpu_model(), "cores": os.cpu_count(),
                    "torch_threads": torch.get_num_threads(), "versions": found,
                    "statistic": f"median of {args.repeats} timed runs after warm-up probes",
-                   "budget_s": args.budget, "records": records, "targets": targets}
+                   "budget_s": args.budget, "records": records, "targets": targets,
+                   "noisy": noisy, "noisy_fit": fit}
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=2)
 

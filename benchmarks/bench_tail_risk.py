@@ -59,6 +59,16 @@ seed. The issue's bars are printed as PASS/FAIL lines, per design and level:
 ``--figures DIR`` draws the 99% VaR paths with their exceedances over the test years
 (matplotlib, optional).
 
+Part 3, ``speed``: fit time of the quantum latent beside its twin's (issue 18's bar: within
+1.5x), on the main job's data (``python -m skqegm``: S&P 500 1999-2014, its features and
+default settings). :func:`fit_time_ratio` fits the twin and then the quantum model
+``--repeats`` times in turn, a fixed number of epochs without early stopping (so that
+both run the same epochs), and prints the median seconds per fit, wall clock and CPU
+(process time, less sensitive to other processes on a shared machine), with their ratio;
+then one fit of each as the main job runs it (early stopping), whose ratio also depends
+on the epochs each ran. It is not in the default ``--parts``: run
+``--parts speed`` (about 2 minutes).
+
 Run ``python benchmarks/bench_tail_risk.py`` (about 5 minutes on 2 cores) or ``--quick``
 for a smoke test. ``--json PATH`` writes every figure.
 """
@@ -108,7 +118,7 @@ FIGURE_MODELS = ("qegm", "gjr-skewt", "hs250")
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["hetero", "sp500"],
-                        choices=["hetero", "sp500"])
+                        choices=["hetero", "sp500", "speed"])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per model (default 5)")
     parser.add_argument("--designs", nargs="+", default=["fixed", "walk"],
                         choices=["fixed", "walk"], help="S&P 500 test designs")
@@ -120,6 +130,8 @@ def parse_args(argv):
                         help="models forecast in parallel (joblib processes)")
     parser.add_argument("--figures", metavar="DIR", help="write the VaR-path figures here")
     parser.add_argument("--hetero-train", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="fits per model of the speed part (default 3)")
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this file")
     return parser.parse_args(argv)
@@ -392,6 +404,91 @@ def draw_figures(paths, folder):
         print(f"Figure written to {path}")
 
 
+# -- part 3: fit time, quantum beside its twin ------------------------------------------------
+def main_job_data(last_train_day=TEST_START):
+    """The main job's training rows: lagged features of the S&P 500 before ``last_train_day``."""
+    returns, dates = load_sp500_returns(), load_sp500_dates()
+    X, y = make_lagged_features(returns)
+    first = int(np.searchsorted(dates[len(returns) - len(y):], last_train_day))
+    return X[:first], y[:first]
+
+
+def _timed_fits(model, X, y):
+    wall, cpu = time.perf_counter(), time.process_time()
+    timed_fit(model, X, y)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def fit_time_ratio(X, y, max_epochs=20, repeats=3, twin="gaussian", other="quantum",
+                   **params):
+    """Median fit time of ``latent=other`` over ``latent=twin``, measured side by side.
+
+    Both fit ``max_epochs`` epochs without early stopping, ``repeats`` times each in
+    turn (twin, other, twin, ...), with ``params`` (e.g. ``mixture_weights``).
+
+    Returns
+    -------
+    record : dict
+        ``wall`` and ``cpu``: ``{twin: s, other: s, "ratio": other / twin}`` from the
+        medians, and the ``load`` (1-minute load average) before and after.
+    """
+    times = {twin: [], other: []}
+    load = [_load()]
+    for repeat in range(repeats):
+        for latent in (twin, other):
+            model = TailRiskEstimator(latent=latent, max_epochs=max_epochs,
+                                      early_stopping=False, random_state=repeat, **params)
+            times[latent].append(_timed_fits(model, X, y))
+    load.append(_load())
+    record = {"part": "speed", "max_epochs": max_epochs, "repeats": repeats,
+              "params": {k: str(v) for k, v in params.items()}, "load": load}
+    for i, clock in enumerate(("wall", "cpu")):
+        median = {latent: float(np.median([t[i] for t in ts])) for latent, ts in times.items()}
+        record[clock] = {**median, "ratio": median[other] / median[twin]}
+    return record
+
+
+def _load():
+    try:
+        return round(float(open("/proc/loadavg").read().split()[0]), 2)
+    except OSError:  # not Linux
+        return None
+
+
+def speed(args):
+    X, y = main_job_data()
+    if args.quick:
+        X, y = X[-800:], y[-800:]
+    epochs = 2 if args.quick else 20
+    records = [fit_time_ratio(X, y, epochs, args.repeats)]
+    print_speed(records[-1])
+    # The main job's fits: early stopping, each its own number of epochs.
+    row = {"part": "speed-main-job", "load": [_load()]}
+    for latent in ("gaussian", "quantum"):
+        model = TailRiskEstimator(latent=latent, max_epochs=3 if args.quick else 200,
+                                  random_state=0)
+        wall, cpu = _timed_fits(model, X, y)
+        row[latent] = {"wall": wall, "cpu": cpu, "epochs": model.n_iter_}
+    row["load"].append(_load())
+    row["ratio"] = row["quantum"]["wall"] / row["gaussian"]["wall"]
+    row["cpu_ratio_per_epoch"] = ((row["quantum"]["cpu"] / row["quantum"]["epochs"])
+                                  / (row["gaussian"]["cpu"] / row["gaussian"]["epochs"]))
+    print(f"  main job: twin {row['gaussian']['wall']:.1f} s ({row['gaussian']['epochs']} "
+          f"epochs), quantum {row['quantum']['wall']:.1f} s ({row['quantum']['epochs']} "
+          f"epochs): ratio {row['ratio']:.2f}, CPU per epoch {row['cpu_ratio_per_epoch']:.2f}"
+          f" (load {row['load'][0]} -> {row['load'][1]})", flush=True)
+    return records + [row]
+
+
+def print_speed(record):
+    print(f"  {record['max_epochs']} epochs x {record['repeats']} fits "
+          f"{record['params'] or ''}: "
+          + "; ".join(f"{clock} twin {r['gaussian']:.2f} s, quantum {r['quantum']:.2f} s, "
+                      f"ratio {r['ratio']:.2f}"
+                      for clock, r in ((c, record[c]) for c in ("wall", "cpu")))
+          + f" (load {record['load'][0]} -> {record['load'][1]})", flush=True)
+
+
 # -- output -----------------------------------------------------------------------------------
 def print_progress(record):
     figures = {k: v for k, v in record.items() if k in ("max_coverage_error", "fit_s")}
@@ -517,6 +614,9 @@ def main(argv=None):
     if "sp500" in args.parts:
         print("Part 2: S&P 500 VaR and ES backtests")
         records += sp500(args)
+    if "speed" in args.parts:
+        print("Part 3: fit time, quantum beside its twin")
+        records += speed(args)
     print_tables(records)
     bars = quality_bars(records)
     print_bars(bars)

@@ -73,15 +73,18 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
 
 def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     out, table, figures = tmp_path / "paper.json", tmp_path / "paper.md", tmp_path / "figures"
+    quantum = tmp_path / "controls.md"
     cmd = [sys.executable, str(BENCHMARKS / "bench_paper.py"), "--quick", "--json", str(out),
-           "--markdown", str(table), "--figures", str(figures)]
+           "--markdown", str(table), "--figures", str(figures), "--controls-markdown",
+           str(quantum)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     payload = json.loads(out.read_text())
     cells = {(r["dataset"], r["model"]) for r in payload["records"]}
     for dataset in ("mixture", "sp500-shuffled", "sp500-chrono"):
-        for model in ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "gan", "vae",
-                      "diffusion", "gmm", "kde", "student-t", "gpd"):
+        for model in ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail",
+                      "qegm-categorical", "qegm-product", "gan", "vae", "diffusion", "gmm",
+                      "kde", "student-t", "gpd"):
             assert (dataset, model) in cells
     assert ("mixture", "qegm-aer") in cells and ("sp500-chrono", "qegm-aer") not in cells
     # Every family but the parameter-free Student-t was tuned on each dataset it runs on.
@@ -94,8 +97,9 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     assert all(0 <= t["t_p"] <= 1 for t in payload["paired_tests"])
     assert "### Paired comparisons" in table.read_text()
     # The new domains: every model that runs there, and the reason for those that do not.
-    rain_models = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "gan", "vae",
-                   "diffusion", "gmm", "kde", "student-t")
+    rain_models = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail",
+                   "qegm-categorical", "qegm-product", "gan", "vae", "diffusion", "gmm", "kde",
+                   "student-t")
     for model in (*rain_models, "gpd"):
         assert ("rainfall-chrono", model) in cells
     for model in rain_models:
@@ -106,7 +110,7 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     intrusion = [r for r in payload["records"] if r["dataset"] == "intrusion"]
     assert all(0 <= r["scorer_recall"] <= 1 and 0 <= r["hdr90_err"] <= 1 for r in intrusion)
     detections = {(d["model"], d["train"]) for d in payload["detections"]}
-    for model in ("qegm", "twin", "gmm", "iforest", "lof"):
+    for model in ("qegm", "twin", "qegm-categorical", "qegm-product", "gmm", "iforest", "lof"):
         assert {(model, "normal"), (model, "contaminated")} <= detections
     assert all(0 <= d["ap"] <= 1 and 0 <= d["recall_fpr1"] <= 1 for d in payload["detections"])
     assert {t["versus"] for t in payload["detection_tests"]} >= {"iforest", "lof", "gmm"}
@@ -117,6 +121,32 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
                     "paper_fig5a_coverage.png", "paper_fig5b_mixture_densities.png",
                     "paper_recall.png"]
     assert all((figures / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # "Is it quantum?": QEGM minus each control, paired on every metric of each table.
+    controls = {}
+    for t in payload["controls_tests"]:
+        controls.setdefault((t["dataset"], t["versus"]), set()).add(t["metric"])
+    for dataset in ("mixture", "sp500-shuffled", "sp500-chrono", "rainfall-chrono", "intrusion"):
+        for model in ("qegm-categorical", "qegm-product", "twin"):
+            assert {"tail_kl", "recall", "precision", "fit_s"} <= controls[(dataset, model)]
+    assert {"tail_kl_low", "cov99", "q0.1", "mode_mid", "loglik"} <= controls[
+        ("mixture", "qegm-product")]
+    assert {"tail_kl_1", "q99", "q99.9"} <= controls[("rainfall-chrono", "qegm-categorical")]
+    assert {"scorer_recall", "hdr90_err"} <= controls[("intrusion", "qegm-product")]
+    for regime in ("normal", "contaminated"):
+        for model in ("qegm-categorical", "qegm-product"):
+            assert controls[(f"intrusion detection, {regime}", model)] == {"ap", "recall_fpr1"}
+    text = quantum.read_text()
+    assert "| metric | qegm − qegm-categorical | qegm − qegm-product | qegm − twin |" in text
+    assert text.count("### ") == 6  # five datasets and the intrusion detection
+    # --from-json runs nothing and writes the same tables from the saved records.
+    merged, again = tmp_path / "merged.json", tmp_path / "again.md"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_paper.py"), "--from-json", str(out),
+           "--json", str(merged), "--controls-markdown", str(again)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert again.read_text() == text
+    assert json.dumps(json.loads(merged.read_text())["controls_tests"]) == json.dumps(
+        payload["controls_tests"])
 
 
 def test_bench_paper_runs_only_the_datasets_asked_for(tmp_path):
@@ -145,3 +175,36 @@ def test_bench_metrics_runs_and_writes_json(tmp_path):
     for record in figures["tail_kl"]:
         assert record["kl"] == pytest.approx(record["full_kde_kl"], rel=1e-9)
     assert all(np.isfinite(r["neg_coverage_error"]) for r in figures["scorers"])
+
+
+def test_bench_tail_risk_speed_part_prints_the_ratios(tmp_path):
+    out = tmp_path / "speed.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--quick", "--parts", "speed",
+           "--repeats", "1", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "ratio" in result.stdout
+    speed = json.loads(out.read_text())["records"][0]
+    cpu = speed["cpu"]
+    assert cpu["ratio"] == pytest.approx(cpu["quantum"] / cpu["gaussian"])
+
+
+def test_bench_regime_runs_both_settings_and_its_fz0_loss_is_right(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from bench_regime import fz0_loss
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    # By hand: alpha = 0.025, VaR -0.03, ES -0.04; the first day is a hit.
+    hit = 1 / (0.025 * 0.04) * 0.02 + 0.75 + np.log(0.04) - 1
+    expected = (hit + 0.75 + np.log(0.04) - 1) / 2
+    assert fz0_loss(np.array([-0.05, 0.01]), 0.03, 0.04, 0.975) == pytest.approx(expected)
+    out = tmp_path / "regime.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_regime.py"), "--quick", "--latents",
+           "quantum", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(out.read_text())["records"]
+    expected = {(part, weights) for part in ("simulated", "sp500")
+                for weights in ("shared", "conditional")}
+    assert {(r["part"], r["weights"]) for r in records} == expected

@@ -36,6 +36,7 @@ from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
 from ._networks import (
     CategoricalLatent,
+    ConditionalPrior,
     GaussianLatent,
     GenerativeNetwork,
     QuantumLatent,
@@ -64,13 +65,11 @@ class _Batch(NamedTuple):
     thresholds: torch.Tensor         # (2, d) tail thresholds, standardised
     tail_freq: torch.Tensor          # (2, d) training frequency beyond each
     context: torch.Tensor = None     # (B, p) features of a conditional model
-    prior_context: torch.Tensor = None  # (B_prior, p) features paired with the prior draws
 
 
 class _TrainingSet(NamedTuple):
     x: torch.Tensor
     context: torch.Tensor
-    prior_context: torch.Tensor  # drawn once per fit, a slice per batch
     noise: NoiseSource
     batch_size: int
     thresholds: torch.Tensor
@@ -192,15 +191,21 @@ class BaseQEGM(BaseTorchEstimator):
         """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""
         kind = check_backend(self.backend)
         quantum = self.latent == "quantum" and kind != "exact"
-        per_circuit = CircuitRunner(self.backend, self.shots).shots_per_circuit if quantum else 0
+        runner = CircuitRunner(self.backend, self.shots) if quantum else None
+        # A fake device with shots=None runs the exact noisy simulator: no circuits sent.
+        quantum = quantum and not runner.exact_noisy
+        per_circuit = runner.shots_per_circuit if quantum else 0
         n_val = math.ceil(self.validation_fraction * n_rows) if self._uses_early_stopping() else 0
         n_train = max(n_rows - n_val, 1)
         batch = min(self.batch_size, n_train)
         n_batches = math.ceil(n_train / batch)
         per_row = 1 + 2 * (2 * self.n_qubits * self.n_layers) + 2 * self.n_qubits
         per_epoch = (n_train + n_batches * batch) * per_row + (n_val + batch if n_val else 0)
-        density_jobs = math.ceil(self._density_draws() * 2**self.n_qubits / _WEIGHT_BLOCK)
-        circuits = self.max_epochs * per_epoch + self._density_draws()
+        # The fitted density's circuits; weights that follow the features run theirs at
+        # prediction time instead.
+        density = 0 if self._conditional_weights() else self._density_draws()
+        density_jobs = math.ceil(density * 2**self.n_qubits / _WEIGHT_BLOCK)
+        circuits = self.max_epochs * per_epoch + density
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
             circuits = jobs = 0
@@ -296,11 +301,17 @@ class BaseQEGM(BaseTorchEstimator):
         else:
             latent = GaussianLatent()
         hidden = self._hidden_sizes()
+        conditional = n_context and self._conditional_weights()
         return GenerativeNetwork(
             encoder=GaussianHead(n_values + n_context, hidden, self._n_latent()),
             latent=latent,
             decoder=GaussianHead(self.n_qubits + n_context, hidden, n_values),
+            prior=ConditionalPrior(n_context, self._n_latent()) if conditional else None,
         )
+
+    def _conditional_weights(self):
+        """Whether the latent's input, and so its mixture weights, follow the context."""
+        return False
 
     def _initialize_network(self, values, context, generator):
         # Spread the decoder's initial means over prior draws (and, for a conditional
@@ -319,19 +330,15 @@ class BaseQEGM(BaseTorchEstimator):
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
         batch = min(self.batch_size, len(x_train))
-        n_batches = math.ceil(len(x_train) / batch)
         val_set = None
         if val is not None:
             # Fixed noise and contexts: the validation loss changes only with the model.
             x_val, c_val = _tensor(val[0]), _tensor(val[1])
             val_noise = (noise.scales(len(x_val)), noise.scales(batch))
-            val_set = _Batch(x_val, *val_noise, thresholds, tail_freq, c_val,
-                             _prior_context(c_val, batch, generator))
-        # The prior draws of a step estimate the tail mass averaged over the features, so
-        # a conditional model pairs them with contexts drawn from the training rows.
-        prior_context = _prior_context(c_train, n_batches * batch, generator)
-        train_set = _TrainingSet(x_train, c_train, prior_context, noise, batch, thresholds,
-                                 tail_freq)
+            val_set = _Batch(x_val, *val_noise, thresholds, tail_freq, c_val)
+        # The prior draws of a step estimate the tail mass averaged over the features: a
+        # conditional model pairs them with the batch's own rows (see hybrid_loss).
+        train_set = _TrainingSet(x_train, c_train, noise, batch, thresholds, tail_freq)
         return train_set, val_set
 
     def _tail_targets(self, values):
@@ -349,23 +356,26 @@ class BaseQEGM(BaseTorchEstimator):
         scales = train_set.noise.scales(n_rows + n_batches * batch)
         prior_scales = scales[n_rows:].reshape(n_batches, batch, 1)
         for i, rows in enumerate(order.split(batch)):
-            prior_rows = slice(i * batch, (i + 1) * batch)
             yield _Batch(train_set.x[rows], scales[rows], prior_scales[i], train_set.thresholds,
-                         train_set.tail_freq, _take(train_set.context, rows),
-                         _take(train_set.prior_context, prior_rows))
+                         train_set.tail_freq, _take(train_set.context, rows))
 
     def _get_loss(self, batch, generator):
         loss, _, _ = hybrid_loss(
             self.network_, batch.x, batch.noise, batch.prior_noise, batch.thresholds,
             batch.tail_freq, self.rec_weight, self.tail_weight, generator, batch.context,
-            batch.prior_context,
         )
         return loss
 
     def _finish_fit(self, train_set, seeds, generator):
-        log_weights, codes = _mixture_codes(self.network_, train_set.noise, seeds["density"],
-                                            self._density_draws())
-        self._latent_mixture = (log_weights, codes.numpy())
+        if self.network_.prior is None:
+            log_weights, codes = _mixture_codes(self.network_, train_set.noise,
+                                                seeds["density"], self._density_draws())
+            self._latent_mixture = (log_weights, codes.numpy())
+        else:  # the weights follow the context: averaged over these draws per row
+            self._latent_mixture = None
+            self._latent_draws = prior_draws(self._density_draws(),
+                                             self.network_.encoder.n_outputs, train_set.noise,
+                                             np.random.RandomState(seeds["density"])).numpy()
         layer = getattr(self.network_.latent, "layer", None)
         runtime = None
         if layer is not None and layer.transformer.runner_ is not None:
@@ -472,9 +482,3 @@ def _tensor(array):
 
 def _take(tensor, rows):
     return None if tensor is None else tensor[rows]
-
-
-def _prior_context(context, n_rows, generator):
-    if context is None:
-        return None
-    return context[torch.randint(len(context), (n_rows,), generator=generator)]

@@ -1,10 +1,10 @@
 """Per-row mixtures of 1-D Gaussians: density, CDF, quantiles, tail means and draws.
 
 A conditional model's predictive distribution for row ``i`` is
-``sum_k w_k N(mean[i, k], scale[i, k]^2)`` with weights shared by the rows (the latent's
-mixture weights) and means and scales that follow the row's features. Everything here is
-exact up to float64 rounding; quantiles are found by safeguarded Newton steps on the
-CDF.
+``sum_k w_k N(mean[i, k], scale[i, k]^2)`` with means and scales that follow the row's
+features, and weights either shared by the rows (``log_weights`` of shape (K,)) or
+the row's own (shape (B, K)). Everything here is exact up to float64 rounding;
+quantiles are found by safeguarded Newton steps on the CDF.
 """
 
 import numpy as np
@@ -21,8 +21,21 @@ def _blocks(n_rows, per_row):
     return (slice(start, start + step) for start in range(0, n_rows, step))
 
 
+def _rows_of(weights, rows):
+    """The weights of ``rows``: shared weights (K,) as they are, per-row ones (B, K) sliced."""
+    return weights[rows] if weights.ndim == 2 else weights
+
+
+def _weigh(values, weights):
+    """``sum_k values[b, ..., k] * w[b, k]`` (``weights`` (K,) or (B, K))."""
+    if weights.ndim == 1:
+        return values @ weights
+    return np.einsum("b...k,bk->b...", values, weights)
+
+
 def mixture_logpdf(y, log_weights, mean, scale):
-    """``log p(y_i)`` for each row: ``y`` (B,), ``log_weights`` (K,), ``mean, scale`` (B, K)."""
+    """``log p(y_i)`` for each row: ``y`` (B,), ``log_weights`` (K,) or (B, K), ``mean,
+    scale`` (B, K)."""
     z = (y[:, None] - mean) / scale
     log_components = -0.5 * z * z - np.log(scale) - 0.5 * np.log(2 * np.pi)
     return logsumexp(log_weights + log_components, axis=1)
@@ -32,16 +45,16 @@ def mixture_cdf(y, log_weights, mean, scale, upper=False):
     """``P(Y_i <= y[i, j])`` (or ``P(Y_i > y[i, j])`` with ``upper``); ``y`` is (B, Q)."""
     weights = np.exp(log_weights)
     out = np.empty(y.shape)
-    for rows in _blocks(len(y), y.shape[1] * len(weights)):
+    for rows in _blocks(len(y), y.shape[1] * weights.shape[-1]):
         z = (y[rows, :, None] - mean[rows, None, :]) / scale[rows, None, :]
-        out[rows] = ndtr(-z if upper else z) @ weights
+        out[rows] = _weigh(ndtr(-z if upper else z), _rows_of(weights, rows))
     return out
 
 
 def _cdf_and_pdf(x, weights, mean, scale):
     z = (x[:, :, None] - mean[:, None, :]) / scale[:, None, :]
     pdf = np.exp(-0.5 * z * z) / (np.sqrt(2 * np.pi) * scale[:, None, :])
-    return ndtr(z) @ weights, pdf @ weights
+    return _weigh(ndtr(z), weights), _weigh(pdf, weights)
 
 
 def mixture_quantiles(quantiles, log_weights, mean, scale):
@@ -54,13 +67,13 @@ def mixture_quantiles(quantiles, log_weights, mean, scale):
     quantiles = np.asarray(quantiles, dtype=np.float64)
     weights = np.exp(log_weights)
     out = np.empty((len(mean), len(quantiles)))
-    for rows in _blocks(len(mean), len(quantiles) * len(weights)):
-        m, s = mean[rows], scale[rows]
+    for rows in _blocks(len(mean), len(quantiles) * weights.shape[-1]):
+        m, s, w = mean[rows], scale[rows], _rows_of(weights, rows)
         component_quantiles = m[:, None, :] + s[:, None, :] * ndtri(quantiles)[None, :, None]
         lo, hi = component_quantiles.min(axis=2), component_quantiles.max(axis=2)
         x = 0.5 * (lo + hi)
         for _ in range(_MAX_STEPS):
-            cdf, pdf = _cdf_and_pdf(x, weights, m, s)
+            cdf, pdf = _cdf_and_pdf(x, w, m, s)
             below = cdf < quantiles
             lo, hi = np.where(below, x, lo), np.where(below, hi, x)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -87,12 +100,19 @@ def mixture_tail_mean(threshold, log_weights, mean, scale, upper=False):
         partial = mean * ndtr(-a) + scale * density
     else:
         partial = mean * ndtr(a) - scale * density
-    return partial @ np.exp(log_weights)
+    return _weigh(partial, np.exp(log_weights))
 
 
 def sample_mixture(n_draws, log_weights, mean, scale, rng):
     """``n_draws`` draws from every row's mixture, shape (B, n_draws)."""
     weights = np.exp(log_weights)
-    component = rng.choice(len(weights), size=(len(mean), n_draws), p=weights / weights.sum())
+    if weights.ndim == 1:
+        component = rng.choice(len(weights), size=(len(mean), n_draws),
+                               p=weights / weights.sum())
+    else:  # each row's own weights: inverse CDF of one uniform per draw
+        cdf = np.cumsum(weights, axis=1)
+        u = rng.uniform(size=(len(mean), n_draws)) * cdf[:, -1:]
+        component = np.stack([np.searchsorted(c, v, side="right") for c, v in zip(cdf, u)])
+        component = np.minimum(component, weights.shape[1] - 1)
     rows = np.arange(len(mean))[:, None]
     return mean[rows, component] + scale[rows, component] * rng.standard_normal(component.shape)

@@ -10,6 +10,10 @@ A latent turns each ``z`` into a finite mixture over *codes* fed to the decoder:
   weighted by a softmax of logits that a learned linear map computes from ``z``;
 - :class:`GaussianLatent`: the classical twin, whose single code is ``z`` itself.
 
+A conditional model may also move the latent with the features: :class:`ConditionalPrior`
+shifts and scales ``z`` by linear functions of the context before any latent reads it,
+so the mixture weights (the Born distribution, the softmax) follow the features.
+
 The decoder maps a code to a diagonal Gaussian over the data, so the model's density is a
 mixture of Gaussians whichever latent is plugged in, and the two latents are compared
 with everything else equal.
@@ -125,29 +129,85 @@ class GaussianLatent(nn.Module):
         return z
 
 
+#: Bound of the conditional prior's log scale (a scale within [e^-3, e^3]).
+LOG_SCALE_LIMIT = 3.0
+
+
+class ConditionalPrior(nn.Module):
+    """The latent's input moved by the features: ``u = z * exp(s(c)) + m(c)``.
+
+    ``m(c) = M c`` and ``s(c) = 3 tanh(S c / 3)`` are linear in the (standardised)
+    context ``c`` (the log scale bounded, so that no feature far outside the training
+    range sends it to infinity). Every latent then reads ``u`` instead of ``z``: the
+    circuit's angles, the categorical logits' input, the twin's code. Applied to the
+    encoded ``z`` and to the prior draws alike, it is the conditional prior
+    ``u ~ N(m(c), diag(exp(s(c)))^2)`` of a conditional VAE, the KL term unchanged
+    (an affine map applied to both of its distributions). ``M`` and ``S`` start at
+    zero, where the model is the unconditional one.
+
+    Parameters
+    ----------
+    n_context : int
+        Features per row.
+    n_latent : int
+        Dimension of ``z``.
+    """
+
+    def __init__(self, n_context, n_latent):
+        super().__init__()
+        # nn.Parameter, not nn.Linear: the fit's initialisation draws (reset_parameters)
+        # stay those of the unconditional model.
+        self.shift = nn.Parameter(torch.zeros(n_latent, n_context))
+        self.log_scale = nn.Parameter(torch.zeros(n_latent, n_context))
+
+    def forward(self, z, context):
+        """``u`` of shape ``broadcast(z, context)[..., n_latent]``: ``z`` is ``(..., n_latent)``,
+        ``context`` ``(..., n_context)``."""
+        log_scale = LOG_SCALE_LIMIT * torch.tanh(context @ self.log_scale.T / LOG_SCALE_LIMIT)
+        return z * torch.exp(log_scale) + context @ self.shift.T
+
+
 class GenerativeNetwork(nn.Module):
     """Encoder ``x -> q(z | x)``, a latent, and decoder ``code -> N(mean, scale^2)``.
 
     With a ``context`` (the features ``X`` of a conditional model, one row per data row)
     the encoder reads ``(x, context)`` and the decoder ``(code, context)``: a conditional
-    VAE whose prior stays ``N(0, I)``, so the latent's mixture weights are shared and the
-    components' means and scales follow the context.
+    VAE. Without a ``prior`` its prior stays ``N(0, I)``, so the latent's mixture weights
+    averaged over the prior are shared by every row and only the components' means and
+    scales follow the context; with a :class:`ConditionalPrior` the latent's input, and
+    so the weights, follow the context too.
     """
 
-    def __init__(self, encoder, latent, decoder):
+    def __init__(self, encoder, latent, decoder, prior=None):
         super().__init__()
         self.encoder = encoder
         self.latent = latent
         self.decoder = decoder
+        self.prior = prior
 
     def encode(self, x, context=None):
         """``(mean, scale)`` of ``q(z | x)`` (or of ``q(z | x, context)``)."""
         return self.encoder(x if context is None else torch.cat([x, context], dim=-1))
 
-    def mixture(self, z, context=None):
-        """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``."""
+    def mixture(self, z, context=None, rows=None):
+        """Per-row mixtures over the data: ``weights (B, K)``, ``mean, scale (K or B x K, d)``.
+
+        ``rows`` (``B`` indices into ``context``, default: one row per ``z``) pairs each
+        ``z`` with a context row; with codes shared by every row the decoder then runs
+        once per distinct (context row, code) pair.
+        """
+        if self.prior is not None and context is not None:
+            z = self.prior(z, context if rows is None else context[rows])
         weights = self.latent.weights(z)
-        mean, scale = self.decoder(with_context(self.latent.codes(z), context))
+        codes = self.latent.codes(z)
+        if context is None:
+            mean, scale = self.decoder(codes)
+        elif codes.ndim == 2:  # shared codes: decode each context row once
+            mean, scale = self.decoder.pairs(codes, context)
+            if rows is not None:
+                mean, scale = mean[rows], scale[rows]
+        else:
+            mean, scale = self.decoder.pairs(codes, context if rows is None else context[rows])
         return weights, mean, scale
 
 

@@ -21,7 +21,7 @@ _EPS = 1e-6
 
 
 def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weight, tail_weight,
-                generator, context=None, prior_context=None):
+                generator, context=None):
     """The loss on a batch, and its two terms ``(loss, L_rec, L_tail)`` as tensors.
 
     Parameters
@@ -41,9 +41,11 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
     generator : torch.Generator
         Source of the encoder's reparametrised draws, the eq. 7 noise and the prior
         draws.
-    context, prior_context : tensor of shape (B, p) and (B_prior, p) or None
-        The features a conditional model reads with the encoded rows and with the prior
-        draws (whose tail mass then averages over the features' distribution).
+    context : tensor of shape (B, p) or None
+        The features a conditional model reads with the encoded rows. The prior draws
+        are paired with the same rows, in turn (draw ``j`` with row ``j % B``), so their
+        tail mass averages over the features' distribution, and the decoder evaluates
+        each (row, code) pair once for both terms.
 
     Returns
     -------
@@ -87,9 +89,9 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
     prior = _randn((prior_noise.shape[0], z.shape[1]), generator)
     prior = prior + prior_noise * _randn(prior.shape, generator)
     # One pass through the latent for both sets of rows: one primitive call on a backend.
-    contexts = None if context is None else torch.cat([context, prior_context])
-    mixture = network.mixture(torch.cat([z, prior]), contexts)
     n = x.shape[0]
+    rows = torch.cat([torch.arange(n), torch.arange(prior.shape[0]) % n])
+    mixture = network.mixture(torch.cat([z, prior]), context, None if context is None else rows)
     log_lik = log_mixture_density(x, *take_rows(mixture, slice(0, n)))
     rec = (gaussian_kl(mean, scale) - log_lik).mean()
     model_tail = tail_masses(*average_rows(take_rows(mixture, slice(n, None))), thresholds)

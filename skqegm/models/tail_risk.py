@@ -1,5 +1,6 @@
 """TailRiskEstimator: conditional tail risk with the QEGM architecture."""
 
+import copy
 import warnings
 from numbers import Integral, Real
 
@@ -16,6 +17,7 @@ from sklearn.utils.validation import (
 )
 
 from ..exceptions import ExtrapolationWarning
+from ..quantum import QuantumLayer
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory
 from ..utils._tails import flag_beyond, tail_thresholds
@@ -40,6 +42,9 @@ MIN_RARE_EVENTS = 5
 #: Latent draws that make the classical twin's conditional mixture (each is one
 #: component per row, evaluated at every prediction; the quantum latent has ``2**n``).
 TWIN_DENSITY_DRAWS = 256
+#: Latent draws per row that make the mixture weights of ``mixture_weights="conditional"``
+#: (the same draws for every row, fixed at fit time).
+CONDITIONAL_DENSITY_DRAWS = 256
 # Rows x components per block when the decoder evaluates the mixtures.
 _DECODER_BLOCK = 2**17
 #: Rows of X this many training ranges beyond the training features are refused.
@@ -55,9 +60,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     the decoder maps ``(code, X)`` to a Gaussian over ``y``. The predictive distribution
     of a row is thus a finite mixture ``p(y | x) = sum_k w_k N(y; m_k(x), s_k(x)^2)``: for
     the quantum latent the ``2**n_qubits`` outcome codes weighted by their Born
-    probabilities averaged over 4096 prior draws (fixed at fit time), for the twin 256
-    prior draws equally weighted. The weights are shared by all rows; the means and
-    scales follow ``x``, so intervals widen where the data are more volatile.
+    probabilities averaged over prior draws (fixed at fit time), for the twin 256 prior
+    draws equally weighted. The means and scales follow ``x``, so intervals widen where
+    the data are more volatile; with ``mixture_weights="conditional"`` the weights
+    follow ``x`` too (regime-aware mixtures: the features enter the circuit's angle
+    encoding, so the probability of a crash component can rise with the regime).
 
     It is trained with the sampler's hybrid loss (eq. 5), whose tail term matches the
     model's probability beyond the two thresholds of ``tail_threshold_``, averaged over
@@ -130,6 +137,19 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     entanglement : {"linear", None}, default="linear"
         The ansatz's CNOT chain, or none (a circuit without entanglement); see
         :class:`~skqegm.QEGMSampler`.
+    mixture_weights : {"conditional", "shared"}, default="shared"
+        Whether the mixture weights depend on the features. ``"shared"``: one set of
+        weights for every row (the latent's weights averaged over 4096 prior draws);
+        only the components' means and scales follow ``x``. ``"conditional"``: the
+        latent's input is shifted and scaled by learned linear functions of the
+        (standardised) features, ``u = z * exp(s(x)) + m(x)``, before the latent reads
+        it (a conditional prior), so each row has its own weights, averaged over 256
+        prior draws: for the quantum latent the features enter the circuit's angles and
+        the Born distribution over the ``2**n_qubits`` codes moves with them; the
+        categorical latent's softmax reads ``u``; the twin's code is ``u`` (its shift is
+        a reparametrisation of the decoder's first layer, its scale is new). Compare the
+        two to measure what regime-dependent weights add. On a Qiskit backend
+        ``"conditional"`` runs 256 circuits per predicted row.
 
     Attributes
     ----------
@@ -185,6 +205,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         "coverage": [Interval(Real, 0, 1, closed="neither")],
         "n_draws": [Interval(Integral, 1, None, closed="left")],
         "decision_threshold": [Interval(Real, 0, 1, closed="both"), None],
+        "mixture_weights": [StrOptions({"conditional", "shared"})],
     }
 
     def __init__(
@@ -223,6 +244,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         fallback=None,
         session=False,
         entanglement="linear",
+        mixture_weights="shared",
     ):
         self.side = side
         self.tail_rule = tail_rule
@@ -258,6 +280,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.mixture_weights = mixture_weights
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -266,6 +289,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return tags
 
     _values_name = "y"
+
+    def __setstate__(self, state):
+        # A model saved before mixture_weights existed had weights shared by every row.
+        super().__setstate__({"mixture_weights": "shared", **state})
 
     # -- the hooks of the fit loop ------------------------------------------------------------
     def _value_names(self):
@@ -299,8 +326,14 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             )
 
     def _density_draws(self):
-        # The twin's components are its draws; the other latents share 2**n codes.
+        # The twin's components are its draws; the other latents share 2**n codes. Weights
+        # that follow the features are averaged anew for every row: fewer draws.
+        if self._conditional_weights():
+            return CONDITIONAL_DENSITY_DRAWS
         return TWIN_DENSITY_DRAWS if self.latent == "gaussian" else DENSITY_DRAWS
+
+    def _conditional_weights(self):
+        return self.mixture_weights == "conditional"
 
     # -- predictions --------------------------------------------------------------------------
     def _rare_threshold(self):
@@ -311,13 +344,81 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         self._check_extrapolation(X)
-        n_components = len(self._latent_mixture[0])
-        # mean and scale, plus the decoder's work on a block of rows
-        check_memory(2 * 8.0 * len(X) * n_components, f"predicting {len(X)} rows",
+        # weights, mean and scale, plus the decoder's work on a block of rows
+        check_memory(3 * 8.0 * len(X) * self._n_components(), f"predicting {len(X)} rows",
                      "predict fewer rows per call.")
-        mean, scale = self._decode(self._standardize_context(X))
+        log_weights, mean, scale = self._components(self._standardize_context(X))
         center, y_scale = self._value_scaling
-        return self._latent_mixture[0], mean * y_scale + center, scale * y_scale
+        return log_weights, mean * y_scale + center, scale * y_scale
+
+    def _n_components(self):
+        if self._latent_mixture is not None:
+            return len(self._latent_mixture[0])
+        if self.latent == "gaussian":
+            return len(self._latent_draws)
+        return self.network_.latent.n_codes
+
+    def _components(self, context):
+        """``(log_weights (K,) or (n_rows, K), mean, scale (n_rows, K))``, standardised."""
+        if self._latent_mixture is not None:  # weights shared by every row
+            return (self._latent_mixture[0], *self._decode(context))
+        return self._conditional_components(context)
+
+    def _conditional_components(self, context):
+        """Each row's mixture under the conditional prior, in float64.
+
+        The latent reads ``u = prior(z_d, x)`` for the draws ``z_d`` fixed at fit time:
+        the twin's components are the ``u`` themselves (equal weights), the other
+        latents' weights are ``P(k | u)`` averaged over the draws.
+        """
+        network = self.network_
+        draws = torch.from_numpy(self._latent_draws).double()
+        n_draws = len(draws)
+        prior = copy.deepcopy(network.prior).double()  # a few numbers; float64 predictions
+        twin = self.latent == "gaussian"
+        n_components = self._n_components()
+        log_weights = (np.full(n_draws, -np.log(n_draws)) if twin
+                       else np.empty((len(context), n_components)))
+        mean = np.empty((len(context), n_components))
+        scale = np.empty_like(mean)
+        weights_of = None if twin else self._float64_weights()
+        step = max(1, _DECODER_BLOCK // (n_draws * (1 if twin else n_components)))
+        with torch.no_grad():
+            for start in range(0, len(context), step):
+                rows = slice(start, start + step)
+                c = torch.from_numpy(context[rows])
+                u = prior(draws, c[:, None, :])  # (rows, draws, n_latent)
+                if twin:
+                    m, s = network.decoder.forward_pairs(u, c)
+                else:
+                    w = weights_of(u.reshape(-1, u.shape[-1])).reshape(len(c), n_draws, -1)
+                    w = w.mean(dim=1).numpy()
+                    with np.errstate(divide="ignore"):  # outcomes never seen under shots
+                        log_weights[rows] = np.log(w / w.sum(axis=1, keepdims=True))
+                    m, s = network.decoder.forward_pairs(network.latent.code_table, c)
+                mean[rows], scale[rows] = m[..., 0].numpy(), s[..., 0].numpy()
+        return log_weights, mean, scale
+
+    def _float64_weights(self):
+        """The latent's weights ``P(k | u)`` as a float64 function of ``u``."""
+        latent = self.network_.latent
+        layer = getattr(latent, "layer", None)
+        if layer is not None:  # the trained circuit, simulated in double precision
+            return QuantumLayer(layer.to_transformer(), dtype=torch.complex128)
+        return copy.deepcopy(latent).double().weights
+
+    def _standardized_support(self, context, generator):
+        if self._latent_mixture is not None:
+            return super()._standardized_support(context, generator)
+        # The components' means and scales, weights ignored (as for shared weights): no
+        # circuit runs, only the decoder (and the twin's conditional prior).
+        context = np.asarray(context, dtype=np.float64)
+        if self.latent == "gaussian":
+            _, mean, scale = self._conditional_components(context)
+        else:
+            mean, scale = (t.numpy() for t in self.network_.decoder.forward_pairs(
+                self.network_.latent.code_table, torch.from_numpy(context)))
+        return np.concatenate([mean - 3 * scale, mean + 3 * scale]).ravel()
 
     def _check_extrapolation(self, X):
         """Refuse rows too far from the training features to compute; warn of rows beyond

@@ -58,19 +58,24 @@ class GaussianHead(nn.Module):
         mean, raw_scale = outputs.chunk(2, dim=-1)
         return mean, nn.functional.softplus(raw_scale) + MIN_SCALE
 
+    def pairs(self, codes, context):
+        """``forward`` of every pair ``[codes[..., k, :], context[i]]``, differentiable.
+
+        ``codes`` is ``(n_codes, n)`` (shared by every row) or ``(n_context, n_codes, n)``;
+        the output is ``(n_context, n_codes, n_outputs)``. The same as ``forward`` on the
+        concatenated pairs up to float rounding, without building them: the first
+        layer's code part is computed once per code and its context part once per row.
+        """
+        return self._gaussian(self.net[1:](_split_first_layer(self.net[0], codes, context)))
+
     @torch.no_grad()
     def forward_pairs(self, codes, context, dtype=torch.float64):
-        """``forward`` of every pair ``[codes[k], context[i]]``, shape ``(n_context, n_codes, .)``.
+        """:meth:`pairs` without gradients, computed in ``dtype`` from the current weights.
 
-        The same as ``forward`` on the concatenated pairs, computed in ``dtype`` from the
-        module's current weights, without building the ``n_context * n_codes`` inputs:
-        the first layer's code part is computed once per code and its context part once
-        per row (a mixture's components share their codes across rows).
+        Shape ``(n_context, n_codes, n_outputs)``.
         """
         net = copy.deepcopy(self.net).to(dtype)  # a few kB: the module itself stays float32
-        first, n_codes = net[0], codes.shape[1]
-        hidden = ((context.to(dtype) @ first.weight[:, n_codes:].T)[:, None, :]
-                  + codes.to(dtype) @ first.weight[:, :n_codes].T + first.bias)
+        hidden = _split_first_layer(net[0], codes.to(dtype), context.to(dtype))
         return self._gaussian(net[1:](hidden))
 
     @torch.no_grad()
@@ -88,6 +93,13 @@ class GaussianHead(nn.Module):
         last = self.net[-1]
         last.weight[: self.n_outputs] /= spread[:, None]
         last.bias[: self.n_outputs] = (last.bias[: self.n_outputs] - center) / spread
+
+
+def _split_first_layer(first, codes, context):
+    """``first`` (an ``nn.Linear``) on every ``[code, context row]`` pair, by its two parts."""
+    n_codes = codes.shape[-1]
+    per_row = (context @ first.weight[:, n_codes:].T)[:, None, :]
+    return per_row + codes @ first.weight[:, :n_codes].T + first.bias
 
 
 def log_mixture_density(x, weights, mean, scale):

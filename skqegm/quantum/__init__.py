@@ -14,6 +14,7 @@ from .circuits import (
     variational_circuit,
 )
 from .gradients import parameter_shift_jacobian
+from .noisy_simulator import NoisyDensityMatrixSimulator
 from .qrng import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
 from .runtime import DeviceRecord, JobManager
 from .simulator import StatevectorSimulator, exact_bytes_per_row, exact_fixed_bytes
@@ -26,6 +27,7 @@ __all__ = [
     "DeviceRecord",
     "EstimatorTransformer",
     "JobManager",
+    "NoisyDensityMatrixSimulator",
     "QuantumLayer",
     "QuantumRandomSource",
     "SamplerTransformer",

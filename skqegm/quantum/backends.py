@@ -17,11 +17,15 @@ The backend kinds:
 ``"aer"``
     ``qiskit_aer.primitives.EstimatorV2`` / ``SamplerV2`` on a noiseless ``AerSimulator``.
 a ``BackendV2`` (e.g. ``FakeTorontoV2()``)
-    Circuits are transpiled to the device once and cached. A fake device runs locally on
-    ``AerSimulator.from_backend`` (built once) under its noise model: exact noisy
-    expectation values when ``shots=None`` (gate noise, observables mapped with
-    ``apply_layout``; readout error only affects sampled bits), sampled bitstrings
-    otherwise. A real IBM device (``qiskit_ibm_runtime.IBMBackend``) is sampled through
+    Circuits are transpiled to the device once and cached. A fake device runs locally
+    under its noise model (``NoiseModel.from_backend``): with ``shots=None`` the
+    transformers and :class:`~skqegm.quantum.QuantumLayer` take exact noisy results from
+    :meth:`CircuitRunner.noisy_simulator` (a torch density-matrix simulation of the
+    transpiled circuit, readout errors included, differentiable);
+    :meth:`CircuitRunner.expval_z` / :meth:`CircuitRunner.probabilities` themselves still
+    ask Aer's estimator on ``AerSimulator.from_backend`` (built once; gate noise only,
+    observables mapped with ``apply_layout``). With ``shots`` bitstrings are sampled.
+    A real IBM device (``qiskit_ibm_runtime.IBMBackend``) is sampled through
     qiskit-ibm-runtime's Sampler, with :data:`DEVICE_DEFAULT_SHOTS` when ``shots=None``.
 a ``BaseEstimatorV2`` / ``BaseSamplerV2`` instance
     Used as given with the logical circuit (bring ISA circuits' transpilation yourself if
@@ -53,6 +57,7 @@ from ..exceptions import QuantumJobError
 from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
 from ..utils._validation import check_option, check_seed, check_shots
 from .mitigation import mitigate_probabilities, readout_assignment_matrices
+from .noisy_simulator import MAX_ACTIVE_QUBITS, NoisyDensityMatrixSimulator
 from .runtime import (
     DeviceRecord,
     InvalidResultError,
@@ -265,6 +270,7 @@ class CircuitRunner:
                              f"got backend={backend!r}, shots={shots!r}.")
         self._aer_simulator = None
         self._prepared = {}
+        self._noisy = {}
         self._fallback_runner = None
 
     @property
@@ -279,8 +285,10 @@ class CircuitRunner:
         -------
         description : dict
             ``backend`` (name), ``device`` (a :class:`DeviceRecord` as a dict, for a
-            device), ``seed_transpiler``, ``optimization_level``, ``layout``, and the
-            totals of :meth:`JobManager.summary` (jobs, shots used, retries, wall time).
+            device), ``seed_transpiler``, ``optimization_level``, ``layout``,
+            ``noisy_simulator`` (whether exact results come from
+            :meth:`noisy_simulator`), and the totals of :meth:`JobManager.summary`
+            (jobs, shots used, retries, wall time).
         """
         device = None
         if self.kind in ("device", "detached"):
@@ -295,6 +303,7 @@ class CircuitRunner:
             "layout": self.layout,
             "fallback": None if self.fallback is None else backend_name(self.fallback),
             "readout_mitigation": self.readout_mitigation,
+            "noisy_simulator": self.exact_noisy,
             **self.jobs.summary(),
         }
 
@@ -307,6 +316,51 @@ class CircuitRunner:
         if self.kind == "sampler" or (self.kind == "device" and _is_ibm_hardware(self.backend)):
             return True
         return self.shots is not None
+
+    @property
+    def exact_noisy(self):
+        """Whether exact results come from :meth:`noisy_simulator`: a fake (local) device
+        with ``shots=None``."""
+        return (self.kind == "device" and self.shots is None
+                and not _is_ibm_hardware(self.backend) and self._fallback_runner is None)
+
+    def noisy_simulator(self, circuit, input_params, weight_params, readout=True):
+        """The exact noisy simulator of ``circuit`` transpiled for this runner's fake device.
+
+        Built once per circuit (the transpilation of :meth:`expval_z` is shared) and
+        cached; see :class:`~skqegm.quantum.NoisyDensityMatrixSimulator`.
+
+        Parameters
+        ----------
+        circuit : QuantumCircuit
+            The logical, parametrised circuit.
+        input_params, weight_params : list of Parameter
+            Its per-row and shared parameters, in column order.
+        readout : bool, default=True
+            Include the device's readout errors in the outputs.
+
+        Returns
+        -------
+        simulator : NoisyDensityMatrixSimulator
+
+        Raises
+        ------
+        ValueError
+            If this runner is not on a fake device with ``shots=None``, or the
+            transpiled circuit is too wide.
+        """
+        if not self.exact_noisy:
+            raise ValueError("The noisy simulator runs a fake device's noise model with "
+                             f"shots=None; this runner has backend={self.name!r}, "
+                             f"shots={self.shots!r}.")
+        key = (id(circuit), bool(readout))
+        if key not in self._noisy:
+            run_circuit = self._prepare(circuit)
+            simulator = NoisyDensityMatrixSimulator(
+                run_circuit, input_params, weight_params, self.backend, circuit.num_qubits,
+                readout=readout)
+            self._noisy[key] = (circuit, simulator)
+        return self._noisy[key][1]
 
     @property
     def shots_per_circuit(self):
@@ -351,6 +405,19 @@ class CircuitRunner:
                 )
             if _is_ibm_hardware(self.backend):  # pragma: no cover - needs IBM credentials
                 return
+        if self.exact_noisy:
+            # The noisy simulator holds 4**n Pauli coefficients per row and per output
+            # (more if routing adds device qubits: refused when the circuit is built).
+            if n_qubits > MAX_ACTIVE_QUBITS:
+                raise ValueError(
+                    f"{what} needs n_qubits={n_qubits}; the exact noisy simulation of a "
+                    f"fake device (shots=None) handles at most {MAX_ACTIVE_QUBITS} qubits "
+                    f"(4**n Pauli coefficients per row); set shots to sample instead, or "
+                    f"{advice}")
+            check_memory(8.0 * 4**n_qubits * (n_qubits + 3),
+                         f"{what}: the exact noisy simulation of n_qubits={n_qubits} "
+                         f"(4**{n_qubits} Pauli coefficients per row and output)", advice)
+            return
         if self.kind in ("statevector", "aer", "device"):
             check_state_memory(
                 n_qubits, self.kind, f"{what} simulates n_qubits={n_qubits} (2**{n_qubits} "
@@ -675,13 +742,14 @@ class CircuitRunner:
         state = self.__dict__.copy()
         state["_aer_simulator"] = None
         state["_prepared"] = {}
+        state["_noisy"] = {}
         state["backend"] = detach_backend(state["backend"])
         state["fallback"] = detach_backend(state["fallback"])
         state["_fallback_runner"] = None
         return state
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        self.__dict__.update({"_noisy": {}, **state})
         self.kind = check_backend(self.backend)
 
 

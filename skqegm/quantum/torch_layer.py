@@ -1,7 +1,9 @@
 """The variational layer inside torch models, trainable on every backend.
 
-On the exact backend gradients come from torch autograd through the simulator. On a
-Qiskit backend a ``torch.autograd.Function`` computes the gradients by the
+On the exact backend gradients come from torch autograd through the simulator; on a
+fake device with ``shots=None`` through the exact noisy density-matrix simulator
+(:class:`~skqegm.quantum.NoisyDensityMatrixSimulator`, readout errors included). On
+any other Qiskit backend a ``torch.autograd.Function`` computes the gradients by the
 parameter-shift rule (eq. 6): the batch and all its shifted parameter sets, for the
 weights and for the angle-encoded inputs, go in ONE primitive call, so a training step
 costs one call. The classical parts of a model train by ordinary backprop through this
@@ -74,10 +76,18 @@ class QuantumLayer(torch.nn.Module):
             )
         self._rng = np.random.default_rng(transformer.seed_)
 
+    @property
+    def _noisy(self):
+        """Whether outputs come from the exact noisy simulator (a fake device, no shots)."""
+        runner = self.transformer.runner_
+        return runner is not None and runner.exact_noisy
+
     def forward(self, x):
         """Outputs of the transformer for the rows of ``x``: ``(n_samples, n_outputs)``."""
         if self._simulator is not None:
             return getattr(self._simulator, self._output)(x, self.weights)
+        if self._noisy:
+            return self._forward_noisy(x)
         if x.requires_grad and self.transformer.encoding != "angle":
             raise ValueError(
                 "Input gradients on a Qiskit backend need encoding='angle' (each input is "
@@ -90,11 +100,27 @@ class QuantumLayer(torch.nn.Module):
             return torch.as_tensor(out, dtype=x.dtype)
         return _ParameterShift.apply(x, self.weights, self.transformer, seed)
 
+    def _forward_noisy(self, x, output=None):
+        """Exact noisy outputs with autograd gradients (no parameter shift)."""
+        if self.transformer.encoding == "angle":
+            inputs = x.double()
+        elif x.requires_grad and torch.is_grad_enabled():
+            raise ValueError("Input gradients through the noisy simulator need "
+                             "encoding='angle' (each input is one rotation angle).")
+        else:
+            inputs = torch.from_numpy(self.transformer.parameter_values(
+                x.detach().double().numpy(), np.zeros((len(x), self.weights.numel())))
+                [:, :len(self.transformer.input_params_)])
+        out = getattr(self.transformer.noisy_simulator(), output or self._output)(
+            inputs, self.weights.double())
+        return out.to(x.dtype)
+
     def measure(self, x, random_state=None):
         """One measured outcome per row of ``x`` (integers, qubit 0 least significant).
 
-        The exact backend draws from the exact outcome probabilities with
-        ``random_state``; a Qiskit backend runs one shot per row, seeded by
+        The exact backend, and a fake device with ``shots=None``, draw from the exact
+        outcome probabilities (the device's noise and readout errors included) with
+        ``random_state``; any other Qiskit backend runs one shot per row, seeded by
         ``random_state``, in one call per 8,192 rows (a simulator holds every circuit of
         a call in memory: 200,000 rows took 7 GB on Aer).
 
@@ -114,6 +140,8 @@ class QuantumLayer(torch.nn.Module):
         with torch.no_grad():
             if self._simulator is not None:
                 return self._measure_exact(x, rng)
+            if self._noisy:
+                return self._measure_noisy(x, rng)
             X = x.detach().double().numpy()
             W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
             blocks = max(1, -(-len(X) // _MEASURE_ROWS))
@@ -141,6 +169,21 @@ class QuantumLayer(torch.nn.Module):
             cdf = np.cumsum(probs, axis=1)
             u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
             outcomes[start:start + rows] = np.minimum((u > cdf).sum(axis=1), sim.dim - 1)
+        return outcomes
+
+    def _measure_noisy(self, x, rng):
+        """Outcomes drawn from the exact noisy (readout-included) probabilities, in row
+        order, a chunk of rows at a time."""
+        n_rows, dim = len(x), 2**self.transformer.n_qubits_
+        outcomes = np.empty(n_rows, dtype=np.int64)
+        rows = rows_per_chunk(n_rows, 40.0 * dim, outcomes.nbytes,
+                              f"QuantumLayer.measure on {n_rows} rows", "measure fewer rows.")
+        for start in range(0, n_rows, rows):
+            probs = self._forward_noisy(x[start:start + rows].double(),
+                                        "probabilities").numpy()
+            cdf = np.cumsum(probs, axis=1)
+            u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
+            outcomes[start:start + rows] = np.minimum((u > cdf).sum(axis=1), dim - 1)
         return outcomes
 
     def to_transformer(self):

@@ -249,6 +249,9 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             check_nonzero_rows(X)  # a zero row is an error, not NaN
         if self._attached_runner() is None:
             return self._evaluate_exact(X, weight_sets)
+        if self.runner_.exact_noisy:
+            inputs = self._noisy_inputs(X)
+            return np.stack([self._run_noisy(inputs, weights) for weights in weight_sets])
         n_sets, n_rows = len(weight_sets), len(X)
         out = self.run_pairs(np.tile(X, (n_sets, 1)), np.repeat(weight_sets, n_rows, axis=0))
         return out.reshape(n_sets, n_rows, -1)
@@ -293,9 +296,61 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             raise ValueError("run_pairs runs a Qiskit backend; the exact backend (backend="
                              "None) evaluates weight sets with evaluate().")
         seed = check_seed(seed)
+        values = self.parameter_values(X, weights)
+        if self.runner_.exact_noisy:
+            return self._run_noisy_pairs(values[:, :len(self.input_params_)],
+                                         values[:, len(self.input_params_):])
         run = getattr(self.runner_, self._output)
-        return run(self.circuit_, self.parameters_, self.parameter_values(X, weights),
-                   seed=seed)
+        return run(self.circuit_, self.parameters_, values, seed=seed)
+
+    def noisy_simulator(self):
+        """The exact noisy simulator of this transformer's circuit on its fake device.
+
+        Used by :meth:`transform` and :class:`~skqegm.quantum.QuantumLayer` when
+        ``backend`` is a fake device and ``shots=None``.
+
+        Returns
+        -------
+        simulator : NoisyDensityMatrixSimulator
+
+        Raises
+        ------
+        ValueError
+            If the backend is not a fake device or ``shots`` is set.
+        """
+        check_is_fitted(self)
+        runner = self._attached_runner()
+        if runner is None:
+            raise ValueError("The exact backend (backend=None) has no noisy simulator; use a "
+                             "fake device, e.g. backend=FakeManilaV2().")
+        return runner.noisy_simulator(self.circuit_, self.input_params_, self.weight_params_)
+
+    def _noisy_inputs(self, X):
+        """The values of ``input_params_`` for the rows of ``X``."""
+        if self.encoding == "amplitude":
+            return amplitude_encoding_angles(X, self.n_qubits_)
+        return np.asarray(X, dtype=np.float64)
+
+    def _run_noisy(self, inputs, weights):
+        """Outputs of the noisy simulator for input values and one shared weight set."""
+        with torch.no_grad():
+            out = getattr(self.noisy_simulator(), self._output)(
+                torch.from_numpy(np.ascontiguousarray(inputs)),
+                torch.from_numpy(np.ascontiguousarray(weights)))
+        return out.numpy()
+
+    def _run_noisy_pairs(self, inputs, weights):
+        """Outputs for per-row weights: one call per distinct weight set (the shared
+        ansatz then runs once per set), or the whole circuit per row if they are many."""
+        sets, index = np.unique(weights, axis=0, return_inverse=True)
+        index = index.ravel()
+        if len(sets) > 8:
+            return self._run_noisy(inputs, weights)
+        out = np.empty((len(inputs), self.n_outputs_))
+        for k, weight_set in enumerate(sets):
+            rows = np.flatnonzero(index == k)
+            out[rows] = self._run_noisy(inputs[rows], weight_set)
+        return out
 
     def sample_outcomes(self, X, weights, seed=None):
         """One measured outcome per pair (row of ``X``, row of ``weights``), Qiskit backends.
@@ -487,7 +542,9 @@ class EstimatorTransformer(_QuantumTransformer):
     backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2, default=None
         ``None`` or ``"exact"``: the exact torch simulator; ``"statevector"``,
         ``"aer"``, a Qiskit device such as ``FakeTorontoV2()``, or a ready primitive.
-        See :mod:`skqegm.quantum.backends`.
+        See :mod:`skqegm.quantum.backends`. A fake device with ``shots=None`` gives
+        exact noisy values, readout errors included
+        (:class:`~skqegm.quantum.NoisyDensityMatrixSimulator`).
     shots : int, default=None
         ``None``: exact values where the backend allows it; otherwise estimated from
         this many sampled bitstrings per row.

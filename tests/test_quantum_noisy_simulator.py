@@ -1,0 +1,258 @@
+"""The exact noisy simulator of fake devices against Aer's density-matrix simulation."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from qiskit import ClassicalRegister
+from qiskit.quantum_info import SparsePauliOp
+from qiskit.transpiler import generate_preset_pass_manager
+from qiskit_aer import AerSimulator
+from qiskit_aer.noise import NoiseModel
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2, FakeTorontoV2
+from sklearn.base import clone
+
+from skqegm import QEGMSampler
+from skqegm.exceptions import MemoryLimitError
+from skqegm.quantum import (
+    EstimatorTransformer,
+    NoisyDensityMatrixSimulator,
+    QuantumLayer,
+    SamplerTransformer,
+    amplitude_encoding_angles,
+    noisy_simulator,
+    variational_circuit,
+)
+
+DEVICES = {"manila": FakeManilaV2(), "toronto": FakeTorontoV2()}
+_AER = {}
+
+
+def _aer(device):
+    """Aer's density-matrix simulator under the device's full noise model."""
+    if device.name not in _AER:
+        _AER[device.name] = AerSimulator(method="density_matrix",
+                                          noise_model=NoiseModel.from_backend(device))
+    return _AER[device.name]
+
+
+def _readout_matrix(device, qubits):
+    """``A[b, t]``: P(read b | prepared t) over ``qubits`` (logical qubit 0 least
+    significant), from the noise model's own readout errors."""
+    errors = {tuple(e["gate_qubits"][0]): np.array(e["probabilities"]) for e in
+              NoiseModel.from_backend(device).to_dict()["errors"] if e["type"] == "roerror"}
+    matrix = np.ones((1, 1))
+    for q in qubits:
+        matrix = np.kron(errors[(q,)].T, matrix)
+    return matrix
+
+
+def _case(device, n_features, encoding, entanglement, n_rows=4, seed=0):
+    qc, inputs, weights = variational_circuit(n_features, 2, encoding, entanglement)
+    isa = generate_preset_pass_manager(optimization_level=1, backend=device,
+                                       seed_transpiler=seed).run(qc)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-np.pi, np.pi, size=(n_rows, n_features))
+    values = X if encoding == "angle" else amplitude_encoding_angles(X, qc.num_qubits)
+    W = rng.uniform(0, 2 * np.pi, size=len(weights))
+    return qc, isa, inputs, weights, values, W
+
+
+def _aer_results(device, isa, params, values, W, n_qubits):
+    """Aer: probabilities of the logical qubits and <Z_i> (no readout error) per row."""
+    layout = isa.layout.final_index_layout()[:n_qubits]
+    circuit = isa.copy()
+    circuit.save_probabilities(qubits=layout)
+    for i in range(n_qubits):
+        z = SparsePauliOp("I" * (n_qubits - 1 - i) + "Z" + "I" * i).apply_layout(isa.layout)
+        circuit.save_expectation_value(z, list(range(isa.num_qubits)), label=f"z{i}")
+    rows = np.hstack([values, np.tile(W, (len(values), 1))])
+    column = {p: j for j, p in enumerate(params)}
+    binds = [{p: rows[:, column[p]] for p in circuit.parameters}]
+    result = _aer(device).run([circuit], parameter_binds=binds).result()
+    probs = np.array([result.data(r)["probabilities"] for r in range(len(rows))])
+    z = np.array([[result.data(r)[f"z{i}"] for i in range(n_qubits)] for r in range(len(rows))])
+    return probs, z, layout
+
+
+CASES = [
+    ("manila", 4, "angle", "linear"),
+    ("manila", 5, "angle", None),
+    ("toronto", 6, "angle", "linear"),
+    ("toronto", 5, "angle", None),
+    ("manila", 16, "amplitude", "linear"),
+    ("toronto", 32, "amplitude", None),
+]
+
+
+@pytest.mark.parametrize("device, n_features, encoding, entanglement", CASES)
+def test_agrees_with_aer_density_matrix(device, n_features, encoding, entanglement):
+    device = DEVICES[device]
+    qc, isa, inputs, weights, values, W = _case(device, n_features, encoding, entanglement)
+    n = qc.num_qubits
+    probs, z, layout = _aer_results(device, isa, inputs + weights, values, W, n)
+    readout = _readout_matrix(device, layout)
+    measured = probs @ readout.T  # what the device reports: readout errors applied
+    signs = 1.0 - 2.0 * ((np.arange(2**n)[:, None] >> np.arange(n)) & 1)
+
+    sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, n)
+    bare = NoisyDensityMatrixSimulator(isa, inputs, weights, device, n, readout=False)
+    assert sim.n_active < device.num_qubits or device.num_qubits == 5
+    x, w = torch.from_numpy(values), torch.from_numpy(W)
+    assert np.abs(sim.probabilities(x, w).numpy() - measured).max() < 1e-6
+    assert np.abs(sim.expval_z(x, w).numpy() - measured @ signs).max() < 1e-6
+    assert np.abs(bare.probabilities(x, w).numpy() - probs).max() < 1e-6
+    assert np.abs(bare.expval_z(x, w).numpy() - z).max() < 1e-6
+    # Per-row weights run the whole circuit per row: the same numbers.
+    per_row = sim.probabilities(x, w.expand(len(x), -1)).numpy()
+    assert np.abs(per_row - measured).max() < 1e-6
+    assert np.abs(measured - probs).max() > 1e-3  # the readout errors matter here
+
+
+def test_readout_convention_matches_aer_sampling():
+    """Aer's own measurement under the full noise model (readout included), sampled."""
+    device = DEVICES["manila"]
+    qc, isa, inputs, weights, values, W = _case(device, 4, "angle", "linear", n_rows=1)
+    sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, 4)
+    probs = sim.probabilities(torch.from_numpy(values), torch.from_numpy(W)).numpy()[0]
+    layout = isa.layout.final_index_layout()[:4]
+    circuit = isa.copy()
+    circuit.add_register(ClassicalRegister(4, "c"))
+    circuit.measure(layout, range(4))
+    column = {p: j for j, p in enumerate(inputs + weights)}
+    row = np.concatenate([values[0], W])
+    bound = circuit.assign_parameters({p: row[column[p]] for p in circuit.parameters})
+    shots = 200_000
+    counts = _aer(device).run(bound, shots=shots, seed_simulator=1).result().get_counts()
+    freq = np.zeros(16)
+    for key, count in counts.items():
+        freq[int(key, 2)] = count / shots
+    assert np.abs(freq - probs).max() < 5 * np.sqrt(0.25 / shots)
+
+
+def test_gradients_match_finite_differences_and_parameter_shift():
+    device = DEVICES["toronto"]
+    qc, isa, inputs, weights, values, W = _case(device, 4, "angle", "linear", n_rows=3)
+    sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, 4)
+    rng = np.random.default_rng(1)
+    coefs = torch.from_numpy(rng.normal(size=(3, 16)))
+
+    def loss(x, w):
+        return (sim.probabilities(x, w) * coefs).sum() + sim.expval_z(x, w).square().sum()
+
+    x = torch.from_numpy(values).requires_grad_()
+    w = torch.from_numpy(W).requires_grad_()
+    loss(x, w).backward()
+    h = 1e-5
+    with torch.no_grad():
+        fd_w = np.array([(loss(x, w + h * e) - loss(x, w - h * e)).item() / (2 * h)
+                         for e in torch.eye(len(W), dtype=torch.float64)])
+        # Each weight is the angle of one rz: the two-term shift rule is exact, noise or not.
+        shift = np.pi / 2
+        ps_w = np.array([
+            (sim.probabilities(x, w + shift * e) - sim.probabilities(x, w - shift * e)).mul(
+                coefs).sum().item() / 2
+            for e in torch.eye(len(W), dtype=torch.float64)])
+        w_only = w.detach().clone().requires_grad_()
+    np.testing.assert_allclose(w.grad.numpy(), fd_w, atol=1e-6)
+    (sim.probabilities(x.detach(), w_only) * coefs).sum().backward()
+    np.testing.assert_allclose(w_only.grad.numpy(), ps_w, atol=1e-10)
+    with torch.no_grad():
+        flat = x.detach().reshape(-1)
+        fd_x = []
+        for k in range(flat.numel()):
+            e = torch.zeros_like(flat)
+            e[k] = h
+            fd_x.append((loss((flat + e).reshape(x.shape), w)
+                         - loss((flat - e).reshape(x.shape), w)).item() / (2 * h))
+    np.testing.assert_allclose(x.grad.numpy().ravel(), fd_x, atol=1e-6)
+
+
+def test_transformers_use_it_and_match_aer_without_readout():
+    X = np.random.default_rng(2).uniform(0, np.pi, size=(5, 3))
+    qt = EstimatorTransformer(n_layers=2, backend=FakeManilaV2(), random_state=0).fit(X)
+    out = qt.transform(X)
+    sim = qt.noisy_simulator()
+    direct = sim.expval_z(torch.from_numpy(X), torch.from_numpy(qt.weights_)).numpy()
+    np.testing.assert_array_equal(out, direct)
+    assert qt.runner_.jobs.summary()["n_jobs"] == 0  # nothing submitted
+    assert qt.runner_.describe()["noisy_simulator"]
+    # Aer's estimator (the runner's own path) leaves readout errors out.
+    values = qt.parameter_values(X, np.tile(qt.weights_, (5, 1)))
+    aer = qt.runner_.expval_z(qt.circuit_, qt.parameters_, values)
+    bare = qt.runner_.noisy_simulator(qt.circuit_, qt.input_params_, qt.weight_params_,
+                                      readout=False)
+    no_readout = bare.expval_z(torch.from_numpy(X), torch.from_numpy(qt.weights_)).numpy()
+    assert np.abs(no_readout - aer).max() < 1e-6
+    # Several weight sets, and pairs of rows and weights.
+    W = np.random.default_rng(3).uniform(0, 6, size=(2, qt.weights_.size))
+    sets = qt.evaluate(X, W)
+    pairs = qt.run_pairs(np.vstack([X, X]), np.repeat(W, 5, axis=0))
+    np.testing.assert_allclose(pairs.reshape(2, 5, -1), sets, atol=1e-12)
+    probs = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), encoding="amplitude",
+                               random_state=0).fit(X).transform(X)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_quantum_layer_trains_by_autograd_and_measures_from_exact_probabilities():
+    X = np.random.default_rng(4).uniform(0, np.pi, size=(6, 3))
+    qt = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), random_state=0).fit(X)
+    layer = QuantumLayer(qt, dtype=torch.complex128)
+    x = torch.from_numpy(X).requires_grad_()
+    out = layer(x)
+    np.testing.assert_allclose(out.detach().numpy(), qt.transform(X), atol=1e-12)
+    (out[:, 3].sum() + out[:, 5].sum()).backward()
+    sim = qt.noisy_simulator()
+    w = torch.from_numpy(qt.weights_).requires_grad_()
+    ref = sim.probabilities(torch.from_numpy(X), w)
+    (ref[:, 3].sum() + ref[:, 5].sum()).backward()
+    np.testing.assert_allclose(layer.weights.grad.numpy(), w.grad.numpy(), atol=1e-12)
+    assert x.grad is not None and qt.runner_.jobs.summary()["n_jobs"] == 0
+    rows = torch.from_numpy(np.repeat(X[:1], 20_000, axis=0))
+    outcomes = layer.measure(rows, random_state=0)
+    np.testing.assert_array_equal(outcomes, layer.measure(rows, random_state=0))
+    freq = np.bincount(outcomes, minlength=8) / len(outcomes)
+    assert np.abs(freq - qt.transform(X[:1])[0]).max() < 0.02
+
+
+def test_pickle_and_clone_keep_the_noisy_path():
+    X = np.random.default_rng(5).uniform(0, np.pi, size=(4, 2))
+    qt = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), random_state=0).fit(X)
+    expected = qt.transform(X)
+    loaded = pickle.loads(pickle.dumps(qt))
+    np.testing.assert_array_equal(loaded.transform(X), expected)
+    np.testing.assert_array_equal(clone(qt).fit(X).transform(X), expected)
+    layer = pickle.loads(pickle.dumps(QuantumLayer(qt)))
+    np.testing.assert_allclose(layer(torch.from_numpy(X)).detach().numpy(), expected,
+                               atol=1e-6)
+
+
+def test_too_wide_circuits_are_refused_before_transpiling():
+    with pytest.raises(ValueError, match=r"n_qubits=13; the exact noisy simulation of a "
+                                         r"fake device \(shots=None\) handles at most 12"):
+        EstimatorTransformer(backend=FakeTorontoV2()).fit(np.zeros((2, 13)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_model_fits_on_a_fake_device_without_jobs():
+    X = np.random.default_rng(6).normal(size=(60, 1))
+    model = QEGMSampler(n_qubits=2, n_layers=1, backend=FakeManilaV2(), max_epochs=2,
+                        batch_size=30, hidden_layer_sizes=(4,), random_state=0).fit(X)
+    assert model.quantum_layer_.runner_.jobs.summary()["n_jobs"] == 0
+    draws = model.sample(50, random_state=0)
+    np.testing.assert_array_equal(draws, model.sample(50, random_state=0))
+    assert np.isfinite(model.score_samples(X)).all()
+
+
+def test_wide_transpiled_circuits_and_large_batches_are_refused(monkeypatch):
+    device = DEVICES["toronto"]
+    qc, isa, inputs, weights, values, W = _case(device, 6, "angle", "linear")
+    monkeypatch.setattr(noisy_simulator, "MAX_ACTIVE_QUBITS", 5)
+    with pytest.raises(ValueError, match=r"touches 6 device qubits .* at most 5"):
+        NoisyDensityMatrixSimulator(isa, inputs, weights, device, 6)
+    monkeypatch.undo()
+    sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, 6)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"noisy simulation of 10 rows on 6 active"):
+        sim.probabilities(torch.zeros((10, 6), dtype=torch.float64), torch.from_numpy(W))
