@@ -300,6 +300,9 @@ def run_design(design, X, y, dates, start, refit_every, models, args):
         if args.figures and name in FIGURE_MODELS and seed in (None, 0):
             losses[name, seed]["path"] = (result.dates, result.y, result.var_at(0.99))
         print_progress(records[-1])
+        if args.json:  # one line per model as it finishes, so a cut-off run keeps them
+            with open(args.json + ".partial.jsonl", "a") as handle:
+                handle.write(json.dumps(records[-1]) + "\n")
     return records, losses
 
 
