@@ -253,20 +253,31 @@ def score_forecasts(result, n_simulations, seed):
     for level in LEVELS:
         var, es = result.var_at(level), result.es_at(level)
         hits = var_exceedances(result.y, var)
-        fz0 = fz0_loss(result.y, var, es, level, reduce=False)
         pinball = var_pinball_loss(result.y, var, level, reduce=False)
-        es_test = acerbi_szekely_test(result.y, var, es, level, result.draws,
-                                      n_simulations=n_simulations, random_state=seed)
+        # FZ0 and the Acerbi-Szekely test need an ES that is a positive loss beyond the
+        # VaR on every day; a forecast that breaks this (a model extrapolating far outside
+        # its training features can forecast a gain as its ES) has neither.
+        bad = int(np.count_nonzero((es <= 0) | (es < var)))
+        fz0 = es_test = None
+        if not bad:
+            fz0 = fz0_loss(result.y, var, es, level, reduce=False)
+            es_test = acerbi_szekely_test(result.y, var, es, level, result.draws,
+                                          n_simulations=n_simulations, random_state=seed)
         row[str(level)] = {
             "mean_var": float(var.mean()), "mean_es": float(es.mean()),
             "exceedances": int(hits.sum()), "rate": float(hits.mean()),
             "kupiec_p": kupiec_pof_test(hits, level).p_value,
             "independence_p": christoffersen_independence_test(hits).p_value,
             "christoffersen_p": christoffersen_conditional_coverage_test(hits, level).p_value,
-            "as_z2": es_test.statistic, "as_p": es_test.p_value,
-            "pinball": float(pinball.mean()), "fz0": float(fz0.mean()),
+            "as_z2": None if es_test is None else es_test.statistic,
+            "as_p": None if es_test is None else es_test.p_value,
+            "pinball": float(pinball.mean()),
+            "fz0": None if fz0 is None else float(fz0.mean()),
+            "invalid_es_days": bad,
+            "min_var": float(var.min()),
         }
-        losses[level] = {"fz0": fz0, "pinball": pinball}
+        losses[level] = {"pinball": pinball} if fz0 is None else {"fz0": fz0,
+                                                                   "pinball": pinball}
     return row, losses
 
 
@@ -578,19 +589,28 @@ def quality_bars(records, model="qegm", reference="gjr-skewt"):
             if not ref:
                 continue
             for loss in ("fz0", "pinball"):
-                mine = float(np.mean([r[key][loss] for r in own]))
-                theirs = ref[0][key][loss]
+                # A seed whose ES forecasts have no FZ0 loss (ES <= 0 on some day) fails.
+                undefined = sum(r[key][loss] is None for r in own)
                 scale = 1e4 if loss == "pinball" else 1.0
-                bars.append((f"{design} {100 * level:g}% {loss} at or below {reference}",
-                             mine <= theirs, f"seed mean {scale * mine:.4f} vs "
-                             f"{scale * theirs:.4f}" + (" (x1e4)" if scale != 1 else "")))
+                if undefined or ref[0][key][loss] is None:
+                    bars.append((f"{design} {100 * level:g}% {loss} at or below {reference}",
+                                 False, f"undefined in {undefined} of {len(own)} seeds "
+                                 "(an ES forecast that is not a positive loss)"))
+                else:
+                    mine = float(np.mean([r[key][loss] for r in own]))
+                    theirs = ref[0][key][loss]
+                    bars.append((f"{design} {100 * level:g}% {loss} at or below {reference}",
+                                 mine <= theirs, f"seed mean {scale * mine:.4f} vs "
+                                 f"{scale * theirs:.4f}" + (" (x1e4)" if scale != 1 else "")))
                 worse = [d for d in records if d["part"] == "dm" and d["design"] == design
                          and d["model"] == model and d["versus"] == reference
                          and d["level"] == level and d["loss"] == loss
                          and d["p_worse"] < 0.05]
+                failed = len(worse) + undefined
                 bars.append((f"{design} {100 * level:g}% {loss} not significantly worse than "
-                             f"{reference} (one-sided DM, 5%)", not worse,
-                             f"significantly worse in {len(worse)} of {len(own)} seeds"))
+                             f"{reference} (one-sided DM, 5%)", not failed,
+                             f"significantly worse in {len(worse)} of {len(own)} seeds"
+                             + (f", undefined in {undefined}" if undefined else "")))
     return bars
 
 
