@@ -349,8 +349,8 @@ def dm_tests(design, losses):
                 continue
             for level in LEVELS:
                 for loss in ("fz0", "pinball"):
-                    if loss not in theirs[level]:
-                        continue
+                    if loss not in theirs[level] or loss not in own[level]:
+                        continue  # FZ0 undefined (an ES that is not a positive loss)
                     a, b = own[level][loss], theirs[level][loss]
                     two = diebold_mariano_test(a, b)
                     worse = diebold_mariano_test(a, b, alternative="greater")
