@@ -69,8 +69,10 @@ then one fit of each as the main job runs it (early stopping), whose ratio also 
 on the epochs each ran. It is not in the default ``--parts``: run
 ``--parts speed`` (about 2 minutes).
 
-Run ``python benchmarks/bench_tail_risk.py`` (about 5 minutes on 2 cores) or ``--quick``
-for a smoke test. ``--json PATH`` writes every figure.
+Run ``python benchmarks/bench_tail_risk.py --n-jobs 2`` or ``--quick`` for a smoke test
+(the S&P 500 part took 745 s wall with ``--n-jobs 2`` on 2 shared cores at load 2-4, and
+2,030 s at load 8-11 before issue 17t's faster training). ``--json PATH`` writes every
+figure (and ``PATH.partial.jsonl`` one line per model as it finishes).
 """
 
 import argparse
