@@ -390,20 +390,23 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """Outputs of the torch simulator, ``(n_sets, n_rows, n_outputs)``, chunk by chunk.
 
         Rows go through in chunks that fit scikit-learn's ``working_memory`` (the
-        probabilities, and with ``shots`` their int64 counts, of every weight set), so
-        the peak is the output plus one chunk. The shots of the rows are drawn in the
-        order of one draw over the whole output (weight set, then row), so the results
-        do not depend on the chunks.
+        outputs, and with ``shots`` the probabilities and their int64 counts, of every
+        weight set), so the peak is the output plus one chunk. Exact outputs come
+        straight from the simulator (``<Z>`` reduced inside it, cache-sized chunk by
+        chunk); a batch that fits one chunk is returned without a copy. The shots of the
+        rows are drawn in the order of one draw over the whole output (weight set, then
+        row), so the results do not depend on the chunks.
         """
         n_sets, n_rows, n = len(weight_sets), len(X), self.n_qubits_
         simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128,
                                          entanglement=self.entanglement)
         sampled = self.shots is not None
+        computed = "probabilities" if sampled else self._output
         kwargs = dict(n_layers=self.n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
-        out = np.empty((n_sets, n_rows, self.n_outputs_))
-        per_row = exact_bytes_per_row(n, "probabilities", **kwargs) + (
+        out_bytes = 8.0 * n_sets * n_rows * self.n_outputs_
+        per_row = exact_bytes_per_row(n, computed, **kwargs) + (
             3 * 8.0 * n_sets * 2**n if sampled else 0)  # counts, frequencies, the division
-        fixed = exact_fixed_bytes(n, "probabilities", n_rows=n_rows, **kwargs) + out.nbytes
+        fixed = exact_fixed_bytes(n, computed, n_rows=n_rows, **kwargs) + out_bytes
         if self._output == "expval_z":
             fixed += 16.0 * 2**n * n  # the float64 signs, and a column being built
         sets = f" x {n_sets} weight sets" if n_sets > 1 else ""
@@ -411,12 +414,22 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
             "pass fewer rows at a time, or use fewer qubits.")
-        # <Z> from each chunk's probabilities by the same numpy product as for one batch.
-        signs = z_sign_matrix(n) if self._output == "expval_z" else None
         X_t, W_t = torch.from_numpy(X), torch.from_numpy(weight_sets)
-        rng = np.random.default_rng(self.seed_) if sampled else None
         with torch.no_grad():
-            if not sampled or n_sets == 1 or rows >= n_rows:
+            if not sampled:
+                evaluate = getattr(simulator, computed)
+                if rows >= n_rows:
+                    return evaluate(X_t, W_t).numpy()
+                out = np.empty((n_sets, n_rows, self.n_outputs_))
+                for start in range(0, n_rows, rows):
+                    block = slice(start, start + rows)
+                    out[:, block] = evaluate(X_t[block], W_t).numpy()
+                return out
+            # <Z> from each chunk's sampled frequencies by the same numpy product.
+            signs = z_sign_matrix(n) if self._output == "expval_z" else None
+            rng = np.random.default_rng(self.seed_)
+            out = np.empty((n_sets, n_rows, self.n_outputs_))
+            if n_sets == 1 or rows >= n_rows:
                 for start in range(0, n_rows, rows):
                     block = slice(start, start + rows)
                     probs = simulator.probabilities(X_t[block], W_t).numpy()
