@@ -51,6 +51,9 @@ VARIANTS = [
     TailRiskEstimator(latent="gaussian", tail_rule="sigma", k=0.5, side="upper", **FAST),
     TailRiskEstimator(latent="categorical", **FAST),
     GPDTailSampler(body="empirical"),
+    # "auto": the GPU where torch sees one (the fitted model comes back to the CPU).
+    VAESampler(device="auto", **FAST),
+    EstimatorTransformer(device="auto", n_layers=1),
 ]
 
 AMPLITUDE_FAILURES = {

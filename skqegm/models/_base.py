@@ -136,6 +136,18 @@ class BaseQEGM(BaseTorchEstimator):
             raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a device "
                              f"or a primitive) or None; got {self.fallback!r}.")
 
+    def _fit_device(self):
+        device = super()._fit_device()
+        if self.latent == "quantum" and check_backend(self.backend) != "exact":
+            # Parameter shift runs the circuit on the Qiskit backend, from numpy arrays.
+            if self.device == "cuda":
+                raise ValueError(
+                    "device='cuda' trains the exact simulator and the networks on the GPU; "
+                    f"with backend={backend_name(self.backend)!r} the circuit runs on that "
+                    "backend. Use device='cpu' (or 'auto', which trains on the CPU here).")
+            return torch.device("cpu")
+        return device
+
     # -- the fit, its jobs and their cost -------------------------------------------------------
     @contextlib.contextmanager
     def _fit_scope(self):

@@ -82,10 +82,10 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
     True
     """
     mean, scale = network.encode(x, context)
-    z = mean + scale * _randn(mean.shape, generator)
-    z = z + noise * _randn(z.shape, generator)
-    prior = _randn((prior_noise.shape[0], z.shape[1]), generator)
-    prior = prior + prior_noise * _randn(prior.shape, generator)
+    z = mean + scale * _randn(mean.shape, generator, x.device)
+    z = z + noise * _randn(z.shape, generator, x.device)
+    prior = _randn((prior_noise.shape[0], z.shape[1]), generator, x.device)
+    prior = prior + prior_noise * _randn(prior.shape, generator, x.device)
     # One pass through the latent for both sets of rows: one primitive call on a backend.
     contexts = None if context is None else torch.cat([context, prior_context])
     mixture = network.mixture(torch.cat([z, prior]), contexts)
@@ -169,5 +169,6 @@ def bernoulli_kl(q, p):
     return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
 
 
-def _randn(shape, generator):
-    return torch.randn(shape, generator=generator)
+def _randn(shape, generator, device):
+    # Drawn on the CPU generator, then moved: the same draws on every device.
+    return torch.randn(shape, generator=generator).to(device)

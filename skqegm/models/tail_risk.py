@@ -130,6 +130,12 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     entanglement : {"linear", None}, default="linear"
         The ansatz's CNOT chain, or none (a circuit without entanglement); see
         :class:`~skqegm.QEGMSampler`.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine. On a Qiskit backend the quantum latent trains on
+        the CPU (parameter shift runs on the backend; ``"cuda"`` is refused).
 
     Attributes
     ----------
@@ -223,6 +229,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         fallback=None,
         session=False,
         entanglement="linear",
+        device="cpu",
     ):
         self.side = side
         self.tail_rule = tail_rule
@@ -258,6 +265,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

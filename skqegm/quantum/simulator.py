@@ -36,6 +36,10 @@ _CHUNK_AMPLITUDES = 2**20
 # the state, its evolved [re | im] and the probabilities of a chunk stay in L2 cache
 # (measured at 6 qubits, complex128: 2048-row chunks 1.9x faster than 16384).
 _CACHED_AMPLITUDES = 2**17
+# Below this many amplitudes in all (rows x 2**n) that path's fixed cost (about 0.2 ms:
+# the unitary in torch, the buffers) outweighs its gain: measured up to 2x slower than
+# the chunked paths at 16-256 rows, faster from about 2**16 amplitudes.
+_PRODUCT_MIN_AMPLITUDES = 2**16
 # Estimates below this are not checked against the memory available: reading it costs a
 # training step of a few qubits more than half its time (measured 260 -> 430 us).
 _UNCHECKED_BYTES = 2**26
@@ -66,9 +70,11 @@ class StatevectorSimulator:
     Notes
     -----
     Everything is differentiable with torch autograd, with respect to the inputs and the
-    weights. Weights may carry leading batch dimensions ``(..., n_weights)``: each weight
-    set gets its own unitary and the outputs gain the same leading dimensions
-    (used for the shifted weight sets of the parameter-shift rule).
+    weights. The computation runs on the device of the inputs (CPU or CUDA); inputs and
+    weights must share it. Weights may carry leading batch dimensions
+    ``(..., n_weights)``: each weight set gets its own unitary and the outputs gain the
+    same leading dimensions (used for the shifted weight sets of the parameter-shift
+    rule).
 
     Examples
     --------
@@ -134,7 +140,7 @@ class StatevectorSimulator:
             for q in range(n):
                 states = _apply_one_qubit(states, gates[..., layer, q, :, :], q, n)
             if n > 1:
-                states = states[..., self._cnot_chain]
+                states = states[..., self._cnot_chain.to(states.device)]
         return states
 
     def transposed_unitary(self, weights):
@@ -147,9 +153,10 @@ class StatevectorSimulator:
         """
         weights = torch.as_tensor(weights, dtype=self.real_dtype)
         if self.n_qubits > KRON_MAX_QUBITS:
-            eye = torch.eye(self.dim, dtype=self.dtype)
+            eye = torch.eye(self.dim, dtype=self.dtype, device=weights.device)
             return self.apply_ansatz(eye.expand(*weights.shape[:-1], self.dim, self.dim), weights)
-        return _ansatz_transposed(weights, self.n_qubits, self.n_layers, self._cnot_chain)
+        return _ansatz_transposed(weights, self.n_qubits, self.n_layers,
+                                  self._cnot_chain.to(weights.device))
 
     def _split_unitary_numpy(self, weights):
         """``[Re U.T | Im U.T]`` for numpy ``weights``: the real form applied to row states."""
@@ -196,7 +203,8 @@ class StatevectorSimulator:
         grad = torch.is_grad_enabled() and (X.requires_grad or weights.requires_grad)
         self._check_memory(output, n_rows, n_sets, grad)
         if (not grad and output != "statevector" and self.encoding == "angle"
-                and self.n_qubits <= UNITARY_MAX_QUBITS):
+                and self.n_qubits <= UNITARY_MAX_QUBITS
+                and n_rows * self.dim >= _PRODUCT_MIN_AMPLITUDES):
             return self._evolve_product_states(X, weights, output)
         rows = _rows_per_simulator_chunk(self.dim, n_sets)
         chunks = self._chunk_outputs(X, weights, output, rows)
@@ -204,7 +212,7 @@ class StatevectorSimulator:
             outs = list(chunks)
             return outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
         n_cols = self.n_qubits if output == "expval_z" else self.dim
-        out = torch.empty(*batch, n_rows, n_cols,
+        out = torch.empty(*batch, n_rows, n_cols, device=X.device,
                           dtype=self.dtype if output == "statevector" else self.real_dtype)
         start = 0
         for chunk in chunks:
@@ -234,16 +242,21 @@ class StatevectorSimulator:
         # numpy's allocator asks for transparent huge pages: a fresh 51 MB output (6 qubits,
         # 100,000 rows, float64) is page-faulted in 5x faster than from torch.empty
         # (measured 10 ms against 50 ms), a fifth of the whole evaluation.
-        out = torch.from_numpy(np.empty((n_sets, n_rows, n_cols),
-                                        dtype=torch.empty(0, dtype=self.real_dtype).numpy().dtype))
-        signs_t = self._z_signs.T.contiguous() if output == "expval_z" else None
+        device = X.device
+        if device.type == "cpu":
+            out = torch.from_numpy(np.empty((n_sets, n_rows, n_cols), dtype=(
+                np.float32 if self.real_dtype == torch.float32 else np.float64)))
+        else:
+            out = torch.empty(n_sets, n_rows, n_cols, dtype=self.real_dtype, device=device)
+        signs_t = (self._z_signs.T.contiguous().to(device) if output == "expval_z" else None)
         rows = max(1, min(_rows_per_simulator_chunk(dim, n_sets), _CACHED_AMPLITUDES // dim))
         size = min(rows, max(n_rows, 1))
         # Flat buffers: a shorter last chunk takes a contiguous prefix of each.
-        state_buf = torch.empty(2 * dim * size, dtype=self.real_dtype)
-        amp_buf = torch.empty(2 * dim * size, dtype=self.real_dtype)
-        prob_buf = torch.empty(dim * size, dtype=self.real_dtype)
-        z_buf = torch.empty(n * size, dtype=self.real_dtype)
+        kwargs = dict(dtype=self.real_dtype, device=device)
+        state_buf = torch.empty(2 * dim * size, **kwargs)
+        amp_buf = torch.empty(2 * dim * size, **kwargs)
+        prob_buf = torch.empty(dim * size, **kwargs)
+        z_buf = torch.empty(n * size, **kwargs)
         for start in range(0, n_rows, rows):
             x_t = X[start:start + rows].T * 0.5  # (n, b): half-angles, rows last
             b = x_t.shape[1]
@@ -262,9 +275,11 @@ class StatevectorSimulator:
     def _chunk_outputs(self, X, weights, output, rows):
         """Yield ``output`` for each chunk of ``rows`` rows of ``X``, in order."""
         def finish(probs):
-            return probs @ self._z_signs if output == "expval_z" else probs
+            return probs @ self._z_signs.to(probs.device) if output == "expval_z" else probs
 
-        if output != "statevector" and self.n_qubits <= SMALL_CIRCUIT_MAX_QUBITS:
+        # The small-circuit path builds its unitary in numpy: CPU only.
+        if (output != "statevector" and self.n_qubits <= SMALL_CIRCUIT_MAX_QUBITS
+                and X.device.type == "cpu"):
             for x in X.split(rows):
                 inputs = x if self.encoding == "angle" else self.encode(x)
                 yield finish(_SmallCircuitProbabilities.apply(inputs, weights, self))

@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
-from ..utils._validation import check_seed
+from ..utils._validation import DEVICES, check_device, check_seed
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
@@ -51,6 +51,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
         "session": ["boolean"],
         "entanglement": [StrOptions({"linear"}), None],
+        "device": [StrOptions(set(DEVICES))],
     }
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
@@ -70,6 +71,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         fallback=None,
         session=False,
         entanglement="linear",
+        device="cpu",
     ):
         self.n_layers = n_layers
         self.encoding = encoding
@@ -83,6 +85,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -108,6 +111,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float64)
         kind = check_backend(self.backend)
+        if kind == "exact":
+            check_device(self.device)  # "cuda" without a GPU fails here, not at transform
         if self.encoding == "amplitude":
             n_qubits = n_amplitude_qubits(X.shape[1])
             check_nonzero_rows(X)
@@ -414,16 +419,17 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
             "pass fewer rows at a time, or use fewer qubits.")
-        X_t, W_t = torch.from_numpy(X), torch.from_numpy(weight_sets)
+        device = check_device(self.device)
+        X_t, W_t = torch.from_numpy(X).to(device), torch.from_numpy(weight_sets).to(device)
         with torch.no_grad():
             if not sampled:
                 evaluate = getattr(simulator, computed)
                 if rows >= n_rows:
-                    return evaluate(X_t, W_t).numpy()
+                    return evaluate(X_t, W_t).cpu().numpy()
                 out = np.empty((n_sets, n_rows, self.n_outputs_))
                 for start in range(0, n_rows, rows):
                     block = slice(start, start + rows)
-                    out[:, block] = evaluate(X_t[block], W_t).numpy()
+                    out[:, block] = evaluate(X_t[block], W_t).cpu().numpy()
                 return out
             # <Z> from each chunk's sampled frequencies by the same numpy product.
             signs = z_sign_matrix(n) if self._output == "expval_z" else None
@@ -432,14 +438,14 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             if n_sets == 1 or rows >= n_rows:
                 for start in range(0, n_rows, rows):
                     block = slice(start, start + rows)
-                    probs = simulator.probabilities(X_t[block], W_t).numpy()
+                    probs = simulator.probabilities(X_t[block], W_t).cpu().numpy()
                     out[:, block] = self._finish(probs, rng, signs)
             else:
                 # Weight set by weight set: the shots follow the order of one draw.
                 for k in range(n_sets):
                     for start in range(0, n_rows, rows):
                         block = slice(start, start + rows)
-                        probs = simulator.probabilities(X_t[block], W_t[k]).numpy()
+                        probs = simulator.probabilities(X_t[block], W_t[k]).cpu().numpy()
                         out[k, block] = self._finish(probs, rng, signs)
         return out
 
@@ -460,8 +466,9 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        # Saved before the parameter existed: those circuits had the CNOT chain.
-        state = {"entanglement": "linear", **state}
+        # Saved before the parameters existed: those circuits had the CNOT chain and ran
+        # on the CPU.
+        state = {"entanglement": "linear", "device": "cpu", **state}
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
             circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding,
@@ -528,6 +535,10 @@ class EstimatorTransformer(_QuantumTransformer):
         product of single qubits and its outputs those of independent bits (the
         control that isolates entanglement; see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
+        ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
+        way. Qiskit backends ignore it.
 
     Attributes
     ----------
@@ -622,6 +633,10 @@ class SamplerTransformer(_QuantumTransformer):
         product of single qubits and its outputs those of independent bits (the
         control that isolates entanglement; see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
+        ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
+        way. Qiskit backends ignore it.
 
     Attributes
     ----------
@@ -656,12 +671,12 @@ class SamplerTransformer(_QuantumTransformer):
     def __init__(self, n_layers=2, encoding="angle", weights=None, backend=None, shots=None,
                  random_state=None, max_shots=None, max_retries=DEFAULT_MAX_RETRIES,
                  job_timeout=None, fallback=None, session=False, readout_mitigation=False,
-                 entanglement="linear"):
+                 entanglement="linear", device="cpu"):
         super().__init__(n_layers=n_layers, encoding=encoding, weights=weights,
                          backend=backend, shots=shots, random_state=random_state,
                          max_shots=max_shots, max_retries=max_retries,
                          job_timeout=job_timeout, fallback=fallback, session=session,
-                         entanglement=entanglement)
+                         entanglement=entanglement, device=device)
         self.readout_mitigation = readout_mitigation
 
     def _runner_options(self):
