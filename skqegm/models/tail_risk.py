@@ -42,6 +42,8 @@ MIN_RARE_EVENTS = 5
 TWIN_DENSITY_DRAWS = 256
 # Rows x components per block when the decoder evaluates the mixtures.
 _DECODER_BLOCK = 2**17
+# (rows x components) entries of the predictive mixtures the predict methods hold at once.
+_PREDICT_BLOCK = 2**20
 #: Rows of X this many training ranges beyond the training features are refused.
 EXTRAPOLATION_LIMIT = 1e3
 
@@ -323,6 +325,26 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         # mean and scale, plus the decoder's work on a block of rows
         check_memory(2 * 8.0 * len(X) * n_components, f"predicting {len(X)} rows",
                      "predict fewer rows per call.")
+        return self._mixture_of_rows(X)
+
+    def _predict_rows(self, X, compute, *columns):
+        """``compute(mixture, *column_blocks)`` on blocks of rows of ``X``, concatenated.
+
+        The predict methods hold one block's mixtures (about 16 MB), not every row's
+        (``2 x n_rows x 2**n_qubits`` floats). ``columns`` are per-row arrays (such as
+        ``y``) split with the rows.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_extrapolation(X)
+        step = max(1, _PREDICT_BLOCK // len(self._latent_mixture[0]))
+        blocks = [compute(self._mixture_of_rows(X[start:start + step]),
+                          *(column[start:start + step] for column in columns))
+                  for start in range(0, max(len(X), 1), step)]
+        return np.concatenate(blocks)
+
+    def _mixture_of_rows(self, X):
+        """The predictive mixtures of validated rows ``X``, in units of y."""
         mean, scale = self._decode(self._standardize_context(X))
         center, y_scale = self._value_scaling
         return self._latent_mixture[0], mean * y_scale + center, scale * y_scale
@@ -381,7 +403,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         median : ndarray of shape (n_samples,)
         """
-        return mixture_quantiles([0.5], *self._predictive_mixture(X))[:, 0]
+        return self._predict_rows(X, lambda mixture: mixture_quantiles([0.5], *mixture)[:, 0])
 
     def predict_tail_proba(self, X):
         """Probability that ``y`` falls beyond the rare-event threshold, given each row.
@@ -396,9 +418,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             ``P(y < threshold | x)`` for ``side="lower"``, ``P(y > threshold | x)`` for
             ``side="upper"``, with the threshold of ``tail_threshold_`` on ``side``.
         """
-        mixture = self._predictive_mixture(X)
-        threshold = np.full((len(mixture[1]), 1), self._rare_threshold())
-        return mixture_cdf(threshold, *mixture, upper=self.side == "upper")[:, 0]
+        def tail_proba(mixture):
+            threshold = np.full((len(mixture[1]), 1), self._rare_threshold())
+            return mixture_cdf(threshold, *mixture, upper=self.side == "upper")[:, 0]
+
+        return self._predict_rows(X, tail_proba)
 
     def predict_rare(self, X):
         """Rare-event flags: 1 where the tail probability is above the decision threshold.
@@ -454,7 +478,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             raise ValueError(f"quantiles must be a number or a 1-D sequence; got {quantiles!r}.")
         for q in quantiles:
             _check_fraction(float(q), "quantiles")
-        return mixture_quantiles(quantiles, *self._predictive_mixture(X))
+        return self._predict_rows(X, lambda mixture: mixture_quantiles(quantiles, *mixture))
 
     def predict_interval(self, X, coverage=None):
         """Central prediction interval: the ``(1 -/+ coverage) / 2`` conditional quantiles.
@@ -488,7 +512,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         var : ndarray of shape (n_samples,)
         """
-        return self._var(self._predictive_mixture(X), check_confidence_level(level))
+        level = check_confidence_level(level)
+        return self._predict_rows(X, lambda mixture: self._var(mixture, level))
 
     def predict_es(self, X, level=0.99):
         """Expected shortfall at ``level``: the mean of ``y`` beyond the VaR (see Notes).
@@ -504,12 +529,15 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         es : ndarray of shape (n_samples,)
         """
         level = check_confidence_level(level)
-        mixture = self._predictive_mixture(X)
-        var = self._var(mixture, level)
         upper = self.side == "upper"
-        quantile = var if upper else -var
-        tail_mean = mixture_tail_mean(quantile, *mixture, upper=upper) / (1 - level)
-        return tail_mean if upper else -tail_mean
+
+        def shortfall(mixture):
+            var = self._var(mixture, level)
+            quantile = var if upper else -var
+            tail_mean = mixture_tail_mean(quantile, *mixture, upper=upper) / (1 - level)
+            return tail_mean if upper else -tail_mean
+
+        return self._predict_rows(X, shortfall)
 
     def _var(self, mixture, level):
         if self.side == "upper":
@@ -557,10 +585,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         score : float
         """
-        mixture = self._predictive_mixture(X)
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
-        check_consistent_length(mixture[1], y)
-        return float(mixture_logpdf(y, *mixture).mean())
+        check_consistent_length(X, y)
+        return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
+                                        y).mean())
 
 
 def _check_numeric_target(y):

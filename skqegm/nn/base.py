@@ -230,7 +230,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             if val_set is not None:
                 self.network_.eval()
                 with torch.no_grad():
-                    loss = self._get_loss(val_set, torch.Generator().manual_seed(validation_seed))
+                    loss = self._validation_loss(
+                        val_set, torch.Generator().manual_seed(validation_seed))
                 self.validation_scores_.append(-float(loss))
             self.n_iter_ = epoch
             # Every callback sees every epoch, even after one of them asked to stop.
@@ -326,6 +327,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         ``generator`` is the only source of randomness allowed, so that the validation
         loss is reproducible.
         """
+
+    def _validation_loss(self, val_set, generator):
+        """The loss of the held-out rows, under ``torch.no_grad`` (default: one batch)."""
+        return self._get_loss(val_set, generator)
 
     def _finish_fit(self, train_set, seeds, generator):
         """Derive fitted attributes from the trained network (default: nothing)."""
