@@ -253,23 +253,31 @@ class StatevectorSimulator:
         size = min(rows, max(n_rows, 1))
         # Flat buffers: a shorter last chunk takes a contiguous prefix of each.
         kwargs = dict(dtype=self.real_dtype, device=device)
-        state_buf = torch.empty(2 * dim * size, **kwargs)
-        amp_buf = torch.empty(2 * dim * size, **kwargs)
-        prob_buf = torch.empty(dim * size, **kwargs)
-        z_buf = torch.empty(n * size, **kwargs)
+        flat = {"half": n * size, "factors": 2 * n * size, "state": 2 * dim * size,
+                "amps": 2 * dim * size, "probs": dim * size, "z": n * size}
+        flat = {name: torch.empty(length, **kwargs) for name, length in flat.items()}
+
+        def views(b):
+            """The working arrays of a chunk of ``b`` rows (made once per chunk size)."""
+            return (flat["half"][: n * b].view(n, b), flat["factors"][: 2 * n * b].view(n, 2, b),
+                    flat["amps"][: 2 * dim * b].view(2 * dim, b),
+                    flat["probs"][: dim * b].view(dim, b), flat["z"][: n * b].view(n, b))
+
+        full = views(rows) if n_rows >= rows else None
         for start in range(0, n_rows, rows):
-            x_t = X[start:start + rows].T * 0.5  # (n, b): half-angles, rows last
-            b = x_t.shape[1]
-            factors = torch.stack([torch.cos(x_t), torch.sin(x_t)], dim=1)  # (n, 2, b)
-            psi = _product_state_columns(factors, state_buf)
+            x = X[start:start + rows]
+            half, factors, amps_out, probs_out, z_out = full if len(x) == rows else views(len(x))
+            torch.mul(x.T, 0.5, out=half)  # (n, b): half-angles, rows last
+            torch.cos(half, out=factors[:, 0])
+            torch.sin(half, out=factors[:, 1])  # factors (n, 2, b): the one-qubit states
+            psi = _product_state_columns(factors, flat["state"])
             for k in range(n_sets):
-                amps = torch.mm(u_rows[k], psi, out=amp_buf[: 2 * dim * b].view(2 * dim, b))
+                amps = torch.mm(u_rows[k], psi, out=amps_out)
                 amps.mul_(amps)
-                probs = torch.add(amps[:dim], amps[dim:],
-                                  out=prob_buf[: dim * b].view(dim, b))
+                probs = torch.add(amps[:dim], amps[dim:], out=probs_out)
                 if signs_t is not None:
-                    probs = torch.mm(signs_t, probs, out=z_buf[: n * b].view(n, b))
-                out[k, start:start + b].copy_(probs.T)
+                    probs = torch.mm(signs_t, probs, out=z_out)
+                out[k, start:start + len(x)].copy_(probs.T)
         return out.reshape(*batch, n_rows, n_cols)
 
     def _chunk_outputs(self, X, weights, output, rows):
