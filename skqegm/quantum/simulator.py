@@ -32,9 +32,10 @@ KRON_MAX_QUBITS = 8
 SMALL_CIRCUIT_MAX_QUBITS = 5
 # Amplitudes (real and imaginary parts) per chunk of rows: 2**21 floats, 8 MB in float32.
 _CHUNK_AMPLITUDES = 2**20
-# Amplitudes per chunk of the product-state path (no autograd): 2**17 float64, 1 MB, so
-# the state, its evolved [re | im] and the probabilities of a chunk stay in L2 cache
-# (measured at 6 qubits, complex128: 2048-row chunks 1.9x faster than 16384).
+# Amplitudes per chunk and torch thread of the product-state path (no autograd): 2**17
+# float64, 1 MB, so the state, its evolved [re | im] and the probabilities of a chunk
+# stay in L2 cache (measured at 6 qubits, complex128, one thread: 2048-row chunks 1.9x
+# faster than 16384).
 _CACHED_AMPLITUDES = 2**17
 # Below this many amplitudes in all (rows x 2**n) that path's fixed cost (about 0.2 ms:
 # the unitary in torch, the buffers) outweighs its gain: measured up to 2x slower than
@@ -249,7 +250,10 @@ class StatevectorSimulator:
         else:
             out = torch.empty(n_sets, n_rows, n_cols, dtype=self.real_dtype, device=device)
         signs_t = (self._z_signs.T.contiguous().to(device) if output == "expval_z" else None)
-        rows = max(1, min(_rows_per_simulator_chunk(dim, n_sets), _CACHED_AMPLITUDES // dim))
+        # Each of torch's threads works on its share of a chunk in its own core's cache:
+        # more threads, larger chunks and fewer parallel regions (each costs a fork/join).
+        cached = _CACHED_AMPLITUDES * max(1, torch.get_num_threads())
+        rows = max(1, min(_rows_per_simulator_chunk(dim, n_sets), cached // dim))
         size = min(rows, max(n_rows, 1))
         # Flat buffers: a shorter last chunk takes a contiguous prefix of each.
         kwargs = dict(dtype=self.real_dtype, device=device)
