@@ -189,3 +189,20 @@ def test_bench_regime_runs_both_settings_and_its_fz0_loss_is_right(tmp_path):
     expected = {(part, weights) for part in ("simulated", "sp500")
                 for weights in ("shared", "conditional")}
     assert {(r["part"], r["weights"]) for r in records} == expected
+
+
+def test_bench_scale_runs_and_writes_json(tmp_path):
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "api",
+           "rows", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Public API vs simulator" in result.stdout and "Rows (default" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["device"].split()[0] in ("cpu", "cuda")
+    api = figures["api"]
+    assert all(v > 0 for v in api["per_s"].values()) and api["gflops"]["matmul"] > 0
+    records = figures["rows"]
+    assert {(r["model"], r["n_rows"]) for r in records} == {
+        (m, n) for m in ("qegm", "tail_risk") for n in (2_000, 4_000)}
+    assert all(r["epoch_s"] > 0 and r["rss_fit"] >= r["rss_data"] > 0 for r in records)

@@ -140,6 +140,12 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         single qubits and its Born distribution a product of independent bits, a
         control that isolates entanglement (see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine. On a Qiskit backend the quantum latent trains on
+        the CPU (parameter shift runs on the backend; ``"cuda"`` is refused).
 
     Attributes
     ----------
@@ -210,6 +216,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         fallback=None,
         session=False,
         entanglement="linear",
+        device="cpu",
     ):
         self.n_qubits = n_qubits
         self.n_layers = n_layers
@@ -239,6 +246,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.device = device
 
     _parameter_constraints = {
         **BaseQEGM._parameter_constraints,

@@ -168,3 +168,42 @@ def check_confidence_level(level, name="level"):
         f"expected exceedance rate is the tail probability 1 - {name} = 0.01; got "
         f"{level!r}.{hint}"
     )
+
+
+#: The values of every ``device`` parameter.
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def check_device(device, name="device"):
+    """The ``torch.device`` that ``device`` names: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    ``"auto"`` is CUDA when torch sees a GPU, else the CPU. ``"cuda"`` without one is
+    refused here, at fit, rather than by the first tensor moved.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda", "auto"}
+        The value given by the user.
+    name : str, default="device"
+        The parameter's name, used in the error message.
+
+    Returns
+    -------
+    device : torch.device
+
+    Examples
+    --------
+    >>> from skqegm.utils._validation import check_device
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    import torch  # here: the rest of this module does not need torch
+
+    check_option(device, name, DEVICES)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}='cuda' but torch sees no CUDA device "
+                         "(torch.cuda.is_available() is False); use "
+                         f"{name}='cpu' or {name}='auto'.")
+    return torch.device(device)
