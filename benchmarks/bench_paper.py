@@ -35,7 +35,10 @@ Models
 ``qegm-notail`` (``tail_weight=0``), ``qegm-categorical`` (``latent="categorical"``: a
 learned softmax over the same 2**n codes, no circuit) and ``qegm-product``
 (``entanglement=None``: the circuit without its CNOT chain, a product of independent
-bits); ``qegm-aer`` (Aer, 256 shots, parameter shift;
+bits), ``qegm-toronto`` (``backend=FakeTorontoV2(), shots=None``: the circuit trained
+under the fake Toronto device's noise model, gate and readout errors, simulated exactly
+by ``NoisyDensityMatrixSimulator`` and trained by autograd on the full training rows);
+``qegm-aer`` (Aer, 256 shots, parameter shift;
 mixture only, a 200-row subset and 2 epochs on the first ``--aer-seeds`` seeds: Aer is
 too slow for more); ``gan``, ``vae``, ``diffusion``, ``student-t``, ``gpd``
 (:mod:`skqegm.baselines`), ``gmm`` (``GaussianMixture``), ``kde`` (``KernelDensity``).
@@ -134,11 +137,12 @@ Each cell is a mean with a 95% t confidence interval over the seeds. Paired comp
 model by tail KL give the mean difference with its 95% CI and the p-values of a paired
 t-test and a Wilcoxon signed-rank test.
 
-"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the two controls that
-remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``), and the
-twin, then QEGM minus each of them, paired over the seeds, on every metric of the table
-(and of the intrusion detection table); the JSON keeps them as ``controls_tests``. A
-further control (``QUANTUM_CONTROLS``) slots in as one more row and column.
+"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the controls that
+remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``) or add a
+device's noise (``qegm-toronto``), and the twin, then QEGM minus each of them, paired
+over the seeds, on every metric of the table (and of the intrusion detection table);
+the JSON keeps them as ``controls_tests``. A further control (``QUANTUM_CONTROLS``) slots
+in as one more row and column.
 
 Run ``python benchmarks/bench_paper.py --json paper.json --figures doc/_static`` for the
 full run (wall time in ``doc/benchmarks.md``), ``--quick`` for a smoke test (toy sizes,
