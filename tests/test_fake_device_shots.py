@@ -129,3 +129,20 @@ def test_mitigation_undoes_the_readout_errors_the_shots_carry():
     assert np.abs(mitigated - no_readout).max() < np.abs(exact - no_readout).max() / 2
     matrices = noise_model_assignment_matrices(DEVICE, layout)
     np.testing.assert_allclose(matrices.sum(axis=1), 1.0)
+
+
+def test_a_circuit_too_wide_for_the_simulator_is_sampled_by_aer_under_the_same_noise(
+        monkeypatch):
+    from skqegm.quantum import backends
+
+    qc, params, values = _circuit(n_rows=2)
+    exact, _ = _exact(qc, params, values, seed=4)
+    monkeypatch.setattr(backends, "MAX_ACTIVE_QUBITS", 2)  # 3 active qubits: too wide
+    shots = 50_000
+    runner = CircuitRunner(DEVICE, shots=shots, seed=4)
+    frequencies = runner.probabilities(qc, params, values)
+    sigma = np.sqrt(exact * (1 - exact) / shots) + 1 / shots
+    assert (np.abs(frequencies - exact) < 5 * sigma).all(), np.abs(frequencies - exact).max()
+    assert runner.describe()["n_jobs"] == 1
+    np.testing.assert_array_equal(
+        frequencies, CircuitRunner(DEVICE, shots=shots, seed=4).probabilities(qc, params, values))
