@@ -107,17 +107,18 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     for t in payload["controls_tests"]:
         controls.setdefault((t["dataset"], t["versus"]), set()).add(t["metric"])
     for dataset in ("mixture", "sp500-shuffled", "sp500-chrono", "rainfall-chrono", "intrusion"):
-        for model in ("qegm-categorical", "qegm-product", "twin"):
+        for model in ("qegm-categorical", "qegm-product", "qegm-toronto", "twin"):
             assert {"tail_kl", "recall", "precision", "fit_s"} <= controls[(dataset, model)]
     assert {"tail_kl_low", "cov99", "q0.1", "mode_mid", "loglik"} <= controls[
         ("mixture", "qegm-product")]
     assert {"tail_kl_1", "q99", "q99.9"} <= controls[("rainfall-chrono", "qegm-categorical")]
     assert {"scorer_recall", "hdr90_err"} <= controls[("intrusion", "qegm-product")]
     for regime in ("normal", "contaminated"):
-        for model in ("qegm-categorical", "qegm-product"):
+        for model in ("qegm-categorical", "qegm-product", "qegm-toronto"):
             assert controls[(f"intrusion detection, {regime}", model)] == {"ap", "recall_fpr1"}
     text = quantum.read_text()
-    assert "| metric | qegm − qegm-categorical | qegm − qegm-product | qegm − twin |" in text
+    assert ("| metric | qegm − qegm-categorical | qegm − qegm-product | qegm − qegm-toronto | "
+            "qegm − twin |") in text
     assert text.count("### ") == 6  # five datasets and the intrusion detection
     # --from-json runs nothing and writes the same tables from the saved records.
     merged, again = tmp_path / "merged.json", tmp_path / "again.md"
@@ -128,6 +129,21 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     assert again.read_text() == text
     assert json.dumps(json.loads(merged.read_text())["controls_tests"]) == json.dumps(
         payload["controls_tests"])
+    # A cell in two runs is kept once if it reproduced exactly, and refused otherwise.
+    def merge(*paths):
+        return subprocess.run([sys.executable, str(BENCHMARKS / "bench_paper.py"),
+                               "--from-json", *map(str, paths), "--controls-markdown",
+                               str(again)], capture_output=True, text=True, timeout=120)
+
+    result = merge(out, out)
+    assert result.returncode == 0, result.stderr
+    assert again.read_text() == text
+    changed = json.loads(out.read_text())
+    changed["records"][0]["tail_kl"] += 1e-9
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(changed))
+    result = merge(out, other)
+    assert result.returncode != 0 and "merged only if it reproduced exactly" in result.stderr
 
 
 def test_bench_paper_runs_only_the_datasets_asked_for(tmp_path):

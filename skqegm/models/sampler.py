@@ -132,9 +132,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         then runs the rest of the fit, and the switch is logged and recorded in
         ``provenance_``.
     session : bool, default=False
-        On a qiskit-ibm-runtime device (real, or fake in local testing mode), run the
-        fit's jobs in a ``Session`` rather than a ``Batch``; either is opened by the fit
-        and closed when it ends.
+        On a real IBM device, run the fit's jobs in a ``Session`` rather than a
+        ``Batch``; either is opened by the fit and closed when it ends (a fake device's
+        jobs run in this process, in neither).
     entanglement : {"linear", None}, default="linear"
         The ansatz's CNOT chain, or none: with ``None`` the circuit is a product of
         single qubits and its Born distribution a product of independent bits, a
