@@ -308,6 +308,17 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         run = getattr(self.runner_, self._output)
         return run(self.circuit_, self.parameters_, values, seed=seed)
 
+    @property
+    def exact_noisy(self):
+        """Whether results come from :meth:`noisy_simulator` (a fake device, ``shots=None``).
+
+        Read after a loaded transformer's device is re-attached, so it is the same before
+        and after the first call that uses the device.
+        """
+        check_is_fitted(self)
+        runner = self._attached_runner()
+        return runner is not None and runner.exact_noisy
+
     def noisy_simulator(self):
         """The exact noisy simulator of this transformer's circuit on its fake device.
 
