@@ -17,12 +17,17 @@ classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
 ``None`` and ``tail_weight=0``.
 """
 
-from .diffusion import DiffusionSampler
-from .gan import GANSampler
-from .gpd import GPDTailSampler
-from .historical import historical_simulation
-from .student_t import StudentTSampler
-from .vae import VAESampler
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "diffusion": ["DiffusionSampler"],
+    "gan": ["GANSampler"],
+    "gpd": ["GPDTailSampler"],
+    "historical": ["historical_simulation"],
+    "student_t": ["StudentTSampler"],
+    "vae": ["VAESampler"],
+})
 
 __all__ = ["DiffusionSampler", "GANSampler", "GPDTailSampler", "StudentTSampler", "VAESampler",
            "historical_simulation"]

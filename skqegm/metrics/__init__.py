@@ -9,25 +9,23 @@
   :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`.
 """
 
-from skqegm.metrics.backtests import (
-    BacktestResult,
-    christoffersen_conditional_coverage_test,
-    christoffersen_independence_test,
-    kupiec_pof_test,
-    var_exceedances,
-)
-from skqegm.metrics.intervals import coverage_error, interval_coverage
-from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
-from skqegm.metrics.scorers import (
-    SCORERS,
-    make_coverage_scorer,
-    make_rare_event_precision_scorer,
-    make_rare_event_recall_scorer,
-    make_tail_kl_scorer,
-    neg_tail_kl_scorer,
-    rare_event_recall_scorer,
-)
-from skqegm.metrics.tail import tail_kl_divergence
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "backtests": [
+        "BacktestResult", "christoffersen_conditional_coverage_test",
+        "christoffersen_independence_test", "kupiec_pof_test", "var_exceedances",
+    ],
+    "intervals": ["coverage_error", "interval_coverage"],
+    "rare_events": ["rare_event_precision", "rare_event_recall"],
+    "scorers": [
+        "SCORERS", "make_coverage_scorer", "make_rare_event_precision_scorer",
+        "make_rare_event_recall_scorer", "make_tail_kl_scorer", "neg_tail_kl_scorer",
+        "rare_event_recall_scorer",
+    ],
+    "tail": ["tail_kl_divergence"],
+})
 
 __all__ = [
     "SCORERS",
