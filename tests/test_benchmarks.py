@@ -126,3 +126,26 @@ def test_bench_metrics_runs_and_writes_json(tmp_path):
     for record in figures["tail_kl"]:
         assert record["kl"] == pytest.approx(record["full_kde_kl"], rel=1e-9)
     assert all(np.isfinite(r["neg_coverage_error"]) for r in figures["scorers"])
+
+
+@pytest.mark.slow  # starts a loky worker pool twice and, with distributed, a Dask cluster
+def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "n_jobs=1 vs n_jobs=2" in result.stdout and "Fresh interpreters" in result.stdout
+    figures = json.loads(out.read_text())
+    (grid,) = figures["gridsearch"]
+    assert grid["same_cv_results"] and grid["n_jobs2_cold_s"] > 0 and grid["speedup_warm"] > 0
+    imports = {r["command"]: r for r in figures["import"]}
+    assert imports["import skqegm"]["loaded"] == "[]"
+    assert "qiskit" not in imports["... and a first fit (exact)"]["loaded"]
+    if figures["dask"]:  # distributed installed
+        assert figures["dask"][0]["same_cv_results"]
+    only = tmp_path / "import.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "import",
+           "--json", str(only)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(only.read_text())) == {"machine", "import"}
