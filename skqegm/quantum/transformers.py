@@ -6,6 +6,7 @@ qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
 hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
 """
 
+import threading
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,6 +36,7 @@ from .simulator import (
 
 # The Qiskit circuit of a fitted transformer and its parameters, in binding order.
 _CIRCUIT_ATTRIBUTES = ("circuit_", "input_params_", "weight_params_")
+_CIRCUIT_LOCK = threading.Lock()
 
 
 class _QuantumTransformer(TransformerMixin, BaseEstimator):
@@ -168,7 +170,10 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     def __getattr__(self, name):
         # Reached only when the attribute is not set: the circuit of an exact fit.
         if name in _CIRCUIT_ATTRIBUTES and "_circuit_args" in vars(self):
-            self._build_circuit()
+            # Once, even when threads read at the same time: the three must match.
+            with _CIRCUIT_LOCK:
+                if name not in vars(self):
+                    self._build_circuit()
             return vars(self)[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
