@@ -140,7 +140,7 @@ def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
     assert grid["same_cv_results"] and grid["n_jobs2_cold_s"] > 0 and grid["speedup_warm"] > 0
     imports = {r["command"]: r for r in figures["import"]}
     assert imports["import skqegm"]["loaded"] == "[]"
-    assert "qiskit" not in imports["... and a first fit (exact)"]["loaded"]
+    assert "qiskit" not in imports["a worker's start (first fit and score)"]["loaded"]
     if figures["dask"]:  # distributed installed
         assert figures["dask"][0]["same_cv_results"]
     only = tmp_path / "import.json"
