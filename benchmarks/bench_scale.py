@@ -29,7 +29,10 @@ Sections
     to compare checkouts).
 
 On a shared machine timings move with the other processes: read the ratios, measured
-side by side, with the load printed beside them.
+side by side, with the load printed beside them. On Linux with autogroup scheduling
+(``/proc/sys/kernel/sched_autogroup_enabled`` is 1), the processes of one session share
+one share of the CPU: while other sessions keep every core busy, ``n_jobs=2`` gets no
+more CPU than ``n_jobs=1``, and its speedup says nothing about an idle machine.
 
 Run ``python benchmarks/bench_scale.py`` (about 5 minutes on 2 idle cores), ``--quick`` for a
 smoke test, ``--json PATH`` for every figure.
