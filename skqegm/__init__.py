@@ -24,6 +24,7 @@ models
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0.dev0"
 
@@ -37,5 +38,7 @@ from .utils._lazy import attach  # noqa: E402
 # torch nor scikit-learn nor qiskit, which every worker process of a parallel search
 # would otherwise pay for again.
 __getattr__, __dir__ = attach(__name__, {"models": ["QEGMSampler", "TailRiskEstimator"]})
+if TYPE_CHECKING:  # what static tools and IDEs read
+    from .models import QEGMSampler, TailRiskEstimator
 
 __all__ = ["QEGMSampler", "TailRiskEstimator", "__version__"]
