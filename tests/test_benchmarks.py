@@ -210,15 +210,38 @@ def test_bench_regime_runs_both_settings_and_its_fz0_loss_is_right(tmp_path):
 def test_bench_scale_runs_and_writes_json(tmp_path):
     out = tmp_path / "scale.json"
     cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "api",
-           "rows", "--json", str(out)]
+           "--section", "rows", "--json", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "Public API vs simulator" in result.stdout and "Rows (default" in result.stdout
     figures = json.loads(out.read_text())
-    assert figures["device"].split()[0] in ("cpu", "cuda")
+    assert figures["machine"]["device"].split()[0] in ("cpu", "cuda")
     api = figures["api"]
     assert all(v > 0 for v in api["per_s"].values()) and api["gflops"]["matmul"] > 0
     records = figures["rows"]
     assert {(r["model"], r["n_rows"]) for r in records} == {
         (m, n) for m in ("qegm", "tail_risk") for n in (2_000, 4_000)}
     assert all(r["epoch_s"] > 0 and r["rss_fit"] >= r["rss_data"] > 0 for r in records)
+
+
+@pytest.mark.slow  # starts a loky worker pool twice and, with distributed, a Dask cluster
+def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "n_jobs=1 vs n_jobs=2" in result.stdout and "Fresh interpreters" in result.stdout
+    figures = json.loads(out.read_text())
+    (grid,) = figures["gridsearch"]
+    assert grid["same_cv_results"] and grid["n_jobs2_cold_s"] > 0 and grid["speedup_warm"] > 0
+    imports = {r["command"]: r for r in figures["import"]}
+    assert imports["import skqegm"]["loaded"] == "[]"
+    assert "qiskit" not in imports["a worker's start (first fit and score)"]["loaded"]
+    if figures["dask"]:  # distributed installed
+        assert figures["dask"][0]["same_cv_results"]
+    only = tmp_path / "import.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "import",
+           "--json", str(only)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(only.read_text())) == {"machine", "import"}

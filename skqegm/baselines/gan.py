@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..nn import BaseTorchEstimator
 from ..nn._modules import mlp
+from ..nn._optim import Adam
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
@@ -146,8 +147,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
     def _make_optimizer(self):
         adam = dict(lr=self.learning_rate, betas=(0.5, 0.9))
         return SimpleNamespace(
-            critic=torch.optim.Adam(self.network_["critic"].parameters(), **adam),
-            generator=torch.optim.Adam(self.network_["generator"].parameters(), **adam),
+            critic=Adam(self.network_["critic"].parameters(), **adam),
+            generator=Adam(self.network_["generator"].parameters(), **adam),
             steps=0,
             fake_rows=None,
         )

@@ -48,6 +48,7 @@ from ..exceptions import DivergenceWarning
 from ..utils._scaling import center_scale
 from ..utils._validation import DEVICES, check_device
 from ._modules import reset_parameters
+from ._optim import Adam
 from .callbacks import Callback, EarlyStopping, EpochLogger
 
 _INT32 = np.iinfo(np.int32).max
@@ -309,8 +310,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             yield train_set[rows]
 
     def _make_optimizer(self):
-        """Adam over every parameter of ``network_``."""
-        return torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
+        """Adam over every parameter of ``network_`` (torch's arithmetic, see ``_optim``)."""
+        return Adam(self.network_.parameters(), lr=self.learning_rate)
 
     def _train_step(self, batch, optimizer, generator):
         """One optimisation step on ``batch``; return the loss to record."""

@@ -51,20 +51,17 @@ import logging
 
 import numpy as np
 import torch
-from qiskit.primitives import (
-    BaseEstimatorV2,
-    BaseSamplerV2,
-    StatevectorEstimator,
-    StatevectorSampler,
-)
-from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
-from qiskit.providers import BackendV2
-from qiskit.quantum_info import SparsePauliOp
 from sklearn.utils._param_validation import StrOptions
 
 from ..exceptions import QuantumJobError
 from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
-from ..utils._validation import check_option, check_seed, check_shots
+from ..utils._validation import (
+    LoadedInstanceOf,
+    check_option,
+    check_seed,
+    check_shots,
+    is_loaded_instance,
+)
 from .mitigation import (
     mitigate_probabilities,
     noise_model_assignment_matrices,
@@ -84,10 +81,17 @@ from .runtime import (
 logger = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
+# Qiskit's classes of backends and primitives, by module and name: qiskit is imported by
+# the backends that run it, never to check that a backend is not one of them (the exact
+# simulator path does not import qiskit).
+_QISKIT_KINDS = (("device", "qiskit.providers", "BackendV2"),
+                 ("estimator", "qiskit.primitives", "BaseEstimatorV2"),
+                 ("sampler", "qiskit.primitives", "BaseSamplerV2"))
 #: The ``backend`` parameter's constraint for scikit-learn's ``_parameter_constraints``:
 #: what :func:`check_backend` accepts.
-BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)), BackendV2, BaseEstimatorV2,
-                      BaseSamplerV2, DeviceRecord]
+BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)),
+                      *(LoadedInstanceOf(module, name) for _, module, name in _QISKIT_KINDS),
+                      DeviceRecord]
 #: The transpiler's optimisation level for devices (recorded in ``provenance_``).
 OPTIMIZATION_LEVEL = 1
 #: Shots used on real hardware when ``shots=None`` (hardware cannot be exact).
@@ -142,12 +146,9 @@ def check_backend(backend):
         return "exact"
     if isinstance(backend, str):
         return check_option(backend, "backend", BACKEND_NAMES)
-    if isinstance(backend, BackendV2):
-        return "device"
-    if isinstance(backend, BaseEstimatorV2):
-        return "estimator"
-    if isinstance(backend, BaseSamplerV2):
-        return "sampler"
+    for kind, module, name in _QISKIT_KINDS:
+        if is_loaded_instance(backend, module, name):
+            return kind
     if isinstance(backend, DeviceRecord):
         return "detached"
     raise ValueError(
@@ -731,6 +732,8 @@ class CircuitRunner:
         if self.kind == "estimator":
             return self.backend
         if self.kind == "statevector":
+            from qiskit.primitives import StatevectorEstimator
+
             return StatevectorEstimator(seed=self.seed)
         from qiskit_aer.primitives import EstimatorV2
 
@@ -742,6 +745,8 @@ class CircuitRunner:
         if self.kind == "statevector":
             # A Generator, not an int: with an int every row of a sweep restarts the same
             # stream, so equal rows would get identical shots.
+            from qiskit.primitives import StatevectorSampler
+
             return StatevectorSampler(seed=np.random.default_rng(seed))
         if self.kind == "device":
             # A real device (fake ones sample locally, see _local_job): qiskit-ibm-runtime's
@@ -869,6 +874,8 @@ def _bindings(circuit, params, values):
 
 def _z_string(n_qubits, mask):
     """The Pauli operator with Z on every qubit whose bit is set in ``mask``."""
+    from qiskit.quantum_info import SparsePauliOp
+
     label = "".join("Z" if (mask >> q) & 1 else "I" for q in reversed(range(n_qubits)))
     return SparsePauliOp(label)
 
@@ -910,6 +917,8 @@ def _sampler_result(outcomes, n_qubits):
     n_bytes = -(-n_qubits // 8)
     shifts = 8 * np.arange(n_bytes - 1, -1, -1, dtype=np.int64)  # big-endian bytes
     raw = ((outcomes[..., None] >> shifts) & 0xFF).astype(np.uint8)
+    from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
+
     bits = BitArray(raw, n_qubits)
     return PrimitiveResult([SamplerPubResult(DataBin(meas=bits, shape=bits.shape))])
 

@@ -6,6 +6,7 @@ qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
 hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
 """
 
+import threading
 from numbers import Integral, Real
 
 import numpy as np
@@ -33,6 +34,10 @@ from .simulator import (
     z_sign_matrix,
 )
 
+# The Qiskit circuit of a fitted transformer and its parameters, in binding order.
+_CIRCUIT_ATTRIBUTES = ("circuit_", "input_params_", "weight_params_")
+_CIRCUIT_LOCK = threading.Lock()
+
 
 class _QuantumTransformer(TransformerMixin, BaseEstimator):
     """Shared fit / transform of the two transformers; subclasses pick the output."""
@@ -55,7 +60,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     }
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
-    _REBUILT = ("circuit_", "input_params_", "weight_params_", "runner_")
+    _REBUILT = (*_CIRCUIT_ATTRIBUTES, "runner_")
 
     def __init__(
         self,
@@ -132,10 +137,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         runner = None if kind == "exact" else self._make_runner(seed)
         self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
                                             f"{X.shape[1]} features ({self.encoding} encoding)")
-        circuit, input_params, weight_params = variational_circuit(
-            X.shape[1], self.n_layers, self.encoding, self.entanglement)
         self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
-        self._set_circuit(circuit, input_params, weight_params, kind, runner)
+        self._set_circuit(kind, runner)
         return self
 
     def _check_width(self, n_qubits, runner, what):
@@ -151,11 +154,33 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
                         + exact_bytes_per_row(n_qubits, "probabilities", **kwargs))
         check_memory(one_row, f"{what}, one row at n_qubits={n_qubits},", advice)
 
-    def _set_circuit(self, circuit, inputs, weights, kind, runner=None):
-        self.circuit_, self.input_params_, self.weight_params_ = circuit, inputs, weights
+    def _set_circuit(self, kind, runner=None):
+        # The exact path simulates without the Qiskit circuit, so it builds it only when
+        # circuit_ (or its parameters) is first read: an exact fit does not import qiskit.
+        self._circuit_args = (self.n_features_in_, self.n_layers, self.encoding,
+                              self.entanglement)
+        for name in _CIRCUIT_ATTRIBUTES:
+            vars(self).pop(name, None)
+        if kind != "exact":
+            self._build_circuit()
         if runner is None and kind != "exact":
             runner = self._make_runner(self.seed_)
         self.runner_ = runner
+
+    def _build_circuit(self):
+        circuit = variational_circuit(*self._circuit_args)
+        for name, value in zip(_CIRCUIT_ATTRIBUTES, circuit):
+            setattr(self, name, value)
+
+    def __getattr__(self, name):
+        # Reached only when the attribute is not set: the circuit of an exact fit.
+        if name in _CIRCUIT_ATTRIBUTES and "_circuit_args" in vars(self):
+            # Once, even when threads read at the same time: the three must match.
+            with _CIRCUIT_LOCK:
+                if name not in vars(self):
+                    self._build_circuit()
+            return vars(self)[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _make_runner(self, seed):
         """The runner of a Qiskit backend, its jobs under this transformer's policy."""
@@ -537,9 +562,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         state = {"entanglement": "linear", "device": "cpu", **state}
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding,
-                                          self.entanglement)
-            self._set_circuit(*circuit, check_backend(self.backend))
+            self._set_circuit(check_backend(self.backend))
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:
