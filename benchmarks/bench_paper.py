@@ -35,7 +35,10 @@ Models
 ``qegm-notail`` (``tail_weight=0``), ``qegm-categorical`` (``latent="categorical"``: a
 learned softmax over the same 2**n codes, no circuit) and ``qegm-product``
 (``entanglement=None``: the circuit without its CNOT chain, a product of independent
-bits); ``qegm-aer`` (Aer, 256 shots, parameter shift;
+bits), ``qegm-toronto`` (``backend=FakeTorontoV2(), shots=None``: the circuit trained
+under the fake Toronto device's noise model, gate and readout errors, simulated exactly
+by ``NoisyDensityMatrixSimulator`` and trained by autograd on the full training rows);
+``qegm-aer`` (Aer, 256 shots, parameter shift;
 mixture only, a 200-row subset and 2 epochs on the first ``--aer-seeds`` seeds: Aer is
 too slow for more); ``gan``, ``vae``, ``diffusion``, ``student-t``, ``gpd``
 (:mod:`skqegm.baselines`), ``gmm`` (``GaussianMixture``), ``kde`` (``KernelDensity``).
@@ -134,11 +137,12 @@ Each cell is a mean with a 95% t confidence interval over the seeds. Paired comp
 model by tail KL give the mean difference with its 95% CI and the p-values of a paired
 t-test and a Wilcoxon signed-rank test.
 
-"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the two controls that
-remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``), and the
-twin, then QEGM minus each of them, paired over the seeds, on every metric of the table
-(and of the intrusion detection table); the JSON keeps them as ``controls_tests``. A
-further control (``QUANTUM_CONTROLS``) slots in as one more row and column.
+"Is it quantum?" (``--controls-markdown PATH``): per dataset, QEGM, the controls that
+remove its circuit (``qegm-categorical``) or its entanglement (``qegm-product``) or add a
+device's noise (``qegm-toronto``), and the twin, then QEGM minus each of them, paired
+over the seeds, on every metric of the table (and of the intrusion detection table);
+the JSON keeps them as ``controls_tests``. A further control (``QUANTUM_CONTROLS``) slots
+in as one more row and column.
 
 Run ``python benchmarks/bench_paper.py --json paper.json --figures doc/_static`` for the
 full run (wall time in ``doc/benchmarks.md``), ``--quick`` for a smoke test (toy sizes,
@@ -204,20 +208,25 @@ PAPER_DATASETS = ("mixture", "sp500-shuffled", "sp500-chrono")
 DOMAINS = ("rainfall-chrono", "intrusion")
 DATASETS = PAPER_DATASETS + DOMAINS
 MODELS = ("qegm", "twin", "qegm-qrng", "qegm-nonoise", "qegm-notail", "qegm-categorical",
-          "qegm-product", "qegm-aer", "gan", "vae", "diffusion", "gmm", "kde", "student-t",
-          "gpd")
+          "qegm-product", "qegm-toronto", "qegm-aer", "gan", "vae", "diffusion", "gmm", "kde",
+          "student-t", "gpd")
 CLASSICAL = ("gan", "vae", "diffusion", "gmm", "kde", "student-t", "gpd")
 #: QEGM's controls: QEGM's tuned hyper-parameters with one thing changed.
 CONTROLS = {"qegm-qrng": dict(noise="qrng"), "qegm-nonoise": dict(noise=None),
             "qegm-notail": dict(tail_weight=0.0),
             "qegm-categorical": dict(latent="categorical"),
-            "qegm-product": dict(entanglement=None)}
+            "qegm-product": dict(entanglement=None),
+            "qegm-toronto": dict(shots=None)}
+#: Controls trained under a fake IBM device's noise: its ``NoiseModel.from_backend``
+#: (readout included), simulated exactly (``shots=None``: a density matrix, autograd), so
+#: they train on the full training rows; the device is built when the model is.
+DEVICES = {"qegm-toronto": "FakeTorontoV2"}
 #: The rows of the "Is it quantum?" table, each paired with QEGM on every metric: a
 #: learned softmax over the same 2**n codes (no circuit) and the circuit without its CNOT
-#: chain (a product of independent bits). Another control (a circuit trained under a
-#: device's noise, say) slots in by adding its name here, to MODELS, and its parameters
-#: to CONTROLS. The twin is shown beside them for reference.
-QUANTUM_CONTROLS = ("qegm-categorical", "qegm-product")
+#: chain (a product of independent bits), and the circuit trained under the noise of a
+#: fake IBM device (``DEVICES``). Another control slots in by adding its name here, to
+#: MODELS, and its parameters to CONTROLS. The twin is shown beside them for reference.
+QUANTUM_CONTROLS = ("qegm-categorical", "qegm-product", "qegm-toronto")
 LEVELS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 QUANTILES = (0.001, 0.005, 0.01)
 MODE_MEANS = np.array([-3.0, 0.0, 3.0])
@@ -377,7 +386,11 @@ def make_model(name, params, seed, args, train_std):
         return QEGMSampler(backend="aer", shots=args.aer_shots, max_epochs=args.aer_epochs,
                            batch_size=args.aer_rows, early_stopping=False, random_state=seed)
     if name in ("qegm", "twin") or name in CONTROLS:
-        extra = dict(latent="gaussian") if name == "twin" else CONTROLS.get(name, {})
+        extra = dict(latent="gaussian") if name == "twin" else dict(CONTROLS.get(name, {}))
+        if name in DEVICES:
+            from qiskit_ibm_runtime import fake_provider
+
+            extra["backend"] = getattr(fake_provider, DEVICES[name])()
         return QEGMSampler(random_state=seed, **epochs, **params, **extra)
     if name == "gan":
         return GANSampler(random_state=seed, **epochs, **params)
@@ -1342,20 +1355,51 @@ def main(argv=None):
 
 
 def merge_runs(paths):
-    """``(records, tuned, extra, wall_s)`` of several ``--json`` outputs, as one run."""
+    """``(records, tuned, extra, wall_s)`` of several ``--json`` outputs, as one run.
+
+    A cell (dataset, model, seed) found in several runs is kept once, from the first run,
+    if its scores are the same in all (the fit time aside): a model rerun beside a new
+    control reuses the earlier run's record only when it reproduced it exactly; scores
+    that differ are refused. Tuned hyper-parameters merge per dataset, and a dataset's
+    wall times add up.
+    """
     records, tuned, wall = [], {}, 0.0
     extra = {"detections": [], "skipped": {}, "dataset_wall_s": {}, "runs": []}
     for path in paths:
         payload = json.loads(Path(path).read_text())
-        records += payload["records"]
-        tuned.update(payload["tuned"])
-        extra["detections"] += payload.get("detections", [])
+        records = _merge_cells(records, payload["records"], ("dataset", "model", "seed"), path)
+        for dataset, chosen in payload["tuned"].items():
+            tuned.setdefault(dataset, {}).update(chosen)
+        extra["detections"] = _merge_cells(extra["detections"], payload.get("detections", []),
+                                           ("dataset", "model", "seed", "train"), path)
         extra["skipped"].update(payload.get("skipped", {}))
-        extra["dataset_wall_s"].update(payload.get("dataset_wall_s", {}))
-        extra["runs"].append({"path": str(path), "args": payload["args"],
-                              "wall_s": payload["wall_s"], "machine": payload.get("machine")})
+        for dataset, seconds in payload.get("dataset_wall_s", {}).items():
+            extra["dataset_wall_s"][dataset] = extra["dataset_wall_s"].get(dataset, 0.0) + seconds
+        # A merged output lists the runs it was merged from: keep those.
+        extra["runs"] += payload.get("runs") or [
+            {"path": str(path), "args": payload["args"], "wall_s": payload["wall_s"],
+             "machine": payload.get("machine")}]
         wall += payload["wall_s"]
     return records, tuned, extra, wall
+
+
+def _merge_cells(kept, new, keys, path):
+    """``kept`` plus the rows of ``new`` whose ``keys`` are not in it; a row already there
+    must have the same scores (timings aside), else ``ValueError``."""
+    seen = {tuple(row[k] for k in keys): row for row in kept}
+    timings = {"fit_s", "wall_s"}
+    merged = list(kept)
+    for row in new:
+        key = tuple(row[k] for k in keys)
+        if key not in seen:
+            merged.append(row)
+            continue
+        first = {k: v for k, v in seen[key].items() if k not in timings}
+        if first != {k: v for k, v in row.items() if k not in timings}:
+            raise ValueError(f"{path}: the cell {dict(zip(keys, key))} is in an earlier run "
+                             "with other scores: a cell is merged only if it reproduced "
+                             "exactly.")
+    return merged
 
 
 def report(records, tuned, extra, wall, examples, args):

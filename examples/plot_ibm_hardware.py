@@ -1,14 +1,15 @@
 """
 ===========================================================
-Running on IBM hardware, rehearsed in local testing mode
+Running on IBM hardware, rehearsed on a fake device
 ===========================================================
 
-A fit on a real IBM device costs shots, queue time and money. skqegm sends a device's
-jobs through qiskit-ibm-runtime's Sampler, and a fake device runs that same code offline
-("local testing mode"). This example rehearses a hardware run on ``FakeManilaV2``: the
-cost of the fit before it starts, a shot budget, the fit's jobs in one Batch, what
-``provenance_`` records, and readout-error mitigation of sampled probabilities. To run
-it on hardware, replace the device by ``QiskitRuntimeService().backend("ibm_...")``.
+A fit on a real IBM device costs shots, queue time and money. skqegm sends every job
+through one job manager: on a real device through qiskit-ibm-runtime's Sampler, in one
+Batch; on a fake device offline, its shots drawn from the device's exact noisy
+probabilities. This example rehearses a hardware run on ``FakeManilaV2``: the cost of
+the fit before it starts, a shot budget, the fit's jobs, what ``provenance_`` records,
+and readout-error mitigation of sampled probabilities. To run it on hardware, replace
+the device by ``QiskitRuntimeService().backend("ibm_...")``.
 """
 
 # %%
@@ -51,12 +52,13 @@ except ShotBudgetError as error:
     print("refused:", str(error)[:110], "...")
 
 # %%
-# The fit, its Batch and its record
-# ---------------------------------
-# With the budget raised, the fit opens a Batch on the device, runs its jobs in it and
-# closes it. Transient faults (connection errors, timeouts, failed jobs, results of the
-# wrong shape or with NaN) are retried ``max_retries`` times with exponential backoff;
-# ``job_timeout`` cancels a job that hangs. Events go to the ``skqegm`` logger.
+# The fit and its record
+# ----------------------
+# With the budget raised, the fit runs its jobs (on hardware, in one Batch that it opens
+# and closes; a fake device runs them in this process). Transient faults (connection
+# errors, timeouts, failed jobs, results of the wrong shape or with NaN) are retried
+# ``max_retries`` times with exponential backoff; ``job_timeout`` cancels a job that
+# hangs. Events go to the ``skqegm`` logger.
 logging.basicConfig(stream=sys.stdout, format="%(name)s: %(message)s")
 logging.getLogger("skqegm").setLevel(logging.INFO)
 model.set_params(max_shots=cost["shots"], max_retries=3, job_timeout=600).fit(X)
@@ -86,8 +88,8 @@ print("same density:", np.array_equal(loaded.score_samples(X), model.score_sampl
 # %%
 # Readout-error mitigation
 # ------------------------
-# The device misreads each qubit with the probabilities of its calibration data.
-# ``SamplerTransformer(readout_mitigation=True)`` undoes these errors in sampled
+# The device misreads each qubit (a fake device with the readout errors of its noise
+# model). ``SamplerTransformer(readout_mitigation=True)`` undoes these errors in sampled
 # probabilities, qubit by qubit (tensored assignment matrices). We compare the total
 # variation distance from the noiseless probabilities, with and without it.
 Z = np.random.default_rng(0).uniform(0, np.pi, size=(10 if QUICK else 40, 3))

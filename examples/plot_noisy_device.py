@@ -76,9 +76,9 @@ for name, kwargs in settings.items():
 # flip measured bits), and shots add scatter. On the full-size run the gate errors alone
 # would shrink the values by about 2% (a shallow, 4-qubit circuit), gate and readout
 # errors together shrink them by about 9% (exact), and 1,024 shots alone cost a mean
-# error of about 0.02. The sampled device run shrinks them by about 7%: qiskit-ibm-runtime's
-# local testing mode builds its noise model from the device's ``BackendProperties``, whose
-# readout errors differ from those of ``NoiseModel.from_backend``.
+# error of about 0.02. The sampled device run shrinks them by as much (about 9%, a mean
+# distance of 0.02 from the exact noisy values): its shots are drawn from the exact noisy
+# probabilities, so only shot noise separates the two.
 fig, ax = plt.subplots(figsize=(5.5, 5))
 for name in list(settings)[1:]:
     ax.scatter(Z["exact"].ravel(), Z[name].ravel(), s=8, alpha=0.6, label=name)
@@ -117,10 +117,11 @@ print(f"Jacobian {jac_device.shape}: {n_circuits} circuits in {seconds:.1f} s on
 # ``QEGMSampler`` sends its batch and as many prior draws, each with all its shifted
 # copies (weights and encoded inputs), in **one** primitive call: ``2 * batch_size *
 # (1 + 2 * n_weights + 2 * n_qubits)`` circuits, about 29,000 for the default model
-# (4 qubits, 3 layers, 24 weights, batches of 256). The local simulator of the noisy
-# device runs several hundred of these small circuits a second here (see the timings
-# above), where exact training runs the whole model in torch and fits 10,000 points in
-# seconds. On a device, only toy sizes are practical.
+# (4 qubits, 3 layers, 24 weights, batches of 256). A fake device with shots draws them
+# from its exact noisy probabilities, about a thousand of these circuits a second at 4
+# qubits and 2 layers on one core (tens of thousands at 2 qubits), where exact training
+# runs the whole model in torch and fits 10,000 points in seconds. On a real device,
+# where each is a circuit execution, only toy sizes are practical.
 #
 # A model trained exactly, run on the device
 # ------------------------------------------
@@ -184,9 +185,10 @@ for name, kwargs in {"exact": {}, "FakeManilaV2, 256 shots": dict(backend=device
           f"log-likelihood {sampler.score(X_test):.3f}")
 
 # %%
-# On the full-size run the fit through the fake device takes about 30 s against a few
-# hundredths of a second exactly, for a 2-qubit model on 300 points, and it scores worse
-# (tail KL 0.53 against 0.10). That is one seed at toy size: it shows the cost, and that
+# On the full-size run the fit through the fake device (14.6 million shots in 11 jobs)
+# takes about as long as the exact fit, 1-2 s for a 2-qubit model on 300 points (its
+# shots are drawn locally; on hardware they would be queued and run), and it scores
+# worse (tail KL 0.71 against 0.38). That is one seed at toy size: it shows the cost, and that
 # shot and device noise in the gradients make small-budget training harder here, not how
 # a noisy model would fare with a real training budget. On a laptop, the practical route
 # is to train exactly and evaluate the trained circuit on the device, as in the previous

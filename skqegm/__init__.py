@@ -26,6 +26,7 @@ models
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 __version__ = "0.2.0.dev0"
 
@@ -33,6 +34,13 @@ __version__ = "0.2.0.dev0"
 # application decides whether and where they are shown.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-from .models import QEGMSampler, TailRiskEstimator  # noqa: E402
+from .utils._lazy import attach  # noqa: E402
+
+# Names and subpackages are imported on first use: ``import skqegm`` alone loads neither
+# torch nor scikit-learn nor qiskit, which every worker process of a parallel search
+# would otherwise pay for again.
+__getattr__, __dir__ = attach(__name__, {"models": ["QEGMSampler", "TailRiskEstimator"]})
+if TYPE_CHECKING:  # what static tools and IDEs read
+    from .models import QEGMSampler, TailRiskEstimator
 
 __all__ = ["QEGMSampler", "TailRiskEstimator", "__version__"]

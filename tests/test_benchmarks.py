@@ -126,17 +126,18 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     for t in payload["controls_tests"]:
         controls.setdefault((t["dataset"], t["versus"]), set()).add(t["metric"])
     for dataset in ("mixture", "sp500-shuffled", "sp500-chrono", "rainfall-chrono", "intrusion"):
-        for model in ("qegm-categorical", "qegm-product", "twin"):
+        for model in ("qegm-categorical", "qegm-product", "qegm-toronto", "twin"):
             assert {"tail_kl", "recall", "precision", "fit_s"} <= controls[(dataset, model)]
     assert {"tail_kl_low", "cov99", "q0.1", "mode_mid", "loglik"} <= controls[
         ("mixture", "qegm-product")]
     assert {"tail_kl_1", "q99", "q99.9"} <= controls[("rainfall-chrono", "qegm-categorical")]
     assert {"scorer_recall", "hdr90_err"} <= controls[("intrusion", "qegm-product")]
     for regime in ("normal", "contaminated"):
-        for model in ("qegm-categorical", "qegm-product"):
+        for model in ("qegm-categorical", "qegm-product", "qegm-toronto"):
             assert controls[(f"intrusion detection, {regime}", model)] == {"ap", "recall_fpr1"}
     text = quantum.read_text()
-    assert "| metric | qegm − qegm-categorical | qegm − qegm-product | qegm − twin |" in text
+    assert ("| metric | qegm − qegm-categorical | qegm − qegm-product | qegm − qegm-toronto | "
+            "qegm − twin |") in text
     assert text.count("### ") == 6  # five datasets and the intrusion detection
     # --from-json runs nothing and writes the same tables from the saved records.
     merged, again = tmp_path / "merged.json", tmp_path / "again.md"
@@ -147,6 +148,21 @@ def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     assert again.read_text() == text
     assert json.dumps(json.loads(merged.read_text())["controls_tests"]) == json.dumps(
         payload["controls_tests"])
+    # A cell in two runs is kept once if it reproduced exactly, and refused otherwise.
+    def merge(*paths):
+        return subprocess.run([sys.executable, str(BENCHMARKS / "bench_paper.py"),
+                               "--from-json", *map(str, paths), "--controls-markdown",
+                               str(again)], capture_output=True, text=True, timeout=120)
+
+    result = merge(out, out)
+    assert result.returncode == 0, result.stderr
+    assert again.read_text() == text
+    changed = json.loads(out.read_text())
+    changed["records"][0]["tail_kl"] += 1e-9
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(changed))
+    result = merge(out, other)
+    assert result.returncode != 0 and "merged only if it reproduced exactly" in result.stderr
 
 
 def test_bench_paper_runs_only_the_datasets_asked_for(tmp_path):
@@ -208,3 +224,43 @@ def test_bench_regime_runs_both_settings_and_its_fz0_loss_is_right(tmp_path):
     expected = {(part, weights) for part in ("simulated", "sp500")
                 for weights in ("shared", "conditional")}
     assert {(r["part"], r["weights"]) for r in records} == expected
+
+
+def test_bench_scale_runs_and_writes_json(tmp_path):
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "api",
+           "--section", "rows", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Public API vs simulator" in result.stdout and "Rows (default" in result.stdout
+    figures = json.loads(out.read_text())
+    assert figures["machine"]["device"].split()[0] in ("cpu", "cuda")
+    api = figures["api"]
+    assert all(v > 0 for v in api["per_s"].values()) and api["gflops"]["matmul"] > 0
+    records = figures["rows"]
+    assert {(r["model"], r["n_rows"]) for r in records} == {
+        (m, n) for m in ("qegm", "tail_risk") for n in (2_000, 4_000)}
+    assert all(r["epoch_s"] > 0 and r["rss_fit"] >= r["rss_data"] > 0 for r in records)
+
+
+@pytest.mark.slow  # starts a loky worker pool twice and, with distributed, a Dask cluster
+def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
+    out = tmp_path / "scale.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "n_jobs=1 vs n_jobs=2" in result.stdout and "Fresh interpreters" in result.stdout
+    figures = json.loads(out.read_text())
+    (grid,) = figures["gridsearch"]
+    assert grid["same_cv_results"] and grid["n_jobs2_cold_s"] > 0 and grid["speedup_warm"] > 0
+    imports = {r["command"]: r for r in figures["import"]}
+    assert imports["import skqegm"]["loaded"] == "[]"
+    assert "qiskit" not in imports["a worker's start (first fit and score)"]["loaded"]
+    if figures["dask"]:  # distributed installed
+        assert figures["dask"][0]["same_cv_results"]
+    only = tmp_path / "import.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "import",
+           "--json", str(only)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(only.read_text())) == {"machine", "import"}

@@ -60,6 +60,9 @@ VARIANTS = [
     GPDTailSampler(body="empirical"),
     GARCHRiskEstimator(o=1, dist="skewt", method="fhs"),
     HistoricalSimulation(window=5),
+    # "auto": the GPU where torch sees one (the fitted model comes back to the CPU).
+    VAESampler(device="auto", **FAST),
+    EstimatorTransformer(device="auto", n_layers=1),
 ]
 
 AMPLITUDE_FAILURES = {

@@ -343,3 +343,18 @@ def test_decoding_each_outcome_once_equals_decoding_every_draw():
         expected_mean, expected_scale = model.network_.decoder(codes)
     torch.testing.assert_close(mean, expected_mean)
     torch.testing.assert_close(scale, expected_scale)
+
+
+def test_held_out_loss_in_blocks_of_rows(monkeypatch):
+    """A held-out set larger than one block is scored block by block (bounded memory);
+    the blocks draw their own noise, so the score moves only by sampling error."""
+    import skqegm.models._base as base_module
+
+    X = np.random.default_rng(4).standard_normal((600, 1))
+    params = dict(n_qubits=2, n_layers=1, max_epochs=2, hidden_layer_sizes=(8,),
+                  batch_size=32, validation_fraction=0.5, random_state=0)
+    whole = QEGMSampler(**params).fit(X)
+    monkeypatch.setattr(base_module, "_VALIDATION_BLOCK_BYTES", 1.0)  # batch_size rows
+    blocks = QEGMSampler(**params).fit(X)
+    assert whole.loss_curve_[0] == blocks.loss_curve_[0]  # training is untouched
+    np.testing.assert_allclose(blocks.validation_scores_, whole.validation_scores_, rtol=0.1)

@@ -328,3 +328,23 @@ def test_extrapolation_warns_and_far_extrapolation_is_refused():
 def test_provenance_records_numpy_integer_seeds():
     model = small(max_epochs=1, random_state=np.int64(0)).fit(X_H[:300], Y_H[:300])
     assert model.provenance_["random_state"] == 0
+
+
+def test_predictions_in_blocks_of_rows_equal_one_block(monkeypatch):
+    """The predict methods hold one block of rows' mixtures; blocks change nothing."""
+    import skqegm.models.tail_risk as tail_risk_module
+
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(400, 2))
+    y = (1 + X[:, 0] ** 2) * rng.standard_t(4, size=400)
+    model = TailRiskEstimator(n_qubits=2, n_layers=1, max_epochs=2, hidden_layer_sizes=(8,),
+                              tail_fraction=0.1, random_state=0).fit(X, y)
+    methods = {
+        "predict": lambda m: m.predict(X), "tail": lambda m: m.predict_tail_proba(X),
+        "quantiles": lambda m: m.predict_quantiles(X, [0.1, 0.9]),
+        "var": lambda m: m.predict_var(X), "es": lambda m: m.predict_es(X),
+        "score": lambda m: m.score(X, y)}
+    whole = {name: f(model) for name, f in methods.items()}
+    monkeypatch.setattr(tail_risk_module, "_PREDICT_BLOCK", 7 * 4)  # 7 rows of 4 components
+    for name, f in methods.items():
+        np.testing.assert_allclose(f(model), whole[name], rtol=1e-12, atol=1e-12, err_msg=name)

@@ -201,3 +201,72 @@ def test_z_sign_matrix_is_built_only_when_needed():
     assert sim._z_sign_cache.shape == (8, 3)
     np.testing.assert_array_equal(simulator_module.z_sign_matrix(3),
                                   1.0 - 2.0 * ((np.arange(8)[:, None] >> np.arange(3)) & 1))
+
+
+@pytest.mark.parametrize("n_qubits, n_layers", [(1, 1), (3, 2), (6, 5)])
+@pytest.mark.parametrize("entanglement", ["linear", None])
+def test_product_state_path_agrees_with_qiskit(monkeypatch, n_qubits, n_layers, entanglement):
+    """The forward path of large batches without autograd, forced onto a small batch and
+    chunked into 3 rows, against Qiskit's Statevector (float64: 1e-10)."""
+    monkeypatch.setattr(simulator_module, "_PRODUCT_MIN_AMPLITUDES", 0)
+    monkeypatch.setattr(simulator_module, "_CACHED_AMPLITUDES", 3 * 2**n_qubits)
+    rng = np.random.default_rng(n_qubits)
+    X = rng.uniform(-np.pi, np.pi, size=(7, n_qubits))
+    weights = rng.uniform(0, 2 * np.pi, size=2 * n_qubits * n_layers)
+    qc, inputs, weight_params = variational_circuit(n_qubits, n_layers,
+                                                    entanglement=entanglement)
+    probs_ref = np.array([
+        Statevector(qc.assign_parameters(dict(zip(inputs + weight_params, [*x, *weights]))))
+        .probabilities() for x in X])
+    sim = StatevectorSimulator(n_qubits, n_layers, dtype=torch.complex128,
+                               entanglement=entanglement)
+    with torch.no_grad():
+        probs = sim.probabilities(torch.tensor(X), torch.tensor(weights))
+        z = sim.expval_z(torch.tensor(X), torch.tensor(weights))
+    np.testing.assert_allclose(probs.numpy(), probs_ref, atol=1e-10)
+    np.testing.assert_allclose(z.numpy(), probs_ref @ simulator_module.z_sign_matrix(n_qubits),
+                               atol=1e-10)
+
+
+def test_product_state_path_serves_weight_sets_and_equals_the_autograd_path(monkeypatch):
+    sim = StatevectorSimulator(4, 2, dtype=torch.complex128)
+    X = torch.tensor(np.random.default_rng(0).normal(size=(11, 4)))
+    W = torch.tensor(np.random.default_rng(1).normal(size=(2, 3, sim.n_weights)),
+                     requires_grad=True)
+    reference = sim.expval_z(X, W).detach()  # autograd: the chunked path
+    monkeypatch.setattr(simulator_module, "_PRODUCT_MIN_AMPLITUDES", 0)
+    monkeypatch.setattr(simulator_module, "_CACHED_AMPLITUDES", 4 * 16)
+    with torch.no_grad():
+        out = sim.expval_z(X, W)
+    assert out.shape == (2, 3, 11, 4) and out.dtype == torch.float64
+    torch.testing.assert_close(out, reference, atol=1e-13, rtol=0)
+
+
+def test_large_batches_take_the_product_state_path_and_small_ones_do_not(monkeypatch):
+    sim = StatevectorSimulator(6, 1, dtype=torch.complex128)
+    calls = []
+    original = StatevectorSimulator._evolve_product_states
+    monkeypatch.setattr(StatevectorSimulator, "_evolve_product_states",
+                        lambda self, *a: calls.append(1) or original(self, *a))
+    W = torch.zeros(sim.n_weights)
+    with torch.no_grad():
+        sim.probabilities(torch.zeros(16, 6), W)
+        assert not calls
+        big = sim.probabilities(torch.zeros(2048, 6), W)
+    assert calls and big.shape == (2048, 64)
+    np.testing.assert_allclose(big[:, 0].numpy(), 1.0)  # |0...0> stays put at zero weights
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("n_rows", [7, 5000])  # the chunked and the product-state paths
+def test_simulator_on_cuda_matches_the_cpu(n_rows):
+    sim = StatevectorSimulator(4, 2, dtype=torch.complex128)
+    X = torch.tensor(np.random.default_rng(0).normal(size=(n_rows, 4)))
+    W = torch.tensor(np.random.default_rng(1).normal(size=sim.n_weights))
+    with torch.no_grad():
+        cpu = sim.expval_z(X, W)
+        cuda = sim.expval_z(X.cuda(), W.cuda())
+    assert cuda.device.type == "cuda"
+    torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-10, rtol=0)
+    W.requires_grad_(True)
+    sim.probabilities(X.cuda(), W.cuda()).sum().backward()  # autograd on the device

@@ -22,13 +22,18 @@ classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
 ``None`` and ``tail_weight=0``.
 """
 
-from .diffusion import DiffusionSampler
-from .gan import GANSampler
-from .garch import GARCHRiskEstimator
-from .gpd import GPDTailSampler
-from .historical import HistoricalSimulation, historical_simulation
-from .student_t import StudentTSampler
-from .vae import VAESampler
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "diffusion": ["DiffusionSampler"],
+    "gan": ["GANSampler"],
+    "garch": ["GARCHRiskEstimator"],
+    "gpd": ["GPDTailSampler"],
+    "historical": ["HistoricalSimulation", "historical_simulation"],
+    "student_t": ["StudentTSampler"],
+    "vae": ["VAESampler"],
+})
 
 __all__ = ["DiffusionSampler", "GANSampler", "GARCHRiskEstimator", "GPDTailSampler",
            "HistoricalSimulation", "StudentTSampler", "VAESampler", "historical_simulation"]

@@ -112,6 +112,11 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine.
 
     Attributes
     ----------
@@ -145,7 +150,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     def __init__(self, n_steps=100, hidden_layer_sizes=(64, 64), max_epochs=200,
                  batch_size=256, learning_rate=1e-3, early_stopping=True,
                  validation_fraction=0.15, n_iter_no_change=10, tol=1e-4, callbacks=None,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, device="cpu"):
         self.n_steps = n_steps
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -158,6 +163,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     def _make_network(self):
         return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)
@@ -168,9 +174,11 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
 
     def _get_loss(self, x, generator):
         _, alpha_bar = self._schedule()
+        # Drawn on the CPU generator, then moved to the batch's device.
         t = torch.randint(self.n_steps, (len(x),), generator=generator)
-        eps = torch.randn(x.shape, generator=generator)
-        a = alpha_bar[t][:, None]
+        eps = torch.randn(x.shape, generator=generator).to(x.device)
+        a = alpha_bar[t][:, None].to(x.device)
+        t = t.to(x.device)
         x_t = a.sqrt() * x + (1 - a).sqrt() * eps
         return ((self.network_(x_t, t) - eps) ** 2).mean()
 

@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 
 from ..nn import BaseTorchEstimator
 from ..nn._modules import mlp
+from ..nn._optim import Adam
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
@@ -56,6 +57,11 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
     random_state : int, RandomState instance or None, default=None
     verbose : int, default=0
         ``>= 1`` prints the critic's Wasserstein estimate every epoch.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine.
 
     Attributes
     ----------
@@ -93,7 +99,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
 
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_critic=5,
                  gradient_penalty=10.0, max_epochs=100, batch_size=256, learning_rate=1e-4,
-                 callbacks=None, random_state=None, verbose=0):
+                 callbacks=None, random_state=None, verbose=0, device="cpu"):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_critic = n_critic
@@ -104,6 +110,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     def _uses_early_stopping(self):
         return False  # no held-out loss tracks the quality of a GAN's samples
@@ -116,15 +123,17 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         })
 
     def _draw(self, n_samples, generator):
-        return self.network_["generator"](
-            torch.randn(n_samples, self.latent_dim, generator=generator))
+        network = self.network_["generator"]
+        # Drawn on the CPU generator, then moved to the network's device.
+        device = next(network.parameters()).device
+        return network(torch.randn(n_samples, self.latent_dim, generator=generator).to(device))
 
     def _critic_loss(self, real, generator):
         """Minus the critic's Wasserstein estimate plus the penalty, and the estimate."""
         critic = self.network_["critic"]
         with torch.no_grad():
             fake = self._draw(len(real), generator)
-        mix = torch.rand(len(real), 1, generator=generator)
+        mix = torch.rand(len(real), 1, generator=generator).to(real.device)
         interpolates = (mix * real + (1 - mix) * fake).requires_grad_(True)
         gradient, = torch.autograd.grad(critic(interpolates).sum(), interpolates,
                                         create_graph=True)
@@ -138,8 +147,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
     def _make_optimizer(self):
         adam = dict(lr=self.learning_rate, betas=(0.5, 0.9))
         return SimpleNamespace(
-            critic=torch.optim.Adam(self.network_["critic"].parameters(), **adam),
-            generator=torch.optim.Adam(self.network_["generator"].parameters(), **adam),
+            critic=Adam(self.network_["critic"].parameters(), **adam),
+            generator=Adam(self.network_["generator"].parameters(), **adam),
             steps=0,
             fake_rows=None,
         )

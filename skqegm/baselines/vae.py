@@ -50,6 +50,11 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         Seeds initialisation, training and the density's prior draws.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine.
 
     Attributes
     ----------
@@ -86,7 +91,7 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_density_draws=4096,
                  max_epochs=200, batch_size=256, learning_rate=1e-3, early_stopping=True,
                  validation_fraction=0.15, n_iter_no_change=10, tol=1e-4, callbacks=None,
-                 random_state=None, verbose=0):
+                 random_state=None, verbose=0, device="cpu"):
         self.latent_dim = latent_dim
         self.hidden_layer_sizes = hidden_layer_sizes
         self.n_density_draws = n_density_draws
@@ -100,6 +105,7 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         self.callbacks = callbacks
         self.random_state = random_state
         self.verbose = verbose
+        self.device = device
 
     def score_samples(self, X):
         """Log-density of the fitted model at each row of ``X``.
@@ -131,7 +137,8 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
 
     def _get_loss(self, x, generator):
         mean_z, scale_z = self.network_["encoder"](x)
-        z = mean_z + scale_z * torch.randn(mean_z.shape, generator=generator)
+        # Drawn on the CPU generator, then moved to the batch's device.
+        z = mean_z + scale_z * torch.randn(mean_z.shape, generator=generator).to(x.device)
         mean, scale = self.network_["decoder"](z)
         nll = (0.5 * ((x - mean) / scale) ** 2 + torch.log(scale)).sum(-1)
         nll = nll + 0.5 * x.shape[1] * np.log(2 * np.pi)

@@ -8,10 +8,15 @@ three domains, shipped with skqegm so that nothing is downloaded.
   subsample that :func:`make_intrusion_subsample` rebuilds from the full file.
 """
 
-from skqegm.datasets.climate import load_daily_rainfall
-from skqegm.datasets.finance import load_sp500_dates, load_sp500_returns
-from skqegm.datasets.intrusion import load_intrusion, make_intrusion_subsample
-from skqegm.datasets.mixture import make_tail_mixture, tail_mixture_cdf, tail_mixture_logpdf
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "climate": ["load_daily_rainfall"],
+    "finance": ["load_sp500_dates", "load_sp500_returns"],
+    "intrusion": ["load_intrusion", "make_intrusion_subsample"],
+    "mixture": ["make_tail_mixture", "tail_mixture_cdf", "tail_mixture_logpdf"],
+})
 
 __all__ = [
     "load_daily_rainfall",

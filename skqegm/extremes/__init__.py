@@ -10,6 +10,11 @@
 The return level plot is :func:`skqegm.plotting.plot_return_levels`.
 """
 
-from .return_levels import ReturnLevelResult, ReturnPeriodResult, return_level, return_period
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "return_levels": ["ReturnLevelResult", "ReturnPeriodResult", "return_level", "return_period"],
+})
 
 __all__ = ["ReturnLevelResult", "ReturnPeriodResult", "return_level", "return_period"]

@@ -11,35 +11,30 @@
   (:data:`RISK_SCORERS`), :func:`acerbi_szekely_test` and :func:`diebold_mariano_test`.
 """
 
-from skqegm.metrics.backtests import (
-    BacktestResult,
-    christoffersen_conditional_coverage_test,
-    christoffersen_independence_test,
-    kupiec_pof_test,
-    var_exceedances,
-)
-from skqegm.metrics.es_backtests import AcerbiSzekelyResult, acerbi_szekely_test
-from skqegm.metrics.forecast_comparison import DieboldMarianoResult, diebold_mariano_test
-from skqegm.metrics.intervals import coverage_error, interval_coverage
-from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
-from skqegm.metrics.risk_scorers import (
-    RISK_SCORERS,
-    make_fz0_scorer,
-    make_pinball_scorer,
-    neg_fz0_loss_scorer,
-    neg_pinball_loss_scorer,
-)
-from skqegm.metrics.scorers import (
-    SCORERS,
-    make_coverage_scorer,
-    make_rare_event_precision_scorer,
-    make_rare_event_recall_scorer,
-    make_tail_kl_scorer,
-    neg_tail_kl_scorer,
-    rare_event_recall_scorer,
-)
-from skqegm.metrics.scoring_rules import fz0_loss, var_pinball_loss
-from skqegm.metrics.tail import tail_kl_divergence
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "backtests": [
+        "BacktestResult", "christoffersen_conditional_coverage_test",
+        "christoffersen_independence_test", "kupiec_pof_test", "var_exceedances",
+    ],
+    "es_backtests": ["AcerbiSzekelyResult", "acerbi_szekely_test"],
+    "forecast_comparison": ["DieboldMarianoResult", "diebold_mariano_test"],
+    "intervals": ["coverage_error", "interval_coverage"],
+    "rare_events": ["rare_event_precision", "rare_event_recall"],
+    "scorers": [
+        "SCORERS", "make_coverage_scorer", "make_rare_event_precision_scorer",
+        "make_rare_event_recall_scorer", "make_tail_kl_scorer", "neg_tail_kl_scorer",
+        "rare_event_recall_scorer",
+    ],
+    "risk_scorers": [
+        "RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
+        "neg_pinball_loss_scorer",
+    ],
+    "scoring_rules": ["fz0_loss", "var_pinball_loss"],
+    "tail": ["tail_kl_divergence"],
+})
 
 __all__ = [
     "RISK_SCORERS",

@@ -5,7 +5,12 @@ They compose the quantum layer (:mod:`skqegm.quantum`) with torch networks, trai
 fit loop of :mod:`skqegm.nn`; the twin differs only in the latent module it plugs in.
 """
 
-from .sampler import QEGMSampler
-from .tail_risk import TailRiskEstimator
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "sampler": ["QEGMSampler"],
+    "tail_risk": ["TailRiskEstimator"],
+})
 
 __all__ = ["QEGMSampler", "TailRiskEstimator"]

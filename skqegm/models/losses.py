@@ -84,10 +84,10 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
     True
     """
     mean, scale = network.encode(x, context)
-    z = mean + scale * _randn(mean.shape, generator)
-    z = z + noise * _randn(z.shape, generator)
-    prior = _randn((prior_noise.shape[0], z.shape[1]), generator)
-    prior = prior + prior_noise * _randn(prior.shape, generator)
+    z = mean + scale * _randn(mean.shape, generator, x.device)
+    z = z + noise * _randn(z.shape, generator, x.device)
+    prior = _randn((prior_noise.shape[0], z.shape[1]), generator, x.device)
+    prior = prior + prior_noise * _randn(prior.shape, generator, x.device)
     # One pass through the latent for both sets of rows: one primitive call on a backend.
     n = x.shape[0]
     rows = torch.cat([torch.arange(n), torch.arange(prior.shape[0]) % n])
@@ -171,5 +171,6 @@ def bernoulli_kl(q, p):
     return q * torch.log(q / p) + (1 - q) * torch.log((1 - q) / (1 - p))
 
 
-def _randn(shape, generator):
-    return torch.randn(shape, generator=generator)
+def _randn(shape, generator, device):
+    # Drawn on the CPU generator, then moved: the same draws on every device.
+    return torch.randn(shape, generator=generator).to(device)

@@ -132,14 +132,20 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         then runs the rest of the fit, and the switch is logged and recorded in
         ``provenance_``.
     session : bool, default=False
-        On a qiskit-ibm-runtime device (real, or fake in local testing mode), run the
-        fit's jobs in a ``Session`` rather than a ``Batch``; either is opened by the fit
-        and closed when it ends.
+        On a real IBM device, run the fit's jobs in a ``Session`` rather than a
+        ``Batch``; either is opened by the fit and closed when it ends (a fake device's
+        jobs run in this process, in neither).
     entanglement : {"linear", None}, default="linear"
         The ansatz's CNOT chain, or none: with ``None`` the circuit is a product of
         single qubits and its Born distribution a product of independent bits, a
         control that isolates entanglement (see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine. On a Qiskit backend the quantum latent trains on
+        the CPU (parameter shift runs on the backend; ``"cuda"`` is refused).
 
     Attributes
     ----------
@@ -210,6 +216,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         fallback=None,
         session=False,
         entanglement="linear",
+        device="cpu",
     ):
         self.n_qubits = n_qubits
         self.n_layers = n_layers
@@ -239,6 +246,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.device = device
 
     _parameter_constraints = {
         **BaseQEGM._parameter_constraints,

@@ -47,6 +47,8 @@ TWIN_DENSITY_DRAWS = 256
 CONDITIONAL_DENSITY_DRAWS = 256
 # Rows x components per block when the decoder evaluates the mixtures.
 _DECODER_BLOCK = 2**17
+# (rows x components) entries of the predictive mixtures the predict methods hold at once.
+_PREDICT_BLOCK = 2**20
 #: Rows of X this many training ranges beyond the training features are refused.
 EXTRAPOLATION_LIMIT = 1e3
 
@@ -150,6 +152,12 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         a reparametrisation of the decoder's first layer, its scale is new). Compare the
         two to measure what regime-dependent weights add. On a Qiskit backend
         ``"conditional"`` runs 256 circuits per predicted row.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
+        CPU; ``"cuda"`` without one is refused at fit. Each batch moves to the device
+        as it is used, and the fitted model is kept on the CPU, so it predicts, samples
+        and pickles on any machine. On a Qiskit backend the quantum latent trains on
+        the CPU (parameter shift runs on the backend; ``"cuda"`` is refused).
 
     Attributes
     ----------
@@ -245,6 +253,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         session=False,
         entanglement="linear",
         mixture_weights="shared",
+        device="cpu",
     ):
         self.side = side
         self.tail_rule = tail_rule
@@ -281,6 +290,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         self.session = session
         self.entanglement = entanglement
         self.mixture_weights = mixture_weights
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -347,6 +357,26 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         # weights, mean and scale, plus the decoder's work on a block of rows
         check_memory(3 * 8.0 * len(X) * self._n_components(), f"predicting {len(X)} rows",
                      "predict fewer rows per call.")
+        return self._mixture_of_rows(X)
+
+    def _predict_rows(self, X, compute, *columns):
+        """``compute(mixture, *column_blocks)`` on blocks of rows of ``X``, concatenated.
+
+        The predict methods hold one block's mixtures (about 16 MB), not every row's
+        (``2 x n_rows x 2**n_qubits`` floats). ``columns`` are per-row arrays (such as
+        ``y``) split with the rows.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        self._check_extrapolation(X)
+        step = max(1, _PREDICT_BLOCK // self._n_components())
+        blocks = [compute(self._mixture_of_rows(X[start:start + step]),
+                          *(column[start:start + step] for column in columns))
+                  for start in range(0, max(len(X), 1), step)]
+        return np.concatenate(blocks)
+
+    def _mixture_of_rows(self, X):
+        """The predictive mixtures of validated rows ``X``, in units of y."""
         log_weights, mean, scale = self._components(self._standardize_context(X))
         center, y_scale = self._value_scaling
         return log_weights, mean * y_scale + center, scale * y_scale
@@ -474,7 +504,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         median : ndarray of shape (n_samples,)
         """
-        return mixture_quantiles([0.5], *self._predictive_mixture(X))[:, 0]
+        return self._predict_rows(X, lambda mixture: mixture_quantiles([0.5], *mixture)[:, 0])
 
     def predict_tail_proba(self, X):
         """Probability that ``y`` falls beyond the rare-event threshold, given each row.
@@ -489,9 +519,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             ``P(y < threshold | x)`` for ``side="lower"``, ``P(y > threshold | x)`` for
             ``side="upper"``, with the threshold of ``tail_threshold_`` on ``side``.
         """
-        mixture = self._predictive_mixture(X)
-        threshold = np.full((len(mixture[1]), 1), self._rare_threshold())
-        return mixture_cdf(threshold, *mixture, upper=self.side == "upper")[:, 0]
+        def tail_proba(mixture):
+            threshold = np.full((len(mixture[1]), 1), self._rare_threshold())
+            return mixture_cdf(threshold, *mixture, upper=self.side == "upper")[:, 0]
+
+        return self._predict_rows(X, tail_proba)
 
     def predict_rare(self, X):
         """Rare-event flags: 1 where the tail probability is above the decision threshold.
@@ -547,7 +579,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             raise ValueError(f"quantiles must be a number or a 1-D sequence; got {quantiles!r}.")
         for q in quantiles:
             _check_fraction(float(q), "quantiles")
-        return mixture_quantiles(quantiles, *self._predictive_mixture(X))
+        return self._predict_rows(X, lambda mixture: mixture_quantiles(quantiles, *mixture))
 
     def predict_interval(self, X, coverage=None):
         """Central prediction interval: the ``(1 -/+ coverage) / 2`` conditional quantiles.
@@ -581,7 +613,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         var : ndarray of shape (n_samples,)
         """
-        return self._var(self._predictive_mixture(X), check_confidence_level(level))
+        level = check_confidence_level(level)
+        return self._predict_rows(X, lambda mixture: self._var(mixture, level))
 
     def predict_es(self, X, level=0.99):
         """Expected shortfall at ``level``: the mean of ``y`` beyond the VaR (see Notes).
@@ -597,12 +630,15 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         es : ndarray of shape (n_samples,)
         """
         level = check_confidence_level(level)
-        mixture = self._predictive_mixture(X)
-        var = self._var(mixture, level)
         upper = self.side == "upper"
-        quantile = var if upper else -var
-        tail_mean = mixture_tail_mean(quantile, *mixture, upper=upper) / (1 - level)
-        return tail_mean if upper else -tail_mean
+
+        def shortfall(mixture):
+            var = self._var(mixture, level)
+            quantile = var if upper else -var
+            tail_mean = mixture_tail_mean(quantile, *mixture, upper=upper) / (1 - level)
+            return tail_mean if upper else -tail_mean
+
+        return self._predict_rows(X, shortfall)
 
     def _var(self, mixture, level):
         if self.side == "upper":
@@ -650,10 +686,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         score : float
         """
-        mixture = self._predictive_mixture(X)
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
-        check_consistent_length(mixture[1], y)
-        return float(mixture_logpdf(y, *mixture).mean())
+        check_consistent_length(X, y)
+        return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
+                                        y).mean())
 
 
 def _check_numeric_target(y):

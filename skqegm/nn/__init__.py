@@ -7,7 +7,12 @@ hook into that loop. :class:`~skqegm.QEGMSampler`, :class:`~skqegm.TailRiskEstim
 and the deep baselines of :mod:`skqegm.baselines` are built on it.
 """
 
-from .base import BaseTorchEstimator
-from .callbacks import Callback, EarlyStopping, EpochLogger
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "base": ["BaseTorchEstimator"],
+    "callbacks": ["Callback", "EarlyStopping", "EpochLogger"],
+})
 
 __all__ = ["BaseTorchEstimator", "Callback", "EarlyStopping", "EpochLogger"]

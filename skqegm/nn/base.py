@@ -41,12 +41,14 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
 from ..utils._scaling import center_scale
+from ..utils._validation import DEVICES, check_device
 from ._modules import reset_parameters
+from ._optim import Adam
 from .callbacks import Callback, EarlyStopping, EpochLogger
 
 _INT32 = np.iinfo(np.int32).max
@@ -81,7 +83,12 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
       progress report and early stopping;
     - ``random_state``: seeds every random stream of a fit (see ``_seed_names``), so
       that a fit depends only on its inputs and ``random_state``;
-    - ``verbose``: ``>= 1`` prints every epoch.
+    - ``verbose``: ``>= 1`` prints every epoch;
+    - ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available): where the
+      epochs run. Only the training loop runs there: each batch is moved to the device
+      as it is used, and the network comes back to the CPU before the fitted
+      attributes are derived, so a fitted model predicts, samples and pickles on the
+      CPU whatever device trained it. A subclass without the parameter trains on the CPU.
 
     Fitted attributes set here: ``network_`` (the trained ``torch.nn.Module``, in eval
     mode), ``loss_curve_`` (mean training loss per epoch), ``validation_scores_`` (minus
@@ -135,6 +142,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "device": [StrOptions(set(DEVICES))],
     }
 
     #: The random streams of a fit, one seed each, drawn from ``random_state`` in this
@@ -165,6 +173,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         with self._fit_scope():
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
+            device = self._fit_device()
             seeds = self._draw_seeds()
             train, val = self._holdout_rows(len(values), seeds["split"])
             self._prepare_fit(values, context, seeds)
@@ -188,18 +197,22 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                     (values[val], _rows(context, val)) if len(val) else None,
                     seeds, generator,
                 )
-                self._fit_loop(train_set, val_set, generator, validation_seed)
+                # The epochs on the device; the fitted state is derived and kept on the CPU.
+                self.network_.to(device)
+                self._fit_loop(train_set, val_set, generator, validation_seed, device)
+                self.network_.to("cpu")
                 self.network_.eval()
                 self._finish_fit(train_set, seeds, generator)
                 self._check_fitted_spread(values[train], _rows(context, train), generator)
         return self
 
-    def _fit_loop(self, train_set, val_set, generator, validation_seed):
+    def _fit_loop(self, train_set, val_set, generator, validation_seed, device=None):
         """Run the epochs; record ``loss_curve_``, ``validation_scores_`` and ``n_iter_``."""
         optimizer = self._make_optimizer()
         callbacks = self._make_callbacks()
         self.loss_curve_ = []
         self.validation_scores_ = [] if val_set is not None else None
+        val_set = _to_device(val_set, device)
         for callback in callbacks:
             callback.on_train_begin(self)
         stopped = False
@@ -209,6 +222,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             self.network_.train()
             total, n_rows = 0.0, 0
             for batch in self._iter_batches(train_set, generator):
+                batch = _to_device(batch, device)
                 size = _batch_rows(batch)
                 total += self._train_step(batch, optimizer, generator) * size
                 n_rows += size
@@ -217,7 +231,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             if val_set is not None:
                 self.network_.eval()
                 with torch.no_grad():
-                    loss = self._get_loss(val_set, torch.Generator().manual_seed(validation_seed))
+                    loss = self._validation_loss(
+                        val_set, torch.Generator().manual_seed(validation_seed))
                 self.validation_scores_.append(-float(loss))
             self.n_iter_ = epoch
             # Every callback sees every epoch, even after one of them asked to stop.
@@ -253,6 +268,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             if not isinstance(callback, Callback):
                 raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
                                 f"got {type(callback).__name__}.")
+
+    def _fit_device(self):
+        """Where the epochs run: the ``device`` parameter resolved (the CPU without one)."""
+        return check_device(getattr(self, "device", "cpu"))
 
     def _fit_scope(self):
         """A context manager around the whole fit (default: nothing to hold)."""
@@ -291,8 +310,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             yield train_set[rows]
 
     def _make_optimizer(self):
-        """Adam over every parameter of ``network_``."""
-        return torch.optim.Adam(self.network_.parameters(), lr=self.learning_rate)
+        """Adam over every parameter of ``network_`` (torch's arithmetic, see ``_optim``)."""
+        return Adam(self.network_.parameters(), lr=self.learning_rate)
 
     def _train_step(self, batch, optimizer, generator):
         """One optimisation step on ``batch``; return the loss to record."""
@@ -309,6 +328,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         ``generator`` is the only source of randomness allowed, so that the validation
         loss is reproducible.
         """
+
+    def _validation_loss(self, val_set, generator):
+        """The loss of the held-out rows, under ``torch.no_grad`` (default: one batch)."""
+        return self._get_loss(val_set, generator)
 
     def _finish_fit(self, train_set, seeds, generator):
         """Derive fitted attributes from the trained network (default: nothing)."""
@@ -446,6 +469,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         weights = state.get("network_")
+        if "device" in self._get_param_names():  # saved before the parameter existed
+            state = {"device": "cpu", **state}
         super().__setstate__(state)
         if isinstance(weights, dict):
             with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
@@ -461,6 +486,21 @@ def _rows(array, rows):
 
 def _tensor(array):
     return torch.as_tensor(array, dtype=torch.float32)
+
+
+def _to_device(batch, device):
+    """``batch`` (a tensor, or a tuple or named tuple of tensors and ``None``) on ``device``.
+
+    Nothing is copied on the device the tensors are already on (the CPU by default).
+    """
+    if device is None or batch is None:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, tuple):
+        moved = [_to_device(item, device) for item in batch]
+        return type(batch)(*moved) if hasattr(batch, "_fields") else type(batch)(moved)
+    return batch
 
 
 def _batch_rows(batch):

@@ -5,14 +5,15 @@ empirical quantile (eq. 9), features are scaled per domain (eq. 10), and data ar
 70 / 15 / 15 with the rare rate preserved.
 """
 
-from skqegm.preprocessing.finance import log_returns, make_lagged_features
-from skqegm.preprocessing.labelers import (
-    QuantileTailLabeler,
-    SigmaThresholdLabeler,
-    make_tail_labels,
-)
-from skqegm.preprocessing.pipelines import make_tail_pipeline
-from skqegm.preprocessing.splits import train_val_test_split
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "finance": ["log_returns", "make_lagged_features"],
+    "labelers": ["QuantileTailLabeler", "SigmaThresholdLabeler", "make_tail_labels"],
+    "pipelines": ["make_tail_pipeline"],
+    "splits": ["train_val_test_split"],
+})
 
 __all__ = [
     "QuantileTailLabeler",

@@ -5,21 +5,23 @@ It knows no model: models compose :class:`EstimatorTransformer` /
 their own networks.
 """
 
-from .backends import BACKEND_NAMES, CircuitRunner, check_backend
-from .circuits import (
-    amplitude_encoding,
-    amplitude_encoding_angles,
-    angle_encoding,
-    hardware_efficient_ansatz,
-    variational_circuit,
-)
-from .gradients import parameter_shift_jacobian
-from .noisy_simulator import NoisyDensityMatrixSimulator
-from .qrng import QuantumRandomSource, monobit_test, runs_test, von_neumann_extract
-from .runtime import DeviceRecord, JobManager
-from .simulator import StatevectorSimulator, exact_bytes_per_row, exact_fixed_bytes
-from .torch_layer import QuantumLayer
-from .transformers import EstimatorTransformer, SamplerTransformer
+from ..utils._lazy import attach
+
+# Each name is imported from its module on first use (see skqegm.utils._lazy).
+__getattr__, __dir__ = attach(__name__, {
+    "backends": ["BACKEND_NAMES", "CircuitRunner", "check_backend"],
+    "circuits": [
+        "amplitude_encoding", "amplitude_encoding_angles", "angle_encoding",
+        "hardware_efficient_ansatz", "variational_circuit",
+    ],
+    "gradients": ["parameter_shift_jacobian"],
+    "noisy_simulator": ["NoisyDensityMatrixSimulator"],
+    "qrng": ["QuantumRandomSource", "monobit_test", "runs_test", "von_neumann_extract"],
+    "runtime": ["DeviceRecord", "JobManager"],
+    "simulator": ["StatevectorSimulator", "exact_bytes_per_row", "exact_fixed_bytes"],
+    "torch_layer": ["QuantumLayer"],
+    "transformers": ["EstimatorTransformer", "SamplerTransformer"],
+})
 
 __all__ = [
     "BACKEND_NAMES",

@@ -24,7 +24,12 @@ a ``BackendV2`` (e.g. ``FakeTorontoV2()``)
     transpiled circuit, readout errors included, differentiable);
     :meth:`CircuitRunner.expval_z` / :meth:`CircuitRunner.probabilities` themselves still
     ask Aer's estimator on ``AerSimulator.from_backend`` (built once; gate noise only,
-    observables mapped with ``apply_layout``). With ``shots`` bitstrings are sampled.
+    observables mapped with ``apply_layout``). With ``shots`` the shots are drawn from
+    the exact noisy probabilities of the same simulation (readout included), seeded by
+    the runner's seed: sampled results converge to the exact ones. A circuit that
+    touches more device qubits than that simulation holds
+    (:data:`~skqegm.quantum.noisy_simulator.MAX_ACTIVE_QUBITS`) is sampled by Aer on
+    ``AerSimulator.from_backend``, the same noise model.
     A real IBM device (``qiskit_ibm_runtime.IBMBackend``) is sampled through
     qiskit-ibm-runtime's Sampler, with :data:`DEVICE_DEFAULT_SHOTS` when ``shots=None``.
 a ``BaseEstimatorV2`` / ``BaseSamplerV2`` instance
@@ -34,34 +39,40 @@ a :class:`~skqegm.quantum.DeviceRecord`
     What a saved model keeps of a device whose service holds credentials: it describes
     the device and cannot submit (re-attach the device with ``set_params(backend=...)``).
 
-Sampled jobs on a device, real or fake, go through qiskit-ibm-runtime's ``SamplerV2``
-(a fake device runs in its local testing mode), inside the Batch or Session of the
-runner's :class:`~skqegm.quantum.runtime.JobManager`, which retries transient faults,
-enforces the shot budget and records every job.
+Every sampled job goes through the runner's :class:`~skqegm.quantum.runtime.JobManager`,
+which retries transient faults, enforces the shot budget and records every job: on a real
+IBM device, qiskit-ibm-runtime's ``SamplerV2`` inside the manager's Batch or Session; on a
+fake device, a :class:`~skqegm.quantum.runtime.LocalJob` run in this process (not
+qiskit-ibm-runtime's local testing mode, whose noise model is built from the device's
+``BackendProperties``, with readout errors other than ``NoiseModel.from_backend``'s).
 """
 
 import logging
 
 import numpy as np
-from qiskit.primitives import (
-    BaseEstimatorV2,
-    BaseSamplerV2,
-    StatevectorEstimator,
-    StatevectorSampler,
-)
-from qiskit.providers import BackendV2
-from qiskit.quantum_info import SparsePauliOp
+import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ..exceptions import QuantumJobError
 from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
-from ..utils._validation import check_option, check_seed, check_shots
-from .mitigation import mitigate_probabilities, readout_assignment_matrices
-from .noisy_simulator import MAX_ACTIVE_QUBITS, NoisyDensityMatrixSimulator
+from ..utils._validation import (
+    LoadedInstanceOf,
+    check_option,
+    check_seed,
+    check_shots,
+    is_loaded_instance,
+)
+from .mitigation import (
+    mitigate_probabilities,
+    noise_model_assignment_matrices,
+    readout_assignment_matrices,
+)
+from .noisy_simulator import MAX_ACTIVE_QUBITS, NoisyDensityMatrixSimulator, active_qubits
 from .runtime import (
     DeviceRecord,
     InvalidResultError,
     JobManager,
+    LocalJob,
     backend_name,
     detach_backend,
     runtime_primitive,
@@ -70,10 +81,17 @@ from .runtime import (
 logger = logging.getLogger(__name__)
 
 BACKEND_NAMES = ("exact", "statevector", "aer")
+# Qiskit's classes of backends and primitives, by module and name: qiskit is imported by
+# the backends that run it, never to check that a backend is not one of them (the exact
+# simulator path does not import qiskit).
+_QISKIT_KINDS = (("device", "qiskit.providers", "BackendV2"),
+                 ("estimator", "qiskit.primitives", "BaseEstimatorV2"),
+                 ("sampler", "qiskit.primitives", "BaseSamplerV2"))
 #: The ``backend`` parameter's constraint for scikit-learn's ``_parameter_constraints``:
 #: what :func:`check_backend` accepts.
-BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)), BackendV2, BaseEstimatorV2,
-                      BaseSamplerV2, DeviceRecord]
+BACKEND_CONSTRAINT = [None, StrOptions(set(BACKEND_NAMES)),
+                      *(LoadedInstanceOf(module, name) for _, module, name in _QISKIT_KINDS),
+                      DeviceRecord]
 #: The transpiler's optimisation level for devices (recorded in ``provenance_``).
 OPTIMIZATION_LEVEL = 1
 #: Shots used on real hardware when ``shots=None`` (hardware cannot be exact).
@@ -128,12 +146,9 @@ def check_backend(backend):
         return "exact"
     if isinstance(backend, str):
         return check_option(backend, "backend", BACKEND_NAMES)
-    if isinstance(backend, BackendV2):
-        return "device"
-    if isinstance(backend, BaseEstimatorV2):
-        return "estimator"
-    if isinstance(backend, BaseSamplerV2):
-        return "sampler"
+    for kind, module, name in _QISKIT_KINDS:
+        if is_loaded_instance(backend, module, name):
+            return kind
     if isinstance(backend, DeviceRecord):
         return "detached"
     raise ValueError(
@@ -518,9 +533,7 @@ class CircuitRunner:
             outcomes = self.sample_outcomes(circuit, params, values, seed=seed)
             frequencies = _outcome_frequencies(outcomes, n)
             if self.readout_mitigation and self._fallback_runner is None:
-                # The device qubits of the measured circuit, in logical order.
-                matrices = readout_assignment_matrices(self.backend, self.layout[:n])
-                frequencies = mitigate_probabilities(frequencies, matrices)
+                frequencies = mitigate_probabilities(frequencies, self._readout_matrices(n))
             return frequencies
         if n > EXACT_PROBABILITY_MAX_QUBITS:
             raise ValueError(
@@ -595,19 +608,64 @@ class CircuitRunner:
             f"sampling {values.shape[0]} rows x shots={shots} on n_qubits={n}",
             "use fewer shots, or fewer rows per call.",
         )
-        run_circuit = self._prepare(circuit, measured=True)
-        bound = _bindings(run_circuit, params, values)
         seed = self.seed if seed is None else seed
-        n_rows = len(bound)
+        n_rows = len(values)
+        if self._samples_locally:
+            def submit():
+                return self._local_job(circuit, params, values, shots, seed)
+        else:
+            run_circuit = self._prepare(circuit, measured=True)
+            bound = _bindings(run_circuit, params, values)
 
-        def submit():
-            return self._sampler(seed).run([(run_circuit, bound)], shots=shots)
+            def submit():
+                return self._sampler(seed).run([(run_circuit, bound)], shots=shots)
 
         def check(result):
             _check_sampled(result, n_rows, shots, n)
 
         result = self.jobs.run(submit, check, n_rows * shots, self.name)[0]
         return _bitarray_to_outcomes(result.data.meas)
+
+    @property
+    def _samples_locally(self):
+        """Whether sampling runs here (a fake device) rather than through a primitive."""
+        return self.kind == "device" and not _is_ibm_hardware(self.backend)
+
+    def _local_job(self, circuit, params, values, shots, seed):
+        """A fake device's sampling job, run in this process.
+
+        The shots are drawn from the exact noisy probabilities of
+        :class:`NoisyDensityMatrixSimulator` (the device's ``NoiseModel.from_backend``,
+        readout included) by a generator seeded with ``seed``: one stream for the whole
+        job, so rows are independent and a seed reproduces them. A circuit touching more
+        device qubits than that simulation holds is sampled by Aer on
+        ``AerSimulator.from_backend`` (the same noise model) instead.
+        """
+        n = circuit.num_qubits
+        run_circuit = self._prepare(circuit)
+        if len(active_qubits(run_circuit, n)) > MAX_ACTIVE_QUBITS:
+            from qiskit_aer.primitives import SamplerV2
+
+            measured = self._prepare(circuit, measured=True)
+            sampler = SamplerV2.from_backend(self._simulator(), seed=seed)
+            return sampler.run([(measured, _bindings(measured, params, values))], shots=shots)
+        key = (id(circuit), "sampled", tuple(params))
+        if key not in self._noisy:
+            self._noisy[key] = (circuit, NoisyDensityMatrixSimulator(
+                run_circuit, params, [], self.backend, n, readout=True))
+        simulator = self._noisy[key][1]
+        with torch.no_grad():
+            probs = simulator.probabilities(values, torch.zeros(0, dtype=torch.float64))
+        outcomes = _draw_outcomes(probs.numpy(), shots, np.random.default_rng(seed))
+        return LocalJob(_sampler_result(outcomes, n))
+
+    def _readout_matrices(self, n_qubits):
+        """Assignment matrices of the measured qubits: those of the noise that the shots
+        carry (a fake device's noise model), else the device's calibration."""
+        qubits = self.layout[:n_qubits]  # the device qubits measured, in logical order
+        if self._samples_locally:
+            return noise_model_assignment_matrices(self.backend, qubits)
+        return readout_assignment_matrices(self.backend, qubits)
 
     def _or_fallback(self, here, there, *args, **kwargs):
         """Run ``here`` on this backend, or ``there`` on the fallback runner once a job
@@ -674,6 +732,8 @@ class CircuitRunner:
         if self.kind == "estimator":
             return self.backend
         if self.kind == "statevector":
+            from qiskit.primitives import StatevectorEstimator
+
             return StatevectorEstimator(seed=self.seed)
         from qiskit_aer.primitives import EstimatorV2
 
@@ -685,10 +745,12 @@ class CircuitRunner:
         if self.kind == "statevector":
             # A Generator, not an int: with an int every row of a sweep restarts the same
             # stream, so equal rows would get identical shots.
+            from qiskit.primitives import StatevectorSampler
+
             return StatevectorSampler(seed=np.random.default_rng(seed))
         if self.kind == "device":
-            # Real and fake devices alike: qiskit-ibm-runtime's Sampler (local testing
-            # mode for a fake one), in the scope's Batch or Session.
+            # A real device (fake ones sample locally, see _local_job): qiskit-ibm-runtime's
+            # Sampler, in the scope's Batch or Session.
             hardware = _is_ibm_hardware(self.backend)
             return runtime_primitive("sampler", self.jobs.mode_for(self.backend), seed,
                                      local=not hardware)
@@ -812,6 +874,8 @@ def _bindings(circuit, params, values):
 
 def _z_string(n_qubits, mask):
     """The Pauli operator with Z on every qubit whose bit is set in ``mask``."""
+    from qiskit.quantum_info import SparsePauliOp
+
     label = "".join("Z" if (mask >> q) & 1 else "I" for q in reversed(range(n_qubits)))
     return SparsePauliOp(label)
 
@@ -828,6 +892,35 @@ def _walsh_hadamard(a):
         view[..., 1, :] = first - second
         h *= 2
     return a
+
+
+def _draw_outcomes(probabilities, shots, rng):
+    """``shots`` outcomes per row drawn from its probabilities: ``(n_rows, shots)`` int64.
+
+    By the inverse of each row's cumulative distribution, at ``shots`` uniforms of ``rng``
+    per row, the rows in order: a zero probability is never drawn.
+    """
+    probs = np.clip(np.asarray(probabilities, dtype=float), 0.0, None)
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]  # the last entry is then exactly 1, above every uniform in [0, 1)
+    outcomes = np.empty((len(probs), shots), dtype=np.int64)
+    rows = chunk_rows(len(probs), 16 * shots)
+    for start in range(0, len(probs), rows):
+        uniforms = rng.random((min(rows, len(probs) - start), shots))
+        for i, u in enumerate(uniforms, start):
+            outcomes[i] = np.searchsorted(cdf[i], u, side="right")
+    return outcomes
+
+
+def _sampler_result(outcomes, n_qubits):
+    """A sampler's result of integer outcomes ``(n_rows, shots)``: one PUB, ``meas``."""
+    n_bytes = -(-n_qubits // 8)
+    shifts = 8 * np.arange(n_bytes - 1, -1, -1, dtype=np.int64)  # big-endian bytes
+    raw = ((outcomes[..., None] >> shifts) & 0xFF).astype(np.uint8)
+    from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
+
+    bits = BitArray(raw, n_qubits)
+    return PrimitiveResult([SamplerPubResult(DataBin(meas=bits, shape=bits.shape))])
 
 
 def _bitarray_to_outcomes(bit_array):

@@ -9,10 +9,11 @@ returned lists, never Qiskit's alphabetical ``circuit.parameters`` order.
 import math
 
 import numpy as np
-from qiskit.circuit import ParameterVector, QuantumCircuit
 
 from ..utils._validation import check_int, check_option
 
+# qiskit is imported by the functions that build circuits, not here: the exact simulator
+# reads only this module's checks and constants, and does not import qiskit.
 ENCODINGS = ("angle", "amplitude")
 #: The ``entanglement`` values: the CNOT chain, or none (a product of single qubits).
 ENTANGLEMENTS = ("linear", None)
@@ -71,6 +72,8 @@ def hardware_efficient_ansatz(n_qubits, n_layers, entanglement="linear"):
     >>> "cx" in hardware_efficient_ansatz(6, 5, entanglement=None).count_ops()
     False
     """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
     n_qubits = check_int(n_qubits, "n_qubits", min_value=1)
     n_layers = check_int(n_layers, "n_layers", min_value=1)
     entangle = check_entanglement(entanglement) is not None
@@ -95,6 +98,8 @@ def angle_encoding(n_qubits):
     >>> angle_encoding(3).num_parameters
     3
     """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
     n_qubits = check_int(n_qubits, "n_qubits", min_value=1)
     x = ParameterVector("x", n_qubits)
     qc = QuantumCircuit(n_qubits, name="angle_encoding")
@@ -156,6 +161,8 @@ def amplitude_encoding(n_features):
     >>> np.round(Statevector(bound).data.real, 6)
     array([ 0.6, -0.8,  0. ,  0. ])
     """
+    from qiskit.circuit import ParameterVector, QuantumCircuit
+
     n_features = check_int(n_features, "n_features", min_value=1)
     n_qubits = n_amplitude_qubits(n_features)
     alpha = ParameterVector("α", 2**n_qubits - 1)

@@ -51,6 +51,41 @@ def readout_assignment_matrices(backend, qubits):
     return np.array([[[1.0 - p10, p01], [p10, 1.0 - p01]] for p10, p01 in flips])
 
 
+def noise_model_assignment_matrices(backend, qubits):
+    """The 2 x 2 assignment matrix of each qubit in ``qubits``, from the device's noise
+    model (``NoiseModel.from_backend``): the readout errors a fake device's samples carry.
+
+    qiskit-aer builds them from the device's target (one symmetric error per qubit, its
+    ``measure`` error); they differ from the calibration's
+    (:func:`readout_assignment_matrices`). A qubit without a readout error reads exactly.
+
+    Parameters
+    ----------
+    backend : BackendV2
+        A device with a target (e.g. ``FakeManilaV2()``).
+    qubits : list of int
+        The device qubits measured, logical qubit ``i`` on ``qubits[i]``.
+
+    Returns
+    -------
+    matrices : ndarray of shape (len(qubits), 2, 2)
+        ``matrices[i][m, t]``: the probability of reading ``m`` when qubit ``i`` was ``t``.
+
+    Examples
+    --------
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum.mitigation import noise_model_assignment_matrices
+    >>> noise_model_assignment_matrices(FakeManilaV2(), [0]).round(4).tolist()
+    [[[0.9647, 0.0353], [0.0353, 0.9647]]]
+    """
+    from qiskit_aer.noise.device import basic_device_readout_errors
+
+    errors = {int(q[0]): np.asarray(error.probabilities, dtype=float)
+              for q, error in basic_device_readout_errors(target=backend.target)}
+    # ReadoutError.probabilities[t, m] is P(read m | prepared t): transposed here.
+    return np.array([errors[q].T if q in errors else np.eye(2) for q in qubits])
+
+
 def mitigate_probabilities(probabilities, matrices):
     """Undo tensored readout errors in outcome probabilities, row by row.
 

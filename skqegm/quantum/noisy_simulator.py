@@ -143,6 +143,39 @@ def device_noise(backend):
     return gate_errors, readout_errors
 
 
+def active_qubits(circuit, n_qubits):
+    """The device qubits a transpiled circuit touches, those its simulation holds.
+
+    Parameters
+    ----------
+    circuit : QuantumCircuit
+        A circuit transpiled for a device, with its ``layout``.
+    n_qubits : int
+        Its logical qubits (their device qubits count even if no gate touches them).
+
+    Returns
+    -------
+    qubits : list of int
+        Sorted device qubit indices.
+
+    Examples
+    --------
+    >>> from qiskit.transpiler import generate_preset_pass_manager
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum import variational_circuit
+    >>> from skqegm.quantum.noisy_simulator import active_qubits
+    >>> qc = variational_circuit(2, n_layers=1)[0]
+    >>> pm = generate_preset_pass_manager(optimization_level=1, backend=FakeManilaV2(),
+    ...                                   seed_transpiler=0)
+    >>> len(active_qubits(pm.run(qc), 2))
+    2
+    """
+    layout = [int(q) for q in circuit.layout.final_index_layout()[:n_qubits]]
+    used = {circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits
+            if inst.operation.name not in _IGNORED}
+    return sorted(used | set(layout))
+
+
 class NoisyDensityMatrixSimulator:
     """Exact noisy outputs of a transpiled circuit, batched over rows, differentiable.
 
@@ -209,9 +242,7 @@ class NoisyDensityMatrixSimulator:
         self.n_qubits = int(n_qubits)
         self.readout = bool(readout)
         self.layout = [int(q) for q in circuit.layout.final_index_layout()[: self.n_qubits]]
-        used = {circuit.find_bit(q).index for inst in circuit.data for q in inst.qubits
-                if inst.operation.name not in _IGNORED}
-        self.active_qubits = sorted(used | set(self.layout))
+        self.active_qubits = active_qubits(circuit, self.n_qubits)
         m = len(self.active_qubits)
         if m > MAX_ACTIVE_QUBITS:
             raise ValueError(

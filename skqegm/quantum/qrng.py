@@ -11,8 +11,6 @@ import math
 import numbers
 
 import numpy as np
-from qiskit import QuantumCircuit
-from qiskit.quantum_info import Statevector
 from scipy.special import erfc
 
 from ..utils._memory import check_memory, rows_per_chunk
@@ -205,6 +203,10 @@ class QuantumRandomSource:
             check_memory(float(self.shots) * _RUNNER_SHOT_BYTES,
                          f"{what} with shots={self.shots} per execution", "use fewer shots.")
         self._rng = rng
+        # The circuit is Qiskit's on every backend (the exact one included).
+        from qiskit import QuantumCircuit
+        from qiskit.quantum_info import Statevector
+
         self._circuit = QuantumCircuit(n_qubits)
         self._circuit.h(range(n_qubits))
         # The exact backend samples the circuit's exact outcome distribution with a seeded

@@ -12,8 +12,9 @@ Every primitive call of :class:`~skqegm.quantum.CircuitRunner` goes through a
 - after the last retry one :class:`~skqegm.exceptions.QuantumJobError` names every job id;
 - ``max_shots`` refuses a job that would take the shots submitted past the budget,
   before it is submitted;
-- inside :meth:`JobManager.scope` (a fit), qiskit-ibm-runtime devices run their jobs in
-  one ``Batch`` (or ``Session``) opened on the first job and closed when the scope ends.
+- inside :meth:`JobManager.scope` (a fit), IBM devices run their jobs in one ``Batch``
+  (or ``Session``) opened on the first job and closed when the scope ends; a fake
+  device's jobs run in this process (:class:`LocalJob`), with the same budget and records.
 
 Events go to the ``skqegm`` logger (:mod:`logging`), never to print; they name backends
 and job ids, nothing else of the account.
@@ -497,6 +498,47 @@ class JobManager:
         state["_modes"] = {}
         state["_depth"] = 0
         return state
+
+
+class LocalJob:
+    """A job that ran in this process: what :class:`JobManager` submits for a fake device.
+
+    Its result is computed when the job is made, so it is done at once and cannot be
+    cancelled; it has an id (a UUID, shaped as a runtime job's) for the records.
+
+    Parameters
+    ----------
+    result : PrimitiveResult
+        The job's result.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.runtime import LocalJob
+    >>> job = LocalJob("a result")
+    >>> job.done(), job.result(), len(job.job_id())
+    (True, 'a result', 36)
+    """
+
+    def __init__(self, result):
+        import uuid
+
+        self._result = result
+        self._job_id = str(uuid.uuid4())
+
+    def job_id(self):
+        """The job's id."""
+        return self._job_id
+
+    def done(self):
+        """Always ``True``: the result was computed when the job was made."""
+        return True
+
+    def cancel(self):
+        """Nothing to cancel: the job is done."""
+
+    def result(self):
+        """The job's result."""
+        return self._result
 
 
 def _job_id(job):

@@ -79,8 +79,7 @@ class QuantumLayer(torch.nn.Module):
     @property
     def _noisy(self):
         """Whether outputs come from the exact noisy simulator (a fake device, no shots)."""
-        runner = self.transformer.runner_
-        return runner is not None and runner.exact_noisy
+        return self.transformer.exact_noisy
 
     def forward(self, x):
         """Outputs of the transformer for the rows of ``x``: ``(n_samples, n_outputs)``."""

@@ -6,6 +6,7 @@ qubits (eq. 4); :class:`SamplerTransformer` maps it to the outcome probabilities
 hardware-efficient ansatz, eqs. 11-13) on any backend of :mod:`skqegm.quantum.backends`.
 """
 
+import threading
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
-from ..utils._validation import check_seed
+from ..utils._validation import DEVICES, check_device, check_seed
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
@@ -32,6 +33,10 @@ from .simulator import (
     exact_fixed_bytes,
     z_sign_matrix,
 )
+
+# The Qiskit circuit of a fitted transformer and its parameters, in binding order.
+_CIRCUIT_ATTRIBUTES = ("circuit_", "input_params_", "weight_params_")
+_CIRCUIT_LOCK = threading.Lock()
 
 
 class _QuantumTransformer(TransformerMixin, BaseEstimator):
@@ -51,10 +56,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
         "session": ["boolean"],
         "entanglement": [StrOptions({"linear"}), None],
+        "device": [StrOptions(set(DEVICES))],
     }
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
-    _REBUILT = ("circuit_", "input_params_", "weight_params_", "runner_")
+    _REBUILT = (*_CIRCUIT_ATTRIBUTES, "runner_")
 
     def __init__(
         self,
@@ -70,6 +76,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         fallback=None,
         session=False,
         entanglement="linear",
+        device="cpu",
     ):
         self.n_layers = n_layers
         self.encoding = encoding
@@ -83,6 +90,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         self.fallback = fallback
         self.session = session
         self.entanglement = entanglement
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -108,6 +116,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float64)
         kind = check_backend(self.backend)
+        if kind == "exact":
+            check_device(self.device)  # "cuda" without a GPU fails here, not at transform
         if self.encoding == "amplitude":
             n_qubits = n_amplitude_qubits(X.shape[1])
             check_nonzero_rows(X)
@@ -127,10 +137,8 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         runner = None if kind == "exact" else self._make_runner(seed)
         self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
                                             f"{X.shape[1]} features ({self.encoding} encoding)")
-        circuit, input_params, weight_params = variational_circuit(
-            X.shape[1], self.n_layers, self.encoding, self.entanglement)
         self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
-        self._set_circuit(circuit, input_params, weight_params, kind, runner)
+        self._set_circuit(kind, runner)
         return self
 
     def _check_width(self, n_qubits, runner, what):
@@ -146,11 +154,33 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
                         + exact_bytes_per_row(n_qubits, "probabilities", **kwargs))
         check_memory(one_row, f"{what}, one row at n_qubits={n_qubits},", advice)
 
-    def _set_circuit(self, circuit, inputs, weights, kind, runner=None):
-        self.circuit_, self.input_params_, self.weight_params_ = circuit, inputs, weights
+    def _set_circuit(self, kind, runner=None):
+        # The exact path simulates without the Qiskit circuit, so it builds it only when
+        # circuit_ (or its parameters) is first read: an exact fit does not import qiskit.
+        self._circuit_args = (self.n_features_in_, self.n_layers, self.encoding,
+                              self.entanglement)
+        for name in _CIRCUIT_ATTRIBUTES:
+            vars(self).pop(name, None)
+        if kind != "exact":
+            self._build_circuit()
         if runner is None and kind != "exact":
             runner = self._make_runner(self.seed_)
         self.runner_ = runner
+
+    def _build_circuit(self):
+        circuit = variational_circuit(*self._circuit_args)
+        for name, value in zip(_CIRCUIT_ATTRIBUTES, circuit):
+            setattr(self, name, value)
+
+    def __getattr__(self, name):
+        # Reached only when the attribute is not set: the circuit of an exact fit.
+        if name in _CIRCUIT_ATTRIBUTES and "_circuit_args" in vars(self):
+            # Once, even when threads read at the same time: the three must match.
+            with _CIRCUIT_LOCK:
+                if name not in vars(self):
+                    self._build_circuit()
+            return vars(self)[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _make_runner(self, seed):
         """The runner of a Qiskit backend, its jobs under this transformer's policy."""
@@ -303,6 +333,17 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         run = getattr(self.runner_, self._output)
         return run(self.circuit_, self.parameters_, values, seed=seed)
 
+    @property
+    def exact_noisy(self):
+        """Whether results come from :meth:`noisy_simulator` (a fake device, ``shots=None``).
+
+        Read after a loaded transformer's device is re-attached, so it is the same before
+        and after the first call that uses the device.
+        """
+        check_is_fitted(self)
+        runner = self._attached_runner()
+        return runner is not None and runner.exact_noisy
+
     def noisy_simulator(self):
         """The exact noisy simulator of this transformer's circuit on its fake device.
 
@@ -445,20 +486,23 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         """Outputs of the torch simulator, ``(n_sets, n_rows, n_outputs)``, chunk by chunk.
 
         Rows go through in chunks that fit scikit-learn's ``working_memory`` (the
-        probabilities, and with ``shots`` their int64 counts, of every weight set), so
-        the peak is the output plus one chunk. The shots of the rows are drawn in the
-        order of one draw over the whole output (weight set, then row), so the results
-        do not depend on the chunks.
+        outputs, and with ``shots`` the probabilities and their int64 counts, of every
+        weight set), so the peak is the output plus one chunk. Exact outputs come
+        straight from the simulator (``<Z>`` reduced inside it, cache-sized chunk by
+        chunk); a batch that fits one chunk is returned without a copy. The shots of the
+        rows are drawn in the order of one draw over the whole output (weight set, then
+        row), so the results do not depend on the chunks.
         """
         n_sets, n_rows, n = len(weight_sets), len(X), self.n_qubits_
         simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128,
                                          entanglement=self.entanglement)
         sampled = self.shots is not None
+        computed = "probabilities" if sampled else self._output
         kwargs = dict(n_layers=self.n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
-        out = np.empty((n_sets, n_rows, self.n_outputs_))
-        per_row = exact_bytes_per_row(n, "probabilities", **kwargs) + (
+        out_bytes = 8.0 * n_sets * n_rows * self.n_outputs_
+        per_row = exact_bytes_per_row(n, computed, **kwargs) + (
             3 * 8.0 * n_sets * 2**n if sampled else 0)  # counts, frequencies, the division
-        fixed = exact_fixed_bytes(n, "probabilities", n_rows=n_rows, **kwargs) + out.nbytes
+        fixed = exact_fixed_bytes(n, computed, n_rows=n_rows, **kwargs) + out_bytes
         if self._output == "expval_z":
             fixed += 16.0 * 2**n * n  # the float64 signs, and a column being built
         sets = f" x {n_sets} weight sets" if n_sets > 1 else ""
@@ -466,22 +510,33 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
             "pass fewer rows at a time, or use fewer qubits.")
-        # <Z> from each chunk's probabilities by the same numpy product as for one batch.
-        signs = z_sign_matrix(n) if self._output == "expval_z" else None
-        X_t, W_t = torch.from_numpy(X), torch.from_numpy(weight_sets)
-        rng = np.random.default_rng(self.seed_) if sampled else None
+        device = check_device(self.device)
+        X_t, W_t = torch.from_numpy(X).to(device), torch.from_numpy(weight_sets).to(device)
         with torch.no_grad():
-            if not sampled or n_sets == 1 or rows >= n_rows:
+            if not sampled:
+                evaluate = getattr(simulator, computed)
+                if rows >= n_rows:
+                    return evaluate(X_t, W_t).cpu().numpy()
+                out = np.empty((n_sets, n_rows, self.n_outputs_))
                 for start in range(0, n_rows, rows):
                     block = slice(start, start + rows)
-                    probs = simulator.probabilities(X_t[block], W_t).numpy()
+                    out[:, block] = evaluate(X_t[block], W_t).cpu().numpy()
+                return out
+            # <Z> from each chunk's sampled frequencies by the same numpy product.
+            signs = z_sign_matrix(n) if self._output == "expval_z" else None
+            rng = np.random.default_rng(self.seed_)
+            out = np.empty((n_sets, n_rows, self.n_outputs_))
+            if n_sets == 1 or rows >= n_rows:
+                for start in range(0, n_rows, rows):
+                    block = slice(start, start + rows)
+                    probs = simulator.probabilities(X_t[block], W_t).cpu().numpy()
                     out[:, block] = self._finish(probs, rng, signs)
             else:
                 # Weight set by weight set: the shots follow the order of one draw.
                 for k in range(n_sets):
                     for start in range(0, n_rows, rows):
                         block = slice(start, start + rows)
-                        probs = simulator.probabilities(X_t[block], W_t[k]).numpy()
+                        probs = simulator.probabilities(X_t[block], W_t[k]).cpu().numpy()
                         out[k, block] = self._finish(probs, rng, signs)
         return out
 
@@ -502,13 +557,12 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state):
-        # Saved before the parameter existed: those circuits had the CNOT chain.
-        state = {"entanglement": "linear", **state}
+        # Saved before the parameters existed: those circuits had the CNOT chain and ran
+        # on the CPU.
+        state = {"entanglement": "linear", "device": "cpu", **state}
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            circuit = variational_circuit(self.n_features_in_, self.n_layers, self.encoding,
-                                          self.entanglement)
-            self._set_circuit(*circuit, check_backend(self.backend))
+            self._set_circuit(check_backend(self.backend))
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:
@@ -572,6 +626,10 @@ class EstimatorTransformer(_QuantumTransformer):
         product of single qubits and its outputs those of independent bits (the
         control that isolates entanglement; see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
+        ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
+        way. Qiskit backends ignore it.
 
     Attributes
     ----------
@@ -666,6 +724,10 @@ class SamplerTransformer(_QuantumTransformer):
         product of single qubits and its outputs those of independent bits (the
         control that isolates entanglement; see
         :func:`~skqegm.quantum.hardware_efficient_ansatz`).
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
+        ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
+        way. Qiskit backends ignore it.
 
     Attributes
     ----------
@@ -700,12 +762,12 @@ class SamplerTransformer(_QuantumTransformer):
     def __init__(self, n_layers=2, encoding="angle", weights=None, backend=None, shots=None,
                  random_state=None, max_shots=None, max_retries=DEFAULT_MAX_RETRIES,
                  job_timeout=None, fallback=None, session=False, readout_mitigation=False,
-                 entanglement="linear"):
+                 entanglement="linear", device="cpu"):
         super().__init__(n_layers=n_layers, encoding=encoding, weights=weights,
                          backend=backend, shots=shots, random_state=random_state,
                          max_shots=max_shots, max_retries=max_retries,
                          job_timeout=job_timeout, fallback=fallback, session=session,
-                         entanglement=entanglement)
+                         entanglement=entanglement, device=device)
         self.readout_mitigation = readout_mitigation
 
     def _runner_options(self):

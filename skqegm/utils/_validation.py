@@ -1,9 +1,11 @@
 """Parameter validation with errors that name the parameter and its allowed values."""
 
 import numbers
+import sys
 
 import numpy as np
 from sklearn import utils as _sklearn_utils
+from sklearn.utils._param_validation import HasMethods
 
 _MAX_SEED = 2**32 - 1
 
@@ -168,3 +170,99 @@ def check_confidence_level(level, name="level"):
         f"expected exceedance rate is the tail probability 1 - {name} = 0.01; got "
         f"{level!r}.{hint}"
     )
+
+
+#: The values of every ``device`` parameter.
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def check_device(device, name="device"):
+    """The ``torch.device`` that ``device`` names: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    ``"auto"`` is CUDA when torch sees a GPU, else the CPU. ``"cuda"`` without one is
+    refused here, at fit, rather than by the first tensor moved.
+
+    Parameters
+    ----------
+    device : {"cpu", "cuda", "auto"}
+        The value given by the user.
+    name : str, default="device"
+        The parameter's name, used in the error message.
+
+    Returns
+    -------
+    device : torch.device
+
+    Examples
+    --------
+    >>> from skqegm.utils._validation import check_device
+    >>> check_device("cpu")
+    device(type='cpu')
+    """
+    import torch  # here: the rest of this module does not need torch
+
+    check_option(device, name, DEVICES)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}='cuda' but torch sees no CUDA device "
+                         "(torch.cuda.is_available() is False); use "
+                         f"{name}='cpu' or {name}='auto'.")
+    return torch.device(device)
+
+
+def is_loaded_instance(obj, module, name):
+    """``isinstance(obj, module.name)``, without importing ``module``.
+
+    An object can only be an instance of a class whose module has been imported, so a
+    module absent from ``sys.modules`` answers False at once: the exact simulator path
+    checks its ``backend`` against qiskit's classes without importing qiskit (~0.5 s).
+
+    Parameters
+    ----------
+    obj : object
+    module : str
+        The module that exports the class, e.g. ``"qiskit.providers"``.
+    name : str
+        The class's name in that module, e.g. ``"BackendV2"``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from skqegm.utils._validation import is_loaded_instance
+    >>> is_loaded_instance(None, "qiskit.providers", "BackendV2")
+    False
+    """
+    loaded = sys.modules.get(module)
+    cls = getattr(loaded, name, None)
+    return isinstance(cls, type) and isinstance(obj, cls)
+
+
+class LoadedInstanceOf(HasMethods):
+    """A ``_parameter_constraints`` entry: an instance of ``module.name``, checked with
+    :func:`is_loaded_instance` (so without importing ``module``).
+
+    It subclasses scikit-learn's ``HasMethods`` only because scikit-learn's validation
+    takes the instances of its own constraint classes as they are; the methods check is
+    replaced by the instance check.
+
+    Parameters
+    ----------
+    module : str
+        The module that exports the class.
+    name : str
+        The class's name in that module.
+    """
+
+    def __init__(self, module, name):
+        super().__init__(methods=[])
+        self.module, self.name = module, name
+
+    def is_satisfied_by(self, val):
+        return is_loaded_instance(val, self.module, self.name)
+
+    def __str__(self):
+        return f"an instance of '{self.module}.{self.name}'"
