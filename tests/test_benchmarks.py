@@ -1,6 +1,7 @@
 """Smoke test: the benchmark scripts run and write their JSON (tiny sizes, no timing asserted)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,17 +40,35 @@ def test_bench_sampler_runs_and_writes_json(tmp_path):
 
 
 def test_bench_tail_risk_runs_and_writes_json(tmp_path):
+    pytest.importorskip("arch")
     out = tmp_path / "tail_risk.json"
     cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--quick", "--json", str(out)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "Conditional calibration" in result.stdout and "VaR backtests" in result.stdout
-    records = json.loads(out.read_text())["records"]
-    sp500 = {r["model"] for r in records if r["part"] == "sp500"}
-    assert sp500 == {"qegm", "twin", "garch-t", "hs250", "hgb"}
+    assert "Conditional calibration" in result.stdout
+    assert "VaR and ES backtests, fixed design" in result.stdout
+    assert "VaR and ES backtests, walk design" in result.stdout
+    figures = json.loads(out.read_text())
+    records = figures["records"]
+    for design, expected in (("fixed", {"hgb"}), ("walk", set())):
+        models = {r["model"] for r in records if r["part"] == "sp500" and r["design"] == design}
+        assert {"qegm", "twin", "garch-t", "gjr-skewt", "fhs", "hs250"} | expected <= models
+        assert "hgb" not in models or design == "fixed"
     for record in records:
         if record["part"] == "sp500":
-            assert 0 <= record["0.99"]["kupiec_p"] <= 1 and record["0.99"]["mean_var"] > 0
+            b = record["0.99"]
+            assert 0 <= b["kupiec_p"] <= 1 and b["mean_var"] > 0
+            assert b["fz0"] is None or (b["as_p"] is not None and 0 < b["as_p"] <= 1)
+    walk = next(r for r in records if r["part"] == "sp500" and r["design"] == "walk")
+    assert walk["n_refits"] == 2  # 300 quick test days, refit every 150
+    dm = [r for r in records if r["part"] == "dm"]
+    assert {(r["versus"], r["loss"]) for r in dm} >= {("gjr-skewt", "fz0"), ("twin", "pinball"),
+                                                      ("hgb", "pinball")}
+    assert all(0 <= r["p_value"] <= 1 and 0 <= r["p_worse"] <= 1 for r in dm)
+    # One coverage and four loss bars per design and level, each printed PASS or FAIL.
+    assert len(figures["bars"]) == 2 * 2 * 5
+    assert all(re.search(rf"(PASS|FAIL)  {re.escape(b['bar'])}", result.stdout)
+               for b in figures["bars"])
 
 
 def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):

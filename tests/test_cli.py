@@ -1,5 +1,6 @@
 """The main job: ``python -m skqegm`` on the shipped S&P 500 data and on a user's CSV."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from skqegm.baselines import historical_simulation
-from skqegm.cli import _build_parser, _plot_target, _prepare, main
+from skqegm.cli import _build_parser, _es_scores, _plot_target, _prepare, main
 from skqegm.cli._series import load_series
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
@@ -66,10 +67,91 @@ def test_default_run_on_the_sp500(capsys):
     out = capsys.readouterr().out
     assert "fit on 4002 days (1999-02-05 to 2014-12-31), test on 1006 days" in out
     for label in ("VaR 99%, mean (%)", "ES 97.5%, mean (%)", "exceedances 99%",
-                  "Kupiec p 97.5%", "Christoffersen p 99%", "tail KL", "rare-event recall",
-                  "90% interval coverage", "QEGM (quantum)", "twin (Gaussian)", "HS 250 days"):
+                  "Kupiec p 97.5%", "Christoffersen p 99%", "Acerbi-Szekely Z2 97.5%",
+                  "Acerbi-Szekely p 99%", "FZ0 loss 99%", "pinball loss 97.5%", "tail KL",
+                  "rare-event recall", "90% interval coverage", "QEGM (quantum)",
+                  "twin (Gaussian)", "HS 250 days"):
         assert label in out, label
-    assert "[1/3] fitting QEGM (quantum) ... done in" in out
+    if importlib.util.find_spec("arch") is not None:
+        assert "GJR-GARCH skew-t" in out and "[3/4] fitting GJR-GARCH skew-t ... done" in out
+    assert "[1/4] fitting QEGM (quantum) ... done in" in out or \
+        "[1/3] fitting QEGM (quantum) ... done in" in out
+
+
+def table_row(out, label):
+    """The cells of the table line that starts with ``label``."""
+    line = next(line for line in out.splitlines() if line.strip().startswith(label))
+    return line.strip()[len(label):].split()
+
+
+def test_gjr_garch_column_with_es_backtest_and_losses(tmp_path, capsys):
+    pytest.importorskip("arch")
+    csv_path = tmp_path / "prices.csv"
+    write_prices(csv_path)
+    assert main(FAST + ["--csv", str(csv_path), "--column", "close", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "[3/4] fitting GJR-GARCH skew-t ... done in" in out and "(one fit)" in out
+    header = next(line for line in out.splitlines() if "HS 250 days" in line)
+    assert header.split() == ["QEGM", "(quantum)", "twin", "(Gaussian)", "GJR-GARCH",
+                              "skew-t", "HS", "250", "days"]
+    for label in ("Acerbi-Szekely p 97.5%", "FZ0 loss 99% (lower is better)",
+                  "pinball loss 99%, x1e4", "tail KL, lower 5% (lower is better)"):
+        cells = table_row(out, label)
+        assert len(cells) == 4, (label, cells)
+    p_values = [float(c) for c in table_row(out, "Acerbi-Szekely p 97.5%")]
+    assert all(0 < p <= 1 for p in p_values)
+    # GJR-GARCH has no rare-event classifier; HS has neither it nor tail KL.
+    assert table_row(out, "rare-event recall (2.5% tail)")[2:] == ["—", "—"]
+    assert table_row(out, "tail KL, lower 5% (lower is better)")[3] == "—"
+
+
+def test_missing_arch_skips_the_garch_column_with_a_note(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "arch", None)  # its import fails
+    csv_path = tmp_path / "prices.csv"
+    write_prices(csv_path)
+    assert main(FAST + ["--csv", str(csv_path), "--column", "close", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert ("GJR-GARCH skew-t skipped: the arch package is not installed (pip install "
+            "'skqegm[garch]')." in out)
+    assert "[3/3] historical simulation" in out and "GJR-GARCH skew-t ..." not in out
+
+
+def test_walk_forward_refits_every_k_days(tmp_path, capsys):
+    csv_path = tmp_path / "prices.csv"
+    write_prices(csv_path)
+    assert main(FAST + ["--csv", str(csv_path), "--column", "close", "--no-plot",
+                        "--walk-forward", "100"]) == 0
+    out = capsys.readouterr().out
+    # 175 held-out days, refit every 100: fits at the 1st and 101st held-out day.
+    assert ("walk-forward: first fit on 702 days (2020-01-24 to 2021-12-25), then every model "
+            "refitted on all earlier days every 100 days (2 fits each); test on 175 days" in out)
+    assert "[1/" in out and "(2 refits)" in out
+    # Recall needs one model for the whole period; tail KL comes from the walk's draws.
+    assert table_row(out, "rare-event recall (2.5% tail)")[:2] == ["—", "—"]
+    assert float(table_row(out, "tail KL, lower 5% (lower is better)")[0]) >= 0
+
+
+def test_walk_forward_matches_walk_forward_itself(tmp_path):
+    """One refit per held-out period gives the single fit's VaR, through walk_forward."""
+    pytest.importorskip("arch")
+    from skqegm.baselines import GARCHRiskEstimator
+    from skqegm.model_selection import walk_forward
+
+    csv_path = tmp_path / "prices.csv"
+    write_prices(csv_path)
+    job = _prepare(parse(FAST + ["--csv", str(csv_path), "--column", "close", "--no-plot"]))
+    garch = GARCHRiskEstimator(o=1, dist="skewt")
+    result = walk_forward(garch, job.X, job.y, start=job.first, refit_every=1000)
+    single = garch.fit(job.X[:job.first], job.y[:job.first])
+    np.testing.assert_allclose(result.var_at(0.99), single.predict_var(job.X[job.first:], 0.99))
+
+
+def test_es_scores_skip_an_es_that_is_not_a_loss():
+    y = np.array([0.01, -0.02, 0.005])
+    draws = np.tile([-0.03, 0.0, 0.03], (3, 1))
+    assert _es_scores(y, np.full(3, -0.01), np.full(3, -0.005), 0.975, draws, 0) == (None, None)
+    fz0, test = _es_scores(y, np.full(3, 0.01), np.full(3, 0.02), 0.975, draws, 0)
+    assert np.isfinite(fz0) and 0 < test.p_value <= 1
 
 
 def test_csv_of_prices_with_a_plot(tmp_path, capsys):
@@ -466,6 +548,9 @@ def test_test_start_in_range(tmp_path):
     ("--max-epochs", "0", r"argument --max-epochs: must be in \[1, 100000\]; got 0"),
     ("--max-epochs", "100001", r"argument --max-epochs: must be in \[1, 100000\]; got 100001"),
     ("--max-epochs", "-5", r"argument --max-epochs: must be in \[1, 100000\]; got -5"),
+    ("--walk-forward", "0", r"argument --walk-forward: must be in \[1, 100000\]; got 0"),
+    ("--walk-forward", "100001", r"must be in \[1, 100000\]; got 100001"),
+    ("--walk-forward", "20.5", "argument --walk-forward: invalid int value: '20.5'"),
 ])
 def test_options_out_of_range_are_one_line_parser_errors(capsys, option, value, message):
     assert_parser_refuses(capsys, [option, value], message)
@@ -484,6 +569,8 @@ def test_options_at_their_limits_are_accepted():
     assert (low.n_qubits, low.n_layers, low.max_epochs) == (1, 1, 1)
     high = parse(["--n-qubits", "12", "--n-layers", "20", "--max-epochs", "100000"])
     assert (high.n_qubits, high.n_layers, high.max_epochs) == (12, 20, 100_000)
+    assert parse([]).walk_forward is None  # one fit by default
+    assert [parse(["--walk-forward", k]).walk_forward for k in ("1", "100000")] == [1, 100_000]
 
 
 def test_test_fraction_holding_out_too_few_rows(tmp_path, capsys):

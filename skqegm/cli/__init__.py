@@ -2,7 +2,13 @@
 
 Fits a :class:`~skqegm.TailRiskEstimator` and its classical twin to next-day returns
 given lagged returns and rolling volatilities, then backtests their Value-at-Risk and
-expected shortfall on the later, held-out days beside 250-day historical simulation.
+expected shortfall on the later, held-out days beside GJR-GARCH(1,1,1) with skewed-t
+innovations (:class:`~skqegm.baselines.GARCHRiskEstimator`, when the optional ``arch``
+package is installed) and 250-day historical simulation: exceedances, Kupiec and
+Christoffersen tests of the VaR, Acerbi and Szekely's Z2 test of the ES (its null drawn
+from each model's predictive distribution), and the FZ0 and pinball losses. One fit on
+the earlier days by default; ``--walk-forward K`` refits every ``K`` days with
+:func:`~skqegm.model_selection.walk_forward`.
 
 Every input (the CSV, its dates, the kind of series, the held-out split, the plot path
 and the model options) is validated before anything is fitted or printed, so that a bad
@@ -21,17 +27,22 @@ from typing import NamedTuple
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ..baselines import historical_simulation
+from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
+    acerbi_szekely_test,
     christoffersen_conditional_coverage_test,
+    fz0_loss,
     interval_coverage,
     kupiec_pof_test,
     make_tail_kl_scorer,
     rare_event_recall_scorer,
+    tail_kl_divergence,
     var_exceedances,
+    var_pinball_loss,
 )
+from ..model_selection import walk_forward
 from ..models import TailRiskEstimator
 from ..preprocessing import make_lagged_features
 from ._series import KINDS, Series, load_series, parse_date
@@ -47,6 +58,13 @@ SP500_TEST_START = "2015-01-01"
 MAX_QUBITS = 12
 MAX_LAYERS = 20
 MAX_EPOCHS = 100_000
+MAX_REFIT_EVERY = 100_000
+# Predictive draws per held-out day: the null of the Acerbi-Szekely test, and the 90%
+# interval of the models without a closed-form one. 1,000 draws put the Monte Carlo error
+# of a 5% quantile at about 0.7 percentage points of probability.
+N_DRAWS = 1000
+TAIL_KL_DRAWS = 10  # per day, as make_tail_kl_scorer's default
+GARCH_LABEL = "GJR-GARCH skew-t"
 _NOT_PLOTTABLE = {"pgf"}  # matplotlib writes it only with a LaTeX installation
 
 
@@ -90,9 +108,12 @@ def _build_parser():
             "Tail risk of a return series with skqegm's TailRiskEstimator (quantum latent) "
             "and its classical twin (Gaussian latent): VaR and expected shortfall at 97.5% "
             "and 99%, backtested on held-out days (exceedances, Kupiec and Christoffersen "
-            "p-values) beside 250-day historical simulation, with tail KL, rare-event "
-            "recall and 90% interval coverage, and a plot. Without --csv it runs on the "
-            "S&P 500 daily returns shipped with the package (fit 1999-2014, test 2015-2018)."
+            "p-values, the Acerbi-Szekely Z2 test of the ES, FZ0 and pinball losses) beside "
+            "GJR-GARCH(1,1,1) with skewed-t innovations (needs the arch package: pip "
+            "install 'skqegm[garch]') and 250-day historical simulation, with tail KL, "
+            "rare-event recall and 90% interval coverage, and a plot. Without --csv it runs "
+            "on the S&P 500 daily returns shipped with the package (fit 1999-2014, test "
+            "2015-2018)."
         ),
     )
     data = parser.add_argument_group("data")
@@ -131,6 +152,12 @@ def _build_parser():
                             "sooner (default: 200)")
     model.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0,
                        help="random seed, 0 <= seed < 2**32 (default: 0)")
+    model.add_argument("--walk-forward", type=_int_in(1, MAX_REFIT_EVERY), metavar="K",
+                       help="refit every model every K held-out days on all the days before "
+                            f"(expanding window), 1 to {MAX_REFIT_EVERY}, instead of one fit "
+                            "before the held-out days; each QEGM refit takes seconds to "
+                            "minutes, so the job takes about (held-out days / K) times as "
+                            "long (default: one fit)")
     output = parser.add_argument_group("output")
     output.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",
                         help="image of the returns, 99%% VaR lines and exceedances; its "
@@ -267,13 +294,24 @@ def _save_plot(path, results, y, dates, title):
 
 # -- models -----------------------------------------------------------------------------------
 def _make_models(args):
-    """The two estimators; their options were bounded when the arguments were parsed."""
+    """The models fitted by the job, and a note when GJR-GARCH is skipped.
+
+    Their options were bounded when the arguments were parsed. GJR-GARCH needs the
+    optional ``arch`` package; without it the job runs without that column and says why.
+    """
     settings = dict(n_qubits=args.n_qubits, n_layers=args.n_layers, max_epochs=args.max_epochs,
                     verbose=int(args.verbose), random_state=args.seed)
-    return {
+    models = {
         "QEGM (quantum)": TailRiskEstimator(**settings),
         "twin (Gaussian)": TailRiskEstimator(latent="gaussian", **settings),
     }
+    try:
+        import arch  # noqa: F401
+    except ImportError:
+        return models, (f"{GARCH_LABEL} skipped: the arch package is not installed (pip "
+                        "install 'skqegm[garch]').")
+    models[GARCH_LABEL] = GARCHRiskEstimator(o=1, dist="skewt")
+    return models, None
 
 
 def _fit_note(caught):
@@ -286,18 +324,69 @@ def _fit_note(caught):
     return ""
 
 
-def _evaluate(model, X, y):
-    """The table's figures for a fitted TailRiskEstimator on held-out rows."""
-    row = {}
-    for level in LEVELS:
-        row[level] = (model.predict_var(X, level), model.predict_es(X, level))
-    row["interval"] = model.predict_interval(X, 0.9)
-    row["tail_kl"] = -make_tail_kl_scorer(tail_fraction=0.05, side="lower")(model, X, y)
-    row["recall"] = rare_event_recall_scorer(model, X, y)
+def _notes_of(caught, model):
+    """The messages worth a line of their own: extrapolation, and GARCH's few-rows warning.
+
+    A walk-forward run repeats them refit after refit: the first three are kept.
+    """
+    kinds = (ExtrapolationWarning,) + ((UserWarning,) if isinstance(model, GARCHRiskEstimator)
+                                       else ())
+    skip = (DivergenceWarning, ConvergenceWarning)
+    messages = list(dict.fromkeys(" ".join(str(w.message).split()) for w in caught
+                                  if issubclass(w.category, kinds)
+                                  and not issubclass(w.category, skip)))
+    if len(messages) > 3:
+        messages = messages[:3] + [f"... and {len(messages) - 3} more like these"]
+    return messages
+
+
+def _draw_interval(draws):
+    """The central 90% interval of each row's predictive draws."""
+    return np.quantile(draws, [0.05, 0.95], axis=1).T
+
+
+def _evaluate(model, X, y, seed):
+    """The table's figures for a fitted model on held-out rows."""
+    row = {level: (model.predict_var(X, level), model.predict_es(X, level)) for level in LEVELS}
+    row["draws"] = model.sample_y(X, N_DRAWS, random_state=seed)
+    row["interval"] = (model.predict_interval(X, 0.9) if hasattr(model, "predict_interval")
+                       else _draw_interval(row["draws"]))
+    row["tail_kl"] = -make_tail_kl_scorer(tail_fraction=0.05, side="lower",
+                                          n_draws=TAIL_KL_DRAWS, random_state=seed)(model, X, y)
+    row["recall"] = (rare_event_recall_scorer(model, X, y) if hasattr(model, "predict_rare")
+                     else None)
     return row
 
 
-def _table_rows(results, y):
+def _evaluate_walk(result):
+    """The table's figures of a :class:`~skqegm.model_selection.WalkForwardResult`.
+
+    Rare-event recall needs one fitted model for the whole held-out period: not shown.
+    """
+    row = {level: (result.var_at(level), result.es_at(level)) for level in LEVELS}
+    row["draws"] = result.draws
+    row["interval"] = _draw_interval(result.draws)
+    row["tail_kl"] = tail_kl_divergence(result.y, result.draws[:, :TAIL_KL_DRAWS].ravel(),
+                                        tail_fraction=0.05, side="lower")
+    row["recall"] = None
+    return row
+
+
+def _es_scores(y, var, es, level, draws, seed):
+    """``(FZ0 loss, Acerbi-Szekely test)``, or ``(None, None)`` where ES is not a loss.
+
+    Both need ``0 < ES`` and ``VaR <= ES`` on every day; a model fitted to returns with
+    a strong upward drift can forecast a negative ES (a gain), which neither scores.
+    """
+    try:
+        fz0 = fz0_loss(y, var, es, level)
+        test = acerbi_szekely_test(y, var, es, level, draws, random_state=seed)
+    except ValueError:
+        return None, None
+    return fz0, test
+
+
+def _table_rows(results, y, seed):
     """``(label, one formatted cell per model)`` for every line of the printed table."""
     columns = []
     for r in results.values():
@@ -306,6 +395,7 @@ def _table_rows(results, y):
             pct = f"{100 * level:g}%"
             var, es = r[level]
             hits = var_exceedances(y, var)
+            fz0, es_test = _es_scores(y, var, es, level, r["draws"], seed)
             cells[f"VaR {pct}, mean (%)"] = f"{100 * var.mean():.2f}"
             cells[f"ES {pct}, mean (%)"] = f"{100 * es.mean():.2f}"
             cells[f"exceedances {pct} (expected {(1 - level) * len(y):.1f})"] = \
@@ -313,6 +403,12 @@ def _table_rows(results, y):
             cells[f"  Kupiec p {pct}"] = f"{kupiec_pof_test(hits, level).p_value:.3f}"
             p_value = christoffersen_conditional_coverage_test(hits, level).p_value
             cells[f"  Christoffersen p {pct}"] = f"{p_value:.3f}"
+            cells[f"  Acerbi-Szekely Z2 {pct} (0 if right)"] = _optional(
+                None if es_test is None else es_test.statistic, ".3f")
+            cells[f"  Acerbi-Szekely p {pct}"] = _optional(
+                None if es_test is None else es_test.p_value, ".3f")
+            cells[f"FZ0 loss {pct} (lower is better)"] = _optional(fz0, ".4f")
+            cells[f"pinball loss {pct}, x1e4"] = f"{1e4 * var_pinball_loss(y, var, level):.3f}"
         cells["tail KL, lower 5% (lower is better)"] = _optional(r["tail_kl"], ".3f")
         cells["rare-event recall (2.5% tail)"] = _optional(r["recall"], ".2f")
         cells["90% interval coverage"] = f"{interval_coverage(y, r['interval']):.3f}"
@@ -324,13 +420,18 @@ def _optional(value, spec):
     return "—" if value is None else format(value, spec)
 
 
-def _print_table(results, y):
-    rows = _table_rows(results, y)
+def _print_table(results, y, seed):
+    rows = _table_rows(results, y, seed)
     width = max(len(label) for label, _ in rows) + 2
     columns = [max(len(name), 16) + 2 for name in results]
     print("".ljust(width) + "".join(name.rjust(w) for name, w in zip(results, columns)))
     for label, cells in rows:
         print(label.ljust(width) + "".join(cell.rjust(w) for cell, w in zip(cells, columns)))
+    print("\nAcerbi-Szekely: Z2 < 0 and a small p when the ES underestimates the tail; its null "
+          "is drawn from each\nmodel's own predictive distribution "
+          f"({N_DRAWS} draws a day; the {HS_WINDOW}-day window for HS). FZ0: the "
+          "Fissler-Ziegel\nloss of VaR and ES jointly; '—' where a forecast ES is not a "
+          "positive loss.")
 
 
 # -- the job ----------------------------------------------------------------------------------
@@ -346,6 +447,7 @@ class _Job(NamedTuple):
     plot: "str | None"
     plot_note: "str | None"
     models: dict
+    models_note: "str | None"
 
 
 def _prepare(args):
@@ -357,43 +459,88 @@ def _prepare(args):
     row_dates = None if series.return_dates is None else series.return_dates[offset:]
     first = _first_test_row(row_dates, len(y), HS_WINDOW - offset, series, args)
     plot, plot_note = _plot_target(args)
-    return _Job(series, X, y, offset, first, row_dates, plot, plot_note, _make_models(args))
+    models, models_note = _make_models(args)
+    return _Job(series, X, y, offset, first, row_dates, plot, plot_note, models, models_note)
+
+
+def _n_refits(job, refit_every):
+    return -(-(len(job.y) - job.first) // refit_every)
+
+
+def _fit_one(label, model, job, args):
+    """Fit ``model`` (once, or walk-forward) and evaluate it on the held-out rows.
+
+    Returns the figures and the progress line's tail, or ``None`` and the reason when a
+    GARCH fit fails (a numerical failure of ``arch`` on the user's series), so that one
+    baseline cannot end the job after the table has begun.
+    """
+    first = job.first
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if args.walk_forward is None:
+                model.fit(job.X[:first], job.y[:first])
+                row = _evaluate(model, job.X[first:], job.y[first:], args.seed)
+                what = f"{model.n_iter_} epochs" if hasattr(model, "n_iter_") else "one fit"
+            else:
+                result = walk_forward(model, job.X, job.y, start=first,
+                                      refit_every=args.walk_forward, levels=LEVELS,
+                                      n_draws=N_DRAWS, random_state=args.seed,
+                                      verbose=int(args.verbose))
+                row = _evaluate_walk(result)
+                what = f"{_plural(len(result.fit_time), 'refit')}"
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
+        if not isinstance(model, GARCHRiskEstimator):
+            raise
+        return None, f"failed ({' '.join(str(exc).split())}): column skipped", []
+    return row, f"{what}{_fit_note(caught)}", _notes_of(caught, model)
+
+
+def _header(job, args):
+    first, row_dates = job.first, job.row_dates
+    span = "" if row_dates is None else f" ({row_dates[0]} to {row_dates[first - 1]})"
+    test_span = "" if row_dates is None else f" ({row_dates[first]} to {row_dates[-1]})"
+    n_test = len(job.y) - first
+    if args.walk_forward is None:
+        return (f"features: lags 1, 2, 5 and 5- and 22-day volatilities; fit on {first} "
+                f"days{span}, test on {n_test} days{test_span}")
+    return (f"features: lags 1, 2, 5 and 5- and 22-day volatilities; walk-forward: first fit "
+            f"on {first} days{span}, then every model refitted on all earlier days every "
+            f"{args.walk_forward} days ({_plural(_n_refits(job, args.walk_forward), 'fit')} "
+            f"each); test on {n_test} days{test_span}")
 
 
 def _run(args):
     start = time.perf_counter()
     job = _prepare(args)
     first, row_dates, series = job.first, job.row_dates, job.series
-    X_train, y_train = job.X[:first], job.y[:first]
-    X_test, y_test = job.X[first:], job.y[first:]
-    span = "" if row_dates is None else f" ({row_dates[0]} to {row_dates[first - 1]})"
-    test_span = "" if row_dates is None else f" ({row_dates[first]} to {row_dates[-1]})"
+    y_test = job.y[first:]
     print(f"skqegm: tail risk of {series.name}")
-    for note in series.notes + ((job.plot_note,) if job.plot_note else ()):
+    for note in series.notes + tuple(n for n in (job.plot_note, job.models_note) if n):
         print(note)
-    print(f"features: lags 1, 2, 5 and 5- and 22-day volatilities; fit on {first} days{span}, "
-          f"test on {len(y_test)} days{test_span}\n")
+    print(_header(job, args) + "\n")
 
     results = {}
+    steps = len(job.models) + 1
     for i, (label, model) in enumerate(job.models.items(), start=1):
-        print(f"[{i}/3] fitting {label} ...", end="" if not args.verbose else "\n", flush=True)
+        print(f"[{i}/{steps}] fitting {label} ...", end="" if not args.verbose else "\n",
+              flush=True)
         tic = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            warnings.simplefilter("always", ExtrapolationWarning)
-            model.fit(X_train, y_train)
-            results[label] = _evaluate(model, X_test, y_test)
-        print(f" done in {time.perf_counter() - tic:.1f} s ({model.n_iter_} epochs"
-              f"{_fit_note(caught)})")
-        for message in {str(w.message) for w in caught
-                        if issubclass(w.category, ExtrapolationWarning)}:
+        row, done, notes = _fit_one(label, model, job, args)
+        print(f" done in {time.perf_counter() - tic:.1f} s ({done})")
+        for message in notes:
             print(f"  note: {message}")
-    print(f"[3/3] historical simulation ({HS_WINDOW}-day window) ...", flush=True)
-    hs, interval = historical_simulation(series.returns, job.offset + first, LEVELS, HS_WINDOW)
+        if row is not None:
+            results[label] = row
+    print(f"[{steps}/{steps}] historical simulation ({HS_WINDOW}-day window) ...", flush=True)
+    first_return = job.offset + first
+    hs, interval = historical_simulation(series.returns, first_return, LEVELS, HS_WINDOW)
+    windows = np.lib.stride_tricks.sliding_window_view(series.returns[:-1], HS_WINDOW)
     results[f"HS {HS_WINDOW} days"] = {**hs, "interval": interval, "tail_kl": None,
-                                       "recall": None}
+                                       "recall": None,
+                                       "draws": windows[first_return - HS_WINDOW:]}
     print()
-    _print_table(results, y_test)
+    _print_table(results, y_test, args.seed)
     if job.plot is not None:
         print()
         _save_plot(job.plot, results, y_test,
@@ -410,10 +557,12 @@ def main(argv=None):
 
     Reads and validates every input first (the CSV, its dates and kind, the held-out
     split, the plot path, the model options), then fits the quantum
-    :class:`~skqegm.TailRiskEstimator` and its classical twin on the earlier days of the
-    series, prints the backtest table of their VaR and expected shortfall on the held-out
-    days beside historical simulation, and saves the plot unless ``--no-plot``. Run
-    ``python -m skqegm --help`` for the options.
+    :class:`~skqegm.TailRiskEstimator`, its classical twin and GJR-GARCH(1,1,1) with
+    skewed-t innovations (when ``arch`` is installed) on the earlier days of the series
+    (once, or every ``K`` days with ``--walk-forward K``), prints the backtest table of
+    their VaR and expected shortfall on the held-out days beside historical simulation,
+    and saves the plot unless ``--no-plot``. Run ``python -m skqegm --help`` for the
+    options.
 
     Parameters
     ----------
