@@ -40,6 +40,7 @@ from scipy.special import expit
 
 from skqegm import TailRiskEstimator, __version__
 from skqegm.datasets import load_sp500_dates, load_sp500_returns
+from skqegm.metrics import fz0_loss, var_pinball_loss
 from skqegm.preprocessing import make_lagged_features
 
 LEVELS = (0.975, 0.99)
@@ -76,19 +77,6 @@ def simulate(n, rng):
 def true_cdf(t, X):
     p = crash_probability(X)
     return p * stats.norm.cdf(t, CRASH_MEAN) + (1 - p) * stats.norm.cdf(t)
-
-
-def fz0_loss(y, var, es, level):
-    """Mean FZ0 loss of return quantiles ``-var`` and tail means ``-es`` (lower tail)."""
-    alpha = 1 - level
-    q, e = -var, -es
-    hit = (y <= q).astype(float)
-    return float(np.mean(-hit * (q - y) / (alpha * e) + q / e + np.log(-e) - 1))
-
-
-def pinball(y, var, level):
-    q = -var
-    return float(np.mean(np.maximum((1 - level) * (y - q), level * (q - y))))
 
 
 def fit(latent, weights, seed, X, y, max_epochs):
@@ -146,7 +134,7 @@ def sp500(args):
                        "n_val": len(y_val), "log_score": model.score(X_val, y_val)}
                 for level in LEVELS:
                     var, es = model.predict_var(X_val, level), model.predict_es(X_val, level)
-                    row[f"pinball_{level}"] = pinball(y_val, var, level)
+                    row[f"pinball_{level}"] = var_pinball_loss(y_val, var, level)
                     row[f"fz0_{level}"] = fz0_loss(y_val, var, es, level)
                     row[f"rate_{level}"] = float(np.mean(y_val < -var))
                 records.append(row)
