@@ -164,8 +164,10 @@ def test_params_are_in_the_units_of_y(sp500):
     large = GARCHRiskEstimator().fit(100 * X[:N_TRAIN], 100 * y[:N_TRAIN])
     assert large.params_["omega"] == pytest.approx(1e4 * small.params_["omega"], rel=1e-6)
     assert large.params_["mu"] == pytest.approx(100 * small.params_["mu"], rel=1e-6)
+    # Both fits stop at the optimiser's tolerance, which moves the filtered VaR by ~2e-6
+    # relative (thread count and BLAS change the last bits of the path).
     np.testing.assert_allclose(large.predict_var(100 * X[N_TRAIN:], 0.99),
-                               100 * small.predict_var(X[N_TRAIN:], 0.99), rtol=1e-6)
+                               100 * small.predict_var(X[N_TRAIN:], 0.99), rtol=1e-5)
 
 
 def test_errors():
