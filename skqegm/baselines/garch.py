@@ -6,6 +6,7 @@ each of its two branches, which are rescaled unit-variance t densities.
 """
 
 import math
+import threading
 import warnings
 from numbers import Integral
 
@@ -15,10 +16,13 @@ from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
+from threadpoolctl import threadpool_limits
 
 from ..utils._memory import check_memory
 from ..utils._validation import check_confidence_level, check_int, check_random_state
 from ._returns import check_fit_data, empirical_tail, lagged_returns
+
+_ONE_FIT_AT_A_TIME = threading.Lock()
 
 __all__ = ["GARCHRiskEstimator"]
 
@@ -253,7 +257,11 @@ class GARCHRiskEstimator(BaseEstimator):
         # arch resets the warning filters inside fit, so record its warnings: its
         # convergence warning is replaced by sklearn's, naming this estimator; any other
         # is passed on.
-        with warnings.catch_warnings(record=True) as caught:
+        # One BLAS thread: the optimiser's path (and so its last digits) must not depend
+        # on the thread count, which differs between a user's process and joblib's workers.
+        # The limit is process-wide, so fits in threads take turns (a fit takes ~50 ms).
+        with _ONE_FIT_AT_A_TIME, threadpool_limits(1), \
+                warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = model.fit(disp="off")
         for warning in caught:
