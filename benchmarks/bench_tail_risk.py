@@ -36,6 +36,9 @@ Models (package defaults, nothing tuned; no figure of the test years chooses any
 * ``qegm-<w>``: ``TailRiskEstimator(mixture_weights=w)`` with the value of
   ``mixture_weights`` that is not the default (the shared, unconditional-weight model or
   the regime-aware one), when the installed skqegm has that parameter;
+* ``qegm-filtered`` and ``twin-filtered``: ``FilteredRiskEstimator`` around ``qegm`` and
+  ``twin``, the same models fitted on returns (and features) divided by the default
+  GJR-GARCH(1,1,1) skewed-t volatility (with arch);
 * ``garch-t``: ``GARCHRiskEstimator()``, GARCH(1,1) with Student-t innovations;
 * ``gjr-skewt``: ``GARCHRiskEstimator(o=1, dist="skewt")``, GJR-GARCH(1,1,1) with Hansen's
   skewed t, the issue's reference model;
@@ -50,11 +53,16 @@ and its p-value (the null simulated from each model's ``sample_y`` draws, ``--n-
 per day), the mean pinball loss of the VaR and the mean FZ0 loss of (VaR, ES) (proper
 scores: lower is better), and Diebold-Mariano tests (HLN-corrected, on the daily FZ0 and
 pinball losses) of each QEGM seed against every baseline and against its twin of the same
-seed. The issue's bars are printed as PASS/FAIL lines, per design and level:
+seed (``twin-filtered`` for ``qegm-filtered``). The issue's bars are printed as PASS/FAIL
+lines, per design and level:
 
 * coverage: Kupiec and Christoffersen CC p >= 0.05 for at least 4 of the 5 seeds;
 * loss: QEGM's seed-mean FZ0 and pinball loss at or below GJR-GARCH skewed-t's
-  ("strict"), and no seed significantly worse by a one-sided DM test at 5% ("DM").
+  ("strict"), and no seed significantly worse by a one-sided DM test at 5% ("DM");
+
+for ``qegm`` and for ``qegm-filtered``. ``--markdown PATH`` writes the seed-aggregated
+tables of ``doc/benchmarks.md``; ``--from-json PATH`` prints the tables and bars of an
+earlier ``--json`` run without running anything.
 
 ``--figures DIR`` draws the 99% VaR paths with their exceedances over the test years
 (matplotlib, optional).
@@ -70,9 +78,9 @@ on the epochs each ran. It is not in the default ``--parts``: run
 ``--parts speed`` (about 2 minutes).
 
 Run ``python benchmarks/bench_tail_risk.py --n-jobs 2`` or ``--quick`` for a smoke test
-(the S&P 500 part took 745 s wall with ``--n-jobs 2`` on 2 shared cores at load 2-4, and
-2,030 s at load 8-11 before issue 17t's faster training). ``--json PATH`` writes every
-figure (and ``PATH.partial.jsonl`` one line per model as it finishes).
+(the S&P 500 part took 558 s wall with ``--n-jobs 2`` on 2 cores at load 0.7-2.5).
+``--json PATH`` writes every figure (and ``PATH.partial.jsonl`` one line per model as it
+finishes).
 """
 
 import argparse
@@ -86,6 +94,7 @@ from pathlib import Path
 import numpy as np
 from joblib import Parallel, delayed
 from scipy import stats
+from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 
 from skqegm import TailRiskEstimator, __version__
@@ -105,6 +114,11 @@ from skqegm.metrics import (
 from skqegm.model_selection import walk_forward
 from skqegm.preprocessing import make_lagged_features
 
+try:  # skqegm 0.2 with issue 17's volatility-standardised model
+    from skqegm.models import FilteredRiskEstimator
+except ImportError:
+    FilteredRiskEstimator = None
+
 LEVELS = (0.975, 0.99)
 COVERAGES = (0.8, 0.9, 0.95)
 SIGMAS = {
@@ -114,7 +128,9 @@ SIGMAS = {
 }
 TEST_START = np.datetime64("2015-01-01")
 WALK_START = np.datetime64("2005-01-01")
-FIGURE_MODELS = ("qegm", "gjr-skewt", "hs250")
+FIGURE_MODELS = ("qegm", "qegm-filtered", "gjr-skewt", "hs250")
+#: The models whose quality bars are printed: the default, and on standardised returns.
+BAR_MODELS = ("qegm", "qegm-filtered")
 
 
 def parse_args(argv):
@@ -136,6 +152,10 @@ def parse_args(argv):
                         help="fits per model of the speed part (default 3)")
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this file")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write the seed-aggregated tables of doc/benchmarks.md here")
+    parser.add_argument("--from-json", metavar="PATH",
+                        help="print the tables and bars of an earlier --json run, run nothing")
     return parser.parse_args(argv)
 
 
@@ -214,21 +234,37 @@ def hetero(args):
 
 # -- part 2: S&P 500 VaR and ES backtests ----------------------------------------------------
 def qegm_models(seed, max_epochs):
-    """QEGM, its twin and (when the parameter exists) the other mixture-weight model."""
+    """QEGM, its twin, (when the parameter exists) the other mixture-weight model, and
+    (with arch) both latents fitted on GJR-GARCH-standardised returns."""
     models = tail_risk_models(seed, max_epochs)
     params = TailRiskEstimator().get_params()
     if "mixture_weights" in params:
         other = {"conditional": "shared", "shared": "conditional"}[params["mixture_weights"]]
         models[f"qegm-{other}"] = TailRiskEstimator(mixture_weights=other,
                                                     max_epochs=max_epochs, random_state=seed)
+    if FilteredRiskEstimator is not None and _has_arch():
+        for name in ("qegm", "twin"):  # the package's default filter (GJR-GARCH skewed t)
+            models[f"{name}-filtered"] = FilteredRiskEstimator(clone(models[name]))
     return models
+
+
+def _has_arch():
+    try:
+        import arch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def twin_of(name):
+    """The classical twin that a QEGM model is compared with: the same design, Gaussian
+    latent."""
+    return "twin-filtered" if name.endswith("-filtered") else "twin"
 
 
 def baseline_models():
     models = {"hs250": HistoricalSimulation(window=250)}
-    try:
-        import arch  # noqa: F401
-    except ImportError:
+    if not _has_arch():
         print("  arch is not installed: the GARCH models are skipped (pip install arch)")
         return models
     return {"garch-t": GARCHRiskEstimator(), "gjr-skewt": GARCHRiskEstimator(o=1, dist="skewt"),
@@ -347,8 +383,8 @@ def dm_tests(design, losses):
         if not name.startswith("qegm"):
             continue
         for (other, other_seed), theirs in losses.items():
-            if other.startswith("qegm") or (other_seed is not None and other_seed != seed):
-                continue
+            if other_seed is not None and (other != twin_of(name) or other_seed != seed):
+                continue  # seeded models: only this seed's own twin
             for level in LEVELS:
                 for loss in ("fz0", "pinball"):
                     if loss not in theirs[level] or loss not in own[level]:
@@ -572,6 +608,81 @@ def print_design(design, rows, dm_rows):
                   + ", ".join(f"{d['p_value']:.3f}" for d in ds) + " |")
 
 
+def _mean_sd(values, spec, scale=1.0):
+    """``mean ± sd`` over seeds (the value alone for one seed), with undefined seeds."""
+    defined = [scale * v for v in values if v is not None]
+    missing = len(values) - len(defined)
+    if not defined:
+        return "—"
+    text = (f"{defined[0]:{spec}}" if len(values) == 1
+            else f"{np.mean(defined):{spec}} ± {np.std(defined, ddof=1):{spec}}")
+    return text + (f" (undefined in {missing})" if missing else "")
+
+
+def markdown_summary(records):
+    """The seed-aggregated tables of ``doc/benchmarks.md``: per design, every model's
+    backtests, then the DM tests of each QEGM model against every other model."""
+    lines = []
+    for design in ("fixed", "walk"):
+        rows = [r for r in records if r["part"] == "sp500" and r["design"] == design]
+        if not rows:
+            continue
+        first = rows[0]
+        title = {"fixed": "Fixed design", "walk": "Walk-forward design"}[design]
+        lines += [f"#### {title}: test {first['test_start']} to "
+                  f"{first['test_end']} ({first['n_test']} days), refit every "
+                  f"{min(first['refit_every'], first['n_test'])} days", "",
+                  "| model | seeds | level | exceedances (expected) | Kupiec p >= 0.05 | "
+                  "CC p >= 0.05 | AS Z2 | AS p < 0.05 | pinball x1e4 | FZ0 | fit s per model |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        for model in models:
+            own = [r for r in rows if r["model"] == model]
+            n = len(own)
+            for level in LEVELS:
+                b = [r[str(level)] for r in own]
+                hits = [x["exceedances"] for x in b]
+                expected = (1 - level) * first["n_test"]
+                hits_text = (f"{hits[0]}" if n == 1 else
+                             f"{min(hits)}-{max(hits)}, mean {np.mean(hits):.1f}")
+                as_p = [x["as_p"] for x in b if x["as_p"] is not None]
+                fit = [r["fit_s"] for r in own]
+                fit_text = f"{np.mean(fit):.0f}" + (f" ± {np.std(fit, ddof=1):.0f}"
+                                                    if n > 1 else "")
+                lines.append(
+                    f"| {model} | {n} | {100 * level:g}% | {hits_text} ({expected:.1f}) | "
+                    f"{sum(x['kupiec_p'] >= 0.05 for x in b)} of {n} | "
+                    f"{sum(x['christoffersen_p'] >= 0.05 for x in b)} of {n} | "
+                    f"{_mean_sd([x['as_z2'] for x in b], '.3f')} | "
+                    + (f"{sum(p < 0.05 for p in as_p)} of {len(as_p)}" if as_p else "—")
+                    + f" | {_mean_sd([x['pinball'] for x in b], '.3f', 1e4)} | "
+                    f"{_mean_sd([x['fz0'] for x in b], '.4f')} | "
+                    f"{fit_text} |")
+        dm = [d for d in records if d["part"] == "dm" and d["design"] == design]
+        if dm:
+            lines += ["", f"Diebold-Mariano ({design}): each QEGM-model seed minus the other "
+                      "model, on the daily losses (HLN-corrected); seeds significantly worse / "
+                      "better at 5% (two-sided). Each QEGM model against every baseline and "
+                      "against its own twin of the same seed.", "",
+                      "| model | versus | level | loss | mean diff | t (mean over seeds) | "
+                      "worse | better |", "|---|---|---|---|---|---|---|---|"]
+            groups = {}
+            for d in dm:
+                groups.setdefault((d["model"], d["versus"], d["level"], d["loss"]), []).append(d)
+            for (model, versus, level, loss), ds in groups.items():
+                scale = 1e4 if loss == "pinball" else 1.0
+                significant = [d for d in ds if d["p_value"] < 0.05]
+                lines.append(
+                    f"| {model} | {versus} | {100 * level:g}% | "
+                    f"{loss}{' x1e4' if loss == 'pinball' else ''} | "
+                    f"{scale * np.mean([d['mean_diff'] for d in ds]):+.4f} | "
+                    f"{np.mean([d['statistic'] for d in ds]):+.2f} | "
+                    f"{sum(d['statistic'] > 0 for d in significant)} of {len(ds)} | "
+                    f"{sum(d['statistic'] < 0 for d in significant)} of {len(ds)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def quality_bars(records, model="qegm", reference="gjr-skewt"):
     """The issue's bars, per design and level: ``(label, passed, detail)`` lines."""
     bars = []
@@ -616,15 +727,30 @@ def quality_bars(records, model="qegm", reference="gjr-skewt"):
     return bars
 
 
-def print_bars(bars):
+def print_bars(bars, model):
     if bars:
-        print("\nThe issue's quality bars for qegm (TailRiskEstimator defaults):")
+        print(f"\nThe issue's quality bars for {model}:")
         for label, passed, detail in bars:
             print(f"  {'PASS' if passed else 'FAIL'}  {label}: {detail}")
 
 
+def report(records, args):
+    """Print the tables and bars (and write ``--markdown``); return the bars by model."""
+    print_tables(records)
+    bars = {model: quality_bars(records, model) for model in BAR_MODELS}
+    for model, model_bars in bars.items():
+        print_bars(model_bars, model)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown_summary(records))
+    return bars
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.from_json:
+        records = json.loads(Path(args.from_json).read_text())["records"]
+        report(records, args)
+        return 0
     if args.quick:
         args.seeds = 1
     start = time.perf_counter()
@@ -642,16 +768,16 @@ def main(argv=None):
     if "speed" in args.parts:
         print("Part 3: fit time, quantum beside its twin")
         records += speed(args)
-    print_tables(records)
-    bars = quality_bars(records)
-    print_bars(bars)
+    bars = report(records, args)
     wall = time.perf_counter() - start
     print(f"\nWall time {wall:.0f} s; skqegm {__version__}, python {platform.python_version()}.")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "wall_s": wall, "records": records,
-                       "bars": [{"bar": label, "passed": bool(passed), "detail": detail}
-                                for label, passed, detail in bars]}, handle, indent=1)
+                       "bars": [{"model": model, "bar": label, "passed": bool(passed),
+                                 "detail": detail} for model, model_bars in bars.items()
+                                for label, passed, detail in model_bars]},
+                      handle, indent=1)
     return 0
 
 

@@ -22,7 +22,8 @@ pipeline
 models
     :class:`QEGMSampler`, the hybrid quantum-latent generative model and its classical
     twin; :class:`TailRiskEstimator`, conditional tail risk (rare-event probabilities,
-    intervals, VaR, ES) with the same architecture.
+    intervals, VaR, ES) with the same architecture; :class:`FilteredRiskEstimator`, the
+    same on returns standardised by a GARCH volatility filter.
 """
 
 import logging
@@ -39,8 +40,9 @@ from .utils._lazy import attach  # noqa: E402
 # Names and subpackages are imported on first use: ``import skqegm`` alone loads neither
 # torch nor scikit-learn nor qiskit, which every worker process of a parallel search
 # would otherwise pay for again.
-__getattr__, __dir__ = attach(__name__, {"models": ["QEGMSampler", "TailRiskEstimator"]})
+__getattr__, __dir__ = attach(__name__, {"models": ["FilteredRiskEstimator", "QEGMSampler",
+                                                    "TailRiskEstimator"]})
 if TYPE_CHECKING:  # what static tools and IDEs read
-    from .models import QEGMSampler, TailRiskEstimator
+    from .models import FilteredRiskEstimator, QEGMSampler, TailRiskEstimator
 
-__all__ = ["QEGMSampler", "TailRiskEstimator", "__version__"]
+__all__ = ["FilteredRiskEstimator", "QEGMSampler", "TailRiskEstimator", "__version__"]

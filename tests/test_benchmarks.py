@@ -52,7 +52,8 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
     records = figures["records"]
     for design, expected in (("fixed", {"hgb"}), ("walk", set())):
         models = {r["model"] for r in records if r["part"] == "sp500" and r["design"] == design}
-        assert {"qegm", "twin", "garch-t", "gjr-skewt", "fhs", "hs250"} | expected <= models
+        assert {"qegm", "twin", "qegm-filtered", "twin-filtered", "garch-t", "gjr-skewt",
+                "fhs", "hs250"} | expected <= models
         assert "hgb" not in models or design == "fixed"
     for record in records:
         if record["part"] == "sp500":
@@ -65,8 +66,24 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
     assert {(r["versus"], r["loss"]) for r in dm} >= {("gjr-skewt", "fz0"), ("twin", "pinball"),
                                                       ("hgb", "pinball")}
     assert all(0 <= r["p_value"] <= 1 and 0 <= r["p_worse"] <= 1 for r in dm)
-    # One coverage and four loss bars per design and level, each printed PASS or FAIL.
-    assert len(figures["bars"]) == 2 * 2 * 5
+    # Each QEGM model is compared with its own twin only.
+    assert {r["versus"] for r in dm if r["model"] == "qegm-filtered"} & {"twin"} == set()
+    assert {r["versus"] for r in dm if r["model"] == "qegm"} & {"twin-filtered"} == set()
+    # One coverage and four loss bars per design and level for each of the two models,
+    # each printed PASS or FAIL.
+    assert len(figures["bars"]) == 2 * 2 * 2 * 5
+    assert {b["model"] for b in figures["bars"]} == {"qegm", "qegm-filtered"}
+    # The doc's tables again from the JSON, nothing run.
+    table = tmp_path / "tables.md"
+    again = subprocess.run([sys.executable, str(BENCHMARKS / "bench_tail_risk.py"),
+                            "--from-json", str(out), "--markdown", str(table)],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Part 2" not in again.stdout  # no backtest ran
+    assert re.search(r"(PASS|FAIL)  walk 99% coverage", again.stdout)
+    text = table.read_text()
+    assert "| qegm-filtered | 1 | 99% |" in text and "| gjr-skewt | 1 | 97.5% |" in text
+    assert "| qegm-filtered | twin-filtered |" in text
     assert all(re.search(rf"(PASS|FAIL)  {re.escape(b['bar'])}", result.stdout)
                for b in figures["bars"])
 

@@ -21,6 +21,7 @@ from skqegm.baselines import (
     StudentTSampler,
     VAESampler,
 )
+from skqegm.models import FilteredRiskEstimator
 from skqegm.preprocessing import QuantileTailLabeler, SigmaThresholdLabeler
 from skqegm.quantum import EstimatorTransformer, SamplerTransformer
 
@@ -60,6 +61,7 @@ VARIANTS = [
     GPDTailSampler(body="empirical"),
     GARCHRiskEstimator(o=1, dist="skewt", method="fhs"),
     HistoricalSimulation(window=5),
+    FilteredRiskEstimator(TailRiskEstimator(latent="gaussian", **FAST), GARCHRiskEstimator()),
     # "auto": the GPU where torch sees one (the fitted model comes back to the CPU).
     VAESampler(device="auto", **FAST),
     EstimatorTransformer(device="auto", n_layers=1),
@@ -113,7 +115,9 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 
 # check_estimator does not run these two: call them explicitly.
-@pytest.mark.parametrize("estimator", DEFAULTS, ids=repr)
+# FilteredRiskEstimator() fits TailRiskEstimator() after a GJR-GARCH filter: its checks
+# run on the fast variant among the VARIANTS, its parameter validation here.
+@pytest.mark.parametrize("estimator", DEFAULTS + [FilteredRiskEstimator()], ids=repr)
 def test_parameters_are_validated_by_sklearn(estimator):
     check_param_validation(type(estimator).__name__, estimator)
 
