@@ -1,3 +1,4 @@
+import pickle
 import warnings
 
 import numpy as np
@@ -118,6 +119,47 @@ def test_grid_search_over_kernel_density_with_all_scorers():
     # the centre, which is what the quantile definition of "rare" rewards.
     assert recall[2] > recall[1]
     assert callable(search.best_estimator_.sample)
+
+
+def test_every_scorer_pickles_with_a_fitted_search(tmp_path):
+    # joblib.dump (plain pickle, not cloudpickle) of a search that holds the scorers.
+    import joblib
+
+    from skqegm.baselines import HistoricalSimulation
+    from skqegm.metrics import (
+        RISK_SCORERS,
+        make_fz0_scorer,
+        make_pinball_scorer,
+        make_rare_event_precision_scorer,
+    )
+
+    X, _ = make_tail_mixture(1500, random_state=0)
+    built = [make_tail_kl_scorer(side="lower", n_draws=2), make_coverage_scorer(0.8),
+             make_rare_event_recall_scorer(tail_fraction=0.1),
+             make_rare_event_precision_scorer(side="upper"), neg_tail_kl_scorer,
+             rare_event_recall_scorer, *SCORERS.values()]
+    kde = KernelDensity(bandwidth=0.3).fit(X[:1000])
+    for scorer in built:
+        again = pickle.loads(pickle.dumps(scorer))
+        assert again(kde, X[1000:]) == scorer(kde, X[1000:]) or np.isnan(scorer(kde, X[1000:]))
+    search = GridSearchCV(KernelDensity(), {"bandwidth": [0.3, 1.0]}, scoring=SCORERS,
+                          refit="neg_tail_kl", cv=2).fit(X)
+    joblib.dump(search, tmp_path / "search.joblib")
+    loaded = joblib.load(tmp_path / "search.joblib")
+    assert loaded.scorer_["neg_tail_kl"](loaded.best_estimator_, X) == \
+        search.scorer_["neg_tail_kl"](search.best_estimator_, X)
+    # The VaR / ES scorers too.
+    y = np.random.default_rng(0).standard_t(4, size=900) / 100
+    Xr = np.r_[0.0, y[:-1]][:, None]
+    model = HistoricalSimulation(window=250).fit(Xr[:600], y[:600])
+    for scorer in [make_fz0_scorer(0.99), make_pinball_scorer(0.99, side="lower"),
+                   *RISK_SCORERS.values()]:
+        again = pickle.loads(pickle.dumps(scorer))
+        assert again(model, Xr[600:], y[600:]) == scorer(model, Xr[600:], y[600:])
+        assert repr(again) == repr(scorer)
+    assert repr(make_fz0_scorer(0.99)) == "neg_fz0_loss_scorer(level=0.99, side=None)"
+    with pytest.raises(TypeError, match="held-out y"):
+        make_pinball_scorer()(model, Xr[600:])
 
 
 def test_grid_search_over_supervised_tail_estimator():

@@ -7,6 +7,7 @@ the held-out ``y``. It scores :class:`~skqegm.TailRiskEstimator`, the baselines 
 :class:`~skqegm.baselines.HistoricalSimulation`), a :class:`skqegm.pipeline.Pipeline`
 ending in one of them, or anything else with these methods.
 
+The scorers pickle (a fitted search that holds them can be saved with ``joblib.dump``).
 The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
 its last step's), else ``"lower"``; a scorer built with an explicit ``side`` refuses an
 estimator with another one.
@@ -16,6 +17,7 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils._validation import check_confidence_level, check_option
+from ._scorer import BoundScorer
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
 __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
@@ -44,11 +46,28 @@ def _forecasts(estimator, X, method, level, scorer):
     return getattr(estimator, method)(X, level)
 
 
-def _named(scorer, name, maker, level):
-    scorer.__name__ = scorer.__qualname__ = name
-    scorer.__doc__ = (f"Scorer ``{name}(estimator, X, y)`` at level {level!r}, built by "
-                      f":func:`{maker.__name__}`; see its documentation.")
-    return scorer
+def _bound(function, name, maker, level, side):
+    doc = (f"Scorer ``{name}(estimator, X, y)`` at level {level!r}, built by "
+           f":func:`{maker.__name__}`; see its documentation.")
+    return BoundScorer(function, name, doc, level=level, side=side)
+
+
+def _check_y(y, scorer):
+    if y is None:
+        raise TypeError(f"{scorer} scores forecasts against the held-out y; got y=None.")
+
+
+def _fz0_score(estimator, X, y, *, level, side):
+    _check_y(y, "neg_fz0_loss_scorer")
+    var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer")
+    es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer")
+    return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
+
+
+def _pinball_score(estimator, X, y, *, level, side):
+    _check_y(y, "neg_pinball_loss_scorer")
+    var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer")
+    return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
 
 
 def _check_side(side):
@@ -98,12 +117,7 @@ def make_fz0_scorer(level=0.975, *, side=None):
     level = check_confidence_level(level)
     side = _check_side(side)
 
-    def scorer(estimator, X, y):
-        var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer")
-        es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer")
-        return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
-
-    return _named(scorer, "neg_fz0_loss_scorer", make_fz0_scorer, level)
+    return _bound(_fz0_score, "neg_fz0_loss_scorer", make_fz0_scorer, level, side)
 
 
 def make_pinball_scorer(level=0.975, *, side=None):
@@ -142,11 +156,7 @@ def make_pinball_scorer(level=0.975, *, side=None):
     level = check_confidence_level(level)
     side = _check_side(side)
 
-    def scorer(estimator, X, y):
-        var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer")
-        return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
-
-    return _named(scorer, "neg_pinball_loss_scorer", make_pinball_scorer, level)
+    return _bound(_pinball_score, "neg_pinball_loss_scorer", make_pinball_scorer, level, side)
 
 
 neg_fz0_loss_scorer = make_fz0_scorer()

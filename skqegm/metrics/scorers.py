@@ -32,6 +32,9 @@ called, and a model whose draws, densities, flags or intervals hold NaN (or infi
 draws) raises a ``ValueError`` that names the estimator and the method, so that
 ``GridSearchCV`` records its ``error_score`` instead of ranking a broken model.
 
+Every scorer pickles (a fitted search that holds one can be saved with ``joblib.dump``),
+unless it was built with a ``rarity`` that does not (a lambda).
+
 Determinism: when a scorer draws samples, it passes its ``random_state`` (0 by default)
 to ``sample`` / ``sample_y`` if their signature accepts one, so every candidate of a
 grid search sees the same random stream. Otherwise the draws are as reproducible as the
@@ -53,6 +56,7 @@ from skqegm.metrics._arrays import (
     check_tail_kl_params,
 )
 from skqegm.metrics._rarity import kde_rarity, rarity_scores, resolve_rarity
+from skqegm.metrics._scorer import BoundScorer
 from skqegm.metrics.intervals import coverage_error
 from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
 from skqegm.metrics.tail import tail_kl_divergence
@@ -273,11 +277,10 @@ def _neg_tail_kl(reference, draws, kl_params, held_out):
                          f"{exc}") from exc
 
 
-def _named(scorer, name, factory):
-    scorer.__name__ = scorer.__qualname__ = name
-    scorer.__doc__ = (f"Scorer ``{name}(estimator, X, y=None)`` built by "
-                      f":func:`{factory.__name__}`; see its documentation.")
-    return scorer
+def _bound(function, name, factory, /, **params):
+    doc = (f"Scorer ``{name}(estimator, X, y=None)`` built by :func:`{factory.__name__}`; "
+           "see its documentation.")
+    return BoundScorer(function, name, doc, **params)
 
 
 def _check_rarity_side(rarity, side):
@@ -350,20 +353,22 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing,
                      rarity=rarity)
 
-    def scorer(estimator, X, y=None):
-        _check_fitted(estimator)
-        if _is_supervised(estimator):
-            _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
-            y = _require_y(y, "neg_tail_kl_scorer")
-            draws = _draw_conditional(estimator, X, y.shape[0], n_draws, random_state)
-            return _neg_tail_kl(y, draws, kl_params, "y")
-        estimator, X = _sampler_space(estimator, X)
-        _require(estimator, ["sample"], "neg_tail_kl_scorer", "a sampler")
-        X = _as_2d(X)
-        draws = _draw_samples(estimator, n_draws * X.shape[0], X.shape[1], random_state)
-        return _neg_tail_kl(X, draws, kl_params, "X")
+    return _bound(_tail_kl_score, "neg_tail_kl_scorer", make_tail_kl_scorer,
+                  n_draws=n_draws, random_state=random_state, kl_params=kl_params)
 
-    return _named(scorer, "neg_tail_kl_scorer", make_tail_kl_scorer)
+
+def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
+    _check_fitted(estimator)
+    if _is_supervised(estimator):
+        _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
+        y = _require_y(y, "neg_tail_kl_scorer")
+        draws = _draw_conditional(estimator, X, y.shape[0], n_draws, random_state)
+        return _neg_tail_kl(y, draws, kl_params, "y")
+    estimator, X = _sampler_space(estimator, X)
+    _require(estimator, ["sample"], "neg_tail_kl_scorer", "a sampler")
+    X = _as_2d(X)
+    draws = _draw_samples(estimator, n_draws * X.shape[0], X.shape[1], random_state)
+    return _neg_tail_kl(X, draws, kl_params, "X")
 
 
 def _expected_hits(true, scores):
@@ -388,29 +393,33 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
     n_draws = check_int(n_draws, "n_draws", min_value=1)
     rarity = _check_rarity_side(rarity, side)
 
-    def scorer(estimator, X, y=None):
-        _check_fitted(estimator)
-        if _is_supervised(estimator):
-            _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
-            y = _require_y(y, name)
-            n = y.shape[0]
-            true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
-            pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
-            return metric(true, pred)
-        estimator, X = _sampler_space(estimator, X)
-        if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
-            raise TypeError(f"{name} needs a sampler with score_samples or sample; "
-                            f"{type(estimator).__name__} lacks both."
-                            + _pipeline_hint(estimator))
-        X_raw, X = X, _as_2d(X)
-        true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
-        scores = _log_density(estimator, X_raw, X, n_draws, random_state)
-        if not true.any():
-            return metric(true, true)  # undefined: nan, with a warning
-        # The model flags as many rows as are rare, so its recall is its precision.
-        return _expected_hits(true, scores) / int(true.sum())
+    return _bound(_rare_event_score, name, maker, metric=metric, name=name,
+                  tail_fraction=tail_fraction, side=side, n_draws=n_draws,
+                  random_state=random_state, rarity=rarity)
 
-    return _named(scorer, name, maker)
+
+def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_draws,
+                      random_state, rarity):
+    _check_fitted(estimator)
+    if _is_supervised(estimator):
+        _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
+        y = _require_y(y, name)
+        n = y.shape[0]
+        true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
+        pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
+        return metric(true, pred)
+    estimator, X = _sampler_space(estimator, X)
+    if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
+        raise TypeError(f"{name} needs a sampler with score_samples or sample; "
+                        f"{type(estimator).__name__} lacks both."
+                        + _pipeline_hint(estimator))
+    X_raw, X = X, _as_2d(X)
+    true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
+    scores = _log_density(estimator, X_raw, X, n_draws, random_state)
+    if not true.any():
+        return metric(true, true)  # undefined: nan, with a warning
+    # The model flags as many rows as are rare, so its recall is its precision.
+    return _expected_hits(true, scores) / int(true.sum())
 
 
 _RARE_EVENT_DOC = """
@@ -632,30 +641,31 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     check_option(region, "region", REGIONS)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
-    def scorer(estimator, X, y=None):
-        _check_fitted(estimator)
-        if _is_supervised(estimator):
-            _require(estimator, ["predict_interval"], "coverage scorer",
-                     "a supervised estimator")
-            y = _require_y(y, "coverage scorer")
-            intervals = _model_intervals(estimator, X, y, coverage)
-            return -coverage_error(y, intervals, coverage)
-        estimator, X = _sampler_space(estimator, X)
-        _require(estimator, ["sample"], "coverage scorer", "a sampler")
-        X_raw, X = X, _as_2d(X)
-        if region == "hdr" or (region == "auto" and X.shape[1] > 1):
-            share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
-            return -abs(share - coverage)
-        if X.shape[1] != 1:
-            raise ValueError("region='central' builds a central interval, so an unsupervised "
-                             f"sampler must have 1 feature; X has {X.shape[1]}. Use "
-                             "region='hdr' (or 'auto') for several features.")
-        draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
-        bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
-        intervals = np.tile(bounds, (X.shape[0], 1))
-        return -coverage_error(X.ravel(), intervals, coverage)
+    return _bound(_coverage_score, "neg_coverage_error_scorer", make_coverage_scorer,
+                  coverage=coverage, region=region, n_draws=n_draws, random_state=random_state)
 
-    return _named(scorer, "neg_coverage_error_scorer", make_coverage_scorer)
+
+def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state):
+    _check_fitted(estimator)
+    if _is_supervised(estimator):
+        _require(estimator, ["predict_interval"], "coverage scorer", "a supervised estimator")
+        y = _require_y(y, "coverage scorer")
+        intervals = _model_intervals(estimator, X, y, coverage)
+        return -coverage_error(y, intervals, coverage)
+    estimator, X = _sampler_space(estimator, X)
+    _require(estimator, ["sample"], "coverage scorer", "a sampler")
+    X_raw, X = X, _as_2d(X)
+    if region == "hdr" or (region == "auto" and X.shape[1] > 1):
+        share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
+        return -abs(share - coverage)
+    if X.shape[1] != 1:
+        raise ValueError("region='central' builds a central interval, so an unsupervised "
+                         f"sampler must have 1 feature; X has {X.shape[1]}. Use "
+                         "region='hdr' (or 'auto') for several features.")
+    draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
+    bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
+    intervals = np.tile(bounds, (X.shape[0], 1))
+    return -coverage_error(X.ravel(), intervals, coverage)
 
 
 def _prebuilt_doc(text, maker):
