@@ -242,6 +242,54 @@ def test_product_state_path_serves_weight_sets_and_equals_the_autograd_path(monk
     torch.testing.assert_close(out, reference, atol=1e-13, rtol=0)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_product_state_path_shares_rows_among_threads_with_the_same_results(monkeypatch,
+                                                                            threads):
+    """Several torch threads: the chunks go to as many Python threads (uneven shares, a
+    short last chunk, weight sets), bit for bit the one-thread result, equal to Qiskit;
+    the caller's thread count is restored, also after a worker fails."""
+    monkeypatch.setattr(simulator_module, "_PRODUCT_MIN_AMPLITUDES", 0)
+    monkeypatch.setattr(simulator_module, "_CACHED_AMPLITUDES", 5 * 2**3)
+    rng = np.random.default_rng(3)
+    X = torch.tensor(rng.uniform(-np.pi, np.pi, size=(23, 3)))
+    W = torch.tensor(rng.uniform(0, 2 * np.pi, size=(2, 2 * 3 * 2)))
+    sim = StatevectorSimulator(3, 2, dtype=torch.complex128)
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            one = sim.probabilities(X, W), sim.expval_z(X, W)
+        torch.set_num_threads(threads)
+        workers = []
+        original = simulator_module._evolve_product_rows
+        monkeypatch.setattr(simulator_module, "_evolve_product_rows",
+                            lambda *a: workers.append((a[4], a[5], torch.get_num_threads()))
+                            or original(*a))
+        with torch.no_grad():
+            many = sim.probabilities(X, W), sim.expval_z(X, W)
+        assert torch.get_num_threads() == threads
+        # 5 chunks of 5 rows (the last of 3) shared out: every row once, one torch thread
+        assert sorted(w[:2] for w in workers[: len(workers) // 2]) == (
+            [(0, 15), (15, 23)] if threads == 2 else [(0, 10), (10, 20), (20, 23)])
+        assert {w[2] for w in workers} == {1}
+        for a, b in zip(one, many):
+            assert torch.equal(a, b)
+        qc, inputs, weight_params = variational_circuit(3, 2)
+        ref = Statevector(qc.assign_parameters(dict(zip(
+            inputs + weight_params, [*X[22].tolist(), *W[1].tolist()])))).probabilities()
+        np.testing.assert_allclose(many[0][1, 22].numpy(), ref, atol=1e-12)
+
+        def failing(*a):
+            raise RuntimeError("worker failed")
+
+        monkeypatch.setattr(simulator_module, "_evolve_product_rows", failing)
+        with pytest.raises(RuntimeError, match="worker failed"), torch.no_grad():
+            sim.probabilities(X, W)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_large_batches_take_the_product_state_path_and_small_ones_do_not(monkeypatch):
     sim = StatevectorSimulator(6, 1, dtype=torch.complex128)
     calls = []

@@ -46,6 +46,7 @@ from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
 from ..utils._scaling import center_scale
+from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, check_device
 from ._modules import reset_parameters
 from ._optim import Adam
@@ -507,38 +508,5 @@ def _batch_rows(batch):
     return len(batch[0]) if isinstance(batch, tuple) else len(batch)
 
 
-class _TorchThreads:
-    """Torch's intra-op thread count, held at one while any skqegm work runs.
-
-    The networks are small, so a second thread gains nothing (measured), while two
-    processes that each spin two threads on two cores, as in ``GridSearchCV(n_jobs=2)``,
-    ran 20x slower than one alone. The setting is global to the process, so concurrent
-    fits in threads share one reference count: the first sets one thread, the last
-    restores the caller's setting, also when interrupted.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = None
-
-    @contextlib.contextmanager
-    def single(self):
-        with self._lock:
-            if self._users == 0:
-                self._saved = torch.get_num_threads()
-                torch.set_num_threads(1)
-            self._users += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                if self._users == 0:
-                    torch.set_num_threads(self._saved)
-
-
-#: Use as ``with single_torch_thread(): ...`` around torch work.
-single_torch_thread = _TorchThreads().single
 # Held while torch's global generator is forked, so that threads do not interleave.
 _GLOBAL_RNG_LOCK = threading.Lock()

@@ -11,11 +11,13 @@ the gates are applied to the batch of states instead.
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from ..utils._memory import check_memory
+from ..utils._threads import single_torch_thread
 from ..utils._validation import check_int, check_option
 from .circuits import ENCODINGS, check_entanglement
 
@@ -32,9 +34,9 @@ KRON_MAX_QUBITS = 8
 SMALL_CIRCUIT_MAX_QUBITS = 5
 # Amplitudes (real and imaginary parts) per chunk of rows: 2**21 floats, 8 MB in float32.
 _CHUNK_AMPLITUDES = 2**20
-# Amplitudes per chunk and torch thread of the product-state path (no autograd): 2**17
-# float64, 1 MB, so the state, its evolved [re | im] and the probabilities of a chunk
-# stay in L2 cache (measured at 6 qubits, complex128, one thread: 2048-row chunks 1.9x
+# Amplitudes per chunk of the product-state path (no autograd; each thread works on one
+# chunk at a time): 2**17 float64, 1 MB, so the state, its evolved [re | im] and the
+# probabilities of a chunk stay in L2 cache (measured at 6 qubits, complex128, one thread: 2048-row chunks 1.9x
 # faster than 16384).
 _CACHED_AMPLITUDES = 2**17
 # Below this many amplitudes in all (rows x 2**n) that path's fixed cost (about 0.2 ms:
@@ -228,9 +230,18 @@ class StatevectorSimulator:
         with the rows along the last axis: its product state ``(2**n, rows)`` is built by
         ``n - 1`` doublings (one multiplication each, vectorised along the rows), evolved
         by ``[Re U | Im U] @ psi`` and squared in place, then written into the output;
-        ``<Z>`` is ``S.T @ p``. All working arrays are allocated once and hold
-        :data:`_CACHED_AMPLITUDES` amplitudes, so they stay in cache (see
-        ``benchmarks/bench_scale.py --section api``).
+        ``<Z>`` is ``S.T @ p``. The working arrays hold :data:`_CACHED_AMPLITUDES`
+        amplitudes, so they stay in cache (see ``benchmarks/bench_scale.py --section
+        api``).
+
+        On the CPU, with torch set to several threads, the chunks are shared out among
+        that many Python threads, each running single-threaded torch on its own rows:
+        one fork and join per call instead of one per operation. Measured with
+        ``bench_scale.py --section api`` (6 qubits x 5 layers, 100,000 rows, 2 threads,
+        5 processes each): ``<Z>`` at 2.5-2.7M rows/s in every process, where torch's
+        own threading of each operation gave 2.8-3.0M/s in 3 processes and 1.2-1.3M/s in
+        the other 2. The chunks are the same whatever the number of threads, and so are
+        the results.
         """
         n, dim = self.n_qubits, self.dim
         batch, n_rows = tuple(weights.shape[:-1]), X.shape[0]
@@ -238,50 +249,33 @@ class StatevectorSimulator:
         # Rows of U (not U.T): out^T = [Re U ; Im U] @ psi^T, one (2 dim, dim) per set.
         u_rows = torch.cat([u_t.real, u_t.imag], dim=-1).transpose(-1, -2).contiguous()
         del u_t
-        n_sets = u_rows.shape[0]
         n_cols = n if output == "expval_z" else dim
         # numpy's allocator asks for transparent huge pages: a fresh 51 MB output (6 qubits,
         # 100,000 rows, float64) is page-faulted in 5x faster than from torch.empty
         # (measured 10 ms against 50 ms), a fifth of the whole evaluation.
         device = X.device
         if device.type == "cpu":
-            out = torch.from_numpy(np.empty((n_sets, n_rows, n_cols), dtype=(
+            out = torch.from_numpy(np.empty((u_rows.shape[0], n_rows, n_cols), dtype=(
                 np.float32 if self.real_dtype == torch.float32 else np.float64)))
         else:
-            out = torch.empty(n_sets, n_rows, n_cols, dtype=self.real_dtype, device=device)
+            out = torch.empty(u_rows.shape[0], n_rows, n_cols, dtype=self.real_dtype,
+                              device=device)
         signs_t = (self._z_signs.T.contiguous().to(device) if output == "expval_z" else None)
-        # Each of torch's threads works on its share of a chunk in its own core's cache:
-        # more threads, larger chunks and fewer parallel regions (each costs a fork/join).
-        cached = _CACHED_AMPLITUDES * max(1, torch.get_num_threads())
-        rows = max(1, min(_rows_per_simulator_chunk(dim, n_sets), cached // dim))
-        size = min(rows, max(n_rows, 1))
-        # Flat buffers: a shorter last chunk takes a contiguous prefix of each.
-        kwargs = dict(dtype=self.real_dtype, device=device)
-        flat = {"half": n * size, "factors": 2 * n * size, "state": 2 * dim * size,
-                "amps": 2 * dim * size, "probs": dim * size, "z": n * size}
-        flat = {name: torch.empty(length, **kwargs) for name, length in flat.items()}
-
-        def views(b):
-            """The working arrays of a chunk of ``b`` rows (made once per chunk size)."""
-            return (flat["half"][: n * b].view(n, b), flat["factors"][: 2 * n * b].view(n, 2, b),
-                    flat["amps"][: 2 * dim * b].view(2 * dim, b),
-                    flat["probs"][: dim * b].view(dim, b), flat["z"][: n * b].view(n, b))
-
-        full = views(rows) if n_rows >= rows else None
-        for start in range(0, n_rows, rows):
-            x = X[start:start + rows]
-            half, factors, amps_out, probs_out, z_out = full if len(x) == rows else views(len(x))
-            torch.mul(x.T, 0.5, out=half)  # (n, b): half-angles, rows last
-            torch.cos(half, out=factors[:, 0])
-            torch.sin(half, out=factors[:, 1])  # factors (n, 2, b): the one-qubit states
-            psi = _product_state_columns(factors, flat["state"])
-            for k in range(n_sets):
-                amps = torch.mm(u_rows[k], psi, out=amps_out)
-                amps.mul_(amps)
-                probs = torch.add(amps[:dim], amps[dim:], out=probs_out)
-                if signs_t is not None:
-                    probs = torch.mm(signs_t, probs, out=z_out)
-                out[k, start:start + len(x)].copy_(probs.T)
+        rows = max(1, min(_rows_per_simulator_chunk(dim, u_rows.shape[0]),
+                          _CACHED_AMPLITUDES // dim))
+        n_chunks = -(-n_rows // rows)
+        workers = min(n_chunks, torch.get_num_threads()) if device.type == "cpu" else 1
+        if workers <= 1:
+            _evolve_product_rows(X, u_rows, signs_t, out, 0, n_rows, rows)
+        else:
+            per_worker = -(-n_chunks // workers) * rows
+            bounds = [(start, min(n_rows, start + per_worker))
+                      for start in range(0, n_rows, per_worker)]
+            with single_torch_thread(), ThreadPoolExecutor(len(bounds)) as pool:
+                jobs = [pool.submit(_evolve_product_rows, X, u_rows, signs_t, out, start,
+                                    stop, rows) for start, stop in bounds]
+                for job in jobs:
+                    job.result()  # re-raises a worker's exception
         return out.reshape(*batch, n_rows, n_cols)
 
     def _chunk_outputs(self, X, weights, output, rows):
@@ -562,6 +556,39 @@ def _product_state_columns(factors, buffer):
         target = buffer[offset: offset + 2 * m * b].view(m, 2, b)
         state = torch.mul(state[:, None, :], factors[q][None, :, :], out=target).view(2 * m, b)
     return state
+
+
+def _evolve_product_rows(X, u_rows, signs_t, out, start, stop, rows):
+    """Rows ``start:stop`` of :meth:`StatevectorSimulator._evolve_product_states`, in
+    chunks of ``rows``, into ``out`` ``(n_sets, n_rows, n_cols)``.
+
+    ``u_rows`` is ``[Re U ; Im U]`` per weight set ``(n_sets, 2 dim, dim)`` and ``signs_t``
+    the ``(n, dim)`` signs of ``<Z>`` (``None`` for probabilities). The working arrays are
+    this call's own, so that calls on other rows can run at the same time in threads.
+    """
+    n, dim = X.shape[1], u_rows.shape[-1]
+    size = min(rows, stop - start)
+    kwargs = dict(dtype=out.dtype, device=out.device)
+    # Flat buffers: a shorter last chunk takes a contiguous prefix of each.
+    flat = {"half": n * size, "factors": 2 * n * size, "state": 2 * dim * size,
+            "amps": 2 * dim * size, "probs": dim * size, "z": n * size}
+    flat = {name: torch.empty(length, **kwargs) for name, length in flat.items()}
+    for first in range(start, stop, rows):
+        x = X[first:min(first + rows, stop)]
+        b = len(x)
+        half = flat["half"][: n * b].view(n, b)
+        factors = flat["factors"][: 2 * n * b].view(n, 2, b)
+        torch.mul(x.T, 0.5, out=half)  # (n, b): half-angles, rows last
+        torch.cos(half, out=factors[:, 0])
+        torch.sin(half, out=factors[:, 1])  # factors (n, 2, b): the one-qubit states
+        psi = _product_state_columns(factors, flat["state"])
+        for k in range(u_rows.shape[0]):
+            amps = torch.mm(u_rows[k], psi, out=flat["amps"][: 2 * dim * b].view(2 * dim, b))
+            amps.mul_(amps)
+            probs = torch.add(amps[:dim], amps[dim:], out=flat["probs"][: dim * b].view(dim, b))
+            if signs_t is not None:
+                probs = torch.mm(signs_t, probs, out=flat["z"][: n * b].view(n, b))
+            out[k, first:first + b].copy_(probs.T)
 
 
 @functools.cache
