@@ -109,12 +109,14 @@ for level in LEVELS:
               f"{100 * es[hit_days].mean():>12.2f}")
 
 # %%
-# On the full-size run (seed 0), QEGM's 99% VaR is exceeded 11 times (10.1 expected) and passes
-# both tests; the twin's 16 times and historical simulation's 18 times, and both fail the
-# conditional coverage test. At 97.5% the order changes: QEGM is exceeded only 16 times
-# (too conservative, Kupiec p = 0.048), the twin 22 times and historical simulation 38
-# times. Every model's ES is below the mean loss actually realised on its exceedance
-# days: all three underestimate how bad the bad days are.
+# On the full-size run (seed 0), QEGM's 99% VaR is exceeded 13 times (10.1 expected): it
+# passes Kupiec's test (p = 0.37) but not the conditional coverage test (p = 0.023); the
+# twin's is exceeded 15 times and historical simulation's 18 times, and both fail the
+# conditional coverage test too. At 97.5% QEGM is exceeded 18 times (25.2 expected,
+# Kupiec p = 0.13), the twin 23 times and historical simulation 38 times, and every model
+# fails conditional coverage: the exceedances of 2015-2018 cluster (August 2015, February
+# 2018). Every model's ES is below the mean loss actually realised on its exceedance days
+# (QEGM at 99%: 2.81% against 3.06%): all three underestimate how bad the bad days are.
 #
 # The 99% VaR lines over the test years, each exceedance circled. The models' VaR follows
 # the recent volatility through the lagged features; historical simulation reacts slowly
@@ -127,8 +129,9 @@ plt.show()
 # %%
 # Read the table with care: 2015-2018 holds about 1,000 days, so a 99% VaR expects about
 # 10 exceedances and the tests have little power; a difference of two or three
-# exceedances between models is noise. ``benchmarks/README.md`` compares the same models
-# with GARCH(1,1)-t and finds them on par, not better.
+# exceedances between models is noise. ``doc/benchmarks.md`` ("Tail risk") compares the
+# same models with GJR-GARCH(1,1,1) skewed-t over five seeds: close on these years but not
+# better, and clearly worse in a walk-forward backtest through 2008.
 #
 # How much does the fit depend on the seed?
 # -----------------------------------------
@@ -155,9 +158,9 @@ for name, counts in exceedances.items():
     print(f"{name}: 99% VaR exceedances for seeds 0-{N_SEEDS - 1}: {counts}")
 
 # %%
-# On the full-size run seed 0 turns out to be QEGM's best: over five seeds its 99% VaR is
-# exceeded 11 to 15 times, and its twin's 13 to 16 times. The single-seed table above
-# flatters QEGM.
+# On the full-size run QEGM's 99% VaR is exceeded 11 to 15 times over five seeds (seed 0's
+# 13 is typical) and its twin's 13 to 15 times: the seeds differ as much as the models do,
+# so a single-seed table says little about which model is better.
 #
 # Interval calibration
 # --------------------
@@ -180,7 +183,7 @@ for name, values in {**coverages, "HS 250": [hs_coverage]}.items():
 
 # %%
 # On the full-size run the intervals of QEGM and of its twin are too wide, by about the
-# same amount (about 93% of the days fall inside the 90% intervals), and historical
+# same amount (about 93% of the days fall inside the 90% intervals, seed 0), and historical
 # simulation's are too narrow (about 87%). A plausible reason for the first: the neural
 # models condition on recent volatility, but learned the tails of 1999-2014, which holds
 # two crises, and 2015-2018 was calmer. We have not tested that explanation here.
@@ -188,7 +191,7 @@ for name, values in {**coverages, "HS 250": [hs_coverage]}.items():
 # What this example shows, and what it does not: a ``TailRiskEstimator`` gives usable,
 # exactly computed VaR, ES and intervals with the scikit-learn API. On this period the
 # quantum-latent model's 99% VaR was exceeded a little less often than its twin's over
-# five seeds (11 to 15 times against 13 to 16, for 10.1 expected), and the twin came
+# five seeds (11 to 15 times against 13 to 15, for 10.1 expected), and the twin came
 # closer to the expected count at 97.5% on seed 0. With about 1,000 test days, gaps of a
 # few exceedances are within the noise of the backtests: this is not evidence that
 # either latent is better.
