@@ -186,7 +186,8 @@ for name, values in {**coverages, "HS 250": [hs_coverage]}.items():
 # same amount (about 93% of the days fall inside the 90% intervals, mean of five seeds),
 # and historical simulation's are too narrow (about 87%). A plausible reason for the
 # first: the neural models condition on recent volatility, but learned the tails of
-# 1999-2014, which holds two crises, and 2015-2018 was calmer. We have not tested that explanation here.
+# 1999-2014, which holds two crises, and 2015-2018 was calmer. We have not tested that
+# explanation here.
 #
 # What this example shows, and what it does not: a ``TailRiskEstimator`` gives usable,
 # exactly computed VaR, ES and intervals with the scikit-learn API. On this period the

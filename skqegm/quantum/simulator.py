@@ -36,8 +36,8 @@ SMALL_CIRCUIT_MAX_QUBITS = 5
 _CHUNK_AMPLITUDES = 2**20
 # Amplitudes per chunk of the product-state path (no autograd; each thread works on one
 # chunk at a time): 2**17 float64, 1 MB, so the state, its evolved [re | im] and the
-# probabilities of a chunk stay in L2 cache (measured at 6 qubits, complex128, one thread: 2048-row chunks 1.9x
-# faster than 16384).
+# probabilities of a chunk stay in L2 cache (measured at 6 qubits, complex128, one
+# thread: 2048-row chunks 1.9x faster than 16384).
 _CACHED_AMPLITUDES = 2**17
 # Below this many amplitudes in all (rows x 2**n) that path's fixed cost (about 0.2 ms:
 # the unitary in torch, the buffers) outweighs its gain: measured up to 2x slower than
