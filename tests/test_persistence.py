@@ -7,7 +7,7 @@ import joblib
 import numpy as np
 import pytest
 
-from skqegm import QEGMSampler, TailRiskEstimator
+from skqegm import FilteredRiskEstimator, QEGMSampler, TailRiskEstimator
 from skqegm.baselines import (
     DiffusionSampler,
     GANSampler,
@@ -112,6 +112,14 @@ def test_tail_risk_estimator_round_trips(latent):
 def test_risk_baselines_round_trip(model):
     returns = Y_RISK / 100
     X, y = returns[:-1, None], returns[1:]
+    _check(model.fit(X[:500], y[:500]), X[500:])
+
+
+def test_filtered_risk_estimator_round_trips():
+    pytest.importorskip("arch")
+    returns = Y_RISK / 100
+    X, y = np.column_stack([returns[:-1], np.abs(returns[:-1])]), returns[1:]
+    model = FilteredRiskEstimator(TailRiskEstimator(**FAST), GARCHRiskEstimator(o=1))
     _check(model.fit(X[:500], y[:500]), X[500:])
 
 
