@@ -159,7 +159,11 @@ def make_pinball_scorer(level=0.975, *, side=None):
     return _bound(_pinball_score, "neg_pinball_loss_scorer", make_pinball_scorer, level, side)
 
 
-neg_fz0_loss_scorer = make_fz0_scorer()
+# The prebuilt scorers are functions (their documentation and doctests are their own).
+def neg_fz0_loss_scorer(estimator, X, y):
+    return _fz0_score(estimator, X, y, level=0.975, side=None)
+
+
 neg_fz0_loss_scorer.__doc__ = """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
 
 ``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
@@ -191,7 +195,12 @@ Examples
 2.641
 """
 
-neg_pinball_loss_scorer = make_pinball_scorer()
+
+
+def neg_pinball_loss_scorer(estimator, X, y):
+    return _pinball_score(estimator, X, y, level=0.975, side=None)
+
+
 neg_pinball_loss_scorer.__doc__ = """Minus the mean pinball loss of 97.5% VaR forecasts.
 
 ``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its

@@ -693,7 +693,16 @@ ValueError
     return text.replace("{parameters}", shared).replace("{raises}", raises)
 
 
-neg_tail_kl_scorer = make_tail_kl_scorer()
+# The prebuilt scorers are functions (their documentation and doctests are their own),
+# calling a scorer built with the defaults.
+_DEFAULT_TAIL_KL = make_tail_kl_scorer()
+_DEFAULT_RECALL = make_rare_event_recall_scorer()
+
+
+def neg_tail_kl_scorer(estimator, X, y=None):
+    return _DEFAULT_TAIL_KL(estimator, X, y)
+
+
 neg_tail_kl_scorer.__doc__ = """Minus the tail KL of held-out data vs fresh model draws.
 
 ``neg_tail_kl_scorer(estimator, X, y=None)``: :func:`make_tail_kl_scorer` with its
@@ -722,7 +731,12 @@ True
 """
 neg_tail_kl_scorer.__doc__ = _prebuilt_doc(neg_tail_kl_scorer.__doc__, "make_tail_kl_scorer")
 
-rare_event_recall_scorer = make_rare_event_recall_scorer()
+
+
+def rare_event_recall_scorer(estimator, X, y=None):
+    return _DEFAULT_RECALL(estimator, X, y)
+
+
 rare_event_recall_scorer.__doc__ = """Rare-event recall of a model on held-out data.
 
 ``rare_event_recall_scorer(estimator, X, y=None)``: :func:`make_rare_event_recall_scorer`
