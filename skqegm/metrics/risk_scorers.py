@@ -196,7 +196,6 @@ Examples
 """
 
 
-
 def neg_pinball_loss_scorer(estimator, X, y):
     return _pinball_score(estimator, X, y, level=0.975, side=None)
 

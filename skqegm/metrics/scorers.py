@@ -732,7 +732,6 @@ True
 neg_tail_kl_scorer.__doc__ = _prebuilt_doc(neg_tail_kl_scorer.__doc__, "make_tail_kl_scorer")
 
 
-
 def rare_event_recall_scorer(estimator, X, y=None):
     return _DEFAULT_RECALL(estimator, X, y)
 
