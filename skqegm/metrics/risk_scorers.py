@@ -159,77 +159,73 @@ def make_pinball_scorer(level=0.975, *, side=None):
     return _bound(_pinball_score, "neg_pinball_loss_scorer", make_pinball_scorer, level, side)
 
 
-# The prebuilt scorers are functions (their documentation and doctests are their own).
 def neg_fz0_loss_scorer(estimator, X, y):
+    """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
+
+    ``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
+    (``level=0.975``, the estimator's ``side``). Greater is better.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted estimator with ``predict_var(X, level)`` and ``predict_es(X, level)``.
+    X : array-like of shape (n_samples, n_features)
+        Held-out rows.
+    y : array-like of shape (n_samples,)
+        Held-out targets.
+
+    Returns
+    -------
+    score : float
+        Minus :func:`fz0_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.metrics import neg_fz0_loss_scorer
+    >>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
+    >>> X = np.r_[0.0, y[:-1]][:, None]
+    >>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+    >>> round(neg_fz0_loss_scorer(model, X[500:], y[500:]), 3)
+    2.641
+    """
     return _fz0_score(estimator, X, y, level=0.975, side=None)
 
 
-neg_fz0_loss_scorer.__doc__ = """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
-
-``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
-(``level=0.975``, the estimator's ``side``). Greater is better.
-
-Parameters
-----------
-estimator : object
-    A fitted estimator with ``predict_var(X, level)`` and ``predict_es(X, level)``.
-X : array-like of shape (n_samples, n_features)
-    Held-out rows.
-y : array-like of shape (n_samples,)
-    Held-out targets.
-
-Returns
--------
-score : float
-    Minus :func:`fz0_loss`.
-
-Examples
---------
->>> import numpy as np
->>> from skqegm.baselines import HistoricalSimulation
->>> from skqegm.metrics import neg_fz0_loss_scorer
->>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
->>> X = np.r_[0.0, y[:-1]][:, None]
->>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
->>> round(neg_fz0_loss_scorer(model, X[500:], y[500:]), 3)
-2.641
-"""
-
-
 def neg_pinball_loss_scorer(estimator, X, y):
+    """Minus the mean pinball loss of 97.5% VaR forecasts.
+
+    ``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its
+    defaults (``level=0.975``, the estimator's ``side``). Greater is better.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted estimator with ``predict_var(X, level)``.
+    X : array-like of shape (n_samples, n_features)
+        Held-out rows.
+    y : array-like of shape (n_samples,)
+        Held-out targets.
+
+    Returns
+    -------
+    score : float
+        Minus :func:`var_pinball_loss`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.baselines import HistoricalSimulation
+    >>> from skqegm.metrics import neg_pinball_loss_scorer
+    >>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
+    >>> X = np.r_[0.0, y[:-1]][:, None]
+    >>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+    >>> bool(neg_pinball_loss_scorer(model, X[500:], y[500:]) < 0)
+    True
+    """
     return _pinball_score(estimator, X, y, level=0.975, side=None)
 
-
-neg_pinball_loss_scorer.__doc__ = """Minus the mean pinball loss of 97.5% VaR forecasts.
-
-``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its
-defaults (``level=0.975``, the estimator's ``side``). Greater is better.
-
-Parameters
-----------
-estimator : object
-    A fitted estimator with ``predict_var(X, level)``.
-X : array-like of shape (n_samples, n_features)
-    Held-out rows.
-y : array-like of shape (n_samples,)
-    Held-out targets.
-
-Returns
--------
-score : float
-    Minus :func:`var_pinball_loss`.
-
-Examples
---------
->>> import numpy as np
->>> from skqegm.baselines import HistoricalSimulation
->>> from skqegm.metrics import neg_pinball_loss_scorer
->>> y = np.random.default_rng(0).standard_t(4, size=600) / 100
->>> X = np.r_[0.0, y[:-1]][:, None]
->>> model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
->>> bool(neg_pinball_loss_scorer(model, X[500:], y[500:]) < 0)
-True
-"""
 
 #: The two scorers of VaR / ES forecasts by name, for ``GridSearchCV(scoring=...)``.
 RISK_SCORERS = {
