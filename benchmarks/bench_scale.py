@@ -31,6 +31,17 @@ Sections
     ``QEGMSampler`` and ``TailRiskEstimator`` fitted for ``--epochs`` epochs on 10,000,
     100,000 and 1,000,000 rows, each size in a fresh process: time per epoch and per
     row, prediction time and peak resident memory.
+``gpu``
+    The exact simulator at 12 to 20 qubits (``--gpu-qubits``) and ``QEGMSampler`` and
+    ``TailRiskEstimator`` on ``--gpu-rows`` rows (default 1,000,000), on the GPU beside
+    this machine's CPU in the same run: forward evaluations per second of
+    ``StatevectorSimulator.expval_z`` and of ``EstimatorTransformer(device=...).transform``
+    (a batch of about 2 GiB of amplitudes on the GPU, 128 MiB on the CPU), the largest
+    difference between the two devices' ``<Z>``, and for the fits seconds per epoch,
+    prediction time and peak GPU memory, each fit in a fresh process. Without a CUDA
+    device the section says so and measures nothing, unless ``--device cpu`` runs its
+    code on the CPU alone (a smoke test). Whether ``qiskit-aer-gpu`` can be imported is
+    reported; it is not timed (see ``benchmarks/README.md``, "GPU").
 ``import``
     Wall time of fresh interpreters running ``import skqegm``, ``from skqegm import
     QEGMSampler`` and a first fit, against a bare ``python -c pass``, and the total of
@@ -109,7 +120,15 @@ def parse_args(argv=None):
     parser.add_argument("--rows", type=int, nargs="+", default=list(ROW_SIZES),
                         help="training rows of the rows section")
     parser.add_argument("--epochs", type=int, default=2, help="epochs of the rows section")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                        help="the gpu section's device ('cpu': its code on the CPU alone, "
+                             "a smoke test); the rows section's fits run on the CPU")
+    parser.add_argument("--gpu-qubits", type=int, nargs="+", default=list(GPU_QUBITS),
+                        help="simulator sizes of the gpu section")
+    parser.add_argument("--gpu-rows", type=int, default=GPU_ROWS,
+                        help="training rows of the gpu section's fits")
     parser.add_argument("--worker", choices=("qegm", "tail_risk"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker-device", default="cpu", help=argparse.SUPPRESS)
     parser.add_argument("--n-rows", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.section or ()) - set(SECTIONS)
@@ -492,7 +511,7 @@ def _rows_data(model, n_rows):
     return X, (1 + X[:, 0] ** 2) * rng.standard_t(4, size=n_rows)
 
 
-def _rows_worker(model, n_rows, epochs):
+def _rows_worker(model, n_rows, epochs, device="cpu"):
     """One fit and one prediction in this (fresh) process; the figures as a dict."""
     import torch
 
@@ -512,7 +531,7 @@ def _rows_worker(model, n_rows, epochs):
     X, y = _rows_data(model, n_rows)
     rss_data = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     clock = EpochTimes()
-    params = dict(max_epochs=epochs, random_state=0, callbacks=[clock])
+    params = dict(max_epochs=epochs, random_state=0, callbacks=[clock], device=device)
     estimator = QEGMSampler(**params) if model == "qegm" else TailRiskEstimator(**params)
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -526,11 +545,23 @@ def _rows_worker(model, n_rows, epochs):
     assert out.shape == (n_rows,) and np.isfinite(out).all()
     rss_predict = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     epoch_s = [end - begin for begin, end in clock.stamps]
-    return {"model": model, "n_rows": n_rows, "epochs": len(epoch_s),
+    gpu_peak = torch.cuda.max_memory_allocated() if device == "cuda" else None
+    return {"model": model, "n_rows": n_rows, "epochs": len(epoch_s), "on": device,
+            "gpu_peak": gpu_peak,
             "epoch_s": statistics.median(epoch_s), "epoch_times": epoch_s, "fit_s": fit_s,
             "predict_s": predict_s, "rss_data": rss_data, "rss_fit": rss_fit,
             "rss_predict": rss_predict, "device": device_name(),
             "threads": torch.get_num_threads()}
+
+
+def run_worker(model, n_rows, epochs, device="cpu"):
+    """:func:`_rows_worker` in a fresh process (its peak memory is the fit's alone)."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", model, "--n-rows",
+           str(n_rows), "--epochs", str(epochs), "--worker-device", device]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"worker {model} {n_rows} on {device} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @section("rows")
@@ -539,12 +570,7 @@ def section_rows(args):
     records = []
     for model in ("qegm", "tail_risk"):
         for n_rows in sizes:
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", model,
-                   "--n-rows", str(n_rows), "--epochs", str(args.epochs)]
-            result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                raise RuntimeError(f"worker {model} {n_rows} failed:\n{result.stderr}")
-            records.append(json.loads(result.stdout.strip().splitlines()[-1]))
+            records.append(run_worker(model, n_rows, args.epochs))
     mb = 2.0**20
     rows = []
     for r in records:
@@ -563,10 +589,137 @@ def section_rows(args):
 
 
 
+# -- section "gpu": the simulator at 12-20 qubits and million-row fits, GPU beside CPU --------
+GPU_QUBITS, GPU_LAYERS, GPU_ROWS = (12, 14, 16, 18, 20), 3, 1_000_000
+QUICK_GPU_QUBITS = (4, 6)
+# Amplitudes of one timed batch (complex128, 16 bytes each): 2 GiB on the GPU, 128 MiB on
+# the CPU, whose reference at 20 qubits then takes seconds rather than minutes.
+GPU_BATCH_BYTES, CPU_BATCH_BYTES, MAX_BATCH = 2**31, 2**27, 100_000
+# The CPU's reference fits: time per epoch grows linearly with rows (the rows section),
+# so a tenth of a million rows gives the per-row figure at a tenth of the device time.
+CPU_FIT_ROWS = 100_000
+
+
+def _synchronized(function, device):
+    """``function``, then a wait for the device's queue: CUDA work is timed to its end."""
+    import torch
+
+    def run():
+        out = function()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    return run
+
+
+def _batch_rows(n_qubits, budget, quick):
+    rows = max(1, min(MAX_BATCH, budget // (16 * 2**n_qubits)))
+    return min(rows, 2_000) if quick else rows
+
+
+def _simulator_on_devices(n_qubits, device, quick, repeats):
+    """Rates of the simulator on ``device`` and on the CPU, and of the public path."""
+    import torch
+
+    from skqegm.quantum import EstimatorTransformer, StatevectorSimulator
+
+    rng = np.random.default_rng(n_qubits)
+    n_device = _batch_rows(n_qubits, GPU_BATCH_BYTES, quick)
+    n_cpu = min(n_device, _batch_rows(n_qubits, CPU_BATCH_BYTES, quick))
+    X = rng.uniform(-np.pi, np.pi, (n_device, n_qubits))
+    transformer = EstimatorTransformer(n_layers=GPU_LAYERS, random_state=0,
+                                       device=device).fit(X[:1])
+    weights = torch.from_numpy(transformer.weights_)
+    simulator = StatevectorSimulator(n_qubits, GPU_LAYERS, dtype=torch.complex128)
+    X_device, w_device = torch.from_numpy(X).to(device), weights.to(device)
+    X_cpu = torch.from_numpy(X[:n_cpu])
+    with torch.no_grad():
+        times = best_of({
+            "device": _synchronized(lambda: simulator.expval_z(X_device, w_device), device),
+            "api": lambda: transformer.transform(X),
+            "cpu": lambda: simulator.expval_z(X_cpu, weights),
+        }, repeats)
+        difference = float(np.abs(simulator.expval_z(X_device[:n_cpu], w_device).cpu().numpy()
+                                  - simulator.expval_z(X_cpu, weights).numpy()).max())
+    rates = {"device": n_device / times["device"], "api": n_device / times["api"],
+             "cpu": n_cpu / times["cpu"]}
+    return {"n_qubits": n_qubits, "n_layers": GPU_LAYERS, "rows_device": n_device,
+            "rows_cpu": n_cpu, "seconds": times, "per_s": rates,
+            "speedup": rates["device"] / rates["cpu"], "max_difference": difference}
+
+
+def _fit_or_error(model, n_rows, epochs, device):
+    """:func:`run_worker`'s figures, or its error: one failed fit keeps the others' figures
+    (a device's time is scarce)."""
+    try:
+        return run_worker(model, n_rows, epochs, device)
+    except RuntimeError as error:
+        last = str(error).strip().splitlines()[-1]
+        return {"model": model, "on": device, "n_rows": n_rows, "error": last}
+
+
+def _aer_gpu():
+    """Whether qiskit-aer can simulate on a GPU here, in words."""
+    try:
+        from qiskit_aer import AerSimulator
+    except ImportError:
+        return "qiskit-aer is not installed"
+    devices = AerSimulator().available_devices()
+    return ("qiskit-aer has a GPU build (not timed)" if "GPU" in devices
+            else f"qiskit-aer without a GPU build (devices: {', '.join(devices)})")
+
+
+@section("gpu")
+def section_gpu(args):
+    import torch
+
+    device = args.device
+    if device == "cuda" and not torch.cuda.is_available():
+        print("\nSection gpu: torch sees no CUDA device; nothing measured (--device cpu runs "
+              "its code on the CPU).")
+        return []
+    name = device_name()
+    cpu = f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    qubits = QUICK_GPU_QUBITS if args.quick else tuple(args.gpu_qubits)
+    repeats = 1 if args.quick else 2  # a device's time is scarce
+    simulated = [_simulator_on_devices(n, device, args.quick, repeats) for n in qubits]
+    print_table(f"Exact simulator, <Z> of {GPU_LAYERS} layers (complex128), {name} beside "
+                f"{cpu}; best of {repeats}",
+                ["qubits", "rows (device / cpu)", "device", "EstimatorTransformer",
+                 "cpu", "device / cpu", "max |difference|"],
+                [[r["n_qubits"], f"{r['rows_device']:,} / {r['rows_cpu']:,}",
+                  rate(r["per_s"]["device"]), rate(r["per_s"]["api"]), rate(r["per_s"]["cpu"]),
+                  f"{r['speedup']:.1f}x", f"{r['max_difference']:.1e}"] for r in simulated])
+    n_rows = QUICK_ROW_SIZES[0] if args.quick else args.gpu_rows
+    epochs = 1 if args.quick else 2
+    fits = [_fit_or_error(model, rows, n_epochs, on)
+            for model in ("qegm", "tail_risk")
+            for rows, n_epochs, on in ((n_rows, epochs, device),
+                                       (min(n_rows, CPU_FIT_ROWS), 1, "cpu"))]
+    failed = [r for r in fits if "error" in r]
+    fits = [r for r in fits if "error" not in r]
+    mb = 2.0**20
+    print_table(f"Fits ({epochs} epoch(s) on the device, 1 on the cpu; default parameters, "
+                "each fit in a fresh process)",
+                ["model", "on", "rows", "s / epoch", "us / row", "predict s",
+                 "peak GPU MB", "RSS fit MB"],
+                [[r["model"], r["on"], f"{r['n_rows']:,}", f"{r['epoch_s']:.2f}",
+                  f"{r['epoch_s'] / r['n_rows'] * 1e6:.2f}", f"{r['predict_s']:.2f}",
+                  "" if r["gpu_peak"] is None else f"{r['gpu_peak'] / mb:.0f}",
+                  f"{r['rss_fit'] / mb:.0f}"] for r in fits])
+    for r in failed:
+        print(f"\n{r['model']} on {r['on']} ({r['n_rows']:,} rows) failed: {r['error']}")
+    aer = _aer_gpu()
+    print(f"\n{aer}.")
+    return [{"part": "simulator", "device": name, **r} for r in simulated] + [
+        {"part": "fit", **r} for r in fits + failed] + [{"part": "aer", "status": aer}]
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:  # one fit of the rows section, in its own process
-        print(json.dumps(_rows_worker(args.worker, args.n_rows, args.epochs)))
+        print(json.dumps(_rows_worker(args.worker, args.n_rows, args.epochs,
+                                      args.worker_device)))
         return 0
     if args.quick:
         args.epochs = 1

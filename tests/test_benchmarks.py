@@ -251,6 +251,37 @@ def test_bench_scale_runs_and_writes_json(tmp_path):
     assert all(r["epoch_s"] > 0 and r["rss_fit"] >= r["rss_data"] > 0 for r in records)
 
 
+def test_bench_scale_gpu_section_runs_its_code_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu.json"
+    cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section", "gpu",
+           "--device", "cpu", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Exact simulator, <Z>" in result.stdout and "Fits (" in result.stdout
+    records = json.loads(out.read_text())["gpu"]
+    simulated = [r for r in records if r["part"] == "simulator"]
+    assert [r["n_qubits"] for r in simulated] == [4, 6]
+    # One device: both columns are the same computation on the same rows.
+    assert all(r["max_difference"] == 0 and r["per_s"]["api"] > 0 for r in simulated)
+    fits = [(r["model"], r["on"]) for r in records if r["part"] == "fit"]
+    assert fits == [("qegm", "cpu")] * 2 + [("tail_risk", "cpu")] * 2
+    assert all("error" not in r and r["gpu_peak"] is None
+               for r in records if r["part"] == "fit")
+    assert records[-1]["part"] == "aer" and "qiskit-aer" in records[-1]["status"]
+    if not _has_cuda():
+        cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section",
+               "gpu", "--json", str(out)]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "torch sees no CUDA device" in result.stdout
+        assert json.loads(out.read_text())["gpu"] == []
+
+
+def _has_cuda():
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @pytest.mark.slow  # starts a loky worker pool twice and, with distributed, a Dask cluster
 def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
     out = tmp_path / "scale.json"
