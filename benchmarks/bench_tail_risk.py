@@ -15,8 +15,9 @@ Scores: empirical coverage of the central 80% / 90% / 95% intervals and the larg
 deviation from nominal (the issue's bar: within 0.03), the correlation of the 90% width
 with ``sigma(x)``, and the median ratio of that width to the true one.
 
-Part 2, ``sp500``: VaR and ES backtests on ``load_sp500_returns`` with the features of
-``make_lagged_features`` (lags 1, 2, 5; 5- and 22-day volatility), in two test designs:
+Part 2, ``sp500``: VaR and ES backtests on ``load_sp500_returns`` (or, with ``--csv``, on
+your own series: below) with the features of ``make_lagged_features`` (lags 1, 2, 5; 5-
+and 22-day volatility), in two test designs:
 
 * ``fixed``: every model is fitted once on 1999-2014 and forecasts each day of 2015-2018
   from the data before it (no refit);
@@ -81,6 +82,30 @@ Run ``python benchmarks/bench_tail_risk.py --n-jobs 2`` or ``--quick`` for a smo
 (the S&P 500 part took 558 s wall with ``--n-jobs 2`` on 2 cores at load 0.7-2.5).
 ``--json PATH`` writes every figure (and ``PATH.partial.jsonl`` one line per model as it
 finishes).
+
+How to run on your own data
+---------------------------
+``--csv FILE --column NAME`` runs the ``sp500`` part, unchanged (models, seeds, scores and
+bars), on a price or return series read exactly as the main job ``python -m skqegm --csv
+FILE`` reads it (:func:`skqegm.datasets.load_csv_series`; ``--kind`` and
+``--date-column`` as there), e.g. to re-measure issue 17's bars on another market::
+
+    python benchmarks/bench_tail_risk.py --parts sp500 --n-jobs 2 --csv nikkei.csv \\
+        --column Close --json nikkei.json --markdown nikkei.md
+
+``--test-start`` and ``--walk-start`` (``YYYY-MM-DD``) set the fixed design's first test
+day and the walk-forward's first forecast day (for the S&P 500 too; its defaults stay
+2015-01-01 and 2005-01-01). Without them the defaults are fixed before any data is seen,
+in the S&P 500 design's proportions: the fixed design tests the last 20% of the feature
+rows, the walk-forward starts 30% into them. A series without dates is split by row, and
+its rows are labelled by the number of their return in the series (from 0). Every design
+run must leave ``MIN_TRAIN`` = 500 rows to fit on before its first test day (the 250-day
+historical-simulation window and as many again) and ``MIN_TEST`` = 250 test rows, else
+the run stops, naming the option, before anything is fitted: the default designs need
+about 1,700 rows (``--designs fixed`` about 1,250). ``--quick`` keeps 600 rows before the
+fixed design's start and 300 from it, as for the S&P 500. Titles name the series
+(``<column> (<file name>)``) and the JSON records its source (``"data"``: file, column,
+kind, first and last date, each design's first row).
 """
 
 import argparse
@@ -90,6 +115,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -99,7 +125,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 
 from skqegm import TailRiskEstimator, __version__
 from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
-from skqegm.datasets import load_sp500_dates, load_sp500_returns
+from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
+from skqegm.datasets.csv_series import KINDS, parse_date
 from skqegm.metrics import (
     acerbi_szekely_test,
     christoffersen_conditional_coverage_test,
@@ -128,18 +155,29 @@ SIGMAS = {
 }
 TEST_START = np.datetime64("2015-01-01")
 WALK_START = np.datetime64("2005-01-01")
+# --csv without --test-start / --walk-start: fixed before any data is seen, in the S&P 500
+# design's proportions (2015 and 2005 lie 80% and 30% into its feature rows).
+CSV_TEST_FRACTION = 0.2
+CSV_WALK_FRACTION = 0.3
+START_OPTIONS = {"fixed": "--test-start", "walk": "--walk-start"}
+HS_WINDOW = 250
+# Rows before a design's first test day: the historical-simulation window and as many
+# again for the models to fit; test rows: a year of trading days for the coverage tests.
+MIN_TRAIN = 2 * HS_WINDOW
+MIN_TEST = 250
+QUICK_BEFORE, QUICK_AFTER = 600, 300  # --quick: rows kept around the fixed design's start
 FIGURE_MODELS = ("qegm", "qegm-filtered", "gjr-skewt", "hs250")
 #: The models whose quality bars are printed: the default, and on standardised returns.
 BAR_MODELS = ("qegm", "qegm-filtered")
 
 
-def parse_args(argv):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["hetero", "sp500"],
                         choices=["hetero", "sp500", "speed"])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per model (default 5)")
     parser.add_argument("--designs", nargs="+", default=["fixed", "walk"],
-                        choices=["fixed", "walk"], help="S&P 500 test designs")
+                        choices=["fixed", "walk"], help="test designs of the sp500 part")
     parser.add_argument("--refit-every", type=int, default=500,
                         help="walk-forward refit period in days, every model (default 500)")
     parser.add_argument("--n-draws", type=int, default=1000,
@@ -156,7 +194,21 @@ def parse_args(argv):
                         help="write the seed-aggregated tables of doc/benchmarks.md here")
     parser.add_argument("--from-json", metavar="PATH",
                         help="print the tables and bars of an earlier --json run, run nothing")
-    return parser.parse_args(argv)
+    data = parser.add_argument_group(
+        "data of the sp500 part", "default: the S&P 500 shipped with skqegm; --csv reads a "
+        "series as 'python -m skqegm --csv' does (skqegm.datasets.load_csv_series)")
+    data.add_argument("--csv", metavar="FILE", help="a CSV file of prices or returns")
+    data.add_argument("--column", metavar="NAME", help="its column (required with --csv)")
+    data.add_argument("--kind", choices=KINDS, help="what the column holds (default: auto)")
+    data.add_argument("--date-column", metavar="NAME",
+                      help="its column of dates (default: 'date', 'datetime' or 'timestamp')")
+    data.add_argument("--test-start", metavar="YYYY-MM-DD",
+                      help=f"the fixed design's first test day (default: {TEST_START}; with "
+                           f"--csv, the last {CSV_TEST_FRACTION:.0%} of the rows are tested)")
+    data.add_argument("--walk-start", metavar="YYYY-MM-DD",
+                      help=f"the walk-forward's first forecast day (default: {WALK_START}; "
+                           f"with --csv, {CSV_WALK_FRACTION:.0%} into the rows)")
+    return parser
 
 
 def tail_risk_models(seed, max_epochs):
@@ -271,18 +323,132 @@ def baseline_models():
             "fhs": GARCHRiskEstimator(method="fhs"), **models}
 
 
-def sp500_data(quick):
-    """Features, returns and dates of the rows, and the first test row of each design."""
-    returns, dates = load_sp500_returns(), load_sp500_dates()
+class MarketData(NamedTuple):
+    """The sp500 part's data: features, targets and labels of the rows, first test rows."""
+
+    name: str  # in titles: "S&P 500", or "<column> (<file name>)"
+    X: np.ndarray
+    y: np.ndarray
+    dates: np.ndarray  # of the rows; numbers of the returns for a CSV without dates
+    starts: dict  # the first test row of each design
+    notes: tuple  # what the CSV reader decided (its kind, a reversed date order)
+    source: dict  # for the JSON
+
+
+def check_data_options(args):
+    """Refuse data options that do not go together, naming the option."""
+    if args.csv is None:
+        for option in ("column", "kind", "date_column"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} needs --csv")
+    elif args.column is None:
+        raise ValueError("--csv needs --column NAME (the column holding the series)")
+    given = [option for option in ("csv", "test_start", "walk_start")
+             if getattr(args, option) is not None]
+    if given and "sp500" not in args.parts:
+        raise ValueError(f"--{given[0].replace('_', '-')} is for the sp500 part: add it to "
+                         "--parts")
+
+
+def load_market(args):
+    """``(name, returns, their dates or None, notes, source)``: --csv, else the S&P 500."""
+    if args.csv is None:
+        return "S&P 500", load_sp500_returns(), load_sp500_dates(), (), {
+            "series": "S&P 500", "loader": "skqegm.datasets.load_sp500_returns"}
+    series = load_csv_series(args.csv, args.column, args.date_column, args.kind or "auto")
+    name = f"{args.column} ({Path(args.csv).name})"
+    return name, series.returns, series.return_dates, series.notes, {
+        "series": name, "csv": str(args.csv), "column": args.column,
+        "date_column": args.date_column, "kind": series.kind}
+
+
+def default_starts(n_rows):
+    """The first test row of each design of a --csv series without dates given.
+
+    Fixed before any data is seen, in the S&P 500 design's proportions: the fixed design
+    tests the last 20% of the ``n_rows`` feature rows, the walk-forward starts 30% in.
+
+    >>> default_starts(1000)
+    {'fixed': 800, 'walk': 300}
+    """
+    return {"fixed": n_rows - int(round(CSV_TEST_FRACTION * n_rows)),
+            "walk": int(round(CSV_WALK_FRACTION * n_rows))}
+
+
+def start_row(dates, text, option):
+    """The first row on or after the date ``text`` given to ``option``, or a ValueError."""
+    if dates is None:
+        raise ValueError(f"{option} needs dates, and the series has none: pass --date-column")
+    date = parse_date(text.strip())
+    if date is None:
+        raise ValueError(f"{option} must be a date YYYY-MM-DD; got {text!r}")
+    start = np.datetime64(date, "s")
+    if not dates[0] <= start <= dates[-1]:
+        raise ValueError(f"{option} {text} is outside the series, whose feature rows run "
+                         f"from {dates[0]} to {dates[-1]}")
+    return int(np.searchsorted(dates, start))
+
+
+def given_start(args, design):
+    """``(option, its date or None)``: the option setting the first test day of ``design``."""
+    option = START_OPTIONS[design]
+    return option, getattr(args, option[2:].replace("-", "_"))
+
+
+def design_starts(dates, n_rows, args):
+    """The first test row of each design: its option, else the S&P 500's or --csv's default."""
+    texts = {design: given_start(args, design)[1] for design in START_OPTIONS}
+    if args.csv is None:
+        texts = {"fixed": texts["fixed"] or str(TEST_START),
+                 "walk": texts["walk"] or str(WALK_START)}
+    starts = default_starts(n_rows)
+    for design, text in texts.items():
+        if text is not None:
+            starts[design] = start_row(dates, text, START_OPTIONS[design])
+    return starts
+
+
+def check_design(design, start, n_rows, args):
+    """Refuse a design whose fitting or test period is too short, naming its option."""
+    option, text = given_start(args, design)
+    what = f"{option} {text}" if text else f"the default {option} (row {start} of {n_rows})"
+    if start < MIN_TRAIN:
+        raise ValueError(f"{what} leaves {start} rows to fit on before the {design} design's "
+                         f"first test day; it needs {MIN_TRAIN} (the {HS_WINDOW}-day "
+                         f"historical-simulation window and as many again): pass a later "
+                         f"{option}")
+    if n_rows - start < MIN_TEST:
+        raise ValueError(f"{what} leaves {n_rows - start} test rows in the {design} design; "
+                         f"it needs {MIN_TEST} (a year of trading days): pass an earlier "
+                         f"{option}")
+
+
+def market_data(args):
+    """The sp500 part's :class:`MarketData`; a ValueError names the option at fault.
+
+    The same path for the S&P 500 and a --csv series: features of
+    ``make_lagged_features``, each design's first test row, and with --quick
+    ``QUICK_BEFORE`` rows before the fixed design's start and ``QUICK_AFTER`` from it,
+    where both designs then start.
+    """
+    name, returns, dates, notes, source = load_market(args)
     X, y = make_lagged_features(returns)
-    dates = dates[len(returns) - len(y):]
-    if quick:  # a shorter history and test period around 2015
-        first = int(np.searchsorted(dates, TEST_START))
-        rows = slice(first - 600, first + 300)
-        X, y, dates = X[rows], y[rows], dates[rows]
-        return X, y, dates, {"fixed": 600, "walk": 600}
-    return X, y, dates, {"fixed": int(np.searchsorted(dates, TEST_START)),
-                         "walk": int(np.searchsorted(dates, WALK_START))}
+    offset = len(returns) - len(y)
+    labels = (np.arange(len(returns)) if dates is None else dates)[offset:]
+    starts = design_starts(None if dates is None else labels, len(y), args)
+    for design in args.designs:
+        check_design(design, starts[design], len(y), args)
+    source.update(first_date=None if dates is None else str(dates[0]),
+                  last_date=None if dates is None else str(dates[-1]),
+                  n_returns=len(returns), n_rows=len(y),
+                  starts={design: {"row": starts[design], "date": None if dates is None
+                                   else str(labels[starts[design]])} for design in args.designs})
+    if args.quick:  # a shorter history and test period around the fixed design's start
+        first = starts["fixed"]
+        rows = slice(max(first - QUICK_BEFORE, 0), first + QUICK_AFTER)
+        X, y, labels = X[rows], y[rows], labels[rows]
+        starts = dict.fromkeys(starts, first - rows.start)
+    return MarketData(name, X, y, labels, starts, notes, source)
 
 
 def score_forecasts(result, n_simulations, seed):
@@ -327,13 +493,14 @@ def forecast(model, X, y, dates, start, refit_every, n_draws):
                             n_draws=n_draws, random_state=0)
 
 
-def run_design(design, X, y, dates, start, refit_every, models, args):
+def run_design(design, data, start, refit_every, models, args):
     """Walk-forward forecasts of every model: records and daily losses by model name.
 
     The models run in parallel (``--n-jobs``), each walk on one core: the results do not
     depend on ``--n-jobs``.
     """
     records, losses = [], {}
+    X, y, dates = data.X, data.y, data.dates
     n_draws = 100 if args.quick else args.n_draws
     n_simulations = 100 if args.quick else 1000
     results = Parallel(n_jobs=args.n_jobs, return_as="generator")(
@@ -341,7 +508,8 @@ def run_design(design, X, y, dates, start, refit_every, models, args):
         for model in models.values())
     for (name, seed), result in zip(models, results):
         row, losses[name, seed] = score_forecasts(result, n_simulations, 0)
-        records.append({"part": "sp500", "design": design, "model": name, "seed": seed,
+        records.append({"part": "sp500", "design": design, "series": data.name,
+                        "model": name, "seed": seed,
                         "test_start": str(result.dates[0]), "test_end": str(result.dates[-1]),
                         "n_train_first": int(start), "n_test": len(result.y),
                         "refit_every": int(refit_every), "n_refits": len(result.fit_time),
@@ -400,8 +568,8 @@ def dm_tests(design, losses):
     return out
 
 
-def sp500(args):
-    X, y, dates, starts = sp500_data(args.quick)
+def sp500(args, data):
+    X, y, dates, starts = data.X, data.y, data.dates, data.starts
     max_epochs = 3 if args.quick else 200
     refit = {"fixed": len(y), "walk": 150 if args.quick else args.refit_every}
     models = {(name, seed): model for seed in range(args.seeds)
@@ -411,24 +579,24 @@ def sp500(args):
     for design in args.designs:
         print(f" design {design}: test from {dates[starts[design]]}, refit every "
               f"{min(refit[design], len(y) - starts[design])} days", flush=True)
-        design_records, losses = run_design(design, X, y, dates, starts[design],
-                                            refit[design], models, args)
+        design_records, losses = run_design(design, data, starts[design], refit[design],
+                                            models, args)
         if design == "fixed":
             row, losses["hgb", None], fit_s = hgb_fixed(X, y, starts[design])
             design_records.append({**{k: v for k, v in design_records[-1].items()
-                                      if k in ("part", "design", "test_start", "test_end",
-                                               "n_train_first", "n_test")},
+                                      if k in ("part", "design", "series", "test_start",
+                                               "test_end", "n_train_first", "n_test")},
                                    "model": "hgb", "seed": None, "refit_every": len(y),
                                    "n_refits": 1, "fit_s": fit_s, **row})
         records += design_records + dm_tests(design, losses)
         paths[design] = {key: value["path"] for key, value in losses.items()
                          if "path" in value}
     if args.figures:
-        draw_figures(paths, args.figures)
+        draw_figures(paths, args.figures, data.name)
     return records
 
 
-def draw_figures(paths, folder):
+def draw_figures(paths, folder, series="S&P 500"):
     try:
         import matplotlib
 
@@ -448,7 +616,7 @@ def draw_figures(paths, folder):
         plot_var_backtest(y, {f"{name}" + ("" if seed is None else f" seed {seed}"): var
                               for (name, seed), (_, _, var) in by_model.items()},
                           dates=test_dates, ax=ax,
-                          title=f"S&P 500, {design} design: 99% VaR and exceedances")
+                          title=f"{series}, {design} design: 99% VaR and exceedances")
         fig.tight_layout()
         path = Path(folder) / f"tail_risk_var_{design}.png"
         fig.savefig(path, dpi=110)
@@ -575,7 +743,8 @@ def print_tables(records):
 
 def print_design(design, rows, dm_rows):
     first = rows[0]
-    print(f"\nS&P 500 VaR and ES backtests, {design} design: test {first['test_start']} to "
+    series = first.get("series", "S&P 500")  # earlier runs were all on the S&P 500
+    print(f"\n{series} VaR and ES backtests, {design} design: test {first['test_start']} to "
           f"{first['test_end']} ({first['n_test']} days), first fit on {first['n_train_first']} "
           f"days, refit every {min(first['refit_every'], first['n_test'])} days\n")
     print("| model | seed | level | mean VaR % | mean ES % | exceedances (rate %) | Kupiec p | "
@@ -746,13 +915,19 @@ def report(records, args):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.from_json:
         records = json.loads(Path(args.from_json).read_text())["records"]
         report(records, args)
         return 0
     if args.quick:
         args.seeds = 1
+    try:  # before any fit: a bad series or start date costs one line
+        check_data_options(args)
+        data = market_data(args) if "sp500" in args.parts else None
+    except ValueError as exc:
+        parser.error(" ".join(str(exc).split()))
     start = time.perf_counter()
     # Warm-up: the first fit in a process pays torch's one-off import costs.
     rng = np.random.default_rng(0)
@@ -763,8 +938,10 @@ def main(argv=None):
         print("Part 1: conditional calibration")
         records += hetero(args)
     if "sp500" in args.parts:
-        print("Part 2: S&P 500 VaR and ES backtests")
-        records += sp500(args)
+        print(f"Part 2: {data.name} VaR and ES backtests")
+        for note in data.notes:
+            print(f"  {note}")
+        records += sp500(args, data)
     if "speed" in args.parts:
         print("Part 3: fit time, quantum beside its twin")
         records += speed(args)
@@ -774,6 +951,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"args": vars(args), "wall_s": wall, "records": records,
+                       "data": None if data is None else data.source,
                        "bars": [{"model": model, "bar": label, "passed": bool(passed),
                                  "detail": detail} for model, model_bars in bars.items()
                                 for label, passed, detail in model_bars]},

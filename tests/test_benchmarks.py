@@ -1,5 +1,6 @@
 """Smoke test: the benchmark scripts run and write their JSON (tiny sizes, no timing asserted)."""
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -87,6 +88,125 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
     assert all(re.search(rf"(PASS|FAIL)  {re.escape(b['bar'])}", result.stdout)
                for b in figures["bars"])
 
+
+
+def _bench_tail_risk():
+    """The benchmark script as a module, for its data functions (nothing is run)."""
+    spec = importlib.util.spec_from_file_location("bench_tail_risk",
+                                                  BENCHMARKS / "bench_tail_risk.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _garch_returns(n, seed=0):
+    """GARCH(1,1)-like returns with Student-t shocks: volatility clusters and fat tails."""
+    rng = np.random.default_rng(seed)
+    returns, var = np.empty(n), 1e-4
+    for t in range(n):
+        returns[t] = np.sqrt(var * 0.6) * rng.standard_t(5)
+        var = 2e-6 + 0.08 * returns[t] ** 2 + 0.9 * var
+    return returns
+
+
+def _write_prices(path, n=1300):
+    """A CSV of n daily closing prices with business-day dates; returns the dates."""
+    dates = np.busday_offset("2010-01-04", np.arange(n), roll="forward")
+    prices = 100 * np.exp(np.cumsum(_garch_returns(n)))
+    path.write_text("Date,Close\n" + "".join(f"{d},{p:.4f}\n" for d, p in zip(dates, prices)))
+    return dates
+
+
+def _write_returns(path, n=2000):
+    """A CSV of n daily returns without dates."""
+    path.write_text("ret\n" + "\n".join(f"{r:.6f}" for r in _garch_returns(n)) + "\n")
+
+
+def test_bench_tail_risk_runs_on_a_csv_series(tmp_path):
+    pytest.importorskip("arch")
+    from skqegm.preprocessing import make_lagged_features
+
+    csv, out = tmp_path / "market.csv", tmp_path / "market.json"
+    dates = _write_prices(csv)
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--quick", "--csv", str(csv),
+           "--column", "Close", "--parts", "sp500", "--designs", "fixed", "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Part 2: Close (market.csv) VaR and ES backtests" in result.stdout
+    assert "kind: prices" in result.stdout
+    assert "Close (market.csv) VaR and ES backtests, fixed design" in result.stdout
+    assert "S&P" not in result.stdout
+    figures = json.loads(out.read_text())
+    # The default split: the last 20% of the feature rows, whose dates are those of the
+    # returns (the second price on) less the rows the lagged features need.
+    returns = np.diff(np.log(np.loadtxt(csv, delimiter=",", skiprows=1, usecols=1)))
+    _, y = make_lagged_features(returns)
+    row_dates = dates[1:][len(returns) - len(y):]
+    first = len(y) - round(0.2 * len(y))
+    data = figures["data"]
+    assert (data["csv"], data["column"], data["kind"]) == (str(csv), "Close", "prices")
+    assert (data["first_date"], data["last_date"]) == (str(dates[1]), str(dates[-1]))
+    assert data["starts"] == {"fixed": {"row": first, "date": str(row_dates[first])}}
+    records = [r for r in figures["records"] if r["part"] == "sp500"]
+    assert {r["test_start"] for r in records} == {str(row_dates[first])}
+    assert {r["series"] for r in records} == {"Close (market.csv)"}
+    assert {r["n_train_first"] for r in records} == {600}  # --quick, as for the S&P 500
+    again = subprocess.run([sys.executable, str(BENCHMARKS / "bench_tail_risk.py"),
+                            "--from-json", str(out)], capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "Close (market.csv) VaR and ES backtests, fixed design" in again.stdout
+
+
+def test_bench_tail_risk_refuses_a_bad_start_before_any_fit(tmp_path):
+    csv = tmp_path / "market.csv"
+    _write_prices(csv)
+    cmd = [sys.executable, str(BENCHMARKS / "bench_tail_risk.py"), "--csv", str(csv),
+           "--column", "Close", "--parts", "sp500", "--test-start", "2020-01-02"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == ""  # nothing fitted, nothing printed
+    assert ("error: --test-start 2020-01-02 is outside the series, whose feature rows run "
+            "from 2010-02-04 to 2014-12-26") in result.stderr
+
+
+def test_bench_tail_risk_splits_a_series_without_dates_by_row(tmp_path):
+    bench = _bench_tail_risk()
+    assert bench.default_starts(1000) == {"fixed": 800, "walk": 300}
+    csv = tmp_path / "returns.csv"
+    _write_returns(csv)
+    args = bench.build_parser().parse_args(["--csv", str(csv), "--column", "ret"])
+    data = bench.market_data(args)
+    n_rows = len(data.y)
+    assert n_rows == 2000 - 22  # the lagged features need 22 earlier returns
+    assert data.starts == {"fixed": n_rows - round(0.2 * n_rows), "walk": round(0.3 * n_rows)}
+    # Rows are labelled by the number of their return in the series.
+    assert list(data.dates[[0, -1]]) == [22, 1999]
+    assert data.source["first_date"] is None
+    assert data.source["starts"]["fixed"] == {"row": 1582, "date": None}
+
+
+# 1,300 prices from 2010-01-04 (business days): feature rows from 2010-02-04 to 2014-12-26.
+@pytest.mark.parametrize("write, options, message", [
+    (_write_prices, ["--designs", "walk", "--walk-start", "1990-01-02"],
+     "--walk-start 1990-01-02 is outside the series, whose feature rows run from 2010-02-04"),
+    (_write_prices, ["--test-start", "2014-06-02"], "--test-start 2014-06-02 leaves "
+     f"{np.busday_count('2014-06-02', '2014-12-27')} test rows in the fixed design; it "
+     "needs 250"),
+    (_write_prices, ["--test-start", "2011-01-03"], "--test-start 2011-01-03 leaves "
+     f"{np.busday_count('2010-02-04', '2011-01-03')} rows to fit on before the fixed design"),
+    (_write_prices, ["--designs", "walk"],
+     r"the default --walk-start \(row 383 of 1277\) leaves 383 rows"),
+    (_write_returns, ["--test-start", "2012-01-02"], "--test-start needs dates"),
+], ids=["outside", "short-test", "short-fit", "default-walk-too-early", "no-dates"])
+def test_bench_tail_risk_refuses_start_dates_it_cannot_use(tmp_path, write, options, message):
+    bench = _bench_tail_risk()
+    csv = tmp_path / "series.csv"
+    write(csv)
+    column = "Close" if write is _write_prices else "ret"
+    args = bench.build_parser().parse_args(["--csv", str(csv), "--column", column, *options])
+    with pytest.raises(ValueError, match=message):
+        bench.market_data(args)
 
 def test_bench_paper_quick_runs_every_model_and_writes_its_outputs(tmp_path):
     out, table, figures = tmp_path / "paper.json", tmp_path / "paper.md", tmp_path / "figures"

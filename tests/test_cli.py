@@ -10,7 +10,7 @@ import pytest
 
 from skqegm.baselines import historical_simulation
 from skqegm.cli import _build_parser, _es_scores, _plot_target, _prepare, main
-from skqegm.cli._series import load_series
+from skqegm.datasets import load_csv_series
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -178,20 +178,20 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
     assert "kind: returns (centred near 0: " in out
 
 
-def test_load_series(tmp_path):
+def test_load_csv_series(tmp_path):
     path = tmp_path / "p.csv"
     prices = write_prices(path, n=30, date_column="date")
-    series = load_series(str(path), "close")
+    series = load_csv_series(str(path), "close")
     np.testing.assert_array_equal(series.values, prices)
     np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
     assert series.kind == "prices" and series.dates[0] == np.datetime64("2020-01-01")
     assert len(series.dates) == 30 and len(series.return_dates) == 29
     assert series.notes[0].startswith("kind: prices (every value positive")
-    volume = load_series(path, "volume", date_column="date", kind="returns")
+    volume = load_csv_series(path, "volume", date_column="date", kind="returns")
     assert volume.values.sum() == 30_000 and volume.notes == ()
     assert volume.name == f"volume of {path} (returns)"
     with pytest.raises(ValueError, match="kind must be one of auto, prices, returns; got 'price'"):
-        load_series(path, "close", kind="price")
+        load_csv_series(path, "close", kind="price")
 
 
 def test_historical_simulation_by_hand():
@@ -247,7 +247,7 @@ def test_historical_simulation_rejects_misaligned_windows(first, window, match):
 
 # -- bad inputs: each is refused before anything is fitted or printed ------------------------
 def load(path, **options):
-    return load_series(path, "close", **options)
+    return load_csv_series(path, "close", **options)
 
 
 @pytest.mark.parametrize("bad", ["0", "-5.25", "0.0"])
@@ -385,7 +385,7 @@ def test_a_header_of_empty_names_is_refused(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text("'',''\n1,2\n")
     with pytest.raises(ValueError, match="names no column"):
-        load_series(path, "close")
+        load_csv_series(path, "close")
 
 
 @pytest.mark.parametrize("sep", [",", ";", "\t", "|"])

@@ -1,6 +1,6 @@
 """Fuzzing the CLI's input reading: generated CSV files, good and broken.
 
-The contract of :func:`skqegm.cli._series.load_series`, which ``main`` runs before fitting
+The contract of :func:`skqegm.datasets.load_csv_series`, which ``main`` runs before fitting
 anything: either a ``ValueError`` with a one-line message (naming the line of the broken
 row, when one row is to blame), or the series as written, oldest first, of the kind
 expected, with returns computed from prices in time order. ``main`` itself must answer
@@ -20,7 +20,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from skqegm.cli import main
-from skqegm.cli._series import load_series
+from skqegm.datasets import load_csv_series
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True)
 END_TO_END = settings(max_examples=60, deadline=None, derandomize=True)
@@ -228,9 +228,9 @@ def write(folder, case):
 
 @FUZZ
 @given(case=cases())
-def test_load_series_reads_or_refuses_in_one_line(folder, case):
+def test_load_csv_series_reads_or_refuses_in_one_line(folder, case):
     try:
-        series = load_series(write(folder, case), "close", kind=case.kind_option)
+        series = load_csv_series(write(folder, case), "close", kind=case.kind_option)
     except ValueError as error:
         message = check_one_line(error)
         event("refused: " + re.sub(r"\S*data\.csv|'[^']*'|\d+", "_", message)[:60])

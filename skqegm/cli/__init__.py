@@ -13,7 +13,7 @@ the earlier days by default; ``--walk-forward K`` refits every ``K`` days with
 Every input (the CSV, its dates, the kind of series, the held-out split, the plot path
 and the model options) is validated before anything is fitted or printed, so that a bad
 input costs one line on standard error and leaves nothing half-written. The CSV is read
-by :func:`skqegm.cli._series.load_series`; that module's docstring states its rules.
+by :func:`skqegm.datasets.load_csv_series`, whose docstring states its rules.
 """
 
 import argparse
@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
+from ..datasets.csv_series import KINDS, Series, load_csv_series, parse_date
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -45,7 +46,6 @@ from ..metrics import (
 from ..model_selection import walk_forward
 from ..models import TailRiskEstimator
 from ..preprocessing import make_lagged_features
-from ._series import KINDS, Series, load_series, parse_date
 
 LEVELS = (0.975, 0.99)
 HS_WINDOW = 250
@@ -180,7 +180,7 @@ def _series_of(args):
                       ())
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    return load_series(args.csv, args.column, args.date_column, args.kind)
+    return load_csv_series(args.csv, args.column, args.date_column, args.kind)
 
 
 def _plural(n, noun):

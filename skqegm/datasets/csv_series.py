@@ -1,42 +1,10 @@
 """A user's price or return series from a CSV file, read as a spreadsheet user expects.
 
-The job's input, read and checked by :func:`load_series` before anything is fitted, so
-that a bad file costs one line on standard error naming the file and the line of the
-first bad row. The rules:
-
-- **Encoding.** UTF-8 text; the byte-order mark Excel writes is dropped. Anything that is
-  not UTF-8 (Latin-1, UTF-16, ...) is refused.
-- **Header and rows.** The first non-blank line is the header; its names lose surrounding
-  whitespace and quotes, and a trailing separator names no column. Blank rows are skipped
-  but counted in line numbers; a quoted cell may span lines. Every row has as many cells
-  as the header (empty cells after a trailing separator are dropped).
-- **Separators.** Sniffed from the header among ``,``, ``;``, tab and ``|``; a header of
-  one column is read with ``,``.
-- **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
-  ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and a
-  ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``, ``%``,
-  hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
-- **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
-  else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
-  with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
-  other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
-  ``datetime64[s]`` when some time of day is not midnight.
-- **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
-  to oldest first with a note. Repeated dates and any other order are refused at the
-  first offending row: returns computed across them would mix up days. Without dates the
-  file's order is taken as time order.
-- **Kind.** ``"prices"`` are turned into log returns of consecutive prices, and every
-  price must be positive; ``"returns"`` are taken as they are. ``"auto"`` decides from the
-  whole column: prices when every value is positive and the median ``|log change|``
-  between adjacent rows is at most ``MAX_PRICE_MOVE`` = 0.5 (iid returns move by about
-  100%); returns when at least ``MIN_SIGN_SHARE`` = 10% of the values lie on each side of
-  0 and their median is within one median absolute deviation of 0. A column mostly of
-  persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
-  refused at its first such row, as is a column that looks like neither (e.g. a positive
-  volume that jumps like iid draws): the error says which ``--kind`` to pass.
-
-Every refusal is a ``ValueError`` with a one-line message naming the file or the column,
-and the line of the first bad row when one row is to blame.
+:func:`load_csv_series` reads and checks the file before anything is fitted, so that a
+bad file costs one clear error naming the file and the line of the first bad row. It is
+the reader of the main job (``python -m skqegm --csv FILE``) and of
+``benchmarks/bench_tail_risk.py --csv FILE``, whose ``--kind`` is its ``kind``; the rules
+are in its docstring.
 """
 
 import csv
@@ -200,8 +168,22 @@ def _read_values(table, index, column):
 def parse_date(cell):
     """The datetime of ``YYYY-MM-DD[ HH:MM[:SS]]`` (or with a ``T``), else ``None``.
 
-    The one date format of the CSV files, also that of the job's ``--test-start``.
+    The one date format of the CSV files, also that of the main job's ``--test-start``.
 
+    Parameters
+    ----------
+    cell : str
+        The text of a date, without surrounding whitespace.
+
+    Returns
+    -------
+    date : datetime.datetime or None
+        The date (midnight without a time), or ``None`` for another format or an
+        impossible date.
+
+    Examples
+    --------
+    >>> from skqegm.datasets.csv_series import parse_date
     >>> parse_date("2020-01-02T09:30"), parse_date("2020-13-01"), parse_date("02/01/2020")
     (datetime.datetime(2020, 1, 2, 9, 30), None, None)
     """
@@ -320,18 +302,44 @@ def _check_prices(values, lines, column, path):
 
 # -- the series -------------------------------------------------------------------------------
 class Series(NamedTuple):
-    """A validated series, oldest first."""
+    """A validated series, oldest first: what :func:`load_csv_series` returns.
 
-    name: str  # for the title line
-    kind: str  # "prices" or "returns"
-    values: np.ndarray  # the column as read
-    dates: "np.ndarray | None"  # of ``values``
-    returns: np.ndarray  # log returns of prices, or the values themselves
+    Attributes
+    ----------
+    name : str
+        ``"<column> of <path> (<kind>)"``, for a title line.
+    kind : {"prices", "returns"}
+        What the column holds.
+    values : ndarray of shape (n_values,)
+        The column as read.
+    dates : ndarray of datetime64 of shape (n_values,) or None
+        The dates of ``values``; ``None`` without a date column.
+    returns : ndarray of shape (n_returns,)
+        The log returns of consecutive prices, or the values themselves.
+    return_dates : ndarray of datetime64 of shape (n_returns,) or None
+        The dates of ``returns``.
+    notes : tuple of str
+        What was decided about the input (a reversed date order, the kind chosen).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.datasets.csv_series import Series
+    >>> values = np.array([0.01, -0.02])
+    >>> Series("returns", "returns", values, None, values, None, ()).kind
+    'returns'
+    """
+
+    name: str
+    kind: str
+    values: np.ndarray
+    dates: "np.ndarray | None"
+    returns: np.ndarray
     return_dates: "np.ndarray | None"
-    notes: tuple  # lines printed before the table: what was decided about the input
+    notes: tuple
 
 
-def load_series(path, column, date_column=None, kind="auto"):
+def load_csv_series(path, column, date_column=None, kind="auto"):
     """Read and validate the series in the column ``column`` of the CSV file ``path``.
 
     Parameters
@@ -344,16 +352,17 @@ def load_series(path, column, date_column=None, kind="auto"):
         The header name of the column of dates; ``None``: a column named ``date``,
         ``datetime`` or ``timestamp`` if there is one, else no dates.
     kind : {"auto", "prices", "returns"}, default="auto"
-        What the column holds; ``"auto"`` decides from the whole column (see the module's
-        docstring).
+        What the column holds; ``"auto"`` decides from the whole column (see Notes).
 
     Returns
     -------
     series : Series
-        Values, dates and returns in ascending date order (file order when there are no
-        dates); for prices, the returns are the log returns of consecutive prices. Its
-        ``notes`` say what was decided about the input (a reversed date order, the kind
-        ``"auto"`` chose).
+        A named tuple ``(name, kind, values, dates, returns, return_dates, notes)``:
+        values, dates and returns in ascending date order (file order when there are no
+        dates; ``dates`` and ``return_dates`` are then ``None``), ``kind`` is
+        ``"prices"`` or ``"returns"``, and for prices the returns are the log returns of
+        consecutive prices. Its ``notes`` say what was decided about the input (a
+        reversed date order, the kind ``"auto"`` chose).
 
     Raises
     ------
@@ -363,14 +372,55 @@ def load_series(path, column, date_column=None, kind="auto"):
         non-finite value, unparseable, repeated or disordered date, non-positive price, or
         a column ``kind="auto"`` cannot classify.
 
+    See Also
+    --------
+    load_sp500_returns : the S&P 500 daily log returns shipped with skqegm.
+
+    Notes
+    -----
+    The rules, each refusal a ``ValueError`` with a one-line message naming the file or
+    the column, and the line of the first bad row when one row is to blame:
+
+    - **Encoding.** UTF-8 text; the byte-order mark Excel writes is dropped. Anything that
+      is not UTF-8 (Latin-1, UTF-16, ...) is refused.
+    - **Header and rows.** The first non-blank line is the header; its names lose
+      surrounding whitespace and quotes, and a trailing separator names no column. Blank
+      rows are skipped but counted in line numbers; a quoted cell may span lines. Every row
+      has as many cells as the header (empty cells after a trailing separator are dropped).
+    - **Separators.** Sniffed from the header among ``,``, ``;``, tab and ``|``; a header of
+      one column is read with ``,``.
+    - **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
+      ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
+      a ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``,
+      ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
+    - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
+      else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
+      with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
+      other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
+      ``datetime64[s]`` when some time of day is not midnight.
+    - **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
+      to oldest first with a note. Repeated dates and any other order are refused at the
+      first offending row: returns computed across them would mix up days. Without dates the
+      file's order is taken as time order.
+    - **Kind.** ``"prices"`` are turned into log returns of consecutive prices, and every
+      price must be positive; ``"returns"`` are taken as they are. ``"auto"`` decides from
+      the whole column: prices when every value is positive and the median ``|log change|``
+      between adjacent rows is at most ``MAX_PRICE_MOVE`` = 0.5 (iid returns move by about
+      100%); returns when at least ``MIN_SIGN_SHARE`` = 10% of the values lie on each side
+      of 0 and their median is within one median absolute deviation of 0. A column mostly of
+      persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
+      refused at its first such row, as is a column that looks like neither (e.g. a positive
+      volume that jumps like iid draws): the error says which ``kind`` (``--kind``) to pass.
+
     Examples
     --------
     >>> import os, tempfile
+    >>> from skqegm.datasets import load_csv_series
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     path = os.path.join(tmp, "prices.csv")
     ...     with open(path, "w") as handle:
     ...         _ = handle.write("Date;Close\\n2020-01-03;101,5\\n2020-01-02;100\\n")
-    ...     series = load_series(path, "Close")
+    ...     series = load_csv_series(path, "Close")
     >>> series.kind, series.values, series.returns.round(4)
     ('prices', array([100. , 101.5]), array([0.0149]))
     >>> series.dates
