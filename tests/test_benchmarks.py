@@ -337,9 +337,13 @@ def test_bench_tail_risk_speed_part_prints_the_ratios(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "ratio" in result.stdout
-    speed = json.loads(out.read_text())["records"][0]
+    speed, *main_job = json.loads(out.read_text())["records"]
     cpu = speed["cpu"]
     assert cpu["ratio"] == pytest.approx(cpu["quantum"] / cpu["gaussian"])
+    # One pair of the main job's fits per seed (--repeats seeds).
+    assert [(r["part"], r["seed"]) for r in main_job] == [("speed-main-job", 0)]
+    (fits,) = main_job
+    assert fits["ratio"] == pytest.approx(fits["quantum"]["wall"] / fits["gaussian"]["wall"])
 
 
 def test_bench_regime_runs_both_settings(tmp_path):
