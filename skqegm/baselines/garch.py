@@ -179,6 +179,7 @@ class GARCHRiskEstimator(BaseEstimator):
 
     See Also
     --------
+    EWMARiskEstimator : RiskMetrics' EWMA volatility (no estimation, no ``arch``).
     HistoricalSimulation : the unfiltered empirical VaR and ES of a rolling window.
 
     Examples
