@@ -16,6 +16,7 @@ from sklearn.utils.estimator_checks import (
 from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.baselines import (
     DiffusionSampler,
+    EWMARiskEstimator,
     GANSampler,
     GARCHRiskEstimator,
     GPDTailSampler,
@@ -41,6 +42,7 @@ DEFAULTS = [
     StudentTSampler(),
     GPDTailSampler(),
     GARCHRiskEstimator(),
+    EWMARiskEstimator(),
     HistoricalSimulation(),
 ]
 # The options that change what the checks exercise; small networks keep them fast.
@@ -62,6 +64,7 @@ VARIANTS = [
     TailRiskEstimator(latent="gaussian", mixture_weights="conditional", **FAST),
     GPDTailSampler(body="empirical"),
     GARCHRiskEstimator(o=1, dist="skewt", method="fhs"),
+    EWMARiskEstimator(decay=0.97, method="fhs"),
     HistoricalSimulation(window=5),
     FilteredRiskEstimator(TailRiskEstimator(latent="gaussian", **FAST), GARCHRiskEstimator()),
     # "auto": the GPU where torch sees one (the fitted model comes back to the CPU).

@@ -10,6 +10,7 @@ import pytest
 from skqegm import FilteredRiskEstimator, QEGMSampler, TailRiskEstimator
 from skqegm.baselines import (
     DiffusionSampler,
+    EWMARiskEstimator,
     GANSampler,
     GARCHRiskEstimator,
     GPDTailSampler,
@@ -108,6 +109,8 @@ def test_tail_risk_estimator_round_trips(latent):
 
 @pytest.mark.parametrize("model", [GARCHRiskEstimator(o=1, dist="skewt"),
                                    GARCHRiskEstimator(method="fhs"),
+                                   EWMARiskEstimator(),
+                                   EWMARiskEstimator(method="fhs"),
                                    HistoricalSimulation(window=100)], ids=repr)
 def test_risk_baselines_round_trip(model):
     returns = Y_RISK / 100
@@ -120,6 +123,13 @@ def test_filtered_risk_estimator_round_trips():
     returns = Y_RISK / 100
     X, y = np.column_stack([returns[:-1], np.abs(returns[:-1])]), returns[1:]
     model = FilteredRiskEstimator(TailRiskEstimator(**FAST), GARCHRiskEstimator(o=1))
+    _check(model.fit(X[:500], y[:500]), X[500:])
+
+
+def test_filtered_risk_estimator_with_ewma_round_trips():
+    returns = Y_RISK / 100
+    X, y = np.column_stack([returns[:-1], np.abs(returns[:-1])]), returns[1:]
+    model = FilteredRiskEstimator(TailRiskEstimator(**FAST), EWMARiskEstimator())
     _check(model.fit(X[:500], y[:500]), X[500:])
 
 

@@ -14,7 +14,9 @@ Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``
 Tail-risk baselines with the ``fit(X, y)`` / ``predict_var`` / ``predict_es`` API of
 :class:`~skqegm.TailRiskEstimator`, on the same lagged-return features:
 :class:`GARCHRiskEstimator` (GARCH, GJR-GARCH, normal / t / skewed-t innovations or
-filtered historical simulation; needs ``arch``) and :class:`HistoricalSimulation`.
+filtered historical simulation; needs ``arch``), :class:`EWMARiskEstimator`
+(RiskMetrics' EWMA volatility with a normal or FHS tail; no optional package) and
+:class:`HistoricalSimulation`.
 
 The controls of QEGM need no class here: ``QEGMSampler(latent="gaussian")`` (the
 classical twin), ``latent="categorical"`` (a discrete latent without a circuit),
@@ -27,6 +29,7 @@ from ..utils._lazy import attach
 # Each name is imported from its module on first use (see skqegm.utils._lazy).
 __getattr__, __dir__ = attach(__name__, {
     "diffusion": ["DiffusionSampler"],
+    "ewma": ["EWMARiskEstimator"],
     "gan": ["GANSampler"],
     "garch": ["GARCHRiskEstimator"],
     "gpd": ["GPDTailSampler"],
@@ -35,5 +38,6 @@ __getattr__, __dir__ = attach(__name__, {
     "vae": ["VAESampler"],
 })
 
-__all__ = ["DiffusionSampler", "GANSampler", "GARCHRiskEstimator", "GPDTailSampler",
-           "HistoricalSimulation", "StudentTSampler", "VAESampler", "historical_simulation"]
+__all__ = ["DiffusionSampler", "EWMARiskEstimator", "GANSampler", "GARCHRiskEstimator",
+           "GPDTailSampler", "HistoricalSimulation", "StudentTSampler", "VAESampler",
+           "historical_simulation"]

@@ -1,6 +1,7 @@
 """What the return-series baselines share: the layout of ``X`` and ``y``, and tail figures.
 
-A return-series model (:class:`GARCHRiskEstimator`, :class:`HistoricalSimulation`) reads
+A return-series model (:class:`GARCHRiskEstimator`, :class:`EWMARiskEstimator`,
+:class:`HistoricalSimulation`) reads
 the same ``X, y`` as :class:`~skqegm.TailRiskEstimator`, e.g. from
 :func:`~skqegm.preprocessing.make_lagged_features`: ``y[t]`` is the return of day ``t``
 and column ``lag_column`` of ``X`` the return of the day before, ``y[t - 1]``. The
@@ -10,6 +11,9 @@ return and those of the rows before it (never its own ``y``).
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..utils._memory import check_memory
+from ..utils._validation import check_int, check_random_state
 
 
 def check_fit_data(estimator, X, y, min_rows):
@@ -41,3 +45,24 @@ def empirical_tail(values, level, axis=-1):
     quantile = np.quantile(values, 1 - level, axis=axis, keepdims=True)
     tail = np.where(values <= quantile, values, np.nan)
     return -np.squeeze(quantile, axis=axis), -np.nanmean(tail, axis=axis)
+
+
+def residual_tail(std_resid, level):
+    """Quantile and tail mean ``E[z | z <= q]`` of the standardised residuals at
+    probability ``1 - level``: the innovation tail of filtered historical simulation."""
+    var, es = empirical_tail(std_resid, level)
+    return -float(var), -float(es)
+
+
+def draw_location_scale(mu, sigma, n_draws, innovations, random_state):
+    """Draws ``mu + sigma z`` of each row, ``z`` from ``innovations(size, rng)``.
+
+    The memory of the draws is estimated first and refused with the estimate when it is
+    too large; ``n_draws`` is validated (>= 1).
+    """
+    n_draws = check_int(n_draws, "n_draws", min_value=1)
+    check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
+                 f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
+                 "draw fewer per call.")
+    rng = check_random_state(random_state)
+    return mu + sigma[:, None] * innovations((sigma.shape[0], n_draws), rng)

@@ -18,9 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from ..utils._memory import check_memory
-from ..utils._validation import check_confidence_level, check_int, check_random_state
-from ._returns import check_fit_data, empirical_tail, lagged_returns
+from ..utils._validation import check_confidence_level, check_int
+from ._returns import check_fit_data, draw_location_scale, lagged_returns, residual_tail
 
 _ONE_FIT_AT_A_TIME = threading.Lock()
 
@@ -180,6 +179,7 @@ class GARCHRiskEstimator(BaseEstimator):
 
     See Also
     --------
+    EWMARiskEstimator : RiskMetrics' EWMA volatility (no estimation, no ``arch``).
     HistoricalSimulation : the unfiltered empirical VaR and ES of a rolling window.
 
     Examples
@@ -366,18 +366,13 @@ class GARCHRiskEstimator(BaseEstimator):
         draws : ndarray of shape (n_samples, n_draws)
         """
         n_draws = check_int(n_draws, "n_draws", min_value=1)
-        sigma = self.predict_volatility(X)
-        check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
-                     f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
-                     "draw fewer per call.")
-        rng = check_random_state(random_state)
-        return self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
+        return draw_location_scale(self._mu, self.predict_volatility(X), n_draws,
+                                   self._innovations, random_state)
 
     def _standardized_tail(self, level):
         alpha = 1.0 - level
         if self.method == "fhs":
-            var, es = empirical_tail(self.std_resid_, level)
-            return -float(var), -float(es)
+            return residual_tail(self.std_resid_, level)
         return standardized_tail(self.dist, self._shape, alpha)
 
     def predict_var(self, X, level=0.99):

@@ -49,7 +49,10 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         The volatility filter, with ``fit(X, y)``, a ``conditional_volatility_`` of the
         training rows after fitting and ``predict_volatility(X)``; cloned at fit.
         ``None`` uses ``GARCHRiskEstimator(o=1, dist="skewt")`` (GJR-GARCH(1,1,1) with
-        Hansen's skewed t, which needs the optional ``arch`` package).
+        Hansen's skewed t, which needs the optional ``arch`` package:
+        ``pip install 'skqegm[garch]'``). Without ``arch``, pass
+        :class:`~skqegm.baselines.EWMARiskEstimator` (RiskMetrics' EWMA volatility,
+        ``decay=0.94``), which needs no optional package.
     scale_features : bool, default=True
         Divide the features by ``sigma`` too, so that the estimator sees scale-free
         features (lagged returns in units of the day's volatility, volatility ratios).
@@ -68,6 +71,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
     --------
     TailRiskEstimator : the same model fitted on the returns themselves.
     skqegm.baselines.GARCHRiskEstimator : the filter, with a parametric or FHS tail.
+    skqegm.baselines.EWMARiskEstimator : RiskMetrics' EWMA filter, without ``arch``.
 
     Examples
     --------
@@ -123,7 +127,16 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         volatility = (GARCHRiskEstimator(o=1, dist="skewt") if self.volatility is None
                       else self.volatility)
-        self.volatility_ = clone(volatility).fit(X, y)
+        try:
+            self.volatility_ = clone(volatility).fit(X, y)
+        except ImportError as exc:
+            if self.volatility is not None:
+                raise
+            # The default filter needs arch: name the filter that does not.
+            raise ImportError(
+                f"{exc}. FilteredRiskEstimator's default filter is GJR-GARCH (arch); "
+                "without arch, pass volatility=EWMARiskEstimator() (from "
+                "skqegm.baselines: RiskMetrics' EWMA, no optional package).") from exc
         sigma = np.asarray(getattr(self.volatility_, "conditional_volatility_", None),
                            dtype=np.float64)
         if sigma.shape != y.shape:
