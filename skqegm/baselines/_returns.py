@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
-from ..utils._validation import check_int, check_random_state
+from ..utils._validation import check_confidence_level, check_int, check_random_state
 
 
 def check_fit_data(estimator, X, y, min_rows):
@@ -54,15 +54,81 @@ def residual_tail(std_resid, level):
     return -float(var), -float(es)
 
 
-def draw_location_scale(mu, sigma, n_draws, innovations, random_state):
-    """Draws ``mu + sigma z`` of each row, ``z`` from ``innovations(size, rng)``.
+class LocationScaleRiskMixin:
+    """VaR, ES and draws of a location-scale forecast ``y = mu + sigma z`` of each row.
 
-    The memory of the draws is estimated first and refused with the estimate when it is
-    too large; ``n_draws`` is validated (>= 1).
+    The volatility models of the baselines share everything but their filter and their
+    innovation law. A subclass provides ``predict_volatility(X)`` (``sigma`` of each
+    row), ``_mu`` (the location), ``_standardized_tail(level)`` (the quantile ``q`` and
+    tail mean ``e = E[z | z <= q]`` of ``z`` at probability ``1 - level``) and
+    ``_innovations(size, rng)`` (draws of ``z``).
     """
-    n_draws = check_int(n_draws, "n_draws", min_value=1)
-    check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
-                 f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
-                 "draw fewer per call.")
-    rng = check_random_state(random_state)
-    return mu + sigma[:, None] * innovations((sigma.shape[0], n_draws), rng)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def predict_var(self, X, level=0.99):
+        """Value-at-risk at ``level``, a positive loss: ``-(mu + sigma q)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series (see the class documentation).
+        level : float, default=0.99
+            Confidence level in (0.5, 1).
+
+        Returns
+        -------
+        var : ndarray of shape (n_samples,)
+        """
+        level = check_confidence_level(level)
+        quantile, _ = self._standardized_tail(level)
+        return -(self._mu + self.predict_volatility(X) * quantile)
+
+    def predict_es(self, X, level=0.99):
+        """Expected shortfall at ``level``, a positive loss: ``-(mu + sigma e)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series (see the class documentation).
+        level : float, default=0.99
+            Confidence level in (0.5, 1).
+
+        Returns
+        -------
+        es : ndarray of shape (n_samples,)
+        """
+        level = check_confidence_level(level)
+        _, tail_mean = self._standardized_tail(level)
+        return -(self._mu + self.predict_volatility(X) * tail_mean)
+
+    def sample_y(self, X, n_draws=1000, random_state=None):
+        """Draws of each row's one-day-ahead return, ``mu + sigma z``.
+
+        ``z`` is drawn from the innovation law whose tail :meth:`predict_var` and
+        :meth:`predict_es` read (see the class documentation): the predictive
+        distribution, e.g. for :func:`~skqegm.metrics.acerbi_szekely_test`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows continuing the training series (see the class documentation).
+        n_draws : int, default=1000
+            Draws per row, >= 1.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        draws : ndarray of shape (n_samples, n_draws)
+        """
+        n_draws = check_int(n_draws, "n_draws", min_value=1)
+        sigma = self.predict_volatility(X)
+        check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
+                     f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
+                     "draw fewer per call.")
+        rng = check_random_state(random_state)
+        return self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)

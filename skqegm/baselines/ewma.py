@@ -15,13 +15,7 @@ from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..utils._validation import check_confidence_level, check_int
-from ._returns import (
-    check_fit_data,
-    draw_location_scale,
-    lagged_returns,
-    residual_tail,
-)
+from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 from .garch import standardized_tail
 
 __all__ = ["EWMARiskEstimator"]
@@ -42,7 +36,7 @@ def ewma_variance(squared, decay, start):
     return out
 
 
-class EWMARiskEstimator(BaseEstimator):
+class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     """One-day VaR and ES with RiskMetrics' EWMA volatility; needs no optional package.
 
     The returns follow ``y_t = sigma_t z_t`` (zero mean) with the exponentially weighted
@@ -120,16 +114,12 @@ class EWMARiskEstimator(BaseEstimator):
         "method": [StrOptions({"normal", "fhs"})],
         "lag_column": [Interval(Integral, 0, None, closed="left")],
     }
+    _mu = 0.0  # RiskMetrics' returns have zero mean: the location of the forecasts
 
     def __init__(self, decay=0.94, method="normal", lag_column=0):
         self.decay = decay
         self.method = method
         self.lag_column = lag_column
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -193,64 +183,3 @@ class EWMARiskEstimator(BaseEstimator):
         if self.method == "fhs":
             return rng.choice(self.std_resid_, size=size)
         return rng.standard_normal(size)
-
-    def predict_var(self, X, level=0.99):
-        """Value-at-risk at ``level``, a positive loss: ``-sigma q``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        level : float, default=0.99
-            Confidence level in (0.5, 1).
-
-        Returns
-        -------
-        var : ndarray of shape (n_samples,)
-        """
-        level = check_confidence_level(level)
-        quantile, _ = self._standardized_tail(level)
-        return -self.predict_volatility(X) * quantile
-
-    def predict_es(self, X, level=0.99):
-        """Expected shortfall at ``level``, a positive loss: ``-sigma e``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        level : float, default=0.99
-            Confidence level in (0.5, 1).
-
-        Returns
-        -------
-        es : ndarray of shape (n_samples,)
-        """
-        level = check_confidence_level(level)
-        _, tail_mean = self._standardized_tail(level)
-        return -self.predict_volatility(X) * tail_mean
-
-    def sample_y(self, X, n_draws=1000, random_state=None):
-        """Draws of each row's one-day-ahead return, ``sigma z``.
-
-        ``z`` is standard normal (``method="normal"``) or drawn from the standardised
-        training returns with replacement (``method="fhs"``): the predictive
-        distribution whose VaR and ES :meth:`predict_var` and :meth:`predict_es` give,
-        e.g. for :func:`~skqegm.metrics.acerbi_szekely_test`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        n_draws : int, default=1000
-            Draws per row, >= 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
-
-        Returns
-        -------
-        draws : ndarray of shape (n_samples, n_draws)
-        """
-        n_draws = check_int(n_draws, "n_draws", min_value=1)
-        return draw_location_scale(0.0, self.predict_volatility(X), n_draws,
-                                   self._innovations, random_state)

@@ -18,8 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
-from ..utils._validation import check_confidence_level, check_int
-from ._returns import check_fit_data, draw_location_scale, lagged_returns, residual_tail
+from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 
 _ONE_FIT_AT_A_TIME = threading.Lock()
 
@@ -107,7 +106,7 @@ def standardized_tail(dist, shape, alpha):
     return tuple(float(v) for v in _skewt_tail(alpha, *shape))
 
 
-class GARCHRiskEstimator(BaseEstimator):
+class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     """One-day VaR and ES of a GARCH-family model of returns, fitted with ``arch``.
 
     The returns follow ``y_t = mu + eps_t``, ``eps_t = sigma_t z_t``, with the GJR-GARCH
@@ -219,11 +218,6 @@ class GARCHRiskEstimator(BaseEstimator):
         self.mean = mean
         self.method = method
         self.lag_column = lag_column
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = True
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -344,69 +338,8 @@ class GARCHRiskEstimator(BaseEstimator):
         uniforms = np.clip(rng.uniform(size=size), 1e-300, 1 - 1e-16)
         return SkewStudent().ppf(uniforms.ravel(), list(self._shape)).reshape(size)
 
-    def sample_y(self, X, n_draws=1000, random_state=None):
-        """Draws of each row's one-day-ahead return, ``mu + sigma z``.
-
-        ``z`` is drawn from the fitted innovation law (``method="parametric"``) or from
-        the standardised residuals with replacement (``method="fhs"``): the predictive
-        distribution whose VaR and ES :meth:`predict_var` and :meth:`predict_es` give,
-        e.g. for :func:`~skqegm.metrics.acerbi_szekely_test`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        n_draws : int, default=1000
-            Draws per row, >= 1.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
-
-        Returns
-        -------
-        draws : ndarray of shape (n_samples, n_draws)
-        """
-        n_draws = check_int(n_draws, "n_draws", min_value=1)
-        return draw_location_scale(self._mu, self.predict_volatility(X), n_draws,
-                                   self._innovations, random_state)
-
     def _standardized_tail(self, level):
         alpha = 1.0 - level
         if self.method == "fhs":
             return residual_tail(self.std_resid_, level)
         return standardized_tail(self.dist, self._shape, alpha)
-
-    def predict_var(self, X, level=0.99):
-        """Value-at-risk at ``level``, a positive loss: ``-(mu + sigma q)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        level : float, default=0.99
-            Confidence level in (0.5, 1).
-
-        Returns
-        -------
-        var : ndarray of shape (n_samples,)
-        """
-        level = check_confidence_level(level)
-        quantile, _ = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * quantile)
-
-    def predict_es(self, X, level=0.99):
-        """Expected shortfall at ``level``, a positive loss: ``-(mu + sigma e)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows continuing the training series (see the class documentation).
-        level : float, default=0.99
-            Confidence level in (0.5, 1).
-
-        Returns
-        -------
-        es : ndarray of shape (n_samples,)
-        """
-        level = check_confidence_level(level)
-        _, tail_mean = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * tail_mean)
