@@ -179,6 +179,22 @@ def test_a_batch_that_cannot_fit_is_refused_before_evolving(monkeypatch):
         simulator_module.z_sign_matrix(30)
 
 
+
+def test_the_estimate_is_checked_on_the_inputs_device(monkeypatch):
+    # The states live where the inputs do: a CUDA batch is held against the GPU's memory.
+    seen = []
+
+    def record(n_bytes, what, advice="", device=None):
+        seen.append(device)
+        raise MemoryError("recorded")
+
+    monkeypatch.setattr(simulator_module, "check_memory", record)
+    sim = StatevectorSimulator(18, 1)
+    with pytest.raises(MemoryError, match="recorded"):
+        sim.probabilities(torch.zeros(1000, 18), torch.zeros(sim.n_weights))
+    assert seen == [torch.device("cpu")]
+
+
 @pytest.mark.parametrize("n_qubits", [3, 7, 11])  # the three evolution paths
 @pytest.mark.parametrize("output", ["probabilities", "expval_z", "statevector"])
 def test_chunks_written_into_the_output_equal_one_batch(monkeypatch, n_qubits, output):

@@ -25,6 +25,21 @@ def test_memory_limit_follows_the_environment(monkeypatch):
     assert format_bytes(1536) == "1.5 KiB" and format_bytes(3 * 2**50) == "3 PiB"
 
 
+
+def test_a_cuda_allocation_is_checked_against_the_gpu_s_free_memory(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("SKQEGM_MEMORY_LIMIT_GB", raising=False)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2**20, 80 * 2**30))
+    cuda = torch.device("cuda", 0)
+    assert memory_limit(cuda) == 2**20
+    with pytest.raises(MemoryLimitError, match=r"f\(\) needs an estimated 2 MiB of GPU memory "
+                                               r"on cuda:0, more than the 1 MiB available"):
+        check_memory(2**21, "f()", device=cuda)
+    check_memory(2**21, "f()", device=torch.device("cpu"))  # the machine's memory
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(2**-11))  # the user's, lower
+    assert memory_limit(cuda) == 2**19
+
 @pytest.mark.parametrize("make", [
     lambda: QEGMSampler(n_qubits=2, n_layers=1, **TINY),
     lambda: VAESampler(**TINY),

@@ -204,7 +204,7 @@ class StatevectorSimulator:
         batch = tuple(weights.shape[:-1])
         n_sets, n_rows = math.prod(batch), X.shape[0]
         grad = torch.is_grad_enabled() and (X.requires_grad or weights.requires_grad)
-        self._check_memory(output, n_rows, n_sets, grad)
+        self._check_memory(output, n_rows, n_sets, grad, X.device)
         if (not grad and output != "statevector" and self.encoding == "angle"
                 and self.n_qubits <= UNITARY_MAX_QUBITS
                 and n_rows * self.dim >= _PRODUCT_MIN_AMPLITUDES):
@@ -305,7 +305,7 @@ class StatevectorSimulator:
                 out = self.apply_ansatz(psi, weights)
                 yield out if output == "statevector" else finish(out.real**2 + out.imag**2)
 
-    def _check_memory(self, output, n_rows, n_sets, grad):
+    def _check_memory(self, output, n_rows, n_sets, grad, device):
         fixed, per_row, chunk_per_row = _cached_exact_costs(
             self.n_qubits, output, self.n_layers, n_sets, self.dtype, grad)
         chunk_rows = min(n_rows, _rows_per_simulator_chunk(self.dim, n_sets))
@@ -321,7 +321,7 @@ class StatevectorSimulator:
             n_bytes,
             f"StatevectorSimulator(n_qubits={self.n_qubits}, n_layers={self.n_layers})."
             f"{output} on {n_rows} rows{sets}{' with autograd' if grad else ''}",
-            advice + ".",
+            advice + ".", device=device,
         )
 
     def _check_sizes(self, X, weights):

@@ -23,15 +23,20 @@ _SAMPLE_BLOCK_BYTES = 2**28
 UNCHECKED_BYTES = 2**26
 
 
-def memory_limit():
+def memory_limit(device=None):
     """The bytes an allocation may take: the least of what the machine, the container, the
     process limit and the user allow.
 
     Linux's ``MemAvailable`` (else the physical memory); what a cgroup's ``memory.max``
     leaves (a container's limit); what the address-space limit ``RLIMIT_AS`` leaves; and
-    ``$SKQEGM_MEMORY_LIMIT_GB`` when it is set. ``None`` when none is known.
+    ``$SKQEGM_MEMORY_LIMIT_GB`` when it is set. On a CUDA ``device`` (a
+    ``torch.device``) the GPU's free memory replaces the first three. ``None`` when none
+    is known.
     """
-    limits = [_available_bytes(), _cgroup_bytes_left(), _address_space_left()]
+    if _is_cuda(device):
+        limits = [_gpu_bytes_free(device)]
+    else:
+        limits = [_available_bytes(), _cgroup_bytes_left(), _address_space_left()]
     if os.environ.get(LIMIT_VARIABLE):
         try:
             limits.append(float(os.environ[LIMIT_VARIABLE]) * _GIB)
@@ -42,7 +47,7 @@ def memory_limit():
     return min(known) if known else None
 
 
-def check_memory(n_bytes, what, advice=""):
+def check_memory(n_bytes, what, advice="", device=None):
     """Raise :class:`MemoryLimitError` if ``n_bytes`` exceed :func:`memory_limit`.
 
     Parameters
@@ -53,11 +58,15 @@ def check_memory(n_bytes, what, advice=""):
         The call and the argument that asked for it, e.g. ``"sample(n_samples=10**9)"``.
     advice : str, default=""
         How to ask for less, appended to the message.
+    device : torch.device or None, default=None
+        Where the allocation is made: a CUDA device is checked against its free memory,
+        anything else against the machine's.
     """
-    limit = memory_limit()
+    limit = memory_limit(device)
     if limit is not None and n_bytes > limit:
+        where = f" of GPU memory on {device}" if _is_cuda(device) else " of memory"
         raise MemoryLimitError(
-            f"{what} needs an estimated {format_bytes(n_bytes)} of memory, more than the "
+            f"{what} needs an estimated {format_bytes(n_bytes)}{where}, more than the "
             f"{format_bytes(limit)} available{'; ' + advice if advice else '.'}"
         )
 
@@ -108,6 +117,16 @@ def format_bytes(n_bytes):
             return f"{value:.3g} {unit}"
         value /= 1024
     return f"{value:.3g} PiB"
+
+
+def _is_cuda(device):
+    return getattr(device, "type", None) == "cuda"
+
+
+def _gpu_bytes_free(device):
+    import torch  # only asked with a CUDA device, so torch is already imported
+
+    return torch.cuda.mem_get_info(device)[0]
 
 
 def _available_bytes():
