@@ -588,7 +588,6 @@ def section_rows(args):
     return records
 
 
-
 # -- section "gpu": the simulator at 12-20 qubits and million-row fits, GPU beside CPU --------
 GPU_QUBITS, GPU_LAYERS, GPU_ROWS = (12, 14, 16, 18, 20), 3, 1_000_000
 QUICK_GPU_QUBITS = (4, 6)
@@ -683,7 +682,12 @@ def section_gpu(args):
     cpu = f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
     qubits = QUICK_GPU_QUBITS if args.quick else tuple(args.gpu_qubits)
     repeats = 1 if args.quick else 2  # a device's time is scarce
-    simulated = [_simulator_on_devices(n, device, args.quick, repeats) for n in qubits]
+    simulated, broken = [], []
+    for n in qubits:  # a size that fails keeps the other figures (a device's time is scarce)
+        try:
+            simulated.append(_simulator_on_devices(n, device, args.quick, repeats))
+        except Exception as error:  # any failure is a figure to report
+            broken.append({"n_qubits": n, "error": f"{type(error).__name__}: {error}"})
     print_table(f"Exact simulator, <Z> of {GPU_LAYERS} layers (complex128), {name} beside "
                 f"{cpu}; best of {repeats}",
                 ["qubits", "rows (device / cpu)", "device", "EstimatorTransformer",
@@ -691,6 +695,8 @@ def section_gpu(args):
                 [[r["n_qubits"], f"{r['rows_device']:,} / {r['rows_cpu']:,}",
                   rate(r["per_s"]["device"]), rate(r["per_s"]["api"]), rate(r["per_s"]["cpu"]),
                   f"{r['speedup']:.1f}x", f"{r['max_difference']:.1e}"] for r in simulated])
+    for r in broken:
+        print(f"\nSimulator at {r['n_qubits']} qubits failed: {r['error']}")
     n_rows = QUICK_ROW_SIZES[0] if args.quick else args.gpu_rows
     epochs = 1  # a device's time is scarce; the first epoch includes CUDA's start-up
     fits = [_fit_or_error(model, rows, n_epochs, on)
@@ -711,8 +717,9 @@ def section_gpu(args):
         print(f"\n{r['model']} on {r['on']} ({r['n_rows']:,} rows) failed: {r['error']}")
     aer = _aer_gpu()
     print(f"\n{aer}.")
-    return [{"part": "simulator", "device": name, **r} for r in simulated] + [
+    return [{"part": "simulator", "device": name, **r} for r in simulated + broken] + [
         {"part": "fit", **r} for r in fits + failed] + [{"part": "aer", "status": aer}]
+
 
 def main(argv=None):
     args = parse_args(argv)
