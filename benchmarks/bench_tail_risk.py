@@ -810,6 +810,9 @@ def markdown_summary(records):
             continue
         first = rows[0]
         title = {"fixed": "Fixed design", "walk": "Walk-forward design"}[design]
+        series = first.get("series", "S&P 500")  # the doc's tables, of the S&P 500, say none
+        if series != "S&P 500":
+            title = f"{series}, {title[0].lower()}{title[1:]}"
         lines += [f"#### {title}: test {first['test_start']} to "
                   f"{first['test_end']} ({first['n_test']} days), refit every "
                   f"{min(first['refit_every'], first['n_test'])} days", "",

@@ -151,11 +151,13 @@ def test_bench_tail_risk_runs_on_a_csv_series(tmp_path):
     assert {r["test_start"] for r in records} == {str(row_dates[first])}
     assert {r["series"] for r in records} == {"Close (market.csv)"}
     assert {r["n_train_first"] for r in records} == {600}  # --quick, as for the S&P 500
+    tables = tmp_path / "tables.md"
     again = subprocess.run([sys.executable, str(BENCHMARKS / "bench_tail_risk.py"),
-                            "--from-json", str(out)], capture_output=True, text=True,
-                           timeout=120)
+                            "--from-json", str(out), "--markdown", str(tables)],
+                           capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
     assert "Close (market.csv) VaR and ES backtests, fixed design" in again.stdout
+    assert tables.read_text().startswith("#### Close (market.csv), fixed design: test ")
 
 
 def test_bench_tail_risk_refuses_a_bad_start_before_any_fit(tmp_path):
