@@ -725,7 +725,8 @@ def print_speed(record):
 def print_progress(record):
     figures = {k: v for k, v in record.items() if k in ("max_coverage_error", "fit_s")}
     where = f" {record['design']}" if "design" in record else ""
-    print(f"  {record['part']}{where} {record['model']} seed={record['seed']}: "
+    print(f"  {record.get('series', record['part'])}{where} {record['model']} "
+          f"seed={record['seed']}: "
           + ", ".join(f"{k}={v:.3f}" for k, v in figures.items()), flush=True)
 
 
