@@ -91,6 +91,48 @@ def test_the_estimator_sees_standardised_returns_and_answers_are_rescaled(scale_
         np.mean(stats.norm.logpdf(y_new, scale=s_new)), rel=1e-12)
 
 
+@pytest.mark.parametrize("scale_features", [[0, 2], np.array([True, False, True]),
+                                            ["lag", "other"]])
+def test_scale_features_selects_the_columns_divided(scale_features):
+    pd = pytest.importorskip("pandas")
+    X, y, sigma = _known_sigma_data()
+    X = pd.DataFrame(X, columns=["lag", "sigma", "other"])
+    model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility(),
+                                  scale_features=scale_features).fit(X, y)
+    np.testing.assert_array_equal(model.scaled_features_, [True, False, True])
+    expected = X.to_numpy() / np.column_stack([sigma, np.ones_like(sigma), sigma])
+    np.testing.assert_allclose(model.estimator_.X_, expected, rtol=1e-15)
+    np.testing.assert_array_equal(model.estimator_.X_[:, 1], X["sigma"])  # left as it was
+    X_new, _, s_new = _known_sigma_data(50, seed=1)
+    np.testing.assert_allclose(
+        model.predict_var(pd.DataFrame(X_new, columns=X.columns), 0.99),
+        s_new * stats.norm.ppf(0.99), rtol=1e-12)
+
+
+@pytest.mark.parametrize("scale_features, match", [
+    ([0, 3], r"scale_features holds column 3, outside \[0, 2\]: X has 3 columns"),
+    ([True, False], r"scale_features, a boolean mask, has 2 entries, not n_features=3"),
+    (["lag"], r"scale_features names columns, but X has no column names"),
+    ([[0, 1]], r"scale_features must be one-dimensional"),
+    ([0.5], r"scale_features must be True, False, column indices"),
+])
+def test_scale_features_is_refused_naming_what_is_allowed(scale_features, match):
+    X, y, _ = _known_sigma_data()
+    model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility(),
+                                  scale_features=scale_features)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X, y)
+
+
+def test_scale_features_names_unknown_columns_are_refused():
+    pd = pytest.importorskip("pandas")
+    X, y, _ = _known_sigma_data()
+    X = pd.DataFrame(X, columns=["lag", "sigma", "other"])
+    with pytest.raises(ValueError, match=r"scale_features names \['vix'\], which are not "
+                                         r"columns of X \(\['lag', 'sigma', 'other'\]\)"):
+        FilteredRiskEstimator(StandardNormal(), ColumnVolatility(),
+                              scale_features=["lag", "vix"]).fit(X, y)
+
 def _garch_returns(n, seed, omega=2e-6, alpha=0.08, beta=0.9, nu=5.0):
     """A GARCH(1,1)-t path (unit-variance innovations) and its true sigma."""
     rng = np.random.default_rng(seed)

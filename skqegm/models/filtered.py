@@ -53,9 +53,12 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         ``pip install 'skqegm[garch]'``). Without ``arch``, pass
         :class:`~skqegm.baselines.EWMARiskEstimator` (RiskMetrics' EWMA volatility,
         ``decay=0.94``), which needs no optional package.
-    scale_features : bool, default=True
-        Divide the features by ``sigma`` too, so that the estimator sees scale-free
-        features (lagged returns in units of the day's volatility, volatility ratios).
+    scale_features : bool or array-like, default=True
+        The features divided by ``sigma`` too, so that the estimator sees them scale-free
+        (lagged returns in units of the day's volatility, volatility ratios): ``True``
+        all of them, ``False`` none, or the columns in the units of ``y`` among others
+        (a VIX level, a calendar dummy) as column indices, as names of the columns of a
+        DataFrame ``X``, or as a boolean mask of length ``n_features``.
 
     Attributes
     ----------
@@ -63,6 +66,8 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         The fitted model of the standardised returns.
     volatility_ : estimator
         The fitted volatility filter.
+    scaled_features_ : ndarray of shape (n_features,), dtype bool
+        Which columns of ``X`` are divided by ``sigma``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         Defined when ``X`` has string column names.
@@ -94,7 +99,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         "estimator": [HasMethods(["fit", "predict_quantiles", "predict_var", "predict_es",
                                   "sample_y"]), None],
         "volatility": [HasMethods(["fit", "predict_volatility"]), None],
-        "scale_features": ["boolean"],
+        "scale_features": ["boolean", "array-like"],
     }
 
     def __init__(self, estimator=None, volatility=None, scale_features=True):
@@ -125,6 +130,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         self : FilteredRiskEstimator
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        self.scaled_features_ = self._scaled_columns(X.shape[1])
         volatility = (GARCHRiskEstimator(o=1, dist="skewt") if self.volatility is None
                       else self.volatility)
         try:
@@ -154,8 +160,47 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
             raise ValueError(f"The volatility filter gave a sigma that is not positive and "
                              f"finite for {rows}; the returns cannot be standardised.")
 
+    def _scaled_columns(self, n_features):
+        """``scale_features`` as a boolean mask over the ``n_features`` columns."""
+        if isinstance(self.scale_features, (bool, np.bool_)):
+            return np.full(n_features, bool(self.scale_features))
+        columns = np.asarray(self.scale_features)
+        allowed = ("True, False, column indices, names of X's columns, or a boolean mask "
+                   f"of length n_features={n_features}")
+        if columns.ndim != 1:
+            raise ValueError(f"scale_features must be one-dimensional: {allowed}; got "
+                             f"shape {columns.shape}.")
+        if columns.dtype.kind == "b":
+            if columns.shape[0] != n_features:
+                raise ValueError(f"scale_features, a boolean mask, has {columns.shape[0]} "
+                                 f"entries, not n_features={n_features}.")
+            return columns.copy()
+        mask = np.zeros(n_features, dtype=bool)
+        if columns.size == 0:
+            return mask
+        if columns.dtype.kind in "iu":
+            outside = columns[(columns < 0) | (columns >= n_features)]
+            if outside.size:
+                raise ValueError(f"scale_features holds column {outside[0]}, outside "
+                                 f"[0, {n_features - 1}]: X has {n_features} columns.")
+            mask[columns] = True
+            return mask
+        if columns.dtype.kind in "UO" and all(isinstance(c, str) for c in columns):
+            names = getattr(self, "feature_names_in_", None)
+            if names is None:
+                raise ValueError("scale_features names columns, but X has no column names "
+                                 "(pass a DataFrame, or column indices).")
+            unknown = sorted(str(c) for c in set(columns) - set(names))
+            if unknown:
+                raise ValueError(f"scale_features names {unknown}, which are not columns "
+                                 f"of X ({list(names)}).")
+            return np.isin(names, columns)
+        raise ValueError(f"scale_features must be {allowed}; got {self.scale_features!r}.")
+
     def _scaled(self, X, sigma):
-        return X / sigma[:, None] if self.scale_features else X
+        if not self.scaled_features_.any():
+            return X
+        return np.where(self.scaled_features_, X / sigma[:, None], X)
 
     def _standardized(self, X):
         """``(X for the estimator, sigma)`` of prediction rows."""
