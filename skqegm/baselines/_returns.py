@@ -1,8 +1,8 @@
 """What the return-series baselines share: the layout of ``X`` and ``y``, and tail figures.
 
 A return-series model (:class:`GARCHRiskEstimator`, :class:`EWMARiskEstimator`,
-:class:`HistoricalSimulation`) reads
-the same ``X, y`` as :class:`~skqegm.TailRiskEstimator`, e.g. from
+:class:`HistoricalSimulation`) reads the same ``X, y`` as
+:class:`~skqegm.TailRiskEstimator`, e.g. from
 :func:`~skqegm.preprocessing.make_lagged_features`: ``y[t]`` is the return of day ``t``
 and column ``lag_column`` of ``X`` the return of the day before, ``y[t - 1]``. The
 prediction rows continue the series, so the forecast of a row uses that row's lagged
