@@ -37,8 +37,9 @@ Sections
     this machine's CPU in the same run: forward evaluations per second of
     ``StatevectorSimulator.expval_z`` and of ``EstimatorTransformer(device=...).transform``
     (a batch of about 2 GiB of amplitudes on the GPU, 128 MiB on the CPU), the largest
-    difference between the two devices' ``<Z>``, and for the fits seconds per epoch,
-    prediction time and peak GPU memory, each fit in a fresh process. Without a CUDA
+    difference between the two devices' ``<Z>``, for the fits seconds per epoch,
+    prediction time and peak GPU memory, each fit in a fresh process, and
+    ``TailRiskEstimator``'s fit time over its twin's on each device. Without a CUDA
     device the section says so and measures nothing, unless ``--device cpu`` runs its
     code on the CPU alone (a smoke test). Whether ``qiskit-aer-gpu`` can be imported is
     reported; it is not timed (see ``benchmarks/README.md``, "GPU").
@@ -658,6 +659,19 @@ def _fit_or_error(model, n_rows, epochs, device):
         return {"model": model, "on": device, "n_rows": n_rows, "error": last}
 
 
+def _fit_ratios(device, quick):
+    """``TailRiskEstimator``'s fit time over its twin's (issue 18's bar: 1.5x) on ``device``
+    and on the CPU: ``bench_tail_risk.fit_time_ratio`` on the main job's data, 20 epochs
+    without early stopping, one fit of each."""
+    from bench_tail_risk import fit_time_ratio, main_job_data
+
+    X, y = main_job_data()
+    if quick:
+        X, y = X[-800:], y[-800:]
+    return [fit_time_ratio(X, y, 2 if quick else 20, repeats=1, device=on)
+            for on in dict.fromkeys((device, "cpu"))]
+
+
 def _aer_gpu():
     """Whether qiskit-aer can simulate on a GPU here, in words."""
     try:
@@ -715,10 +729,17 @@ def section_gpu(args):
                   f"{r['rss_fit'] / mb:.0f}"] for r in fits])
     for r in failed:
         print(f"\n{r['model']} on {r['on']} ({r['n_rows']:,} rows) failed: {r['error']}")
+    ratios = _fit_ratios(device, args.quick)
+    print_table("TailRiskEstimator against its twin (main job's data, "
+                f"{ratios[0]['max_epochs']} epochs, one fit each)",
+                ["on", "twin s", "quantum s", "ratio"],
+                [[r["params"]["device"], f"{r['wall']['gaussian']:.2f}",
+                  f"{r['wall']['quantum']:.2f}", f"{r['wall']['ratio']:.2f}"] for r in ratios])
     aer = _aer_gpu()
     print(f"\n{aer}.")
     return [{"part": "simulator", "device": name, **r} for r in simulated + broken] + [
-        {"part": "fit", **r} for r in fits + failed] + [{"part": "aer", "status": aer}]
+        {"part": "fit", **r} for r in fits + failed] + [
+        {"part": "fit_ratio", **r} for r in ratios] + [{"part": "aer", "status": aer}]
 
 
 def main(argv=None):

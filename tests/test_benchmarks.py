@@ -393,6 +393,10 @@ def test_bench_scale_gpu_section_runs_its_code_on_the_cpu(tmp_path):
     assert fits == [("qegm", "cpu")] * 2 + [("tail_risk", "cpu")] * 2
     assert all("error" not in r and r["gpu_peak"] is None
                for r in records if r["part"] == "fit")
+    (ratio,) = [r for r in records if r["part"] == "fit_ratio"]  # one device: the CPU
+    assert ratio["params"]["device"] == "cpu"
+    assert ratio["wall"]["ratio"] == pytest.approx(ratio["wall"]["quantum"]
+                                                   / ratio["wall"]["gaussian"])
     assert records[-1]["part"] == "aer" and "qiskit-aer" in records[-1]["status"]
     if not _has_cuda():
         cmd = [sys.executable, str(BENCHMARKS / "bench_scale.py"), "--quick", "--section",
