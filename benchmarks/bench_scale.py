@@ -739,7 +739,7 @@ def section_gpu(args):
     print(f"\n{aer}.")
     return [{"part": "simulator", "device": name, **r} for r in simulated + broken] + [
         {"part": "fit", **r} for r in fits + failed] + [
-        {"part": "fit_ratio", **r} for r in ratios] + [{"part": "aer", "status": aer}]
+        {**r, "part": "fit_ratio"} for r in ratios] + [{"part": "aer", "status": aer}]
 
 
 def main(argv=None):
