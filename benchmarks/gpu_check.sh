@@ -4,7 +4,7 @@
 # Here, with the package registries reachable, once:
 #     bash benchmarks/gpu_check.sh fetch
 # puts the wheels the device machine's Python lacks (Qiskit and Aer, which the tests
-# import, and this checkout's scikit-learn) into .whl/ (about 35 MB, git-ignored through
+# import, and this checkout's scikit-learn) into .whl/ (34 MB, git-ignored through
 # .git/info/exclude). Then, on the device machine (the device tool's run, carry [".whl"],
 # timeout_s 540):
 #     bash benchmarks/gpu_check.sh
