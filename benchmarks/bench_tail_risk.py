@@ -205,10 +205,11 @@ def build_parser():
                       help="its column of dates (default: 'date', 'datetime' or 'timestamp')")
     data.add_argument("--test-start", metavar="YYYY-MM-DD",
                       help=f"the fixed design's first test day (default: {TEST_START}; with "
-                           f"--csv, the last {CSV_TEST_FRACTION:.0%} of the rows are tested)")
+                           f"--csv, the last {100 * CSV_TEST_FRACTION:.0f}%% of the rows are "
+                           "tested)")
     data.add_argument("--walk-start", metavar="YYYY-MM-DD",
                       help=f"the walk-forward's first forecast day (default: {WALK_START}; "
-                           f"with --csv, {CSV_WALK_FRACTION:.0%} into the rows)")
+                           f"with --csv, {100 * CSV_WALK_FRACTION:.0f}%% into the rows)")
     return parser
 
 

@@ -13,6 +13,14 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py"])
+def test_benchmark_prints_its_help(script):
+    # argparse formats help strings with %: a bare "20%" in one breaks --help.
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: ")
+
 def test_bench_quantum_layer_runs_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     cmd = [sys.executable, str(BENCHMARKS / "bench_quantum_layer.py"), "--configs", "2x1",
