@@ -10,7 +10,7 @@ from sklearn import pipeline as sklearn_pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from skqegm.utils._sampling import call_with_random_state
+from .utils._sampling import call_with_random_state
 
 __all__ = ["Pipeline", "make_pipeline"]
 

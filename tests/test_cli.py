@@ -256,8 +256,9 @@ def test_auto_kind_refuses_prices_with_a_non_positive_row(tmp_path, capsys, bad)
     rows[101] = (rows[101][0], bad)  # line 102
     path = write_csv(tmp_path / "p.csv", rows)
     assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
-                   rf"--kind auto: column 'close' is positive on 299 of its 300 rows, like "
-                   rf"prices, but line 102 holds {float(bad):g}, .* pass --kind returns")
+                   rf"kind='auto': column 'close' is positive on 299 of its 300 rows, like "
+                   rf"prices, but line 102 holds {float(bad):g}, .* pass kind='returns' "
+                   r"\(--kind returns on the command line\)")
 
 
 def test_kind_prices_names_the_first_non_positive_row(tmp_path, capsys):
@@ -266,7 +267,7 @@ def test_kind_prices_names_the_first_non_positive_row(tmp_path, capsys):
     path = write_csv(tmp_path / "p.csv", rows)
     assert_refused(capsys, ["--csv", path, "--column", "close", "--kind", "prices",
                             "--no-plot"],
-                   r"--kind prices: column 'close' of .*p.csv holds -1 on line 7; prices must "
+                   r"kind='prices': column 'close' of .*p.csv holds -1 on line 7; prices must "
                    r"be positive")
 
 
@@ -385,6 +386,15 @@ def test_a_header_of_empty_names_is_refused(tmp_path):
     path = tmp_path / "h.csv"
     path.write_text("'',''\n1,2\n")
     with pytest.raises(ValueError, match="names no column"):
+        load_csv_series(path, "close")
+
+
+@pytest.mark.parametrize("text", ['""\n', '\n""\n  \n'])
+def test_a_file_of_blank_cells_is_refused_as_headerless(tmp_path, text):
+    # Not blank as text, blank once parsed: no header row to find a column in.
+    path = tmp_path / "q.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"q.csv has no header row: every line is blank"):
         load_csv_series(path, "close")
 
 

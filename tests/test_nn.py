@@ -134,7 +134,7 @@ def test_gan_has_no_held_out_rows():
 def test_numpy_and_torch_mixture_densities_agree():
     # Training scores with the torch density, score_samples with the numpy one: the two
     # must be the same function.
-    from skqegm.nn._modules import gaussian_mixture_logpdf, log_mixture_density
+    from skqegm.nn.modules import gaussian_mixture_logpdf, log_mixture_density
 
     rng = np.random.default_rng(0)
     X, mean = rng.normal(size=(50, 3)), rng.normal(size=(7, 3))
@@ -159,7 +159,7 @@ def test_tail_risk_predictions_come_from_the_trained_torch_decoder():
 
 
 def test_forward_pairs_equals_forward_on_the_concatenated_pairs():
-    from skqegm.nn._modules import GaussianHead
+    from skqegm.nn.modules import GaussianHead
 
     torch.manual_seed(0)
     head = GaussianHead(3 + 2, (16, 8), 1)

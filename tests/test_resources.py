@@ -3,11 +3,12 @@ estimate, or drawn in blocks; never a minute of work that dies in the allocator.
 
 import numpy as np
 import pytest
+import sklearn
 
 from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.baselines import GPDTailSampler, VAESampler
 from skqegm.exceptions import MemoryLimitError
-from skqegm.utils._memory import check_memory, format_bytes, memory_limit
+from skqegm.utils._memory import check_memory, format_bytes, memory_limit, rows_per_chunk
 
 X = np.random.default_rng(0).standard_t(4, size=(300, 2))
 TINY = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
@@ -39,6 +40,36 @@ def test_a_cuda_allocation_is_checked_against_the_gpu_s_free_memory(monkeypatch)
     check_memory(2**21, "f()", device=torch.device("cpu"))  # the machine's memory
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(2**-11))  # the user's, lower
     assert memory_limit(cuda) == 2**19
+
+def test_chunks_of_work_on_a_gpu_fit_its_free_memory(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("SKQEGM_MEMORY_LIMIT_GB", raising=False)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2**28, 80 * 2**30))
+    cuda = torch.device("cuda", 0)
+    with sklearn.config_context(working_memory=1024):  # 1 GiB: 2**20 rows of 1 KiB
+        assert rows_per_chunk(10**7, 1024, 0, "f()") == 2**20
+        assert rows_per_chunk(10**7, 1024, 0, "f()", device=torch.device("cpu")) == 2**20
+        # Half of the GPU's 256 MiB free, in rows of 1 KiB.
+        assert rows_per_chunk(10**7, 1024, 0, "f()", device=cuda) == 2**17
+        with pytest.raises(MemoryLimitError, match=r"f\(\) needs an estimated 512 MiB of GPU "
+                                                   r"memory on cuda:0, more than the 256 MiB"):
+            rows_per_chunk(10**7, 1024, 2**29, "f()", device=cuda)
+
+
+def test_the_exact_transformer_sizes_its_chunks_for_its_device(monkeypatch):
+    from skqegm.quantum import EstimatorTransformer, transformers
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(args[5] if len(args) > 5 else kwargs.get("device"))
+        return rows_per_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(transformers, "rows_per_chunk", spy)
+    EstimatorTransformer(n_layers=1, random_state=0, device="cpu").fit_transform(X[:5, :2])
+    assert [str(d) for d in seen] == ["cpu"]
+
 
 @pytest.mark.parametrize("make", [
     lambda: QEGMSampler(n_qubits=2, n_layers=1, **TINY),

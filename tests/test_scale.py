@@ -22,7 +22,7 @@ import skqegm
 from skqegm import QEGMSampler
 from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import SCORERS
-from skqegm.nn._optim import Adam
+from skqegm.nn.optim import Adam
 from skqegm.quantum import SamplerTransformer, variational_circuit
 
 PACKAGES = ("skqegm", "skqegm.baselines", "skqegm.datasets", "skqegm.extremes",

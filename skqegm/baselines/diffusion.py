@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..nn import BaseTorchEstimator
-from ..nn._modules import mlp
+from ..nn.modules import mlp
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the

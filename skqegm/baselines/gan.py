@@ -7,8 +7,8 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ..nn import BaseTorchEstimator
-from ..nn._modules import mlp
-from ..nn._optim import Adam
+from ..nn.modules import mlp
+from ..nn.optim import Adam
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import BaseTorchEstimator
-from ..nn._modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
+from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils._mixins import LogDensityScoreMixin
 from ._base import BaseDeepSampler
 

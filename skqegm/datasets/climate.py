@@ -5,7 +5,7 @@ from importlib import resources
 
 import numpy as np
 
-from skqegm.utils._validation import check_option, check_real
+from ..utils._validation import check_option, check_real
 
 _RAIN_FILE = "sw_england_daily_rainfall.csv.gz"
 _RAIN_NAME = "rain_mm"

@@ -18,7 +18,7 @@ import numpy as np
 KINDS = ("auto", "prices", "returns")
 DATE_COLUMNS = ("date", "datetime", "timestamp")
 SEPARATORS = ",;\t|"
-# --kind auto. Prices are levels that persist: the median |log change| between adjacent
+# kind="auto". Prices are levels that persist: the median |log change| between adjacent
 # positive values stays below MAX_PRICE_MOVE (a 65% move), where iid returns move by about
 # 100%. Returns are centred near 0: at least MIN_SIGN_SHARE of them on each side of 0, and
 # their median within one median absolute deviation of 0.
@@ -89,6 +89,8 @@ def _read_table(path):
     except csv.Error as exc:
         raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
             from None
+    if header is None:  # every line blank once parsed, e.g. a lone quoted empty cell
+        raise ValueError(f"{path} has no header row: every line is blank.")
     return _Table(str(path), separator, header, rows)
 
 
@@ -241,7 +243,7 @@ def _time_order(dates, lines, path):
 
 # -- the kind of series -----------------------------------------------------------------------
 def _auto_kind(values, lines, column):
-    """``(kind, note)``: what ``--kind auto`` makes of the whole column, or a ValueError.
+    """``(kind, note)``: what ``kind="auto"`` makes of the whole column, or a ValueError.
 
     Prices are positive levels that persist from row to row; returns are centred near 0
     with both signs. A column of persistent positive levels with a few values <= 0 (a
@@ -253,28 +255,33 @@ def _auto_kind(values, lines, column):
     persistent = move is not None and move <= MAX_PRICE_MOVE
     if positive == 1:
         if move is not None and not persistent:
-            raise ValueError(f"--kind auto: column {column!r} is positive everywhere, like "
+            raise ValueError(f"kind='auto': column {column!r} is positive everywhere, like "
                              f"prices, but its median move between rows is {move:.0%} (in "
-                             "log terms), unlike prices; pass --kind prices or --kind "
-                             "returns.")
+                             f"log terms), unlike prices; {_pass_kind('prices', 'returns')}.")
         return "prices", (f"kind: prices (every value positive; median move between rows "
                           f"{move or 0:.2%})")
     if positive > 0.5 and persistent:
         line, value = _first_non_positive(values, lines)
-        raise ValueError(f"--kind auto: column {column!r} is positive on "
+        raise ValueError(f"kind='auto': column {column!r} is positive on "
                          f"{np.sum(values > 0)} of its {len(values)} rows, like prices, but "
                          f"line {line} holds {value:g}, which no price can be; fix that row if "
-                         "it holds prices, or pass --kind returns if it holds returns.")
+                         f"it holds prices, or {_pass_kind('returns')} if it holds returns.")
     median = np.median(values)
     centred = abs(median) <= np.median(np.abs(values - median))
     if min(positive, negative) >= MIN_SIGN_SHARE and centred:
         scale = float(np.median(np.abs(values)))
         return "returns", (f"kind: returns (centred near 0: {negative:.0%} negative, "
                            f"{positive:.0%} positive; median |value| {scale:.3g})")
-    raise ValueError(f"--kind auto: column {column!r} is neither prices (positive levels) "
+    raise ValueError(f"kind='auto': column {column!r} is neither prices (positive levels) "
                      f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
                      f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
-                     f"{median:.3g}; pass --kind returns or --kind prices.")
+                     f"{median:.3g}; {_pass_kind('returns', 'prices')}.")
+
+
+def _pass_kind(*kinds):
+    """The advice to pass one of ``kinds``, for a caller in Python or on the command line."""
+    return ("pass " + " or ".join(f"kind={k!r}" for k in kinds)
+            + " (" + " or ".join(f"--kind {k}" for k in kinds) + " on the command line)")
 
 
 def _median_move(values):
@@ -295,9 +302,9 @@ def _first_non_positive(values, lines):
 def _check_prices(values, lines, column, path):
     if np.any(values <= 0):
         line, value = _first_non_positive(values, lines)
-        raise ValueError(f"--kind prices: column {column!r} of {path} holds {value:g} on line "
-                         f"{line}; prices must be positive (pass --kind returns if the column "
-                         "holds returns).")
+        raise ValueError(f"kind='prices': column {column!r} of {path} holds {value:g} on line "
+                         f"{line}; prices must be positive ({_pass_kind('returns')} if the "
+                         "column holds returns).")
 
 
 # -- the series -------------------------------------------------------------------------------
@@ -431,8 +438,6 @@ def load_csv_series(path, column, date_column=None, kind="auto"):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     table = _read_table(path)
-    if table.header is None:
-        raise ValueError(f"{path} is empty.")
     values = _read_values(table, _column_index(table, column), column)
     lines = np.array([line for line, _ in table.rows])
     date_index = _date_index(table, date_column)

@@ -15,7 +15,7 @@ from importlib import resources
 
 import numpy as np
 
-from skqegm.utils._validation import check_int, check_option, check_random_state, check_real
+from ..utils._validation import check_int, check_option, check_random_state, check_real
 
 _SUBSAMPLE_FILE = "kddcup99_intrusion_subsample.csv.gz"
 _NORMAL = "normal."

@@ -12,10 +12,8 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import chi2
 
-from skqegm.utils._validation import check_option
-
-from ..utils._validation import check_confidence_level
-from ._arrays import check_flags, check_real_array
+from ..utils._validation import check_confidence_level, check_option, check_real_array
+from ._arrays import check_flags
 
 
 class BacktestResult(NamedTuple):

@@ -5,8 +5,12 @@ from typing import NamedTuple
 import numpy as np
 
 from ..utils._memory import check_memory
-from ..utils._validation import check_confidence_level, check_int, check_random_state
-from ._arrays import check_real_array
+from ..utils._validation import (
+    check_confidence_level,
+    check_int,
+    check_random_state,
+    check_real_array,
+)
 from .scoring_rules import check_var_es
 
 __all__ = ["AcerbiSzekelyResult", "acerbi_szekely_test"]

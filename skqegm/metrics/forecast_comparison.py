@@ -5,8 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
-from ..utils._validation import check_int, check_option
-from ._arrays import check_real_array
+from ..utils._validation import check_int, check_option, check_real_array
 
 __all__ = ["DieboldMarianoResult", "diebold_mariano_test"]
 

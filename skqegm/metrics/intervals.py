@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skqegm.metrics._arrays import check_coverage, check_intervals
+from ._arrays import check_coverage, check_intervals
 
 
 def interval_coverage(y_true, intervals):

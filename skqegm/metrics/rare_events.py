@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
-from skqegm.metrics._arrays import check_flags
+from ._arrays import check_flags
 
 
 def _check_pair(y_true, y_pred):

@@ -48,22 +48,21 @@ import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_is_fitted
 
-from skqegm.metrics._arrays import (
+from ..pipeline import Pipeline
+from ..utils._sampling import call_with_random_state
+from ..utils._tails import SIDES, flag_beyond, tail_thresholds
+from ..utils._validation import check_int, check_option, check_real, check_real_array
+from ._arrays import (
     check_coverage,
     check_flags,
     check_intervals,
-    check_real_array,
     check_tail_kl_params,
 )
-from skqegm.metrics._rarity import kde_rarity, rarity_scores, resolve_rarity
-from skqegm.metrics._scorer import BoundScorer
-from skqegm.metrics.intervals import coverage_error
-from skqegm.metrics.rare_events import rare_event_precision, rare_event_recall
-from skqegm.metrics.tail import tail_kl_divergence
-from skqegm.pipeline import Pipeline
-from skqegm.utils._sampling import call_with_random_state
-from skqegm.utils._tails import SIDES, flag_beyond, tail_thresholds
-from skqegm.utils._validation import check_int, check_option, check_real
+from ._rarity import kde_rarity, rarity_scores, resolve_rarity
+from ._scorer import BoundScorer
+from .intervals import coverage_error
+from .rare_events import rare_event_precision, rare_event_recall
+from .tail import tail_kl_divergence
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000

@@ -13,8 +13,7 @@ quantile is ``v = -VaR`` and the tail mean ``e = -ES`` of ``y`` (``side="lower"`
 import numpy as np
 from sklearn.metrics import mean_pinball_loss
 
-from ..utils._validation import check_confidence_level, check_option
-from ._arrays import check_real_array
+from ..utils._validation import check_confidence_level, check_option, check_real_array
 
 __all__ = ["fz0_loss", "var_pinball_loss"]
 

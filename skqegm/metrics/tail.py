@@ -7,14 +7,14 @@ from scipy.special import rel_entr
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
-from skqegm.metrics._arrays import (
+from ..utils._validation import check_real_array
+from ._arrays import (
     MIN_CELLS,
     bounded_rows,
-    check_real_array,
     check_tail_kl_params,
     power_of_two_scale,
 )
-from skqegm.metrics._rarity import rarity_scores, resolve_rarity
+from ._rarity import rarity_scores, resolve_rarity
 
 
 def _check_sample(x, name):

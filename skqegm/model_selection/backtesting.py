@@ -7,13 +7,13 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 
-from ..metrics._arrays import check_real_array
 from ..utils._memory import check_memory
 from ..utils._validation import (
     check_confidence_level,
     check_int,
     check_option,
     check_random_state,
+    check_real_array,
 )
 
 __all__ = ["WalkForwardResult", "walk_forward"]

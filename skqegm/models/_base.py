@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import ShotBudgetError
 from ..nn import BaseTorchEstimator
-from ..nn._modules import GaussianHead
+from ..nn.modules import GaussianHead
 from ..quantum import (
     CircuitRunner,
     JobManager,

@@ -14,7 +14,7 @@
 
 import torch
 
-from ..nn._modules import gaussian_kl, log_mixture_density
+from ..nn.modules import gaussian_kl, log_mixture_density
 from ._networks import average_rows, take_rows
 
 _EPS = 1e-6

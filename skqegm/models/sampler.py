@@ -7,7 +7,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..nn._modules import gaussian_mixture_logpdf
+from ..nn.modules import gaussian_mixture_logpdf
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin

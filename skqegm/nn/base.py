@@ -48,9 +48,9 @@ from ..exceptions import DivergenceWarning
 from ..utils._scaling import center_scale
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, check_device
-from ._modules import reset_parameters
-from ._optim import Adam
 from .callbacks import Callback, EarlyStopping, EpochLogger
+from .modules import reset_parameters
+from .optim import Adam
 
 _INT32 = np.iinfo(np.int32).max
 #: The largest learning rate accepted.
@@ -311,7 +311,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             yield train_set[rows]
 
     def _make_optimizer(self):
-        """Adam over every parameter of ``network_`` (torch's arithmetic, see ``_optim``)."""
+        """Adam over every parameter of ``network_`` (torch's arithmetic: :mod:`.optim`)."""
         return Adam(self.network_.parameters(), lr=self.learning_rate)
 
     def _train_step(self, batch, optimizer, generator):

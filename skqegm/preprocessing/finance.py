@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
-from skqegm.utils._validation import check_int
+from ..utils._validation import check_int
 
 
 def _is_pandas(obj):

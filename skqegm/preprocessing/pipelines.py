@@ -3,8 +3,8 @@
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from skqegm.pipeline import Pipeline
-from skqegm.utils._validation import check_option
+from ..pipeline import Pipeline
+from ..utils._validation import check_option
 
 KINDS = ("finance", "climate", "intrusion")
 

@@ -506,11 +506,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if self._output == "expval_z":
             fixed += 16.0 * 2**n * n  # the float64 signs, and a column being built
         sets = f" x {n_sets} weight sets" if n_sets > 1 else ""
+        device = check_device(self.device)
         rows = rows_per_chunk(
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
-            "pass fewer rows at a time, or use fewer qubits.")
-        device = check_device(self.device)
+            "pass fewer rows at a time, or use fewer qubits.", device)
         X_t, W_t = torch.from_numpy(X).to(device), torch.from_numpy(weight_sets).to(device)
         with torch.no_grad():
             if not sampled:

@@ -80,22 +80,27 @@ def chunk_rows(n_rows, bytes_per_row):
     return int(max(1, min(n_rows, budget // max(bytes_per_row, 1))))
 
 
-def rows_per_chunk(n_rows, bytes_per_row, fixed_bytes, what, advice=""):
+def rows_per_chunk(n_rows, bytes_per_row, fixed_bytes, what, advice="", device=None):
     """Rows per chunk of row-wise work, after refusing what cannot fit even one row.
 
     Chunks follow scikit-learn's ``working_memory``, made smaller where the memory limit
     leaves less than that beside ``fixed_bytes`` (the output and whatever is not chunked):
     a low limit then costs more chunks rather than a refusal. The refusal's estimate is
-    ``fixed_bytes`` plus one chunk.
+    ``fixed_bytes`` plus one chunk. On a CUDA ``device`` the chunks must also fit the
+    GPU's free memory (the whole estimate is held against both: the work runs on the
+    GPU, its output comes back to the host).
     """
     rows = chunk_rows(n_rows, bytes_per_row)
     if fixed_bytes + rows * bytes_per_row < UNCHECKED_BYTES:
         return rows  # reading the memory available would cost more than the work
-    limit = memory_limit()
-    if limit is not None:
-        # Half of what is left: the limit is what is available now, not a promise.
-        rows = max(1, min(rows, int((limit - fixed_bytes) // (2 * max(bytes_per_row, 1)))))
-    check_memory(fixed_bytes + rows * bytes_per_row, what, advice)
+    devices = [None] + ([device] if _is_cuda(device) else [])
+    for where in devices:
+        limit = memory_limit(where)
+        if limit is not None:
+            # Half of what is left: the limit is what is available now, not a promise.
+            rows = max(1, min(rows, int((limit - fixed_bytes) // (2 * max(bytes_per_row, 1)))))
+    for where in devices:
+        check_memory(fixed_bytes + rows * bytes_per_row, what, advice, where)
     return rows
 
 

@@ -6,6 +6,7 @@ import sys
 import numpy as np
 from sklearn import utils as _sklearn_utils
 from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_array
 
 _MAX_SEED = 2**32 - 1
 
@@ -266,3 +267,53 @@ class LoadedInstanceOf(HasMethods):
 
     def __str__(self):
         return f"an instance of '{self.module}.{self.name}'"
+
+
+#: dtype kinds that hold real numbers: booleans, signed and unsigned integers, floats.
+REAL_KINDS = "biuf"
+
+
+def _as_array(x, name):
+    """``x`` as an ndarray of its own dtype, any conversion error naming ``name``."""
+    try:
+        return check_array(x, ensure_2d=False, allow_nd=True, ensure_min_samples=0,
+                           dtype=None, ensure_all_finite=False, input_name=name)
+    except ValueError as exc:  # complex data, ragged lists, zero features, scalars
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from exc
+
+
+def check_real_array(x, name, *, allow_inf=False):
+    """``x`` as a float64 ndarray of real numbers, without NaN (or infinity, by default).
+
+    Parameters
+    ----------
+    x : array-like
+        The input; booleans, integers, floats, and object arrays of numbers are accepted.
+    name : str
+        The argument's name, used in error messages.
+    allow_inf : bool, default=False
+        Whether ``+inf`` and ``-inf`` are valid values.
+
+    Returns
+    -------
+    values : ndarray of dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds strings, complex numbers, dates or other non-real values, NaN, or an
+        infinity that is not allowed.
+    """
+    raw = _as_array(x, name)
+    # float64 would silently parse numeric strings and dates; a metric should not guess.
+    if raw.dtype.kind not in REAL_KINDS + "O":
+        raise ValueError(f"{name} must hold real numbers; got an array of dtype {raw.dtype}.")
+    try:
+        values = raw.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold real numbers: {exc}") from exc
+    if np.isnan(values).any():
+        raise ValueError(f"{name} contains NaN.")
+    if not allow_inf and np.isinf(values).any():
+        raise ValueError(f"{name} contains infinity; it must be finite.")
+    return values

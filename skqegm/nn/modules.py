@@ -15,7 +15,29 @@ MIN_SCALE = 1e-3
 
 
 def mlp(n_inputs, hidden_layer_sizes, n_outputs):
-    """A ReLU multilayer perceptron ``n_inputs -> hidden... -> n_outputs``."""
+    """A ReLU multilayer perceptron from ``n_inputs`` through hidden layers to ``n_outputs``.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width of the input.
+    hidden_layer_sizes : sequence of int
+        Width of each hidden layer, each followed by a ReLU; empty for an affine map.
+    n_outputs : int
+        Width of the output (no activation).
+
+    Returns
+    -------
+    network : torch.nn.Sequential
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqegm.nn.modules import mlp
+    >>> net = mlp(3, (8, 8), 2)
+    >>> net(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
     sizes = [n_inputs, *hidden_layer_sizes]
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -31,6 +53,24 @@ def reset_parameters(module, generator):
     ``1/sqrt(fan_in)``), but from a private generator instead of torch's global one. The
     parameters of other layers keep the values they were built with, which must not be
     random (the quantum layer's weights come from its seeded circuit).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    generator : torch.Generator
+        The only source of randomness: the same seed gives the same weights, whatever
+        torch's global seed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqegm.nn.modules import mlp, reset_parameters
+    >>> a, b = mlp(2, (4,), 1), mlp(2, (4,), 1)
+    >>> reset_parameters(a, torch.Generator().manual_seed(0))
+    >>> _ = torch.manual_seed(123)  # the global seed plays no part
+    >>> reset_parameters(b, torch.Generator().manual_seed(0))
+    >>> all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    True
     """
     with torch.no_grad():
         for layer in module.modules():
@@ -43,7 +83,36 @@ def reset_parameters(module, generator):
 
 
 class GaussianHead(nn.Module):
-    """An MLP whose output is a diagonal Gaussian: ``(mean, scale)``, each ``(..., n_outputs)``."""
+    """An MLP whose output is a diagonal Gaussian: a mean and a scale of ``n_outputs`` each.
+
+    The scale is ``softplus(raw) + MIN_SCALE``: positive, and bounded below so that a
+    likelihood stays finite on repeated values.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Width of the input.
+    hidden_layer_sizes : sequence of int
+        Hidden widths of the MLP (see :func:`mlp`).
+    n_outputs : int
+        Dimension of the Gaussian.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skqegm.nn.modules import GaussianHead, MIN_SCALE
+    >>> head = GaussianHead(3, (16,), 2)
+    >>> mean, scale = head(torch.randn(4, 3))
+    >>> mean.shape, scale.shape, bool((scale >= MIN_SCALE).all())
+    (torch.Size([4, 2]), torch.Size([4, 2]), True)
+
+    :meth:`pairs` decodes every (code, context row) pair without building them:
+
+    >>> codes, context = torch.randn(5, 1), torch.randn(4, 2)
+    >>> pairs = torch.cat([codes.expand(4, 5, 1), context[:, None].expand(4, 5, 2)], -1)
+    >>> torch.allclose(head.pairs(codes, context)[0], head(pairs)[0], atol=1e-6)
+    True
+    """
 
     def __init__(self, n_inputs, hidden_layer_sizes, n_outputs):
         super().__init__()
@@ -103,11 +172,35 @@ def _split_first_layer(first, codes, context):
 
 
 def log_mixture_density(x, weights, mean, scale):
-    """``log sum_k w_k N(x; mean_k, diag(scale_k^2))`` for each row of ``x`` ``(B, d)``.
+    """``log sum_k w_k N(x; mean_k, diag(scale_k^2))`` for each row of ``x``, in torch.
 
-    ``weights`` is ``(B, K)`` (per row) or ``(K,)`` (shared); ``mean`` and ``scale`` are
-    ``(K, d)`` or ``(B, K, d)``. Zero weights (unobserved outcomes under shot noise) are
-    clamped so that their gradient is zero rather than NaN.
+    Differentiable (the training loss); zero weights (unobserved outcomes under shot
+    noise) are clamped so that their gradient is zero rather than NaN.
+
+    Parameters
+    ----------
+    x : torch.Tensor of shape (B, d)
+    weights : torch.Tensor of shape (B, K) or (K,)
+        Per-row or shared mixture weights.
+    mean, scale : torch.Tensor of shape (K, d) or (B, K, d)
+        Shared or per-row components.
+
+    Returns
+    -------
+    log_density : torch.Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from scipy.stats import norm
+    >>> from skqegm.nn.modules import log_mixture_density
+    >>> x = torch.tensor([[0.3], [-1.0]], dtype=torch.float64)
+    >>> w = torch.tensor([0.25, 0.75], dtype=torch.float64)
+    >>> mean = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    >>> scale = torch.tensor([[1.0], [2.0]], dtype=torch.float64)
+    >>> ref = np.log(0.25 * norm.pdf([0.3, -1.0], 0, 1) + 0.75 * norm.pdf([0.3, -1.0], 1, 2))
+    >>> np.allclose(log_mixture_density(x, w, mean, scale).numpy(), ref)
+    True
     """
     z = (x.unsqueeze(-2) - mean) / scale
     log_components = -0.5 * (z * z).sum(-1) - torch.log(scale).sum(-1)
@@ -117,15 +210,57 @@ def log_mixture_density(x, weights, mean, scale):
 
 
 def gaussian_kl(mean, scale):
-    """``KL(N(mean, diag(scale^2)) || N(0, I))`` per row."""
+    """``KL(N(mean, diag(scale^2)) || N(0, I))`` per row, differentiable.
+
+    Parameters
+    ----------
+    mean, scale : torch.Tensor of shape (B, d)
+
+    Returns
+    -------
+    kl : torch.Tensor of shape (B,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Normal, kl_divergence
+    >>> from skqegm.nn.modules import gaussian_kl
+    >>> mean, scale = torch.tensor([[0.5, -1.0]]), torch.tensor([[2.0, 0.3]])
+    >>> ref = kl_divergence(Normal(mean, scale), Normal(0.0, 1.0)).sum(-1)
+    >>> torch.allclose(gaussian_kl(mean, scale), ref)
+    True
+    """
     return 0.5 * (mean * mean + scale * scale - 1.0).sum(-1) - torch.log(scale).sum(-1)
 
 
 def gaussian_mixture_logpdf(X, log_weights, mean, scale):
     """``log sum_k w_k N(x; mean_k, diag(scale_k^2))`` for each row of ``X``, in float64 numpy.
 
-    ``X`` is ``(n, d)``, ``log_weights`` ``(K,)``, ``mean`` and ``scale`` ``(K, d)``; rows
-    are processed in chunks so that memory stays near 32 MB whatever ``n * K``.
+    Rows are processed in chunks, so that memory stays near 32 MB whatever ``n * K``
+    (scoring, not training: no gradient).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    log_weights : ndarray of shape (K,)
+    mean, scale : ndarray of shape (K, d)
+
+    Returns
+    -------
+    log_density : ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy.stats import multivariate_normal
+    >>> from skqegm.nn.modules import gaussian_mixture_logpdf
+    >>> X = np.array([[0.0, 1.0], [2.0, -1.0]])
+    >>> mean, scale = np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([[1.0, 2.0], [0.5, 1.0]])
+    >>> w = np.array([0.4, 0.6])
+    >>> ref = np.log(sum(w[k] * multivariate_normal(mean[k], np.diag(scale[k] ** 2)).pdf(X)
+    ...                  for k in range(2)))
+    >>> np.allclose(gaussian_mixture_logpdf(X, np.log(w), mean, scale), ref)
+    True
     """
     const = -0.5 * X.shape[1] * np.log(2 * np.pi) - np.log(scale).sum(1) + log_weights
     out = np.empty(len(X))

@@ -29,7 +29,7 @@ class Adam:
     Examples
     --------
     >>> import torch
-    >>> from skqegm.nn._optim import Adam
+    >>> from skqegm.nn.optim import Adam
     >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     >>> ref = torch.nn.Parameter(w.detach().clone())
     >>> mine, theirs = Adam([w], lr=0.1), torch.optim.Adam([ref], lr=0.1)
