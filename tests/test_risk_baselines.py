@@ -55,6 +55,15 @@ def _arch_reference(estimator, y, n_train):
     return mean, sigma, fixed.std_resid[:n_train]
 
 
+@pytest.mark.parametrize("kwargs", [dict(p=2, o=2, q=2, dist="normal"), dict(q=3)])
+def test_longer_lags_follow_archs_variance_recursion(sp500, kwargs):
+    # Several betas: the compiled recursion starts from the last q training variances.
+    X, y = sp500
+    model = GARCHRiskEstimator(**kwargs).fit(X[:N_TRAIN], y[:N_TRAIN])
+    _, sigma, _ = _arch_reference(model, y, N_TRAIN)
+    np.testing.assert_allclose(model.predict_volatility(X[N_TRAIN:]), sigma, rtol=1e-10)
+
+
 @pytest.mark.parametrize("level", [0.975, 0.99])
 @pytest.mark.parametrize("kwargs", [
     dict(),                                     # GARCH(1,1)-t
