@@ -127,7 +127,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from skqegm import TailRiskEstimator, __version__
 from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
 from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
-from skqegm.datasets.csv_series import KINDS, parse_date
+from skqegm.datasets.csv_series import KINDS, MISSING, parse_date
 from skqegm.metrics import (
     acerbi_szekely_test,
     christoffersen_conditional_coverage_test,
@@ -201,6 +201,8 @@ def build_parser():
     data.add_argument("--csv", metavar="FILE", help="a CSV file of prices or returns")
     data.add_argument("--column", metavar="NAME", help="its column (required with --csv)")
     data.add_argument("--kind", choices=KINDS, help="what the column holds (default: auto)")
+    data.add_argument("--missing", choices=MISSING,
+                      help="a cell without a value: raise (default) or drop its row")
     data.add_argument("--date-column", metavar="NAME",
                       help="its column of dates (default: 'date', 'datetime' or 'timestamp')")
     data.add_argument("--test-start", metavar="YYYY-MM-DD",
@@ -340,7 +342,7 @@ class MarketData(NamedTuple):
 def check_data_options(args):
     """Refuse data options that do not go together, naming the option."""
     if args.csv is None:
-        for option in ("column", "kind", "date_column"):
+        for option in ("column", "kind", "missing", "date_column"):
             if getattr(args, option) is not None:
                 raise ValueError(f"--{option.replace('_', '-')} needs --csv")
     elif args.column is None:
@@ -357,7 +359,8 @@ def load_market(args):
     if args.csv is None:
         return "S&P 500", load_sp500_returns(), load_sp500_dates(), (), {
             "series": "S&P 500", "loader": "skqegm.datasets.load_sp500_returns"}
-    series = load_csv_series(args.csv, args.column, args.date_column, args.kind or "auto")
+    series = load_csv_series(args.csv, args.column, args.date_column, args.kind or "auto",
+                             args.missing or "raise")
     name = f"{args.column} ({Path(args.csv).name})"
     return name, series.returns, series.return_dates, series.notes, {
         "series": name, "csv": str(args.csv), "column": args.column,

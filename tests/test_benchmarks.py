@@ -196,6 +196,23 @@ def test_bench_tail_risk_splits_a_series_without_dates_by_row(tmp_path):
     assert data.source["starts"]["fixed"] == {"row": 1582, "date": None}
 
 
+def test_bench_tail_risk_drops_rows_without_a_value_on_request(tmp_path):
+    bench = _bench_tail_risk()
+    csv = tmp_path / "returns.csv"
+    _write_returns(csv)
+    lines = csv.read_text().splitlines()
+    lines[10] = "."  # FRED's mark of a day without a value
+    csv.write_text("\n".join(lines) + "\n")
+    argv = ["--csv", str(csv), "--column", "ret"]
+    with pytest.raises(ValueError, match=r"no value \('\.'\) on line 11; pass missing='drop'"):
+        bench.market_data(bench.build_parser().parse_args(argv))
+    data = bench.market_data(bench.build_parser().parse_args(argv + ["--missing", "drop"]))
+    assert len(data.y) == 2000 - 1 - 22
+    assert any(note.startswith("dropped 1 row without a value") for note in data.notes)
+    with pytest.raises(ValueError, match="--missing needs --csv"):
+        bench.check_data_options(bench.build_parser().parse_args(["--missing", "drop"]))
+
+
 # 1,300 prices from 2010-01-04 (business days): feature rows from 2010-02-04 to 2014-12-26.
 @pytest.mark.parametrize("write, options, message", [
     (_write_prices, ["--designs", "walk", "--walk-start", "1990-01-02"],

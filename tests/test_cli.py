@@ -456,13 +456,66 @@ def test_blank_rows_and_trailing_separators_are_accepted(tmp_path):
     np.testing.assert_array_equal(series.values, prices)
 
 
-@pytest.mark.parametrize("cell", ["nan", "inf", "-inf", "NaN", "Infinity"])
-def test_non_finite_values_are_refused(tmp_path, capsys, cell):
+def fred_rows(n=300, holidays=(3, 50, 51, 200), marker="."):
+    """A FRED-style export: ``marker`` instead of a price on the ``holidays`` rows."""
+    rows, prices = price_rows(n, header=("DATE", "DCOILWTICO"))
+    for k in holidays:
+        rows[k + 1] = (rows[k + 1][0], marker)
+    kept = np.setdiff1d(np.arange(n), holidays)
+    return rows, prices[kept], kept
+
+
+@pytest.mark.parametrize("marker", [".", "", "#N/A", "NaN", " na "])
+def test_rows_without_a_value_are_dropped_on_request(tmp_path, marker):
+    rows, prices, kept = fred_rows(marker=marker)
+    path = write_csv(tmp_path / "fred.csv", rows)
+    with pytest.raises(ValueError, match=r"on line 5; pass missing='drop' \(--missing drop "
+                                         r"on the command line\) to skip the rows"):
+        load_csv_series(path, "DCOILWTICO")
+    series = load_csv_series(path, "DCOILWTICO", missing="drop")
+    np.testing.assert_array_equal(series.values, prices)
+    np.testing.assert_array_equal(series.dates, np.datetime64("2020-01-01") + kept)
+    # The return after a holiday is the change since the last day with a price.
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)), rtol=1e-12)
+    np.testing.assert_array_equal(series.return_dates, series.dates[1:])
+    assert (f"dropped 4 rows without a value in column 'DCOILWTICO' (the first on line 5: "
+            f"{marker.strip()!r}); the returns span them") in series.notes
+    assert series.kind == "prices"
+
+
+def test_dropping_keeps_refusing_what_is_not_missing(tmp_path):
+    rows, _, _ = fred_rows()
+    rows[10] = (rows[10][0], "12%")
+    path = write_csv(tmp_path / "fred.csv", rows)
+    with pytest.raises(ValueError, match=r"non-numeric value '12%' on line 11\.$"):
+        load_csv_series(path, "DCOILWTICO", missing="drop")
+    rows = [rows[0]] + [(d, ".") for d, _ in rows[1:]]
+    with pytest.raises(ValueError, match=r"column 'DCOILWTICO' of .* has no values"):
+        load_csv_series(write_csv(tmp_path / "empty.csv", rows), "DCOILWTICO", missing="drop")
+    with pytest.raises(ValueError, match=r"missing must be one of raise, drop; got 'skip'"):
+        load_csv_series(path, "DCOILWTICO", missing="skip")
+
+
+def test_main_job_drops_missing_rows_with_a_note(tmp_path, capsys):
+    rows, _, _ = fred_rows(n=900)
+    path = write_csv(tmp_path / "fred.csv", rows)
+    argv = FAST + ["--csv", path, "--column", "DCOILWTICO", "--no-plot"]
+    assert_refused(capsys, argv, r"no value \('\.'\) on line 5; pass missing='drop'")
+    assert main(argv + ["--missing", "drop"]) == 0
+    assert "dropped 4 rows without a value in column 'DCOILWTICO'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cell, what", [
+    ("inf", "a non-finite value 'inf'"), ("-inf", "a non-finite value '-inf'"),
+    ("Infinity", "a non-finite value 'Infinity'"),
+    ("nan", "no value \\('nan'\\)"), ("NaN", "no value \\('NaN'\\)"),  # NaN: missing
+])
+def test_non_finite_values_are_refused(tmp_path, capsys, cell, what):
     rows, _ = price_rows(300)
     rows[42] = (rows[42][0], cell)
     path = write_csv(tmp_path / "p.csv", rows)
     assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
-                   rf"column 'close' of .* has a non-finite value '{cell}' on line 43")
+                   rf"column 'close' of .* has {what} on line 43")
 
 
 @pytest.mark.parametrize("cell", ["1_000", "1.2.3", "12%", "0x10", "1e", "--1"])

@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
-from ..datasets.csv_series import KINDS, Series, load_csv_series, parse_date
+from ..datasets.csv_series import KINDS, MISSING, Series, load_csv_series, parse_date
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -128,6 +128,10 @@ def _build_parser():
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
                            "with both signs, an error otherwise (default: auto)")
+    data.add_argument("--missing", choices=MISSING, default="raise",
+                      help="a cell of the column without a value (empty, '.', 'NA', "
+                           "'#N/A', 'NaN', ...): raise an error naming its line, or drop its "
+                           "row, e.g. the holidays of a FRED export (default: raise)")
     data.add_argument("--date-column", metavar="NAME",
                       help="CSV column of dates YYYY-MM-DD, optionally with a time "
                            "HH:MM[:SS], oldest or newest first; default: a column named "
@@ -180,7 +184,8 @@ def _series_of(args):
                       ())
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    return load_csv_series(args.csv, args.column, args.date_column, args.kind)
+    return load_csv_series(args.csv, args.column, args.date_column, args.kind,
+                           args.missing)
 
 
 def _plural(n, noun):

@@ -16,6 +16,10 @@ from typing import NamedTuple
 import numpy as np
 
 KINDS = ("auto", "prices", "returns")
+MISSING = ("raise", "drop")
+#: Cells that stand for "no value" in common exports (FRED writes ".", spreadsheets
+#: "#N/A", pandas "NaN"), compared without surrounding space and case.
+MISSING_MARKERS = frozenset({"", ".", "-", "na", "n/a", "#n/a", "nan", "null", "none"})
 DATE_COLUMNS = ("date", "datetime", "timestamp")
 SEPARATORS = ",;\t|"
 # kind="auto". Prices are levels that persist: the median |log change| between adjacent
@@ -145,6 +149,23 @@ def _parse_number(cell, decimal_comma):
         return None
 
 
+def _is_missing(cell):
+    return cell.lower() in MISSING_MARKERS
+
+
+def _drop_missing(table, index, column):
+    """``(table without the rows whose cell in column ``index`` is missing, note)``."""
+    missing = [(line, cells[index].strip()) for line, cells in table.rows
+               if _is_missing(cells[index].strip())]
+    if not missing:
+        return table, None
+    rows = [(line, cells) for line, cells in table.rows if not _is_missing(cells[index].strip())]
+    line, cell = missing[0]
+    note = (f"dropped {_plural(len(missing), 'row')} without a value in column {column!r} "
+            f"(the first on line {line}: {cell!r}); the returns span them")
+    return table._replace(rows=rows), note
+
+
 def _read_values(table, index, column):
     """The column's floats, or a ValueError naming the first bad cell and its line."""
     cells = [cells[index].strip() for _, cells in table.rows]
@@ -155,10 +176,14 @@ def _read_values(table, index, column):
     for i, ((line, _), cell) in enumerate(zip(table.rows, cells)):
         value = _parse_number(cell, decimal_comma)
         if value is None or not np.isfinite(value):
-            what = ("no value" if not cell else
-                    f"a non-numeric value {cell!r}" if value is None else
-                    f"a non-finite value {cell!r}")
-            hint = " (the column uses decimal commas)" if decimal_comma and cell else ""
+            if _is_missing(cell):
+                what = f"no value ({cell!r})" if cell else "no value"
+                hint = ("; pass missing='drop' (--missing drop on the command line) to skip "
+                        "the rows without a value")
+            else:
+                what = (f"a non-numeric value {cell!r}" if value is None else
+                        f"a non-finite value {cell!r}")
+                hint = " (the column uses decimal commas)" if decimal_comma else ""
             raise ValueError(f"column {column!r} of {table.path} has {what} on line "
                              f"{line}{hint}.")
         values[i] = value
@@ -318,7 +343,7 @@ class Series(NamedTuple):
     kind : {"prices", "returns"}
         What the column holds.
     values : ndarray of shape (n_values,)
-        The column as read.
+        The column as read (without the rows dropped by ``missing="drop"``).
     dates : ndarray of datetime64 of shape (n_values,) or None
         The dates of ``values``; ``None`` without a date column.
     returns : ndarray of shape (n_returns,)
@@ -326,7 +351,8 @@ class Series(NamedTuple):
     return_dates : ndarray of datetime64 of shape (n_returns,) or None
         The dates of ``returns``.
     notes : tuple of str
-        What was decided about the input (a reversed date order, the kind chosen).
+        What was decided about the input (a reversed date order, the rows dropped, the
+        kind chosen).
 
     Examples
     --------
@@ -346,7 +372,7 @@ class Series(NamedTuple):
     notes: tuple
 
 
-def load_csv_series(path, column, date_column=None, kind="auto"):
+def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"):
     """Read and validate the series in the column ``column`` of the CSV file ``path``.
 
     Parameters
@@ -360,6 +386,11 @@ def load_csv_series(path, column, date_column=None, kind="auto"):
         ``datetime`` or ``timestamp`` if there is one, else no dates.
     kind : {"auto", "prices", "returns"}, default="auto"
         What the column holds; ``"auto"`` decides from the whole column (see Notes).
+    missing : {"raise", "drop"}, default="raise"
+        What a cell without a value in ``column`` gets: an error naming its line, or its
+        row dropped (with a note), as for the holidays that FRED exports as ``.``. The
+        returns of prices then span the dropped rows: the return of the day after a
+        holiday is the change since the last day with a price.
 
     Returns
     -------
@@ -369,7 +400,7 @@ def load_csv_series(path, column, date_column=None, kind="auto"):
         dates; ``dates`` and ``return_dates`` are then ``None``), ``kind`` is
         ``"prices"`` or ``"returns"``, and for prices the returns are the log returns of
         consecutive prices. Its ``notes`` say what was decided about the input (a
-        reversed date order, the kind ``"auto"`` chose).
+        reversed date order, the rows dropped, the kind ``"auto"`` chose).
 
     Raises
     ------
@@ -400,6 +431,11 @@ def load_csv_series(path, column, date_column=None, kind="auto"):
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
       a ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``,
       ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
+    - **Missing values.** A cell of the column that is empty or one of
+      ``MISSING_MARKERS`` (``.``, ``-``, ``NA``, ``N/A``, ``#N/A``, ``NaN``, ``null``,
+      ``None``, in any case) is refused with ``missing="raise"``; with ``missing="drop"``
+      its row is dropped before anything else is read from it (its date included), and
+      a note counts the rows dropped.
     - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
       else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
       with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
@@ -437,11 +473,17 @@ def load_csv_series(path, column, date_column=None, kind="auto"):
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
     table = _read_table(path)
-    values = _read_values(table, _column_index(table, column), column)
+    index, notes = _column_index(table, column), []
+    if missing == "drop":
+        table, note = _drop_missing(table, index, column)
+        notes += [note] if note else []
+    values = _read_values(table, index, column)
     lines = np.array([line for line, _ in table.rows])
     date_index = _date_index(table, date_column)
-    dates, notes = None, []
+    dates = None
     if date_index is not None:
         dates = _read_dates(table, date_index)
         order, note = _time_order(dates, lines, table.path)
