@@ -155,15 +155,14 @@ def _is_missing(cell):
 
 def _drop_missing(table, index, column):
     """``(table without the rows whose cell in column ``index`` is missing, note)``."""
-    missing = [(line, cells[index].strip()) for line, cells in table.rows
-               if _is_missing(cells[index].strip())]
-    if not missing:
+    keep = [not _is_missing(cells[index].strip()) for _, cells in table.rows]
+    if all(keep):
         return table, None
-    rows = [(line, cells) for line, cells in table.rows if not _is_missing(cells[index].strip())]
-    line, cell = missing[0]
-    note = (f"dropped {_plural(len(missing), 'row')} without a value in column {column!r} "
-            f"(the first on line {line}: {cell!r}); the returns span them")
-    return table._replace(rows=rows), note
+    dropped = [row for row, kept in zip(table.rows, keep) if not kept]
+    line, cells = dropped[0]
+    note = (f"dropped {_plural(len(dropped), 'row')} without a value in column {column!r} "
+            f"(the first on line {line}: {cells[index].strip()!r}); the returns span them")
+    return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
 
 
 def _read_values(table, index, column):
@@ -178,8 +177,7 @@ def _read_values(table, index, column):
         if value is None or not np.isfinite(value):
             if _is_missing(cell):
                 what = f"no value ({cell!r})" if cell else "no value"
-                hint = ("; pass missing='drop' (--missing drop on the command line) to skip "
-                        "the rows without a value")
+                hint = f"; {_pass_option('missing', 'drop')} to skip the rows without a value"
             else:
                 what = (f"a non-numeric value {cell!r}" if value is None else
                         f"a non-finite value {cell!r}")
@@ -282,7 +280,8 @@ def _auto_kind(values, lines, column):
         if move is not None and not persistent:
             raise ValueError(f"kind='auto': column {column!r} is positive everywhere, like "
                              f"prices, but its median move between rows is {move:.0%} (in "
-                             f"log terms), unlike prices; {_pass_kind('prices', 'returns')}.")
+                             "log terms), unlike prices; "
+                             f"{_pass_option('kind', 'prices', 'returns')}.")
         return "prices", (f"kind: prices (every value positive; median move between rows "
                           f"{move or 0:.2%})")
     if positive > 0.5 and persistent:
@@ -290,7 +289,8 @@ def _auto_kind(values, lines, column):
         raise ValueError(f"kind='auto': column {column!r} is positive on "
                          f"{np.sum(values > 0)} of its {len(values)} rows, like prices, but "
                          f"line {line} holds {value:g}, which no price can be; fix that row if "
-                         f"it holds prices, or {_pass_kind('returns')} if it holds returns.")
+                         f"it holds prices, or {_pass_option('kind', 'returns')} if it holds "
+                         "returns.")
     median = np.median(values)
     centred = abs(median) <= np.median(np.abs(values - median))
     if min(positive, negative) >= MIN_SIGN_SHARE and centred:
@@ -300,13 +300,13 @@ def _auto_kind(values, lines, column):
     raise ValueError(f"kind='auto': column {column!r} is neither prices (positive levels) "
                      f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
                      f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
-                     f"{median:.3g}; {_pass_kind('returns', 'prices')}.")
+                     f"{median:.3g}; {_pass_option('kind', 'returns', 'prices')}.")
 
 
-def _pass_kind(*kinds):
-    """The advice to pass one of ``kinds``, for a caller in Python or on the command line."""
-    return ("pass " + " or ".join(f"kind={k!r}" for k in kinds)
-            + " (" + " or ".join(f"--kind {k}" for k in kinds) + " on the command line)")
+def _pass_option(name, *values):
+    """The advice to pass ``name`` as one of ``values``, in Python and on the command line."""
+    return ("pass " + " or ".join(f"{name}={v!r}" for v in values)
+            + " (" + " or ".join(f"--{name} {v}" for v in values) + " on the command line)")
 
 
 def _median_move(values):
@@ -328,8 +328,8 @@ def _check_prices(values, lines, column, path):
     if np.any(values <= 0):
         line, value = _first_non_positive(values, lines)
         raise ValueError(f"kind='prices': column {column!r} of {path} holds {value:g} on line "
-                         f"{line}; prices must be positive ({_pass_kind('returns')} if the "
-                         "column holds returns).")
+                         f"{line}; prices must be positive ({_pass_option('kind', 'returns')} "
+                         "if the column holds returns).")
 
 
 # -- the series -------------------------------------------------------------------------------
