@@ -364,7 +364,8 @@ def load_market(args):
     name = f"{args.column} ({Path(args.csv).name})"
     return name, series.returns, series.return_dates, series.notes, {
         "series": name, "csv": str(args.csv), "column": args.column,
-        "date_column": args.date_column, "kind": series.kind}
+        "date_column": args.date_column, "kind": series.kind,
+        "missing": args.missing or "raise", "notes": list(series.notes)}
 
 
 def default_starts(n_rows):

@@ -209,6 +209,7 @@ def test_bench_tail_risk_drops_rows_without_a_value_on_request(tmp_path):
     data = bench.market_data(bench.build_parser().parse_args(argv + ["--missing", "drop"]))
     assert len(data.y) == 2000 - 1 - 22
     assert any(note.startswith("dropped 1 row without a value") for note in data.notes)
+    assert data.source["missing"] == "drop" and data.source["notes"] == list(data.notes)
     with pytest.raises(ValueError, match="--missing needs --csv"):
         bench.check_data_options(bench.build_parser().parse_args(["--missing", "drop"]))
 
