@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from skqegm.baselines import historical_simulation
-from skqegm.cli import _build_parser, _es_scores, _plot_target, _prepare, main
+from skqegm.cli import _build_parser, _es_scores, _plot_target, _prepare, _units_note, main
 from skqegm.datasets import load_csv_series
+from skqegm.datasets.csv_series import Series
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -176,6 +177,19 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "(returns)" in out and "fit on 475 days, test on 203 days" in out
     assert "kind: returns (centred near 0: " in out
+    assert "percentages" not in out  # fractions: no note on the units
+
+
+def test_returns_that_look_like_percentages_get_a_note():
+    r = np.random.default_rng(1).standard_t(4, 700)  # the same returns, in percent
+    note = _units_note(Series("r", "returns", r, None, r, None, ()))
+    assert re.fullmatch(r"note: the median \|return\| is 0\.\d+, i\.e\. \d+% a day if the "
+                        r"returns are fractions; if they are percentages, divide the column by "
+                        r"100 \(the table reads returns as fractions and shows VaR and ES in "
+                        r"%\)", note), note
+    assert _units_note(Series("r", "returns", r / 100, None, r / 100, None, ())) is None
+    prices = np.exp(np.cumsum(r))  # even wild log returns computed from prices: fractions
+    assert _units_note(Series("p", "prices", prices, None, r, None, ())) is None
 
 
 def test_load_csv_series(tmp_path):

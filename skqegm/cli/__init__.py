@@ -65,6 +65,9 @@ MAX_REFIT_EVERY = 100_000
 N_DRAWS = 1000
 TAIL_KL_DRAWS = 10  # per day, as make_tail_kl_scorer's default
 GARCH_LABEL = "GJR-GARCH skew-t"
+#: A median |return| above this is implausible for returns given as fractions (20% a
+#: period) and usual for percentages (the S&P 500's daily median is 0.5 in percent).
+PERCENT_LIKE_MEDIAN = 0.2
 _NOT_PLOTTABLE = {"pgf"}  # matplotlib writes it only with a LaTeX installation
 
 
@@ -186,6 +189,18 @@ def _series_of(args):
         raise ValueError("--csv needs --column NAME (the column holding the series).")
     return load_csv_series(args.csv, args.column, args.date_column, args.kind,
                            args.missing)
+
+
+def _units_note(series):
+    """A note when returns given as they are look like percentages, else ``None``."""
+    if series.kind != "returns":
+        return None  # log returns computed from prices are fractions
+    median = float(np.median(np.abs(series.returns)))
+    if median <= PERCENT_LIKE_MEDIAN:
+        return None
+    return (f"note: the median |return| is {median:.3g}, i.e. {median:.0%} a day if the "
+            "returns are fractions; if they are percentages, divide the column by 100 "
+            "(the table reads returns as fractions and shows VaR and ES in %)")
 
 
 def _plural(n, noun):
@@ -521,7 +536,8 @@ def _run(args):
     first, row_dates, series = job.first, job.row_dates, job.series
     y_test = job.y[first:]
     print(f"skqegm: tail risk of {series.name}")
-    for note in series.notes + tuple(n for n in (job.plot_note, job.models_note) if n):
+    extra = (_units_note(series), job.plot_note, job.models_note)
+    for note in series.notes + tuple(n for n in extra if n):
         print(note)
     print(_header(job, args) + "\n")
 
