@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from skqegm.cli import main
 from skqegm.datasets import load_csv_series
+from skqegm.datasets.csv_series import parse_date
 
 FUZZ = settings(max_examples=500, deadline=None, derandomize=True)
 END_TO_END = settings(max_examples=60, deadline=None, derandomize=True)
@@ -28,7 +29,8 @@ END_TO_END = settings(max_examples=60, deadline=None, derandomize=True)
 DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S")
 BAD_NUMBERS = ("abc", "1.2.3", "--1", "1_000", "12%", "1e", "0x10")
 NON_FINITE = ("nan", "inf", "-inf", "NaN", "Infinity")
-BAD_DATES = ("2020/01/05", "2020-02-30", "", "05.01.2020", "yesterday", "2020-01-05 25:00")
+BAD_DATES = ("2020/01/05", "2020-02-30", "", "05.01.2020", "yesterday", "2020-01-05 25:00",
+             "2020-01-05 10:00:60", "2020-０１-05", "0000-01-05")
 
 
 @dataclass
@@ -275,3 +277,8 @@ def test_main_refuses_a_broken_long_file_before_fitting(folder, case):
     err = assert_refused_quietly(["--csv", write(folder, case), *case.argv, "--no-plot"])
     if case.refused_on is not None:
         assert re.search(rf"\bline {case.refused_on}\b", err), err
+
+
+@pytest.mark.parametrize("text", BAD_DATES)
+def test_parse_date_refuses_each_bad_date(text):
+    assert parse_date(text) is None
