@@ -44,6 +44,9 @@ Models (package defaults, nothing tuned; no figure of the test years chooses any
 * ``gjr-skewt``: ``GARCHRiskEstimator(o=1, dist="skewt")``, GJR-GARCH(1,1,1) with Hansen's
   skewed t, the issue's reference model;
 * ``fhs``: ``GARCHRiskEstimator(method="fhs")``, filtered historical simulation;
+* ``gjr-evt``: ``GARCHRiskEstimator(o=1, dist="skewt", method="evt")``, McNeil and Frey's
+  conditional EVT on the GJR-GARCH filter (a generalized Pareto tail beyond the 10%
+  largest standardised losses);
 * ``hs250``: ``HistoricalSimulation(window=250)``;
 * ``hgb``: gradient-boosted quantile regression on the same features (VaR only, no ES;
   ``fixed`` design only).
@@ -324,7 +327,8 @@ def baseline_models():
         print("  arch is not installed: the GARCH models are skipped (pip install arch)")
         return models
     return {"garch-t": GARCHRiskEstimator(), "gjr-skewt": GARCHRiskEstimator(o=1, dist="skewt"),
-            "fhs": GARCHRiskEstimator(method="fhs"), **models}
+            "fhs": GARCHRiskEstimator(method="fhs"),
+            "gjr-evt": GARCHRiskEstimator(o=1, dist="skewt", method="evt"), **models}
 
 
 class MarketData(NamedTuple):

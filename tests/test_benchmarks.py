@@ -62,7 +62,7 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
     for design, expected in (("fixed", {"hgb"}), ("walk", set())):
         models = {r["model"] for r in records if r["part"] == "sp500" and r["design"] == design}
         assert {"qegm", "twin", "qegm-filtered", "twin-filtered", "garch-t", "gjr-skewt",
-                "fhs", "hs250"} | expected <= models
+                "fhs", "gjr-evt", "hs250"} | expected <= models
         assert "hgb" not in models or design == "fixed"
     for record in records:
         if record["part"] == "sp500":

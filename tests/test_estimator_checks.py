@@ -64,6 +64,7 @@ VARIANTS = [
     TailRiskEstimator(latent="gaussian", mixture_weights="conditional", **FAST),
     GPDTailSampler(body="empirical"),
     GARCHRiskEstimator(o=1, dist="skewt", method="fhs"),
+    GARCHRiskEstimator(method="evt", tail_fraction=0.45),
     EWMARiskEstimator(decay=0.97, method="fhs"),
     HistoricalSimulation(window=5),
     FilteredRiskEstimator(TailRiskEstimator(latent="gaussian", **FAST), GARCHRiskEstimator()),
@@ -102,9 +103,20 @@ WINDOW_FAILURES = {
     for check in SHORT_DATA_CHECKS
 }
 
+# GARCHRiskEstimator(method="evt") fits a generalized Pareto law to at least 5 residual
+# losses beyond its threshold: these two checks fit 10 rows, whose tail (tail_fraction <
+# 0.5) holds at most 4. The other checks' data are long enough.
+EVT_FAILURES = {
+    check: "the check's 10 rows leave at most 4 residual losses beyond the threshold, "
+           "fewer than the generalized Pareto fit needs, which fit refuses"
+    for check in ("check_estimators_nan_inf", "check_fit2d_1feature")
+}
+
 
 def expected_failed_checks(estimator):
     failures = {}
+    if getattr(estimator, "method", None) == "evt":
+        failures.update(EVT_FAILURES)
     if isinstance(estimator, HistoricalSimulation) and estimator.window > 10:
         failures.update(WINDOW_FAILURES)
     if getattr(estimator, "encoding", None) == "amplitude":

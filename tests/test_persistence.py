@@ -109,6 +109,7 @@ def test_tail_risk_estimator_round_trips(latent):
 
 @pytest.mark.parametrize("model", [GARCHRiskEstimator(o=1, dist="skewt"),
                                    GARCHRiskEstimator(method="fhs"),
+                                   GARCHRiskEstimator(method="evt"),
                                    EWMARiskEstimator(),
                                    EWMARiskEstimator(method="fhs"),
                                    HistoricalSimulation(window=100)], ids=repr)

@@ -55,6 +55,19 @@ def _arch_reference(estimator, y, n_train):
     return mean, sigma, fixed.std_resid[:n_train]
 
 
+def _conditional_evt_reference(std_resid, alpha, tail_fraction):
+    """McNeil and Frey's tail quantile and tail mean of the residuals, from scipy's
+    generalized Pareto law: the k largest losses exceed the (k+1)-th, with probability k/n."""
+    losses = np.sort(-std_resid)[::-1]
+    k = int(tail_fraction * len(losses))
+    threshold = losses[k]
+    shape, _, scale = stats.genpareto.fit(losses[:k] - threshold, floc=0)
+    excess = stats.genpareto.isf(alpha / (k / len(losses)), shape, scale=scale)
+    mean_excess = stats.genpareto.expect(lambda x: x, args=(shape,), scale=scale, lb=excess,
+                                         conditional=True)
+    return -(threshold + excess), -(threshold + mean_excess)
+
+
 @pytest.mark.parametrize("kwargs", [dict(p=2, o=2, q=2, dist="normal"), dict(q=3)])
 def test_longer_lags_follow_archs_variance_recursion(sp500, kwargs):
     # Several betas: the compiled recursion starts from the last q training variances.
@@ -70,6 +83,7 @@ def test_longer_lags_follow_archs_variance_recursion(sp500, kwargs):
     dict(o=1, dist="skewt"),                    # GJR-GARCH(1,1,1), skewed t
     dict(dist="normal", mean="zero", p=2),
     dict(method="fhs"),                         # filtered historical simulation
+    dict(o=1, dist="skewt", method="evt"),      # conditional EVT on the GJR filter
 ])
 def test_forecasts_match_archs_filter_and_the_innovation_law(sp500, kwargs, level):
     X, y = sp500
@@ -82,6 +96,8 @@ def test_forecasts_match_archs_filter_and_the_innovation_law(sp500, kwargs, leve
     if model.method == "fhs":
         q = np.quantile(std_resid, alpha)
         e = std_resid[std_resid <= q].mean()
+    elif model.method == "evt":
+        q, e = _conditional_evt_reference(std_resid, alpha, model.tail_fraction)
     elif model.dist == "t":
         nu = params["nu"]
         s = math.sqrt((nu - 2) / nu)
@@ -207,7 +223,7 @@ def test_missing_arch_names_the_extra(monkeypatch):
 @pytest.mark.parametrize("model", [
     GARCHRiskEstimator(), GARCHRiskEstimator(o=1, dist="skewt"),
     GARCHRiskEstimator(dist="normal"), GARCHRiskEstimator(method="fhs"),
-    HistoricalSimulation(),
+    GARCHRiskEstimator(o=1, dist="skewt", method="evt"), HistoricalSimulation(),
 ], ids=repr)
 def test_sample_y_draws_from_the_law_of_the_forecasts(sp500, model):
     X, y = sp500
@@ -220,3 +236,50 @@ def test_sample_y_draws_from_the_law_of_the_forecasts(sp500, model):
     es = -np.array([row[row <= -v].mean() for row, v in zip(draws, var)])
     np.testing.assert_allclose(var, model.predict_var(rows, 0.975), rtol=0.03)
     np.testing.assert_allclose(es, model.predict_es(rows, 0.975), rtol=0.04)
+
+
+@pytest.mark.parametrize("level", [0.8, 0.9, 0.99, 0.999])
+def test_evt_figures_are_those_of_its_draws_in_the_body_and_beyond(sp500, level):
+    """Below the threshold's probability (0.1) the quantile is a residual and the tail mean
+    mixes residuals with the Pareto tail; beyond it, the Pareto law alone."""
+    X, y = sp500
+    model = GARCHRiskEstimator(method="evt").fit(X[:N_TRAIN], y[:N_TRAIN])
+    row = X[N_TRAIN:N_TRAIN + 1]
+    draws = model.sample_y(row, 2_000_000, random_state=1)[0]
+    var = -np.quantile(draws, 1 - level)
+    es = -draws[draws <= -var].mean()
+    assert model.predict_var(row, level)[0] == pytest.approx(var, rel=0.01)
+    assert model.predict_es(row, level)[0] == pytest.approx(es, rel=0.01)
+    if level < 0.9:  # a body quantile is one of the training residuals
+        mu, sigma = model.params_["mu"], model.predict_volatility(row)[0]
+        z = (-model.predict_var(row, level)[0] - mu) / sigma
+        assert np.min(np.abs(model.std_resid_ - z)) < 1e-12
+
+
+def test_evt_tail_reaches_past_the_largest_residual_loss(sp500):
+    X, y = sp500
+    fhs = GARCHRiskEstimator(method="fhs").fit(X[:N_TRAIN], y[:N_TRAIN])
+    evt = GARCHRiskEstimator(method="evt").fit(X[:N_TRAIN], y[:N_TRAIN])
+    row = X[N_TRAIN:N_TRAIN + 1]
+    # FHS's 99.99% VaR is (nearly) the largest residual loss; a Pareto tail goes beyond it.
+    assert evt.predict_var(row, 0.9999)[0] > fhs.predict_var(row, 0.9999)[0]
+    assert evt.tail_threshold_ == pytest.approx(-np.sort(-evt.std_resid_)[::-1][100])
+    assert evt.gpd_scale_ > 0 and -0.5 < evt.gpd_shape_ < 1
+    assert not hasattr(fhs, "gpd_shape_")
+
+
+def test_evt_refuses_too_few_tail_residuals_and_warns_of_an_infinite_mean(sp500, monkeypatch):
+    X, y = sp500
+    with pytest.warns(UserWarning, match="below 250"), pytest.raises(
+            ValueError, match=r"tail_fraction=0.1 of the 40 standardised residuals .*: 4, "
+                              r"fewer than the 5 its fit needs; .* at least 50 returns"):
+        GARCHRiskEstimator(method="evt").fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match=r"'tail_fraction' parameter .* range \(0.0, 0.5\)"):
+        GARCHRiskEstimator(method="evt", tail_fraction=0.5).fit(X[:300], y[:300])
+    from skqegm.baselines import _residual_evt
+
+    monkeypatch.setattr(_residual_evt, "fit_gpd", lambda excess: (1.2, 1.0))
+    with pytest.warns(UserWarning, match="shape of the residual losses is 1.2 >= 1"):
+        model = GARCHRiskEstimator(method="evt").fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert np.all(np.isposinf(model.predict_es(X[N_TRAIN:N_TRAIN + 2], 0.99)))
+    assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))

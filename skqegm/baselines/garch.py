@@ -8,7 +8,7 @@ each of its two branches, which are rescaled unit-variance t densities.
 import math
 import threading
 import warnings
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import stats
@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
+from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 
 _ONE_FIT_AT_A_TIME = threading.Lock()
@@ -146,11 +147,18 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     - ``method="parametric"``: of the fitted law (closed forms, also for the skewed t);
     - ``method="fhs"``: filtered historical simulation (Barone-Adesi et al. 1999), the
       empirical quantile and tail mean of the standardised residuals
-      ``eps_t / sigma_t`` of the fit.
+      ``eps_t / sigma_t`` of the fit;
+    - ``method="evt"``: conditional EVT (McNeil and Frey 2000), the standardised residuals
+      with a generalized Pareto law fitted by maximum likelihood to the excesses of their
+      ``tail_fraction`` largest losses over the next largest (the threshold); beyond the
+      threshold the quantile and tail mean are the Pareto law's closed forms, so the tail
+      reaches past the largest residual loss where FHS's stops at it.
 
     Common models: ``GARCHRiskEstimator()`` is GARCH(1,1)-t;
     ``GARCHRiskEstimator(o=1, dist="skewt")`` GJR-GARCH(1,1,1) with Hansen's skewed t;
-    ``GARCHRiskEstimator(method="fhs")`` FHS on the GARCH(1,1)-t filter.
+    ``GARCHRiskEstimator(method="fhs")`` FHS on the GARCH(1,1)-t filter;
+    ``GARCHRiskEstimator(o=1, dist="skewt", method="evt")`` conditional EVT on the
+    GJR-GARCH filter.
 
     ``X`` and ``y`` are those of :class:`~skqegm.TailRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
@@ -179,8 +187,12 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         Innovation law: standardised Student-t, Hansen's skewed t, normal.
     mean : {"constant", "zero"}, default="constant"
         Mean model of the returns.
-    method : {"parametric", "fhs"}, default="parametric"
+    method : {"parametric", "fhs", "evt"}, default="parametric"
         Innovation tail of the forecasts (see above).
+    tail_fraction : float, default=0.1
+        With ``method="evt"``, the fraction of the standardised residuals whose losses
+        are fitted as exceedances, in (0, 0.5) (McNeil and Frey's ``k / n``, 0.1 in their
+        study); the fit needs at least 5 of them. Ignored by the other methods.
     lag_column : int, default=0
         Column of ``X`` that holds the previous day's return, >= 0.
 
@@ -194,6 +206,13 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         ``sigma_t`` of the training rows, in the units of ``y``.
     std_resid_ : ndarray of shape (n_samples,)
         The standardised residuals ``eps_t / sigma_t`` (FHS draws its tail from them).
+    tail_threshold_ : float
+        With ``method="evt"`` only: the standardised residual below which the tail is
+        generalized Pareto (minus the loss threshold).
+    gpd_shape_, gpd_scale_ : float
+        With ``method="evt"`` only: the shape ``xi`` and the scale, in standardised
+        units, of the generalized Pareto law of the losses beyond the threshold; the
+        expected shortfall is infinite when ``xi >= 1`` (``fit`` warns).
     loglikelihood_ : float
         The maximised log-likelihood, of the rescaled returns.
     converged_ : bool
@@ -231,18 +250,20 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         "q": [Interval(Integral, 0, None, closed="left")],
         "dist": [StrOptions(set(_ARCH_DISTS))],
         "mean": [StrOptions(set(_ARCH_MEANS))],
-        "method": [StrOptions({"parametric", "fhs"})],
+        "method": [StrOptions({"parametric", "fhs", "evt"})],
+        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
         "lag_column": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, p=1, o=0, q=1, dist="t", mean="constant", method="parametric",
-                 lag_column=0):
+                 tail_fraction=0.1, lag_column=0):
         self.p = p
         self.o = o
         self.q = q
         self.dist = dist
         self.mean = mean
         self.method = method
+        self.tail_fraction = tail_fraction
         self.lag_column = lag_column
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -296,6 +317,8 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self.loglikelihood_ = float(result.loglikelihood)
         self.conditional_volatility_ = np.asarray(result.conditional_volatility) / self._scale
         self.std_resid_ = np.asarray(result.std_resid, dtype=np.float64)
+        if self.method == "evt":
+            self._fit_residual_tail()
         # The state before the last training return, which the first prediction row's
         # lagged return supplies (it is y[-1] when the rows continue the series).
         resid = (y - self._mu)[:-1]
@@ -303,6 +326,15 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self._shocks = resid[resid.shape[0] - n_shocks:] if n_shocks else resid[:0]
         self._variances = self.conditional_volatility_[y.shape[0] - self.q:] ** 2
         return self
+
+    def _fit_residual_tail(self):
+        self._loss_tail = fit_loss_tail(self.std_resid_, self.tail_fraction)
+        self.tail_threshold_ = -self._loss_tail.threshold
+        self.gpd_shape_, self.gpd_scale_ = self._loss_tail.shape, self._loss_tail.scale
+        if self.gpd_shape_ >= 1:
+            warnings.warn(f"GARCHRiskEstimator: the generalized Pareto shape of the residual "
+                          f"losses is {self.gpd_shape_:.3g} >= 1, so the tail has no mean and "
+                          "predict_es returns inf.", UserWarning, stacklevel=4)
 
     def _set_params(self, params):
         scale = self._scale
@@ -336,10 +368,12 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
                                            self._omega, self._alpha, self._gamma, self._beta))
 
     def _innovations(self, size, rng):
-        """Unit-variance innovations of the forecasts: the fitted law, or for FHS the
-        standardised residuals drawn with replacement."""
+        """Unit-variance innovations of the forecasts: the fitted law, for FHS the
+        standardised residuals drawn with replacement, for EVT their law with a Pareto tail."""
         if self.method == "fhs":
             return rng.choice(self.std_resid_, size=size)
+        if self.method == "evt":
+            return draw_residuals(self._loss_tail, size, rng)
         if self.dist == "normal":
             return rng.standard_normal(size)
         if self.dist == "t":
@@ -355,4 +389,6 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         alpha = 1.0 - level
         if self.method == "fhs":
             return residual_tail(self.std_resid_, level)
+        if self.method == "evt":
+            return loss_tail_figures(self._loss_tail, alpha)
         return standardized_tail(self.dist, self._shape, alpha)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
 from ..utils._scaling import mean_std
-from ..utils._tails import flag_beyond, tail_thresholds
+from ..utils._tails import fit_gpd, flag_beyond, tail_thresholds
 from ..utils._validation import check_int, check_random_state
 
 BODIES = ("kde", "empirical")
@@ -430,11 +430,7 @@ def _fit_tail(excess, x):
     """``(probability, shape, scale)`` of one tail from its exceedances ``excess`` over the
     threshold and the feature's training values ``x`` (see the Notes of GPDTailSampler)."""
     if len(excess) >= MIN_EXCEEDANCES:
-        # scipy's starting values square the data, which overflows beyond 1e154: extreme
-        # excesses are fitted in units of the largest (the fit is scale-equivariant).
-        unit = excess.max() if not 1e-100 < excess.max() < 1e100 else 1.0
-        c, _, scale = genpareto.fit(excess / unit, floc=0)
-        return len(excess) / len(x), c, scale * unit
+        return len(excess) / len(x), *fit_gpd(excess)
     if len(excess):  # exponential maximum likelihood: the scale is the mean excess
         return len(excess) / len(x), 0.0, excess.mean()
     std = mean_std(x)[1]

@@ -1,4 +1,5 @@
-"""The package's rare-event rules in one place: thresholds from data, and flags beyond them.
+"""The package's rare-event rules in one place: thresholds from data, flags beyond them, and
+the generalized Pareto fit of what lies beyond.
 
 Thresholds always have the layout of ``tail_threshold_``: an array of shape
 ``(2, n_columns)``, row 0 the lower and row 1 the upper threshold of each column. A value
@@ -7,6 +8,7 @@ is rare when it lies strictly beyond the threshold of its side, so ties at a thr
 """
 
 import numpy as np
+from scipy.stats import genpareto
 
 from ._scaling import mean_std
 
@@ -34,3 +36,14 @@ def flag_beyond(values, thresholds, side):
     if side == "upper":
         return values > thresholds[1]
     return (values < thresholds[0]) | (values > thresholds[1])
+
+
+def fit_gpd(excess):
+    """Maximum-likelihood ``(shape, scale)`` of a generalized Pareto law (location 0) fitted
+    to the non-negative exceedances ``excess`` over a threshold (``scipy.stats.genpareto``)."""
+    # scipy's starting values square the data, which overflows beyond 1e154: extreme
+    # excesses are fitted in units of the largest (the fit is scale-equivariant).
+    largest = excess.max()
+    unit = largest if not 1e-100 < largest < 1e100 else 1.0
+    shape, _, scale = genpareto.fit(excess / unit, floc=0)
+    return float(shape), float(scale * unit)
