@@ -25,6 +25,22 @@ SMALL = dict(n_qubits=1, n_layers=1, max_epochs=1, batch_size=20, hidden_layer_s
              early_stopping=False, random_state=0)
 # The client-side modules: made unimportable, they leave the legacy classes.
 CLIENT_SIDE = ("qiskit_ibm_runtime.executor_sampler", "qiskit_ibm_runtime.executor_estimator")
+
+
+def _client_side_classes():
+    """The client-side Sampler and Estimator (qiskit-ibm-runtime 0.50+; 0.49 has a preview
+    under other names, which skqegm does not use), or None."""
+    try:
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+        from qiskit_ibm_runtime.executor_sampler import Sampler
+    except ImportError:
+        return None
+    return Sampler, Estimator
+
+
+CLIENT_SIDE_CLASSES = _client_side_classes()
+needs_client_side = pytest.mark.skipif(
+    CLIENT_SIDE_CLASSES is None, reason="qiskit-ibm-runtime < 0.50: no client-side Sampler")
 LEGACY = getattr(qiskit_ibm_runtime, "SamplerV2", None)
 needs_legacy = pytest.mark.skipif(
     LEGACY is None or LEGACY.__module__ != "qiskit_ibm_runtime.sampler",
@@ -35,8 +51,8 @@ needs_legacy = pytest.mark.skipif(
 def flavour(request, monkeypatch):
     """Which of qiskit-ibm-runtime's primitives runtime_primitive finds."""
     if request.param == "client-side":
-        for module in CLIENT_SIDE:
-            pytest.importorskip(module)
+        if CLIENT_SIDE_CLASSES is None:
+            pytest.skip("qiskit-ibm-runtime < 0.50: no client-side Sampler")
     else:
         if LEGACY is None or LEGACY.__module__ != "qiskit_ibm_runtime.sampler":
             pytest.skip("this qiskit-ibm-runtime no longer has the legacy SamplerV2")
@@ -70,11 +86,11 @@ def _runtime_deprecations(caught):
             and ("qiskit-ibm-runtime" in str(w.message) or "qiskit_ibm_runtime" in w.filename)]
 
 
+@needs_client_side
 def test_the_client_side_sampler_is_preferred_where_it_exists():
-    sampler_module = pytest.importorskip("qiskit_ibm_runtime.executor_sampler")
-    estimator_module = pytest.importorskip("qiskit_ibm_runtime.executor_estimator")
-    assert type(runtime_primitive("sampler", DEVICE)) is sampler_module.Sampler
-    assert type(runtime_primitive("estimator", DEVICE)) is estimator_module.Estimator
+    sampler, estimator = CLIENT_SIDE_CLASSES
+    assert type(runtime_primitive("sampler", DEVICE)) is sampler
+    assert type(runtime_primitive("estimator", DEVICE)) is estimator
 
 
 @needs_legacy
@@ -166,7 +182,14 @@ def test_no_deprecation_of_qiskit_ibm_runtime_escapes_a_fit_or_transform(
         model = QEGMSampler(backend=FakeManilaV2(), shots=8, **SMALL).fit(X)
         qt = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), shots=16, random_state=0)
         Z = qt.fit(X).transform(X)
-    assert not _runtime_deprecations(caught)
+    escaped = _runtime_deprecations(caught)
+    if hardware_path and flavour == "legacy":
+        # qiskit-ibm-runtime 0.40 (not 0.49, 0.51): Qiskit's BackendSamplerV2, which the
+        # legacy local testing mode runs, reads a fake device's deprecated max_circuits.
+        # Only this rehearsal runs it: hardware does not, and skqegm samples a fake
+        # device in this process.
+        escaped = [m for m in escaped if not m.startswith("max_circuits is deprecated")]
+    assert not escaped
     assert np.isfinite(model.score_samples(X)).all()
     assert Z.shape == (20, 2) and np.allclose(Z.sum(axis=1), 1.0)
     assert qt.runner_.jobs.jobs  # the transform's jobs ran through the job manager
@@ -184,7 +207,8 @@ def test_the_client_side_sampler_draws_the_fake_devices_own_distribution(monkeyp
     Aer with ``NoiseModel.from_backend``) and skqegm's own local sampling (the exact noisy
     probabilities, readout included) draw the same distribution: an independent check of
     both. The legacy SamplerV2's local mode is 0.035 to 0.04 away (other readout errors)."""
-    pytest.importorskip("qiskit_ibm_runtime.executor_sampler")
+    if CLIENT_SIDE_CLASSES is None:
+        pytest.skip("qiskit-ibm-runtime < 0.50: no client-side Sampler")
     from skqegm.quantum import CircuitRunner, backends, variational_circuit
 
     qc, inputs, weights = variational_circuit(3, n_layers=1)

@@ -558,15 +558,16 @@ def runtime_primitive(kind, mode, seed=None, local=True):
     ``qiskit_ibm_runtime.executor_estimator.Estimator``, built on its ``Executor``, and
     deprecated ``SamplerV2`` / ``EstimatorV2``. Both kinds take the same ``mode``
     (a device, a ``Batch`` or a ``Session``), the same PUBs and give results of the same
-    shape (``result[0].data.meas`` bit arrays, ``result[0].data.evs``); in local testing
-    mode (a fake device) both run Aer with the device's noise model. On older versions
-    the legacy classes are used, with their deprecation warning silenced.
+    shape (``result[0].data.meas`` bit arrays, ``result[0].data.evs``), and run locally
+    on a fake device (local testing mode). On older versions the legacy classes are used
+    (their deprecation warning, where there is one, is silenced).
 
     In local testing mode ``seed`` seeds the simulator (``options.simulator.seed_simulator``)
-    so that a seed reproduces the counts; hardware ignores it. The two kinds give different
-    counts for one seed (their simulations differ), and the client-side Estimator applies
-    its resilience level (readout mitigation, TREX, by default) in local mode too, where
-    the legacy one ignored it.
+    so that a seed reproduces the counts; hardware ignores it. The client-side and legacy
+    classes simulate a fake device differently, so one seed gives other counts: the
+    client-side Sampler runs Aer with ``NoiseModel.from_backend``, the legacy one a noise
+    model with other readout errors, and the client-side Estimator applies its resilience
+    level (readout mitigation, TREX, by default) where the legacy one ignored it.
 
     Parameters
     ----------
@@ -628,6 +629,9 @@ def _runtime_class(kind):
             return Sampler, True
         from qiskit_ibm_runtime.executor_estimator import Estimator
         return Estimator, True
-    except ImportError:  # qiskit-ibm-runtime 0.40 to 0.49
+    except ImportError:
+        # qiskit-ibm-runtime 0.40 to 0.49, which do not deprecate the legacy classes. (0.49
+        # has a preview, executor_sampler.SamplerV2, whose local mode runs the legacy path
+        # unless an experimental option says otherwise: it is not used.)
         from qiskit_ibm_runtime import EstimatorV2, SamplerV2
         return (SamplerV2 if kind == "sampler" else EstimatorV2), False
