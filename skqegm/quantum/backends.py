@@ -41,10 +41,13 @@ a :class:`~skqegm.quantum.DeviceRecord`
 
 Every sampled job goes through the runner's :class:`~skqegm.quantum.runtime.JobManager`,
 which retries transient faults, enforces the shot budget and records every job: on a real
-IBM device, qiskit-ibm-runtime's ``SamplerV2`` inside the manager's Batch or Session; on a
-fake device, a :class:`~skqegm.quantum.runtime.LocalJob` run in this process (not
-qiskit-ibm-runtime's local testing mode, whose noise model is built from the device's
-``BackendProperties``, with readout errors other than ``NoiseModel.from_backend``'s).
+IBM device, qiskit-ibm-runtime's Sampler (:func:`~skqegm.quantum.runtime.runtime_primitive`)
+inside the manager's Batch or Session; on a fake device, a
+:class:`~skqegm.quantum.runtime.LocalJob` run in this process, from the exact noisy
+probabilities, rather than qiskit-ibm-runtime's local testing mode. (That mode's legacy
+``SamplerV2`` builds its noise model from the device's ``BackendProperties``, with other
+readout errors; its client-side Sampler samples ``NoiseModel.from_backend``'s noise, as
+here, but rebuilds the simulator on every job.)
 """
 
 import logging

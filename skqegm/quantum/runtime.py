@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import QuantumJobError, ShotBudgetError
+from ..utils._validation import check_option
 
 logger = logging.getLogger(__name__)
 
@@ -549,11 +550,24 @@ def _job_id(job):
 
 
 def runtime_primitive(kind, mode, seed=None, local=True):
-    """qiskit-ibm-runtime's ``SamplerV2`` / ``EstimatorV2`` on ``mode``.
+    """qiskit-ibm-runtime's Sampler or Estimator on ``mode``: the client-side one where
+    the installed version has it, else the legacy ``SamplerV2`` / ``EstimatorV2``.
 
-    Local testing mode (a fake device) takes ``seed`` as its simulator's seed; hardware
-    ignores it. qiskit-ibm-runtime 0.50+ deprecates these classes in favour of its
-    executor primitives; they still run hardware and local mode alike.
+    qiskit-ibm-runtime 0.50 added client-side primitives,
+    ``qiskit_ibm_runtime.executor_sampler.Sampler`` and
+    ``qiskit_ibm_runtime.executor_estimator.Estimator``, built on its ``Executor``, and
+    deprecated ``SamplerV2`` / ``EstimatorV2``. Both kinds take the same ``mode``
+    (a device, a ``Batch`` or a ``Session``), the same PUBs and give results of the same
+    shape (``result[0].data.meas`` bit arrays, ``result[0].data.evs``), and run locally
+    on a fake device (local testing mode). On older versions the legacy classes are used
+    (their deprecation warning, where there is one, is silenced).
+
+    In local testing mode ``seed`` seeds the simulator (``options.simulator.seed_simulator``)
+    so that a seed reproduces the counts; hardware ignores it. The client-side and legacy
+    classes simulate a fake device differently, so one seed gives other counts: the
+    client-side Sampler runs Aer with ``NoiseModel.from_backend``, the legacy one a noise
+    model with other readout errors, and the client-side Estimator applies its resilience
+    level (readout mitigation, TREX, by default) where the legacy one ignored it.
 
     Parameters
     ----------
@@ -568,7 +582,14 @@ def runtime_primitive(kind, mode, seed=None, local=True):
 
     Returns
     -------
-    primitive : qiskit_ibm_runtime.SamplerV2 or qiskit_ibm_runtime.EstimatorV2
+    primitive : BaseSamplerV2 or BaseEstimatorV2
+        ``executor_sampler.Sampler`` / ``executor_estimator.Estimator`` on
+        qiskit-ibm-runtime 0.50 and later, else ``SamplerV2`` / ``EstimatorV2``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is neither ``"sampler"`` nor ``"estimator"``.
 
     Examples
     --------
@@ -583,13 +604,34 @@ def runtime_primitive(kind, mode, seed=None, local=True):
     >>> sampler.run([qc], shots=100).result()[0].data.meas.get_counts()["1"] > 80
     True
     """
-    from qiskit_ibm_runtime import EstimatorV2, SamplerV2
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning,
-                                message=".*(SamplerV2|EstimatorV2) class is deprecated")
-        primitive = (SamplerV2 if kind == "sampler" else EstimatorV2)(mode=mode)
+    cls, client_side = _runtime_class(check_option(kind, "kind", ("sampler", "estimator")))
+    if client_side:
+        primitive = cls(mode=mode)
+    else:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning,
+                                    message=".*(SamplerV2|EstimatorV2) class is deprecated")
+            primitive = cls(mode=mode)
     if local and seed is not None:
-        # Local mode drops a seed of 0 (it tests the seed's truth): shift it.
-        primitive.options.simulator.seed_simulator = int(seed) or 2**31
+        # The legacy local mode drops a seed of 0 (it tests the seed's truth): shift it.
+        # The client-side one passes the seed to Aer as given.
+        seed = int(seed) if client_side else int(seed) or 2**31
+        primitive.options.simulator.seed_simulator = seed
     return primitive
+
+
+def _runtime_class(kind):
+    """The class of qiskit-ibm-runtime's ``kind`` primitive, and whether it is the
+    client-side one (qiskit-ibm-runtime 0.50 and later)."""
+    try:
+        if kind == "sampler":
+            from qiskit_ibm_runtime.executor_sampler import Sampler
+            return Sampler, True
+        from qiskit_ibm_runtime.executor_estimator import Estimator
+        return Estimator, True
+    except ImportError:
+        # qiskit-ibm-runtime 0.40 to 0.49, which do not deprecate the legacy classes. (0.49
+        # has a preview, executor_sampler.SamplerV2, whose local mode runs the legacy path
+        # unless an experimental option says otherwise: it is not used.)
+        from qiskit_ibm_runtime import EstimatorV2, SamplerV2
+        return (SamplerV2 if kind == "sampler" else EstimatorV2), False
