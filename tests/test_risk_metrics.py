@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from statsmodels.stats.sandwich_covariance import weights_uniform
 
 from skqegm import TailRiskEstimator
-from skqegm.baselines import HistoricalSimulation
+from skqegm.baselines import EWMARiskEstimator, HistoricalSimulation
 from skqegm.metrics import (
     RISK_SCORERS,
     AcerbiSzekelyResult,
@@ -26,6 +26,8 @@ from skqegm.metrics import (
     var_pinball_loss,
 )
 from skqegm.metrics.forecast_comparison import long_run_variance
+from skqegm.models import FilteredRiskEstimator
+from skqegm.pipeline import make_pipeline
 
 
 def _normal_var_es(level, scale=1.0):
@@ -383,6 +385,24 @@ def test_scorers_follow_the_estimators_side():
         y, var, 0.975, side="upper")
     with pytest.raises(ValueError, match="built with side='lower' but TailRiskEstimator"):
         make_fz0_scorer(side="lower")(upper, X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_scorers_follow_the_side_of_a_filtered_model():
+    # FilteredRiskEstimator has no side of its own: its forecasts are those of the model
+    # it wraps, here of the upper tail, which the scorers once scored as the lower one.
+    X, y = _returns(400)
+    model = FilteredRiskEstimator(
+        TailRiskEstimator(side="upper", latent="gaussian", max_epochs=2,
+                          hidden_layer_sizes=(8,), random_state=0),
+        EWMARiskEstimator()).fit(X[:300], y[:300])
+    var, es = model.predict_var(X[300:], 0.975), model.predict_es(X[300:], 0.975)
+    assert neg_fz0_loss_scorer(model, X[300:], y[300:]) == -fz0_loss(
+        y[300:], var, es, 0.975, side="upper")
+    assert neg_pinball_loss_scorer(model, X[300:], y[300:]) == -var_pinball_loss(
+        y[300:], var, 0.975, side="upper")
+    with pytest.raises(ValueError, match="built with side='lower' but TailRiskEstimator"):
+        make_fz0_scorer(side="lower")(make_pipeline(model), X[300:], y[300:])
 
 
 def test_scorer_errors():
