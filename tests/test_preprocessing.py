@@ -255,6 +255,25 @@ def test_lagged_features_rejects_2d_returns():
         make_lagged_features(np.zeros((40, 2)))
 
 
+@pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),
+                                         ([1, 0] + list(range(2, 30)), "out of order"),
+                                         ([0] + list(range(29)), "repeated dates")])
+def test_returns_and_prices_with_dates_must_be_in_time_order(order, word):
+    # A series newest first (as some downloads come) gave features from the future and
+    # returns of the wrong sign, silently.
+    index = pd.date_range("2021-01-01", periods=30, freq="B")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index)
+    with pytest.raises(ValueError, match=f"returns must be in time order.*{word}"):
+        make_lagged_features(r.iloc[order])
+    with pytest.raises(ValueError, match=f"prices must be in time order.*{word}"):
+        log_returns(np.exp(r).iloc[order])
+    with pytest.raises(ValueError, match="prices must be in time order"):
+        log_returns(np.exp(r).to_frame().to_period("D").iloc[order])
+    # labels that are not dates say nothing about time: taken in the order given
+    X, _ = make_lagged_features(r.reset_index(drop=True).iloc[::-1])
+    np.testing.assert_array_equal(X["lag_1"].to_numpy(), r.to_numpy()[::-1][21:-1])
+
+
 # --- pipelines --------------------------------------------------------------------------
 
 
