@@ -106,11 +106,20 @@ def test_fz0_loss_differences_do_not_depend_on_units():
     (dict(reduce=False, sample_weight=[1, 1]), "sample_weight weights the mean"),
     (dict(reduce="none"), "reduce must be True or False"),
     (dict(sample_weight=[1, 2, 3]), "sample_weight must be a number or have the shape"),
+    # np.average raised ZeroDivisionError; negative weights gave a "mean" of nothing
+    (dict(sample_weight=[0, 0]), "sample_weight must be >= 0 with at least one"),
+    (dict(sample_weight=[-1, 2]), "sample_weight must be >= 0 with at least one"),
 ])
 def test_fz0_errors(kwargs, match):
     args = dict(y=[0.01, -0.03], var=0.02, es=0.03, level=0.975) | kwargs
     with pytest.raises(ValueError, match=match):
         fz0_loss(**args)
+
+
+@pytest.mark.parametrize("weights", [[0, 0], [-1, 2], [1, -1]])
+def test_pinball_refuses_weights_that_do_not_make_a_mean(weights):
+    with pytest.raises(ValueError, match="sample_weight must be >= 0 with at least one"):
+        var_pinball_loss([0.01, -0.03], 0.02, 0.975, sample_weight=weights)
 
 
 def test_fz0_refuses_a_non_1d_y():
