@@ -344,6 +344,20 @@ def test_dm_errors(kwargs, match):
         diebold_mariano_test(**args)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@pytest.mark.parametrize("h, kernel", [(1, "truncated"), (3, "bartlett")])
+def test_dm_does_not_depend_on_the_units_of_the_losses(scale, h, kernel):
+    # The variance of d overflowed for losses of 1e200 (DM = 0, p = 1, silently) and
+    # underflowed for losses of 1e-200 (refused, suggesting the Bartlett kernel).
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal(40) + 0.4, rng.standard_normal(40)
+    expected = diebold_mariano_test(a, b, h=h, kernel=kernel)
+    result = diebold_mariano_test(a * scale, b * scale, h=h, kernel=kernel)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.p_value, rel=1e-12)
+    assert abs(expected.statistic) > 1
+
+
 def test_dm_negative_truncated_variance_names_the_fix():
     d = np.array([1.0, -1.0] * 10)  # strongly negative first autocovariance
     with pytest.raises(ValueError, match="use kernel='bartlett'"):
