@@ -292,6 +292,15 @@ def test_bad_prediction_calls():
         model.predict_interval(X_H[:3], 0.0)
     with pytest.raises(ValueError, match=r"quantiles must be in \(0, 1\)"):
         model.predict_quantiles(X_H[:3], [0.5, 1.0])
+    # numpy parsed the string and made NaN of None ("got nan")
+    for quantiles, shown in (([0.5, "0.9"], "'0.9'"), (None, "None"), ([0.1, None], "None")):
+        with pytest.raises(ValueError, match=f"quantiles must be a finite real number; got "
+                                             f"{shown}"):
+            model.predict_quantiles(X_H[:3], quantiles)
+    with pytest.raises(ValueError, match="quantiles must be a number or a 1-D sequence"):
+        model.predict_quantiles(X_H[:3], [[0.1, 0.9]])
+    np.testing.assert_array_equal(model.predict_quantiles(X_H[:3], np.float32(0.25)),
+                                  model.predict_quantiles(X_H[:3], [0.25]))
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
         model.sample_y(X_H[:3], 0)
     with pytest.raises(MemoryLimitError, match=r"n_draws=10000000000 needs an estimated"):
