@@ -388,3 +388,10 @@ def test_split_errors(kwargs, match):
 def test_split_too_few_rows():
     with pytest.raises(ValueError, match="too few"):
         train_val_test_split(np.arange(3))
+
+
+@pytest.mark.parametrize("X", [5, np.float64(2.0), np.array(7), "abcdefghij", None])
+def test_split_refuses_what_has_no_rows(X):
+    # len() of a number raised a TypeError; a string was split into characters
+    with pytest.raises(ValueError, match="X must be an array-like of samples"):
+        train_val_test_split(X)
