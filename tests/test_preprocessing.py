@@ -250,6 +250,17 @@ def test_lagged_features_errors(kwargs, match):
         make_lagged_features(np.zeros(30), **kwargs)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1e155, 1e300, 1e-170, 1e-300])
+def test_lagged_volatilities_do_not_depend_on_the_units(scale):
+    # The squares of the rolling standard deviations overflowed (inf) or underflowed (0).
+    r = np.random.RandomState(3).standard_normal(60)
+    X, y = make_lagged_features(r)
+    X_scaled, y_scaled = make_lagged_features(r * scale)
+    np.testing.assert_allclose(X_scaled / scale, X, rtol=1e-14)
+    np.testing.assert_array_equal(y_scaled, r[22:] * scale)
+
+
 def test_lagged_features_rejects_2d_returns():
     with pytest.raises(ValueError, match="returns must be 1-D"):
         make_lagged_features(np.zeros((40, 2)))

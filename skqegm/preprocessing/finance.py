@@ -85,11 +85,15 @@ def _check_windows(values, name, min_value):
 def _lagged_matrix(r, lags, vol_windows, start):
     n = r.shape[0]
     columns = [r[start - lag:n - lag] for lag in lags]
+    # The standard deviations are taken of r scaled by a power of two (exact), so that
+    # the squares neither overflow (returns of 1e155 gave inf) nor underflow (1e-170, 0).
+    peak = np.max(np.abs(r)) if r.size else 0.0
+    scale = np.ldexp(1.0, -int(np.clip(np.frexp(peak)[1], -1000, 1000)))
     for window in vol_windows:
         # windows[i] covers r[i], ..., r[i + window - 1]; row t needs r[t - window .. t - 1],
         # i.e. the window starting at t - window.
-        windows = np.lib.stride_tricks.sliding_window_view(r, window)
-        columns.append(windows[start - window:n - window].std(axis=1, ddof=1))
+        windows = np.lib.stride_tricks.sliding_window_view(r * scale, window)
+        columns.append(windows[start - window:n - window].std(axis=1, ddof=1) / scale)
     return np.column_stack(columns)
 
 
