@@ -36,6 +36,17 @@ def lagged_returns(estimator, X):
     return X[:, estimator.lag_column]
 
 
+def power_of_two_scale(values):
+    """``2**-e`` with ``e`` the binary exponent of the largest ``|values|`` (1 for zeros).
+
+    Multiplying by it is exact and brings the returns near 1, so that their squares
+    neither overflow nor underflow; dividing the result by it is exact too.
+    """
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    # The bound keeps the scale itself finite for subnormal returns.
+    return float(np.ldexp(1.0, -int(np.clip(np.frexp(peak)[1], -1000, 1000))))
+
+
 def empirical_tail(values, level, axis=-1):
     """VaR and ES (positive losses) of the empirical distribution of ``values``.
 
