@@ -231,3 +231,19 @@ def test_forecasts_are_in_the_units_of_y(sp500):
     large = EWMARiskEstimator(method="fhs").fit(100 * X[:N_TRAIN], 100 * y[:N_TRAIN])
     np.testing.assert_allclose(large.predict_es(100 * X[N_TRAIN:], 0.99),
                                100 * small.predict_es(X[N_TRAIN:], 0.99), rtol=1e-12)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1e160, 1e-160, 1e-300])
+@pytest.mark.parametrize("method", ["normal", "fhs"])
+def test_forecasts_do_not_depend_on_the_scale_of_the_returns(sp500, scale, method):
+    # The squared returns overflowed or underflowed: returns of 1e160 were refused as a
+    # long run of zero returns, returns of 1e-160 as all zeros.
+    X, y = sp500
+    model = EWMARiskEstimator(method=method).fit(X[:N_TRAIN], y[:N_TRAIN])
+    scaled = EWMARiskEstimator(method=method).fit(X[:N_TRAIN] * scale, y[:N_TRAIN] * scale)
+    np.testing.assert_allclose(scaled.conditional_volatility_ / scale,
+                               model.conditional_volatility_, rtol=1e-12)
+    for name in ("predict_volatility", "predict_var", "predict_es"):
+        np.testing.assert_allclose(getattr(scaled, name)(X[N_TRAIN:] * scale) / scale,
+                                   getattr(model, name)(X[N_TRAIN:]), rtol=1e-12)

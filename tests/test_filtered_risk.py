@@ -204,3 +204,17 @@ def test_errors():
     model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, y)
     with pytest.raises(ValueError, match="prediction rows"):
         model.predict_var(X_bad)
+
+
+def test_score_validates_y_before_dividing_by_sigma():
+    # A column vector y once broadcast against sigma into an (n, n) array, which a model's
+    # score averaged silently; a y of another length failed inside numpy.
+    X, y, sigma = _known_sigma_data(50)
+    model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, y)
+    expected = float(np.mean(stats.norm.logpdf(y / sigma) - np.log(sigma)))
+    assert model.score(X, y) == pytest.approx(expected)
+    assert model.score(X, y[:, None]) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        model.score(X, y[1:])
+    with pytest.raises(ValueError, match="y should be a 1d array"):
+        model.score(X, np.column_stack([y, y]))

@@ -172,6 +172,29 @@ def test_upper_side_var_and_es_are_upper_levels():
     np.testing.assert_array_equal(upper.rare_events(Y_H), Y_H > upper.tail_threshold_[1, 0])
 
 
+@pytest.mark.parametrize("side", ["lower", "upper"])
+def test_var_and_es_keep_their_precision_at_extreme_levels(side):
+    # Quantiles near 1 (the upper VaR) were solved on the CDF near 1, whose resolution is
+    # 1e-16: at level 1 - 2**-52 the tail mass was off by half, the ES 50% beyond the VaR.
+    from skqegm.models._mixture1d import mixture_cdf, mixture_tail_mean
+
+    model = small(side=side, latent="gaussian").fit(X_H, Y_H)
+    log_weights, mean, scale = model._predictive_mixture(X_H[:3])
+    upper = side == "upper"
+    for level in (1 - 1e-3, 1 - 1e-12, 1 - 1e-14, 1 - 2.0**-52):
+        alpha = 1 - level  # exact (the level itself is 1 - 1e-12 rounded)
+        var, es = model.predict_var(X_H[:3], level), model.predict_es(X_H[:3], level)
+        quantile = var if upper else -var
+        mass = mixture_cdf(quantile[:, None], log_weights, mean, scale, upper=upper)[:, 0]
+        np.testing.assert_allclose(mass, alpha, rtol=1e-6)
+        tail = mixture_tail_mean(quantile, log_weights, mean, scale, upper=upper) / alpha
+        np.testing.assert_allclose(es, tail if upper else -tail, rtol=1e-9)
+        assert np.all(es > var) and np.all(es < var + 0.1 * np.abs(var) + 1)
+        beyond = mixture_cdf(model.predict_quantiles(X_H[:3], level), log_weights, mean,
+                             scale, upper=True)[:, 0]
+        np.testing.assert_allclose(beyond, alpha, rtol=1e-6)
+
+
 def test_decision_threshold_sets_the_flags():
     model = small().fit(X_H, Y_H)
     proba = model.predict_tail_proba(X_H)
@@ -292,6 +315,15 @@ def test_bad_prediction_calls():
         model.predict_interval(X_H[:3], 0.0)
     with pytest.raises(ValueError, match=r"quantiles must be in \(0, 1\)"):
         model.predict_quantiles(X_H[:3], [0.5, 1.0])
+    # numpy parsed the string and made NaN of None ("got nan")
+    for quantiles, shown in (([0.5, "0.9"], "'0.9'"), (None, "None"), ([0.1, None], "None")):
+        with pytest.raises(ValueError, match=f"quantiles must be a finite real number; got "
+                                             f"{shown}"):
+            model.predict_quantiles(X_H[:3], quantiles)
+    with pytest.raises(ValueError, match="quantiles must be a number or a 1-D sequence"):
+        model.predict_quantiles(X_H[:3], [[0.1, 0.9]])
+    np.testing.assert_array_equal(model.predict_quantiles(X_H[:3], np.float32(0.25)),
+                                  model.predict_quantiles(X_H[:3], [0.25]))
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
         model.sample_y(X_H[:3], 0)
     with pytest.raises(MemoryLimitError, match=r"n_draws=10000000000 needs an estimated"):

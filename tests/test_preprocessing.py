@@ -250,9 +250,39 @@ def test_lagged_features_errors(kwargs, match):
         make_lagged_features(np.zeros(30), **kwargs)
 
 
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("scale", [1e155, 1e300, 1e-170, 1e-300])
+def test_lagged_volatilities_do_not_depend_on_the_units(scale):
+    # The squares of the rolling standard deviations overflowed (inf) or underflowed (0).
+    r = np.random.RandomState(3).standard_normal(60)
+    X, y = make_lagged_features(r)
+    X_scaled, y_scaled = make_lagged_features(r * scale)
+    np.testing.assert_allclose(X_scaled / scale, X, rtol=1e-14)
+    np.testing.assert_array_equal(y_scaled, r[22:] * scale)
+
+
 def test_lagged_features_rejects_2d_returns():
     with pytest.raises(ValueError, match="returns must be 1-D"):
         make_lagged_features(np.zeros((40, 2)))
+
+
+@pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),
+                                         ([1, 0] + list(range(2, 30)), "out of order"),
+                                         ([0] + list(range(29)), "repeated dates")])
+def test_returns_and_prices_with_dates_must_be_in_time_order(order, word):
+    # A series newest first (as some downloads come) gave features from the future and
+    # returns of the wrong sign, silently.
+    index = pd.date_range("2021-01-01", periods=30, freq="B")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index)
+    with pytest.raises(ValueError, match=f"returns must be in time order.*{word}"):
+        make_lagged_features(r.iloc[order])
+    with pytest.raises(ValueError, match=f"prices must be in time order.*{word}"):
+        log_returns(np.exp(r).iloc[order])
+    with pytest.raises(ValueError, match="prices must be in time order"):
+        log_returns(np.exp(r).to_frame().to_period("D").iloc[order])
+    # labels that are not dates say nothing about time: taken in the order given
+    X, _ = make_lagged_features(r.reset_index(drop=True).iloc[::-1])
+    np.testing.assert_array_equal(X["lag_1"].to_numpy(), r.to_numpy()[::-1][21:-1])
 
 
 # --- pipelines --------------------------------------------------------------------------
@@ -369,3 +399,10 @@ def test_split_errors(kwargs, match):
 def test_split_too_few_rows():
     with pytest.raises(ValueError, match="too few"):
         train_val_test_split(np.arange(3))
+
+
+@pytest.mark.parametrize("X", [5, np.float64(2.0), np.array(7), "abcdefghij", None])
+def test_split_refuses_what_has_no_rows(X):
+    # len() of a number raised a TypeError; a string was split into characters
+    with pytest.raises(ValueError, match="X must be an array-like of samples"):
+        train_val_test_split(X)

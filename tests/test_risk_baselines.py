@@ -195,6 +195,21 @@ def test_params_are_in_the_units_of_y(sp500):
                                100 * small.predict_var(X[N_TRAIN:], 0.99), rtol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_forecasts_do_not_depend_on_the_scale_of_the_returns(sp500, scale):
+    # Returns of 1e160 gave NaN forecasts (their squares overflowed); returns of 1e-160
+    # were refused as constant (their spread underflowed).
+    X, y = sp500
+    model = GARCHRiskEstimator().fit(X[:N_TRAIN], y[:N_TRAIN])
+    scaled = GARCHRiskEstimator().fit(X[:N_TRAIN] * scale, y[:N_TRAIN] * scale)
+    assert scaled.converged_
+    # y * scale is y rounded anew: the optimiser stops at a point a hair away
+    assert scaled.params_["nu"] == pytest.approx(model.params_["nu"], rel=1e-4)
+    for name in ("predict_volatility", "predict_var", "predict_es"):
+        np.testing.assert_allclose(getattr(scaled, name)(X[N_TRAIN:] * scale) / scale,
+                                   getattr(model, name)(X[N_TRAIN:]), rtol=1e-4)
+
+
 def test_errors():
     X, y = np.zeros((300, 2)), np.random.default_rng(0).standard_normal(300)
     with pytest.raises(ValueError, match="lag_column=2 is not a column of X, which has 2"):

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
 from statsmodels.stats.sandwich_covariance import weights_uniform
 
 from skqegm import TailRiskEstimator
-from skqegm.baselines import HistoricalSimulation
+from skqegm.baselines import EWMARiskEstimator, HistoricalSimulation
 from skqegm.metrics import (
     RISK_SCORERS,
     AcerbiSzekelyResult,
@@ -26,6 +26,8 @@ from skqegm.metrics import (
     var_pinball_loss,
 )
 from skqegm.metrics.forecast_comparison import long_run_variance
+from skqegm.models import FilteredRiskEstimator
+from skqegm.pipeline import make_pipeline
 
 
 def _normal_var_es(level, scale=1.0):
@@ -104,11 +106,20 @@ def test_fz0_loss_differences_do_not_depend_on_units():
     (dict(reduce=False, sample_weight=[1, 1]), "sample_weight weights the mean"),
     (dict(reduce="none"), "reduce must be True or False"),
     (dict(sample_weight=[1, 2, 3]), "sample_weight must be a number or have the shape"),
+    # np.average raised ZeroDivisionError; negative weights gave a "mean" of nothing
+    (dict(sample_weight=[0, 0]), "sample_weight must be >= 0 with at least one"),
+    (dict(sample_weight=[-1, 2]), "sample_weight must be >= 0 with at least one"),
 ])
 def test_fz0_errors(kwargs, match):
     args = dict(y=[0.01, -0.03], var=0.02, es=0.03, level=0.975) | kwargs
     with pytest.raises(ValueError, match=match):
         fz0_loss(**args)
+
+
+@pytest.mark.parametrize("weights", [[0, 0], [-1, 2], [1, -1]])
+def test_pinball_refuses_weights_that_do_not_make_a_mean(weights):
+    with pytest.raises(ValueError, match="sample_weight must be >= 0 with at least one"):
+        var_pinball_loss([0.01, -0.03], 0.02, 0.975, sample_weight=weights)
 
 
 def test_fz0_refuses_a_non_1d_y():
@@ -333,6 +344,20 @@ def test_dm_errors(kwargs, match):
         diebold_mariano_test(**args)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+@pytest.mark.parametrize("h, kernel", [(1, "truncated"), (3, "bartlett")])
+def test_dm_does_not_depend_on_the_units_of_the_losses(scale, h, kernel):
+    # The variance of d overflowed for losses of 1e200 (DM = 0, p = 1, silently) and
+    # underflowed for losses of 1e-200 (refused, suggesting the Bartlett kernel).
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal(40) + 0.4, rng.standard_normal(40)
+    expected = diebold_mariano_test(a, b, h=h, kernel=kernel)
+    result = diebold_mariano_test(a * scale, b * scale, h=h, kernel=kernel)
+    assert result.statistic == pytest.approx(expected.statistic, rel=1e-12)
+    assert result.p_value == pytest.approx(expected.p_value, rel=1e-12)
+    assert abs(expected.statistic) > 1
+
+
 def test_dm_negative_truncated_variance_names_the_fix():
     d = np.array([1.0, -1.0] * 10)  # strongly negative first autocovariance
     with pytest.raises(ValueError, match="use kernel='bartlett'"):
@@ -383,6 +408,24 @@ def test_scorers_follow_the_estimators_side():
         y, var, 0.975, side="upper")
     with pytest.raises(ValueError, match="built with side='lower' but TailRiskEstimator"):
         make_fz0_scorer(side="lower")(upper, X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_scorers_follow_the_side_of_a_filtered_model():
+    # FilteredRiskEstimator has no side of its own: its forecasts are those of the model
+    # it wraps, here of the upper tail, which the scorers once scored as the lower one.
+    X, y = _returns(400)
+    model = FilteredRiskEstimator(
+        TailRiskEstimator(side="upper", latent="gaussian", max_epochs=2,
+                          hidden_layer_sizes=(8,), random_state=0),
+        EWMARiskEstimator()).fit(X[:300], y[:300])
+    var, es = model.predict_var(X[300:], 0.975), model.predict_es(X[300:], 0.975)
+    assert neg_fz0_loss_scorer(model, X[300:], y[300:]) == -fz0_loss(
+        y[300:], var, es, 0.975, side="upper")
+    assert neg_pinball_loss_scorer(model, X[300:], y[300:]) == -var_pinball_loss(
+        y[300:], var, 0.975, side="upper")
+    with pytest.raises(ValueError, match="built with side='lower' but TailRiskEstimator"):
+        make_fz0_scorer(side="lower")(make_pipeline(model), X[300:], y[300:])
 
 
 def test_scorer_errors():

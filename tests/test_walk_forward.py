@@ -127,6 +127,44 @@ def test_dates_start_at_a_date_and_to_frame():
     assert "n_forecasts=16" in repr(result)
 
 
+def test_the_index_of_a_frame_must_be_in_time_order():
+    # A frame sorted newest first was walked backwards: every "past" was the future.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(30)
+    dates = pd.date_range("2020-01-01", periods=30)
+    newest_first = pd.DataFrame(X, index=dates)[::-1]
+    with pytest.raises(ValueError, match=r"the index of X .* must be strictly increasing"):
+        walk_forward(Recorder(), newest_first, y[::-1], start=20)
+    with pytest.raises(ValueError, match="the index of X .* must be strictly increasing"):
+        walk_forward(Recorder(), pd.DataFrame(X, index=np.r_[dates[:1], dates[:-1]]), y,
+                     start=20)
+    # explicit dates replace the index
+    result = walk_forward(Recorder(), pd.DataFrame(X, index=np.zeros(30)), y, start=20,
+                          dates=dates)
+    assert result.dates[0] == np.datetime64("2020-01-21")
+
+
+@pytest.mark.parametrize("index", ["utc", "period"])
+def test_a_date_string_starts_a_time_zone_or_period_index(index):
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(30)
+    dates = (pd.date_range("2020-01-01", periods=30, tz="UTC") if index == "utc"
+             else pd.period_range("2020-01-01", periods=30, freq="D"))
+    for frame, given in [(pd.DataFrame(X, index=dates), None), (X, dates)]:
+        result = walk_forward(Recorder(), frame, y, start="2020-01-21", dates=given)
+        assert result.index[0] == 20
+        np.testing.assert_array_equal(
+            result.var, walk_forward(Recorder(), X, y, start=20).var)
+
+
+def test_a_start_date_before_the_data_names_the_first_date():
+    X, y = _rows(30)
+    dates = np.arange("2020-01-01", "2020-01-31", dtype="datetime64[D]")
+    with pytest.raises(ValueError, match="start='2019-06-01' is on or before the first date "
+                                         "2020-01-01"):
+        walk_forward(Recorder(), X, y, start="2019-06-01", dates=dates)
+
+
 def test_progress_is_logged_and_printed(caplog, capsys):
     X, y = _rows(30)
     with caplog.at_level(logging.INFO, logger="skqegm"):
@@ -146,6 +184,8 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     (dict(window="rolling", window_size=21), "window_size must be <= 20"),
     (dict(window_size=10), "window_size=10 is only used with window='rolling'"),
     (dict(levels=(0.99, 0.99)), "levels must not repeat"),
+    # var_at(0.99) would find the first, to_frame name both columns "var_0.99"
+    (dict(levels=(0.99, 0.99 + 1e-9)), "levels must not repeat"),
     (dict(levels=(0.01,)), "levels is the VaR confidence level"),
     (dict(levels=()), "at least one confidence level"),
     (dict(dates=np.arange(29)), r"dates must have one entry per row of X \(30\)"),

@@ -15,6 +15,7 @@ from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..utils._scaling import power_of_two_scale
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 from .garch import standardized_tail
 
@@ -139,7 +140,12 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self : EWMARiskEstimator
         """
         _, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
-        squared = y * y
+        # The recursion runs on y scaled by a power of two (exact: the same sigma, bit for
+        # bit), so that the squares neither overflow nor underflow: returns of 1e160 or
+        # 1e-160 were refused as a run of zeros, or as zeros.
+        self._scale = power_of_two_scale(y)
+        scaled = y * self._scale
+        squared = scaled * scaled
         start = float(np.mean(squared))
         if start == 0:
             raise ValueError("y is all zeros: the EWMA volatility needs returns that vary.")
@@ -149,11 +155,11 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
             raise ValueError("The EWMA variance underflowed to zero on a long run of zero "
                              f"returns (decay={self.decay}); the returns cannot be "
                              "standardised.")
-        self.conditional_volatility_ = np.sqrt(variance)
+        self.conditional_volatility_ = np.sqrt(variance) / self._scale
         self.std_resid_ = y / self.conditional_volatility_
         # The state before the last training return, which the first prediction row's
         # lagged return supplies (it is y[-1] when the rows continue the series), as in
-        # GARCHRiskEstimator.
+        # GARCHRiskEstimator; in the scaled units.
         self._last_variance = float(variance[-1])
         return self
 
@@ -171,8 +177,9 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         sigma : ndarray of shape (n_samples,)
             In the units of ``y``.
         """
-        lagged = lagged_returns(self, X)
-        return np.sqrt(ewma_variance(lagged * lagged, self.decay, self._last_variance))
+        lagged = lagged_returns(self, X) * self._scale
+        return np.sqrt(ewma_variance(lagged * lagged, self.decay,
+                                     self._last_variance)) / self._scale
 
     def _standardized_tail(self, level):
         if self.method == "fhs":

@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
+from ..utils._scaling import power_of_two_scale
 from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 
@@ -288,7 +289,11 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         if y.shape[0] < FEW_ROWS:
             warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
                           f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=3)
-        spread = float(np.std(y))
+        # The spread of y scaled by a power of two (exact), so that the squares neither
+        # overflow nor underflow: returns of 1e160 gave NaN forecasts, returns of 1e-160
+        # were refused as constant.
+        unit = power_of_two_scale(y)
+        spread = float(np.std(y * unit)) / unit
         if spread == 0:
             raise ValueError("y is constant: a GARCH model needs returns that vary.")
         self._scale = 1.0 / spread
@@ -315,7 +320,8 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
                           ConvergenceWarning, stacklevel=3)
         self._set_params(dict(result.params))
         self.loglikelihood_ = float(result.loglikelihood)
-        self.conditional_volatility_ = np.asarray(result.conditional_volatility) / self._scale
+        volatility = np.asarray(result.conditional_volatility, dtype=np.float64)
+        self.conditional_volatility_ = volatility / self._scale
         self.std_resid_ = np.asarray(result.std_resid, dtype=np.float64)
         if self.method == "evt":
             self._fit_residual_tail()
@@ -324,7 +330,9 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         resid = (y - self._mu)[:-1]
         n_shocks = max(self.p, self.o)
         self._shocks = resid[resid.shape[0] - n_shocks:] if n_shocks else resid[:0]
-        self._variances = self.conditional_volatility_[y.shape[0] - self.q:] ** 2
+        # The recursion runs in arch's units (returns of unit variance), from the last q
+        # training variances; its sigma is divided by the scale after.
+        self._variances = volatility[y.shape[0] - self.q:] ** 2
         return self
 
     def _fit_residual_tail(self):
@@ -339,7 +347,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     def _set_params(self, params):
         scale = self._scale
         self._mu = params.get("mu", 0.0) / scale
-        self._omega = params["omega"] / scale**2
+        self._omega = params["omega"]  # in arch's units, as the recursion runs
         self._alpha = [params[f"alpha[{i}]"] for i in range(1, self.p + 1)]
         self._gamma = [params[f"gamma[{i}]"] for i in range(1, self.o + 1)]
         self._beta = [params[f"beta[{i}]"] for i in range(1, self.q + 1)]
@@ -347,7 +355,10 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self.params_ = {name: float(value) for name, value in params.items()}
         if "mu" in params:
             self.params_["mu"] = float(self._mu)
-        self.params_["omega"] = float(self._omega)
+        # In the units of y, omega is inf (or 0) for returns beyond about 1e154 (below
+        # 1e-154); the forecasts run in arch's units and do not use it.
+        with np.errstate(over="ignore", under="ignore"):
+            self.params_["omega"] = float(self._omega / scale / scale)
 
     def predict_volatility(self, X):
         """One-day-ahead conditional volatility ``sigma`` of each row.
@@ -364,8 +375,10 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
             In the units of ``y``.
         """
         shocks = np.concatenate([self._shocks, lagged_returns(self, X) - self._mu])
-        return np.sqrt(_variance_recursion(shocks, len(self._shocks), self._variances,
-                                           self._omega, self._alpha, self._gamma, self._beta))
+        variance = _variance_recursion(shocks * self._scale, len(self._shocks),
+                                       self._variances, self._omega, self._alpha,
+                                       self._gamma, self._beta)
+        return np.sqrt(variance) / self._scale
 
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the

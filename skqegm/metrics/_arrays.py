@@ -1,4 +1,4 @@
-"""Input checks and exact rescaling shared by the metrics.
+"""Input checks shared by the metrics.
 
 Every check names the offending argument in its message, so that a metric called deep
 inside a grid search still says which input was wrong and what it needs.
@@ -17,8 +17,6 @@ COORDINATE_CAP = 1e8
 #: model's conditional tail is the same point mass, so a model far from the data would
 #: score as well as a perfect one.
 MIN_CELLS = 2
-#: Exponent bound of :func:`power_of_two_scale`, so that the scale itself stays finite.
-_MAX_EXPONENT = 1000
 
 
 def check_flags(y, name, meaning, *, min_length=1):
@@ -55,28 +53,6 @@ def check_flags(y, name, meaning, *, min_length=1):
     return values.astype(bool)
 
 
-def power_of_two_scale(values, axis=None):
-    """The power of two that brings the largest ``|values|`` (along ``axis``) near 1.
-
-    Multiplying by a power of two is exact in floating point (barring overflow and
-    underflow), so order, quantiles and linear interpolation commute with it; it keeps
-    means, variances and bin edges finite for data near the float64 limits.
-
-    Parameters
-    ----------
-    values : ndarray
-        Finite values.
-    axis : int or None, default=None
-        Axis along which one scale is computed; ``None`` for a single scale.
-
-    Returns
-    -------
-    scale : float or ndarray
-        ``2 ** -e`` with ``e`` the binary exponent of the largest magnitude (1 for zeros).
-    """
-    peak = np.max(np.abs(values), axis=axis) if values.size else 0.0
-    exponent = np.clip(np.frexp(peak)[1], -_MAX_EXPONENT, _MAX_EXPONENT)
-    return np.ldexp(1.0, -exponent)
 
 
 def bounded_rows(points):

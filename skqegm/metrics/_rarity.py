@@ -11,7 +11,8 @@ scorers and the highest-density-region coverage scorer.
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ._arrays import bounded_rows, power_of_two_scale
+from ..utils._scaling import power_of_two_scale
+from ._arrays import bounded_rows
 
 #: Most reference points behind a KDE rarity; more are subsampled (seeded, so repeatable).
 MAX_KDE_POINTS = 2_000

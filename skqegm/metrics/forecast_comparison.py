@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import stats
 
+from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_int, check_option, check_real_array
 
 __all__ = ["DieboldMarianoResult", "diebold_mariano_test"]
@@ -149,7 +150,12 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
     check_option(alternative, "alternative", ALTERNATIVES)
     if not isinstance(small_sample, (bool, np.bool_)):
         raise ValueError(f"small_sample must be True or False; got {small_sample!r}.")
-    d = a - b
+    # The statistic does not change when the losses are scaled; scaling them, then d, by
+    # powers of two (exact) keeps d and its squares finite and above underflow: losses
+    # of 1e200 gave a variance of inf (DM = 0, p = 1), losses of 1e-200 a variance of 0.
+    scale = power_of_two_scale(np.concatenate([a, b]))
+    d = a * scale - b * scale
+    d = d * power_of_two_scale(d)
     if np.ptp(d) == 0:
         raise ValueError("the loss differential loss_a - loss_b is constant: its variance is "
                          "0 and the Diebold-Mariano statistic is undefined.")

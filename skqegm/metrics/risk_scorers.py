@@ -9,7 +9,8 @@ ending in one of them, or anything else with these methods.
 
 The scorers pickle (a fitted search that holds them can be saved with ``joblib.dump``).
 The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
-its last step's), else ``"lower"``; a scorer built with an explicit ``side`` refuses an
+its last step's; a :class:`~skqegm.FilteredRiskEstimator`: its fitted model's), else
+``"lower"``; a scorer built with an explicit ``side`` refuses an
 estimator with another one.
 """
 
@@ -24,10 +25,24 @@ __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_lo
            "neg_pinball_loss_scorer"]
 
 
+def _forecaster(estimator):
+    """The estimator whose ``side`` the forecasts follow: a pipeline's last step, and
+    inside a wrapper without a ``side`` of its own (such as
+    :class:`~skqegm.FilteredRiskEstimator`) the fitted model it wraps, ``estimator_``."""
+    while True:
+        if isinstance(estimator, SklearnPipeline):
+            estimator = estimator.steps[-1][1]
+        elif (hasattr(estimator, "get_params") and "side" not in estimator.get_params(deep=False)
+              and hasattr(estimator, "estimator_")):
+            estimator = estimator.estimator_
+        else:
+            return estimator
+
+
 def _estimator_side(estimator, side):
-    last = estimator.steps[-1][1] if isinstance(estimator, SklearnPipeline) else estimator
+    last = _forecaster(estimator)
     own = getattr(last, "side", None) if hasattr(last, "get_params") else None
-    own = own if own in SIDES else None
+    own = own if isinstance(own, str) and own in SIDES else None
     if side is None:
         return own or "lower"
     if own is not None and own != side:

@@ -112,7 +112,7 @@ def fz0_loss(y, var, es, level, *, side="lower", sample_weight=None, reduce=True
     side : {"lower", "upper"}, default="lower"
         The tail the forecasts guard.
     sample_weight : array-like of shape (n_samples,) or None, default=None
-        Weights of the mean; only with ``reduce=True``.
+        Weights of the mean, >= 0 and not all 0; only with ``reduce=True``.
     reduce : bool, default=True
         Return the (weighted) mean loss; ``False`` returns the loss of every observation,
         as :func:`diebold_mariano_test` needs.
@@ -127,7 +127,7 @@ def fz0_loss(y, var, es, level, *, side="lower", sample_weight=None, reduce=True
         If ``y`` is not a non-empty 1-D array, ``var`` / ``es`` neither a number nor of
         ``y``'s length, any of them holds NaN or infinity, ``es <= 0`` or ``es < var``
         somewhere, ``level`` is not in (0.5, 1), or ``sample_weight`` is given with
-        ``reduce=False``.
+        ``reduce=False``, is negative somewhere or is 0 everywhere.
 
     See Also
     --------
@@ -161,8 +161,18 @@ def _reduce(losses, sample_weight, reduce):
                              "reduce=False, which returns the loss of every observation.")
         return losses
     if sample_weight is not None:
-        sample_weight = _check_series(sample_weight, "sample_weight", losses.shape[0])
+        sample_weight = _check_weights(sample_weight, losses.shape[0])
     return float(np.average(losses, weights=sample_weight))
+
+
+def _check_weights(sample_weight, n_samples):
+    # np.average divides by their sum: zero weights raised ZeroDivisionError, negative
+    # ones gave a "mean" outside the range of the losses.
+    weights = _check_series(sample_weight, "sample_weight", n_samples)
+    if np.any(weights < 0) or not np.any(weights > 0):
+        raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
+                         f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
+    return weights
 
 
 def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=True):
@@ -182,7 +192,7 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
         Confidence level in (0.5, 1).
     side : {"lower", "upper"}, default="lower"
     sample_weight : array-like of shape (n_samples,) or None, default=None
-        Weights of the mean; only with ``reduce=True``.
+        Weights of the mean, >= 0 and not all 0; only with ``reduce=True``.
     reduce : bool, default=True
         Return the (weighted) mean; ``False`` returns the loss of every observation.
 
@@ -194,7 +204,8 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
     ------
     ValueError
         If an input holds NaN or infinity, the shapes differ, ``level`` is not in
-        (0.5, 1) or ``sample_weight`` is given with ``reduce=False``.
+        (0.5, 1) or ``sample_weight`` is given with ``reduce=False``, is negative
+        somewhere or is 0 everywhere.
 
     Examples
     --------
@@ -219,5 +230,5 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
                                  multioutput="raw_values")
     _reduce(y, None, reduce)  # checks reduce
     if sample_weight is not None:
-        sample_weight = _check_series(sample_weight, "sample_weight", y.shape[0])
+        sample_weight = _check_weights(sample_weight, y.shape[0])
     return float(mean_pinball_loss(y, quantile, alpha=alpha, sample_weight=sample_weight))

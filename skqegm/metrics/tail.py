@@ -7,13 +7,9 @@ from scipy.special import rel_entr
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_real_array
-from ._arrays import (
-    MIN_CELLS,
-    bounded_rows,
-    check_tail_kl_params,
-    power_of_two_scale,
-)
+from ._arrays import MIN_CELLS, bounded_rows, check_tail_kl_params
 from ._rarity import rarity_scores, resolve_rarity
 
 

@@ -162,35 +162,70 @@ def _check_levels(levels):
     if not levels:
         raise ValueError("levels must hold at least one confidence level.")
     levels = tuple(check_confidence_level(level, "levels") for level in levels)
-    if len(set(levels)) != len(levels):
-        raise ValueError(f"levels must not repeat a value; got {levels}.")
+    # var_at / es_at find a level with np.isclose, and to_frame names its columns with 6
+    # significant digits: levels that close would share a column.
+    close = np.isclose(np.array(levels)[:, None], np.array(levels)[None, :])
+    if np.count_nonzero(close) > len(levels):
+        raise ValueError(f"levels must not repeat a value (levels within a relative 1e-5 "
+                         f"of each other count as one); got {levels}.")
     return levels
 
 
 def _check_dates(dates, X, n_rows):
     if dates is None and hasattr(X, "index") and hasattr(X, "iloc"):
-        return np.asarray(X.index)
+        # The index of a pandas X is the dates: it must be in time order as well (a
+        # frame sorted newest first would otherwise be walked backwards, the "past" of
+        # every refit being the future).
+        return _increasing(np.asarray(X.index), "the index of X (the dates when "
+                           "dates=None)", "sort X and y by date (X.sort_index()), or "
+                           "pass dates")
     if dates is None:
         return None
     dates = np.asarray(dates)
     if dates.ndim != 1 or dates.shape[0] != n_rows:
         raise ValueError(f"dates must have one entry per row of X ({n_rows}); got shape "
                          f"{dates.shape}.")
-    if dates.shape[0] > 1 and not np.all(dates[1:] > dates[:-1]):
-        raise ValueError("dates must be strictly increasing: walk_forward runs forward in "
-                         "time over rows in time order.")
+    return _increasing(dates, "dates", "sort the rows by date")
+
+
+def _increasing(dates, name, remedy):
+    try:
+        ordered = dates.shape[0] < 2 or bool(np.all(dates[1:] > dates[:-1]))
+    except TypeError as exc:  # labels of mixed types
+        raise ValueError(f"{name} must be sortable labels (dates); {exc}.") from exc
+    if not ordered:
+        raise ValueError(f"{name} must be strictly increasing: walk_forward runs forward "
+                         f"in time over rows in time order; {remedy}.")
     return dates
+
+
+def _date_position(start, dates):
+    """The first row on or after the date ``start``."""
+    try:
+        return int(np.searchsorted(dates, np.asarray(start, dtype=dates.dtype)))
+    except (TypeError, ValueError):
+        if dates.dtype != object:
+            raise
+    # Time-zone-aware and period dates are objects to numpy, which cannot compare them
+    # with a string; pandas (that made them) parses it in the dates' own type.
+    import pandas as pd
+
+    return int(pd.Index(dates).searchsorted(start))
 
 
 def _check_start(start, dates, n_rows):
     if dates is not None and not isinstance(start, (int, np.integer)):
         try:
-            position = int(np.searchsorted(dates, np.asarray(start, dtype=dates.dtype)))
-        except (TypeError, ValueError) as exc:
+            position = _date_position(start, dates)
+        except (TypeError, ValueError, ImportError) as exc:
             raise ValueError(f"start must be a row number or a date comparable with dates; "
                              f"got {start!r}.") from exc
         if position >= n_rows:
             raise ValueError(f"start={start!r} is after the last date {dates[-1]}.")
+        if position == 0:
+            raise ValueError(f"start={start!r} is on or before the first date {dates[0]}: "
+                             "the first forecast needs at least one training row before "
+                             "it.")
         start = position
     return check_int(start, "start", min_value=1, max_value=n_rows - 1)
 
@@ -282,10 +317,11 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     window_size : int or None, default=None
         Rows of the rolling window, in [1, start]; only with ``window="rolling"``.
     levels : sequence of float, default=(0.975, 0.99)
-        Confidence levels in (0.5, 1).
+        Confidence levels in (0.5, 1), distinct (not within a relative 1e-5 of each
+        other).
     dates : array-like of shape (n_samples,) or None, default=None
         Strictly increasing dates (or any sortable labels) of the rows; ``None`` takes
-        the index of a pandas ``X``.
+        the index of a pandas ``X``, which must then be strictly increasing too.
     n_draws : int or None, default=None
         Also draw ``n_draws`` values (>= 1) from each forecast's predictive distribution
         with ``sample_y(X_rows, n_draws, random_state=seed)`` (the estimator needs it),

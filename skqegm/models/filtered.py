@@ -11,7 +11,13 @@ not put its features outside their training range.
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from ..baselines.garch import GARCHRiskEstimator
 from .tail_risk import TailRiskEstimator
@@ -257,5 +263,8 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         ``log sigma`` (the change of variables).
         """
         Z, sigma = self._standardized(X)
-        y = np.asarray(y, dtype=np.float64)
+        # Validated before dividing: a column vector or a y of another length would
+        # broadcast against sigma (an (n, n) array, or numpy's error).
+        y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
+        check_consistent_length(Z, y)
         return self.estimator_.score(Z, y / sigma) - float(np.mean(np.log(sigma)))

@@ -574,11 +574,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         values : ndarray of shape (n_samples, n_quantiles)
         """
-        quantiles = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
-        if quantiles.ndim != 1 or quantiles.size == 0:
+        # Checked before conversion to float: that parsed "0.1" and turned None into NaN.
+        given = np.atleast_1d(np.asarray(quantiles, dtype=object))
+        if given.ndim != 1 or given.size == 0:
             raise ValueError(f"quantiles must be a number or a 1-D sequence; got {quantiles!r}.")
-        for q in quantiles:
-            _check_fraction(float(q), "quantiles")
+        quantiles = np.array([_check_fraction(q, "quantiles") for q in given])
         return self._predict_rows(X, lambda mixture: mixture_quantiles(quantiles, *mixture))
 
     def predict_interval(self, X, coverage=None):

@@ -3,11 +3,31 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
+from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_int
 
 
 def _is_pandas(obj):
     return hasattr(obj, "iloc") and hasattr(obj, "index")
+
+
+def _check_time_order(series, name):
+    """Refuse a pandas ``series`` whose dates (a datetime or period index) are not
+    strictly increasing: a series newest first would give returns of the wrong sign and
+    features that look ahead, silently."""
+    if not _is_pandas(series):
+        return
+    import pandas as pd
+
+    index = series.index
+    if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
+        return
+    if not (index.is_monotonic_increasing and index.is_unique):
+        order = ("newest first" if index.is_monotonic_decreasing
+                 else "repeated dates" if index.is_monotonic_increasing else "out of order")
+        raise ValueError(f"{name} must be in time order, its dates strictly increasing; its "
+                         f"index is {order}. Sort it first ({name}.sort_index()) and drop "
+                         "repeated dates.")
 
 
 def log_returns(prices):
@@ -16,7 +36,8 @@ def log_returns(prices):
     Parameters
     ----------
     prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
-        Strictly positive, finite prices in time order (at least two rows).
+        Strictly positive, finite prices in time order (at least two rows); a pandas
+        index of dates must be strictly increasing.
 
     Returns
     -------
@@ -31,6 +52,7 @@ def log_returns(prices):
     >>> log_returns(np.array([100.0, 110.0, 99.0])).round(4)
     array([ 0.0953, -0.1054])
     """
+    _check_time_order(prices, "prices")
     values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
                          input_name="prices")
     if values.ndim not in (1, 2):
@@ -64,11 +86,14 @@ def _check_windows(values, name, min_value):
 def _lagged_matrix(r, lags, vol_windows, start):
     n = r.shape[0]
     columns = [r[start - lag:n - lag] for lag in lags]
+    # The standard deviations are taken of r scaled by a power of two (exact), so that
+    # the squares neither overflow (returns of 1e155 gave inf) nor underflow (1e-170, 0).
+    scale = power_of_two_scale(r)
     for window in vol_windows:
         # windows[i] covers r[i], ..., r[i + window - 1]; row t needs r[t - window .. t - 1],
         # i.e. the window starting at t - window.
-        windows = np.lib.stride_tricks.sliding_window_view(r, window)
-        columns.append(windows[start - window:n - window].std(axis=1, ddof=1))
+        windows = np.lib.stride_tricks.sliding_window_view(r * scale, window)
+        columns.append(windows[start - window:n - window].std(axis=1, ddof=1) / scale)
     return np.column_stack(columns)
 
 
@@ -84,7 +109,8 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     Parameters
     ----------
     returns : array-like of shape (n_samples,) or pandas Series
-        Returns in time order, finite.
+        Returns in time order, finite; a pandas index of dates must be strictly
+        increasing.
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)
@@ -117,6 +143,7 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     vol_windows = _check_windows(vol_windows, "vol_windows", 2)
     if not lags and not vol_windows:
         raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
+    _check_time_order(returns, "returns")
     r = check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                     input_name="returns")
     if r.ndim != 1:

@@ -23,8 +23,13 @@ def _check_sizes(sizes):
 
 
 def _n_rows(X):
-    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
-    return int(n_samples)
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
+        return len(X)
+    raise ValueError(f"X must be an array-like of samples (rows); got {type(X).__name__} "
+                     f"{X!r}.")
 
 
 def _split_counts(n_samples, sizes):

@@ -4,11 +4,14 @@
 every standardised value, and what is computed from them, becomes 0 or NaN. Here each
 column is divided by its largest magnitude before squaring; and data whose spread leaves
 no room for a model's draws beyond it before float64 overflows is refused, with the
-column and the value named.
+column and the value named. :func:`power_of_two_scale` gives the exact (power-of-two)
+factor that brings values near 1 for computations that square them.
 """
 
 import numpy as np
 
+#: Exponent bound of :func:`power_of_two_scale`, so that the scale itself stays finite.
+_MAX_EXPONENT = 1000
 #: Spreads a model may reach beyond the data (draws far in a tail, extrapolation) before
 #: float64 overflows: a column is refused when ``|centre| + HEADROOM * scale`` does not fit.
 HEADROOM = 1e6
@@ -73,3 +76,27 @@ def _moments(values):
     peak = np.where(peak > 0, peak, 1.0)
     scaled = values / peak  # within [-1, 1]: squaring cannot overflow
     return scaled.mean(axis=0) * peak, scaled.std(axis=0) * peak, peak
+
+
+def power_of_two_scale(values, axis=None):
+    """The power of two that brings the largest ``|values|`` (along ``axis``) near 1.
+
+    Multiplying by a power of two is exact in floating point (barring overflow and
+    underflow), so order, quantiles and linear interpolation commute with it; it keeps
+    means, variances and bin edges finite for data near the float64 limits.
+
+    Parameters
+    ----------
+    values : ndarray
+        Finite values.
+    axis : int or None, default=None
+        Axis along which one scale is computed; ``None`` for a single scale.
+
+    Returns
+    -------
+    scale : float or ndarray
+        ``2 ** -e`` with ``e`` the binary exponent of the largest magnitude (1 for zeros).
+    """
+    peak = np.max(np.abs(values), axis=axis) if values.size else 0.0
+    exponent = np.clip(np.frexp(peak)[1], -_MAX_EXPONENT, _MAX_EXPONENT)
+    return np.ldexp(1.0, -exponent)
