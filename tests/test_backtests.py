@@ -33,9 +33,11 @@ def test_var_exceedances_sign_convention():
     assert var_exceedances(y, 0.015).dtype.kind == "i"
 
 
-def test_var_exceedances_warns_on_a_quantile_passed_as_var():
-    with pytest.warns(UserWarning, match="Did you pass a return quantile"):
-        var_exceedances([0.01, -0.02], -0.015)
+@pytest.mark.parametrize("side, rule", [("lower", "y < -var"), ("upper", "y > var")])
+def test_var_exceedances_warns_on_a_quantile_passed_as_var(side, rule):
+    with pytest.warns(UserWarning, match=rf"side='{side}': exceedance when {rule}\). Did you "
+                                         "pass a return quantile"):
+        var_exceedances([0.01, -0.02], -0.015, side=side)
 
 
 @pytest.mark.parametrize(

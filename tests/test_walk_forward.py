@@ -118,6 +118,9 @@ def test_dates_start_at_a_date_and_to_frame():
     assert list(frame.columns) == ["y", "var_0.975", "es_0.975", "var_0.99", "es_0.99",
                                    "train_start", "train_stop"]
     assert frame.index[0] == pd.Timestamp("2020-01-25") and len(frame) == 16
+    # a level is named as it reads back, not rounded to 6 digits ("var_1")
+    deep = walk_forward(Recorder(), X, y, start=24, refit_every=5, levels=(0.9999999,))
+    assert list(deep.to_frame().columns[1:3]) == ["var_0.9999999", "es_0.9999999"]
     # a DataFrame X brings its index as the dates
     frame_X = pd.DataFrame(X, index=pd.DatetimeIndex(dates))
     from_frame = walk_forward(Recorder(), frame_X, y, start=pd.Timestamp("2020-01-25"),
@@ -184,7 +187,7 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     (dict(window="rolling", window_size=21), "window_size must be <= 20"),
     (dict(window_size=10), "window_size=10 is only used with window='rolling'"),
     (dict(levels=(0.99, 0.99)), "levels must not repeat"),
-    # var_at(0.99) would find the first, to_frame name both columns "var_0.99"
+    # var_at(0.99) would find the first of the two
     (dict(levels=(0.99, 0.99 + 1e-9)), "levels must not repeat"),
     (dict(levels=(0.01,)), "levels is the VaR confidence level"),
     (dict(levels=()), "at least one confidence level"),

@@ -128,8 +128,9 @@ def var_exceedances(y, var, side="lower"):
     y = _check_returns(y)
     var = _check_var(var, y.shape[0])
     if np.all(var < 0):
-        warnings.warn("var is negative everywhere: VaR is a positive loss (side='lower': "
-                      "exceedance when y < -var). Did you pass a return quantile?",
+        rule = "y < -var" if side == "lower" else "y > var"
+        warnings.warn(f"var is negative everywhere: VaR is a positive loss (side={side!r}: "
+                      f"exceedance when {rule}). Did you pass a return quantile?",
                       UserWarning, stacklevel=2)
     breached = y < -var if side == "lower" else y > var
     return breached.astype(int)

@@ -135,8 +135,9 @@ class WalkForwardResult:
                               "install pandas)") from exc
         columns = {"y": self.y}
         for j, level in enumerate(self.levels):
-            columns[f"var_{level:g}"] = self.var[:, j]
-            columns[f"es_{level:g}"] = self.es[:, j]
+            # The shortest repr that reads back as the level: 0.975, and 0.9999999 too.
+            columns[f"var_{float(level)!r}"] = self.var[:, j]
+            columns[f"es_{float(level)!r}"] = self.es[:, j]
         columns["train_start"] = self.train_start
         columns["train_stop"] = self.train_stop
         index = (pd.Index(self.dates, name="date") if self.dates is not None
@@ -162,8 +163,7 @@ def _check_levels(levels):
     if not levels:
         raise ValueError("levels must hold at least one confidence level.")
     levels = tuple(check_confidence_level(level, "levels") for level in levels)
-    # var_at / es_at find a level with np.isclose, and to_frame names its columns with 6
-    # significant digits: levels that close would share a column.
+    # var_at / es_at find a level with np.isclose: levels that close would be one.
     close = np.isclose(np.array(levels)[:, None], np.array(levels)[None, :])
     if np.count_nonzero(close) > len(levels):
         raise ValueError(f"levels must not repeat a value (levels within a relative 1e-5 "
