@@ -100,3 +100,25 @@ def test_fits_too_large_for_memory_are_refused_naming_n_qubits(monkeypatch):
                                                r"per row\) and batch_size=256 needs"):
         model.fit(X, X[:, 0])
     model.set_params(n_qubits=4).fit(X, X[:, 0])  # a small one still fits under the limit
+
+
+def test_a_huge_max_epochs_costs_nothing_before_training():
+    # The cost estimate of every fit held a list of max_epochs numbers: max_epochs=10**12
+    # (train until early stopping) died in a MemoryError before the first epoch.
+    from skqegm.nn import Callback
+
+    class StopAfterOne(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            return True
+
+    model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(4,), max_epochs=10**12,
+                        callbacks=[StopAfterOne()], early_stopping=False, random_state=0)
+    assert model.estimate_cost(X)["max_epochs"] == 10**12
+    assert model.fit(X).n_iter_ == 1
+    qrng = model.set_params(noise="qrng", backend="aer", latent="gaussian")
+    one = qrng.set_params(max_epochs=1).estimate_cost(X)
+    many = qrng.set_params(max_epochs=10**12).estimate_cost(X)
+    per_epoch = qrng.set_params(max_epochs=2).estimate_cost(X)["qrng_shots"] - one["qrng_shots"]
+    assert per_epoch > 0
+    assert many["qrng_shots"] == one["qrng_shots"] + (10**12 - 1) * per_epoch
+    assert many["jobs"] == one["jobs"] + 10**12 - 1

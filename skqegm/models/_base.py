@@ -224,15 +224,16 @@ class BaseQEGM(BaseTorchEstimator):
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
             circuits = jobs = 0
-        # The eq. 7 noise draws: the held-out rows' once, then every epoch's, then the
-        # fitted density's; a QRNG refill is one job.
-        draws = ([n_val, batch] if n_val else []) + [n_train + n_batches * batch] * \
-            self.max_epochs + [self._density_draws()]
+        # The eq. 7 noise draws: the held-out rows' once, then every epoch's (all of one
+        # size: counted once and multiplied, as max_epochs may be huge), then the fitted
+        # density's; a QRNG refill is one job.
+        once = ([n_val, batch] if n_val else []) + [self._density_draws()]
         qrng_shots = 0
         if self._uses_qrng():
             source = QuantumRandomSource(backend=self.backend)
-            qrng_shots = sum(source.estimate_shots(size) for size in draws)
-            jobs += len(draws)
+            qrng_shots = sum(source.estimate_shots(size) for size in once) + \
+                self.max_epochs * source.estimate_shots(n_train + n_batches * batch)
+            jobs += len(once) + self.max_epochs
         return {"backend": backend_name(self.backend), "shots_per_circuit": per_circuit,
                 "circuits": circuits, "jobs": jobs, "qrng_shots": qrng_shots,
                 "shots": circuits * per_circuit + qrng_shots,
