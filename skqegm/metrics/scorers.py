@@ -49,7 +49,7 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_is_fitted
 
 from ..pipeline import Pipeline
-from ..utils._sampling import call_with_random_state
+from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import check_int, check_option, check_real, check_real_array
 from ._arrays import (
@@ -84,8 +84,7 @@ def _pipeline_hint(estimator):
 
 
 def _maps_draws_back(pipeline):
-    return all(step in ("passthrough", None) or hasattr(step, "inverse_transform")
-               for _, step in pipeline.steps[:-1])
+    return all(has_inverse(step) for _, step in pipeline.steps[:-1])
 
 
 def _sampler_space(estimator, X):
