@@ -121,6 +121,8 @@ def _require_y(y, scorer):
         raise ValueError(f"{scorer} needs the held-out y to score a supervised tail "
                          "estimator; got y=None.")
     y = check_real_array(y, "y")
+    if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame, which the estimators take
+        y = y[:, 0]
     if y.ndim != 1 or y.shape[0] == 0:
         raise ValueError(f"y must be a non-empty 1-D array; got an array of shape {y.shape}.")
     return y
