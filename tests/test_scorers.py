@@ -344,6 +344,16 @@ def test_supervised_scorers_take_a_one_column_y(name):
         SCORERS[name](est, X[300:], np.column_stack([y[300:], y[300:]]))
 
 
+@pytest.mark.parametrize("name", list(SCORERS))
+def test_supervised_scorers_name_x_and_y_of_different_lengths(name):
+    # The mismatch was blamed on the model: "predict_rare(X) returned 300 flags for 10
+    # held-out rows".
+    X, y = _regression_data(300)
+    est = GaussianConditionalTail().fit(X, y)
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[300, 10\]"):
+        SCORERS[name](est, X, y[:10])
+
+
 # --- protocol errors --------------------------------------------------------------------
 
 
