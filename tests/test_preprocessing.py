@@ -361,6 +361,23 @@ def test_stratified_split_preserves_rare_rate():
     np.testing.assert_allclose(rates, 0.02)
 
 
+def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
+    # 3 rare rows in 100 passed the check of 3 members, and the test part got none.
+    X = np.arange(100).reshape(-1, 1)
+    y = (np.arange(100) < 3).astype(int)
+    with pytest.raises(ValueError, match=r"class 1 \(3 members\) gets no member in the "
+                                         r"test part \(15 rows"):
+        train_val_test_split(X, y, stratify=y, random_state=0)
+    y[:7] = 1  # 7 x 0.15 = 1.05: one rare row in each of validation and test
+    parts = train_val_test_split(X, y, stratify=y, random_state=0)
+    assert [int(part.sum()) for part in parts[3:]] == [5, 1, 1]
+    # Two classes of 3 in 6 rows: one validation and one test row cannot hold both
+    # (scikit-learn's "The test_size = 1 should be greater or equal to the number of
+    # classes = 2").
+    with pytest.raises(ValueError, match="stratify has 2 classes, more than the 1 rows"):
+        train_val_test_split(X[:6], stratify=np.repeat([0, 1], 3), random_state=0)
+
+
 def test_chronological_split_keeps_order():
     index = pd.date_range("2000-01-01", periods=20, freq="D")
     X = pd.DataFrame({"r": np.arange(20.0)}, index=index)
