@@ -122,3 +122,11 @@ def test_a_huge_max_epochs_costs_nothing_before_training():
     assert per_epoch > 0
     assert many["qrng_shots"] == one["qrng_shots"] + (10**12 - 1) * per_epoch
     assert many["jobs"] == one["jobs"] + 10**12 - 1
+
+
+@pytest.mark.parametrize("X", [3, np.float64(2.0), np.array(7), "abc", None])
+def test_estimate_cost_refuses_what_has_no_rows(X):
+    # A number gave IndexError: tuple index out of range; a string counted its characters.
+    with pytest.raises(ValueError, match="X must be an array-like of samples"):
+        QEGMSampler(n_qubits=2, n_layers=1).estimate_cost(X)
+    assert QEGMSampler(n_qubits=2, n_layers=1).estimate_cost([[1.0], [2.0]])["rows"] == 2

@@ -200,7 +200,13 @@ class BaseQEGM(BaseTorchEstimator):
         """
         self._validate_params()
         self._check_parameters()
-        return self._cost(len(X) if hasattr(X, "__len__") else np.shape(X)[0])
+        shape = getattr(X, "shape", None)
+        if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
+            shape = (len(X),)
+        if not shape:  # a number, a string, a 0-d array: no rows
+            raise ValueError(f"X must be an array-like of samples (rows); got "
+                             f"{type(X).__name__} {X!r}.")
+        return self._cost(int(shape[0]))
 
     def _cost(self, n_rows):
         """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""
