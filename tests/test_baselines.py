@@ -95,6 +95,15 @@ def test_student_t_gaussian_data_reach_the_upper_df_bound_region():
     assert DF_BOUNDS[1] >= 1000
 
 
+@pytest.mark.parametrize("X", [np.ones((10, 1)), np.c_[np.arange(10.0), 2 * np.arange(10.0)]],
+                         ids=["constant", "collinear"])
+def test_student_t_singular_scatter_without_ridge_names_reg_covar(X):
+    # scipy's LinAlgError "1-th leading minor of the array is not positive definite".
+    with pytest.raises(ValueError, match="scatter matrix of X is singular.*Raise reg_covar"):
+        StudentTSampler(reg_covar=0).fit(X)
+    assert np.all(np.isfinite(StudentTSampler().fit(X).sample(3, random_state=0)))
+
+
 # --- GPD tails -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def heavy():

@@ -4,7 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
@@ -24,6 +24,19 @@ DF_BOUNDS = (0.2, 1000.0)
 
 def _mahalanobis(X, location, chol):
     return (solve_triangular(chol, (X - location).T, lower=True) ** 2).sum(axis=0)
+
+
+def _scatter_factor(scatter, reg_covar):
+    """The Cholesky factor of a scatter matrix, or a ``ValueError`` naming ``reg_covar``."""
+    try:
+        return cholesky(scatter, lower=True)
+    except LinAlgError:
+        raise ValueError(
+            "StudentTSampler: the scatter matrix of X is singular (a constant column, "
+            "collinear columns or fewer rows than columns), and reg_covar="
+            f"{reg_covar!r} adds too little to its diagonal to make it positive definite. "
+            "Raise reg_covar (the default is 1e-6)."
+        ) from None
 
 
 def _t_logpdf(delta, df, n_features, log_det):
@@ -136,12 +149,12 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         location, scatter, df = Y.mean(axis=0), np.cov(Y.T, bias=True).reshape(d, d) + ridge, 10.0
         previous, self.converged_ = -np.inf, False
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter_ after the loop)
-            chol = cholesky(scatter, lower=True)
+            chol = _scatter_factor(scatter, self.reg_covar)
             weights = (df + d) / (df + _mahalanobis(Y, location, chol))
             location = weights @ Y / weights.sum()
             centred = Y - location
             scatter = (weights[:, None] * centred).T @ centred / n + ridge
-            chol = cholesky(scatter, lower=True)
+            chol = _scatter_factor(scatter, self.reg_covar)
             delta, log_det = _mahalanobis(Y, location, chol), 2 * np.log(np.diag(chol)).sum()
             df = _best_df(delta, d, log_det)
             loglik = _t_logpdf(delta, df, d, log_det).mean()
@@ -157,7 +170,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df
-        self._chol = cholesky(self.scatter_, lower=True)
+        self._chol = _scatter_factor(self.scatter_, self.reg_covar)
         return self
 
     def score_samples(self, X):
