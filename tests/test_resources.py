@@ -130,3 +130,15 @@ def test_estimate_cost_refuses_what_has_no_rows(X):
     with pytest.raises(ValueError, match="X must be an array-like of samples"):
         QEGMSampler(n_qubits=2, n_layers=1).estimate_cost(X)
     assert QEGMSampler(n_qubits=2, n_layers=1).estimate_cost([[1.0], [2.0]])["rows"] == 2
+
+
+def test_a_vae_density_too_large_for_memory_is_refused_before_training(monkeypatch):
+    # n_density_draws=10**9 trained, then died in torch's allocator ("you tried to
+    # allocate 32000000000 bytes").
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    model = VAESampler(n_density_draws=10**9, **TINY)
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_density_draws=1000000000 "
+                                               r"needs an estimated [\d.]+ GiB"):
+        model.fit(X)
+    assert not hasattr(model, "loss_curve_")  # before any epoch
+    assert np.isfinite(model.set_params(n_density_draws=4096).fit(X).score(X))
