@@ -207,6 +207,21 @@ def test_gpd_bounded_tail_gives_minus_infinity_beyond_its_end_point():
     assert np.all(model.sample(2000, random_state=0) <= end + 1e-9)
 
 
+@pytest.mark.parametrize("bandwidth", [1e16, 1e300])
+def test_gpd_kde_body_wider_than_the_body_tends_to_the_uniform(bandwidth):
+    # The kernels' masses cancelled to 0: log-density +inf, and sample raised
+    # "probabilities contain NaN" (or put half the draws on the thresholds at 1e16).
+    X = np.random.default_rng(0).standard_t(3, size=(500, 1))
+    gpd = GPDTailSampler(bandwidth=bandwidth).fit(X)
+    low, high = gpd.tail_threshold_[:, 0]
+    uniform = np.log((1 - gpd.tail_fractions_[:, 0].sum()) / (high - low))
+    np.testing.assert_allclose(gpd.score_samples([[low], [0.0], [high]]), uniform, rtol=1e-12)
+    draws = gpd.sample(4000, random_state=0).ravel()
+    body = draws[(draws >= low) & (draws <= high)]
+    assert not np.any((body == low) | (body == high))
+    assert stats.kstest(body, stats.uniform(low, high - low).cdf).pvalue > 0.01
+
+
 def test_gpd_margins_are_independent():
     rng = np.random.default_rng(6)
     X = rng.standard_t(4, size=(5000, 2)) * [1.0, 3.0]
