@@ -45,9 +45,12 @@ def has_inverse(step):
     :class:`~sklearn.preprocessing.FunctionTransformer` given a ``func`` but no
     ``inverse_func``: its ``inverse_transform`` is then the identity, which would leave
     draws in the transformed units (the logarithms of the data, say) without a word. A
-    nested pipeline has one when each of its steps has. ``"passthrough"`` and ``None``
+    feature selector (``VarianceThreshold``, ``SelectKBest``, ...) that dropped columns
+    has none either: its ``inverse_transform`` fills them with zeros, not their values.
+    A nested pipeline has one when each of its steps has. ``"passthrough"`` and ``None``
     are the identity both ways.
     """
+    from sklearn.feature_selection import SelectorMixin
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
@@ -57,4 +60,9 @@ def has_inverse(step):
         return all(has_inverse(inner) for _, inner in step.steps)
     if isinstance(step, FunctionTransformer):
         return step.func is None or step.inverse_func is not None
+    if isinstance(step, SelectorMixin):
+        try:
+            return bool(all(step.get_support()))
+        except ValueError:  # not fitted (NotFittedError is a ValueError)
+            return False
     return hasattr(step, "inverse_transform")
