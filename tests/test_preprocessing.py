@@ -1,6 +1,9 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
@@ -325,6 +328,17 @@ def test_intrusion_pipeline_explicit_columns_on_arrays():
     assert out.shape == (4, 4)
     np.testing.assert_array_equal(out[:, :3].sum(axis=1), 1)
     np.testing.assert_allclose(out[:, 3].std(), 1)
+
+
+def test_intrusion_pipeline_on_an_array_without_columns_names_categorical_features():
+    # scikit-learn's "make_column_selector can only be applied to pandas dataframes".
+    X = np.array([[0, 10.0], [1, 20.0], [2, 30.0], [0, 40.0]])
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion")
+    with pytest.raises(ValueError, match="Pass categorical_features"):
+        pipe.fit(X)
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": X[:, 1]})
+    fitted = pickle.loads(pickle.dumps(clone(pipe).fit(frame)))
+    assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
 
 
 def test_pipeline_errors():
