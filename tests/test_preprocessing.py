@@ -392,6 +392,16 @@ def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
         train_val_test_split(X[:6], stratify=np.repeat([0, 1], 3), random_state=0)
 
 
+@pytest.mark.parametrize("missing", [None, pd.NA, np.nan])
+def test_stratified_split_refuses_missing_labels(missing):
+    # None among integer labels failed inside numpy ("'<' not supported between instances
+    # of 'NoneType' and 'int'"); NaN in scikit-learn ("Input y contains NaN").
+    labels = np.array([0] * 50 + [1] * 45 + [missing] * 5,
+                      dtype=float if missing is np.nan else object)
+    with pytest.raises(ValueError, match="stratify (contains NaN|must hold class labels)"):
+        train_val_test_split(np.arange(100), stratify=labels, random_state=0)
+
+
 def test_chronological_split_keeps_order():
     index = pd.date_range("2000-01-01", periods=20, freq="D")
     X = pd.DataFrame({"r": np.arange(20.0)}, index=index)

@@ -49,7 +49,14 @@ def _check_stratify(stratify, shuffle):
         return
     if not shuffle:
         raise ValueError("stratify needs shuffle=True: a chronological split cannot stratify.")
-    _, counts = np.unique(np.asarray(stratify), return_counts=True, axis=0)
+    labels = np.asarray(stratify)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError("stratify contains NaN: every row needs a class label.")
+    try:
+        _, counts = np.unique(labels, return_counts=True, axis=0)
+    except TypeError:  # None or pandas.NA among the labels, or labels of mixed types
+        raise ValueError("stratify must hold class labels of one comparable type, with none "
+                         "missing (no None or NA among them).") from None
     if counts.min() < 3:
         raise ValueError(
             "stratify: the least populated class has only "
