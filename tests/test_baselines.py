@@ -95,6 +95,22 @@ def test_student_t_gaussian_data_reach_the_upper_df_bound_region():
     assert DF_BOUNDS[1] >= 1000
 
 
+def test_student_t_log_density_far_out_stays_finite():
+    # The squared distance of a row 1e160 out overflowed: -inf where the heavy tail's
+    # log-density is about -1835 (scipy.stats.t overflows the same way).
+    x = stats.t.rvs(4, size=2000, random_state=2).reshape(-1, 1)
+    model = StudentTSampler().fit(x)
+    df, loc, scale = model.df_, model.location_[0], np.sqrt(model.scatter_[0, 0])
+    far = np.array([[1e3], [1e100], [1e160], [-1e300]])
+    z = np.abs(far[:, 0] - loc) / scale
+    # log1p(z**2 / df) = log(z**2 / df) + log1p(df / z**2), without squaring z
+    log1p_ratio = 2 * np.log(z) - np.log(df) + np.log1p(df / z / z)
+    by_hand = stats.t(df).logpdf(0) - np.log(scale) - (df + 1) / 2 * log1p_ratio
+    np.testing.assert_allclose(model.score_samples(far), by_hand, rtol=1e-12)
+    np.testing.assert_allclose(model.score_samples(x[:20]),
+                               stats.t(df, loc, scale).logpdf(x[:20, 0]), rtol=1e-12)
+
+
 @pytest.mark.parametrize("X", [np.ones((10, 1)), np.c_[np.arange(10.0), 2 * np.arange(10.0)]],
                          ids=["constant", "collinear"])
 def test_student_t_singular_scatter_without_ridge_names_reg_covar(X):
