@@ -93,8 +93,11 @@ def _check_every_class_in_every_part(stratify, parts, sizes):
     for part, labels, size in zip(("training", "validation", "test"), parts, sizes,
                                   strict=True):
         held = _classes(labels)[0]
+        if len(held) == len(classes):  # a part holds a subset of the classes
+            continue
+        held = {tuple(np.atleast_1d(label).tolist()) for label in held}
         missing = [k for k, label in enumerate(classes)
-                   if not any(np.array_equal(label, other) for other in held)]
+                   if tuple(np.atleast_1d(label).tolist()) not in held]
         if missing:
             k = missing[0]
             raise ValueError(
