@@ -10,7 +10,7 @@ from sklearn import pipeline as sklearn_pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._sampling import call_with_random_state
+from .utils._sampling import call_with_random_state, has_inverse
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -136,19 +136,24 @@ class Pipeline(sklearn_pipeline.Pipeline):
         ------
         TypeError
             If a step before the last one has no ``inverse_transform`` (checked before
-            drawing).
+            drawing), is a :class:`~sklearn.preprocessing.FunctionTransformer` with a
+            ``func`` but no ``inverse_func`` (whose inverse is the identity), or a feature
+            selector that dropped columns (whose inverse fills them with zeros).
         """
         check_is_fitted(self)
         inverse_steps = []
         for name, step in reversed(self.steps[:-1]):
             if _is_passthrough(step):
                 continue
-            if not hasattr(step, "inverse_transform"):
+            if not has_inverse(step):
+                # See has_inverse: some inverse_transform methods are no inverse.
                 raise TypeError(
                     f"Pipeline.sample maps the draws of the last step back to the units of "
                     f"the data through the inverse_transform of every step before it, but "
-                    f"step {name!r} ({type(step).__name__}) has no inverse_transform. Draw "
-                    f"from the last step on its own to get draws on the transformed scale."
+                    f"step {name!r} ({type(step).__name__}) has no inverse_transform (a "
+                    f"FunctionTransformer needs an inverse_func; a feature selector that "
+                    f"dropped columns fills them with zeros). Draw from the last step on "
+                    f"its own to get draws on the transformed scale."
                 )
             inverse_steps.append(step)
         draws = call_with_random_state(self._last_step().sample, n_samples,

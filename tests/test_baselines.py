@@ -95,6 +95,31 @@ def test_student_t_gaussian_data_reach_the_upper_df_bound_region():
     assert DF_BOUNDS[1] >= 1000
 
 
+def test_student_t_log_density_far_out_stays_finite():
+    # The squared distance of a row 1e160 out overflowed: -inf where the heavy tail's
+    # log-density is about -1835 (scipy.stats.t overflows the same way).
+    x = stats.t.rvs(4, size=2000, random_state=2).reshape(-1, 1)
+    model = StudentTSampler().fit(x)
+    df, loc, scale = model.df_, model.location_[0], np.sqrt(model.scatter_[0, 0])
+    far = np.array([[1e3], [1e100], [1e160], [-1e300]])
+    z = np.abs(far[:, 0] - loc) / scale
+    # log1p(z**2 / df) = log(z**2 / df) + log1p(df / z**2), without squaring z
+    log1p_ratio = 2 * np.log(z) - np.log(df) + np.log1p(df / z / z)
+    by_hand = stats.t(df).logpdf(0) - np.log(scale) - (df + 1) / 2 * log1p_ratio
+    np.testing.assert_allclose(model.score_samples(far), by_hand, rtol=1e-12)
+    np.testing.assert_allclose(model.score_samples(x[:20]),
+                               stats.t(df, loc, scale).logpdf(x[:20, 0]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("X", [np.ones((10, 1)), np.c_[np.arange(10.0), 2 * np.arange(10.0)]],
+                         ids=["constant", "collinear"])
+def test_student_t_singular_scatter_without_ridge_names_reg_covar(X):
+    # scipy's LinAlgError "1-th leading minor of the array is not positive definite".
+    with pytest.raises(ValueError, match="scatter matrix of X is singular.*Raise reg_covar"):
+        StudentTSampler(reg_covar=0).fit(X)
+    assert np.all(np.isfinite(StudentTSampler().fit(X).sample(3, random_state=0)))
+
+
 # --- GPD tails -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def heavy():
@@ -196,6 +221,21 @@ def test_gpd_bounded_tail_gives_minus_infinity_beyond_its_end_point():
     end = model.tail_threshold_[1, 0] - model.gpd_scale_[1, 0] / model.gpd_shape_[1, 0]
     assert model.score_samples(np.array([[end + 0.1]]))[0] == -np.inf
     assert np.all(model.sample(2000, random_state=0) <= end + 1e-9)
+
+
+@pytest.mark.parametrize("bandwidth", [1e16, 1e300])
+def test_gpd_kde_body_wider_than_the_body_tends_to_the_uniform(bandwidth):
+    # The kernels' masses cancelled to 0: log-density +inf, and sample raised
+    # "probabilities contain NaN" (or put half the draws on the thresholds at 1e16).
+    X = np.random.default_rng(0).standard_t(3, size=(500, 1))
+    gpd = GPDTailSampler(bandwidth=bandwidth).fit(X)
+    low, high = gpd.tail_threshold_[:, 0]
+    uniform = np.log((1 - gpd.tail_fractions_[:, 0].sum()) / (high - low))
+    np.testing.assert_allclose(gpd.score_samples([[low], [0.0], [high]]), uniform, rtol=1e-12)
+    draws = gpd.sample(4000, random_state=0).ravel()
+    body = draws[(draws >= low) & (draws <= high)]
+    assert not np.any((body == low) | (body == high))
+    assert stats.kstest(body, stats.uniform(low, high - low).cdf).pvalue > 0.01
 
 
 def test_gpd_margins_are_independent():

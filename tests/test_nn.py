@@ -282,3 +282,13 @@ def test_a_fit_is_the_same_model_at_any_scale(factor):
     plain = QEGMSampler(**params).fit(X).sample(500, random_state=0)
     scaled = QEGMSampler(**params).fit(X * factor).sample(500, random_state=0) / factor
     np.testing.assert_allclose(scaled, plain, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: QEGMSampler(early_stopping=False, callbacks=[EarlyStopping(1)], **FAST),
+    lambda: GANSampler(callbacks=[EarlyStopping(1)], **FAST),
+], ids=["QEGMSampler", "GANSampler"])
+def test_an_early_stopping_callback_without_held_out_rows_is_named(make):
+    # It read validation_scores_ = None: TypeError 'NoneType' object is not subscriptable.
+    with pytest.raises(ValueError, match="EarlyStopping in callbacks needs a validation score"):
+        make().fit(X_MIX[:200])

@@ -4,10 +4,16 @@ import sklearn
 import sklearn.pipeline
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
+from sklearn.feature_selection import VarianceThreshold
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
-from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    Normalizer,
+    StandardScaler,
+)
 
 from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.datasets import make_tail_mixture
@@ -190,6 +196,43 @@ def test_a_step_without_inverse_transform_is_a_clear_type_error():
                                    categorical_features=[0]).fit(X)
     with pytest.raises(TypeError, match=r"step 'preprocess' \(ColumnTransformer\)"):
         intrusion.sample(10)
+
+
+def test_a_function_transformer_without_inverse_func_is_one_way():
+    # Its inverse_transform is the identity: draws came back as logarithms of the data.
+    X = np.random.default_rng(6).lognormal(3.0, 0.2, size=(400, 1))
+    one_way = make_pipeline(FunctionTransformer(np.log), KernelDensity(bandwidth=0.05)).fit(X)
+    with pytest.raises(TypeError, match=r"step 'functiontransformer' \(FunctionTransformer\) "
+                                        "has no inverse_transform"):
+        one_way.sample(10)
+    nested = Pipeline([("logs", sklearn.pipeline.make_pipeline(FunctionTransformer(np.log))),
+                       ("kde", KernelDensity(bandwidth=0.05))]).fit(X)
+    with pytest.raises(TypeError, match="step 'logs'"):
+        nested.sample(10)
+    two_way = make_pipeline(FunctionTransformer(np.log, np.exp),
+                            KernelDensity(bandwidth=0.05)).fit(X)
+    assert 10 < np.median(two_way.sample(2000, random_state=0)) < 40  # e**3 = 20, not 3
+    identity = make_pipeline(FunctionTransformer(), KernelDensity(bandwidth=0.05)).fit(X)
+    assert identity.sample(5, random_state=0).shape == (5, 1)
+    # The scorers score a one-way pipeline where its last step lives, in logarithms.
+    X_te = np.random.default_rng(7).lognormal(3.0, 0.2, size=(400, 1))
+    for scorer in SCORERS.values():
+        assert scorer(one_way, X_te) == scorer(one_way[-1], np.log(X_te))
+
+
+def test_a_feature_selector_that_dropped_columns_is_one_way():
+    # Its inverse_transform fills the dropped columns with zeros: a constant column of 5
+    # came back as 0 in every draw.
+    rng = np.random.default_rng(8)
+    X = np.column_stack([rng.normal(10.0, 1.0, size=300), np.full(300, 5.0)])
+    dropping = make_pipeline(VarianceThreshold(), KernelDensity()).fit(X)
+    with pytest.raises(TypeError, match=r"step 'variancethreshold' \(VarianceThreshold\) has "
+                                        "no inverse_transform"):
+        dropping.sample(10)
+    for scorer in SCORERS.values():  # scored where the last step lives
+        assert scorer(dropping, X) == scorer(dropping[-1], X[:, :1])
+    keeping = make_pipeline(VarianceThreshold(), KernelDensity()).fit(X[:, :1])
+    assert keeping.sample(5, random_state=0).shape == (5, 1)
 
 
 def test_sample_needs_a_fitted_pipeline():

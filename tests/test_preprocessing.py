@@ -1,6 +1,9 @@
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.neighbors import KernelDensity
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
@@ -327,6 +330,17 @@ def test_intrusion_pipeline_explicit_columns_on_arrays():
     np.testing.assert_allclose(out[:, 3].std(), 1)
 
 
+def test_intrusion_pipeline_on_an_array_without_columns_names_categorical_features():
+    # scikit-learn's "make_column_selector can only be applied to pandas dataframes".
+    X = np.array([[0, 10.0], [1, 20.0], [2, 30.0], [0, 40.0]])
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion")
+    with pytest.raises(ValueError, match="Pass categorical_features"):
+        pipe.fit(X)
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": X[:, 1]})
+    fitted = pickle.loads(pickle.dumps(clone(pipe).fit(frame)))
+    assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
+
+
 def test_pipeline_errors():
     with pytest.raises(ValueError, match="kind must be one of 'finance', 'climate', 'intrusion'"):
         make_tail_pipeline(KernelDensity(), kind="weather")
@@ -359,6 +373,33 @@ def test_stratified_split_preserves_rare_rate():
     assert (y_tr.sum(), y_va.sum(), y_te.sum()) == (28, 6, 6)
     rates = [y_part.mean() for y_part in parts[3:]]
     np.testing.assert_allclose(rates, 0.02)
+
+
+def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
+    # 3 rare rows in 100 passed the check of 3 members, and the test part got none.
+    X = np.arange(100).reshape(-1, 1)
+    y = (np.arange(100) < 3).astype(int)
+    with pytest.raises(ValueError, match=r"class 1 \(3 members\) gets no member in the "
+                                         r"test part \(15 rows"):
+        train_val_test_split(X, y, stratify=y, random_state=0)
+    y[:7] = 1  # 7 x 0.15 = 1.05: one rare row in each of validation and test
+    parts = train_val_test_split(X, y, stratify=y, random_state=0)
+    assert [int(part.sum()) for part in parts[3:]] == [5, 1, 1]
+    # Two classes of 3 in 6 rows: one validation and one test row cannot hold both
+    # (scikit-learn's "The test_size = 1 should be greater or equal to the number of
+    # classes = 2").
+    with pytest.raises(ValueError, match="stratify has 2 classes, more than the 1 rows"):
+        train_val_test_split(X[:6], stratify=np.repeat([0, 1], 3), random_state=0)
+
+
+@pytest.mark.parametrize("missing", [None, pd.NA, np.nan])
+def test_stratified_split_refuses_missing_labels(missing):
+    # None among integer labels failed inside numpy ("'<' not supported between instances
+    # of 'NoneType' and 'int'"); NaN in scikit-learn ("Input y contains NaN").
+    labels = np.array([0] * 50 + [1] * 45 + [missing] * 5,
+                      dtype=float if missing is np.nan else object)
+    with pytest.raises(ValueError, match="stratify (contains NaN|must hold class labels)"):
+        train_val_test_split(np.arange(100), stratify=labels, random_state=0)
 
 
 def test_chronological_split_keeps_order():

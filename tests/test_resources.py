@@ -100,3 +100,45 @@ def test_fits_too_large_for_memory_are_refused_naming_n_qubits(monkeypatch):
                                                r"per row\) and batch_size=256 needs"):
         model.fit(X, X[:, 0])
     model.set_params(n_qubits=4).fit(X, X[:, 0])  # a small one still fits under the limit
+
+
+def test_a_huge_max_epochs_costs_nothing_before_training():
+    # The cost estimate of every fit held a list of max_epochs numbers: max_epochs=10**12
+    # (train until early stopping) died in a MemoryError before the first epoch.
+    from skqegm.nn import Callback
+
+    class StopAfterOne(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            return True
+
+    model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(4,), max_epochs=10**12,
+                        callbacks=[StopAfterOne()], early_stopping=False, random_state=0)
+    assert model.estimate_cost(X)["max_epochs"] == 10**12
+    assert model.fit(X).n_iter_ == 1
+    qrng = model.set_params(noise="qrng", backend="aer", latent="gaussian")
+    one = qrng.set_params(max_epochs=1).estimate_cost(X)
+    many = qrng.set_params(max_epochs=10**12).estimate_cost(X)
+    per_epoch = qrng.set_params(max_epochs=2).estimate_cost(X)["qrng_shots"] - one["qrng_shots"]
+    assert per_epoch > 0
+    assert many["qrng_shots"] == one["qrng_shots"] + (10**12 - 1) * per_epoch
+    assert many["jobs"] == one["jobs"] + 10**12 - 1
+
+
+@pytest.mark.parametrize("X", [3, np.float64(2.0), np.array(7), "abc", None])
+def test_estimate_cost_refuses_what_has_no_rows(X):
+    # A number gave IndexError: tuple index out of range; a string counted its characters.
+    with pytest.raises(ValueError, match="X must be an array-like of samples"):
+        QEGMSampler(n_qubits=2, n_layers=1).estimate_cost(X)
+    assert QEGMSampler(n_qubits=2, n_layers=1).estimate_cost([[1.0], [2.0]])["rows"] == 2
+
+
+def test_a_vae_density_too_large_for_memory_is_refused_before_training(monkeypatch):
+    # n_density_draws=10**9 trained, then died in torch's allocator ("you tried to
+    # allocate 32000000000 bytes").
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    model = VAESampler(n_density_draws=10**9, **TINY)
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_density_draws=1000000000 "
+                                               r"needs an estimated [\d.]+ GiB"):
+        model.fit(X)
+    assert not hasattr(model, "loss_curve_")  # before any epoch
+    assert np.isfinite(model.set_params(n_density_draws=4096).fit(X).score(X))

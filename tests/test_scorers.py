@@ -332,6 +332,28 @@ def test_supervised_scorers_need_y(name):
         SCORERS[name](est, X)
 
 
+@pytest.mark.parametrize("name", list(SCORERS))
+def test_supervised_scorers_take_a_one_column_y(name):
+    # The estimators fit on a one-column y; the scorers refused it, so a grid search on
+    # y[["target"]] scored every candidate NaN and picked the first.
+    X, y = _regression_data(600)
+    est = GaussianConditionalTail().fit(X[:300], y[:300])
+    expected = SCORERS[name](est, X[300:], y[300:])
+    assert SCORERS[name](est, X[300:], y[300:, None]) == expected
+    with pytest.raises(ValueError, match="non-empty 1-D array"):
+        SCORERS[name](est, X[300:], np.column_stack([y[300:], y[300:]]))
+
+
+@pytest.mark.parametrize("name", list(SCORERS))
+def test_supervised_scorers_name_x_and_y_of_different_lengths(name):
+    # The mismatch was blamed on the model: "predict_rare(X) returned 300 flags for 10
+    # held-out rows".
+    X, y = _regression_data(300)
+    est = GaussianConditionalTail().fit(X, y)
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[300, 10\]"):
+        SCORERS[name](est, X, y[:10])
+
+
 # --- protocol errors --------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from scipy.special import logsumexp, ndtr
+from scipy.special import erf, logsumexp
 from scipy.stats import genpareto, truncnorm
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -393,10 +393,19 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         # rejection loop that a wide kernel could keep running.
         h = self.bandwidths_[j]
         a, b = (low - points) / h, (high - points) / h
-        mass = ndtr(b) - ndtr(a)  # each point lies inside, so each mass is > 0
+        mass = _kernel_mass(low, high, points, h)  # each point lies inside: each is > 0
         kernels = rng.choice(len(points), size=n, p=mass / mass.sum())
-        draws = truncnorm.rvs(a[kernels], b[kernels], loc=points[kernels], scale=h,
-                              random_state=rng)
+        a, b = a[kernels], b[kernels]
+        # A kernel so wide that exp(-x**2 / 2) rounds to 1 across the body is uniform on
+        # it, exactly in float64; scipy's inversion there cancelled (half the draws fell
+        # on the thresholds at bandwidth=1e16).
+        flat = np.maximum(a * a, b * b) < 2 * np.finfo(np.float64).eps
+        draws = np.empty(n)
+        if not flat.all():
+            draws[~flat] = truncnorm.rvs(a[~flat], b[~flat], loc=points[kernels][~flat],
+                                         scale=h, random_state=rng)
+        if flat.any():
+            draws[flat] = rng.uniform(low, high, size=int(flat.sum()))
         return np.clip(draws, low, high)  # inversion may round a hair outside
 
     def _margin_logpdf(self, x, j):
@@ -411,7 +420,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         points, h = self._bodies[j], self.bandwidths_[j]
         mass_inside = 1.0  # a zero-width body would truncate every kernel to nothing
         if high > low:
-            mass_inside = np.mean(ndtr((high - points) / h) - ndtr((low - points) / h))
+            mass_inside = np.mean(_kernel_mass(low, high, points, h))
         log_fraction = np.log(1 - self.tail_fractions_[:, j].sum()) - np.log(mass_inside)
         out[body] = log_fraction + self._kde_logpdf(x[body], points, h)
         return out
@@ -424,6 +433,16 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             z = (x[start: start + step, None] - points) / h
             out[start: start + step] = logsumexp(-0.5 * z * z, axis=1)
         return out - np.log(len(points) * h) - _LOG_SQRT_2PI
+
+
+def _kernel_mass(low, high, points, h):
+    """Mass of each kernel ``N(point, h^2)`` between ``low`` and ``high``, for points inside.
+
+    A difference of error functions, each of one sign: with every point in ``[low, high]``
+    the two terms add up. ``ndtr(b) - ndtr(a)`` cancelled to 0 for kernels much wider than
+    the body (``bandwidth=1e17``: an infinite log-density, NaN kernel weights).
+    """
+    return 0.5 * (erf((high - points) / (h * np.sqrt(2))) - erf((low - points) / (h * np.sqrt(2))))
 
 
 def _fit_tail(excess, x):

@@ -4,7 +4,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
@@ -26,11 +26,41 @@ def _mahalanobis(X, location, chol):
     return (solve_triangular(chol, (X - location).T, lower=True) ** 2).sum(axis=0)
 
 
-def _t_logpdf(delta, df, n_features, log_det):
-    """Log-density of a multivariate t at squared Mahalanobis distances ``delta``."""
+def _scatter_factor(scatter, reg_covar):
+    """The Cholesky factor of a scatter matrix, or a ``ValueError`` naming ``reg_covar``."""
+    try:
+        return cholesky(scatter, lower=True)
+    except LinAlgError:
+        raise ValueError(
+            "StudentTSampler: the scatter matrix of X is singular (a constant column, "
+            "collinear columns or fewer rows than columns), and reg_covar="
+            f"{reg_covar!r} adds too little to its diagonal to make it positive definite. "
+            "Raise reg_covar (the default is 1e-6)."
+        ) from None
+
+
+def _t_logpdf(delta, df, n_features, log_det, log1p_ratio=None):
+    """Log-density of a multivariate t at squared Mahalanobis distances ``delta``
+    (or at ``log1p_ratio = log1p(delta / df)``, when ``delta`` would overflow)."""
+    if log1p_ratio is None:
+        log1p_ratio = np.log1p(delta / df)
     return (gammaln((df + n_features) / 2) - gammaln(df / 2)
             - 0.5 * n_features * np.log(df * np.pi) - 0.5 * log_det
-            - 0.5 * (df + n_features) * np.log1p(delta / df))
+            - 0.5 * (df + n_features) * log1p_ratio)
+
+
+def _log1p_mahalanobis_ratio(X, location, chol, df):
+    """``log1p(delta / df)`` from the whitened rows, without squaring their size: a row
+    1e160 from the location overflowed ``delta`` to inf, a log-density of -inf where the
+    heavy tail's is about -(df + d) * 368."""
+    whitened = solve_triangular(chol, (X - location).T, lower=True)
+    peak = np.abs(whitened).max(axis=0)
+    safe = np.where(peak > 0, peak, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # at the location: log 0 = -inf
+        log_delta = 2 * np.log(safe) + np.log(((whitened / safe) ** 2).sum(axis=0))
+    # Beyond even the whitening's float range the log-density is -inf, as it was.
+    log_delta = np.where(np.isinf(peak), np.inf, log_delta)
+    return np.logaddexp(0.0, log_delta - np.log(df))
 
 
 def _best_df(delta, n_features, log_det):
@@ -136,12 +166,12 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         location, scatter, df = Y.mean(axis=0), np.cov(Y.T, bias=True).reshape(d, d) + ridge, 10.0
         previous, self.converged_ = -np.inf, False
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 (n_iter_ after the loop)
-            chol = cholesky(scatter, lower=True)
+            chol = _scatter_factor(scatter, self.reg_covar)
             weights = (df + d) / (df + _mahalanobis(Y, location, chol))
             location = weights @ Y / weights.sum()
             centred = Y - location
             scatter = (weights[:, None] * centred).T @ centred / n + ridge
-            chol = cholesky(scatter, lower=True)
+            chol = _scatter_factor(scatter, self.reg_covar)
             delta, log_det = _mahalanobis(Y, location, chol), 2 * np.log(np.diag(chol)).sum()
             df = _best_df(delta, d, log_det)
             loglik = _t_logpdf(delta, df, d, log_det).mean()
@@ -157,7 +187,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df
-        self._chol = cholesky(self.scatter_, lower=True)
+        self._chol = _scatter_factor(self.scatter_, self.reg_covar)
         return self
 
     def score_samples(self, X):
@@ -184,8 +214,8 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         log_det = 2 * np.log(np.diag(self._chol)).sum()
-        delta = _mahalanobis(X, self.location_, self._chol)
-        return _t_logpdf(delta, self.df_, self.n_features_in_, log_det)
+        log1p_ratio = _log1p_mahalanobis_ratio(X, self.location_, self._chol, self.df_)
+        return _t_logpdf(None, self.df_, self.n_features_in_, log_det, log1p_ratio)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw ``location + L g / sqrt(w / df)`` with ``g ~ N(0, I)``, ``w ~ chi2(df)``.

@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
+from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ._base import BaseDeepSampler
 
@@ -143,6 +144,14 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         nll = (0.5 * ((x - mean) / scale) ** 2 + torch.log(scale)).sum(-1)
         nll = nll + 0.5 * x.shape[1] * np.log(2 * np.pi)
         return (nll + gaussian_kl(mean_z, scale_z)).mean()
+
+    def _prepare_fit(self, values, context, seeds):
+        # The density's draws are decoded at once after training, and score_samples holds
+        # one row against all of them: refuse what cannot fit before training.
+        per_draw = 8.0 * (self.latent_dim + sum(self._hidden_sizes()) + 4 * values.shape[1] + 1)
+        check_memory(per_draw * self.n_density_draws,
+                     f"fitting with n_density_draws={self.n_density_draws}",
+                     "use fewer n_density_draws.")
 
     @torch.no_grad()
     def _finish_fit(self, train_set, seeds, generator):

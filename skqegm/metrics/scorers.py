@@ -46,10 +46,10 @@ import warnings
 
 import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..pipeline import Pipeline
-from ..utils._sampling import call_with_random_state
+from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import check_int, check_option, check_real, check_real_array
 from ._arrays import (
@@ -84,8 +84,7 @@ def _pipeline_hint(estimator):
 
 
 def _maps_draws_back(pipeline):
-    return all(step in ("passthrough", None) or hasattr(step, "inverse_transform")
-               for _, step in pipeline.steps[:-1])
+    return all(has_inverse(step) for _, step in pipeline.steps[:-1])
 
 
 def _sampler_space(estimator, X):
@@ -117,13 +116,17 @@ def _check_fitted(estimator):
         check_is_fitted(estimator)
 
 
-def _require_y(y, scorer):
+def _require_y(y, scorer, X):
     if y is None:
         raise ValueError(f"{scorer} needs the held-out y to score a supervised tail "
                          "estimator; got y=None.")
     y = check_real_array(y, "y")
+    if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame, which the estimators take
+        y = y[:, 0]
     if y.ndim != 1 or y.shape[0] == 0:
         raise ValueError(f"y must be a non-empty 1-D array; got an array of shape {y.shape}.")
+    # Checked here, or the model's output for X would be blamed for the mismatch.
+    check_consistent_length(X, y)
     return y
 
 
@@ -360,7 +363,7 @@ def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
-        y = _require_y(y, "neg_tail_kl_scorer")
+        y = _require_y(y, "neg_tail_kl_scorer", X)
         draws = _draw_conditional(estimator, X, y.shape[0], n_draws, random_state)
         return _neg_tail_kl(y, draws, kl_params, "y")
     estimator, X = _sampler_space(estimator, X)
@@ -402,7 +405,7 @@ def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_d
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
-        y = _require_y(y, name)
+        y = _require_y(y, name, X)
         n = y.shape[0]
         true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
         pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
@@ -648,7 +651,7 @@ def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state)
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["predict_interval"], "coverage scorer", "a supervised estimator")
-        y = _require_y(y, "coverage scorer")
+        y = _require_y(y, "coverage scorer", X)
         intervals = _model_intervals(estimator, X, y, coverage)
         return -coverage_error(y, intervals, coverage)
     estimator, X = _sampler_space(estimator, X)

@@ -200,7 +200,13 @@ class BaseQEGM(BaseTorchEstimator):
         """
         self._validate_params()
         self._check_parameters()
-        return self._cost(len(X) if hasattr(X, "__len__") else np.shape(X)[0])
+        shape = getattr(X, "shape", None)
+        if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
+            shape = (len(X),)
+        if not shape:  # a number, a string, a 0-d array: no rows
+            raise ValueError(f"X must be an array-like of samples (rows); got "
+                             f"{type(X).__name__} {X!r}.")
+        return self._cost(int(shape[0]))
 
     def _cost(self, n_rows):
         """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""
@@ -224,15 +230,16 @@ class BaseQEGM(BaseTorchEstimator):
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
             circuits = jobs = 0
-        # The eq. 7 noise draws: the held-out rows' once, then every epoch's, then the
-        # fitted density's; a QRNG refill is one job.
-        draws = ([n_val, batch] if n_val else []) + [n_train + n_batches * batch] * \
-            self.max_epochs + [self._density_draws()]
+        # The eq. 7 noise draws: the held-out rows' once, then every epoch's (all of one
+        # size: counted once and multiplied, as max_epochs may be huge), then the fitted
+        # density's; a QRNG refill is one job.
+        once = ([n_val, batch] if n_val else []) + [self._density_draws()]
         qrng_shots = 0
         if self._uses_qrng():
             source = QuantumRandomSource(backend=self.backend)
-            qrng_shots = sum(source.estimate_shots(size) for size in draws)
-            jobs += len(draws)
+            qrng_shots = sum(source.estimate_shots(size) for size in once) + \
+                self.max_epochs * source.estimate_shots(n_train + n_batches * batch)
+            jobs += len(once) + self.max_epochs
         return {"backend": backend_name(self.backend), "shots_per_circuit": per_circuit,
                 "circuits": circuits, "jobs": jobs, "qrng_shots": qrng_shots,
                 "shots": circuits * per_circuit + qrng_shots,

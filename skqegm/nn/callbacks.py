@@ -105,6 +105,15 @@ class EarlyStopping(Callback):
         self.tol = tol
 
     def on_train_begin(self, estimator):
+        if getattr(estimator, "validation_scores_", None) is None:
+            # A fit without held-out rows records no validation score to wait on.
+            how = ("set early_stopping=True (and tune n_iter_no_change and tol)"
+                   if "early_stopping" in estimator.get_params() else
+                   "it has no held-out loss; stop it with a callback of your own")
+            raise ValueError(
+                f"EarlyStopping in callbacks needs a validation score per epoch, which "
+                f"{type(estimator).__name__} records only with held-out rows: {how}."
+            )
         self.best_score_, self.best_epoch_, self.stopped_epoch_ = -np.inf, None, None
         self._best_state, self._stale = None, 0
 

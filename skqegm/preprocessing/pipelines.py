@@ -9,10 +9,25 @@ from ..utils._validation import check_option
 KINDS = ("finance", "climate", "intrusion")
 
 
+_NON_NUMERIC = make_column_selector(dtype_exclude="number")
+
+
+def _non_numeric_columns(X):
+    """The non-numeric columns of a DataFrame: the categorical columns, found by dtype."""
+    if not hasattr(X, "select_dtypes"):  # scikit-learn's selector fails without the name
+        raise ValueError(
+            "make_tail_pipeline(kind='intrusion') without categorical_features finds the "
+            f"categorical columns by their dtype, which needs a pandas DataFrame; got "
+            f"{type(X).__name__}. Pass categorical_features (the categorical columns' "
+            "indices, e.g. [1, 2, 3] for load_intrusion's numpy output)."
+        )
+    return _NON_NUMERIC(X)
+
+
 def _intrusion_preprocessor(categorical_features):
     if categorical_features is None:
         # Without explicit columns, the non-numeric columns of a DataFrame are categorical.
-        categorical_features = make_column_selector(dtype_exclude="number")
+        categorical_features = _non_numeric_columns
     encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [("categorical", encoder, categorical_features)],

@@ -49,12 +49,64 @@ def _check_stratify(stratify, shuffle):
         return
     if not shuffle:
         raise ValueError("stratify needs shuffle=True: a chronological split cannot stratify.")
-    _, counts = np.unique(np.asarray(stratify), return_counts=True, axis=0)
+    labels = np.asarray(stratify)
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise ValueError("stratify contains NaN: every row needs a class label.")
+    try:
+        _, counts = np.unique(labels, return_counts=True, axis=0)
+    except TypeError:  # None or pandas.NA among the labels, or labels of mixed types
+        raise ValueError("stratify must hold class labels of one comparable type, with none "
+                         "missing (no None or NA among them).") from None
     if counts.min() < 3:
         raise ValueError(
             "stratify: the least populated class has only "
             f"{counts.min()} member(s); a stratified three-way split needs at least 3."
         )
+
+
+def _classes(labels):
+    """The distinct classes of ``labels`` and their counts (rows of a 2-D array are classes)."""
+    labels = np.asarray(labels)
+    return np.unique(labels, return_counts=True, axis=0 if labels.ndim > 1 else None)
+
+
+def _check_parts_hold_every_class(stratify, n_val, n_test):
+    """Refuse parts too small to hold a member of every class (before splitting)."""
+    n_classes = len(_classes(stratify)[0])
+    if min(n_val, n_test) < n_classes:
+        raise ValueError(
+            f"stratify has {n_classes} classes, more than the {min(n_val, n_test)} rows of "
+            f"the smallest part ({n_val} validation and {n_test} test rows): a stratified "
+            "split needs a member of every class in every part. Pass more rows or larger "
+            "validation and test sizes."
+        )
+
+
+def _check_every_class_in_every_part(stratify, parts, sizes):
+    """Refuse a split that leaves a class out of a part.
+
+    Each part takes a class's members in proportion to its size, rounded: a class of
+    3 rows in 100 has 0.45 expected in a test part of 15% and gets none, although 3
+    members pass the check of :func:`_check_stratify`.
+    """
+    classes, counts = _classes(stratify)
+    for part, labels, size in zip(("training", "validation", "test"), parts, sizes,
+                                  strict=True):
+        held = _classes(labels)[0]
+        if len(held) == len(classes):  # a part holds a subset of the classes
+            continue
+        held = {tuple(np.atleast_1d(label).tolist()) for label in held}
+        missing = [k for k, label in enumerate(classes)
+                   if tuple(np.atleast_1d(label).tolist()) not in held]
+        if missing:
+            k = missing[0]
+            raise ValueError(
+                f"stratify: class {classes[k].tolist()!r} ({counts[k]} members) gets no member in "
+                f"the {part} part ({len(labels)} rows, sizes={sizes!r}): each part takes "
+                f"its share of a class, rounded, and {counts[k]} x {size:g} = "
+                f"{counts[k] * size:.3g}. A stratified split needs every class in every "
+                "part: pass more rows of that class or larger part sizes."
+            )
 
 
 def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, shuffle=True,
@@ -76,8 +128,11 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     sizes : tuple of three floats, default=(0.7, 0.15, 0.15)
         Fractions for train, validation and test; each in (0, 1), summing to 1.
     stratify : array-like of shape (n_samples,), default=None
-        Class labels to stratify on (every class needs at least 3 members); requires
-        ``shuffle=True``.
+        Class labels to stratify on; requires ``shuffle=True``. Each part takes its
+        share of every class, rounded, and a split that leaves a class out of a part is
+        refused: every class needs at least 3 members, and as many as give each part
+        about one (a class of 3 in 100 rows has 0.45 expected in a 15% part, and gets
+        none).
     shuffle : bool, default=True
         Shuffle before splitting; ``False`` keeps chronological order.
     random_state : int, RandomState instance or None, default=None
@@ -111,6 +166,8 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     sizes = _check_sizes(sizes)
     _check_stratify(stratify, shuffle)
     n_train, n_val, n_test = _split_counts(_n_rows(X), sizes)
+    if stratify is not None:
+        _check_parts_hold_every_class(stratify, n_val, n_test)
     rng = check_random_state(random_state) if shuffle else None
     arrays = [X] + ([y] if y is not None else []) + ([stratify] if stratify is not None else [])
     parts = train_test_split(*arrays, test_size=n_test, shuffle=shuffle, random_state=rng,
@@ -119,6 +176,8 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     parts = train_test_split(*rest, test_size=n_val, shuffle=shuffle, random_state=rng,
                              stratify=rest[-1] if stratify is not None else None)
     train, val = parts[0::2], parts[1::2]
+    if stratify is not None:  # the last array split is stratify
+        _check_every_class_in_every_part(stratify, (train[-1], val[-1], test[-1]), sizes)
     if y is None:
         return train[0], val[0], test[0], None, None, None
     return train[0], val[0], test[0], train[1], val[1], test[1]

@@ -36,3 +36,33 @@ def call_with_random_state(method, *args, random_state=None, **kwargs):
     if accepts_random_state(method):
         return method(*args, random_state=random_state, **kwargs)
     return method(*args, **kwargs)
+
+
+def has_inverse(step):
+    """Whether ``inverse_transform`` of a pipeline step maps its output back to its input.
+
+    Steps without the method have none, and so has a
+    :class:`~sklearn.preprocessing.FunctionTransformer` given a ``func`` but no
+    ``inverse_func``: its ``inverse_transform`` is then the identity, which would leave
+    draws in the transformed units (the logarithms of the data, say) without a word. A
+    feature selector (``VarianceThreshold``, ``SelectKBest``, ...) that dropped columns
+    has none either: its ``inverse_transform`` fills them with zeros, not their values.
+    A nested pipeline has one when each of its steps has. ``"passthrough"`` and ``None``
+    are the identity both ways.
+    """
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    if step is None or (isinstance(step, str) and step == "passthrough"):
+        return True
+    if isinstance(step, Pipeline):
+        return all(has_inverse(inner) for _, inner in step.steps)
+    if isinstance(step, FunctionTransformer):
+        return step.func is None or step.inverse_func is not None
+    if isinstance(step, SelectorMixin):
+        try:
+            return bool(all(step.get_support()))
+        except ValueError:  # not fitted (NotFittedError is a ValueError)
+            return False
+    return hasattr(step, "inverse_transform")
