@@ -87,3 +87,12 @@ def test_n_amplitude_qubits_needs_a_feature():
 
     with pytest.raises(ValueError, match="n_features"):
         n_amplitude_qubits(0)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-200])
+def test_normalized_amplitudes_and_norms_survive_extreme_magnitudes(scale):
+    from skqegm.quantum.circuits import check_nonzero_rows, normalized_amplitudes
+
+    X = np.array([[3.0, -4.0], [0.0, 2.0]])
+    np.testing.assert_allclose(normalized_amplitudes(X * scale, 1), normalized_amplitudes(X, 1))
+    np.testing.assert_allclose(check_nonzero_rows(X * scale), [5.0 * scale, 2.0 * scale])

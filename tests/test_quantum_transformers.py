@@ -298,3 +298,14 @@ def test_exact_evaluate_rejects_non_finite_weight_sets():
     qt = EstimatorTransformer(random_state=0).fit(X3)
     with pytest.raises(ValueError, match="weight_sets must be finite"):
         qt.evaluate(X3, np.full((2, qt.weights_.size), np.nan))
+
+
+@pytest.mark.parametrize("cls", TRANSFORMERS)
+@pytest.mark.parametrize("backend", [None, "statevector"])
+@pytest.mark.parametrize("scale", [1e300, 1e-200, 1e-310])
+def test_amplitude_encoding_does_not_depend_on_the_scale_of_a_row(cls, backend, scale):
+    # The state is x / ||x||: rows of 1e160 and beyond gave zeros (the squares overflow),
+    # rows of 1e-200 were refused as zeros (the squares underflow).
+    X = X3 / np.abs(X3).max()
+    qt = cls(encoding="amplitude", backend=backend, random_state=0).fit(X)
+    np.testing.assert_allclose(qt.transform(X * scale), qt.transform(X), atol=1e-12)

@@ -125,6 +125,13 @@ class StatevectorSimulator:
         X = torch.as_tensor(X, dtype=self.real_dtype)
         if self.encoding == "amplitude":
             padded = torch.nn.functional.pad(X, (0, self.dim - X.shape[-1]))
+            # Each row times the power of two that brings its largest entry near 1 (exact,
+            # and a constant for autograd: the state does not depend on the row's scale),
+            # so the squares in the norm neither overflow (1e160 gave zeros) nor underflow.
+            peak = padded.detach().abs().amax(dim=-1, keepdim=True)
+            shift = -torch.frexp(torch.where(peak > 0, peak, 1.0)).exponent.to(padded.dtype)
+            half = torch.div(shift, 2, rounding_mode="floor")  # torch's 2**1030 is inf
+            padded = torch.ldexp(torch.ldexp(padded, half), shift - half)
             return padded / torch.linalg.vector_norm(padded, dim=-1, keepdim=True)
         half = X / 2
         factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-1)  # (B, n, 2)
