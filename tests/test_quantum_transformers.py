@@ -167,6 +167,8 @@ def test_non_finite_input_is_rejected(bad_value):
         ({"backend": 42}, X3, "'backend' parameter .* Got 42 instead"),
         ({"shots": 0}, X3, "'shots' parameter .* Got 0 instead"),
         ({"shots": -5}, X3, "'shots' parameter .* Got -5 instead"),
+        # numpy's multinomial failed with an OverflowError (C long) on the exact backend.
+        ({"shots": 2**63}, X3, r"'shots' parameter .* range \[1, 9223372036854775807\]"),
         ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),
         ({"weights": np.zeros(5)}, X3, "weights must hold 12 finite angles"),
         ({}, np.zeros((2, 21)), "exact backend simulates at most 20"),

@@ -355,3 +355,8 @@ def test_a_fit_on_a_fake_device_runs_in_one_batch_or_session_and_is_recorded(loc
     assert record["shots_used"] == record["shots_estimate"] == (40 * 7 + 64) * 8
     assert [len(job["job_id"]) for job in record["jobs"]] == [36, 36]  # runtime job ids
     assert all(job["wall_time_s"] >= 0 and job["retries"] == 0 for job in record["jobs"])
+
+
+def test_a_runner_refuses_more_shots_than_int64_counts_hold():
+    with pytest.raises(ValueError, match="shots must be <= 9223372036854775807"):
+        CircuitRunner("aer", 2**63, 0)

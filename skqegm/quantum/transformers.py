@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
-from ..utils._validation import DEVICES, check_device, check_seed
+from ..utils._validation import DEVICES, MAX_SHOTS, check_device, check_seed
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
@@ -48,7 +48,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "encoding": [StrOptions({"angle", "amplitude"})],
         "weights": ["array-like", None],
         "backend": BACKEND_CONSTRAINT,
-        "shots": [Interval(Integral, 1, None, closed="left"), None],
+        "shots": [Interval(Integral, 1, MAX_SHOTS, closed="both"), None],
         "random_state": ["random_state"],
         "max_shots": [Interval(Integral, 1, None, closed="left"), None],
         "max_retries": [Interval(Integral, 0, None, closed="left")],
