@@ -104,6 +104,13 @@ def test_sp500_returns_as_frame():
     np.testing.assert_array_equal(s.to_numpy(), load_sp500_returns())
 
 
+@pytest.mark.parametrize("as_frame", ["no", 1, None])
+def test_sp500_returns_refuses_an_as_frame_that_is_not_a_bool(as_frame):
+    # As load_daily_rainfall and load_intrusion do: "no" returned a Series.
+    with pytest.raises(ValueError, match="as_frame must be one of False, True"):
+        load_sp500_returns(as_frame=as_frame)
+
+
 def test_sp500_needs_neither_arch_nor_pandas_without_frames(monkeypatch):
     for name in ("arch", "arch.data", "arch.data.sp500", "pandas"):
         monkeypatch.setitem(sys.modules, name, None)
