@@ -311,3 +311,12 @@ def test_amplitude_encoding_does_not_depend_on_the_scale_of_a_row(cls, backend, 
     X = X3 / np.abs(X3).max()
     qt = cls(encoding="amplitude", backend=backend, random_state=0).fit(X)
     np.testing.assert_allclose(qt.transform(X * scale), qt.transform(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [None, FakeManilaV2()])
+def test_a_too_wide_amplitude_encoding_is_not_told_to_use_the_amplitude_encoding(backend):
+    X = np.ones((1, 2**20 + 1)) if backend is None else np.ones((1, 33))
+    with pytest.raises(ValueError, match="qubits") as error:
+        EstimatorTransformer(encoding="amplitude", backend=backend).fit(X)
+    assert "encoding='amplitude'" not in str(error.value)
+    assert "fewer features" in str(error.value)
