@@ -96,3 +96,11 @@ def test_normalized_amplitudes_and_norms_survive_extreme_magnitudes(scale):
     X = np.array([[3.0, -4.0], [0.0, 2.0]])
     np.testing.assert_allclose(normalized_amplitudes(X * scale, 1), normalized_amplitudes(X, 1))
     np.testing.assert_allclose(check_nonzero_rows(X * scale), [5.0 * scale, 2.0 * scale])
+
+
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+@pytest.mark.parametrize("n_features", [0, 2.0])
+def test_variational_circuit_names_a_bad_n_features(encoding, n_features):
+    # The angle encoding called it n_qubits.
+    with pytest.raises(ValueError, match="n_features must be"):
+        variational_circuit(n_features, 1, encoding=encoding)

@@ -373,6 +373,8 @@ def variational_circuit(n_features, n_layers, encoding="angle", entanglement="li
     (4, 4, 24)
     """
     check_option(encoding, "encoding", ENCODINGS)
+    # Named here: angle_encoding would name it n_qubits.
+    n_features = check_int(n_features, "n_features", min_value=1)
     if encoding == "angle":
         encoder = angle_encoding(n_features)
     else:
