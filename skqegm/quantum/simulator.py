@@ -543,7 +543,8 @@ def _product_state(factors):
         return factors[:, 0]
     low, high = factors[:, : n // 2], factors[:, n // 2:]
     product = _product_state(high)[:, :, None] * _product_state(low)[:, None, :]
-    return product.reshape(product.shape[0], -1)
+    # The width spelled out: torch cannot infer a -1 of an empty batch.
+    return product.reshape(product.shape[0], product.shape[1] * product.shape[2])
 
 
 def _product_state_columns(factors, buffer):
