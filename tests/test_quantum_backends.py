@@ -92,6 +92,24 @@ def test_invalid_shots_and_seeds_are_named(kwargs, match):
         CircuitRunner("aer", **kwargs)
 
 
+@pytest.mark.parametrize("backend, shots", [("aer", None), ("aer", 8), ("statevector", 8),
+                                           ("fake", 8)])
+def test_no_rows_give_empty_outputs_without_a_job(backend, shots):
+    # Aer's estimator crashed the process (segmentation fault) on a sweep of no rows, its
+    # sampler failed inside its bit array.
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device = FakeManilaV2() if backend == "fake" else backend
+    runner = CircuitRunner(device, shots=shots, seed=0, readout_mitigation=backend == "fake")
+    none = np.zeros((0, len(PARAMS)))
+    n = QC.num_qubits
+    assert runner.expval_z(QC, PARAMS, none).shape == (0, n)
+    assert runner.probabilities(QC, PARAMS, none).shape == (0, 2**n)
+    if shots is not None:
+        assert runner.sample_outcomes(QC, PARAMS, none).shape == (0, shots)
+    assert runner.jobs.jobs == []
+
+
 def test_check_seed_accepts_the_random_state_range():
     assert check_seed(0) == 0 and check_seed(np.int64(2**32 - 1)) == 2**32 - 1
     for bad in (True, 1.0, "1", 2**32):
