@@ -659,7 +659,10 @@ class _SmallCircuitProbabilities(torch.autograd.Function):
         grad_inputs = grad_weights = None
         if ctx.needs_input_grad[0]:
             grad_psi = grad_out @ u_split.transpose(-1, -2)
-            grad_inputs = grad_psi.reshape(-1, *psi.shape).sum(dim=0)
+            # Summed over the weight sets (leading dimensions); spelled out, as a -1 of a
+            # batch of no rows is ambiguous to torch.
+            lead = grad_psi.shape[:grad_psi.dim() - psi.dim()]
+            grad_inputs = grad_psi.reshape(math.prod(lead), *psi.shape).sum(dim=0)
             if ctx.simulator.encoding == "angle":
                 n_qubits = ctx.simulator.n_qubits
                 derivatives = psi @ torch.from_numpy(_derivative_map(n_qubits)).to(psi.dtype)
