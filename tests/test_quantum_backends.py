@@ -47,6 +47,14 @@ def test_an_estimator_holds_a_few_rows_of_each_call(counting_estimator, output):
     np.testing.assert_allclose(chunked, whole, atol=1e-12)
 
 
+def test_the_sampling_estimate_counts_each_parameter_set(monkeypatch):
+    # Aer's sampler holds about 30 KiB per parameter set at 4 qubits: 20,000 rows of one
+    # shot took 600 MB, estimated at 5 MB (the shots only).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.2")
+    with pytest.raises(MemoryLimitError, match=r"sampling 20000 rows x shots=1 .* 53\d MiB"):
+        CircuitRunner("aer", shots=1).sample_outcomes(QC, PARAMS, np.zeros((20_000, 9)))
+
+
 def test_sampled_expectations_in_chunks_equal_one_batch():
     runner = CircuitRunner("aer", shots=64, seed=3)
     whole = runner.expval_z(QC, PARAMS, VALUES)
