@@ -71,6 +71,10 @@ def test_logpdf_against_hand_sum_and_tails():
         (dict(variances=(1, 0, 1)), "variances must be > 0"),
         (dict(means=(0, 1)), "same length"),
         (dict(means=(0, np.nan, 1)), "means must be a non-empty 1-D sequence"),
+        # numpy's "could not convert string to float" and "float() argument" named none.
+        (dict(weights="abc"), "weights must be a non-empty 1-D sequence"),
+        (dict(variances=(1, None, 1)), "variances must be a non-empty 1-D sequence"),
+        (dict(means=[0, [1, 2], 3]), "means must be a non-empty 1-D sequence"),
     ],
 )
 def test_mixture_errors(kwargs, match):
