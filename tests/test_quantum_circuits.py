@@ -104,3 +104,8 @@ def test_variational_circuit_names_a_bad_n_features(encoding, n_features):
     # The angle encoding called it n_qubits.
     with pytest.raises(ValueError, match="n_features must be"):
         variational_circuit(n_features, 1, encoding=encoding)
+
+
+def test_amplitude_encoding_angles_of_no_rows():
+    # numpy could not infer the -1 of an empty reshape.
+    assert amplitude_encoding_angles(np.zeros((0, 5)), 3).shape == (0, 7)

@@ -242,7 +242,7 @@ def amplitude_encoding_angles(X, n_qubits):
     children = amplitudes
     levels = []
     for _ in range(n_qubits):
-        pairs = children.reshape(n_samples, -1, 2)
+        pairs = children.reshape(n_samples, children.shape[1] // 2, 2)  # no -1: 0 rows
         levels.append(2.0 * np.arctan2(pairs[:, :, 1], pairs[:, :, 0]))
         children = np.sqrt((pairs**2).sum(axis=2))
     return np.concatenate(levels[::-1], axis=1)
