@@ -109,3 +109,9 @@ def test_variational_circuit_names_a_bad_n_features(encoding, n_features):
 def test_amplitude_encoding_angles_of_no_rows():
     # numpy could not infer the -1 of an empty reshape.
     assert amplitude_encoding_angles(np.zeros((0, 5)), 3).shape == (0, 7)
+
+
+@pytest.mark.parametrize("X", [[1.0, 2.0], 3.0, [[[1.0, 2.0]]]])
+def test_amplitude_encoding_angles_name_an_x_that_is_not_2d(X):
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, n_features\)"):
+        amplitude_encoding_angles(X, 1)

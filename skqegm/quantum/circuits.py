@@ -280,6 +280,8 @@ def normalized_amplitudes(X, n_qubits):
     """
     X = np.asarray(X, dtype=float)
     dim = 2**n_qubits
+    if X.ndim != 2:  # a single row ([1, 2]) failed with an IndexError
+        raise ValueError(f"X must have shape (n_samples, n_features); got {X.shape}.")
     if X.shape[1] > dim:
         raise ValueError(f"X has {X.shape[1]} features; {n_qubits} qubits hold at most {dim}.")
     # Each row times a power of two (exact) that brings its largest entry near 1, so the
