@@ -208,6 +208,13 @@ def test_load_csv_series(tmp_path):
         load_csv_series(path, "close", kind="price")
 
 
+@pytest.mark.parametrize("path", [None, 0, 3.5])
+def test_load_csv_series_names_a_path_that_is_no_path(path):
+    # open() read the int 0 as standard input (a hang) and failed on None with a TypeError.
+    with pytest.raises(ValueError, match="path must be a str or path-like; got"):
+        load_csv_series(path, "close")
+
+
 def test_historical_simulation_by_hand():
     r = np.random.default_rng(0).normal(size=400)
     by_level, interval = historical_simulation(r, first=300, levels=(0.99,), window=250)

@@ -71,6 +71,10 @@ def test_logpdf_against_hand_sum_and_tails():
         (dict(variances=(1, 0, 1)), "variances must be > 0"),
         (dict(means=(0, 1)), "same length"),
         (dict(means=(0, np.nan, 1)), "means must be a non-empty 1-D sequence"),
+        # numpy's "could not convert string to float" and "float() argument" named none.
+        (dict(weights="abc"), "weights must be a non-empty 1-D sequence"),
+        (dict(variances=(1, None, 1)), "variances must be a non-empty 1-D sequence"),
+        (dict(means=[0, [1, 2], 3]), "means must be a non-empty 1-D sequence"),
     ],
 )
 def test_mixture_errors(kwargs, match):
@@ -102,6 +106,13 @@ def test_sp500_returns_as_frame():
     assert s.index[0] == pd.Timestamp("1999-01-05") and s.index[-1] == pd.Timestamp("2018-12-31")
     assert s.index.is_monotonic_increasing
     np.testing.assert_array_equal(s.to_numpy(), load_sp500_returns())
+
+
+@pytest.mark.parametrize("as_frame", ["no", 1, None])
+def test_sp500_returns_refuses_an_as_frame_that_is_not_a_bool(as_frame):
+    # As load_daily_rainfall and load_intrusion do: "no" returned a Series.
+    with pytest.raises(ValueError, match="as_frame must be one of False, True"):
+        load_sp500_returns(as_frame=as_frame)
 
 
 def test_sp500_needs_neither_arch_nor_pandas_without_frames(monkeypatch):

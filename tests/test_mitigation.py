@@ -48,3 +48,19 @@ def test_mitigation_brings_a_fake_device_closer_to_the_noiseless_probabilities()
 def test_mitigation_needs_sampled_probabilities_on_a_device(kwargs):
     with pytest.raises(ValueError, match="readout_mitigation=True mitigates sampled"):
         SamplerTransformer(readout_mitigation=True, **kwargs).fit([[0.1]])
+
+
+A = np.array([[[0.9, 0.0], [0.1, 1.0]]])
+
+
+@pytest.mark.parametrize("probabilities, matrices, match", [
+    ([[0.5, 0.5]], np.concatenate([A, A]), r"probabilities must have shape \(n_rows, 4\)"),
+    ([0.5, 0.5], A, r"probabilities must have shape \(n_rows, 2\)"),
+    ([[0.5, 0.5]], A[0], r"matrices must have shape \(n_qubits, 2, 2\)"),
+    ([[0.0, 0.0]], A, "rows with a positive sum; row 0"),
+    ([[0.5, 0.5]], np.full((1, 2, 2), 0.5), "qubit 0 is singular"),
+], ids=["too-few-columns", "1-D", "one-matrix-2-D", "zero-row", "singular"])
+def test_bad_probabilities_or_matrices_are_named(probabilities, matrices, match):
+    # numpy's reshape error, a LinAlgError, or NaN rows for a row of zeros.
+    with pytest.raises(ValueError, match=match):
+        mitigate_probabilities(probabilities, matrices)

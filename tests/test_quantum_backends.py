@@ -33,6 +33,28 @@ def test_exact_probabilities_in_several_estimator_calls_equal_one_call(counting_
     np.testing.assert_allclose(chunked, whole, atol=1e-12)
 
 
+@pytest.mark.parametrize("output", ["expval_z", "probabilities"])
+def test_an_estimator_holds_a_few_rows_of_each_call(counting_estimator, output):
+    # An estimator holds every parameter set of a call (about 24 KiB each at 2 qubits on
+    # Aer; 200,000 rows at 4 qubits took 6.5 GB): expval_z sent every row in one call,
+    # probabilities counted 160 B per outcome.
+    run = getattr(CircuitRunner(counting_estimator), output)
+    whole = run(QC, PARAMS, VALUES)
+    assert counting_estimator.calls == 1  # an ordinary batch is one call
+    with sklearn.config_context(working_memory=0.2):  # a few rows a call
+        chunked = run(QC, PARAMS, VALUES)
+    assert counting_estimator.calls > 4
+    np.testing.assert_allclose(chunked, whole, atol=1e-12)
+
+
+def test_the_sampling_estimate_counts_each_parameter_set(monkeypatch):
+    # Aer's sampler holds about 30 KiB per parameter set at 4 qubits: 20,000 rows of one
+    # shot took 600 MB, estimated at 5 MB (the shots only).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.2")
+    with pytest.raises(MemoryLimitError, match=r"sampling 20000 rows x shots=1 .* 53\d MiB"):
+        CircuitRunner("aer", shots=1).sample_outcomes(QC, PARAMS, np.zeros((20_000, 9)))
+
+
 def test_sampled_expectations_in_chunks_equal_one_batch():
     runner = CircuitRunner("aer", shots=64, seed=3)
     whole = runner.expval_z(QC, PARAMS, VALUES)
@@ -90,6 +112,24 @@ def test_invalid_shots_and_seeds_are_named(kwargs, match):
         CircuitRunner("aer", shots=8).sample_outcomes(QC, PARAMS, VALUES[:2], **kwargs)
     with pytest.raises(ValueError, match=match):
         CircuitRunner("aer", **kwargs)
+
+
+@pytest.mark.parametrize("backend, shots", [("aer", None), ("aer", 8), ("statevector", 8),
+                                           ("fake", 8)])
+def test_no_rows_give_empty_outputs_without_a_job(backend, shots):
+    # Aer's estimator crashed the process (segmentation fault) on a sweep of no rows, its
+    # sampler failed inside its bit array.
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device = FakeManilaV2() if backend == "fake" else backend
+    runner = CircuitRunner(device, shots=shots, seed=0, readout_mitigation=backend == "fake")
+    none = np.zeros((0, len(PARAMS)))
+    n = QC.num_qubits
+    assert runner.expval_z(QC, PARAMS, none).shape == (0, n)
+    assert runner.probabilities(QC, PARAMS, none).shape == (0, 2**n)
+    if shots is not None:
+        assert runner.sample_outcomes(QC, PARAMS, none).shape == (0, shots)
+    assert runner.jobs.jobs == []
 
 
 def test_check_seed_accepts_the_random_state_range():

@@ -87,3 +87,31 @@ def test_n_amplitude_qubits_needs_a_feature():
 
     with pytest.raises(ValueError, match="n_features"):
         n_amplitude_qubits(0)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-200])
+def test_normalized_amplitudes_and_norms_survive_extreme_magnitudes(scale):
+    from skqegm.quantum.circuits import check_nonzero_rows, normalized_amplitudes
+
+    X = np.array([[3.0, -4.0], [0.0, 2.0]])
+    np.testing.assert_allclose(normalized_amplitudes(X * scale, 1), normalized_amplitudes(X, 1))
+    np.testing.assert_allclose(check_nonzero_rows(X * scale), [5.0 * scale, 2.0 * scale])
+
+
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+@pytest.mark.parametrize("n_features", [0, 2.0])
+def test_variational_circuit_names_a_bad_n_features(encoding, n_features):
+    # The angle encoding called it n_qubits.
+    with pytest.raises(ValueError, match="n_features must be"):
+        variational_circuit(n_features, 1, encoding=encoding)
+
+
+def test_amplitude_encoding_angles_of_no_rows():
+    # numpy could not infer the -1 of an empty reshape.
+    assert amplitude_encoding_angles(np.zeros((0, 5)), 3).shape == (0, 7)
+
+
+@pytest.mark.parametrize("X", [[1.0, 2.0], 3.0, [[[1.0, 2.0]]]])
+def test_amplitude_encoding_angles_name_an_x_that_is_not_2d(X):
+    with pytest.raises(ValueError, match=r"X must have shape \(n_samples, n_features\)"):
+        amplitude_encoding_angles(X, 1)

@@ -117,6 +117,16 @@ def test_autograd_matches_central_finite_differences(encoding, n_qubits, n_featu
         np.testing.assert_allclose(grad.reshape(-1).numpy(), numeric / (2 * eps), atol=1e-7)
 
 
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+@pytest.mark.parametrize("weights_shape", [(6,), (2, 6)])
+def test_an_empty_batch_gives_empty_outputs(encoding, weights_shape):
+    # The angle encoding failed inside torch ("cannot reshape array of size 0").
+    sim = StatevectorSimulator(3, 1, encoding)
+    X, W = torch.zeros(0, sim.n_inputs), torch.zeros(weights_shape)
+    assert sim.probabilities(X, W).shape == (*weights_shape[:-1], 0, 8)
+    assert sim.expval_z(X, W).shape == (*weights_shape[:-1], 0, 3)
+
+
 def test_probabilities_are_normalised_and_z_in_range():
     sim = StatevectorSimulator(5, 3)
     X = torch.rand(100, 5) * 10 - 5

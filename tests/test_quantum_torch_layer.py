@@ -93,6 +93,23 @@ def test_shots_give_fresh_noise_each_step():
     torch.testing.assert_close(again(x), first)  # reproducible from the seed
 
 
+@pytest.mark.parametrize("cls", [EstimatorTransformer, SamplerTransformer])
+@pytest.mark.parametrize("backend", [None, "aer", "fake"])
+def test_a_batch_of_no_rows_runs_forward_backward_and_measure(cls, backend):
+    # Each backend failed in its own way: torch's and numpy's ambiguous -1 of an empty
+    # reshape (exact backward, parameter shift), no graph to backpropagate (noisy).
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device = FakeManilaV2() if backend == "fake" else backend
+    layer = QuantumLayer(cls(n_layers=1, backend=device, random_state=0).fit(np.ones((1, 2))))
+    x = torch.zeros(0, 2, dtype=torch.float64, requires_grad=True)
+    out = layer(x)
+    assert out.shape == (0, 2 if cls is EstimatorTransformer else 4)
+    out.sum().backward()
+    assert torch.equal(layer.weights.grad, torch.zeros(4)) and x.grad.shape == (0, 2)
+    assert layer.measure(x.detach()).shape == (0,)
+
+
 def test_unsupported_combinations_raise():
     amp = EstimatorTransformer(encoding="amplitude", backend="aer", random_state=0).fit(X)
     QuantumLayer(amp)(torch.tensor(X))  # weights-only training works

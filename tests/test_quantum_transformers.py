@@ -167,6 +167,8 @@ def test_non_finite_input_is_rejected(bad_value):
         ({"backend": 42}, X3, "'backend' parameter .* Got 42 instead"),
         ({"shots": 0}, X3, "'shots' parameter .* Got 0 instead"),
         ({"shots": -5}, X3, "'shots' parameter .* Got -5 instead"),
+        # numpy's multinomial failed with an OverflowError (C long) on the exact backend.
+        ({"shots": 2**63}, X3, r"'shots' parameter .* range \[1, 9223372036854775807\]"),
         ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),
         ({"weights": np.zeros(5)}, X3, "weights must hold 12 finite angles"),
         ({}, np.zeros((2, 21)), "exact backend simulates at most 20"),
@@ -298,3 +300,23 @@ def test_exact_evaluate_rejects_non_finite_weight_sets():
     qt = EstimatorTransformer(random_state=0).fit(X3)
     with pytest.raises(ValueError, match="weight_sets must be finite"):
         qt.evaluate(X3, np.full((2, qt.weights_.size), np.nan))
+
+
+@pytest.mark.parametrize("cls", TRANSFORMERS)
+@pytest.mark.parametrize("backend", [None, "statevector"])
+@pytest.mark.parametrize("scale", [1e300, 1e-200, 1e-310])
+def test_amplitude_encoding_does_not_depend_on_the_scale_of_a_row(cls, backend, scale):
+    # The state is x / ||x||: rows of 1e160 and beyond gave zeros (the squares overflow),
+    # rows of 1e-200 were refused as zeros (the squares underflow).
+    X = X3 / np.abs(X3).max()
+    qt = cls(encoding="amplitude", backend=backend, random_state=0).fit(X)
+    np.testing.assert_allclose(qt.transform(X * scale), qt.transform(X), atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", [None, FakeManilaV2()])
+def test_a_too_wide_amplitude_encoding_is_not_told_to_use_the_amplitude_encoding(backend):
+    X = np.ones((1, 2**20 + 1)) if backend is None else np.ones((1, 33))
+    with pytest.raises(ValueError, match="qubits") as error:
+        EstimatorTransformer(encoding="amplitude", backend=backend).fit(X)
+    assert "encoding='amplitude'" not in str(error.value)
+    assert "fewer features" in str(error.value)

@@ -295,6 +295,19 @@ def test_bad_job_parameters_are_named(params, match):
         QEGMSampler(backend="aer", shots=4, **{**SMALL, **params}).fit(X)
 
 
+@pytest.mark.parametrize("params, match", [
+    ({"max_retries": -1}, "max_retries must be >= 0"),
+    ({"max_retries": 1.5}, "max_retries must be an integer"),
+    ({"max_shots": 0}, "max_shots must be >= 1"),
+    ({"job_timeout": 0}, "job_timeout must be"),
+    ({"job_timeout": float("nan")}, "job_timeout must be"),
+])
+def test_a_job_manager_names_its_bad_parameters(params, match):
+    # max_retries=-1 made no attempt and failed with an IndexError from run().
+    with pytest.raises(ValueError, match=match):
+        JobManager(**params)
+
+
 def test_a_runner_without_a_scope_submits_to_the_device_itself():
     qc, inputs, weights = variational_circuit(1, n_layers=1)
     runner = CircuitRunner(FaultySampler(), shots=5)
@@ -342,3 +355,8 @@ def test_a_fit_on_a_fake_device_runs_in_one_batch_or_session_and_is_recorded(loc
     assert record["shots_used"] == record["shots_estimate"] == (40 * 7 + 64) * 8
     assert [len(job["job_id"]) for job in record["jobs"]] == [36, 36]  # runtime job ids
     assert all(job["wall_time_s"] >= 0 and job["retries"] == 0 for job in record["jobs"])
+
+
+def test_a_runner_refuses_more_shots_than_int64_counts_hold():
+    with pytest.raises(ValueError, match="shots must be <= 9223372036854775807"):
+        CircuitRunner("aer", 2**63, 0)

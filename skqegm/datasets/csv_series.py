@@ -9,6 +9,7 @@ are in its docstring.
 
 import csv
 import io
+import os
 import re
 from datetime import datetime
 from typing import NamedTuple
@@ -42,6 +43,11 @@ class _Table(NamedTuple):
 
 
 def _read_text(path):
+    # open() takes an int as a file descriptor (0 reads standard input) and fails on None
+    # with a TypeError.
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a str or path-like; got {type(path).__name__} "
+                         f"{path!r}.")
     # utf-8-sig drops the byte-order mark that Excel writes, which would otherwise become
     # part of the first column's name.
     try:

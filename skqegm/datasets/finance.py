@@ -5,6 +5,8 @@ from importlib import resources
 
 import numpy as np
 
+from ..utils._validation import check_option
+
 _SP500_FILE = "sp500_adj_close.csv.gz"
 
 
@@ -50,6 +52,7 @@ def load_sp500_returns(as_frame=False):
     >>> str(s.index[0].date()), str(s.index[-1].date())
     ('1999-01-05', '2018-12-31')
     """
+    check_option(as_frame, "as_frame", (False, True))  # as the other loaders: "no" is True
     dates, prices = _read_sp500()
     returns = np.diff(np.log(prices))
     if not as_frame:

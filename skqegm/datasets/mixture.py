@@ -16,7 +16,10 @@ VARIANCES = (1.0, 0.5, 1.5)
 def _check_mixture(weights, means, variances):
     arrays = {}
     for name, value in (("weights", weights), ("means", means), ("variances", variances)):
-        array = np.asarray(value, dtype=np.float64)
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):  # numpy's message names no argument
+            array = np.empty(0)
         if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
             raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers; "
                              f"got {value!r}.")

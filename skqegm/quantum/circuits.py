@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_int, check_option
 
 # qiskit is imported by the functions that build circuits, not here: the exact simulator
@@ -241,7 +242,7 @@ def amplitude_encoding_angles(X, n_qubits):
     children = amplitudes
     levels = []
     for _ in range(n_qubits):
-        pairs = children.reshape(n_samples, -1, 2)
+        pairs = children.reshape(n_samples, children.shape[1] // 2, 2)  # no -1: 0 rows
         levels.append(2.0 * np.arctan2(pairs[:, :, 1], pairs[:, :, 0]))
         children = np.sqrt((pairs**2).sum(axis=2))
     return np.concatenate(levels[::-1], axis=1)
@@ -279,19 +280,31 @@ def normalized_amplitudes(X, n_qubits):
     """
     X = np.asarray(X, dtype=float)
     dim = 2**n_qubits
+    if X.ndim != 2:  # a single row ([1, 2]) failed with an IndexError
+        raise ValueError(f"X must have shape (n_samples, n_features); got {X.shape}.")
     if X.shape[1] > dim:
         raise ValueError(f"X has {X.shape[1]} features; {n_qubits} qubits hold at most {dim}.")
-    norms = check_nonzero_rows(X, np.linalg.norm(X, axis=1))
+    # Each row times a power of two (exact) that brings its largest entry near 1, so the
+    # squares of the norm neither overflow (1e160 gave zeros) nor underflow (1e-200).
+    X = X * _row_scales(check_nonzero_rows(X, norms=np.abs(X).max(axis=1, initial=0.0)))
     padded = np.zeros((X.shape[0], dim))
-    padded[:, : X.shape[1]] = X / norms[:, None]
+    padded[:, : X.shape[1]] = X / np.linalg.norm(X, axis=1)[:, None]
     return padded
+
+
+def _row_scales(peaks):
+    """The power of two that brings each row's largest magnitude ``peaks`` near 1, as a
+    column (multiplying by it is exact)."""
+    return power_of_two_scale(peaks[:, None], axis=1)[:, None] if peaks.size else peaks[:, None]
 
 
 def check_nonzero_rows(X, norms=None):
     """The L2 norm of each row of ``X``; a ``ValueError`` if one is zero.
 
-    A row of zeros encodes no state. Unless given, the norms come from one pass (no
-    squared copy of ``X``), so validating a large batch costs no memory.
+    A row of zeros encodes no state. Unless given, the norms are computed a block of rows
+    at a time, each row times a power of two that brings it near 1, so validating a
+    large batch costs little memory and the squares neither underflow (a row of
+    ``1e-200`` is not zero) nor overflow (a row of ``1e160`` has its norm).
 
     Parameters
     ----------
@@ -316,7 +329,11 @@ def check_nonzero_rows(X, norms=None):
     ValueError: Amplitude encoding needs rows with a non-zero norm; rows [1] of X are all zeros.
     """
     if norms is None:
-        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+        norms = np.empty(len(X))
+        for start in range(0, len(X), 4096):
+            block = X[start:start + 4096]
+            scales = _row_scales(np.abs(block).max(axis=1, initial=0.0))
+            norms[start:start + 4096] = np.linalg.norm(block * scales, axis=1) / scales[:, 0]
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(
@@ -358,6 +375,8 @@ def variational_circuit(n_features, n_layers, encoding="angle", entanglement="li
     (4, 4, 24)
     """
     check_option(encoding, "encoding", ENCODINGS)
+    # Named here: angle_encoding would name it n_qubits.
+    n_features = check_int(n_features, "n_features", min_value=1)
     if encoding == "angle":
         encoder = angle_encoding(n_features)
     else:

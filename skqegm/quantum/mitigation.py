@@ -114,7 +114,21 @@ def mitigate_probabilities(probabilities, matrices):
     """
     probs = np.array(probabilities, dtype=float)
     matrices = np.asarray(matrices, dtype=float)
-    n_rows, n = probs.shape[0], len(matrices)
+    # Checked here: numpy failed with a reshape error, or returned NaN for a zero row.
+    if matrices.ndim != 3 or matrices.shape[1:] != (2, 2):
+        raise ValueError(f"matrices must have shape (n_qubits, 2, 2); got {matrices.shape}.")
+    n = len(matrices)
+    if probs.ndim != 2 or probs.shape[1] != 2**n:
+        raise ValueError(f"probabilities must have shape (n_rows, {2**n}) for {n} assignment "
+                         f"matrices; got {probs.shape}.")
+    if np.any(probs.sum(axis=1) <= 0):
+        raise ValueError("probabilities must have rows with a positive sum; row "
+                         f"{int(np.argmax(probs.sum(axis=1) <= 0))} has none.")
+    singular = np.flatnonzero(np.abs(np.linalg.det(matrices)) < 1e-12)
+    if singular.size:
+        raise ValueError(f"the assignment matrix of qubit {singular[0]} is singular (its "
+                         "readout carries no information): it cannot be undone.")
+    n_rows = probs.shape[0]
     # Axis 1 of the reshaped row is the most significant bit, qubit n - 1.
     tensor = probs.reshape((n_rows,) + (2,) * n)
     for q, matrix in enumerate(matrices):

@@ -458,8 +458,9 @@ class NoisyDensityMatrixSimulator:
             raise ValueError(f"weights must have shape ({len(self.weight_params)},) or "
                              f"({n_rows}, {len(self.weight_params)}); got {tuple(weights.shape)}.")
         n_out = self._n_outputs(output)
-        if n_rows == 0:
-            return torch.zeros((0, n_out), dtype=torch.float64)
+        if n_rows == 0:  # kept in the graph, so that backward works as for other batches
+            return torch.zeros((0, n_out), dtype=torch.float64) + 0.0 * (inputs.sum()
+                                                                         + weights.sum())
         what = (f"the noisy simulation of {n_rows} rows on {self.n_active} active device "
                 f"qubits ({output}, {n_out} outputs)")
         advice = "use fewer qubits, fewer rows at a time, or shots."

@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import QuantumJobError, ShotBudgetError
-from ..utils._validation import check_option
+from ..utils._validation import check_int, check_option, check_real
 
 logger = logging.getLogger(__name__)
 
@@ -322,9 +322,12 @@ class JobManager:
 
     def __init__(self, max_retries=DEFAULT_MAX_RETRIES, job_timeout=None, max_shots=None,
                  session=False, seed=None):
-        self.max_retries = max_retries
-        self.job_timeout = job_timeout
-        self.max_shots = max_shots
+        # Checked here (this is no estimator): max_retries=-1 made no attempt and failed
+        # with an IndexError, max_shots=0 refused every job, job_timeout=0 timed out all.
+        self.max_retries = check_int(max_retries, "max_retries", min_value=0)
+        self.job_timeout = (None if job_timeout is None else
+                            check_real(job_timeout, "job_timeout", low=0.0, low_open=True))
+        self.max_shots = check_int(max_shots, "max_shots", min_value=1, allow_none=True)
         self.session = session
         self.jobs = []
         self.shots_submitted = 0

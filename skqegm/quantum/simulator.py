@@ -125,6 +125,13 @@ class StatevectorSimulator:
         X = torch.as_tensor(X, dtype=self.real_dtype)
         if self.encoding == "amplitude":
             padded = torch.nn.functional.pad(X, (0, self.dim - X.shape[-1]))
+            # Each row times the power of two that brings its largest entry near 1 (exact,
+            # and a constant for autograd: the state does not depend on the row's scale),
+            # so the squares in the norm neither overflow (1e160 gave zeros) nor underflow.
+            peak = padded.detach().abs().amax(dim=-1, keepdim=True)
+            shift = -torch.frexp(torch.where(peak > 0, peak, 1.0)).exponent.to(padded.dtype)
+            half = torch.div(shift, 2, rounding_mode="floor")  # torch's 2**1030 is inf
+            padded = torch.ldexp(torch.ldexp(padded, half), shift - half)
             return padded / torch.linalg.vector_norm(padded, dim=-1, keepdim=True)
         half = X / 2
         factors = torch.stack([torch.cos(half), torch.sin(half)], dim=-1)  # (B, n, 2)
@@ -536,7 +543,8 @@ def _product_state(factors):
         return factors[:, 0]
     low, high = factors[:, : n // 2], factors[:, n // 2:]
     product = _product_state(high)[:, :, None] * _product_state(low)[:, None, :]
-    return product.reshape(product.shape[0], -1)
+    # The width spelled out: torch cannot infer a -1 of an empty batch.
+    return product.reshape(product.shape[0], product.shape[1] * product.shape[2])
 
 
 def _product_state_columns(factors, buffer):
@@ -651,7 +659,10 @@ class _SmallCircuitProbabilities(torch.autograd.Function):
         grad_inputs = grad_weights = None
         if ctx.needs_input_grad[0]:
             grad_psi = grad_out @ u_split.transpose(-1, -2)
-            grad_inputs = grad_psi.reshape(-1, *psi.shape).sum(dim=0)
+            # Summed over the weight sets (leading dimensions); spelled out, as a -1 of a
+            # batch of no rows is ambiguous to torch.
+            lead = grad_psi.shape[:grad_psi.dim() - psi.dim()]
+            grad_inputs = grad_psi.reshape(math.prod(lead), *psi.shape).sum(dim=0)
             if ctx.simulator.encoding == "angle":
                 n_qubits = ctx.simulator.n_qubits
                 derivatives = psi @ torch.from_numpy(_derivative_map(n_qubits)).to(psi.dtype)

@@ -242,7 +242,8 @@ class _ParameterShift(torch.autograd.Function):
         out = transformer.run_pairs(np.vstack(rows), np.vstack(weight_rows), seed=seed)
 
         def jacobian(block, n_params):
-            shifted = block.reshape(2, n_params, n_rows, -1)
+            # The width spelled out: numpy cannot infer a -1 for a batch of no rows.
+            shifted = block.reshape(2, n_params, n_rows, out.shape[1])
             return (shifted[0] - shifted[1]) / 2.0  # (n_params, n_rows, n_out)
 
         start = n_rows

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
-from ..utils._validation import DEVICES, check_device, check_seed
+from ..utils._validation import DEVICES, MAX_SHOTS, check_device, check_seed
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
@@ -48,7 +48,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         "encoding": [StrOptions({"angle", "amplitude"})],
         "weights": ["array-like", None],
         "backend": BACKEND_CONSTRAINT,
-        "shots": [Interval(Integral, 1, None, closed="left"), None],
+        "shots": [Interval(Integral, 1, MAX_SHOTS, closed="both"), None],
         "random_state": ["random_state"],
         "max_shots": [Interval(Integral, 1, None, closed="left"), None],
         "max_retries": [Interval(Integral, 0, None, closed="left")],
@@ -126,10 +126,11 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         # Every check on the width comes before the circuit (X.shape[1] qubits for the
         # angle encoding) is built.
         if kind == "exact" and n_qubits > MAX_QUBITS:
+            advice = self._width_advice()
             raise ValueError(
                 f"X has {X.shape[1]} features, so the {self.encoding} encoding needs "
                 f"{n_qubits} qubits; the exact backend simulates at most "
-                f"{MAX_QUBITS} (n_qubits). Use encoding='amplitude' or fewer features."
+                f"{MAX_QUBITS} (n_qubits). {advice[0].upper()}{advice[1:]}"
             )
         rng = check_random_state(self.random_state)
         weights = self._initial_weights(2 * n_qubits * self.n_layers, rng)
@@ -143,7 +144,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
 
     def _check_width(self, n_qubits, runner, what):
         """Refuse a width whose single row cannot be run, before anything is built."""
-        advice = "use fewer features, or encoding='amplitude'."
+        advice = self._width_advice()
         if runner is not None:
             runner.check_width(n_qubits, what, advice)
         n_out = n_qubits if self._output == "expval_z" else 2**n_qubits
@@ -153,6 +154,12 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             one_row += (exact_fixed_bytes(n_qubits, "probabilities", n_rows=1, **kwargs)
                         + exact_bytes_per_row(n_qubits, "probabilities", **kwargs))
         check_memory(one_row, f"{what}, one row at n_qubits={n_qubits},", advice)
+
+    def _width_advice(self):
+        # The amplitude encoding is already the narrow one: only fewer features help.
+        if self.encoding == "amplitude":
+            return "use fewer features."
+        return "use fewer features, or encoding='amplitude'."
 
     def _set_circuit(self, kind, runner=None):
         # The exact path simulates without the Qiskit circuit, so it builds it only when

@@ -59,9 +59,13 @@ def check_int(value, name, *, min_value=None, max_value=None, allow_none=False):
     return int(value)
 
 
+#: The most shots a job may ask for: counts are int64 (numpy's multinomial overflows past).
+MAX_SHOTS = 2**63 - 1
+
+
 def check_shots(shots):
     """Validate a shot count: ``None`` (exact where possible) or a positive integer."""
-    return check_int(shots, "shots", min_value=1, allow_none=True)
+    return check_int(shots, "shots", min_value=1, max_value=MAX_SHOTS, allow_none=True)
 
 
 def check_seed(seed, name="seed"):
