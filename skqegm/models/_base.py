@@ -35,6 +35,7 @@ from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
+from ..utils._validation import count_rows
 from ._networks import (
     CategoricalLatent,
     ConditionalPrior,
@@ -200,13 +201,7 @@ class BaseQEGM(BaseTorchEstimator):
         """
         self._validate_params()
         self._check_parameters()
-        shape = getattr(X, "shape", None)
-        if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
-            shape = (len(X),)
-        if not shape:  # a number, a string, a 0-d array: no rows
-            raise ValueError(f"X must be an array-like of samples (rows); got "
-                             f"{type(X).__name__} {X!r}.")
-        return self._cost(int(shape[0]))
+        return self._cost(count_rows(X))
 
     def _cost(self, n_rows):
         """What :meth:`estimate_cost` returns, for a fit on ``n_rows`` rows."""

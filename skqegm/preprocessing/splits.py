@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..utils._validation import check_random_state
+from ..utils._validation import check_random_state, count_rows
 
 
 def _check_sizes(sizes):
@@ -20,16 +20,6 @@ def _check_sizes(sizes):
     if not valid or not np.isclose(sum(sizes), 1.0, rtol=0, atol=1e-8):
         raise ValueError(message)
     return sizes
-
-
-def _n_rows(X):
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) > 0:
-        return int(shape[0])
-    if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
-        return len(X)
-    raise ValueError(f"X must be an array-like of samples (rows); got {type(X).__name__} "
-                     f"{X!r}.")
 
 
 def _split_counts(n_samples, sizes):
@@ -165,7 +155,7 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     """
     sizes = _check_sizes(sizes)
     _check_stratify(stratify, shuffle)
-    n_train, n_val, n_test = _split_counts(_n_rows(X), sizes)
+    n_train, n_val, n_test = _split_counts(count_rows(X), sizes)
     if stratify is not None:
         _check_parts_hold_every_class(stratify, n_val, n_test)
     rng = check_random_state(random_state) if shuffle else None

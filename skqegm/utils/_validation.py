@@ -59,6 +59,18 @@ def check_int(value, name, *, min_value=None, max_value=None, allow_none=False):
     return int(value)
 
 
+def count_rows(X, name="X"):
+    """The number of rows (samples) of an array-like, without converting it; a
+    ``ValueError`` naming ``name`` for a number, a string or a 0-d array."""
+    shape = getattr(X, "shape", None)
+    if shape is None and hasattr(X, "__len__") and not isinstance(X, (str, bytes)):
+        shape = (len(X),)
+    if not shape:
+        raise ValueError(f"{name} must be an array-like of samples (rows); got "
+                         f"{type(X).__name__} {X!r}.")
+    return int(shape[0])
+
+
 #: The most shots a job may ask for: counts are int64 (numpy's multinomial overflows past).
 MAX_SHOTS = 2**63 - 1
 
