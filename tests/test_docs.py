@@ -1,12 +1,15 @@
 """The documentation: numpydoc docstrings with Examples, the Sphinx build, the README."""
 
+import ast
 import importlib
 import inspect
 import os
 import pkgutil
+import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -94,6 +97,87 @@ def test_ci_runs_the_readme_test_command():
     readme = _commands((ROOT / "README.md").read_text())
     ci = (ROOT / ".ci" / "run").read_text()
     assert readme[1] in ci
+
+
+GUIDE = sorted((ROOT / "doc" / "user_guide").glob("*.rst"))
+USER_PAGES = ["README.md", "doc/getting_started.rst", *(f"doc/user_guide/{p.name}" for p in GUIDE)]
+
+
+def _python_blocks(text, markdown):
+    """(line, code) of each python code block: ```python fences or rst code-blocks."""
+    if markdown:
+        return [(text[:m.start()].count("\n") + 1, m.group(1))
+                for m in re.finditer(r"^```python\n(.*?)^```", text, re.M | re.S)]
+    blocks, lines = [], text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"\s*\.\. code-block::\s*python\s*$", line):
+            indent, body = len(line) - len(line.lstrip()), []
+            for nxt in lines[i + 1:]:
+                if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+                    break
+                body.append(nxt)
+            code = textwrap.dedent("\n".join(body))
+            code = "\n".join(ln for ln in code.splitlines() if not ln.lstrip().startswith(":"))
+            blocks.append((i + 1, code))
+    return blocks
+
+
+def _doc_blocks():
+    for page in USER_PAGES:
+        text = (ROOT / page).read_text()
+        for line, code in _python_blocks(text, page.endswith(".md")):
+            if ">>>" in code:  # a doctest-style block: keep the statements, drop the output
+                code = "\n".join(ln.lstrip()[4:] for ln in code.splitlines()
+                                  if ln.lstrip().startswith((">>>", "...")))
+            yield f"{page}:{line}", code
+
+
+def _skqegm_imports(tree):
+    """(module, name or None) for each ``from skqegm... import`` / ``import skqegm...``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "skqegm":
+            yield from ((node.module, alias.name) for alias in node.names)
+        elif isinstance(node, ast.Import):
+            yield from ((alias.name, None) for alias in node.names
+                        if alias.name.split(".")[0] == "skqegm")
+
+
+def _missing_imports(code, where):
+    missing = []
+    for module_name, name in _skqegm_imports(ast.parse(code, where)):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            missing.append(module_name)
+            continue
+        if name is not None and not hasattr(module, name):
+            missing.append(f"{module_name}.{name}")
+    return missing
+
+
+DOC_BLOCKS = dict(_doc_blocks())
+
+
+def test_the_user_pages_have_python_blocks():
+    pages = {where.split(":")[0] for where in DOC_BLOCKS}
+    assert {"README.md", "doc/getting_started.rst", "doc/user_guide/tail_risk.rst"} <= pages
+    assert len(DOC_BLOCKS) > 30
+
+
+@pytest.mark.parametrize("where", list(DOC_BLOCKS))
+def test_doc_code_blocks_compile_and_import_what_exists(where):
+    """The code of the README and the user guide parses, and names only what skqegm has
+    (running the blocks takes minutes; renamed or removed names are the usual staleness)."""
+    code = DOC_BLOCKS[where]
+    compile(code, where, "exec")
+    assert not _missing_imports(code, where), f"{where} imports names skqegm does not have"
+
+
+def test_a_doc_import_of_a_missing_name_is_caught():
+    code = ("from skqegm.metrics import kupiec_pof_test, no_such_test\n"
+            "import skqegm.no_such_module\n")
+    assert _missing_imports(code, "<bad>") == ["skqegm.metrics.no_such_test",
+                                                "skqegm.no_such_module"]
 
 
 @pytest.mark.slow
