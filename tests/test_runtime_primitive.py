@@ -202,13 +202,12 @@ def test_no_deprecation_of_qiskit_ibm_runtime_escapes_a_fit_or_transform(
         assert not made  # a fake device samples in this process
 
 
+@needs_client_side
 def test_the_client_side_sampler_draws_the_fake_devices_own_distribution(monkeypatch):
     """On a fake device, the hardware code path (qiskit-ibm-runtime's client-side Sampler,
     Aer with ``NoiseModel.from_backend``) and skqegm's own local sampling (the exact noisy
     probabilities, readout included) draw the same distribution: an independent check of
     both. The legacy SamplerV2's local mode is 0.035 to 0.04 away (other readout errors)."""
-    if CLIENT_SIDE_CLASSES is None:
-        pytest.skip("qiskit-ibm-runtime < 0.50: no client-side Sampler")
     from skqegm.quantum import CircuitRunner, backends, variational_circuit
 
     qc, inputs, weights = variational_circuit(3, n_layers=1)
