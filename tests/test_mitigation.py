@@ -43,8 +43,9 @@ def test_mitigation_brings_a_fake_device_closer_to_the_noiseless_probabilities()
 
 
 @pytest.mark.parametrize("kwargs", [dict(backend="aer", shots=100),
-                                    dict(backend=FakeManilaV2(), shots=None)],
-                         ids=["simulator", "exact"])
+                                    dict(backend=FakeManilaV2(), shots=None),
+                                    dict(backend=None, shots=100)],
+                         ids=["simulator", "exact", "exact-backend"])
 def test_mitigation_needs_sampled_probabilities_on_a_device(kwargs):
     with pytest.raises(ValueError, match="readout_mitigation=True mitigates sampled"):
         SamplerTransformer(readout_mitigation=True, **kwargs).fit([[0.1]])

@@ -61,6 +61,7 @@ from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
 from ..utils._validation import (
     LoadedInstanceOf,
     check_option,
+    check_readout_mitigation,
     check_seed,
     check_shots,
     is_loaded_instance,
@@ -291,10 +292,8 @@ class CircuitRunner:
         self.fallback = fallback
         self.layout = None
         self.readout_mitigation = readout_mitigation
-        if readout_mitigation and not (self.kind in ("device", "detached") and self.samples):
-            raise ValueError("readout_mitigation=True mitigates sampled probabilities on a "
-                             "device: set shots and a device backend (e.g. FakeManilaV2()); "
-                             f"got backend={backend!r}, shots={shots!r}.")
+        check_readout_mitigation(readout_mitigation, self.kind in ("device", "detached")
+                                 and self.samples, backend, shots)
         self._aer_simulator = None
         self._prepared = {}
         self._noisy = {}

@@ -17,7 +17,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
-from ..utils._validation import DEVICES, MAX_SHOTS, check_device, check_seed
+from ..utils._validation import (
+    DEVICES,
+    MAX_SHOTS,
+    check_device,
+    check_readout_mitigation,
+    check_seed,
+)
 from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
 from .circuits import (
     amplitude_encoding_angles,
@@ -118,6 +124,9 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         kind = check_backend(self.backend)
         if kind == "exact":
             check_device(self.device)  # "cuda" without a GPU fails here, not at transform
+            # The exact backend runs no CircuitRunner, which would refuse this otherwise.
+            check_readout_mitigation(self._runner_options().get("readout_mitigation"), False,
+                                     self.backend, self.shots)
         if self.encoding == "amplitude":
             n_qubits = n_amplitude_qubits(X.shape[1])
             check_nonzero_rows(X)

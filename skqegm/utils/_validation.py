@@ -80,6 +80,15 @@ def check_shots(shots):
     return check_int(shots, "shots", min_value=1, max_value=MAX_SHOTS, allow_none=True)
 
 
+def check_readout_mitigation(readout_mitigation, samples_a_device, backend, shots):
+    """Refuse ``readout_mitigation=True`` unless the probabilities are sampled on a device
+    (there are no readout errors to undo elsewhere)."""
+    if readout_mitigation and not samples_a_device:
+        raise ValueError("readout_mitigation=True mitigates sampled probabilities on a "
+                         "device: set shots and a device backend (e.g. FakeManilaV2()); "
+                         f"got backend={backend!r}, shots={shots!r}.")
+
+
 def check_seed(seed, name="seed"):
     """Validate a seed: ``None`` or an integer in ``[0, 2**32 - 1]``.
 
