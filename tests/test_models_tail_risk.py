@@ -294,9 +294,11 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
         model = small(tail_fraction=0.02).fit(X_H[:150], Y_H[:150])
     assert model.base_rate_ == pytest.approx(3 / 150)
     assert np.all(np.isfinite(model.predict_var(X_H[:20])))
-    with pytest.warns(UserWarning, match="y has 0 rare events"):
+    with pytest.warns(UserWarning, match="y has 0 rare events.* predict_rare flags every row"):
         model = small(tail_rule="sigma", k=50.0).fit(X_H, Y_H)
-    assert model.base_rate_ == 0 and model.predict_rare(X_H[:20]).shape == (20,)
+    assert model.base_rate_ == 0
+    np.testing.assert_array_equal(model.predict_rare(X_H[:20]),
+                                  model.predict_tail_proba(X_H[:20]) > 0)
 
 
 def test_bad_prediction_calls():

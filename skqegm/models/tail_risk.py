@@ -332,7 +332,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{self.side} threshold {self._rare_threshold():.4g} (tail_rule="
                 f"{self.tail_rule!r}, {rule}); fewer than {MIN_RARE_EVENTS}, so base_rate_ "
                 f"= {self.base_rate_:.4g} and the fitted tail rest on too few points. Use "
-                "more rows or a less extreme tail.", UserWarning, stacklevel=4,
+                "more rows or a less extreme tail." + (
+                    " With no rare event, predict_rare flags every row whose tail "
+                    "probability is above 0: set decision_threshold."
+                    if n_rare == 0 and self.decision_threshold is None else ""),
+                UserWarning, stacklevel=4,
             )
 
     def _density_draws(self):
