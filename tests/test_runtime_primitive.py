@@ -47,15 +47,11 @@ needs_legacy = pytest.mark.skipif(
     reason="this qiskit-ibm-runtime no longer has the legacy SamplerV2")
 
 
-@pytest.fixture(params=["client-side", "legacy"])
+@pytest.fixture(params=[pytest.param("client-side", marks=needs_client_side),
+                        pytest.param("legacy", marks=needs_legacy)])
 def flavour(request, monkeypatch):
     """Which of qiskit-ibm-runtime's primitives runtime_primitive finds."""
-    if request.param == "client-side":
-        if CLIENT_SIDE_CLASSES is None:
-            pytest.skip("qiskit-ibm-runtime < 0.50: no client-side Sampler")
-    else:
-        if LEGACY is None or LEGACY.__module__ != "qiskit_ibm_runtime.sampler":
-            pytest.skip("this qiskit-ibm-runtime no longer has the legacy SamplerV2")
+    if request.param == "legacy":
         for module in CLIENT_SIDE:  # an import of None raises ImportError
             monkeypatch.setitem(sys.modules, module, None)
     return request.param
