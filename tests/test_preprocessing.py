@@ -76,6 +76,19 @@ def test_quantile_labeler_thresholds_are_quantiles():
     np.testing.assert_array_equal(upper.tail_threshold_, labeler.tail_threshold_)
 
 
+def test_quantile_thresholds_of_values_more_than_the_largest_float_apart():
+    # numpy interpolated across the gap with b - a = inf: the lower threshold was inf and
+    # every value rare. By hand: position 0.3 between -1.5e308 and 1e308 is -0.75e308;
+    # position 2.7 between 1.2e308 and 1.5e308 is 1.41e308.
+    X = np.array([[-1.5e308, 1e-300], [1e308, 2e-300], [1.2e308, 3e-300], [1.5e308, 4e-300]])
+    labeler = QuantileTailLabeler(tail_fraction=0.1, side="both").fit(X)
+    np.testing.assert_allclose(labeler.tail_threshold_[:, 0], [-0.75e308, 1.41e308], rtol=1e-14)
+    # a column without overflow is np.quantile's, unchanged
+    np.testing.assert_array_equal(labeler.tail_threshold_[:, 1], np.quantile(X[:, 1], [0.1, 0.9]))
+    lower = QuantileTailLabeler(tail_fraction=0.1, side="lower").fit(X[:, :1])
+    assert lower.transform(X[:, :1]).ravel().tolist() == [1, 0, 0, 0]
+
+
 def test_labelers_flag_strictly_beyond_the_side_threshold():
     X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
     thresholds = QuantileTailLabeler(tail_fraction=0.25, side="both").fit(X).tail_threshold_

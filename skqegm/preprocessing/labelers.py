@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..utils._scaling import mean_std
+from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import check_option
 
@@ -239,7 +239,15 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
                 f"(each side takes tail_fraction); got tail_fraction={self.tail_fraction!r}."
             )
         X = validate_data(self, X, dtype=np.float64)
-        self._set_thresholds(tail_thresholds(X, tail_fraction=self.tail_fraction))
+        # numpy interpolates between neighbours a and b with b - a, which overflows when
+        # they are more than the largest float apart (-1.5e308 and 1e308): the lower
+        # threshold became inf and every value was rare. Such columns are scaled by a
+        # power of two first, which is exact and commutes with the interpolation.
+        with np.errstate(over="ignore"):
+            overflows = ~np.isfinite(np.ptp(X, axis=0))
+        scale = np.where(overflows, power_of_two_scale(X, axis=0), 1.0)
+        thresholds = tail_thresholds(X * scale, tail_fraction=self.tail_fraction) / scale
+        self._set_thresholds(thresholds)
         return self
 
 
