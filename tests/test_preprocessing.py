@@ -424,6 +424,29 @@ def test_chronological_split_keeps_order():
     assert X_te["r"].tolist() == [17.0, 18.0, 19.0]
 
 
+@pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),
+                                         (np.r_[1, 0, 2:20], "out of order")])
+def test_chronological_split_refuses_dates_out_of_order(order, word):
+    # Newest first, the test part held the oldest days and training the newest ones.
+    index = pd.date_range("2000-01-01", periods=20, freq="D")
+    X = pd.DataFrame({"r": np.arange(20.0)}, index=index)
+    with pytest.raises(ValueError, match=f"X must be in time order.*is {word}"):
+        train_val_test_split(X.iloc[order], shuffle=False)
+    with pytest.raises(ValueError, match=f"y must be in time order.*is {word}"):
+        train_val_test_split(X["r"].to_numpy(), X["r"].iloc[order], shuffle=False)
+    # shuffled parts have no order to keep; a panel's repeated dates keep their order
+    assert len(train_val_test_split(X.iloc[order], random_state=0)[0]) == 14
+    panel = pd.concat([X, X]).sort_index()
+    X_tr, X_va, X_te = train_val_test_split(panel, shuffle=False)[:3]
+    assert X_tr.index.max() <= X_va.index.min() and X_va.index.max() <= X_te.index.min()
+
+
+def test_split_refuses_a_shuffle_that_is_not_a_bool():
+    # scikit-learn's message named train_test_split's parameter
+    with pytest.raises(ValueError, match="shuffle must be True or False; got 'no'"):
+        train_val_test_split(np.arange(20), shuffle="no")
+
+
 def test_split_is_reproducible_and_custom_sizes():
     X = np.arange(100)
     a = train_val_test_split(X, sizes=(0.6, 0.2, 0.2), random_state=3)
