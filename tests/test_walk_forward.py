@@ -196,6 +196,9 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     (dict(dates=np.arange(30), start="May"), "start must be a row number or a date"),
     (dict(dates=np.arange(30), start=100.5), "start=100.5 is after the last date 29"),
     (dict(verbose=-1), "verbose must be >= 0"),
+    # a date without dates was "start must be an integer"
+    (dict(start="2020-01-21"), "start='2020-01-21' is not a row number, and there are no "
+                               "dates"),
 ])
 def test_errors(kwargs, match):
     X, y = _rows(30)

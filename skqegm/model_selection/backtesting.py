@@ -1,6 +1,7 @@
 """Walk-forward backtests: refit on the past, forecast the next rows, repeat."""
 
 import logging
+import numbers
 import time
 
 import numpy as np
@@ -255,6 +256,10 @@ def _date_position(start, dates):
 
 
 def _check_start(start, dates, n_rows):
+    if dates is None and not isinstance(start, numbers.Real):  # a date, say
+        raise ValueError(f"start={start!r} is not a row number, and there are no dates to "
+                         "find it among: pass dates (or X as a DataFrame indexed by its "
+                         "dates), or start as a row number.")
     if dates is not None and not isinstance(start, (int, np.integer)):
         try:
             position = _date_position(start, dates)
