@@ -79,7 +79,9 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
     mean_ : ndarray of shape (n_features,)
         Column means.
     scale_ : ndarray of shape (n_features,)
-        Column standard deviations (``ddof=0``, as in ``StandardScaler``).
+        Column standard deviations (``ddof=0``, as in ``StandardScaler``); 0 for a
+        constant column, where ``StandardScaler`` sets 1 (its thresholds are then the
+        column's value, and no value is rare).
     tail_threshold_ : ndarray of shape (2, n_features)
         Lower (row 0, ``mean_ - k scale_``) and upper (row 1, ``mean_ + k scale_``)
         thresholds; ``transform`` uses the row(s) of ``side``.
