@@ -89,6 +89,28 @@ def test_quantile_thresholds_of_values_more_than_the_largest_float_apart():
     assert lower.transform(X[:, :1]).ravel().tolist() == [1, 0, 0, 0]
 
 
+def test_labelers_agree_with_scikit_learn_s_scaler_and_quantile_bins():
+    # Independent references: a value is sigma-rare where StandardScaler's z-score is
+    # beyond k, and quantile-rare where KBinsDiscretizer's linear quantile bins put it
+    # in the first or last of 10 bins (continuous data: no value on an edge).
+    from sklearn.preprocessing import KBinsDiscretizer
+
+    X = np.random.default_rng(0).standard_t(3, size=(997, 2)) * [1.0, 50.0] + [0.0, 7.0]
+    z = StandardScaler().fit(X).transform(X)
+    for side, expected in [("lower", z < -2), ("upper", z > 2), ("both", np.abs(z) > 2)]:
+        labels = SigmaThresholdLabeler(k=2.0, side=side).fit_transform(X)
+        np.testing.assert_array_equal(labels, expected.astype(int))
+    bins = KBinsDiscretizer(n_bins=10, strategy="quantile", quantile_method="linear",
+                            encode="ordinal").fit(X)
+    labeler = QuantileTailLabeler(tail_fraction=0.1, side="both").fit(X)
+    edges = np.array([column_edges[[1, -2]] for column_edges in bins.bin_edges_]).T
+    np.testing.assert_allclose(labeler.tail_threshold_, edges, rtol=1e-15)
+    ordinal = bins.transform(X)
+    for side, expected in [("lower", ordinal == 0), ("upper", ordinal == 9)]:
+        labels = QuantileTailLabeler(tail_fraction=0.1, side=side).fit_transform(X)
+        np.testing.assert_array_equal(labels, expected.astype(int))
+
+
 def test_labelers_flag_strictly_beyond_the_side_threshold():
     X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
     thresholds = QuantileTailLabeler(tail_fraction=0.25, side="both").fit(X).tail_threshold_
