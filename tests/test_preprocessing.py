@@ -192,7 +192,7 @@ def test_make_tail_labels_matches_labelers():
 def test_make_tail_labels_errors():
     with pytest.raises(ValueError, match="method must be one of 'sigma', 'quantile'"):
         make_tail_labels([1.0, 2.0], method="gpd")
-    with pytest.raises(ValueError, match="y must be 1-D"):
+    with pytest.raises(ValueError, match="y must be 1-D or a single column"):
         make_tail_labels(np.ones((4, 2)))
     with pytest.raises(ValueError, match="y contains NaN"):
         make_tail_labels([1.0, np.nan, 2.0])
@@ -300,8 +300,26 @@ def test_lagged_volatilities_do_not_depend_on_the_units(scale):
 
 
 def test_lagged_features_rejects_2d_returns():
-    with pytest.raises(ValueError, match="returns must be 1-D"):
+    with pytest.raises(ValueError, match=r"returns must be 1-D or a single column; got an "
+                                         r"array of shape \(40, 2\)"):
         make_lagged_features(np.zeros((40, 2)))
+
+
+def test_a_single_column_is_one_dimensional():
+    # log_returns of a one-column frame is a one-column frame; it was refused here, as
+    # a column vector was by make_tail_labels (walk_forward and scikit-learn take both).
+    index = pd.date_range("2020-01-01", periods=40)
+    r = pd.Series(np.random.default_rng(5).standard_normal(40), index=index, name="spx")
+    X, y = make_lagged_features(r)
+    X_frame, y_frame = make_lagged_features(r.to_frame())
+    pd.testing.assert_frame_equal(X_frame, X)
+    pd.testing.assert_series_equal(y_frame, y)
+    X_column, y_column = make_lagged_features(r.to_numpy()[:, None])
+    np.testing.assert_array_equal(X_column, X.to_numpy())
+    assert y_column.shape == (18,)  # 40 returns, the first 22 only history
+    labels = make_tail_labels(r.to_numpy()[:, None], k=1.0)
+    np.testing.assert_array_equal(labels, make_tail_labels(r.to_numpy(), k=1.0))
+    assert labels.shape == (40,)
 
 
 @pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),

@@ -86,9 +86,9 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
 
     Parameters
     ----------
-    returns : array-like of shape (n_samples,) or pandas Series
+    returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
         Returns in time order, finite; a pandas index of dates must be strictly
-        increasing.
+        increasing. A single column counts as 1-D (a one-column frame as its Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)
@@ -121,11 +121,16 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     vol_windows = _check_windows(vol_windows, "vol_windows", 2)
     if not lags and not vol_windows:
         raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
+    if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
+        returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
     check_time_order(returns, "returns")
     r = check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                     input_name="returns")
+    if r.ndim == 2 and r.shape[1] == 1:
+        r = r[:, 0]
     if r.ndim != 1:
-        raise ValueError(f"returns must be 1-D; got an array of shape {r.shape}.")
+        raise ValueError(f"returns must be 1-D or a single column; got an array of shape "
+                         f"{r.shape}.")
     start = max(lags + vol_windows)
     if r.shape[0] <= start:
         raise ValueError(

@@ -261,8 +261,8 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
-        Values to label (e.g. daily returns).
+    y : array-like of shape (n_samples,) or (n_samples, 1)
+        Values to label (e.g. daily returns); a single column counts as 1-D.
     method : {"sigma", "quantile"}, default="sigma"
         ``"sigma"``: beyond ``mean -+ k std`` (eq. 8); ``"quantile"``: beyond the
         ``tail_fraction`` quantile(s) (eq. 9).
@@ -288,8 +288,11 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     """
     check_option(method, "method", ("sigma", "quantile"))
     y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="y")
+    if y.ndim == 2 and y.shape[1] == 1:  # a single column counts as 1-D, as in scikit-learn
+        y = y[:, 0]
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
+        raise ValueError(f"y must be 1-D or a single column; got an array of shape "
+                         f"{y.shape}.")
     if method == "sigma":
         labeler = SigmaThresholdLabeler(k=k, side=side)
     else:
