@@ -172,7 +172,8 @@ class Pipeline(sklearn_pipeline.Pipeline):
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
         n_draws : int or None, default=None
-            Draws per row, passed on unchanged (``None``: the last step's default).
+            Draws per row, passed on unchanged; ``None`` calls the last step without
+            it, so that its own default applies.
         random_state : int, RandomState instance or None, default=None
             Passed on when the last step's ``sample_y`` accepts a ``random_state``,
             ignored otherwise.
@@ -182,8 +183,10 @@ class Pipeline(sklearn_pipeline.Pipeline):
         draws : ndarray of shape (n_samples, n_draws)
             The last step's ``sample_y`` on the transformed ``X``.
         """
-        Xt = self._transform_before_last(X)
-        return call_with_random_state(self._last_step().sample_y, Xt, n_draws,
+        # None is left out, for the last step's default: the baselines' sample_y has
+        # n_draws=1000 and refuses None.
+        args = (self._transform_before_last(X),) + (() if n_draws is None else (n_draws,))
+        return call_with_random_state(self._last_step().sample_y, *args,
                                       random_state=random_state)
 
     @available_if(_last_step_has("predict_interval"))
@@ -195,14 +198,16 @@ class Pipeline(sklearn_pipeline.Pipeline):
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
         coverage : float or None, default=None
-            Nominal coverage, passed on unchanged (``None``: the last step's default).
+            Nominal coverage, passed on unchanged; ``None`` calls the last step without
+            it, so that its own default applies.
 
         Returns
         -------
         intervals : ndarray of shape (n_samples, 2)
             Lower and upper bounds.
         """
-        return self._last_step().predict_interval(self._transform_before_last(X), coverage)
+        args = () if coverage is None else (coverage,)  # None: the last step's default
+        return self._last_step().predict_interval(self._transform_before_last(X), *args)
 
     @available_if(_last_step_has("predict_quantiles"))
     def predict_quantiles(self, X, quantiles):

@@ -281,6 +281,34 @@ def test_sample_y_is_reproducible_and_seeded(tail_risk_pipeline):
     assert not np.array_equal(first, pipe.sample_y(X[:20], 5, random_state=1))
 
 
+def test_defaults_left_out_are_the_last_step_s_own():
+    # n_draws=None was passed on: the baselines' sample_y (n_draws=1000) refused it.
+    from skqegm.baselines import HistoricalSimulation
+
+    r = np.random.default_rng(4).standard_t(4, size=300) / 100
+    X, y = r[:-1, None], r[1:]
+    pipe = make_pipeline(FunctionTransformer(), HistoricalSimulation(window=100)).fit(X, y)
+    draws = pipe.sample_y(X[:5], random_state=0)
+    np.testing.assert_array_equal(draws, pipe[-1].sample_y(X[:5], random_state=0))
+    assert draws.shape == (5, 1000)
+
+    class Defaults(BaseEstimator):
+        def fit(self, X, y=None):
+            self.n_features_in_ = np.asarray(X).shape[1]
+            return self
+
+        def sample_y(self, X, n_draws=3):
+            return np.zeros((len(X), n_draws))
+
+        def predict_interval(self, X, coverage=0.8):
+            return np.full((len(X), 2), coverage)
+
+    pipe = make_pipeline(StandardScaler(), Defaults()).fit(X)
+    assert pipe.sample_y(X[:4]).shape == (4, 3)
+    np.testing.assert_array_equal(pipe.predict_interval(X[:2]), 0.8)
+    np.testing.assert_array_equal(pipe.predict_interval(X[:2], 0.5), 0.5)
+
+
 def test_rare_events_passes_y_unchanged(tail_risk_pipeline):
     pipe, _, y = tail_risk_pipeline
     flags = pipe.rare_events(y)

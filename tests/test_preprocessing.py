@@ -76,6 +76,41 @@ def test_quantile_labeler_thresholds_are_quantiles():
     np.testing.assert_array_equal(upper.tail_threshold_, labeler.tail_threshold_)
 
 
+def test_quantile_thresholds_of_values_more_than_the_largest_float_apart():
+    # numpy interpolated across the gap with b - a = inf: the lower threshold was inf and
+    # every value rare. By hand: position 0.3 between -1.5e308 and 1e308 is -0.75e308;
+    # position 2.7 between 1.2e308 and 1.5e308 is 1.41e308.
+    X = np.array([[-1.5e308, 1e-300], [1e308, 2e-300], [1.2e308, 3e-300], [1.5e308, 4e-300]])
+    labeler = QuantileTailLabeler(tail_fraction=0.1, side="both").fit(X)
+    np.testing.assert_allclose(labeler.tail_threshold_[:, 0], [-0.75e308, 1.41e308], rtol=1e-14)
+    # a column without overflow is np.quantile's, unchanged
+    np.testing.assert_array_equal(labeler.tail_threshold_[:, 1], np.quantile(X[:, 1], [0.1, 0.9]))
+    lower = QuantileTailLabeler(tail_fraction=0.1, side="lower").fit(X[:, :1])
+    assert lower.transform(X[:, :1]).ravel().tolist() == [1, 0, 0, 0]
+
+
+def test_labelers_agree_with_scikit_learn_s_scaler_and_quantile_bins():
+    # Independent references: a value is sigma-rare where StandardScaler's z-score is
+    # beyond k, and quantile-rare where KBinsDiscretizer's linear quantile bins put it
+    # in the first or last of 10 bins (continuous data: no value on an edge).
+    from sklearn.preprocessing import KBinsDiscretizer
+
+    X = np.random.default_rng(0).standard_t(3, size=(997, 2)) * [1.0, 50.0] + [0.0, 7.0]
+    z = StandardScaler().fit(X).transform(X)
+    for side, expected in [("lower", z < -2), ("upper", z > 2), ("both", np.abs(z) > 2)]:
+        labels = SigmaThresholdLabeler(k=2.0, side=side).fit_transform(X)
+        np.testing.assert_array_equal(labels, expected.astype(int))
+    bins = KBinsDiscretizer(n_bins=10, strategy="quantile", quantile_method="linear",
+                            encode="ordinal").fit(X)
+    labeler = QuantileTailLabeler(tail_fraction=0.1, side="both").fit(X)
+    edges = np.array([column_edges[[1, -2]] for column_edges in bins.bin_edges_]).T
+    np.testing.assert_allclose(labeler.tail_threshold_, edges, rtol=1e-15)
+    ordinal = bins.transform(X)
+    for side, expected in [("lower", ordinal == 0), ("upper", ordinal == 9)]:
+        labels = QuantileTailLabeler(tail_fraction=0.1, side=side).fit_transform(X)
+        np.testing.assert_array_equal(labels, expected.astype(int))
+
+
 def test_labelers_flag_strictly_beyond_the_side_threshold():
     X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0]])
     thresholds = QuantileTailLabeler(tail_fraction=0.25, side="both").fit(X).tail_threshold_
@@ -157,7 +192,7 @@ def test_make_tail_labels_matches_labelers():
 def test_make_tail_labels_errors():
     with pytest.raises(ValueError, match="method must be one of 'sigma', 'quantile'"):
         make_tail_labels([1.0, 2.0], method="gpd")
-    with pytest.raises(ValueError, match="y must be 1-D"):
+    with pytest.raises(ValueError, match="y must be 1-D or a single column"):
         make_tail_labels(np.ones((4, 2)))
     with pytest.raises(ValueError, match="y contains NaN"):
         make_tail_labels([1.0, np.nan, 2.0])
@@ -265,8 +300,26 @@ def test_lagged_volatilities_do_not_depend_on_the_units(scale):
 
 
 def test_lagged_features_rejects_2d_returns():
-    with pytest.raises(ValueError, match="returns must be 1-D"):
+    with pytest.raises(ValueError, match=r"returns must be 1-D or a single column; got an "
+                                         r"array of shape \(40, 2\)"):
         make_lagged_features(np.zeros((40, 2)))
+
+
+def test_a_single_column_is_one_dimensional():
+    # log_returns of a one-column frame is a one-column frame; it was refused here, as
+    # a column vector was by make_tail_labels (walk_forward and scikit-learn take both).
+    index = pd.date_range("2020-01-01", periods=40)
+    r = pd.Series(np.random.default_rng(5).standard_normal(40), index=index, name="spx")
+    X, y = make_lagged_features(r)
+    X_frame, y_frame = make_lagged_features(r.to_frame())
+    pd.testing.assert_frame_equal(X_frame, X)
+    pd.testing.assert_series_equal(y_frame, y)
+    X_column, y_column = make_lagged_features(r.to_numpy()[:, None])
+    np.testing.assert_array_equal(X_column, X.to_numpy())
+    assert y_column.shape == (18,)  # 40 returns, the first 22 only history
+    labels = make_tail_labels(r.to_numpy()[:, None], k=1.0)
+    np.testing.assert_array_equal(labels, make_tail_labels(r.to_numpy(), k=1.0))
+    assert labels.shape == (40,)
 
 
 @pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),
@@ -409,6 +462,29 @@ def test_chronological_split_keeps_order():
     assert isinstance(X_tr, pd.DataFrame) and y_tr is None and y_te is None
     assert X_tr.index.max() < X_va.index.min() and X_va.index.max() < X_te.index.min()
     assert X_te["r"].tolist() == [17.0, 18.0, 19.0]
+
+
+@pytest.mark.parametrize("order, word", [(slice(None, None, -1), "newest first"),
+                                         (np.r_[1, 0, 2:20], "out of order")])
+def test_chronological_split_refuses_dates_out_of_order(order, word):
+    # Newest first, the test part held the oldest days and training the newest ones.
+    index = pd.date_range("2000-01-01", periods=20, freq="D")
+    X = pd.DataFrame({"r": np.arange(20.0)}, index=index)
+    with pytest.raises(ValueError, match=f"X must be in time order.*is {word}"):
+        train_val_test_split(X.iloc[order], shuffle=False)
+    with pytest.raises(ValueError, match=f"y must be in time order.*is {word}"):
+        train_val_test_split(X["r"].to_numpy(), X["r"].iloc[order], shuffle=False)
+    # shuffled parts have no order to keep; a panel's repeated dates keep their order
+    assert len(train_val_test_split(X.iloc[order], random_state=0)[0]) == 14
+    panel = pd.concat([X, X]).sort_index()
+    X_tr, X_va, X_te = train_val_test_split(panel, shuffle=False)[:3]
+    assert X_tr.index.max() <= X_va.index.min() and X_va.index.max() <= X_te.index.min()
+
+
+def test_split_refuses_a_shuffle_that_is_not_a_bool():
+    # scikit-learn's message named train_test_split's parameter
+    with pytest.raises(ValueError, match="shuffle must be True or False; got 'no'"):
+        train_val_test_split(np.arange(20), shuffle="no")
 
 
 def test_split_is_reproducible_and_custom_sizes():

@@ -196,6 +196,9 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     (dict(dates=np.arange(30), start="May"), "start must be a row number or a date"),
     (dict(dates=np.arange(30), start=100.5), "start=100.5 is after the last date 29"),
     (dict(verbose=-1), "verbose must be >= 0"),
+    # a date without dates was "start must be an integer"
+    (dict(start="2020-01-21"), "start='2020-01-21' is not a row number, and there are no "
+                               "dates"),
 ])
 def test_errors(kwargs, match):
     X, y = _rows(30)
@@ -271,3 +274,119 @@ def test_draws_need_sample_y():
         walk_forward(Recorder(), X, y, start=20, n_draws=10)
     with pytest.raises(ValueError, match="n_draws must be >= 1"):
         walk_forward(Recorder(), X, y, start=20, n_draws=0)
+
+
+def test_a_single_column_y_is_one_dimensional():
+    # scikit-learn's regressors and metrics take y of shape (n, 1); walk_forward refused it.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(30)
+    flat = walk_forward(Recorder(), X, y, start=20, refit_every=5)
+    for column in (y[:, None], pd.DataFrame({"r": y})):
+        result = walk_forward(Recorder(), X, column, start=20, refit_every=5)
+        assert result.y.shape == (10,)
+        np.testing.assert_array_equal(result.y, flat.y)
+        np.testing.assert_array_equal(result.var, flat.var)
+    with pytest.raises(ValueError, match=r"y must be 1-D or a single column, shape "
+                                         r"\(n_samples,\) or \(n_samples, 1\).* \(30, 2\)"):
+        walk_forward(Recorder(), X, np.column_stack([y, y]), start=20)
+
+
+def test_a_start_between_two_dates_starts_at_the_later_one():
+    # The start was cast to the unit of the dates: "2020-01-21T12:00" became the day
+    # 2020-01-21, and 20.5 the integer date 20, so the first forecast came before start.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(30)
+    days = np.arange("2020-01-01", "2020-01-31", dtype="datetime64[D]")
+    for dates, start in [(days, "2020-01-21T12:00"), (days, pd.Timestamp("2020-01-21 12:00")),
+                         (days, np.datetime64("2020-01-21T00:00:01")),
+                         (pd.date_range("2020-01-01", periods=30), "2020-01-21 12:00"),
+                         (np.arange(30), 20.5), (np.arange(30.0), "20.5")]:
+        result = walk_forward(Recorder(), X, y, start=start, dates=dates)
+        assert result.index[0] == 21, (dates.dtype, start)
+    # on a date, the forecasts start there
+    assert walk_forward(Recorder(), X, y, start="2020-01-21", dates=days).index[0] == 20
+    assert walk_forward(Recorder(), X, y, start=20.0, dates=np.arange(30)).index[0] == 20
+
+
+def test_y_with_another_index_than_x_is_refused():
+    # X sorted by date and y not: the rows were paired by position, each day's features
+    # with another day's return.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(30)
+    dates = pd.date_range("2020-01-01", periods=30)
+    frame = pd.DataFrame(X, index=dates)
+    with pytest.raises(ValueError, match="y and X have different indexes"):
+        walk_forward(Recorder(), frame, pd.Series(y[::-1], index=dates[::-1]), start=20)
+    with pytest.raises(ValueError, match="y and X have different indexes"):
+        walk_forward(Recorder(), frame, pd.Series(y), start=20)
+    result = walk_forward(Recorder(), frame, pd.Series(y, index=dates), start=20)
+    np.testing.assert_array_equal(result.y, y[20:])
+    # y by position: a numpy y, or a Series with a numpy X
+    walk_forward(Recorder(), frame, y, start=20)
+    walk_forward(Recorder(), X, pd.Series(y, index=dates[::-1]), start=20)
+
+
+class SparseRecorder(Recorder):
+    def fit(self, X, y):
+        return super().fit(X.toarray(), y)
+
+    def predict_var(self, X, level):
+        return super().predict_var(X.toarray(), level)
+
+    def predict_es(self, X, level):
+        return super().predict_es(X.toarray(), level)
+
+
+def test_sparse_x_and_x_without_rows():
+    sparse = pytest.importorskip("scipy.sparse")
+    X, y = _rows(30)
+    result = walk_forward(SparseRecorder(), sparse.csr_matrix(X), y, start=20, refit_every=5)
+    np.testing.assert_array_equal(result.var, walk_forward(Recorder(), X, y, start=20,
+                                                           refit_every=5).var)
+    # len() of None raised a TypeError
+    with pytest.raises(ValueError, match="X must be an array-like of samples"):
+        walk_forward(Recorder(), None, y, start=20)
+
+
+@pytest.mark.parametrize("window", ["expanding", "rolling"])
+def test_the_splits_are_those_of_time_series_split(window):
+    # scikit-learn's TimeSeriesSplit with test_size=refit_every (and max_train_size for a
+    # rolling window) makes the same training and forecast rows, when they divide evenly.
+    from sklearn.model_selection import TimeSeriesSplit
+
+    X, y = _rows(60)
+    size = 20 if window == "rolling" else None
+    result = walk_forward(Recorder(), X, y, start=24, refit_every=9, window=window,
+                          window_size=size, levels=(0.99,))
+    splits = TimeSeriesSplit(n_splits=4, test_size=9, max_train_size=size).split(X)
+    for k, (train, test) in enumerate(splits):
+        rows = slice(9 * k, 9 * (k + 1))
+        np.testing.assert_array_equal(result.index[rows], test)
+        assert result.train_start[rows].tolist() == [train[0]] * 9
+        assert result.train_stop[rows].tolist() == [train[-1] + 1] * 9
+
+
+def test_a_pipeline_is_refitted_on_the_training_rows_only():
+    # The scaler of make_tail_pipeline is fitted with the model, on the rows before each
+    # refit: fitted on all rows (leakage), the z-score of a forecast row would differ.
+    from sklearn.base import BaseEstimator
+
+    from skqegm.preprocessing import make_tail_pipeline
+
+    class FirstFeature(BaseEstimator):
+        def fit(self, X, y):
+            self.n_features_in_ = X.shape[1]
+            return self
+
+        def predict_var(self, X, level):
+            return np.asarray(X)[:, 0]
+
+        predict_es = predict_var
+
+    X, y = _rows(50)
+    X[:, 1] = np.arange(50.0) ** 2
+    result = walk_forward(make_tail_pipeline(FirstFeature()), X, y, start=30,
+                          refit_every=10, levels=(0.99,))
+    for row, stop, z in zip(result.index, result.train_stop, result.var[:, 0], strict=True):
+        train = X[:stop, 0]
+        assert z == pytest.approx((row - train.mean()) / train.std())

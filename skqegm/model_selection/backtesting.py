@@ -1,10 +1,12 @@
 """Walk-forward backtests: refit on the past, forecast the next rows, repeat."""
 
 import logging
+import numbers
 import time
 
 import numpy as np
 from joblib import Parallel, delayed
+from scipy.sparse import issparse
 from sklearn.base import clone
 
 from ..utils._memory import check_memory
@@ -14,6 +16,7 @@ from ..utils._validation import (
     check_option,
     check_random_state,
     check_real_array,
+    count_rows,
 )
 
 __all__ = ["WalkForwardResult", "walk_forward"]
@@ -158,6 +161,32 @@ def _check_estimator(estimator, n_draws):
                         + f"; {type(estimator).__name__} lacks {', '.join(missing)}.")
 
 
+def _check_y(y):
+    """``y`` as a 1-D float array; a single column ``(n, 1)`` counts as 1-D, as in
+    scikit-learn's regressors and metrics."""
+    y = check_real_array(y, "y")
+    if y.ndim == 2 and y.shape[1] == 1:
+        return y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D or a single column, shape (n_samples,) or "
+                         f"(n_samples, 1): walk_forward forecasts one target; got an array "
+                         f"of shape {y.shape}.")
+    return y
+
+
+def _check_same_index(X, y_index):
+    """Refuse a pandas ``y`` whose index differs from that of a pandas ``X``: the rows
+    are paired by position, so ``X`` sorted by date and ``y`` not would pair each row's
+    features with another day's return."""
+    X_index = getattr(X, "index", None) if hasattr(X, "iloc") else None
+    if X_index is None or y_index is None or X_index.equals(y_index):
+        return
+    raise ValueError("y and X have different indexes: walk_forward pairs their rows by "
+                     "position, which would pair each row of X with another row's y. "
+                     "Align them first (y = y.loc[X.index], or sort both by date), or "
+                     "pass y.to_numpy() to pair them by position.")
+
+
 def _check_levels(levels):
     levels = tuple(np.atleast_1d(np.asarray(levels, dtype=object)).tolist())
     if not levels:
@@ -177,7 +206,8 @@ def _check_dates(dates, X, n_rows):
         # frame sorted newest first would otherwise be walked backwards, the "past" of
         # every refit being the future).
         return _increasing(np.asarray(X.index), "the index of X (the dates when "
-                           "dates=None)", "sort X and y by date (X.sort_index()), or "
+                           "dates=None)", "sort X and y by date (X.sort_index(), "
+                           "y.sort_index()), or "
                            "pass dates")
     if dates is None:
         return None
@@ -199,10 +229,22 @@ def _increasing(dates, name, remedy):
     return dates
 
 
+def _start_value(start, dates):
+    """``start`` as a value that numpy compares with ``dates``, at its own precision."""
+    if dates.dtype.kind == "M":
+        # In its own unit: cast to the unit of daily dates, "2020-01-21T12:00" was the
+        # day 2020-01-21, and the first forecast came before the start.
+        return start.to_datetime64() if hasattr(start, "to_datetime64") else np.datetime64(start)
+    value = np.asarray(start)
+    if value.dtype.kind in "US" and dates.dtype.kind in "iuf":
+        return np.asarray(start, dtype=dates.dtype)  # a number written as a string
+    return value  # a number is compared as it is: 20.5 comes after the date 20
+
+
 def _date_position(start, dates):
     """The first row on or after the date ``start``."""
     try:
-        return int(np.searchsorted(dates, np.asarray(start, dtype=dates.dtype)))
+        return int(np.searchsorted(dates, _start_value(start, dates)))
     except (TypeError, ValueError):
         if dates.dtype != object:
             raise
@@ -214,6 +256,10 @@ def _date_position(start, dates):
 
 
 def _check_start(start, dates, n_rows):
+    if dates is None and not isinstance(start, numbers.Real):  # a date, say
+        raise ValueError(f"start={start!r} is not a row number, and there are no dates to "
+                         "find it among: pass dates (or X as a DataFrame indexed by its "
+                         "dates), or start as a row number.")
     if dates is not None and not isinstance(start, (int, np.integer)):
         try:
             position = _date_position(start, dates)
@@ -301,14 +347,18 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         :class:`~skqegm.baselines.GARCHRiskEstimator`,
         :class:`~skqegm.baselines.HistoricalSimulation`, a pipeline ending in one of
         them.
-    X : array-like of shape (n_samples, n_features) or DataFrame
+    X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
         Features in time order.
-    y : array-like of shape (n_samples,)
-        Targets (returns) in time order, finite.
+    y : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
+        Targets (returns) in time order, finite; a single column counts as 1-D. Rows are
+        paired with those of ``X`` by position: a pandas ``y`` must have the index of a
+        pandas ``X``.
     start : int or date
         The first forecast row, in [1, n_samples). With ``dates`` (or a pandas ``X``) it
         may also be a date (a string, ``datetime64`` or Timestamp): the first row on or
-        after it. An int is always a row number, even when the dates are integers.
+        after it, compared at its own precision (``"2020-01-21 12:00"`` starts on the
+        next day of daily dates). An int is always a row number, even when the dates are
+        integers.
     refit_every : int, default=20
         Rows forecast by each fitted model (refit frequency), >= 1.
     window : {"expanding", "rolling"}, default="expanding"
@@ -347,7 +397,8 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es`` (or
         ``sample_y``, with ``n_draws``).
     ValueError
-        If ``X`` and ``y`` differ in length, ``y`` holds NaN or infinity, ``start``,
+        If ``X`` and ``y`` differ in length or in their pandas index, ``y`` has more
+        than one column or holds NaN or infinity, ``start``,
         ``refit_every``, ``window``, ``window_size``, ``levels`` or ``dates`` is invalid,
         ``n_draws`` or ``random_state`` is invalid, or a refitted model forecasts NaN or
         the wrong number of rows.
@@ -370,16 +421,17 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     """
     n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
     _check_estimator(estimator, n_draws)
-    y = check_real_array(y, "y")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
+    y_index = getattr(y, "index", None)
+    y = _check_y(y)
     n_rows = y.shape[0]
-    if len(X) != n_rows:
-        raise ValueError(f"X and y must have the same number of rows; got {len(X)} and "
+    n_X = count_rows(X)
+    if n_X != n_rows:
+        raise ValueError(f"X and y must have the same number of rows; got {n_X} and "
                          f"{n_rows}.")
+    _check_same_index(X, y_index)
     if n_rows < 2:
         raise ValueError(f"walk_forward needs at least 2 rows; got {n_rows}.")
-    if not hasattr(X, "iloc"):
+    if not (hasattr(X, "iloc") or issparse(X)):
         X = np.asarray(X)
     levels = _check_levels(levels)
     dates = _check_dates(dates, X, n_rows)

@@ -5,29 +5,7 @@ from sklearn.utils.validation import check_array
 
 from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_int
-
-
-def _is_pandas(obj):
-    return hasattr(obj, "iloc") and hasattr(obj, "index")
-
-
-def _check_time_order(series, name):
-    """Refuse a pandas ``series`` whose dates (a datetime or period index) are not
-    strictly increasing: a series newest first would give returns of the wrong sign and
-    features that look ahead, silently."""
-    if not _is_pandas(series):
-        return
-    import pandas as pd
-
-    index = series.index
-    if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
-        return
-    if not (index.is_monotonic_increasing and index.is_unique):
-        order = ("newest first" if index.is_monotonic_decreasing
-                 else "repeated dates" if index.is_monotonic_increasing else "out of order")
-        raise ValueError(f"{name} must be in time order, its dates strictly increasing; its "
-                         f"index is {order}. Sort it first ({name}.sort_index()) and drop "
-                         "repeated dates.")
+from ._time_order import check_time_order, is_pandas
 
 
 def log_returns(prices):
@@ -52,7 +30,7 @@ def log_returns(prices):
     >>> log_returns(np.array([100.0, 110.0, 99.0])).round(4)
     array([ 0.0953, -0.1054])
     """
-    _check_time_order(prices, "prices")
+    check_time_order(prices, "prices")
     values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
                          input_name="prices")
     if values.ndim not in (1, 2):
@@ -62,7 +40,7 @@ def log_returns(prices):
     if np.any(values <= 0):
         raise ValueError("prices must be strictly positive to take logarithms.")
     returns = np.diff(np.log(values), axis=0)
-    if not _is_pandas(prices):
+    if not is_pandas(prices):
         return returns
     import pandas as pd
 
@@ -108,9 +86,9 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
 
     Parameters
     ----------
-    returns : array-like of shape (n_samples,) or pandas Series
+    returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
         Returns in time order, finite; a pandas index of dates must be strictly
-        increasing.
+        increasing. A single column counts as 1-D (a one-column frame as its Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)
@@ -143,11 +121,16 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     vol_windows = _check_windows(vol_windows, "vol_windows", 2)
     if not lags and not vol_windows:
         raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
-    _check_time_order(returns, "returns")
+    if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
+        returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
+    check_time_order(returns, "returns")
     r = check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                     input_name="returns")
+    if r.ndim == 2 and r.shape[1] == 1:
+        r = r[:, 0]
     if r.ndim != 1:
-        raise ValueError(f"returns must be 1-D; got an array of shape {r.shape}.")
+        raise ValueError(f"returns must be 1-D or a single column; got an array of shape "
+                         f"{r.shape}.")
     start = max(lags + vol_windows)
     if r.shape[0] <= start:
         raise ValueError(
@@ -155,7 +138,7 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
         )
     X = _lagged_matrix(r, lags, vol_windows, start)
     y = r[start:]
-    if not _is_pandas(returns):
+    if not is_pandas(returns):
         return X, y
     import pandas as pd
 

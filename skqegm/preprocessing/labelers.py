@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ..utils._scaling import mean_std
+from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import check_option
 
@@ -79,7 +79,9 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
     mean_ : ndarray of shape (n_features,)
         Column means.
     scale_ : ndarray of shape (n_features,)
-        Column standard deviations (``ddof=0``, as in ``StandardScaler``).
+        Column standard deviations (``ddof=0``, as in ``StandardScaler``); 0 for a
+        constant column, where ``StandardScaler`` sets 1 (its thresholds are then the
+        column's value, and no value is rare).
     tail_threshold_ : ndarray of shape (2, n_features)
         Lower (row 0, ``mean_ - k scale_``) and upper (row 1, ``mean_ + k scale_``)
         thresholds; ``transform`` uses the row(s) of ``side``.
@@ -239,7 +241,15 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
                 f"(each side takes tail_fraction); got tail_fraction={self.tail_fraction!r}."
             )
         X = validate_data(self, X, dtype=np.float64)
-        self._set_thresholds(tail_thresholds(X, tail_fraction=self.tail_fraction))
+        # numpy interpolates between neighbours a and b with b - a, which overflows when
+        # they are more than the largest float apart (-1.5e308 and 1e308): the lower
+        # threshold became inf and every value was rare. Such columns are scaled by a
+        # power of two first, which is exact and commutes with the interpolation.
+        with np.errstate(over="ignore"):
+            overflows = ~np.isfinite(np.ptp(X, axis=0))
+        scale = np.where(overflows, power_of_two_scale(X, axis=0), 1.0)
+        thresholds = tail_thresholds(X * scale, tail_fraction=self.tail_fraction) / scale
+        self._set_thresholds(thresholds)
         return self
 
 
@@ -251,8 +261,8 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
-        Values to label (e.g. daily returns).
+    y : array-like of shape (n_samples,) or (n_samples, 1)
+        Values to label (e.g. daily returns); a single column counts as 1-D.
     method : {"sigma", "quantile"}, default="sigma"
         ``"sigma"``: beyond ``mean -+ k std`` (eq. 8); ``"quantile"``: beyond the
         ``tail_fraction`` quantile(s) (eq. 9).
@@ -278,8 +288,11 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     """
     check_option(method, "method", ("sigma", "quantile"))
     y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="y")
+    if y.ndim == 2 and y.shape[1] == 1:  # a single column counts as 1-D, as in scikit-learn
+        y = y[:, 0]
     if y.ndim != 1:
-        raise ValueError(f"y must be 1-D; got an array of shape {y.shape}.")
+        raise ValueError(f"y must be 1-D or a single column; got an array of shape "
+                         f"{y.shape}.")
     if method == "sigma":
         labeler = SigmaThresholdLabeler(k=k, side=side)
     else:

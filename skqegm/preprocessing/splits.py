@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..utils._validation import check_random_state, count_rows
+from ._time_order import check_time_order
 
 
 def _check_sizes(sizes):
@@ -124,7 +125,9 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
         about one (a class of 3 in 100 rows has 0.45 expected in a 15% part, and gets
         none).
     shuffle : bool, default=True
-        Shuffle before splitting; ``False`` keeps chronological order.
+        Shuffle before splitting; ``False`` keeps chronological order: the rows must be
+        in time order, and a pandas ``X`` or ``y`` indexed by dates whose dates
+        decrease somewhere is refused (repeated dates, as in a panel, pass).
     random_state : int, RandomState instance or None, default=None
         Seed of the shuffles; an int gives reproducible splits.
 
@@ -154,7 +157,14 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     True
     """
     sizes = _check_sizes(sizes)
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise ValueError(f"shuffle must be True or False; got {shuffle!r}.")
     _check_stratify(stratify, shuffle)
+    if not shuffle:
+        # The parts are consecutive blocks, the last ones the "future": rows newest
+        # first would train on the future and test on the past.
+        check_time_order(X, "X", strict=False)
+        check_time_order(y, "y", strict=False)
     n_train, n_val, n_test = _split_counts(count_rows(X), sizes)
     if stratify is not None:
         _check_parts_hold_every_class(stratify, n_val, n_test)
