@@ -341,8 +341,15 @@ def test_bad_prediction_calls():
 def test_string_targets_are_refused_by_name():
     y_text = Y_H.astype(str)  # numeric strings were parsed silently; others failed in np.ptp
     for y in (y_text, y_text.astype(object), np.array(["a"] * len(Y_H), dtype=object)):
-        with pytest.raises(ValueError, match="y must be a numeric regression target"):
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
             small(max_epochs=1).fit(X_H, y)
+    # Scoring read numeric strings as numbers where fit refused them.
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    for y in (y_text, y_text.astype(object)):
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.score(X_H, y)
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.rare_events(y)
 
 
 def test_extrapolation_warns_and_far_extrapolation_is_refused():

@@ -24,6 +24,7 @@ from ..utils._tails import flag_beyond, tail_thresholds
 from ..utils._validation import (
     check_confidence_level,
     check_int,
+    check_not_strings,
     check_random_state,
     check_real,
 )
@@ -309,7 +310,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return None
 
     def _validate_fit_data(self, X, y):
-        _check_numeric_target(y)
+        check_not_strings(y, "y")
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         return y.astype(np.float64)[:, None], X
 
@@ -562,6 +563,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             ``side``, else 0.
         """
         check_is_fitted(self)
+        check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         return flag_beyond(y, self.tail_threshold_[:, 0], self.side).astype(int)
 
@@ -690,21 +692,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         score : float
         """
+        check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         check_consistent_length(X, y)
         return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
                                         y).mean())
-
-
-def _check_numeric_target(y):
-    """Refuse a target of strings: numpy parses numeric strings silently and fails deep
-    inside on others."""
-    values = np.asarray(y)
-    strings = values.dtype.kind in "USa" or (
-        values.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in values.flat))
-    if strings:
-        raise ValueError("y must be a numeric regression target; got strings (dtype "
-                         f"{values.dtype}). Convert it first, e.g. y.astype(float).")
 
 
 def _check_fraction(value, name):
