@@ -294,11 +294,17 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
         model = small(tail_fraction=0.02).fit(X_H[:150], Y_H[:150])
     assert model.base_rate_ == pytest.approx(3 / 150)
     assert np.all(np.isfinite(model.predict_var(X_H[:20])))
-    with pytest.warns(UserWarning, match="y has 0 rare events.* predict_rare flags every row"):
+    with pytest.warns(UserWarning, match="y has 0 rare events.* predict_rare has no threshold"):
         model = small(tail_rule="sigma", k=50.0).fit(X_H, Y_H)
     assert model.base_rate_ == 0
-    np.testing.assert_array_equal(model.predict_rare(X_H[:20]),
-                                  model.predict_tail_proba(X_H[:20]) > 0)
+    assert np.all(np.isfinite(model.predict_tail_proba(X_H[:20])))
+    # A cutoff of 0 flagged every row with any tail probability, silently.
+    with pytest.raises(ValueError, match=r"predict_rare needs decision_threshold: the "
+                                         r"training y held no rare event beyond the lower"):
+        model.predict_rare(X_H[:20])
+    proba = model.predict_tail_proba(X_H[:20])
+    model.set_params(decision_threshold=float(np.median(proba)))
+    np.testing.assert_array_equal(model.predict_rare(X_H[:20]), proba > np.median(proba))
 
 
 def test_bad_prediction_calls():

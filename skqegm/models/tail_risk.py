@@ -108,7 +108,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     decision_threshold : float or None, default=None
         :meth:`predict_rare` flags a row when its tail probability is above this value,
         in [0, 1]; ``None`` uses the training base rate ``base_rate_`` (flag the rows
-        whose risk is above the usual).
+        whose risk is above the usual), which needs a rare event in the training ``y``.
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
         learned softmax over the same ``2**n_qubits`` codes without a circuit.
@@ -334,8 +334,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{self.tail_rule!r}, {rule}); fewer than {MIN_RARE_EVENTS}, so base_rate_ "
                 f"= {self.base_rate_:.4g} and the fitted tail rest on too few points. Use "
                 "more rows or a less extreme tail." + (
-                    " With no rare event, predict_rare flags every row whose tail "
-                    "probability is above 0: set decision_threshold."
+                    " With no rare event, predict_rare has no threshold (base_rate_ is 0) "
+                    "and refuses to flag until decision_threshold is set."
                     if n_rare == 0 and self.decision_threshold is None else ""),
                 UserWarning, stacklevel=4,
             )
@@ -541,6 +541,15 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         flags : ndarray of shape (n_samples,), dtype int
         """
+        check_is_fitted(self)
+        if self.decision_threshold is None and self.base_rate_ == 0:
+            # The cutoff would be 0: every row with any tail probability flagged.
+            raise ValueError(
+                f"predict_rare needs decision_threshold: the training y held no rare event "
+                f"beyond the {self.side} threshold {self._rare_threshold():.4g}, so the "
+                "default threshold, base_rate_, is 0 and would flag every row. Set "
+                "decision_threshold to a probability in [0, 1], or fit on data with rare "
+                "events.")
         proba = self.predict_tail_proba(X)
         cutoff = self.base_rate_ if self.decision_threshold is None else self.decision_threshold
         return (proba > cutoff).astype(int)
