@@ -307,6 +307,19 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
     np.testing.assert_array_equal(model.predict_rare(X_H[:20]), proba > np.median(proba))
 
 
+def test_extrapolation_from_a_constant_training_feature_warns():
+    X = np.column_stack([X_H[:, 0], np.full(len(X_H), 1000.0)])
+    model = small().fit(X, Y_H)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        model.predict_var(X[:3])
+        model.predict_var(np.column_stack([X[:3, 0], [1000.4] * 3]))  # within half a unit
+    with pytest.warns(ExtrapolationWarning, match=r"3 of 3 rows .* \(feature 1: \[1000, 1000\]"):
+        model.predict_var(np.column_stack([X[:3, 0], [1400.0] * 3]))
+    with pytest.raises(ValueError, match=r"X\[0, 1\] = 3000 lies more than 1e\+03 training"):
+        model.predict_var(np.column_stack([X[:3, 0], [3000.0] * 3]))
+
+
 def test_bad_prediction_calls():
     with pytest.raises(NotFittedError):
         small().predict_var(X_H)

@@ -459,7 +459,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         """Refuse rows too far from the training features to compute; warn of rows beyond
         half the training range (predictions there rest on no data)."""
         low, high = self._feature_range
-        span = np.where(high > low, high - low, np.abs(high) + 1.0)
+        # A feature constant in training is standardised by 1 (its spread is 0), so its
+        # network input moves by the distance itself: a constant 1000 met at 1400 is 400
+        # units from anything seen (|value| + 1 took it for 0.4 ranges, unwarned).
+        span = np.where(high > low, high - low, 1.0)
         with np.errstate(over="ignore", invalid="ignore"):
             distance = np.maximum(low - X, X - high) / span  # > 0 outside, in ranges
         if np.any(distance > EXTRAPOLATION_LIMIT):
