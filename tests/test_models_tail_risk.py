@@ -149,6 +149,24 @@ def test_mixture_helpers_on_one_gaussian():
                                rtol=1e-6)
 
 
+def test_quantiles_of_far_apart_narrow_components_are_silent_and_exact():
+    # The density underflows between the components: Newton's step overflowed and numpy
+    # warned from predict_var; bisection takes that step.
+    weights = np.array([2.07e-3, 1e-12, 1e-12, 1e-12, 6.75e-4, 1e-12, 1e-6, 2.574e-3,
+                        9.94356e-1, 1e-12, 1e-12, 3.24e-4])
+    weights /= weights.sum()
+    mean = np.array([[4.894, -110.361, -112.789, -55.552, -67.601, 109.03, 137.554, 86.856,
+                      35.787, -42.824, 5.448, 88.471]])
+    scale = np.array([[5.976e-2, 1.547e-3, 4.312e-5, 1.121e-4, 2.351e-5, 9.564e-6, 5.754e-5,
+                       1.798e-4, 2.466e-2, 1.169e-4, 5.868e-3, 2.008e-2]])
+    qs = np.array([1e-6, 0.001, 0.01, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q = mixture_quantiles(qs, np.log(weights), mean, scale)[0]
+    cdf = [np.sum(weights * stats.norm.cdf(x, mean[0], scale[0])) for x in q]
+    np.testing.assert_allclose(cdf, qs, rtol=1e-6)
+
+
 # -- thresholds and sides ---------------------------------------------------------------------
 def test_quantile_and_sigma_thresholds_and_base_rate():
     model = small(tail_fraction=0.05).fit(X_H, Y_H)
