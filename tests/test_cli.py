@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from skqegm.baselines import historical_simulation
-from skqegm.cli import _build_parser, _es_scores, _plot_target, _prepare, _units_note, main
+from skqegm.cli import (
+    _build_parser,
+    _es_scores,
+    _first_test_row,
+    _plot_target,
+    _prepare,
+    _units_note,
+    main,
+)
 from skqegm.datasets import load_csv_series
 from skqegm.datasets.csv_series import Series
 
@@ -664,6 +672,23 @@ def test_test_fraction_holding_out_too_few_rows(tmp_path, capsys):
                             "--no-plot"],
                    "--test-fraction 0.001 holds out 0 rows of the 277 rows of features, too "
                    "few")
+    # A fraction given was silently lowered to leave a full historical-simulation window
+    # (the default still is).
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--test-fraction", "0.5",
+                            "--no-plot"],
+                   r"--test-fraction 0.5 is too large: historical simulation needs 250 "
+                   r"earlier returns, so at most 49 rows of the 277 rows of features can be "
+                   r"held out \(--test-fraction 0.1769 or less\)")
+
+
+def test_a_test_fraction_given_is_used_for_the_sp500_too():
+    # The S&P 500's default --test-start won over a --test-fraction given, silently.
+    assert _first_test_row(None, 1000, 228, None, parse(["--test-fraction", "0.3"])) == 700
+    assert _first_test_row(None, 1000, 228, None, parse(["--csv", "x.csv", "--column", "c",
+                                                         "--test-fraction", "0.3"])) == 700
+    # the default fraction of a short file still leaves the window
+    assert _first_test_row(None, 250, 228, None, parse(["--csv", "x.csv", "--column", "c"])) \
+        == 228
 
 
 @pytest.mark.parametrize("plot, message", [

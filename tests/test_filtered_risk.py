@@ -218,3 +218,8 @@ def test_score_validates_y_before_dividing_by_sigma():
         model.score(X, y[1:])
     with pytest.raises(ValueError, match="y should be a 1d array"):
         model.score(X, np.column_stack([y, y]))
+    for text in (y.astype(str), y.astype(str).astype(object)):  # numeric strings were parsed
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.score(X, text)
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, text)

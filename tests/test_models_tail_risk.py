@@ -149,6 +149,24 @@ def test_mixture_helpers_on_one_gaussian():
                                rtol=1e-6)
 
 
+def test_quantiles_of_far_apart_narrow_components_are_silent_and_exact():
+    # The density underflows between the components: Newton's step overflowed and numpy
+    # warned from predict_var; bisection takes that step.
+    weights = np.array([2.07e-3, 1e-12, 1e-12, 1e-12, 6.75e-4, 1e-12, 1e-6, 2.574e-3,
+                        9.94356e-1, 1e-12, 1e-12, 3.24e-4])
+    weights /= weights.sum()
+    mean = np.array([[4.894, -110.361, -112.789, -55.552, -67.601, 109.03, 137.554, 86.856,
+                      35.787, -42.824, 5.448, 88.471]])
+    scale = np.array([[5.976e-2, 1.547e-3, 4.312e-5, 1.121e-4, 2.351e-5, 9.564e-6, 5.754e-5,
+                       1.798e-4, 2.466e-2, 1.169e-4, 5.868e-3, 2.008e-2]])
+    qs = np.array([1e-6, 0.001, 0.01, 0.5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q = mixture_quantiles(qs, np.log(weights), mean, scale)[0]
+    cdf = [np.sum(weights * stats.norm.cdf(x, mean[0], scale[0])) for x in q]
+    np.testing.assert_allclose(cdf, qs, rtol=1e-6)
+
+
 # -- thresholds and sides ---------------------------------------------------------------------
 def test_quantile_and_sigma_thresholds_and_base_rate():
     model = small(tail_fraction=0.05).fit(X_H, Y_H)
@@ -294,11 +312,30 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
         model = small(tail_fraction=0.02).fit(X_H[:150], Y_H[:150])
     assert model.base_rate_ == pytest.approx(3 / 150)
     assert np.all(np.isfinite(model.predict_var(X_H[:20])))
-    with pytest.warns(UserWarning, match="y has 0 rare events.* predict_rare flags every row"):
+    with pytest.warns(UserWarning, match="y has 0 rare events.* predict_rare has no threshold"):
         model = small(tail_rule="sigma", k=50.0).fit(X_H, Y_H)
     assert model.base_rate_ == 0
-    np.testing.assert_array_equal(model.predict_rare(X_H[:20]),
-                                  model.predict_tail_proba(X_H[:20]) > 0)
+    assert np.all(np.isfinite(model.predict_tail_proba(X_H[:20])))
+    # A cutoff of 0 flagged every row with any tail probability, silently.
+    with pytest.raises(ValueError, match=r"predict_rare needs decision_threshold: the "
+                                         r"training y held no rare event beyond the lower"):
+        model.predict_rare(X_H[:20])
+    proba = model.predict_tail_proba(X_H[:20])
+    model.set_params(decision_threshold=float(np.median(proba)))
+    np.testing.assert_array_equal(model.predict_rare(X_H[:20]), proba > np.median(proba))
+
+
+def test_extrapolation_from_a_constant_training_feature_warns():
+    X = np.column_stack([X_H[:, 0], np.full(len(X_H), 1000.0)])
+    model = small().fit(X, Y_H)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExtrapolationWarning)
+        model.predict_var(X[:3])
+        model.predict_var(np.column_stack([X[:3, 0], [1000.4] * 3]))  # within half a unit
+    with pytest.warns(ExtrapolationWarning, match=r"3 of 3 rows .* \(feature 1: \[1000, 1000\]"):
+        model.predict_var(np.column_stack([X[:3, 0], [1400.0] * 3]))
+    with pytest.raises(ValueError, match=r"X\[0, 1\] = 3000 lies more than 1e\+03 training"):
+        model.predict_var(np.column_stack([X[:3, 0], [3000.0] * 3]))
 
 
 def test_bad_prediction_calls():
@@ -341,8 +378,15 @@ def test_bad_prediction_calls():
 def test_string_targets_are_refused_by_name():
     y_text = Y_H.astype(str)  # numeric strings were parsed silently; others failed in np.ptp
     for y in (y_text, y_text.astype(object), np.array(["a"] * len(Y_H), dtype=object)):
-        with pytest.raises(ValueError, match="y must be a numeric regression target"):
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
             small(max_epochs=1).fit(X_H, y)
+    # Scoring read numeric strings as numbers where fit refused them.
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    for y in (y_text, y_text.astype(object)):
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.score(X_H, y)
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.rare_events(y)
 
 
 def test_extrapolation_warns_and_far_extrapolation_is_refused():

@@ -344,3 +344,29 @@ def test_simulator_on_cuda_matches_the_cpu(n_rows):
     torch.testing.assert_close(cuda.cpu(), cpu, atol=1e-10, rtol=0)
     W.requires_grad_(True)
     sim.probabilities(X.cuda(), W.cuda()).sum().backward()  # autograd on the device
+
+
+def test_amplitude_encoding_refuses_a_zero_row():
+    # Normalising a zero row gave NaN probabilities, silently.
+    sim = StatevectorSimulator(2, 1, "amplitude", dtype=torch.complex128)
+    X = torch.tensor([[1.0, 2.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [1e-300, 0.0, 0.0, 0.0]],
+                     dtype=torch.float64)
+    weights = torch.zeros(sim.n_weights)
+    for output in (sim.probabilities, sim.expval_z, sim.statevector):
+        with pytest.raises(ValueError, match=r"rows \[1\] of X are all zeros"):
+            output(X, weights)
+    probs = sim.probabilities(X[[0, 2]], weights)  # a tiny row is not a zero row
+    np.testing.assert_allclose(probs.sum(dim=-1).numpy(), 1.0)
+    np.testing.assert_allclose(probs[1].numpy(), [1.0, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+def test_values_not_finite_in_the_simulators_precision_are_refused(encoding):
+    # 1e39 is infinite in float32: the single-precision simulator returned NaN for it.
+    sim = StatevectorSimulator(2, 1, encoding, dtype=torch.complex64)
+    X = np.array([[0.5, 1.0], [1e39, 1.0]])
+    with pytest.raises(ValueError, match=r"X must be finite in the simulator's torch.float32; "
+                                         r"got 1 NaN or infinite"):
+        sim.expval_z(X, np.zeros(sim.n_weights))
+    double = StatevectorSimulator(2, 1, encoding, dtype=torch.complex128)
+    assert np.all(np.isfinite(double.expval_z(X, np.zeros(double.n_weights)).numpy()))

@@ -11,7 +11,12 @@ import pytest
 from scipy import integrate, stats
 from sklearn.base import clone
 
-from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation, historical_simulation
+from skqegm.baselines import (
+    EWMARiskEstimator,
+    GARCHRiskEstimator,
+    HistoricalSimulation,
+    historical_simulation,
+)
 from skqegm.baselines.garch import standardized_tail
 from skqegm.datasets import load_sp500_returns
 from skqegm.preprocessing import make_lagged_features
@@ -227,6 +232,18 @@ def test_errors():
         model.predict_var(X, 0.01)
     with pytest.raises(ValueError, match="X has 1 features"):
         model.predict_var(X[:, :1], 0.99)
+
+
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(), HistoricalSimulation(window=10),
+                                   EWMARiskEstimator()], ids=lambda m: type(m).__name__)
+def test_string_returns_are_refused_by_name(model):
+    # An object array of numeric strings was parsed silently; a str array failed in numpy.
+    X, y = np.zeros((300, 2)), np.random.default_rng(0).standard_normal(300)
+    for text in (y.astype(str), y.astype(str).astype(object)):
+        with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
+            model.fit(X, text)
+    with pytest.raises(ValueError, match="returns must hold real numbers; got strings"):
+        historical_simulation(y.astype(str), first=250)
 
 
 def test_missing_arch_names_the_extra(monkeypatch):

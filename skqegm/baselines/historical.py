@@ -8,7 +8,12 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ..utils._memory import check_memory
-from ..utils._validation import check_confidence_level, check_int, check_random_state
+from ..utils._validation import (
+    check_confidence_level,
+    check_int,
+    check_not_strings,
+    check_random_state,
+)
 from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 
@@ -51,6 +56,7 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
     >>> bool(np.isclose(var[0], -np.quantile(r[150:250], 0.01))), bool(np.all(es >= var))
     (True, True)
     """
+    check_not_strings(returns, "returns")
     returns = column_or_1d(check_array(returns, ensure_2d=False, dtype=np.float64,
                                        input_name="returns"))
     window = check_int(window, "window", min_value=2)

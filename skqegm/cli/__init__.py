@@ -52,6 +52,7 @@ HS_WINDOW = 250
 # A full historical-simulation window before the first held-out day, and 2 held-out days.
 MIN_RETURNS = HS_WINDOW + 2
 SP500_TEST_START = "2015-01-01"
+DEFAULT_TEST_FRACTION = 0.2
 # Bounds of the model options. The job runs on the exact simulator, whose state holds
 # 2**n_qubits amplitudes per row: beyond 12 qubits a fit of the conditional model (one
 # circuit per row and epoch) is impractical.
@@ -143,9 +144,11 @@ def _build_parser():
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "
                             f"{SP500_TEST_START})")
-    split.add_argument("--test-fraction", type=_fraction, default=0.2, metavar="F",
+    split.add_argument("--test-fraction", type=_fraction, metavar="F",
                        help="the last fraction F of the days, 0 < F < 1, is held out when "
-                            "there is no --test-start (default: 0.2)")
+                            f"there is no --test-start (default: {DEFAULT_TEST_FRACTION}, or "
+                            f"less where a file is too short to leave {HS_WINDOW} earlier "
+                            "returns)")
     model = parser.add_argument_group("model")
     model.add_argument("--n-qubits", type=_int_in(1, MAX_QUBITS), default=4,
                        help=f"qubits of the quantum layer, 1 to {MAX_QUBITS}: the job runs on "
@@ -233,15 +236,25 @@ def _first_test_row(row_dates, n_rows, min_first, series, args):
     """Index of the first held-out row of the feature matrix, or a ValueError.
 
     ``min_first`` is the first row with a full historical-simulation window behind it;
-    ``--test-fraction`` is moved up to it, a ``--test-start`` before it is refused.
+    the default fraction is moved up to it; a ``--test-fraction`` or ``--test-start`` the
+    user gives is refused if it would start earlier (their held-out period, or none).
     """
     test_start = args.test_start
-    if test_start is None and args.csv is None:
-        test_start = SP500_TEST_START
+    if test_start is None and args.csv is None and args.test_fraction is None:
+        test_start = SP500_TEST_START  # a --test-fraction given for the S&P 500 was ignored
     if test_start is None:
-        first = max(int(round(n_rows * (1 - args.test_fraction))), min_first)
+        fraction = DEFAULT_TEST_FRACTION if args.test_fraction is None else args.test_fraction
+        first = int(round(n_rows * (1 - fraction)))
+        if args.test_fraction is None:
+            first = max(first, min_first)
+        elif first < min_first:
+            raise ValueError(f"--test-fraction {args.test_fraction} is too large: historical "
+                             f"simulation needs {HS_WINDOW} earlier returns, so at most "
+                             f"{_plural(n_rows - min_first, 'row')} of the {n_rows} rows of "
+                             f"features can be held out (--test-fraction "
+                             f"{(n_rows - min_first) / n_rows:.4g} or less).")
         if first > n_rows - 2:
-            raise ValueError(f"--test-fraction {args.test_fraction} holds out "
+            raise ValueError(f"--test-fraction {fraction} holds out "
                              f"{_plural(n_rows - first, 'row')} of the {n_rows} rows of "
                              "features, too few: at least 2 are needed.")
         return first

@@ -84,7 +84,8 @@ def mixture_quantiles(quantiles, log_weights, mean, scale):
             cdf, pdf = _cdf_and_pdf(x, w, m, s)
             below = cdf < quantiles
             lo, hi = np.where(below, x, lo), np.where(below, hi, x)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            # A density that underflows to 0 far out makes the step inf or NaN: bisection.
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 newton = x - (cdf - quantiles) / pdf
             inside = (newton >= lo) & (newton <= hi)
             step = np.where(inside, newton, 0.5 * (lo + hi))

@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from ..baselines.garch import GARCHRiskEstimator
+from ..utils._validation import check_not_strings
 from .tail_risk import TailRiskEstimator
 
 __all__ = ["FilteredRiskEstimator"]
@@ -135,6 +136,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         -------
         self : FilteredRiskEstimator
         """
+        check_not_strings(y, "y")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.scaled_features_ = self._scaled_columns(X.shape[1])
         volatility = (GARCHRiskEstimator(o=1, dist="skewt") if self.volatility is None
@@ -265,6 +267,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         Z, sigma = self._standardized(X)
         # Validated before dividing: a column vector or a y of another length would
         # broadcast against sigma (an (n, n) array, or numpy's error).
+        check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         check_consistent_length(Z, y)
         return self.estimator_.score(Z, y / sigma) - float(np.mean(np.log(sigma)))

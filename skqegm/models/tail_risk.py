@@ -24,6 +24,7 @@ from ..utils._tails import flag_beyond, tail_thresholds
 from ..utils._validation import (
     check_confidence_level,
     check_int,
+    check_not_strings,
     check_random_state,
     check_real,
 )
@@ -107,7 +108,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     decision_threshold : float or None, default=None
         :meth:`predict_rare` flags a row when its tail probability is above this value,
         in [0, 1]; ``None`` uses the training base rate ``base_rate_`` (flag the rows
-        whose risk is above the usual).
+        whose risk is above the usual), which needs a rare event in the training ``y``.
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
         learned softmax over the same ``2**n_qubits`` codes without a circuit.
@@ -309,7 +310,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return None
 
     def _validate_fit_data(self, X, y):
-        _check_numeric_target(y)
+        check_not_strings(y, "y")
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         return y.astype(np.float64)[:, None], X
 
@@ -333,8 +334,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{self.tail_rule!r}, {rule}); fewer than {MIN_RARE_EVENTS}, so base_rate_ "
                 f"= {self.base_rate_:.4g} and the fitted tail rest on too few points. Use "
                 "more rows or a less extreme tail." + (
-                    " With no rare event, predict_rare flags every row whose tail "
-                    "probability is above 0: set decision_threshold."
+                    " With no rare event, predict_rare has no threshold (base_rate_ is 0) "
+                    "and refuses to flag until decision_threshold is set."
                     if n_rare == 0 and self.decision_threshold is None else ""),
                 UserWarning, stacklevel=4,
             )
@@ -458,7 +459,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         """Refuse rows too far from the training features to compute; warn of rows beyond
         half the training range (predictions there rest on no data)."""
         low, high = self._feature_range
-        span = np.where(high > low, high - low, np.abs(high) + 1.0)
+        # A feature constant in training is standardised by 1 (its spread is 0), so its
+        # network input moves by the distance itself: a constant 1000 met at 1400 is 400
+        # units from anything seen (|value| + 1 took it for 0.4 ranges, unwarned).
+        span = np.where(high > low, high - low, 1.0)
         with np.errstate(over="ignore", invalid="ignore"):
             distance = np.maximum(low - X, X - high) / span  # > 0 outside, in ranges
         if np.any(distance > EXTRAPOLATION_LIMIT):
@@ -540,6 +544,15 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         flags : ndarray of shape (n_samples,), dtype int
         """
+        check_is_fitted(self)
+        if self.decision_threshold is None and self.base_rate_ == 0:
+            # The cutoff would be 0: every row with any tail probability flagged.
+            raise ValueError(
+                f"predict_rare needs decision_threshold: the training y held no rare event "
+                f"beyond the {self.side} threshold {self._rare_threshold():.4g}, so the "
+                "default threshold, base_rate_, is 0 and would flag every row. Set "
+                "decision_threshold to a probability in [0, 1], or fit on data with rare "
+                "events.")
         proba = self.predict_tail_proba(X)
         cutoff = self.base_rate_ if self.decision_threshold is None else self.decision_threshold
         return (proba > cutoff).astype(int)
@@ -562,6 +575,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
             ``side``, else 0.
         """
         check_is_fitted(self)
+        check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         return flag_beyond(y, self.tail_threshold_[:, 0], self.side).astype(int)
 
@@ -690,21 +704,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         -------
         score : float
         """
+        check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
         check_consistent_length(X, y)
         return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
                                         y).mean())
-
-
-def _check_numeric_target(y):
-    """Refuse a target of strings: numpy parses numeric strings silently and fails deep
-    inside on others."""
-    values = np.asarray(y)
-    strings = values.dtype.kind in "USa" or (
-        values.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in values.flat))
-    if strings:
-        raise ValueError("y must be a numeric regression target; got strings (dtype "
-                         f"{values.dtype}). Convert it first, e.g. y.astype(float).")
 
 
 def _check_fraction(value, name):

@@ -19,7 +19,7 @@ import torch
 from ..utils._memory import check_memory
 from ..utils._threads import single_torch_thread
 from ..utils._validation import check_int, check_option
-from .circuits import ENCODINGS, check_entanglement
+from .circuits import ENCODINGS, check_entanglement, check_nonzero_rows
 
 #: The exact path refuses more qubits than this (a state of 2**20 amplitudes per sample).
 MAX_QUBITS = 20
@@ -208,6 +208,15 @@ class StatevectorSimulator:
         X = torch.as_tensor(X, dtype=self.real_dtype)
         weights = torch.as_tensor(weights, dtype=self.real_dtype)
         self._check_sizes(X, weights)
+        if not torch.isfinite(X).all():
+            # Also a value beyond the range of a single-precision simulator (3.4e38),
+            # which the conversion made infinite: its outputs were NaN.
+            raise ValueError(f"X must be finite in the simulator's {self.real_dtype}; got "
+                             f"{int((~torch.isfinite(X)).sum())} NaN or infinite value(s).")
+        if self.encoding == "amplitude":
+            # A zero row has no state: normalising it gave NaN outputs. A row's largest
+            # magnitude is zero exactly when its norm is, so it stands in for the norm.
+            check_nonzero_rows(X, norms=X.detach().abs().amax(dim=-1).cpu().numpy())
         batch = tuple(weights.shape[:-1])
         n_sets, n_rows = math.prod(batch), X.shape[0]
         grad = torch.is_grad_enabled() and (X.requires_grad or weights.requires_grad)

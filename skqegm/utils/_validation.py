@@ -298,6 +298,20 @@ class LoadedInstanceOf(HasMethods):
 REAL_KINDS = "biuf"
 
 
+def check_not_strings(x, name):
+    """Refuse an array of strings (or an object array holding one) where numbers are due.
+
+    numpy's ``astype(float)``, and so scikit-learn's ``validate_data`` on a target,
+    parses numeric strings silently and fails deep inside on others; a column read as
+    text is a user's mistake to show, not to guess at.
+    """
+    values = np.asarray(x)
+    if values.dtype.kind in "USa" or (
+            values.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in values.flat)):
+        raise ValueError(f"{name} must hold real numbers; got strings (dtype {values.dtype}). "
+                         f"Convert it first, e.g. {name}.astype(float).")
+
+
 def _as_array(x, name):
     """``x`` as an ndarray of its own dtype, any conversion error naming ``name``."""
     try:
@@ -333,6 +347,7 @@ def check_real_array(x, name, *, allow_inf=False):
     # float64 would silently parse numeric strings and dates; a metric should not guess.
     if raw.dtype.kind not in REAL_KINDS + "O":
         raise ValueError(f"{name} must hold real numbers; got an array of dtype {raw.dtype}.")
+    check_not_strings(raw, name)
     try:
         values = raw.astype(np.float64)
     except (TypeError, ValueError) as exc:
