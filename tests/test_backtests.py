@@ -47,7 +47,8 @@ def test_var_exceedances_warns_on_a_quantile_passed_as_var(side, rule):
         ([0.0, np.nan], 0.1, {}, "y contains NaN"),
         ([0.0, 1.0], np.nan, {}, "var contains NaN"),
         ([0.0, 1.0], np.inf, {}, "var contains infinity"),
-        ([[0.0, 1.0]], 0.1, {}, r"y must be a non-empty 1-D array; got shape \(1, 2\)"),
+        ([[0.0, 1.0]], 0.1, {}, r"y must be a non-empty 1-D array or a single column of "
+                                r"shape \(n_samples, 1\); got shape \(1, 2\)"),
         ([], 0.1, {}, r"y must be a non-empty 1-D array; got shape \(0,\)"),
         (["0.01", "0.02"], 0.1, {}, "y must hold real numbers"),
         ([0.0, 1.0], "0.1", {}, "var must hold real numbers"),
@@ -174,7 +175,7 @@ def test_results_are_named_tuples_of_floats():
         (kupiec_pof_test, ([0, 1], -0.5), r"in \(0.5, 1\).*got -0.5\.$"),
         (kupiec_pof_test, ([0, 1], "0.99"), "level must be a finite real number"),
         (kupiec_pof_test, ([0, 1], np.nan), "level must be a finite real number"),
-        (kupiec_pof_test, ([], 0.99), "exceedances must be a 1-D array of at least 1"),
+        (kupiec_pof_test, ([], 0.99), "exceedances must be a non-empty 1-D array"),
         (kupiec_pof_test, ([0, 2], 0.99), "only 0 and 1"),
         (kupiec_pof_test, (["0", "1"], 0.99), "exceedances must hold real numbers"),
         (kupiec_pof_test, ([0, 0.5], 0.99), r"1 = VaR exceeded\); got values \[0.0, 0.5\]"),

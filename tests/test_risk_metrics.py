@@ -7,7 +7,7 @@ import statsmodels.api as sm
 from scipy import stats
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import mean_pinball_loss
-from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_validate
 from statsmodels.stats.sandwich_covariance import weights_uniform
 
 from skqegm import TailRiskEstimator
@@ -122,9 +122,19 @@ def test_pinball_refuses_weights_that_do_not_make_a_mean(weights):
         var_pinball_loss([0.01, -0.03], 0.02, 0.975, sample_weight=weights)
 
 
-def test_fz0_refuses_a_non_1d_y():
-    with pytest.raises(ValueError, match="y must be a non-empty 1-D array"):
-        fz0_loss([[0.01]], 0.02, 0.03, 0.975)
+def test_fz0_refuses_several_columns_and_takes_one():
+    y = np.array([0.01, -0.05])
+    with pytest.raises(ValueError, match=r"y must be a non-empty 1-D array .* got shape "
+                                         r"\(2, 2\). It has 2 columns"):
+        fz0_loss(np.column_stack([y, y]), 0.02, 0.03, 0.975)
+    assert fz0_loss(y[:, None], 0.02, 0.03, 0.975) == fz0_loss(y, 0.02, 0.03, 0.975)
+
+
+def test_sample_weight_stays_1d_as_in_sklearn():
+    # scikit-learn reads a one-column y as 1-D but refuses a one-column sample_weight.
+    with pytest.raises(ValueError, match=r"sample_weight must be a number or have the shape "
+                                         r"of y \(2,\); got \(2, 1\)"):
+        var_pinball_loss([0.01, -0.05], 0.02, 0.975, sample_weight=[[1.0], [2.0]])
 
 
 # --- pinball ------------------------------------------------------------------------------
@@ -393,6 +403,21 @@ def test_scorers_in_a_grid_search():
     search.fit(X, y)
     scores = search.cv_results_["mean_test_neg_fz0_loss"]
     assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.DataConversionWarning")
+def test_scorers_score_a_one_column_y_as_the_series():
+    # The estimators fit on y[["ret"]]; the scorers refused it, so cross_validate scored
+    # every fold NaN (with error_score="raise": "y must be a non-empty 1-D array").
+    pd = pytest.importorskip("pandas")
+    X, y = _returns(1200)
+    expected = cross_validate(HistoricalSimulation(), X, y, scoring=RISK_SCORERS,
+                              cv=TimeSeriesSplit(3), error_score="raise")
+    for column in (y[:, None], pd.DataFrame({"ret": y})):
+        got = cross_validate(HistoricalSimulation(), X, column, scoring=RISK_SCORERS,
+                             cv=TimeSeriesSplit(3), error_score="raise")
+        for name in RISK_SCORERS:
+            np.testing.assert_array_equal(got[f"test_{name}"], expected[f"test_{name}"])
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

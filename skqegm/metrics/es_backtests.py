@@ -96,9 +96,9 @@ def acerbi_szekely_test(y, var, es, level, predictive, *, side="lower", n_simula
 
     Parameters
     ----------
-    y : array-like of shape (n_days,)
+    y : array-like of shape (n_days,) or (n_days, 1)
         Realised returns, finite, in time order.
-    var, es : float or array-like of shape (n_days,)
+    var, es : float or array-like of shape (n_days,) or (n_days, 1)
         The VaR and ES forecast for each day (positive losses for ``side="lower"``), with
         ``es > 0`` and ``es >= var``.
     level : float

@@ -56,6 +56,7 @@ from ._arrays import (
     check_coverage,
     check_flags,
     check_intervals,
+    check_series,
     check_tail_kl_params,
 )
 from ._rarity import kde_rarity, rarity_scores, resolve_rarity
@@ -120,11 +121,7 @@ def _require_y(y, scorer, X):
     if y is None:
         raise ValueError(f"{scorer} needs the held-out y to score a supervised tail "
                          "estimator; got y=None.")
-    y = check_real_array(y, "y")
-    if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame, which the estimators take
-        y = y[:, 0]
-    if y.ndim != 1 or y.shape[0] == 0:
-        raise ValueError(f"y must be a non-empty 1-D array; got an array of shape {y.shape}.")
+    y = check_series(y, "y")  # a one-column frame, which the estimators take, too
     # Checked here, or the model's output for X would be blamed for the mismatch.
     check_consistent_length(X, y)
     return y
