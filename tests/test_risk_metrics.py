@@ -469,3 +469,51 @@ def test_scorer_errors():
         make_fz0_scorer(0.01)
     with pytest.raises(ValueError, match="side must be one of"):
         make_pinball_scorer(side="both")
+
+
+class _Forecasts:
+    """A duck-typed model whose forecasts are given."""
+
+    def __init__(self, var, es):
+        self.var, self.es = var, es
+
+    def predict_var(self, X, level):
+        return self.var
+
+    def predict_es(self, X, level):
+        return self.es
+
+
+@pytest.mark.parametrize("scorer", [neg_fz0_loss_scorer, neg_pinball_loss_scorer])
+def test_scorers_blame_x_and_y_of_different_lengths_on_them(scorer):
+    # The mismatch was blamed on the model: "var must be a number or have the shape of y
+    # (10,); got (100,)".
+    X, y = _returns(700)
+    model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+    with pytest.raises(ValueError, match="Found input variables with inconsistent numbers "
+                                         r"of samples: \[200, 10\]"):
+        scorer(model, X[500:], y[500:510])
+
+
+@pytest.mark.parametrize("var, es, match", [
+    (np.full(10, np.nan), np.full(10, 0.03),
+     r"the output of _Forecasts.predict_var\(X, 0.975\) contains NaN"),
+    (np.full(10, 0.02), np.full(10, np.inf),
+     r"the output of _Forecasts.predict_es\(X, 0.975\) contains infinity"),
+    (np.full(9, 0.02), np.full(10, 0.03),
+     r"_Forecasts.predict_var\(X, 0.975\) returned an array of shape \(9,\) for 10 held-out "
+     r"rows; expected \(10,\)"),
+    (np.full(10, 0.02), np.full((10, 2), 0.03),
+     r"_Forecasts.predict_es\(X, 0.975\) returned an array of shape \(10, 2\)"),
+])
+def test_scorers_name_the_model_whose_forecasts_are_bad(var, es, match):
+    # "var contains NaN." did not say whose var: the model's, not the user's input.
+    X, y = _returns(10)
+    with pytest.raises(ValueError, match=match):
+        neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
+
+
+def test_scorers_take_one_column_or_constant_forecasts():
+    X, y = _returns(10)
+    expected = neg_fz0_loss_scorer(_Forecasts(np.full(10, 0.02), np.full(10, 0.03)), X, y)
+    assert neg_fz0_loss_scorer(_Forecasts(np.full((10, 1), 0.02), 0.03), X, y) == expected
