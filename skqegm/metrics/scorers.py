@@ -42,6 +42,7 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 ``random_state``).
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -64,6 +65,9 @@ from ._scorer import BoundScorer
 from .intervals import coverage_error
 from .rare_events import rare_event_precision, rare_event_recall
 from .tail import tail_kl_divergence
+
+#: Largest seed numpy takes.
+MAX_SEED = 2**32 - 1
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
@@ -127,12 +131,20 @@ def _require_y(y, scorer, X):
     return y
 
 
-def _as_2d(X):
-    X = check_real_array(X, "X")
-    if X.ndim > 2 or X.shape[0] == 0:
+def _held_out(X):
+    """The held-out rows as the model gets them, and as a 2-D float array.
+
+    A frame keeps its column names for the model; a 1-D ``X`` (one feature) reaches
+    the model as one column, as the model was fitted on.
+    """
+    values = check_real_array(X, "X")
+    if values.ndim > 2 or values.shape[0] == 0:
         raise ValueError(f"X must be a non-empty 1-D or 2-D array; got an array of shape "
-                         f"{X.shape}.")
-    return X.reshape(-1, 1) if X.ndim == 1 else X
+                         f"{values.shape}.")
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+        return values, values
+    return X, values
 
 
 def _call_name(estimator, call):
@@ -282,6 +294,26 @@ def _bound(function, name, factory, /, **params):
     return BoundScorer(function, name, doc, **params)
 
 
+def _check_seed(random_state):
+    """``random_state`` as an int seed or None; a ``RandomState`` is refused.
+
+    A generator advances with every call, so each candidate of a grid search (and each
+    call on one model) would be scored on other draws: the seed keeps them the same.
+    """
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState | np.random.Generator):
+        raise ValueError(
+            "random_state must be None or an int seed in [0, 2**32 - 1]; got a "
+            f"{type(random_state).__name__}, which would give every call, and so every "
+            "candidate of a grid search, other draws.")
+    if (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
+            or not 0 <= random_state <= MAX_SEED):
+        raise ValueError("random_state must be None or an int seed in [0, 2**32 - 1]; got "
+                         f"{random_state!r}.")
+    return int(random_state)
+
+
 def _check_rarity_side(rarity, side):
     if rarity is None:
         return None
@@ -313,7 +345,8 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
         mixture: the true model scores about 0.6 at 1,000 held-out points with 1 draw per
         point, 0.2 with 10), so the default spends sampling time to lower that noise.
     random_state : int or None, default=0
-        Passed to ``sample`` / ``sample_y`` when they accept it.
+        Passed to ``sample`` / ``sample_y`` when they accept it. A ``RandomState`` is
+        refused: it would give every call other draws.
     rarity : callable or None, default=None
         Passed on unchanged (see :func:`tail_kl_divergence`): ``rarity(X) -> scores``,
         higher meaning rarer, defines the tail region instead of a KDE of the held-out
@@ -352,6 +385,7 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing,
                      rarity=rarity)
 
+    random_state = _check_seed(random_state)
     return _bound(_tail_kl_score, "neg_tail_kl_scorer", make_tail_kl_scorer,
                   n_draws=n_draws, random_state=random_state, kl_params=kl_params)
 
@@ -365,7 +399,7 @@ def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
         return _neg_tail_kl(y, draws, kl_params, "y")
     estimator, X = _sampler_space(estimator, X)
     _require(estimator, ["sample"], "neg_tail_kl_scorer", "a sampler")
-    X = _as_2d(X)
+    X = _held_out(X)[1]
     draws = _draw_samples(estimator, n_draws * X.shape[0], X.shape[1], random_state)
     return _neg_tail_kl(X, draws, kl_params, "X")
 
@@ -392,6 +426,7 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
     n_draws = check_int(n_draws, "n_draws", min_value=1)
     rarity = _check_rarity_side(rarity, side)
 
+    random_state = _check_seed(random_state)
     return _bound(_rare_event_score, name, maker, metric=metric, name=name,
                   tail_fraction=tail_fraction, side=side, n_draws=n_draws,
                   random_state=random_state, rarity=rarity)
@@ -412,7 +447,7 @@ def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_d
         raise TypeError(f"{name} needs a sampler with score_samples or sample; "
                         f"{type(estimator).__name__} lacks both."
                         + _pipeline_hint(estimator))
-    X_raw, X = X, _as_2d(X)
+    X_raw, X = _held_out(X)
     true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
     scores = _log_density(estimator, X_raw, X, n_draws, random_state)
     if not true.any():
@@ -466,7 +501,8 @@ _RARE_EVENT_DOC = """
     n_draws : int, default=10
         Model draws per held-out point for a sampler without ``score_samples`` (>= 1).
     random_state : int or None, default=0
-        Passed to ``sample`` when it accepts one.
+        Passed to ``sample`` when it accepts one. A ``RandomState`` is refused: it
+        would give every call other draws.
     rarity : callable or None, default=None
         ``rarity(X) -> scores`` of shape (n_rows,), higher meaning rarer, finite on the
         held-out ``X``; defines the true rare events by the rarity rule, in any number of
@@ -591,7 +627,8 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     n_draws : int, default=10
         Model draws per held-out point for the unsupervised region (>= 1).
     random_state : int or None, default=0
-        Passed to ``sample`` when it accepts one.
+        Passed to ``sample`` when it accepts one. A ``RandomState`` is refused: it
+        would give every call other draws.
 
     Returns
     -------
@@ -640,6 +677,7 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     check_option(region, "region", REGIONS)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
+    random_state = _check_seed(random_state)
     return _bound(_coverage_score, "neg_coverage_error_scorer", make_coverage_scorer,
                   coverage=coverage, region=region, n_draws=n_draws, random_state=random_state)
 
@@ -653,7 +691,7 @@ def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state)
         return -coverage_error(y, intervals, coverage)
     estimator, X = _sampler_space(estimator, X)
     _require(estimator, ["sample"], "coverage scorer", "a sampler")
-    X_raw, X = X, _as_2d(X)
+    X_raw, X = _held_out(X)
     if region == "hdr" or (region == "auto" and X.shape[1] > 1):
         share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
         return -abs(share - coverage)
