@@ -408,6 +408,9 @@ def test_coverage_values_and_infinite_bounds():
         ([np.inf], [[0.0, np.inf]], "y_true contains infinity"),
         ([], np.zeros((0, 2)), "y_true must be a non-empty 1-D array"),
         ([0.0, 1.0, 2.0], np.zeros((2, 3)), r"got \(2, 3\) \(transposed\?\)"),
+        ([0.0, 1.0, 2.0], np.zeros((3, 2, 1)), r"got \(3, 2, 1\) \(MAPIE's intervals, of "
+                                               r"shape \(n_samples, 2, n_confidence_levels\)\? "
+                                               r"Pass those of one level, y_pis\[:, :, 0\]\)"),
         ([0.0], [0.0, 1.0], r"intervals must have shape \(n_samples, 2\) = \(1, 2\); got "
                             r"\(2,\)"),
         (["0.5"], [[0.0, 1.0]], "y_true must hold real numbers"),

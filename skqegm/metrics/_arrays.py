@@ -181,9 +181,15 @@ def _check_bounds(intervals, n_samples, name):
     # Infinite bounds are legitimate (an unbounded interval); NaN is not.
     intervals = check_real_array(intervals, name, allow_inf=True)
     if intervals.shape != (n_samples, 2):
-        transposed = " (transposed?)" if intervals.shape == (2, n_samples) else ""
+        if intervals.shape == (2, n_samples):
+            hint = " (transposed?)"
+        elif intervals.ndim == 3 and intervals.shape[:2] == (n_samples, 2):
+            hint = (" (MAPIE's intervals, of shape (n_samples, 2, n_confidence_levels)? "
+                    "Pass those of one level, y_pis[:, :, 0])")
+        else:
+            hint = ""
         raise ValueError(f"{name} must have shape (n_samples, 2) = ({n_samples}, 2); got "
-                         f"{intervals.shape}{transposed}.")
+                         f"{intervals.shape}{hint}.")
     crossed = np.flatnonzero(intervals[:, 0] > intervals[:, 1])
     if crossed.size:
         raise ValueError(
