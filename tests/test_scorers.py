@@ -629,3 +629,41 @@ def test_coverage_scorer_warns_on_a_miscoverage_level():
     with pytest.warns(UserWarning, match="coverage=0.1 scores 10% intervals; coverage is the "
                                          "nominal coverage"):
         make_coverage_scorer(0.1)
+
+
+class _NeverSampled(BaseEstimator):
+    """A fitted sampler that must not be asked for draws."""
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def sample(self, n_samples=1, random_state=None):
+        raise AssertionError("sample was called")
+
+    def score_samples(self, X):
+        return np.zeros(len(X))
+
+
+class _NeverSampledY(_NeverSampled):
+    """A fitted supervised tail estimator that must not be asked for draws."""
+
+    def sample_y(self, X, n_draws, random_state=None):
+        raise AssertionError("sample_y was called")
+
+
+@pytest.mark.parametrize("scorer, model", [
+    (make_tail_kl_scorer(n_draws=10**9), _NeverSampled()),
+    (make_tail_kl_scorer(n_draws=10**9), _NeverSampledY()),
+    (make_coverage_scorer(n_draws=10**9), _NeverSampled()),
+    (make_coverage_scorer(n_draws=10**9, region="hdr"), _NeverSampled()),
+])
+def test_draws_that_cannot_fit_are_refused_before_the_model_makes_them(scorer, model):
+    # 10**9 draws per row of 1,000 rows (8 TB) went straight to the model's sample.
+    from skqegm.exceptions import MemoryLimitError
+
+    model.fit(None)
+    with pytest.raises(MemoryLimitError, match=r"_NeverSampled(Y)?.sample(_y)?\(.*for the "
+                                               r"scorer needs an estimated .* Lower the "
+                                               "scorer's n_draws"):
+        scorer(model, np.zeros((1000, 1)), np.zeros(1000))

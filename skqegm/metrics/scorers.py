@@ -50,6 +50,7 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..pipeline import Pipeline
+from ..utils._memory import check_memory
 from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import check_int, check_option, check_real, check_real_array
@@ -65,6 +66,10 @@ from ._scorer import BoundScorer
 from .intervals import coverage_error
 from .rare_events import rare_event_precision, rare_event_recall
 from .tail import tail_kl_divergence
+
+#: Copies of the model's draws that a scorer may hold at once (the model's output, its
+#: float64 copy, rescaled and binned copies), for the memory estimate.
+DRAW_COPIES = 4
 
 #: Largest seed numpy takes.
 MAX_SEED = 2**32 - 1
@@ -157,7 +162,15 @@ def _model_output(values, estimator, call, *, allow_inf=False):
                             allow_inf=allow_inf)
 
 
+def _check_draws_fit(n_values, call):
+    """Refuse draws that would not fit in memory before the model makes them."""
+    check_memory(DRAW_COPIES * 8.0 * n_values, f"{call} for the scorer",
+                 "Lower the scorer's n_draws (model draws per held-out row) or score fewer "
+                 "held-out rows.")
+
+
 def _draw_samples(estimator, n_samples, n_features, random_state):
+    _check_draws_fit(n_samples * n_features, _call_name(estimator, f"sample({n_samples})"))
     draws = call_with_random_state(estimator.sample, n_samples, random_state=random_state)
     if isinstance(draws, tuple):  # GaussianMixture returns (X, component labels)
         draws = draws[0]
@@ -169,6 +182,8 @@ def _draw_samples(estimator, n_samples, n_features, random_state):
 
 
 def _draw_conditional(estimator, X_raw, n_samples, n_draws, random_state):
+    _check_draws_fit(n_samples * n_draws,
+                     _call_name(estimator, f"sample_y(X, {n_draws}) on {n_samples} rows"))
     draws = call_with_random_state(estimator.sample_y, X_raw, n_draws,
                                    random_state=random_state)
     draws = _model_output(draws, estimator, f"sample_y(X, {n_draws})")
