@@ -520,3 +520,23 @@ def test_every_metric_reads_a_single_column_as_one_series(name, metric, series, 
         metric(np.column_stack([series, series]))
     with pytest.raises(ValueError, match=rf"^{argument} must be {allowed} \(1, 40\)"):
         metric(series[None, :])
+
+
+@pytest.mark.parametrize("name, metric, series, argument", _one_series_cases(),
+                         ids=[case[0] for case in _one_series_cases()])
+def test_every_metric_says_a_series_of_none_is_missing(name, metric, series, argument):
+    # numpy reads None as NaN: "y contains NaN." for a y that was never passed.
+    with pytest.raises(ValueError, match=rf"^{argument} must be an array of real numbers; "
+                                         "got None"):
+        metric(None)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: interval_coverage([0.0], None), "intervals"),
+    (lambda: tail_kl_divergence(None, np.zeros(10)), "x_true"),
+    (lambda: tail_kl_divergence(np.zeros(10), None), "x_model"),
+])
+def test_other_arrays_of_none_are_missing(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument} must be an array of real numbers; "
+                                         "got None"):
+        call()
