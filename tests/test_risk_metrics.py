@@ -200,6 +200,21 @@ def test_acerbi_szekely_draws_and_callable_agree_and_are_seeded():
     assert abs(draws.p_value - first.p_value) < 0.08
 
 
+def test_acerbi_szekely_reproduces_the_published_5_percent_threshold():
+    # Acerbi and Szekely (2014), Table 2: with T = 250 days and alpha = 2.5%, Z2 = -0.70 is
+    # the 5% significance threshold of a normal model (-0.82 for Student's t(3)). Ten
+    # exceedances summing to -10.625 ES give Z2 = -10.625 / (250 * 0.025) + 1 = -0.70.
+    var, es = _normal_var_es(0.975)
+    y = np.full(250, 0.5)
+    y[::25] = -10.625 * es / 10
+    assert y[0] < -var
+    result = acerbi_szekely_test(
+        y, var, es, 0.975, lambda n, seed: np.random.default_rng(seed).standard_normal((250, n)),
+        n_simulations=20_000, random_state=0)
+    assert result.statistic == pytest.approx(-0.70)
+    assert result.p_value == pytest.approx(0.05, abs=0.005)
+
+
 @pytest.mark.slow
 def test_acerbi_szekely_size_and_power():
     """Under the right model the p-values are uniform; a too-narrow model is rejected."""
