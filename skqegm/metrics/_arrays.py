@@ -111,8 +111,9 @@ def check_series(x, name, *, min_length=1, allow_inf=False):
     """
     values = as_1d(real_array(x, name, allow_inf=allow_inf), name)
     if values.shape[0] < min_length:
-        need = "non-empty" if min_length == 1 else f"at least {min_length} values in a"
-        raise ValueError(f"{name} must be a {need} 1-D array; got shape {values.shape}.")
+        need = "a non-empty 1-D array" if min_length == 1 else (
+            f"a 1-D array of at least {min_length} values")
+        raise ValueError(f"{name} must be {need}; got shape {values.shape}.")
     return values
 
 
