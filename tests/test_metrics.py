@@ -356,8 +356,9 @@ def test_recall_without_rare_event_is_nan_with_warning():
         ([0, 2, 1], [0, 1, 1], r"y_true must contain only 0 and 1 \(1 = rare\)"),
         ([0, 1, 1], [-1, 1, 1], "y_pred must contain only 0 and 1"),
         ([0, 1], [0, 1, 1], "same length"),
-        ([], [], "y_true must be a 1-D array of at least 1 value"),
-        ([[0, 1]], [[0, 1]], r"y_true must be a 1-D array .* got shape \(1, 2\)"),
+        ([], [], r"y_true must be a non-empty 1-D array; got shape \(0,\)"),
+        ([[0, 1]], [[0, 1]], r"y_true must be a non-empty 1-D array .* got shape \(1, 2\). "
+                             "It is a single row"),
         ([0, np.nan], [0, 1], "y_true contains NaN"),
         ([0, 1], [0, np.inf], "y_pred contains infinity"),
         (["0", "1"], [0, 1], "y_true must hold real numbers; got an array of dtype <U1"),
@@ -407,6 +408,9 @@ def test_coverage_values_and_infinite_bounds():
         ([np.inf], [[0.0, np.inf]], "y_true contains infinity"),
         ([], np.zeros((0, 2)), "y_true must be a non-empty 1-D array"),
         ([0.0, 1.0, 2.0], np.zeros((2, 3)), r"got \(2, 3\) \(transposed\?\)"),
+        ([0.0, 1.0, 2.0], np.zeros((3, 2, 1)), r"got \(3, 2, 1\) \(MAPIE's intervals, of "
+                                               r"shape \(n_samples, 2, n_confidence_levels\)\? "
+                                               r"Pass those of one level, y_pis\[:, :, 0\]\)"),
         ([0.0], [0.0, 1.0], r"intervals must have shape \(n_samples, 2\) = \(1, 2\); got "
                             r"\(2,\)"),
         (["0.5"], [[0.0, 1.0]], "y_true must hold real numbers"),
@@ -444,3 +448,95 @@ def test_model_scores_may_be_infinite_and_land_in_the_deepest_cells():
     assert np.isfinite(kl) and kl > 0
     with pytest.raises(ValueError, match="one finite score per row of x_true"):
         tail_kl_divergence(x_model, x_true, rarity=rarity)
+
+
+# --- one series as a single column ----------------------------------------------------
+
+
+def _one_series_cases():
+    """Every metric on one series: (name, call(series_argument), argument name)."""
+    from skqegm.metrics import (
+        acerbi_szekely_test,
+        christoffersen_conditional_coverage_test,
+        christoffersen_independence_test,
+        diebold_mariano_test,
+        fz0_loss,
+        kupiec_pof_test,
+        var_exceedances,
+        var_pinball_loss,
+    )
+
+    rng = np.random.RandomState(0)
+    y = rng.standard_normal(40)
+    flags = (np.arange(40) % 7 == 0).astype(int)
+    draws = rng.standard_normal((40, 50))
+    centre = y + rng.standard_normal(40)
+    intervals = np.column_stack([centre - 1.5, centre + 1.5])
+    return [
+        ("fz0_loss:y", lambda v: fz0_loss(v, 1.5, 2.0, 0.975), y, "y"),
+        ("fz0_loss:var", lambda v: fz0_loss(y, v, 2.0, 0.975), np.full(40, 1.5), "var"),
+        ("fz0_loss:es", lambda v: fz0_loss(y, 1.5, v, 0.975), np.full(40, 2.0), "es"),
+        ("var_pinball_loss:y", lambda v: var_pinball_loss(v, 1.5, 0.975), y, "y"),
+        ("var_pinball_loss:var", lambda v: var_pinball_loss(y, v, 0.975), np.full(40, 1.5),
+         "var"),
+        ("var_exceedances:y", lambda v: var_exceedances(v, 1.0).tolist(), y, "y"),
+        ("var_exceedances:var", lambda v: var_exceedances(y, v).tolist(), np.full(40, 1.0),
+         "var"),
+        ("kupiec_pof_test", lambda v: kupiec_pof_test(v, 0.9), flags, "exceedances"),
+        ("christoffersen_independence_test", christoffersen_independence_test, flags,
+         "exceedances"),
+        ("christoffersen_conditional_coverage_test",
+         lambda v: christoffersen_conditional_coverage_test(v, 0.9), flags, "exceedances"),
+        ("acerbi_szekely_test", lambda v: acerbi_szekely_test(
+            v, 1.96, 2.34, 0.975, draws, n_simulations=20, random_state=0), y, "y"),
+        ("diebold_mariano_test:a", lambda v: diebold_mariano_test(v, y ** 2), np.abs(y),
+         "loss_a"),
+        ("diebold_mariano_test:b", lambda v: diebold_mariano_test(np.abs(y), v), y ** 2,
+         "loss_b"),
+        ("interval_coverage", lambda v: interval_coverage(v, intervals), y, "y_true"),
+        ("coverage_error", lambda v: coverage_error(v, intervals, 0.9), y, "y_true"),
+        ("rare_event_recall:true", lambda v: rare_event_recall(v, flags[::-1]), flags,
+         "y_true"),
+        ("rare_event_precision:pred", lambda v: rare_event_precision(flags, v), flags[::-1],
+         "y_pred"),
+    ]
+
+
+@pytest.mark.parametrize("name, metric, series, argument", _one_series_cases(),
+                         ids=[case[0] for case in _one_series_cases()])
+def test_every_metric_reads_a_single_column_as_one_series(name, metric, series, argument):
+    # scikit-learn's metrics take y of shape (n, 1) (a df[["target"]], a predict that keeps
+    # two dimensions) as one series; the metrics refused it, so the risk scorers scored every
+    # candidate of a grid search on a one-column y as NaN.
+    pd = pytest.importorskip("pandas")
+    expected = metric(series)
+    assert metric(series[:, None]) == expected
+    assert metric(pd.DataFrame({"target": series}, index=np.arange(40)[::-1])) == expected
+    # Several columns are several series: refused, naming the argument.
+    allowed = ("a number or have the shape of y \\(40,\\) \\(or \\(40, 1\\)\\); got"
+               if argument in ("var", "es") else
+               "a non-empty 1-D array or a single column of shape \\(n_samples, 1\\); got shape")
+    with pytest.raises(ValueError, match=rf"^{argument} must be {allowed} \(40, 2\)"):
+        metric(np.column_stack([series, series]))
+    with pytest.raises(ValueError, match=rf"^{argument} must be {allowed} \(1, 40\)"):
+        metric(series[None, :])
+
+
+@pytest.mark.parametrize("name, metric, series, argument", _one_series_cases(),
+                         ids=[case[0] for case in _one_series_cases()])
+def test_every_metric_says_a_series_of_none_is_missing(name, metric, series, argument):
+    # numpy reads None as NaN: "y contains NaN." for a y that was never passed.
+    with pytest.raises(ValueError, match=rf"^{argument} must be an array of real numbers; "
+                                         "got None"):
+        metric(None)
+
+
+@pytest.mark.parametrize("call, argument", [
+    (lambda: interval_coverage([0.0], None), "intervals"),
+    (lambda: tail_kl_divergence(None, np.zeros(10)), "x_true"),
+    (lambda: tail_kl_divergence(np.zeros(10), None), "x_model"),
+])
+def test_other_arrays_of_none_are_missing(call, argument):
+    with pytest.raises(ValueError, match=rf"^{argument} must be an array of real numbers; "
+                                         "got None"):
+        call()

@@ -7,7 +7,7 @@ import statsmodels.api as sm
 from scipy import stats
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import mean_pinball_loss
-from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+from sklearn.model_selection import GridSearchCV, TimeSeriesSplit, cross_validate
 from statsmodels.stats.sandwich_covariance import weights_uniform
 
 from skqegm import TailRiskEstimator
@@ -122,9 +122,19 @@ def test_pinball_refuses_weights_that_do_not_make_a_mean(weights):
         var_pinball_loss([0.01, -0.03], 0.02, 0.975, sample_weight=weights)
 
 
-def test_fz0_refuses_a_non_1d_y():
-    with pytest.raises(ValueError, match="y must be a non-empty 1-D array"):
-        fz0_loss([[0.01]], 0.02, 0.03, 0.975)
+def test_fz0_refuses_several_columns_and_takes_one():
+    y = np.array([0.01, -0.05])
+    with pytest.raises(ValueError, match=r"y must be a non-empty 1-D array .* got shape "
+                                         r"\(2, 2\). It has 2 columns"):
+        fz0_loss(np.column_stack([y, y]), 0.02, 0.03, 0.975)
+    assert fz0_loss(y[:, None], 0.02, 0.03, 0.975) == fz0_loss(y, 0.02, 0.03, 0.975)
+
+
+def test_sample_weight_stays_1d_as_in_sklearn():
+    # scikit-learn reads a one-column y as 1-D but refuses a one-column sample_weight.
+    with pytest.raises(ValueError, match=r"sample_weight must be a number or have the shape "
+                                         r"of y \(2,\); got \(2, 1\)"):
+        var_pinball_loss([0.01, -0.05], 0.02, 0.975, sample_weight=[[1.0], [2.0]])
 
 
 # --- pinball ------------------------------------------------------------------------------
@@ -188,6 +198,21 @@ def test_acerbi_szekely_draws_and_callable_agree_and_are_seeded():
                                 random_state=7)
     assert draws.statistic == first.statistic
     assert abs(draws.p_value - first.p_value) < 0.08
+
+
+def test_acerbi_szekely_reproduces_the_published_5_percent_threshold():
+    # Acerbi and Szekely (2014), Table 2: with T = 250 days and alpha = 2.5%, Z2 = -0.70 is
+    # the 5% significance threshold of a normal model (-0.82 for Student's t(3)). Ten
+    # exceedances summing to -10.625 ES give Z2 = -10.625 / (250 * 0.025) + 1 = -0.70.
+    var, es = _normal_var_es(0.975)
+    y = np.full(250, 0.5)
+    y[::25] = -10.625 * es / 10
+    assert y[0] < -var
+    result = acerbi_szekely_test(
+        y, var, es, 0.975, lambda n, seed: np.random.default_rng(seed).standard_normal((250, n)),
+        n_simulations=20_000, random_state=0)
+    assert result.statistic == pytest.approx(-0.70)
+    assert result.p_value == pytest.approx(0.05, abs=0.005)
 
 
 @pytest.mark.slow
@@ -395,6 +420,21 @@ def test_scorers_in_a_grid_search():
     assert np.all(np.isfinite(scores)) and scores[0] != scores[1]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.DataConversionWarning")
+def test_scorers_score_a_one_column_y_as_the_series():
+    # The estimators fit on y[["ret"]]; the scorers refused it, so cross_validate scored
+    # every fold NaN (with error_score="raise": "y must be a non-empty 1-D array").
+    pd = pytest.importorskip("pandas")
+    X, y = _returns(1200)
+    expected = cross_validate(HistoricalSimulation(), X, y, scoring=RISK_SCORERS,
+                              cv=TimeSeriesSplit(3), error_score="raise")
+    for column in (y[:, None], pd.DataFrame({"ret": y})):
+        got = cross_validate(HistoricalSimulation(), X, column, scoring=RISK_SCORERS,
+                             cv=TimeSeriesSplit(3), error_score="raise")
+        for name in RISK_SCORERS:
+            np.testing.assert_array_equal(got[f"test_{name}"], expected[f"test_{name}"])
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_scorers_follow_the_estimators_side():
     rng = np.random.default_rng(0)
@@ -444,3 +484,51 @@ def test_scorer_errors():
         make_fz0_scorer(0.01)
     with pytest.raises(ValueError, match="side must be one of"):
         make_pinball_scorer(side="both")
+
+
+class _Forecasts:
+    """A duck-typed model whose forecasts are given."""
+
+    def __init__(self, var, es):
+        self.var, self.es = var, es
+
+    def predict_var(self, X, level):
+        return self.var
+
+    def predict_es(self, X, level):
+        return self.es
+
+
+@pytest.mark.parametrize("scorer", [neg_fz0_loss_scorer, neg_pinball_loss_scorer])
+def test_scorers_blame_x_and_y_of_different_lengths_on_them(scorer):
+    # The mismatch was blamed on the model: "var must be a number or have the shape of y
+    # (10,); got (100,)".
+    X, y = _returns(700)
+    model = HistoricalSimulation(window=250).fit(X[:500], y[:500])
+    with pytest.raises(ValueError, match="Found input variables with inconsistent numbers "
+                                         r"of samples: \[200, 10\]"):
+        scorer(model, X[500:], y[500:510])
+
+
+@pytest.mark.parametrize("var, es, match", [
+    (np.full(10, np.nan), np.full(10, 0.03),
+     r"the output of _Forecasts.predict_var\(X, 0.975\) contains NaN"),
+    (np.full(10, 0.02), np.full(10, np.inf),
+     r"the output of _Forecasts.predict_es\(X, 0.975\) contains infinity"),
+    (np.full(9, 0.02), np.full(10, 0.03),
+     r"_Forecasts.predict_var\(X, 0.975\) returned an array of shape \(9,\) for 10 held-out "
+     r"rows; expected \(10,\)"),
+    (np.full(10, 0.02), np.full((10, 2), 0.03),
+     r"_Forecasts.predict_es\(X, 0.975\) returned an array of shape \(10, 2\)"),
+])
+def test_scorers_name_the_model_whose_forecasts_are_bad(var, es, match):
+    # "var contains NaN." did not say whose var: the model's, not the user's input.
+    X, y = _returns(10)
+    with pytest.raises(ValueError, match=match):
+        neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
+
+
+def test_scorers_take_one_column_or_constant_forecasts():
+    X, y = _returns(10)
+    expected = neg_fz0_loss_scorer(_Forecasts(np.full(10, 0.02), np.full(10, 0.03)), X, y)
+    assert neg_fz0_loss_scorer(_Forecasts(np.full((10, 1), 0.02), 0.03), X, y) == expected

@@ -19,6 +19,7 @@ from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import (
     SCORERS,
     make_coverage_scorer,
+    make_rare_event_precision_scorer,
     make_rare_event_recall_scorer,
     make_tail_kl_scorer,
     neg_tail_kl_scorer,
@@ -428,6 +429,34 @@ def test_factory_parameter_errors(factory, kwargs, match):
         factory(**kwargs)
 
 
+@pytest.mark.parametrize("factory", [make_tail_kl_scorer, make_rare_event_recall_scorer,
+                                     make_rare_event_precision_scorer, make_coverage_scorer])
+@pytest.mark.parametrize("seed, match", [
+    ("abc", "got 'abc'"), (1.5, "got 1.5"), (-1, "got -1"), (2**32, "got 4294967296"),
+    (True, "got True"), (np.random.RandomState(0), "got a RandomState, which would give"),
+    (np.random.default_rng(0), "got a Generator"),
+])
+def test_factories_refuse_a_seed_that_is_not_an_int(factory, seed, match):
+    # They were stored as given: "abc" failed at the first call, deep in numpy, and a
+    # RandomState scored one model differently on every call (-0.344, then -0.375).
+    with pytest.raises(ValueError, match=r"random_state must be None or an int seed in "
+                                         rf"\[0, 2\*\*32 - 1\]; {match}"):
+        factory(random_state=seed)
+    assert factory(random_state=np.int64(3)).params["random_state"] == 3
+
+
+@pytest.mark.parametrize("name", ["rare_event_recall", "precision", "hdr_coverage"])
+def test_unsupervised_scorers_take_a_one_dimensional_x(name):
+    # The tail KL and central coverage took a 1-D X, the density scorers passed it on to
+    # score_samples, which raised scikit-learn's "Expected 2D array".
+    scorer = {"rare_event_recall": rare_event_recall_scorer,
+              "precision": make_rare_event_precision_scorer(),
+              "hdr_coverage": make_coverage_scorer(region="hdr")}[name]
+    X, _ = make_tail_mixture(1000, random_state=0)
+    kde = KernelDensity(bandwidth=0.3).fit(X[:500])
+    assert scorer(kde, X[500:, 0]) == scorer(kde, X[500:])
+
+
 # --- failing loudly: unfitted and broken models, degenerate held-out data ----------------
 
 
@@ -600,3 +629,41 @@ def test_coverage_scorer_warns_on_a_miscoverage_level():
     with pytest.warns(UserWarning, match="coverage=0.1 scores 10% intervals; coverage is the "
                                          "nominal coverage"):
         make_coverage_scorer(0.1)
+
+
+class _NeverSampled(BaseEstimator):
+    """A fitted sampler that must not be asked for draws."""
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def sample(self, n_samples=1, random_state=None):
+        raise AssertionError("sample was called")
+
+    def score_samples(self, X):
+        return np.zeros(len(X))
+
+
+class _NeverSampledY(_NeverSampled):
+    """A fitted supervised tail estimator that must not be asked for draws."""
+
+    def sample_y(self, X, n_draws, random_state=None):
+        raise AssertionError("sample_y was called")
+
+
+@pytest.mark.parametrize("scorer, model", [
+    (make_tail_kl_scorer(n_draws=10**9), _NeverSampled()),
+    (make_tail_kl_scorer(n_draws=10**9), _NeverSampledY()),
+    (make_coverage_scorer(n_draws=10**9), _NeverSampled()),
+    (make_coverage_scorer(n_draws=10**9, region="hdr"), _NeverSampled()),
+])
+def test_draws_that_cannot_fit_are_refused_before_the_model_makes_them(scorer, model):
+    # 10**9 draws per row of 1,000 rows (8 TB) went straight to the model's sample.
+    from skqegm.exceptions import MemoryLimitError
+
+    model.fit(None)
+    with pytest.raises(MemoryLimitError, match=r"_NeverSampled(Y)?.sample(_y)?\(.*for the "
+                                               r"scorer needs an estimated .* Lower the "
+                                               "scorer's n_draws"):
+        scorer(model, np.zeros((1000, 1)), np.zeros(1000))

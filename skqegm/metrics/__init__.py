@@ -9,6 +9,9 @@
   :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`;
 - VaR and ES forecasts: :func:`fz0_loss`, :func:`var_pinball_loss`, their scorers
   (:data:`RISK_SCORERS`), :func:`acerbi_szekely_test` and :func:`diebold_mariano_test`.
+
+Every series a metric takes may be 1-D or, as in scikit-learn's metrics, a single column
+of shape ``(n_samples, 1)``; several columns are refused, naming the argument.
 """
 
 from ..utils._lazy import attach

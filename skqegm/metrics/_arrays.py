@@ -19,12 +19,143 @@ COORDINATE_CAP = 1e8
 MIN_CELLS = 2
 
 
+def real_array(x, name, *, allow_inf=False):
+    """``check_real_array``, with ``None`` refused as missing rather than as NaN.
+
+    Parameters
+    ----------
+    x : array-like
+        The input.
+    name : str
+        The argument's name, used in error messages.
+    allow_inf : bool, default=False
+        Whether ``+inf`` and ``-inf`` are valid values.
+
+    Returns
+    -------
+    values : ndarray of dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is None, or ``check_real_array`` refuses it.
+    """
+    if x is None:  # numpy reads it as NaN: "y contains NaN" would hide a missing input
+        raise ValueError(f"{name} must be an array of real numbers; got None.")
+    return check_real_array(x, name, allow_inf=allow_inf)
+
+
+def as_1d(values, name):
+    """A checked array as 1-D: a single column ``(n, 1)`` is read as 1-D.
+
+    scikit-learn's metrics read a one-column ``y`` (``df[["target"]]``, the output of a
+    ``predict`` that keeps two dimensions) as one series; so do these. Several columns are
+    several series, which the metrics do not score at once, and are refused.
+
+    Parameters
+    ----------
+    values : ndarray
+        The input, already checked (e.g. by ``check_real_array``).
+    name : str
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is neither 1-D nor of shape ``(n_samples, 1)``.
+    """
+    if values.ndim == 2 and values.shape[1] == 1:
+        return values[:, 0]
+    if values.ndim == 1:
+        return values
+    if values.ndim == 2 and values.shape[0] == 1:
+        hint = " It is a single row; pass the series as a 1-D array."
+    elif values.ndim == 2:
+        hint = (f" It has {values.shape[1]} columns, several series; the metric scores one, "
+                "so pass one column.")
+    elif values.ndim == 0:
+        hint = " It is a single number."
+    else:
+        hint = ""
+    raise ValueError(f"{name} must be a non-empty 1-D array or a single column of shape "
+                     f"(n_samples, 1); got shape {values.shape}.{hint}")
+
+
+def check_series(x, name, *, min_length=1, allow_inf=False):
+    """``x`` as a 1-D float array of at least ``min_length`` real numbers.
+
+    Parameters
+    ----------
+    x : array-like of shape (n_samples,) or (n_samples, 1)
+        The input; a single column is read as 1-D (see :func:`as_1d`).
+    name : str
+        The argument's name, used in error messages.
+    min_length : int, default=1
+        Fewest values accepted.
+    allow_inf : bool, default=False
+        Whether ``+inf`` and ``-inf`` are valid values.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples,), dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds anything but real numbers, NaN (or an infinity not allowed), is
+        neither 1-D nor a single column, or has fewer than ``min_length`` values.
+    """
+    values = as_1d(real_array(x, name, allow_inf=allow_inf), name)
+    if values.shape[0] < min_length:
+        need = "a non-empty 1-D array" if min_length == 1 else (
+            f"a 1-D array of at least {min_length} values")
+        raise ValueError(f"{name} must be {need}; got shape {values.shape}.")
+    return values
+
+
+def check_forecast(x, name, n_samples):
+    """``x`` as a float array of shape ``(n_samples,)``: a number is repeated.
+
+    Parameters
+    ----------
+    x : float or array-like of shape (n_samples,) or (n_samples, 1)
+        One forecast per observation (a single column is read as 1-D), or one for all.
+    name : str
+        The argument's name, used in error messages.
+    n_samples : int
+        The number of observations.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples,), dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds anything but finite real numbers, or is neither a number nor of
+        length ``n_samples``.
+    """
+    values = real_array(x, name)
+    if values.ndim == 0:
+        return np.full(n_samples, float(values))
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (n_samples,):
+        raise ValueError(f"{name} must be a number or have the shape of y ({n_samples},) "
+                         f"(or ({n_samples}, 1)); got {values.shape}.")
+    return values
+
+
 def check_flags(y, name, meaning, *, min_length=1):
     """``y`` as a 1-D boolean array of 0/1 flags.
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         Flags: 0 and 1, or booleans.
     name : str
         The argument's name, used in error messages.
@@ -40,20 +171,15 @@ def check_flags(y, name, meaning, *, min_length=1):
     Raises
     ------
     ValueError
-        If ``y`` is not 1-D, is shorter than ``min_length`` or holds anything but 0 and 1.
+        If ``y`` is not 1-D (or a single column), is shorter than ``min_length`` or holds
+        anything but 0 and 1.
     """
-    values = check_real_array(y, name)
-    if values.ndim != 1 or values.shape[0] < min_length:
-        raise ValueError(f"{name} must be a 1-D array of at least {min_length} value(s); "
-                         f"got shape {values.shape}.")
+    values = check_series(y, name, min_length=min_length)
     unique = np.unique(values)
     if not np.all(np.isin(unique, (0, 1))):
         raise ValueError(f"{name} must contain only 0 and 1 ({meaning}); got values "
                          f"{unique[:10].tolist()}.")
     return values.astype(bool)
-
-
-
 
 def bounded_rows(points):
     """Shrink each row of ``points`` that exceeds :data:`COORDINATE_CAP`, keeping its direction.
@@ -78,20 +204,19 @@ def bounded_rows(points):
     return finite * shrink
 
 
-def _check_y_true(y_true, name):
-    y_true = check_real_array(y_true, name)
-    if y_true.ndim != 1 or y_true.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {y_true.shape}.")
-    return y_true
-
-
 def _check_bounds(intervals, n_samples, name):
     # Infinite bounds are legitimate (an unbounded interval); NaN is not.
-    intervals = check_real_array(intervals, name, allow_inf=True)
+    intervals = real_array(intervals, name, allow_inf=True)
     if intervals.shape != (n_samples, 2):
-        transposed = " (transposed?)" if intervals.shape == (2, n_samples) else ""
+        if intervals.shape == (2, n_samples):
+            hint = " (transposed?)"
+        elif intervals.ndim == 3 and intervals.shape[:2] == (n_samples, 2):
+            hint = (" (MAPIE's intervals, of shape (n_samples, 2, n_confidence_levels)? "
+                    "Pass those of one level, y_pis[:, :, 0])")
+        else:
+            hint = ""
         raise ValueError(f"{name} must have shape (n_samples, 2) = ({n_samples}, 2); got "
-                         f"{intervals.shape}{transposed}.")
+                         f"{intervals.shape}{hint}.")
     crossed = np.flatnonzero(intervals[:, 0] > intervals[:, 1])
     if crossed.size:
         raise ValueError(
@@ -103,7 +228,7 @@ def _check_bounds(intervals, n_samples, name):
 
 
 def check_intervals(y_true, intervals, names=("y_true", "intervals")):
-    y_true = _check_y_true(y_true, names[0])
+    y_true = check_series(y_true, names[0])
     return y_true, _check_bounds(intervals, y_true.shape[0], names[1])
 
 

@@ -12,8 +12,8 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import chi2
 
-from ..utils._validation import check_confidence_level, check_option, check_real_array
-from ._arrays import check_flags
+from ..utils._validation import check_confidence_level, check_option
+from ._arrays import check_flags, check_forecast, check_series, real_array
 
 
 class BacktestResult(NamedTuple):
@@ -53,19 +53,12 @@ def _check_exceedances(exceedances, min_length=1):
                        min_length=min_length).astype(int)
 
 
-def _check_returns(y):
-    y = check_real_array(y, "y")
-    if y.ndim != 1 or y.shape[0] == 0:
-        raise ValueError(f"y must be a non-empty 1-D array; got shape {y.shape}.")
-    return y
-
-
 def _check_var(var, n_samples):
-    var = check_real_array(np.atleast_1d(var) if np.ndim(var) == 0 else var, "var")
-    if var.ndim != 1 or var.shape[0] not in (1, n_samples):
-        raise ValueError(f"var must be a number or have the shape of y ({n_samples},); got "
-                         f"{var.shape}.")
-    return var
+    # A one-element var stands for every day, as a number does.
+    values = real_array(var, "var")
+    if values.shape == (1,) or values.shape == (1, 1):
+        return check_forecast(values.ravel()[0], "var", n_samples)
+    return check_forecast(values, "var", n_samples)
 
 
 def _bernoulli_loglik(n_ones, n_zeros, rate):
@@ -92,9 +85,9 @@ def var_exceedances(y, var, side="lower"):
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         Realised returns, finite.
-    var : float or array-like of shape (n_samples,)
+    var : float or array-like of shape (n_samples,) or (n_samples, 1)
         VaR per observation (or one value for all), finite.
     side : {"lower", "upper"}, default="lower"
         Which tail the VaR guards.
@@ -125,7 +118,7 @@ def var_exceedances(y, var, side="lower"):
     array([0, 0, 0, 1])
     """
     check_option(side, "side", ("lower", "upper"))
-    y = _check_returns(y)
+    y = check_series(y, "y")
     var = _check_var(var, y.shape[0])
     if np.all(var < 0):
         rule = "y < -var" if side == "lower" else "y > var"
@@ -145,7 +138,7 @@ def kupiec_pof_test(exceedances, level):
 
     Parameters
     ----------
-    exceedances : array-like of shape (n_samples,)
+    exceedances : array-like of shape (n_samples,) or (n_samples, 1)
         0/1 exceedance flags (see :func:`var_exceedances`).
     level : float
         VaR confidence level in (0.5, 1), e.g. 0.99; the expected exceedance rate is the
@@ -201,7 +194,7 @@ def christoffersen_independence_test(exceedances):
 
     Parameters
     ----------
-    exceedances : array-like of shape (n_samples,)
+    exceedances : array-like of shape (n_samples,) or (n_samples, 1)
         0/1 exceedance flags in time order, at least 2.
 
     Returns
@@ -242,7 +235,7 @@ def christoffersen_conditional_coverage_test(exceedances, level):
 
     Parameters
     ----------
-    exceedances : array-like of shape (n_samples,)
+    exceedances : array-like of shape (n_samples,) or (n_samples, 1)
         0/1 exceedance flags in time order, at least 2.
     level : float
         VaR confidence level in (0.5, 1), e.g. 0.99; the expected exceedance rate is

@@ -6,7 +6,8 @@ import numpy as np
 from scipy import stats
 
 from ..utils._scaling import power_of_two_scale
-from ..utils._validation import check_int, check_option, check_real_array
+from ..utils._validation import check_int, check_option
+from ._arrays import check_series
 
 __all__ = ["DieboldMarianoResult", "diebold_mariano_test"]
 
@@ -41,9 +42,9 @@ class DieboldMarianoResult(NamedTuple):
 
 
 def _check_losses(loss_a, loss_b):
-    a = check_real_array(loss_a, "loss_a")
-    b = check_real_array(loss_b, "loss_b")
-    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+    a = check_series(loss_a, "loss_a")
+    b = check_series(loss_b, "loss_b")
+    if a.shape != b.shape:
         raise ValueError(f"loss_a and loss_b must be 1-D arrays of the same length (one loss "
                          f"per forecast date); got shapes {a.shape} and {b.shape}.")
     return a, b
@@ -100,7 +101,7 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
 
     Parameters
     ----------
-    loss_a, loss_b : array-like of shape (T,)
+    loss_a, loss_b : array-like of shape (T,) or (T, 1)
         The losses of two forecasts of the same dates, in time order (e.g.
         ``fz0_loss(..., reduce=False)``), finite; ``T >= 2``.
     h : int, default=1

@@ -10,7 +10,7 @@ def interval_coverage(y_true, intervals):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,) or (n_samples, 1)
         Observed values, finite real numbers.
     intervals : array-like of shape (n_samples, 2)
         Lower and upper bounds, lower <= upper; infinite bounds are allowed, NaN is not.
@@ -43,7 +43,7 @@ def coverage_error(y_true, intervals, coverage):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,) or (n_samples, 1)
         Observed values, finite real numbers.
     intervals : array-like of shape (n_samples, 2)
         Lower and upper bounds, lower <= upper.

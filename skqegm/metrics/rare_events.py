@@ -29,9 +29,9 @@ def rare_event_recall(y_true, y_pred):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,) or (n_samples, 1)
         True flags, 0 or 1 (1 = rare / tail event).
-    y_pred : array-like of shape (n_samples,)
+    y_pred : array-like of shape (n_samples,) or (n_samples, 1)
         Predicted flags, 0 or 1.
 
     Returns
@@ -62,9 +62,9 @@ def rare_event_precision(y_true, y_pred):
 
     Parameters
     ----------
-    y_true : array-like of shape (n_samples,)
+    y_true : array-like of shape (n_samples,) or (n_samples, 1)
         True flags, 0 or 1 (1 = rare / tail event).
-    y_pred : array-like of shape (n_samples,)
+    y_pred : array-like of shape (n_samples,) or (n_samples, 1)
         Predicted flags, 0 or 1.
 
     Returns

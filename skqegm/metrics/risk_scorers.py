@@ -15,9 +15,10 @@ estimator with another one.
 """
 
 from sklearn.pipeline import Pipeline as SklearnPipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..utils._validation import check_confidence_level, check_option
+from ._arrays import check_forecast, check_series, real_array
 from ._scorer import BoundScorer
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
@@ -52,13 +53,23 @@ def _estimator_side(estimator, side):
     return side
 
 
-def _forecasts(estimator, X, method, level, scorer):
+def _forecasts(estimator, X, method, level, scorer, n_samples):
+    """``estimator.method(X, level)``, one finite forecast per held-out row.
+
+    A bad forecast is the model's fault: the message names the model and the method.
+    """
     if not hasattr(estimator, method):
         raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
                         f"{type(estimator).__name__} has none.")
     if hasattr(estimator, "fit"):
         check_is_fitted(estimator)
-    return getattr(estimator, method)(X, level)
+    call = f"{type(estimator).__name__}.{method}(X, {level!r})"
+    forecasts = real_array(getattr(estimator, method)(X, level), f"the output of {call}")
+    try:
+        return check_forecast(forecasts, f"the output of {call}", n_samples)
+    except ValueError as exc:
+        raise ValueError(f"{call} returned an array of shape {forecasts.shape} for "
+                         f"{n_samples} held-out rows; expected ({n_samples},).") from exc
 
 
 def _bound(function, name, maker, level, side):
@@ -67,21 +78,27 @@ def _bound(function, name, maker, level, side):
     return BoundScorer(function, name, doc, level=level, side=side)
 
 
-def _check_y(y, scorer):
+def _check_y(y, X, scorer):
     if y is None:
         raise TypeError(f"{scorer} scores forecasts against the held-out y; got y=None.")
+    y = check_series(y, "y")
+    # Checked here, or the model's forecasts for X would be blamed for the mismatch.
+    check_consistent_length(X, y)
+    return y
 
 
 def _fz0_score(estimator, X, y, *, level, side):
-    _check_y(y, "neg_fz0_loss_scorer")
-    var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer")
-    es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer")
+    y = _check_y(y, X, "neg_fz0_loss_scorer")
+    n = y.shape[0]
+    var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer", n)
+    es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer", n)
     return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
 
 
 def _pinball_score(estimator, X, y, *, level, side):
-    _check_y(y, "neg_pinball_loss_scorer")
-    var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer")
+    y = _check_y(y, X, "neg_pinball_loss_scorer")
+    var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer",
+                     y.shape[0])
     return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
 
 

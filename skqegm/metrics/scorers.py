@@ -42,6 +42,7 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 ``random_state``).
 """
 
+import numbers
 import warnings
 
 import numpy as np
@@ -49,20 +50,30 @@ from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..pipeline import Pipeline
+from ..utils._memory import check_memory
 from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import check_int, check_option, check_real, check_real_array
+from ..utils._validation import check_int, check_option, check_real
 from ._arrays import (
     check_coverage,
     check_flags,
     check_intervals,
+    check_series,
     check_tail_kl_params,
+    real_array,
 )
 from ._rarity import kde_rarity, rarity_scores, resolve_rarity
 from ._scorer import BoundScorer
 from .intervals import coverage_error
 from .rare_events import rare_event_precision, rare_event_recall
 from .tail import tail_kl_divergence
+
+#: Copies of the model's draws that a scorer may hold at once (the model's output, its
+#: float64 copy, rescaled and binned copies), for the memory estimate.
+DRAW_COPIES = 4
+
+#: Largest seed numpy takes.
+MAX_SEED = 2**32 - 1
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
@@ -120,22 +131,26 @@ def _require_y(y, scorer, X):
     if y is None:
         raise ValueError(f"{scorer} needs the held-out y to score a supervised tail "
                          "estimator; got y=None.")
-    y = check_real_array(y, "y")
-    if y.ndim == 2 and y.shape[1] == 1:  # a one-column frame, which the estimators take
-        y = y[:, 0]
-    if y.ndim != 1 or y.shape[0] == 0:
-        raise ValueError(f"y must be a non-empty 1-D array; got an array of shape {y.shape}.")
+    y = check_series(y, "y")  # a one-column frame, which the estimators take, too
     # Checked here, or the model's output for X would be blamed for the mismatch.
     check_consistent_length(X, y)
     return y
 
 
-def _as_2d(X):
-    X = check_real_array(X, "X")
-    if X.ndim > 2 or X.shape[0] == 0:
+def _held_out(X):
+    """The held-out rows as the model gets them, and as a 2-D float array.
+
+    A frame keeps its column names for the model; a 1-D ``X`` (one feature) reaches
+    the model as one column, as the model was fitted on.
+    """
+    values = real_array(X, "X")
+    if values.ndim > 2 or values.shape[0] == 0:
         raise ValueError(f"X must be a non-empty 1-D or 2-D array; got an array of shape "
-                         f"{X.shape}.")
-    return X.reshape(-1, 1) if X.ndim == 1 else X
+                         f"{values.shape}.")
+    if values.ndim == 1:
+        values = values.reshape(-1, 1)
+        return values, values
+    return X, values
 
 
 def _call_name(estimator, call):
@@ -144,11 +159,19 @@ def _call_name(estimator, call):
 
 def _model_output(values, estimator, call, *, allow_inf=False):
     """A model's output as float64; NaN (or infinity) is the model's fault, so say whose."""
-    return check_real_array(values, f"the output of {_call_name(estimator, call)}",
+    return real_array(values, f"the output of {_call_name(estimator, call)}",
                             allow_inf=allow_inf)
 
 
+def _check_draws_fit(n_values, call):
+    """Refuse draws that would not fit in memory before the model makes them."""
+    check_memory(DRAW_COPIES * 8.0 * n_values, f"{call} for the scorer",
+                 "Lower the scorer's n_draws (model draws per held-out row) or score fewer "
+                 "held-out rows.")
+
+
 def _draw_samples(estimator, n_samples, n_features, random_state):
+    _check_draws_fit(n_samples * n_features, _call_name(estimator, f"sample({n_samples})"))
     draws = call_with_random_state(estimator.sample, n_samples, random_state=random_state)
     if isinstance(draws, tuple):  # GaussianMixture returns (X, component labels)
         draws = draws[0]
@@ -160,6 +183,8 @@ def _draw_samples(estimator, n_samples, n_features, random_state):
 
 
 def _draw_conditional(estimator, X_raw, n_samples, n_draws, random_state):
+    _check_draws_fit(n_samples * n_draws,
+                     _call_name(estimator, f"sample_y(X, {n_draws}) on {n_samples} rows"))
     draws = call_with_random_state(estimator.sample_y, X_raw, n_draws,
                                    random_state=random_state)
     draws = _model_output(draws, estimator, f"sample_y(X, {n_draws})")
@@ -285,6 +310,26 @@ def _bound(function, name, factory, /, **params):
     return BoundScorer(function, name, doc, **params)
 
 
+def _check_seed(random_state):
+    """``random_state`` as an int seed or None; a ``RandomState`` is refused.
+
+    A generator advances with every call, so each candidate of a grid search (and each
+    call on one model) would be scored on other draws: the seed keeps them the same.
+    """
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState | np.random.Generator):
+        raise ValueError(
+            "random_state must be None or an int seed in [0, 2**32 - 1]; got a "
+            f"{type(random_state).__name__}, which would give every call, and so every "
+            "candidate of a grid search, other draws.")
+    if (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
+            or not 0 <= random_state <= MAX_SEED):
+        raise ValueError("random_state must be None or an int seed in [0, 2**32 - 1]; got "
+                         f"{random_state!r}.")
+    return int(random_state)
+
+
 def _check_rarity_side(rarity, side):
     if rarity is None:
         return None
@@ -316,7 +361,8 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
         mixture: the true model scores about 0.6 at 1,000 held-out points with 1 draw per
         point, 0.2 with 10), so the default spends sampling time to lower that noise.
     random_state : int or None, default=0
-        Passed to ``sample`` / ``sample_y`` when they accept it.
+        Passed to ``sample`` / ``sample_y`` when they accept it. A ``RandomState`` is
+        refused: it would give every call other draws.
     rarity : callable or None, default=None
         Passed on unchanged (see :func:`tail_kl_divergence`): ``rarity(X) -> scores``,
         higher meaning rarer, defines the tail region instead of a KDE of the held-out
@@ -355,6 +401,7 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     kl_params = dict(tail_fraction=tail_fraction, side=side, bins=bins, smoothing=smoothing,
                      rarity=rarity)
 
+    random_state = _check_seed(random_state)
     return _bound(_tail_kl_score, "neg_tail_kl_scorer", make_tail_kl_scorer,
                   n_draws=n_draws, random_state=random_state, kl_params=kl_params)
 
@@ -368,7 +415,7 @@ def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
         return _neg_tail_kl(y, draws, kl_params, "y")
     estimator, X = _sampler_space(estimator, X)
     _require(estimator, ["sample"], "neg_tail_kl_scorer", "a sampler")
-    X = _as_2d(X)
+    X = _held_out(X)[1]
     draws = _draw_samples(estimator, n_draws * X.shape[0], X.shape[1], random_state)
     return _neg_tail_kl(X, draws, kl_params, "X")
 
@@ -395,6 +442,7 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
     n_draws = check_int(n_draws, "n_draws", min_value=1)
     rarity = _check_rarity_side(rarity, side)
 
+    random_state = _check_seed(random_state)
     return _bound(_rare_event_score, name, maker, metric=metric, name=name,
                   tail_fraction=tail_fraction, side=side, n_draws=n_draws,
                   random_state=random_state, rarity=rarity)
@@ -415,7 +463,7 @@ def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_d
         raise TypeError(f"{name} needs a sampler with score_samples or sample; "
                         f"{type(estimator).__name__} lacks both."
                         + _pipeline_hint(estimator))
-    X_raw, X = X, _as_2d(X)
+    X_raw, X = _held_out(X)
     true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
     scores = _log_density(estimator, X_raw, X, n_draws, random_state)
     if not true.any():
@@ -469,7 +517,8 @@ _RARE_EVENT_DOC = """
     n_draws : int, default=10
         Model draws per held-out point for a sampler without ``score_samples`` (>= 1).
     random_state : int or None, default=0
-        Passed to ``sample`` when it accepts one.
+        Passed to ``sample`` when it accepts one. A ``RandomState`` is refused: it
+        would give every call other draws.
     rarity : callable or None, default=None
         ``rarity(X) -> scores`` of shape (n_rows,), higher meaning rarer, finite on the
         held-out ``X``; defines the true rare events by the rarity rule, in any number of
@@ -594,7 +643,8 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     n_draws : int, default=10
         Model draws per held-out point for the unsupervised region (>= 1).
     random_state : int or None, default=0
-        Passed to ``sample`` when it accepts one.
+        Passed to ``sample`` when it accepts one. A ``RandomState`` is refused: it
+        would give every call other draws.
 
     Returns
     -------
@@ -643,6 +693,7 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     check_option(region, "region", REGIONS)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 
+    random_state = _check_seed(random_state)
     return _bound(_coverage_score, "neg_coverage_error_scorer", make_coverage_scorer,
                   coverage=coverage, region=region, n_draws=n_draws, random_state=random_state)
 
@@ -656,7 +707,7 @@ def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state)
         return -coverage_error(y, intervals, coverage)
     estimator, X = _sampler_space(estimator, X)
     _require(estimator, ["sample"], "coverage scorer", "a sampler")
-    X_raw, X = X, _as_2d(X)
+    X_raw, X = _held_out(X)
     if region == "hdr" or (region == "auto" and X.shape[1] > 1):
         share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
         return -abs(share - coverage)

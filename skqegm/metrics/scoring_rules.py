@@ -13,25 +13,12 @@ quantile is ``v = -VaR`` and the tail mean ``e = -ES`` of ``y`` (``side="lower"`
 import numpy as np
 from sklearn.metrics import mean_pinball_loss
 
-from ..utils._validation import check_confidence_level, check_option, check_real_array
+from ..utils._validation import check_confidence_level, check_option
+from ._arrays import check_forecast, check_series, real_array
 
 __all__ = ["fz0_loss", "var_pinball_loss"]
 
 SIDES = ("lower", "upper")
-
-
-def _check_series(y, name, n_samples=None):
-    values = check_real_array(y, name)
-    if n_samples is None:
-        if values.ndim != 1 or values.shape[0] == 0:
-            raise ValueError(f"{name} must be a non-empty 1-D array; got shape {values.shape}.")
-        return values
-    if values.ndim == 0:
-        return np.full(n_samples, float(values))
-    if values.shape != (n_samples,):
-        raise ValueError(f"{name} must be a number or have the shape of y ({n_samples},); "
-                         f"got {values.shape}.")
-    return values
 
 
 def check_var_es(y, var, es, side="lower"):
@@ -39,9 +26,9 @@ def check_var_es(y, var, es, side="lower"):
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         Realised values, finite.
-    var, es : float or array-like of shape (n_samples,)
+    var, es : float or array-like of shape (n_samples,) or (n_samples, 1)
         VaR and ES forecasts in the package's convention (see the module documentation).
     side : {"lower", "upper"}, default="lower"
 
@@ -56,9 +43,9 @@ def check_var_es(y, var, es, side="lower"):
         not beyond the VaR (``es < var``).
     """
     check_option(side, "side", SIDES)
-    y = _check_series(y, "y")
-    var = _check_series(var, "var", y.shape[0])
-    es = _check_series(es, "es", y.shape[0])
+    y = check_series(y, "y")
+    var = check_forecast(var, "var", y.shape[0])
+    es = check_forecast(es, "es", y.shape[0])
     if np.any(es <= 0):
         i = int(np.argmax(es <= 0))
         raise ValueError(
@@ -100,11 +87,11 @@ def fz0_loss(y, var, es, level, *, side="lower", sample_weight=None, reduce=True
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         Realised values (returns), finite.
-    var : float or array-like of shape (n_samples,)
+    var : float or array-like of shape (n_samples,) or (n_samples, 1)
         VaR forecasts, as positive losses for ``side="lower"``.
-    es : float or array-like of shape (n_samples,)
+    es : float or array-like of shape (n_samples,) or (n_samples, 1)
         Expected-shortfall forecasts in the same convention: ``es > 0`` and
         ``es >= var``.
     level : float
@@ -168,7 +155,13 @@ def _reduce(losses, sample_weight, reduce):
 def _check_weights(sample_weight, n_samples):
     # np.average divides by their sum: zero weights raised ZeroDivisionError, negative
     # ones gave a "mean" outside the range of the losses.
-    weights = _check_series(sample_weight, "sample_weight", n_samples)
+    # 1-D or a number, as scikit-learn's metrics take it (they refuse a column).
+    weights = real_array(sample_weight, "sample_weight")
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must be a number or have the shape of y "
+                         f"({n_samples},); got {weights.shape}.")
     if np.any(weights < 0) or not np.any(weights > 0):
         raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
                          f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
@@ -184,9 +177,9 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
 
     Parameters
     ----------
-    y : array-like of shape (n_samples,)
+    y : array-like of shape (n_samples,) or (n_samples, 1)
         Realised values, finite.
-    var : float or array-like of shape (n_samples,)
+    var : float or array-like of shape (n_samples,) or (n_samples, 1)
         VaR forecasts, positive losses for ``side="lower"``.
     level : float
         Confidence level in (0.5, 1).
@@ -219,8 +212,8 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
     """
     level = check_confidence_level(level)
     check_option(side, "side", SIDES)
-    y = _check_series(y, "y")
-    var = _check_series(var, "var", y.shape[0])
+    y = check_series(y, "y")
+    var = check_forecast(var, "var", y.shape[0])
     quantile, alpha = (-var, 1.0 - level) if side == "lower" else (var, level)
     if not reduce and isinstance(reduce, (bool, np.bool_)):
         if sample_weight is not None:
