@@ -52,7 +52,8 @@ def test_recursion_matches_a_plain_loop(sp500, decay):
     start = float(np.mean(y[:N_TRAIN] ** 2))
     loop = _loop_variance(y, decay, start)
     np.testing.assert_allclose(ewma_variance(y * y, decay, start), loop[1:], rtol=1e-12)
-    model = EWMARiskEstimator(decay=decay).fit(y[:N_TRAIN, None], y[:N_TRAIN])
+    lagged = np.r_[0.0, y[:N_TRAIN - 1]][:, None]  # the previous return, as X holds it
+    model = EWMARiskEstimator(decay=decay).fit(lagged, y[:N_TRAIN])
     np.testing.assert_allclose(model.conditional_volatility_, np.sqrt(loop[:N_TRAIN]),
                                rtol=1e-12)
     np.testing.assert_allclose(model.std_resid_, y[:N_TRAIN] / np.sqrt(loop[:N_TRAIN]),

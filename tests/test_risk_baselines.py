@@ -5,6 +5,7 @@ historical_simulation function."""
 import math
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from skqegm.baselines import (
 )
 from skqegm.baselines.garch import standardized_tail
 from skqegm.datasets import load_sp500_returns
-from skqegm.preprocessing import make_lagged_features
+from skqegm.preprocessing import make_lagged_features, make_tail_pipeline
 
 arch = pytest.importorskip("arch")
 from arch import arch_model  # noqa: E402
@@ -244,6 +245,24 @@ def test_string_returns_are_refused_by_name(model):
             model.fit(X, text)
     with pytest.raises(ValueError, match="returns must hold real numbers; got strings"):
         historical_simulation(y.astype(str), first=250)
+
+
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(), HistoricalSimulation(window=10),
+                                   EWMARiskEstimator()], ids=lambda m: type(m).__name__)
+def test_a_lag_column_that_is_not_the_previous_return_warns(sp500, model):
+    # A scaler before the model rescaled the column its forecasts continue the series
+    # from: GJR's 99% VaR came out at 15-35% where it is 1.1%, silently.
+    X, y = sp500
+    X, y = X[:600], y[:600]
+    pipe = make_tail_pipeline(clone(model), kind="finance")
+    with pytest.warns(UserWarning, match=r"lag_column=0 of X is not the previous return "
+                                         r"\(X\[t, 0\] != y\[t - 1\] in 599 of 599 rows\)"):
+        pipe.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clone(model).fit(X, y)
+        kept = np.r_[0:200, 210:600]  # ten days dropped from the series: a few mismatches
+        clone(model).fit(X[kept], y[kept])
 
 
 def test_missing_arch_names_the_extra(monkeypatch):

@@ -9,6 +9,8 @@ prediction rows continue the series, so the forecast of a row uses that row's la
 return and those of the rows before it (never its own ``y``).
 """
 
+import warnings
+
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -32,7 +34,27 @@ def check_fit_data(estimator, X, y, min_rows):
     if y.shape[0] < min_rows:
         raise ValueError(f"{type(estimator).__name__} needs at least {min_rows} training rows "
                          f"(returns); got n_samples={y.shape[0]}.")
+    _warn_if_not_lagged(estimator, X, y)
     return X, y
+
+
+def _warn_if_not_lagged(estimator, X, y):
+    """Warn when column ``lag_column`` of most training rows is not the previous ``y``.
+
+    The forecasts continue the series from that column, so a column in other units (a
+    scaler before the model in a pipeline) gives forecasts in mixed units, silently. A
+    few mismatches (rows dropped from a series) are allowed: the majority decides.
+    """
+    lagged, previous = X[1:, estimator.lag_column], y[:-1]
+    mismatched = int(np.sum(~np.isclose(lagged, previous, rtol=1e-6, atol=0.0)))
+    if mismatched > len(previous) / 2:
+        warnings.warn(
+            f"Column lag_column={estimator.lag_column} of X is not the previous return "
+            f"(X[t, {estimator.lag_column}] != y[t - 1] in {mismatched} of {len(previous)} "
+            f"rows), yet {type(estimator).__name__} forecasts by continuing the series "
+            "from it. Pass X as make_lagged_features builds it, unscaled: a scaler before "
+            "this model in a pipeline rescales that column too.",
+            UserWarning, stacklevel=4)
 
 
 def lagged_returns(estimator, X):
