@@ -340,9 +340,11 @@ def check_real_array(x, name, *, allow_inf=False):
     Raises
     ------
     ValueError
-        If ``x`` holds strings, complex numbers, dates or other non-real values, NaN, or an
-        infinity that is not allowed.
+        If ``x`` is None, holds strings, complex numbers, dates or other non-real values,
+        NaN, or an infinity that is not allowed.
     """
+    if x is None:  # numpy reads it as NaN: "contains NaN" would hide a missing input
+        raise ValueError(f"{name} must be an array of real numbers; got None.")
     raw = _as_array(x, name)
     # float64 would silently parse numeric strings and dates; a metric should not guess.
     if raw.dtype.kind not in REAL_KINDS + "O":
