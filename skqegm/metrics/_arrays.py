@@ -7,7 +7,7 @@ inside a grid search still says which input was wrong and what it needs.
 import numpy as np
 
 from ..utils._tails import SIDES
-from ..utils._validation import check_int, check_option, check_real, check_real_array
+from ..utils._validation import as_1d, check_int, check_option, check_real, check_real_array
 
 #: Largest standardised coordinate: far beyond any standardised data point (within
 #: ``sqrt(n_points)`` of the mean), yet small enough that k-means' squared distances,
@@ -17,46 +17,6 @@ COORDINATE_CAP = 1e8
 #: model's conditional tail is the same point mass, so a model far from the data would
 #: score as well as a perfect one.
 MIN_CELLS = 2
-
-
-def as_1d(values, name):
-    """A checked array as 1-D: a single column ``(n, 1)`` is read as 1-D.
-
-    scikit-learn's metrics read a one-column ``y`` (``df[["target"]]``, the output of a
-    ``predict`` that keeps two dimensions) as one series; so do these. Several columns are
-    several series, which the metrics do not score at once, and are refused.
-
-    Parameters
-    ----------
-    values : ndarray
-        The input, already checked (e.g. by ``check_real_array``).
-    name : str
-        The argument's name, used in error messages.
-
-    Returns
-    -------
-    values : ndarray of shape (n_samples,)
-
-    Raises
-    ------
-    ValueError
-        If ``values`` is neither 1-D nor of shape ``(n_samples, 1)``.
-    """
-    if values.ndim == 2 and values.shape[1] == 1:
-        return values[:, 0]
-    if values.ndim == 1:
-        return values
-    if values.ndim == 2 and values.shape[0] == 1:
-        hint = " It is a single row; pass the series as a 1-D array."
-    elif values.ndim == 2:
-        hint = (f" It has {values.shape[1]} columns, several series; the metric scores one, "
-                "so pass one column.")
-    elif values.ndim == 0:
-        hint = " It is a single number."
-    else:
-        hint = ""
-    raise ValueError(f"{name} must be a non-empty 1-D array or a single column of shape "
-                     f"(n_samples, 1); got shape {values.shape}.{hint}")
 
 
 def check_series(x, name, *, min_length=1, allow_inf=False):
