@@ -47,7 +47,7 @@ def test_var_exceedances_warns_on_a_quantile_passed_as_var(side, rule):
         ([0.0, np.nan], 0.1, {}, "y contains NaN"),
         ([0.0, 1.0], np.nan, {}, "var contains NaN"),
         ([0.0, 1.0], np.inf, {}, "var contains infinity"),
-        ([[0.0, 1.0]], 0.1, {}, r"y must be a non-empty 1-D array or a single column of "
+        ([[0.0, 1.0]], 0.1, {}, r"y must be 1-D or a single column of "
                                 r"shape \(n_samples, 1\); got shape \(1, 2\)"),
         ([], 0.1, {}, r"y must be a non-empty 1-D array; got shape \(0,\)"),
         (["0.01", "0.02"], 0.1, {}, "y must hold real numbers"),

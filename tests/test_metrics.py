@@ -357,7 +357,7 @@ def test_recall_without_rare_event_is_nan_with_warning():
         ([0, 1, 1], [-1, 1, 1], "y_pred must contain only 0 and 1"),
         ([0, 1], [0, 1, 1], "same length"),
         ([], [], r"y_true must be a non-empty 1-D array; got shape \(0,\)"),
-        ([[0, 1]], [[0, 1]], r"y_true must be a non-empty 1-D array .* got shape \(1, 2\). "
+        ([[0, 1]], [[0, 1]], r"y_true must be 1-D or a single column .* got shape \(1, 2\). "
                              "It is a single row"),
         ([0, np.nan], [0, 1], "y_true contains NaN"),
         ([0, 1], [0, np.inf], "y_pred contains infinity"),
@@ -515,7 +515,7 @@ def test_every_metric_reads_a_single_column_as_one_series(name, metric, series, 
     # Several columns are several series: refused, naming the argument.
     allowed = ("a number or have the shape of y \\(40,\\) \\(or \\(40, 1\\)\\); got"
                if argument in ("var", "es") else
-               "a non-empty 1-D array or a single column of shape \\(n_samples, 1\\); got shape")
+               "1-D or a single column of shape \\(n_samples, 1\\); got shape")
     with pytest.raises(ValueError, match=rf"^{argument} must be {allowed} \(40, 2\)"):
         metric(np.column_stack([series, series]))
     with pytest.raises(ValueError, match=rf"^{argument} must be {allowed} \(1, 40\)"):

@@ -300,8 +300,8 @@ def test_lagged_volatilities_do_not_depend_on_the_units(scale):
 
 
 def test_lagged_features_rejects_2d_returns():
-    with pytest.raises(ValueError, match=r"returns must be 1-D or a single column; got an "
-                                         r"array of shape \(40, 2\)"):
+    with pytest.raises(ValueError, match=r"returns must be 1-D or a single column of shape "
+                                         r"\(n_samples, 1\); got shape \(40, 2\)"):
         make_lagged_features(np.zeros((40, 2)))
 
 

@@ -341,7 +341,7 @@ def test_supervised_scorers_take_a_one_column_y(name):
     est = GaussianConditionalTail().fit(X[:300], y[:300])
     expected = SCORERS[name](est, X[300:], y[300:])
     assert SCORERS[name](est, X[300:], y[300:, None]) == expected
-    with pytest.raises(ValueError, match="non-empty 1-D array"):
+    with pytest.raises(ValueError, match="1-D or a single column"):
         SCORERS[name](est, X[300:], np.column_stack([y[300:], y[300:]]))
 
 

@@ -7,7 +7,7 @@ inside a grid search still says which input was wrong and what it needs.
 import numpy as np
 
 from ..utils._tails import SIDES
-from ..utils._validation import check_int, check_option, check_real, check_real_array
+from ..utils._validation import as_1d, check_int, check_option, check_real, check_real_array
 
 #: Largest standardised coordinate: far beyond any standardised data point (within
 #: ``sqrt(n_points)`` of the mean), yet small enough that k-means' squared distances,
@@ -17,72 +17,6 @@ COORDINATE_CAP = 1e8
 #: model's conditional tail is the same point mass, so a model far from the data would
 #: score as well as a perfect one.
 MIN_CELLS = 2
-
-
-def real_array(x, name, *, allow_inf=False):
-    """``check_real_array``, with ``None`` refused as missing rather than as NaN.
-
-    Parameters
-    ----------
-    x : array-like
-        The input.
-    name : str
-        The argument's name, used in error messages.
-    allow_inf : bool, default=False
-        Whether ``+inf`` and ``-inf`` are valid values.
-
-    Returns
-    -------
-    values : ndarray of dtype float64
-
-    Raises
-    ------
-    ValueError
-        If ``x`` is None, or ``check_real_array`` refuses it.
-    """
-    if x is None:  # numpy reads it as NaN: "y contains NaN" would hide a missing input
-        raise ValueError(f"{name} must be an array of real numbers; got None.")
-    return check_real_array(x, name, allow_inf=allow_inf)
-
-
-def as_1d(values, name):
-    """A checked array as 1-D: a single column ``(n, 1)`` is read as 1-D.
-
-    scikit-learn's metrics read a one-column ``y`` (``df[["target"]]``, the output of a
-    ``predict`` that keeps two dimensions) as one series; so do these. Several columns are
-    several series, which the metrics do not score at once, and are refused.
-
-    Parameters
-    ----------
-    values : ndarray
-        The input, already checked (e.g. by ``check_real_array``).
-    name : str
-        The argument's name, used in error messages.
-
-    Returns
-    -------
-    values : ndarray of shape (n_samples,)
-
-    Raises
-    ------
-    ValueError
-        If ``values`` is neither 1-D nor of shape ``(n_samples, 1)``.
-    """
-    if values.ndim == 2 and values.shape[1] == 1:
-        return values[:, 0]
-    if values.ndim == 1:
-        return values
-    if values.ndim == 2 and values.shape[0] == 1:
-        hint = " It is a single row; pass the series as a 1-D array."
-    elif values.ndim == 2:
-        hint = (f" It has {values.shape[1]} columns, several series; the metric scores one, "
-                "so pass one column.")
-    elif values.ndim == 0:
-        hint = " It is a single number."
-    else:
-        hint = ""
-    raise ValueError(f"{name} must be a non-empty 1-D array or a single column of shape "
-                     f"(n_samples, 1); got shape {values.shape}.{hint}")
 
 
 def check_series(x, name, *, min_length=1, allow_inf=False):
@@ -109,7 +43,7 @@ def check_series(x, name, *, min_length=1, allow_inf=False):
         If ``x`` holds anything but real numbers, NaN (or an infinity not allowed), is
         neither 1-D nor a single column, or has fewer than ``min_length`` values.
     """
-    values = as_1d(real_array(x, name, allow_inf=allow_inf), name)
+    values = as_1d(check_real_array(x, name, allow_inf=allow_inf), name)
     if values.shape[0] < min_length:
         need = "a non-empty 1-D array" if min_length == 1 else (
             f"a 1-D array of at least {min_length} values")
@@ -139,7 +73,7 @@ def check_forecast(x, name, n_samples):
         If ``x`` holds anything but finite real numbers, or is neither a number nor of
         length ``n_samples``.
     """
-    values = real_array(x, name)
+    values = check_real_array(x, name)
     if values.ndim == 0:
         return np.full(n_samples, float(values))
     if values.ndim == 2 and values.shape[1] == 1:
@@ -206,7 +140,7 @@ def bounded_rows(points):
 
 def _check_bounds(intervals, n_samples, name):
     # Infinite bounds are legitimate (an unbounded interval); NaN is not.
-    intervals = real_array(intervals, name, allow_inf=True)
+    intervals = check_real_array(intervals, name, allow_inf=True)
     if intervals.shape != (n_samples, 2):
         if intervals.shape == (2, n_samples):
             hint = " (transposed?)"

@@ -12,8 +12,8 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import chi2
 
-from ..utils._validation import check_confidence_level, check_option
-from ._arrays import check_flags, check_forecast, check_series, real_array
+from ..utils._validation import check_confidence_level, check_option, check_real_array
+from ._arrays import check_flags, check_forecast, check_series
 
 
 class BacktestResult(NamedTuple):
@@ -55,7 +55,7 @@ def _check_exceedances(exceedances, min_length=1):
 
 def _check_var(var, n_samples):
     # A one-element var stands for every day, as a number does.
-    values = real_array(var, "var")
+    values = check_real_array(var, "var")
     if values.shape == (1,) or values.shape == (1, 1):
         return check_forecast(values.ravel()[0], "var", n_samples)
     return check_forecast(values, "var", n_samples)

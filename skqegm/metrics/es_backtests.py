@@ -9,8 +9,8 @@ from ..utils._validation import (
     check_confidence_level,
     check_int,
     check_random_state,
+    check_real_array,
 )
-from ._arrays import real_array
 from .scoring_rules import check_var_es
 
 __all__ = ["AcerbiSzekelyResult", "acerbi_szekely_test"]
@@ -57,14 +57,14 @@ def _simulated_paths(predictive, n_days, n_simulations, rng):
                  "lower n_simulations.")
     if callable(predictive):
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        paths = real_array(predictive(n_simulations, seed),
+        paths = check_real_array(predictive(n_simulations, seed),
                                  "the output of predictive(n_simulations, random_state)")
         if paths.shape != (n_days, n_simulations):
             raise ValueError(f"predictive(n_simulations, random_state) must return an array "
                              f"of shape (n_days, n_simulations) = ({n_days}, {n_simulations});"
                              f" got {paths.shape}.")
         return paths
-    draws = real_array(predictive, "predictive")
+    draws = check_real_array(predictive, "predictive")
     if draws.ndim != 2 or draws.shape[0] != n_days or draws.shape[1] < 2:
         raise ValueError(f"predictive must be a callable or an array of draws of shape "
                          f"(n_days, n_draws) = ({n_days}, n_draws >= 2); got {draws.shape}.")

@@ -17,8 +17,8 @@ estimator with another one.
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ..utils._validation import check_confidence_level, check_option
-from ._arrays import check_forecast, check_series, real_array
+from ..utils._validation import check_confidence_level, check_option, check_real_array
+from ._arrays import check_forecast, check_series
 from ._scorer import BoundScorer
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
@@ -64,7 +64,7 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
     if hasattr(estimator, "fit"):
         check_is_fitted(estimator)
     call = f"{type(estimator).__name__}.{method}(X, {level!r})"
-    forecasts = real_array(getattr(estimator, method)(X, level), f"the output of {call}")
+    forecasts = check_real_array(getattr(estimator, method)(X, level), f"the output of {call}")
     try:
         return check_forecast(forecasts, f"the output of {call}", n_samples)
     except ValueError as exc:

@@ -53,14 +53,13 @@ from ..pipeline import Pipeline
 from ..utils._memory import check_memory
 from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import check_int, check_option, check_real
+from ..utils._validation import check_int, check_option, check_real, check_real_array
 from ._arrays import (
     check_coverage,
     check_flags,
     check_intervals,
     check_series,
     check_tail_kl_params,
-    real_array,
 )
 from ._rarity import kde_rarity, rarity_scores, resolve_rarity
 from ._scorer import BoundScorer
@@ -143,7 +142,7 @@ def _held_out(X):
     A frame keeps its column names for the model; a 1-D ``X`` (one feature) reaches
     the model as one column, as the model was fitted on.
     """
-    values = real_array(X, "X")
+    values = check_real_array(X, "X")
     if values.ndim > 2 or values.shape[0] == 0:
         raise ValueError(f"X must be a non-empty 1-D or 2-D array; got an array of shape "
                          f"{values.shape}.")
@@ -159,7 +158,7 @@ def _call_name(estimator, call):
 
 def _model_output(values, estimator, call, *, allow_inf=False):
     """A model's output as float64; NaN (or infinity) is the model's fault, so say whose."""
-    return real_array(values, f"the output of {_call_name(estimator, call)}",
+    return check_real_array(values, f"the output of {_call_name(estimator, call)}",
                             allow_inf=allow_inf)
 
 

@@ -13,8 +13,8 @@ quantile is ``v = -VaR`` and the tail mean ``e = -ES`` of ``y`` (``side="lower"`
 import numpy as np
 from sklearn.metrics import mean_pinball_loss
 
-from ..utils._validation import check_confidence_level, check_option
-from ._arrays import check_forecast, check_series, real_array
+from ..utils._validation import check_confidence_level, check_option, check_real_array
+from ._arrays import check_forecast, check_series
 
 __all__ = ["fz0_loss", "var_pinball_loss"]
 
@@ -156,7 +156,7 @@ def _check_weights(sample_weight, n_samples):
     # np.average divides by their sum: zero weights raised ZeroDivisionError, negative
     # ones gave a "mean" outside the range of the losses.
     # 1-D or a number, as scikit-learn's metrics take it (they refuse a column).
-    weights = real_array(sample_weight, "sample_weight")
+    weights = check_real_array(sample_weight, "sample_weight")
     if weights.ndim == 0:
         weights = np.full(n_samples, float(weights))
     if weights.shape != (n_samples,):

@@ -8,12 +8,13 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from ..utils._scaling import power_of_two_scale
-from ._arrays import MIN_CELLS, bounded_rows, check_tail_kl_params, real_array
+from ..utils._validation import check_real_array
+from ._arrays import MIN_CELLS, bounded_rows, check_tail_kl_params
 from ._rarity import rarity_scores, resolve_rarity
 
 
 def _check_sample(x, name):
-    x = real_array(x, name)
+    x = check_real_array(x, name)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
     if x.ndim != 2:

@@ -11,6 +11,7 @@ from sklearn.base import clone
 
 from ..utils._memory import check_memory
 from ..utils._validation import (
+    as_1d,
     check_confidence_level,
     check_int,
     check_option,
@@ -159,19 +160,6 @@ def _check_estimator(estimator, n_draws):
         raise TypeError(f"walk_forward needs an estimator with {', '.join(needed)}"
                         + ("" if n_draws is None else " (n_draws is set)")
                         + f"; {type(estimator).__name__} lacks {', '.join(missing)}.")
-
-
-def _check_y(y):
-    """``y`` as a 1-D float array; a single column ``(n, 1)`` counts as 1-D, as in
-    scikit-learn's regressors and metrics."""
-    y = check_real_array(y, "y")
-    if y.ndim == 2 and y.shape[1] == 1:
-        return y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D or a single column, shape (n_samples,) or "
-                         f"(n_samples, 1): walk_forward forecasts one target; got an array "
-                         f"of shape {y.shape}.")
-    return y
 
 
 def _check_same_index(X, y_index):
@@ -422,7 +410,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
     _check_estimator(estimator, n_draws)
     y_index = getattr(y, "index", None)
-    y = _check_y(y)
+    y = as_1d(check_real_array(y, "y"), "y")  # a single column is 1-D, as in sklearn
     n_rows = y.shape[0]
     n_X = count_rows(X)
     if n_X != n_rows:

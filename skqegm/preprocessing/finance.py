@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils.validation import check_array
 
 from ..utils._scaling import power_of_two_scale
-from ..utils._validation import check_int
+from ..utils._validation import as_1d, check_int
 from ._time_order import check_time_order, is_pandas
 
 
@@ -124,13 +124,8 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
         returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
     check_time_order(returns, "returns")
-    r = check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
-                    input_name="returns")
-    if r.ndim == 2 and r.shape[1] == 1:
-        r = r[:, 0]
-    if r.ndim != 1:
-        raise ValueError(f"returns must be 1-D or a single column; got an array of shape "
-                         f"{r.shape}.")
+    r = as_1d(check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                          input_name="returns"), "returns")
     start = max(lags + vol_windows)
     if r.shape[0] <= start:
         raise ValueError(

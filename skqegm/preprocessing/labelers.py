@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import check_option
+from ..utils._validation import as_1d, check_option
 
 
 class _TailLabelerMixin:
@@ -287,12 +287,8 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
     """
     check_option(method, "method", ("sigma", "quantile"))
-    y = check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64, input_name="y")
-    if y.ndim == 2 and y.shape[1] == 1:  # a single column counts as 1-D, as in scikit-learn
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D or a single column; got an array of shape "
-                         f"{y.shape}.")
+    y = as_1d(check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64,
+                          input_name="y"), "y")
     if method == "sigma":
         labeler = SigmaThresholdLabeler(k=k, side=side)
     else:

@@ -340,9 +340,11 @@ def check_real_array(x, name, *, allow_inf=False):
     Raises
     ------
     ValueError
-        If ``x`` holds strings, complex numbers, dates or other non-real values, NaN, or an
-        infinity that is not allowed.
+        If ``x`` is None, holds strings, complex numbers, dates or other non-real values,
+        NaN, or an infinity that is not allowed.
     """
+    if x is None:  # numpy reads it as NaN: "contains NaN" would hide a missing input
+        raise ValueError(f"{name} must be an array of real numbers; got None.")
     raw = _as_array(x, name)
     # float64 would silently parse numeric strings and dates; a metric should not guess.
     if raw.dtype.kind not in REAL_KINDS + "O":
@@ -357,3 +359,42 @@ def check_real_array(x, name, *, allow_inf=False):
     if not allow_inf and np.isinf(values).any():
         raise ValueError(f"{name} contains infinity; it must be finite.")
     return values
+
+
+def as_1d(values, name):
+    """A checked array as 1-D, a single column ``(n, 1)`` read as 1-D.
+
+    scikit-learn reads a one-column ``y`` (``df[["target"]]``, a ``predict`` that keeps
+    two dimensions) as one series; so does skqegm wherever it takes one series. Several
+    columns are several series, and are refused.
+
+    Parameters
+    ----------
+    values : ndarray
+        The input, already checked (e.g. by :func:`check_real_array`).
+    name : str
+        The argument's name, used in error messages.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is neither 1-D nor of shape ``(n_samples, 1)``.
+    """
+    if values.ndim == 2 and values.shape[1] == 1:
+        return values[:, 0]
+    if values.ndim == 1:
+        return values
+    if values.ndim == 2 and values.shape[0] == 1:
+        hint = " It is a single row; pass the series as a 1-D array."
+    elif values.ndim == 2:
+        hint = f" It has {values.shape[1]} columns, several series; pass one."
+    elif values.ndim == 0:
+        hint = " It is a single number."
+    else:
+        hint = ""
+    raise ValueError(f"{name} must be 1-D or a single column of shape (n_samples, 1); got "
+                     f"shape {values.shape}.{hint}")
