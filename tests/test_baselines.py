@@ -22,6 +22,7 @@ from skqegm.baselines import (
 from skqegm.baselines.gpd import EMPTY_TAIL_OBSERVATIONS, MIN_EXCEEDANCES
 from skqegm.baselines.student_t import DF_BOUNDS
 from skqegm.datasets import make_tail_mixture
+from skqegm.extremes import return_level
 from skqegm.metrics import SCORERS
 from skqegm.nn import Callback
 from skqegm.utils.estimator_checks import check_sampler, parametrize_with_sampler_checks
@@ -273,6 +274,20 @@ def test_gpd_fits_huge_data_as_scaled_data():
     np.testing.assert_allclose(huge.gpd_shape_, small.gpd_shape_, atol=1e-3)  # optimiser tol
     np.testing.assert_allclose(huge.gpd_scale_ / 1e155, small.gpd_scale_, rtol=1e-2)
     assert np.all(np.isfinite(huge.sample(10_000, random_state=0)))
+
+
+@pytest.mark.parametrize("unit", [1e-12, 1e-50, 1e16, 1e50])
+def test_gpd_fit_is_scale_equivariant_at_any_magnitude(unit):
+    # scipy's genpareto.fit starts from values that fail on excesses below about 1e-11 or
+    # above about 1e15 (measured on scipy 1.17: shape 1.3 instead of 0.3 at 1e-12, 80 at
+    # 1e50), long before its overflow beyond 1e154; the fit must not depend on the units.
+    x = stats.t.rvs(3, size=2000, random_state=4).reshape(-1, 1)
+    small, scaled = GPDTailSampler().fit(x), GPDTailSampler().fit(x * unit)
+    np.testing.assert_allclose(scaled.gpd_shape_, small.gpd_shape_, atol=1e-3)  # optimiser tol
+    np.testing.assert_allclose(scaled.gpd_scale_ / unit, small.gpd_scale_, rtol=1e-2)
+    level = return_level(small, 10.0, confidence_level=None).level
+    assert return_level(scaled, 10.0, confidence_level=None).level / unit == pytest.approx(
+        level, rel=1e-2)
 
 
 @pytest.mark.parametrize("n_rows, n_exceedances", [(100, MIN_EXCEEDANCES), (81, 4)])
