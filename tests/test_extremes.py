@@ -296,11 +296,19 @@ def test_extrapolation_warning_beyond_the_record(rain, kde_rain):
     ([10.0, -1.0], "return_period must be positive"),
     (np.nan, "return_period must be finite"),
     ("ten", "return_period must be a real number"),
+    (["100"], "return_period must be a real number"),  # not parsed: a number is due
+    (True, "return_period must be a real number"),
     (1 / 400, "return_period must be longer than one observation"),
 ])
 def test_bad_return_periods_are_refused(gpd_rain, period, match):
     with pytest.raises(ValueError, match=match):
         return_level(gpd_rain, period)
+
+
+def test_levels_that_are_no_numbers_are_refused(gpd_rain):
+    for level in (["60"], True, [np.datetime64("2020-01-01")]):
+        with pytest.raises(ValueError, match="level must be a real number"):
+            return_period(gpd_rain, level)
 
 
 @pytest.mark.parametrize("kwargs, match", [

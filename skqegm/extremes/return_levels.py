@@ -97,11 +97,16 @@ class ReturnPeriodResult(NamedTuple):
 
 # -- checks ---------------------------------------------------------------------------------
 def _real_array(values, name):
+    # Numbers only: a float64 conversion would parse strings ("100") and take True for 1.
+    raw = values
     try:
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values)
+        if values.dtype.kind not in "iufO":
+            raise TypeError
+        values = values.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a real number or an array of them; got "
-                         f"{values!r}.") from None
+                         f"{raw!r}.") from None
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError(f"{name} must be finite real numbers (at least one); got {values!r}.")
     return values
