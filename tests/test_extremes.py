@@ -375,6 +375,25 @@ def test_delta_method_outside_the_gpd_tail(rain, gpd_rain):
     assert lower.level < 0 and np.isnan(lower.lower)
 
 
+def test_gpd_answers_each_level_in_its_tail_in_closed_form_beside_body_levels(gpd_rain):
+    # A period in the body came from draws, and took every period beside it along: the
+    # 100-year level then moved with the seed, and differed from its value asked alone.
+    alone = return_level(gpd_rain, PERIODS, confidence_level=None).level
+    for seed in (0, 1):
+        mixed = return_level(gpd_rain, np.append(0.1, PERIODS), confidence_level=None,
+                             random_state=seed).level
+        np.testing.assert_allclose(mixed[1:], alone, rtol=1e-12)
+        assert 10 < mixed[0] < 30
+    levels = np.array([60.0, 100.0])
+    alone = return_period(gpd_rain, levels, confidence_level=None).period
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 20 mm is common: its draws resolve it, no warning
+        mixed = return_period(gpd_rain, np.append(20.0, levels), confidence_level=None,
+                              n_draws=20_000).period
+    np.testing.assert_allclose(mixed[1:], alone, rtol=1e-12)
+    assert 0 < mixed[0] < 0.32
+
+
 # --- (g) the plot ---------------------------------------------------------------------------
 def test_return_level_plot_draws_data_curves_and_bands(rain, gpd_rain, kde_rain, tmp_path):
     matplotlib = pytest.importorskip("matplotlib")
