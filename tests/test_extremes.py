@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy import stats
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
@@ -249,6 +250,36 @@ def test_bootstrap_is_deterministic_and_brackets_the_estimate(rain, kde_rain, ca
     assert not np.array_equal(first.lower, other.lower)
     assert np.all((first.lower <= first.level) & (first.level <= first.upper))
     assert np.all(first.upper - first.lower > 0)
+
+
+class _ExponentialSampler(BaseEstimator):
+    """The exponential law of the data's mean: a refit costs nothing, and the true return
+    level of standard exponential data is known, ``log(T * observations_per_year)``."""
+
+    def fit(self, X, y=None):
+        self.mean_, self.n_features_in_ = float(np.mean(X)), 1
+        return self
+
+    def sample(self, n_samples=1, random_state=None):
+        return np.random.RandomState(random_state).exponential(self.mean_, (n_samples, 1))
+
+
+@pytest.mark.slow
+def test_bootstrap_interval_covers_the_true_level():
+    """100 data sets of 200 standard exponential values, 100 refits each. Measured coverage
+    of the 95% percentile intervals, three seeds: 0.93-0.89 (2 years), 0.96-0.89 (10
+    years), the percentile bootstrap's known shortfall on a skewed statistic at n=200; the
+    delta method on a GPD fit covers 0.95 and 0.92 (test_delta_interval_covers_the_true_level)."""
+    periods, n_y, reps = np.array([2.0, 10.0]), 10.0, 100
+    true_level = np.log(periods * n_y)
+    rng = np.random.default_rng(0)
+    hits = np.zeros(2)
+    for rep in range(reps):
+        X = rng.exponential(size=(200, 1))
+        result = return_level(_ExponentialSampler().fit(X), periods, observations_per_year=n_y,
+                              X=X, n_bootstrap=100, random_state=rep)
+        hits += (result.lower <= true_level) & (true_level <= result.upper)
+    assert np.all((hits / reps >= 0.85) & (hits / reps <= 0.99)), hits / reps
 
 
 def test_bootstrap_seeds_refits_of_an_unseeded_estimator():
