@@ -180,6 +180,21 @@ def test_gpd_standard_errors_are_nan_where_undefined():
     np.testing.assert_allclose(few.gpd_scale_se_, few.gpd_scale_ / np.sqrt(3))
 
 
+def test_gpd_standard_errors_of_huge_data_stay_finite():
+    # The scale's variance of data beyond 1e154 overflows float64 (it is beyond its range),
+    # but its standard error does not: it was inf, and the period's interval [0, inf]
+    # under a warning that said NaN.
+    x = stats.t.rvs(4, size=5000, random_state=0).reshape(-1, 1)
+    small, huge = GPDTailSampler().fit(x), GPDTailSampler().fit(x * 1e160)
+    np.testing.assert_allclose(huge.gpd_scale_se_ / 1e160, small.gpd_scale_se_, rtol=1e-2)
+    np.testing.assert_allclose(huge.gpd_shape_se_, small.gpd_shape_se_, rtol=1e-2)
+    level = return_level(small, 50.0).level
+    with pytest.warns(UserWarning, match="scale's variance overflows float64"):
+        results = (return_level(huge, 50.0), return_period(huge, level * 1e160))
+    for result in results:
+        assert np.isnan(result.lower) and np.isnan(result.upper)  # as the warning says
+
+
 def test_delta_interval_covers_the_true_level():
     """200 data sets, half zeros (rainfall-like) and half GPD(0.2): the tail beyond a
     threshold of a GPD is GPD, so the true T-year level is known. Measured coverage of the

@@ -263,14 +263,26 @@ def _delta_tail(estimator, side, holds, message):
     tail = pot_tail(estimator, side)
     if not holds(tail):
         raise ValueError(message(tail) + " Use method='bootstrap' (with X) there.")
-    if not np.all(np.isfinite(tail[4][1:, 1:])):
+    block = tail[4][1:, 1:]
+    if np.any(np.isinf(block)):
+        why = ("its scale's variance overflows float64: a scale beyond about 1e154; divide "
+               "the data by their largest magnitude")
+    else:
+        why = "its shape is fixed, with fewer than 5 exceedances, or at most -0.5"
+    if not np.all(np.isfinite(block)):
         warnings.warn(
-            f"the {side} tail of {type(estimator).__name__} has no standard errors (its "
-            "shape is fixed, with fewer than 5 exceedances, or at most -0.5), so the "
-            "delta-method interval is NaN; use method='bootstrap' (with X).",
+            f"the {side} tail of {type(estimator).__name__} has no standard errors ({why}), "
+            "so the delta-method interval is NaN; use method='bootstrap' (with X).",
             UserWarning, stacklevel=4,
         )
     return tail
+
+
+def _half_width(gradient, tail, confidence_level):
+    """Half the delta-method interval; NaN, not inf, where the covariance overflowed."""
+    with np.errstate(invalid="ignore"):
+        half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    return np.where(np.isfinite(half), half, np.nan)
 
 
 def _delta_levels(estimator, probability, side, observations_per_year, confidence_level):
@@ -282,7 +294,7 @@ def _delta_levels(estimator, probability, side, observations_per_year, confidenc
 
     tail = _delta_tail(estimator, side, lambda t: np.all(probability < t[1]), message)
     level, gradient = pot_level(tail, probability, _SIGN[side])
-    half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    half = _half_width(gradient, tail, confidence_level)
     return level, level - half, level + half
 
 
@@ -294,7 +306,7 @@ def _delta_periods(estimator, levels, side, observations_per_year, confidence_le
     sign = _SIGN[side]
     tail = _delta_tail(estimator, side, lambda t: np.all(sign * (levels - t[0]) > 0), message)
     log_p, gradient = pot_log_probability(tail, levels, sign)
-    half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    half = _half_width(gradient, tail, confidence_level)
     with np.errstate(over="ignore"):
         return tuple(np.exp(-x) / observations_per_year
                      for x in (log_p, log_p + half, log_p - half))
