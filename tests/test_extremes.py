@@ -312,8 +312,9 @@ def test_bootstrap_of_the_gpd_refits_in_closed_form(rain, gpd_rain):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         boot = return_level(gpd_rain, PERIODS, X=rain, method="bootstrap", n_bootstrap=30)
-    # The refits' one warning (no lower tail) comes once, counted.
+    # The refits' one warning (no lower tail) comes once, counted, at the caller's line.
     assert [str(w.message)[:24] for w in caught] == ["30 of 30 bootstrap refit"]
+    assert caught[0].filename == __file__
     delta = return_level(gpd_rain, PERIODS)
     np.testing.assert_allclose(boot.level, delta.level)
     assert np.all((boot.lower < boot.level) & (boot.level < boot.upper))
