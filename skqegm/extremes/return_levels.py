@@ -264,12 +264,10 @@ def _delta_tail(estimator, side, holds, message):
     if not holds(tail):
         raise ValueError(message(tail) + " Use method='bootstrap' (with X) there.")
     block = tail[4][1:, 1:]
-    if np.any(np.isinf(block)):
-        why = ("its scale's variance overflows float64: a scale beyond about 1e154; divide "
-               "the data by their largest magnitude")
-    else:
-        why = "its shape is fixed, with fewer than 5 exceedances, or at most -0.5"
     if not np.all(np.isfinite(block)):
+        why = ("its scale's variance overflows float64: a scale beyond about 1e154; divide "
+               "the data by their largest magnitude" if np.any(np.isinf(block)) else
+               "its shape is fixed, with fewer than 5 exceedances, or at most -0.5")
         warnings.warn(
             f"the {side} tail of {type(estimator).__name__} has no standard errors ({why}), "
             "so the delta-method interval is NaN; use method='bootstrap' (with X).",
@@ -479,8 +477,8 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
     tail model answers in closed form for levels beyond its threshold, ``p = zeta * (1 +
     shape * (level - u) / scale) ** (-1 / shape)``, with a delta-method interval on
     ``log p`` (so that it stays positive), and levels inside its body from its draws; any
-    other sampler answers from the share of
-    its draws beyond the level, with a percentile bootstrap interval of refits on ``X``.
+    other sampler answers from the share of its draws beyond the level, with a percentile
+    bootstrap interval of refits on ``X``.
     A level that no draw exceeds has an infinite period; fewer than 100 draws beyond
     a level give a ``UserWarning``.
 
