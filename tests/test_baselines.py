@@ -22,6 +22,7 @@ from skqegm.baselines import (
 from skqegm.baselines.gpd import EMPTY_TAIL_OBSERVATIONS, MIN_EXCEEDANCES
 from skqegm.baselines.student_t import DF_BOUNDS
 from skqegm.datasets import make_tail_mixture
+from skqegm.exceptions import MemoryLimitError
 from skqegm.extremes import return_level
 from skqegm.metrics import SCORERS
 from skqegm.nn import Callback
@@ -509,6 +510,9 @@ def test_bad_parameters_name_the_parameter(model, match):
      "hidden_layer_sizes must be an int >= 1 or a sequence of them"),
     (DiffusionSampler(callbacks=["EpochLogger"]), TypeError,
      "callbacks must be a list of skqegm.nn.Callback instances"),
+    # its noise schedule holds every step: n_steps=10**9 was killed for memory mid-fit
+    (DiffusionSampler(n_steps=10**13), MemoryLimitError,
+     r"n_steps=10000000000000 needs an estimated .* use fewer n_steps"),
 ])
 def test_bad_parameters_beyond_sklearn_validation(model, error, match):
     with pytest.raises(error, match=match):
