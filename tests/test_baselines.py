@@ -513,6 +513,9 @@ def test_bad_parameters_name_the_parameter(model, match):
     # its noise schedule holds every step: n_steps=10**9 was killed for memory mid-fit
     (DiffusionSampler(n_steps=10**13), MemoryLimitError,
      r"n_steps=10000000000000 needs an estimated .* use fewer n_steps"),
+    # the density's draws hold latent_dim values each: the advice named n_density_draws only
+    (VAESampler(latent_dim=10**12), MemoryLimitError,
+     r"latent_dim=1000000000000 needs an estimated .* or a smaller latent_dim"),
 ])
 def test_bad_parameters_beyond_sklearn_validation(model, error, match):
     with pytest.raises(error, match=match):
