@@ -515,7 +515,7 @@ def test_bad_parameters_name_the_parameter(model, match):
      r"n_steps=10000000000000 needs an estimated .* use fewer n_steps"),
     # the density's draws hold latent_dim values each: the advice named n_density_draws only
     (VAESampler(latent_dim=10**12), MemoryLimitError,
-     r"latent_dim=1000000000000 needs an estimated .* or a smaller latent_dim"),
+     r"n_density_draws=4096 needs .* or a smaller latent_dim \(1000000000000\)"),
 ])
 def test_bad_parameters_beyond_sklearn_validation(model, error, match):
     with pytest.raises(error, match=match):
