@@ -22,6 +22,8 @@ from skqegm.baselines import (
 from skqegm.baselines.gpd import EMPTY_TAIL_OBSERVATIONS, MIN_EXCEEDANCES
 from skqegm.baselines.student_t import DF_BOUNDS
 from skqegm.datasets import make_tail_mixture
+from skqegm.exceptions import MemoryLimitError
+from skqegm.extremes import return_level
 from skqegm.metrics import SCORERS
 from skqegm.nn import Callback
 from skqegm.utils.estimator_checks import check_sampler, parametrize_with_sampler_checks
@@ -275,6 +277,20 @@ def test_gpd_fits_huge_data_as_scaled_data():
     assert np.all(np.isfinite(huge.sample(10_000, random_state=0)))
 
 
+@pytest.mark.parametrize("unit", [1e-12, 1e-50, 1e16, 1e50])
+def test_gpd_fit_is_scale_equivariant_at_any_magnitude(unit):
+    # scipy's genpareto.fit starts from values that fail on excesses below about 1e-11 or
+    # above about 1e15 (measured on scipy 1.17: shape 1.3 instead of 0.3 at 1e-12, 80 at
+    # 1e50), long before its overflow beyond 1e154; the fit must not depend on the units.
+    x = stats.t.rvs(3, size=2000, random_state=4).reshape(-1, 1)
+    small, scaled = GPDTailSampler().fit(x), GPDTailSampler().fit(x * unit)
+    np.testing.assert_allclose(scaled.gpd_shape_, small.gpd_shape_, atol=1e-3)  # optimiser tol
+    np.testing.assert_allclose(scaled.gpd_scale_ / unit, small.gpd_scale_, rtol=1e-2)
+    level = return_level(small, 10.0, confidence_level=None).level
+    assert return_level(scaled, 10.0, confidence_level=None).level / unit == pytest.approx(
+        level, rel=1e-2)
+
+
 @pytest.mark.parametrize("n_rows, n_exceedances", [(100, MIN_EXCEEDANCES), (81, 4)])
 def test_gpd_fallback_only_below_min_exceedances(n_rows, n_exceedances):
     # With 5% tails, 100 rows leave 5 points beyond each threshold and 81 rows leave 4.
@@ -494,6 +510,12 @@ def test_bad_parameters_name_the_parameter(model, match):
      "hidden_layer_sizes must be an int >= 1 or a sequence of them"),
     (DiffusionSampler(callbacks=["EpochLogger"]), TypeError,
      "callbacks must be a list of skqegm.nn.Callback instances"),
+    # its noise schedule holds every step: n_steps=10**9 was killed for memory mid-fit
+    (DiffusionSampler(n_steps=10**13), MemoryLimitError,
+     r"n_steps=10000000000000 needs an estimated .* use fewer n_steps"),
+    # the density's draws hold latent_dim values each: the advice named n_density_draws only
+    (VAESampler(latent_dim=10**12), MemoryLimitError,
+     r"n_density_draws=4096 needs .* or a smaller latent_dim \(1000000000000\)"),
 ])
 def test_bad_parameters_beyond_sklearn_validation(model, error, match):
     with pytest.raises(error, match=match):

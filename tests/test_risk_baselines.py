@@ -179,6 +179,13 @@ def test_historical_simulation_estimator_is_the_function():
         -np.quantile(window, 0.01))
 
 
+def test_historical_simulation_without_levels_is_refused():
+    r = np.random.default_rng(0).standard_t(4, size=400) / 100
+    for levels in ((), []):  # gave {}: a KeyError later, far from the cause
+        with pytest.raises(ValueError, match="levels must hold at least one"):
+            historical_simulation(r, first=300, levels=levels)
+
+
 def test_fit_is_reproducible_and_pickles(sp500):
     X, y = sp500
     model = GARCHRiskEstimator(o=1, dist="skewt").fit(X[:N_TRAIN], y[:N_TRAIN])

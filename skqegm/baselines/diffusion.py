@@ -9,6 +9,7 @@ from torch import nn
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
+from ..utils._memory import check_memory
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the
@@ -19,6 +20,9 @@ from ._base import BaseDeepSampler, TailKLScoreMixin
 MAX_BETA = 0.5
 # Frequencies of the sinusoidal embedding of the diffusion step fed to the denoiser.
 _N_FREQUENCIES = 8
+# Bytes per step of the noise schedule at its peak: cosine_schedule's float64 times, their
+# cosines and ratios, the float32 betas and their cumulative product (measured: 33).
+_SCHEDULE_BYTES_PER_STEP = 40
 
 
 def cosine_schedule(n_steps, offset=0.008):
@@ -164,6 +168,11 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+
+    def _prepare_fit(self, values, context, seeds):
+        # Training and sampling hold the whole schedule: refuse what cannot fit first.
+        check_memory(float(_SCHEDULE_BYTES_PER_STEP) * self.n_steps,
+                     f"the noise schedule of n_steps={self.n_steps}", "use fewer n_steps.")
 
     def _make_network(self):
         return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)

@@ -88,10 +88,11 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         tail, < 0 a bounded one, 0 exponential) and scale of each tail's exceedances.
     gpd_shape_se_, gpd_scale_se_ : ndarray of shape (2, n_features)
         Standard errors of ``gpd_shape_`` and ``gpd_scale_``: the square roots of the
-        diagonal of their block of ``tail_cov_``. NaN where the shape is not estimated
-        (a tail with fewer than 5 exceedances; its exponential scale keeps the standard
-        error ``scale / sqrt(n_exceedances)``, NaN without any) and where the fitted
-        shape is at or below -0.5, where the maximum-likelihood estimator is not
+        diagonal of their block of ``tail_cov_`` (finite also where the scale's variance
+        there overflows to ``inf``, for data beyond about 1e154). NaN where the shape is
+        not estimated (a tail with fewer than 5 exceedances; its exponential scale keeps
+        the standard error ``scale / sqrt(n_exceedances)``, NaN without any) and where the
+        fitted shape is at or below -0.5, where the maximum-likelihood estimator is not
         asymptotically normal (Smith, 1985).
     tail_cov_ : ndarray of shape (2, n_features, 3, 3)
         Asymptotic covariance of ``(tail_fractions_, gpd_shape_, gpd_scale_)`` of each
@@ -324,6 +325,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         shape = (2, X.shape[1])
         self.tail_fractions_, self.gpd_shape_, self.gpd_scale_ = (np.empty(shape) for _ in "123")
         self.tail_cov_ = np.empty(shape + (3, 3))
+        self.gpd_shape_se_, self.gpd_scale_se_ = np.empty(shape), np.empty(shape)
         for j, x in enumerate(X.T):
             low, high = self.tail_threshold_[:, j]
             excesses = (low - x[beyond[0][:, j]], x[beyond[1][:, j]] - high)
@@ -331,9 +333,13 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
                 fraction, xi, scale = _fit_tail(excess, x)
                 (self.tail_fractions_[side, j], self.gpd_shape_[side, j],
                  self.gpd_scale_[side, j]) = fraction, xi, scale
-                self.tail_cov_[side, j] = _tail_covariance(excess, len(x), fraction, xi, scale)
-        self.gpd_shape_se_ = np.sqrt(self.tail_cov_[..., 1, 1])
-        self.gpd_scale_se_ = np.sqrt(self.tail_cov_[..., 2, 2])
+                relative = _gpd_covariance(excess, xi, scale)
+                self.tail_cov_[side, j] = _tail_covariance(excess, len(x), fraction, scale,
+                                                           relative)
+                # From the relative covariance: the scale's variance overflows float64 for
+                # data beyond about 1e154, its standard error does not.
+                self.gpd_shape_se_[side, j], self.gpd_scale_se_[side, j] = (
+                    np.sqrt(np.diag(relative)) * (1.0, scale))
 
     def _check_tails_stay_finite(self):
         """Refuse tails whose draws overflow float64 with a probability that a sample can
@@ -456,20 +462,24 @@ def _fit_tail(excess, x):
     return EMPTY_TAIL_OBSERVATIONS / len(x), 0.0, std if std > 0 else 1.0
 
 
-def _tail_covariance(excess, n_rows, fraction, shape, scale):
-    """Asymptotic covariance of ``(fraction, shape, scale)`` of one tail (``tail_cov_``)."""
+def _tail_covariance(excess, n_rows, fraction, scale, relative):
+    """Asymptotic covariance of ``(fraction, shape, scale)`` of one tail (``tail_cov_``),
+    from the ``relative`` covariance of ``(shape, scale / fitted scale)``."""
     cov = np.zeros((3, 3))
     # A tail without exceedances has a stand-in fraction and scale, not estimates.
     cov[0, 0] = fraction * (1 - fraction) / n_rows if len(excess) else np.nan
-    cov[1:, 1:] = _gpd_covariance(excess, shape, scale)
+    units = np.array([1.0, scale])  # back from the relative scale
+    with np.errstate(over="ignore"):  # inf: a scale's variance beyond float64's range
+        cov[1:, 1:] = relative * np.outer(units, units)
     return cov
 
 
 def _gpd_covariance(excess, shape, scale):
-    """Inverse observed information of ``(shape, scale)``; NaN where it is not defined."""
+    """Inverse observed information of ``(shape, s)``, ``s`` the scale relative to the
+    fitted ``scale``; NaN where it is not defined."""
     k = len(excess)
     if k < MIN_EXCEEDANCES:  # exponential: the shape is fixed, the scale the mean excess
-        return np.array([[np.nan, np.nan], [np.nan, scale**2 / k if k else np.nan]])
+        return np.array([[np.nan, np.nan], [np.nan, 1.0 / k if k else np.nan]])
     if not shape > MIN_REGULAR_SHAPE:
         return np.full((2, 2), np.nan)
     info = _gpd_information(excess / scale, shape)
@@ -477,9 +487,7 @@ def _gpd_covariance(excess, shape, scale):
         np.linalg.cholesky(info)
     except np.linalg.LinAlgError:
         return np.full((2, 2), np.nan)
-    units = np.array([1.0, scale])  # back from the relative scale s = scale / fitted scale
-    with np.errstate(over="ignore"):
-        return np.linalg.inv(info) * np.outer(units, units)
+    return np.linalg.inv(info)
 
 
 def _gpd_information(t, shape):

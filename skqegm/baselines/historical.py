@@ -32,7 +32,7 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
     first : int
         The first day forecast, from ``window`` to ``n_days - 1``.
     levels : tuple of float, default=(0.975, 0.99)
-        VaR confidence levels, each in (0.5, 1).
+        VaR confidence levels, each in (0.5, 1); at least one.
     window : int, default=250
         Number of past returns each forecast uses.
 
@@ -62,6 +62,9 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
     window = check_int(window, "window", min_value=2)
     first = check_int(first, "first", min_value=window, max_value=len(returns) - 1)
     levels = [check_confidence_level(level, "levels") for level in np.atleast_1d(levels)]
+    if not levels:
+        raise ValueError("levels must hold at least one VaR confidence level, such as "
+                         "(0.99,); got none.")
     windows = np.lib.stride_tricks.sliding_window_view(returns[:-1], window)[first - window:]
     out = {level: empirical_tail(windows, level, axis=1) for level in levels}
     interval = np.quantile(windows, [0.05, 0.95], axis=1).T

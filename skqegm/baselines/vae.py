@@ -151,7 +151,8 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         per_draw = 8.0 * (self.latent_dim + sum(self._hidden_sizes()) + 4 * values.shape[1] + 1)
         check_memory(per_draw * self.n_density_draws,
                      f"fitting with n_density_draws={self.n_density_draws}",
-                     "use fewer n_density_draws.")
+                     f"use fewer n_density_draws, or a smaller latent_dim "
+                     f"({self.latent_dim}) or hidden_layer_sizes.")
 
     @torch.no_grad()
     def _finish_fit(self, train_set, seeds, generator):

@@ -52,7 +52,7 @@ def _warn_once(caught, n_bootstrap):
     counts = Counter((w.category, str(w.message)) for w in caught)
     for (category, message), count in counts.items():
         warnings.warn(f"{count} of {n_bootstrap} bootstrap refits: {message}", category,
-                      stacklevel=4)
+                      stacklevel=5)  # at the caller of return_level or return_period
 
 
 def percentile_interval(replicates, confidence_level):

@@ -97,11 +97,16 @@ class ReturnPeriodResult(NamedTuple):
 
 # -- checks ---------------------------------------------------------------------------------
 def _real_array(values, name):
+    # Numbers only: a float64 conversion would parse strings ("100") and take True for 1.
+    raw = values
     try:
-        values = np.asarray(values, dtype=np.float64)
+        values = np.asarray(values)
+        if values.dtype.kind not in "iufO":
+            raise TypeError
+        values = values.astype(np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a real number or an array of them; got "
-                         f"{values!r}.") from None
+                         f"{raw!r}.") from None
     if values.size == 0 or not np.all(np.isfinite(values)):
         raise ValueError(f"{name} must be finite real numbers (at least one); got {values!r}.")
     return values
@@ -172,19 +177,21 @@ def _interval_method(estimator, method, confidence_level, X):
 
 # -- point estimates --------------------------------------------------------------------------
 def _tail_holding(model, side, probability):
-    """The POT tail of ``model`` if every probability lies in it, else None."""
+    """The POT tail of ``model`` (None for another sampler) and which probabilities lie
+    in it."""
     if not is_pot_model(model):
-        return None
+        return None, np.zeros(np.shape(probability), dtype=bool)
     tail = pot_tail(model, side)
-    return tail if np.all(probability < tail[1]) else None
+    return tail, probability < tail[1]
 
 
 def _tail_beyond(model, side, levels):
-    """The POT tail of ``model`` if every level lies strictly beyond its threshold."""
+    """The POT tail of ``model`` (None for another sampler) and which levels lie strictly
+    beyond its threshold."""
     if not is_pot_model(model):
-        return None
+        return None, np.zeros(np.shape(levels), dtype=bool)
     tail = pot_tail(model, side)
-    return tail if np.all(_SIGN[side] * (levels - tail[0]) > 0) else None
+    return tail, _SIGN[side] * (levels - tail[0]) > 0
 
 
 def _draws_for_levels(probability, n_draws):
@@ -198,23 +205,33 @@ def _draws_for_levels(probability, n_draws):
     return needed if n_draws is None else n_draws
 
 
+# Each value in a POT model's tail is answered in closed form, and only the others from
+# draws: a period in the body beside it would otherwise put it on draws too.
 def _levels(model, probability, side, n_draws, seed):
-    """Closed form for a POT model whose tail holds every probability, else from draws."""
-    tail = _tail_holding(model, side, probability)
-    if tail is not None:
-        return pot_level(tail, probability, _SIGN[side])[0]
-    n = _draws_for_levels(probability, n_draws)
-    what = f"return_level(return_period of probability {np.min(probability):.3g})"
-    return draws_quantile(draw(model, n, seed, what), probability, side)
+    """Closed form for the probabilities in a POT model's tail, the others from draws."""
+    tail, closed = _tail_holding(model, side, probability)
+    levels = np.empty(probability.shape)
+    if closed.any():
+        levels[closed] = pot_level(tail, probability[closed], _SIGN[side])[0]
+    if not closed.all():
+        rest = probability[~closed]
+        n = _draws_for_levels(rest, n_draws)
+        what = f"return_level(return_period of probability {np.min(rest):.3g})"
+        levels[~closed] = draws_quantile(draw(model, n, seed, what), rest, side)
+    return levels
 
 
 def _probabilities(model, levels, side, n_draws, seed):
-    """Exceedance probabilities: closed form beyond a POT threshold, else from draws."""
-    tail = _tail_beyond(model, side, levels)
-    if tail is not None:
-        return np.exp(pot_log_probability(tail, levels, _SIGN[side])[0])
-    draws = draw(model, n_draws or PERIOD_DRAWS, seed, "return_period")
-    return draws_probability(draws, levels, side)
+    """Exceedance probabilities: closed form beyond a POT threshold, the others from draws."""
+    tail, closed = _tail_beyond(model, side, levels)
+    probability = np.empty(levels.shape)
+    if closed.any():
+        probability[closed] = np.exp(pot_log_probability(tail, levels[closed],
+                                                          _SIGN[side])[0])
+    if not closed.all():
+        draws = draw(model, n_draws or PERIOD_DRAWS, seed, "return_period")
+        probability[~closed] = draws_probability(draws, levels[~closed], side)
+    return probability
 
 
 def _warn_beyond_record(estimator, X, years, observations_per_year):
@@ -246,14 +263,24 @@ def _delta_tail(estimator, side, holds, message):
     tail = pot_tail(estimator, side)
     if not holds(tail):
         raise ValueError(message(tail) + " Use method='bootstrap' (with X) there.")
-    if not np.all(np.isfinite(tail[4][1:, 1:])):
+    block = tail[4][1:, 1:]
+    if not np.all(np.isfinite(block)):
+        why = ("its scale's variance overflows float64: a scale beyond about 1e154; divide "
+               "the data by their largest magnitude" if np.any(np.isinf(block)) else
+               "its shape is fixed, with fewer than 5 exceedances, or at most -0.5")
         warnings.warn(
-            f"the {side} tail of {type(estimator).__name__} has no standard errors (its "
-            "shape is fixed, with fewer than 5 exceedances, or at most -0.5), so the "
-            "delta-method interval is NaN; use method='bootstrap' (with X).",
+            f"the {side} tail of {type(estimator).__name__} has no standard errors ({why}), "
+            "so the delta-method interval is NaN; use method='bootstrap' (with X).",
             UserWarning, stacklevel=4,
         )
     return tail
+
+
+def _half_width(gradient, tail, confidence_level):
+    """Half the delta-method interval; NaN, not inf, where the covariance overflowed."""
+    with np.errstate(invalid="ignore"):
+        half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    return np.where(np.isfinite(half), half, np.nan)
 
 
 def _delta_levels(estimator, probability, side, observations_per_year, confidence_level):
@@ -265,7 +292,7 @@ def _delta_levels(estimator, probability, side, observations_per_year, confidenc
 
     tail = _delta_tail(estimator, side, lambda t: np.all(probability < t[1]), message)
     level, gradient = pot_level(tail, probability, _SIGN[side])
-    half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    half = _half_width(gradient, tail, confidence_level)
     return level, level - half, level + half
 
 
@@ -277,7 +304,7 @@ def _delta_periods(estimator, levels, side, observations_per_year, confidence_le
     sign = _SIGN[side]
     tail = _delta_tail(estimator, side, lambda t: np.all(sign * (levels - t[0]) > 0), message)
     log_p, gradient = pot_log_probability(tail, levels, sign)
-    half = normal_quantile(confidence_level) * delta_se(gradient, tail[4])
+    half = _half_width(gradient, tail, confidence_level)
     with np.errstate(over="ignore"):
         return tuple(np.exp(-x) / observations_per_year
                      for x in (log_p, log_p + half, log_p - half))
@@ -314,10 +341,12 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
       :class:`~skqegm.baselines.GPDTailSampler`: ``tail_threshold_``,
       ``tail_fractions_``, ``gpd_shape_``, ``gpd_scale_`` and ``tail_cov_``) answers in
       closed form, ``u + scale / shape * ((T * observations_per_year * zeta) ** shape -
-      1)`` with ``u`` the threshold and ``zeta`` the tail's probability, and its interval
-      is the delta method on ``(zeta, shape, scale)`` (section 4.4.1 of Coles, 2001;
-      ``zeta`` binomial). Symmetric, it is known to understate the upper bound of long
-      periods, where the likelihood is skewed.
+      1)`` with ``u`` the threshold and ``zeta`` the tail's probability (a period shorter
+      than ``1 / (zeta * observations_per_year)``, whose level lies in the body, is
+      answered from its draws, as below), and its interval is the delta method on
+      ``(zeta, shape, scale)`` (section 4.4.1 of Coles, 2001; ``zeta`` binomial).
+      Symmetric, it is known to understate the upper bound of long periods, where the
+      likelihood is skewed.
     - Any other sampler of one feature answers from its draws (``sample``, given
       ``random_state`` when it accepts one), and its interval is a percentile bootstrap:
       ``n_bootstrap`` clones (:func:`sklearn.base.clone`) refitted on resamples of the
@@ -432,8 +461,9 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
     level, lower, upper = _with_bootstrap(
         estimator, lambda model, seed: _levels(model, probability, side, n_draws, seed), X,
         interval, confidence_level, n_bootstrap, random_state)
-    if _tail_holding(estimator, side, probability) is None:
-        _warn_beyond_record(estimator, X, float(periods.max()), observations_per_year)
+    _, closed = _tail_holding(estimator, side, probability)
+    if not closed.all():
+        _warn_beyond_record(estimator, X, float(periods[~closed].max()), observations_per_year)
     return ReturnLevelResult(*(_shaped(v, periods) for v in (level, lower, upper)), interval)
 
 
@@ -446,8 +476,9 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
     The inverse of :func:`return_level`, with the same options. A generalized Pareto
     tail model answers in closed form for levels beyond its threshold, ``p = zeta * (1 +
     shape * (level - u) / scale) ** (-1 / shape)``, with a delta-method interval on
-    ``log p`` (so that it stays positive); any other sampler answers from the share of
-    its draws beyond the level, with a percentile bootstrap interval of refits on ``X``.
+    ``log p`` (so that it stays positive), and levels inside its body from its draws; any
+    other sampler answers from the share of its draws beyond the level, with a percentile
+    bootstrap interval of refits on ``X``.
     A level that no draw exceeds has an infinite period; fewer than 100 draws beyond
     a level give a ``UserWarning``.
 
@@ -524,7 +555,9 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
     with np.errstate(divide="ignore"):  # a level never exceeded has an infinite period
         period, lower, upper = (1.0 / (p * observations_per_year)
                                 for p in (probability, p_high, p_low))
-    if _tail_beyond(estimator, side, levels) is None:
-        _warn_few_draws(probability, n_draws)
-        _warn_beyond_record(estimator, X, float(np.max(period)), observations_per_year)
+    _, closed = _tail_beyond(estimator, side, levels)
+    if not closed.all():
+        _warn_few_draws(probability[~closed], n_draws)
+        _warn_beyond_record(estimator, X, float(np.max(period[~closed])),
+                            observations_per_year)
     return ReturnPeriodResult(*(_shaped(v, levels) for v in (period, lower, upper)), interval)
