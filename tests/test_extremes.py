@@ -345,6 +345,7 @@ def test_extrapolation_warning_beyond_the_record(rain, kde_rain):
     ("ten", "return_period must be a real number"),
     (["100"], "return_period must be a real number"),  # not parsed: a number is due
     (True, "return_period must be a real number"),
+    (np.array([10.0, "100"], dtype=object), "return_period must be a real number"),
     (1 / 400, "return_period must be longer than one observation"),
 ])
 def test_bad_return_periods_are_refused(gpd_rain, period, match):

@@ -94,7 +94,11 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     Parameters
     ----------
     n_steps : int, default=100
-        Diffusion steps ``T``; sampling runs the denoiser ``T`` times.
+        Diffusion steps ``T``; sampling runs the denoiser ``T`` times. Sampling starts
+        from ``N(0, I)``, which the forward process reaches only with enough steps: its
+        last ``alpha_bar_T`` (the share of the data's variance left) is 0.5 at 1 step,
+        0.085 at 5, 0.025 at 10, 0.0067 at 20 and 0.00027 at 100, and with few steps the
+        draws' spread and tails are distorted.
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden layers of the denoiser (ReLU MLP).
     max_epochs : int, default=200

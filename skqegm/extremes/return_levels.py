@@ -97,11 +97,14 @@ class ReturnPeriodResult(NamedTuple):
 
 # -- checks ---------------------------------------------------------------------------------
 def _real_array(values, name):
-    # Numbers only: a float64 conversion would parse strings ("100") and take True for 1.
+    # Numbers only: a float64 conversion would parse strings ("100", also inside an
+    # object array) and take True for 1.
     raw = values
     try:
         values = np.asarray(values)
-        if values.dtype.kind not in "iufO":
+        if values.dtype.kind not in "iufO" or (
+                values.dtype.kind == "O"
+                and any(isinstance(v, (str, bytes, bool, np.bool_)) for v in values.flat)):
             raise TypeError
         values = values.astype(np.float64)
     except (TypeError, ValueError):
