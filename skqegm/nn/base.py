@@ -169,9 +169,16 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        A fit that raises, or is interrupted (``KeyboardInterrupt``), leaves the
+        estimator unfitted with its parameters unchanged: its attributes would otherwise
+        mix this fit's data with the last fit's network. Invalid parameters are refused
+        before the fit starts and leave a fitted estimator as it was.
         """
         # Resources a fit holds (a quantum device's Batch), released however it ends.
-        with self._fit_scope():
+        with self._unfitted_on_failure(), self._fit_scope():
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
             device = self._fit_device()
@@ -206,6 +213,19 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 self._finish_fit(train_set, seeds, generator)
                 self._check_fitted_spread(values[train], _rows(context, train), generator)
         return self
+
+    @contextlib.contextmanager
+    def _unfitted_on_failure(self):
+        """Drop every attribute but the parameters and scikit-learn's own settings
+        (``set_output``, metadata requests) when the block raises: unfitted again."""
+        try:
+            yield
+        except BaseException:
+            keep = set(self._get_param_names())
+            for name in list(vars(self)):
+                if name not in keep and not name.startswith(("_sklearn", "_metadata_request")):
+                    delattr(self, name)
+            raise
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed, device=None):
         """Run the epochs; record ``loss_curve_``, ``validation_scores_`` and ``n_iter_``."""
