@@ -218,3 +218,19 @@ def test_score_validates_y_before_dividing_by_sigma():
         model.score(X, y[1:])
     with pytest.raises(ValueError, match="y should be a 1d array"):
         model.score(X, np.column_stack([y, y]))
+
+
+def test_a_refit_that_fails_leaves_the_estimator_unfitted():
+    # The filter was refitted on the new rows before the model's fit failed: the new
+    # filter's sigma then scaled the old model's answers, silently.
+    class Refuses(StandardNormal):
+        def fit(self, X, y):
+            raise ValueError("refused")
+
+    X, y, _ = _known_sigma_data(100)
+    model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, y)
+    with pytest.raises(ValueError, match="refused"):
+        model.set_params(estimator=Refuses()).fit(X[:50] * 2, y[:50])
+    with pytest.raises(NotFittedError):
+        model.predict_var(X)
+    model.set_params(estimator=StandardNormal()).fit(X, y).predict_var(X)

@@ -20,6 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from ..baselines.garch import GARCHRiskEstimator
+from ..utils._state import unfitted_on_failure
 from .tail_risk import TailRiskEstimator
 
 __all__ = ["FilteredRiskEstimator"]
@@ -135,6 +136,12 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         -------
         self : FilteredRiskEstimator
         """
+        # A refit that fails leaves no attribute: the new filter beside the old model
+        # predicted silently.
+        with unfitted_on_failure(self):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.scaled_features_ = self._scaled_columns(X.shape[1])
         volatility = (GARCHRiskEstimator(o=1, dist="skewt") if self.volatility is None

@@ -46,6 +46,7 @@ from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
 from ..utils._scaling import center_scale
+from ..utils._state import unfitted_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, check_device
 from .callbacks import Callback, EarlyStopping, EpochLogger
@@ -178,7 +179,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         before the fit starts and leave a fitted estimator as it was.
         """
         # Resources a fit holds (a quantum device's Batch), released however it ends.
-        with self._unfitted_on_failure(), self._fit_scope():
+        with unfitted_on_failure(self), self._fit_scope():
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
             device = self._fit_device()
@@ -213,19 +214,6 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 self._finish_fit(train_set, seeds, generator)
                 self._check_fitted_spread(values[train], _rows(context, train), generator)
         return self
-
-    @contextlib.contextmanager
-    def _unfitted_on_failure(self):
-        """Drop every attribute but the parameters and scikit-learn's own settings
-        (``set_output``, metadata requests) when the block raises: unfitted again."""
-        try:
-            yield
-        except BaseException:
-            keep = set(self._get_param_names())
-            for name in list(vars(self)):
-                if name not in keep and not name.startswith(("_sklearn", "_metadata_request")):
-                    delattr(self, name)
-            raise
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed, device=None):
         """Run the epochs; record ``loss_curve_``, ``validation_scores_`` and ``n_iter_``."""
