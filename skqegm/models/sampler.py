@@ -299,7 +299,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         with self._inference():
             for start in range(0, n_samples, block):
                 rows = slice(start, min(start + block, n_samples))
-                z = prior_draws(rows.stop - rows.start, self._n_latent(), noise, rng)
+                z = prior_draws(rows.stop - rows.start, self.network_.encoder.n_outputs,
+                                noise, rng)
                 mean, scale = self._decode_draws(z, rng)
                 eps = rng.standard_normal(mean.shape)
                 draws[rows] = mean.double().numpy() + scale.double().numpy() * eps

@@ -388,7 +388,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     def _n_components(self):
         if self._latent_mixture is not None:
             return len(self._latent_mixture[0])
-        if self.latent == "gaussian":
+        if self._twin():
             return len(self._latent_draws)
         return self.network_.latent.n_codes
 
@@ -397,6 +397,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         if self._latent_mixture is not None:  # weights shared by every row
             return (self._latent_mixture[0], *self._decode(context))
         return self._conditional_components(context)
+
+    def _twin(self):
+        """Whether the fitted latent is the twin's Gaussian (one code per draw); read from
+        the network, which ``set_params(latent=...)`` does not change until a refit."""
+        return self.network_.latent.n_codes == 1
 
     def _conditional_components(self, context):
         """Each row's mixture under the conditional prior, in float64.
@@ -409,7 +414,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         draws = torch.from_numpy(self._latent_draws).double()
         n_draws = len(draws)
         prior = copy.deepcopy(network.prior).double()  # a few numbers; float64 predictions
-        twin = self.latent == "gaussian"
+        twin = self._twin()
         n_components = self._n_components()
         log_weights = (np.full(n_draws, -np.log(n_draws)) if twin
                        else np.empty((len(context), n_components)))

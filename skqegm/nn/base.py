@@ -369,10 +369,22 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         Constructing torch layers draws from torch's global generator: the draws are
         replaced, and the global state is restored (under a lock, as threads share it).
         """
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-            network = self._make_network()
+        # The parameters the network is built from, for rebuilding it when the model is
+        # loaded: set_params may change them before it is saved.
+        self._network_params = {name: value for name, value
+                                in self.get_params(deep=False).items() if _plain(value)}
+        network = self._make_fitted_network()
         reset_parameters(network, generator)
         return network
+
+    def _make_fitted_network(self):
+        """:meth:`_make_network` from the parameters of the fit (``set_params`` since
+        then changes nothing), torch's global random state left as it was."""
+        shadow = object.__new__(type(self))
+        vars(shadow).update(vars(self))
+        vars(shadow).update(getattr(self, "_network_params", {}))
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+            return shadow._make_network()
 
     def _check_divergence(self, epoch):
         """Stop a fit whose loss is no longer finite; the learning rate is the first suspect."""
@@ -482,11 +494,20 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             state = {"device": "cpu", **state}
         super().__setstate__(state)
         if isinstance(weights, dict):
-            with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-                network = self._make_network()
+            network = self._make_fitted_network()
             network.load_state_dict({name: torch.from_numpy(np.array(value))
                                      for name, value in weights.items()})
             self.network_ = network.eval()
+
+
+def _plain(value):
+    """Whether a parameter's value is plain data (numbers, strings, None, sequences of
+    them), which pickle and ``skops.io`` store without trusting any type."""
+    if value is None or isinstance(value, (str, Real)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return isinstance(value, (tuple, list)) and all(_plain(item) for item in value)
 
 
 def _rows(array, rows):
