@@ -329,3 +329,15 @@ def test_a_fit_that_fails_or_is_interrupted_leaves_the_estimator_unfitted():
     with pytest.raises(ValueError, match="max_epochs"):
         fitted.set_params(max_epochs=0).fit(X, X[:, 0])
     np.testing.assert_array_equal(fitted.predict(X[:3]), expected)
+
+
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_a_network_too_large_for_memory_is_refused_before_it_is_built(cls, monkeypatch):
+    # hidden_layer_sizes=(40000, 40000) asked torch for 6.4 GB per layer: its allocator's
+    # error, or the machine swapping, instead of an estimate naming the parameter.
+    from skqegm.exceptions import MemoryLimitError
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    with pytest.raises(MemoryLimitError, match=r"hidden_layer_sizes=\(40000, 40000\) needs "
+                                               r"an estimated 23.8 GiB"):
+        fit(cls, hidden_layer_sizes=(40000, 40000), max_epochs=1)

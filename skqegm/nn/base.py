@@ -45,6 +45,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
+from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
 from ..utils._state import unfitted_on_failure
 from ..utils._threads import single_torch_thread
@@ -64,6 +65,8 @@ _DIVERGENCE_RISE = 10.0
 _SPREAD_FACTOR = 100.0
 # Training rows of the features whose predictive distributions are checked after a fit.
 _SUPPORT_ROWS = 64
+# Bytes per network weight in training: float32 weights, gradients and Adam's two moments.
+_TRAINING_BYTES_PER_WEIGHT = 16
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -183,6 +186,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
             device = self._fit_device()
+            self._check_network_memory(device)
             seeds = self._draw_seeds()
             train, val = self._holdout_rows(len(values), seeds["split"])
             self._prepare_fit(values, context, seeds)
@@ -277,6 +281,21 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             if not isinstance(callback, Callback):
                 raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
                                 f"got {type(callback).__name__}.")
+
+    def _check_network_memory(self, device):
+        """Refuse ``hidden_layer_sizes`` whose weights cannot fit, before torch allocates.
+
+        A lower bound: one MLP through the hidden layers (each layer's weights from the
+        one before, at least one input and one output), held four times in training
+        (weights, gradients, Adam's two moments) in float32.
+        """
+        sizes = self._hidden_sizes()
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes)
+        if _TRAINING_BYTES_PER_WEIGHT * weights < UNCHECKED_BYTES:
+            return
+        check_memory(_TRAINING_BYTES_PER_WEIGHT * weights,
+                     f"training with hidden_layer_sizes={self.hidden_layer_sizes!r}",
+                     "use fewer or narrower hidden layers.", device=device)
 
     def _fit_device(self):
         """Where the epochs run: the ``device`` parameter resolved (the CPU without one)."""
