@@ -341,3 +341,23 @@ def test_a_network_too_large_for_memory_is_refused_before_it_is_built(cls, monke
     with pytest.raises(MemoryLimitError, match=r"hidden_layer_sizes=\(40000, 40000\) needs "
                                                r"an estimated 23.8 GiB"):
         fit(cls, hidden_layer_sizes=(40000, 40000), max_epochs=1)
+
+
+def test_saving_an_estimator_during_its_fit_is_refused_by_name():
+    # A checkpoint pickled in a callback loaded as a model that passed check_is_fitted
+    # and then failed (no _components), or failed with "cannot pickle 'generator'".
+    import pickle
+
+    class Checkpoint(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            self.saved = pickle.dumps(estimator)
+
+    model = VAESampler(max_epochs=2, callbacks=[Checkpoint()], **FAST)
+    with pytest.raises(RuntimeError, match=r"VAESampler cannot be saved or copied during "
+                                           r"its fit.*network_.state_dict\(\)"):
+        model.fit(X_MIX[:200])
+    # Once fitted it saves as usual, the callback with it.
+    model.set_params(callbacks=None).fit(X_MIX[:200])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.sample(3, random_state=0),
+                                  model.sample(3, random_state=0))

@@ -183,6 +183,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """
         # Resources a fit holds (a quantum device's Batch), released however it ends.
         with unfitted_on_failure(self), self._fit_scope():
+            self._fitting = True  # until the fitted attributes are all derived
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
             device = self._fit_device()
@@ -217,6 +218,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 self.network_.eval()
                 self._finish_fit(train_set, seeds, generator)
                 self._check_fitted_spread(values[train], _rows(context, train), generator)
+            del self._fitting
         return self
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed, device=None):
@@ -498,6 +500,14 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     # -- persistence ----------------------------------------------------------------------------
     def __getstate__(self):
+        if getattr(self, "_fitting", False):
+            # Half the fitted attributes are not derived yet: such a copy loaded as a
+            # model that failed at its first prediction.
+            raise RuntimeError(
+                f"{type(self).__name__} cannot be saved or copied during its fit (from a "
+                "callback): its fitted attributes are derived after the last epoch. To "
+                "keep an epoch's weights, copy estimator.network_.state_dict(); save the "
+                "estimator once fit returns.")
         # A copy: object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
         network = state.get("network_")

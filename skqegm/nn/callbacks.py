@@ -23,7 +23,9 @@ class Callback:
     """Base class of the callbacks: every hook does nothing.
 
     Subclass it and override the hooks you need. The same instance may serve several
-    fits, so reset its state in :meth:`on_train_begin`.
+    fits, so reset its state in :meth:`on_train_begin`. The estimator is complete only
+    once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
+    an epoch's weights, copy ``estimator.network_.state_dict()``.
 
     Examples
     --------
