@@ -361,3 +361,16 @@ def test_saving_an_estimator_during_its_fit_is_refused_by_name():
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.sample(3, random_state=0),
                                   model.sample(3, random_state=0))
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(n_iter_no_change=0), "n_iter_no_change must be >= 1; got 0"),
+    (dict(n_iter_no_change="5"), "n_iter_no_change must be an integer"),
+    (dict(tol=-1.0), r"tol must be in \[0, inf\); got -1.0"),
+    (dict(tol=float("nan")), "tol must be a finite real number"),
+])
+def test_early_stopping_callback_parameters_are_checked_by_name(params, match):
+    # n_iter_no_change=0 stopped every fit after one epoch, tol=-1 never stopped one, and
+    # a string failed at the end of the first epoch inside a comparison.
+    with pytest.raises(ValueError, match=f"EarlyStopping's {match}"):
+        fit(VAESampler, max_epochs=2, callbacks=[EarlyStopping(**params)])
