@@ -142,8 +142,16 @@ def _var_line(values, name, n_days):
     return values
 
 
-def _density_curve(model, grid, n_draws, random_state):
+def _density_curve(model, name, grid, n_draws, random_state):
     """The model's density on ``grid``, and whether it came from a KDE of its draws."""
+    if not (hasattr(model, "score_samples") or hasattr(model, "sample")):
+        raise TypeError(f"models[{name!r}] must be a fitted density (score_samples) or "
+                        f"sampler (sample) of one feature; {type(model).__name__} has "
+                        "neither.")
+    n_features = getattr(model, "n_features_in_", 1)
+    if n_features != 1:
+        raise ValueError(f"models[{name!r}] was fitted on {n_features} features; the plot "
+                         "draws densities of one.")
     if hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde
@@ -204,7 +212,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
     for name, model in models.items():
-        density, from_draws = _density_curve(model, grid, n_draws, random_state)
+        density, from_draws = _density_curve(model, name, grid, n_draws, random_state)
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
     low, high = np.quantile(x, [tail_fraction, 1 - tail_fraction])

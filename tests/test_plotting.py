@@ -6,6 +6,7 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
+from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
 from skqegm.baselines import GANSampler  # noqa: E402
@@ -101,6 +102,10 @@ def test_inputs_are_refused_by_name():
         (lambda: plot_tail_density(np.r_[np.nan, X[:, 0]]), "X contains NaN"),
         (lambda: plot_tail_density(X[:0]), "X must hold at least one value"),
         (lambda: plot_tail_density(X, [GaussianMixture()]), "models must be a dict"),
+        (lambda: plot_tail_density(X, {"ridge": Ridge().fit(X, X[:, 0])}),
+         r"models\['ridge'\] must be a fitted density \(score_samples\) or sampler"),
+        (lambda: plot_tail_density(X, {"2d": GaussianMixture().fit(two_columns)}),
+         r"models\['2d'\] was fitted on 2 features"),
         (lambda: plot_var_backtest(r, np.full(4, 0.03)),
          r"var\['VaR'\] has 4 values \(shape \(4,\)\); returns has 5"),
         (lambda: plot_var_backtest(r, {"a": np.full((5, 2), 0.03)}), r"var\['a'\] has"),
