@@ -106,8 +106,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         Default number of draws per row of :meth:`sample_y`, >= 1.
     decision_threshold : float or None, default=None
         :meth:`predict_rare` flags a row when its tail probability is above this value,
-        in [0, 1]; ``None`` uses the training base rate ``base_rate_`` (flag the rows
-        whose risk is above the usual).
+        in [0, 1]; ``None`` uses the training base rate on ``side``, ``base_rate_``
+        (flag the rows whose risk is above the usual).
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
         learned softmax over the same ``2**n_qubits`` codes without a circuit.
@@ -322,6 +322,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                              "target that varies.")
         self.tail_threshold_ = tail_thresholds(values, self.tail_rule,
                                                tail_fraction=self.tail_fraction, k=self.k)
+        # Both sides' training rates: set_params(side=...) after fit takes effect at once
+        # in the predictions, so predict_rare needs the other side's rate too.
+        self._base_rates = {side: float(flag_beyond(y, self.tail_threshold_[:, 0], side).mean())
+                            for side in ("lower", "upper")}
         n_rare = int(flag_beyond(y, self.tail_threshold_[:, 0], self.side).sum())
         self.base_rate_ = n_rare / len(y)
         if n_rare < MIN_RARE_EVENTS:
@@ -546,7 +550,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         flags : ndarray of shape (n_samples,), dtype int
         """
         proba = self.predict_tail_proba(X)
-        cutoff = self.base_rate_ if self.decision_threshold is None else self.decision_threshold
+        cutoff = self.decision_threshold
+        if cutoff is None:  # the training rate on side (base_rate_ for the fit's side)
+            rates = getattr(self, "_base_rates", None)  # None: saved before they existed
+            cutoff = self.base_rate_ if rates is None else rates[self.side]
         return (proba > cutoff).astype(int)
 
     def rare_events(self, y):
