@@ -38,12 +38,12 @@ class Recorder(Callback):
         self.events.append("end")
 
 
-def fit(cls, **params):
+def fit(cls, data=X_MIX, **params):
     params = {**FAST, **params}
     if cls is TailRiskEstimator:
-        y = X_MIX[:, 0] * (1 + np.abs(X_MIX[:, 0]))
-        return cls(**params).fit(X_MIX, y)
-    return cls(**params).fit(X_MIX)
+        y = data[:, 0] * (1 + np.abs(data[:, 0]))
+        return cls(**params).fit(data, y)
+    return cls(**params).fit(data)
 
 
 @pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
@@ -374,3 +374,15 @@ def test_early_stopping_callback_parameters_are_checked_by_name(params, match):
     # a string failed at the end of the first epoch inside a comparison.
     with pytest.raises(ValueError, match=f"EarlyStopping's {match}"):
         fit(VAESampler, max_epochs=2, callbacks=[EarlyStopping(**params)])
+
+
+@pytest.mark.parametrize("fraction, needed", [(0.15, 3), (0.5, 4), (0.99, 200), (0.999, 2000)])
+def test_too_few_rows_for_validation_fraction_names_the_rows_needed(fraction, needed):
+    # validation_fraction=0.99 on 60 rows said "needs at least 3 samples; got 60".
+    with pytest.raises(ValueError, match=rf"needs at least {needed} samples to train "
+                                         rf"\(early_stopping=True, validation_fraction="
+                                         rf"{fraction}\); got {needed - 1} samples"):
+        fit(VAESampler, max_epochs=1, validation_fraction=fraction,
+            data=np.resize(X_MIX, (needed - 1, 1)))
+    assert fit(VAESampler, max_epochs=1, validation_fraction=fraction,
+               data=np.resize(X_MIX, (needed, 1))).n_iter_ == 1

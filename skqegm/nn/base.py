@@ -472,7 +472,12 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         early_stopping = self._uses_early_stopping()
         n_val = math.ceil(self.validation_fraction * n_rows) if early_stopping else 0
         if n_rows - n_val < _MIN_TRAIN_ROWS:
-            needed = _MIN_TRAIN_ROWS + (1 if early_stopping else 0)
+            needed = _MIN_TRAIN_ROWS
+            if early_stopping:  # n - ceil(f n) >= 2 from about 2 / (1 - f) rows
+                fraction = self.validation_fraction
+                needed = max(needed, math.floor(_MIN_TRAIN_ROWS / (1 - fraction)) - 1)
+                while needed - math.ceil(fraction * needed) < _MIN_TRAIN_ROWS:
+                    needed += 1
             detail = (f" (early_stopping=True, validation_fraction={self.validation_fraction})"
                       if early_stopping else "")
             raise ValueError(f"{type(self).__name__} needs at least {needed} samples to "
