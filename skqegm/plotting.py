@@ -100,8 +100,10 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     """
     check_option(side, "side", ("lower", "upper"))
     returns = _one_feature(returns, "returns")
-    series = dict(var) if isinstance(var, Mapping) else {"VaR": var}
-    lines = {name: _var_line(values, name, len(returns)) for name, values in series.items()}
+    labelled = isinstance(var, Mapping)
+    series = dict(var) if labelled else {"VaR": var}
+    lines = {name: _var_line(values, f"var[{name!r}]" if labelled else "var", len(returns))
+             for name, values in series.items()}
     if dates is None:
         x = np.arange(len(returns))
     else:
@@ -131,13 +133,13 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
 
 def _var_line(values, name, n_days):
     """One VaR series: a number for every day, or one number for all of them."""
-    values = check_real_array(values, f"var[{name!r}]")
+    values = check_real_array(values, name)
     if values.ndim == 0:
         return np.full(n_days, float(values))
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.shape != (n_days,):
-        raise ValueError(f"var[{name!r}] has {values.size} values (shape {values.shape}); "
+        raise ValueError(f"{name} has {values.size} values (shape {values.shape}); "
                          f"returns has {n_days}: one VaR per day, or one for all.")
     return values
 

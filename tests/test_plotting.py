@@ -107,7 +107,7 @@ def test_inputs_are_refused_by_name():
         (lambda: plot_tail_density(X, {"2d": GaussianMixture().fit(two_columns)}),
          r"models\['2d'\] was fitted on 2 features"),
         (lambda: plot_var_backtest(r, np.full(4, 0.03)),
-         r"var\['VaR'\] has 4 values \(shape \(4,\)\); returns has 5"),
+         r"var has 4 values \(shape \(4,\)\); returns has 5"),
         (lambda: plot_var_backtest(r, {"a": np.full((5, 2), 0.03)}), r"var\['a'\] has"),
         (lambda: plot_var_backtest(r, 0.03, dates=np.arange(3)),
          "dates has 3 values; returns has 5"),
