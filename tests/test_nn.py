@@ -386,3 +386,12 @@ def test_too_few_rows_for_validation_fraction_names_the_rows_needed(fraction, ne
             data=np.resize(X_MIX, (needed - 1, 1)))
     assert fit(VAESampler, max_epochs=1, validation_fraction=fraction,
                data=np.resize(X_MIX, (needed, 1))).n_iter_ == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_numpy_integer_parameters_as_a_grid_gives_them(cls):
+    # GridSearchCV over np.array([64, 128]) hands np.int64 values: batch_size failed in
+    # torch's split ("must be tuple of ints, not numpy.int64").
+    model = fit(cls, data=X_MIX[:300], batch_size=np.int64(64), max_epochs=np.int64(1))
+    assert model.n_iter_ == 1

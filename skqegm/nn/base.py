@@ -335,7 +335,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     def _iter_batches(self, train_set, generator):
         """The batches of one epoch: shuffled rows, ``batch_size`` at a time."""
-        batch = min(self.batch_size, len(train_set))
+        batch = int(min(self.batch_size, len(train_set)))  # torch wants a Python int
         for rows in torch.randperm(len(train_set), generator=generator).split(batch):
             yield train_set[rows]
 
