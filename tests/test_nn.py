@@ -395,3 +395,16 @@ def test_numpy_integer_parameters_as_a_grid_gives_them(cls):
     # torch's split ("must be tuple of ints, not numpy.int64").
     model = fit(cls, data=X_MIX[:300], batch_size=np.int64(64), max_epochs=np.int64(1))
     assert model.n_iter_ == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_numpy_strings_as_a_grid_gives_them():
+    # GridSearchCV over np.array(["cpu", "auto"]) hands np.str_ values, which
+    # scikit-learn's validation accepted and skqegm's then refused: "device must be one
+    # of 'cpu', 'cuda', 'auto'; got np.str_('cpu')".
+    grid = np.array(["auto", "amplitude"])
+    model = fit(QEGMSampler, data=X_MIX[:100], max_epochs=1, n_qubits=2, device=grid[0],
+                encoding=grid[1])
+    assert model.n_iter_ == 1
+    with pytest.raises(ValueError, match="'device' parameter"):
+        fit(QEGMSampler, data=X_MIX[:100], device=np.array(["gpu"])[0])
