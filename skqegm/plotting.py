@@ -9,7 +9,7 @@ import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
-from .utils._validation import check_option, check_real, check_real_array
+from .utils._validation import check_int, check_option, check_real, check_real_array
 
 # Line colours, then line styles once the colours run out: every series stays distinct.
 _COLORS = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
@@ -185,6 +185,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     log : bool, default=False
         Logarithmic density axis, which shows the tails.
     n_draws : int, default=20000
+        Draws of each model without a density, >= 2.
     random_state : int, default=0
         Seeds the draws of models without a density.
     title : str or None, default=None
@@ -208,6 +209,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     """
     check_option(side, "side", ("lower", "upper", "both"))
     check_real(tail_fraction, "tail_fraction", low=0, high=0.5, low_open=True, high_open=True)
+    check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
     x = _one_feature(X, "X")
     models = _labelled(models, "models", "fitted estimator")
     ax = _axes(ax, (8, 4.5))

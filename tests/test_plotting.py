@@ -102,6 +102,7 @@ def test_inputs_are_refused_by_name():
         (lambda: plot_tail_density(np.r_[np.nan, X[:, 0]]), "X contains NaN"),
         (lambda: plot_tail_density(X[:0]), "X must hold at least one value"),
         (lambda: plot_tail_density(X, [GaussianMixture()]), "models must be a dict"),
+        (lambda: plot_tail_density(X, n_draws=1), "n_draws must be >= 2; got 1"),
         (lambda: plot_tail_density(X, {"ridge": Ridge().fit(X, X[:, 0])}),
          r"models\['ridge'\] must be a fitted density \(score_samples\) or sampler"),
         (lambda: plot_tail_density(X, {"2d": GaussianMixture().fit(two_columns)}),
