@@ -25,10 +25,10 @@ class Callback:
     Subclass it and override the hooks you need. The same instance may serve several
     fits, so reset its state in :meth:`on_train_begin`. The estimator is complete only
     once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
-    an epoch's weights, copy ``estimator.network_.state_dict()``. The fit reads its
-    parameters once, before the first epoch: setting one from a hook (a learning rate
-    schedule through ``estimator.learning_rate``) changes nothing in the running fit and
-    leaves the new value for the next one.
+    an epoch's weights, copy ``estimator.network_.state_dict()``. Parameters are not
+    meant to change during a fit: the optimizer reads ``learning_rate`` once, before the
+    first epoch, so a schedule that sets ``estimator.learning_rate`` from a hook changes
+    nothing in the running fit and leaves its last value for the next one.
 
     Examples
     --------
