@@ -139,6 +139,9 @@ def test_a_single_column_and_a_pandas_series_are_one_feature(tmp_path):
     assert ax.get_legend_handles_labels()[1][1] == "VaR (2 exceedances)"
     assert _saved(ax, tmp_path / "var.png")
     X = make_tail_mixture(300, random_state=0)[0]
-    ax = plot_tail_density(pd.DataFrame(X, columns=["loss"]))
+    given = matplotlib.pyplot.subplots()[1]
+    figures = matplotlib.pyplot.get_fignums()
+    ax = plot_tail_density(pd.DataFrame(X, columns=["loss"]), ax=given)
+    assert ax is given and matplotlib.pyplot.get_fignums() == figures  # no new figure
     assert ax.patches[0].get_height() > 0
     matplotlib.pyplot.close(ax.figure)
