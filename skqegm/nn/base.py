@@ -11,12 +11,15 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
     fit(X, y)
       _validate_fit_data(X, y)        -> values (what is modelled), context (features or None)
       _check_parameters()             rules that span several parameters
+      _check_network_memory(device)   hidden layers too large for memory, refused
       _draw_seeds()                   one seed per random stream, from random_state
       _holdout_rows(...)              training and validation rows
       _prepare_fit(...)               what the data fix before training (e.g. thresholds)
       standardise values and context  (refusing columns too large for float64)
-      network_ = _make_network()      the architecture (also rebuilt when unpickling),
-                                      its weights drawn from the fit's own generator
+      network_ = _make_network()      the architecture (also rebuilt when unpickling,
+                                      from the fit's parameters whatever set_params
+                                      changed since), its weights drawn from the fit's
+                                      own generator
       _initialize_network(...)        data-dependent initialisation
       _make_datasets(...)             training set and validation batch
       _fit_loop                       for each epoch:
@@ -27,6 +30,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
       _finish_fit(...)                what is derived from the trained network
       _standardized_support(...)      where the model puts its mass: far beyond the
                                       data warns of divergence
+    a fit that raises or is interrupted leaves the estimator unfitted
 """
 
 import contextlib
