@@ -34,6 +34,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
 """
 
 import contextlib
+import copy
 import math
 import threading
 import warnings
@@ -395,8 +396,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         replaced, and the global state is restored (under a lock, as threads share it).
         """
         # The parameters the network is built from, for rebuilding it when the model is
-        # loaded: set_params may change them before it is saved.
-        self._network_params = {name: value for name, value
+        # loaded: set_params (or a list changed in place) may change them before it is saved.
+        self._network_params = {name: copy.deepcopy(value) for name, value
                                 in self.get_params(deep=False).items() if _plain(value)}
         network = self._make_fitted_network()
         reset_parameters(network, generator)
