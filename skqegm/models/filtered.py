@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from ..baselines.garch import GARCHRiskEstimator
-from ..utils._state import unfitted_on_failure
+from ..utils._state import restored_on_failure
 from .tail_risk import TailRiskEstimator
 
 __all__ = ["FilteredRiskEstimator"]
@@ -136,9 +136,9 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         -------
         self : FilteredRiskEstimator
         """
-        # A refit that fails leaves no attribute: the new filter beside the old model
-        # predicted silently.
-        with unfitted_on_failure(self):
+        # A refit that fails leaves the last model whole: the new filter beside the old
+        # model predicted silently.
+        with restored_on_failure(self):
             return self._fit(X, y)
 
     def _fit(self, X, y):

@@ -30,7 +30,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
       _finish_fit(...)                what is derived from the trained network
       _standardized_support(...)      where the model puts its mass: far beyond the
                                       data warns of divergence
-    a fit that raises or is interrupted leaves the estimator unfitted
+    a fit that raises or is interrupted leaves the estimator as it was before it
 """
 
 import contextlib
@@ -52,7 +52,7 @@ from sklearn.utils.validation import validate_data
 from ..exceptions import DivergenceWarning
 from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
-from ..utils._state import unfitted_on_failure
+from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, check_device
 from .callbacks import Callback, EarlyStopping, EpochLogger
@@ -182,12 +182,11 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         Notes
         -----
         A fit that raises, or is interrupted (``KeyboardInterrupt``), leaves the
-        estimator unfitted with its parameters unchanged: its attributes would otherwise
-        mix this fit's data with the last fit's network. Invalid parameters are refused
-        before the fit starts and leave a fitted estimator as it was.
+        estimator as it was before the fit: the last fit's model (or none), not this
+        fit's data beside the last fit's network.
         """
         # Resources a fit holds (a quantum device's Batch), released however it ends.
-        with unfitted_on_failure(self), self._fit_scope():
+        with restored_on_failure(self), self._fit_scope():
             self._fitting = True  # until the fitted attributes are all derived
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()

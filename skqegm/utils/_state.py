@@ -1,16 +1,17 @@
-"""What an estimator keeps when its fit fails: its parameters, and nothing fitted."""
+"""What an estimator keeps when its fit fails: the state it had before the fit."""
 
 import contextlib
 
 
 @contextlib.contextmanager
-def unfitted_on_failure(estimator):
-    """Leave ``estimator`` unfitted if the block raises (or is interrupted).
+def restored_on_failure(estimator):
+    """Give ``estimator`` back the attributes it had before the block if the block raises.
 
-    Every attribute but the parameters and scikit-learn's own settings (``set_output``,
-    metadata requests) is dropped, then the exception propagates. A refit that fails
-    half-way would otherwise keep the new data's attributes beside the last fit's model,
-    and its predictions would mix the two without a word.
+    Every attribute but the parameters is put back as it was (an estimator fitted before
+    keeps its last model, an unfitted one stays unfitted), then the exception, or the
+    ``KeyboardInterrupt``, propagates. A refit that fails half-way would otherwise keep
+    the new data's attributes beside the last fit's model, and its predictions would mix
+    the two without a word.
 
     Parameters
     ----------
@@ -20,21 +21,25 @@ def unfitted_on_failure(estimator):
     Examples
     --------
     >>> from sklearn.linear_model import LinearRegression
-    >>> from skqegm.utils._state import unfitted_on_failure
-    >>> model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    >>> from skqegm.utils._state import restored_on_failure
+    >>> model = LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
     >>> try:
-    ...     with unfitted_on_failure(model):
-    ...         model.fit([[0.0], [1.0]], [0.0])
+    ...     with restored_on_failure(model):
+    ...         model.coef_ = None  # a fit that fails half-way
+    ...         raise ValueError("refused")
     ... except ValueError:
     ...     pass
-    >>> hasattr(model, "coef_"), model.fit_intercept
-    (False, True)
+    >>> model.coef_
+    array([2.])
     """
+    saved = dict(vars(estimator))  # the objects themselves: a fit replaces, never edits, them
     try:
         yield
     except BaseException:
-        keep = set(estimator.get_params(deep=False))
+        params = set(estimator.get_params(deep=False))
         for name in list(vars(estimator)):
-            if name not in keep and not name.startswith(("_sklearn", "_metadata_request")):
+            if name not in params:
                 delattr(estimator, name)
+        vars(estimator).update({name: value for name, value in saved.items()
+                                if name not in params})
         raise
