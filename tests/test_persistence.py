@@ -184,3 +184,9 @@ def test_a_fitted_model_keeps_its_architecture_after_set_params(model, change):
             np.testing.assert_array_equal(got[method], expected[method],
                                           err_msg=f"{how}: {method}")
         assert copy.get_params()[next(iter(change))] == change[next(iter(change))]
+    # A refit applies the new parameters.
+    model.set_params(max_epochs=1)
+    model.fit(X, Y_RISK) if isinstance(model, TailRiskEstimator) else model.fit(X)
+    rebuilt = pickle.loads(pickle.dumps(model))
+    assert [t.shape for t in rebuilt.network_.state_dict().values()] != \
+        [t.shape for t in copy.network_.state_dict().values()]
