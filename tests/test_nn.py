@@ -407,3 +407,20 @@ def test_numpy_strings_as_a_grid_gives_them():
     assert model.n_iter_ == 1
     with pytest.raises(ValueError, match="'device' parameter"):
         fit(QEGMSampler, data=X_MIX[:100], device=np.array(["gpu"])[0])
+
+
+@pytest.mark.parametrize("model", [QEGMSampler(max_epochs=2, random_state=0),
+                                   VAESampler(max_epochs=2, random_state=0)],
+                         ids=lambda m: type(m).__name__)
+def test_constant_modelled_columns_warn_by_name(model):
+    # A column constant at 1e-9 was standardised by 1 and sampled with a spread of ~0.5.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"ret": rng.normal(size=200), "flag": 1e-9, "zero": 0.0})
+    with pytest.warns(UserWarning, match=r"X column\(s\) 'flag', 'zero' are constant in the "
+                                         r"training data: " + type(model).__name__):
+        model.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[["ret"]])

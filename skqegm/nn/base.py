@@ -196,6 +196,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             train, val = self._holdout_rows(len(values), seeds["split"])
             self._prepare_fit(values, context, seeds)
             self._value_scaling = center_scale(values, self._values_name, self._value_names())
+            self._warn_constant_values(values)
             self._context_scaling = None if context is None else center_scale(
                 context, "X", getattr(self, "feature_names_in_", None))
             values = self._standardize_values(values)
@@ -383,6 +384,27 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     def _hidden_sizes(self):
         """``hidden_layer_sizes`` as a tuple of ints (a single int is one layer)."""
         return tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes))
+
+    def _warn_constant_values(self, values):
+        """Warn of modelled columns constant in the training data.
+
+        Their spread is 0, so they are standardised by 1 (as ``StandardScaler`` does) and
+        the model's draws vary there by the spread it learns, in the data's units: a
+        column constant at 1e-9 was sampled with a standard deviation of about 0.5.
+        """
+        constant = np.flatnonzero(np.all(values == values[:1], axis=0))
+        if constant.size == 0:
+            return
+        names = self._value_names()
+        labels = [repr(names[j]) if names is not None else str(j) for j in constant[:5]]
+        more = f" and {constant.size - 5} more" if constant.size > 5 else ""
+        warnings.warn(
+            f"{self._values_name} column(s) {', '.join(labels)}{more} are constant in the "
+            f"training data: {type(self).__name__} models their deviations in units of 1 "
+            "(their spread is 0), so its draws vary there, by the spread it learns. Where "
+            "draws should hold them constant, drop them before fitting "
+            "(sklearn.feature_selection.VarianceThreshold).",
+            UserWarning, stacklevel=4)
 
     def _value_names(self):
         """Column names of the modelled values, for messages (``None``: use indices)."""
