@@ -3,11 +3,17 @@
 Each function draws on a given or new matplotlib Axes and returns it.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
-from .utils._validation import check_option
+from .utils._validation import check_int, check_option, check_real, check_real_array
+
+# Line colours, then line styles once the colours run out: every series stays distinct.
+_COLORS = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
+_LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _pyplot():
@@ -19,17 +25,57 @@ def _pyplot():
     return plt
 
 
+def _axes(ax, figsize):
+    """``ax``, or the Axes of a new figure of ``figsize`` when it is ``None``."""
+    if ax is None:
+        return _pyplot().subplots(figsize=figsize)[1]
+    from matplotlib.axes import Axes
+
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None; got {type(ax).__name__}.")
+    return ax
+
+
+def _style(i):
+    """The colour and line style of the ``i``-th series."""
+    return _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
+
+
+def _one_feature(X, name):
+    """``X`` (shape ``(n,)`` or ``(n, 1)``, finite, not empty) as a 1-D float64 array."""
+    values = check_real_array(X, name)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"{name} must hold one feature: shape (n_samples,) or "
+                         f"(n_samples, 1); got shape {values.shape}.")
+    if values.size == 0:
+        raise ValueError(f"{name} must hold at least one value; got none.")
+    return values
+
+
+def _labelled(mapping, name, what):
+    """``mapping`` (None is empty) as a dict of label to ``what``."""
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{name} must be a dict of label to {what}; got "
+                        f"{type(mapping).__name__}.")
+    return dict(mapping)
+
+
 def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=None):
     """Returns over time with one or more VaR lines and their exceedances.
 
     Parameters
     ----------
-    returns : array-like of shape (n_samples,)
-        Realised returns in time order.
-    var : array-like of shape (n_samples,) or dict of str to array-like
-        VaR per day in the convention of :func:`skqegm.metrics.var_exceedances` (a
-        positive loss for ``side="lower"``, drawn at ``-var``), or several labelled VaR
-        series to compare.
+    returns : array-like of shape (n_samples,) or (n_samples, 1)
+        Realised returns in time order, finite.
+    var : float, array-like of shape (n_samples,) or dict of str to either
+        VaR per day (or one VaR for every day) in the convention of
+        :func:`skqegm.metrics.var_exceedances` (a positive loss for ``side="lower"``,
+        drawn at ``-var``), or several labelled VaR series to compare; past eight
+        series the colours repeat with another line style.
     dates : array-like of shape (n_samples,) or None, default=None
         x-axis values (dates or numbers); ``None`` numbers the days.
     side : {"lower", "upper"}, default="lower"
@@ -53,18 +99,25 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     ['returns', 'constant (6 exceedances)']
     """
     check_option(side, "side", ("lower", "upper"))
-    returns = np.asarray(returns, dtype=np.float64)
-    series = var if isinstance(var, dict) else {"VaR": var}
-    x = np.arange(len(returns)) if dates is None else np.asarray(dates)
-    if ax is None:
-        ax = _pyplot().subplots(figsize=(11, 4.5))[1]
+    returns = _one_feature(returns, "returns")
+    labelled = isinstance(var, Mapping)
+    series = dict(var) if labelled else {"VaR": var}
+    lines = {name: _var_line(values, f"var[{name!r}]" if labelled else "var", len(returns))
+             for name, values in series.items()}
+    if dates is None:
+        x = np.arange(len(returns))
+    else:
+        x = np.asarray(dates)
+        if x.shape != returns.shape:
+            raise ValueError(f"dates has {len(x) if x.ndim else 0} values; returns has "
+                             f"{len(returns)}: one date per return.")
+    ax = _axes(ax, (11, 4.5))
     ax.plot(x, returns, color="0.6", linewidth=0.6, label="returns")
-    colors = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
-    for i, ((name, values), color) in enumerate(zip(series.items(), colors)):
-        values = np.broadcast_to(np.asarray(values, dtype=np.float64), returns.shape)
+    for i, (name, values) in enumerate(lines.items()):
+        color, linestyle = _style(i)
         hits = var_exceedances(returns, values, side=side).astype(bool)
         line = -values if side == "lower" else values
-        ax.plot(x, line, color=color, linewidth=1.0,
+        ax.plot(x, line, color=color, linestyle=linestyle, linewidth=1.0,
                 label=f"{name} ({int(hits.sum())} exceedances)")
         # Rings of decreasing size, so that a day breached by several VaRs shows each.
         ax.scatter(x[hits], returns[hits], s=max(70 - 22 * i, 12), facecolors="none",
@@ -78,8 +131,29 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     return ax
 
 
-def _density_curve(model, grid, n_draws, random_state):
+def _var_line(values, name, n_days):
+    """One VaR series: a number for every day, or one number for all of them."""
+    values = check_real_array(values, name)
+    if values.ndim == 0:
+        return np.full(n_days, float(values))
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (n_days,):
+        raise ValueError(f"{name} has {values.size} values (shape {values.shape}); "
+                         f"returns has {n_days}: one VaR per day, or one for all.")
+    return values
+
+
+def _density_curve(model, name, grid, n_draws, random_state):
     """The model's density on ``grid``, and whether it came from a KDE of its draws."""
+    if not (hasattr(model, "score_samples") or hasattr(model, "sample")):
+        raise TypeError(f"models[{name!r}] must be a fitted density (score_samples) or "
+                        f"sampler (sample) of one feature; {type(model).__name__} has "
+                        "neither.")
+    n_features = getattr(model, "n_features_in_", 1)
+    if n_features != 1:
+        raise ValueError(f"models[{name!r}] was fitted on {n_features} features; the plot "
+                         "draws densities of one.")
     if hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde
@@ -100,17 +174,18 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     Parameters
     ----------
     X : array-like of shape (n_samples,) or (n_samples, 1)
-        The data, e.g. the held-out points.
+        The data, e.g. the held-out points; one feature, finite.
     models : dict of str to fitted estimator, default=None
         Labelled fitted models over one feature.
     tail_fraction : float, default=0.05
-        Tail probability per shaded side: the regions beyond the empirical
+        Tail probability per shaded side, in (0, 0.5): the regions beyond the empirical
         ``tail_fraction`` and ``1 - tail_fraction`` quantiles of ``X``.
     side : {"lower", "upper", "both"}, default="both"
     bins : int, default=100
     log : bool, default=False
         Logarithmic density axis, which shows the tails.
     n_draws : int, default=20000
+        Draws of each model without a density, >= 2.
     random_state : int, default=0
         Seeds the draws of models without a density.
     title : str or None, default=None
@@ -133,13 +208,15 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     ['data', 'GMM', 'tail regions (5% per side)']
     """
     check_option(side, "side", ("lower", "upper", "both"))
-    x = np.asarray(X, dtype=np.float64).ravel()
-    if ax is None:
-        ax = _pyplot().subplots(figsize=(8, 4.5))[1]
+    check_real(tail_fraction, "tail_fraction", low=0, high=0.5, low_open=True, high_open=True)
+    check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
+    x = _one_feature(X, "X")
+    models = _labelled(models, "models", "fitted estimator")
+    ax = _axes(ax, (8, 4.5))
     heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
-    for name, model in (models or {}).items():
-        density, from_draws = _density_curve(model, grid, n_draws, random_state)
+    for name, model in models.items():
+        density, from_draws = _density_curve(model, name, grid, n_draws, random_state)
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
     low, high = np.quantile(x, [tail_fraction, 1 - tail_fraction])
@@ -190,16 +267,16 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     """
     from scipy.stats import t as student_t
 
-    nominal = np.asarray(nominal, dtype=np.float64)
-    if ax is None:
-        ax = _pyplot().subplots(figsize=(5, 5))[1]
+    nominal = check_real_array(nominal, "nominal")
+    if nominal.ndim != 1 or nominal.size == 0 or np.any((nominal <= 0) | (nominal >= 1)):
+        raise ValueError(f"nominal must hold coverages in (0, 1), shape (n_levels,); got "
+                         f"{nominal.tolist()}.")
+    curves = {name: _coverages(values, name, nominal.size)
+              for name, values in _labelled(empirical, "empirical", "coverages").items()}
+    ax = _axes(ax, (5, 5))
     low, high = nominal.min() - 0.05, 1.0
     ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
-    for name, values in empirical.items():
-        values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-        if values.shape[1] != nominal.size:
-            raise ValueError(f"empirical[{name!r}] has {values.shape[1]} levels; nominal has "
-                             f"{nominal.size}.")
+    for name, values in curves.items():
         n = values.shape[0]
         half = (student_t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
                 if n > 1 else None)
@@ -212,6 +289,21 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def _coverages(values, name, n_levels):
+    """One model's coverages as an array of shape ``(n_runs, n_levels)``, in [0, 1]."""
+    values = np.atleast_2d(check_real_array(values, f"empirical[{name!r}]"))
+    if values.ndim != 2:
+        raise ValueError(f"empirical[{name!r}] must be of shape (n_levels,) or (n_runs, "
+                         f"n_levels); got shape {values.shape}.")
+    if values.shape[1] != n_levels:
+        raise ValueError(f"empirical[{name!r}] has {values.shape[1]} levels; nominal has "
+                         f"{n_levels}.")
+    if np.any((values < 0) | (values > 1)):
+        raise ValueError(f"empirical[{name!r}] must hold coverages in [0, 1]; got values "
+                         f"from {values.min()!r} to {values.max()!r}.")
+    return values
 
 
 def _empirical_return_levels(x, side, observations_per_year):
@@ -241,8 +333,8 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     models : dict of str to fitted estimator, default=None
         Labelled fitted samplers of one feature.
     return_periods : array-like of float or None, default=None
-        Return periods of the curves, in years; ``None`` is 40 periods from 1 to 1000
-        years, evenly spaced on the log axis.
+        Return periods of the curves, in years, positive; ``None`` is 40 periods from 1
+        to 1000 years, evenly spaced on the log axis.
     observations_per_year : float, default=365.25
     side : {"upper", "lower"}, default="upper"
     confidence_level : float or None, default=0.95
@@ -273,22 +365,27 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     ['data (Weibull plotting positions)', 'GPD', 'GPD: 95% interval (delta)']
     """
     check_option(side, "side", ("upper", "lower"))
-    x = np.asarray(X, dtype=np.float64).ravel()
+    check_real(observations_per_year, "observations_per_year", low=0, low_open=True)
+    x = _one_feature(X, "X")
+    models = _labelled(models, "models", "fitted sampler")
     periods = (np.geomspace(1, 1000, 40) if return_periods is None
-               else np.asarray(return_periods, dtype=np.float64).ravel())
-    if ax is None:
-        ax = _pyplot().subplots(figsize=(7, 4.5))[1]
+               else check_real_array(return_periods, "return_periods").ravel())
+    if periods.size == 0 or np.any(periods <= 0):
+        raise ValueError(f"return_periods must be positive (in years); got "
+                         f"{periods.tolist()}.")
+    ax = _axes(ax, (7, 4.5))
     data_periods, levels = _empirical_return_levels(x, side, observations_per_year)
     shown = data_periods >= periods.min()
     ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
                label="data (Weibull plotting positions)")
-    colors = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
-    for (name, model), color in zip((models or {}).items(), colors):
+    for i, (name, model) in enumerate(models.items()):
+        color, linestyle = _style(i)
         result = return_level(model, periods, observations_per_year=observations_per_year,
                               side=side, X=x, confidence_level=confidence_level,
                               n_bootstrap=n_bootstrap, n_draws=n_draws,
                               random_state=random_state)
-        ax.plot(periods, result.level, color=color, linewidth=1.4, label=name)
+        ax.plot(periods, result.level, color=color, linestyle=linestyle, linewidth=1.4,
+                label=name)
         if result.method != "none":
             ax.fill_between(periods, result.lower, result.upper, color=color, alpha=0.18,
                             label=f"{name}: {confidence_level:.0%} interval ({result.method})")

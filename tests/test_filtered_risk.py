@@ -223,3 +223,25 @@ def test_score_validates_y_before_dividing_by_sigma():
             model.score(X, text)
         with pytest.raises(ValueError, match="y must hold real numbers; got strings"):
             FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, text)
+
+
+def test_a_refit_that_fails_leaves_the_last_model_whole():
+    # The filter was refitted on the new rows before the model's fit failed: the new
+    # filter's sigma then scaled the old model's answers, silently.
+    class Refuses(StandardNormal):
+        def fit(self, X, y):
+            raise ValueError("refused")
+
+    X, y, _ = _known_sigma_data(100)
+    model = FilteredRiskEstimator(StandardNormal(), ColumnVolatility()).fit(X, y)
+    filter_, expected = model.volatility_, model.predict_var(X)
+    with pytest.raises(ValueError, match="refused"):
+        model.set_params(estimator=Refuses()).fit(X[:50] * 2, y[:50])
+    assert model.volatility_ is filter_
+    np.testing.assert_array_equal(model.predict_var(X), expected)
+    first = FilteredRiskEstimator(Refuses(), ColumnVolatility())
+    with pytest.raises(ValueError, match="refused"):
+        first.fit(X, y)
+    with pytest.raises(NotFittedError):  # no filter fitted alone
+        first.predict_var(X)
+    model.set_params(estimator=StandardNormal()).fit(X, y).predict_var(X)

@@ -358,3 +358,13 @@ def test_held_out_loss_in_blocks_of_rows(monkeypatch):
     blocks = QEGMSampler(**params).fit(X)
     assert whole.loss_curve_[0] == blocks.loss_curve_[0]  # training is untouched
     np.testing.assert_allclose(blocks.validation_scores_, whole.validation_scores_, rtol=0.1)
+
+
+def test_sample_after_set_params_draws_from_the_fitted_model():
+    # sample() sized its latents and its memory estimate from the current n_qubits: after
+    # set_params(n_qubits=40) a fitted 2-qubit model was refused as needing terabytes.
+    model = QEGMSampler(n_qubits=2, n_layers=1, max_epochs=1, hidden_layer_sizes=(8,),
+                        random_state=0).fit(X_MIX[:300])
+    expected = model.sample(50, random_state=0)
+    model.set_params(n_qubits=40, latent="gaussian", hidden_layer_sizes=(10**6,))
+    np.testing.assert_array_equal(model.sample(50, random_state=0), expected)

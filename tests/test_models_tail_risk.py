@@ -221,6 +221,22 @@ def test_decision_threshold_sets_the_flags():
     np.testing.assert_array_equal(strict.predict_rare(X_H), strict.predict_tail_proba(X_H) > 0.2)
 
 
+def test_set_params_side_after_fit_flags_against_that_sides_base_rate():
+    # predict_rare compared the upper tail's probability with the lower tail's training
+    # rate: on a skewed target (lognormal, sigma rule, no training y below the lower
+    # threshold) base_rate_ was 0 and every row was flagged.
+    y = np.exp(0.8 * np.random.default_rng(0).standard_normal(len(X_H)))
+    model = small(tail_rule="sigma", k=2.0).fit(X_H, y)
+    assert model.base_rate_ == 0.0
+    model.set_params(side="upper")
+    upper_rate = np.mean(y > model.tail_threshold_[1, 0])
+    np.testing.assert_array_equal(model.predict_rare(X_H),
+                                  model.predict_tail_proba(X_H) > upper_rate)
+    refitted = clone(model).fit(X_H, y)
+    assert refitted.base_rate_ == pytest.approx(upper_rate)
+    np.testing.assert_array_equal(model.predict_rare(X_H), refitted.predict_rare(X_H))
+
+
 def test_random_state_seeds_the_fit():
     params = dict(max_epochs=2, hidden_layer_sizes=(8,))
     a = TailRiskEstimator(random_state=5, **params).fit(X_H, Y_H).predict_var(X_H[:5])

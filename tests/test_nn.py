@@ -38,12 +38,12 @@ class Recorder(Callback):
         self.events.append("end")
 
 
-def fit(cls, **params):
+def fit(cls, data=X_MIX, **params):
     params = {**FAST, **params}
     if cls is TailRiskEstimator:
-        y = X_MIX[:, 0] * (1 + np.abs(X_MIX[:, 0]))
-        return cls(**params).fit(X_MIX, y)
-    return cls(**params).fit(X_MIX)
+        y = data[:, 0] * (1 + np.abs(data[:, 0]))
+        return cls(**params).fit(data, y)
+    return cls(**params).fit(data)
 
 
 @pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
@@ -292,3 +292,135 @@ def test_an_early_stopping_callback_without_held_out_rows_is_named(make):
     # It read validation_scores_ = None: TypeError 'NoneType' object is not subscriptable.
     with pytest.raises(ValueError, match="EarlyStopping in callbacks needs a validation score"):
         make().fit(X_MIX[:200])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_that_fails_or_is_interrupted_leaves_the_estimator_as_it_was():
+    # A refit stopped by a callback, or by a refused target, left this fit's scaling and
+    # feature count beside the last fit's network: a 1-column X then "predicted" silently
+    # through the 2-feature network, and the sampler drew from a half-trained one.
+    from sklearn.exceptions import NotFittedError
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            raise KeyboardInterrupt
+
+    sampler = QEGMSampler(max_epochs=2, callbacks=[Interrupt()], **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        sampler.fit(X_MIX[:300])
+    assert sorted(vars(sampler)) == sorted(sampler.get_params())  # unfitted, as before
+    with pytest.raises(NotFittedError):
+        sampler.sample(2)
+    sampler.set_params(callbacks=None).fit(X_MIX[:300])
+    state, expected = dict(vars(sampler)), sampler.sample(5, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        sampler.set_params(callbacks=[Interrupt()]).fit(X_MIX[:200])
+    assert {k: v for k, v in vars(sampler).items() if k != "callbacks"} == \
+        {k: v for k, v in state.items() if k != "callbacks"}  # the last model, whole
+    np.testing.assert_array_equal(sampler.sample(5, random_state=0), expected)
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(300, 2))
+    model = TailRiskEstimator(max_epochs=2, **FAST).fit(X, X[:, 0] + rng.normal(size=300))
+    expected = model.predict(X[:3])
+    with pytest.raises(ValueError, match="y is constant"):
+        model.fit(X[:, :1], np.ones(300))
+    with pytest.raises(ValueError, match="expecting 2 features"):
+        model.predict(X[:3, :1])
+    np.testing.assert_array_equal(model.predict(X[:3]), expected)
+
+
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_a_network_too_large_for_memory_is_refused_before_it_is_built(cls, monkeypatch):
+    # hidden_layer_sizes=(40000, 40000) asked torch for 6.4 GB per layer: its allocator's
+    # error, or the machine swapping, instead of an estimate naming the parameter.
+    from skqegm.exceptions import MemoryLimitError
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    with pytest.raises(MemoryLimitError, match=r"hidden_layer_sizes=\(40000, 40000\) needs "
+                                               r"an estimated 23.8 GiB"):
+        fit(cls, hidden_layer_sizes=(40000, 40000), max_epochs=1)
+
+
+def test_saving_an_estimator_during_its_fit_is_refused_by_name():
+    # A checkpoint pickled in a callback loaded as a model that passed check_is_fitted
+    # and then failed (no _components), or failed with "cannot pickle 'generator'".
+    import pickle
+
+    class Checkpoint(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            self.saved = pickle.dumps(estimator)
+
+    model = VAESampler(max_epochs=2, callbacks=[Checkpoint()], **FAST)
+    with pytest.raises(RuntimeError, match=r"VAESampler cannot be saved or copied during "
+                                           r"its fit.*network_.state_dict\(\)"):
+        model.fit(X_MIX[:200])
+    # Once fitted it saves as usual, the callback with it.
+    model.set_params(callbacks=None).fit(X_MIX[:200])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.sample(3, random_state=0),
+                                  model.sample(3, random_state=0))
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(n_iter_no_change=0), "n_iter_no_change must be >= 1; got 0"),
+    (dict(n_iter_no_change="5"), "n_iter_no_change must be an integer"),
+    (dict(tol=-1.0), r"tol must be in \[0, inf\); got -1.0"),
+    (dict(tol=float("nan")), "tol must be a finite real number"),
+])
+def test_early_stopping_callback_parameters_are_checked_by_name(params, match):
+    # n_iter_no_change=0 stopped every fit after one epoch, tol=-1 never stopped one, and
+    # a string failed at the end of the first epoch inside a comparison.
+    with pytest.raises(ValueError, match=f"EarlyStopping's {match}"):
+        fit(VAESampler, max_epochs=2, callbacks=[EarlyStopping(**params)])
+
+
+@pytest.mark.parametrize("fraction, needed", [(0.15, 3), (0.5, 4), (0.99, 200), (0.999, 2000)])
+def test_too_few_rows_for_validation_fraction_names_the_rows_needed(fraction, needed):
+    # validation_fraction=0.99 on 60 rows said "needs at least 3 samples; got 60".
+    with pytest.raises(ValueError, match=rf"needs at least {needed} samples to train "
+                                         rf"\(early_stopping=True, validation_fraction="
+                                         rf"{fraction}\); got {needed - 1} samples"):
+        fit(VAESampler, max_epochs=1, validation_fraction=fraction,
+            data=np.resize(X_MIX, (needed - 1, 1)))
+    assert fit(VAESampler, max_epochs=1, validation_fraction=fraction,
+               data=np.resize(X_MIX, (needed, 1))).n_iter_ == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_numpy_integer_parameters_as_a_grid_gives_them(cls):
+    # GridSearchCV over np.array([64, 128]) hands np.int64 values: batch_size failed in
+    # torch's split ("must be tuple of ints, not numpy.int64").
+    model = fit(cls, data=X_MIX[:300], batch_size=np.int64(64), max_epochs=np.int64(1))
+    assert model.n_iter_ == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_numpy_strings_as_a_grid_gives_them():
+    # GridSearchCV over np.array(["cpu", "auto"]) hands np.str_ values, which
+    # scikit-learn's validation accepted and skqegm's then refused: "device must be one
+    # of 'cpu', 'cuda', 'auto'; got np.str_('cpu')".
+    grid = np.array(["auto", "amplitude"])
+    model = fit(QEGMSampler, data=X_MIX[:100], max_epochs=1, n_qubits=2, device=grid[0],
+                encoding=grid[1])
+    assert model.n_iter_ == 1
+    with pytest.raises(ValueError, match="'device' parameter"):
+        fit(QEGMSampler, data=X_MIX[:100], device=np.array(["gpu"])[0])
+
+
+@pytest.mark.parametrize("model", [QEGMSampler(max_epochs=2, random_state=0),
+                                   VAESampler(max_epochs=2, random_state=0)],
+                         ids=lambda m: type(m).__name__)
+def test_constant_modelled_columns_warn_by_name(model):
+    # A column constant at 1e-9 was standardised by 1 and sampled with a spread of ~0.5.
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"ret": rng.normal(size=200), "flag": 1e-9, "zero": 0.0})
+    with pytest.warns(UserWarning, match=r"X column\(s\) 'flag', 'zero' are constant in the "
+                                         r"training data: " + type(model).__name__):
+        model.fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X[["ret"]])

@@ -160,3 +160,33 @@ def test_pickling_leaves_the_fitted_model_usable():
     pickle.dumps(model)
     assert hasattr(model.network_, "state_dict")
     assert model.sample(3, random_state=0).shape == (3, 1)
+
+
+@pytest.mark.parametrize("model, change", [
+    (QEGMSampler(**FAST), dict(n_qubits=2, hidden_layer_sizes=(16,))),
+    (QEGMSampler(**FAST), dict(encoding="amplitude")),
+    (TailRiskEstimator(**FAST), dict(mixture_weights="conditional", n_qubits=2)),
+    (TailRiskEstimator(mixture_weights="conditional", **FAST), dict(latent="gaussian")),
+    (VAESampler(**FAST), dict(hidden_layer_sizes=(4, 4))),
+], ids=["sampler", "encoding", "tail_risk", "tail_risk_latent", "vae"])
+def test_a_fitted_model_keeps_its_architecture_after_set_params(model, change):
+    # A fitted model whose architecture parameters were changed before saving wrote a
+    # file that failed to load (the network was rebuilt from the new parameters: a
+    # size mismatch), and QEGMSampler.sample drew latents of the new n_qubits.
+    X = X_RISK if isinstance(model, TailRiskEstimator) else X_MIX
+    model.fit(X, Y_RISK) if isinstance(model, TailRiskEstimator) else model.fit(X)
+    expected = _outputs(model, X[:40])
+    model.set_params(**change)
+    restored, _ = _round_trips(model)
+    for how, copy in [("in memory", model), *restored.items()]:
+        got = _outputs(copy, X[:40])
+        for method in expected:
+            np.testing.assert_array_equal(got[method], expected[method],
+                                          err_msg=f"{how}: {method}")
+        assert copy.get_params()[next(iter(change))] == change[next(iter(change))]
+    # A refit applies the new parameters.
+    model.set_params(max_epochs=1)
+    model.fit(X, Y_RISK) if isinstance(model, TailRiskEstimator) else model.fit(X)
+    rebuilt = pickle.loads(pickle.dumps(model))
+    assert [t.shape for t in rebuilt.network_.state_dict().values()] != \
+        [t.shape for t in copy.network_.state_dict().values()]

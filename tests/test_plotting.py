@@ -6,12 +6,14 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
+from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
 from skqegm.baselines import GANSampler  # noqa: E402
 from skqegm.datasets import make_tail_mixture  # noqa: E402
 from skqegm.plotting import (  # noqa: E402
     plot_coverage_calibration,
+    plot_return_levels,
     plot_tail_density,
     plot_var_backtest,
 )
@@ -64,3 +66,82 @@ def test_var_backtest_marks_each_exceedance(tmp_path):
     rings = ax.collections[0].get_offsets()
     np.testing.assert_allclose(rings[:, 1], [-0.05, -0.06])
     assert _saved(ax, tmp_path / "var.png")
+
+
+def test_every_series_and_model_is_drawn_beyond_eight():
+    # The ninth series and the ninth model were dropped without a word (zip over 8 colours).
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    series = {f"v{i}": np.full(5, 0.01 * (i + 1)) for i in range(10)}
+    ax = plot_var_backtest(r, series)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels[1:] == [f"v{i} ({int(np.sum(r < -0.01 * (i + 1)))} exceedances)"
+                          for i in range(10)]
+    styles = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()[1:11]}
+    assert len(styles) == 10  # no two series look alike
+    matplotlib.pyplot.close(ax.figure)
+    X = make_tail_mixture(500, random_state=0)[0]
+    gmm = GaussianMixture(1, random_state=0).fit(X)
+    models = {f"m{i}": gmm for i in range(9)}
+    ax = plot_return_levels(X, models, return_periods=[1, 2], observations_per_year=50,
+                            confidence_level=None, n_draws=10000)
+    assert ax.get_legend_handles_labels()[1][1:] == list(models)
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_inputs_are_refused_by_name():
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    X = make_tail_mixture(300, random_state=0)[0]
+    two_columns = np.column_stack([X[:, 0], -X[:, 0]])
+    cases = [
+        # Two columns were ravelled into one sample of twice the rows: a wrong histogram,
+        # quantiles and return levels, drawn silently.
+        (lambda: plot_tail_density(two_columns), r"X must hold one feature.*\(300, 2\)"),
+        (lambda: plot_return_levels(two_columns, confidence_level=None),
+         r"X must hold one feature"),
+        (lambda: plot_tail_density(X, tail_fraction=0.7), r"tail_fraction must be in \(0, 0.5\)"),
+        (lambda: plot_tail_density(np.r_[np.nan, X[:, 0]]), "X contains NaN"),
+        (lambda: plot_tail_density(X[:0]), "X must hold at least one value"),
+        (lambda: plot_tail_density(X, [GaussianMixture()]), "models must be a dict"),
+        (lambda: plot_tail_density(X, n_draws=1), "n_draws must be >= 2; got 1"),
+        (lambda: plot_tail_density(X, {"ridge": Ridge().fit(X, X[:, 0])}),
+         r"models\['ridge'\] must be a fitted density \(score_samples\) or sampler"),
+        (lambda: plot_tail_density(X, {"2d": GaussianMixture().fit(two_columns)}),
+         r"models\['2d'\] was fitted on 2 features"),
+        (lambda: plot_var_backtest(r, np.full(4, 0.03)),
+         r"var has 4 values \(shape \(4,\)\); returns has 5"),
+        (lambda: plot_var_backtest(r, {"a": np.full((5, 2), 0.03)}), r"var\['a'\] has"),
+        (lambda: plot_var_backtest(r, 0.03, dates=np.arange(3)),
+         "dates has 3 values; returns has 5"),
+        (lambda: plot_var_backtest(np.column_stack([r, r]), 0.03), "returns must hold one"),
+        (lambda: plot_var_backtest(r, 0.03, ax="left"), "ax must be a matplotlib Axes"),
+        (lambda: plot_coverage_calibration([0.8, 1.5], {"a": [0.8, 0.9]}),
+         r"nominal must hold coverages in \(0, 1\)"),
+        (lambda: plot_coverage_calibration([0.8, 0.9], [0.8, 0.9]), "empirical must be a dict"),
+        (lambda: plot_coverage_calibration([0.8, 0.9], {"a": np.ones((2, 2, 2))}),
+         r"empirical\['a'\] must be of shape \(n_levels,\) or \(n_runs, n_levels\)"),
+        (lambda: plot_return_levels(X, observations_per_year=0, confidence_level=None),
+         "observations_per_year must be in"),
+        (lambda: plot_return_levels(X, return_periods=[-1, 10], confidence_level=None),
+         "return_periods must be positive"),
+    ]
+    for call, match in cases:
+        with pytest.raises((ValueError, TypeError), match=match):
+            call()
+    matplotlib.pyplot.close("all")
+
+
+def test_a_single_column_and_a_pandas_series_are_one_feature(tmp_path):
+    pd = pytest.importorskip("pandas")
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    dates = pd.date_range("2024-01-01", periods=5)
+    ax = plot_var_backtest(pd.Series(r, index=dates[::-1]), pd.Series(np.full(5, 0.03)),
+                           dates=dates)
+    assert ax.get_legend_handles_labels()[1][1] == "VaR (2 exceedances)"
+    assert _saved(ax, tmp_path / "var.png")
+    X = make_tail_mixture(300, random_state=0)[0]
+    given = matplotlib.pyplot.subplots()[1]
+    figures = matplotlib.pyplot.get_fignums()
+    ax = plot_tail_density(pd.DataFrame(X, columns=["loss"]), ax=given)
+    assert ax is given and matplotlib.pyplot.get_fignums() == figures  # no new figure
+    assert ax.patches[0].get_height() > 0
+    matplotlib.pyplot.close(ax.figure)

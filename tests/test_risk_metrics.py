@@ -124,7 +124,7 @@ def test_pinball_refuses_weights_that_do_not_make_a_mean(weights):
 
 def test_fz0_refuses_several_columns_and_takes_one():
     y = np.array([0.01, -0.05])
-    with pytest.raises(ValueError, match=r"y must be a non-empty 1-D array .* got shape "
+    with pytest.raises(ValueError, match=r"y must be 1-D or a single column .* got shape "
                                          r"\(2, 2\). It has 2 columns"):
         fz0_loss(np.column_stack([y, y]), 0.02, 0.03, 0.975)
     assert fz0_loss(y[:, None], 0.02, 0.03, 0.975) == fz0_loss(y, 0.02, 0.03, 0.975)

@@ -373,7 +373,7 @@ class BaseQEGM(BaseTorchEstimator):
         noise = NoiseSource(self, seeds["noise"], jobs=self._fit_jobs)
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
-        batch = min(self.batch_size, len(x_train))
+        batch = int(min(self.batch_size, len(x_train)))  # torch wants a Python int
         val_set = None
         if val is not None:
             # Fixed noise and contexts: the validation loss changes only with the model.

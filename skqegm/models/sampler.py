@@ -299,7 +299,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         with self._inference():
             for start in range(0, n_samples, block):
                 rows = slice(start, min(start + block, n_samples))
-                z = prior_draws(rows.stop - rows.start, self._n_latent(), noise, rng)
+                z = prior_draws(rows.stop - rows.start, self.network_.encoder.n_outputs,
+                                noise, rng)
                 mean, scale = self._decode_draws(z, rng)
                 eps = rng.standard_normal(mean.shape)
                 draws[rows] = mean.double().numpy() + scale.double().numpy() * eps
@@ -316,9 +317,16 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         return mean[outcomes], scale[outcomes]
 
     def _draw_bytes_per_row(self):
-        """Memory of one draw's work: latent, outcome probabilities, decoder layers."""
-        n_outcomes = 0 if self.latent == "gaussian" else 2**self.n_qubits
-        return 8 * (4 * self._n_latent() + 2 * n_outcomes + sum(self._hidden_sizes())
+        """Memory of one draw's work: latent, outcome probabilities, decoder layers.
+
+        Read from the fitted network, which ``set_params`` does not change until a refit
+        (the block size, and so the draws of a seed, follow it).
+        """
+        latent, decoder = self.network_.latent, self.network_.decoder
+        n_outcomes = 0 if latent.n_codes == 1 else latent.n_codes
+        hidden = sum(layer.out_features for layer in decoder.net[:-1]
+                     if isinstance(layer, torch.nn.Linear))
+        return 8 * (4 * self.network_.encoder.n_outputs + 2 * n_outcomes + hidden
                     + 4 * self.n_features_in_)
 
     def score_samples(self, X):

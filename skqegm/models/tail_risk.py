@@ -107,8 +107,9 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         Default number of draws per row of :meth:`sample_y`, >= 1.
     decision_threshold : float or None, default=None
         :meth:`predict_rare` flags a row when its tail probability is above this value,
-        in [0, 1]; ``None`` uses the training base rate ``base_rate_`` (flag the rows
-        whose risk is above the usual), which needs a rare event in the training ``y``.
+        in [0, 1]; ``None`` uses the training base rate on ``side``, ``base_rate_``
+        (flag the rows whose risk is above the usual), which needs a rare event on that
+        side in the training ``y``.
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
         learned softmax over the same ``2**n_qubits`` codes without a circuit.
@@ -323,6 +324,10 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                              "target that varies.")
         self.tail_threshold_ = tail_thresholds(values, self.tail_rule,
                                                tail_fraction=self.tail_fraction, k=self.k)
+        # Both sides' training rates: set_params(side=...) after fit takes effect at once
+        # in the predictions, so predict_rare needs the other side's rate too.
+        self._base_rates = {side: float(flag_beyond(y, self.tail_threshold_[:, 0], side).mean())
+                            for side in ("lower", "upper")}
         n_rare = int(flag_beyond(y, self.tail_threshold_[:, 0], self.side).sum())
         self.base_rate_ = n_rare / len(y)
         if n_rare < MIN_RARE_EVENTS:
@@ -389,7 +394,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     def _n_components(self):
         if self._latent_mixture is not None:
             return len(self._latent_mixture[0])
-        if self.latent == "gaussian":
+        if self._twin():
             return len(self._latent_draws)
         return self.network_.latent.n_codes
 
@@ -398,6 +403,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         if self._latent_mixture is not None:  # weights shared by every row
             return (self._latent_mixture[0], *self._decode(context))
         return self._conditional_components(context)
+
+    def _twin(self):
+        """Whether the fitted latent is the twin's Gaussian (one code per draw); read from
+        the network, which ``set_params(latent=...)`` does not change until a refit."""
+        return self.network_.latent.n_codes == 1
 
     def _conditional_components(self, context):
         """Each row's mixture under the conditional prior, in float64.
@@ -410,7 +420,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         draws = torch.from_numpy(self._latent_draws).double()
         n_draws = len(draws)
         prior = copy.deepcopy(network.prior).double()  # a few numbers; float64 predictions
-        twin = self.latent == "gaussian"
+        twin = self._twin()
         n_components = self._n_components()
         log_weights = (np.full(n_draws, -np.log(n_draws)) if twin
                        else np.empty((len(context), n_components)))
@@ -545,16 +555,18 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         flags : ndarray of shape (n_samples,), dtype int
         """
         check_is_fitted(self)
-        if self.decision_threshold is None and self.base_rate_ == 0:
-            # The cutoff would be 0: every row with any tail probability flagged.
-            raise ValueError(
-                f"predict_rare needs decision_threshold: the training y held no rare event "
-                f"beyond the {self.side} threshold {self._rare_threshold():.4g}, so the "
-                "default threshold, base_rate_, is 0 and would flag every row. Set "
-                "decision_threshold to a probability in [0, 1], or fit on data with rare "
-                "events.")
+        cutoff = self.decision_threshold
+        if cutoff is None:  # the training rate on side (base_rate_ for the fit's side)
+            rates = getattr(self, "_base_rates", None)  # None: saved before they existed
+            cutoff = self.base_rate_ if rates is None else rates[self.side]
+            if cutoff == 0:  # every row with any tail probability would be flagged
+                raise ValueError(
+                    f"predict_rare needs decision_threshold: the training y held no rare "
+                    f"event beyond the {self.side} threshold {self._rare_threshold():.4g}, so "
+                    "the default threshold, the training rate, is 0 and would flag every "
+                    "row. Set decision_threshold to a probability in [0, 1], or fit on data "
+                    "with rare events.")
         proba = self.predict_tail_proba(X)
-        cutoff = self.base_rate_ if self.decision_threshold is None else self.decision_threshold
         return (proba > cutoff).astype(int)
 
     def rare_events(self, y):

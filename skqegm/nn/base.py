@@ -11,12 +11,15 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
     fit(X, y)
       _validate_fit_data(X, y)        -> values (what is modelled), context (features or None)
       _check_parameters()             rules that span several parameters
+      _check_network_memory(device)   hidden layers too large for memory, refused
       _draw_seeds()                   one seed per random stream, from random_state
       _holdout_rows(...)              training and validation rows
       _prepare_fit(...)               what the data fix before training (e.g. thresholds)
       standardise values and context  (refusing columns too large for float64)
-      network_ = _make_network()      the architecture (also rebuilt when unpickling),
-                                      its weights drawn from the fit's own generator
+      network_ = _make_network()      the architecture (also rebuilt when unpickling,
+                                      from the fit's parameters whatever set_params
+                                      changed since), its weights drawn from the fit's
+                                      own generator
       _initialize_network(...)        data-dependent initialisation
       _make_datasets(...)             training set and validation batch
       _fit_loop                       for each epoch:
@@ -27,9 +30,11 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
       _finish_fit(...)                what is derived from the trained network
       _standardized_support(...)      where the model puts its mass: far beyond the
                                       data warns of divergence
+    a fit that raises or is interrupted leaves the estimator as it was before it
 """
 
 import contextlib
+import copy
 import math
 import threading
 import warnings
@@ -45,7 +50,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
+from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
+from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, check_device
 from .callbacks import Callback, EarlyStopping, EpochLogger
@@ -63,6 +70,8 @@ _DIVERGENCE_RISE = 10.0
 _SPREAD_FACTOR = 100.0
 # Training rows of the features whose predictive distributions are checked after a fit.
 _SUPPORT_ROWS = 64
+# Bytes per network weight in training: float32 weights, gradients and Adam's two moments.
+_TRAINING_BYTES_PER_WEIGHT = 16
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -169,16 +178,25 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        A fit that raises, or is interrupted (``KeyboardInterrupt``), leaves the
+        estimator as it was before the fit: the last fit's model (or none), not this
+        fit's data beside the last fit's network.
         """
         # Resources a fit holds (a quantum device's Batch), released however it ends.
-        with self._fit_scope():
+        with restored_on_failure(self), self._fit_scope():
+            self._fitting = True  # until the fitted attributes are all derived
             values, context = self._validate_fit_data(X, y)
             self._check_parameters()
             device = self._fit_device()
+            self._check_network_memory(device)
             seeds = self._draw_seeds()
             train, val = self._holdout_rows(len(values), seeds["split"])
             self._prepare_fit(values, context, seeds)
             self._value_scaling = center_scale(values, self._values_name, self._value_names())
+            self._warn_constant_values(values)
             self._context_scaling = None if context is None else center_scale(
                 context, "X", getattr(self, "feature_names_in_", None))
             values = self._standardize_values(values)
@@ -205,6 +223,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 self.network_.eval()
                 self._finish_fit(train_set, seeds, generator)
                 self._check_fitted_spread(values[train], _rows(context, train), generator)
+            del self._fitting
         return self
 
     def _fit_loop(self, train_set, val_set, generator, validation_seed, device=None):
@@ -270,6 +289,21 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 raise TypeError("callbacks must be a list of skqegm.nn.Callback instances; "
                                 f"got {type(callback).__name__}.")
 
+    def _check_network_memory(self, device):
+        """Refuse ``hidden_layer_sizes`` whose weights cannot fit, before torch allocates.
+
+        A lower bound: one MLP through the hidden layers (each layer's weights from the
+        one before, at least one input and one output), held four times in training
+        (weights, gradients, Adam's two moments) in float32.
+        """
+        sizes = self._hidden_sizes()
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes)
+        if _TRAINING_BYTES_PER_WEIGHT * weights < UNCHECKED_BYTES:
+            return
+        check_memory(_TRAINING_BYTES_PER_WEIGHT * weights,
+                     f"training with hidden_layer_sizes={self.hidden_layer_sizes!r}",
+                     "use fewer or narrower hidden layers.", device=device)
+
     def _fit_device(self):
         """Where the epochs run: the ``device`` parameter resolved (the CPU without one)."""
         return check_device(getattr(self, "device", "cpu"))
@@ -306,7 +340,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     def _iter_batches(self, train_set, generator):
         """The batches of one epoch: shuffled rows, ``batch_size`` at a time."""
-        batch = min(self.batch_size, len(train_set))
+        batch = int(min(self.batch_size, len(train_set)))  # torch wants a Python int
         for rows in torch.randperm(len(train_set), generator=generator).split(batch):
             yield train_set[rows]
 
@@ -351,6 +385,27 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """``hidden_layer_sizes`` as a tuple of ints (a single int is one layer)."""
         return tuple(int(size) for size in np.atleast_1d(self.hidden_layer_sizes))
 
+    def _warn_constant_values(self, values):
+        """Warn of modelled columns constant in the training data.
+
+        Their spread is 0, so they are standardised by 1 (as ``StandardScaler`` does) and
+        the model's draws vary there by the spread it learns, in the data's units: a
+        column constant at 1e-9 was sampled with a standard deviation of about 0.5.
+        """
+        constant = np.flatnonzero(np.all(values == values[:1], axis=0))
+        if constant.size == 0:
+            return
+        names = self._value_names()
+        labels = [repr(names[j]) if names is not None else str(j) for j in constant[:5]]
+        more = f" and {constant.size - 5} more" if constant.size > 5 else ""
+        warnings.warn(
+            f"{self._values_name} column(s) {', '.join(labels)}{more} are constant in the "
+            f"training data: {type(self).__name__} models their deviations in units of 1 "
+            "(their spread is 0), so its draws vary there, by the spread it learns. Where "
+            "draws should hold them constant, drop them before fitting "
+            "(sklearn.feature_selection.VarianceThreshold).",
+            UserWarning, stacklevel=4)
+
     def _value_names(self):
         """Column names of the modelled values, for messages (``None``: use indices)."""
         return getattr(self, "feature_names_in_", None)
@@ -361,10 +416,22 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         Constructing torch layers draws from torch's global generator: the draws are
         replaced, and the global state is restored (under a lock, as threads share it).
         """
-        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-            network = self._make_network()
+        # The parameters the network is built from, for rebuilding it when the model is
+        # loaded: set_params (or a list changed in place) may change them before it is saved.
+        self._network_params = {name: copy.deepcopy(value) for name, value
+                                in self.get_params(deep=False).items() if _plain(value)}
+        network = self._make_fitted_network()
         reset_parameters(network, generator)
         return network
+
+    def _make_fitted_network(self):
+        """:meth:`_make_network` from the parameters of the fit (``set_params`` since
+        then changes nothing), torch's global random state left as it was."""
+        shadow = object.__new__(type(self))
+        vars(shadow).update(vars(self))
+        vars(shadow).update(getattr(self, "_network_params", {}))
+        with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+            return shadow._make_network()
 
     def _check_divergence(self, epoch):
         """Stop a fit whose loss is no longer finite; the learning rate is the first suspect."""
@@ -431,7 +498,12 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         early_stopping = self._uses_early_stopping()
         n_val = math.ceil(self.validation_fraction * n_rows) if early_stopping else 0
         if n_rows - n_val < _MIN_TRAIN_ROWS:
-            needed = _MIN_TRAIN_ROWS + (1 if early_stopping else 0)
+            needed = _MIN_TRAIN_ROWS
+            if early_stopping:  # n - ceil(f n) >= 2 from about 2 / (1 - f) rows
+                fraction = self.validation_fraction
+                needed = max(needed, math.floor(_MIN_TRAIN_ROWS / (1 - fraction)) - 1)
+                while needed - math.ceil(fraction * needed) < _MIN_TRAIN_ROWS:
+                    needed += 1
             detail = (f" (early_stopping=True, validation_fraction={self.validation_fraction})"
                       if early_stopping else "")
             raise ValueError(f"{type(self).__name__} needs at least {needed} samples to "
@@ -459,6 +531,14 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     # -- persistence ----------------------------------------------------------------------------
     def __getstate__(self):
+        if getattr(self, "_fitting", False):
+            # Half the fitted attributes are not derived yet: such a copy loaded as a
+            # model that failed at its first prediction.
+            raise RuntimeError(
+                f"{type(self).__name__} cannot be saved or copied during its fit (from a "
+                "callback): its fitted attributes are derived after the last epoch. To "
+                "keep an epoch's weights, copy estimator.network_.state_dict(); save the "
+                "estimator once fit returns.")
         # A copy: object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
         network = state.get("network_")
@@ -474,11 +554,20 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             state = {"device": "cpu", **state}
         super().__setstate__(state)
         if isinstance(weights, dict):
-            with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-                network = self._make_network()
+            network = self._make_fitted_network()
             network.load_state_dict({name: torch.from_numpy(np.array(value))
                                      for name, value in weights.items()})
             self.network_ = network.eval()
+
+
+def _plain(value):
+    """Whether a parameter's value is plain data (numbers, strings, None, sequences of
+    them), which pickle and ``skops.io`` store without trusting any type."""
+    if value is None or isinstance(value, (str, Real)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return isinstance(value, (tuple, list)) and all(_plain(item) for item in value)
 
 
 def _rows(array, rows):

@@ -23,7 +23,12 @@ class Callback:
     """Base class of the callbacks: every hook does nothing.
 
     Subclass it and override the hooks you need. The same instance may serve several
-    fits, so reset its state in :meth:`on_train_begin`.
+    fits, so reset its state in :meth:`on_train_begin`. The estimator is complete only
+    once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
+    an epoch's weights, copy ``estimator.network_.state_dict()``. Parameters are not
+    meant to change during a fit: the optimizer reads ``learning_rate`` once, before the
+    first epoch, so a schedule that sets ``estimator.learning_rate`` from a hook changes
+    nothing in the running fit and leaves its last value for the next one.
 
     Examples
     --------
@@ -69,9 +74,10 @@ class EarlyStopping(Callback):
     Parameters
     ----------
     n_iter_no_change : int, default=10
-        Epochs without an improvement of more than ``tol`` before training stops.
+        Epochs without an improvement of more than ``tol`` before training stops, >= 1.
     tol : float, default=1e-4
-        The smallest increase of the validation score that counts as an improvement.
+        The smallest increase of the validation score that counts as an improvement,
+        >= 0.
 
     Attributes
     ----------
@@ -114,6 +120,11 @@ class EarlyStopping(Callback):
                 f"EarlyStopping in callbacks needs a validation score per epoch, which "
                 f"{type(estimator).__name__} records only with held-out rows: {how}."
             )
+        # Imported here: importing the callbacks loads no scikit-learn.
+        from ..utils._validation import check_int, check_real
+
+        check_int(self.n_iter_no_change, "EarlyStopping's n_iter_no_change", min_value=1)
+        check_real(self.tol, "EarlyStopping's tol", low=0)
         self.best_score_, self.best_epoch_, self.stopped_epoch_ = -np.inf, None, None
         self._best_state, self._stale = None, 0
 

@@ -40,7 +40,10 @@ def check_option(value, name, options):
     options : sequence
         The allowed values.
     """
-    if not any(value is opt or (type(value) is type(opt) and value == opt) for opt in options):
+    if not any(value is opt or (type(value) is type(opt) and value == opt)
+               # numpy's strings (a grid of np.array values) are strings; True is not 1
+               or (isinstance(value, str) and isinstance(opt, str) and value == opt)
+               for opt in options):
         allowed = ", ".join(repr(opt) for opt in options)
         raise ValueError(f"{name} must be one of {allowed}; got {value!r}.")
     return value
