@@ -9,7 +9,13 @@ import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
-from .utils._validation import check_int, check_option, check_real, check_real_array
+from .utils._validation import (
+    check_forecast,
+    check_int,
+    check_option,
+    check_real,
+    check_real_array,
+)
 
 # Line colours, then line styles once the colours run out: every series stays distinct.
 _COLORS = ("C0", "C3", "C2", "C1", "C4", "C5", "C6", "C7")
@@ -133,15 +139,7 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
 
 def _var_line(values, name, n_days):
     """One VaR series: a number for every day, or one number for all of them."""
-    values = check_real_array(values, name)
-    if values.ndim == 0:
-        return np.full(n_days, float(values))
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.shape != (n_days,):
-        raise ValueError(f"{name} has {values.size} values (shape {values.shape}); "
-                         f"returns has {n_days}: one VaR per day, or one for all.")
-    return values
+    return check_forecast(values, name, n_days, against="returns")
 
 
 def _density_curve(model, name, grid, n_draws, random_state):

@@ -258,7 +258,7 @@ def test_string_returns_are_refused_by_name(model):
                                    EWMARiskEstimator()], ids=lambda m: type(m).__name__)
 def test_a_lag_column_that_is_not_the_previous_return_warns(sp500, model):
     # A scaler before the model rescaled the column its forecasts continue the series
-    # from: GJR's 99% VaR came out at 15-35% where it is 1.1%, silently.
+    # from: GARCH(1,1)-t's 99% VaR came out at 15-35% where it is 1.1%, silently.
     X, y = sp500
     X, y = X[:600], y[:600]
     pipe = make_tail_pipeline(clone(model), kind="finance")

@@ -51,39 +51,6 @@ def check_series(x, name, *, min_length=1, allow_inf=False):
     return values
 
 
-def check_forecast(x, name, n_samples):
-    """``x`` as a float array of shape ``(n_samples,)``: a number is repeated.
-
-    Parameters
-    ----------
-    x : float or array-like of shape (n_samples,) or (n_samples, 1)
-        One forecast per observation (a single column is read as 1-D), or one for all.
-    name : str
-        The argument's name, used in error messages.
-    n_samples : int
-        The number of observations.
-
-    Returns
-    -------
-    values : ndarray of shape (n_samples,), dtype float64
-
-    Raises
-    ------
-    ValueError
-        If ``x`` holds anything but finite real numbers, or is neither a number nor of
-        length ``n_samples``.
-    """
-    values = check_real_array(x, name)
-    if values.ndim == 0:
-        return np.full(n_samples, float(values))
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.shape != (n_samples,):
-        raise ValueError(f"{name} must be a number or have the shape of y ({n_samples},) "
-                         f"(or ({n_samples}, 1)); got {values.shape}.")
-    return values
-
-
 def check_flags(y, name, meaning, *, min_length=1):
     """``y`` as a 1-D boolean array of 0/1 flags.
 

@@ -12,8 +12,13 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import chi2
 
-from ..utils._validation import check_confidence_level, check_option, check_real_array
-from ._arrays import check_flags, check_forecast, check_series
+from ..utils._validation import (
+    check_confidence_level,
+    check_forecast,
+    check_option,
+    check_real_array,
+)
+from ._arrays import check_flags, check_series
 
 
 class BacktestResult(NamedTuple):

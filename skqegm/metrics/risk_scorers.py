@@ -17,8 +17,13 @@ estimator with another one.
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ..utils._validation import check_confidence_level, check_option, check_real_array
-from ._arrays import check_forecast, check_series
+from ..utils._validation import (
+    check_confidence_level,
+    check_forecast,
+    check_option,
+    check_real_array,
+)
+from ._arrays import check_series
 from ._scorer import BoundScorer
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 

@@ -13,8 +13,13 @@ quantile is ``v = -VaR`` and the tail mean ``e = -ES`` of ``y`` (``side="lower"`
 import numpy as np
 from sklearn.metrics import mean_pinball_loss
 
-from ..utils._validation import check_confidence_level, check_option, check_real_array
-from ._arrays import check_forecast, check_series
+from ..utils._validation import (
+    check_confidence_level,
+    check_forecast,
+    check_option,
+    check_real_array,
+)
+from ._arrays import check_series
 
 __all__ = ["fz0_loss", "var_pinball_loss"]
 

@@ -401,3 +401,38 @@ def as_1d(values, name):
         hint = ""
     raise ValueError(f"{name} must be 1-D or a single column of shape (n_samples, 1); got "
                      f"shape {values.shape}.{hint}")
+
+
+def check_forecast(x, name, n_samples, against="y"):
+    """``x`` as a float array of shape ``(n_samples,)``: a number is repeated.
+
+    Parameters
+    ----------
+    x : float or array-like of shape (n_samples,) or (n_samples, 1)
+        One forecast per observation (a single column is read as 1-D), or one for all.
+    name : str
+        The argument's name, used in error messages.
+    n_samples : int
+        The number of observations.
+    against : str, default="y"
+        The name of the observations, for the error message.
+
+    Returns
+    -------
+    values : ndarray of shape (n_samples,), dtype float64
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds anything but finite real numbers, or is neither a number nor of
+        length ``n_samples``.
+    """
+    values = check_real_array(x, name)
+    if values.ndim == 0:
+        return np.full(n_samples, float(values))
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.shape != (n_samples,):
+        raise ValueError(f"{name} must be a number or have the shape of {against} "
+                         f"({n_samples},) (or ({n_samples}, 1)); got {values.shape}.")
+    return values
