@@ -16,6 +16,7 @@ from skqegm.baselines import (
     EWMARiskEstimator,
     GARCHRiskEstimator,
     HistoricalSimulation,
+    StudentTSampler,
     historical_simulation,
 )
 from skqegm.baselines.garch import standardized_tail
@@ -270,6 +271,26 @@ def test_a_lag_column_that_is_not_the_previous_return_warns(sp500, model):
         clone(model).fit(X, y)
         kept = np.r_[0:200, 210:600]  # ten days dropped from the series: a few mismatches
         clone(model).fit(X[kept], y[kept])
+
+
+@pytest.mark.parametrize("model, refused", [
+    (GARCHRiskEstimator(), lambda X, y: (np.c_[X, X[:, :1]], np.ones(len(y)))),  # constant
+    (HistoricalSimulation(), lambda X, y: (np.c_[X, X[:, :1]][:100], y[:100])),  # too short
+    (StudentTSampler(), lambda X, y: (np.c_[y, y, y * 1e306], None)),           # too large
+], ids=lambda v: type(v).__name__ if hasattr(v, "fit") else "")
+def test_a_refused_refit_leaves_the_last_model(sp500, model, refused):
+    # The refit set n_features_in_ from the new data before it was refused: the last
+    # model then refused every prediction ("expecting 6 features").
+    X, y = sp500
+    rows = y[:, None] if isinstance(model, StudentTSampler) else X
+    fitted = model.fit(rows, y)
+    answer = getattr(fitted, "predict_var" if hasattr(fitted, "predict_var")
+                     else "score_samples")
+    before = answer(rows[-5:])
+    with pytest.raises(ValueError):
+        fitted.fit(*refused(X, y))
+    np.testing.assert_array_equal(answer(rows[-5:]), before)
+    assert fitted.n_features_in_ == rows.shape[1]
 
 
 def test_missing_arch_names_the_extra(monkeypatch):

@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..utils._scaling import power_of_two_scale
+from ..utils._state import kept_on_failure
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 from .garch import standardized_tail
 
@@ -124,6 +125,7 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self.lag_column = lag_column
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @kept_on_failure
     def fit(self, X, y):
         """Filter the training returns ``y`` (nothing is optimised).
 

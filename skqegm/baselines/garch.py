@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
 from ..utils._scaling import power_of_two_scale
+from ..utils._state import kept_on_failure
 from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 
@@ -268,6 +269,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self.lag_column = lag_column
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @kept_on_failure
     def fit(self, X, y):
         """Estimate the model on the returns ``y`` by maximum likelihood.
 

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
 from ..utils._scaling import mean_std
+from ..utils._state import kept_on_failure
 from ..utils._tails import fit_gpd, flag_beyond, tail_thresholds
 from ..utils._validation import check_int, check_random_state
 
@@ -170,6 +171,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         self.bandwidth = bandwidth
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @kept_on_failure
     def fit(self, X, y=None):
         """Fit the thresholds, both generalized Pareto tails and the body of each feature.
 

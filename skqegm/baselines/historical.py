@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ..utils._memory import check_memory
+from ..utils._state import kept_on_failure
 from ..utils._validation import (
     check_confidence_level,
     check_int,
@@ -134,6 +135,7 @@ class HistoricalSimulation(BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @kept_on_failure
     def fit(self, X, y):
         """Keep the last training returns.
 

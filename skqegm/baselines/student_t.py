@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._scaling import center_scale
+from ..utils._state import kept_on_failure
 from ..utils._validation import check_int, check_random_state
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
@@ -134,6 +135,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         self.reg_covar = reg_covar
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @kept_on_failure
     def fit(self, X, y=None):
         """Fit location, scatter and degrees of freedom by maximum likelihood.
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import (
 )
 
 from ..baselines.garch import GARCHRiskEstimator
-from ..utils._state import restored_on_failure
+from ..utils._state import kept_on_failure
 from ..utils._validation import check_not_strings
 from .tail_risk import TailRiskEstimator
 
@@ -123,6 +123,7 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
+    @kept_on_failure  # the new filter beside the old model predicted silently
     def fit(self, X, y):
         """Fit the filter on the returns, then the estimator on the standardised returns.
 
@@ -138,12 +139,6 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         self : FilteredRiskEstimator
         """
         check_not_strings(y, "y")
-        # A refit that fails leaves the last model whole: the new filter beside the old
-        # model predicted silently.
-        with restored_on_failure(self):
-            return self._fit(X, y)
-
-    def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         self.scaled_features_ = self._scaled_columns(X.shape[1])
         volatility = (GARCHRiskEstimator(o=1, dist="skewt") if self.volatility is None

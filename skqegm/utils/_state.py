@@ -1,6 +1,7 @@
 """What an estimator keeps when its fit fails: the state it had before the fit."""
 
 import contextlib
+import functools
 
 
 @contextlib.contextmanager
@@ -43,3 +44,18 @@ def restored_on_failure(estimator):
         vars(estimator).update({name: value for name, value in saved.items()
                                 if name not in params})
         raise
+
+
+def kept_on_failure(fit):
+    """Decorate a ``fit`` method so that a fit that raises leaves the estimator as it was.
+
+    :func:`restored_on_failure` around the whole method: a refit refused half-way (too
+    few rows, a constant target) kept the new data's ``n_features_in_`` beside the last
+    fit's model, which then refused every prediction.
+    """
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        with restored_on_failure(self):
+            return fit(self, *args, **kwargs)
+
+    return wrapper
