@@ -293,6 +293,22 @@ def test_a_refused_refit_leaves_the_last_model(sp500, model, refused):
     assert fitted.n_features_in_ == rows.shape[1]
 
 
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(), HistoricalSimulation(window=10),
+                                   EWMARiskEstimator()], ids=lambda m: type(m).__name__)
+def test_a_series_newest_first_is_refused(sp500, model):
+    # Read as time order, each forecast's "past" was its future, silently.
+    pd = pytest.importorskip("pandas")
+    X, y = sp500
+    dates = pd.bdate_range("2010-01-01", periods=len(y))
+    frame, series = pd.DataFrame(X, index=dates), pd.Series(y, index=dates)
+    with pytest.raises(ValueError, match=r"X must be in time order, its dates strictly "
+                                         r"increasing; its index is newest first"):
+        clone(model).fit(frame[::-1], series[::-1])
+    with pytest.raises(ValueError, match=r"y must be in time order"):
+        clone(model).fit(X[::-1], series[::-1])
+    clone(model).fit(frame, series)  # in time order, as make_lagged_features builds it
+
+
 def test_missing_arch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "arch", None)
     with pytest.raises(ImportError, match=r"pip install 'skqegm\[garch\]'"):

@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
+from ..utils._time_order import check_time_order
 from ..utils._validation import (
     check_confidence_level,
     check_int,
@@ -26,6 +27,10 @@ from ..utils._validation import (
 def check_fit_data(estimator, X, y, min_rows):
     """``X, y`` validated (float64, finite), with ``lag_column`` inside ``X``."""
     check_not_strings(y, "y")
+    # The rows are the series in time order: newest first, the "past" of each forecast
+    # would be its future.
+    check_time_order(X, "X")
+    check_time_order(y, "y")
     X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=True)
     if estimator.lag_column >= X.shape[1]:
         raise ValueError(f"lag_column={estimator.lag_column} is not a column of X, which has "

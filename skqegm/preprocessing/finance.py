@@ -4,8 +4,8 @@ import numpy as np
 from sklearn.utils.validation import check_array
 
 from ..utils._scaling import power_of_two_scale
+from ..utils._time_order import check_time_order, is_pandas
 from ..utils._validation import as_1d, check_int
-from ._time_order import check_time_order, is_pandas
 
 
 def log_returns(prices):

@@ -5,8 +5,8 @@ import numbers
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from ..utils._time_order import check_time_order
 from ..utils._validation import check_random_state, count_rows
-from ._time_order import check_time_order
 
 
 def _check_sizes(sizes):
