@@ -1,6 +1,7 @@
 """QEGMSampler and its classical twin: training, density, sampling, sklearn fit, errors."""
 
 import copy
+import logging
 import pickle
 
 import joblib
@@ -330,6 +331,16 @@ def test_provenance_names_devices_and_primitives():
     assert label("aer") == "aer"
     assert label(FakeManilaV2()) == "fake_manila"
     assert label(StatevectorSampler()) == "StatevectorSampler"
+
+
+def test_the_shot_estimate_is_logged_only_for_a_backend_that_runs_jobs(caplog):
+    tiny = dict(n_qubits=2, n_layers=1, max_epochs=1, hidden_layer_sizes=(4,),
+                early_stopping=False, random_state=0)
+    with caplog.at_level(logging.INFO, logger="skqegm"):
+        QEGMSampler(**tiny).fit(X_MIX[:8])  # the exact simulator: "0 shots in 0 jobs"
+        assert "shots in" not in caplog.text
+        QEGMSampler(backend="aer", shots=8, **tiny).fit(X_MIX[:8])
+    assert "QEGMSampler.fit on aer: an estimated" in caplog.text
 
 
 def test_decoding_each_outcome_once_equals_decoding_every_draw():

@@ -256,8 +256,10 @@ class BaseQEGM(BaseTorchEstimator):
                 f"max_epochs={self.max_epochs}), more than max_shots={self.max_shots:,}. "
                 "Raise max_shots, or use fewer rows, epochs, shots, qubits or layers.",
                 estimate=cost["shots"], max_shots=self.max_shots)
-        logger.info("%s.fit on %s: an estimated %s shots in %s jobs.", type(self).__name__,
-                    cost["backend"], f"{cost['shots']:,}", f"{cost['jobs']:,}")
+        if cost["jobs"]:  # the exact simulator and the twin without qrng run no job
+            logger.info("%s.fit on %s: an estimated %s shots in %s jobs.",
+                        type(self).__name__, cost["backend"], f"{cost['shots']:,}",
+                        f"{cost['jobs']:,}")
         return cost
 
     def _n_latent(self):
