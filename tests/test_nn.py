@@ -105,6 +105,19 @@ def test_epoch_logger_prints_only_when_verbose(capsys, caplog):
     assert capsys.readouterr().out.count("Epoch 2/2: loss = ") == 1
 
 
+def test_early_stopping_says_why_it_stopped_when_verbose(capsys, caplog):
+    # The reason went to the logger only; scikit-learn's MLP prints it with verbose.
+    stop = dict(max_epochs=50, early_stopping=True, n_iter_no_change=2, tol=1e9, **FAST)
+    with caplog.at_level("INFO", logger="skqegm"):
+        VAESampler(**stop).fit(X_MIX)
+    assert capsys.readouterr().out == ""
+    assert "did not improve by more than tol=1000000000.0 for 2 epochs" in caplog.text
+    VAESampler(verbose=1, **stop).fit(X_MIX)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[-1] == ("Validation score did not improve by more than tol=1000000000.0 "
+                           "for 2 epochs; stopping, with the weights of epoch 1.")
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_a_fit_leaves_torchs_global_state_alone():
     torch.manual_seed(123)

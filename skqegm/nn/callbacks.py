@@ -138,8 +138,12 @@ class EarlyStopping(Callback):
             self._stale += 1
         if self._stale >= self.n_iter_no_change:
             self.stopped_epoch_ = epoch
-            logger.info("%s: validation score did not improve for %d epochs; keeping epoch "
-                        "%d.", type(estimator).__name__, self._stale, self.best_epoch_)
+            message = (f"Validation score did not improve by more than tol={self.tol} for "
+                       f"{self._stale} epochs; stopping, with the weights of epoch "
+                       f"{self.best_epoch_}.")
+            logger.info("%s: %s", type(estimator).__name__, message)
+            if getattr(estimator, "verbose", 0):  # printed as the epochs are
+                print(message, flush=True)
             return True
         return False
 
