@@ -210,11 +210,14 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
     x = _one_feature(X, "X")
     models = _labelled(models, "models", "fitted estimator")
+    grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
+    # Every model is evaluated before anything is drawn: a model refused half-way left
+    # a half-drawn figure open.
+    curves = {name: _density_curve(model, name, grid, n_draws, random_state)
+              for name, model in models.items()}
     ax = _axes(ax, (8, 4.5))
     heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
-    grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
-    for name, model in models.items():
-        density, from_draws = _density_curve(model, name, grid, n_draws, random_state)
+    for name, (density, from_draws) in curves.items():
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
     low, high = np.quantile(x, [tail_fraction, 1 - tail_fraction])

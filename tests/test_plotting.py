@@ -131,6 +131,15 @@ def test_inputs_are_refused_by_name():
     matplotlib.pyplot.close("all")
 
 
+def test_a_refused_model_leaves_no_figure_open():
+    X = make_tail_mixture(300, random_state=0)[0]
+    matplotlib.pyplot.close("all")
+    good = GaussianMixture(random_state=0).fit(X)
+    with pytest.raises(TypeError, match=r"models\['ridge'\] must be a fitted density"):
+        plot_tail_density(X, {"gmm": good, "ridge": Ridge().fit(X, X[:, 0])})
+    assert matplotlib.pyplot.get_fignums() == []  # a half-drawn figure was left open
+
+
 def test_a_single_column_and_a_pandas_series_are_one_feature(tmp_path):
     pd = pytest.importorskip("pandas")
     r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
