@@ -439,7 +439,7 @@ def test_factory_parameter_errors(factory, kwargs, match):
 def test_factories_refuse_a_seed_that_is_not_an_int(factory, seed, match):
     # They were stored as given: "abc" failed at the first call, deep in numpy, and a
     # RandomState scored one model differently on every call (-0.344, then -0.375).
-    with pytest.raises(ValueError, match=r"random_state must be None or an int seed in "
+    with pytest.raises(ValueError, match=r"random_state must be None or an integer in "
                                          rf"\[0, 2\*\*32 - 1\]; {match}"):
         factory(random_state=seed)
     assert factory(random_state=np.int64(3)).params["random_state"] == 3

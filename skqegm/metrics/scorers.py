@@ -42,7 +42,6 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 ``random_state``).
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -53,7 +52,13 @@ from ..pipeline import Pipeline
 from ..utils._memory import check_memory
 from ..utils._sampling import call_with_random_state, has_inverse
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import check_int, check_option, check_real, check_real_array
+from ..utils._validation import (
+    check_int,
+    check_option,
+    check_real,
+    check_real_array,
+    check_seed,
+)
 from ._arrays import (
     check_coverage,
     check_flags,
@@ -70,9 +75,6 @@ from .tail import tail_kl_divergence
 #: Copies of the model's draws that a scorer may hold at once (the model's output, its
 #: float64 copy, rescaled and binned copies), for the memory estimate.
 DRAW_COPIES = 4
-
-#: Largest seed numpy takes.
-MAX_SEED = 2**32 - 1
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
@@ -315,18 +317,12 @@ def _check_seed(random_state):
     A generator advances with every call, so each candidate of a grid search (and each
     call on one model) would be scored on other draws: the seed keeps them the same.
     """
-    if random_state is None:
-        return None
     if isinstance(random_state, np.random.RandomState | np.random.Generator):
         raise ValueError(
-            "random_state must be None or an int seed in [0, 2**32 - 1]; got a "
+            "random_state must be None or an integer in [0, 2**32 - 1]; got a "
             f"{type(random_state).__name__}, which would give every call, and so every "
             "candidate of a grid search, other draws.")
-    if (isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral)
-            or not 0 <= random_state <= MAX_SEED):
-        raise ValueError("random_state must be None or an int seed in [0, 2**32 - 1]; got "
-                         f"{random_state!r}.")
-    return int(random_state)
+    return check_seed(random_state, "random_state")
 
 
 def _check_rarity_side(rarity, side):
