@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ..utils._sampling import pipeline_hint
 from ..utils._validation import (
     check_confidence_level,
     check_forecast,
@@ -66,7 +67,8 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
     """
     if not hasattr(estimator, method):
         raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
-                        f"{type(estimator).__name__} has none.")
+                        f"{type(estimator).__name__} has none."
+                        + pipeline_hint(estimator, [method]))
     if hasattr(estimator, "fit"):
         check_is_fitted(estimator)
     call = f"{type(estimator).__name__}.{method}(X, {level!r})"
