@@ -153,6 +153,9 @@ def _transforms_first(model):
 
 def _density_curve(model, name, grid, n_draws, random_state):
     """The model's density on ``grid``, and whether it came from a KDE of its draws."""
+    if hasattr(model, "cv_results_") and hasattr(model, "best_estimator_"):
+        # A fitted search scores with its refitted best model (a pipeline, say).
+        model = model.best_estimator_
     if not (hasattr(model, "score_samples") or hasattr(model, "sample")):
         raise TypeError(f"models[{name!r}] must be a fitted density (score_samples) or "
                         f"sampler (sample) of one feature; {type(model).__name__} has "
@@ -185,7 +188,8 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     sampler without one (a GAN, a diffusion model) as a Gaussian KDE of ``n_draws`` of
     its samples, dashed and marked "(KDE of draws)". So is a pipeline whose steps
     transform ``X`` before the model: its ``score_samples`` is a density of the
-    transformed data, its ``sample`` is in the units of ``X``.
+    transformed data, its ``sample`` is in the units of ``X``. A fitted search
+    (:class:`~sklearn.model_selection.GridSearchCV`) is drawn as its ``best_estimator_``.
 
     Parameters
     ----------

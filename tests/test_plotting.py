@@ -164,3 +164,12 @@ def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
     assert density.max() == pytest.approx(1 / (5.0 * np.sqrt(2 * np.pi)), rel=0.15)
     matplotlib.pyplot.close(ax.figure)
+    # A fitted search's score_samples is its best pipeline's: drawn from that pipeline too.
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(pipe, {"kerneldensity__bandwidth": [0.2, 0.5]}, cv=2).fit(X)
+    ax = plot_tail_density(X, {"search": search}, n_draws=5000)
+    assert ax.get_legend_handles_labels()[1][1] == "search (KDE of draws)"
+    grid, density = ax.get_lines()[0].get_data()
+    assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+    matplotlib.pyplot.close(ax.figure)
