@@ -9,6 +9,7 @@ import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
+from .utils._sampling import pipeline_hint
 from .utils._validation import (
     check_forecast,
     check_int,
@@ -170,7 +171,7 @@ def _density_curve(model, name, grid, n_draws, random_state):
         if not hasattr(model, "sample"):
             raise TypeError(f"models[{name!r}] is a pipeline whose score_samples is a density "
                             "of the transformed data, not of X, and it has no sample to "
-                            "draw from; build it with skqegm.pipeline.make_pipeline.")
+                            "draw from." + pipeline_hint(model, ["sample"]))
     elif hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde

@@ -164,6 +164,17 @@ def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
     assert density.max() == pytest.approx(1 / (5.0 * np.sqrt(2 * np.pi)), rel=0.15)
     matplotlib.pyplot.close(ax.figure)
+    # Without sample there is nothing in the units of X to draw: refused, with the remedy
+    # where the last step has sample but a scikit-learn Pipeline hides it.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    hidden = sklearn_make_pipeline(StandardScaler(), KernelDensity(bandwidth=0.2)).fit(X)
+    with pytest.raises(TypeError, match="Its last step has sample.*skqegm.pipeline"):
+        plot_tail_density(X, {"hidden": hidden})
+    forest = make_pipeline(StandardScaler(), IsolationForest(random_state=0)).fit(X)
+    with pytest.raises(TypeError, match="no sample to draw from.$"):
+        plot_tail_density(X, {"forest": forest})
     # A fitted search's score_samples is its best pipeline's: drawn from that pipeline too.
     from sklearn.model_selection import GridSearchCV
 
