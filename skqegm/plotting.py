@@ -9,6 +9,7 @@ import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
+from .utils._sampling import pipeline_hint
 from .utils._validation import (
     check_forecast,
     check_int,
@@ -142,8 +143,20 @@ def _var_line(values, name, n_days):
     return check_forecast(values, name, n_days, against="returns")
 
 
+def _transforms_first(model):
+    """Whether ``model`` is a pipeline with steps that transform X before its last one."""
+    from sklearn.pipeline import Pipeline
+
+    return isinstance(model, Pipeline) and any(
+        step is not None and not (isinstance(step, str) and step == "passthrough")
+        for _, step in model.steps[:-1])
+
+
 def _density_curve(model, name, grid, n_draws, random_state):
     """The model's density on ``grid``, and whether it came from a KDE of its draws."""
+    if hasattr(model, "cv_results_") and hasattr(model, "best_estimator_"):
+        # A fitted search scores with its refitted best model (a pipeline, say).
+        model = model.best_estimator_
     if not (hasattr(model, "score_samples") or hasattr(model, "sample")):
         raise TypeError(f"models[{name!r}] must be a fitted density (score_samples) or "
                         f"sampler (sample) of one feature; {type(model).__name__} has "
@@ -152,7 +165,14 @@ def _density_curve(model, name, grid, n_draws, random_state):
     if n_features != 1:
         raise ValueError(f"models[{name!r}] was fitted on {n_features} features; the plot "
                          "draws densities of one.")
-    if hasattr(model, "score_samples"):
+    if _transforms_first(model):
+        # Its score_samples is the density of the transformed data (a StandardScaler's
+        # pipeline integrated to the scale of X); its sample maps draws back to X's units.
+        if not hasattr(model, "sample"):
+            raise TypeError(f"models[{name!r}] is a pipeline whose score_samples is a density "
+                            "of the transformed data, not of X, and it has no sample to "
+                            "draw from." + pipeline_hint(model, ["sample"]))
+    elif hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde
 
@@ -167,7 +187,10 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
 
     The paper's Fig. 5b. A model with ``score_samples`` is drawn as its density; a
     sampler without one (a GAN, a diffusion model) as a Gaussian KDE of ``n_draws`` of
-    its samples, dashed and marked "(KDE of draws)".
+    its samples, dashed and marked "(KDE of draws)". So is a pipeline whose steps
+    transform ``X`` before the model: its ``score_samples`` is a density of the
+    transformed data, its ``sample`` is in the units of ``X``. A fitted search
+    (:class:`~sklearn.model_selection.GridSearchCV`) is drawn as its ``best_estimator_``.
 
     Parameters
     ----------

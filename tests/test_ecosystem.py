@@ -73,3 +73,29 @@ def test_successive_halving_scores_small_first_rounds(model, warns):
         assert np.all(np.isfinite(scores)), scores
     # A GPD tail fitted with a negative shape is bounded: a held-out point beyond its end
     # point has density 0, and the candidate scores -inf, ranked last, as it deserves.
+
+
+def test_a_sklearn_pipeline_hiding_the_tail_api_is_named_with_the_remedy():
+    # "needs an estimator with predict_var(X, level); Pipeline has none" did not say that
+    # the last step has it and that skqegm's Pipeline (same class name) would expose it.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from skqegm.baselines import HistoricalSimulation
+    from skqegm.metrics import neg_fz0_loss_scorer, neg_pinball_loss_scorer
+    from skqegm.model_selection import walk_forward
+
+    r = np.random.default_rng(0).standard_t(4, size=400) / 100
+    X, y = r[:-1, None], r[1:]
+    hint = "build it with skqegm.pipeline.make_pipeline"
+    pipe = make_pipeline(HistoricalSimulation(window=50)).fit(X, y)
+    for scorer in (neg_fz0_loss_scorer, neg_pinball_loss_scorer):
+        with pytest.raises(TypeError, match=hint):
+            scorer(pipe, X, y)
+    with pytest.raises(TypeError, match=hint):
+        walk_forward(pipe, X, y, start=300)
+    # No hint where the last step lacks the methods too.
+    plain = make_pipeline(StandardScaler(), GPDTailSampler()).fit(X)
+    with pytest.raises(TypeError) as info:
+        neg_pinball_loss_scorer(plain, X, y)
+    assert hint not in str(info.value)

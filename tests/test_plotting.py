@@ -155,3 +155,41 @@ def test_a_single_column_and_a_pandas_series_are_one_feature(tmp_path):
     assert ax is given and matplotlib.pyplot.get_fignums() == figures  # no new figure
     assert ax.patches[0].get_height() > 0
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
+    # A pipeline's score_samples is the log density of the *transformed* data: drawn over
+    # the histogram of X, a StandardScaler's pipeline integrated to the scale of X (5 here).
+    from sklearn.neighbors import KernelDensity
+    from sklearn.preprocessing import StandardScaler
+
+    from skqegm.pipeline import make_pipeline
+
+    X = np.random.default_rng(0).normal(100.0, 5.0, size=(2000, 1))
+    pipe = make_pipeline(StandardScaler(), KernelDensity(bandwidth=0.2)).fit(X)
+    ax = plot_tail_density(X, {"pipe": pipe}, n_draws=5000)
+    assert ax.get_legend_handles_labels()[1][1] == "pipe (KDE of draws)"
+    grid, density = ax.get_lines()[0].get_data()
+    assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+    assert density.max() == pytest.approx(1 / (5.0 * np.sqrt(2 * np.pi)), rel=0.15)
+    matplotlib.pyplot.close(ax.figure)
+    # Without sample there is nothing in the units of X to draw: refused, with the remedy
+    # where the last step has sample but a scikit-learn Pipeline hides it.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    hidden = sklearn_make_pipeline(StandardScaler(), KernelDensity(bandwidth=0.2)).fit(X)
+    with pytest.raises(TypeError, match="Its last step has sample.*skqegm.pipeline"):
+        plot_tail_density(X, {"hidden": hidden})
+    forest = make_pipeline(StandardScaler(), IsolationForest(random_state=0)).fit(X)
+    with pytest.raises(TypeError, match="no sample to draw from.$"):
+        plot_tail_density(X, {"forest": forest})
+    # A fitted search's score_samples is its best pipeline's: drawn from that pipeline too.
+    from sklearn.model_selection import GridSearchCV
+
+    search = GridSearchCV(pipe, {"kerneldensity__bandwidth": [0.2, 0.5]}, cv=2).fit(X)
+    ax = plot_tail_density(X, {"search": search}, n_draws=5000)
+    assert ax.get_legend_handles_labels()[1][1] == "search (KDE of draws)"
+    grid, density = ax.get_lines()[0].get_data()
+    assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
+    matplotlib.pyplot.close(ax.figure)

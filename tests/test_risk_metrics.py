@@ -528,6 +528,21 @@ def test_scorers_name_the_model_whose_forecasts_are_bad(var, es, match):
         neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
 
 
+@pytest.mark.parametrize("var, es, match", [
+    (np.full(10, -0.01), np.full(10, -0.005),
+     r"_Forecasts.predict_es\(X, 0.975\) returned an ES <= 0 \(-0.005 at row 0\)"),
+    (np.full(10, 0.03), np.full(10, 0.02),
+     r"_Forecasts.predict_es\(X, 0.975\) returned an ES below the VaR of "
+     r"_Forecasts.predict_var\(X, 0.975\) \(0.02 < 0.03 at row 0\)"),
+])
+def test_fz0_scorer_blames_forecasts_it_cannot_score_on_the_model(var, es, match):
+    # A model forecasting a gain beyond its VaR (ES < 0) was told "Did you pass a tail mean
+    # of returns (negative) instead of a loss?", as if the user had passed the ES.
+    X, y = _returns(10)
+    with pytest.raises(ValueError, match=match):
+        neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
+
+
 def test_scorers_take_one_column_or_constant_forecasts():
     X, y = _returns(10)
     expected = neg_fz0_loss_scorer(_Forecasts(np.full(10, 0.02), np.full(10, 0.03)), X, y)

@@ -14,9 +14,11 @@ its last step's; a :class:`~skqegm.FilteredRiskEstimator`: its fitted model's), 
 estimator with another one.
 """
 
+import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from ..utils._sampling import pipeline_hint
 from ..utils._validation import (
     check_confidence_level,
     check_forecast,
@@ -65,7 +67,8 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
     """
     if not hasattr(estimator, method):
         raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
-                        f"{type(estimator).__name__} has none.")
+                        f"{type(estimator).__name__} has none."
+                        + pipeline_hint(estimator, [method]))
     if hasattr(estimator, "fit"):
         check_is_fitted(estimator)
     call = f"{type(estimator).__name__}.{method}(X, {level!r})"
@@ -92,11 +95,28 @@ def _check_y(y, X, scorer):
     return y
 
 
+def _check_fz0_forecasts(estimator, var, es, level):
+    """Forecasts the FZ0 loss cannot score (ES <= 0, ES below the VaR) are the model's
+    own: say so, rather than fz0_loss's advice on how to pass an ES."""
+    name = type(estimator).__name__
+    for bad, what in ((es <= 0, "an ES <= 0 ({es} at row {i}): the FZ0 loss takes log(ES)"),
+                      (es < var, "an ES below the VaR of {name}.predict_var(X, {level!r}) "
+                                 "({es} < {var} at row {i}): the ES is the mean beyond it")):
+        if np.any(bad):
+            i = int(np.argmax(bad))
+            detail = what.format(es=float(es[i]), var=float(var[i]), i=i, name=name,
+                                 level=level)
+            raise ValueError(f"{name}.predict_es(X, {level!r}) returned {detail}. The model "
+                             "forecasts no loss the FZ0 loss can score there; score it with "
+                             "neg_pinball_loss (in a search, error_score=np.nan ranks it last).")
+
+
 def _fz0_score(estimator, X, y, *, level, side):
     y = _check_y(y, X, "neg_fz0_loss_scorer")
     n = y.shape[0]
     var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer", n)
     es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer", n)
+    _check_fz0_forecasts(estimator, var, es, level)
     return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
 
 

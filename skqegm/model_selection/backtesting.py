@@ -10,6 +10,7 @@ from scipy.sparse import issparse
 from sklearn.base import clone
 
 from ..utils._memory import check_memory
+from ..utils._sampling import pipeline_hint
 from ..utils._validation import (
     as_1d,
     check_confidence_level,
@@ -159,7 +160,8 @@ def _check_estimator(estimator, n_draws):
     if missing:
         raise TypeError(f"walk_forward needs an estimator with {', '.join(needed)}"
                         + ("" if n_draws is None else " (n_draws is set)")
-                        + f"; {type(estimator).__name__} lacks {', '.join(missing)}.")
+                        + f"; {type(estimator).__name__} lacks {', '.join(missing)}."
+                        + pipeline_hint(estimator, missing))
 
 
 def _check_same_index(X, y_index):

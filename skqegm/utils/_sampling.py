@@ -66,3 +66,23 @@ def has_inverse(step):
         except ValueError:  # not fitted (NotFittedError is a ValueError)
             return False
     return hasattr(step, "inverse_transform")
+
+
+def pipeline_hint(estimator, methods):
+    """Advice for a scikit-learn ``Pipeline`` whose last step has ``methods`` it hides.
+
+    skqegm's :class:`~skqegm.pipeline.Pipeline` (the same class name) exposes them: an
+    error saying only "Pipeline has no predict_var" does not tell the two apart. Empty
+    when ``estimator`` is no such pipeline.
+    """
+    from sklearn.pipeline import Pipeline
+
+    if not (isinstance(estimator, Pipeline) and estimator.steps):
+        return ""
+    hidden = [m for m in methods
+              if not hasattr(estimator, m) and hasattr(estimator.steps[-1][1], m)]
+    if not hidden:
+        return ""
+    return (f" Its last step has {', '.join(hidden)}, which a sklearn.pipeline.Pipeline "
+            "hides; build it with skqegm.pipeline.make_pipeline (or "
+            "skqegm.pipeline.Pipeline), which exposes them.")
