@@ -107,6 +107,42 @@ def test_tail_risk_estimator_walks_forward():
     np.testing.assert_array_equal(result.var, again.var)
 
 
+def test_the_result_knows_the_side_it_forecast():
+    # The metrics default to the lower tail: an upper-tail walk was read as lower unless
+    # the user remembered to pass side="upper".
+    from skqegm.metrics import var_exceedances
+    from skqegm.models import FilteredRiskEstimator
+    from skqegm.pipeline import make_pipeline
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, size=(260, 2))
+    y = rng.standard_t(5, size=260)
+    upper = TailRiskEstimator(side="upper", latent="gaussian", max_epochs=2,
+                              hidden_layer_sizes=(8,), random_state=0)
+    result = walk_forward(make_pipeline(upper), X, y, start=200, refit_every=30,
+                          levels=(0.9,))
+    assert result.side == "upper"
+    flags = result.exceedances(0.9)
+    np.testing.assert_array_equal(flags, var_exceedances(result.y, result.var_at(0.9),
+                                                         side="upper"))
+    np.testing.assert_array_equal(flags, result.y > result.var_at(0.9))
+    assert walk_forward(HistoricalSimulation(window=50), X, y, start=200,
+                        refit_every=30).side == "lower"
+    assert walk_forward(FilteredRiskEstimator(upper, volatility=UnitVolatility()), X, y,
+                        start=200, refit_every=60).side == "upper"  # the model it wraps
+
+
+class UnitVolatility(BaseEstimator):
+    """A volatility filter that divides by 1."""
+
+    def fit(self, X, y):
+        self.conditional_volatility_ = np.ones(len(X))
+        return self
+
+    def predict_volatility(self, X):
+        return np.ones(len(X))
+
+
 def test_dates_start_at_a_date_and_to_frame():
     pd = pytest.importorskip("pandas")
     X, y = _rows(40)

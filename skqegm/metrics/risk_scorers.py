@@ -15,10 +15,10 @@ estimator with another one.
 """
 
 import numpy as np
-from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
 from ..utils._sampling import pipeline_hint
+from ..utils._tails import forecast_side, forecaster
 from ..utils._validation import (
     check_confidence_level,
     check_forecast,
@@ -33,30 +33,14 @@ __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_lo
            "neg_pinball_loss_scorer"]
 
 
-def _forecaster(estimator):
-    """The estimator whose ``side`` the forecasts follow: a pipeline's last step, and
-    inside a wrapper without a ``side`` of its own (such as
-    :class:`~skqegm.FilteredRiskEstimator`) the fitted model it wraps, ``estimator_``."""
-    while True:
-        if isinstance(estimator, SklearnPipeline):
-            estimator = estimator.steps[-1][1]
-        elif (hasattr(estimator, "get_params") and "side" not in estimator.get_params(deep=False)
-              and hasattr(estimator, "estimator_")):
-            estimator = estimator.estimator_
-        else:
-            return estimator
-
-
 def _estimator_side(estimator, side):
-    last = _forecaster(estimator)
-    own = getattr(last, "side", None) if hasattr(last, "get_params") else None
-    own = own if isinstance(own, str) and own in SIDES else None
+    own = forecast_side(estimator)
     if side is None:
         return own or "lower"
     if own is not None and own != side:
         raise ValueError(f"the scorer was built with side={side!r} but "
-                         f"{type(last).__name__} forecasts side={own!r}; build the scorer "
-                         "with side=None to follow the estimator.")
+                         f"{type(forecaster(estimator)).__name__} forecasts side={own!r}; "
+                         "build the scorer with side=None to follow the estimator.")
     return side
 
 

@@ -9,8 +9,10 @@ from joblib import Parallel, delayed
 from scipy.sparse import issparse
 from sklearn.base import clone
 
+from ..metrics import var_exceedances
 from ..utils._memory import check_memory
 from ..utils._sampling import pipeline_hint
+from ..utils._tails import forecast_side
 from ..utils._validation import (
     as_1d,
     check_confidence_level,
@@ -56,6 +58,9 @@ class WalkForwardResult:
         Draws from each forecast's predictive distribution (``sample_y``), when
         ``n_draws`` was given: the ``predictive`` of
         :func:`~skqegm.metrics.acerbi_szekely_test`.
+    side : {"lower", "upper"}
+        The tail forecast: the estimator's ``side`` (``"lower"`` for one without). Pass
+        it to the metrics, whose default is ``"lower"``, or use :meth:`exceedances`.
 
     Examples
     --------
@@ -71,7 +76,7 @@ class WalkForwardResult:
     """
 
     def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time,
-                 draws=None):
+                 draws=None, side="lower"):
         self.index = index
         self.dates = dates
         self.y = y
@@ -82,6 +87,7 @@ class WalkForwardResult:
         self.train_stop = train_stop
         self.fit_time = fit_time
         self.draws = draws
+        self.side = side
 
     def __repr__(self):
         return (f"WalkForwardResult(n_forecasts={self.index.shape[0]}, "
@@ -122,6 +128,21 @@ class WalkForwardResult:
         es : ndarray of shape (n_forecasts,)
         """
         return self.es[:, self._column(level)]
+
+    def exceedances(self, level):
+        """Flags of the forecast rows whose realised ``y`` breached the VaR of ``level``,
+        on the forecast's ``side`` (:func:`~skqegm.metrics.var_exceedances`).
+
+        Parameters
+        ----------
+        level : float
+            One of ``levels``.
+
+        Returns
+        -------
+        flags : ndarray of shape (n_forecasts,), dtype int
+        """
+        return var_exceedances(self.y, self.var_at(level), side=self.side)
 
     def to_frame(self):
         """The result as a pandas DataFrame, one row per forecast (needs pandas).
@@ -478,4 +499,5 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         train_stop=np.repeat([b[1] for b in blocks], lengths),
         fit_time=np.asarray(fit_time),
         draws=np.concatenate(draws) if n_draws is not None else None,
+        side=forecast_side(estimator) or "lower",
     )

@@ -49,3 +49,33 @@ def fit_gpd(excess):
     unit = largest if not 1e-6 < largest < 1e6 else 1.0
     shape, _, scale = genpareto.fit(excess / unit, floc=0)
     return float(shape), float(scale * unit)
+
+
+def forecaster(estimator):
+    """The estimator whose ``side`` a model's VaR and ES forecasts follow.
+
+    A pipeline's last step; inside a wrapper without a ``side`` of its own (such as
+    :class:`~skqegm.FilteredRiskEstimator`), the model it wraps: the fitted
+    ``estimator_``, else its ``estimator`` parameter.
+    """
+    from sklearn.pipeline import Pipeline
+
+    while True:
+        if isinstance(estimator, Pipeline):
+            estimator = estimator.steps[-1][1]
+            continue
+        params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+        if "side" in params:
+            return estimator
+        inner = getattr(estimator, "estimator_", None)
+        inner = params.get("estimator") if inner is None else inner
+        if not hasattr(inner, "get_params"):
+            return estimator
+        estimator = inner
+
+
+def forecast_side(estimator):
+    """``"lower"`` or ``"upper"``: the tail of ``estimator``'s forecasts (see
+    :func:`forecaster`), or None when it has no ``side``."""
+    side = getattr(forecaster(estimator), "side", None)
+    return side if isinstance(side, str) and side in ("lower", "upper") else None
