@@ -360,6 +360,24 @@ def test_held_out_loss_in_blocks_of_rows(monkeypatch):
     np.testing.assert_allclose(blocks.validation_scores_, whole.validation_scores_, rtol=0.1)
 
 
+def test_sample_after_set_params_of_the_noise_draws_from_the_fitted_model():
+    # sample() read the current noise and noise_scale while score_samples kept the fit's
+    # mixture: after set_params(noise_scale=5.0) the draws came from another model than
+    # the one scored (3 of 5 seeded draws moved), without a word.
+    model = QEGMSampler(n_qubits=2, n_layers=1, max_epochs=1, hidden_layer_sizes=(8,),
+                        noise_scale=0.5, random_state=0).fit(X_MIX[:300])
+    expected = model.sample(200, random_state=0)
+    for change in (dict(noise_scale=5.0), dict(noise=None), dict(noise="qrng")):
+        model.set_params(**change)
+        np.testing.assert_array_equal(model.sample(200, random_state=0), expected,
+                                      err_msg=str(change))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).sample(200, random_state=0),
+                                  expected)
+    # A refit applies them.
+    model.set_params(noise="prng").fit(X_MIX[:300])
+    assert not np.array_equal(model.sample(200, random_state=0), expected)
+
+
 def test_sample_after_set_params_draws_from_the_fitted_model():
     # sample() sized its latents and its memory estimate from the current n_qubits: after
     # set_params(n_qubits=40) a fitted 2-qubit model was refused as needing terabytes.

@@ -271,7 +271,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
         Each draw runs the generative process: a prior latent plus eq. 7 noise, one
         measurement of the QVL (one shot on a Qiskit backend, up to 8,192 draws per call), and
-        a draw from the decoded Gaussian.
+        a draw from the decoded Gaussian. The model is the fitted one: ``set_params`` (of
+        the architecture, ``noise`` or ``noise_scale``) changes the draws only after a refit.
 
         Parameters
         ----------
@@ -294,7 +295,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         self._attach_backend()
         rng = check_random_state(random_state)
-        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
+        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)), fitted=True)
         draws = np.empty((n_samples, n_features))
         with self._inference():
             for start in range(0, n_samples, block):
