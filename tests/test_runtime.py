@@ -252,6 +252,22 @@ def test_a_fit_over_budget_is_refused_before_any_job():
     _fit(sampler, shots=4, max_shots=estimate)  # exactly the budget: accepted
 
 
+def test_a_fitted_sampler_draws_under_its_current_max_shots():
+    # A fit that used its whole budget left sample() refused for good: the message said
+    # "Raise max_shots", but set_params(max_shots=...) after the fit changed nothing.
+    sampler = FaultySampler()
+    estimate = QEGMSampler(backend=sampler, shots=4, **SMALL).estimate_cost(X)["shots"]
+    model = _fit(sampler, shots=4, max_shots=estimate)
+    with pytest.raises(ShotBudgetError, match=f"more than max_shots={estimate:,}"):
+        model.sample(5, random_state=0)
+    model.set_params(max_shots=estimate + 5)
+    assert model.sample(5, random_state=0).shape == (5, 1)  # one shot per draw
+    with pytest.raises(ShotBudgetError, match=f"more than max_shots={estimate + 5:,}"):
+        model.sample(1, random_state=0)
+    model.set_params(max_shots=None)
+    assert model.sample(5, random_state=0).shape == (5, 1)
+
+
 def test_a_transformer_refuses_a_job_past_its_budget():
     sampler = FaultySampler()
     qt = SamplerTransformer(n_layers=1, backend=sampler, shots=10, max_shots=50).fit(X)

@@ -35,7 +35,7 @@ from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
-from ..utils._validation import count_rows
+from ..utils._validation import check_int, count_rows
 from ._networks import (
     CategoricalLatent,
     ConditionalPrior,
@@ -454,11 +454,20 @@ class BaseQEGM(BaseTorchEstimator):
 
     def _attach_backend(self):
         """Hand a device re-attached with ``set_params(backend=...)`` to a loaded model's
-        circuit, which was saved with the device's description only."""
+        circuit, which was saved with the device's description only, and the current
+        ``max_shots`` to the circuit's jobs: a budget the fit used up is raised (as its
+        refusal says) with ``set_params(max_shots=...)``."""
         layer = getattr(self.network_.latent, "layer", None)
-        if (layer is not None and check_backend(layer.transformer.backend) == "detached"
+        if layer is None:
+            return
+        transformer = layer.transformer
+        if (check_backend(transformer.backend) == "detached"
                 and check_backend(self.backend) != "detached"):
-            layer.transformer.set_params(backend=self.backend, fallback=self.fallback)
+            transformer.set_params(backend=self.backend, fallback=self.fallback)
+        max_shots = check_int(self.max_shots, "max_shots", min_value=1, allow_none=True)
+        transformer.set_params(max_shots=max_shots)
+        if transformer.runner_ is not None:
+            transformer.runner_.jobs.max_shots = max_shots
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -119,7 +119,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         submission (rows x parameter-shift circuits x steps x shots, see
         :meth:`estimate_cost`) and a fit over budget is refused with a
         :class:`~skqegm.exceptions.ShotBudgetError` giving the estimate; every later job
-        of the fitted model (``sample``) counts against it too. ``None``: no budget.
+        of the fitted model (``sample``) counts against it too, under its current value
+        (``set_params(max_shots=...)`` raises a budget the fit used up). ``None``: no budget.
     max_retries : int, default=3
         Retries of a job after a transient fault (connection error, timeout, failed
         runtime job, a result of the wrong shape or with NaN), with exponential backoff
