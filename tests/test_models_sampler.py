@@ -360,6 +360,20 @@ def test_held_out_loss_in_blocks_of_rows(monkeypatch):
     np.testing.assert_allclose(blocks.validation_scores_, whole.validation_scores_, rtol=0.1)
 
 
+def test_a_simulator_without_a_coupling_map_is_refused_as_a_device_by_name():
+    # backend=AerSimulator() (a BackendV2 with no coupling map: the transpiler sets no
+    # layout) failed in the first training step with "'NoneType' object has no
+    # attribute 'final_index_layout'".
+    from qiskit_aer import AerSimulator
+
+    model = QEGMSampler(backend=AerSimulator(), n_qubits=2, n_layers=1, shots=64,
+                        max_epochs=1, hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match=r"backend 'aer_simulator' is a simulator without a "
+                                         r"coupling map.*backend='aer'"):
+        model.fit(X_MIX[:100])
+    assert sorted(vars(model)) == sorted(model.get_params())  # unfitted, as before
+
+
 def test_sample_after_set_params_of_the_noise_draws_from_the_fitted_model():
     # sample() read the current noise and noise_scale while score_samples kept the fit's
     # mixture: after set_params(noise_scale=5.0) the draws came from another model than
