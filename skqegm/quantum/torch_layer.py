@@ -144,7 +144,7 @@ class QuantumLayer(torch.nn.Module):
                 return self._measure_noisy(x, rng)
             X = x.detach().double().numpy()
             W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
-            if self.transformer.runner_.kind == "estimator":
+            if self.transformer.runner_.kind == "estimator" and self._output == "probabilities":
                 # An estimator measures nothing: draw from the probabilities it estimates.
                 probs = self.transformer.run_pairs(
                     X, W, seed=int(rng.randint(np.iinfo(np.int32).max)))
