@@ -293,6 +293,19 @@ def test_quantum_random_bits_are_in_the_estimate_the_budget_and_the_record(laten
     assert 0 < qrng_used <= cost["qrng_shots"]
 
 
+@pytest.mark.parametrize("latent", ["quantum", "gaussian"])
+def test_the_random_bits_of_draws_count_against_the_budget(latent):
+    # sample() drew its eq. 7 noise from the backend outside every budget: a fitted
+    # twin with max_shots spent submitted thousands of QRNG shots unrefused, and unrecorded.
+    model = QEGMSampler(**dict(SMALL, latent=latent, noise="qrng", backend=FaultySampler(),
+                               shots=4))
+    model.set_params(max_shots=model.estimate_cost(X)["shots"]).fit(X)
+    with pytest.raises(ShotBudgetError, match="more than max_shots"):
+        model.sample(200, random_state=0)
+    model.set_params(max_shots=None)
+    assert model.sample(200, random_state=0).shape == (200, 1)
+
+
 def test_the_exact_backend_costs_nothing():
     cost = TailRiskEstimator(**SMALL).estimate_cost(X)
     assert cost["shots"] == cost["jobs"] == 0

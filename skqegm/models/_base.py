@@ -434,6 +434,8 @@ class BaseQEGM(BaseTorchEstimator):
                         runtime["n_jobs"], runtime["retries"],
                         f"{runtime['shots_estimate']:,}")
         self.quantum_layer_ = None if layer is None else layer.to_transformer()
+        # The twin's random bits' jobs, which its later draws go on submitting.
+        self._noise_jobs = self._fit_jobs if layer is None else None
         self.provenance_ = self._provenance(seeds)
         self.provenance_["runtime"] = runtime
 
@@ -457,17 +459,26 @@ class BaseQEGM(BaseTorchEstimator):
         circuit, which was saved with the device's description only, and the current
         ``max_shots`` to the circuit's jobs: a budget the fit used up is raised (as its
         refusal says) with ``set_params(max_shots=...)``."""
-        layer = getattr(self.network_.latent, "layer", None)
-        if layer is None:
-            return
-        transformer = layer.transformer
-        if (check_backend(transformer.backend) == "detached"
-                and check_backend(self.backend) != "detached"):
-            transformer.set_params(backend=self.backend, fallback=self.fallback)
         max_shots = check_int(self.max_shots, "max_shots", min_value=1, allow_none=True)
-        transformer.set_params(max_shots=max_shots)
-        if transformer.runner_ is not None:
-            transformer.runner_.jobs.max_shots = max_shots
+        layer = getattr(self.network_.latent, "layer", None)
+        if layer is not None:
+            transformer = layer.transformer
+            if (check_backend(transformer.backend) == "detached"
+                    and check_backend(self.backend) != "detached"):
+                transformer.set_params(backend=self.backend, fallback=self.fallback)
+            transformer.set_params(max_shots=max_shots)
+        jobs = self._draw_jobs()
+        if jobs is not None:
+            jobs.max_shots = max_shots
+
+    def _draw_jobs(self):
+        """The :class:`JobManager` of a fitted model's jobs (its circuit's, else the
+        twin's random bits'), so that draws count against the budget; ``None`` when
+        nothing runs on a backend."""
+        layer = getattr(self.network_.latent, "layer", None)
+        if layer is not None and layer.transformer.runner_ is not None:
+            return layer.transformer.runner_.jobs
+        return getattr(self, "_noise_jobs", None)
 
     def __getstate__(self):
         state = super().__getstate__()

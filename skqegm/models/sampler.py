@@ -296,7 +296,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         self._attach_backend()
         rng = check_random_state(random_state)
-        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)), fitted=True)
+        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)),
+                            jobs=self._draw_jobs(), fitted=True)
         draws = np.empty((n_samples, n_features))
         with self._inference():
             for start in range(0, n_samples, block):
