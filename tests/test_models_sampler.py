@@ -371,6 +371,57 @@ def test_held_out_loss_in_blocks_of_rows(monkeypatch):
     np.testing.assert_allclose(blocks.validation_scores_, whole.validation_scores_, rtol=0.1)
 
 
+def test_a_simulator_without_a_coupling_map_is_refused_as_a_device_by_name():
+    # backend=AerSimulator() (a BackendV2 with no coupling map: the transpiler sets no
+    # layout) failed in the first training step with "'NoneType' object has no
+    # attribute 'final_index_layout'".
+    from qiskit_aer import AerSimulator
+
+    model = QEGMSampler(backend=AerSimulator(), n_qubits=2, n_layers=1, shots=64,
+                        max_epochs=1, hidden_layer_sizes=(8,), random_state=0)
+    with pytest.raises(ValueError, match=r"backend 'aer_simulator' is a simulator without a "
+                                         r"coupling map.*backend='aer'"):
+        model.fit(X_MIX[:100])
+    assert sorted(vars(model)) == sorted(model.get_params())  # unfitted, as before
+
+
+def test_a_sampler_fitted_on_an_estimator_backend_samples():
+    # A fit on an estimator primitive (exact probabilities, as documented for shots=None)
+    # succeeded, and then every sample() failed: "Sampling bitstrings needs a sampler
+    # backend, not an estimator." Its draws now come from the probabilities it estimates.
+    from qiskit_aer.primitives import EstimatorV2
+
+    params = dict(n_qubits=2, n_layers=1, max_epochs=1, hidden_layer_sizes=(8,),
+                  batch_size=64, early_stopping=False, random_state=0)
+    model = QEGMSampler(backend=EstimatorV2(), **params).fit(X_MIX[:100])
+    draws = model.sample(2000, random_state=0)
+    np.testing.assert_array_equal(model.sample(2000, random_state=0), draws)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).sample(2000, random_state=0),
+                                  draws)
+    # The draws follow the fitted density (score_samples): its mass below 0.
+    grid = np.linspace(-12, 0, 2001)[:, None]
+    below = trapezoid(np.exp(model.score_samples(grid)), grid[:, 0])
+    assert abs((draws < 0).mean() - below) < 0.04, ((draws < 0).mean(), below)
+
+
+def test_sample_after_set_params_of_the_noise_draws_from_the_fitted_model():
+    # sample() read the current noise and noise_scale while score_samples kept the fit's
+    # mixture: after set_params(noise_scale=5.0) the draws came from another model than
+    # the one scored (3 of 5 seeded draws moved), without a word.
+    model = QEGMSampler(n_qubits=2, n_layers=1, max_epochs=1, hidden_layer_sizes=(8,),
+                        noise_scale=0.5, random_state=0).fit(X_MIX[:300])
+    expected = model.sample(200, random_state=0)
+    for change in (dict(noise_scale=5.0), dict(noise=None), dict(noise="qrng")):
+        model.set_params(**change)
+        np.testing.assert_array_equal(model.sample(200, random_state=0), expected,
+                                      err_msg=str(change))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).sample(200, random_state=0),
+                                  expected)
+    # A refit applies them.
+    model.set_params(noise="prng").fit(X_MIX[:300])
+    assert not np.array_equal(model.sample(200, random_state=0), expected)
+
+
 def test_sample_after_set_params_draws_from_the_fitted_model():
     # sample() sized its latents and its memory estimate from the current n_qubits: after
     # set_params(n_qubits=40) a fitted 2-qubit model was refused as needing terabytes.

@@ -190,3 +190,25 @@ def test_a_fitted_model_keeps_its_architecture_after_set_params(model, change):
     rebuilt = pickle.loads(pickle.dumps(model))
     assert [t.shape for t in rebuilt.network_.state_dict().values()] != \
         [t.shape for t in copy.network_.state_dict().values()]
+
+
+@pytest.mark.parametrize("shots", [16, None], ids=["sampled", "exact_noisy"])
+def test_a_model_fitted_on_a_fake_device_pickles_but_skops_cannot_store_the_device(shots):
+    # The fake device is a parameter (a Qiskit object): pickle and joblib keep it, and the
+    # reloaded model draws and scores as fitted; skops cannot store it (see
+    # doc/getting_started.rst, "Saving a fitted model").
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    model = QEGMSampler(n_qubits=2, n_layers=1, backend=FakeManilaV2(), shots=shots,
+                        max_epochs=1, hidden_layer_sizes=(4,), random_state=0).fit(X_MIX[:100])
+    expected = _outputs(model, X_MIX[:20])
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    buffer.seek(0)
+    for how, copy in [("pickle", pickle.loads(pickle.dumps(model))),
+                      ("joblib", joblib.load(buffer))]:
+        assert copy.get_params()["backend"].name == "fake_manila"
+        for method, values in _outputs(copy, X_MIX[:20]).items():
+            np.testing.assert_array_equal(values, expected[method], err_msg=f"{how}: {method}")
+    with pytest.raises(TypeError):
+        sio.dumps(model)

@@ -252,6 +252,22 @@ def test_a_fit_over_budget_is_refused_before_any_job():
     _fit(sampler, shots=4, max_shots=estimate)  # exactly the budget: accepted
 
 
+def test_a_fitted_sampler_draws_under_its_current_max_shots():
+    # A fit that used its whole budget left sample() refused for good: the message said
+    # "Raise max_shots", but set_params(max_shots=...) after the fit changed nothing.
+    sampler = FaultySampler()
+    estimate = QEGMSampler(backend=sampler, shots=4, **SMALL).estimate_cost(X)["shots"]
+    model = _fit(sampler, shots=4, max_shots=estimate)
+    with pytest.raises(ShotBudgetError, match=f"more than max_shots={estimate:,}"):
+        model.sample(5, random_state=0)
+    model.set_params(max_shots=estimate + 5)
+    assert model.sample(5, random_state=0).shape == (5, 1)  # one shot per draw
+    with pytest.raises(ShotBudgetError, match=f"more than max_shots={estimate + 5:,}"):
+        model.sample(1, random_state=0)
+    model.set_params(max_shots=None)
+    assert model.sample(5, random_state=0).shape == (5, 1)
+
+
 def test_a_transformer_refuses_a_job_past_its_budget():
     sampler = FaultySampler()
     qt = SamplerTransformer(n_layers=1, backend=sampler, shots=10, max_shots=50).fit(X)
@@ -275,6 +291,19 @@ def test_quantum_random_bits_are_in_the_estimate_the_budget_and_the_record(laten
     assert record["n_jobs"] == cost["jobs"]
     qrng_used = record["shots_used"] - cost["shots"] + cost["qrng_shots"]
     assert 0 < qrng_used <= cost["qrng_shots"]
+
+
+@pytest.mark.parametrize("latent", ["quantum", "gaussian"])
+def test_the_random_bits_of_draws_count_against_the_budget(latent):
+    # sample() drew its eq. 7 noise from the backend outside every budget: a fitted
+    # twin with max_shots spent submitted thousands of QRNG shots unrefused, and unrecorded.
+    model = QEGMSampler(**dict(SMALL, latent=latent, noise="qrng", backend=FaultySampler(),
+                               shots=4))
+    model.set_params(max_shots=model.estimate_cost(X)["shots"]).fit(X)
+    with pytest.raises(ShotBudgetError, match="more than max_shots"):
+        model.sample(200, random_state=0)
+    model.set_params(max_shots=None)
+    assert model.sample(200, random_state=0).shape == (200, 1)
 
 
 def test_the_exact_backend_costs_nothing():

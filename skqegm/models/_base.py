@@ -35,7 +35,7 @@ from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import backend_name, detach_backend
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
-from ..utils._validation import count_rows
+from ..utils._validation import check_int, count_rows
 from ._networks import (
     CategoricalLatent,
     ConditionalPrior,
@@ -436,6 +436,8 @@ class BaseQEGM(BaseTorchEstimator):
                         runtime["n_jobs"], runtime["retries"],
                         f"{runtime['shots_estimate']:,}")
         self.quantum_layer_ = None if layer is None else layer.to_transformer()
+        # The twin's random bits' jobs, which its later draws go on submitting.
+        self._noise_jobs = self._fit_jobs if layer is None else None
         self.provenance_ = self._provenance(seeds)
         self.provenance_["runtime"] = runtime
 
@@ -456,11 +458,29 @@ class BaseQEGM(BaseTorchEstimator):
 
     def _attach_backend(self):
         """Hand a device re-attached with ``set_params(backend=...)`` to a loaded model's
-        circuit, which was saved with the device's description only."""
+        circuit, which was saved with the device's description only, and the current
+        ``max_shots`` to the circuit's jobs: a budget the fit used up is raised (as its
+        refusal says) with ``set_params(max_shots=...)``."""
+        max_shots = check_int(self.max_shots, "max_shots", min_value=1, allow_none=True)
         layer = getattr(self.network_.latent, "layer", None)
-        if (layer is not None and check_backend(layer.transformer.backend) == "detached"
-                and check_backend(self.backend) != "detached"):
-            layer.transformer.set_params(backend=self.backend, fallback=self.fallback)
+        if layer is not None:
+            transformer = layer.transformer
+            if (check_backend(transformer.backend) == "detached"
+                    and check_backend(self.backend) != "detached"):
+                transformer.set_params(backend=self.backend, fallback=self.fallback)
+            transformer.set_params(max_shots=max_shots)
+        jobs = self._draw_jobs()
+        if jobs is not None:
+            jobs.max_shots = max_shots
+
+    def _draw_jobs(self):
+        """The :class:`JobManager` of a fitted model's jobs (its circuit's, else the
+        twin's random bits'), so that draws count against the budget; ``None`` when
+        nothing runs on a backend."""
+        layer = getattr(self.network_.latent, "layer", None)
+        if layer is not None and layer.transformer.runner_ is not None:
+            return layer.transformer.runner_.jobs
+        return getattr(self, "_noise_jobs", None)
 
     def __getstate__(self):
         state = super().__getstate__()

@@ -119,7 +119,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         submission (rows x parameter-shift circuits x steps x shots, see
         :meth:`estimate_cost`) and a fit over budget is refused with a
         :class:`~skqegm.exceptions.ShotBudgetError` giving the estimate; every later job
-        of the fitted model (``sample``) counts against it too. ``None``: no budget.
+        of the fitted model (``sample``) counts against it too, under its current value
+        (``set_params(max_shots=...)`` raises a budget the fit used up). ``None``: no budget.
     max_retries : int, default=3
         Retries of a job after a transient fault (connection error, timeout, failed
         runtime job, a result of the wrong shape or with NaN), with exponential backoff
@@ -271,7 +272,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
         Each draw runs the generative process: a prior latent plus eq. 7 noise, one
         measurement of the QVL (one shot on a Qiskit backend, up to 8,192 draws per call), and
-        a draw from the decoded Gaussian.
+        a draw from the decoded Gaussian. The model is the fitted one: ``set_params`` (of
+        the architecture, ``noise`` or ``noise_scale``) changes the draws only after a refit.
 
         Parameters
         ----------
@@ -294,7 +296,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         self._attach_backend()
         rng = check_random_state(random_state)
-        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)))
+        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)),
+                            jobs=self._draw_jobs(), fitted=True)
         draws = np.empty((n_samples, n_features))
         with self._inference():
             for start in range(0, n_samples, block):

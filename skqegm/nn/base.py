@@ -424,6 +424,11 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         reset_parameters(network, generator)
         return network
 
+    def _fit_param(self, name):
+        """The parameter ``name`` as it was at the last fit (``set_params`` since then
+        changes nothing); its current value where the fit kept none (not plain data)."""
+        return getattr(self, "_network_params", {}).get(name, getattr(self, name))
+
     def _make_fitted_network(self):
         """:meth:`_make_network` from the parameters of the fit (``set_params`` since
         then changes nothing), torch's global random state left as it was."""

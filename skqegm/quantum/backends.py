@@ -431,6 +431,15 @@ class CircuitRunner:
                 )
             if _is_ibm_hardware(self.backend):  # pragma: no cover - needs IBM credentials
                 return
+            if getattr(self.backend, "coupling_map", None) is None:
+                # The transpiler gives such a circuit no layout, and the device's
+                # simulation reads one: an AttributeError in the first job.
+                raise ValueError(
+                    f"backend {getattr(self.backend, 'name', self.backend)!r} is a "
+                    "simulator without a coupling map, not a device: pass backend='aer' "
+                    "(with shots), a device (real or fake, or AerSimulator.from_backend("
+                    "device)), or a primitive such as qiskit_aer.primitives.SamplerV2 for "
+                    "a noise model of your own.")
         if self.exact_noisy:
             # The noisy simulator holds 4**n Pauli coefficients per row and per output
             # (more if routing adds device qubits: refused when the circuit is built).

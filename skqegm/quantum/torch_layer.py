@@ -119,7 +119,8 @@ class QuantumLayer(torch.nn.Module):
 
         The exact backend, and a fake device with ``shots=None``, draw from the exact
         outcome probabilities (the device's noise and readout errors included) with
-        ``random_state``; any other Qiskit backend runs one shot per row, seeded by
+        ``random_state``, and an estimator backend from the probabilities it estimates;
+        any other Qiskit backend runs one shot per row, seeded by
         ``random_state``, in one call per 8,192 rows (a simulator holds every circuit of
         a call in memory: 200,000 rows took 7 GB on Aer).
 
@@ -143,6 +144,13 @@ class QuantumLayer(torch.nn.Module):
                 return self._measure_noisy(x, rng)
             X = x.detach().double().numpy()
             W = np.tile(self.weights.detach().double().numpy(), (len(X), 1))
+            if self.transformer.runner_.kind == "estimator" and self._output == "probabilities":
+                # An estimator measures nothing: draw from the probabilities it estimates.
+                probs = self.transformer.run_pairs(
+                    X, W, seed=int(rng.randint(np.iinfo(np.int32).max)))
+                cdf = np.cumsum(probs, axis=1)
+                u = rng.uniform(size=(len(probs), 1)) * cdf[:, -1:]
+                return np.minimum((u > cdf).sum(axis=1), probs.shape[1] - 1)
             blocks = max(1, -(-len(X) // _MEASURE_ROWS))
             outcomes = [
                 self.transformer.sample_outcomes(
