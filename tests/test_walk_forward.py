@@ -373,9 +373,10 @@ def test_y_with_another_index_than_x_is_refused():
         walk_forward(Recorder(), frame, pd.Series(y), start=20)
     result = walk_forward(Recorder(), frame, pd.Series(y, index=dates), start=20)
     np.testing.assert_array_equal(result.y, y[20:])
-    # y by position: a numpy y, or a Series with a numpy X
+    # y by position: a numpy y, or a Series with a numpy X (whose dates then are y's)
     walk_forward(Recorder(), frame, y, start=20)
-    walk_forward(Recorder(), X, pd.Series(y, index=dates[::-1]), start=20)
+    assert walk_forward(Recorder(), X, pd.Series(y, index=dates), start=20).dates[0] == \
+        np.datetime64("2020-01-21")
 
 
 class SparseRecorder(Recorder):
