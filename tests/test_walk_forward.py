@@ -143,6 +143,22 @@ class UnitVolatility(BaseEstimator):
         return np.ones(len(X))
 
 
+def test_a_pandas_y_beside_a_numpy_x_brings_its_dates_and_a_list_y_none():
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(60)
+    dates = pd.bdate_range("2020-01-01", periods=60)
+    result = walk_forward(Recorder(), X, pd.Series(y, index=dates), start="2020-03-02",
+                          refit_every=10)  # the dates were dropped: a date start failed
+    assert result.dates[0] == np.datetime64("2020-03-02") and result.index[0] == 43
+    with pytest.raises(ValueError, match=r"the index of y \(the dates when dates=None and "
+                                         r"X has none\) must be strictly increasing"):
+        walk_forward(Recorder(), X, pd.Series(y, index=dates[::-1]), start=40)
+    # A list's .index (a method) was taken for an index unlike the frame's, and refused.
+    frame = pd.DataFrame(X, index=dates)
+    listed = walk_forward(Recorder(), frame, y.tolist(), start=40, refit_every=10)
+    np.testing.assert_array_equal(listed.y, y[40:])
+
+
 def test_dates_start_at_a_date_and_to_frame():
     pd = pytest.importorskip("pandas")
     X, y = _rows(40)
@@ -357,9 +373,10 @@ def test_y_with_another_index_than_x_is_refused():
         walk_forward(Recorder(), frame, pd.Series(y), start=20)
     result = walk_forward(Recorder(), frame, pd.Series(y, index=dates), start=20)
     np.testing.assert_array_equal(result.y, y[20:])
-    # y by position: a numpy y, or a Series with a numpy X
+    # y by position: a numpy y, or a Series with a numpy X (whose dates then are y's)
     walk_forward(Recorder(), frame, y, start=20)
-    walk_forward(Recorder(), X, pd.Series(y, index=dates[::-1]), start=20)
+    assert walk_forward(Recorder(), X, pd.Series(y, index=dates), start=20).dates[0] == \
+        np.datetime64("2020-01-21")
 
 
 class SparseRecorder(Recorder):

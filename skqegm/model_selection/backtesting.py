@@ -42,7 +42,7 @@ class WalkForwardResult:
     index : ndarray of shape (n_forecasts,)
         Positions of the forecast rows in ``X`` / ``y``.
     dates : ndarray of shape (n_forecasts,) or None
-        Their dates, if ``dates`` was given (or ``X`` had a pandas index).
+        Their dates, if ``dates`` was given (or ``X``, else ``y``, had a pandas index).
     y : ndarray of shape (n_forecasts,)
         The realised values.
     levels : tuple of float
@@ -211,7 +211,7 @@ def _check_levels(levels):
     return levels
 
 
-def _check_dates(dates, X, n_rows):
+def _check_dates(dates, X, n_rows, y_index):
     if dates is None and hasattr(X, "index") and hasattr(X, "iloc"):
         # The index of a pandas X is the dates: it must be in time order as well (a
         # frame sorted newest first would otherwise be walked backwards, the "past" of
@@ -219,6 +219,10 @@ def _check_dates(dates, X, n_rows):
         return _increasing(np.asarray(X.index), "the index of X (the dates when "
                            "dates=None)", "sort X and y by date (X.sort_index(), "
                            "y.sort_index()), or "
+                           "pass dates")
+    if dates is None and y_index is not None:  # a pandas y beside a numpy X
+        return _increasing(np.asarray(y_index), "the index of y (the dates when "
+                           "dates=None and X has none)", "sort X and y by date, or "
                            "pass dates")
     if dates is None:
         return None
@@ -382,7 +386,8 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         other).
     dates : array-like of shape (n_samples,) or None, default=None
         Strictly increasing dates (or any sortable labels) of the rows; ``None`` takes
-        the index of a pandas ``X``, which must then be strictly increasing too.
+        the index of a pandas ``X`` (else of a pandas ``y``), which must then be strictly
+        increasing too.
     n_draws : int or None, default=None
         Also draw ``n_draws`` values (>= 1) from each forecast's predictive distribution
         with ``sample_y(X_rows, n_draws, random_state=seed)`` (the estimator needs it),
@@ -432,7 +437,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     """
     n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
     _check_estimator(estimator, n_draws)
-    y_index = getattr(y, "index", None)
+    y_index = y.index if hasattr(y, "iloc") else None  # a list's .index is a method
     y = as_1d(check_real_array(y, "y"), "y")  # a single column is 1-D, as in sklearn
     n_rows = y.shape[0]
     n_X = count_rows(X)
@@ -445,7 +450,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     if not (hasattr(X, "iloc") or issparse(X)):
         X = np.asarray(X)
     levels = _check_levels(levels)
-    dates = _check_dates(dates, X, n_rows)
+    dates = _check_dates(dates, X, n_rows, y_index)
     start = _check_start(start, dates, n_rows)
     refit_every = check_int(refit_every, "refit_every", min_value=1)
     check_option(window, "window", WINDOWS)
