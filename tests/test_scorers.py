@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import NotFittedError, UndefinedMetricWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity
@@ -235,7 +235,10 @@ def test_unsupervised_recall_ignores_the_samplers_own_thresholds():
 
 def test_unsupervised_recall_without_rare_event_is_nan():
     sampler = FixedSampler(np.zeros((4, 1)), scores=np.zeros(4))
-    with pytest.warns(UserWarning, match="no rare event"):
+    # The warning spoke of a y_true the user never passed.
+    with pytest.warns(UndefinedMetricWarning, match=r"rare_event_recall_scorer is undefined: "
+                                                    r"the held-out data hold no rare event "
+                                                    r"\(none of their values"):
         assert np.isnan(rare_event_recall_scorer(sampler, np.zeros((4, 1))))
 
 

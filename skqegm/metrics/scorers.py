@@ -45,6 +45,7 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 import warnings
 
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.pipeline import Pipeline as SklearnPipeline
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
@@ -461,8 +462,14 @@ def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_d
     X_raw, X = _held_out(X)
     true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
     scores = _log_density(estimator, X_raw, X, n_draws, random_state)
-    if not true.any():
-        return metric(true, true)  # undefined: nan, with a warning
+    if not true.any():  # undefined: nan, with a warning naming the held-out data
+        what = "values" if X.shape[1] == 1 and rarity is None else "rarity scores"
+        warnings.warn(
+            f"{name} is undefined: the held-out data hold no rare event (none of their "
+            f"{what} lies strictly beyond their tail_fraction={tail_fraction} quantile: "
+            "they tie there). Score on more held-out rows, or pass a rarity callable.",
+            UndefinedMetricWarning, stacklevel=2)
+        return float("nan")
     # The model flags as many rows as are rare, so its recall is its precision.
     return _expected_hits(true, scores) / int(true.sum())
 
