@@ -10,7 +10,7 @@ from sklearn import pipeline as sklearn_pipeline
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from .utils._sampling import call_with_random_state, has_inverse
+from .utils._sampling import call_with_random_state, has_inverse, is_passthrough
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -22,10 +22,6 @@ def _last_step_has(method):
         return bool(pipeline.steps) and hasattr(pipeline.steps[-1][1], method)
 
     return check
-
-
-def _is_passthrough(step):
-    return step is None or (isinstance(step, str) and step == "passthrough")
 
 
 class Pipeline(sklearn_pipeline.Pipeline):
@@ -98,7 +94,7 @@ class Pipeline(sklearn_pipeline.Pipeline):
         """``X`` through the ``transform`` of every step but the last."""
         check_is_fitted(self)
         for _, step in self.steps[:-1]:
-            if not _is_passthrough(step):
+            if not is_passthrough(step):
                 X = step.transform(X)
         return X
 
@@ -143,7 +139,7 @@ class Pipeline(sklearn_pipeline.Pipeline):
         check_is_fitted(self)
         inverse_steps = []
         for name, step in reversed(self.steps[:-1]):
-            if _is_passthrough(step):
+            if is_passthrough(step):
                 continue
             if not has_inverse(step):
                 # See has_inverse: some inverse_transform methods are no inverse.

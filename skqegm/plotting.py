@@ -9,7 +9,7 @@ import numpy as np
 
 from .extremes import return_level
 from .metrics import var_exceedances
-from .utils._sampling import pipeline_hint
+from .utils._sampling import is_passthrough, pipeline_hint
 from .utils._validation import (
     check_forecast,
     check_int,
@@ -109,7 +109,8 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     returns = _one_feature(returns, "returns")
     labelled = isinstance(var, Mapping)
     series = dict(var) if labelled else {"VaR": var}
-    lines = {name: _var_line(values, f"var[{name!r}]" if labelled else "var", len(returns))
+    lines = {name: check_forecast(values, f"var[{name!r}]" if labelled else "var",
+                                  len(returns), against="returns")
              for name, values in series.items()}
     if dates is None:
         x = np.arange(len(returns))
@@ -138,18 +139,12 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     return ax
 
 
-def _var_line(values, name, n_days):
-    """One VaR series: a number for every day, or one number for all of them."""
-    return check_forecast(values, name, n_days, against="returns")
-
-
 def _transforms_first(model):
     """Whether ``model`` is a pipeline with steps that transform X before its last one."""
     from sklearn.pipeline import Pipeline
 
-    return isinstance(model, Pipeline) and any(
-        step is not None and not (isinstance(step, str) and step == "passthrough")
-        for _, step in model.steps[:-1])
+    return isinstance(model, Pipeline) and any(not is_passthrough(step)
+                                               for _, step in model.steps[:-1])
 
 
 def _density_curve(model, name, grid, n_draws, random_state):

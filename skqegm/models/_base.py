@@ -372,7 +372,8 @@ class BaseQEGM(BaseTorchEstimator):
         network.decoder.spread_means_(with_context(network.latent.codes(prior), rows))
 
     def _make_datasets(self, train, val, seeds, generator):
-        noise = NoiseSource(self, seeds["noise"], jobs=self._fit_jobs)
+        noise = NoiseSource(self.noise, self.noise_scale, self.backend, seeds["noise"],
+                            jobs=self._fit_jobs)
         x_train, c_train = _tensor(train[0]), _tensor(train[1])
         thresholds, tail_freq = self._tail_targets(train[0])
         batch = int(min(self.batch_size, len(x_train)))  # torch wants a Python int

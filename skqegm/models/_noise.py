@@ -10,21 +10,14 @@ class NoiseSource:
     """Standard deviations ``noise_scale * sqrt(r)`` of the eq. 7 noise, one per row.
 
     ``r`` is uniform on [0, 1], from a seeded PRNG or, with ``noise="qrng"``, from a
-    :class:`~skqegm.quantum.QuantumRandomSource` on the model's backend, its jobs
-    submitted by ``jobs`` (a fit's, to share its budget, Batch and records). A fitted
-    model's draws take the noise of its fit (``fitted=True``): the network was trained,
-    and its density computed, under that noise, whatever ``set_params`` changed since.
+    :class:`~skqegm.quantum.QuantumRandomSource` on ``backend``, its jobs submitted by
+    ``jobs`` (a fit's, to share its budget, Batch and records).
     """
 
-    def __init__(self, model, seed, jobs=None, fitted=False):
-        if fitted:
-            self.noise, self.noise_scale = (model._fit_param("noise"),
-                                            model._fit_param("noise_scale"))
-        else:
-            self.noise, self.noise_scale = model.noise, model.noise_scale
-        if self.noise == "qrng":
-            self._source = QuantumRandomSource(backend=model.backend, random_state=seed,
-                                               jobs=jobs)
+    def __init__(self, noise, noise_scale, backend, seed, jobs=None):
+        self.noise, self.noise_scale = noise, noise_scale
+        if noise == "qrng":
+            self._source = QuantumRandomSource(backend=backend, random_state=seed, jobs=jobs)
         else:
             self._source = np.random.default_rng(seed)
 

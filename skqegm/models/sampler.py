@@ -296,8 +296,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         self._attach_backend()
         rng = check_random_state(random_state)
-        noise = NoiseSource(self, int(rng.randint(np.iinfo(np.int32).max)),
-                            jobs=self._draw_jobs(), fitted=True)
+        # The noise of the fit: the network was trained, and its density computed, under
+        # it, whatever set_params changed since.
+        noise = NoiseSource(self._fit_param("noise"), self._fit_param("noise_scale"),
+                            self.backend, int(rng.randint(np.iinfo(np.int32).max)),
+                            jobs=self._draw_jobs())
         draws = np.empty((n_samples, n_features))
         with self._inference():
             for start in range(0, n_samples, block):

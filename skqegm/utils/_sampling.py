@@ -68,6 +68,11 @@ def has_inverse(step):
     return hasattr(step, "inverse_transform")
 
 
+def is_passthrough(step):
+    """Whether a pipeline step is skipped (``None`` or ``"passthrough"``)."""
+    return step is None or (isinstance(step, str) and step == "passthrough")
+
+
 def pipeline_hint(estimator, methods):
     """Advice for a scikit-learn ``Pipeline`` whose last step has ``methods`` it hides.
 
