@@ -15,6 +15,22 @@ from .utils._sampling import call_with_random_state, has_inverse, is_passthrough
 __all__ = ["Pipeline", "make_pipeline"]
 
 
+class _LastStepDefault:
+    """Default of an argument the pipeline leaves out of its call to the last step, so
+    that the last step's own default applies (``None`` would be passed on, as a value)."""
+
+    def __repr__(self):
+        return "<the last step's default>"
+
+
+_LAST_STEP_DEFAULT = _LastStepDefault()
+
+
+def _given(*args):
+    """The arguments that were given: those left at ``_LAST_STEP_DEFAULT`` are dropped."""
+    return tuple(arg for arg in args if arg is not _LAST_STEP_DEFAULT)
+
+
 def _last_step_has(method):
     """``available_if`` check: the last step has ``method``, so ``hasattr`` tells."""
 
@@ -39,7 +55,8 @@ class Pipeline(sklearn_pipeline.Pipeline):
     - :meth:`sample_y`, :meth:`predict_interval`, :meth:`predict_quantiles`,
       :meth:`predict_var`, :meth:`predict_es`, :meth:`predict_rare`,
       :meth:`predict_tail_proba`: ``X`` goes through the ``transform`` of the steps
-      before the last one, and the other arguments are passed on unchanged;
+      before the last one, and the other arguments are passed on unchanged (one not
+      given is left out, so that the last step's own default applies);
     - :meth:`rare_events`: ``y`` is passed straight to the last step (targets are
       never transformed).
 
@@ -224,40 +241,44 @@ class Pipeline(sklearn_pipeline.Pipeline):
         return self._last_step().predict_quantiles(self._transform_before_last(X), quantiles)
 
     @available_if(_last_step_has("predict_var"))
-    def predict_var(self, X, level=0.99):
+    def predict_var(self, X, level=_LAST_STEP_DEFAULT):
         """Value-at-risk of the last step, on the transformed ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
-        level : float, default=0.99
-            Confidence level, passed on unchanged.
+        level : float, optional
+            Confidence level, passed on unchanged; when it is not given, the last step
+            is called without it, so that its own default applies (0.99 for the
+            estimators of skqegm).
 
         Returns
         -------
         var : ndarray of shape (n_samples,)
             The last step's ``predict_var`` on the transformed ``X``.
         """
-        return self._last_step().predict_var(self._transform_before_last(X), level)
+        return self._last_step().predict_var(self._transform_before_last(X), *_given(level))
 
     @available_if(_last_step_has("predict_es"))
-    def predict_es(self, X, level=0.99):
+    def predict_es(self, X, level=_LAST_STEP_DEFAULT):
         """Expected shortfall of the last step, on the transformed ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
-        level : float, default=0.99
-            Confidence level, passed on unchanged.
+        level : float, optional
+            Confidence level, passed on unchanged; when it is not given, the last step
+            is called without it, so that its own default applies (0.99 for the
+            estimators of skqegm).
 
         Returns
         -------
         es : ndarray of shape (n_samples,)
             The last step's ``predict_es`` on the transformed ``X``.
         """
-        return self._last_step().predict_es(self._transform_before_last(X), level)
+        return self._last_step().predict_es(self._transform_before_last(X), *_given(level))
 
     @available_if(_last_step_has("predict_rare"))
     def predict_rare(self, X):

@@ -303,10 +303,28 @@ def test_defaults_left_out_are_the_last_step_s_own():
         def predict_interval(self, X, coverage=0.8):
             return np.full((len(X), 2), coverage)
 
+        def predict_quantiles(self, X, quantiles):
+            return np.tile(np.atleast_1d(quantiles), (len(X), 1))
+
+        def predict_var(self, X, level=0.9):  # the pipeline's level=0.99 overrode it
+            return np.full(len(X), level)
+
+        def predict_es(self, X, level=0.9):
+            return np.full(len(X), 1 + level)
+
     pipe = make_pipeline(StandardScaler(), Defaults()).fit(X)
     assert pipe.sample_y(X[:4]).shape == (4, 3)
     np.testing.assert_array_equal(pipe.predict_interval(X[:2]), 0.8)
     np.testing.assert_array_equal(pipe.predict_interval(X[:2], 0.5), 0.5)
+    np.testing.assert_array_equal(pipe.predict_quantiles(X[:2], [0.1, 0.2]), [[0.1, 0.2]] * 2)
+    np.testing.assert_array_equal(pipe.predict_var(X[:2]), 0.9)
+    np.testing.assert_array_equal(pipe.predict_es(X[:2]), 1.9)
+    np.testing.assert_array_equal(pipe.predict_var(X[:2], 0.95), 0.95)
+    np.testing.assert_array_equal(pipe.predict_es(X[:2], level=0.95), 1.95)
+    X2, y2 = _regression_data(100)
+    fitted = make_tail_pipeline(_small_tail_risk()).fit(X2, y2)
+    with pytest.raises(ValueError, match="level"):  # None is passed on, not left out
+        fitted.predict_var(X2[:2], None)
 
 
 def test_rare_events_passes_y_unchanged(tail_risk_pipeline):

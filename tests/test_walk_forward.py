@@ -5,11 +5,16 @@ import logging
 import numpy as np
 import pytest
 from joblib import parallel_config
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, TimeSeriesSplit
+from sklearn.preprocessing import StandardScaler
 
 from skqegm import TailRiskEstimator
 from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
 from skqegm.model_selection import WalkForwardResult, walk_forward
+from skqegm.pipeline import make_pipeline
+from skqegm.utils._tails import forecast_side
 
 
 class Recorder(BaseEstimator):
@@ -75,11 +80,17 @@ def test_rolling_window():
 def test_n_jobs_in_processes_gives_identical_results():
     r = np.random.default_rng(0).standard_t(4, size=700) / 100
     X, y = r[:-1, None], r[1:]
-    for estimator in (GARCHRiskEstimator(), HistoricalSimulation(window=100)):
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import RISK_SCORERS
+
+    search = GridSearchCV(EWMARiskEstimator(), {"decay": [0.8, 0.9, 0.94, 0.97]},
+                          scoring=RISK_SCORERS["neg_fz0_loss"], cv=TimeSeriesSplit(3))
+    for estimator in (GARCHRiskEstimator(), HistoricalSimulation(window=100), search):
         one = walk_forward(estimator, X, y, start=400, refit_every=100)
         two = walk_forward(estimator, X, y, start=400, refit_every=100, n_jobs=2)
         np.testing.assert_array_equal(one.var, two.var)
         np.testing.assert_array_equal(one.es, two.es)
+        assert one.best_params == two.best_params
 
 
 def test_one_refit_is_one_fit_and_predict():
@@ -443,3 +454,202 @@ def test_a_pipeline_is_refitted_on_the_training_rows_only():
     for row, stop, z in zip(result.index, result.train_stop, result.var[:, 0], strict=True):
         train = X[:stop, 0]
         assert z == pytest.approx((row - train.mean()) / train.std())
+
+
+# --- a search refitted at every refit -----------------------------------------------------
+
+SPLITS = []  # (training rows, validation rows) of every split a search made
+
+
+class LoggedSplit(TimeSeriesSplit):
+    """TimeSeriesSplit that logs the rows of its splits: ``y`` holds the row numbers."""
+
+    def split(self, X, y=None, groups=None):
+        for train, test in super().split(X, y, groups):
+            SPLITS.append((np.asarray(y)[train], np.asarray(y)[test]))
+            yield train, test
+
+
+class Shifted(Recorder):
+    """Recorder whose VaR is moved by ``shift``; its score prefers ``shift=1`` on
+    validation rows from row 28 on, ``shift=0`` before (so the choice changes)."""
+
+    def __init__(self, shift=0, side="lower"):
+        self.shift = shift
+        self.side = side
+
+    def predict_var(self, X, level):
+        return super().predict_var(X, level) + self.shift
+
+    def score(self, X, y):
+        return -abs(self.shift - float(y[0] >= 28))
+
+
+def _search(**kwargs):
+    return GridSearchCV(Shifted(), {"shift": [0, 1]},
+                        cv=LoggedSplit(n_splits=2, test_size=5), **kwargs)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_search_chooses_on_the_training_rows_only(n_jobs):
+    X, y = _rows(57)
+    SPLITS.clear()
+    with parallel_config(backend="threading"):
+        result = walk_forward(_search(), X, y, start=20, refit_every=10, levels=(0.99,),
+                              n_jobs=n_jobs)
+    refits = np.unique(result.train_stop)
+    np.testing.assert_array_equal(refits, [20, 30, 40, 50])
+    # Two splits per search, validating on the last 10 rows of its window: every row
+    # the search trained or validated on comes before the refit row (the last split
+    # reaches the row just before it: the whole window, nothing after).
+    assert len(SPLITS) == 2 * len(refits)
+    last_rows = [test.max() for _, test in SPLITS]
+    expected = np.column_stack([refits - 6, refits - 1]).ravel()
+    if n_jobs == 1:  # the searches run in order
+        np.testing.assert_array_equal(last_rows, expected)
+        for k, refit in enumerate(refits):
+            for train, test in SPLITS[2 * k:2 * k + 2]:
+                assert np.concatenate([train, test]).max() < refit
+    np.testing.assert_array_equal(sorted(last_rows), sorted(expected))
+    for train, test in SPLITS:
+        assert train[0] == 0 and train.max() < test.min()  # its cv walks forward too
+    # the choice of each refit, and the best_estimator_ (refitted on the whole window)
+    # forecasts its rows
+    assert result.best_params == [{"shift": 0}, {"shift": 0}, {"shift": 1}, {"shift": 1}]
+    shift = np.repeat([0, 0, 1, 1], [10, 10, 10, 7])
+    np.testing.assert_array_equal(result.var_at(0.99), result.train_stop - 1 + shift)
+    assert result.side == "lower"
+
+
+def test_a_search_gives_the_same_result_with_n_jobs():
+    X, y = _rows(57)
+    one = walk_forward(_search(), X, y, start=20, refit_every=10)
+    with parallel_config(backend="threading"):
+        two = walk_forward(_search(n_jobs=2), X, y, start=20, refit_every=10, n_jobs=2)
+    np.testing.assert_array_equal(one.var, two.var)
+    np.testing.assert_array_equal(one.es, two.es)
+    assert one.best_params == two.best_params
+    assert walk_forward(Recorder(), X, y, start=20).best_params is None
+    randomized = RandomizedSearchCV(Shifted(), {"shift": [0, 1, 2]}, n_iter=2,
+                                    cv=TimeSeriesSplit(2, test_size=5), random_state=0)
+    one = walk_forward(randomized, X, y, start=20, refit_every=10)
+    with parallel_config(backend="threading"):
+        two = walk_forward(randomized, X, y, start=20, refit_every=10, n_jobs=2)
+    assert one.best_params == two.best_params and len(one.best_params) == 4
+    np.testing.assert_array_equal(one.var, two.var)
+
+
+def test_a_search_that_makes_no_best_estimator_is_refused():
+    X, y = _rows(30)
+    with pytest.raises(ValueError, match="refit=False makes none: set refit=True"):
+        walk_forward(_search(refit=False), X, y, start=20)
+    with pytest.raises(ValueError, match="refit=False"):  # inside a pipeline too
+        walk_forward(make_pipeline(StandardScaler(), _search(refit=False)), X, y, start=20)
+
+    class NoBest(BaseEstimator):
+        """A search-like wrapper whose refit chooses but keeps no best_estimator_."""
+
+        def __init__(self, estimator=None, refit=None):
+            self.estimator = estimator
+            self.refit = refit
+
+        def fit(self, X, y):
+            self.best_index_ = self.refit({})
+            return self
+
+    with pytest.raises(TypeError, match=r"NoBest \(refit=<function .*\) has no "
+                                        "best_estimator_ after fit"):
+        walk_forward(NoBest(Recorder(), refit=lambda results: 0), X, y, start=20)
+    with pytest.raises(TypeError, match=r"Ridge \(the model that GridSearchCV searches "
+                                        r"over\) lacks predict_var, predict_es"):
+        walk_forward(GridSearchCV(Ridge(), {"alpha": [1.0, 2.0]}), X, y, start=20)
+
+
+def test_a_callable_refit_forecasts_with_its_choice():
+    X, y = _rows(40)
+    search = _search(refit=lambda results: 1)  # shift=1, whatever the scores
+    result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert result.best_params == [{"shift": 1}, {"shift": 1}]
+    np.testing.assert_array_equal(result.var_at(0.99), result.train_stop)
+
+
+def test_the_side_is_that_of_the_best_estimator():
+    # The grid sets the side: the template's side="lower" was reported.
+    X, y = _rows(40)
+    search = GridSearchCV(Shifted(side="lower"), {"side": ["upper"]},
+                          cv=TimeSeriesSplit(2))
+    result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert result.side == "upper"
+    assert forecast_side(search.fit(X, y)) == "upper"
+    assert forecast_side(make_pipeline(StandardScaler(), search)) == "upper"
+    # a search that changes its side between refits is refused
+
+    class SideByRows(Shifted):
+        def score(self, X, y):  # the upper tail on validation rows from row 28 on
+            return -abs(float(self.side == "upper") - float(y[0] >= 28))
+
+    flip = GridSearchCV(SideByRows(), {"side": ["lower", "upper"]},
+                        cv=TimeSeriesSplit(2, test_size=5))
+    with pytest.raises(ValueError, match=r"side='lower' \(first in the refit at row 20\), "
+                                         r"side='upper' \(first in the refit at row 40\)"):
+        walk_forward(flip, *_rows(57), start=20, refit_every=10)
+
+
+class Gain(BaseEstimator):
+    """VaR = ``gain`` times feature 0 (so a missed transform shows); scored by the
+    squared error of that forecast against ``y``."""
+
+    def __init__(self, gain=1.0):
+        self.gain = gain
+
+    def fit(self, X, y):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict_var(self, X, level):
+        return self.gain * np.asarray(X)[:, 0]
+
+    def predict_es(self, X, level):
+        return self.predict_var(X, level) + 1.0
+
+    def score(self, X, y):
+        return -np.mean((y - self.predict_var(X, 0.99)) ** 2)
+
+
+@pytest.mark.parametrize("nesting", ["pipeline_of_search", "search_of_pipeline"])
+def test_a_pipeline_and_a_search_nest_either_way(nesting, capsys):
+    rng = np.random.default_rng(5)
+    X = rng.normal(3.0, 2.0, size=(80, 2))
+    y = 2.0 * (X[:, 0] - X[:, 0].mean()) / X[:, 0].std() + rng.normal(0, 0.1, size=80)
+    grid, cv = [0.5, 1.0, 2.0, 4.0], TimeSeriesSplit(3)
+    if nesting == "pipeline_of_search":
+        estimator = make_pipeline(StandardScaler(), GridSearchCV(Gain(), {"gain": grid},
+                                                                 cv=cv))
+    else:
+        estimator = GridSearchCV(make_pipeline(StandardScaler(), Gain()),
+                                 {"gain__gain": grid}, cv=cv)
+    result = walk_forward(estimator, X, y, start=50, refit_every=15, levels=(0.99,),
+                          verbose=1)
+    assert len(result.best_params) == 2
+    assert isinstance(estimator[-1] if nesting == "pipeline_of_search" else estimator,
+                      GridSearchCV)  # the user's pipeline keeps its search
+    assert "chose {'gain" in capsys.readouterr().out
+    for k, refit in enumerate([50, 65]):
+        fitted = clone(estimator).fit(X[:refit], y[:refit])
+        search = fitted[-1] if nesting == "pipeline_of_search" else fitted
+        assert result.best_params[k] == search.best_params_
+        rows = slice(refit, refit + 15)
+        if nesting == "pipeline_of_search":
+            expected = search.best_estimator_.predict_var(fitted[0].transform(X[rows]), 0.99)
+        else:
+            expected = search.best_estimator_.predict_var(X[rows], 0.99)
+        np.testing.assert_array_equal(result.var_at(0.99)[k * 15:(k + 1) * 15], expected)
+    # y is twice the scaled feature: the search picks gain 2 (on the scaled feature)
+    name = "gain" if nesting == "pipeline_of_search" else "gain__gain"
+    assert result.best_params == [{name: 2.0}, {name: 2.0}]
+    # scikit-learn's own Pipeline hides the methods of its last step
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    hidden = sklearn_make_pipeline(StandardScaler(), GridSearchCV(Gain(), {"gain": grid}))
+    with pytest.raises(TypeError, match="skqegm.pipeline.make_pipeline"):
+        walk_forward(hidden, X, y, start=50)

@@ -2,7 +2,8 @@
 
 - :func:`walk_forward`: refit a clone every ``refit_every`` rows on an expanding or
   rolling window and forecast the next rows, for any estimator with ``predict_var`` /
-  ``predict_es``; returns a :class:`WalkForwardResult`.
+  ``predict_es``, or a search over one (its choice at each refit is kept); returns a
+  :class:`WalkForwardResult`.
 """
 
 from .backtesting import WalkForwardResult, walk_forward

@@ -1,5 +1,6 @@
 """Walk-forward backtests: refit on the past, forecast the next rows, repeat."""
 
+import copy
 import logging
 import numbers
 import time
@@ -8,6 +9,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy.sparse import issparse
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from ..metrics import var_exceedances
 from ..utils._memory import check_memory
@@ -59,8 +61,14 @@ class WalkForwardResult:
         ``n_draws`` was given: the ``predictive`` of
         :func:`~skqegm.metrics.acerbi_szekely_test`.
     side : {"lower", "upper"}
-        The tail forecast: the estimator's ``side`` (``"lower"`` for one without). Pass
-        it to the metrics, whose default is ``"lower"``, or use :meth:`exceedances`.
+        The tail forecast: the estimator's ``side`` (``"lower"`` for one without; for a
+        search, that of its ``best_estimator_``). Pass it to the metrics, whose default
+        is ``"lower"``, or use :meth:`exceedances`.
+    best_params : list of dict or None
+        For a search (or a pipeline ending in one), the ``best_params_`` it chose at
+        each refit, in the order of ``fit_time``: refit ``k`` forecast the rows whose
+        ``train_stop`` is ``np.unique(train_stop)[k]``. ``None`` for an estimator that
+        is no search.
 
     Examples
     --------
@@ -76,7 +84,7 @@ class WalkForwardResult:
     """
 
     def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time,
-                 draws=None, side="lower"):
+                 draws=None, side="lower", best_params=None):
         self.index = index
         self.dates = dates
         self.y = y
@@ -88,6 +96,7 @@ class WalkForwardResult:
         self.fit_time = fit_time
         self.draws = draws
         self.side = side
+        self.best_params = best_params
 
     def __repr__(self):
         return (f"WalkForwardResult(n_forecasts={self.index.shape[0]}, "
@@ -175,14 +184,78 @@ def _take(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
+def _is_search(estimator):
+    """Whether ``estimator`` is a hyper-parameter search (``GridSearchCV``,
+    ``RandomizedSearchCV``, the halving searches or any other with the parameters
+    ``estimator`` and ``refit``): the model it searches over is its ``estimator``, the
+    one it chose and refitted is its fitted ``best_estimator_``."""
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    return "estimator" in params and "refit" in params
+
+
+def _check_refit(search):
+    refit = search.get_params(deep=False)["refit"]
+    if not (callable(refit) or isinstance(refit, str)) and not refit:
+        raise ValueError(
+            f"walk_forward forecasts with the best_estimator_ of {type(search).__name__} "
+            f"after each refit, and refit={refit!r} makes none: set refit=True (with "
+            "several scorers, refit='<name of the scorer to select by>').")
+
+
+def _forecasting_model(model, fitted):
+    """The model that forecasts for ``model``: a search is replaced by its
+    ``best_estimator_`` (``fitted=True``) or, before fitting, by the ``estimator`` it
+    searches over; a pipeline ending in a search keeps its other steps.
+
+    ``model`` itself when it holds no search.
+    """
+    if _is_search(model):
+        if not fitted:
+            _check_refit(model)
+            return _forecasting_model(model.get_params(deep=False)["estimator"], fitted)
+        best = getattr(model, "best_estimator_", None)
+        if best is None:
+            refit = model.get_params(deep=False)["refit"]
+            raise TypeError(
+                f"{type(model).__name__} (refit={refit!r}) has no best_estimator_ after "
+                "fit: walk_forward forecasts each window with the model the search chose "
+                "and refitted on it. Use a search that sets best_estimator_ (scikit-"
+                "learn's do with refit=True, a scorer name or a callable).")
+        return _forecasting_model(best, fitted)
+    if isinstance(model, Pipeline) and model.steps:
+        name, last = model.steps[-1]
+        inner = _forecasting_model(last, fitted)
+        if inner is not last:
+            # A copy, whose set_params makes a new list of steps: the model fitted (or
+            # the user's template) keeps its search.
+            return copy.copy(model).set_params(**{name: inner})
+    return model
+
+
+def _outer_search(model):
+    """The search that ``model`` is, or ends in (through pipelines); None if none."""
+    while isinstance(model, Pipeline) and model.steps and not _is_search(model):
+        model = model.steps[-1][1]
+    return model if _is_search(model) else None
+
+
 def _check_estimator(estimator, n_draws):
-    needed = ("fit", "predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
-    missing = [m for m in needed if not hasattr(estimator, m)]
+    if not hasattr(estimator, "fit"):
+        raise TypeError(f"walk_forward needs an estimator with fit; "
+                        f"{type(estimator).__name__} has none.")
+    model = _forecasting_model(estimator, fitted=False)
+    needed = ("predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
+    missing = [m for m in needed if not hasattr(model, m)]
     if missing:
-        raise TypeError(f"walk_forward needs an estimator with {', '.join(needed)}"
+        search, searched = _outer_search(estimator), ""
+        if search is estimator:
+            searched = f" (the model that {type(search).__name__} searches over)"
+        elif search is not None:
+            searched = f" (with {type(search).__name__} replaced by the model it searches over)"
+        raise TypeError(f"walk_forward needs an estimator with fit, {', '.join(needed)}"
                         + ("" if n_draws is None else " (n_draws is set)")
-                        + f"; {type(estimator).__name__} lacks {', '.join(missing)}."
-                        + pipeline_hint(estimator, missing))
+                        + f"; {type(model).__name__}{searched} lacks {', '.join(missing)}."
+                        + pipeline_hint(model, missing))
 
 
 def _check_same_index(X, y_index):
@@ -302,17 +375,36 @@ def _blocks(n_rows, start, refit_every, window, window_size):
 
 
 def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
+    """Fit on the block's training rows, forecast its rows; with a search, through the
+    ``best_estimator_`` it chose on the training rows alone."""
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
     began = time.perf_counter()
     estimator.fit(_take(X, train), y[train])
     fit_time = time.perf_counter() - began
+    model = _forecasting_model(estimator, fitted=True)
     X_test = _take(X, test)
-    var = np.column_stack([estimator.predict_var(X_test, level) for level in levels])
-    es = np.column_stack([estimator.predict_es(X_test, level) for level in levels])
-    draws = None if n_draws is None else estimator.sample_y(X_test, n_draws, random_state=seed)
-    return var, es, fit_time, draws
+    var = np.column_stack([model.predict_var(X_test, level) for level in levels])
+    es = np.column_stack([model.predict_es(X_test, level) for level in levels])
+    draws = None if n_draws is None else model.sample_y(X_test, n_draws, random_state=seed)
+    search = _outer_search(estimator)
+    best_params = None if search is None else getattr(search, "best_params_", None)
+    return var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower"
+
+
+def _check_sides(sides, blocks):
+    """The one tail of every refit's forecasts (a search may choose ``side``)."""
+    if len(set(sides)) > 1:
+        where = {side: blocks[sides.index(side)][1] for side in sides}
+        raise ValueError(
+            "the refitted models forecast different tails: "
+            + ", ".join(f"side={side!r} (first in the refit at row {row})"
+                        for side, row in where.items())
+            + ". The forecasts of one walk must all be of one tail (the backtests read "
+            "them on one side): leave side out of the search's grid, and walk forward "
+            "once per side.")
+    return sides[0]
 
 
 def _check_forecast(values, name, estimator, block, n_levels):
@@ -354,6 +446,16 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     the estimator's parameters (its ``random_state`` included), so the result does not
     depend on ``n_jobs``.
 
+    The estimator may be a hyper-parameter search (``GridSearchCV``,
+    ``RandomizedSearchCV``, ..., alone, around a pipeline or at the end of one): at every
+    refit the search runs on the training rows alone (its ``cv`` splits them, and never
+    sees a forecast row), and the rows are forecast by its ``best_estimator_``, the
+    chosen model refitted on the whole window. The parameters chosen at each refit are
+    in ``result.best_params``. Give the search a ``cv`` that keeps time order, such as
+    :class:`~sklearn.model_selection.TimeSeriesSplit` (the return-series baselines need
+    their validation rows to follow their training rows), and ``refit=True`` (or a
+    scorer name, or a callable).
+
     Parameters
     ----------
     estimator : estimator
@@ -361,7 +463,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         ``predict_es(X, level)``: :class:`~skqegm.TailRiskEstimator`,
         :class:`~skqegm.baselines.GARCHRiskEstimator`,
         :class:`~skqegm.baselines.HistoricalSimulation`, a pipeline ending in one of
-        them.
+        them; or a search over one of them (any estimator with the parameters
+        ``estimator`` and ``refit`` and, once fitted, a ``best_estimator_``), or a
+        :class:`skqegm.pipeline.Pipeline` ending in such a search.
     X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
         Features in time order.
     y : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
@@ -405,19 +509,22 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     -------
     result : WalkForwardResult
         VaR, ES, realised ``y``, row positions and dates of every forecast row, in time
-        order; ``result.to_frame()`` gives a DataFrame.
+        order; ``result.to_frame()`` gives a DataFrame. For a search,
+        ``result.best_params`` holds its choice at each refit.
 
     Raises
     ------
     TypeError
         If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es`` (or
-        ``sample_y``, with ``n_draws``).
+        ``sample_y``, with ``n_draws``; for a search, its ``estimator`` does), or a
+        fitted search has no ``best_estimator_``.
     ValueError
         If ``X`` and ``y`` differ in length or in their pandas index, ``y`` has more
         than one column or holds NaN or infinity, ``start``,
         ``refit_every``, ``window``, ``window_size``, ``levels`` or ``dates`` is invalid,
-        ``n_draws`` or ``random_state`` is invalid, or a refitted model forecasts NaN or
-        the wrong number of rows.
+        ``n_draws`` or ``random_state`` is invalid, a search has ``refit=False``, a
+        refitted model forecasts NaN or the wrong number of rows, or the refitted models
+        forecast different tails (a search over ``side``).
 
     Examples
     --------
@@ -434,6 +541,17 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     >>> hits = var_exceedances(result.y, result.var_at(0.99))
     >>> bool(kupiec_pof_test(hits, 0.99).p_value > 0.01)
     True
+
+    A search chooses the EWMA decay at every refit, on the rows before it alone:
+
+    >>> from sklearn.model_selection import GridSearchCV, TimeSeriesSplit
+    >>> from skqegm.baselines import EWMARiskEstimator
+    >>> from skqegm.metrics import RISK_SCORERS
+    >>> search = GridSearchCV(EWMARiskEstimator(), {"decay": [0.9, 0.94, 0.97]},
+    ...                       scoring=RISK_SCORERS["neg_fz0_loss"], cv=TimeSeriesSplit(3))
+    >>> result = walk_forward(search, X, y, start=500, refit_every=250)
+    >>> result.best_params                         # one choice per refit
+    [{'decay': 0.97}, {'decay': 0.97}]
     """
     n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
     _check_estimator(estimator, n_draws)
@@ -477,9 +595,11 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed)
             for block, seed in zip(blocks, seeds))
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-    var, es, fit_time, draws = [], [], [], []
+    var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output) in enumerate(zip(blocks, outputs), 1):
-        block_var, block_es, seconds, block_draws = output
+        block_var, block_es, seconds, block_draws, params, side = output
+        best_params.append(params)
+        sides.append(side)
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels)))
         es.append(_check_forecast(block_es, "predict_es", estimator, block, len(levels)))
         fit_time.append(seconds)
@@ -487,7 +607,8 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
             draws.append(_check_draws(block_draws, estimator, block, n_draws))
         message = (f"walk_forward refit {number}/{len(blocks)}: trained on rows "
                    f"[{block[0]}, {block[1]}), forecast rows [{block[1]}, {block[2]}) "
-                   f"(fit {seconds:.2f} s)")
+                   f"(fit {seconds:.2f} s)"
+                   + ("" if params is None else f", chose {params}"))
         logger.info(message)
         if verbose:
             print(message, flush=True)
@@ -504,5 +625,6 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         train_stop=np.repeat([b[1] for b in blocks], lengths),
         fit_time=np.asarray(fit_time),
         draws=np.concatenate(draws) if n_draws is not None else None,
-        side=forecast_side(estimator) or "lower",
+        side=_check_sides(sides, blocks),
+        best_params=best_params if _outer_search(estimator) is not None else None,
     )

@@ -55,8 +55,9 @@ def forecaster(estimator):
     """The estimator whose ``side`` a model's VaR and ES forecasts follow.
 
     A pipeline's last step; inside a wrapper without a ``side`` of its own (such as
-    :class:`~skqegm.FilteredRiskEstimator`), the model it wraps: the fitted
-    ``estimator_``, else its ``estimator`` parameter.
+    :class:`~skqegm.FilteredRiskEstimator`, or a fitted ``GridSearchCV``), the model it
+    wraps: the fitted ``best_estimator_`` of a search (whose grid may set ``side``), else
+    the fitted ``estimator_``, else its ``estimator`` parameter.
     """
     from sklearn.pipeline import Pipeline
 
@@ -67,7 +68,8 @@ def forecaster(estimator):
         params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
         if "side" in params:
             return estimator
-        inner = getattr(estimator, "estimator_", None)
+        inner = getattr(estimator, "best_estimator_", None)
+        inner = getattr(estimator, "estimator_", None) if inner is None else inner
         inner = params.get("estimator") if inner is None else inner
         if not hasattr(inner, "get_params"):
             return estimator
