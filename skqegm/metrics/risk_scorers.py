@@ -33,7 +33,7 @@ __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_lo
            "neg_pinball_loss_scorer"]
 
 #: What the scorers score against the held-out y, for the error on y=None.
-FORECASTS = "its VaR / ES forecasts"
+FORECASTS = "the model's VaR / ES forecasts"
 
 
 def _estimator_side(estimator, side):
