@@ -159,7 +159,7 @@ def test_every_scorer_pickles_with_a_fitted_search(tmp_path):
         assert again(model, Xr[600:], y[600:]) == scorer(model, Xr[600:], y[600:])
         assert repr(again) == repr(scorer)
     assert repr(make_fz0_scorer(0.99)) == "neg_fz0_loss_scorer(level=0.99, side=None)"
-    with pytest.raises(TypeError, match="held-out y"):
+    with pytest.raises(ValueError, match="held-out y"):
         make_pinball_scorer()(model, Xr[600:])
 
 

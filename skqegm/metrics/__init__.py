@@ -12,6 +12,8 @@
 
 Every series a metric takes may be 1-D or, as in scikit-learn's metrics, a single column
 of shape ``(n_samples, 1)``; several columns are refused, naming the argument.
+A forecast beside ``y`` (``var``, ``es``) is one value per observation or a number (a
+constant forecast); a one-element array beside a longer ``y`` is refused.
 """
 
 from ..utils._lazy import attach

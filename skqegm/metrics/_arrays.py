@@ -4,7 +4,12 @@ Every check names the offending argument in its message, so that a metric called
 inside a grid search still says which input was wrong and what it needs.
 """
 
+import numbers
+import warnings
+
 import numpy as np
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.utils.validation import check_consistent_length
 
 from ..utils._tails import SIDES
 from ..utils._validation import as_1d, check_int, check_option, check_real, check_real_array
@@ -81,6 +86,87 @@ def check_flags(y, name, meaning, *, min_length=1):
         raise ValueError(f"{name} must contain only 0 and 1 ({meaning}); got values "
                          f"{unique[:10].tolist()}.")
     return values.astype(bool)
+
+
+#: The values of ``zero_division``, as in :func:`sklearn.metrics.recall_score`.
+ZERO_DIVISION = ("warn", 0.0, 1.0, np.nan)
+
+
+def check_zero_division(zero_division):
+    """``zero_division`` as ``"warn"`` or a float among 0.0, 1.0 and NaN.
+
+    Raises
+    ------
+    ValueError
+        For anything else (a boolean too: ``True`` is not a score).
+    """
+    if isinstance(zero_division, str) and zero_division == "warn":
+        return "warn"
+    if (isinstance(zero_division, numbers.Real) and not isinstance(zero_division, bool)
+            and (zero_division in (0, 1) or np.isnan(zero_division))):
+        return float(zero_division)
+    raise ValueError(f"zero_division must be one of 'warn', 0.0, 1.0 or np.nan; got "
+                     f"{zero_division!r}.")
+
+
+def undefined_score(zero_division, message, stacklevel=2):
+    """The score returned where a ratio divides by zero, under ``zero_division``.
+
+    ``"warn"`` gives 0.0 with an ``UndefinedMetricWarning``, as scikit-learn's
+    ``recall_score`` does; ``0.0`` and ``1.0`` are returned silently. NaN (skqegm's
+    default) is returned *with* the warning, unlike scikit-learn's silent
+    ``zero_division=np.nan``: a NaN score makes ``GridSearchCV`` rank the candidate
+    last, and the warning says why.
+
+    Parameters
+    ----------
+    zero_division : {"warn", 0.0, 1.0, nan}
+        Already checked by :func:`check_zero_division`.
+    message : str
+        Why the score is undefined; the warning adds the value returned.
+    stacklevel : int, default=2
+        Passed to :func:`warnings.warn`, counted from the caller of this function.
+
+    Returns
+    -------
+    score : float
+    """
+    if zero_division == "warn" or np.isnan(zero_division):
+        value = 0.0 if zero_division == "warn" else float("nan")
+        warnings.warn(f"{message} Returning {value} (zero_division={zero_division!r}); set "
+                      "zero_division=0.0 or 1.0 to choose the value without this warning.",
+                      UndefinedMetricWarning, stacklevel=stacklevel + 1)
+        return value
+    return float(zero_division)
+
+
+def check_held_out_y(y, X, scorer, what):
+    """The held-out ``y`` a supervised scorer needs, as a 1-D float array of ``X``'s length.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,) or (n_samples, 1), or None
+    X : array-like of shape (n_samples, n_features)
+        The held-out rows.
+    scorer : str
+        The scorer's name, for the error message.
+    what : str
+        What the scorer scores against ``y``, for the error message.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is None (a supervised scorer needs it: scikit-learn's scorers raise a
+        ``ValueError`` subclass for ``y=None`` too), is not a series of finite numbers or
+        has another length than ``X``.
+    """
+    if y is None:
+        raise ValueError(f"{scorer} needs the held-out y to score {what}; got y=None.")
+    y = check_series(y, "y")  # a one-column frame, which the estimators take, too
+    # Checked here, or the model's output for X would be blamed for the mismatch.
+    check_consistent_length(X, y)
+    return y
+
 
 def bounded_rows(points):
     """Shrink each row of ``points`` that exceeds :data:`COORDINATE_CAP`, keeping its direction.

@@ -16,7 +16,6 @@ from ..utils._validation import (
     check_confidence_level,
     check_forecast,
     check_option,
-    check_real_array,
 )
 from ._arrays import check_flags, check_series
 
@@ -58,14 +57,6 @@ def _check_exceedances(exceedances, min_length=1):
                        min_length=min_length).astype(int)
 
 
-def _check_var(var, n_samples):
-    # A one-element var stands for every day, as a number does.
-    values = check_real_array(var, "var")
-    if values.shape == (1,) or values.shape == (1, 1):
-        return check_forecast(values.ravel()[0], "var", n_samples)
-    return check_forecast(values, "var", n_samples)
-
-
 def _bernoulli_loglik(n_ones, n_zeros, rate):
     return xlogy(n_ones, rate) + xlogy(n_zeros, 1.0 - rate)
 
@@ -93,7 +84,9 @@ def var_exceedances(y, var, side="lower"):
     y : array-like of shape (n_samples,) or (n_samples, 1)
         Realised returns, finite.
     var : float or array-like of shape (n_samples,) or (n_samples, 1)
-        VaR per observation (or one value for all), finite.
+        VaR per observation, or a number for a constant VaR, finite. A one-element
+        array beside a longer ``y`` is refused (a number is the constant VaR), as in
+        every metric that takes forecasts.
     side : {"lower", "upper"}, default="lower"
         Which tail the VaR guards.
 
@@ -124,7 +117,7 @@ def var_exceedances(y, var, side="lower"):
     """
     check_option(side, "side", ("lower", "upper"))
     y = check_series(y, "y")
-    var = _check_var(var, y.shape[0])
+    var = check_forecast(var, "var", y.shape[0])
     if np.all(var < 0):
         rule = "y < -var" if side == "lower" else "y > var"
         warnings.warn(f"var is negative everywhere: VaR is a positive loss (side={side!r}: "
@@ -160,6 +153,11 @@ def kupiec_pof_test(exceedances, level):
         If ``exceedances`` is not a 1-D array of 1 or more 0/1 flags (booleans are
         accepted), or ``level`` is not in (0.5, 1) (a tail probability
         such as 0.01 is refused, with the confidence level it stands for).
+
+    Notes
+    -----
+    No ``sample_weight``: the statistic's chi-squared law rests on a binomial count of
+    days, which a weighted count is not.
 
     Examples
     --------
@@ -213,6 +211,11 @@ def christoffersen_independence_test(exceedances):
         If ``exceedances`` is not a 1-D array of 2 or more 0/1 flags (booleans are
         accepted).
 
+    Notes
+    -----
+    No ``sample_weight``: the test counts transitions between consecutive days, which
+    weighted days would not define, nor the statistic's chi-squared law.
+
     Examples
     --------
     >>> from skqegm.metrics import christoffersen_independence_test
@@ -256,6 +259,11 @@ def christoffersen_conditional_coverage_test(exceedances, level):
     ValueError
         If ``exceedances`` is not a 1-D array of 2 or more 0/1 flags (booleans are
         accepted), or ``level`` is not in (0.5, 1).
+
+    Notes
+    -----
+    No ``sample_weight``: it is the sum of two tests that take none (see
+    :func:`kupiec_pof_test` and :func:`christoffersen_independence_test`).
 
     Examples
     --------

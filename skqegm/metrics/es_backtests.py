@@ -128,6 +128,11 @@ def acerbi_szekely_test(y, var, es, level, predictive, *, side="lower", n_simula
         the wrong shape or with NaN or infinity, or an invalid ``level``,
         ``n_simulations`` or ``random_state``.
 
+    Notes
+    -----
+    No ``sample_weight``: the simulated null law draws every day once from its forecast,
+    so weighted days would give a statistic it no longer describes.
+
     Examples
     --------
     >>> import numpy as np

@@ -128,6 +128,11 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
         undefined), ``V <= 0`` (truncated kernel with ``lag > 0``), or ``h``, ``lag``,
         ``kernel`` or ``alternative`` is invalid.
 
+    Notes
+    -----
+    No ``sample_weight``: the long-run variance and its t (or normal) law are those of
+    equally spaced days, which weighted days are not.
+
     Examples
     --------
     >>> import numpy as np

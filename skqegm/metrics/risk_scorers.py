@@ -15,7 +15,7 @@ estimator with another one.
 """
 
 import numpy as np
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ..utils._sampling import pipeline_hint
 from ..utils._tails import forecast_side, forecaster
@@ -25,12 +25,15 @@ from ..utils._validation import (
     check_option,
     check_real_array,
 )
-from ._arrays import check_series
+from ._arrays import check_held_out_y
 from ._scorer import BoundScorer
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
 __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
            "neg_pinball_loss_scorer"]
+
+#: What the scorers score against the held-out y, for the error on y=None.
+FORECASTS = "the model's VaR / ES forecasts"
 
 
 def _estimator_side(estimator, side):
@@ -70,15 +73,6 @@ def _bound(function, name, maker, level, side):
     return BoundScorer(function, name, doc, level=level, side=side)
 
 
-def _check_y(y, X, scorer):
-    if y is None:
-        raise TypeError(f"{scorer} scores forecasts against the held-out y; got y=None.")
-    y = check_series(y, "y")
-    # Checked here, or the model's forecasts for X would be blamed for the mismatch.
-    check_consistent_length(X, y)
-    return y
-
-
 def _check_fz0_forecasts(estimator, var, es, level):
     """Forecasts the FZ0 loss cannot score (ES <= 0, ES below the VaR) are the model's
     own: say so, rather than fz0_loss's advice on how to pass an ES."""
@@ -96,7 +90,7 @@ def _check_fz0_forecasts(estimator, var, es, level):
 
 
 def _fz0_score(estimator, X, y, *, level, side):
-    y = _check_y(y, X, "neg_fz0_loss_scorer")
+    y = check_held_out_y(y, X, "neg_fz0_loss_scorer", FORECASTS)
     n = y.shape[0]
     var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer", n)
     es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer", n)
@@ -105,7 +99,7 @@ def _fz0_score(estimator, X, y, *, level, side):
 
 
 def _pinball_score(estimator, X, y, *, level, side):
-    y = _check_y(y, X, "neg_pinball_loss_scorer")
+    y = check_held_out_y(y, X, "neg_pinball_loss_scorer", FORECASTS)
     var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer",
                      y.shape[0])
     return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
@@ -181,7 +175,8 @@ def make_pinball_scorer(level=0.975, *, side=None):
     ValueError
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var``, and
-        ``ValueError`` for NaN forecasts or a ``side`` that contradicts the estimator's.
+        ``ValueError`` for ``y=None``, NaN forecasts or a ``side`` that contradicts the
+        estimator's.
 
     Examples
     --------
@@ -200,7 +195,7 @@ def make_pinball_scorer(level=0.975, *, side=None):
     return _bound(_pinball_score, "neg_pinball_loss_scorer", make_pinball_scorer, level, side)
 
 
-def neg_fz0_loss_scorer(estimator, X, y):
+def neg_fz0_loss_scorer(estimator, X, y=None):
     """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
 
     ``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
@@ -213,7 +208,8 @@ def neg_fz0_loss_scorer(estimator, X, y):
     X : array-like of shape (n_samples, n_features)
         Held-out rows.
     y : array-like of shape (n_samples,)
-        Held-out targets.
+        Held-out targets; required (``None`` raises a ``ValueError``, as for every
+        skqegm scorer of a supervised model).
 
     Returns
     -------
@@ -234,7 +230,7 @@ def neg_fz0_loss_scorer(estimator, X, y):
     return _fz0_score(estimator, X, y, level=0.975, side=None)
 
 
-def neg_pinball_loss_scorer(estimator, X, y):
+def neg_pinball_loss_scorer(estimator, X, y=None):
     """Minus the mean pinball loss of 97.5% VaR forecasts.
 
     ``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its
@@ -247,7 +243,8 @@ def neg_pinball_loss_scorer(estimator, X, y):
     X : array-like of shape (n_samples, n_features)
         Held-out rows.
     y : array-like of shape (n_samples,)
-        Held-out targets.
+        Held-out targets; required (``None`` raises a ``ValueError``, as for every
+        skqegm scorer of a supervised model).
 
     Returns
     -------

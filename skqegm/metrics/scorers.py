@@ -45,9 +45,8 @@ estimator makes them (``GaussianMixture.sample`` reuses the estimator's own
 import warnings
 
 import numpy as np
-from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.pipeline import Pipeline as SklearnPipeline
-from sklearn.utils.validation import check_consistent_length, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ..pipeline import Pipeline
 from ..utils._memory import check_memory
@@ -63,9 +62,11 @@ from ..utils._validation import (
 from ._arrays import (
     check_coverage,
     check_flags,
+    check_held_out_y,
     check_intervals,
-    check_series,
     check_tail_kl_params,
+    check_zero_division,
+    undefined_score,
 )
 from ._rarity import kde_rarity, rarity_scores, resolve_rarity
 from ._scorer import BoundScorer
@@ -79,6 +80,9 @@ DRAW_COPIES = 4
 
 #: Most model draws behind the KDE that ranks points for a sampler without a density.
 MAX_KDE_DRAWS = 20_000
+
+#: What the scorers score against the held-out y, for the error on y=None.
+SUPERVISED = "a supervised tail estimator"
 
 #: The regions of :func:`make_coverage_scorer` for an unsupervised sampler.
 REGIONS = ("auto", "central", "hdr")
@@ -127,16 +131,6 @@ def _check_fitted(estimator):
     # Duck-typed samplers without fit (preset draws, say) have no fitted state to check.
     if hasattr(estimator, "fit"):
         check_is_fitted(estimator)
-
-
-def _require_y(y, scorer, X):
-    if y is None:
-        raise ValueError(f"{scorer} needs the held-out y to score a supervised tail "
-                         "estimator; got y=None.")
-    y = check_series(y, "y")  # a one-column frame, which the estimators take, too
-    # Checked here, or the model's output for X would be blamed for the mismatch.
-    check_consistent_length(X, y)
-    return y
 
 
 def _held_out(X):
@@ -406,7 +400,7 @@ def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["sample_y"], "neg_tail_kl_scorer", "a supervised estimator")
-        y = _require_y(y, "neg_tail_kl_scorer", X)
+        y = check_held_out_y(y, X, "neg_tail_kl_scorer", SUPERVISED)
         draws = _draw_conditional(estimator, X, y.shape[0], n_draws, random_state)
         return _neg_tail_kl(y, draws, kl_params, "y")
     estimator, X = _sampler_space(estimator, X)
@@ -432,28 +426,29 @@ def _expected_hits(true, scores):
 
 
 def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, random_state,
-                            rarity):
+                            rarity, zero_division):
     """The recall or precision scorer: ``metric(true_flags, predicted_flags)``."""
     _check_tail_side(tail_fraction, side)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
     rarity = _check_rarity_side(rarity, side)
+    zero_division = check_zero_division(zero_division)
 
     random_state = _check_seed(random_state)
     return _bound(_rare_event_score, name, maker, metric=metric, name=name,
                   tail_fraction=tail_fraction, side=side, n_draws=n_draws,
-                  random_state=random_state, rarity=rarity)
+                  random_state=random_state, rarity=rarity, zero_division=zero_division)
 
 
 def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_draws,
-                      random_state, rarity):
+                      random_state, rarity, zero_division):
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
-        y = _require_y(y, name, X)
+        y = check_held_out_y(y, X, name, SUPERVISED)
         n = y.shape[0]
         true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
         pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
-        return metric(true, pred)
+        return metric(true, pred, zero_division=zero_division)
     estimator, X = _sampler_space(estimator, X)
     if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
         raise TypeError(f"{name} needs a sampler with score_samples or sample; "
@@ -462,14 +457,14 @@ def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_d
     X_raw, X = _held_out(X)
     true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
     scores = _log_density(estimator, X_raw, X, n_draws, random_state)
-    if not true.any():  # undefined: nan, with a warning naming the held-out data
+    if not true.any():  # undefined: a warning naming the held-out data, not a y_true
         what = "values" if X.shape[1] == 1 and rarity is None else "rarity scores"
-        warnings.warn(
+        return undefined_score(
+            zero_division,
             f"{name} is undefined: the held-out data hold no rare event (none of their "
             f"{what} lies strictly beyond their tail_fraction={tail_fraction} quantile: "
             "they tie there). Score on more held-out rows, or pass a rarity callable.",
-            UndefinedMetricWarning, stacklevel=2)
-        return float("nan")
+            stacklevel=2)
     # The model flags as many rows as are rare, so its recall is its precision.
     return _expected_hits(true, scores) / int(true.sum())
 
@@ -506,7 +501,10 @@ _RARE_EVENT_DOC = """
       KL. A sampler without ``score_samples`` (a GAN, a diffusion model) is ranked by a
       Gaussian KDE of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws.
 
-    The score is ``nan`` (with a warning) when the held-out data hold no rare event.
+    Where the score is undefined (the held-out data hold no rare event or, for precision, a
+    supervised estimator flags nothing), it is the ``zero_division`` score: NaN with an
+    ``UndefinedMetricWarning`` by default, which ``GridSearchCV`` ranks last (and warns
+    of).
 
     Parameters
     ----------
@@ -526,14 +524,19 @@ _RARE_EVENT_DOC = """
         held-out ``X``; defines the true rare events by the rarity rule, in any number of
         dimensions. ``None``: the quantile rule in 1-D, a KDE of the held-out ``X``
         otherwise.
+    zero_division : {"warn", 0.0, 1.0, np.nan}, default=np.nan
+        The score where it is undefined, as in :func:`rare_event_recall`: NaN (the
+        default) with an ``UndefinedMetricWarning``; ``"warn"`` is 0.0 with the warning,
+        0.0 and 1.0 are returned silently (scikit-learn's meanings, except that its
+        ``np.nan`` is silent).
 """
 
 
 def make_rare_event_recall_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
-                                  random_state=0, rarity=None):
+                                  random_state=0, rarity=None, zero_division=np.nan):
     return _make_rare_event_scorer(rare_event_recall, "rare_event_recall_scorer",
                                    make_rare_event_recall_scorer, tail_fraction, side, n_draws,
-                                   random_state, rarity)
+                                   random_state, rarity, zero_division)
 
 
 make_rare_event_recall_scorer.__doc__ = (
@@ -542,7 +545,8 @@ make_rare_event_recall_scorer.__doc__ = (
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float`` in [0, 1].
+        ``scorer(estimator, X, y=None) -> float`` in [0, 1], or the ``zero_division``
+        score where recall is undefined.
 
     Raises
     ------
@@ -571,10 +575,10 @@ make_rare_event_recall_scorer.__doc__ = (
 
 
 def make_rare_event_precision_scorer(*, tail_fraction=0.05, side="both", n_draws=10,
-                                     random_state=0, rarity=None):
+                                     random_state=0, rarity=None, zero_division=np.nan):
     return _make_rare_event_scorer(rare_event_precision, "rare_event_precision_scorer",
                                    make_rare_event_precision_scorer, tail_fraction, side,
-                                   n_draws, random_state, rarity)
+                                   n_draws, random_state, rarity, zero_division)
 
 
 make_rare_event_precision_scorer.__doc__ = (
@@ -587,8 +591,8 @@ make_rare_event_precision_scorer.__doc__ = (
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float`` in [0, 1] (``nan``, with a warning,
-        when a supervised estimator flags nothing).
+        ``scorer(estimator, X, y=None) -> float`` in [0, 1], or the ``zero_division``
+        score where precision is undefined.
 
     Raises
     ------
@@ -703,12 +707,13 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
 def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state):
     _check_fitted(estimator)
     if _is_supervised(estimator):
-        _require(estimator, ["predict_interval"], "coverage scorer", "a supervised estimator")
-        y = _require_y(y, "coverage scorer", X)
+        _require(estimator, ["predict_interval"], "neg_coverage_error_scorer",
+                 "a supervised estimator")
+        y = check_held_out_y(y, X, "neg_coverage_error_scorer", SUPERVISED)
         intervals = _model_intervals(estimator, X, y, coverage)
         return -coverage_error(y, intervals, coverage)
     estimator, X = _sampler_space(estimator, X)
-    _require(estimator, ["sample"], "coverage scorer", "a sampler")
+    _require(estimator, ["sample"], "neg_coverage_error_scorer", "a sampler")
     X_raw, X = _held_out(X)
     if region == "hdr" or (region == "auto" and X.shape[1] > 1):
         share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)

@@ -17,7 +17,7 @@ from ..utils._validation import (
     check_confidence_level,
     check_forecast,
     check_option,
-    check_real_array,
+    check_sample_weight,
 )
 from ._arrays import check_series
 
@@ -152,25 +152,8 @@ def _reduce(losses, sample_weight, reduce):
             raise ValueError("sample_weight weights the mean loss; it cannot be used with "
                              "reduce=False, which returns the loss of every observation.")
         return losses
-    if sample_weight is not None:
-        sample_weight = _check_weights(sample_weight, losses.shape[0])
-    return float(np.average(losses, weights=sample_weight))
-
-
-def _check_weights(sample_weight, n_samples):
-    # np.average divides by their sum: zero weights raised ZeroDivisionError, negative
-    # ones gave a "mean" outside the range of the losses.
-    # 1-D or a number, as scikit-learn's metrics take it (they refuse a column).
-    weights = check_real_array(sample_weight, "sample_weight")
-    if weights.ndim == 0:
-        weights = np.full(n_samples, float(weights))
-    if weights.shape != (n_samples,):
-        raise ValueError(f"sample_weight must be a number or have the shape of y "
-                         f"({n_samples},); got {weights.shape}.")
-    if np.any(weights < 0) or not np.any(weights > 0):
-        raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
-                         f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
-    return weights
+    weights = check_sample_weight(sample_weight, losses.shape[0])
+    return float(np.average(losses, weights=weights))
 
 
 def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=True):
@@ -227,6 +210,5 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
         return mean_pinball_loss(y[None, :], quantile[None, :], alpha=alpha,
                                  multioutput="raw_values")
     _reduce(y, None, reduce)  # checks reduce
-    if sample_weight is not None:
-        sample_weight = _check_weights(sample_weight, y.shape[0])
-    return float(mean_pinball_loss(y, quantile, alpha=alpha, sample_weight=sample_weight))
+    weights = check_sample_weight(sample_weight, y.shape[0])
+    return float(mean_pinball_loss(y, quantile, alpha=alpha, sample_weight=weights))

@@ -293,6 +293,11 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
         (several features, or a ``rarity``) if most of the model's points in ``T`` are
         rarer than every true point, where the score saturates.
 
+    Notes
+    -----
+    No ``sample_weight``: weights would move the tail region (an interpolated quantile or
+    an unweighted KDE of ``x_true``) as well as the histograms.
+
     Examples
     --------
     >>> import numpy as np

@@ -436,3 +436,55 @@ def check_forecast(x, name, n_samples, against="y"):
         raise ValueError(f"{name} must be a number or have the shape of {against} "
                          f"({n_samples},) (or ({n_samples}, 1)); got {values.shape}.")
     return values
+
+
+def check_sample_weight(sample_weight, n_samples, against="y"):
+    """``sample_weight`` as weights of a mean over ``n_samples`` rows, or None.
+
+    The checks of :func:`sklearn.utils.validation._check_sample_weight` (a number is
+    repeated; otherwise one weight per row, finite, non-negative), plus at least one
+    weight > 0, without which a weighted mean divides by zero. As in scikit-learn's
+    metrics, weights stay 1-D: a column ``(n_samples, 1)`` is refused.
+
+    Parameters
+    ----------
+    sample_weight : float, array-like of shape (n_samples,) or None
+        The weights given by the user; None means equal weights.
+    n_samples : int
+        The number of rows the weights go with.
+    against : str, default="y"
+        The name of those rows, for the error message.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,), dtype float64, or None
+        None when ``sample_weight`` is None (the unweighted mean).
+
+    Raises
+    ------
+    ValueError
+        If the weights hold NaN, infinity or non-real values, are neither a number nor
+        of shape ``(n_samples,)``, are negative somewhere or 0 everywhere.
+
+    Examples
+    --------
+    >>> from skqegm.utils._validation import check_sample_weight
+    >>> check_sample_weight(2, 3)
+    array([2., 2., 2.])
+    >>> check_sample_weight([1, -1], 2)
+    Traceback (most recent call last):
+        ...
+    ValueError: sample_weight must be >= 0 with at least one weight > 0; got min -1.0, max 1.0.
+    """
+    if sample_weight is None:
+        return None
+    weights = check_real_array(sample_weight, "sample_weight")
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    if weights.shape != (n_samples,):
+        raise ValueError(f"sample_weight must be a number or have the shape of {against} "
+                         f"({n_samples},); got {weights.shape}.")
+    if np.any(weights < 0) or not np.any(weights > 0):
+        raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
+                         f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
+    return weights
