@@ -1,5 +1,7 @@
 """The shared fit loop of the torch estimators: callbacks, early stopping, seeding, state."""
 
+import copy
+import os
 import warnings
 
 import numpy as np
@@ -11,7 +13,14 @@ from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.baselines import DiffusionSampler, GANSampler, VAESampler
 from skqegm.datasets import make_tail_mixture
 from skqegm.exceptions import DivergenceWarning
-from skqegm.nn import BaseTorchEstimator, Callback, EarlyStopping, EpochLogger
+from skqegm.nn import (
+    BaseTorchEstimator,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochLogger,
+    LRScheduler,
+)
 
 X_MIX = make_tail_mixture(1500, random_state=0)[0]
 FAST = dict(hidden_layer_sizes=(8,), random_state=0)
@@ -437,3 +446,315 @@ def test_constant_modelled_columns_warn_by_name(model):
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X[["ret"]])
+
+
+# -- LRScheduler and Checkpoint -------------------------------------------------------------
+
+
+def _reconstruction_loss(network, x):
+    return ((network(x) - x) ** 2).sum(1).mean()
+
+
+class _Autoencoder(BaseTorchEstimator):
+    """A small MLP trained on fixed batches in row order, for hand-written references."""
+
+    def __init__(self, hidden_layer_sizes=(4,), max_epochs=12, batch_size=60,
+                 learning_rate=0.05, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=10, tol=1e-4, callbacks=None, random_state=0, verbose=0):
+        params = dict(locals())
+        del params["self"]
+        vars(self).update(params)
+
+    def _make_network(self):
+        n = self.n_features_in_
+        return torch.nn.Sequential(torch.nn.Linear(n, 4), torch.nn.Tanh(), torch.nn.Linear(4, n))
+
+    def _iter_batches(self, train_set, generator):
+        self.train_tensor_ = train_set  # the standardised rows, for the reference
+        yield from train_set.split(self.batch_size)
+
+    def _get_loss(self, x, generator):
+        return _reconstruction_loss(self.network_, x)
+
+
+class _InitialNetwork(Callback):
+    def on_train_begin(self, estimator):
+        self.network = copy.deepcopy(estimator.network_)
+
+
+def _inverse_epoch(n):
+    return 1 / (1 + n)
+
+
+def _first_epoch_only(n):
+    return 1.0 if n == 0 else 0.0
+
+
+@pytest.mark.parametrize("schedule, reference", [
+    (LRScheduler(_inverse_epoch),
+     lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, _inverse_epoch)),
+    (LRScheduler("step", step_size=3, gamma=0.5),
+     lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=3, gamma=0.5)),
+    (LRScheduler("step", step_size=2),
+     lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2)),
+    (LRScheduler("exponential", gamma=0.8),
+     lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.8)),
+    (LRScheduler("cosine", T_max=5),  # past T_max the cosine rises again, as torch's
+     lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5)),
+], ids=["lambda", "step", "step-default-gamma", "exponential", "cosine"])
+def test_lr_scheduler_equals_torchs_schedulers_driving_torchs_adam(schedule, reference):
+    X = np.random.default_rng(0).normal(size=(120, 2))
+    initial = _InitialNetwork()
+    model = _Autoencoder(callbacks=[initial, schedule]).fit(X)
+    network = copy.deepcopy(initial.network)
+    optimizer = torch.optim.Adam(network.parameters(), lr=model.learning_rate)
+    scheduler, rates = reference(optimizer), []
+    for _ in range(model.max_epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        for x in model.train_tensor_.split(model.batch_size):
+            optimizer.zero_grad()
+            _reconstruction_loss(network, x).backward()
+            optimizer.step()
+        scheduler.step()
+    assert len(set(rates)) > 2  # the rate changed
+    np.testing.assert_allclose(schedule.learning_rates_, rates, rtol=1e-12, atol=1e-15)
+    for name, theirs in network.state_dict().items():
+        np.testing.assert_allclose(model.network_.state_dict()[name].numpy(), theirs.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert model.learning_rate == 0.05  # the parameter is not changed
+    assert not hasattr(model, "optimizer_")  # nor the optimizer kept
+
+
+def test_lr_scheduler_scales_both_optimizers_of_a_gan():
+    # A zero rate from the second epoch on freezes the critic and the generator alike.
+    every = Checkpoint(every=1)
+    schedule = LRScheduler(_first_epoch_only)
+    gan = GANSampler(max_epochs=3, learning_rate=0.01, callbacks=[schedule, every],
+                     **FAST).fit(X_MIX[:300])
+    assert schedule.learning_rates_ == [0.01, 0.0, 0.0]
+    for name, tensor in gan.network_.state_dict().items():
+        assert torch.equal(every.state_dict(1)[name], tensor), name
+    moving = Checkpoint(every=1)
+    GANSampler(max_epochs=3, callbacks=[moving], **FAST).fit(X_MIX[:300])
+    assert not all(torch.equal(moving.state_dict(1)[k], v)
+                   for k, v in moving.state_dict(3).items())
+
+
+@pytest.mark.parametrize("schedule, match", [
+    (LRScheduler("linear"), r"schedule must be a callable \(epochs run -> factor\) or one "
+                            r"of \['cosine', 'exponential', 'step'\]; got 'linear'"),
+    (LRScheduler(["step"]), r"or one of \['cosine', 'exponential', 'step'\]; got \['step'\]"),
+    (LRScheduler("step"), r"LRScheduler\(schedule='step'\) needs step_size"),
+    (LRScheduler("exponential"), r"LRScheduler\(schedule='exponential'\) needs gamma"),
+    (LRScheduler("cosine"), r"LRScheduler\(schedule='cosine'\) needs T_max"),
+    (LRScheduler("cosine", T_max=5, gamma=0.5),
+     "gamma is used only by schedule='step' or 'exponential'; got gamma=0.5 with "
+     "schedule='cosine'"),
+    (LRScheduler(_inverse_epoch, step_size=2), "step_size is used only by schedule='step'"),
+    (LRScheduler("step", step_size=0), "step_size must be >= 1; got 0"),
+    (LRScheduler("exponential", gamma=0.0), r"gamma must be in \(0, inf\); got 0.0"),
+    (LRScheduler("cosine", T_max=2.5), "T_max must be an integer; got 2.5"),
+    (LRScheduler(lambda n: -1.0), r"must return a finite real factor >= 0; schedule\(0\) "
+                                  r"returned -1.0"),
+    (LRScheduler(lambda n: 1.0 if n < 1 else float("nan")), r"schedule\(1\) returned nan"),
+    (LRScheduler(lambda n: "1"), r"schedule\(0\) returned '1'"),
+    (LRScheduler(lambda n: 1e7), r"gives a learning rate of 10000 at epoch 1, above the "
+                                 r"largest accepted \(1000\)"),
+])
+def test_lr_scheduler_parameters_are_checked_by_name(schedule, match):
+    model = VAESampler(max_epochs=2, early_stopping=False, callbacks=[schedule], **FAST)
+    with pytest.raises(ValueError, match=match):
+        model.fit(X_MIX[:100])
+    assert not hasattr(model, "network_") and not hasattr(model, "optimizer_")
+
+
+def test_lr_scheduler_needs_an_optimizer_with_a_rate():
+    class Stub:
+        optimizer_ = object()
+
+    with pytest.raises(TypeError, match=r"cannot set the learning rate of Stub's optimizer "
+                                        r"\(object\)"):
+        LRScheduler("exponential", gamma=0.5).on_train_begin(Stub())
+
+
+def _states_equal(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_checkpoint_keeps_the_best_epoch_by_validation_score_or_training_loss(early_stopping):
+    best = Checkpoint()
+    # A rate high enough that neither curve improves at every epoch.
+    model = VAESampler(max_epochs=10, learning_rate=0.2, early_stopping=early_stopping,
+                       tol=0.0, n_iter_no_change=2, callbacks=[best], **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X_MIX[:400])
+    if early_stopping:
+        scores = np.array(model.validation_scores_)
+        assert best.monitor_ == "validation_score"
+        # Early stopping with tol=0 restores the same epoch.
+        assert _states_equal(best.state_dict(), model.network_.state_dict())
+    else:
+        scores = -np.array(model.loss_curve_)
+        assert best.monitor_ == "training_loss"
+    assert best.best_epoch_ == np.argmax(scores) + 1 and best.epochs_ == [best.best_epoch_]
+    assert best.best_score_ == scores.max() and best.paths_ is None
+    assert best.best_epoch_ < model.n_iter_
+    # load_best=True: the fitted network is the best epoch's.
+    loaded = Checkpoint(load_best=True)
+    model.set_params(callbacks=[loaded], early_stopping=False).fit(X_MIX[:400])
+    assert loaded.best_epoch_ == np.argmin(model.loss_curve_) + 1 < model.n_iter_
+    assert _states_equal(loaded.state_dict(), model.network_.state_dict())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    every_dir, best_dir = tmp_path / "every", tmp_path / "deep" / "best"  # created
+    # A relative directory is kept as an absolute path.
+    every, best = Checkpoint("every", every=2), Checkpoint(str(best_dir))
+    memory = Checkpoint(every=2)
+    VAESampler(max_epochs=5, callbacks=[every, best, memory], **FAST).fit(X_MIX[:300])
+    assert sorted(os.listdir(every_dir)) == ["epoch_0002.pt", "epoch_0004.pt"]
+    assert os.listdir(best_dir) == ["best.pt"]  # no partial file left
+    assert every.epochs_ == memory.epochs_ == [2, 4]
+    assert every.paths_ == [str(every_dir / "epoch_0002.pt"), str(every_dir / "epoch_0004.pt")]
+    for epoch, path in zip(every.epochs_, every.paths_):
+        state = torch.load(path, weights_only=True)
+        assert _states_equal(state, memory.state_dict(epoch))
+        assert _states_equal(state, every.state_dict(epoch))
+    assert _states_equal(torch.load(best.paths_[0], weights_only=True), best.state_dict())
+    with pytest.raises(ValueError, match=r"kept the networks of epochs \[2, 4\]; got epoch=3"):
+        every.state_dict(3)
+    with pytest.raises(ValueError, match="has kept no network: give it to an estimator"):
+        Checkpoint().state_dict()
+
+
+@pytest.mark.parametrize("checkpoint, error, match", [
+    (Checkpoint(every=0), ValueError, "Checkpoint's every must be >= 1; got 0"),
+    (Checkpoint(every="2"), ValueError, "Checkpoint's every must be an integer"),
+    (Checkpoint(load_best="yes"), ValueError, "load_best must be True or False; got 'yes'"),
+    (Checkpoint(every=2, load_best=True), ValueError,
+     "load_best=True keeps the best epoch, which every=2 does not choose"),
+    (Checkpoint(directory=5), ValueError, "directory must be a path .* got int"),
+])
+def test_checkpoint_parameters_are_checked_by_name(checkpoint, error, match):
+    with pytest.raises(error, match=match):
+        fit(VAESampler, data=X_MIX[:100], max_epochs=2, callbacks=[checkpoint])
+
+
+def test_checkpoint_refuses_a_directory_it_cannot_write_before_training(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    recorder = Recorder()
+    model = VAESampler(max_epochs=2, callbacks=[recorder,
+                                                Checkpoint(tmp_path / "a_file" / "sub")],
+                       **FAST)
+    with pytest.raises(ValueError, match=r"Checkpoint's directory '.*sub' cannot be written "
+                                         r"to \(.*\): give a writable directory, or "
+                                         r"directory=None"):
+        model.fit(X_MIX[:100])
+    assert recorder.events == ["begin"]  # no epoch ran
+    assert not hasattr(model, "network_")
+
+
+def test_checkpoint_in_memory_refuses_copies_that_cannot_fit(monkeypatch):
+    from skqegm.exceptions import MemoryLimitError
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"Checkpoint\(every=1\) in memory over "
+                                               r"max_epochs=10000 needs an estimated"):
+        fit(VAESampler, data=X_MIX[:100], max_epochs=10_000, callbacks=[Checkpoint(every=1)])
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+@pytest.mark.parametrize("make", [
+    lambda **kw: QEGMSampler(**kw),
+    lambda **kw: TailRiskEstimator(latent="gaussian", **kw),
+], ids=["quantum-QEGMSampler", "gaussian-TailRiskEstimator"])
+def test_checkpoint_with_quantum_and_classical_models(make, early_stopping):
+    every, best = Checkpoint(every=1), Checkpoint(load_best=True)
+    model = make(max_epochs=4, early_stopping=early_stopping, callbacks=[every, best], **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if isinstance(model, TailRiskEstimator):
+            model.fit(X_MIX[:300], X_MIX[:300, 0] * 2)
+        else:
+            model.fit(X_MIX[:300])
+    assert every.epochs_ == list(range(1, model.n_iter_ + 1))
+    assert best.monitor_ == ("validation_score" if early_stopping else "training_loss")
+    # The fitted network (restored by load_best before the fitted attributes are derived)
+    # is the best epoch's, as the every-epoch checkpoint kept it.
+    assert _states_equal(model.network_.state_dict(), every.state_dict(best.best_epoch_))
+    assert _states_equal(best.state_dict(), every.state_dict(best.best_epoch_))
+    assert np.all(np.isfinite(_draws_of(model)))
+
+
+def test_shared_callbacks_reset_at_each_fit():
+    schedule, checkpoint = LRScheduler("exponential", gamma=0.5), Checkpoint(every=1)
+    for max_epochs in (3, 2):
+        VAESampler(max_epochs=max_epochs, early_stopping=False, learning_rate=0.01,
+                   callbacks=[schedule, checkpoint], **FAST).fit(X_MIX[:200])
+    assert schedule.learning_rates_ == [0.01, 0.005] and checkpoint.epochs_ == [1, 2]
+
+
+def _scheduled_vae():
+    callbacks = [LRScheduler("exponential", gamma=0.5), Checkpoint(every=1)]
+    return VAESampler(max_epochs=3, learning_rate=0.01, callbacks=callbacks, **FAST)
+
+
+def _cross_validate(model, n_jobs):
+    from sklearn.model_selection import cross_validate
+
+    return cross_validate(model, X_MIX[:300], cv=2, n_jobs=n_jobs, return_estimator=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_callbacks_in_cross_validate_and_grid_search_are_copies():
+    from sklearn.model_selection import GridSearchCV
+
+    model = _scheduled_vae()
+    schedule, checkpoint = model.callbacks
+    fitted = [est.callbacks for est in _cross_validate(model, n_jobs=1)["estimator"]]
+    assert len({id(cb) for cbs in fitted for cb in cbs}) == 4  # each fit its own copies
+    assert [cbs[0].learning_rates_ for cbs in fitted] == [[0.01, 0.005, 0.0025]] * 2
+    assert [cbs[1].epochs_ for cbs in fitted] == [[1, 2, 3]] * 2
+    assert not _states_equal(fitted[0][1].state_dict(), fitted[1][1].state_dict())
+    assert not hasattr(schedule, "learning_rates_") and not hasattr(checkpoint, "epochs_")
+
+    grid = {"callbacks": [[LRScheduler("step", step_size=1, gamma=0.5)],
+                          [LRScheduler("exponential", gamma=0.9)]]}
+    search = GridSearchCV(model, grid, cv=2).fit(X_MIX[:300])
+    assert not any(hasattr(cbs[0], "learning_rates_") for cbs in grid["callbacks"])
+    assert len(search.best_estimator_.callbacks[0].learning_rates_) == 3
+    assert repr(search.cv_results_["params"][0]["callbacks"]) == (
+        "[LRScheduler(schedule='step', step_size=1, gamma=0.5, T_max=None)]")
+
+
+@pytest.mark.slow  # two worker processes that import torch: ~12 s on 2 busy cores
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_callbacks_in_two_processes_equal_one():
+    one, two = (_cross_validate(_scheduled_vae(), n_jobs) for n_jobs in (1, 2))
+    np.testing.assert_array_equal(one["test_score"], two["test_score"])
+    for a, b in zip(one["estimator"], two["estimator"]):
+        assert a.callbacks[0].learning_rates_ == b.callbacks[0].learning_rates_
+        assert a.callbacks[1].epochs_ == b.callbacks[1].epochs_ == [1, 2, 3]
+        for epoch in a.callbacks[1].epochs_:
+            assert _states_equal(a.callbacks[1].state_dict(epoch),
+                                 b.callbacks[1].state_dict(epoch))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_model_fitted_with_the_callbacks_pickles(tmp_path):
+    import pickle
+
+    callbacks = [LRScheduler(_inverse_epoch), Checkpoint(every=2), Checkpoint(tmp_path)]
+    model = QEGMSampler(max_epochs=3, callbacks=callbacks, **FAST).fit(X_MIX[:200])
+    restored = pickle.loads(pickle.dumps(model))
+    assert not hasattr(restored, "optimizer_")
+    np.testing.assert_array_equal(restored.sample(5, random_state=0),
+                                  model.sample(5, random_state=0))
+    schedule, every, best = restored.callbacks
+    assert schedule.learning_rates_ == callbacks[0].learning_rates_
+    assert _states_equal(every.state_dict(2), callbacks[1].state_dict(2))
+    assert best.paths_ == [str(tmp_path / "best.pt")]

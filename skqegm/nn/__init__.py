@@ -2,9 +2,10 @@
 
 :class:`BaseTorchEstimator` owns validation, seeding, standardisation, the hold-out
 rows of early stopping and one fit loop with small overridable steps; the callbacks
-(:class:`Callback`, and the built-in :class:`EarlyStopping` and :class:`EpochLogger`)
-hook into that loop. :class:`~skqegm.QEGMSampler`, :class:`~skqegm.TailRiskEstimator`
-and the deep baselines of :mod:`skqegm.baselines` are built on it.
+(:class:`Callback`, and the built-in :class:`EarlyStopping`, :class:`EpochLogger`,
+:class:`LRScheduler` and :class:`Checkpoint`) hook into that loop.
+:class:`~skqegm.QEGMSampler`, :class:`~skqegm.TailRiskEstimator` and the deep baselines
+of :mod:`skqegm.baselines` are built on it.
 """
 
 from ..utils._lazy import attach
@@ -12,7 +13,8 @@ from ..utils._lazy import attach
 # Each name is imported from its module on first use (see skqegm.utils._lazy).
 __getattr__, __dir__ = attach(__name__, {
     "base": ["BaseTorchEstimator"],
-    "callbacks": ["Callback", "EarlyStopping", "EpochLogger"],
+    "callbacks": ["Callback", "Checkpoint", "EarlyStopping", "EpochLogger", "LRScheduler"],
 })
 
-__all__ = ["BaseTorchEstimator", "Callback", "EarlyStopping", "EpochLogger"]
+__all__ = ["BaseTorchEstimator", "Callback", "Checkpoint", "EarlyStopping", "EpochLogger",
+           "LRScheduler"]

@@ -103,7 +103,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     Fitted attributes set here: ``network_`` (the trained ``torch.nn.Module``, in eval
     mode), ``loss_curve_`` (mean training loss per epoch), ``validation_scores_`` (minus
     the validation loss per epoch, or ``None`` without early stopping), ``n_iter_``
-    (epochs run), ``n_features_in_`` and ``feature_names_in_``.
+    (epochs run), ``n_features_in_`` and ``feature_names_in_``. During the epochs only,
+    for the callbacks, ``optimizer_`` is the optimizer of :meth:`_make_optimizer`
+    (:class:`~skqegm.nn.LRScheduler` sets its learning rate); it is deleted before
+    ``fit`` returns.
 
     Training runs on one torch thread and draws only from its own generators, so a fit
     depends on its inputs and ``random_state`` alone, in any thread or process, and
@@ -233,6 +236,9 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         self.loss_curve_ = []
         self.validation_scores_ = [] if val_set is not None else None
         val_set = _to_device(val_set, device)
+        # The callbacks' way to the running optimizer (an LRScheduler sets its rate).
+        # Deleted after the last epoch: a fitted estimator holds no optimizer state.
+        self.optimizer_ = optimizer
         for callback in callbacks:
             callback.on_train_begin(self)
         stopped = False
@@ -262,6 +268,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 break
         for callback in callbacks:
             callback.on_train_end(self)
+        del self.optimizer_
         self._warn_if_diverged()
         if val_set is not None and not stopped:
             warnings.warn(
@@ -542,8 +549,8 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             raise RuntimeError(
                 f"{type(self).__name__} cannot be saved or copied during its fit (from a "
                 "callback): its fitted attributes are derived after the last epoch. To "
-                "keep an epoch's weights, copy estimator.network_.state_dict(); save the "
-                "estimator once fit returns.")
+                "keep an epoch's weights, use skqegm.nn.Checkpoint or copy "
+                "estimator.network_.state_dict(); save the estimator once fit returns.")
         # A copy: object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
         network = state.get("network_")

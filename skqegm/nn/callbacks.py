@@ -2,16 +2,25 @@
 
 A callback hooks into training without changing the loop: it is told when training
 begins, when each epoch begins and ends (with the estimator, whose ``loss_curve_`` and
-``validation_scores_`` hold the history so far), and when training ends. Returning
-``True`` from :meth:`Callback.on_epoch_end` stops training after that epoch.
+``validation_scores_`` hold the history so far, and whose ``optimizer_`` is the running
+optimizer), and when training ends. Returning ``True`` from
+:meth:`Callback.on_epoch_end` stops training after that epoch.
 
 Every estimator builds its own :class:`EpochLogger` (from ``verbose``) and
 :class:`EarlyStopping` (from ``early_stopping``, ``n_iter_no_change`` and ``tol``) and
 runs them before the callbacks given in its ``callbacks`` parameter.
+:class:`LRScheduler` (a learning-rate schedule) and :class:`Checkpoint` (the best
+epoch's network, or every k-th) are given there.
 """
 
+import contextlib
 import copy
+import inspect
 import logging
+import math
+import numbers
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -25,10 +34,12 @@ class Callback:
     Subclass it and override the hooks you need. The same instance may serve several
     fits, so reset its state in :meth:`on_train_begin`. The estimator is complete only
     once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
-    an epoch's weights, copy ``estimator.network_.state_dict()``. Parameters are not
-    meant to change during a fit: the optimizer reads ``learning_rate`` once, before the
-    first epoch, so a schedule that sets ``estimator.learning_rate`` from a hook changes
-    nothing in the running fit and leaves its last value for the next one.
+    an epoch's weights, use :class:`Checkpoint` (or copy
+    ``estimator.network_.state_dict()``). Parameters are not meant to change during a
+    fit: the optimizer reads ``learning_rate`` once, before the first epoch, so setting
+    ``estimator.learning_rate`` from a hook changes nothing in the running fit. A
+    schedule sets the running optimizer's rate instead, ``estimator.optimizer_`` (set
+    only during the fit), as :class:`LRScheduler` does.
 
     Examples
     --------
@@ -62,6 +73,20 @@ class Callback:
 
     def on_train_end(self, estimator):
         """Called once after the last epoch."""
+
+    def __repr__(self):
+        # The constructor's arguments, as scikit-learn shows an estimator's (in a search's
+        # cv_results_["params"] too); a subclass that stores them under other names
+        # keeps object's repr.
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        try:
+            names = [param.name for param in
+                     inspect.signature(type(self).__init__).parameters.values()
+                     if param.name != "self" and param.kind in kinds]
+            args = ", ".join(f"{name}={getattr(self, name)!r}" for name in names)
+        except (AttributeError, TypeError, ValueError):
+            return object.__repr__(self)
+        return f"{type(self).__name__}({args})"
 
 
 class EarlyStopping(Callback):
@@ -190,3 +215,392 @@ class EpochLogger(Callback):
         if self.verbose:
             print(message, flush=True)
         return False
+
+
+#: The built-in schedules of :class:`LRScheduler` and the parameters each one uses.
+_SCHEDULES = {"step": ("step_size", "gamma"), "exponential": ("gamma",), "cosine": ("T_max",)}
+
+
+class LRScheduler(Callback):
+    """Change the learning rate at every epoch: the starting rate times a factor.
+
+    Before each epoch the running optimizer's learning rate is set to the rate it started
+    with (the estimator's ``learning_rate``) times ``schedule(n)``, where ``n`` is the
+    number of epochs already run (0 for the first): torch's ``LambdaLR`` stepped once
+    per epoch. The parameter ``learning_rate`` itself is not changed. Where the fit has
+    several optimizers (the critic and generator of a GAN), every one is scaled.
+
+    Parameters
+    ----------
+    schedule : callable or {"step", "exponential", "cosine"}
+        A function of ``n`` returning the factor, a finite float >= 0 (a named function
+        rather than a lambda, if the fitted estimator is to be pickled), or a built-in
+        schedule, each equal to a scheduler of ``torch.optim.lr_scheduler``:
+
+        - ``"step"``: ``gamma ** (n // step_size)`` (``StepLR``);
+        - ``"exponential"``: ``gamma ** n`` (``ExponentialLR``);
+        - ``"cosine"``: ``(1 + cos(pi * n / T_max)) / 2`` (``CosineAnnealingLR`` with
+          ``eta_min=0``): from the starting rate down to 0 after ``T_max`` epochs.
+    step_size : int or None, default=None
+        Epochs between two decays of ``"step"``, >= 1 (required there, refused elsewhere).
+    gamma : float or None, default=None
+        The decay factor of ``"step"`` (default 0.1, as torch's) and ``"exponential"``
+        (required), > 0; refused elsewhere.
+    T_max : int or None, default=None
+        The epochs of ``"cosine"``'s half period, >= 1 (required there, refused elsewhere).
+
+    Attributes
+    ----------
+    learning_rates_ : list of float
+        The learning rate of each epoch of the last fit.
+
+    Examples
+    --------
+    >>> from skqegm.baselines import VAESampler
+    >>> from skqegm.datasets import make_tail_mixture
+    >>> from skqegm.nn import LRScheduler
+    >>> X, _ = make_tail_mixture(500, random_state=0)
+    >>> schedule = LRScheduler("step", step_size=2, gamma=0.5)
+    >>> vae = VAESampler(learning_rate=0.01, max_epochs=5, early_stopping=False,
+    ...                  callbacks=[schedule], random_state=0).fit(X)
+    >>> [round(rate, 6) for rate in schedule.learning_rates_]
+    [0.01, 0.01, 0.005, 0.005, 0.0025]
+    >>> vae.learning_rate
+    0.01
+    """
+
+    def __init__(self, schedule, *, step_size=None, gamma=None, T_max=None):
+        self.schedule = schedule
+        self.step_size = step_size
+        self.gamma = gamma
+        self.T_max = T_max
+
+    def on_train_begin(self, estimator):
+        self._check_parameters()
+        self._base_rates = [_get_rate(slot) for slot in _rate_slots(estimator)]
+        self.learning_rates_ = []
+
+    def on_epoch_begin(self, estimator, epoch):
+        factor = self._factor(epoch - 1)
+        # Imported here: importing the callbacks loads no torch.
+        from .base import MAX_LEARNING_RATE
+
+        slots = _rate_slots(estimator)
+        rates = [base * factor for base in self._base_rates]
+        if max(rates) > MAX_LEARNING_RATE:
+            raise ValueError(
+                f"LRScheduler's schedule gives a learning rate of {max(rates):.6g} at epoch "
+                f"{epoch}, above the largest accepted ({MAX_LEARNING_RATE:g}).")
+        for slot, rate in zip(slots, rates):
+            _set_rate(slot, rate)
+        self.learning_rates_.append(rates[0])
+        logger.debug("%s epoch %d: learning rate %.6g", type(estimator).__name__, epoch,
+                     rates[0])
+
+    def _check_parameters(self):
+        # Imported here: importing the callbacks loads no scikit-learn.
+        from ..utils._validation import check_int, check_real
+
+        named = isinstance(self.schedule, str) and self.schedule in _SCHEDULES
+        if not (named or callable(self.schedule)):
+            raise ValueError(
+                "LRScheduler's schedule must be a callable (epochs run -> factor) or one "
+                f"of {sorted(_SCHEDULES)}; got {self.schedule!r}.")
+        used = _SCHEDULES[self.schedule] if named else ()
+        for name in ("step_size", "gamma", "T_max"):
+            value = getattr(self, name)
+            if value is not None and name not in used:
+                uses = " or ".join(repr(key) for key, names in _SCHEDULES.items()
+                                   if name in names)
+                raise ValueError(
+                    f"LRScheduler's {name} is used only by schedule={uses}; got "
+                    f"{name}={value!r} with schedule={self.schedule!r}.")
+            if value is None and name in used and not (name == "gamma"
+                                                       and self.schedule == "step"):
+                raise ValueError(f"LRScheduler(schedule={self.schedule!r}) needs {name}.")
+        if self.step_size is not None:
+            check_int(self.step_size, "LRScheduler's step_size", min_value=1)
+        if self.gamma is not None:
+            check_real(self.gamma, "LRScheduler's gamma", low=0, low_open=True)
+        if self.T_max is not None:
+            check_int(self.T_max, "LRScheduler's T_max", min_value=1)
+
+    def _factor(self, n):
+        """The factor of the epoch after ``n`` epochs run."""
+        named = self.schedule if isinstance(self.schedule, str) else None
+        if named == "step":
+            factor = (0.1 if self.gamma is None else self.gamma) ** (n // self.step_size)
+        elif named == "exponential":
+            factor = self.gamma ** n
+        elif named == "cosine":
+            factor = (1 + math.cos(math.pi * n / self.T_max)) / 2
+        else:
+            factor = self.schedule(n)
+            if (isinstance(factor, bool) or not isinstance(factor, numbers.Real)
+                    or not math.isfinite(factor) or factor < 0):
+                raise ValueError(
+                    f"LRScheduler's schedule must return a finite real factor >= 0; "
+                    f"schedule({n}) returned {factor!r}.")
+        return float(factor)
+
+
+def _rate_slots(estimator):
+    """Where the running optimizer keeps its learning rates: skqegm's ``Adam`` (an ``lr``
+    attribute), each of a torch optimizer's ``param_groups``, or those of the optimizers
+    among the public attributes of a namespace (a GAN's critic and generator)."""
+    optimizer = getattr(estimator, "optimizer_", None)
+    slots = _slots_of(optimizer)
+    if not slots:
+        for name, value in vars(optimizer).items() if hasattr(optimizer, "__dict__") else ():
+            if not name.startswith("_"):
+                slots += _slots_of(value)
+    if not slots:
+        raise TypeError(
+            f"LRScheduler cannot set the learning rate of {type(estimator).__name__}'s "
+            f"optimizer ({type(optimizer).__name__}): it needs estimator.optimizer_ (set "
+            "during fit by skqegm.nn.BaseTorchEstimator) to be an optimizer with an 'lr' "
+            "attribute or 'param_groups', or a namespace of them.")
+    return slots
+
+
+def _slots_of(optimizer):
+    groups = getattr(optimizer, "param_groups", None)
+    if isinstance(groups, list) and all(isinstance(group, dict) for group in groups):
+        return list(groups)
+    rate = getattr(optimizer, "lr", None)
+    if isinstance(rate, numbers.Real) and not isinstance(rate, bool):
+        return [optimizer]
+    return []
+
+
+def _get_rate(slot):
+    return float(slot["lr"] if isinstance(slot, dict) else slot.lr)
+
+
+def _set_rate(slot, rate):
+    if isinstance(slot, dict):
+        slot["lr"] = rate
+    else:
+        slot.lr = rate
+
+
+class Checkpoint(Callback):
+    """Keep the network of the best epoch, or of every ``every`` epochs.
+
+    Without ``every``, the network kept is that of the best epoch so far: the highest
+    validation score when the fit holds rows out (``early_stopping=True``), else the
+    lowest training loss (the mean over the epoch's batches, as in ``loss_curve_``);
+    ``monitor_`` says which. A later epoch replaces it only when strictly better. With
+    ``every=k``, the networks of epochs k, 2k, 3k... are all kept.
+
+    A network is kept as its ``state_dict`` (on the CPU, whatever device trains): in
+    memory (as numpy arrays, which pickle and ``skops.io`` store as they store a fitted
+    network) or, given a ``directory``, in files that ``torch.load(path,
+    weights_only=True)`` reads back: ``best.pt`` (rewritten at each improvement) or
+    ``epoch_0005.pt`` and so on. :meth:`state_dict` returns a kept network either way,
+    as a dict of CPU tensors.
+
+    Loading a state into a fitted estimator's ``network_`` changes the network only,
+    not what ``fit`` derived from it after the last epoch (a sampler's fitted density,
+    a QEGM model's ``quantum_layer_``): its predictions would mix two epochs. To make
+    the best epoch the fitted model, set ``load_best=True``: its network replaces the
+    last epoch's before those are derived. To look at an epoch, load it into a copy:
+    ``net = copy.deepcopy(model.network_); net.load_state_dict(checkpoint.state_dict(5))``.
+
+    Parameters
+    ----------
+    directory : str, path-like or None, default=None
+        Where the files are written (created if missing); ``None`` keeps the networks in
+        memory. A directory that cannot be written to is refused before the first epoch.
+        Fits sharing a directory (a search's candidates) overwrite each other's files:
+        keep them in memory there.
+    every : int or None, default=None
+        Keep the network of every ``every``-th epoch, >= 1; ``None`` keeps the best one.
+        In memory, the copies needed for ``max_epochs`` are estimated first and refused
+        if they cannot fit.
+    load_best : bool, default=False
+        Whether the best epoch's network becomes the fitted one (without ``every``
+        only). It runs after early stopping, whose own restored network it replaces
+        (early stopping keeps the last epoch that improved by more than ``tol``, this
+        the best score).
+
+    Attributes
+    ----------
+    monitor_ : {"validation_score", "training_loss"} or None
+        What chose the best epoch (``None`` with ``every``).
+    best_epoch_ : int or None
+        The best epoch (from 1); ``None`` with ``every``.
+    best_score_ : float
+        Its validation score, or minus its training loss (greater is better, as
+        ``validation_scores_``); ``-inf`` with ``every``.
+    epochs_ : list of int
+        The epochs whose networks are kept.
+    paths_ : list of str or None
+        Their files (absolute paths), in the order of ``epochs_``; ``None`` in memory.
+
+    Examples
+    --------
+    >>> from skqegm.baselines import VAESampler
+    >>> from skqegm.datasets import make_tail_mixture
+    >>> from skqegm.nn import Checkpoint
+    >>> X, _ = make_tail_mixture(500, random_state=0)
+    >>> checkpoint = Checkpoint(every=2)
+    >>> vae = VAESampler(max_epochs=5, early_stopping=False, callbacks=[checkpoint],
+    ...                  random_state=0).fit(X)
+    >>> checkpoint.epochs_
+    [2, 4]
+    >>> sorted(checkpoint.state_dict(4)) == sorted(vae.network_.state_dict())
+    True
+    """
+
+    def __init__(self, directory=None, every=None, load_best=False):
+        self.directory = directory
+        self.every = every
+        self.load_best = load_best
+
+    def on_train_begin(self, estimator):
+        # Imported here: importing the callbacks loads no scikit-learn.
+        from ..utils._validation import check_int
+
+        check_int(self.every, "Checkpoint's every", min_value=1, allow_none=True)
+        if not isinstance(self.load_best, (bool, np.bool_)):
+            raise ValueError(f"Checkpoint's load_best must be True or False; got "
+                             f"{self.load_best!r}.")
+        if self.load_best and self.every is not None:
+            raise ValueError("Checkpoint's load_best=True keeps the best epoch, which "
+                             f"every={self.every!r} does not choose: set every=None.")
+        if self.directory is not None:
+            _check_writable(self.directory)
+        elif self.every is not None:
+            _check_copies_fit(estimator, self.every)
+        best = self.every is None
+        held_out = getattr(estimator, "validation_scores_", None) is not None
+        self.monitor_ = None if not best else ("validation_score" if held_out
+                                               else "training_loss")
+        self.best_score_, self.best_epoch_ = -np.inf, None
+        self.epochs_ = []
+        self.paths_ = None if self.directory is None else []
+        self._states = {}
+
+    def on_epoch_end(self, estimator, epoch):
+        if self.every is not None:
+            if epoch % self.every == 0:
+                self._keep(estimator, epoch, f"epoch_{epoch:04d}.pt")
+            return False
+        score = (estimator.validation_scores_[-1] if self.monitor_ == "validation_score"
+                 else -estimator.loss_curve_[-1])
+        if score > self.best_score_:
+            self.best_score_, self.best_epoch_ = float(score), epoch
+            self.epochs_, self._states = [], {}
+            if self.paths_ is not None:
+                self.paths_ = []
+            self._keep(estimator, epoch, "best.pt")
+        return False
+
+    def on_train_end(self, estimator):
+        if self.load_best and self.best_epoch_ is not None:
+            estimator.network_.load_state_dict(self.state_dict())
+
+    def state_dict(self, epoch=None):
+        """The ``state_dict`` of a kept network.
+
+        Parameters
+        ----------
+        epoch : int or None, default=None
+            One of ``epochs_``; ``None`` gives the best epoch's (the last kept with
+            ``every``).
+
+        Returns
+        -------
+        state : dict of str to torch.Tensor
+            CPU tensors, for ``load_state_dict`` of a network of the fitted architecture.
+
+        Examples
+        --------
+        >>> from skqegm.baselines import VAESampler
+        >>> from skqegm.datasets import make_tail_mixture
+        >>> from skqegm.nn import Checkpoint
+        >>> X, _ = make_tail_mixture(500, random_state=0)
+        >>> checkpoint = Checkpoint(load_best=True)
+        >>> vae = VAESampler(max_epochs=40, n_iter_no_change=2, callbacks=[checkpoint],
+        ...                  random_state=0).fit(X)
+        >>> checkpoint.monitor_, checkpoint.best_epoch_, vae.n_iter_
+        ('validation_score', 10, 12)
+        >>> state = checkpoint.state_dict()
+        >>> all(state[k].equal(v) for k, v in vae.network_.state_dict().items())
+        True
+        """
+        import torch
+
+        kept = getattr(self, "epochs_", None)
+        if not kept:
+            raise ValueError("This Checkpoint has kept no network: give it to an "
+                             "estimator's callbacks and fit.")
+        if epoch is None:
+            epoch = kept[-1]
+        if epoch not in kept:
+            raise ValueError(f"This Checkpoint kept the networks of epochs {kept}; got "
+                             f"epoch={epoch!r}.")
+        if self.paths_ is not None:
+            path = self.paths_[kept.index(epoch)]
+            return torch.load(path, map_location="cpu", weights_only=True)
+        return {name: torch.from_numpy(array.copy())
+                for name, array in self._states[epoch].items()}
+
+    def _keep(self, estimator, epoch, filename):
+        import torch
+
+        state = {name: tensor.detach().to("cpu", copy=True)
+                 for name, tensor in estimator.network_.state_dict().items()}
+        self.epochs_.append(epoch)
+        if self.paths_ is None:
+            # Plain arrays, as a pickled estimator keeps its network.
+            self._states[epoch] = {name: tensor.numpy() for name, tensor in state.items()}
+            return
+        path = os.path.join(_directory(self.directory), filename)
+        # Written beside, then renamed: a reader (or a fit stopped half-way) never sees
+        # half a file.
+        descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
+        os.close(descriptor)
+        try:
+            torch.save(state, partial)
+            os.replace(partial, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
+            raise
+        self.paths_.append(path)
+
+
+def _directory(directory):
+    # Absolute: the kept paths stay valid when the working directory changes.
+    return os.path.abspath(os.path.expanduser(os.fspath(directory)))
+
+
+def _check_writable(directory):
+    """Create ``directory`` if missing; refuse it unless a file can be written there."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise ValueError("Checkpoint's directory must be a path (str or os.PathLike) or "
+                         f"None; got {type(directory).__name__}.")
+    path = _directory(directory)
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"Checkpoint's directory {path!r} cannot be written to "
+            f"({error.strerror or error}): give a writable directory, or directory=None "
+            "to keep the networks in memory.") from None
+
+
+def _check_copies_fit(estimator, every):
+    """Refuse the in-memory copies of ``every``-th epochs that memory cannot hold."""
+    from ..utils._memory import check_memory
+
+    max_epochs = getattr(estimator, "max_epochs", 1)
+    size = sum(tensor.numel() * tensor.element_size()
+               for tensor in estimator.network_.state_dict().values())
+    check_memory(float(size) * (max_epochs // every),
+                 f"Checkpoint(every={every}) in memory over max_epochs={max_epochs}",
+                 "give Checkpoint a directory, or keep fewer epochs (a larger every).")
