@@ -3,6 +3,7 @@ numbers, a shot budget estimated before the first job, a fallback, and their rec
 
 import copy
 import logging
+import pickle
 
 import numpy as np
 import pytest
@@ -278,6 +279,10 @@ def test_a_transformer_refuses_a_job_past_its_budget():
     # How jobs run follows the parameters after the fit (the runner kept the fit's).
     qt.set_params(max_shots=80)
     assert qt.transform(X[:4]).shape == (4, 2)
+    # The count survives a copy (a loaded transformer started again from 0).
+    for copied in (pickle.loads(pickle.dumps(qt)), copy.deepcopy(qt)):
+        with pytest.raises(ShotBudgetError, match="and 80 were already submitted"):
+            copied.transform(X[:4])
 
 
 # -- after the fit: what defines the model is frozen, how its jobs run is not ---------------

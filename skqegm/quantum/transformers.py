@@ -178,7 +178,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
             return "use fewer features."
         return "use fewer features, or encoding='amplitude'."
 
-    def _set_circuit(self, kind, runner=None):
+    def _set_circuit(self, kind, runner=None, jobs=None):
         # The exact path simulates without the Qiskit circuit, so it builds it only when
         # circuit_ (or its parameters) is first read: an exact fit does not import qiskit.
         self._circuit_args = (self.n_features_in_, self.n_layers, self.encoding,
@@ -188,7 +188,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         if kind != "exact":
             self._build_circuit()
         if runner is None and kind != "exact":
-            runner = self._make_runner(self.seed_)
+            runner = self._make_runner(self.seed_, jobs=jobs)
         self.runner_ = runner
 
     def _build_circuit(self):
@@ -583,8 +583,13 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
     def __getstate__(self):
         # A copy: object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
+        runner = state.get("runner_")
         for name in self._REBUILT:
             state.pop(name, None)
+        # The runner's jobs are kept: the shots submitted, which max_shots budgets
+        # against (a loaded transformer started again from 0), and their records.
+        if runner is not None:
+            state["_jobs"] = runner.jobs
         # A device whose service holds an account is kept as its description only.
         for name in ("backend", "fallback"):
             state[name] = detach_backend(state.get(name))
@@ -594,9 +599,10 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         # Saved before the parameters existed: those circuits had the CNOT chain and ran
         # on the CPU.
         state = {"entanglement": "linear", "device": "cpu", **state}
+        jobs = state.pop("_jobs", None)
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            self._set_circuit(check_backend(self.backend))
+            self._set_circuit(check_backend(self.backend), jobs=jobs)
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:
@@ -643,7 +649,8 @@ class EstimatorTransformer(_QuantumTransformer):
     max_shots : int or None, default=None
         The most shots this fitted transformer submits (retries included); a job that
         would go past it is refused before submission with a
-        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. This and
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. The shots
+        submitted are saved with the transformer (pickle, joblib, skops). This and
         ``max_retries``, ``job_timeout`` and ``fallback`` say how jobs run: the fitted
         transformer's jobs follow their current values (``set_params`` after the fit).
     max_retries : int, default=3
@@ -738,7 +745,8 @@ class SamplerTransformer(_QuantumTransformer):
     max_shots : int or None, default=None
         The most shots this fitted transformer submits (retries included); a job that
         would go past it is refused before submission with a
-        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. This and
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. The shots
+        submitted are saved with the transformer (pickle, joblib, skops). This and
         ``max_retries``, ``job_timeout`` and ``fallback`` say how jobs run: the fitted
         transformer's jobs follow their current values (``set_params`` after the fit).
     max_retries : int, default=3
