@@ -11,6 +11,7 @@ import pytest
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from skqegm import QEGMSampler
+from skqegm.exceptions import ShotBudgetError
 from skqegm.quantum import DeviceRecord, SamplerTransformer
 from skqegm.quantum.runtime import carries_credentials, detach_backend
 
@@ -116,3 +117,19 @@ def test_a_transformer_on_a_device_with_credentials_keeps_none(caplog):
         loaded.transform(X[:4])
     np.testing.assert_array_equal(loaded.set_params(backend=backend).transform(X[:4]),
                                   expected)
+
+
+def test_a_reattached_device_keeps_the_count_of_shots_submitted():
+    # The count max_shots budgets against survives saving, and re-attaching the device
+    # (which rebuilds the circuit's runner) goes on with it.
+    backend = StandInBackend()
+    model = QEGMSampler(n_qubits=1, n_layers=1, backend=backend, shots=4, max_epochs=1,
+                        hidden_layer_sizes=(4,), early_stopping=False, random_state=0).fit(X)
+    submitted = model.provenance_["runtime"]["shots_submitted"]
+    loaded = pickle.loads(pickle.dumps(model))
+    loaded.set_params(backend=backend, max_shots=submitted)
+    with pytest.raises(ShotBudgetError, match=f"and {submitted:,} were already submitted"):
+        loaded.sample(5, random_state=0)
+    loaded.set_params(max_shots=None)
+    np.testing.assert_array_equal(loaded.sample(5, random_state=0),
+                                  model.sample(5, random_state=0))

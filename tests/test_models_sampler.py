@@ -277,6 +277,18 @@ def test_bad_parameters(params, match):
         small(**params).fit(X_MIX[:50])
 
 
+@pytest.mark.parametrize("name", ["n_qubits", "n_layers", "shots", "max_shots", "max_retries",
+                                  "job_timeout", "max_epochs", "batch_size",
+                                  "n_iter_no_change", "hidden_layer_sizes"])
+@pytest.mark.parametrize("value", [True, np.True_])
+def test_booleans_are_not_integers(name, value):
+    # max_retries=True passed as 1 (bool is an int to scikit-learn's Interval), n_qubits=True
+    # failed deep in torch, shots=True was refused only by the runner of a Qiskit backend.
+    with pytest.raises(ValueError, match=rf"'{name}' parameter of QEGMSampler must be .*"
+                                         r"\(not a bool\)"):
+        small(**{name: value}).fit(X_MIX[:50])
+
+
 def test_callbacks_must_be_callback_instances():
     with pytest.raises(TypeError, match="callbacks must be a list of skqegm.nn.Callback"):
         small(callbacks=[print]).fit(X_MIX[:50])

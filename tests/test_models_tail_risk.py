@@ -300,6 +300,8 @@ def test_pipeline_after_preprocessing_is_scored_through_its_last_step():
         ({"k": 0.0}, r"'k' parameter .* in the range \(0.0, inf\)"),
         ({"coverage": 1.0}, r"'coverage' parameter .* in the range \(0.0, 1.0\)"),
         ({"n_draws": 0}, "'n_draws' parameter"),
+        ({"n_draws": True}, r"'n_draws' parameter .* \(not a bool\)"),
+        ({"max_retries": True}, r"'max_retries' parameter .* \(not a bool\)"),
         ({"decision_threshold": 1.5}, "'decision_threshold' parameter"),
         ({"n_qubits": 0}, "'n_qubits' parameter"),
         ({"shots": 100}, "shots needs a Qiskit backend"),

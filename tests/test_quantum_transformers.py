@@ -167,6 +167,12 @@ def test_non_finite_input_is_rejected(bad_value):
         ({"backend": 42}, X3, "'backend' parameter .* Got 42 instead"),
         ({"shots": 0}, X3, "'shots' parameter .* Got 0 instead"),
         ({"shots": -5}, X3, "'shots' parameter .* Got -5 instead"),
+        # Booleans are not integers: shots=True ran 1 shot on the exact backend.
+        ({"shots": True}, X3, r"'shots' parameter .* \(not a bool\) or None\. Got True"),
+        ({"n_layers": np.True_}, X3, r"'n_layers' parameter .* \(not a bool\)"),
+        ({"max_retries": True}, X3, r"'max_retries' parameter .* \(not a bool\)"),
+        ({"max_shots": False}, X3, r"'max_shots' parameter .* \(not a bool\)"),
+        ({"job_timeout": True}, X3, r"'job_timeout' parameter .* \(not a bool\)"),
         # numpy's multinomial failed with an OverflowError (C long) on the exact backend.
         ({"shots": 2**63}, X3, r"'shots' parameter .* range \[1, 9223372036854775807\]"),
         ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),

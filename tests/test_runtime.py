@@ -3,6 +3,7 @@ numbers, a shot budget estimated before the first job, a fallback, and their rec
 
 import copy
 import logging
+import pickle
 
 import numpy as np
 import pytest
@@ -275,6 +276,96 @@ def test_a_transformer_refuses_a_job_past_its_budget():
     with pytest.raises(ShotBudgetError, match="needs 40 shots, and 40 were already submitted"):
         qt.transform(X[:4])
     assert sampler.calls == 1
+    # How jobs run follows the parameters after the fit (the runner kept the fit's).
+    qt.set_params(max_shots=80)
+    assert qt.transform(X[:4]).shape == (4, 2)
+    # The count survives a copy (a loaded transformer started again from 0).
+    for copied in (pickle.loads(pickle.dumps(qt)), copy.deepcopy(qt)):
+        with pytest.raises(ShotBudgetError, match="and 80 were already submitted"):
+            copied.transform(X[:4])
+
+
+# -- after the fit: what defines the model is frozen, how its jobs run is not ---------------
+@pytest.fixture
+def fitted_sampler():
+    sampler = FaultySampler()
+    return sampler, _fit(sampler, shots=4, max_retries=0)
+
+
+def test_max_retries_set_after_the_fit_reaches_sample(no_waiting, fitted_sampler):
+    # set_params(max_retries=...) after a fit changed nothing: sample kept the fit's 0.
+    sampler, model = fitted_sampler
+    sampler.faults.update({sampler.calls + 1: "refused", sampler.calls + 2: "fails"})
+    model.set_params(max_retries=2)
+    assert model.sample(5, random_state=0).shape == (5, 1)
+    assert len(no_waiting["sleeps"]) == 2  # two retries, then done
+    sampler.faults[sampler.calls + 1] = "refused"
+    model.set_params(max_retries=0)
+    with pytest.raises(QuantumJobError, match=r"max_retries=0"):
+        model.sample(5, random_state=0)
+
+
+def test_job_timeout_set_after_the_fit_reaches_sample(no_waiting, fitted_sampler):
+    # Without it, sample waited for the hung job for ever (the fake job asserts instead).
+    sampler, model = fitted_sampler
+    sampler.faults[sampler.calls + 1] = "hangs"
+    model.set_params(job_timeout=5.0, max_retries=1)
+    assert model.sample(5, random_state=0).shape == (5, 1)
+    assert sampler.jobs[-2].cancelled and sum(no_waiting["sleeps"]) >= 5.0
+
+
+def test_fallback_set_after_the_fit_reaches_sample(no_waiting, fitted_sampler):
+    sampler, model = fitted_sampler
+    sampler.faults.update({k: "refused" for k in range(sampler.calls + 1, 100)})
+    spare = FaultySampler()
+    model.set_params(fallback=spare)
+    draws = model.sample(5, random_state=0)
+    assert draws.shape == (5, 1) and spare.calls == 1
+    with pytest.raises(ValueError, match="fallback must be a Qiskit backend"):
+        model.set_params(fallback="exact").sample(5, random_state=0)
+
+
+def test_bad_job_parameters_set_after_the_fit_are_named(fitted_sampler):
+    _, model = fitted_sampler
+    for params in ({"max_retries": -1}, {"job_timeout": 0}, {"max_shots": True}):
+        model.set_params(**params)
+        with pytest.raises(ValueError, match=f"'{next(iter(params))}' parameter of "
+                                             "QEGMSampler"):
+            model.sample(5, random_state=0)
+        model.set_params(max_retries=0, job_timeout=None, max_shots=None)
+
+
+def test_backend_and_shots_set_after_the_fit_wait_for_a_refit(fitted_sampler):
+    # What defines the fitted distribution stays the fit's: the circuit, and the random
+    # bits of noise="qrng" (they were drawn from the new backend).
+    for latent in ("quantum", "gaussian"):
+        sampler, other = FaultySampler(), FaultySampler()
+        model = _fit(sampler, shots=4, latent=latent, noise="qrng")
+        calls = sampler.calls
+        model.set_params(backend=other, shots=1000)
+        model.sample(5, random_state=0)
+        assert sampler.calls > calls and other.calls == 0, latent
+
+
+@pytest.mark.filterwarnings("ignore:y has .* rare events:UserWarning")  # 20 rows
+def test_conditional_predictions_run_under_the_models_budget_and_parameters():
+    # The conditional weights' circuits ran on a copy of the circuit: with jobs of their
+    # own (0 shots submitted) under the fit's max_shots, whatever set_params said.
+    sampler = FaultySampler()
+    params = dict(SMALL, mixture_weights="conditional", backend=sampler, shots=4)
+    estimate = TailRiskEstimator(**params).estimate_cost(X)["shots"]
+    model = TailRiskEstimator(**params, max_shots=estimate).fit(X, X[:, 0] + X[::-1, 0])
+    model.set_params(shots=1000)  # the fitted circuit keeps its 4 shots
+    needed = 2 * 256 * 4  # two rows, 256 latent draws each, 4 shots per circuit
+    with pytest.raises(ShotBudgetError, match=f"needs {needed:,} shots, and {estimate:,} "
+                                              "were already submitted"):
+        model.predict(X[:2])
+    model.set_params(max_shots=estimate + needed)
+    median = model.predict(X[:2])
+    with pytest.raises(ShotBudgetError, match=f"{estimate + needed:,} were already"):
+        model.predict(X[:2])
+    model.set_params(max_shots=None)
+    np.testing.assert_array_equal(model.predict(X[:2]), median)  # seeded, deterministic
 
 
 @pytest.mark.parametrize("latent", ["quantum", "gaussian"])

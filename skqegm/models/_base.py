@@ -18,7 +18,11 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from ..exceptions import ShotBudgetError
 from ..nn import BaseTorchEstimator
@@ -32,10 +36,15 @@ from ..quantum import (
     check_backend,
 )
 from ..quantum.backends import BACKEND_CONSTRAINT
-from ..quantum.runtime import backend_name, detach_backend
+from ..quantum.runtime import (
+    JOB_PARAMETERS,
+    BackendPersistenceMixin,
+    backend_name,
+    detach_backend,
+)
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
-from ..utils._validation import check_int, count_rows
+from ..utils._validation import IntervalNotBool, count_rows
 from ._networks import (
     CategoricalLatent,
     ConditionalPrior,
@@ -83,33 +92,40 @@ class _TrainingSet(NamedTuple):
         return len(self.x)
 
 
-class BaseQEGM(BaseTorchEstimator):
+class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
     """Encoder, quantum (or Gaussian) latent and decoder, trained on the hybrid loss.
 
     Subclasses set ``tail_threshold_`` in ``_prepare_fit`` (calling this class's first)
     and may extend ``_finish_fit``. See :class:`~skqegm.QEGMSampler` for the parameters.
     """
 
+    # The integer parameters refuse booleans (IntervalNotBool): True passed as 1 (as
+    # shots=True was refused, but only by the runner, and on the exact backend not at all).
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
-        "n_qubits": [Interval(Integral, 1, None, closed="left")],
-        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", IntervalNotBool(Integral, 1, None, closed="left")],
+        "max_epochs": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "batch_size": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "n_qubits": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "n_layers": [IntervalNotBool(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"angle", "amplitude"})],
         "latent": [StrOptions({"quantum", "categorical", "gaussian"})],
         "entanglement": [StrOptions({"linear"}), None],
         "backend": BACKEND_CONSTRAINT,
-        "shots": [Interval(Integral, 1, None, closed="left"), None],
+        "shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
         "rec_weight": [Interval(Real, 0, None, closed="left")],
         "tail_weight": [Interval(Real, 0, None, closed="left")],
         "noise": [StrOptions({"prng", "qrng"}), None],
         "noise_scale": [Interval(Real, 0, None, closed="left")],
-        "max_shots": [Interval(Integral, 1, None, closed="left"), None],
-        "max_retries": [Interval(Integral, 0, None, closed="left")],
-        "job_timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "max_shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
+        "max_retries": [IntervalNotBool(Integral, 0, None, closed="left")],
+        "job_timeout": [IntervalNotBool(Real, 0, None, closed="neither"), None],
         "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
         "session": ["boolean"],
     }
     _seed_names = ("torch", "circuit", "noise", "split", "density")
+    _saved_backends = ("backend", "fallback", "_fit_backend")
 
     # -- parameters -----------------------------------------------------------------------------
     def _check_parameters(self):
@@ -135,7 +151,12 @@ class BaseQEGM(BaseTorchEstimator):
                              "pass a sampler or backend, or use noise='prng'.")
         if self.rec_weight == 0 and self.tail_weight == 0:
             raise ValueError("rec_weight and tail_weight are both 0: nothing to train.")
-        if self.fallback is not None and check_backend(self.fallback) in ("exact", "detached"):
+        self._check_fallback()
+
+    def _check_fallback(self, refused=("exact", "detached")):
+        # A loaded model's fallback may be a device saved as its description: its jobs
+        # refuse it (with the way to re-attach it) only if they come to need it.
+        if self.fallback is not None and check_backend(self.fallback) in refused:
             raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a device "
                              f"or a primitive) or None; got {self.fallback!r}.")
 
@@ -273,6 +294,7 @@ class BaseQEGM(BaseTorchEstimator):
         self._check_fit_memory(len(values), values.shape[1],
                                0 if context is None else context.shape[1])
         self._fit_cost = self._check_budget(len(values))
+        self._fit_backend = self.backend  # what the fitted model runs on (_fitted_backend)
         self.quantum_layer_ = None
         if self.latent == "quantum":  # the circuit, with its initial weights
             self.quantum_layer_ = SamplerTransformer(
@@ -457,38 +479,87 @@ class BaseQEGM(BaseTorchEstimator):
         """Latent draws averaged into the fitted mixture (see ``_mixture_codes``)."""
         return DENSITY_DRAWS
 
-    def _attach_backend(self):
-        """Hand a device re-attached with ``set_params(backend=...)`` to a loaded model's
-        circuit, which was saved with the device's description only, and the current
-        ``max_shots`` to the circuit's jobs: a budget the fit used up is raised (as its
-        refusal says) with ``set_params(max_shots=...)``."""
-        max_shots = check_int(self.max_shots, "max_shots", min_value=1, allow_none=True)
-        layer = getattr(self.network_.latent, "layer", None)
-        if layer is not None:
-            transformer = layer.transformer
-            if (check_backend(transformer.backend) == "detached"
-                    and check_backend(self.backend) != "detached"):
-                transformer.set_params(backend=self.backend, fallback=self.fallback)
-            transformer.set_params(max_shots=max_shots)
+    # -- after the fit: what is frozen, what follows the parameters -----------------------------
+    def _fitted_jobs(self):
+        """Ready the fitted model's jobs for a call that runs them after the fit (``sample``,
+        the predictions of conditional weights): the one place that applies the rule.
+
+        What defines the fitted distribution stays the fit's until a refit: the circuit,
+        ``backend`` (see :meth:`_fitted_backend`), ``shots``, ``noise`` and
+        ``noise_scale``. How jobs run follows the current parameters,
+        :data:`~skqegm.quantum.runtime.JOB_PARAMETERS` (``max_shots``, ``max_retries``,
+        ``job_timeout``, ``fallback``), validated here: they go to the circuit's
+        transformer (whose runner takes them at its next job) and to the job manager now,
+        as the random bits of ``noise="qrng"`` are drawn before the circuit runs.
+
+        Returns
+        -------
+        jobs : JobManager or None
+            The manager of the fitted model's jobs (the circuit's, else the twin's random
+            bits'); ``None`` when nothing runs on a backend.
+        """
+        transformer = self._circuit()
         jobs = self._draw_jobs()
-        if jobs is not None:
-            jobs.max_shots = max_shots
+        if jobs is None:
+            return None
+        params = {name: getattr(self, name) for name in JOB_PARAMETERS}
+        validate_parameter_constraints(
+            {name: self._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
+            caller_name=type(self).__name__)
+        self._check_fallback(refused=("exact",))
+        if transformer is not None:
+            backend = self._fitted_backend()
+            if (check_backend(transformer.backend) == "detached"
+                    and check_backend(backend) != "detached"):
+                transformer.set_params(backend=backend)  # a saved device, re-attached
+            transformer.set_params(**params)
+        jobs.set_policy(max_retries=self.max_retries, job_timeout=self.job_timeout,
+                        max_shots=self.max_shots)
+        return jobs
+
+    def _fitted_backend(self):
+        """The backend of the fitted model: the fit's (``set_params(backend=...)`` takes
+        effect at the next fit), or the device re-attached with ``set_params`` to a model
+        saved without it (a :class:`~skqegm.quantum.DeviceRecord` in its place)."""
+        fitted = getattr(self, "_fit_backend", self.backend)  # saved before it was kept
+        if check_backend(fitted) == "detached" and check_backend(self.backend) != "detached":
+            return self.backend
+        return fitted
+
+    def _circuit(self):
+        """The fitted circuit's transformer (``None`` for a latent without a circuit)."""
+        layer = getattr(self.network_.latent, "layer", None)
+        return None if layer is None else layer.transformer
 
     def _draw_jobs(self):
         """The :class:`JobManager` of a fitted model's jobs (its circuit's, else the
         twin's random bits'), so that draws count against the budget; ``None`` when
         nothing runs on a backend."""
-        layer = getattr(self.network_.latent, "layer", None)
-        if layer is not None and layer.transformer.runner_ is not None:
-            return layer.transformer.runner_.jobs
+        transformer = self._circuit()
+        if transformer is not None and transformer.runner_ is not None:
+            return transformer.runner_.jobs
         return getattr(self, "_noise_jobs", None)
 
     def __getstate__(self):
         state = super().__getstate__()
         # A device whose service holds an account is kept as its description only.
-        for name in ("backend", "fallback"):
-            state[name] = detach_backend(state.get(name))
+        for name in ("backend", "fallback", "_fit_backend"):
+            if name in state:
+                state[name] = detach_backend(state[name])
+        # The circuit's jobs: what max_shots counts against (shots submitted) and their
+        # records. The circuit's runner is rebuilt when the model is loaded, with a new
+        # manager (the twin's random bits keep theirs, _noise_jobs, in the state).
+        jobs = self._draw_jobs() if "network_" in state else None
+        if jobs is not None and self._circuit() is not None:
+            state["_circuit_jobs"] = jobs
         return state
+
+    def __setstate__(self, state):
+        jobs = state.pop("_circuit_jobs", None)
+        super().__setstate__(state)
+        runner = getattr(self._circuit(), "runner_", None) if jobs is not None else None
+        if runner is not None:
+            runner.jobs = jobs
 
     def _provenance(self, seeds):
         """What a run needs to be reproduced: backend, shots, seeds, package versions."""

@@ -75,9 +75,14 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Where the circuit runs: ``None`` / ``"exact"`` (the torch simulator),
         ``"statevector"``, ``"aer"``, a fake or real IBM device, or a primitive; see
         :mod:`skqegm.quantum.backends`. Also runs the QRNG of ``noise="qrng"``.
+        Fixed at fit, as the circuit is: after a fit, ``set_params(backend=...)`` takes
+        effect at the next fit (``sample`` goes on running the fit's backend), except to
+        re-attach the device of a model saved without it (see the user guide's
+        "Backends after a fit").
     shots : int or None, default=None
         Shots per circuit evaluation; ``None`` computes exact probabilities (needs the
-        exact, statevector or aer backend, or a noiseless estimator).
+        exact, statevector or aer backend, or a noiseless estimator). Fixed at fit,
+        as ``backend``.
     hidden_layer_sizes : int or tuple of int, default=(64, 64)
         Hidden layers of the encoder and of the decoder (ReLU MLPs).
     rec_weight, tail_weight : float, default=1.0
@@ -120,18 +125,23 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         :meth:`estimate_cost`) and a fit over budget is refused with a
         :class:`~skqegm.exceptions.ShotBudgetError` giving the estimate; every later job
         of the fitted model (``sample``) counts against it too, under its current value
-        (``set_params(max_shots=...)`` raises a budget the fit used up). ``None``: no budget.
+        (``set_params(max_shots=...)`` raises a budget the fit used up; the shots
+        submitted are saved with the model). ``None``: no budget.
     max_retries : int, default=3
         Retries of a job after a transient fault (connection error, timeout, failed
         runtime job, a result of the wrong shape or with NaN), with exponential backoff
         and jitter; other errors fail at once, and after the last retry a
-        :class:`~skqegm.exceptions.QuantumJobError` names every job id.
+        :class:`~skqegm.exceptions.QuantumJobError` names every job id. Like
+        ``max_shots``, ``job_timeout`` and ``fallback``, it says how jobs run, not what
+        they compute: the fitted model's jobs follow its current value.
     job_timeout : float or None, default=None
-        Seconds a job may run before it is cancelled and retried; ``None`` waits.
+        Seconds a job may run before it is cancelled and retried; ``None`` waits. The
+        fitted model's jobs follow its current value.
     fallback : str, BackendV2, BaseSamplerV2, BaseEstimatorV2 or None, default=None
         A backend you choose, taken only once a job has failed after its retries; it
         then runs the rest of the fit, and the switch is logged and recorded in
-        ``provenance_``.
+        ``provenance_``. The fitted model's jobs follow its current value; a switch
+        already made stays until a refit.
     session : bool, default=False
         On a real IBM device, run the fit's jobs in a ``Session`` rather than a
         ``Batch``; either is opened by the fit and closed when it ends (a fake device's
@@ -273,7 +283,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Each draw runs the generative process: a prior latent plus eq. 7 noise, one
         measurement of the QVL (one shot on a Qiskit backend, up to 8,192 draws per call), and
         a draw from the decoded Gaussian. The model is the fitted one: ``set_params`` (of
-        the architecture, ``noise`` or ``noise_scale``) changes the draws only after a refit.
+        the architecture, ``backend``, ``shots``, ``noise`` or ``noise_scale``) changes
+        the draws only after a refit; the jobs run under the current ``max_shots``,
+        ``max_retries``, ``job_timeout`` and ``fallback``.
 
         Parameters
         ----------
@@ -294,13 +306,13 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         # the samples, once drawn and once in data units, and one block's work
         check_memory(16.0 * n_samples * n_features + block * self._draw_bytes_per_row(),
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
-        self._attach_backend()
+        jobs = self._fitted_jobs()  # under the current max_shots, max_retries, ...
         rng = check_random_state(random_state)
-        # The noise of the fit: the network was trained, and its density computed, under
-        # it, whatever set_params changed since.
+        # The noise of the fit, on the fit's backend: the network was trained, and its
+        # density computed, under it, whatever set_params changed since.
         noise = NoiseSource(self._fit_param("noise"), self._fit_param("noise_scale"),
-                            self.backend, int(rng.randint(np.iinfo(np.int32).max)),
-                            jobs=self._draw_jobs())
+                            self._fitted_backend(), int(rng.randint(np.iinfo(np.int32).max)),
+                            jobs=jobs)
         draws = np.empty((n_samples, n_features))
         with self._inference():
             for start in range(0, n_samples, block):

@@ -22,6 +22,7 @@ from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory
 from ..utils._tails import flag_beyond, tail_thresholds
 from ..utils._validation import (
+    IntervalNotBool,
     check_confidence_level,
     check_int,
     check_not_strings,
@@ -112,10 +113,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         side in the training ``y``.
     n_qubits, n_layers, encoding, latent, backend, shots : see :class:`~skqegm.QEGMSampler`
         The latent: ``latent="gaussian"`` is the classical twin, ``"categorical"`` a
-        learned softmax over the same ``2**n_qubits`` codes without a circuit.
+        learned softmax over the same ``2**n_qubits`` codes without a circuit. Like the
+        architecture, ``backend`` and ``shots`` are fixed at fit until a refit.
     max_shots, max_retries, job_timeout, fallback, session : see :class:`~skqegm.QEGMSampler`
         How jobs run on a Qiskit backend: shot budget, retries, timeout, fallback
-        backend, Batch or Session.
+        backend, Batch or Session. The circuits that predictions run after the fit
+        (``mixture_weights="conditional"``) count against the fit's budget and follow
+        the current ``max_shots``, ``max_retries``, ``job_timeout`` and ``fallback``.
     hidden_layer_sizes : int or tuple of int, default=(64, 64)
         Hidden layers of the encoder and of the decoder (ReLU MLPs).
     rec_weight, tail_weight : float, default=1.0
@@ -213,7 +217,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
         "k": [Interval(Real, 0, None, closed="neither")],
         "coverage": [Interval(Real, 0, 1, closed="neither")],
-        "n_draws": [Interval(Integral, 1, None, closed="left")],
+        "n_draws": [IntervalNotBool(Integral, 1, None, closed="left")],
         "decision_threshold": [Interval(Real, 0, 1, closed="both"), None],
         "mixture_weights": [StrOptions({"conditional", "shared"})],
     }
@@ -445,12 +449,23 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return log_weights, mean, scale
 
     def _float64_weights(self):
-        """The latent's weights ``P(k | u)`` as a float64 function of ``u``."""
+        """The latent's weights ``P(k | u)`` as a float64 function of ``u``.
+
+        The trained circuit in double precision: on a Qiskit backend its jobs are the
+        fitted model's (one count against ``max_shots``, one record), under the current
+        job parameters (see ``BaseQEGM._fitted_jobs``).
+        """
         latent = self.network_.latent
         layer = getattr(latent, "layer", None)
-        if layer is not None:  # the trained circuit, simulated in double precision
-            return QuantumLayer(layer.to_transformer(), dtype=torch.complex128)
-        return copy.deepcopy(latent).double().weights
+        if layer is None:
+            return copy.deepcopy(latent).double().weights
+        self._fitted_jobs()
+        # The fitted transformer itself, not a copy (a copy's runner had jobs of its own,
+        # outside the budget, under the fit's job parameters), with the trained weights.
+        weights = QuantumLayer(layer.transformer, dtype=torch.complex128)
+        # A new parameter: the layer's may share memory with the transformer's weights_.
+        weights.weights = torch.nn.Parameter(layer.weights.detach().double().clone())
+        return weights
 
     def _standardized_support(self, context, generator):
         if self._latent_mixture is not None:

@@ -282,14 +282,11 @@ class CircuitRunner:
         self.kind = check_backend(backend)
         if self.kind == "exact":
             raise ValueError("CircuitRunner runs Qiskit backends; 'exact' is the torch simulator.")
-        if fallback is not None and check_backend(fallback) == "exact":
-            raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a "
-                             f"device or a primitive); got {fallback!r}.")
         self.backend = backend
         self.shots = check_shots(shots)
         self.seed = check_seed(seed)
         self.jobs = JobManager() if jobs is None else jobs
-        self.fallback = fallback
+        self.fallback = _check_fallback(fallback)
         self.layout = None
         self.readout_mitigation = readout_mitigation
         check_readout_mitigation(readout_mitigation, self.kind in ("device", "detached")
@@ -332,6 +329,34 @@ class CircuitRunner:
             "noisy_simulator": self.exact_noisy,
             **self.jobs.summary(),
         }
+
+    def set_job_params(self, *, max_shots, max_retries, job_timeout, fallback):
+        """Set how the following jobs run (:data:`~skqegm.quantum.runtime.JOB_PARAMETERS`).
+
+        What a fitted transformer or model calls with its current parameters before its
+        jobs: the retries, timeout and budget go to :attr:`jobs`
+        (:meth:`~skqegm.quantum.runtime.JobManager.set_policy`), ``fallback`` is the
+        backend taken if a job fails for good. A switch to a fallback already made stays:
+        its runner goes on running the jobs. The backend and shots stay the runner's own.
+
+        Parameters
+        ----------
+        max_shots : int or None
+        max_retries : int
+        job_timeout : float or None
+        fallback : backend or None
+            Any backend but the exact one.
+
+        Returns
+        -------
+        self : CircuitRunner
+        """
+        fallback = _check_fallback(fallback)
+        self.jobs.set_policy(max_retries=max_retries, job_timeout=job_timeout,
+                             max_shots=max_shots)
+        if self._fallback_runner is None:
+            self.fallback = fallback
+        return self
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -857,6 +882,13 @@ class CircuitRunner:
     def __setstate__(self, state):
         self.__dict__.update({"_noisy": {}, **state})
         self.kind = check_backend(self.backend)
+
+
+def _check_fallback(fallback):
+    if fallback is not None and check_backend(fallback) == "exact":
+        raise ValueError("fallback must be a Qiskit backend ('statevector', 'aer', a "
+                         f"device or a primitive); got {fallback!r}.")
+    return fallback
 
 
 def _detached_message(record):

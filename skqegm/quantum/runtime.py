@@ -27,6 +27,7 @@ calibration time) and cannot submit; re-attach the device with
 """
 
 import contextlib
+import copyreg
 import logging
 import time
 import warnings
@@ -40,6 +41,11 @@ logger = logging.getLogger(__name__)
 
 #: Retries of a transient fault before a job fails for good (the default ``max_retries``).
 DEFAULT_MAX_RETRIES = 3
+#: The parameters that say how jobs run, not what they compute. A fitted model or
+#: transformer reads their current values at each call that submits jobs, so
+#: ``set_params`` of these takes effect at once; ``backend``, ``shots`` and the circuit
+#: define the fitted results and stay those of the fit until a refit.
+JOB_PARAMETERS = ("max_shots", "max_retries", "job_timeout", "fallback")
 #: The first retry waits about this many seconds; each further retry doubles it.
 BACKOFF_BASE_S = 1.0
 #: No retry waits longer than this (before jitter).
@@ -196,6 +202,75 @@ def detach_backend(backend):
     return backend
 
 
+class BackendPersistenceMixin:
+    """Saving an estimator whose backends are Qiskit objects: skops.io is refused clearly.
+
+    pickle and joblib store a fake device or a primitive given as ``backend`` (or
+    ``fallback``) as they are; skops.io cannot store most of them (a fake device, Aer's
+    primitives) and failed deep inside, with a ``TypeError`` such as "cannot pickle
+    'complex' object". skops gives no hook of its own, and it reads an object's
+    ``__getstate__`` exactly as pickle does; but it calls the object's ``__reduce__()``
+    first, where pickle, ``copy`` and joblib call ``__reduce_ex__(protocol)``. So
+    ``__reduce__`` tries each of the estimator's backends with ``skops.io.dumps`` and
+    raises a ``TypeError`` that names the backend and what to do instead, and
+    ``__reduce_ex__`` gives what ``object.__reduce_ex__`` gives (which would otherwise
+    call the overridden ``__reduce__``). Strings, ``None``,
+    :class:`DeviceRecord` and the primitives that skops stores (such as Qiskit's
+    ``StatevectorSampler``) pass. Should skops stop calling ``__reduce__``, its own
+    error comes back, nothing else changes.
+
+    The attributes checked are ``_saved_backends``: ``backend`` and ``fallback``.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> from skqegm.quantum import SamplerTransformer
+    >>> qt = SamplerTransformer(backend=FakeManilaV2())
+    >>> pickle.loads(pickle.dumps(qt)).backend.name
+    'fake_manila'
+    >>> import skops.io as sio
+    >>> sio.dumps(qt)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    TypeError: skops.io cannot store SamplerTransformer's backend fake_manila ...
+    """
+
+    _saved_backends = ("backend", "fallback")
+
+    def __reduce_ex__(self, protocol):
+        # object.__reduce_ex__'s result for protocol 2 and later, valid for every protocol.
+        return copyreg.__newobj__, (type(self),), self.__getstate__()
+
+    def __reduce__(self):
+        # Called by skops.io (see the class docstring), not by pickle, copy or joblib.
+        _check_skops_stores(self)
+        return self.__reduce_ex__(2)
+
+
+def _check_skops_stores(estimator):
+    """Raise a clear ``TypeError`` if skops.io cannot store a backend of ``estimator``."""
+    try:
+        import skops.io as sio
+    except ImportError:  # pragma: no cover - only skops calls __reduce__
+        return
+    for name in estimator._saved_backends:
+        backend = detach_backend(vars(estimator).get(name))
+        if backend is None or isinstance(backend, (str, DeviceRecord)):
+            continue
+        try:
+            sio.dumps(backend)
+        except Exception as exc:
+            what = name.lstrip("_").replace("_", " ")
+            raise TypeError(
+                f"skops.io cannot store {type(estimator).__name__}'s {what} "
+                f"{backend_name(backend)} (a {type(backend).__name__}: "
+                f"{type(exc).__name__}: {exc}). Save it with pickle or joblib, which keep "
+                "the backend; skops stores backends named by a string ('aer', "
+                "'statevector'), some primitives (StatevectorSampler) and a real IBM "
+                "device's description.") from exc
+
+
 def _remote_service(service):
     if service is None:
         return False
@@ -322,12 +397,7 @@ class JobManager:
 
     def __init__(self, max_retries=DEFAULT_MAX_RETRIES, job_timeout=None, max_shots=None,
                  session=False, seed=None):
-        # Checked here (this is no estimator): max_retries=-1 made no attempt and failed
-        # with an IndexError, max_shots=0 refused every job, job_timeout=0 timed out all.
-        self.max_retries = check_int(max_retries, "max_retries", min_value=0)
-        self.job_timeout = (None if job_timeout is None else
-                            check_real(job_timeout, "job_timeout", low=0.0, low_open=True))
-        self.max_shots = check_int(max_shots, "max_shots", min_value=1, allow_none=True)
+        self.set_policy(max_retries=max_retries, job_timeout=job_timeout, max_shots=max_shots)
         self.session = session
         self.jobs = []
         self.shots_submitted = 0
@@ -337,6 +407,42 @@ class JobManager:
         self._modes = {}
         self._depth = 0
         self._on_fallback = False
+
+    def set_policy(self, *, max_retries, job_timeout, max_shots):
+        """Set how the following jobs run: retries, timeout and shot budget.
+
+        A fitted model or transformer calls this with its current parameters before its
+        jobs (see :data:`JOB_PARAMETERS`); the shots already submitted still count
+        against the new ``max_shots``.
+
+        Parameters
+        ----------
+        max_retries : int
+            Retries of a transient fault, >= 0.
+        job_timeout : float or None
+            Seconds, > 0, or ``None``.
+        max_shots : int or None
+            The budget, >= 1, or ``None``.
+
+        Returns
+        -------
+        self : JobManager
+
+        Examples
+        --------
+        >>> from skqegm.quantum.runtime import JobManager
+        >>> manager = JobManager(max_shots=100)
+        >>> manager.shots_submitted = 90
+        >>> manager.set_policy(max_retries=0, job_timeout=None, max_shots=200).check_budget(
+        ...     100, "a job")
+        """
+        # Checked here (this is no estimator): max_retries=-1 made no attempt and failed
+        # with an IndexError, max_shots=0 refused every job, job_timeout=0 timed out all.
+        self.max_retries = check_int(max_retries, "max_retries", min_value=0)
+        self.job_timeout = (None if job_timeout is None else
+                            check_real(job_timeout, "job_timeout", low=0.0, low_open=True))
+        self.max_shots = check_int(max_shots, "max_shots", min_value=1, allow_none=True)
+        return self
 
     # -- scope of a fit: one Batch or Session per device ------------------------------------
     @contextlib.contextmanager

@@ -13,13 +13,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
 from ..utils._validation import (
     DEVICES,
     MAX_SHOTS,
+    IntervalNotBool,
     check_device,
     check_readout_mitigation,
     check_seed,
@@ -31,7 +32,13 @@ from .circuits import (
     n_amplitude_qubits,
     variational_circuit,
 )
-from .runtime import DEFAULT_MAX_RETRIES, JobManager, detach_backend
+from .runtime import (
+    DEFAULT_MAX_RETRIES,
+    JOB_PARAMETERS,
+    BackendPersistenceMixin,
+    JobManager,
+    detach_backend,
+)
 from .simulator import (
     MAX_QUBITS,
     StatevectorSimulator,
@@ -45,20 +52,21 @@ _CIRCUIT_ATTRIBUTES = ("circuit_", "input_params_", "weight_params_")
 _CIRCUIT_LOCK = threading.Lock()
 
 
-class _QuantumTransformer(TransformerMixin, BaseEstimator):
+class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimator):
     """Shared fit / transform of the two transformers; subclasses pick the output."""
 
     _output = None  # "expval_z" or "probabilities"
     _parameter_constraints = {
-        "n_layers": [Interval(Integral, 1, None, closed="left")],
+        # Integers refuse booleans: shots=True ran 1 shot on the exact backend.
+        "n_layers": [IntervalNotBool(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"angle", "amplitude"})],
         "weights": ["array-like", None],
         "backend": BACKEND_CONSTRAINT,
-        "shots": [Interval(Integral, 1, MAX_SHOTS, closed="both"), None],
+        "shots": [IntervalNotBool(Integral, 1, MAX_SHOTS, closed="both"), None],
         "random_state": ["random_state"],
-        "max_shots": [Interval(Integral, 1, None, closed="left"), None],
-        "max_retries": [Interval(Integral, 0, None, closed="left")],
-        "job_timeout": [Interval(Real, 0, None, closed="neither"), None],
+        "max_shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
+        "max_retries": [IntervalNotBool(Integral, 0, None, closed="left")],
+        "job_timeout": [IntervalNotBool(Real, 0, None, closed="neither"), None],
         "fallback": [p for p in BACKEND_CONSTRAINT if p is not None] + [None],
         "session": ["boolean"],
         "entanglement": [StrOptions({"linear"}), None],
@@ -170,7 +178,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             return "use fewer features."
         return "use fewer features, or encoding='amplitude'."
 
-    def _set_circuit(self, kind, runner=None):
+    def _set_circuit(self, kind, runner=None, jobs=None):
         # The exact path simulates without the Qiskit circuit, so it builds it only when
         # circuit_ (or its parameters) is first read: an exact fit does not import qiskit.
         self._circuit_args = (self.n_features_in_, self.n_layers, self.encoding,
@@ -180,7 +188,7 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         if kind != "exact":
             self._build_circuit()
         if runner is None and kind != "exact":
-            runner = self._make_runner(self.seed_)
+            runner = self._make_runner(self.seed_, jobs=jobs)
         self.runner_ = runner
 
     def _build_circuit(self):
@@ -198,10 +206,12 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
             return vars(self)[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _make_runner(self, seed):
-        """The runner of a Qiskit backend, its jobs under this transformer's policy."""
-        jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
-                          max_shots=self.max_shots, session=self.session, seed=seed)
+    def _make_runner(self, seed, jobs=None):
+        """The runner of a Qiskit backend, its jobs under this transformer's policy
+        (``jobs``: a manager whose count and records it goes on with)."""
+        if jobs is None:
+            jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
+                              max_shots=self.max_shots, session=self.session, seed=seed)
         return CircuitRunner(self.backend, self.shots, seed, jobs=jobs, fallback=self.fallback,
                              **self._runner_options())
 
@@ -209,13 +219,21 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         return {}
 
     def _attached_runner(self):
-        """``runner_``, rebuilt once a loaded transformer's device has been re-attached
-        with ``set_params(backend=...)``."""
+        """``runner_``, ready for the next job: its jobs under the current
+        :data:`~skqegm.quantum.runtime.JOB_PARAMETERS` (``set_params`` of these takes
+        effect after the fit), and rebuilt, with its jobs' count and records, once a
+        loaded transformer's device has been re-attached with ``set_params(backend=...)``.
+        The backend and shots otherwise stay the fit's."""
         runner = self.runner_
-        if (runner is not None and runner.kind == "detached"
-                and check_backend(self.backend) != "detached"):
-            self.runner_ = runner = self._make_runner(self.seed_)
-        return runner
+        if runner is None:
+            return None
+        params = {name: getattr(self, name) for name in JOB_PARAMETERS}
+        validate_parameter_constraints(
+            {name: self._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
+            caller_name=type(self).__name__)
+        if runner.kind == "detached" and check_backend(self.backend) != "detached":
+            self.runner_ = runner = self._make_runner(self.seed_, jobs=runner.jobs)
+        return runner.set_job_params(**params)
 
     def transform(self, X):
         """Run the circuit on every row of ``X`` (one primitive call for the batch).
@@ -565,8 +583,13 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
     def __getstate__(self):
         # A copy: object.__getstate__ returns the instance's own __dict__.
         state = dict(super().__getstate__())
+        runner = state.get("runner_")
         for name in self._REBUILT:
             state.pop(name, None)
+        # The runner's jobs are kept: the shots submitted, which max_shots budgets
+        # against (a loaded transformer started again from 0), and their records.
+        if runner is not None:
+            state["_jobs"] = runner.jobs
         # A device whose service holds an account is kept as its description only.
         for name in ("backend", "fallback"):
             state[name] = detach_backend(state.get(name))
@@ -576,9 +599,10 @@ class _QuantumTransformer(TransformerMixin, BaseEstimator):
         # Saved before the parameters existed: those circuits had the CNOT chain and ran
         # on the CPU.
         state = {"entanglement": "linear", "device": "cpu", **state}
+        jobs = state.pop("_jobs", None)
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            self._set_circuit(check_backend(self.backend))
+            self._set_circuit(check_backend(self.backend), jobs=jobs)
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:
@@ -614,7 +638,9 @@ class EstimatorTransformer(_QuantumTransformer):
         ``"aer"``, a Qiskit device such as ``FakeTorontoV2()``, or a ready primitive.
         See :mod:`skqegm.quantum.backends`. A fake device with ``shots=None`` gives
         exact noisy values, readout errors included
-        (:class:`~skqegm.quantum.NoisyDensityMatrixSimulator`).
+        (:class:`~skqegm.quantum.NoisyDensityMatrixSimulator`). Fixed at fit, with
+        ``shots``: ``set_params`` of either takes effect at the next fit, except to
+        re-attach the device of a transformer saved without it.
     shots : int, default=None
         ``None``: exact values where the backend allows it; otherwise estimated from
         this many sampled bitstrings per row.
@@ -623,7 +649,10 @@ class EstimatorTransformer(_QuantumTransformer):
     max_shots : int or None, default=None
         The most shots this fitted transformer submits (retries included); a job that
         would go past it is refused before submission with a
-        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget.
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. The shots
+        submitted are saved with the transformer (pickle, joblib, skops). This and
+        ``max_retries``, ``job_timeout`` and ``fallback`` say how jobs run: the fitted
+        transformer's jobs follow their current values (``set_params`` after the fit).
     max_retries : int, default=3
         Retries of a job after a transient fault (connection error, timeout, failed
         runtime job, a result of the wrong shape or with NaN), with exponential backoff
@@ -716,7 +745,10 @@ class SamplerTransformer(_QuantumTransformer):
     max_shots : int or None, default=None
         The most shots this fitted transformer submits (retries included); a job that
         would go past it is refused before submission with a
-        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget.
+        :class:`~skqegm.exceptions.ShotBudgetError`. ``None``: no budget. The shots
+        submitted are saved with the transformer (pickle, joblib, skops). This and
+        ``max_retries``, ``job_timeout`` and ``fallback`` say how jobs run: the fitted
+        transformer's jobs follow their current values (``set_params`` after the fit).
     max_retries : int, default=3
         Retries of a job after a transient fault (connection error, timeout, failed
         runtime job, a result of the wrong shape or with NaN), with exponential backoff

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 from sklearn import utils as _sklearn_utils
-from sklearn.utils._param_validation import HasMethods
+from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_array
 
 _MAX_SEED = 2**32 - 1
@@ -295,6 +295,32 @@ class LoadedInstanceOf(HasMethods):
 
     def __str__(self):
         return f"an instance of '{self.module}.{self.name}'"
+
+
+class IntervalNotBool(Interval):
+    """A ``_parameter_constraints`` entry: scikit-learn's ``Interval``, booleans refused.
+
+    ``bool`` is a subclass of ``int`` in Python, so ``Interval(Integral, 0, None,
+    closed="left")`` takes ``max_retries=True`` as 1 (scikit-learn has no option to
+    exclude booleans); this constraint refuses ``True`` / ``False`` (and numpy's
+    booleans), as :func:`check_int` does. Same parameters as ``Interval``.
+
+    Examples
+    --------
+    >>> from numbers import Integral
+    >>> from skqegm.utils._validation import IntervalNotBool
+    >>> constraint = IntervalNotBool(Integral, 0, None, closed="left")
+    >>> constraint.is_satisfied_by(3), constraint.is_satisfied_by(True)
+    (True, False)
+    >>> str(constraint)
+    'an int in the range [0, inf) (not a bool)'
+    """
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return f"{super().__str__()} (not a bool)"
 
 
 #: dtype kinds that hold real numbers: booleans, signed and unsigned integers, floats.
