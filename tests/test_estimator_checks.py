@@ -149,3 +149,29 @@ def test_dataframe_column_names_consistency(estimator):
             clone(estimator).fit(X, X[:, 0])
         return
     check_dataframe_column_names_consistency(type(estimator).__name__, estimator)
+
+
+def _numeric_parameters(estimator):
+    """The parameters whose constraints hold a numeric interval (``Interval`` or ours)."""
+    from sklearn.utils._param_validation import Interval
+
+    return [name for name, constraints in estimator._parameter_constraints.items()
+            if any(isinstance(c, Interval) for c in constraints)]
+
+
+@pytest.mark.parametrize("estimator", DEFAULTS, ids=repr)
+def test_numeric_parameters_refuse_booleans(estimator):
+    # scikit-learn's Interval(Integral) takes True as 1 (bool is an int in Python):
+    # learning_rate=True or max_retries=True fitted silently with 1.
+    names = _numeric_parameters(estimator)
+    assert names, "every estimator of the package has a numeric parameter"
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    for name in names:
+        for value in (True, np.False_):
+            model = clone(estimator).set_params(**{name: value})
+            with pytest.raises(ValueError, match=rf"'{name}' parameter .*\(not a bool\)"):
+                model.fit(X, X[:, 0])
+    if "hidden_layer_sizes" in names:  # a boolean among the layers, too
+        model = clone(estimator).set_params(hidden_layer_sizes=(8, True))
+        with pytest.raises(ValueError, match=r"hidden_layer_sizes must be an int >= 1"):
+            model.fit(X, X[:, 0])

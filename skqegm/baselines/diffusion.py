@@ -4,12 +4,12 @@ import math
 from numbers import Integral
 
 import torch
-from sklearn.utils._param_validation import Interval
 from torch import nn
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
 from ..utils._memory import check_memory
+from ..utils._validation import IntervalNotBool
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the
@@ -152,7 +152,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
 
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [IntervalNotBool(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, n_steps=100, hidden_layer_sizes=(64, 64), max_epochs=200,

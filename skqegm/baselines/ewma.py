@@ -13,10 +13,11 @@ from numbers import Integral, Real
 import numpy as np
 from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
+from ..utils._validation import IntervalNotBool
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 from .garch import standardized_tail
 
@@ -113,9 +114,9 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "decay": [Interval(Real, 0, 1, closed="neither")],
+        "decay": [IntervalNotBool(Real, 0, 1, closed="neither")],
         "method": [StrOptions({"normal", "fhs"})],
-        "lag_column": [Interval(Integral, 0, None, closed="left")],
+        "lag_column": [IntervalNotBool(Integral, 0, None, closed="left")],
     }
     _mu = 0.0  # RiskMetrics' returns have zero mean: the location of the forecasts
 

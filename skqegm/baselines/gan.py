@@ -4,11 +4,11 @@ from numbers import Integral, Real
 from types import SimpleNamespace
 
 import torch
-from sklearn.utils._param_validation import Interval
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
 from ..nn.optim import Adam
+from ..utils._validation import IntervalNotBool
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
@@ -92,9 +92,9 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         **{name: constraint
            for name, constraint in BaseTorchEstimator._parameter_constraints.items()
            if name not in _NO_EARLY_STOPPING},
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "n_critic": [Interval(Integral, 1, None, closed="left")],
-        "gradient_penalty": [Interval(Real, 0, None, closed="left")],
+        "latent_dim": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "n_critic": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "gradient_penalty": [IntervalNotBool(Real, 0, None, closed="left")],
     }
 
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_critic=5,

@@ -16,11 +16,12 @@ from scipy.signal import lfilter, lfiltic
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from threadpoolctl import threadpool_limits
 
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
+from ..utils._validation import IntervalNotBool
 from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
 from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
 
@@ -247,14 +248,14 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "p": [Interval(Integral, 1, None, closed="left")],
-        "o": [Interval(Integral, 0, None, closed="left")],
-        "q": [Interval(Integral, 0, None, closed="left")],
+        "p": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "o": [IntervalNotBool(Integral, 0, None, closed="left")],
+        "q": [IntervalNotBool(Integral, 0, None, closed="left")],
         "dist": [StrOptions(set(_ARCH_DISTS))],
         "mean": [StrOptions(set(_ARCH_MEANS))],
         "method": [StrOptions({"parametric", "fhs", "evt"})],
-        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
-        "lag_column": [Interval(Integral, 0, None, closed="left")],
+        "tail_fraction": [IntervalNotBool(Real, 0, 0.5, closed="neither")],
+        "lag_column": [IntervalNotBool(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, p=1, o=0, q=1, dist="t", mean="constant", method="parametric",

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.special import erf, logsumexp
 from scipy.stats import genpareto, truncnorm
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -15,7 +15,7 @@ from ..utils._memory import check_memory
 from ..utils._scaling import mean_std
 from ..utils._state import kept_on_failure
 from ..utils._tails import fit_gpd, flag_beyond, tail_thresholds
-from ..utils._validation import check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int, check_random_state
 
 BODIES = ("kde", "empirical")
 #: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
@@ -159,10 +159,10 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
+        "tail_fraction": [IntervalNotBool(Real, 0, 0.5, closed="neither")],
         "body": [StrOptions(set(BODIES))],
         "bandwidth": [StrOptions({"scott", "silverman"}),
-                      Interval(Real, 0, None, closed="neither")],
+                      IntervalNotBool(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, tail_fraction=0.05, body="kde", bandwidth="scott"):

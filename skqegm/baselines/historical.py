@@ -4,12 +4,12 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ..utils._memory import check_memory
 from ..utils._state import kept_on_failure
 from ..utils._validation import (
+    IntervalNotBool,
     check_confidence_level,
     check_int,
     check_not_strings,
@@ -121,8 +121,8 @@ class HistoricalSimulation(BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "window": [Interval(Integral, 2, None, closed="left")],
-        "lag_column": [Interval(Integral, 0, None, closed="left")],
+        "window": [IntervalNotBool(Integral, 2, None, closed="left")],
+        "lag_column": [IntervalNotBool(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, window=250, lag_column=0):

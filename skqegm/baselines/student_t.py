@@ -9,14 +9,13 @@ from scipy.optimize import minimize_scalar
 from scipy.special import gammaln
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._scaling import center_scale
 from ..utils._state import kept_on_failure
-from ..utils._validation import check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int, check_random_state
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.
@@ -124,9 +123,9 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "tol": [IntervalNotBool(Real, 0, None, closed="left")],
+        "reg_covar": [IntervalNotBool(Real, 0, None, closed="left")],
     }
 
     def __init__(self, max_iter=500, tol=1e-9, reg_covar=1e-6):

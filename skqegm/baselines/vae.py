@@ -4,13 +4,13 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
+from ..utils._validation import IntervalNotBool
 from ._base import BaseDeepSampler
 
 
@@ -85,8 +85,8 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
 
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
-        "n_density_draws": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "n_density_draws": [IntervalNotBool(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, latent_dim=4, hidden_layer_sizes=(64, 64), n_density_draws=4096,

@@ -19,7 +19,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from sklearn.utils._param_validation import (
-    Interval,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -99,14 +98,8 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
     and may extend ``_finish_fit``. See :class:`~skqegm.QEGMSampler` for the parameters.
     """
 
-    # The integer parameters refuse booleans (IntervalNotBool): True passed as 1 (as
-    # shots=True was refused, but only by the runner, and on the exact backend not at all).
     _parameter_constraints = {
         **BaseTorchEstimator._parameter_constraints,
-        "hidden_layer_sizes": ["array-like", IntervalNotBool(Integral, 1, None, closed="left")],
-        "max_epochs": [IntervalNotBool(Integral, 1, None, closed="left")],
-        "batch_size": [IntervalNotBool(Integral, 1, None, closed="left")],
-        "n_iter_no_change": [IntervalNotBool(Integral, 1, None, closed="left")],
         "n_qubits": [IntervalNotBool(Integral, 1, None, closed="left")],
         "n_layers": [IntervalNotBool(Integral, 1, None, closed="left")],
         "encoding": [StrOptions({"angle", "amplitude"})],
@@ -114,10 +107,10 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         "entanglement": [StrOptions({"linear"}), None],
         "backend": BACKEND_CONSTRAINT,
         "shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
-        "rec_weight": [Interval(Real, 0, None, closed="left")],
-        "tail_weight": [Interval(Real, 0, None, closed="left")],
+        "rec_weight": [IntervalNotBool(Real, 0, None, closed="left")],
+        "tail_weight": [IntervalNotBool(Real, 0, None, closed="left")],
         "noise": [StrOptions({"prng", "qrng"}), None],
-        "noise_scale": [Interval(Real, 0, None, closed="left")],
+        "noise_scale": [IntervalNotBool(Real, 0, None, closed="left")],
         "max_shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
         "max_retries": [IntervalNotBool(Integral, 0, None, closed="left")],
         "job_timeout": [IntervalNotBool(Real, 0, None, closed="neither"), None],

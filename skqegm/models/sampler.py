@@ -4,7 +4,6 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.modules import gaussian_mixture_logpdf
@@ -12,7 +11,7 @@ from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._tails import tail_thresholds
-from ..utils._validation import check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int, check_random_state
 from ._base import BaseQEGM
 from ._noise import NoiseSource, prior_draws
 
@@ -261,7 +260,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
 
     _parameter_constraints = {
         **BaseQEGM._parameter_constraints,
-        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
+        "tail_fraction": [IntervalNotBool(Real, 0, 0.5, closed="neither")],
     }
 
     # -- the hooks of the fit loop ------------------------------------------------------------

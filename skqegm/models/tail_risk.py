@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import (
     check_array,
     check_consistent_length,
@@ -214,11 +214,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         **BaseQEGM._parameter_constraints,
         "side": [StrOptions({"lower", "upper"})],
         "tail_rule": [StrOptions({"quantile", "sigma"})],
-        "tail_fraction": [Interval(Real, 0, 0.5, closed="neither")],
-        "k": [Interval(Real, 0, None, closed="neither")],
-        "coverage": [Interval(Real, 0, 1, closed="neither")],
+        "tail_fraction": [IntervalNotBool(Real, 0, 0.5, closed="neither")],
+        "k": [IntervalNotBool(Real, 0, None, closed="neither")],
+        "coverage": [IntervalNotBool(Real, 0, 1, closed="neither")],
         "n_draws": [IntervalNotBool(Integral, 1, None, closed="left")],
-        "decision_threshold": [Interval(Real, 0, 1, closed="both"), None],
+        "decision_threshold": [IntervalNotBool(Real, 0, 1, closed="both"), None],
         "mixture_weights": [StrOptions({"conditional", "shared"})],
     }
 

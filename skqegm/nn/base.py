@@ -46,7 +46,7 @@ import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
@@ -54,7 +54,7 @@ from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
-from ..utils._validation import DEVICES, check_device
+from ..utils._validation import DEVICES, IntervalNotBool, check_device
 from .callbacks import Callback, EarlyStopping, EpochLogger
 from .modules import reset_parameters
 from .optim import Adam
@@ -143,15 +143,15 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     """
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", IntervalNotBool(Integral, 1, None, closed="left")],
+        "max_epochs": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "batch_size": [IntervalNotBool(Integral, 1, None, closed="left")],
         # Above MAX_LEARNING_RATE every fit diverges, and float32 weights overflow.
-        "learning_rate": [Interval(Real, 0, MAX_LEARNING_RATE, closed="right")],
+        "learning_rate": [IntervalNotBool(Real, 0, MAX_LEARNING_RATE, closed="right")],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [IntervalNotBool(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [IntervalNotBool(Integral, 1, None, closed="left")],
+        "tol": [IntervalNotBool(Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -287,8 +287,10 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
 
     def _check_parameters(self):
         """Raise ``ValueError`` for what ``_parameter_constraints`` cannot express."""
-        sizes = np.atleast_1d(self.hidden_layer_sizes)
-        if sizes.ndim != 1 or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+        # dtype=object keeps booleans, which an integer array would read as 1 and 0.
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=object))
+        if sizes.ndim != 1 or not all(isinstance(s, Integral) and not isinstance(s, bool)
+                                      and s >= 1 for s in sizes):
             raise ValueError("hidden_layer_sizes must be an int >= 1 or a sequence of them; "
                              f"got {self.hidden_layer_sizes!r}.")
         for callback in self.callbacks or []:

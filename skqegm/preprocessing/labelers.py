@@ -4,12 +4,12 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import as_1d, check_option
+from ..utils._validation import IntervalNotBool, as_1d, check_option
 
 
 class _TailLabelerMixin:
@@ -113,7 +113,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
     """
 
     _parameter_constraints: dict = {
-        "k": [Interval(Real, 0, None, closed="neither")],
+        "k": [IntervalNotBool(Real, 0, None, closed="neither")],
         "side": [StrOptions(set(SIDES))],
     }
 
@@ -201,7 +201,7 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
 
     # The upper bound of tail_fraction depends on side; fit checks it.
     _parameter_constraints: dict = {
-        "tail_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "tail_fraction": [IntervalNotBool(Real, 0, 1, closed="neither")],
         "side": [StrOptions(set(SIDES))],
     }
 
