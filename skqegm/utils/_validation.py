@@ -484,6 +484,7 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     Returns
     -------
     weights : ndarray of shape (n_samples,), dtype float64, or None
+        The weights divided by the largest (a mean depends on their ratios alone), or
         None when ``sample_weight`` is None (the unweighted mean).
 
     Raises
@@ -495,8 +496,8 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     Examples
     --------
     >>> from skqegm.utils._validation import check_sample_weight
-    >>> check_sample_weight(2, 3)
-    array([2., 2., 2.])
+    >>> check_sample_weight([2, 4, 1], 3)
+    array([0.5 , 1.  , 0.25])
     >>> check_sample_weight([1, -1], 2)
     Traceback (most recent call last):
         ...
@@ -513,4 +514,6 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     if np.any(weights < 0) or not np.any(weights > 0):
         raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
                          f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
-    return weights
+    # A mean depends on the ratios of the weights alone: in units of the largest, their
+    # sum neither overflows (weights near 1e308) nor loses precision (subnormal ones).
+    return weights / weights.max()
