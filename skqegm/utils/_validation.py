@@ -456,11 +456,12 @@ def check_forecast(x, name, n_samples, against="y"):
     values = check_real_array(x, name)
     if values.ndim == 0:
         return np.full(n_samples, float(values))
+    shape = values.shape  # as given, for the message
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.shape != (n_samples,):
         raise ValueError(f"{name} must be a number or have the shape of {against} "
-                         f"({n_samples},) (or ({n_samples}, 1)); got {values.shape}.")
+                         f"({n_samples},) (or ({n_samples}, 1)); got {shape}.")
     return values
 
 
