@@ -675,8 +675,9 @@ def test_a_refit_whose_every_candidate_failed_says_its_choice_is_no_choice(n_job
     # candidate fails on 10, the second on both, so each has a NaN mean score (had
     # every fit failed, scikit-learn would raise). It takes the first, which then fits
     # on the whole window (20 rows) and forecasts: a "choice" no validation made. The
-    # user is told at which refit, in the main process (a joblib worker's warnings are
-    # lost). At row 30 (splits of 20 and 25 rows) the search validates normally.
+    # user is told at which refit, in the caller's process (a worker process's warnings
+    # never reach its filters). At row 30 (splits of 20 and 25 rows) the search
+    # validates normally.
     X, y = _rows(40)
     grid = [{"shift": [1], "min_rows": [12]}, {"shift": [0], "min_rows": [16]}]
     search = GridSearchCV(FailsBefore(), grid, cv=TimeSeriesSplit(2, test_size=5))

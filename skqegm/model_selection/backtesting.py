@@ -626,8 +626,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     for number, (block, output) in enumerate(zip(blocks, outputs), 1):
         block_var, block_es, seconds, block_draws, params, side, unscored = output
         if unscored:
-            # Warned here, in the main process: a joblib worker's warnings are lost, and
-            # scikit-learn's own ("non-finite test scores") does not say which refit.
+            # Warned here, in the caller's process: a joblib worker process's warnings
+            # never reach the caller's filters (pytest.warns, logging.captureWarnings),
+            # and scikit-learn's own ("non-finite test scores") names no refit.
             warnings.warn(
                 f"walk_forward refit at row {block[1]} (training rows [{block[0]}, "
                 f"{block[1]})): {type(_outer_search(estimator)).__name__} scored no "
