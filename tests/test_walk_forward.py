@@ -703,3 +703,9 @@ def test_a_refit_whose_every_candidate_failed_says_its_choice_is_no_choice(n_job
         warnings.simplefilter("ignore")
         with pytest.warns(UserWarning, match="refit at row 20"):
             walk_forward(multi, X, y, start=20, refit_every=10)
+    # a refit name beside a single scorer (scikit-learn's results are "mean_test_score")
+    named = GridSearchCV(FailsBefore(), grid, refit="any", cv=TimeSeriesSplit(2, test_size=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(UserWarning, match="refit at row 20"):
+            walk_forward(named, X, y, start=20, refit_every=10)

@@ -384,11 +384,12 @@ def _unscored_choice(search):
     if not isinstance(results, dict) or not isinstance(best, numbers.Integral):
         return False
     refit = search.get_params(deep=False)["refit"]
-    if isinstance(refit, str):
-        keys = [f"mean_test_{refit}"]
-    else:  # True (one scorer), or a callable: all its scorers
+    keys = [f"mean_test_{refit}"] if isinstance(refit, str) else []
+    if not (keys and keys[0] in results):
+        # True, a callable, or a name beside a single scorer (whose results are
+        # "mean_test_score"): every scorer's mean
         keys = [key for key in results if key.startswith("mean_test_")]
-    scores = [results[key][best] for key in keys if key in results]
+    scores = [results[key][best] for key in keys]
     return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
 
 
