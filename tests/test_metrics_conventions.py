@@ -10,6 +10,7 @@
 """
 
 import inspect
+import re
 import warnings
 
 import numpy as np
@@ -322,8 +323,10 @@ def test_a_number_is_a_constant_forecast_everywhere(name, scalar):
 def test_a_one_element_forecast_beside_a_longer_y_is_refused_everywhere(name, argument, one):
     value = np.asarray(one) * (1.5 if argument == "es" else 1.0)
     forecasts = {"var": 0.02, "es": 0.03, argument: value}
+    # the message gives the shape passed: (1, 1) was reported as (1,)
+    got = re.escape(str(value.shape))
     with pytest.raises(ValueError, match=rf"^{argument} must be a number or have the shape "
-                                         r"of y \(4,\) \(or \(4, 1\)\); got \(1,? ?1?\)"):
+                                         rf"of y \(4,\) \(or \(4, 1\)\); got {got}\.$"):
         FORECAST_METRICS[name](forecasts["var"], forecasts["es"])
 
 
@@ -357,3 +360,21 @@ def test_sklearn_raises_a_value_error_too():
     model = LinearRegression().fit(np.arange(4.0)[:, None], np.arange(4.0))
     with pytest.raises(ValueError, match="y_true"):
         get_scorer("neg_mean_absolute_error")(model, np.arange(4.0)[:, None], None)
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+@pytest.mark.parametrize("scale", [1e307, 1e-300, 1e-320])
+def test_weights_of_any_magnitude_are_the_same_weights(name, scale):
+    # Only the ratios of the weights matter: weights near the float range's limits
+    # overflowed their sum (1e307: pinball loss 0.0, coverage NaN) or lost their
+    # precision (1e-320, a subnormal number).
+    weights = np.random.RandomState(0).randint(1, 4, size=N)
+    rows = np.arange(N)
+    metric = WEIGHTED[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        expected = metric(rows, sample_weight=weights)
+        assert metric(rows, sample_weight=weights * scale) == pytest.approx(
+            expected, rel=1e-12, nan_ok=True)
+        assert metric(rows, sample_weight=scale) == pytest.approx(metric(rows), rel=1e-12,
+                                                                  nan_ok=True)

@@ -1,6 +1,7 @@
 """walk_forward: alignment without look-ahead, n_jobs invariance, results, errors."""
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -653,3 +654,58 @@ def test_a_pipeline_and_a_search_nest_either_way(nesting, capsys):
     hidden = sklearn_make_pipeline(StandardScaler(), GridSearchCV(Gain(), {"gain": grid}))
     with pytest.raises(TypeError, match="skqegm.pipeline.make_pipeline"):
         walk_forward(hidden, X, y, start=50)
+
+
+class FailsBefore(Shifted):
+    """Shifted whose fit fails on fewer than ``min_rows`` rows (a window too long)."""
+
+    def __init__(self, shift=0, side="lower", min_rows=0):
+        super().__init__(shift=shift, side=side)
+        self.min_rows = min_rows
+
+    def fit(self, X, y):
+        if len(y) < self.min_rows:
+            raise ValueError(f"needs {self.min_rows} rows")
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_refit_whose_every_candidate_failed_says_its_choice_is_no_choice(n_jobs):
+    # At the refit at row 20 the search's splits train on 10 and 15 rows: the first
+    # candidate fails on 10, the second on both, so each has a NaN mean score (had
+    # every fit failed, scikit-learn would raise). It takes the first, which then fits
+    # on the whole window (20 rows) and forecasts: a "choice" no validation made. The
+    # user is told at which refit, in the caller's process (a worker process's warnings
+    # never reach its filters). At row 30 (splits of 20 and 25 rows) the search
+    # validates normally.
+    X, y = _rows(40)
+    grid = [{"shift": [1], "min_rows": [12]}, {"shift": [0], "min_rows": [16]}]
+    search = GridSearchCV(FailsBefore(), grid, cv=TimeSeriesSplit(2, test_size=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's own FitFailedWarning, etc.
+        with pytest.warns(UserWarning, match=r"refit at row 20 \(training rows \[0, 20\)\)"
+                                             r": GridSearchCV scored no candidate.*"
+                                             r"\{'min_rows': 12, 'shift': 1\} is its "
+                                             "first candidate"):
+            with parallel_config(backend="threading"):
+                result = walk_forward(search, X, y, start=20, refit_every=10,
+                                      n_jobs=n_jobs)
+    assert [params["shift"] for params in result.best_params] == [1, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a search that scores: no warning
+        walk_forward(_search(), X, y, start=20, refit_every=10)
+    # multi-metric, refit by name: the refit metric is the one read
+    multi = GridSearchCV(FailsBefore(), grid,
+                         scoring={"a": lambda est, X, y: est.score(X, y),
+                                  "b": lambda est, X, y: -1.0},
+                         refit="a", cv=TimeSeriesSplit(2, test_size=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(UserWarning, match="refit at row 20"):
+            walk_forward(multi, X, y, start=20, refit_every=10)
+    # a refit name beside a single scorer (scikit-learn's results are "mean_test_score")
+    named = GridSearchCV(FailsBefore(), grid, refit="any", cv=TimeSeriesSplit(2, test_size=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(UserWarning, match="refit at row 20"):
+            walk_forward(named, X, y, start=20, refit_every=10)

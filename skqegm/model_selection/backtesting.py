@@ -4,6 +4,7 @@ import copy
 import logging
 import numbers
 import time
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -374,6 +375,24 @@ def _blocks(n_rows, start, refit_every, window, window_size):
     return blocks
 
 
+def _unscored_choice(search):
+    """Whether ``search`` chose a candidate without a finite mean validation score (on
+    its ``refit`` metric): every candidate failed to fit or scored NaN, and scikit-learn
+    then takes the first one, which no validation chose."""
+    results = getattr(search, "cv_results_", None)
+    best = getattr(search, "best_index_", None)
+    if not isinstance(results, dict) or not isinstance(best, numbers.Integral):
+        return False
+    refit = search.get_params(deep=False)["refit"]
+    keys = [f"mean_test_{refit}"] if isinstance(refit, str) else []
+    if not (keys and keys[0] in results):
+        # True, a callable, or a name beside a single scorer (whose results are
+        # "mean_test_score"): every scorer's mean
+        keys = [key for key in results if key.startswith("mean_test_")]
+    scores = [results[key][best] for key in keys]
+    return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
+
+
 def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
     """Fit on the block's training rows, forecast its rows; with a search, through the
     ``best_estimator_`` it chose on the training rows alone."""
@@ -390,7 +409,9 @@ def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
     draws = None if n_draws is None else model.sample_y(X_test, n_draws, random_state=seed)
     search = _outer_search(estimator)
     best_params = None if search is None else getattr(search, "best_params_", None)
-    return var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower"
+    unscored = search is not None and _unscored_choice(search)
+    return (var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower",
+            unscored)
 
 
 def _check_sides(sides, blocks):
@@ -526,6 +547,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         refitted model forecasts NaN or the wrong number of rows, or the refitted models
         forecast different tails (a search over ``side``).
 
+    Warns
+    -----
+    UserWarning
+        At a refit where the search scored no candidate (each failed to fit or scored
+        NaN on its ``cv`` splits, and scikit-learn took the first): its forecasts come
+        from a candidate no validation chose.
+
     Examples
     --------
     >>> import numpy as np
@@ -597,7 +625,19 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output) in enumerate(zip(blocks, outputs), 1):
-        block_var, block_es, seconds, block_draws, params, side = output
+        block_var, block_es, seconds, block_draws, params, side, unscored = output
+        if unscored:
+            # Warned here, in the caller's process: a joblib worker process's warnings
+            # never reach the caller's filters (pytest.warns, logging.captureWarnings),
+            # and scikit-learn's own ("non-finite test scores") names no refit.
+            warnings.warn(
+                f"walk_forward refit at row {block[1]} (training rows [{block[0]}, "
+                f"{block[1]})): {type(_outer_search(estimator)).__name__} scored no "
+                f"candidate (every one failed to fit or scored NaN on its cv splits), so "
+                f"its choice {params} is its first candidate, not a validated one; it "
+                f"forecasts rows [{block[1]}, {block[2]}). Check the search's "
+                "FitFailedWarning (or set error_score='raise'), or start later.",
+                UserWarning, stacklevel=2)
         best_params.append(params)
         sides.append(side)
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels)))

@@ -456,11 +456,12 @@ def check_forecast(x, name, n_samples, against="y"):
     values = check_real_array(x, name)
     if values.ndim == 0:
         return np.full(n_samples, float(values))
+    shape = values.shape  # as given, for the message
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.shape != (n_samples,):
         raise ValueError(f"{name} must be a number or have the shape of {against} "
-                         f"({n_samples},) (or ({n_samples}, 1)); got {values.shape}.")
+                         f"({n_samples},) (or ({n_samples}, 1)); got {shape}.")
     return values
 
 
@@ -484,6 +485,7 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     Returns
     -------
     weights : ndarray of shape (n_samples,), dtype float64, or None
+        The weights divided by the largest (a mean depends on their ratios alone), or
         None when ``sample_weight`` is None (the unweighted mean).
 
     Raises
@@ -495,8 +497,8 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     Examples
     --------
     >>> from skqegm.utils._validation import check_sample_weight
-    >>> check_sample_weight(2, 3)
-    array([2., 2., 2.])
+    >>> check_sample_weight([2, 4, 1], 3)
+    array([0.5 , 1.  , 0.25])
     >>> check_sample_weight([1, -1], 2)
     Traceback (most recent call last):
         ...
@@ -513,4 +515,6 @@ def check_sample_weight(sample_weight, n_samples, against="y"):
     if np.any(weights < 0) or not np.any(weights > 0):
         raise ValueError("sample_weight must be >= 0 with at least one weight > 0; got "
                          f"min {float(weights.min())!r}, max {float(weights.max())!r}.")
-    return weights
+    # A mean depends on the ratios of the weights alone: in units of the largest, their
+    # sum neither overflows (weights near 1e308) nor loses precision (subnormal ones).
+    return weights / weights.max()
