@@ -177,6 +177,9 @@ def test_non_finite_input_is_rejected(bad_value):
         ({"shots": 2**63}, X3, r"'shots' parameter .* range \[1, 9223372036854775807\]"),
         ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),
         ({"weights": np.zeros(5)}, X3, "weights must hold 12 finite angles"),
+        # Angles are not booleans: a mask of True drew 1-radian rotations.
+        ({"weights": np.ones(12, dtype=bool)}, X3, "weights must hold 12 finite angles"),
+        ({"weights": [True] + [0.0] * 11}, X3, "weights must hold 12 finite angles"),
         ({}, np.zeros((2, 21)), "exact backend simulates at most 20"),
         ({"encoding": "amplitude"}, np.array([[1.0, 2.0], [0.0, 0.0]]), "non-zero norm"),
     ],

@@ -643,10 +643,13 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         if self.weights is None:
             return rng.uniform(0.0, 2.0 * np.pi, size=n_weights)
         weights = np.asarray(self.weights, dtype=float).ravel()
-        if weights.shape != (n_weights,) or not np.all(np.isfinite(weights)):
+        booleans = any(isinstance(w, (bool, np.bool_))  # angles, not a mask (True: 1 rad)
+                       for w in np.asarray(self.weights, dtype=object).ravel())
+        if weights.shape != (n_weights,) or not np.all(np.isfinite(weights)) or booleans:
+            got = "booleans" if booleans else f"shape {np.shape(self.weights)}"
             raise ValueError(
                 f"weights must hold {n_weights} finite angles (2 * n_qubits * n_layers for "
-                f"{self.n_layers} layers); got shape {np.shape(self.weights)}."
+                f"{self.n_layers} layers); got {got}."
             )
         return weights.copy()
 
