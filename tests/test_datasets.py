@@ -75,6 +75,9 @@ def test_logpdf_against_hand_sum_and_tails():
         (dict(weights="abc"), "weights must be a non-empty 1-D sequence"),
         (dict(variances=(1, None, 1)), "variances must be a non-empty 1-D sequence"),
         (dict(means=[0, [1, 2], 3]), "means must be a non-empty 1-D sequence"),
+        # Booleans are not numbers here either: (True, False, False) drew one mode.
+        (dict(weights=(True, False, False)), "weights must be a non-empty 1-D sequence"),
+        (dict(variances=np.array([True, True, True])), "variances must be a non-empty"),
     ],
 )
 def test_mixture_errors(kwargs, match):

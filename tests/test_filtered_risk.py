@@ -115,6 +115,8 @@ def test_scale_features_selects_the_columns_divided(scale_features):
     (["lag"], r"scale_features names columns, but X has no column names"),
     ([[0, 1]], r"scale_features must be one-dimensional"),
     ([0.5], r"scale_features must be True, False, column indices"),
+    # A mask written with a 0 was read as the indices 1 and 0: every column scaled.
+    ([True, 0, False], r"scale_features mixes booleans and column indices"),
 ])
 def test_scale_features_is_refused_naming_what_is_allowed(scale_features, match):
     X, y, _ = _known_sigma_data()

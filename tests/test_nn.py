@@ -631,6 +631,17 @@ def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
         Checkpoint().state_dict()
 
 
+def test_checkpoint_every_beyond_the_epochs_run_says_so():
+    # every=10 over 4 epochs keeps nothing; state_dict said "give it to an estimator's
+    # callbacks and fit", which the user had done.
+    every = Checkpoint(every=10)
+    VAESampler(max_epochs=4, early_stopping=False, callbacks=[every], **FAST).fit(X_MIX[:200])
+    assert every.epochs_ == []
+    with pytest.raises(ValueError, match=r"kept no network: every=10 is more than the 4 "
+                                         r"epochs of its last fit"):
+        every.state_dict()
+
+
 @pytest.mark.parametrize("checkpoint, error, match", [
     (Checkpoint(every=0), ValueError, "Checkpoint's every must be >= 1; got 0"),
     (Checkpoint(every="2"), ValueError, "Checkpoint's every must be an integer"),

@@ -177,6 +177,9 @@ def test_non_finite_input_is_rejected(bad_value):
         ({"shots": 2**63}, X3, r"'shots' parameter .* range \[1, 9223372036854775807\]"),
         ({"encoding": "basis"}, X3, "'encoding' parameter .* Got 'basis' instead"),
         ({"weights": np.zeros(5)}, X3, "weights must hold 12 finite angles"),
+        # Angles are not booleans: a mask of True drew 1-radian rotations.
+        ({"weights": np.ones(12, dtype=bool)}, X3, "weights must hold 12 finite angles"),
+        ({"weights": [True] + [0.0] * 11}, X3, "weights must hold 12 finite angles"),
         ({}, np.zeros((2, 21)), "exact backend simulates at most 20"),
         ({"encoding": "amplitude"}, np.array([[1.0, 2.0], [0.0, 0.0]]), "non-zero norm"),
     ],
@@ -326,3 +329,29 @@ def test_a_too_wide_amplitude_encoding_is_not_told_to_use_the_amplitude_encoding
         EstimatorTransformer(encoding="amplitude", backend=backend).fit(X)
     assert "encoding='amplitude'" not in str(error.value)
     assert "fewer features" in str(error.value)
+
+
+@pytest.mark.parametrize("cls", [SamplerTransformer, EstimatorTransformer])
+@pytest.mark.parametrize("backend, shots, change", [
+    (None, None, {"shots": 7}),
+    (None, 100, {"shots": None}),
+    (None, None, {"encoding": "amplitude"}),
+    (None, None, {"n_layers": 3}),
+    ("aer", 100, {"shots": 7}),
+    ("aer", 100, {"backend": None}),
+    ("aer", None, {"n_layers": 3}),
+    ("statevector", 50, {"backend": "aer", "shots": None}),
+])
+def test_set_params_after_fit_keeps_the_fitted_circuit(cls, backend, shots, change):
+    # The documented rule (user guide, 'Backends after a fit'): backend, shots and the
+    # circuit stay the fit's until a refit, also once saved and loaded. The exact path
+    # read the current shots and encoding (shots=7 resampled, n_layers=3 failed), and a
+    # loaded transformer rebuilt its runner from the current backend and shots.
+    X = np.random.default_rng(0).uniform(0, 3, size=(4, 2))
+    qt = cls(n_layers=1, backend=backend, shots=shots, random_state=0).fit(X)
+    expected = qt.transform(X)
+    qt.set_params(**change)
+    np.testing.assert_allclose(qt.transform(X), expected)
+    np.testing.assert_allclose(pickle.loads(pickle.dumps(qt)).transform(X), expected)
+    refit = qt.fit(X).transform(X)  # a refit takes the new parameters
+    assert refit.shape != expected.shape or not np.allclose(refit, expected)

@@ -260,6 +260,9 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     (dict(dates=np.arange(30), start="May"), "start must be a row number or a date"),
     (dict(dates=np.arange(30), start=100.5), "start=100.5 is after the last date 29"),
     (dict(verbose=-1), "verbose must be >= 0"),
+    # n_jobs=True ran one job, as the booleans that the other integers refuse
+    (dict(n_jobs=True), "n_jobs must be an integer; got True"),
+    (dict(n_jobs="2"), "n_jobs must be an integer"),
     # a date without dates was "start must be an integer"
     (dict(start="2020-01-21"), "start='2020-01-21' is not a row number, and there are no "
                                "dates"),

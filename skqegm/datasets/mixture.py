@@ -20,9 +20,11 @@ def _check_mixture(weights, means, variances):
             array = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):  # numpy's message names no argument
             array = np.empty(0)
+        if any(isinstance(v, (bool, np.bool_)) for v in np.ravel(np.asarray(value, dtype=object))):
+            array = np.empty(0)  # booleans are not numbers (True read as 1)
         if array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-            raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers; "
-                             f"got {value!r}.")
+            raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers "
+                             f"(not booleans); got {value!r}.")
         arrays[name] = array
     sizes = {array.size for array in arrays.values()}
     if len(sizes) != 1:

@@ -609,6 +609,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         raise ValueError(f"window_size={window_size!r} is only used with window='rolling'; "
                          "an expanding window trains on every row before the refit.")
     verbose = check_int(verbose, "verbose", min_value=0)
+    n_jobs = check_int(n_jobs, "n_jobs", allow_none=True)  # joblib read True as 1 job
 
     blocks = _blocks(n_rows, start, refit_every, window, window_size)
     seeds = [None] * len(blocks)

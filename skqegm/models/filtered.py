@@ -180,6 +180,11 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         if columns.ndim != 1:
             raise ValueError(f"scale_features must be one-dimensional: {allowed}; got "
                              f"shape {columns.shape}.")
+        flags = {isinstance(c, (bool, np.bool_)) for c in
+                 np.asarray(self.scale_features, dtype=object).ravel()}
+        if len(flags) > 1:  # numpy reads [True, 0, False] as the indices 1, 0, 0
+            raise ValueError(f"scale_features mixes booleans and column indices: {allowed}; "
+                             f"got {self.scale_features!r}.")
         if columns.dtype.kind == "b":
             if columns.shape[0] != n_features:
                 raise ValueError(f"scale_features, a boolean mask, has {columns.shape[0]} "

@@ -480,9 +480,10 @@ class Checkpoint(Callback):
         self.best_score_, self.best_epoch_ = -np.inf, None
         self.epochs_ = []
         self.paths_ = None if self.directory is None else []
-        self._states = {}
+        self._states, self._n_epochs = {}, 0
 
     def on_epoch_end(self, estimator, epoch):
+        self._n_epochs = epoch
         if self.every is not None:
             if epoch % self.every == 0:
                 self._keep(estimator, epoch, f"epoch_{epoch:04d}.pt")
@@ -533,9 +534,14 @@ class Checkpoint(Callback):
         import torch
 
         kept = getattr(self, "epochs_", None)
-        if not kept:
+        if kept is None:
             raise ValueError("This Checkpoint has kept no network: give it to an "
                              "estimator's callbacks and fit.")
+        if not kept:  # fitted, but no epoch kept
+            why = (f"every={self.every!r} is more than the {self._n_epochs} epochs of its "
+                   "last fit" if self.every is not None else
+                   f"no epoch of its last fit had a finite {self.monitor_}")
+            raise ValueError(f"This Checkpoint kept no network: {why}.")
         if epoch is None:
             epoch = kept[-1]
         if epoch not in kept:

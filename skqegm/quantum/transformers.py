@@ -75,6 +75,8 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
     # Rebuilt from the parameters when unpickled, not stored: Qiskit circuits and
     # parameters, and the runner holding the backend's caches.
     _REBUILT = (*_CIRCUIT_ATTRIBUTES, "runner_")
+    # The fit's backend is saved (and refused by skops) as the parameters are.
+    _saved_backends = ("backend", "fallback", "_fit_backend")
 
     def __init__(
         self,
@@ -152,12 +154,37 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         rng = check_random_state(self.random_state)
         weights = self._initial_weights(2 * n_qubits * self.n_layers, rng)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        runner = None if kind == "exact" else self._make_runner(seed)
+        params = self._circuit_params()
+        runner = None if kind == "exact" else self._make_runner(seed, params=params)
         self._check_width(n_qubits, runner, f"{type(self).__name__}.fit on X with "
                                             f"{X.shape[1]} features ({self.encoding} encoding)")
         self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
+        # What defines the results, kept until a refit whatever set_params changes.
+        self._fit_backend = params.pop("backend")
+        self._fit_params = params
         self._set_circuit(kind, runner)
         return self
+
+    def _circuit_params(self):
+        """The parameters that define the results (see :meth:`_fitted`), as they are now."""
+        return {"backend": self.backend, "shots": self.shots, "n_layers": self.n_layers,
+                "encoding": self.encoding, "entanglement": self.entanglement,
+                **self._runner_options()}
+
+    def _fitted(self, name):
+        """The parameter ``name`` of :meth:`_circuit_params` as the fit used it.
+
+        The backend, ``shots`` and the circuit stay the fit's until a refit (the user
+        guide's 'Backends after a fit'); only a saved device re-attached with
+        ``set_params(backend=device)`` replaces its record. A transformer saved before
+        the fit kept them reads the current values.
+        """
+        if name == "backend":
+            fitted = getattr(self, "_fit_backend", self.backend)
+            if check_backend(fitted) == "detached" and check_backend(self.backend) != "detached":
+                return self.backend
+            return fitted
+        return getattr(self, "_fit_params", {}).get(name, getattr(self, name))
 
     def _check_width(self, n_qubits, runner, what):
         """Refuse a width whose single row cannot be run, before anything is built."""
@@ -181,8 +208,8 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
     def _set_circuit(self, kind, runner=None, jobs=None):
         # The exact path simulates without the Qiskit circuit, so it builds it only when
         # circuit_ (or its parameters) is first read: an exact fit does not import qiskit.
-        self._circuit_args = (self.n_features_in_, self.n_layers, self.encoding,
-                              self.entanglement)
+        self._circuit_args = (self.n_features_in_, self._fitted("n_layers"),
+                              self._fitted("encoding"), self._fitted("entanglement"))
         for name in _CIRCUIT_ATTRIBUTES:
             vars(self).pop(name, None)
         if kind != "exact":
@@ -206,14 +233,18 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
             return vars(self)[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def _make_runner(self, seed, jobs=None):
+    def _make_runner(self, seed, jobs=None, params=None):
         """The runner of a Qiskit backend, its jobs under this transformer's policy
-        (``jobs``: a manager whose count and records it goes on with)."""
+        (``jobs``: a manager whose count and records it goes on with); ``params`` (of
+        :meth:`_circuit_params`) default to the fit's."""
         if jobs is None:
             jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
                               max_shots=self.max_shots, session=self.session, seed=seed)
-        return CircuitRunner(self.backend, self.shots, seed, jobs=jobs, fallback=self.fallback,
-                             **self._runner_options())
+        if params is None:
+            params = {name: self._fitted(name) for name in self._circuit_params()}
+        options = {name: params[name] for name in self._runner_options()}
+        return CircuitRunner(params["backend"], params["shots"], seed, jobs=jobs,
+                             fallback=self.fallback, **options)
 
     def _runner_options(self):
         return {}
@@ -231,7 +262,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         validate_parameter_constraints(
             {name: self._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
             caller_name=type(self).__name__)
-        if runner.kind == "detached" and check_backend(self.backend) != "detached":
+        if runner.kind == "detached" and check_backend(self._fitted("backend")) != "detached":
             self.runner_ = runner = self._make_runner(self.seed_, jobs=runner.jobs)
         return runner.set_job_params(**params)
 
@@ -309,7 +340,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         return self._evaluate(X, weight_sets)
 
     def _evaluate(self, X, weight_sets):
-        if self.encoding == "amplitude":
+        if self._fitted("encoding") == "amplitude":
             check_nonzero_rows(X)  # a zero row is an error, not NaN
         if self._attached_runner() is None:
             return self._evaluate_exact(X, weight_sets)
@@ -402,7 +433,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
 
     def _noisy_inputs(self, X):
         """The values of ``input_params_`` for the rows of ``X``."""
-        if self.encoding == "amplitude":
+        if self._fitted("encoding") == "amplitude":
             return amplitude_encoding_angles(X, self.n_qubits_)
         return np.asarray(X, dtype=np.float64)
 
@@ -512,7 +543,8 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
                              f"of X ({X.shape[0]}); got {weights.shape}.")
         if not (np.isfinite(X).all() and np.isfinite(weights).all()):
             raise ValueError("X and weights must be finite; got NaN or infinity.")
-        inputs = X if self.encoding == "angle" else amplitude_encoding_angles(X, self.n_qubits_)
+        inputs = (X if self._fitted("encoding") == "angle"
+                  else amplitude_encoding_angles(X, self.n_qubits_))
         return np.hstack([inputs, weights])
 
     # -- internals ---------------------------------------------------------------------------
@@ -528,11 +560,13 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         row), so the results do not depend on the chunks.
         """
         n_sets, n_rows, n = len(weight_sets), len(X), self.n_qubits_
-        simulator = StatevectorSimulator(n, self.n_layers, self.encoding, dtype=torch.complex128,
-                                         entanglement=self.entanglement)
-        sampled = self.shots is not None
+        n_layers, shots = self._fitted("n_layers"), self._fitted("shots")
+        simulator = StatevectorSimulator(n, n_layers, self._fitted("encoding"),
+                                         dtype=torch.complex128,
+                                         entanglement=self._fitted("entanglement"))
+        sampled = shots is not None
         computed = "probabilities" if sampled else self._output
-        kwargs = dict(n_layers=self.n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
+        kwargs = dict(n_layers=n_layers, n_weight_sets=n_sets, dtype=torch.complex128)
         out_bytes = 8.0 * n_sets * n_rows * self.n_outputs_
         per_row = exact_bytes_per_row(n, computed, **kwargs) + (
             3 * 8.0 * n_sets * 2**n if sampled else 0)  # counts, frequencies, the division
@@ -564,20 +598,20 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
                 for start in range(0, n_rows, rows):
                     block = slice(start, start + rows)
                     probs = simulator.probabilities(X_t[block], W_t).cpu().numpy()
-                    out[:, block] = self._finish(probs, rng, signs)
+                    out[:, block] = self._finish(probs, rng, signs, shots)
             else:
                 # Weight set by weight set: the shots follow the order of one draw.
                 for k in range(n_sets):
                     for start in range(0, n_rows, rows):
                         block = slice(start, start + rows)
                         probs = simulator.probabilities(X_t[block], W_t[k]).cpu().numpy()
-                        out[k, block] = self._finish(probs, rng, signs)
+                        out[k, block] = self._finish(probs, rng, signs, shots)
         return out
 
-    def _finish(self, probs, rng, signs):
+    def _finish(self, probs, rng, signs, shots):
         """Shot noise (with ``shots``), then ``<Z>`` (with ``signs``), for a chunk."""
         if rng is not None:
-            probs = rng.multinomial(self.shots, probs / probs.sum(-1, keepdims=True)) / self.shots
+            probs = rng.multinomial(shots, probs / probs.sum(-1, keepdims=True)) / shots
         return probs if signs is None else probs @ signs
 
     def __getstate__(self):
@@ -591,8 +625,9 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         if runner is not None:
             state["_jobs"] = runner.jobs
         # A device whose service holds an account is kept as its description only.
-        for name in ("backend", "fallback"):
-            state[name] = detach_backend(state.get(name))
+        for name in self._saved_backends:
+            if name in state:
+                state[name] = detach_backend(state[name])
         return state
 
     def __setstate__(self, state):
@@ -602,16 +637,19 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         jobs = state.pop("_jobs", None)
         super().__setstate__(state)
         if "seed_" in state:  # fitted: rebuild what was left out
-            self._set_circuit(check_backend(self.backend), jobs=jobs)
+            self._set_circuit(check_backend(self._fitted("backend")), jobs=jobs)
 
     def _initial_weights(self, n_weights, rng):
         if self.weights is None:
             return rng.uniform(0.0, 2.0 * np.pi, size=n_weights)
         weights = np.asarray(self.weights, dtype=float).ravel()
-        if weights.shape != (n_weights,) or not np.all(np.isfinite(weights)):
+        booleans = any(isinstance(w, (bool, np.bool_))  # angles, not a mask (True: 1 rad)
+                       for w in np.asarray(self.weights, dtype=object).ravel())
+        if weights.shape != (n_weights,) or not np.all(np.isfinite(weights)) or booleans:
+            got = "booleans" if booleans else f"shape {np.shape(self.weights)}"
             raise ValueError(
                 f"weights must hold {n_weights} finite angles (2 * n_qubits * n_layers for "
-                f"{self.n_layers} layers); got shape {np.shape(self.weights)}."
+                f"{self.n_layers} layers); got {got}."
             )
         return weights.copy()
 
