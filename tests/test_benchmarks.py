@@ -13,7 +13,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py"])
+@pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py", "bench_fit.py"])
 def test_benchmark_prints_its_help(script):
     # argparse formats help strings with %: a bare "20%" in one breaks --help.
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
@@ -446,3 +446,19 @@ def test_bench_scale_runs_every_section_and_writes_json(tmp_path):
     assert {(r["model"], r["n_rows"]) for r in records} == {
         (m, n) for m in ("qegm", "tail_risk") for n in (2_000, 4_000)}
     assert all(r["epoch_s"] > 0 and r["rss_fit"] >= r["rss_data"] > 0 for r in records)
+
+
+def test_bench_fit_times_two_trees_and_compares_their_results(tmp_path):
+    # The same checkout twice: the same fits, so the results must be equal bit for bit.
+    out = tmp_path / "fit.json"
+    root = str(BENCHMARKS.parent)
+    cmd = [sys.executable, str(BENCHMARKS / "bench_fit.py"), "--quick", "--models", "vae",
+           "twin", "--tree", root, "--tree", root, "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "fit-loop throughput" in result.stdout
+    records = json.loads(out.read_text())["results"]
+    assert [(r["model"], r["identical_to_first"]) for r in records] == [
+        ("vae", None), ("vae", "identical"), ("twin", None), ("twin", "identical")]
+    assert all(r["cpu_s"] > 0 and r["loop_rows_per_cpu_s"] > 0 and r["epochs"] == 3
+               for r in records)

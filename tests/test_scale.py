@@ -131,18 +131,21 @@ def test_an_exact_transformer_builds_its_circuit_on_first_read():
 
 
 # -- reproducibility across threads and processes ------------------------------------------------
-def test_adam_steps_exactly_as_torch_adam():
+@pytest.mark.parametrize("every", [1, 2])
+def test_adam_steps_exactly_as_torch_adam(every):
+    # every=1: every parameter has a gradient at every step (Adam's flat update);
+    # every=2: one has a gradient at every other step only (one parameter at a time).
     def train(make_optimizer):
         gen = torch.Generator().manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
         with torch.no_grad():
             for p in net.parameters():
                 p.copy_(torch.randn(p.shape, generator=gen))
-        extra = torch.nn.Parameter(torch.ones(2))  # a gradient at every other step only
+        extra = torch.nn.Parameter(torch.ones(2))
         optimizer = make_optimizer([*net.parameters(), extra])
         for step in range(12):
             x = torch.randn(16, 3, generator=gen)
-            loss = net(x).pow(2).mean() + (extra.sum() ** 2 if step % 2 else 0)
+            loss = net(x).pow(2).mean() + (extra.sum() ** 2 if step % every == 0 else 0)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

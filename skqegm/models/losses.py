@@ -90,8 +90,9 @@ def hybrid_loss(network, x, noise, prior_noise, thresholds, tail_freq, rec_weigh
     prior = prior + prior_noise * _randn(prior.shape, generator, x.device)
     # One pass through the latent for both sets of rows: one primitive call on a backend.
     n = x.shape[0]
-    rows = torch.cat([torch.arange(n), torch.arange(prior.shape[0]) % n])
-    mixture = network.mixture(torch.cat([z, prior]), context, None if context is None else rows)
+    rows = None if context is None else torch.cat([torch.arange(n),
+                                                   torch.arange(prior.shape[0]) % n])
+    mixture = network.mixture(torch.cat([z, prior]), context, rows)
     log_lik = log_mixture_density(x, *take_rows(mixture, slice(0, n)))
     rec = (gaussian_kl(mean, scale) - log_lik).mean()
     model_tail = tail_masses(*average_rows(take_rows(mixture, slice(n, None))), thresholds)

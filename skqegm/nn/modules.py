@@ -168,7 +168,9 @@ def _split_first_layer(first, codes, context):
     """``first`` (an ``nn.Linear``) on every ``[code, context row]`` pair, by its two parts."""
     n_codes = codes.shape[-1]
     per_row = (context @ first.weight[:, n_codes:].T)[:, None, :]
-    return per_row + codes @ first.weight[:, :n_codes].T + first.bias
+    # The bias added in place: the same sums, in the same order, without a second
+    # (rows x codes x width) tensor (the backward of an addition needs no operand).
+    return torch.add(per_row, codes @ first.weight[:, :n_codes].T).add_(first.bias)
 
 
 def log_mixture_density(x, weights, mean, scale):
