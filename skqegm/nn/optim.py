@@ -67,11 +67,12 @@ class Adam:
         trained whole), the moments are updated as one flat tensor: six elementwise
         operations in all, rather than six per parameter (the per-call cost dominates
         the small tensors of these networks). Elementwise, each number goes through
-        the same float operations as in :meth:`_update`; torch's CPU kernels give
-        the same result whether an element sits in a vectorised block or the tail
-        (checked on its default, AVX2 and AVX512 kernels), and the test suite compares
-        every step with ``torch.optim.Adam``. Otherwise each parameter with a gradient
-        is updated on its own, through torch's ``_foreach`` operations.
+        the float operations of torch's ``_single_tensor_adam`` (see the class
+        docstring); torch's CPU kernels give the same result whether an element sits
+        in a vectorised block or the tail (checked on its default, AVX2 and AVX512
+        kernels), and the test suite compares every step with ``torch.optim.Adam``.
+        Otherwise each parameter with a gradient is updated on its own, through
+        torch's ``_foreach`` operations.
         """
         if self._moments is None:
             self._make_moments()
@@ -104,7 +105,7 @@ class Adam:
                                    for _ in range(2)) for param in self.params]
 
     def _flat_update(self, step):
-        """:meth:`_update` of every parameter at once, on the flat moments."""
+        """The update of every parameter at once, on the flat moments."""
         exp_avg, exp_avg_sq, denom = self._flat
         grad = torch.cat([param.grad.reshape(-1) for param in self.params])
         exp_avg.lerp_(grad, 1 - self.beta1)
@@ -116,7 +117,7 @@ class Adam:
                                 -(self.lr / (1 - self.beta1**step)))
 
     def _update_all(self, params, grads, exp_avgs, exp_avg_sqs, steps):
-        """:meth:`_update` of each parameter, one ``_foreach`` operation at a time."""
+        """The update of each parameter, one ``_foreach`` operation at a time."""
         torch._foreach_lerp_(exp_avgs, grads, 1 - self.beta1)
         torch._foreach_mul_(exp_avg_sqs, self.beta2)
         torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - self.beta2)
@@ -125,20 +126,6 @@ class Adam:
         torch._foreach_add_(denoms, self.eps)
         torch._foreach_addcdiv_(params, exp_avgs, denoms,
                                 [-(self.lr / (1 - self.beta1**step)) for step in steps])
-
-    def _update(self, param, grad, exp_avg, exp_avg_sq, step):
-        """One parameter's update, as torch's ``_single_tensor_adam`` (the reference of
-        :meth:`_flat_update` and :meth:`_update_all`)."""
-        if torch.is_complex(param):
-            param, grad = torch.view_as_real(param), torch.view_as_real(grad)
-            exp_avg, exp_avg_sq = torch.view_as_real(exp_avg), torch.view_as_real(exp_avg_sq)
-        # ``step`` is a float as torch's (a float32 tensor's item, exact below 2**24).
-        exp_avg.lerp_(grad, 1 - self.beta1)
-        exp_avg_sq.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-        step_size = self.lr / (1 - self.beta1**step)
-        bias_correction2_sqrt = (1 - self.beta2**step) ** 0.5
-        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-        param.addcdiv_(exp_avg, denom, value=-step_size)
 
 
 def _views(flat, params):
