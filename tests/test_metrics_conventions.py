@@ -330,6 +330,18 @@ def test_a_one_element_forecast_beside_a_longer_y_is_refused_everywhere(name, ar
         FORECAST_METRICS[name](forecasts["var"], forecasts["es"])
 
 
+@pytest.mark.parametrize("name, argument", [(name, "var") for name in FORECAST_METRICS]
+                         + [("fz0_loss", "es"), ("acerbi_szekely_test", "es")])
+@pytest.mark.parametrize("flags", [True, np.True_, [True, False, True, True],
+                                   np.ones(4, dtype=bool)])
+def test_boolean_forecasts_are_refused_everywhere(name, argument, flags):
+    # A flag array passed where a forecast goes was read as VaR (or ES) 1.0 and 0.0.
+    forecasts = {"var": 0.02, "es": 0.03, argument: flags}
+    with pytest.raises(ValueError, match=rf"^{argument} must hold forecasts \(real numbers\); "
+                                         r"got booleans\.$"):
+        FORECAST_METRICS[name](forecasts["var"], forecasts["es"])
+
+
 def test_one_element_forecasts_are_fine_beside_one_observation():
     assert var_exceedances([-0.03], [0.02]).tolist() == [1]
     assert fz0_loss([-0.03], [0.02], [[0.03]], 0.975) == fz0_loss([-0.03], 0.02, 0.03, 0.975)

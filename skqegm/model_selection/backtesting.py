@@ -475,7 +475,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     in ``result.best_params``. Give the search a ``cv`` that keeps time order, such as
     :class:`~sklearn.model_selection.TimeSeriesSplit` (the return-series baselines need
     their validation rows to follow their training rows), and ``refit=True`` (or a
-    scorer name, or a callable).
+    scorer name, or a callable). A halving search's default ``resource="n_samples"``
+    trains its first candidates on rows drawn at random, out of time order: the
+    return-series baselines warn of it; give it another resource for them.
 
     Parameters
     ----------

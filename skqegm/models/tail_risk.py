@@ -92,7 +92,11 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     ----------
     side : {"lower", "upper"}, default="lower"
         The tail at risk: "lower" for losses of a long position (crashes), "upper" for
-        exceedances of a high level (floods, a short position).
+        exceedances of a high level (floods, a short position). The fit learns both
+        tails (its thresholds and tail loss are two-sided; ``side`` only chooses which
+        training tail must hold rare events), and the predictions read ``side`` when
+        they are made: ``set_params(side="upper")`` after a fit forecasts the other tail
+        of the same fitted model, without a refit.
     tail_rule : {"quantile", "sigma"}, default="quantile"
         How the thresholds are set from the training ``y``: its ``tail_fraction`` and
         ``1 - tail_fraction`` quantiles (the paper's eq. 9), or its mean -/+ ``k``

@@ -54,7 +54,7 @@ from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
-from ..utils._validation import DEVICES, IntervalNotBool, check_device
+from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
 from .callbacks import Callback, EarlyStopping, EpochLogger
 from .modules import reset_parameters
 from .optim import Adam
@@ -153,7 +153,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         "n_iter_no_change": [IntervalNotBool(Integral, 1, None, closed="left")],
         "tol": [IntervalNotBool(Real, 0, None, closed="left")],
         "callbacks": [list, None],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE,
         "verbose": ["verbose"],
         "device": [StrOptions(set(DEVICES))],
     }

@@ -20,6 +20,7 @@ from ..utils._memory import check_memory, rows_per_chunk
 from ..utils._validation import (
     DEVICES,
     MAX_SHOTS,
+    RANDOM_STATE,
     IntervalNotBool,
     check_device,
     check_readout_mitigation,
@@ -63,7 +64,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         "weights": ["array-like", None],
         "backend": BACKEND_CONSTRAINT,
         "shots": [IntervalNotBool(Integral, 1, MAX_SHOTS, closed="both"), None],
-        "random_state": ["random_state"],
+        "random_state": RANDOM_STATE,
         "max_shots": [IntervalNotBool(Integral, 1, None, closed="left"), None],
         "max_retries": [IntervalNotBool(Integral, 0, None, closed="left")],
         "job_timeout": [IntervalNotBool(Real, 0, None, closed="neither"), None],

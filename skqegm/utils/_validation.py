@@ -323,6 +323,13 @@ class IntervalNotBool(Interval):
         return f"{super().__str__()} (not a bool)"
 
 
+#: ``_parameter_constraints`` of ``random_state``: scikit-learn's ``"random_state"``
+#: (None, a seed in [0, 2**32 - 1] or a ``RandomState``), a boolean refused: ``True``
+#: seeded as 1.
+RANDOM_STATE = [None, IntervalNotBool(numbers.Integral, 0, _MAX_SEED, closed="both"),
+                np.random.RandomState]
+
+
 #: dtype kinds that hold real numbers: booleans, signed and unsigned integers, floats.
 REAL_KINDS = "biuf"
 
@@ -450,9 +457,16 @@ def check_forecast(x, name, n_samples, against="y"):
     Raises
     ------
     ValueError
-        If ``x`` holds anything but finite real numbers, or is neither a number nor of
-        length ``n_samples``.
+        If ``x`` holds anything but finite real numbers (booleans included), or is
+        neither a number nor of length ``n_samples``.
     """
+    flags = (isinstance(x, (bool, np.bool_)) or getattr(getattr(x, "dtype", None), "kind",
+                                                          None) == "b"
+             or isinstance(x, (list, tuple)) and len(x) > 0
+             and all(isinstance(v, (bool, np.bool_)) for v in x))
+    if flags:
+        # A flag array passed where the forecast goes: True would be read as 1.0.
+        raise ValueError(f"{name} must hold forecasts (real numbers); got booleans.")
     values = check_real_array(x, name)
     if values.ndim == 0:
         return np.full(n_samples, float(values))
