@@ -133,8 +133,9 @@ def make_fz0_scorer(level=0.975, *, side=None):
     ValueError
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var`` /
-        ``predict_es``, and ``ValueError`` for an ``es`` that is not positive or not
-        beyond the VaR, NaN, or a ``side`` that contradicts the estimator's.
+        ``predict_es``, and ``ValueError`` for ``y=None``, an ``es`` that is not
+        positive or not beyond the VaR, NaN, or a ``side`` that contradicts the
+        estimator's.
 
     Examples
     --------

@@ -66,7 +66,8 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
         (lagged returns in units of the day's volatility, volatility ratios): ``True``
         all of them, ``False`` none, or the columns in the units of ``y`` among others
         (a VIX level, a calendar dummy) as column indices, as names of the columns of a
-        DataFrame ``X``, or as a boolean mask of length ``n_features``.
+        DataFrame ``X``, or as a boolean mask of length ``n_features`` (a list mixing
+        booleans and indices is refused).
 
     Attributes
     ----------

@@ -17,7 +17,10 @@ class Adam:
     The update of each parameter with a gradient is that of torch's ``_single_tensor_adam``
     (``foreach=False``): ``m.lerp_(g, 1 - beta1)``, ``v.mul_(beta2).addcmul_(g, g, 1 -
     beta2)``, then ``p.addcdiv_(m, v.sqrt() / sqrt(1 - beta2**t) + eps, -lr / (1 -
-    beta1**t))``, with the bias corrections computed in Python floats.
+    beta1**t))``, with the bias corrections computed in Python floats. These run as a
+    few ``torch._foreach`` calls per step over all the parameters (on one flat tensor
+    of moments when every parameter has a gradient, see :meth:`step`): element by
+    element the same operations, so the same numbers as ``torch.optim.Adam``.
 
     Parameters
     ----------

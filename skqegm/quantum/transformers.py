@@ -670,8 +670,9 @@ class EstimatorTransformer(_QuantumTransformer):
         ``"angle"`` uses one qubit per feature (features are rotation angles in
         radians); ``"amplitude"`` uses ``ceil(log2 n_features)`` qubits.
     weights : array-like of shape (2 * n_qubits * n_layers,), default=None
-        Circuit weights in binding order (see ``weight_params_``). ``None`` draws them
-        uniformly in ``[0, 2 pi)`` from ``random_state``.
+        Circuit weights in binding order (see ``weight_params_``), finite angles in
+        radians (booleans are refused). ``None`` draws them uniformly in ``[0, 2 pi)``
+        from ``random_state``.
     backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2, default=None
         ``None`` or ``"exact"``: the exact torch simulator; ``"statevector"``,
         ``"aer"``, a Qiskit device such as ``FakeTorontoV2()``, or a ready primitive.
@@ -773,7 +774,8 @@ class SamplerTransformer(_QuantumTransformer):
     encoding : {"angle", "amplitude"}, default="angle"
         How features enter the circuit.
     weights : array-like of shape (2 * n_qubits * n_layers,), default=None
-        Circuit weights; ``None`` draws them from ``random_state``.
+        Circuit weights, finite angles in radians (booleans are refused); ``None`` draws
+        them from ``random_state``.
     backend : None, str, BackendV2, BaseEstimatorV2 or BaseSamplerV2, default=None
         Where the circuit runs; see :class:`EstimatorTransformer`.
     shots : int, default=None
