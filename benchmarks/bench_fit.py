@@ -49,6 +49,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from bench_scale import print_table  # the same tables (this folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("qegm", "twin", "sampler", "vae", "gan", "diffusion")
@@ -61,20 +62,6 @@ SEED = 0
 def load():
     """The 1-minute load average, with the number of cores."""
     return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
-
-
-def print_table(title, header, rows):
-    """Print ``rows`` (sequences of cells, already formatted) under ``header``."""
-    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[j]) for row in cells) for j in range(len(header))]
-    print(f"\n{title}")
-    line = "  ".join(h.ljust(w) if j == 0 else h.rjust(w)
-                     for j, (h, w) in enumerate(zip(cells[0], widths)))
-    print(line)
-    print("-" * len(line))
-    for row in cells[1:]:
-        print("  ".join(c.ljust(w) if j == 0 else c.rjust(w)
-                        for j, (c, w) in enumerate(zip(row, widths))))
 
 
 # -- one fit, in a worker interpreter ---------------------------------------------------------

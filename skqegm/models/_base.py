@@ -18,10 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import (
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import StrOptions
 
 from ..exceptions import ShotBudgetError
 from ..nn import BaseTorchEstimator
@@ -36,9 +33,9 @@ from ..quantum import (
 )
 from ..quantum.backends import BACKEND_CONSTRAINT
 from ..quantum.runtime import (
-    JOB_PARAMETERS,
     BackendPersistenceMixin,
     backend_name,
+    current_job_parameters,
     detach_backend,
 )
 from ..quantum.simulator import MAX_QUBITS
@@ -495,10 +492,7 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         jobs = self._draw_jobs()
         if jobs is None:
             return None
-        params = {name: getattr(self, name) for name in JOB_PARAMETERS}
-        validate_parameter_constraints(
-            {name: self._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
-            caller_name=type(self).__name__)
+        params = current_job_parameters(self)
         self._check_fallback(refused=("exact",))
         if transformer is not None:
             backend = self._fitted_backend()

@@ -353,6 +353,29 @@ def transient_errors():
     return tuple(errors)
 
 
+def current_job_parameters(estimator):
+    """The :data:`JOB_PARAMETERS` of a fitted ``estimator`` as they are now, checked.
+
+    A fitted model or transformer calls this before the jobs of a call after its fit,
+    so that ``set_params`` of these takes effect at once, validated by its own
+    ``_parameter_constraints`` (scikit-learn checks them only at ``fit``).
+
+    Returns
+    -------
+    params : dict
+        ``{name: value}`` for each of :data:`JOB_PARAMETERS`.
+    """
+    # Imported here: the runtime is imported by every backend, scikit-learn's
+    # validation only by the calls after a fit.
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    params = {name: getattr(estimator, name) for name in JOB_PARAMETERS}
+    validate_parameter_constraints(
+        {name: estimator._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
+        caller_name=type(estimator).__name__)
+    return params
+
+
 class JobManager:
     """Submits jobs with retries, a timeout and a shot budget, and records each one.
 

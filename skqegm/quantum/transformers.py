@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
 from ..utils._memory import check_memory, rows_per_chunk
@@ -35,9 +35,9 @@ from .circuits import (
 )
 from .runtime import (
     DEFAULT_MAX_RETRIES,
-    JOB_PARAMETERS,
     BackendPersistenceMixin,
     JobManager,
+    current_job_parameters,
     detach_backend,
 )
 from .simulator import (
@@ -259,10 +259,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         runner = self.runner_
         if runner is None:
             return None
-        params = {name: getattr(self, name) for name in JOB_PARAMETERS}
-        validate_parameter_constraints(
-            {name: self._parameter_constraints[name] for name in JOB_PARAMETERS}, params,
-            caller_name=type(self).__name__)
+        params = current_job_parameters(self)
         if runner.kind == "detached" and check_backend(self._fitted("backend")) != "detached":
             self.runner_ = runner = self._make_runner(self.seed_, jobs=runner.jobs)
         return runner.set_job_params(**params)
