@@ -237,6 +237,20 @@ def test_tail_thresholds_are_the_training_quantiles(early_stopping):
                                np.quantile(X_MIX[:1000], [0.1, 0.9]), rtol=1e-12)
 
 
+def test_tail_targets_count_only_rows_strictly_beyond_the_thresholds():
+    # Ties at a threshold are not rare (the package's rule, skqegm.utils flag_beyond): with
+    # 40% zeros the lower 5% threshold is 0, and counting the zeros as beyond it made
+    # L_tail ask for 40% of the mass below 0, where the data have none.
+    rng = np.random.default_rng(0)
+    X = np.where(rng.uniform(size=(400, 1)) < 0.4, 0.0, rng.exponential(size=(400, 1)))
+    model = small(early_stopping=False).fit(X)
+    assert model.tail_threshold_[0, 0] == 0.0
+    _, tail_freq = model._tail_targets(model._standardize_values(X))
+    expected = [(X < model.tail_threshold_[0]).mean(), (X > model.tail_threshold_[1]).mean()]
+    np.testing.assert_allclose(tail_freq.numpy().ravel(), expected, rtol=1e-6)
+    assert tail_freq[0, 0] == 0.0 and tail_freq[1, 0] == pytest.approx(0.05, abs=0.005)
+
+
 def test_multivariate_data():
     rng = np.random.default_rng(0)
     X = np.column_stack([X_MIX[:600, 0], rng.standard_t(4, 600), rng.normal(size=600)])

@@ -43,6 +43,7 @@ from ..quantum.runtime import (
 )
 from ..quantum.simulator import MAX_QUBITS
 from ..utils._memory import check_memory
+from ..utils._tails import flag_beyond
 from ..utils._validation import IntervalNotBool, count_rows
 from ._networks import (
     CategoricalLatent,
@@ -404,10 +405,11 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         return train_set, val_set
 
     def _tail_targets(self, values):
-        """The standardised tail thresholds and the training frequency beyond each."""
+        """The standardised tail thresholds and the training frequency strictly beyond
+        each (ties at a threshold are not rare: the model's tail mass is what lies beyond)."""
         thresholds = self._standardize_values(self.tail_threshold_)
-        tail_freq = np.stack([(values <= thresholds[0]).mean(0),
-                              (values >= thresholds[1]).mean(0)])
+        tail_freq = np.stack([flag_beyond(values, thresholds, side).mean(0)
+                              for side in ("lower", "upper")])
         return _tensor(thresholds), _tensor(tail_freq)
 
     def _iter_batches(self, train_set, generator):
