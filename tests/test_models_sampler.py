@@ -69,6 +69,43 @@ def test_density_is_normalised_and_matches_the_samples(fitted_mixture):
     assert fitted_mixture.score(X_MIX) == pytest.approx(fitted_mixture.score_samples(X_MIX).mean())
 
 
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+def test_density_is_the_born_mixture_computed_with_qiskit(encoding):
+    """score_samples against an independent reference: the Born probabilities of the trained
+    circuit from Qiskit's Statevector, averaged over prior draws plus eq. 7 noise (Monte
+    Carlo), weighting the decoder's Gaussians of the four outcome codes."""
+    from qiskit.quantum_info import Statevector
+    from scipy.stats import norm
+
+    from skqegm.quantum import amplitude_encoding_angles, variational_circuit
+
+    model = small(n_qubits=2, n_layers=2, encoding=encoding, noise_scale=0.5).fit(X_MIX[:500])
+    n_latent = 2 if encoding == "angle" else 4
+    qc, inputs, weights = variational_circuit(n_latent, 2, encoding)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((1500, n_latent))
+    z += 0.5 * np.sqrt(rng.uniform(size=(1500, 1))) * rng.standard_normal(z.shape)
+    rows = z if encoding == "angle" else amplitude_encoding_angles(z, 2)
+    bound = [dict(zip(inputs + weights, [*r, *model.quantum_layer_.weights_])) for r in rows]
+    born = np.array([Statevector(qc.assign_parameters(b)).probabilities() for b in bound])
+    # The model's weights average 4096 draws of its own: both are Monte Carlo estimates.
+    error = born.std(axis=0) * np.sqrt(1 / len(born) + 1 / 4096)
+    codes = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])  # qubit 0 first
+    with torch.no_grad():
+        mean, scale = (t.double().numpy()[:, 0] for t in model.network_.decoder(codes))
+    center, spread = X_MIX[:500, 0].mean(), X_MIX[:500, 0].std()
+    grid = np.linspace(-8, 8, 33)
+
+    def density(w):
+        return sum(w[k] * norm.pdf(grid, center + spread * mean[k], spread * scale[k])
+                   for k in range(4))
+
+    model_density = np.exp(model.score_samples(grid[:, None]))
+    reference = density(born.mean(axis=0))
+    bound_error = density(4 * error)  # 4 standard errors on every weight
+    assert np.all(np.abs(model_density - reference) <= bound_error)
+
+
 def test_twin_density_is_normalised():
     model = small(latent="gaussian", max_epochs=10).fit(X_MIX[:1000])
     grid = np.linspace(-15, 15, 6001)
