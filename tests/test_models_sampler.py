@@ -15,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skqegm import QEGMSampler
 from skqegm.datasets import make_tail_mixture, tail_mixture_cdf
+from skqegm.exceptions import MemoryLimitError
 from skqegm.metrics import SCORERS
 from skqegm.models.losses import bernoulli_kl, hybrid_loss
 from skqegm.quantum import QuantumLayer, SamplerTransformer
@@ -338,6 +339,16 @@ def test_booleans_are_not_integers(name, value):
     with pytest.raises(ValueError, match=rf"'{name}' parameter of QEGMSampler must be .*"
                                          r"\(not a bool\)"):
         small(**{name: value}).fit(X_MIX[:50])
+
+
+def test_a_fit_whose_circuit_cannot_fit_in_memory_is_refused_before_training(monkeypatch):
+    # Above 10 qubits autograd keeps every gate's states: the fit's estimate counted 8 per
+    # row (64 MiB here, where the simulator needs 792 MiB), so the refusal came from the
+    # simulator at the first step, advising "fewer rows at a time" (not batch_size).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_qubits=13 .* batch_size=64 "
+                                               r"needs an estimated 79\d MiB.*batch_size"):
+        small(n_qubits=13, batch_size=64, early_stopping=False).fit(X_MIX[:100])
 
 
 def test_callbacks_must_be_callback_instances():
