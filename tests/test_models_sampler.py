@@ -15,6 +15,7 @@ from sklearn.model_selection import GridSearchCV
 
 from skqegm import QEGMSampler
 from skqegm.datasets import make_tail_mixture, tail_mixture_cdf
+from skqegm.exceptions import MemoryLimitError
 from skqegm.metrics import SCORERS
 from skqegm.models.losses import bernoulli_kl, hybrid_loss
 from skqegm.quantum import QuantumLayer, SamplerTransformer
@@ -67,6 +68,43 @@ def test_density_is_normalised_and_matches_the_samples(fitted_mixture):
     empirical = np.searchsorted(draws, grid) / draws.size
     assert np.abs(cdf - empirical).max() < 0.02
     assert fitted_mixture.score(X_MIX) == pytest.approx(fitted_mixture.score_samples(X_MIX).mean())
+
+
+@pytest.mark.parametrize("encoding", ["angle", "amplitude"])
+def test_density_is_the_born_mixture_computed_with_qiskit(encoding):
+    """score_samples against an independent reference: the Born probabilities of the trained
+    circuit from Qiskit's Statevector, averaged over prior draws plus eq. 7 noise (Monte
+    Carlo), weighting the decoder's Gaussians of the four outcome codes."""
+    from qiskit.quantum_info import Statevector
+    from scipy.stats import norm
+
+    from skqegm.quantum import amplitude_encoding_angles, variational_circuit
+
+    model = small(n_qubits=2, n_layers=2, encoding=encoding, noise_scale=0.5).fit(X_MIX[:500])
+    n_latent = 2 if encoding == "angle" else 4
+    qc, inputs, weights = variational_circuit(n_latent, 2, encoding)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((1500, n_latent))
+    z += 0.5 * np.sqrt(rng.uniform(size=(1500, 1))) * rng.standard_normal(z.shape)
+    rows = z if encoding == "angle" else amplitude_encoding_angles(z, 2)
+    bound = [dict(zip(inputs + weights, [*r, *model.quantum_layer_.weights_])) for r in rows]
+    born = np.array([Statevector(qc.assign_parameters(b)).probabilities() for b in bound])
+    # The model's weights average 4096 draws of its own: both are Monte Carlo estimates.
+    error = born.std(axis=0) * np.sqrt(1 / len(born) + 1 / 4096)
+    codes = torch.tensor([[1.0, 1.0], [-1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])  # qubit 0 first
+    with torch.no_grad():
+        mean, scale = (t.double().numpy()[:, 0] for t in model.network_.decoder(codes))
+    center, spread = X_MIX[:500, 0].mean(), X_MIX[:500, 0].std()
+    grid = np.linspace(-8, 8, 33)
+
+    def density(w):
+        return sum(w[k] * norm.pdf(grid, center + spread * mean[k], spread * scale[k])
+                   for k in range(4))
+
+    model_density = np.exp(model.score_samples(grid[:, None]))
+    reference = density(born.mean(axis=0))
+    bound_error = density(4 * error)  # 4 standard errors on every weight
+    assert np.all(np.abs(model_density - reference) <= bound_error)
 
 
 def test_twin_density_is_normalised():
@@ -237,6 +275,20 @@ def test_tail_thresholds_are_the_training_quantiles(early_stopping):
                                np.quantile(X_MIX[:1000], [0.1, 0.9]), rtol=1e-12)
 
 
+def test_tail_targets_count_only_rows_strictly_beyond_the_thresholds():
+    # Ties at a threshold are not rare (the package's rule, skqegm.utils flag_beyond): with
+    # 40% zeros the lower 5% threshold is 0, and counting the zeros as beyond it made
+    # L_tail ask for 40% of the mass below 0, where the data have none.
+    rng = np.random.default_rng(0)
+    X = np.where(rng.uniform(size=(400, 1)) < 0.4, 0.0, rng.exponential(size=(400, 1)))
+    model = small(early_stopping=False).fit(X)
+    assert model.tail_threshold_[0, 0] == 0.0
+    _, tail_freq = model._tail_targets(model._standardize_values(X))
+    expected = [(X < model.tail_threshold_[0]).mean(), (X > model.tail_threshold_[1]).mean()]
+    np.testing.assert_allclose(tail_freq.numpy().ravel(), expected, rtol=1e-6)
+    assert tail_freq[0, 0] == 0.0 and tail_freq[1, 0] == pytest.approx(0.05, abs=0.005)
+
+
 def test_multivariate_data():
     rng = np.random.default_rng(0)
     X = np.column_stack([X_MIX[:600, 0], rng.standard_t(4, 600), rng.normal(size=600)])
@@ -287,6 +339,16 @@ def test_booleans_are_not_integers(name, value):
     with pytest.raises(ValueError, match=rf"'{name}' parameter of QEGMSampler must be .*"
                                          r"\(not a bool\)"):
         small(**{name: value}).fit(X_MIX[:50])
+
+
+def test_a_fit_whose_circuit_cannot_fit_in_memory_is_refused_before_training(monkeypatch):
+    # Above 10 qubits autograd keeps every gate's states: the fit's estimate counted 8 per
+    # row (64 MiB here, where the simulator needs 792 MiB), so the refusal came from the
+    # simulator at the first step, advising "fewer rows at a time" (not batch_size).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_qubits=13 .* batch_size=64 "
+                                               r"needs an estimated 79\d MiB.*batch_size"):
+        small(n_qubits=13, batch_size=64, early_stopping=False).fit(X_MIX[:100])
 
 
 def test_callbacks_must_be_callback_instances():

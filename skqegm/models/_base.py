@@ -38,8 +38,9 @@ from ..quantum.runtime import (
     current_job_parameters,
     detach_backend,
 )
-from ..quantum.simulator import MAX_QUBITS
+from ..quantum.simulator import MAX_QUBITS, exact_bytes_per_row, exact_fixed_bytes
 from ..utils._memory import check_memory
+from ..utils._tails import flag_beyond
 from ..utils._validation import IntervalNotBool, count_rows
 from ._networks import (
     CategoricalLatent,
@@ -312,8 +313,14 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         constants bound what was measured (2.6 GB at 12 qubits, batch 256, (64, 64)).
         """
         batch = min(self.batch_size, n_rows)
-        per_row = self._step_bytes_per_row(n_values, n_context)
-        check_memory(2 * batch * per_row,
+        n_bytes = 2 * batch * self._step_bytes_per_row(n_values, n_context)
+        if self.latent == "quantum" and check_backend(self.backend) == "exact":
+            # The simulator's own estimate of a step's circuit (the batch and as many prior
+            # draws, with autograd): above 10 qubits autograd keeps every gate's states.
+            kwargs = {"n_layers": self.n_layers, "requires_grad": True}
+            n_bytes = max(n_bytes, exact_fixed_bytes(self.n_qubits, n_rows=2 * batch, **kwargs)
+                          + 2 * batch * exact_bytes_per_row(self.n_qubits, **kwargs))
+        check_memory(n_bytes,
                      f"fitting with n_qubits={self.n_qubits} (2**{self.n_qubits} outcomes per "
                      f"row) and batch_size={batch}",
                      "use fewer qubits or a smaller batch_size.")
@@ -401,10 +408,11 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         return train_set, val_set
 
     def _tail_targets(self, values):
-        """The standardised tail thresholds and the training frequency beyond each."""
+        """The standardised tail thresholds and the training frequency strictly beyond
+        each (ties at a threshold are not rare: the model's tail mass is what lies beyond)."""
         thresholds = self._standardize_values(self.tail_threshold_)
-        tail_freq = np.stack([(values <= thresholds[0]).mean(0),
-                              (values >= thresholds[1]).mean(0)])
+        tail_freq = np.stack([flag_beyond(values, thresholds, side).mean(0)
+                              for side in ("lower", "upper")])
         return _tensor(thresholds), _tensor(tail_freq)
 
     def _iter_batches(self, train_set, generator):
