@@ -364,6 +364,23 @@ def current_job_parameters(estimator):
     -------
     params : dict
         ``{name: value}`` for each of :data:`JOB_PARAMETERS`.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A ``ValueError`` naming the parameter, for a value its constraints refuse.
+
+    Examples
+    --------
+    >>> from skqegm.quantum import SamplerTransformer
+    >>> from skqegm.quantum.runtime import current_job_parameters
+    >>> qt = SamplerTransformer(max_retries=2)
+    >>> current_job_parameters(qt)
+    {'max_shots': None, 'max_retries': 2, 'job_timeout': None, 'fallback': None}
+    >>> current_job_parameters(qt.set_params(max_retries=True))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    sklearn.utils._param_validation.InvalidParameterError: The 'max_retries' parameter ...
     """
     # Imported here: the runtime is imported by every backend, scikit-learn's
     # validation only by the calls after a fit.
