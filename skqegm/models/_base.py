@@ -31,7 +31,7 @@ from ..quantum import (
     SamplerTransformer,
     check_backend,
 )
-from ..quantum.backends import BACKEND_CONSTRAINT
+from ..quantum.backends import BACKEND_CONSTRAINT, fitted_backend
 from ..quantum.runtime import (
     BackendPersistenceMixin,
     backend_name,
@@ -516,10 +516,8 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         """The backend of the fitted model: the fit's (``set_params(backend=...)`` takes
         effect at the next fit), or the device re-attached with ``set_params`` to a model
         saved without it (a :class:`~skqegm.quantum.DeviceRecord` in its place)."""
-        fitted = getattr(self, "_fit_backend", self.backend)  # saved before it was kept
-        if check_backend(fitted) == "detached" and check_backend(self.backend) != "detached":
-            return self.backend
-        return fitted
+        # A model saved before the fit's backend was kept reads the current one.
+        return fitted_backend(getattr(self, "_fit_backend", self.backend), self.backend)
 
     def _circuit(self):
         """The fitted circuit's transformer (``None`` for a latent without a circuit)."""

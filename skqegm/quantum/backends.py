@@ -171,6 +171,38 @@ def check_backend(backend):
     )
 
 
+def fitted_backend(fit_backend, backend):
+    """The backend a fitted estimator runs on: the fit's, until a refit.
+
+    ``set_params(backend=...)`` after a fit takes effect at the next fit, with one
+    exception: a model saved with a device kept as its description (a
+    :class:`~skqegm.quantum.DeviceRecord`) runs on the device re-attached with
+    ``set_params(backend=device)``.
+
+    Parameters
+    ----------
+    fit_backend : backend
+        The backend the estimator was fitted with.
+    backend : backend
+        Its ``backend`` parameter now.
+
+    Returns
+    -------
+    backend : backend
+        ``backend`` if ``fit_backend`` is a description and ``backend`` is not, else
+        ``fit_backend``.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.backends import fitted_backend
+    >>> fitted_backend("aer", "statevector")  # set after the fit: not used until a refit
+    'aer'
+    """
+    if check_backend(fit_backend) == "detached" and check_backend(backend) != "detached":
+        return backend
+    return fit_backend
+
+
 def check_state_memory(n_qubits, kind, what, advice=""):
     """Refuse a statevector simulation of ``n_qubits`` that cannot fit in memory.
 

@@ -26,7 +26,7 @@ from ..utils._validation import (
     check_readout_mitigation,
     check_seed,
 )
-from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend
+from .backends import BACKEND_CONSTRAINT, CircuitRunner, check_backend, fitted_backend
 from .circuits import (
     amplitude_encoding_angles,
     check_nonzero_rows,
@@ -181,10 +181,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         the fit kept them reads the current values.
         """
         if name == "backend":
-            fitted = getattr(self, "_fit_backend", self.backend)
-            if check_backend(fitted) == "detached" and check_backend(self.backend) != "detached":
-                return self.backend
-            return fitted
+            return fitted_backend(getattr(self, "_fit_backend", self.backend), self.backend)
         return getattr(self, "_fit_params", {}).get(name, getattr(self, name))
 
     def _check_width(self, n_qubits, runner, what):
