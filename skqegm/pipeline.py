@@ -177,16 +177,17 @@ class Pipeline(sklearn_pipeline.Pipeline):
         return X if others is None else (X, *others)
 
     @available_if(_last_step_has("sample_y"))
-    def sample_y(self, X, n_draws=None, random_state=None):
+    def sample_y(self, X, n_draws=_LAST_STEP_DEFAULT, random_state=None):
         """Draws of ``y`` given each row of ``X``, from the last step.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
-        n_draws : int or None, default=None
-            Draws per row, passed on unchanged; ``None`` calls the last step without
-            it, so that its own default applies.
+        n_draws : int, optional
+            Draws per row, passed on unchanged (``None`` too: the last step says what
+            it means); when it is not given, the last step is called without it, so
+            that its own default applies.
         random_state : int, RandomState instance or None, default=None
             Passed on when the last step's ``sample_y`` accepts a ``random_state``,
             ignored otherwise.
@@ -196,31 +197,30 @@ class Pipeline(sklearn_pipeline.Pipeline):
         draws : ndarray of shape (n_samples, n_draws)
             The last step's ``sample_y`` on the transformed ``X``.
         """
-        # None is left out, for the last step's default: the baselines' sample_y has
-        # n_draws=1000 and refuses None.
-        args = (self._transform_before_last(X),) + (() if n_draws is None else (n_draws,))
-        return call_with_random_state(self._last_step().sample_y, *args,
+        return call_with_random_state(self._last_step().sample_y,
+                                      self._transform_before_last(X), *_given(n_draws),
                                       random_state=random_state)
 
     @available_if(_last_step_has("predict_interval"))
-    def predict_interval(self, X, coverage=None):
+    def predict_interval(self, X, coverage=_LAST_STEP_DEFAULT):
         """Prediction intervals of the last step, on the transformed ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features, transformed by the steps before the last one.
-        coverage : float or None, default=None
-            Nominal coverage, passed on unchanged; ``None`` calls the last step without
-            it, so that its own default applies.
+        coverage : float, optional
+            Nominal coverage, passed on unchanged (``None`` too: the last step says what
+            it means); when it is not given, the last step is called without it, so
+            that its own default applies.
 
         Returns
         -------
         intervals : ndarray of shape (n_samples, 2)
             Lower and upper bounds.
         """
-        args = () if coverage is None else (coverage,)  # None: the last step's default
-        return self._last_step().predict_interval(self._transform_before_last(X), *args)
+        return self._last_step().predict_interval(self._transform_before_last(X),
+                                                  *_given(coverage))
 
     @available_if(_last_step_has("predict_quantiles"))
     def predict_quantiles(self, X, quantiles):

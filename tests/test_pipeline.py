@@ -327,6 +327,48 @@ def test_defaults_left_out_are_the_last_step_s_own():
         fitted.predict_var(X2[:2], None)
 
 
+def test_an_explicit_none_is_passed_on_as_the_last_step_would_take_it():
+    # One rule for every forwarded argument: given (None too) it is passed on, omitted it
+    # is left out. sample_y(X, None) drew the baselines' 1,000 where the baseline alone
+    # refuses None, and predict_interval(X, None) differed from predict_var(X, None).
+    from skqegm.baselines import HistoricalSimulation
+
+    r = np.random.default_rng(4).standard_t(4, size=300) / 100
+    X, y = r[:-1, None], r[1:]
+    pipe = make_pipeline(FunctionTransformer(), HistoricalSimulation(window=100)).fit(X, y)
+    with pytest.raises(ValueError, match="n_draws") as alone:
+        pipe[-1].sample_y(X[:5], None)
+    with pytest.raises(ValueError, match="n_draws") as through:
+        pipe.sample_y(X[:5], None)
+    assert str(through.value) == str(alone.value)
+
+    seen = []
+
+    class Records(BaseEstimator):
+        def fit(self, X, y=None):
+            self.n_features_in_ = np.asarray(X).shape[1]
+            return self
+
+        def sample_y(self, X, n_draws=3):
+            seen.append(n_draws)
+            return np.zeros((len(X), n_draws or 2))
+
+        def predict_interval(self, X, coverage=0.8):
+            seen.append(coverage)
+            return np.full((len(X), 2), coverage or 0.5)
+
+    pipe = make_pipeline(StandardScaler(), Records()).fit(X)
+    pipe.sample_y(X[:2], None)
+    pipe.predict_interval(X[:2], None)
+    pipe.sample_y(X[:2])
+    pipe.predict_interval(X[:2])
+    assert seen == [None, None, 3, 0.8]
+    X2, y2 = _regression_data(100)
+    fitted = make_tail_pipeline(_small_tail_risk()).fit(X2, y2)  # None: the model's default
+    np.testing.assert_array_equal(fitted.predict_interval(X2[:3], None),
+                                  fitted[-1].predict_interval(fitted[:-1].transform(X2[:3])))
+
+
 def test_rare_events_passes_y_unchanged(tail_risk_pipeline):
     pipe, _, y = tail_risk_pipeline
     flags = pipe.rare_events(y)
