@@ -472,11 +472,11 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
 
 #: Why the rare-event scorers weight no rows of a sampler (see _RARE_EVENT_DOC).
 SAMPLER_EVENTS_UNWEIGHTED = (
-    "the rare events of an unsupervised sampler are the held-out rows beyond the held-out "
-    "data's own tail_fraction quantile (or rarity rule), and the model flags as many rows "
-    "as are rare; weights would move that quantile and the number of flags, which have no "
-    "definition for non-integer weights. Weights apply to a supervised tail estimator, "
-    "whose rare_events(y) flags each row alone.")
+    "the rare events of an unsupervised sampler are cut from the held-out rows themselves "
+    "(beyond their interpolated tail_fraction quantile, or by their rarity rule) and the "
+    "model flags as many rows as are rare; weights would move that cut and the number of "
+    "flags, which the rule does not define for weights. Weights apply to a supervised tail "
+    "estimator, whose rare_events(y) flags each row alone.")
 
 
 def _rare_event_score(estimator, X, y, *, sample_weight=None, metric, name, tail_fraction,
