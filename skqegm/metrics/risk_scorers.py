@@ -8,6 +8,17 @@ the held-out ``y``. It scores :class:`~skqegm.TailRiskEstimator`, the baselines 
 ending in one of them, or anything else with these methods.
 
 The scorers pickle (a fitted search that holds them can be saved with ``joblib.dump``).
+
+``scorer(estimator, X, y, sample_weight=w)`` returns minus the weighted mean loss, as
+:func:`fz0_loss` / :func:`var_pinball_loss` weight it (recent days more, say). In a
+search or ``cross_validate`` each fold's weights reach the scorer through scikit-learn's
+metadata routing (``sklearn.set_config(enable_metadata_routing=True)`` and
+``scorer.set_score_request(sample_weight=True)``); weights passed but not requested
+raise, as for scikit-learn's scorers. ``neg_fz0_loss_scorer`` and
+``neg_pinball_loss_scorer`` are shared by every user of the module, so their
+``set_score_request`` returns a new scorer with the request and leaves them unchanged;
+a scorer built by :func:`make_fz0_scorer` / :func:`make_pinball_scorer` is changed and
+returned, as scikit-learn's are.
 The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
 its last step's; a :class:`~skqegm.FilteredRiskEstimator`: its fitted model's), else
 ``"lower"``; a scorer built with an explicit ``side`` refuses an
@@ -24,9 +35,10 @@ from ..utils._validation import (
     check_forecast,
     check_option,
     check_real_array,
+    check_sample_weight,
 )
 from ._arrays import check_held_out_y
-from ._scorer import BoundScorer
+from ._scorer import BoundScorer, prebuilt
 from .scoring_rules import SIDES, fz0_loss, var_pinball_loss
 
 __all__ = ["RISK_SCORERS", "make_fz0_scorer", "make_pinball_scorer", "neg_fz0_loss_scorer",
@@ -68,7 +80,8 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
 
 
 def _bound(function, name, maker, level, side):
-    doc = (f"Scorer ``{name}(estimator, X, y)`` at level {level!r}, built by "
+    doc = (f"Scorer ``{name}(estimator, X, y, *, sample_weight=None)`` at level {level!r}, "
+           "built by "
            f":func:`{maker.__name__}`; see its documentation.")
     return BoundScorer(function, name, doc, level=level, side=side)
 
@@ -89,20 +102,30 @@ def _check_fz0_forecasts(estimator, var, es, level):
                              "neg_pinball_loss (in a search, error_score=np.nan ranks it last).")
 
 
-def _fz0_score(estimator, X, y, *, level, side):
-    y = check_held_out_y(y, X, "neg_fz0_loss_scorer", FORECASTS)
+def _held_out_y(y, X, sample_weight, scorer):
+    """The held-out ``y``; its weights checked before the model forecasts (the metric
+    checks them again, and weights the mean)."""
+    y = check_held_out_y(y, X, scorer, FORECASTS)
+    check_sample_weight(sample_weight, y.shape[0], against="the held-out y")
+    return y
+
+
+def _fz0_score(estimator, X, y, *, sample_weight=None, level, side):
+    y = _held_out_y(y, X, sample_weight, "neg_fz0_loss_scorer")
     n = y.shape[0]
     var = _forecasts(estimator, X, "predict_var", level, "neg_fz0_loss_scorer", n)
     es = _forecasts(estimator, X, "predict_es", level, "neg_fz0_loss_scorer", n)
     _check_fz0_forecasts(estimator, var, es, level)
-    return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side))
+    return -fz0_loss(y, var, es, level, side=_estimator_side(estimator, side),
+                     sample_weight=sample_weight)
 
 
-def _pinball_score(estimator, X, y, *, level, side):
-    y = check_held_out_y(y, X, "neg_pinball_loss_scorer", FORECASTS)
+def _pinball_score(estimator, X, y, *, sample_weight=None, level, side):
+    y = _held_out_y(y, X, sample_weight, "neg_pinball_loss_scorer")
     var = _forecasts(estimator, X, "predict_var", level, "neg_pinball_loss_scorer",
                      y.shape[0])
-    return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side))
+    return -var_pinball_loss(y, var, level, side=_estimator_side(estimator, side),
+                             sample_weight=sample_weight)
 
 
 def _check_side(side):
@@ -126,7 +149,8 @@ def make_fz0_scorer(level=0.975, *, side=None):
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float``, greater is better.
+        ``scorer(estimator, X, y, *, sample_weight=None) -> float``, greater is better;
+        ``sample_weight`` weights the mean loss over the held-out rows.
 
     Raises
     ------
@@ -169,7 +193,8 @@ def make_pinball_scorer(level=0.975, *, side=None):
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y) -> float``, greater is better.
+        ``scorer(estimator, X, y, *, sample_weight=None) -> float``, greater is better;
+        ``sample_weight`` weights the mean loss over the held-out rows.
 
     Raises
     ------
@@ -196,11 +221,13 @@ def make_pinball_scorer(level=0.975, *, side=None):
     return _bound(_pinball_score, "neg_pinball_loss_scorer", make_pinball_scorer, level, side)
 
 
-def neg_fz0_loss_scorer(estimator, X, y=None):
+def neg_fz0_loss_scorer(estimator, X, y=None, *, sample_weight=None):
     """Minus the mean FZ0 loss of 97.5% VaR and ES forecasts.
 
     ``neg_fz0_loss_scorer(estimator, X, y)``: :func:`make_fz0_scorer` with its defaults
-    (``level=0.975``, the estimator's ``side``). Greater is better.
+    (``level=0.975``, the estimator's ``side``). Greater is better. Under metadata
+    routing, ``neg_fz0_loss_scorer.set_score_request(sample_weight=True)`` returns a
+    copy that takes each fold's ``sample_weight`` (this function is left unchanged).
 
     Parameters
     ----------
@@ -211,6 +238,8 @@ def neg_fz0_loss_scorer(estimator, X, y=None):
     y : array-like of shape (n_samples,)
         Held-out targets; required (``None`` raises a ``ValueError``, as for every
         skqegm scorer of a supervised model).
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Weights of the held-out rows in the mean loss, >= 0 and not all 0.
 
     Returns
     -------
@@ -228,14 +257,17 @@ def neg_fz0_loss_scorer(estimator, X, y=None):
     >>> round(neg_fz0_loss_scorer(model, X[500:], y[500:]), 3)
     2.641
     """
-    return _fz0_score(estimator, X, y, level=0.975, side=None)
+    return _DEFAULT_FZ0(estimator, X, y, sample_weight=sample_weight)
 
 
-def neg_pinball_loss_scorer(estimator, X, y=None):
+def neg_pinball_loss_scorer(estimator, X, y=None, *, sample_weight=None):
     """Minus the mean pinball loss of 97.5% VaR forecasts.
 
     ``neg_pinball_loss_scorer(estimator, X, y)``: :func:`make_pinball_scorer` with its
-    defaults (``level=0.975``, the estimator's ``side``). Greater is better.
+    defaults (``level=0.975``, the estimator's ``side``). Greater is better. Under
+    metadata routing, ``neg_pinball_loss_scorer.set_score_request(sample_weight=True)``
+    returns a copy that takes each fold's ``sample_weight`` (this function is left
+    unchanged).
 
     Parameters
     ----------
@@ -246,6 +278,8 @@ def neg_pinball_loss_scorer(estimator, X, y=None):
     y : array-like of shape (n_samples,)
         Held-out targets; required (``None`` raises a ``ValueError``, as for every
         skqegm scorer of a supervised model).
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Weights of the held-out rows in the mean loss, >= 0 and not all 0.
 
     Returns
     -------
@@ -263,8 +297,15 @@ def neg_pinball_loss_scorer(estimator, X, y=None):
     >>> bool(neg_pinball_loss_scorer(model, X[500:], y[500:]) < 0)
     True
     """
-    return _pinball_score(estimator, X, y, level=0.975, side=None)
+    return _DEFAULT_PINBALL(estimator, X, y, sample_weight=sample_weight)
 
+
+# The prebuilt scorers are functions (their documentation and doctests are their own),
+# calling a scorer built with the defaults, whose routing methods they carry.
+_DEFAULT_FZ0 = make_fz0_scorer()
+_DEFAULT_PINBALL = make_pinball_scorer()
+prebuilt(neg_fz0_loss_scorer, _DEFAULT_FZ0)
+prebuilt(neg_pinball_loss_scorer, _DEFAULT_PINBALL)
 
 #: The two scorers of VaR / ES forecasts by name, for ``GridSearchCV(scoring=...)``.
 RISK_SCORERS = {

@@ -35,6 +35,23 @@ draws) raises a ``ValueError`` that names the estimator and the method, so that
 Every scorer pickles (a fitted search that holds one can be saved with ``joblib.dump``),
 unless it was built with a ``rarity`` that does not (a lambda).
 
+Row weights: ``scorer(estimator, X, y, sample_weight=w)`` weights the held-out rows in
+the metric (:func:`coverage_error`, :func:`rare_event_recall`,
+:func:`rare_event_precision`), as scikit-learn's scorers do; the model's draws are never
+weighted. The coverage scorer weights every estimator's rows; the rare-event scorers
+weight those of a supervised tail estimator and refuse weights for a sampler (its rare
+events are cut at the held-out data's own quantile, which weights would move); the tail
+KL scorer refuses weights (so does :func:`tail_kl_divergence`). A refusal is a
+``ValueError`` that says why, never a silently unweighted score. In a search or
+``cross_validate`` the weights of each fold reach the scorer through scikit-learn's
+metadata routing: ``sklearn.set_config(enable_metadata_routing=True)`` and
+``scorer.set_score_request(sample_weight=True)``; weights passed but not requested raise,
+as for scikit-learn's scorers. A prebuilt scorer (``neg_tail_kl_scorer``,
+``rare_event_recall_scorer``, the values of :data:`SCORERS`) is shared by every user of
+the module, so its ``set_score_request`` returns a copy with the request and leaves it
+unchanged; a scorer built by a ``make_*_scorer`` function is changed and returned, as
+scikit-learn's are.
+
 Determinism: when a scorer draws samples, it passes its ``random_state`` (0 by default)
 to ``sample`` / ``sample_y`` if their signature accepts one, so every candidate of a
 grid search sees the same random stream. Otherwise the draws are as reproducible as the
@@ -57,6 +74,7 @@ from ..utils._validation import (
     check_option,
     check_real,
     check_real_array,
+    check_sample_weight,
     check_seed,
 )
 from ._arrays import (
@@ -69,7 +87,7 @@ from ._arrays import (
     undefined_score,
 )
 from ._rarity import kde_rarity, rarity_scores, resolve_rarity
-from ._scorer import BoundScorer
+from ._scorer import BoundScorer, prebuilt, shared
 from .intervals import coverage_error
 from .rare_events import rare_event_precision, rare_event_recall
 from .tail import tail_kl_divergence
@@ -86,6 +104,13 @@ SUPERVISED = "a supervised tail estimator"
 
 #: The regions of :func:`make_coverage_scorer` for an unsupervised sampler.
 REGIONS = ("auto", "central", "hdr")
+
+#: Why the tail KL scorer takes no sample_weight.
+TAIL_KL_UNWEIGHTED = (
+    "the tail region and its cells are cut from the held-out rows themselves (their "
+    "interpolated quantiles, or a KDE and k-means of them), so weights would move the region "
+    "as well as the held-out histogram, which tail_kl_divergence does not define (it takes "
+    "no sample_weight).")
 
 
 def _is_supervised(estimator):
@@ -253,8 +278,9 @@ def _mass_level(log_density, coverage):
     return np.partition(log_density, k)[k]
 
 
-def _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state):
-    """Share of held-out rows inside the model's highest-density region of mass ``coverage``.
+def _hdr_inside(estimator, X_raw, X, coverage, n_draws, random_state):
+    """Whether each held-out row lies in the model's highest-density region of mass
+    ``coverage`` (the scorer's coverage is their share, weighted or not).
 
     The region is ``{x : log p(x) >= level}``, with ``level`` set so that it holds
     ``coverage`` of the model's own draws; any score works there (the region of a
@@ -274,7 +300,7 @@ def _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state):
         draws = _draw_samples(estimator, n_samples, n_features, random_state)
         log_density = _draws_kde(draws[: n_samples // 2], estimator)
         at_draws, at_rows = log_density(draws[n_samples // 2:]), log_density(X)
-    return float(np.mean(at_rows >= _mass_level(at_draws, coverage)))
+    return at_rows >= _mass_level(at_draws, coverage)
 
 
 def _model_intervals(estimator, X, y, coverage):
@@ -300,10 +326,10 @@ def _neg_tail_kl(reference, draws, kl_params, held_out):
                          f"{exc}") from exc
 
 
-def _bound(function, name, factory, /, **params):
-    doc = (f"Scorer ``{name}(estimator, X, y=None)`` built by :func:`{factory.__name__}`; "
-           "see its documentation.")
-    return BoundScorer(function, name, doc, **params)
+def _bound(function, name, factory, /, *, unweighted=None, **params):
+    doc = (f"Scorer ``{name}(estimator, X, y=None, *, sample_weight=None)`` built by "
+           f":func:`{factory.__name__}`; see its documentation.")
+    return BoundScorer(function, name, doc, unweighted, **params)
 
 
 def _check_seed(random_state):
@@ -363,7 +389,11 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float``, at most 0.
+        ``scorer(estimator, X, y=None, *, sample_weight=None) -> float``, at most 0. It
+        refuses a ``sample_weight`` (a ``ValueError``): the tail region and its cells are
+        cut from the held-out rows themselves (interpolated quantiles, or a KDE and
+        k-means of them), so weights would move the region as well as the histogram,
+        which :func:`tail_kl_divergence` does not define.
 
     Raises
     ------
@@ -393,7 +423,8 @@ def make_tail_kl_scorer(*, tail_fraction=0.05, side="both", bins=20, smoothing=1
 
     random_state = _check_seed(random_state)
     return _bound(_tail_kl_score, "neg_tail_kl_scorer", make_tail_kl_scorer,
-                  n_draws=n_draws, random_state=random_state, kl_params=kl_params)
+                  unweighted=TAIL_KL_UNWEIGHTED, n_draws=n_draws, random_state=random_state,
+                  kl_params=kl_params)
 
 
 def _tail_kl_score(estimator, X, y, *, n_draws, random_state, kl_params):
@@ -439,16 +470,30 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
                   random_state=random_state, rarity=rarity, zero_division=zero_division)
 
 
-def _rare_event_score(estimator, X, y, *, metric, name, tail_fraction, side, n_draws,
-                      random_state, rarity, zero_division):
+#: Why the rare-event scorers weight no rows of a sampler (see _RARE_EVENT_DOC).
+SAMPLER_EVENTS_UNWEIGHTED = (
+    "the rare events of an unsupervised sampler are cut from the held-out rows themselves "
+    "(beyond their interpolated tail_fraction quantile, or by their rarity rule) and the "
+    "model flags as many rows as are rare; weights would move that cut and the number of "
+    "flags, which the rule does not define for weights. Weights apply to a supervised tail "
+    "estimator, whose rare_events(y) flags each row alone.")
+
+
+def _rare_event_score(estimator, X, y, *, sample_weight=None, metric, name, tail_fraction,
+                      side, n_draws, random_state, rarity, zero_division):
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["rare_events", "predict_rare"], name, "a supervised estimator")
         y = check_held_out_y(y, X, name, SUPERVISED)
         n = y.shape[0]
+        _check_weights(sample_weight, n, "y")
         true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
         pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
-        return metric(true, pred, zero_division=zero_division)
+        return metric(true, pred, sample_weight=sample_weight, zero_division=zero_division)
+    if sample_weight is not None:
+        raise ValueError(f"{name} cannot weight the rows of {type(estimator).__name__}, "
+                         f"scored as a sampler, so it takes no sample_weight here: "
+                         f"{SAMPLER_EVENTS_UNWEIGHTED}")
     estimator, X = _sampler_space(estimator, X)
     if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
         raise TypeError(f"{name} needs a sampler with score_samples or sample; "
@@ -545,8 +590,11 @@ make_rare_event_recall_scorer.__doc__ = (
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float`` in [0, 1], or the ``zero_division``
-        score where recall is undefined.
+        ``scorer(estimator, X, y=None, *, sample_weight=None) -> float`` in [0, 1], or
+        the ``zero_division`` score where recall is undefined. ``sample_weight`` weights
+        the held-out rows of a supervised tail estimator (weighted recall); a sampler's
+        are refused with a ``ValueError`` (its events are cut at the held-out data's own
+        quantile, which weights would move).
 
     Raises
     ------
@@ -591,8 +639,9 @@ make_rare_event_precision_scorer.__doc__ = (
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float`` in [0, 1], or the ``zero_division``
-        score where precision is undefined.
+        ``scorer(estimator, X, y=None, *, sample_weight=None) -> float`` in [0, 1], or
+        the ``zero_division`` score where precision is undefined; ``sample_weight`` as
+        for :func:`make_rare_event_recall_scorer`.
 
     Raises
     ------
@@ -655,7 +704,10 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     Returns
     -------
     scorer : callable
-        ``scorer(estimator, X, y=None) -> float`` in [-1, 0]; 0 is perfect calibration.
+        ``scorer(estimator, X, y=None, *, sample_weight=None) -> float`` in [-1, 0]; 0 is
+        perfect calibration. ``sample_weight`` weights the held-out rows (a weighted share
+        inside the intervals or region, as :func:`interval_coverage`); the model's
+        interval or region is drawn as without weights.
 
     Raises
     ------
@@ -704,20 +756,29 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
                   coverage=coverage, region=region, n_draws=n_draws, random_state=random_state)
 
 
-def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state):
+def _check_weights(sample_weight, n_rows, held_out):
+    """Refuse bad weights before the model is called (its draws can be slow)."""
+    check_sample_weight(sample_weight, n_rows, against=f"the held-out {held_out}")
+
+
+def _coverage_score(estimator, X, y, *, sample_weight=None, coverage, region, n_draws,
+                    random_state):
     _check_fitted(estimator)
     if _is_supervised(estimator):
         _require(estimator, ["predict_interval"], "neg_coverage_error_scorer",
                  "a supervised estimator")
         y = check_held_out_y(y, X, "neg_coverage_error_scorer", SUPERVISED)
+        _check_weights(sample_weight, y.shape[0], "y")
         intervals = _model_intervals(estimator, X, y, coverage)
-        return -coverage_error(y, intervals, coverage)
+        return -coverage_error(y, intervals, coverage, sample_weight=sample_weight)
     estimator, X = _sampler_space(estimator, X)
     _require(estimator, ["sample"], "neg_coverage_error_scorer", "a sampler")
     X_raw, X = _held_out(X)
+    # Checked before the model draws; the weights weight the held-out rows, never the draws.
+    weights = check_sample_weight(sample_weight, X.shape[0], against="the held-out X")
     if region == "hdr" or (region == "auto" and X.shape[1] > 1):
-        share = _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state)
-        return -abs(share - coverage)
+        inside = _hdr_inside(estimator, X_raw, X, coverage, n_draws, random_state)
+        return -abs(float(np.average(inside, weights=weights)) - coverage)
     if X.shape[1] != 1:
         raise ValueError("region='central' builds a central interval, so an unsupervised "
                          f"sampler must have 1 feature; X has {X.shape[1]}. Use "
@@ -725,13 +786,13 @@ def _coverage_score(estimator, X, y, *, coverage, region, n_draws, random_state)
     draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
     bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
     intervals = np.tile(bounds, (X.shape[0], 1))
-    return -coverage_error(X.ravel(), intervals, coverage)
+    return -coverage_error(X.ravel(), intervals, coverage, sample_weight=sample_weight)
 
 
-def _prebuilt_doc(text, maker):
+def _prebuilt_doc(text, maker, weights):
     """The docstring of a prebuilt scorer: ``text`` with the Parameters and Raises that
-    every scorer shares."""
-    shared = """Parameters
+    every scorer shares, and ``weights`` describing its ``sample_weight``."""
+    shared = f"""Parameters
 ----------
 estimator : object
     A fitted sampler or supervised tail estimator (see the module documentation).
@@ -739,6 +800,8 @@ X : array-like of shape (n_samples, n_features)
     Held-out data.
 y : array-like of shape (n_samples,) or None, default=None
     Held-out targets; required for a supervised tail estimator, ignored otherwise.
+sample_weight : array-like of shape (n_samples,) or None, default=None
+{weights}
 """
     raises = f"""Raises
 ------
@@ -747,8 +810,8 @@ NotFittedError
 TypeError
     If ``estimator`` lacks the methods the scorer needs.
 ValueError
-    If ``X`` or ``y`` is invalid, or the model's output holds NaN (see
-    :func:`{maker}`).
+    If ``X``, ``y`` or ``sample_weight`` is invalid (or refused), or the model's output
+    holds NaN (see :func:`{maker}`).
 """
     return text.replace("{parameters}", shared).replace("{raises}", raises)
 
@@ -759,8 +822,8 @@ _DEFAULT_TAIL_KL = make_tail_kl_scorer()
 _DEFAULT_RECALL = make_rare_event_recall_scorer()
 
 
-def neg_tail_kl_scorer(estimator, X, y=None):
-    return _DEFAULT_TAIL_KL(estimator, X, y)
+def neg_tail_kl_scorer(estimator, X, y=None, *, sample_weight=None):
+    return _DEFAULT_TAIL_KL(estimator, X, y, sample_weight=sample_weight)
 
 
 neg_tail_kl_scorer.__doc__ = """Minus the tail KL of held-out data vs fresh model draws.
@@ -770,6 +833,10 @@ defaults (``tail_fraction=0.05``, ``side="both"``, ``bins=20``, ``smoothing=1e-4
 per held-out point, ``random_state=0``). Greater is better; 0 is the best possible
 score, but even the true model scores above 0 on a finite held-out set (about 0.2 at
 1,000 points of the tail mixture, 0.02 at 20,000): compare models on the same data.
+
+It takes no row weights (see ``sample_weight``); under metadata routing,
+``neg_tail_kl_scorer.set_score_request(sample_weight=False)`` returns a copy that scores
+unweighted beside weighted scorers.
 
 {parameters}
 Returns
@@ -789,18 +856,25 @@ Examples
 >>> bool(good > bad)
 True
 """
-neg_tail_kl_scorer.__doc__ = _prebuilt_doc(neg_tail_kl_scorer.__doc__, "make_tail_kl_scorer")
+neg_tail_kl_scorer.__doc__ = _prebuilt_doc(
+    neg_tail_kl_scorer.__doc__, "make_tail_kl_scorer",
+    "    Refused (a ``ValueError``): the tail region and its cells are cut from the held-out\n"
+    "    rows themselves, so weights would move the region as well as the histogram, which\n"
+    "    :func:`tail_kl_divergence` does not define.")
+prebuilt(neg_tail_kl_scorer, _DEFAULT_TAIL_KL)
 
 
-def rare_event_recall_scorer(estimator, X, y=None):
-    return _DEFAULT_RECALL(estimator, X, y)
+def rare_event_recall_scorer(estimator, X, y=None, *, sample_weight=None):
+    return _DEFAULT_RECALL(estimator, X, y, sample_weight=sample_weight)
 
 
 rare_event_recall_scorer.__doc__ = """Rare-event recall of a model on held-out data.
 
 ``rare_event_recall_scorer(estimator, X, y=None)``: :func:`make_rare_event_recall_scorer`
 with its defaults (``tail_fraction=0.05`` per side and ``side="both"``, the rare events of
-samplers). Greater is better.
+samplers). Greater is better. Under metadata routing,
+``rare_event_recall_scorer.set_score_request(sample_weight=True)`` returns a copy that
+takes the ``sample_weight`` of each fold (the function itself is left unchanged).
 
 {parameters}
 Returns
@@ -820,12 +894,17 @@ Examples
 >>> round(rare_event_recall_scorer(kde, X[2000:]), 3)
 0.745
 """
-rare_event_recall_scorer.__doc__ = _prebuilt_doc(rare_event_recall_scorer.__doc__,
-                                                  "make_rare_event_recall_scorer")
+rare_event_recall_scorer.__doc__ = _prebuilt_doc(
+    rare_event_recall_scorer.__doc__, "make_rare_event_recall_scorer",
+    "    Weights of the held-out rows, for a supervised tail estimator (weighted recall,\n"
+    "    as :func:`rare_event_recall`); refused (a ``ValueError``) for a sampler, whose\n"
+    "    rare events are defined by the held-out data's own quantile.")
+prebuilt(rare_event_recall_scorer, _DEFAULT_RECALL)
 
 #: The three scorers by name, for ``GridSearchCV(..., scoring=SCORERS, refit=...)``.
 SCORERS = {
     "neg_tail_kl": neg_tail_kl_scorer,
     "rare_event_recall": rare_event_recall_scorer,
-    "neg_coverage_error": make_coverage_scorer(0.9),
+    # Shared by every user of the module: its set_score_request returns a copy.
+    "neg_coverage_error": shared(make_coverage_scorer(0.9)),
 }
