@@ -510,14 +510,10 @@ def test_a_search_chooses_on_the_training_rows_only(n_jobs):
                               n_jobs=n_jobs)
     refits = np.unique(result.train_stop)
     np.testing.assert_array_equal(refits, [20, 30, 40, 50])
-    # walk_forward first splits the first window itself (to check the cv's time order),
-    # as the first search does
-    for (train, test), (train_1, test_1) in zip(SPLITS[:2], SPLITS[2:4] if n_jobs == 1
-                                                else SPLITS[:2]):
-        np.testing.assert_array_equal(train, train_1)
-        np.testing.assert_array_equal(test, test_1)
-    assert SPLITS[1][1].max() == 19
-    del SPLITS[:2]
+    # walk_forward first splits the first and last windows itself (to check the cv's
+    # time order, and that it splits each window anew), as their searches do
+    assert [test.max() for _, test in SPLITS[:4]] == [14, 19, 44, 49]
+    del SPLITS[:4]
     # Two splits per search, validating on the last 10 rows of its window: every row
     # the search trained or validated on comes before the refit row (the last split
     # reaches the row just before it: the whole window, nothing after).
@@ -747,15 +743,18 @@ def _ewma_search(cv):
 LOOK_AHEAD = "trains on rows after the ones it validates on"
 
 
-def _walk_recording(estimator, n_jobs=1, **kwargs):
-    """Walk forward with every warning recorded; the look-ahead ones."""
+FIXED_ROWS = "validates on none of the rows that the expanding window gains"
+
+
+def _walk_recording(estimator, n_jobs=1, about=LOOK_AHEAD, **kwargs):
+    """Walk forward with every warning recorded; those ``about`` something."""
     X, y = _returns()
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         with parallel_config(backend="threading"):
             walk_forward(estimator, X, y, start=100, refit_every=20, n_jobs=n_jobs,
                          **kwargs)
-    return [w for w in record if LOOK_AHEAD in str(w.message)]
+    return [w for w in record if about in str(w.message)]
 
 
 class Halves:
@@ -819,6 +818,39 @@ def test_the_look_ahead_warning_names_a_split_and_rows():
 def test_a_search_whose_cv_keeps_time_order_does_not_warn(cv):
     assert _walk_recording(_ewma_search(cv)) == []
     assert _walk_recording(_ewma_search(cv), n_jobs=2, window="rolling",
+                           window_size=80) == []
+    if not isinstance(cv, list):  # each window split anew
+        assert _walk_recording(_ewma_search(cv), about=FIXED_ROWS) == []
+
+
+def test_a_cv_of_fixed_rows_in_an_expanding_window_warns():
+    # A PredefinedSplit (or a list of splits) holds fixed positions: every refit of an
+    # expanding window validated on the same early rows, never on the rows it gained,
+    # and its choice stayed that of the first window. Shifted prefers shift=1 on
+    # validation rows from row 28 on; validated on rows 15 to 19 alone, every refit
+    # kept shift=0, silently.
+    from sklearn.model_selection import PredefinedSplit
+
+    X, y = _rows(57)
+    fixed = PredefinedSplit(np.r_[np.full(15, -1), np.zeros(5)])
+    search = GridSearchCV(Shifted(), {"shift": [0, 1]}, cv=fixed)
+    with pytest.warns(UserWarning, match=r"The cv=PredefinedSplit\(.*\) of GridSearchCV "
+                                         "validates on none of the rows that the "
+                                         r"expanding window gains after the first refit: "
+                                         r"on the last refit's training rows \[0, 50\), "
+                                         "it validates on rows up to 19 alone, within the "
+                                         r"first refit's \[0, 20\).* never by the 30 rows "
+                                         r"after them\. Use .*TimeSeriesSplit") as record:
+        result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert result.best_params == [{"shift": 0}] * 4
+    # a window split anew chooses by its last rows
+    assert walk_forward(_search(), X, y, start=20, refit_every=10).best_params[2:] == \
+        [{"shift": 1}] * 2
+    # a list of splits: the same; in a rolling window the positions follow the window
+    splits = [(np.arange(40), np.arange(40, 60)), (np.arange(60), np.arange(65, 80))]
+    assert len(_walk_recording(_ewma_search(splits), about=FIXED_ROWS)) == 1
+    assert _walk_recording(_ewma_search(splits), about=FIXED_ROWS, window="rolling",
                            window_size=80) == []
 
 

@@ -291,11 +291,18 @@ def _check_search_cv(estimator):
 
 
 def _describe_cv(cv, checked):
+    # On one line: a PredefinedSplit's repr holds its array, over several.
     if hasattr(cv, "split"):
-        return f"cv={cv!r}"
+        return "cv=" + " ".join(repr(cv).split())
     if cv is None or isinstance(cv, numbers.Integral):
         return f"cv={cv!r} ({checked!r})"
     return f"cv (a list of {checked.get_n_splits()} (train, validation) splits)"
+
+
+def _positions(rows):
+    rows = np.asarray(rows)
+    # A split may be given as boolean masks rather than positions.
+    return np.flatnonzero(rows) if rows.dtype == bool else rows
 
 
 def _first_look_ahead(splits):
@@ -303,58 +310,85 @@ def _first_look_ahead(splits):
     split that trains on a row after one it validates on; None if every split keeps
     time order."""
     for number, (train, test) in enumerate(splits, 1):
-        train, test = np.asarray(train), np.asarray(test)
-        # A split may be given as boolean masks rather than positions.
-        train = np.flatnonzero(train) if train.dtype == bool else train
-        test = np.flatnonzero(test) if test.dtype == bool else test
+        train, test = _positions(train), _positions(test)
         if train.size and test.size and train.max() > test.min():
             return number, int(train.max()), int(test.min())
     return None
 
 
-def _warn_if_cv_looks_ahead(estimator, X, y, block):
-    """Warn (once, in the caller's process) if the search's ``cv``, split on the first
-    refit's training rows, trains on a row after one it validates on.
+def _last_validated(splits):
+    """The last row that any split validates on (-1 if none)."""
+    return max((int(_positions(test).max()) for _, test in splits
+                if _positions(test).size), default=-1)
 
-    The rows of a window are in time order (the dates are strictly increasing), so a
-    split that keeps time order validates only on rows after all its training rows,
-    as :class:`~sklearn.model_selection.TimeSeriesSplit` does. The splits are those of
-    scikit-learn's ``check_cv``, as the search makes them; a cv that cannot split the
-    window here (a group splitter without groups, a stratified one on a continuous
+
+def _search_splits(params, X, y, block):
+    """The search's splits of the block's training rows, as its fit will make them
+    (scikit-learn's ``check_cv``), and the splitter that made them."""
+    cv = params["cv"]
+    if hasattr(cv, "split"):
+        cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
+    train = np.arange(block[0], block[1])
+    checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
+    return checked, list(checked.split(_take(X, train), y[train]))
+
+
+def _warn_about_search_cv(estimator, X, y, blocks):
+    """Warn (once each, in the caller's process, before any fit) if the search's ``cv``
+    trains on rows after rows it validates on, or validates at every refit of an
+    expanding window on the first window's rows alone.
+
+    The first is checked on the splits of the first refit's training rows. Their rows
+    are in time order (the dates are strictly increasing), so a split that keeps time
+    order validates only on rows after all its training rows, as
+    :class:`~sklearn.model_selection.TimeSeriesSplit` does. The second, on the splits
+    of the last refit's longer window: a list of splits or a ``PredefinedSplit`` holds
+    fixed positions, and validates on the same rows at every refit. A cv that cannot
+    split here (a group splitter without groups, a stratified one on a continuous
     ``y``) is left to the search, whose fit raises."""
     search = _outer_search(estimator)
     params = {} if search is None else search.get_params(deep=False)
     if "cv" not in params or _one_shot(params["cv"]):
         return
-    cv = params["cv"]
-    if hasattr(cv, "split"):
-        cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
-    train = np.arange(block[0], block[1])
-    # ...or numpy's global one (random_state=None): restored, so no later draw changes
+    first, last = blocks[0], blocks[-1]
+    n_first = first[1] - first[0]
+    # ...nor numpy's global RNG (random_state=None): restored, so no later draw changes
     global_rng = np.random.get_state()  # noqa: NPY002
     try:
-        checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
-        splits = list(checked.split(_take(X, train), y[train]))
+        checked, splits = _search_splits(params, X, y, first)
         found = _first_look_ahead(splits)
+        reach = None
+        if last[1] - last[0] > n_first:
+            reach = _last_validated(_search_splits(params, X, y, last)[1])
     except Exception:  # the search's fit raises it, naming the refit
         return
     finally:
         np.random.set_state(global_rng)  # noqa: NPY002
-    if found is None:
-        return
-    number, after, before = found
-    warnings.warn(
-        f"The {_describe_cv(params['cv'], checked)} of {type(search).__name__} trains on "
-        f"rows after the ones it validates on: on the first refit's training rows "
-        f"[{block[0]}, {block[1]}), its split {number}/{len(splits)} trains on row "
-        f"{block[0] + after} and validates on the earlier row {block[0] + before}. No "
-        "forecast row leaks, but within each training window the candidates are scored "
-        "on the past after training on the future; the return-series baselines (GARCH, "
-        "EWMA, historical simulation) continue the series from the end of their "
-        "training rows, so their validation scores then mean nothing. Use cv=sklearn."
-        "model_selection.TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans "
-        "h rows).",
-        UserWarning, stacklevel=3)
+    cv = f"{_describe_cv(params['cv'], checked)} of {type(search).__name__}"
+    if found is not None:
+        number, after, before = found
+        warnings.warn(
+            f"The {cv} trains on rows after the ones it validates on: on the first "
+            f"refit's training rows [{first[0]}, {first[1]}), its split "
+            f"{number}/{len(splits)} trains on row {first[0] + after} and validates on "
+            f"the earlier row {first[0] + before}. No forecast row leaks, but within "
+            "each training window the candidates are scored on the past after training "
+            "on the future; the return-series baselines (GARCH, EWMA, historical "
+            "simulation) continue the series from the end of their training rows, so "
+            "their validation scores then mean nothing. Use cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
+            UserWarning, stacklevel=3)
+    if reach is not None and reach < n_first:
+        warnings.warn(
+            f"The {cv} validates on none of the rows that the expanding window gains "
+            f"after the first refit: on the last refit's training rows [{last[0]}, "
+            f"{last[1]}), it validates on rows up to {last[0] + reach} alone, within the "
+            f"first refit's [{first[0]}, {first[1]}) (a list of splits or a "
+            "PredefinedSplit holds fixed positions). Every refit then chooses by the "
+            f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
+            "splitter that splits each window anew, such as cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits).",
+            UserWarning, stacklevel=3)
 
 
 def _check_estimator(estimator, n_draws):
@@ -637,7 +671,10 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     scorer name, or a callable). Before any fit, the search's splits of the first
     refit's training rows are made (as scikit-learn's ``check_cv`` makes them) and, if
     one trains on a row after one it validates on (scikit-learn's default ``KFold``
-    does), ``walk_forward`` warns once. A halving search's default
+    does), ``walk_forward`` warns once; it warns too if, with an expanding window, the
+    splits of the last refit's training rows validate on none of the rows gained since
+    the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
+    every refit would choose by the same early rows). A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.
@@ -722,7 +759,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     -----
     UserWarning
         Once, before any fit, if the search's ``cv`` trains on rows after rows it
-        validates on (in its splits of the first refit's training rows): use
+        validates on (in its splits of the first refit's training rows), or if in an
+        expanding window it validates at every refit on the first window's rows alone
+        (in its splits of the last refit's training rows): use
         :class:`~sklearn.model_selection.TimeSeriesSplit`. And at a refit where the
         search scored no candidate (each failed to fit or scored NaN on its ``cv``
         splits, and scikit-learn took the first): its forecasts come from a candidate
@@ -795,7 +834,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                      "lower n_draws.")
     logger.info("walk_forward: %d refits of %s, rows %d to %d, %s window", len(blocks),
                 type(estimator).__name__, start, n_rows - 1, window)
-    _warn_if_cv_looks_ahead(estimator, X, y, blocks[0])
+    _warn_about_search_cv(estimator, X, y, blocks)
     wheres = [_refit_text(number, len(blocks), block, dates)
               for number, block in enumerate(blocks, 1)]
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
