@@ -318,8 +318,8 @@ def _first_look_ahead(splits):
 
 def _last_validated(splits):
     """The last row that any split validates on (-1 if none)."""
-    return max((int(_positions(test).max()) for _, test in splits
-                if _positions(test).size), default=-1)
+    tests = [_positions(test) for _, test in splits]
+    return max((int(test.max()) for test in tests if test.size), default=-1)
 
 
 def _search_splits(params, X, y, block):
@@ -328,7 +328,7 @@ def _search_splits(params, X, y, block):
     cv = params["cv"]
     if hasattr(cv, "split"):
         cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
-    train = np.arange(block[0], block[1])
+    train = slice(block[0], block[1])  # views of the rows: no copy of a long X
     checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
     return checked, list(checked.split(_take(X, train), y[train]))
 
