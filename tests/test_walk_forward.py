@@ -1,6 +1,7 @@
 """walk_forward: alignment without look-ahead, n_jobs invariance, results, errors."""
 
 import logging
+import re
 import warnings
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from joblib import parallel_config
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, TimeSeriesSplit
+from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, TimeSeriesSplit
 from sklearn.preprocessing import StandardScaler
 
 from skqegm import TailRiskEstimator
@@ -295,15 +296,21 @@ def test_data_and_estimator_errors():
         def predict_es(self, X, level):
             return np.full(len(X), np.nan)
 
-    with pytest.raises(ValueError, match=r"predict_es of Broken refitted on rows \[0, 20\)"):
+    # walk_forward's own checks name the refit as the note on an estimator's error does
+    with pytest.raises(ValueError, match=r"predict_es of Broken in walk_forward refit 1/1 "
+                                         r"\(training rows \[0, 20\); forecast rows "
+                                         r"\[20, 30\)\) contains NaN"):
         walk_forward(Broken(), X, y, start=20)
 
     class Short(NoES):
         def predict_es(self, X, level):
             return np.ones(len(X) - 1)
 
-    with pytest.raises(ValueError, match="must return one value per row"):
-        walk_forward(Short(), X, y, start=20)
+    with pytest.raises(ValueError, match=r"predict_es of Short in walk_forward refit 1/2 "
+                                         r"\(training rows \[0, 25\), dates 0 to 24; "
+                                         r"forecast rows \[25, 28\), dates 25 to 27\) "
+                                         "must return one value per row"):
+        walk_forward(Short(), X, y, start=25, refit_every=3, dates=np.arange(30))
 
 
 def test_result_level_lookup():
@@ -503,6 +510,10 @@ def test_a_search_chooses_on_the_training_rows_only(n_jobs):
                               n_jobs=n_jobs)
     refits = np.unique(result.train_stop)
     np.testing.assert_array_equal(refits, [20, 30, 40, 50])
+    # walk_forward first splits the first and last windows itself (to check the cv's
+    # time order, and that it splits each window anew), as their searches do
+    assert [test.max() for _, test in SPLITS[:4]] == [14, 19, 44, 49]
+    del SPLITS[:4]
     # Two splits per search, validating on the last 10 rows of its window: every row
     # the search trained or validated on comes before the refit row (the last split
     # reaches the row just before it: the whole window, nothing after).
@@ -712,3 +723,286 @@ def test_a_refit_whose_every_candidate_failed_says_its_choice_is_no_choice(n_job
         warnings.simplefilter("ignore")
         with pytest.warns(UserWarning, match="refit at row 20"):
             walk_forward(named, X, y, start=20, refit_every=10)
+
+
+# --- a search whose cv trains on rows after those it validates on --------------------------
+
+def _returns(n=160):
+    r = np.random.default_rng(0).standard_t(4, size=n + 1) / 100
+    return r[:-1, None], r[1:]  # column 0: the previous return
+
+
+def _ewma_search(cv):
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import RISK_SCORERS
+
+    return GridSearchCV(EWMARiskEstimator(), {"decay": [0.9, 0.97]}, cv=cv,
+                        scoring=RISK_SCORERS["neg_fz0_loss"])
+
+
+LOOK_AHEAD = "trains on rows after the ones it validates on"
+
+
+FIXED_ROWS = "validates on none of the rows that the expanding window gains"
+
+
+def _walk_recording(estimator, n_jobs=1, about=LOOK_AHEAD, **kwargs):
+    """Walk forward with every warning recorded; those ``about`` something."""
+    X, y = _returns()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        with parallel_config(backend="threading"):
+            walk_forward(estimator, X, y, start=100, refit_every=20, n_jobs=n_jobs,
+                         **kwargs)
+    return [w for w in record if about in str(w.message)]
+
+
+class Halves:
+    """A user's splitter that keeps time order: train on the first half, validate on
+    the second."""
+
+    def split(self, X, y=None, groups=None):
+        n = len(X)
+        yield np.arange(n // 2), np.arange(n // 2, n)
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return 1
+
+
+class Backwards(Halves):
+    """Train on the second half, validate on the first (boolean masks)."""
+
+    def split(self, X, y=None, groups=None):
+        second = np.arange(len(X)) >= len(X) // 2
+        yield second, ~second
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("cv, named", [
+    (None, r"cv=None \(KFold\(n_splits=5, random_state=None, shuffle=False\)\)"),
+    (3, r"cv=3 \(KFold\(n_splits=3, .*\)\)"),
+    (KFold(4, shuffle=True, random_state=0), r"cv=KFold\(n_splits=4, random_state=0, "
+                                             r"shuffle=True\)"),
+    ([(np.arange(40), np.arange(40, 60)), (np.arange(40, 80), np.arange(40))],
+     r"cv \(a list of 2 \(train, validation\) splits\)"),
+    (Backwards(), "cv=<.*Backwards object at .*>"),
+])
+def test_a_search_whose_cv_is_not_in_time_order_warns_once(cv, named, n_jobs):
+    # KFold, the default, trains on rows after those it validates on, in every window:
+    # no forecast row leaks, but the return-series baselines continue the series from
+    # the end of their training rows, so the scores meant nothing. Nothing said so.
+    found = _walk_recording(_ewma_search(cv), n_jobs=n_jobs)
+    assert len(found) == 1  # once for the walk, not once per refit (5 here)
+    warning = found[0]
+    assert warning.category is UserWarning
+    assert warning.filename == __file__  # the line that called walk_forward
+    message = str(warning.message)
+    assert re.search(f"^The {named} of GridSearchCV {LOOK_AHEAD}", message), message
+    assert "TimeSeriesSplit(n_splits) (with gap=" in message
+
+
+def test_the_look_ahead_warning_names_a_split_and_rows():
+    (warning,) = _walk_recording(make_pipeline(_ewma_search(None)))  # ending a pipeline
+    assert ("on the first refit's training rows [0, 100), its split 1/5 trains on row 99 "
+            "and validates on the earlier row 0." in str(warning.message))
+    (warning,) = _walk_recording(_ewma_search(Backwards()), window="rolling",
+                                 window_size=60)
+    assert ("training rows [40, 100), its split 1/1 trains on row 99 and validates on "
+            "the earlier row 40." in str(warning.message))
+
+
+@pytest.mark.parametrize("cv", [
+    TimeSeriesSplit(3), TimeSeriesSplit(3, gap=2), TimeSeriesSplit(2, test_size=10),
+    [(np.arange(40), np.arange(40, 60)), (np.arange(60), np.arange(65, 80))], Halves(),
+])
+def test_a_search_whose_cv_keeps_time_order_does_not_warn(cv):
+    assert _walk_recording(_ewma_search(cv)) == []
+    assert _walk_recording(_ewma_search(cv), n_jobs=2, window="rolling",
+                           window_size=80) == []
+    if not isinstance(cv, list):  # each window split anew
+        assert _walk_recording(_ewma_search(cv), about=FIXED_ROWS) == []
+
+
+def test_a_cv_of_fixed_rows_in_an_expanding_window_warns():
+    # A PredefinedSplit (or a list of splits) holds fixed positions: every refit of an
+    # expanding window validated on the same early rows, never on the rows it gained,
+    # and its choice stayed that of the first window. Shifted prefers shift=1 on
+    # validation rows from row 28 on; validated on rows 15 to 19 alone, every refit
+    # kept shift=0, silently.
+    from sklearn.model_selection import PredefinedSplit
+
+    X, y = _rows(57)
+    fixed = PredefinedSplit(np.r_[np.full(15, -1), np.zeros(5)])
+    search = GridSearchCV(Shifted(), {"shift": [0, 1]}, cv=fixed)
+    with pytest.warns(UserWarning, match=r"The cv=PredefinedSplit\(.*\) of GridSearchCV "
+                                         "validates on none of the rows that the "
+                                         r"expanding window gains after the first refit: "
+                                         r"on the last refit's training rows \[0, 50\), "
+                                         "it validates on rows up to 19 alone, within the "
+                                         r"first refit's \[0, 20\).* never by the 30 rows "
+                                         r"after them\. Use .*TimeSeriesSplit") as record:
+        result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert result.best_params == [{"shift": 0}] * 4
+    # a window split anew chooses by its last rows
+    assert walk_forward(_search(), X, y, start=20, refit_every=10).best_params[2:] == \
+        [{"shift": 1}] * 2
+    # a list of splits: the same; in a rolling window the positions follow the window
+    splits = [(np.arange(40), np.arange(40, 60)), (np.arange(60), np.arange(65, 80))]
+    assert len(_walk_recording(_ewma_search(splits), about=FIXED_ROWS)) == 1
+    assert _walk_recording(_ewma_search(splits), about=FIXED_ROWS, window="rolling",
+                           window_size=80) == []
+
+
+def test_a_one_shot_cv_is_refused_and_left_unspent():
+    # clone() raised "cannot pickle 'generator' object"; and the first refit would have
+    # spent it.
+    X, y = _returns()
+    splits = ((np.arange(40), np.arange(40, 60)) for _ in range(2))
+    with pytest.raises(TypeError, match=r"The cv of GridSearchCV is a one-shot iterator "
+                                        r"of splits \(generator\).*TimeSeriesSplit"):
+        walk_forward(_ewma_search(splits), X, y, start=100)
+    assert len(list(splits)) == 2  # not consumed by the check
+
+
+def test_the_cv_check_leaves_the_splitters_random_state_alone():
+    # The check splits a copy: the user's RandomState is not advanced (the searches'
+    # clones copy it after the check, so their splits are those of the user's state).
+    rng = np.random.RandomState(0)
+    _walk_recording(_ewma_search(KFold(3, shuffle=True, random_state=rng)))
+    assert rng.randint(1 << 30) == np.random.RandomState(0).randint(1 << 30)
+
+
+def test_a_cv_that_cannot_split_here_is_left_to_the_search():
+    # A group splitter needs groups, which walk_forward does not pass: the check stays
+    # silent and the search's own error says why, naming the refit.
+    from sklearn.model_selection import GroupKFold
+
+    X, y = _returns()
+    with pytest.raises(ValueError, match="groups") as info:
+        walk_forward(_ewma_search(GroupKFold(3)), X, y, start=100, refit_every=20)
+    assert info.value.__notes__[-1].startswith("Raised in walk_forward refit 1/3 "
+                                               "(training rows [0, 100); forecast rows "
+                                               "[100, 120)), by the fit of GridSearchCV")
+
+
+# --- an error in a refit names the refit ---------------------------------------------------
+
+class FailsAt(Recorder):
+    """Recorder whose ``step`` raises a ValueError when it is fitted on ``rows`` rows."""
+
+    def __init__(self, rows=30, step="fit"):
+        self.rows = rows
+        self.step = step
+
+    def fit(self, X, y):
+        self.n_rows_ = len(y)
+        if self.step == "fit" and self.n_rows_ == self.rows:
+            raise ValueError("fit failed here")
+        return super().fit(X, y)
+
+    def predict_var(self, X, level):
+        if self.step == "predict_var" and self.n_rows_ == self.rows:
+            raise ValueError("predict_var failed here")
+        return super().predict_var(X, level)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize("step", ["fit", "predict_var"])
+def test_an_error_in_a_refit_names_the_refit(step, n_jobs):
+    # The error said what failed, not in which refit: which training rows, which dates.
+    X, y = _rows(50)
+    dates = np.arange("2020-01-01", "2020-02-20", dtype="datetime64[D]")
+    with parallel_config(backend="threading"):
+        with pytest.raises(ValueError, match=f"^{step} failed here") as info:
+            walk_forward(FailsAt(30, step), X, y, start=20, refit_every=10, dates=dates,
+                         n_jobs=n_jobs)
+    # the estimator's own exception: its type and message kept, the refit in a note
+    assert info.type is ValueError and str(info.value) == f"{step} failed here"
+    assert info.value.__notes__ == [
+        "Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
+        "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
+        f"{step} of FailsAt."]
+    # and its traceback, down to the raise (joblib's workers pass theirs as the cause)
+    if n_jobs == 1:
+        assert info.traceback[-1].name == step
+    else:
+        assert f'in {step}\n    raise ValueError("{step} failed here")' in str(
+            info.value.__cause__)
+
+
+def test_an_error_in_a_search_names_the_refit():
+    X, y = _rows(40)
+    search = GridSearchCV(FailsAt(), {"rows": [25, 30]}, scoring=lambda *args: 0.0,
+                          cv=TimeSeriesSplit(2, test_size=5), error_score="raise")
+    with pytest.raises(ValueError, match="fit failed here") as info:
+        walk_forward(search, X, y, start=20, refit_every=10)
+    assert "Raised in walk_forward refit 2/2 (training rows [0, 30); forecast rows " \
+           "[30, 40)), by the fit of GridSearchCV." in info.value.__notes__
+
+
+# --- to_frame with the searches' choices ---------------------------------------------------
+
+def test_to_frame_has_a_column_per_searched_parameter():
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(57)
+    result = walk_forward(_search(), X, y, start=20, refit_every=10, levels=(0.975, 0.99))
+    frame = result.to_frame()
+    columns = ["y", "var_0.975", "es_0.975", "var_0.99", "es_0.99", "train_start",
+               "train_stop"]
+    assert list(frame.columns) == columns + ["shift"]
+    # one row per forecast day (not per level), with the choice of the refit that
+    # forecast it: shift 0 at the refits at rows 20 and 30, 1 at 40 and 50
+    assert len(frame) == 37
+    np.testing.assert_array_equal(frame["shift"], np.repeat([0, 0, 1, 1], [10, 10, 10, 7]))
+    np.testing.assert_array_equal(frame["var_0.99"],
+                                  frame["train_stop"] - 1 + frame["shift"])
+    # without a search, the frame is as it was
+    assert list(walk_forward(Recorder(), X, y, start=20, levels=(0.975, 0.99))
+                .to_frame().columns) == columns
+    # named as in best_params_: a search around a pipeline
+    nested = GridSearchCV(make_pipeline(Shifted()), {"shifted__shift": [0, 1]},
+                          cv=LoggedSplit(n_splits=2, test_size=5))
+    frame = walk_forward(nested, X, y, start=20, refit_every=10).to_frame()
+    assert frame.columns[-1] == "shifted__shift"
+    np.testing.assert_array_equal(frame["shifted__shift"], np.repeat([0, 0, 1, 1],
+                                                                     [10, 10, 10, 7]))
+    # a grid of several dicts: a parameter a refit's choice lacks is None there
+    grid = [{"shift": [0]}, {"shift": [1], "side": ["lower"]}]
+    split = GridSearchCV(Shifted(), grid, cv=LoggedSplit(n_splits=2, test_size=5))
+    frame = walk_forward(split, X, y, start=20, refit_every=10).to_frame()
+    assert frame["side"].isna().tolist() == [True] * 20 + [False] * 17
+    assert frame["side"].iloc[20:].tolist() == ["lower"] * 17
+    assert isinstance(frame.index, pd.Index) and frame.index.name == "row"
+
+
+def test_to_frame_choices_keep_their_values_and_names_apart():
+    pytest.importorskip("pandas")
+    result = WalkForwardResult(
+        index=np.arange(3), dates=None, y=np.zeros(3), levels=(0.99,),
+        var=np.zeros((3, 1)), es=np.ones((3, 1)), train_start=np.zeros(3, dtype=int),
+        train_stop=np.array([5, 5, 6]), fit_time=np.zeros(2),
+        best_params=[{"y": 1, "sizes": (8,)}, {"y": 2, "sizes": (4, 4)}])
+    frame = result.to_frame()
+    # a parameter named as a column does not replace it; a tuple stays one value
+    assert frame["param_y"].tolist() == [1, 1, 2]
+    np.testing.assert_array_equal(frame["y"], 0.0)
+    assert frame["sizes"].tolist() == [(8,), (8,), (4, 4)]
+    result.best_params = [{"y": 1}]
+    with pytest.raises(ValueError, match=r"best_params holds 1 choices for 2 refits"):
+        result.to_frame()
+
+
+@pytest.mark.slow  # worker processes import torch (~20 s)
+def test_in_worker_processes_the_warning_comes_once_and_errors_name_their_refit():
+    X, y = _returns()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        walk_forward(_ewma_search(None), X, y, start=100, refit_every=20, n_jobs=2)
+    assert sum(LOOK_AHEAD in str(w.message) for w in record) == 1
+    X, y = _rows(50)
+    with pytest.raises(ValueError, match="^fit failed here") as info:
+        walk_forward(FailsAt(30), X, y, start=20, refit_every=10, n_jobs=2)
+    assert info.value.__notes__ == [
+        "Raised in walk_forward refit 2/3 (training rows [0, 30); forecast rows [30, 40)), "
+        "by the fit of FailsAt."]

@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.sparse import issparse
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import check_cv
 from sklearn.pipeline import Pipeline
 
 from ..metrics import var_exceedances
@@ -68,8 +69,8 @@ class WalkForwardResult:
     best_params : list of dict or None
         For a search (or a pipeline ending in one), the ``best_params_`` it chose at
         each refit, in the order of ``fit_time``: refit ``k`` forecast the rows whose
-        ``train_stop`` is ``np.unique(train_stop)[k]``. ``None`` for an estimator that
-        is no search.
+        ``train_stop`` is ``np.unique(train_stop)[k]`` (:meth:`to_frame` puts each
+        row's in columns). ``None`` for an estimator that is no search.
 
     Examples
     --------
@@ -158,7 +159,12 @@ class WalkForwardResult:
         """The result as a pandas DataFrame, one row per forecast (needs pandas).
 
         Columns ``y``, ``var_<level>``, ``es_<level>``, ``train_start``, ``train_stop``;
-        indexed by ``dates`` when there are dates, else by ``index``.
+        indexed by ``dates`` when there are dates, else by ``index``. With a search
+        (``best_params`` is not None), then one column per searched parameter, named as
+        in ``best_params_`` (``estimator__decay``), holding on each row the choice of
+        the refit that forecast it (missing, ``None`` or NaN as pandas stores it, where
+        that refit's choice has no such parameter); a parameter named as a column
+        before it is ``param_<name>``.
 
         Returns
         -------
@@ -176,9 +182,27 @@ class WalkForwardResult:
             columns[f"es_{float(level)!r}"] = self.es[:, j]
         columns["train_start"] = self.train_start
         columns["train_stop"] = self.train_stop
+        if self.best_params is not None:
+            columns.update(self._choice_columns(set(columns)))
         index = (pd.Index(self.dates, name="date") if self.dates is not None
                  else pd.Index(self.index, name="row"))
         return pd.DataFrame(columns, index=index)
+
+    def _choice_columns(self, taken):
+        """The searches' choices, one list per parameter, aligned with the forecasts:
+        refit ``k`` forecast the rows whose ``train_stop`` is the ``k``-th refit row."""
+        refit_rows = np.unique(self.train_stop)
+        if len(self.best_params) != refit_rows.shape[0]:
+            raise ValueError(f"best_params holds {len(self.best_params)} choices for "
+                             f"{refit_rows.shape[0]} refits (distinct train_stop); it "
+                             "needs one per refit, in their order.")
+        choices = [params or {} for params in self.best_params]
+        refit_of_row = np.searchsorted(refit_rows, self.train_stop)
+        names = list(dict.fromkeys(name for params in choices for name in params))
+        # Lists, not numpy arrays: a tuple (hidden_layer_sizes) or an estimator stays
+        # one value of the column.
+        return {(f"param_{name}" if name in taken else name):
+                [choices[k].get(name) for k in refit_of_row] for name in names}
 
 
 def _take(X, rows):
@@ -240,11 +264,139 @@ def _outer_search(model):
     return model if _is_search(model) else None
 
 
+def _one_shot(cv):
+    """Whether a search's ``cv`` is an iterator of splits (a generator, say), which one
+    pass spends: ``None``, an int and a splitter make new splits at every ``split``."""
+    if cv is None or isinstance(cv, numbers.Integral) or hasattr(cv, "split"):
+        return False
+    try:
+        return iter(cv) is cv  # iter() of an iterator is itself, and consumes nothing
+    except TypeError:  # no iterable: the search's own check refuses it
+        return False
+
+
+def _check_search_cv(estimator):
+    """Refuse a search whose ``cv`` is a one-shot iterator: every refit runs the search
+    on its own window (the first would spend it), and ``clone`` cannot copy one (it
+    raised "cannot pickle 'generator' object")."""
+    search = _outer_search(estimator)
+    cv = None if search is None else search.get_params(deep=False).get("cv")
+    if _one_shot(cv):
+        raise TypeError(
+            f"The cv of {type(search).__name__} is a one-shot iterator of splits "
+            f"({type(cv).__name__}): walk_forward runs the search once per refit, on "
+            "windows of their own, and an iterator is spent after one pass. Pass a "
+            "splitter, such as sklearn.model_selection.TimeSeriesSplit(n_splits), or a "
+            "list of (train, validation) splits.")
+
+
+def _describe_cv(cv, checked):
+    # On one line: a PredefinedSplit's repr holds its array, over several.
+    if hasattr(cv, "split"):
+        return "cv=" + " ".join(repr(cv).split())
+    if cv is None or isinstance(cv, numbers.Integral):
+        return f"cv={cv!r} ({checked!r})"
+    return f"cv (a list of {checked.get_n_splits()} (train, validation) splits)"
+
+
+def _positions(rows):
+    rows = np.asarray(rows)
+    # A split may be given as boolean masks rather than positions.
+    return np.flatnonzero(rows) if rows.dtype == bool else rows
+
+
+def _first_look_ahead(splits):
+    """``(split number from 1, a training row, an earlier validation row)`` of the first
+    split that trains on a row after one it validates on; None if every split keeps
+    time order."""
+    for number, (train, test) in enumerate(splits, 1):
+        train, test = _positions(train), _positions(test)
+        if train.size and test.size and train.max() > test.min():
+            return number, int(train.max()), int(test.min())
+    return None
+
+
+def _last_validated(splits):
+    """The last row that any split validates on (-1 if none)."""
+    tests = [_positions(test) for _, test in splits]
+    return max((int(test.max()) for test in tests if test.size), default=-1)
+
+
+def _search_splits(params, X, y, block):
+    """The search's splits of the block's training rows, as its fit will make them
+    (scikit-learn's ``check_cv``), and the splitter that made them."""
+    cv = params["cv"]
+    if hasattr(cv, "split"):
+        cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
+    train = slice(block[0], block[1])  # views of the rows: no copy of a long X
+    checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
+    return checked, list(checked.split(_take(X, train), y[train]))
+
+
+def _warn_about_search_cv(estimator, X, y, blocks):
+    """Warn (once each, in the caller's process, before any fit) if the search's ``cv``
+    trains on rows after rows it validates on, or validates at every refit of an
+    expanding window on the first window's rows alone.
+
+    The first is checked on the splits of the first refit's training rows. Their rows
+    are in time order (the dates are strictly increasing), so a split that keeps time
+    order validates only on rows after all its training rows, as
+    :class:`~sklearn.model_selection.TimeSeriesSplit` does. The second, on the splits
+    of the last refit's longer window: a list of splits or a ``PredefinedSplit`` holds
+    fixed positions, and validates on the same rows at every refit. A cv that cannot
+    split here (a group splitter without groups, a stratified one on a continuous
+    ``y``) is left to the search, whose fit raises."""
+    search = _outer_search(estimator)
+    params = {} if search is None else search.get_params(deep=False)
+    if "cv" not in params or _one_shot(params["cv"]):
+        return
+    first, last = blocks[0], blocks[-1]
+    n_first = first[1] - first[0]
+    # ...nor numpy's global RNG (random_state=None): restored, so no later draw changes
+    global_rng = np.random.get_state()  # noqa: NPY002
+    try:
+        checked, splits = _search_splits(params, X, y, first)
+        found = _first_look_ahead(splits)
+        reach = None
+        if last[1] - last[0] > n_first:
+            reach = _last_validated(_search_splits(params, X, y, last)[1])
+    except Exception:  # the search's fit raises it, naming the refit
+        return
+    finally:
+        np.random.set_state(global_rng)  # noqa: NPY002
+    cv = f"{_describe_cv(params['cv'], checked)} of {type(search).__name__}"
+    if found is not None:
+        number, after, before = found
+        warnings.warn(
+            f"The {cv} trains on rows after the ones it validates on: on the first "
+            f"refit's training rows [{first[0]}, {first[1]}), its split "
+            f"{number}/{len(splits)} trains on row {first[0] + after} and validates on "
+            f"the earlier row {first[0] + before}. No forecast row leaks, but within "
+            "each training window the candidates are scored on the past after training "
+            "on the future; the return-series baselines (GARCH, EWMA, historical "
+            "simulation) continue the series from the end of their training rows, so "
+            "their validation scores then mean nothing. Use cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
+            UserWarning, stacklevel=3)
+    if reach is not None and reach < n_first:
+        warnings.warn(
+            f"The {cv} validates on none of the rows that the expanding window gains "
+            f"after the first refit: on the last refit's training rows [{last[0]}, "
+            f"{last[1]}), it validates on rows up to {last[0] + reach} alone, within the "
+            f"first refit's [{first[0]}, {first[1]}) (a list of splits or a "
+            "PredefinedSplit holds fixed positions). Every refit then chooses by the "
+            f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
+            "splitter that splits each window anew, such as cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits).",
+            UserWarning, stacklevel=3)
+
+
 def _check_estimator(estimator, n_draws):
     if not hasattr(estimator, "fit"):
         raise TypeError(f"walk_forward needs an estimator with fit; "
                         f"{type(estimator).__name__} has none.")
     model = _forecasting_model(estimator, fitted=False)
+    _check_search_cv(estimator)
     needed = ("predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
     missing = [m for m in needed if not hasattr(model, m)]
     if missing:
@@ -393,25 +545,65 @@ def _unscored_choice(search):
     return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
 
 
-def _fit_forecast(estimator, X, y, block, levels, n_draws, seed):
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
     """Fit on the block's training rows, forecast its rows; with a search, through the
-    ``best_estimator_`` it chose on the training rows alone."""
+    ``best_estimator_`` it chose on the training rows alone.
+
+    An exception names the refit (``where``) in a note; its type and traceback are kept,
+    and the note travels with it from a joblib worker process (pickled in its
+    ``__dict__``).
+    """
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
-    began = time.perf_counter()
-    estimator.fit(_take(X, train), y[train])
-    fit_time = time.perf_counter() - began
-    model = _forecasting_model(estimator, fitted=True)
-    X_test = _take(X, test)
-    var = np.column_stack([model.predict_var(X_test, level) for level in levels])
-    es = np.column_stack([model.predict_es(X_test, level) for level in levels])
-    draws = None if n_draws is None else model.sample_y(X_test, n_draws, random_state=seed)
+    step = "fit"
+    try:
+        began = time.perf_counter()
+        estimator.fit(_take(X, train), y[train])
+        fit_time = time.perf_counter() - began
+        step = "forecast"
+        model = _forecasting_model(estimator, fitted=True)
+        X_test = _take(X, test)
+        step = "predict_var"
+        var = np.column_stack([model.predict_var(X_test, level) for level in levels])
+        step = "predict_es"
+        es = np.column_stack([model.predict_es(X_test, level) for level in levels])
+        step = "sample_y"
+        draws = (None if n_draws is None
+                 else model.sample_y(X_test, n_draws, random_state=seed))
+    except Exception as exc:
+        _add_note(exc, f"Raised in {where}, by the {step} of {type(estimator).__name__}.")
+        raise
     search = _outer_search(estimator)
     best_params = None if search is None else getattr(search, "best_params_", None)
     unscored = search is not None and _unscored_choice(search)
     return (var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower",
             unscored)
+
+
+def _add_note(exc, note):
+    """``exc.add_note(note)``; on Python 3.10, which has no ``add_note`` (nor prints
+    notes), the note is kept in ``__notes__``, where pytest and later tools read it."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+        return
+    try:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
+    except (AttributeError, TypeError):  # an exception that takes no attributes
+        pass
+
+
+def _refit_text(number, n_refits, block, dates):
+    """How errors name a refit: ``walk_forward refit 2/4 (training rows [0, 30), dates
+    ... to ...; forecast rows [30, 40), dates ... to ...)``."""
+    def rows(first, stop):
+        text = f"rows [{first}, {stop})"
+        if dates is not None and stop > first:
+            text += f", dates {dates[first]} to {dates[stop - 1]}"
+        return text
+
+    return (f"walk_forward refit {number}/{n_refits} (training {rows(block[0], block[1])}; "
+            f"forecast {rows(block[1], block[2])})")
 
 
 def _check_sides(sides, blocks):
@@ -428,8 +620,8 @@ def _check_sides(sides, blocks):
     return sides[0]
 
 
-def _check_forecast(values, name, estimator, block, n_levels):
-    model = f"{type(estimator).__name__} refitted on rows [{block[0]}, {block[1]})"
+def _check_forecast(values, name, estimator, block, n_levels, where):
+    model = f"{type(estimator).__name__} in {where}"
     values = check_real_array(values, f"the {name} of {model}")
     expected = (block[2] - block[1], n_levels)
     if values.shape != expected:
@@ -439,8 +631,8 @@ def _check_forecast(values, name, estimator, block, n_levels):
     return values
 
 
-def _check_draws(draws, estimator, block, n_draws):
-    model = f"{type(estimator).__name__} refitted on rows [{block[0]}, {block[1]})"
+def _check_draws(draws, estimator, block, n_draws, where):
+    model = f"{type(estimator).__name__} in {where}"
     draws = check_real_array(draws, f"the sample_y draws of {model}")
     expected = (block[2] - block[1], n_draws)
     if draws.shape != expected:
@@ -472,12 +664,25 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     refit the search runs on the training rows alone (its ``cv`` splits them, and never
     sees a forecast row), and the rows are forecast by its ``best_estimator_``, the
     chosen model refitted on the whole window. The parameters chosen at each refit are
-    in ``result.best_params``. Give the search a ``cv`` that keeps time order, such as
+    in ``result.best_params`` (and in columns of ``result.to_frame()``). Give the search
+    a ``cv`` that keeps time order, such as
     :class:`~sklearn.model_selection.TimeSeriesSplit` (the return-series baselines need
     their validation rows to follow their training rows), and ``refit=True`` (or a
-    scorer name, or a callable). A halving search's default ``resource="n_samples"``
-    trains its first candidates on rows drawn at random, out of time order: the
-    return-series baselines warn of it; give it another resource for them.
+    scorer name, or a callable). Before any fit, the search's splits of the first
+    refit's training rows are made (as scikit-learn's ``check_cv`` makes them) and, if
+    one trains on a row after one it validates on (scikit-learn's default ``KFold``
+    does), ``walk_forward`` warns once; it warns too if, with an expanding window, the
+    splits of the last refit's training rows validate on none of the rows gained since
+    the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
+    every refit would choose by the same early rows). A halving search's default
+    ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
+    time order: the return-series baselines warn of it; give it another resource for
+    them.
+
+    An exception raised in a refit (by ``fit``, ``predict_var``, ``predict_es`` or
+    ``sample_y``, in any process) keeps its type, message and traceback, and names the
+    refit in a note (``exc.add_note``; ``exc.__notes__`` on Python 3.10, which does not
+    print it): its number, training rows and forecast rows, with their dates.
 
     Parameters
     ----------
@@ -539,8 +744,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     ------
     TypeError
         If ``estimator`` lacks ``fit``, ``predict_var`` or ``predict_es`` (or
-        ``sample_y``, with ``n_draws``; for a search, its ``estimator`` does), or a
-        fitted search has no ``best_estimator_``.
+        ``sample_y``, with ``n_draws``; for a search, its ``estimator`` does), a
+        fitted search has no ``best_estimator_``, or a search's ``cv`` is a one-shot
+        iterator of splits (a generator: each refit needs its own pass).
     ValueError
         If ``X`` and ``y`` differ in length or in their pandas index, ``y`` has more
         than one column or holds NaN or infinity, ``start``,
@@ -552,9 +758,14 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     Warns
     -----
     UserWarning
-        At a refit where the search scored no candidate (each failed to fit or scored
-        NaN on its ``cv`` splits, and scikit-learn took the first): its forecasts come
-        from a candidate no validation chose.
+        Once, before any fit, if the search's ``cv`` trains on rows after rows it
+        validates on (in its splits of the first refit's training rows), or if in an
+        expanding window it validates at every refit on the first window's rows alone
+        (in its splits of the last refit's training rows): use
+        :class:`~sklearn.model_selection.TimeSeriesSplit`. And at a refit where the
+        search scored no candidate (each failed to fit or scored NaN on its ``cv``
+        splits, and scikit-learn took the first): its forecasts come from a candidate
+        no validation chose.
 
     Examples
     --------
@@ -623,11 +834,15 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                      "lower n_draws.")
     logger.info("walk_forward: %d refits of %s, rows %d to %d, %s window", len(blocks),
                 type(estimator).__name__, start, n_rows - 1, window)
-    jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed)
-            for block, seed in zip(blocks, seeds))
+    _warn_about_search_cv(estimator, X, y, blocks)
+    wheres = [_refit_text(number, len(blocks), block, dates)
+              for number, block in enumerate(blocks, 1)]
+    jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
+                                   where)
+            for block, seed, where in zip(blocks, seeds, wheres))
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
-    for number, (block, output) in enumerate(zip(blocks, outputs), 1):
+    for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):
         block_var, block_es, seconds, block_draws, params, side, unscored = output
         if unscored:
             # Warned here, in the caller's process: a joblib worker process's warnings
@@ -643,11 +858,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                 UserWarning, stacklevel=2)
         best_params.append(params)
         sides.append(side)
-        var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels)))
-        es.append(_check_forecast(block_es, "predict_es", estimator, block, len(levels)))
+        var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels),
+                                   where))
+        es.append(_check_forecast(block_es, "predict_es", estimator, block, len(levels),
+                                  where))
         fit_time.append(seconds)
         if n_draws is not None:
-            draws.append(_check_draws(block_draws, estimator, block, n_draws))
+            draws.append(_check_draws(block_draws, estimator, block, n_draws, where))
         message = (f"walk_forward refit {number}/{len(blocks)}: trained on rows "
                    f"[{block[0]}, {block[1]}), forecast rows [{block[1]}, {block[2]}) "
                    f"(fit {seconds:.2f} s)"
