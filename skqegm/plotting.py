@@ -10,6 +10,7 @@ import numpy as np
 from .extremes import return_level
 from .metrics import var_exceedances
 from .utils._sampling import is_passthrough, pipeline_hint
+from .utils._search import searched_model
 from .utils._validation import (
     check_forecast,
     check_int,
@@ -149,9 +150,7 @@ def _transforms_first(model):
 
 def _density_curve(model, name, grid, n_draws, random_state):
     """The model's density on ``grid``, and whether it came from a KDE of its draws."""
-    if hasattr(model, "cv_results_") and hasattr(model, "best_estimator_"):
-        # A fitted search scores with its refitted best model (a pipeline, say).
-        model = model.best_estimator_
+    model = searched_model(model, fitted=True)  # a fitted search: its refitted best model
     if not (hasattr(model, "score_samples") or hasattr(model, "sample")):
         raise TypeError(f"models[{name!r}] must be a fitted density (score_samples) or "
                         f"sampler (sample) of one feature; {type(model).__name__} has "

@@ -10,7 +10,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.neighbors import KernelDensity
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -670,3 +670,55 @@ def test_draws_that_cannot_fit_are_refused_before_the_model_makes_them(scorer, m
                                                r"scorer needs an estimated .* Lower the "
                                                "scorer's n_draws"):
         scorer(model, np.zeros((1000, 1)), np.zeros(1000))
+
+
+# --- a fitted search scores as the model it chose (nested cross-validation) -------------
+
+
+def test_nested_cross_validation_scores_each_search_by_its_best_estimator():
+    # scikit-learn's searches do not delegate the tail API (predict_var, sample, ...), so
+    # every scorer refused a fitted search: cross_validate(GridSearchCV(...)) could not
+    # be scored by them.
+    from sklearn.model_selection import TimeSeriesSplit, cross_validate
+
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import neg_fz0_loss_scorer, neg_pinball_loss_scorer
+
+    r = np.random.default_rng(0).standard_t(4, size=1200) / 100
+    X, y = r[:-1, None], r[1:]
+    search = GridSearchCV(EWMARiskEstimator(), {"decay": [0.9, 0.97]}, cv=TimeSeriesSplit(3),
+                          scoring=neg_fz0_loss_scorer)
+    outer = TimeSeriesSplit(3)
+    scoring = {"fz0": neg_fz0_loss_scorer, "pinball": neg_pinball_loss_scorer}
+    result = cross_validate(search, X, y, cv=outer, scoring=scoring, error_score="raise",
+                            return_estimator=True)
+    for (train, test), fitted, fz0, pinball in zip(outer.split(X), result["estimator"],
+                                                   result["test_fz0"], result["test_pinball"]):
+        best = fitted.best_estimator_
+        assert fz0 == neg_fz0_loss_scorer(best, X[test], y[test])
+        assert pinball == neg_pinball_loss_scorer(best, X[test], y[test])
+    # Through a pipeline ending in the search, too.
+    pipe = skqegm_make_pipeline(FunctionTransformer(), search).fit(X[:800], y[:800])
+    expected = skqegm_make_pipeline(FunctionTransformer(), pipe[-1].best_estimator_)
+    assert neg_fz0_loss_scorer(pipe, X[800:], y[800:]) == neg_fz0_loss_scorer(
+        expected, X[800:], y[800:])
+
+
+def test_a_fitted_search_of_samplers_scores_as_its_best_estimator():
+    X, _ = make_tail_mixture(3000, random_state=0)
+    search = GridSearchCV(KernelDensity(), {"bandwidth": [0.2, 0.5]}, cv=2).fit(X[:1500])
+    best = search.best_estimator_
+    for name, scorer in SCORERS.items():
+        assert scorer(search, X[1500:]) == scorer(best, X[1500:]), name
+
+
+def test_a_search_without_best_estimator_is_scored_as_it_is():
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import neg_fz0_loss_scorer
+
+    r = np.random.default_rng(0).standard_t(4, size=600) / 100
+    X, y = r[:-1, None], r[1:]
+    search = GridSearchCV(EWMARiskEstimator(), {"decay": [0.9, 0.97]}, cv=2, refit=False,
+                          scoring=neg_fz0_loss_scorer).fit(X, y)
+    with pytest.raises(TypeError, match="GridSearchCV has none"):
+        neg_fz0_loss_scorer(search, X, y)

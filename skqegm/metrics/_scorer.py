@@ -19,6 +19,8 @@ import copy
 from sklearn import get_config
 from sklearn.utils.metadata_routing import UNCHANGED, UNUSED, WARN, MetadataRequest
 
+from ..utils._search import searched_model
+
 
 class BoundScorer:
     """``scorer(estimator, X, y=None, *, sample_weight=None)``: ``function(estimator, X, y,
@@ -54,6 +56,9 @@ class BoundScorer:
         self.__doc__ = doc
 
     def __call__(self, estimator, X, y=None, *, sample_weight=None):
+        # A fitted search (nested cross-validation) scores with the model it chose: its
+        # best_estimator_, which it does not expose the tail API of.
+        estimator = searched_model(estimator, fitted=True)
         if self.unweighted is None:
             return self.function(estimator, X, y, sample_weight=sample_weight, **self.params)
         if sample_weight is not None:
