@@ -692,8 +692,8 @@ def test_nested_cross_validation_scores_each_search_by_its_best_estimator():
     scoring = {"fz0": neg_fz0_loss_scorer, "pinball": neg_pinball_loss_scorer}
     result = cross_validate(search, X, y, cv=outer, scoring=scoring, error_score="raise",
                             return_estimator=True)
-    for (train, test), fitted, fz0, pinball in zip(outer.split(X), result["estimator"],
-                                                   result["test_fz0"], result["test_pinball"]):
+    for (_, test), fitted, fz0, pinball in zip(outer.split(X), result["estimator"],
+                                               result["test_fz0"], result["test_pinball"]):
         best = fitted.best_estimator_
         assert fz0 == neg_fz0_loss_scorer(best, X[test], y[test])
         assert pinball == neg_pinball_loss_scorer(best, X[test], y[test])

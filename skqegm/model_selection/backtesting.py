@@ -1,6 +1,5 @@
 """Walk-forward backtests: refit on the past, forecast the next rows, repeat."""
 
-import copy
 import logging
 import numbers
 import time
@@ -9,13 +8,12 @@ import warnings
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.sparse import issparse
-from sklearn.base import clone, is_classifier
-from sklearn.model_selection import check_cv
-from sklearn.pipeline import Pipeline
+from sklearn.base import clone
 
 from ..metrics import var_exceedances
 from ..utils._memory import check_memory
 from ..utils._sampling import pipeline_hint
+from ..utils._search import outer_search, searched_model
 from ..utils._tails import forecast_side
 from ..utils._validation import (
     as_1d,
@@ -26,6 +24,7 @@ from ..utils._validation import (
     check_real_array,
     count_rows,
 )
+from ._search_cv import check_search_cv, warn_about_search_cv
 
 __all__ = ["WalkForwardResult", "walk_forward"]
 
@@ -209,198 +208,16 @@ def _take(X, rows):
     return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
 
 
-def _is_search(estimator):
-    """Whether ``estimator`` is a hyper-parameter search (``GridSearchCV``,
-    ``RandomizedSearchCV``, the halving searches or any other with the parameters
-    ``estimator`` and ``refit``): the model it searches over is its ``estimator``, the
-    one it chose and refitted is its fitted ``best_estimator_``."""
-    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    return "estimator" in params and "refit" in params
-
-
-def _check_refit(search):
-    refit = search.get_params(deep=False)["refit"]
-    if not (callable(refit) or isinstance(refit, str)) and not refit:
-        raise ValueError(
-            f"walk_forward forecasts with the best_estimator_ of {type(search).__name__} "
-            f"after each refit, and refit={refit!r} makes none: set refit=True (with "
-            "several scorers, refit='<name of the scorer to select by>').")
-
-
-def _forecasting_model(model, fitted):
-    """The model that forecasts for ``model``: a search is replaced by its
-    ``best_estimator_`` (``fitted=True``) or, before fitting, by the ``estimator`` it
-    searches over; a pipeline ending in a search keeps its other steps.
-
-    ``model`` itself when it holds no search.
-    """
-    if _is_search(model):
-        if not fitted:
-            _check_refit(model)
-            return _forecasting_model(model.get_params(deep=False)["estimator"], fitted)
-        best = getattr(model, "best_estimator_", None)
-        if best is None:
-            refit = model.get_params(deep=False)["refit"]
-            raise TypeError(
-                f"{type(model).__name__} (refit={refit!r}) has no best_estimator_ after "
-                "fit: walk_forward forecasts each window with the model the search chose "
-                "and refitted on it. Use a search that sets best_estimator_ (scikit-"
-                "learn's do with refit=True, a scorer name or a callable).")
-        return _forecasting_model(best, fitted)
-    if isinstance(model, Pipeline) and model.steps:
-        name, last = model.steps[-1]
-        inner = _forecasting_model(last, fitted)
-        if inner is not last:
-            # A copy, whose set_params makes a new list of steps: the model fitted (or
-            # the user's template) keeps its search.
-            return copy.copy(model).set_params(**{name: inner})
-    return model
-
-
-def _outer_search(model):
-    """The search that ``model`` is, or ends in (through pipelines); None if none."""
-    while isinstance(model, Pipeline) and model.steps and not _is_search(model):
-        model = model.steps[-1][1]
-    return model if _is_search(model) else None
-
-
-def _one_shot(cv):
-    """Whether a search's ``cv`` is an iterator of splits (a generator, say), which one
-    pass spends: ``None``, an int and a splitter make new splits at every ``split``."""
-    if cv is None or isinstance(cv, numbers.Integral) or hasattr(cv, "split"):
-        return False
-    try:
-        return iter(cv) is cv  # iter() of an iterator is itself, and consumes nothing
-    except TypeError:  # no iterable: the search's own check refuses it
-        return False
-
-
-def _check_search_cv(estimator):
-    """Refuse a search whose ``cv`` is a one-shot iterator: every refit runs the search
-    on its own window (the first would spend it), and ``clone`` cannot copy one (it
-    raised "cannot pickle 'generator' object")."""
-    search = _outer_search(estimator)
-    cv = None if search is None else search.get_params(deep=False).get("cv")
-    if _one_shot(cv):
-        raise TypeError(
-            f"The cv of {type(search).__name__} is a one-shot iterator of splits "
-            f"({type(cv).__name__}): walk_forward runs the search once per refit, on "
-            "windows of their own, and an iterator is spent after one pass. Pass a "
-            "splitter, such as sklearn.model_selection.TimeSeriesSplit(n_splits), or a "
-            "list of (train, validation) splits.")
-
-
-def _describe_cv(cv, checked):
-    # On one line: a PredefinedSplit's repr holds its array, over several.
-    if hasattr(cv, "split"):
-        return "cv=" + " ".join(repr(cv).split())
-    if cv is None or isinstance(cv, numbers.Integral):
-        return f"cv={cv!r} ({checked!r})"
-    return f"cv (a list of {checked.get_n_splits()} (train, validation) splits)"
-
-
-def _positions(rows):
-    rows = np.asarray(rows)
-    # A split may be given as boolean masks rather than positions.
-    return np.flatnonzero(rows) if rows.dtype == bool else rows
-
-
-def _first_look_ahead(splits):
-    """``(split number from 1, a training row, an earlier validation row)`` of the first
-    split that trains on a row after one it validates on; None if every split keeps
-    time order."""
-    for number, (train, test) in enumerate(splits, 1):
-        train, test = _positions(train), _positions(test)
-        if train.size and test.size and train.max() > test.min():
-            return number, int(train.max()), int(test.min())
-    return None
-
-
-def _last_validated(splits):
-    """The last row that any split validates on (-1 if none)."""
-    tests = [_positions(test) for _, test in splits]
-    return max((int(test.max()) for test in tests if test.size), default=-1)
-
-
-def _search_splits(params, X, y, block):
-    """The search's splits of the block's training rows, as its fit will make them
-    (scikit-learn's ``check_cv``), and the splitter that made them."""
-    cv = params["cv"]
-    if hasattr(cv, "split"):
-        cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
-    train = slice(block[0], block[1])  # views of the rows: no copy of a long X
-    checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
-    return checked, list(checked.split(_take(X, train), y[train]))
-
-
-def _warn_about_search_cv(estimator, X, y, blocks):
-    """Warn (once each, in the caller's process, before any fit) if the search's ``cv``
-    trains on rows after rows it validates on, or validates at every refit of an
-    expanding window on the first window's rows alone.
-
-    The first is checked on the splits of the first refit's training rows. Their rows
-    are in time order (the dates are strictly increasing), so a split that keeps time
-    order validates only on rows after all its training rows, as
-    :class:`~sklearn.model_selection.TimeSeriesSplit` does. The second, on the splits
-    of the last refit's longer window: a list of splits or a ``PredefinedSplit`` holds
-    fixed positions, and validates on the same rows at every refit. A cv that cannot
-    split here (a group splitter without groups, a stratified one on a continuous
-    ``y``) is left to the search, whose fit raises."""
-    search = _outer_search(estimator)
-    params = {} if search is None else search.get_params(deep=False)
-    if "cv" not in params or _one_shot(params["cv"]):
-        return
-    first, last = blocks[0], blocks[-1]
-    n_first = first[1] - first[0]
-    # ...nor numpy's global RNG (random_state=None): restored, so no later draw changes
-    global_rng = np.random.get_state()  # noqa: NPY002
-    try:
-        checked, splits = _search_splits(params, X, y, first)
-        found = _first_look_ahead(splits)
-        reach = None
-        if last[1] - last[0] > n_first:
-            reach = _last_validated(_search_splits(params, X, y, last)[1])
-    except Exception:  # the search's fit raises it, naming the refit
-        return
-    finally:
-        np.random.set_state(global_rng)  # noqa: NPY002
-    cv = f"{_describe_cv(params['cv'], checked)} of {type(search).__name__}"
-    if found is not None:
-        number, after, before = found
-        warnings.warn(
-            f"The {cv} trains on rows after the ones it validates on: on the first "
-            f"refit's training rows [{first[0]}, {first[1]}), its split "
-            f"{number}/{len(splits)} trains on row {first[0] + after} and validates on "
-            f"the earlier row {first[0] + before}. No forecast row leaks, but within "
-            "each training window the candidates are scored on the past after training "
-            "on the future; the return-series baselines (GARCH, EWMA, historical "
-            "simulation) continue the series from the end of their training rows, so "
-            "their validation scores then mean nothing. Use cv=sklearn.model_selection."
-            "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
-            UserWarning, stacklevel=3)
-    if reach is not None and reach < n_first:
-        warnings.warn(
-            f"The {cv} validates on none of the rows that the expanding window gains "
-            f"after the first refit: on the last refit's training rows [{last[0]}, "
-            f"{last[1]}), it validates on rows up to {last[0] + reach} alone, within the "
-            f"first refit's [{first[0]}, {first[1]}) (a list of splits or a "
-            "PredefinedSplit holds fixed positions). Every refit then chooses by the "
-            f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
-            "splitter that splits each window anew, such as cv=sklearn.model_selection."
-            "TimeSeriesSplit(n_splits).",
-            UserWarning, stacklevel=3)
-
-
 def _check_estimator(estimator, n_draws):
     if not hasattr(estimator, "fit"):
         raise TypeError(f"walk_forward needs an estimator with fit; "
                         f"{type(estimator).__name__} has none.")
-    model = _forecasting_model(estimator, fitted=False)
-    _check_search_cv(estimator)
+    model = searched_model(estimator, fitted=False, caller="walk_forward")
+    check_search_cv(estimator)
     needed = ("predict_var", "predict_es") + (() if n_draws is None else ("sample_y",))
     missing = [m for m in needed if not hasattr(model, m)]
     if missing:
-        search, searched = _outer_search(estimator), ""
+        search, searched = outer_search(estimator), ""
         if search is estimator:
             searched = f" (the model that {type(search).__name__} searches over)"
         elif search is not None:
@@ -562,7 +379,7 @@ def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
         estimator.fit(_take(X, train), y[train])
         fit_time = time.perf_counter() - began
         step = "forecast"
-        model = _forecasting_model(estimator, fitted=True)
+        model = searched_model(estimator, fitted=True, caller="walk_forward")
         X_test = _take(X, test)
         step = "predict_var"
         var = np.column_stack([model.predict_var(X_test, level) for level in levels])
@@ -574,7 +391,7 @@ def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
     except Exception as exc:
         _add_note(exc, f"Raised in {where}, by the {step} of {type(estimator).__name__}.")
         raise
-    search = _outer_search(estimator)
+    search = outer_search(estimator)
     best_params = None if search is None else getattr(search, "best_params_", None)
     unscored = search is not None and _unscored_choice(search)
     return (var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower",
@@ -834,7 +651,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                      "lower n_draws.")
     logger.info("walk_forward: %d refits of %s, rows %d to %d, %s window", len(blocks),
                 type(estimator).__name__, start, n_rows - 1, window)
-    _warn_about_search_cv(estimator, X, y, blocks)
+    warn_about_search_cv(estimator, X, y, blocks)
     wheres = [_refit_text(number, len(blocks), block, dates)
               for number, block in enumerate(blocks, 1)]
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
@@ -850,7 +667,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
             # and scikit-learn's own ("non-finite test scores") names no refit.
             warnings.warn(
                 f"walk_forward refit at row {block[1]} (training rows [{block[0]}, "
-                f"{block[1]})): {type(_outer_search(estimator)).__name__} scored no "
+                f"{block[1]})): {type(outer_search(estimator)).__name__} scored no "
                 f"candidate (every one failed to fit or scored NaN on its cv splits), so "
                 f"its choice {params} is its first candidate, not a validated one; it "
                 f"forecasts rows [{block[1]}, {block[2]}). Check the search's "
@@ -886,5 +703,5 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         fit_time=np.asarray(fit_time),
         draws=np.concatenate(draws) if n_draws is not None else None,
         side=_check_sides(sides, blocks),
-        best_params=best_params if _outer_search(estimator) is not None else None,
+        best_params=best_params if outer_search(estimator) is not None else None,
     )

@@ -1,0 +1,146 @@
+"""A hyper-parameter search's ``cv`` inside walk-forward windows.
+
+``walk_forward`` runs a search on each training window alone. Its ``cv`` then splits
+the window's rows, which are in time order; a splitter that trains on later rows than
+it validates on (the default ``KFold``), or fixed positions (a list of splits, a
+``PredefinedSplit``) in a window that grows, choose the candidates by the wrong rows
+without any error. These checks say so before any fit.
+"""
+
+import copy
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import is_classifier
+from sklearn.model_selection import check_cv
+
+from ..utils._search import outer_search
+
+
+def _one_shot(cv):
+    """Whether a search's ``cv`` is an iterator of splits (a generator, say), which one
+    pass spends: ``None``, an int and a splitter make new splits at every ``split``."""
+    if cv is None or isinstance(cv, numbers.Integral) or hasattr(cv, "split"):
+        return False
+    try:
+        return iter(cv) is cv  # iter() of an iterator is itself, and consumes nothing
+    except TypeError:  # no iterable: the search's own check refuses it
+        return False
+
+
+def check_search_cv(estimator):
+    """Refuse a search whose ``cv`` is a one-shot iterator: every refit runs the search
+    on its own window (the first would spend it), and ``clone`` cannot copy one (it
+    raised "cannot pickle 'generator' object")."""
+    search = outer_search(estimator)
+    cv = None if search is None else search.get_params(deep=False).get("cv")
+    if _one_shot(cv):
+        raise TypeError(
+            f"The cv of {type(search).__name__} is a one-shot iterator of splits "
+            f"({type(cv).__name__}): walk_forward runs the search once per refit, on "
+            "windows of their own, and an iterator is spent after one pass. Pass a "
+            "splitter, such as sklearn.model_selection.TimeSeriesSplit(n_splits), or a "
+            "list of (train, validation) splits.")
+
+
+def _describe_cv(cv, checked):
+    # On one line: a PredefinedSplit's repr holds its array, over several.
+    if hasattr(cv, "split"):
+        return "cv=" + " ".join(repr(cv).split())
+    if cv is None or isinstance(cv, numbers.Integral):
+        return f"cv={cv!r} ({checked!r})"
+    return f"cv (a list of {checked.get_n_splits()} (train, validation) splits)"
+
+
+def _positions(rows):
+    rows = np.asarray(rows)
+    # A split may be given as boolean masks rather than positions.
+    return np.flatnonzero(rows) if rows.dtype == bool else rows
+
+
+def _first_look_ahead(splits):
+    """``(split number from 1, a training row, an earlier validation row)`` of the first
+    split that trains on a row after one it validates on; None if every split keeps
+    time order."""
+    for number, (train, test) in enumerate(splits, 1):
+        train, test = _positions(train), _positions(test)
+        if train.size and test.size and train.max() > test.min():
+            return number, int(train.max()), int(test.min())
+    return None
+
+
+def _last_validated(splits):
+    """The last row that any split validates on (-1 if none)."""
+    tests = [_positions(test) for _, test in splits]
+    return max((int(test.max()) for test in tests if test.size), default=-1)
+
+
+def _search_splits(params, X, y, block):
+    """The search's splits of the block's training rows, as its fit will make them
+    (scikit-learn's ``check_cv``), and the splitter that made them."""
+    cv = params["cv"]
+    if hasattr(cv, "split"):
+        cv = copy.deepcopy(cv)  # a shuffling splitter would advance the user's RNG
+    train = slice(block[0], block[1])  # views of the rows: no copy of a long X
+    checked = check_cv(cv, y[train], classifier=is_classifier(params["estimator"]))
+    window = X.iloc[train] if hasattr(X, "iloc") else X[train]
+    return checked, list(checked.split(window, y[train]))
+
+
+def warn_about_search_cv(estimator, X, y, blocks):
+    """Warn (once each, in the caller's process, before any fit) if the search's ``cv``
+    trains on rows after rows it validates on, or validates at every refit of an
+    expanding window on the first window's rows alone.
+
+    The first is checked on the splits of the first refit's training rows. Their rows
+    are in time order (the dates are strictly increasing), so a split that keeps time
+    order validates only on rows after all its training rows, as
+    :class:`~sklearn.model_selection.TimeSeriesSplit` does. The second, on the splits
+    of the last refit's longer window: a list of splits or a ``PredefinedSplit`` holds
+    fixed positions, and validates on the same rows at every refit. A cv that cannot
+    split here (a group splitter without groups, a stratified one on a continuous
+    ``y``) is left to the search, whose fit raises."""
+    search = outer_search(estimator)
+    params = {} if search is None else search.get_params(deep=False)
+    if "cv" not in params or _one_shot(params["cv"]):
+        return
+    first, last = blocks[0], blocks[-1]
+    n_first = first[1] - first[0]
+    # ...nor numpy's global RNG (random_state=None): restored, so no later draw changes
+    global_rng = np.random.get_state()  # noqa: NPY002
+    try:
+        checked, splits = _search_splits(params, X, y, first)
+        found = _first_look_ahead(splits)
+        reach = None
+        if last[1] - last[0] > n_first:
+            reach = _last_validated(_search_splits(params, X, y, last)[1])
+    except Exception:  # the search's fit raises it, naming the refit
+        return
+    finally:
+        np.random.set_state(global_rng)  # noqa: NPY002
+    cv = f"{_describe_cv(params['cv'], checked)} of {type(search).__name__}"
+    if found is not None:
+        number, after, before = found
+        warnings.warn(
+            f"The {cv} trains on rows after the ones it validates on: on the first "
+            f"refit's training rows [{first[0]}, {first[1]}), its split "
+            f"{number}/{len(splits)} trains on row {first[0] + after} and validates on "
+            f"the earlier row {first[0] + before}. No forecast row leaks, but within "
+            "each training window the candidates are scored on the past after training "
+            "on the future; the return-series baselines (GARCH, EWMA, historical "
+            "simulation) continue the series from the end of their training rows, so "
+            "their validation scores then mean nothing. Use cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
+            UserWarning, stacklevel=3)
+    if reach is not None and reach < n_first:
+        warnings.warn(
+            f"The {cv} validates on none of the rows that the expanding window gains "
+            f"after the first refit: on the last refit's training rows [{last[0]}, "
+            f"{last[1]}), it validates on rows up to {last[0] + reach} alone, within the "
+            f"first refit's [{first[0]}, {first[1]}) (a list of splits or a "
+            "PredefinedSplit holds fixed positions). Every refit then chooses by the "
+            f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
+            "splitter that splits each window anew, such as cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits).",
+            UserWarning, stacklevel=3)
