@@ -257,7 +257,8 @@ def _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state):
     """Share of held-out rows inside the model's highest-density region of mass ``coverage``.
 
     The region is ``{x : log p(x) >= level}``, with ``level`` set so that it holds
-    ``coverage`` of the model's own draws; any score works there (the region of a
+    ``coverage`` of the model's own draws (a level set tied at ``level`` counts in part:
+    see :func:`_share_inside`); any score works there (the region of a
     pipeline's score in transformed units holds the same mass), a density makes it the
     smallest such region.
     """
@@ -274,7 +275,22 @@ def _hdr_coverage(estimator, X_raw, X, coverage, n_draws, random_state):
         draws = _draw_samples(estimator, n_samples, n_features, random_state)
         log_density = _draws_kde(draws[: n_samples // 2], estimator)
         at_draws, at_rows = log_density(draws[n_samples // 2:]), log_density(X)
-    return float(np.mean(at_rows >= _mass_level(at_draws, coverage)))
+    return _share_inside(at_rows, at_draws, coverage)
+
+
+def _share_inside(at_rows, at_draws, coverage):
+    """Share of rows inside the region ``{score >= level}`` of mass ``coverage``.
+
+    Where the model's score is constant on a region (a flat or stepped density), every
+    point of it ties at the level and ``{score >= level}`` holds more than ``coverage``
+    of the draws. The region then takes that level set in part: the share of it that
+    brings the draws' mass to ``coverage``, and the same share of the rows on it. A
+    continuous score has no ties, and this is ``mean(at_rows >= level)``.
+    """
+    level = _mass_level(at_draws, coverage)
+    above, on = np.mean(at_draws > level), np.mean(at_draws == level)
+    part = min(1.0, (coverage - above) / on)
+    return float(np.mean(at_rows > level) + part * np.mean(at_rows == level))
 
 
 def _model_intervals(estimator, X, y, coverage):
@@ -626,7 +642,9 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     - unsupervised sampler, ``region="hdr"`` (the default with several features): the
       share of held-out rows inside the model's highest-density region of mass
       ``coverage``, ``{x : log p(x) >= level}`` with ``level`` the ``1 - coverage``
-      quantile of ``log p`` over ``n_draws * len(X)`` fresh draws. ``log p`` is the
+      quantile of ``log p`` over ``n_draws * len(X)`` fresh draws; where ``log p`` is
+      constant on a region at that level (a flat or stepped density), the region counts
+      in the share that brings the draws' mass to ``coverage``. ``log p`` is the
       model's ``score_samples``; for a sampler without one, a Gaussian KDE fitted on one
       half of ``min(n_draws * len(X), 2 * MAX_KDE_DRAWS)`` draws, the level set on the
       other half (a KDE overrates its own centres).
