@@ -10,7 +10,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2, FakeTorontoV2
+from qiskit_ibm_runtime.fake_provider import FakeLondonV2, FakeManilaV2, FakeTorontoV2
 from sklearn.base import clone
 
 from skqegm import QEGMSampler
@@ -25,7 +25,9 @@ from skqegm.quantum import (
     variational_circuit,
 )
 
-DEVICES = {"manila": FakeManilaV2(), "toronto": FakeTorontoV2()}
+# London's basis is the older u1/u2/u3 + cx: the transpiler writes the encoding's
+# rotations as parametrised u3 gates.
+DEVICES = {"manila": FakeManilaV2(), "toronto": FakeTorontoV2(), "london": FakeLondonV2()}
 _AER = {}
 
 
@@ -83,6 +85,8 @@ CASES = [
     ("toronto", 5, "angle", None),
     ("manila", 16, "amplitude", "linear"),
     ("toronto", 32, "amplitude", None),
+    ("london", 4, "angle", "linear"),
+    ("london", 16, "amplitude", None),
 ]
 
 

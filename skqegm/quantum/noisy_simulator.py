@@ -344,9 +344,14 @@ class NoisyDensityMatrixSimulator:
                 error_ptm = ptm_cache[key]
             qubits = tuple(local[q] for q in physical)
             if op.is_parameterized():
-                coef, offset = _affine_angle(op, column, len(params))
-                ops.append({"qubits": qubits, "gate": name, "coef": coef, "offset": offset,
-                            "error": error_ptm})
+                # One rotation, or the rz ry rz of a u3 (older devices' basis); the
+                # gate's error follows the last.
+                rotations = _rotations(op)
+                for k, (gate, angle) in enumerate(rotations):
+                    coef, offset = _affine_angle(gate, angle, column, len(params))
+                    ops.append({"qubits": qubits, "gate": gate, "coef": coef,
+                                "offset": offset,
+                                "error": error_ptm if k == len(rotations) - 1 else None})
             else:
                 key = ("gate", name, tuple(float(p) for p in op.params), physical)
                 if key not in ptm_cache:
@@ -594,17 +599,32 @@ def _values(inputs, weights, per_row):
     return torch.cat([inputs, weights], dim=1)
 
 
-def _affine_angle(op, column, n_params):
-    """``(coef, offset)`` with ``angle = offset + coef @ values`` for a rotation gate."""
-    if op.name not in _ROTATIONS or len(op.params) != 1:
-        raise ValueError(f"The noisy simulator handles parametrised {sorted(_ROTATIONS)} "
-                         f"gates; the circuit holds a parametrised {op.name!r}.")
-    expr = op.params[0]
+def _rotations(op):
+    """A parametrised gate as ``[(rotation, angle), ...]`` in time order.
+
+    ``u3(theta, phi, lam)`` (also ``u``, and ``u2(phi, lam) = u3(pi / 2, phi, lam)``) is
+    ``rz(phi) ry(theta) rz(lam)`` up to a global phase, which a density matrix does not see.
+    """
+    if op.name in _ROTATIONS and len(op.params) == 1:
+        return [(op.name, op.params[0])]
+    if op.name in ("u3", "u", "u2"):
+        theta, phi, lam = (math.pi / 2, *op.params) if op.name == "u2" else op.params
+        return [("rz", lam), ("ry", theta), ("rz", phi)]
+    raise ValueError(f"The noisy simulator handles parametrised "
+                     f"{sorted([*_ROTATIONS, 'u', 'u2', 'u3'])} gates; the circuit holds a "
+                     f"parametrised {op.name!r}.")
+
+
+def _affine_angle(gate, expr, column, n_params):
+    """``(coef, offset)`` with ``angle = offset + coef @ values`` for a rotation's angle
+    ``expr`` (a parameter expression or a number)."""
     coef = np.zeros(n_params)
+    if not hasattr(expr, "parameters"):  # a fixed angle of a parametrised u3
+        return coef, float(expr)
     for param in expr.parameters:
         slope = expr.gradient(param)
         if param not in column or not isinstance(slope, (int, float)) or isinstance(slope, bool):
-            raise ValueError(f"The angle {expr} of gate {op.name!r} must be affine in the "
+            raise ValueError(f"The angle {expr} of gate {gate!r} must be affine in the "
                              "circuit's parameters.")
         coef[column[param]] = float(slope)
     offset = float(expr.bind({param: 0.0 for param in expr.parameters}))
