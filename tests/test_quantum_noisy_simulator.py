@@ -135,8 +135,9 @@ def test_readout_convention_matches_aer_sampling():
     assert np.abs(freq - probs).max() < 5 * np.sqrt(0.25 / shots)
 
 
-def test_gradients_match_finite_differences_and_parameter_shift():
-    device = DEVICES["toronto"]
+@pytest.mark.parametrize("device", ["toronto", "london"])  # encoding by rz, by u3's ry
+def test_gradients_match_finite_differences_and_parameter_shift(device):
+    device = DEVICES[device]
     qc, isa, inputs, weights, values, W = _case(device, 4, "angle", "linear", n_rows=3)
     sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, 4)
     rng = np.random.default_rng(1)

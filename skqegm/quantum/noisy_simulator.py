@@ -20,8 +20,9 @@ How it computes (all in float64):
   observables (Heisenberg picture), giving a matrix ``M`` with ``out = M r``: one
   matrix product for the whole batch.
 * When the prefix holds no two-qubit gate (angle encoding), the row state is a product,
-  and when each qubit's row-dependent gate is one ``rz`` its Pauli vector lies in a
-  fixed 3-dimensional space (``1, cos, sin`` of the angle): ``M`` is contracted to
+  and when each qubit's row-dependent gate is one rotation (``rz``, ``rx``, ``ry``) its
+  Pauli vector lies in a fixed 3-dimensional space (``1, cos, sin`` of the angle): ``M``
+  is contracted to
   ``3**m`` columns rather than ``4**m``.
 
 Not modelled (Aer's exact path on the same circuit leaves them out too): noise on idle
@@ -431,8 +432,9 @@ class NoisyDensityMatrixSimulator:
                 "suffix": _fuse(self._ops, suffix)}
         plan["product"] = all(len(self._ops[i]["qubits"]) == 1 for i in prefix)
         if plan["product"]:
-            # Per qubit: its prefix operations; a last row-dependent rz (nothing after it
-            # but its constant error) makes the row's Pauli vector 3-dimensional.
+            # Per qubit: its prefix operations; a last row-dependent rotation (nothing
+            # after it but its constant error) makes the row's Pauli vector
+            # 3-dimensional.
             per_qubit = {q: [i for i in prefix if self._ops[i]["qubits"] == (q,)]
                          for q in range(self.n_active)}
             plan["per_qubit"], plan["dims"] = per_qubit, []
@@ -442,7 +444,7 @@ class NoisyDensityMatrixSimulator:
                 if not dependent:
                     plan["dims"].append(1)
                 elif (len(dependent) == 1 and dependent[0] == ops_q[-1]
-                      and self._ops[dependent[0]].get("gate") == "rz"):
+                      and self._ops[dependent[0]].get("gate") in _ROTATIONS):
                     plan["dims"].append(3)
                 else:
                     plan["dims"].append(4)
@@ -540,10 +542,14 @@ class NoisyDensityMatrixSimulator:
         if dim == 1:
             return state[:, None]
         op = self._ops[plan["per_qubit"][q][-1]]
-        s0, s1, s2, s3 = state
-        zero = torch.zeros((), dtype=torch.float64)
-        basis = torch.stack([torch.stack([s0, zero, zero, s3]), torch.stack([zero, s1, s2, zero]),
-                             torch.stack([zero, -s2, s1, zero])], dim=1)
+        # The rotation keeps the Pauli components off its plane (a, b) and turns the
+        # plane's: s_a' = cos s_a - sin s_b, s_b' = sin s_a + cos s_b.
+        a, b = _ROTATIONS[op["gate"]]
+        fixed, turned, quarter = state.clone(), torch.zeros_like(state), torch.zeros_like(state)
+        fixed[[a, b]] = 0.0
+        turned[[a, b]] = state[[a, b]]
+        quarter[a], quarter[b] = -state[b], state[a]
+        basis = torch.stack([fixed, turned, quarter], dim=1)
         if op["error"] is not None:
             basis = torch.from_numpy(op["error"]) @ basis
         return basis
