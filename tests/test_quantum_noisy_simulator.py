@@ -200,6 +200,22 @@ def test_transformers_use_it_and_match_aer_without_readout():
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
 
 
+def test_a_device_of_the_u1_u2_u3_basis_is_simulated_not_refused():
+    # FakeLondonV2's transpiler writes the encoding as parametrised u3 gates: transform
+    # raised "handles parametrised [...] gates" where Aer's exact path had answered.
+    X = np.random.default_rng(6).uniform(0, np.pi, size=(4, 3))
+    qt = EstimatorTransformer(n_layers=1, backend=DEVICES["london"], random_state=0).fit(X)
+    out = qt.transform(X)
+    assert qt.runner_.jobs.summary()["n_jobs"] == 0
+    values = qt.parameter_values(X, np.tile(qt.weights_, (4, 1)))
+    aer = qt.runner_.expval_z(qt.circuit_, qt.parameters_, values)  # no readout errors
+    bare = qt.runner_.noisy_simulator(qt.circuit_, qt.input_params_, qt.weight_params_,
+                                      readout=False)
+    no_readout = bare.expval_z(torch.from_numpy(X), torch.from_numpy(qt.weights_)).numpy()
+    assert np.abs(no_readout - aer).max() < 1e-6
+    assert np.abs(out - no_readout).max() > 1e-3  # readout errors are in the output
+
+
 def test_quantum_layer_trains_by_autograd_and_measures_from_exact_probabilities():
     X = np.random.default_rng(4).uniform(0, np.pi, size=(6, 3))
     qt = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), random_state=0).fit(X)
