@@ -10,7 +10,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2, FakeTorontoV2
+from qiskit_ibm_runtime.fake_provider import FakeLondonV2, FakeManilaV2, FakeTorontoV2
 from sklearn.base import clone
 
 from skqegm import QEGMSampler
@@ -25,7 +25,9 @@ from skqegm.quantum import (
     variational_circuit,
 )
 
-DEVICES = {"manila": FakeManilaV2(), "toronto": FakeTorontoV2()}
+# London's basis is the older u1/u2/u3 + cx: the transpiler writes the encoding's
+# rotations as parametrised u3 gates.
+DEVICES = {"manila": FakeManilaV2(), "toronto": FakeTorontoV2(), "london": FakeLondonV2()}
 _AER = {}
 
 
@@ -83,6 +85,8 @@ CASES = [
     ("toronto", 5, "angle", None),
     ("manila", 16, "amplitude", "linear"),
     ("toronto", 32, "amplitude", None),
+    ("london", 4, "angle", "linear"),
+    ("london", 16, "amplitude", None),
 ]
 
 
@@ -131,8 +135,9 @@ def test_readout_convention_matches_aer_sampling():
     assert np.abs(freq - probs).max() < 5 * np.sqrt(0.25 / shots)
 
 
-def test_gradients_match_finite_differences_and_parameter_shift():
-    device = DEVICES["toronto"]
+@pytest.mark.parametrize("device", ["toronto", "london"])  # encoding by rz, by u3's ry
+def test_gradients_match_finite_differences_and_parameter_shift(device):
+    device = DEVICES[device]
     qc, isa, inputs, weights, values, W = _case(device, 4, "angle", "linear", n_rows=3)
     sim = NoisyDensityMatrixSimulator(isa, inputs, weights, device, 4)
     rng = np.random.default_rng(1)
@@ -193,6 +198,22 @@ def test_transformers_use_it_and_match_aer_without_readout():
     probs = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), encoding="amplitude",
                                random_state=0).fit(X).transform(X)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_a_device_of_the_u1_u2_u3_basis_is_simulated_not_refused():
+    # FakeLondonV2's transpiler writes the encoding as parametrised u3 gates: transform
+    # raised "handles parametrised [...] gates" where Aer's exact path had answered.
+    X = np.random.default_rng(6).uniform(0, np.pi, size=(4, 3))
+    qt = EstimatorTransformer(n_layers=1, backend=DEVICES["london"], random_state=0).fit(X)
+    out = qt.transform(X)
+    assert qt.runner_.jobs.summary()["n_jobs"] == 0
+    values = qt.parameter_values(X, np.tile(qt.weights_, (4, 1)))
+    aer = qt.runner_.expval_z(qt.circuit_, qt.parameters_, values)  # no readout errors
+    bare = qt.runner_.noisy_simulator(qt.circuit_, qt.input_params_, qt.weight_params_,
+                                      readout=False)
+    no_readout = bare.expval_z(torch.from_numpy(X), torch.from_numpy(qt.weights_)).numpy()
+    assert np.abs(no_readout - aer).max() < 1e-6
+    assert np.abs(out - no_readout).max() > 1e-3  # readout errors are in the output
 
 
 def test_quantum_layer_trains_by_autograd_and_measures_from_exact_probabilities():

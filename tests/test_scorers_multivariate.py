@@ -105,6 +105,45 @@ def test_hdr_differs_from_the_central_interval_where_the_model_is_skewed():
     assert central == pytest.approx(-(1 - np.log(4 / 3) - 0.5), abs=0.01)
 
 
+class Steps:
+    """A piecewise-constant density on [0, 1]^2: 1.6 where x0 < 0.5, 0.4 elsewhere.
+
+    Its log-density takes two values, so the level of an HDR is tied by a whole region:
+    the HDR of mass 0.9 is the high half (mass 0.8) and a quarter of the low half.
+    """
+
+    def sample(self, n_samples, random_state=None):
+        rng = np.random.RandomState(random_state)
+        X = rng.uniform(size=(n_samples, 2))
+        X[:, 0] = np.where(rng.uniform(size=n_samples) < 0.8, 0.5, 1.0) - X[:, 0] / 2
+        return X
+
+    def score_samples(self, X):
+        X = np.asarray(X, dtype=float)
+        inside = np.all((X >= 0) & (X <= 1), axis=1)
+        return np.where(inside, np.log(np.where(X[:, 0] < 0.5, 1.6, 0.4)), -np.inf)
+
+
+@pytest.mark.parametrize("coverage", [0.5, 0.9])
+def test_hdr_coverage_of_a_flat_or_stepped_density_counts_its_level_set_in_part(coverage):
+    """A density constant on a region ties every point of it at the level: the region of
+    mass ``coverage`` takes that level set in part, so the true model is calibrated."""
+    X = Steps().sample(4000, random_state=7)
+    # Binomial sd of 4,000 held-out rows: <= 0.008.
+    assert make_coverage_scorer(coverage)(Steps(), X) > -0.025
+
+    class Box(IsotropicGaussian):  # uniform on [0, 1]^3: one level everywhere
+        def sample(self, n_samples, random_state=None):
+            return np.random.RandomState(random_state).uniform(size=(n_samples, 3))
+
+        def score_samples(self, X):
+            X = np.asarray(X, dtype=float)
+            return np.where(np.all((X >= 0) & (X <= 1), axis=1), 0.0, -np.inf)
+
+    U = np.random.RandomState(8).uniform(size=(4000, 3))
+    assert make_coverage_scorer(coverage)(Box(3), U) > -0.025
+
+
 def test_rare_events_from_an_exact_rarity_rank_an_exact_model_perfectly(held_out):
     radius = lambda X: np.sum(np.asarray(X) ** 2, axis=1)  # noqa: E731 (exact rarity)
     recall = make_rare_event_recall_scorer(rarity=radius)(IsotropicGaussian(3), held_out)
@@ -239,3 +278,18 @@ def test_tail_kl_scorer_takes_a_rarity(held_out):
     assert wide < exact <= 0
     with pytest.raises(ValueError, match="side must be 'both'"):
         make_tail_kl_scorer(rarity=radius, side="upper")
+
+
+def test_weighted_hdr_coverage_of_a_stepped_density_equals_repeated_rows():
+    # The tied level set counts in part for weighted rows too: integer weights are rows
+    # repeated (the two changes, weights and ties, meet in one share).
+    X = Steps().sample(400, random_state=3)
+    weights = np.random.RandomState(4).randint(0, 4, size=400)
+    scorer = make_coverage_scorer(0.9, n_draws=50)
+    weighted = scorer(Steps(), X, sample_weight=weights)
+    rows = np.repeat(X, weights, 0)  # about as many draws as the weighted call's 20,000
+    repeated = make_coverage_scorer(0.9, n_draws=20000 // len(rows) + 1)(Steps(), rows)
+    # The exact region: the high half and half of the low half's mass (0.8 + 0.1).
+    share = np.average(np.where(X[:, 0] < 0.5, 1.0, 0.5), weights=weights)
+    assert weighted == pytest.approx(-abs(share - 0.9), abs=0.02)
+    assert weighted == pytest.approx(repeated, abs=0.02)

@@ -279,11 +279,12 @@ def _mass_level(log_density, coverage):
 
 
 def _hdr_inside(estimator, X_raw, X, coverage, n_draws, random_state):
-    """Whether each held-out row lies in the model's highest-density region of mass
+    """How much of each held-out row lies in the model's highest-density region of mass
     ``coverage`` (the scorer's coverage is their share, weighted or not).
 
     The region is ``{x : log p(x) >= level}``, with ``level`` set so that it holds
-    ``coverage`` of the model's own draws; any score works there (the region of a
+    ``coverage`` of the model's own draws (a level set tied at ``level`` counts in part:
+    see :func:`_inside`); any score works there (the region of a
     pipeline's score in transformed units holds the same mass), a density makes it the
     smallest such region.
     """
@@ -300,7 +301,23 @@ def _hdr_inside(estimator, X_raw, X, coverage, n_draws, random_state):
         draws = _draw_samples(estimator, n_samples, n_features, random_state)
         log_density = _draws_kde(draws[: n_samples // 2], estimator)
         at_draws, at_rows = log_density(draws[n_samples // 2:]), log_density(X)
-    return at_rows >= _mass_level(at_draws, coverage)
+    return _inside(at_rows, at_draws, coverage)
+
+
+def _inside(at_rows, at_draws, coverage):
+    """How much of each row lies inside the region ``{score >= level}`` of mass
+    ``coverage``: 1 above the level, 0 below it, and ``part`` on it.
+
+    Where the model's score is constant on a region (a flat or stepped density), every
+    point of it ties at the level and ``{score >= level}`` holds more than ``coverage``
+    of the draws. The region then takes that level set in part: the share ``part`` of it
+    that brings the draws' mass to ``coverage``, and the same share of each row on it. A
+    continuous score has no ties, and this is ``at_rows >= level``.
+    """
+    level = _mass_level(at_draws, coverage)
+    above, on = np.mean(at_draws > level), np.mean(at_draws == level)
+    part = min(1.0, (coverage - above) / on)
+    return (at_rows > level) + part * (at_rows == level)
 
 
 def _model_intervals(estimator, X, y, coverage):
@@ -675,7 +692,9 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     - unsupervised sampler, ``region="hdr"`` (the default with several features): the
       share of held-out rows inside the model's highest-density region of mass
       ``coverage``, ``{x : log p(x) >= level}`` with ``level`` the ``1 - coverage``
-      quantile of ``log p`` over ``n_draws * len(X)`` fresh draws. ``log p`` is the
+      quantile of ``log p`` over ``n_draws * len(X)`` fresh draws; where ``log p`` is
+      constant on a region at that level (a flat or stepped density), the region counts
+      in the share that brings the draws' mass to ``coverage``. ``log p`` is the
       model's ``score_samples``; for a sampler without one, a Gaussian KDE fitted on one
       half of ``min(n_draws * len(X), 2 * MAX_KDE_DRAWS)`` draws, the level set on the
       other half (a KDE overrates its own centres).

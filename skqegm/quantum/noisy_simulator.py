@@ -20,8 +20,9 @@ How it computes (all in float64):
   observables (Heisenberg picture), giving a matrix ``M`` with ``out = M r``: one
   matrix product for the whole batch.
 * When the prefix holds no two-qubit gate (angle encoding), the row state is a product,
-  and when each qubit's row-dependent gate is one ``rz`` its Pauli vector lies in a
-  fixed 3-dimensional space (``1, cos, sin`` of the angle): ``M`` is contracted to
+  and when each qubit's row-dependent gate is one rotation (``rz``, ``rx``, ``ry``) its
+  Pauli vector lies in a fixed 3-dimensional space (``1, cos, sin`` of the angle): ``M``
+  is contracted to
   ``3**m`` columns rather than ``4**m``.
 
 Not modelled (Aer's exact path on the same circuit leaves them out too): noise on idle
@@ -344,9 +345,14 @@ class NoisyDensityMatrixSimulator:
                 error_ptm = ptm_cache[key]
             qubits = tuple(local[q] for q in physical)
             if op.is_parameterized():
-                coef, offset = _affine_angle(op, column, len(params))
-                ops.append({"qubits": qubits, "gate": name, "coef": coef, "offset": offset,
-                            "error": error_ptm})
+                # One rotation, or the rz ry rz of a u3 (older devices' basis); the
+                # gate's error follows the last.
+                rotations = _rotations(op)
+                for k, (gate, angle) in enumerate(rotations):
+                    coef, offset = _affine_angle(gate, angle, column, len(params))
+                    ops.append({"qubits": qubits, "gate": gate, "coef": coef,
+                                "offset": offset,
+                                "error": error_ptm if k == len(rotations) - 1 else None})
             else:
                 key = ("gate", name, tuple(float(p) for p in op.params), physical)
                 if key not in ptm_cache:
@@ -426,8 +432,9 @@ class NoisyDensityMatrixSimulator:
                 "suffix": _fuse(self._ops, suffix)}
         plan["product"] = all(len(self._ops[i]["qubits"]) == 1 for i in prefix)
         if plan["product"]:
-            # Per qubit: its prefix operations; a last row-dependent rz (nothing after it
-            # but its constant error) makes the row's Pauli vector 3-dimensional.
+            # Per qubit: its prefix operations; a last row-dependent rotation (nothing
+            # after it but its constant error) makes the row's Pauli vector
+            # 3-dimensional.
             per_qubit = {q: [i for i in prefix if self._ops[i]["qubits"] == (q,)]
                          for q in range(self.n_active)}
             plan["per_qubit"], plan["dims"] = per_qubit, []
@@ -437,7 +444,7 @@ class NoisyDensityMatrixSimulator:
                 if not dependent:
                     plan["dims"].append(1)
                 elif (len(dependent) == 1 and dependent[0] == ops_q[-1]
-                      and self._ops[dependent[0]].get("gate") == "rz"):
+                      and self._ops[dependent[0]].get("gate") in _ROTATIONS):
                     plan["dims"].append(3)
                 else:
                     plan["dims"].append(4)
@@ -535,10 +542,14 @@ class NoisyDensityMatrixSimulator:
         if dim == 1:
             return state[:, None]
         op = self._ops[plan["per_qubit"][q][-1]]
-        s0, s1, s2, s3 = state
-        zero = torch.zeros((), dtype=torch.float64)
-        basis = torch.stack([torch.stack([s0, zero, zero, s3]), torch.stack([zero, s1, s2, zero]),
-                             torch.stack([zero, -s2, s1, zero])], dim=1)
+        # The rotation keeps the Pauli components off its plane (a, b) and turns the
+        # plane's: s_a' = cos s_a - sin s_b, s_b' = sin s_a + cos s_b.
+        a, b = _ROTATIONS[op["gate"]]
+        fixed, turned, quarter = state.clone(), torch.zeros_like(state), torch.zeros_like(state)
+        fixed[[a, b]] = 0.0
+        turned[[a, b]] = state[[a, b]]
+        quarter[a], quarter[b] = -state[b], state[a]
+        basis = torch.stack([fixed, turned, quarter], dim=1)
         if op["error"] is not None:
             basis = torch.from_numpy(op["error"]) @ basis
         return basis
@@ -594,17 +605,32 @@ def _values(inputs, weights, per_row):
     return torch.cat([inputs, weights], dim=1)
 
 
-def _affine_angle(op, column, n_params):
-    """``(coef, offset)`` with ``angle = offset + coef @ values`` for a rotation gate."""
-    if op.name not in _ROTATIONS or len(op.params) != 1:
-        raise ValueError(f"The noisy simulator handles parametrised {sorted(_ROTATIONS)} "
-                         f"gates; the circuit holds a parametrised {op.name!r}.")
-    expr = op.params[0]
+def _rotations(op):
+    """A parametrised gate as ``[(rotation, angle), ...]`` in time order.
+
+    ``u3(theta, phi, lam)`` (also ``u``, and ``u2(phi, lam) = u3(pi / 2, phi, lam)``) is
+    ``rz(phi) ry(theta) rz(lam)`` up to a global phase, which a density matrix does not see.
+    """
+    if op.name in _ROTATIONS and len(op.params) == 1:
+        return [(op.name, op.params[0])]
+    if op.name in ("u3", "u", "u2"):
+        theta, phi, lam = (math.pi / 2, *op.params) if op.name == "u2" else op.params
+        return [("rz", lam), ("ry", theta), ("rz", phi)]
+    raise ValueError(f"The noisy simulator handles parametrised "
+                     f"{sorted([*_ROTATIONS, 'u', 'u2', 'u3'])} gates; the circuit holds a "
+                     f"parametrised {op.name!r}.")
+
+
+def _affine_angle(gate, expr, column, n_params):
+    """``(coef, offset)`` with ``angle = offset + coef @ values`` for a rotation's angle
+    ``expr`` (a parameter expression or a number)."""
     coef = np.zeros(n_params)
+    if not hasattr(expr, "parameters"):  # a fixed angle of a parametrised u3
+        return coef, float(expr)
     for param in expr.parameters:
         slope = expr.gradient(param)
         if param not in column or not isinstance(slope, (int, float)) or isinstance(slope, bool):
-            raise ValueError(f"The angle {expr} of gate {op.name!r} must be affine in the "
+            raise ValueError(f"The angle {expr} of gate {gate!r} must be affine in the "
                              "circuit's parameters.")
         coef[column[param]] = float(slope)
     offset = float(expr.bind({param: 0.0 for param in expr.parameters}))
