@@ -504,7 +504,7 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         self._check_fallback(refused=("exact",))
         if transformer is not None:
             backend = self._fitted_backend()
-            if (check_backend(transformer.backend) == "detached"
+            if (check_backend(transformer.fitted_params_["backend"]) == "detached"
                     and check_backend(backend) != "detached"):
                 transformer.set_params(backend=backend)  # a saved device, re-attached
             transformer.set_params(**params)
