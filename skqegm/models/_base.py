@@ -550,9 +550,15 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
     def __setstate__(self, state):
         jobs = state.pop("_circuit_jobs", None)
         super().__setstate__(state)
-        runner = getattr(self._circuit(), "runner_", None) if jobs is not None else None
-        if runner is not None:
-            runner.jobs = jobs
+        transformer = self._circuit() if hasattr(self, "network_") else None
+        if transformer is None:
+            return
+        if jobs is not None and transformer.runner_ is not None:
+            transformer.runner_.jobs = jobs
+        # The network was rebuilt around quantum_layer_ itself: as after the fit, the
+        # public handle is a copy sharing only the circuit's jobs, so that its set_params
+        # or refit leaves the model's circuit as it was.
+        self.quantum_layer_ = self.network_.latent.layer.to_transformer()
 
     def _provenance(self, seeds):
         """What a run needs to be reproduced: backend, shots, seeds, package versions."""

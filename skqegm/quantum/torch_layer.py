@@ -206,6 +206,10 @@ class QuantumLayer(torch.nn.Module):
 
         The weights are both its fitted ``weights_`` and its ``weights`` parameter, so a
         ``clone`` (for instance to run the trained circuit on another backend) keeps them.
+        The copy runs the same fitted circuit, so on a Qiskit backend its jobs share the
+        transformer's job manager: one count of the shots submitted (which ``max_shots``
+        budgets against) and one record of jobs, also after a model holding both is
+        saved and loaded. A ``clone`` is unfitted and independent.
 
         Returns
         -------
@@ -224,12 +228,19 @@ class QuantumLayer(torch.nn.Module):
         >>> bool(np.allclose(moved.transform(X), trained.transform(X), atol=1e-6))
         True
         """
-        # The backends are shared, not copied: a device holds its service's session.
+        # The backends are shared, not copied: a device holds its service's session. So
+        # is the job manager: the copy's jobs are the fitted circuit's jobs.
         shared = {id(self.transformer.backend): self.transformer.backend,
                   id(self.transformer.fallback): self.transformer.fallback}
+        if self.transformer.runner_ is not None:
+            jobs = self.transformer.runner_.jobs
+            shared[id(jobs)] = jobs
         fitted = copy.deepcopy(self.transformer, memo=shared)
         weights = self.weights.detach().double().numpy().copy()
-        fitted.set_params(weights=weights)
+        # A copy goes through the saved state, which keeps a device with credentials as
+        # its description: the device itself is given back (re-attached), so the copy runs.
+        fitted.set_params(weights=weights, backend=self.transformer.backend,
+                          fallback=self.transformer.fallback)
         fitted.weights_ = weights.copy()
         return fitted
 
