@@ -275,8 +275,9 @@ def test_the_jobs_of_quantum_layer_are_the_models_saved_or_not():
         assert layer.runner_.describe()["n_jobs"] == before["n_jobs"] + 2, how
         # A clone is unfitted and independent; a refit of the handle leaves the model's
         # circuit (and its count) as they were.
-        clone(layer).fit(np.zeros((2, 1))).transform(np.zeros((2, 1)))
         submitted = layer.runner_.describe()["shots_submitted"]
+        clone(layer).fit(np.zeros((2, 1))).transform(np.zeros((2, 1)))
+        assert layer.runner_.describe()["shots_submitted"] == submitted, how
         layer.set_params(backend=None, shots=None).fit(np.zeros((2, 1)))
         copy.set_params(max_shots=submitted)
         with pytest.raises(ShotBudgetError, match=f"and {submitted:,} were already submitted"):
