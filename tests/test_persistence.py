@@ -261,7 +261,10 @@ def test_the_jobs_of_quantum_layer_are_the_models_saved_or_not():
     model = QEGMSampler(n_qubits=1, n_layers=1, backend="aer", shots=4, max_epochs=1,
                         hidden_layer_sizes=(4,), early_stopping=False,
                         random_state=0).fit(X_MIX[:20])
+    model.quantum_layer_.set_params(max_retries=0)  # the handle's own, saved as set
     restored, _ = _round_trips(model)
+    loaded, layer = pickle.loads(pickle.dumps((model, model.quantum_layer_)))
+    assert loaded.quantum_layer_ is layer
     for how, copy in [("in memory", model), *restored.items()]:
         layer = copy.quantum_layer_
         before = layer.runner_.describe()
@@ -273,6 +276,7 @@ def test_the_jobs_of_quantum_layer_are_the_models_saved_or_not():
         copy.set_params(max_shots=None)
         copy.sample(5, random_state=0)  # the model's job, in the layer's records
         assert layer.runner_.describe()["n_jobs"] == before["n_jobs"] + 2, how
+        assert layer.get_params()["max_retries"] == 0, how
         # A clone is unfitted and independent; a refit of the handle leaves the model's
         # circuit (and its count) as they were.
         submitted = layer.runner_.describe()["shots_submitted"]

@@ -555,10 +555,11 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
             return
         if jobs is not None and transformer.runner_ is not None:
             transformer.runner_.jobs = jobs
-        # The network was rebuilt around quantum_layer_ itself: as after the fit, the
-        # public handle is a copy sharing only the circuit's jobs, so that its set_params
-        # or refit leaves the model's circuit as it was.
-        self.quantum_layer_ = self.network_.latent.layer.to_transformer()
+        # The network was rebuilt around quantum_layer_ itself: as after the fit, it runs
+        # a copy sharing only the circuit's jobs, so that set_params or a refit of
+        # quantum_layer_ (kept as saved) leaves the model's circuit as it was.
+        layer = self.network_.latent.layer
+        layer.transformer = layer.to_transformer()
 
     def _provenance(self, seeds):
         """What a run needs to be reproduced: backend, shots, seeds, package versions."""
