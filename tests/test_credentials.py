@@ -133,3 +133,24 @@ def test_a_reattached_device_keeps_the_count_of_shots_submitted():
     loaded.set_params(max_shots=None)
     np.testing.assert_array_equal(loaded.sample(5, random_state=0),
                                   model.sample(5, random_state=0))
+
+
+def test_the_quantum_layer_of_a_model_fitted_on_a_device_with_credentials_runs():
+    # quantum_layer_ is a copy of the fitted circuit, made through its saved state, which
+    # keeps the device as its description: in memory it refused to run ("not saved with
+    # the model"). Its jobs are the model's (one record, one count against max_shots).
+    backend = StandInBackend()
+    model = QEGMSampler(n_qubits=1, n_layers=1, backend=backend, shots=4, max_epochs=1,
+                        hidden_layer_sizes=(4,), early_stopping=False, random_state=0).fit(X)
+    layer = model.quantum_layer_
+    assert layer.get_params()["backend"] is backend
+    assert layer.transform(X[:2]).shape == (2, 2)
+    assert layer.runner_.describe()["n_jobs"] == model.provenance_["runtime"]["n_jobs"] + 1
+    _assert_no_token({"pickle": pickle.dumps(model), "layer": pickle.dumps(layer)})
+    # Loaded, it is re-attached as the model is, with its own set_params.
+    loaded = pickle.loads(pickle.dumps(model))
+    loaded.set_params(backend=backend).sample(5, random_state=0)
+    n_jobs = loaded.quantum_layer_.runner_.describe()["n_jobs"]
+    assert n_jobs == layer.runner_.describe()["n_jobs"] + 1
+    loaded.quantum_layer_.set_params(backend=backend).transform(X[:2])
+    assert loaded.quantum_layer_.runner_.describe()["n_jobs"] == n_jobs + 1

@@ -6,6 +6,7 @@ import pickle
 import joblib
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from skqegm import FilteredRiskEstimator, QEGMSampler, TailRiskEstimator
 from skqegm.baselines import (
@@ -250,3 +251,39 @@ def test_the_shots_submitted_survive_saving(latent, noise):
             copy.sample(5, random_state=0)
         copy.set_params(max_shots=None)
         assert copy.sample(5, random_state=0).shape == (5, 1), how
+
+
+def test_the_jobs_of_quantum_layer_are_the_models_saved_or_not():
+    # quantum_layer_ runs the fitted model's circuit, so its jobs count against the model's
+    # max_shots and enter its records, as the model's own do. It was a copy with a count
+    # of its own until the model was saved and loaded; then it was the network's own
+    # transformer, which the model's calls set_params on and its refit broke.
+    model = QEGMSampler(n_qubits=1, n_layers=1, backend="aer", shots=4, max_epochs=1,
+                        hidden_layer_sizes=(4,), early_stopping=False,
+                        random_state=0).fit(X_MIX[:20])
+    model.quantum_layer_.set_params(max_retries=0)  # the handle's own, saved as set
+    restored, _ = _round_trips(model)
+    loaded, layer = pickle.loads(pickle.dumps((model, model.quantum_layer_)))
+    assert loaded.quantum_layer_ is layer
+    for how, copy in [("in memory", model), *restored.items()]:
+        layer = copy.quantum_layer_
+        before = layer.runner_.describe()
+        layer.transform(np.zeros((3, 1)))  # 3 rows of 4 shots
+        submitted = before["shots_submitted"] + 12
+        copy.set_params(max_shots=submitted)  # spent, by the layer's job too
+        with pytest.raises(ShotBudgetError, match=f"and {submitted:,} were already submitted"):
+            copy.sample(5, random_state=0)
+        copy.set_params(max_shots=None)
+        copy.sample(5, random_state=0)  # the model's job, in the layer's records
+        assert layer.runner_.describe()["n_jobs"] == before["n_jobs"] + 2, how
+        assert layer.get_params()["max_retries"] == 0, how
+        # A clone is unfitted and independent; a refit of the handle leaves the model's
+        # circuit (and its count) as they were.
+        submitted = layer.runner_.describe()["shots_submitted"]
+        clone(layer).fit(np.zeros((2, 1))).transform(np.zeros((2, 1)))
+        assert layer.runner_.describe()["shots_submitted"] == submitted, how
+        layer.set_params(backend=None, shots=None).fit(np.zeros((2, 1)))
+        copy.set_params(max_shots=submitted)
+        with pytest.raises(ShotBudgetError, match=f"and {submitted:,} were already submitted"):
+            copy.sample(5, random_state=0)
+        assert copy.set_params(max_shots=None).sample(5, random_state=0).shape == (5, 1), how

@@ -119,6 +119,46 @@ def test_unsupported_combinations_raise():
         QuantumLayer(EstimatorTransformer(shots=10).fit(X))
 
 
+@pytest.mark.parametrize("backend", [None, "aer", "fake"])
+@pytest.mark.parametrize("change", [{"n_layers": 2}, {"encoding": "amplitude"},
+                                    {"entanglement": None}, {"shots": 7}],
+                         ids=["n_layers", "encoding", "entanglement", "shots"])
+def test_the_layer_runs_the_fitted_circuit_whatever_set_params_changed(backend, change):
+    # The rule of 'Backends after a fit': the circuit and shots stay the fit's until a
+    # refit. The layer read the current ones: n_layers=2 made the exact simulator refuse
+    # the fitted weights, encoding='amplitude' gave other outputs (on a Qiskit backend it
+    # refused input gradients), entanglement=None other outputs, shots=7 was refused.
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device = FakeManilaV2() if backend == "fake" else backend
+    X2 = X[:3, :2]
+    qt = SamplerTransformer(n_layers=1, backend=device, random_state=0).fit(X2)
+
+    def outputs():
+        layer = QuantumLayer(qt, dtype=torch.complex128)
+        x = torch.tensor(X2, requires_grad=True)
+        out = layer(x)
+        (out * torch.arange(4.0, dtype=out.dtype)).sum().backward()
+        return (out.detach().numpy(), x.grad.numpy(), layer.weights.grad.numpy(),
+                layer.measure(x.detach(), random_state=0))
+
+    expected = outputs()
+    qt.set_params(**change)
+    for got, want in zip(outputs(), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_the_layer_refuses_what_the_fit_cannot_train_whatever_set_params_says():
+    amplitude = EstimatorTransformer(n_layers=1, encoding="amplitude", backend="aer",
+                                     random_state=0).fit(X)
+    amplitude.set_params(encoding="angle")
+    with pytest.raises(ValueError, match="encoding='angle'"):
+        QuantumLayer(amplitude)(torch.tensor(X, requires_grad=True))
+    sampled = EstimatorTransformer(n_layers=1, shots=10).fit(X).set_params(shots=None)
+    with pytest.raises(ValueError, match="fitted with shots=10"):
+        QuantumLayer(sampled)
+
+
 def test_exact_measure_in_chunks_equals_one_batch():
     layer = QuantumLayer(SamplerTransformer(n_layers=2, random_state=1).fit(X))
     x = torch.tensor(rng.uniform(-np.pi, np.pi, size=(300, 3)), dtype=torch.float32)

@@ -355,3 +355,34 @@ def test_set_params_after_fit_keeps_the_fitted_circuit(cls, backend, shots, chan
     np.testing.assert_allclose(pickle.loads(pickle.dumps(qt)).transform(X), expected)
     refit = qt.fit(X).transform(X)  # a refit takes the new parameters
     assert refit.shape != expected.shape or not np.allclose(refit, expected)
+
+
+@pytest.mark.parametrize("cls", TRANSFORMERS)
+def test_fitted_params_are_the_fits_and_survive_saving(cls, tmp_path):
+    # The public record of what defines the results (QuantumLayer reads it, as no module
+    # reads another's private names): the fit's values, whatever set_params changes.
+    sio = pytest.importorskip("skops.io")
+    qt = cls(n_layers=1, backend="aer", shots=16, random_state=0).fit(X3)
+    expected = {"backend": "aer", "shots": 16, "n_layers": 1, "encoding": "angle",
+                "entanglement": "linear"}
+    if cls is SamplerTransformer:
+        expected["readout_mitigation"] = False
+    assert qt.fitted_params_ == expected
+    qt.set_params(backend=None, shots=None, n_layers=2, encoding="amplitude",
+                  entanglement=None)
+    qt.fitted_params_["shots"] = 1  # a copy: changes nothing
+    assert qt.fitted_params_ == expected
+    joblib.dump(qt, tmp_path / "qt.joblib")
+    data = sio.dumps(qt)
+    for loaded in (pickle.loads(pickle.dumps(qt)), joblib.load(tmp_path / "qt.joblib"),
+                   sio.loads(data, trusted=sio.get_untrusted_types(data=data))):
+        assert loaded.fitted_params_ == expected
+    assert not hasattr(clone(qt), "fitted_params_")  # unfitted, as the other attributes
+    assert clone(qt).fit(X3).fitted_params_["encoding"] == "amplitude"
+    # A transformer saved before the fit's values were kept reads the current ones.
+    state = qt.__getstate__()
+    del state["_fit_params"], state["_fit_backend"]
+    old = cls.__new__(cls)
+    old.__setstate__(state)
+    assert old.fitted_params_ == {**expected, "backend": None, "shots": None, "n_layers": 2,
+                                  "encoding": "amplitude", "entanglement": None}

@@ -504,7 +504,7 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         self._check_fallback(refused=("exact",))
         if transformer is not None:
             backend = self._fitted_backend()
-            if (check_backend(transformer.backend) == "detached"
+            if (check_backend(transformer.fitted_params_["backend"]) == "detached"
                     and check_backend(backend) != "detached"):
                 transformer.set_params(backend=backend)  # a saved device, re-attached
             transformer.set_params(**params)
@@ -550,9 +550,16 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
     def __setstate__(self, state):
         jobs = state.pop("_circuit_jobs", None)
         super().__setstate__(state)
-        runner = getattr(self._circuit(), "runner_", None) if jobs is not None else None
-        if runner is not None:
-            runner.jobs = jobs
+        transformer = self._circuit() if hasattr(self, "network_") else None
+        if transformer is None:
+            return
+        if jobs is not None and transformer.runner_ is not None:
+            transformer.runner_.jobs = jobs
+        # The network was rebuilt around quantum_layer_ itself: as after the fit, it runs
+        # a copy sharing only the circuit's jobs, so that set_params or a refit of
+        # quantum_layer_ (kept as saved) leaves the model's circuit as it was.
+        layer = self.network_.latent.layer
+        layer.transformer = layer.to_transformer()
 
     def _provenance(self, seeds):
         """What a run needs to be reproduced: backend, shots, seeds, package versions."""

@@ -166,7 +166,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         The trained torch modules (encoder, latent, decoder).
     quantum_layer_ : SamplerTransformer or None
         The QVL with its trained weights, usable on its own (``transform`` gives the
-        outcome probabilities of latent vectors); ``None`` for the classical twin.
+        outcome probabilities of latent vectors); ``None`` for the classical twin. On a
+        Qiskit backend its jobs are the model's: they count against the shots the
+        model submitted (``max_shots``) and enter its job records.
     loss_curve_ : list of float
         Mean training loss per epoch.
     validation_scores_ : list of float or None

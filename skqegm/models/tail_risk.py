@@ -182,7 +182,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     network_ : GenerativeNetwork
         The trained torch modules.
     quantum_layer_ : SamplerTransformer or None
-        The trained variational layer; ``None`` for the twin.
+        The trained variational layer; ``None`` for the twin. Its jobs are the
+        model's, as in :class:`~skqegm.QEGMSampler`.
     loss_curve_, validation_scores_, n_iter_ : list, list or None, int
         Training history, as in :class:`~skqegm.QEGMSampler`.
     provenance_ : dict

@@ -643,8 +643,8 @@ class JobManager:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        # Open batches belong to the live process and its scope: a copy (a fitted
-        # model's quantum_layer_, taken inside the fit) must not open one it never closes.
+        # Open batches belong to the live process and its scope: a copy (a transformer
+        # saved or deep-copied inside a fit) must not open one it never closes.
         state["_modes"] = {}
         state["_depth"] = 0
         return state

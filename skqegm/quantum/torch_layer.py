@@ -32,8 +32,9 @@ class QuantumLayer(torch.nn.Module):
     Parameters
     ----------
     transformer : EstimatorTransformer or SamplerTransformer
-        A fitted transformer: its circuit, backend, shots and seed are used and its
-        ``weights_`` initialise the trainable ``weights``.
+        A fitted transformer: its circuit, backend and shots as the fit used them
+        (``fitted_params_``, whatever ``set_params`` changed since) and its seed are
+        used, and its ``weights_`` initialise the trainable ``weights``.
     dtype : {torch.complex64, torch.complex128}, default=torch.complex64
         Precision of the exact simulator (ignored on Qiskit backends, which compute in
         float64; their outputs take the input's dtype).
@@ -58,10 +59,12 @@ class QuantumLayer(torch.nn.Module):
     def __init__(self, transformer, dtype=torch.complex64):
         super().__init__()
         check_is_fitted(transformer)
-        if transformer.runner_ is None and transformer.shots is not None:
+        fitted = transformer.fitted_params_  # the fit's circuit and shots, not set_params'
+        if transformer.runner_ is None and fitted["shots"] is not None:
             raise ValueError(
-                "shots with the exact backend cannot be trained by autograd; train on exact "
-                "values (shots=None) or sample on a Qiskit backend (e.g. backend='aer')."
+                f"shots with the exact backend cannot be trained by autograd (the transformer "
+                f"was fitted with shots={fitted['shots']}); train on exact values "
+                "(shots=None) or sample on a Qiskit backend (e.g. backend='aer')."
             )
         self.transformer = transformer
         real = torch.float32 if dtype == torch.complex64 else torch.float64
@@ -71,8 +74,8 @@ class QuantumLayer(torch.nn.Module):
         self._simulator = None
         if transformer.runner_ is None:
             self._simulator = StatevectorSimulator(
-                transformer.n_qubits_, transformer.n_layers, transformer.encoding, dtype,
-                entanglement=transformer.entanglement,
+                transformer.n_qubits_, fitted["n_layers"], fitted["encoding"], dtype,
+                entanglement=fitted["entanglement"],
             )
         self._rng = np.random.default_rng(transformer.seed_)
 
@@ -81,13 +84,18 @@ class QuantumLayer(torch.nn.Module):
         """Whether outputs come from the exact noisy simulator (a fake device, no shots)."""
         return self.transformer.exact_noisy
 
+    @property
+    def _angle_encoded(self):
+        """Whether the fitted circuit takes each input as one rotation angle."""
+        return self.transformer.fitted_params_["encoding"] == "angle"
+
     def forward(self, x):
         """Outputs of the transformer for the rows of ``x``: ``(n_samples, n_outputs)``."""
         if self._simulator is not None:
             return getattr(self._simulator, self._output)(x, self.weights)
         if self._noisy:
             return self._forward_noisy(x)
-        if x.requires_grad and self.transformer.encoding != "angle":
+        if x.requires_grad and not self._angle_encoded:
             raise ValueError(
                 "Input gradients on a Qiskit backend need encoding='angle' (each input is "
                 "one rotation angle); amplitude encoding has no two-term shift rule."
@@ -101,7 +109,7 @@ class QuantumLayer(torch.nn.Module):
 
     def _forward_noisy(self, x, output=None):
         """Exact noisy outputs with autograd gradients (no parameter shift)."""
-        if self.transformer.encoding == "angle":
+        if self._angle_encoded:
             inputs = x.double()
         elif x.requires_grad and torch.is_grad_enabled():
             raise ValueError("Input gradients through the noisy simulator need "
@@ -198,6 +206,10 @@ class QuantumLayer(torch.nn.Module):
 
         The weights are both its fitted ``weights_`` and its ``weights`` parameter, so a
         ``clone`` (for instance to run the trained circuit on another backend) keeps them.
+        The copy runs the same fitted circuit, so on a Qiskit backend its jobs share the
+        transformer's job manager: one count of the shots submitted (which ``max_shots``
+        budgets against) and one record of jobs, also after a model holding both is
+        saved and loaded. A ``clone`` is unfitted and independent.
 
         Returns
         -------
@@ -216,12 +228,19 @@ class QuantumLayer(torch.nn.Module):
         >>> bool(np.allclose(moved.transform(X), trained.transform(X), atol=1e-6))
         True
         """
-        # The backends are shared, not copied: a device holds its service's session.
+        # The backends are shared, not copied: a device holds its service's session. So
+        # is the job manager: the copy's jobs are the fitted circuit's jobs.
         shared = {id(self.transformer.backend): self.transformer.backend,
                   id(self.transformer.fallback): self.transformer.fallback}
+        if self.transformer.runner_ is not None:
+            jobs = self.transformer.runner_.jobs
+            shared[id(jobs)] = jobs
         fitted = copy.deepcopy(self.transformer, memo=shared)
         weights = self.weights.detach().double().numpy().copy()
-        fitted.set_params(weights=weights)
+        # A copy goes through the saved state, which keeps a device with credentials as
+        # its description: the device itself is given back (re-attached), so the copy runs.
+        fitted.set_params(weights=weights, backend=self.transformer.backend,
+                          fallback=self.transformer.fallback)
         fitted.weights_ = weights.copy()
         return fitted
 

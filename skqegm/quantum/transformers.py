@@ -239,7 +239,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
             jobs = JobManager(max_retries=self.max_retries, job_timeout=self.job_timeout,
                               max_shots=self.max_shots, session=self.session, seed=seed)
         if params is None:
-            params = {name: self._fitted(name) for name in self._circuit_params()}
+            params = self.fitted_params_
         options = {name: params[name] for name in self._runner_options()}
         return CircuitRunner(params["backend"], params["shots"], seed, jobs=jobs,
                              fallback=self.fallback, **options)
@@ -294,6 +294,37 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         """Number of output columns."""
         check_is_fitted(self)
         return self.n_qubits_ if self._output == "expval_z" else 2**self.n_qubits_
+
+    @property
+    def fitted_params_(self):
+        """The parameters that define the results, as the fit used them.
+
+        ``backend``, ``shots``, ``n_layers``, ``encoding`` and ``entanglement`` (and
+        ``readout_mitigation`` of :class:`SamplerTransformer`) stay the fit's until a
+        refit, whatever ``set_params`` changes since (the user guide's 'Backends after a
+        fit'): code that runs the fitted circuit (such as
+        :class:`~skqegm.quantum.QuantumLayer`) reads them here, not with
+        ``get_params``. The backend is the fit's, or the device re-attached with
+        ``set_params(backend=device)`` to a transformer saved without it. A transformer
+        saved before the fit kept them gives their current values.
+
+        Returns
+        -------
+        params : dict
+            ``{name: value}``, a new dict at each read (changing it changes nothing).
+
+        Examples
+        --------
+        >>> from skqegm.quantum import SamplerTransformer
+        >>> qt = SamplerTransformer(n_layers=1).fit([[0.0, 0.0]])
+        >>> params = qt.set_params(n_layers=3, encoding="amplitude").fitted_params_
+        >>> params["n_layers"], params["encoding"], params["shots"]
+        (1, 'angle', None)
+        >>> sorted(params)
+        ['backend', 'encoding', 'entanglement', 'n_layers', 'readout_mitigation', 'shots']
+        """
+        check_is_fitted(self)
+        return {name: self._fitted(name) for name in self._circuit_params()}
 
     def evaluate(self, X, weight_sets):
         """Outputs of the circuit on ``X`` for each of several weight sets, in one call.
@@ -724,6 +755,10 @@ class EstimatorTransformer(_QuantumTransformer):
         The weights used.
     seed_ : int
         Seed of the simulators and the transpiler, drawn from ``random_state``.
+    fitted_params_ : dict
+        ``backend``, ``shots``, ``n_layers``, ``encoding`` and ``entanglement`` as the
+        fit used them: they define the results until a refit, whatever ``set_params``
+        changes since.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features,)
@@ -820,6 +855,8 @@ class SamplerTransformer(_QuantumTransformer):
     weight_params_ : list of Parameter
     weights_ : ndarray of shape (n_weights,)
     seed_ : int
+    fitted_params_ : dict
+        With ``readout_mitigation`` as the fit used it.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features,)
         As in :class:`EstimatorTransformer`.
