@@ -198,7 +198,7 @@ def measure(args):
     records = {(label, name): [] for label in labels for name in args.models}
     differ = {}
     repeats = 1 if args.quick else args.repeats
-    budget = 0.2 if args.quick else args.budget
+    budget = min(0.2, args.budget) if args.quick else args.budget
     with tempfile.TemporaryDirectory() as folder:
         for name in args.models:
             for repeat in range(repeats):
@@ -255,7 +255,7 @@ def parse_args(argv=None):
     parser.add_argument("--budget", type=float, default=1.0,
                         help="CPU seconds of calls per method and worker")
     parser.add_argument("--quick", action="store_true",
-                        help="2 epochs, 200 test rows, 0.2 s per method, 1 repeat")
+                        help="2 epochs, 200 test rows, 0.2 s (at most) per method, 1 repeat")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
