@@ -295,7 +295,7 @@ def float64_copy(module):
     >>> double.weight.dtype, float64_copy(layer) is double
     (torch.float64, True)
     >>> with torch.no_grad():
-    ...     layer.weight.add_(1.0)  # a new weight: a new copy
+    ...     _ = layer.weight.add_(1.0)  # a new weight: a new copy
     >>> float64_copy(layer) is double
     False
     """
