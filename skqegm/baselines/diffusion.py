@@ -73,7 +73,14 @@ class _Denoiser(nn.Module):
 
     def forward(self, x, t):
         phase = (t.float() / self.n_steps)[:, None] * self.frequencies
-        return self.net(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
+        inputs = torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1)
+        if torch.is_grad_enabled():
+            return self.net(inputs)
+        # Sampling runs the network n_steps times: each ReLU in place (the same values,
+        # without a new tensor per layer and step).
+        for layer in self.net:
+            inputs = inputs.relu_() if type(layer) is nn.ReLU else layer(inputs)
+        return inputs
 
 
 class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
