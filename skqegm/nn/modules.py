@@ -193,8 +193,9 @@ class GaussianHead(nn.Module):
         # The copy made from the snapshot, so that the two always agree.
         snapshot = [None if p is None else p.detach().clone() for p in params]
         cast = [None if p is None else p.to(dtype, copy=True) for p in snapshot]
-        self.__dict__["_cast"] = (dtype, snapshot, list(zip(cast[::2], cast[1::2])))
-        return self.__dict__["_cast"][2]
+        pairs = list(zip(cast[::2], cast[1::2]))
+        self.__dict__["_cast"] = (dtype, snapshot, pairs)
+        return pairs
 
     def __getstate__(self):
         state = super().__getstate__()
