@@ -13,7 +13,8 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py", "bench_fit.py"])
+@pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py", "bench_fit.py",
+                                    "bench_predict.py"])
 def test_benchmark_prints_its_help(script):
     # argparse formats help strings with %: a bare "20%" in one breaks --help.
     result = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"],
@@ -462,3 +463,20 @@ def test_bench_fit_times_two_trees_and_compares_their_results(tmp_path):
         ("vae", None), ("vae", "identical")]
     assert all(r["cpu_s"] > 0 and r["loop_rows_per_cpu_s"] > 0 and r["epochs"] == 3
                for r in records)
+
+
+def test_bench_predict_times_two_trees_and_compares_their_results(tmp_path):
+    # The same checkout twice: the same predictions, so they must be equal bit for bit.
+    out = tmp_path / "predict.json"
+    root = str(BENCHMARKS.parent)
+    cmd = [sys.executable, str(BENCHMARKS / "bench_predict.py"), "--quick", "--budget", "0.05",
+           "--models", "vae", "diffusion", "--tree", root, "--tree", root, "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Time per call" in result.stdout
+    records = json.loads(out.read_text())["results"]
+    assert {(r["model"], r["method"]) for r in records} == {
+        ("vae", "sample(random_state=1)"), ("vae", "score_samples"),
+        ("diffusion", "sample(random_state=1)")}
+    assert [r["identical_to_first"] for r in records] == [None, "identical"] * 3
+    assert all(r["cpu_ms"] > 0 and r["runs"][0]["calls"] >= 3 for r in records)

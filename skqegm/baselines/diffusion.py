@@ -73,7 +73,14 @@ class _Denoiser(nn.Module):
 
     def forward(self, x, t):
         phase = (t.float() / self.n_steps)[:, None] * self.frequencies
-        return self.net(torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1))
+        inputs = torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=1)
+        if torch.is_grad_enabled():
+            return self.net(inputs)
+        # Sampling runs the network n_steps times: each ReLU in place (the same values,
+        # without a new tensor per layer and step).
+        for layer in self.net:
+            inputs = inputs.relu_() if type(layer) is nn.ReLU else layer(inputs)
+        return inputs
 
 
 class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
@@ -197,11 +204,15 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
 
     def _draw(self, n_samples, generator):
         betas, alpha_bar = self._schedule()
+        # Each step's coefficients, computed for all the steps at once: the same float32
+        # operations, element by element, as on each step's scalars.
+        eps_weight = betas / (1 - alpha_bar).sqrt()
+        rescale = (1 - betas).sqrt()
+        noise_scale = (betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])).sqrt()
         x = torch.randn(n_samples, self.n_features_in_, generator=generator)
         for t in range(self.n_steps - 1, -1, -1):
             eps = self.network_(x, torch.full((n_samples,), t))
-            x = (x - betas[t] / (1 - alpha_bar[t]).sqrt() * eps) / (1 - betas[t]).sqrt()
+            x = (x - eps_weight[t] * eps) / rescale[t]
             if t > 0:
-                variance = betas[t] * (1 - alpha_bar[t - 1]) / (1 - alpha_bar[t])
-                x = x + variance.sqrt() * torch.randn(x.shape, generator=generator)
+                x = x + noise_scale[t - 1] * torch.randn(x.shape, generator=generator)
         return x

@@ -1,6 +1,5 @@
 """TailRiskEstimator: conditional tail risk with the QEGM architecture."""
 
-import copy
 import warnings
 from numbers import Integral, Real
 
@@ -17,6 +16,7 @@ from sklearn.utils.validation import (
 )
 
 from ..exceptions import ExtrapolationWarning
+from ..nn.modules import float64_copy
 from ..quantum import QuantumLayer
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory
@@ -428,7 +428,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         network = self.network_
         draws = torch.from_numpy(self._latent_draws).double()
         n_draws = len(draws)
-        prior = copy.deepcopy(network.prior).double()  # a few numbers; float64 predictions
+        prior = float64_copy(network.prior)  # a few numbers; float64 predictions
         twin = self._twin()
         n_components = self._n_components()
         log_weights = (np.full(n_draws, -np.log(n_draws)) if twin
@@ -463,7 +463,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         latent = self.network_.latent
         layer = getattr(latent, "layer", None)
         if layer is None:
-            return copy.deepcopy(latent).double().weights
+            return float64_copy(latent).weights
         self._fitted_jobs()
         # The fitted transformer itself, not a copy (a copy's runner had jobs of its own,
         # outside the budget, under the fit's job parameters), with the trained weights.
