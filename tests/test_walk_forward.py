@@ -854,6 +854,23 @@ def test_a_cv_of_fixed_rows_in_an_expanding_window_warns():
                            window_size=80) == []
 
 
+def test_splits_of_negative_positions_are_counted_from_the_windows_end():
+    # Negative positions index from the end (numpy, pandas' iloc, so the search's
+    # folds): validating on the last 20 rows of every window keeps time order and
+    # follows the expanding window. The checks read -20..-1 as rows before row 0: a
+    # false "validates on none of the rows the expanding window gains ... up to -1"
+    # warning, and a false look-ahead warning for positive training rows.
+    latest = [(np.arange(-60, -20), np.arange(-20, 0))]
+    mixed = [(np.arange(0, 40), np.arange(-20, 0))]  # first window: validates 80..99
+    for splits in (latest, mixed):
+        assert _walk_recording(_ewma_search(splits), about="") == []
+    # Look-ahead in negative positions is still seen, and named by row.
+    backwards = [(np.arange(-40, 0), np.arange(-60, -40))]
+    (warning,) = _walk_recording(_ewma_search(backwards))
+    assert ("its split 1/1 trains on row 99 and validates on the earlier row 40."
+            in str(warning.message))
+
+
 def test_a_one_shot_cv_is_refused_and_left_unspent():
     # clone() raised "cannot pickle 'generator' object"; and the first refit would have
     # spent it.
