@@ -67,6 +67,37 @@ def test_expanding_window_uses_only_the_past(n_jobs):
     assert result.fit_time.shape == (4,)
 
 
+class FrameProbe(Recorder):
+    """Forecasts VaR 1 if it was fitted on a DataFrame, else 0."""
+
+    def fit(self, X, y):
+        self.frame_ = hasattr(X, "columns")
+        return self
+
+    def predict_var(self, X, level):
+        return np.full(len(X), float(self.frame_))
+
+    def predict_es(self, X, level):
+        return self.predict_var(X, level) + 1.0
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_workers_run_under_the_callers_scikit_learn_config(backend):
+    # joblib's Parallel runs each refit under scikit-learn's default configuration: with
+    # transform_output="pandas" the scaler's output reached the model as a DataFrame
+    # with n_jobs=1 and as an array with n_jobs=2 (a column selected by name raised).
+    pd = pytest.importorskip("pandas")
+    import sklearn
+
+    X, y = _rows(40)
+    X = pd.DataFrame(X, columns=["row", "one"])
+    model = make_pipeline(StandardScaler(), FrameProbe())
+    with sklearn.config_context(transform_output="pandas"), parallel_config(backend=backend):
+        for n_jobs in (1, 2):
+            result = walk_forward(model, X, y, start=20, refit_every=10, n_jobs=n_jobs)
+            np.testing.assert_array_equal(result.var, 1.0)
+
+
 def test_rolling_window():
     X, y = _rows(50)
     result = walk_forward(Recorder(), X, y, start=15, refit_every=7, window="rolling",

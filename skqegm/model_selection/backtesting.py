@@ -6,9 +6,9 @@ import time
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy.sparse import issparse
 from sklearn.base import clone
+from sklearn.utils.parallel import Parallel, delayed
 
 from ..metrics import var_exceedances
 from ..utils._memory import check_memory
@@ -660,6 +660,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
                                    where)
             for block, seed, where in zip(blocks, seeds, wheres))
+    # scikit-learn's Parallel: every refit runs under the caller's scikit-learn
+    # configuration (config_context, set_config: transform_output, metadata routing...),
+    # which joblib's would reset to the defaults in its workers.
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):
