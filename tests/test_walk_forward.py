@@ -98,6 +98,13 @@ def test_workers_run_under_the_callers_scikit_learn_config(backend):
             np.testing.assert_array_equal(result.var, 1.0)
 
 
+def test_a_class_instead_of_an_instance_is_named():
+    X, y = _rows(40)
+    for model in (Recorder, GridSearchCV):  # "get_params() missing ... 'self'" before
+        with pytest.raises(TypeError, match=f"{model.__name__} is a class, not an instance"):
+            walk_forward(model, X, y, start=20)
+
+
 def test_rolling_window():
     X, y = _rows(50)
     result = walk_forward(Recorder(), X, y, start=15, refit_every=7, window="rolling",

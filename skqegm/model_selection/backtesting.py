@@ -209,6 +209,9 @@ def _take(X, rows):
 
 
 def _check_estimator(estimator, n_draws):
+    if isinstance(estimator, type):  # forgotten parentheses
+        raise TypeError(f"walk_forward needs an estimator; {estimator.__name__} is a class, "
+                        "not an instance.")
     if not hasattr(estimator, "fit"):
         raise TypeError(f"walk_forward needs an estimator with fit; "
                         f"{type(estimator).__name__} has none.")
