@@ -712,6 +712,18 @@ def test_a_fitted_search_of_samplers_scores_as_its_best_estimator():
         assert scorer(search, X[1500:]) == scorer(best, X[1500:]), name
 
 
+@pytest.mark.parametrize("model", [KernelDensity, TailRiskEstimator, GridSearchCV])
+def test_a_class_instead_of_an_instance_is_named(model):
+    # A forgotten pair of parentheses: the search check called the class's get_params
+    # and raised "get_params() missing 1 required positional argument: 'self'".
+    from skqegm.metrics import RISK_SCORERS
+
+    X = np.zeros((20, 1))
+    for scorer in [*SCORERS.values(), *RISK_SCORERS.values()]:
+        with pytest.raises(TypeError, match=f"{model.__name__} is a class, not an instance"):
+            scorer(model, X, np.zeros(20))
+
+
 def test_a_search_without_best_estimator_is_scored_as_it_is():
     from skqegm.baselines import EWMARiskEstimator
     from skqegm.metrics import neg_fz0_loss_scorer

@@ -67,6 +67,44 @@ def test_expanding_window_uses_only_the_past(n_jobs):
     assert result.fit_time.shape == (4,)
 
 
+class FrameProbe(Recorder):
+    """Forecasts VaR 1 if it was fitted on a DataFrame, else 0."""
+
+    def fit(self, X, y):
+        self.frame_ = hasattr(X, "columns")
+        return self
+
+    def predict_var(self, X, level):
+        return np.full(len(X), float(self.frame_))
+
+    def predict_es(self, X, level):
+        return self.predict_var(X, level) + 1.0
+
+
+@pytest.mark.parametrize("backend", ["threading", "loky"])
+def test_workers_run_under_the_callers_scikit_learn_config(backend):
+    # joblib's Parallel runs each refit under scikit-learn's default configuration: with
+    # transform_output="pandas" the scaler's output reached the model as a DataFrame
+    # with n_jobs=1 and as an array with n_jobs=2 (a column selected by name raised).
+    pd = pytest.importorskip("pandas")
+    import sklearn
+
+    X, y = _rows(40)
+    X = pd.DataFrame(X, columns=["row", "one"])
+    model = make_pipeline(StandardScaler(), FrameProbe())
+    with sklearn.config_context(transform_output="pandas"), parallel_config(backend=backend):
+        for n_jobs in (1, 2):
+            result = walk_forward(model, X, y, start=20, refit_every=10, n_jobs=n_jobs)
+            np.testing.assert_array_equal(result.var, 1.0)
+
+
+def test_a_class_instead_of_an_instance_is_named():
+    X, y = _rows(40)
+    for model in (Recorder, GridSearchCV):  # "get_params() missing ... 'self'" before
+        with pytest.raises(TypeError, match=f"{model.__name__} is a class, not an instance"):
+            walk_forward(model, X, y, start=20)
+
+
 def test_rolling_window():
     X, y = _rows(50)
     result = walk_forward(Recorder(), X, y, start=15, refit_every=7, window="rolling",
@@ -852,6 +890,23 @@ def test_a_cv_of_fixed_rows_in_an_expanding_window_warns():
     assert len(_walk_recording(_ewma_search(splits), about=FIXED_ROWS)) == 1
     assert _walk_recording(_ewma_search(splits), about=FIXED_ROWS, window="rolling",
                            window_size=80) == []
+
+
+def test_splits_of_negative_positions_are_counted_from_the_windows_end():
+    # Negative positions index from the end (numpy, pandas' iloc, so the search's
+    # folds): validating on the last 20 rows of every window keeps time order and
+    # follows the expanding window. The checks read -20..-1 as rows before row 0: a
+    # false "validates on none of the rows the expanding window gains ... up to -1"
+    # warning, and a false look-ahead warning for positive training rows.
+    latest = [(np.arange(-60, -20), np.arange(-20, 0))]
+    mixed = [(np.arange(0, 40), np.arange(-20, 0))]  # first window: validates 80..99
+    for splits in (latest, mixed):
+        assert _walk_recording(_ewma_search(splits), about="") == []
+    # Look-ahead in negative positions is still seen, and named by row.
+    backwards = [(np.arange(-40, 0), np.arange(-60, -40))]
+    (warning,) = _walk_recording(_ewma_search(backwards))
+    assert ("its split 1/1 trains on row 99 and validates on the earlier row 40."
+            in str(warning.message))
 
 
 def test_a_one_shot_cv_is_refused_and_left_unspent():

@@ -56,6 +56,9 @@ class BoundScorer:
         self.__doc__ = doc
 
     def __call__(self, estimator, X, y=None, *, sample_weight=None):
+        if isinstance(estimator, type):  # forgotten parentheses
+            raise TypeError(f"{self.__name__} scores a fitted estimator; "
+                            f"{estimator.__name__} is a class, not an instance.")
         # A fitted search (nested cross-validation) scores with the model it chose: its
         # best_estimator_, which it does not expose the tail API of.
         estimator = searched_model(estimator, fitted=True)

@@ -53,26 +53,30 @@ def _describe_cv(cv, checked):
     return f"cv (a list of {checked.get_n_splits()} (train, validation) splits)"
 
 
-def _positions(rows):
+def _positions(rows, n_rows):
+    """A split's rows as positions in ``[0, n_rows)``: a boolean mask's, or integer
+    positions with negative ones counted from the end (as numpy and pandas' ``iloc``
+    index them: ``-1`` is the window's last row)."""
     rows = np.asarray(rows)
-    # A split may be given as boolean masks rather than positions.
-    return np.flatnonzero(rows) if rows.dtype == bool else rows
+    if rows.dtype == bool:
+        return np.flatnonzero(rows)
+    return np.where(rows < 0, rows + n_rows, rows)
 
 
-def _first_look_ahead(splits):
+def _first_look_ahead(splits, n_rows):
     """``(split number from 1, a training row, an earlier validation row)`` of the first
     split that trains on a row after one it validates on; None if every split keeps
     time order."""
     for number, (train, test) in enumerate(splits, 1):
-        train, test = _positions(train), _positions(test)
+        train, test = _positions(train, n_rows), _positions(test, n_rows)
         if train.size and test.size and train.max() > test.min():
             return number, int(train.max()), int(test.min())
     return None
 
 
-def _last_validated(splits):
+def _last_validated(splits, n_rows):
     """The last row that any split validates on (-1 if none)."""
-    tests = [_positions(test) for _, test in splits]
+    tests = [_positions(test, n_rows) for _, test in splits]
     return max((int(test.max()) for test in tests if test.size), default=-1)
 
 
@@ -111,10 +115,10 @@ def warn_about_search_cv(estimator, X, y, blocks):
     global_rng = np.random.get_state()  # noqa: NPY002
     try:
         checked, splits = _search_splits(params, X, y, first)
-        found = _first_look_ahead(splits)
+        found = _first_look_ahead(splits, n_first)
         reach = None
         if last[1] - last[0] > n_first:
-            reach = _last_validated(_search_splits(params, X, y, last)[1])
+            reach = _last_validated(_search_splits(params, X, y, last)[1], last[1] - last[0])
     except Exception:  # the search's fit raises it, naming the refit
         return
     finally:

@@ -6,9 +6,9 @@ import time
 import warnings
 
 import numpy as np
-from joblib import Parallel, delayed
 from scipy.sparse import issparse
 from sklearn.base import clone
+from sklearn.utils.parallel import Parallel, delayed
 
 from ..metrics import var_exceedances
 from ..utils._memory import check_memory
@@ -209,6 +209,9 @@ def _take(X, rows):
 
 
 def _check_estimator(estimator, n_draws):
+    if isinstance(estimator, type):  # forgotten parentheses
+        raise TypeError(f"walk_forward needs an estimator; {estimator.__name__} is a class, "
+                        "not an instance.")
     if not hasattr(estimator, "fit"):
         raise TypeError(f"walk_forward needs an estimator with fit; "
                         f"{type(estimator).__name__} has none.")
@@ -660,6 +663,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
                                    where)
             for block, seed, where in zip(blocks, seeds, wheres))
+    # scikit-learn's Parallel: every refit runs under the caller's scikit-learn
+    # configuration (config_context, set_config: transform_output, metadata routing...),
+    # which joblib's would reset to the defaults in its workers.
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):

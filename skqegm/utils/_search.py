@@ -16,6 +16,8 @@ def is_search(estimator):
     ``RandomizedSearchCV``, the halving searches or any other with the parameters
     ``estimator`` and ``refit``): the model it searches over is its ``estimator``, the
     one it chose and refitted is its fitted ``best_estimator_``."""
+    if isinstance(estimator, type):  # a class (no parentheses): the caller's check says so
+        return False
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
     return "estimator" in params and "refit" in params
 
