@@ -5,7 +5,7 @@ import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-
+import matplotlib.pyplot  # noqa: E402 (figures are closed through it, whichever test runs first)
 from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 

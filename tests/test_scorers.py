@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 from scipy.stats import norm
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError, UndefinedMetricWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
@@ -724,7 +724,7 @@ def test_a_class_instead_of_an_instance_is_named(model):
             scorer(model, X, np.zeros(20))
 
 
-def test_a_search_without_best_estimator_is_scored_as_it_is():
+def test_a_search_without_best_estimator_is_refused_naming_refit():
     from skqegm.baselines import EWMARiskEstimator
     from skqegm.metrics import neg_fz0_loss_scorer
 
@@ -732,5 +732,9 @@ def test_a_search_without_best_estimator_is_scored_as_it_is():
     X, y = r[:-1, None], r[1:]
     search = GridSearchCV(EWMARiskEstimator(), {"decay": [0.9, 0.97]}, cv=2, refit=False,
                           scoring=neg_fz0_loss_scorer).fit(X, y)
-    with pytest.raises(TypeError, match="GridSearchCV has none"):
+    # Named as scikit-learn and walk_forward name it ("GridSearchCV has none" said
+    # nothing of refit); an unfitted search is refused as unfitted.
+    with pytest.raises(TypeError, match=r"refit=False.*neg_fz0_loss_scorer"):
         neg_fz0_loss_scorer(search, X, y)
+    with pytest.raises(NotFittedError):
+        neg_fz0_loss_scorer(clone(search), X, y)

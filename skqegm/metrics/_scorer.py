@@ -61,7 +61,7 @@ class BoundScorer:
                             f"{estimator.__name__} is a class, not an instance.")
         # A fitted search (nested cross-validation) scores with the model it chose: its
         # best_estimator_, which it does not expose the tail API of.
-        estimator = searched_model(estimator, fitted=True)
+        estimator = searched_model(estimator, fitted=True, caller=self.__name__)
         if self.unweighted is None:
             return self.function(estimator, X, y, sample_weight=sample_weight, **self.params)
         if sample_weight is not None:

@@ -9,6 +9,7 @@ scikit-learn's searches delegate ``predict``, ``score_samples`` and a few other 
 import copy
 
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 
 def is_search(estimator):
@@ -39,8 +40,8 @@ def searched_model(model, *, fitted, caller=None):
     search.
 
     A fitted search without ``best_estimator_`` (``refit=False``) raises a ``TypeError``
-    naming ``caller``, or, with ``caller=None``, is left as it is (its own methods then
-    say what it lacks).
+    naming ``caller`` (an unfitted one, scikit-learn's ``NotFittedError``); with
+    ``caller=None`` it is left as it is (its own methods then say what it lacks).
     """
     if is_search(model):
         if not fitted:
@@ -51,6 +52,7 @@ def searched_model(model, *, fitted, caller=None):
         if best is None:
             if caller is None:
                 return model
+            check_is_fitted(model)  # an unfitted search is refused as unfitted
             refit = model.get_params(deep=False)["refit"]
             raise TypeError(
                 f"{type(model).__name__} (refit={refit!r}) has no best_estimator_ after "
