@@ -151,21 +151,29 @@ def worker(name, quick, save):
 
 
 # -- the driver --------------------------------------------------------------------------------
-def run_worker(tree, name, quick, save):
+def run_in_tree(script, tree, args):
+    """Run ``script`` (a worker) with ``args`` in a fresh single-threaded interpreter,
+    ``tree`` first on ``PYTHONPATH`` (``None``: this checkout); its last line of output,
+    read as JSON."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1")
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
-    argv = [sys.executable, __file__, "--worker", name] + (["--quick"] if quick else [])
-    argv += ["--save", save] if save else []
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    done = subprocess.run([sys.executable, script, *args], env=env, capture_output=True,
+                          text=True, check=False)
     if done.returncode:
-        raise RuntimeError(f"{name} on {tree or 'this checkout'} failed:\n{done.stderr}")
+        raise RuntimeError(f"{' '.join(args)} on {tree or 'this checkout'} failed:\n"
+                           f"{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_worker(tree, name, quick, save):
+    args = ["--worker", name] + (["--quick"] if quick else []) + (["--save", save] if save else [])
+    return run_in_tree(__file__, tree, args)
+
+
 def same_arrays(path_a, path_b):
-    """Names of the arrays that differ between two saved fits (bit for bit)."""
+    """Names of the arrays that differ between two saved runs (bit for bit)."""
     a, b = np.load(path_a), np.load(path_b)
     if set(a.files) != set(b.files):
         return sorted(set(a.files) ^ set(b.files))

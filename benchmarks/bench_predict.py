@@ -49,15 +49,16 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_scale import print_table  # the same tables (this folder is on sys.path)
+
+# This folder is on sys.path: the same tables, and the same way of running two trees.
+from bench_fit import check_tree, load, run_in_tree, same_arrays
+from bench_scale import print_table
 
 MODELS = ("qegm", "twin", "qegm-cond", "twin-cond", "categorical-cond", "filtered", "sampler",
           "sampler-twin", "vae", "gan", "diffusion")
@@ -67,11 +68,6 @@ MIXTURE_ROWS = 5000
 #: Rows of one walk-forward forecast block (walk_forward's default refit_every).
 BLOCK_ROWS = 20
 SEED = 0
-
-
-def load():
-    """The 1-minute load average, with the number of cores."""
-    return f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
 
 
 # -- one model, in a worker interpreter -------------------------------------------------------
@@ -165,31 +161,9 @@ def worker(name, quick, budget, save):
 
 # -- the driver --------------------------------------------------------------------------------
 def run_worker(tree, name, quick, budget, save):
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1")
-    if tree is not None:
-        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
-    argv = [sys.executable, __file__, "--worker", name, "--budget", str(budget)]
-    argv += (["--quick"] if quick else []) + (["--save", save] if save else [])
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{name} on {tree or 'this checkout'} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["timings"]
-
-
-def differing(path_a, path_b):
-    """Names of the arrays that differ between two saved runs (bit for bit)."""
-    a, b = np.load(path_a), np.load(path_b)
-    names = set(a.files) | set(b.files)
-    return sorted(key for key in names if key not in a.files or key not in b.files
-                  or not np.array_equal(a[key], b[key]))
-
-
-def check_tree(tree):
-    """The skqegm a tree imports: refuse a tree without one."""
-    if not (Path(tree) / "skqegm" / "__init__.py").is_file():
-        raise SystemExit(f"--tree {tree}: no skqegm package there")
-    return Path(tree).resolve()
+    args = ["--worker", name, "--budget", str(budget)]
+    args += (["--quick"] if quick else []) + (["--save", save] if save else [])
+    return run_in_tree(__file__, tree, args)["timings"]
 
 
 def measure(args):
@@ -209,7 +183,7 @@ def measure(args):
                     saves.append(save)
                     print(f"  {name:12s} {label}: done (load {load()})", flush=True)
                 if repeat == 0:
-                    differ[name] = [differing(saves[0], other) for other in saves[1:]]
+                    differ[name] = [same_arrays(saves[0], other) for other in saves[1:]]
     return labels, records, differ
 
 
