@@ -91,9 +91,9 @@ for name, sample in draws.items():
     print(f"{name:<22}{kl:>12.4f}{q99:>10.1f}{q999:>12.1f}")
 
 # %%
-# In the full-size run (one seed) QEGM has the largest upper-tail KL of the three (0.29,
+# In the full-size run (one seed) QEGM has the largest upper-tail KL of the three (0.42,
 # against 0.03 for the GPD tail and 0.09 for the mixture) and puts its 99.9% quantile at
-# 37 mm where the test period's is 48.5 mm: its decoder is a mixture of Gaussians on the
+# 36 mm where the test period's is 48.5 mm: its decoder is a mixture of Gaussians on the
 # scaled data, and its tail thins out too fast. The GPD tail puts it at 50 mm.
 # ``doc/benchmarks.md`` repeats this comparison with 10 seeds, a tuned grid for every
 # model and paired tests.
