@@ -149,6 +149,6 @@ print(f"wettest day of the test period: {X_test.max():.1f} mm "
 
 # %%
 # The GPD model's 10-year level is 63 mm (95% interval 55 to 71) and its 50-year level
-# 82 mm (67 to 96). QEGM's return levels flatten out well below the GPD curve and below
+# 82 mm (67 to 97). QEGM's return levels flatten out well below the GPD curve and below
 # the wettest training days: a model whose draws thin out beyond the data cannot
 # extrapolate a return level, which is what extreme-value models are for.
