@@ -89,12 +89,12 @@ print("best parameters:", search.best_params_)
 
 # %%
 # The scorers disagree. On the full-size run the recall column favours the Gaussian-latent
-# candidates (about 0.95 against 0.79): their smoother densities fall off steadily from
+# candidates (about 0.95 against 0.80): their smoother densities fall off steadily from
 # the centre (see the figure of the tail-mixture example), which is exactly how the tail
 # points are defined, while the multi-modal quantum-latent fits also flag the valleys
 # between the modes. Read recall together with the tail KL (``doc/benchmarks.md``
 # discusses this). The coverage error of the central 90% interval, in turn, is smaller
-# for the quantum-latent candidates (0.007 to 0.016 against 0.030 to 0.042).
+# for the quantum-latent candidates (0.005 to 0.012 against 0.028 to 0.038).
 #
 # How noisy is the tail KL on a validation fold?
 # ----------------------------------------------
@@ -170,15 +170,15 @@ fig.tight_layout()
 plt.show()
 
 # %%
-# On the full-size run the search picked the twin (Gaussian latent of dimension 4, tail
-# loss on) with a cross-validated tail KL of 0.119, but the true mixture itself scores
+# On the full-size run the search picked the 2-qubit quantum latent without the tail
+# loss, with a cross-validated tail KL of 0.116, but the true mixture itself scores
 # 0.122 +- 0.027 on validation sets of that size: all eight candidates lie within about
 # one standard deviation of the floor, and the ranking among them is noise. On 20,000
-# test points the ranking is different. The 4-qubit quantum latent scores 0.0132 without
-# the tail loss, near the true mixture's floor (0.0102), and 0.0263 with it; the selected
-# twin scores 0.206. Each test score is still a single fit with a single seed, and the
-# tail-mixture example (``plot_tail_mixture.py``) shows how much the twin varies from
-# seed to seed.
+# test points the ranking is different. The 4-qubit quantum latent scores 0.0090 with
+# the tail loss and 0.0134 without it, near the true mixture's score (0.0102); the
+# selected candidate scores 0.0341. Each test score is still a single fit with a single
+# seed, and the tail-mixture example (``plot_tail_mixture.py``) shows how much the twin
+# varies from seed to seed.
 #
 # What to do about it:
 #

@@ -162,7 +162,7 @@ plt.show()
 # Noise moves probability between bitstrings, and the decoder, trained on exact
 # probabilities, turns that into a shift of mass between its Gaussians: the total
 # variation distance is the share of the model's mass that moves. On the full-size run
-# about 4% moves on the fake device, against a fraction of a percent from the shots
+# about 3% moves on the fake device, against a fraction of a percent from the shots
 # alone, so nearly all of it is device noise.
 #
 # A toy model trained through the device
@@ -186,8 +186,8 @@ for name, kwargs in {"exact": {}, "FakeManilaV2, 256 shots": dict(backend=device
 
 # %%
 # On the full-size run the fit through the fake device (14.6 million shots in 11 jobs)
-# takes about as long as the exact fit, 1-2 s for a 2-qubit model on 300 points (its
-# shots are drawn locally; on hardware they would be queued and run), and it scores
+# takes 1-2 s for a 2-qubit model on 300 points, where the exact fit takes a twentieth of
+# a second (its shots are drawn locally; on hardware they would be queued and run), and it scores
 # worse (tail KL 0.71 against 0.38). That is one seed at toy size: it shows the cost, and that
 # shot and device noise in the gradients make small-budget training harder here, not how
 # a noisy model would fare with a real training budget. On a laptop, the practical route

@@ -108,9 +108,9 @@ print("GaussianMixture components chosen by BIC:", components)
 
 # %%
 # On the full-size run the BIC-chosen Gaussian mixture (3 components every time) is the
-# closest to the floor set by the true mixture, QEGM is close behind (tail KL 0.019 on
+# closest to the floor set by the true mixture, QEGM is close behind (tail KL 0.020 on
 # average against 0.013, the floor being 0.012, with a larger spread between seeds), and
-# the Gaussian-latent twin is almost ten times further off than QEGM, with a large spread
+# the Gaussian-latent twin is almost eight times further off than QEGM, with a large spread
 # of its own; its held-out log-likelihood is also clearly lower. A Gaussian mixture is
 # the right model family for this data, so it is expected to do well.
 #

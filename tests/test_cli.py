@@ -112,6 +112,7 @@ def test_gjr_garch_column_with_es_backtest_and_losses(tmp_path, capsys):
     # GJR-GARCH has no rare-event classifier; HS has neither it nor tail KL.
     assert table_row(out, "rare-event recall (2.5% tail)")[2:] == ["—", "—"]
     assert table_row(out, "tail KL, lower 5% (lower is better)")[3] == "—"
+    assert "a model without rare-event flags (recall)" in " ".join(out.split())
 
 
 def test_missing_arch_skips_the_garch_column_with_a_note(tmp_path, capsys, monkeypatch):
@@ -137,6 +138,9 @@ def test_walk_forward_refits_every_k_days(tmp_path, capsys):
     assert "[1/" in out and "(2 refits)" in out
     # Recall needs one model for the whole period; tail KL comes from the walk's draws.
     assert table_row(out, "rare-event recall (2.5% tail)")[:2] == ["—", "—"]
+    # The table's note says why (it named only an ES that is not a loss before).
+    note = " ".join(out.split())
+    assert "recall in a walk-forward, which needs one model for the whole held-out" in note
     assert float(table_row(out, "tail KL, lower 5% (lower is better)")[0]) >= 0
 
 

@@ -463,8 +463,10 @@ def _print_table(results, y, seed):
     print("\nAcerbi-Szekely: Z2 < 0 and a small p when the ES underestimates the tail; its null "
           "is drawn from each\nmodel's own predictive distribution "
           f"({N_DRAWS} draws a day; the {HS_WINDOW}-day window for HS). FZ0: the "
-          "Fissler-Ziegel\nloss of VaR and ES jointly; '—' where a forecast ES is not a "
-          "positive loss.")
+          "Fissler-Ziegel\nloss of VaR and ES jointly. '—' where a figure does not apply: a "
+          "forecast ES that is not a\npositive loss (FZ0, Acerbi-Szekely), a model without "
+          "rare-event flags (recall) or a\nmodel to draw from (tail KL of HS), and "
+          "recall in a walk-forward, which needs one model for the\nwhole held-out period.")
 
 
 # -- the job ----------------------------------------------------------------------------------
