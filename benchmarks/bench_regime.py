@@ -23,7 +23,8 @@ mean log-likelihood.
 Models: ``TailRiskEstimator(latent=..., mixture_weights=...)`` for the quantum latent, the
 categorical control and the twin, package defaults otherwise, ``--seeds`` seeds each.
 
-Run ``python benchmarks/bench_regime.py`` (about 8 minutes on 2 cores: its two parts took 131 s and 329 s on 2026-12-07) or ``--quick``.
+Run ``python benchmarks/bench_regime.py`` (about 8 minutes on 2 cores: its two parts took
+131 s and 329 s on 2026-12-07) or ``--quick``.
 ``--json PATH`` writes every figure.
 """
 
