@@ -454,6 +454,32 @@ def test_decimal_commas(tmp_path, capsys):
                    r"\(a decimal comma\?\)")
 
 
+@pytest.mark.parametrize("mark, first, rows", [
+    # A German export of prices crossing 1,000: '1.001' is 1001, read as 1.001 it made a
+    # log return of -6.9 that kind='auto' took for a price move.
+    (".", 4, ["998", "999", "1.001", "1.002"]),
+    # The same with ',' as a thousands separator in a ';' file.
+    (",", 4, ["998", "999", "1,001", "1,002"]),
+])
+def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, mark, first,
+                                                                      rows):
+    dates = np.datetime64("2020-01-01") + np.arange(len(rows))
+    path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, rows)), sep=";")
+    with pytest.raises(ValueError, match=rf"column 'close' of .* is ambiguous: line {first} "
+                                         rf"holds '1\{mark}001' and line 2 holds '998'"):
+        load(path)
+    # Either alone is read: decimals with three digits, or integers.
+    for values in (rows[2:], rows[:2]):
+        path = write_csv(tmp_path / "u.csv", [("date", "close")] + list(zip(dates, values)),
+                         sep=";")
+        series = load(path)
+        assert series.values.tolist() == [float(v.replace(",", ".")) for v in values]
+    # With ',' as the separator '.' is the decimal point: nothing is ambiguous.
+    path = write_csv(tmp_path / "v.csv", [("date", "close"), (dates[0], "998"),
+                                          (dates[1], "1.001")])
+    assert load(path, kind="prices").values.tolist() == [998.0, 1.001]
+
+
 def test_non_utf8_file_is_refused(tmp_path, capsys):
     path = tmp_path / "latin1.csv"
     path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))

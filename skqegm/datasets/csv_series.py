@@ -193,7 +193,34 @@ def _read_values(table, index, column):
         values[i] = value
     if len(values) == 0:
         raise ValueError(f"column {column!r} of {table.path} has no values.")
+    if table.separator != ",":
+        _check_unambiguous(table, cells, "," if decimal_comma else ".", column)
     return values
+
+
+def _check_unambiguous(table, cells, mark, column):
+    """Refuse a column whose decimal mark may be a thousands separator.
+
+    With a separator other than ``,`` both marks are in use: a European export of prices
+    crossing 1,000 writes ``998`` then ``1.001`` (1001), which reads as 1.001 and makes a
+    log return of -6.9. A column holding both a whole number of three digits and a number
+    with one to three digits, the mark, then groups of three digits is refused.
+    """
+    grouped = re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+", re.ASCII)
+    whole = re.compile(r"[+-]?[1-9]\d{2}", re.ASCII)
+    first_grouped = next((i for i, cell in enumerate(cells) if grouped.fullmatch(cell)), None)
+    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
+    if first_grouped is None or first_whole is None:
+        return
+    (line, _), (other, _) = table.rows[first_grouped], table.rows[first_whole]
+    raise ValueError(
+        f"column {column!r} of {table.path} is ambiguous: line {line} holds "
+        f"{cells[first_grouped]!r} and line {other} holds {cells[first_whole]!r}; with "
+        f"{table.separator!r} as the separator, {mark!r} may be a thousands separator "
+        f"({cells[first_grouped]} = {cells[first_grouped].replace(mark, '')}) or a decimal "
+        "mark. Write the numbers without thousands separators, or with a decimal mark in "
+        "every cell."
+    )
 
 
 def parse_date(cell):
@@ -431,7 +458,10 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       one column is read with ``,``.
     - **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
-      a ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``,
+      a ``.`` in it (a thousands separator, ``1.234,5``) is refused. There, a column
+      holding both a whole number of three digits and a number such as ``1.001`` or
+      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous.
+      Cells with ``_``,
       ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
     - **Missing values.** A cell of the column that is empty or one of
       ``MISSING_MARKERS`` (``.``, ``-``, ``NA``, ``N/A``, ``#N/A``, ``NaN``, ``null``,
