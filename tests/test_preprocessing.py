@@ -341,6 +341,28 @@ def test_returns_and_prices_with_dates_must_be_in_time_order(order, word):
     np.testing.assert_array_equal(X["lag_1"].to_numpy(), r.to_numpy()[::-1][21:-1])
 
 
+def test_an_index_of_date_strings_is_read_as_dates():
+    # pandas.read_csv(index_col=0) without parse_dates indexes by the date strings: a
+    # download newest first gave returns of the wrong sign, features from the future and a
+    # test part older than training, silently.
+    index = pd.date_range("2021-01-01", periods=30, freq="B").strftime("%Y-%m-%d")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index)
+    newest_first = r.iloc[::-1]
+    with pytest.raises(ValueError, match="prices must be in time order.*newest first"):
+        log_returns(np.exp(newest_first))
+    with pytest.raises(ValueError, match="returns must be in time order.*newest first"):
+        make_lagged_features(newest_first)
+    with pytest.raises(ValueError, match="X must be in time order.*newest first"):
+        train_val_test_split(newest_first.to_frame(), shuffle=False)
+    # in time order they pass, as dates with times and offsets do; other text says nothing
+    # about time
+    np.testing.assert_allclose(log_returns(np.exp(r)).to_numpy(), np.diff(r.to_numpy()))
+    stamps = pd.Index(["2021-01-04 09:30:00-05:00", "2021-01-04 15:00:00+01:00"])
+    with pytest.raises(ValueError, match="newest first"):
+        log_returns(pd.Series([1.0, 2.0], index=stamps))
+    assert log_returns(pd.Series([1.0, 2.0], index=["b", "a"])).index.tolist() == ["a"]
+
+
 # --- pipelines --------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ def log_returns(prices):
     ----------
     prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
         Strictly positive, finite prices in time order (at least two rows); a pandas
-        index of dates must be strictly increasing.
+        index of dates (or of ISO date strings) must be strictly increasing.
 
     Returns
     -------
@@ -87,8 +87,9 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     Parameters
     ----------
     returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
-        Returns in time order, finite; a pandas index of dates must be strictly
-        increasing. A single column counts as 1-D (a one-column frame as its Series).
+        Returns in time order, finite; a pandas index of dates (or of ISO date
+        strings) must be strictly increasing. A single column counts as 1-D (a
+        one-column frame as its Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)
