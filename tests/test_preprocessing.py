@@ -137,6 +137,17 @@ def test_labelers_feature_names_out():
     assert list(out.columns) == ["spx", "ndx"]
 
 
+@pytest.mark.parametrize("labeler", [SigmaThresholdLabeler(k=1.0), QuantileTailLabeler()])
+def test_labelers_transform_follows_set_output(labeler):
+    # transform returned a numpy array under set_output(transform="pandas"), where
+    # fit_transform returned a DataFrame: scikit-learn only wraps a class's own methods.
+    X = pd.DataFrame({"spx": [0.1, -0.2, 0.3, -2.0]}, index=[5, 6, 7, 8])
+    labeler.set_output(transform="pandas").fit(X)
+    out = labeler.transform(X)
+    assert isinstance(out, pd.DataFrame) and out.index.tolist() == [5, 6, 7, 8]
+    pd.testing.assert_frame_equal(out, labeler.fit_transform(X))
+
+
 _SIDE = r"must be a str among \{'(lower|upper|both)', '(lower|upper|both)', '(lower|upper|both)'\}"
 _K = r"The 'k' parameter of SigmaThresholdLabeler must be a float in the range \(0.0, inf\)"
 _FRACTION = (r"The 'tail_fraction' parameter of QuantileTailLabeler must be a float in the "
