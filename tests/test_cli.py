@@ -20,6 +20,7 @@ from skqegm.cli import (
 )
 from skqegm.datasets import load_csv_series
 from skqegm.datasets.csv_series import Series
+from skqegm.exceptions import MemoryLimitError
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -478,6 +479,21 @@ def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, m
     path = write_csv(tmp_path / "v.csv", [("date", "close"), (dates[0], "998"),
                                           (dates[1], "1.001")])
     assert load(path, kind="prices").values.tolist() == [998.0, 1.001]
+
+
+def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):
+    # Reading holds every cell as a Python string, about 15 to 40 times the file's size:
+    # a file of several GB was read until the process was killed.
+    rows, _ = price_rows(3000)
+    path = write_csv(tmp_path / "p.csv", rows)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"reading .*p\.csv \(3,001 lines of 2 "
+                                               r"columns\) needs an estimated"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"needs an estimated .* of memory, more than the 1.02 MiB available")
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.01")
+    assert len(load(path).returns) == 2999
 
 
 def test_non_utf8_file_is_refused(tmp_path, capsys):
