@@ -459,6 +459,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         bad row: unreadable file, missing column, ragged row, missing, non-numeric or
         non-finite value, unparseable, repeated or disordered date, non-positive price, or
         a column ``kind="auto"`` cannot classify.
+    MemoryLimitError
+        A file whose cells would not fit in memory (reading takes about ``ROW_BYTES`` =
+        200 bytes a line and ``CELL_BYTES`` = 110 bytes a cell), before it is read.
 
     See Also
     --------
