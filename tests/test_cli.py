@@ -496,6 +496,21 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
     assert len(load(path).returns) == 2999
 
 
+def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
+    # Eikon writes "Exchange Date" and FRED "observation_date", newest first for the
+    # former: without a column named date the file order was taken as time order, and
+    # prices newest first gave returns of the wrong sign, silently.
+    rows, prices = price_rows(40, header=("Exchange Date", "close"))
+    series = load(write_csv(tmp_path / "e.csv", [rows[0]] + rows[:0:-1]))
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
+    assert series.dates[0] == np.datetime64("2020-01-01")
+    assert series.notes[:2] == ("dates from column 'Exchange Date'",
+                                "dates are newest first; reversed to oldest first")
+    # a column that is not dates is not taken for one
+    path = write_csv(tmp_path / "n.csv", [("id", "close"), ("a7", "1.0"), ("b8", "1.1")])
+    assert load(path).dates is None
+
+
 def test_non_utf8_file_is_refused(tmp_path, capsys):
     path = tmp_path / "latin1.csv"
     path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))

@@ -154,11 +154,24 @@ def _column_index(table, name, what="column"):
 
 
 def _date_index(table, date_column):
-    """Index of the date column: the one named, else a 'date' column, else ``None``."""
+    """``(index, note)`` of the date column: the one named, else a 'date' column, else the
+    first column whose first cell is a date, else ``(None, None)``.
+
+    A date column by another name ("Exchange Date", "observation_date") must not be
+    missed: the file order would be taken as time order, and prices newest first would
+    give returns of the wrong sign.
+    """
     if date_column is not None:
-        return _column_index(table, date_column, "date column")
+        return _column_index(table, date_column, "date column"), None
     names = [name.lower() for name in table.header]
-    return next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    if index is not None or not table.rows:
+        return index, None
+    first = table.rows[0][1]
+    index = next((j for j, cell in enumerate(first) if parse_date(cell.strip())), None)
+    if index is None:
+        return None, None
+    return index, f"dates from column {table.header[index]!r}"
 
 
 # -- values and dates -------------------------------------------------------------------------
@@ -433,7 +446,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         The header name of the column holding the series.
     date_column : str or None, default=None
         The header name of the column of dates; ``None``: a column named ``date``,
-        ``datetime`` or ``timestamp`` if there is one, else no dates.
+        ``datetime`` or ``timestamp`` if there is one, else the first column whose first
+        cell is a date, else no dates.
     kind : {"auto", "prices", "returns"}, default="auto"
         What the column holds; ``"auto"`` decides from the whole column (see Notes).
     missing : {"raise", "drop"}, default="raise"
@@ -493,7 +507,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       its row is dropped before anything else is read from it (its date included), and
       a note counts the rows dropped.
     - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
-      else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
+      else ``timestamp`` (in any case), else the first column whose first cell is a date
+      (with a note), else none. Each cell is ``YYYY-MM-DD``, optionally
       with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
       ``datetime64[s]`` when some time of day is not midnight.
@@ -538,7 +553,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         notes += [note] if note else []
     values = _read_values(table, index, column)
     lines = np.array([line for line, _ in table.rows])
-    date_index = _date_index(table, date_column)
+    date_index, note = _date_index(table, date_column)
+    notes += [note] if note else []
     dates = None
     if date_index is not None:
         dates = _read_dates(table, date_index)
