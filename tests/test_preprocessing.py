@@ -310,6 +310,27 @@ def test_lagged_volatilities_do_not_depend_on_the_units(scale):
     np.testing.assert_array_equal(y_scaled, r[22:] * scale)
 
 
+def test_lagged_volatilities_are_computed_in_pieces_that_fit_working_memory():
+    # std over a sliding window view copies the whole (n_rows, window) matrix, twice: 100
+    # times the output for a 200-row window, 15 GB for 2.5 million minutes and a 390-row
+    # window.
+    import tracemalloc
+
+    from sklearn import config_context
+
+    r = np.random.default_rng(0).standard_normal(20_000)
+    windows = np.lib.stride_tricks.sliding_window_view(r, 100)[:-1]
+    tracemalloc.start()
+    try:
+        with config_context(working_memory=1):
+            X, _ = make_lagged_features(r, lags=(), vol_windows=(100,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(X[:, 0], windows.std(axis=1, ddof=1))
+    assert peak < 4 * 2**20, peak  # the whole matrix is 16 MB
+
+
 def test_lagged_features_rejects_2d_returns():
     with pytest.raises(ValueError, match=r"returns must be 1-D or a single column of shape "
                                          r"\(n_samples, 1\); got shape \(40, 2\)"):

@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
+from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
 from ..utils._validation import as_1d, check_int
@@ -71,8 +72,22 @@ def _lagged_matrix(r, lags, vol_windows, start):
         # windows[i] covers r[i], ..., r[i + window - 1]; row t needs r[t - window .. t - 1],
         # i.e. the window starting at t - window.
         windows = np.lib.stride_tricks.sliding_window_view(r * scale, window)
-        columns.append(windows[start - window:n - window].std(axis=1, ddof=1) / scale)
+        columns.append(_rolling_std(windows[start - window:n - window]) / scale)
     return np.column_stack(columns)
+
+
+def _rolling_std(windows):
+    """Row standard deviations (``ddof=1``) of a sliding window view, in pieces.
+
+    ``std`` copies the rows it reduces (twice: deviations and their squares), so a whole
+    view of n rows of a w-row window costs 16 n w bytes: pieces that fit scikit-learn's
+    ``working_memory`` keep it bounded. Each row is reduced alone: the same values.
+    """
+    step = chunk_rows(windows.shape[0], 16 * windows.shape[1])
+    out = np.empty(windows.shape[0])
+    for begin in range(0, windows.shape[0], step):
+        out[begin:begin + step] = windows[begin:begin + step].std(axis=1, ddof=1)
+    return out
 
 
 def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
