@@ -518,6 +518,21 @@ def test_non_utf8_file_is_refused(tmp_path, capsys):
                    r"cannot read .* as UTF-8 text: invalid continuation byte at byte 7")
 
 
+@pytest.mark.parametrize("kind, hint", [("gzip", "it is compressed with gzip: decompress it"),
+                                        ("utf-16", "it is UTF-16 .*: save it as CSV UTF-8")])
+def test_gzip_and_utf16_files_are_named_as_such(tmp_path, kind, hint):
+    # The message said "invalid start byte at byte 1", of a .csv.gz or of Excel's
+    # "Unicode text" export.
+    import gzip
+
+    text = "date,close\n2020-01-01,1\n"
+    data = gzip.compress(text.encode()) if kind == "gzip" else text.encode("utf-16")
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=f"cannot read .* as UTF-8 text: {hint}"):
+        load(str(path))
+
+
 def test_ragged_rows_and_missing_cells(tmp_path, capsys):
     rows, _ = price_rows(300, header=("date", "close", "volume"))
     rows = [rows[0]] + [(d, p, "1000") for d, p in rows[1:]]

@@ -65,8 +65,19 @@ def _read_text(path):
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"cannot read {path} as UTF-8 text: {exc.reason} at byte "
-                         f"{exc.start}.") from None
+        what = _encoding_hint(path) or f"{exc.reason} at byte {exc.start}"
+        raise ValueError(f"cannot read {path} as UTF-8 text: {what}.") from None
+
+
+def _encoding_hint(path):
+    """What the first bytes of a file that is not UTF-8 say it is, else ``None``."""
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    if start == b"\x1f\x8b":
+        return "it is compressed with gzip: decompress it first"
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        return "it is UTF-16 (Excel's 'Unicode text'): save it as CSV UTF-8"
+    return None
 
 
 def _sniff_separator(header_line):
@@ -487,7 +498,7 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     the column, and the line of the first bad row when one row is to blame:
 
     - **Encoding.** UTF-8 text; the byte-order mark Excel writes is dropped. Anything that
-      is not UTF-8 (Latin-1, UTF-16, ...) is refused.
+      is not UTF-8 (Latin-1, UTF-16, ...) is refused, a gzip file or UTF-16 named as such.
     - **Header and rows.** The first non-blank line is the header; its names lose
       surrounding whitespace and quotes, and a trailing separator names no column. Blank
       rows are skipped but counted in line numbers; a quoted cell may span lines. Every row
