@@ -511,6 +511,17 @@ def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
     assert load(path).dates is None
 
 
+@pytest.mark.parametrize("cell", ["2020-01-02 00:00:00-05:00", "2020-01-02T14:30:00Z",
+                                  "2020-01-02 09:30:00+0100"])
+def test_a_date_with_a_time_zone_is_refused_naming_the_zone(tmp_path, cell):
+    # What yfinance's to_csv writes; the message said only "not a date YYYY-MM-DD".
+    path = write_csv(tmp_path / "z.csv", [("Date", "close"), (cell, "100")])
+    with pytest.raises(ValueError, match=rf"has '{re.escape(cell)}' on line 2: a time zone "
+                                         r"\(.*\) is not read; write the local dates or "
+                                         "times without it"):
+        load(path)
+
+
 def test_non_utf8_file_is_refused(tmp_path, capsys):
     path = tmp_path / "latin1.csv"
     path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))

@@ -35,6 +35,8 @@ MIN_SIGN_SHARE = 0.1
 # list) and every row as a list with its line number (about 200 bytes): measured 15 to 40
 # times the size of files of 1 to 11 columns.
 ROW_BYTES, CELL_BYTES = 200, 110
+# A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
+_ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
 
 
@@ -306,9 +308,12 @@ def _read_dates(table, index):
         cell = cells[index].strip()
         date = parse_date(cell)
         if date is None:
+            zone = _ZONE.fullmatch(cell)
+            what = (f": a time zone ({zone.group(1)}) is not read; write the local dates or "
+                    "times without it" if zone and parse_date(cell[:zone.start(1)]) else
+                    ", not a date YYYY-MM-DD (optionally with a time HH:MM or HH:MM:SS)")
             raise ValueError(f"date column {table.header[index]!r} of {table.path} has "
-                             f"{cell!r} on line {line}, not a date YYYY-MM-DD (optionally "
-                             "with a time HH:MM or HH:MM:SS).")
+                             f"{cell!r} on line {line}{what}.")
         parsed.append(date)
     dates = np.array(parsed, dtype="datetime64[s]")
     days = dates.astype("datetime64[D]")
