@@ -522,6 +522,18 @@ def test_a_date_with_a_time_zone_is_refused_naming_the_zone(tmp_path, cell):
         load(path)
 
 
+def test_excel_sep_line_sets_the_separator(tmp_path):
+    # Excel's "sep=;" first line was taken for the header: "line 2 has 2 cells but the
+    # header has 1".
+    path = tmp_path / "s.csv"
+    path.write_text("sep=;\nDate;close\n2020-01-02;100,5\n2020-01-03;abc\n")
+    with pytest.raises(ValueError, match="non-numeric value 'abc' on line 4"):
+        load(str(path))
+    path.write_text("sep=;\nDate;close\n2020-01-02;100,5\n2020-01-03;101\n")
+    series = load(str(path))
+    assert series.values.tolist() == [100.5, 101.0] and len(series.dates) == 2
+
+
 def test_non_utf8_file_is_refused(tmp_path, capsys):
     path = tmp_path / "latin1.csv"
     path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))

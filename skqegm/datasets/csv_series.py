@@ -104,7 +104,9 @@ def _read_table(path):
     if header_line is None:
         raise ValueError(f"{path} is empty.")
     header_line = header_line.rstrip("\n")
-    separator = _sniff_separator(header_line)
+    # Excel's "sep=;" first line names the separator and is not the header.
+    directive = re.fullmatch(r"sep=(.)", header_line.strip(), re.IGNORECASE)
+    separator = directive.group(1) if directive else _sniff_separator(header_line)
     _check_table_memory(text, header_line.count(separator) + 1, path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header, rows, line = None, [], 1
@@ -113,6 +115,9 @@ def _read_table(path):
             # A quoted cell may span lines: a row starts after the last line of the one before.
             first_line, line = line, reader.line_num + 1
             if not any(cell.strip() for cell in cells):
+                continue
+            if directive:  # the "sep=" line
+                directive = None
                 continue
             if header is None:
                 header = [_clean_name(name) for name in cells]
@@ -509,7 +514,7 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       rows are skipped but counted in line numbers; a quoted cell may span lines. Every row
       has as many cells as the header (empty cells after a trailing separator are dropped).
     - **Separators.** Sniffed from the header among ``,``, ``;``, tab and ``|``; a header of
-      one column is read with ``,``.
+      one column is read with ``,``. A first line ``sep=;`` (Excel's) names the separator.
     - **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
       a ``.`` in it (a thousands separator, ``1.234,5``) is refused. There, a column
