@@ -607,6 +607,19 @@ def test_rows_without_a_value_are_dropped_on_request(tmp_path, marker):
     assert series.kind == "prices"
 
 
+def test_dropped_returns_are_said_to_be_left_out(tmp_path):
+    # The note said "the returns span them" of a column of returns, where the dropped
+    # days' returns are lost, not spanned.
+    r = 0.01 * np.random.default_rng(3).standard_normal(30)
+    rows = [("date", "r")] + [(np.datetime64("2020-01-01") + i, repr(float(v)))
+                              for i, v in enumerate(r)]
+    rows[4] = (rows[4][0], ".")
+    series = load_csv_series(write_csv(tmp_path / "r.csv", rows), "r", missing="drop")
+    assert series.kind == "returns" and len(series.returns) == 29
+    assert ("dropped 1 row without a value in column 'r' (the first on line 5: '.'); "
+            "their returns are left out") in series.notes
+
+
 def test_dropping_keeps_refusing_what_is_not_missing(tmp_path):
     rows, _, _ = fred_rows()
     rows[10] = (rows[10][0], "12%")

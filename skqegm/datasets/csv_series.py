@@ -219,7 +219,7 @@ def _drop_missing(table, index, column):
     dropped = [row for row, kept in zip(table.rows, keep) if not kept]
     line, cells = dropped[0]
     note = (f"dropped {_plural(len(dropped), 'row')} without a value in column {column!r} "
-            f"(the first on line {line}: {cells[index].strip()!r}); the returns span them")
+            f"(the first on line {line}: {cells[index].strip()!r})")
     return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
 
 
@@ -475,7 +475,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         What a cell without a value in ``column`` gets: an error naming its line, or its
         row dropped (with a note), as for the holidays that FRED exports as ``.``. The
         returns of prices then span the dropped rows: the return of the day after a
-        holiday is the change since the last day with a price.
+        holiday is the change since the last day with a price; a column of returns
+        loses the dropped rows' returns (a note says which).
 
     Returns
     -------
@@ -569,9 +570,10 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
     table = _read_table(path)
     index, notes = _column_index(table, column), []
+    dropped = None
     if missing == "drop":
-        table, note = _drop_missing(table, index, column)
-        notes += [note] if note else []
+        table, dropped = _drop_missing(table, index, column)
+        notes += [dropped] if dropped else []
     values = _read_values(table, index, column)
     lines = np.array([line for line, _ in table.rows])
     date_index, note = _date_index(table, date_column)
@@ -585,6 +587,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     if kind == "auto":
         kind, note = _auto_kind(values, lines, column)
         notes.append(note)
+    if dropped:  # said once the kind is known: prices span the rows, returns lose them
+        notes[notes.index(dropped)] += ("; the returns span them" if kind == "prices" else
+                                        "; their returns are left out")
     returns, return_dates = values, dates
     if kind == "prices":
         _check_prices(values, lines, column, table.path)
