@@ -535,6 +535,17 @@ def test_chronological_split_refuses_dates_out_of_order(order, word):
     assert X_tr.index.max() <= X_va.index.min() and X_va.index.max() <= X_te.index.min()
 
 
+@pytest.mark.parametrize("name", ["y", "stratify"])
+@pytest.mark.parametrize("value", ["label", 1])
+def test_split_refuses_a_column_name_for_y_or_stratify(name, value):
+    # stratify="label" failed in numpy ("axis 0 is out of bounds for array of dimension
+    # 0"), y="label" in scikit-learn as 5 samples against 40.
+    X = pd.DataFrame({"a": range(40), "label": np.arange(40) % 2})
+    with pytest.raises(ValueError, match=rf"{name} must be an array-like with one entry per "
+                                         rf"row of X; got {value!r}"):
+        train_val_test_split(X, random_state=0, **{name: value})
+
+
 def test_split_refuses_a_shuffle_that_is_not_a_bool():
     # scikit-learn's message named train_test_split's parameter
     with pytest.raises(ValueError, match="shuffle must be True or False; got 'no'"):

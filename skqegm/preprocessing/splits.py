@@ -157,6 +157,12 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     True
     """
     sizes = _check_sizes(sizes)
+    for name, value in (("y", y), ("stratify", stratify)):
+        # A str is a sequence to scikit-learn (y="label" was 5 samples) and a scalar
+        # failed in numpy.
+        if value is not None and (isinstance(value, (str, bytes)) or np.ndim(value) == 0):
+            raise ValueError(f"{name} must be an array-like with one entry per row of X; got "
+                             f"{value!r} (a column name? pass X[{value!r}]).")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle must be True or False; got {shuffle!r}.")
     _check_stratify(stratify, shuffle)
