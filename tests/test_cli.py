@@ -20,6 +20,7 @@ from skqegm.cli import (
 )
 from skqegm.datasets import load_csv_series
 from skqegm.datasets.csv_series import Series
+from skqegm.exceptions import MemoryLimitError
 
 FAST = ["--max-epochs", "2", "--n-qubits", "2", "--n-layers", "1"]
 
@@ -388,7 +389,7 @@ def test_disordered_and_repeated_dates_are_refused(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("cell", ["2020/01/11", "11.01.2020", "2020-13-01", "", "Jan 11 2020",
-                                  "2020-01-11T25:00", "2020-01-11 10:00+01:00"])
+                                  "2020-01-11T25:00"])
 def test_unparseable_dates_are_refused(tmp_path, capsys, cell):
     rows, _ = price_rows(300)
     rows[10] = (cell, rows[10][1])
@@ -458,11 +459,105 @@ def test_decimal_commas(tmp_path, capsys):
                    r"\(a decimal comma\?\)")
 
 
+@pytest.mark.parametrize("mark, first, rows", [
+    # A German export of prices crossing 1,000: '1.001' is 1001, read as 1.001 it made a
+    # log return of -6.9 that kind='auto' took for a price move.
+    (".", 4, ["998", "999", "1.001", "1.002"]),
+    # The same with ',' as a thousands separator in a ';' file.
+    (",", 4, ["998", "999", "1,001", "1,002"]),
+])
+def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, mark, first,
+                                                                      rows):
+    dates = np.datetime64("2020-01-01") + np.arange(len(rows))
+    path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, rows)), sep=";")
+    with pytest.raises(ValueError, match=rf"column 'close' of .* is ambiguous: line {first} "
+                                         rf"holds '1\{mark}001' and line 2 holds '998'"):
+        load(path)
+    # Either alone is read: decimals with three digits, or integers.
+    for values in (rows[2:], rows[:2]):
+        path = write_csv(tmp_path / "u.csv", [("date", "close")] + list(zip(dates, values)),
+                         sep=";")
+        series = load(path)
+        assert series.values.tolist() == [float(v.replace(",", ".")) for v in values]
+    # With ',' as the separator '.' is the decimal point: nothing is ambiguous.
+    path = write_csv(tmp_path / "v.csv", [("date", "close"), (dates[0], "998"),
+                                          (dates[1], "1.001")])
+    assert load(path, kind="prices").values.tolist() == [998.0, 1.001]
+
+
+def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):
+    # Reading holds every cell as a Python string, about 15 to 40 times the file's size:
+    # a file of several GB was read until the process was killed.
+    rows, _ = price_rows(3000)
+    path = write_csv(tmp_path / "p.csv", rows)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"reading .*p\.csv \(3,001 lines of 2 "
+                                               r"columns\) needs an estimated"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"needs an estimated .* of memory, more than the 1.02 MiB available")
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.01")
+    assert len(load(path).returns) == 2999
+
+
+def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
+    # Eikon writes "Exchange Date" and FRED "observation_date", newest first for the
+    # former: without a column named date the file order was taken as time order, and
+    # prices newest first gave returns of the wrong sign, silently.
+    rows, prices = price_rows(40, header=("Exchange Date", "close"))
+    series = load(write_csv(tmp_path / "e.csv", [rows[0]] + rows[:0:-1]))
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
+    assert series.dates[0] == np.datetime64("2020-01-01")
+    assert series.notes[:2] == ("dates from column 'Exchange Date'",
+                                "dates are newest first; reversed to oldest first")
+    # a column that is not dates is not taken for one
+    path = write_csv(tmp_path / "n.csv", [("id", "close"), ("a7", "1.0"), ("b8", "1.1")])
+    assert load(path).dates is None
+
+
+@pytest.mark.parametrize("cell", ["2020-01-02 00:00:00-05:00", "2020-01-02T14:30:00Z",
+                                  "2020-01-02 09:30:00+0100"])
+def test_a_date_with_a_time_zone_is_refused_naming_the_zone(tmp_path, cell):
+    # What yfinance's to_csv writes; the message said only "not a date YYYY-MM-DD".
+    path = write_csv(tmp_path / "z.csv", [("Date", "close"), (cell, "100")])
+    with pytest.raises(ValueError, match=rf"has '{re.escape(cell)}' on line 2: a time zone "
+                                         r"\(.*\) is not read; write the local dates or "
+                                         "times without it"):
+        load(path)
+
+
+def test_excel_sep_line_sets_the_separator(tmp_path):
+    # Excel's "sep=;" first line was taken for the header: "line 2 has 2 cells but the
+    # header has 1".
+    path = tmp_path / "s.csv"
+    path.write_text("sep=;\nDate;close\n2020-01-02;100,5\n2020-01-03;abc\n")
+    with pytest.raises(ValueError, match="non-numeric value 'abc' on line 4"):
+        load(str(path))
+    path.write_text("sep=;\nDate;close\n2020-01-02;100,5\n2020-01-03;101\n")
+    series = load(str(path))
+    assert series.values.tolist() == [100.5, 101.0] and len(series.dates) == 2
+
+
 def test_non_utf8_file_is_refused(tmp_path, capsys):
     path = tmp_path / "latin1.csv"
     path.write_bytes("date,clôture\n2020-01-01,1\n".encode("latin-1"))
     assert_refused(capsys, ["--csv", str(path), "--column", "close", "--no-plot"],
                    r"cannot read .* as UTF-8 text: invalid continuation byte at byte 7")
+
+
+@pytest.mark.parametrize("kind, hint", [("gzip", "it is compressed with gzip: decompress it"),
+                                        ("utf-16", "it is UTF-16 .*: save it as CSV UTF-8")])
+def test_gzip_and_utf16_files_are_named_as_such(tmp_path, kind, hint):
+    # The message said "invalid start byte at byte 1", of a .csv.gz or of Excel's
+    # "Unicode text" export.
+    import gzip
+
+    text = "date,close\n2020-01-01,1\n"
+    data = gzip.compress(text.encode()) if kind == "gzip" else text.encode("utf-16")
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=f"cannot read .* as UTF-8 text: {hint}"):
+        load(str(path))
 
 
 def test_ragged_rows_and_missing_cells(tmp_path, capsys):
@@ -514,6 +609,19 @@ def test_rows_without_a_value_are_dropped_on_request(tmp_path, marker):
     assert (f"dropped 4 rows without a value in column 'DCOILWTICO' (the first on line 5: "
             f"{marker.strip()!r}); the returns span them") in series.notes
     assert series.kind == "prices"
+
+
+def test_dropped_returns_are_said_to_be_left_out(tmp_path):
+    # The note said "the returns span them" of a column of returns, where the dropped
+    # days' returns are lost, not spanned.
+    r = 0.01 * np.random.default_rng(3).standard_normal(30)
+    rows = [("date", "r")] + [(np.datetime64("2020-01-01") + i, repr(float(v)))
+                              for i, v in enumerate(r)]
+    rows[4] = (rows[4][0], ".")
+    series = load_csv_series(write_csv(tmp_path / "r.csv", rows), "r", missing="drop")
+    assert series.kind == "returns" and len(series.returns) == 29
+    assert ("dropped 1 row without a value in column 'r' (the first on line 5: '.'); "
+            "their returns are left out") in series.notes
 
 
 def test_dropping_keeps_refusing_what_is_not_missing(tmp_path):

@@ -210,6 +210,26 @@ def test_builder_refuses_other_data(tmp_path):
         make_intrusion_subsample(short)
 
 
+def test_builder_refuses_a_header_row_and_names_a_bad_cell(synthetic_kdd, tmp_path):
+    # A header row (a copy with column names) was one more "attack" record: drawn, it
+    # failed with "invalid literal for int() with base 10: 'duration'"; not drawn, it
+    # changed the draw silently.
+    names = "duration,protocol_type,service,flag," + ",".join(["x"] * 37) + ",labels"
+    headed = tmp_path / "headed.csv"
+    headed.write_text("\n".join([names] + synthetic_kdd[1]) + "\n")
+    with pytest.raises(ValueError, match=r"line 1 of data holds 'duration' in column "
+                                         r"'duration', not a number: a header row\? The KDD "
+                                         "Cup file has none"):
+        make_intrusion_subsample(headed, n_normal=10, attack_rate=0.1)
+    lines = list(synthetic_kdd[1])
+    lines[5] = "x" + lines[5][lines[5].index(","):]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"line 6 of data holds 'x' in column 'duration', "
+                                         "not a number"):
+        make_intrusion_subsample(bad, n_normal=300, attack_rate=0.4)
+
+
 @pytest.mark.skipif(not KDD_FULL.is_file(),
                     reason=f"the full KDD Cup 1999 10% file is not at {KDD_FULL} "
                            "(set SKQEGM_KDDCUP99_10_PERCENT)")

@@ -137,6 +137,17 @@ def test_labelers_feature_names_out():
     assert list(out.columns) == ["spx", "ndx"]
 
 
+@pytest.mark.parametrize("labeler", [SigmaThresholdLabeler(k=1.0), QuantileTailLabeler()])
+def test_labelers_transform_follows_set_output(labeler):
+    # transform returned a numpy array under set_output(transform="pandas"), where
+    # fit_transform returned a DataFrame: scikit-learn only wraps a class's own methods.
+    X = pd.DataFrame({"spx": [0.1, -0.2, 0.3, -2.0]}, index=[5, 6, 7, 8])
+    labeler.set_output(transform="pandas").fit(X)
+    out = labeler.transform(X)
+    assert isinstance(out, pd.DataFrame) and out.index.tolist() == [5, 6, 7, 8]
+    pd.testing.assert_frame_equal(out, labeler.fit_transform(X))
+
+
 _SIDE = r"must be a str among \{'(lower|upper|both)', '(lower|upper|both)', '(lower|upper|both)'\}"
 _K = r"The 'k' parameter of SigmaThresholdLabeler must be a float in the range \(0.0, inf\)"
 _FRACTION = (r"The 'tail_fraction' parameter of QuantileTailLabeler must be a float in the "
@@ -299,6 +310,27 @@ def test_lagged_volatilities_do_not_depend_on_the_units(scale):
     np.testing.assert_array_equal(y_scaled, r[22:] * scale)
 
 
+def test_lagged_volatilities_are_computed_in_pieces_that_fit_working_memory():
+    # std over a sliding window view copies the whole (n_rows, window) matrix, twice: 100
+    # times the output for a 200-row window, 15 GB for 2.5 million minutes and a 390-row
+    # window.
+    import tracemalloc
+
+    from sklearn import config_context
+
+    r = np.random.default_rng(0).standard_normal(20_000)
+    windows = np.lib.stride_tricks.sliding_window_view(r, 100)[:-1]
+    tracemalloc.start()
+    try:
+        with config_context(working_memory=1):
+            X, _ = make_lagged_features(r, lags=(), vol_windows=(100,))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(X[:, 0], windows.std(axis=1, ddof=1))
+    assert peak < 4 * 2**20, peak  # the whole matrix is 16 MB
+
+
 def test_lagged_features_rejects_2d_returns():
     with pytest.raises(ValueError, match=r"returns must be 1-D or a single column of shape "
                                          r"\(n_samples, 1\); got shape \(40, 2\)"):
@@ -339,6 +371,28 @@ def test_returns_and_prices_with_dates_must_be_in_time_order(order, word):
     # labels that are not dates say nothing about time: taken in the order given
     X, _ = make_lagged_features(r.reset_index(drop=True).iloc[::-1])
     np.testing.assert_array_equal(X["lag_1"].to_numpy(), r.to_numpy()[::-1][21:-1])
+
+
+def test_an_index_of_date_strings_is_read_as_dates():
+    # pandas.read_csv(index_col=0) without parse_dates indexes by the date strings: a
+    # download newest first gave returns of the wrong sign, features from the future and a
+    # test part older than training, silently.
+    index = pd.date_range("2021-01-01", periods=30, freq="B").strftime("%Y-%m-%d")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index)
+    newest_first = r.iloc[::-1]
+    with pytest.raises(ValueError, match="prices must be in time order.*newest first"):
+        log_returns(np.exp(newest_first))
+    with pytest.raises(ValueError, match="returns must be in time order.*newest first"):
+        make_lagged_features(newest_first)
+    with pytest.raises(ValueError, match="X must be in time order.*newest first"):
+        train_val_test_split(newest_first.to_frame(), shuffle=False)
+    # in time order they pass, as dates with times and offsets do; other text says nothing
+    # about time
+    np.testing.assert_allclose(log_returns(np.exp(r)).to_numpy(), np.diff(r.to_numpy()))
+    stamps = pd.Index(["2021-01-04 09:30:00-05:00", "2021-01-04 15:00:00+01:00"])
+    with pytest.raises(ValueError, match="newest first"):
+        log_returns(pd.Series([1.0, 2.0], index=stamps))
+    assert log_returns(pd.Series([1.0, 2.0], index=["b", "a"])).index.tolist() == ["a"]
 
 
 # --- pipelines --------------------------------------------------------------------------
@@ -479,6 +533,17 @@ def test_chronological_split_refuses_dates_out_of_order(order, word):
     panel = pd.concat([X, X]).sort_index()
     X_tr, X_va, X_te = train_val_test_split(panel, shuffle=False)[:3]
     assert X_tr.index.max() <= X_va.index.min() and X_va.index.max() <= X_te.index.min()
+
+
+@pytest.mark.parametrize("name", ["y", "stratify"])
+@pytest.mark.parametrize("value", ["label", 1])
+def test_split_refuses_a_column_name_for_y_or_stratify(name, value):
+    # stratify="label" failed in numpy ("axis 0 is out of bounds for array of dimension
+    # 0"), y="label" in scikit-learn as 5 samples against 40.
+    X = pd.DataFrame({"a": range(40), "label": np.arange(40) % 2})
+    with pytest.raises(ValueError, match=rf"{name} must be an array-like with one entry per "
+                                         rf"row of X; got {value!r}"):
+        train_val_test_split(X, random_state=0, **{name: value})
 
 
 def test_split_refuses_a_shuffle_that_is_not_a_bool():

@@ -139,7 +139,8 @@ def _build_parser():
     data.add_argument("--date-column", metavar="NAME",
                       help="CSV column of dates YYYY-MM-DD, optionally with a time "
                            "HH:MM[:SS], oldest or newest first; default: a column named "
-                           "'date', 'datetime' or 'timestamp', if any")
+                           "'date', 'datetime' or 'timestamp', else the first column "
+                           "holding dates, if any")
     split = parser.add_argument_group("held-out period")
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "

@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..utils._memory import check_memory, format_bytes
+
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
 #: Cells that stand for "no value" in common exports (FRED writes ".", spreadsheets
@@ -29,6 +31,12 @@ SEPARATORS = ",;\t|"
 # their median within one median absolute deviation of 0.
 MAX_PRICE_MOVE = 0.5
 MIN_SIGN_SHARE = 0.1
+# Reading holds every cell as a Python string (about 110 bytes with its slot in the row's
+# list) and every row as a list with its line number (about 200 bytes): measured 15 to 40
+# times the size of files of 1 to 11 columns.
+ROW_BYTES, CELL_BYTES = 200, 110
+# A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
+_ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
 
 
@@ -52,12 +60,26 @@ def _read_text(path):
     # part of the first column's name.
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # decoding holds the bytes and the text at once
+            check_memory(2.0 * size, f"reading {path} ({format_bytes(size)})")
             return handle.read()
     except OSError as exc:
         raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise ValueError(f"cannot read {path} as UTF-8 text: {exc.reason} at byte "
-                         f"{exc.start}.") from None
+        what = _encoding_hint(path) or f"{exc.reason} at byte {exc.start}"
+        raise ValueError(f"cannot read {path} as UTF-8 text: {what}.") from None
+
+
+def _encoding_hint(path):
+    """What the first bytes of a file that is not UTF-8 say it is, else ``None``."""
+    with open(path, "rb") as handle:
+        start = handle.read(2)
+    if start == b"\x1f\x8b":
+        return "it is compressed with gzip: decompress it first"
+    if start in (b"\xff\xfe", b"\xfe\xff"):
+        return "it is UTF-16 (Excel's 'Unicode text'): save it as CSV UTF-8"
+    return None
 
 
 def _sniff_separator(header_line):
@@ -76,10 +98,16 @@ def _clean_name(name):
 def _read_table(path):
     """The :class:`_Table` of a CSV file; ragged rows are refused with their line."""
     text = _read_text(path)
-    header_line = next((line for line in text.splitlines() if line.strip()), None)
+    # StringIO(newline=None) reads lines lazily; splitlines() held a copy of them all.
+    header_line = next((line for line in io.StringIO(text, newline=None) if line.strip()),
+                       None)
     if header_line is None:
         raise ValueError(f"{path} is empty.")
-    separator = _sniff_separator(header_line)
+    header_line = header_line.rstrip("\n")
+    # Excel's "sep=;" first line names the separator and is not the header.
+    directive = re.fullmatch(r"sep=(.)", header_line.strip(), re.IGNORECASE)
+    separator = directive.group(1) if directive else _sniff_separator(header_line)
+    _check_table_memory(text, header_line.count(separator) + 1, path)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header, rows, line = None, [], 1
     try:
@@ -87,6 +115,9 @@ def _read_table(path):
             # A quoted cell may span lines: a row starts after the last line of the one before.
             first_line, line = line, reader.line_num + 1
             if not any(cell.strip() for cell in cells):
+                continue
+            if directive:  # the "sep=" line
+                directive = None
                 continue
             if header is None:
                 header = [_clean_name(name) for name in cells]
@@ -102,6 +133,14 @@ def _read_table(path):
     if header is None:  # every line blank once parsed, e.g. a lone quoted empty cell
         raise ValueError(f"{path} has no header row: every line is blank.")
     return _Table(str(path), separator, header, rows)
+
+
+def _check_table_memory(text, n_columns, path):
+    """Refuse a file whose cells would not fit in memory, before they are made."""
+    n_lines = max(text.count("\n"), text.count("\r")) + (not text.endswith(("\n", "\r")))
+    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_columns),
+                 f"reading {path} ({n_lines:,} lines of {n_columns} columns)",
+                 "keep only the date column and the series' column, or fewer rows.")
 
 
 def _check_row_length(cells, n_columns, line, path):
@@ -133,11 +172,24 @@ def _column_index(table, name, what="column"):
 
 
 def _date_index(table, date_column):
-    """Index of the date column: the one named, else a 'date' column, else ``None``."""
+    """``(index, note)`` of the date column: the one named, else a 'date' column, else the
+    first column whose first cell is a date, else ``(None, None)``.
+
+    A date column by another name ("Exchange Date", "observation_date") must not be
+    missed: the file order would be taken as time order, and prices newest first would
+    give returns of the wrong sign.
+    """
     if date_column is not None:
-        return _column_index(table, date_column, "date column")
+        return _column_index(table, date_column, "date column"), None
     names = [name.lower() for name in table.header]
-    return next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    if index is not None or not table.rows:
+        return index, None
+    first = table.rows[0][1]
+    index = next((j for j, cell in enumerate(first) if parse_date(cell.strip())), None)
+    if index is None:
+        return None, None
+    return index, f"dates from column {table.header[index]!r}"
 
 
 # -- values and dates -------------------------------------------------------------------------
@@ -167,7 +219,7 @@ def _drop_missing(table, index, column):
     dropped = [row for row, kept in zip(table.rows, keep) if not kept]
     line, cells = dropped[0]
     note = (f"dropped {_plural(len(dropped), 'row')} without a value in column {column!r} "
-            f"(the first on line {line}: {cells[index].strip()!r}); the returns span them")
+            f"(the first on line {line}: {cells[index].strip()!r})")
     return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
 
 
@@ -193,7 +245,34 @@ def _read_values(table, index, column):
         values[i] = value
     if len(values) == 0:
         raise ValueError(f"column {column!r} of {table.path} has no values.")
+    if table.separator != ",":
+        _check_unambiguous(table, cells, "," if decimal_comma else ".", column)
     return values
+
+
+def _check_unambiguous(table, cells, mark, column):
+    """Refuse a column whose decimal mark may be a thousands separator.
+
+    With a separator other than ``,`` both marks are in use: a European export of prices
+    crossing 1,000 writes ``998`` then ``1.001`` (1001), which reads as 1.001 and makes a
+    log return of -6.9. A column holding both a whole number of three digits and a number
+    with one to three digits, the mark, then groups of three digits is refused.
+    """
+    grouped = re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+", re.ASCII)
+    whole = re.compile(r"[+-]?[1-9]\d{2}", re.ASCII)
+    first_grouped = next((i for i, cell in enumerate(cells) if grouped.fullmatch(cell)), None)
+    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
+    if first_grouped is None or first_whole is None:
+        return
+    (line, _), (other, _) = table.rows[first_grouped], table.rows[first_whole]
+    raise ValueError(
+        f"column {column!r} of {table.path} is ambiguous: line {line} holds "
+        f"{cells[first_grouped]!r} and line {other} holds {cells[first_whole]!r}; with "
+        f"{table.separator!r} as the separator, {mark!r} may be a thousands separator "
+        f"({cells[first_grouped]} = {cells[first_grouped].replace(mark, '')}) or a decimal "
+        "mark. Write the numbers without thousands separators, or with a decimal mark in "
+        "every cell."
+    )
 
 
 def parse_date(cell):
@@ -234,9 +313,12 @@ def _read_dates(table, index):
         cell = cells[index].strip()
         date = parse_date(cell)
         if date is None:
+            zone = _ZONE.fullmatch(cell)
+            what = (f": a time zone ({zone.group(1)}) is not read; write the local dates or "
+                    "times without it" if zone and parse_date(cell[:zone.start(1)]) else
+                    ", not a date YYYY-MM-DD (optionally with a time HH:MM or HH:MM:SS)")
             raise ValueError(f"date column {table.header[index]!r} of {table.path} has "
-                             f"{cell!r} on line {line}, not a date YYYY-MM-DD (optionally "
-                             "with a time HH:MM or HH:MM:SS).")
+                             f"{cell!r} on line {line}{what}.")
         parsed.append(date)
     dates = np.array(parsed, dtype="datetime64[s]")
     days = dates.astype("datetime64[D]")
@@ -385,14 +467,16 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         The header name of the column holding the series.
     date_column : str or None, default=None
         The header name of the column of dates; ``None``: a column named ``date``,
-        ``datetime`` or ``timestamp`` if there is one, else no dates.
+        ``datetime`` or ``timestamp`` if there is one, else the first column whose first
+        cell is a date, else no dates.
     kind : {"auto", "prices", "returns"}, default="auto"
         What the column holds; ``"auto"`` decides from the whole column (see Notes).
     missing : {"raise", "drop"}, default="raise"
         What a cell without a value in ``column`` gets: an error naming its line, or its
         row dropped (with a note), as for the holidays that FRED exports as ``.``. The
         returns of prices then span the dropped rows: the return of the day after a
-        holiday is the change since the last day with a price.
+        holiday is the change since the last day with a price; a column of returns
+        loses the dropped rows' returns (a note says which).
 
     Returns
     -------
@@ -411,6 +495,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         bad row: unreadable file, missing column, ragged row, missing, non-numeric or
         non-finite value, unparseable, repeated or disordered date, non-positive price, or
         a column ``kind="auto"`` cannot classify.
+    MemoryLimitError
+        A file whose cells would not fit in memory (reading takes about ``ROW_BYTES`` =
+        200 bytes a line and ``CELL_BYTES`` = 110 bytes a cell), before it is read.
 
     See Also
     --------
@@ -422,16 +509,19 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     the column, and the line of the first bad row when one row is to blame:
 
     - **Encoding.** UTF-8 text; the byte-order mark Excel writes is dropped. Anything that
-      is not UTF-8 (Latin-1, UTF-16, ...) is refused.
+      is not UTF-8 (Latin-1, UTF-16, ...) is refused, a gzip file or UTF-16 named as such.
     - **Header and rows.** The first non-blank line is the header; its names lose
       surrounding whitespace and quotes, and a trailing separator names no column. Blank
       rows are skipped but counted in line numbers; a quoted cell may span lines. Every row
       has as many cells as the header (empty cells after a trailing separator are dropped).
     - **Separators.** Sniffed from the header among ``,``, ``;``, tab and ``|``; a header of
-      one column is read with ``,``.
+      one column is read with ``,``. A first line ``sep=;`` (Excel's) names the separator.
     - **Values.** Plain decimal numbers (``1.5``, ``-2e-3``). With a separator other than
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
-      a ``.`` in it (a thousands separator, ``1.234,5``) is refused. Cells with ``_``,
+      a ``.`` in it (a thousands separator, ``1.234,5``) is refused. There, a column
+      holding both a whole number of three digits and a number such as ``1.001`` or
+      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous.
+      Cells with ``_``,
       ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
     - **Missing values.** A cell of the column that is empty or one of
       ``MISSING_MARKERS`` (``.``, ``-``, ``NA``, ``N/A``, ``#N/A``, ``NaN``, ``null``,
@@ -439,7 +529,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       its row is dropped before anything else is read from it (its date included), and
       a note counts the rows dropped.
     - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
-      else ``timestamp`` (in any case), else none. Each cell is ``YYYY-MM-DD``, optionally
+      else ``timestamp`` (in any case), else the first column whose first cell is a date
+      (with a note), else none. Each cell is ``YYYY-MM-DD``, optionally
       with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
       ``datetime64[s]`` when some time of day is not midnight.
@@ -479,12 +570,14 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
     table = _read_table(path)
     index, notes = _column_index(table, column), []
+    dropped = None
     if missing == "drop":
-        table, note = _drop_missing(table, index, column)
-        notes += [note] if note else []
+        table, dropped = _drop_missing(table, index, column)
+        notes += [dropped] if dropped else []
     values = _read_values(table, index, column)
     lines = np.array([line for line, _ in table.rows])
-    date_index = _date_index(table, date_column)
+    date_index, note = _date_index(table, date_column)
+    notes += [note] if note else []
     dates = None
     if date_index is not None:
         dates = _read_dates(table, date_index)
@@ -494,6 +587,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     if kind == "auto":
         kind, note = _auto_kind(values, lines, column)
         notes.append(note)
+    if dropped:  # said once the kind is known: prices span the rows, returns lose them
+        notes[notes.index(dropped)] += ("; the returns span them" if kind == "prices" else
+                                        "; their returns are left out")
     returns, return_dates = values, dates
     if kind == "prices":
         _check_prices(values, lines, column, table.path)

@@ -57,13 +57,35 @@ def _as_text(values):
                     dtype=object)
 
 
-def _typed_columns(raw):
-    """Each of the 41 columns of ``raw`` (rows of str or of sklearn's values), typed."""
+def _typed_columns(raw, rows):
+    """Each of the 41 columns of ``raw`` (rows of str or of sklearn's values), typed.
+
+    ``rows`` are the records' positions in the file, for the line of a bad cell.
+    """
     columns = {}
     for j, (name, kind) in enumerate(_FEATURES):
-        # numpy converts str with Python's int / float: the same values as sklearn's fetch.
-        columns[name] = _as_text(raw[:, j]) if kind is str else raw[:, j].astype(_DTYPES[kind])
+        if kind is str:
+            columns[name] = _as_text(raw[:, j])
+            continue
+        try:
+            # numpy converts str with Python's int / float: the same values as sklearn's.
+            columns[name] = raw[:, j].astype(_DTYPES[kind])
+        except (TypeError, ValueError):
+            i = next(i for i, cell in enumerate(raw[:, j]) if not _is_number(cell, kind))
+            raise ValueError(_bad_cell(rows[i] + 1, raw[i, j], name)) from None
     return columns
+
+
+def _is_number(cell, kind):
+    try:
+        kind(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _bad_cell(line, cell, name):
+    return f"line {line} of data holds {cell!r} in column {name!r}, not a number"
 
 
 def _read_full(data):
@@ -83,6 +105,11 @@ def _read_full(data):
     if raw.shape[1] != len(_FEATURES) + 1:
         raise ValueError(f"data must have {len(_FEATURES) + 1} comma-separated columns (41 "
                          f"features and the label); {data!r} has {raw.shape[1]}.")
+    # A header row would be one more "attack" record (its label is not "normal."),
+    # changing the draw or failing when drawn.
+    if raw.shape[0] and not _is_number(raw[0, 0], int):
+        raise ValueError(f"{_bad_cell(1, raw[0, 0], _FEATURES[0][0])}: a header row? The "
+                         "KDD Cup file has none; remove it.")
     return raw[:, :-1], raw[:, -1]
 
 
@@ -158,7 +185,7 @@ def make_intrusion_subsample(data=None, *, n_normal=19_700, attack_rate=0.015, r
         _draw(np.flatnonzero(is_normal), n_normal, "n_normal", "normal", rng),
         _draw(np.flatnonzero(~is_normal), n_attack, "attack_rate", "attack", rng),
     ]))
-    frame = pd.DataFrame(_typed_columns(features[rows]))
+    frame = pd.DataFrame(_typed_columns(features[rows], rows))
     frame[_LABEL] = labels[rows]
     return frame
 

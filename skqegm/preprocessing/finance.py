@@ -3,6 +3,7 @@
 import numpy as np
 from sklearn.utils.validation import check_array
 
+from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
 from ..utils._validation import as_1d, check_int
@@ -15,7 +16,7 @@ def log_returns(prices):
     ----------
     prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
         Strictly positive, finite prices in time order (at least two rows); a pandas
-        index of dates must be strictly increasing.
+        index of dates (or of ISO date strings) must be strictly increasing.
 
     Returns
     -------
@@ -71,8 +72,22 @@ def _lagged_matrix(r, lags, vol_windows, start):
         # windows[i] covers r[i], ..., r[i + window - 1]; row t needs r[t - window .. t - 1],
         # i.e. the window starting at t - window.
         windows = np.lib.stride_tricks.sliding_window_view(r * scale, window)
-        columns.append(windows[start - window:n - window].std(axis=1, ddof=1) / scale)
+        columns.append(_rolling_std(windows[start - window:n - window]) / scale)
     return np.column_stack(columns)
+
+
+def _rolling_std(windows):
+    """Row standard deviations (``ddof=1``) of a sliding window view, in pieces.
+
+    ``std`` copies the rows it reduces (twice: deviations and their squares), so a whole
+    view of n rows of a w-row window costs 16 n w bytes: pieces that fit scikit-learn's
+    ``working_memory`` keep it bounded. Each row is reduced alone: the same values.
+    """
+    step = chunk_rows(windows.shape[0], 16 * windows.shape[1])
+    out = np.empty(windows.shape[0])
+    for begin in range(0, windows.shape[0], step):
+        out[begin:begin + step] = windows[begin:begin + step].std(axis=1, ddof=1)
+    return out
 
 
 def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
@@ -87,8 +102,9 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     Parameters
     ----------
     returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
-        Returns in time order, finite; a pandas index of dates must be strictly
-        increasing. A single column counts as 1-D (a one-column frame as its Series).
+        Returns in time order, finite; a pandas index of dates (or of ISO date
+        strings) must be strictly increasing. A single column counts as 1-D (a
+        one-column frame as its Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)

@@ -12,8 +12,12 @@ from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import IntervalNotBool, as_1d, check_option
 
 
-class _TailLabelerMixin:
-    """Shared ``transform`` of the labelers: 1 where a value is strictly beyond a threshold."""
+class _TailLabelerMixin(TransformerMixin):
+    """Shared ``transform`` of the labelers: 1 where a value is strictly beyond a threshold.
+
+    A ``TransformerMixin`` itself: scikit-learn wraps ``transform`` for ``set_output``
+    only in the class that defines it, so a plain mixin's ``transform`` returned arrays.
+    """
 
     def transform(self, X):
         """Flag the rare values of ``X``.

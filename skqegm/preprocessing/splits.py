@@ -126,8 +126,8 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
         none).
     shuffle : bool, default=True
         Shuffle before splitting; ``False`` keeps chronological order: the rows must be
-        in time order, and a pandas ``X`` or ``y`` indexed by dates whose dates
-        decrease somewhere is refused (repeated dates, as in a panel, pass).
+        in time order, and a pandas ``X`` or ``y`` indexed by dates (or ISO date
+        strings) whose dates decrease somewhere is refused (repeated dates, as in a panel, pass).
     random_state : int, RandomState instance or None, default=None
         Seed of the shuffles; an int gives reproducible splits.
 
@@ -157,6 +157,12 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     True
     """
     sizes = _check_sizes(sizes)
+    for name, value in (("y", y), ("stratify", stratify)):
+        # A str is a sequence to scikit-learn (y="label" was 5 samples) and a scalar
+        # failed in numpy.
+        if value is not None and (isinstance(value, (str, bytes)) or np.ndim(value) == 0):
+            raise ValueError(f"{name} must be an array-like with one entry per row of X; got "
+                             f"{value!r} (a column name? pass X[{value!r}]).")
     if not isinstance(shuffle, (bool, np.bool_)):
         raise ValueError(f"shuffle must be True or False; got {shuffle!r}.")
     _check_stratify(stratify, shuffle)

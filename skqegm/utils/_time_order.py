@@ -1,5 +1,10 @@
 """The time order of pandas data: what functions that read rows as time steps check."""
 
+import re
+
+# An ISO 8601 date, as pandas.read_csv leaves it in an index without parse_dates.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]|$)", re.ASCII)
+
 
 def is_pandas(obj):
     """Whether ``obj`` is a pandas Series or DataFrame (without importing pandas)."""
@@ -10,8 +15,10 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
     """Refuse a pandas ``data`` whose dates (a datetime or period index) are out of order.
 
     A series newest first would give returns of the wrong sign, features that look
-    ahead, or a "test" part older than the training part, silently. Other data (numpy
-    arrays, pandas objects indexed by something other than dates) pass unchecked.
+    ahead, or a "test" part older than the training part, silently. An index of ISO 8601
+    date strings (``pandas.read_csv(index_col=0)`` without ``parse_dates``) counts as
+    dates. Other data (numpy arrays, pandas objects indexed by something other than
+    dates) pass unchecked.
 
     Parameters
     ----------
@@ -30,7 +37,9 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
 
     index = data.index
     if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
-        return
+        index = _dates_of_strings(index)
+        if index is None:
+            return
     if index.is_monotonic_increasing and (index.is_unique or not strict):
         return
     order = ("newest first" if index.is_monotonic_decreasing
@@ -39,3 +48,17 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
     raise ValueError(f"{name} must be in time order, its dates {rule}; its index is "
                      f"{order}. Sort it first ({name}.sort_index())"
                      + (f" and {remedy}." if strict else "."))
+
+
+def _dates_of_strings(index):
+    """The dates of an index of ISO 8601 date strings (UTC), else ``None``."""
+    import pandas as pd
+
+    if index.dtype.kind != "O" and not isinstance(index.dtype, pd.StringDtype):
+        return None
+    values = index.to_numpy(dtype=object)
+    if len(values) == 0 or not all(isinstance(v, str) and _ISO_DATE.match(v) for v in values):
+        return None
+    # utc=True: offsets may differ between rows (a daylight-saving change).
+    dates = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+    return None if dates.isna().any() else pd.DatetimeIndex(dates)
