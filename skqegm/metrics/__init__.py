@@ -3,8 +3,9 @@
 - :func:`tail_kl_divergence`: the paper's KL divergence restricted to the tail region;
 - :func:`rare_event_recall`, :func:`rare_event_precision`: 1 marks the rare class;
 - :func:`interval_coverage`, :func:`coverage_error`: calibration of prediction intervals;
-- scorers ``scorer(estimator, X, y=None)`` and the :data:`SCORERS` dict for
-  ``GridSearchCV``;
+- scorers ``scorer(estimator, X, y=None, *, sample_weight=None)`` and the
+  :data:`SCORERS` dict for ``GridSearchCV`` (weights routed as scikit-learn's scorers
+  route them; a fitted search is scored by its ``best_estimator_``);
 - :func:`var_exceedances`, :func:`kupiec_pof_test`,
   :func:`christoffersen_independence_test`, :func:`christoffersen_conditional_coverage_test`;
 - VaR and ES forecasts: :func:`fz0_loss`, :func:`var_pinball_loss`, their scorers

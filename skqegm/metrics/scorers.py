@@ -1,4 +1,5 @@
-"""Greater-is-better scorers ``scorer(estimator, X, y=None)`` for model selection.
+"""Greater-is-better scorers ``scorer(estimator, X, y=None, *, sample_weight=None)``
+for model selection.
 
 scikit-learn's ``make_scorer`` cannot score an estimator fitted without ``y``, so these
 are plain functions, usable in ``GridSearchCV(..., scoring=SCORERS,
