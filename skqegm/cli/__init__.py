@@ -167,8 +167,9 @@ def _build_parser():
                        help="refit every model every K held-out days on all the days before "
                             f"(expanding window), 1 to {MAX_REFIT_EVERY}, instead of one fit "
                             "before the held-out days; each QEGM refit takes seconds to "
-                            "minutes, so the job takes about (held-out days / K) times as "
-                            "long (default: one fit)")
+                            "minutes, so the job takes up to (held-out days / K) times as "
+                            "long: 2.8x at K=250 on the S&P 500's 1,006 held-out days "
+                            "(default: one fit)")
     output = parser.add_argument_group("output")
     output.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",
                         help="image of the returns, 99%% VaR lines and exceedances; its "
