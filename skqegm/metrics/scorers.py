@@ -810,7 +810,11 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     - unsupervised sampler, ``region="central"`` (the default with one feature): one
       *marginal* interval for every row, the central ``coverage`` interval
       (``(1 -+ coverage) / 2`` empirical quantiles) of ``n_draws * len(X)`` fresh draws,
-      checked against the held-out ``X``.
+      checked against the held-out ``X``. Where a bound falls on an atom of the draws (a
+      discrete model), the interval holds that atom in part, the share that leaves
+      ``(1 - coverage) / 2`` of the draws beyond the bound, and a held-out row on the
+      bound counts with that share, as the highest-density region does with a tied level
+      set; a continuous model's interval is the closed interval between the quantiles.
     - unsupervised sampler, ``region="hdr"`` (the default with several features): the
       share of held-out rows inside the model's highest-density region of mass
       ``coverage``, ``{x : log p(x) >= level}`` with ``level`` the ``1 - coverage``
@@ -926,8 +930,38 @@ def _coverage_score(estimator, X, y, *, sample_weight=None, coverage, region, n_
                          "region='hdr' (or 'auto') for several features.")
     draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
     bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
-    intervals = np.tile(bounds, (X.shape[0], 1))
-    return -coverage_error(X.ravel(), intervals, coverage, sample_weight=sample_weight)
+    values = X.ravel()
+    if not np.any((values == bounds[0]) | (values == bounds[1])):
+        # No held-out row on a bound (a continuous model's): the closed interval, as ever.
+        intervals = np.tile(bounds, (X.shape[0], 1))
+        return -coverage_error(values, intervals, coverage, sample_weight=sample_weight)
+    inside = _central_inside(values, draws, bounds, coverage)
+    return -abs(float(np.average(inside, weights=weights)) - coverage)
+
+
+def _central_inside(values, draws, bounds, coverage):
+    """How much of each value lies inside the central interval of mass ``coverage``: 1
+    strictly between the bounds, 0 outside, and a part on a bound.
+
+    A discrete model puts an atom of its draws on a bound, and the closed interval holds
+    all of it, more than ``coverage`` of the draws. As :func:`_inside` does for the tied
+    level set of a highest-density region, the interval takes an atom in part: it leaves
+    out of the atom at the lower bound the share that brings the draws' mass below the
+    interval to ``(1 - coverage) / 2``, the same at the upper bound, and each value on a
+    bound counts with the part of its atom kept. A bound that holds no draw (between two
+    atoms) keeps a value on it whole, as the closed interval does.
+    """
+    tail = (1 - coverage) / 2
+    lower, upper = bounds
+    below, above = np.mean(draws < lower), np.mean(draws > upper)
+    at_lower, at_upper = np.mean(draws == lower), np.mean(draws == upper)
+    # The share of each bound's atom that lies beyond the interval.
+    out_lower = min(1.0, max(0.0, tail - below) / at_lower) if at_lower else 0.0
+    out_upper = min(1.0, max(0.0, tail - above) / at_upper) if at_upper else 0.0
+    if lower == upper:  # one atom holds both bounds
+        return np.where(values == lower, max(0.0, 1 - out_lower - out_upper), 0.0)
+    strictly = (values > lower) & (values < upper)
+    return strictly + (1 - out_lower) * (values == lower) + (1 - out_upper) * (values == upper)
 
 
 def _prebuilt_doc(text, maker, weights):
