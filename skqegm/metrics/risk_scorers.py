@@ -2,7 +2,10 @@
 
 A scorer ``scorer(estimator, X, y)`` calls ``estimator.predict_var(X, level)`` (and
 ``predict_es(X, level)`` for FZ0) on the held-out rows and returns minus the loss against
-the held-out ``y``. It scores :class:`~skqegm.TailRiskEstimator`, the baselines of
+the held-out ``y``. The forecasts must be one per held-out row (shape ``(n_samples,)``
+or ``(n_samples, 1)``): a model returning a single number is refused, where the metrics
+themselves read a number as the same forecast for every row. It scores
+:class:`~skqegm.TailRiskEstimator`, the baselines of
 :mod:`skqegm.baselines` (:class:`~skqegm.baselines.GARCHRiskEstimator`,
 :class:`~skqegm.baselines.HistoricalSimulation`), a :class:`skqegm.pipeline.Pipeline`
 ending in one of them, or anything else with these methods.
@@ -62,7 +65,10 @@ def _estimator_side(estimator, side):
 def _forecasts(estimator, X, method, level, scorer, n_samples):
     """``estimator.method(X, level)``, one finite forecast per held-out row.
 
-    A bad forecast is the model's fault: the message names the model and the method.
+    A bad forecast is the model's fault: the message names the model and the method. A
+    single number is refused too: the metrics read a number as the same forecast for
+    every row (a constant VaR passed by hand), but a model returning one for many rows
+    has lost its rows somewhere, and would be scored on a forecast it never made.
     """
     if not hasattr(estimator, method):
         raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
@@ -72,11 +78,15 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
         check_is_fitted(estimator)
     call = f"{type(estimator).__name__}.{method}(X, {level!r})"
     forecasts = check_real_array(getattr(estimator, method)(X, level), f"the output of {call}")
+    wrong_shape = ValueError(f"{call} returned an array of shape {forecasts.shape} for "
+                             f"{n_samples} held-out rows; expected ({n_samples},), one "
+                             "forecast per row.")
+    if forecasts.ndim == 0:
+        raise wrong_shape
     try:
         return check_forecast(forecasts, f"the output of {call}", n_samples)
     except ValueError as exc:
-        raise ValueError(f"{call} returned an array of shape {forecasts.shape} for "
-                         f"{n_samples} held-out rows; expected ({n_samples},).") from exc
+        raise wrong_shape from exc
 
 
 def _bound(function, name, maker, level, side):
@@ -158,8 +168,8 @@ def make_fz0_scorer(level=0.975, *, side=None):
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var`` /
         ``predict_es``, and ``ValueError`` for ``y=None``, an ``es`` that is not
-        positive or not beyond the VaR, NaN, or a ``side`` that contradicts the
-        estimator's.
+        positive or not beyond the VaR, NaN, forecasts that are not one per held-out row
+        (a single number included), or a ``side`` that contradicts the estimator's.
 
     Examples
     --------
@@ -201,7 +211,8 @@ def make_pinball_scorer(level=0.975, *, side=None):
     ValueError
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var``, and
-        ``ValueError`` for ``y=None``, NaN forecasts or a ``side`` that contradicts the
+        ``ValueError`` for ``y=None``, NaN forecasts, forecasts that are not one per
+        held-out row (a single number included) or a ``side`` that contradicts the
         estimator's.
 
     Examples
