@@ -25,7 +25,10 @@ returned, as scikit-learn's are.
 The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
 its last step's; a :class:`~skqegm.FilteredRiskEstimator`: its fitted model's), else
 ``"lower"``; a scorer built with an explicit ``side`` refuses an
-estimator with another one.
+estimator with another one. ``side`` is the question asked, not a parameter to tune: the
+losses of the two tails are different quantities, so a grid over ``side`` would rank a
+lower-tail loss against an upper-tail one. Compare models one side at a time (one
+search per side, each with ``make_fz0_scorer(side=...)``).
 """
 
 import numpy as np
@@ -155,6 +158,9 @@ def make_fz0_scorer(level=0.975, *, side=None):
         the Basel market-risk rules).
     side : {"lower", "upper"} or None, default=None
         The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+        The tail is the question asked, not a parameter to tune: scores of the two tails
+        are different losses, not comparable, so search ``side`` by running one search
+        per side with this set, never with ``side`` in the grid.
 
     Returns
     -------
@@ -199,6 +205,9 @@ def make_pinball_scorer(level=0.975, *, side=None):
         Confidence level in (0.5, 1) of the VaR scored.
     side : {"lower", "upper"} or None, default=None
         The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+        The tail is the question asked, not a parameter to tune: scores of the two tails
+        are different losses, not comparable, so search ``side`` by running one search
+        per side with this set, never with ``side`` in the grid.
 
     Returns
     -------
