@@ -520,12 +520,39 @@ def test_scorers_blame_x_and_y_of_different_lengths_on_them(scorer):
      r"rows; expected \(10,\)"),
     (np.full(10, 0.02), np.full((10, 2), 0.03),
      r"_Forecasts.predict_es\(X, 0.975\) returned an array of shape \(10, 2\)"),
+    # One number for every row was scored as that forecast repeated.
+    (np.float64(0.02), np.full(10, 0.03),
+     r"_Forecasts.predict_var\(X, 0.975\) returned an array of shape \(\) for 10 held-out "
+     r"rows; expected \(10,\), one forecast per row"),
+    (np.full(10, 0.02), 0.03,
+     r"_Forecasts.predict_es\(X, 0.975\) returned an array of shape \(\) for 10 held-out "
+     r"rows; expected \(10,\)"),
+    (np.full(1, 0.02), np.full(10, 0.03),
+     r"_Forecasts.predict_var\(X, 0.975\) returned an array of shape \(1,\) for 10 held-out"),
+    (np.full(10, 0.02), np.full((1, 1), 0.03),
+     r"_Forecasts.predict_es\(X, 0.975\) returned an array of shape \(1, 1\) for 10 "
+     r"held-out"),
 ])
 def test_scorers_name_the_model_whose_forecasts_are_bad(var, es, match):
     # "var contains NaN." did not say whose var: the model's, not the user's input.
     X, y = _returns(10)
     with pytest.raises(ValueError, match=match):
         neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
+
+
+def test_pinball_scorer_refuses_a_single_number_for_many_rows():
+    X, y = _returns(10)
+    with pytest.raises(ValueError, match=r"predict_var\(X, 0.975\) returned an array of "
+                                         r"shape \(\) for 10 held-out rows"):
+        neg_pinball_loss_scorer(_Forecasts(0.02, None), X, y)
+    # A column, one forecast per row, is still a forecast per row.
+    column = np.linspace(0.01, 0.03, 10)
+    assert neg_pinball_loss_scorer(_Forecasts(column[:, None], None), X, y) == \
+        -var_pinball_loss(y, column, 0.975)
+    # The metrics keep their documented reading of a number: the same forecast every row.
+    assert var_pinball_loss(y, 0.02, 0.975) == var_pinball_loss(y, np.full(10, 0.02), 0.975)
+    assert fz0_loss(y, 0.02, 0.03, 0.975) == fz0_loss(y, np.full(10, 0.02),
+                                                      np.full(10, 0.03), 0.975)
 
 
 @pytest.mark.parametrize("var, es, match", [
@@ -543,7 +570,9 @@ def test_fz0_scorer_blames_forecasts_it_cannot_score_on_the_model(var, es, match
         neg_fz0_loss_scorer(_Forecasts(var, es), X, y)
 
 
-def test_scorers_take_one_column_or_constant_forecasts():
+def test_scorers_take_one_column_of_forecasts():
+    # A column is one forecast per row; a single number is refused (see above).
     X, y = _returns(10)
     expected = neg_fz0_loss_scorer(_Forecasts(np.full(10, 0.02), np.full(10, 0.03)), X, y)
-    assert neg_fz0_loss_scorer(_Forecasts(np.full((10, 1), 0.02), 0.03), X, y) == expected
+    assert neg_fz0_loss_scorer(_Forecasts(np.full((10, 1), 0.02), np.full((10, 1), 0.03)),
+                               X, y) == expected

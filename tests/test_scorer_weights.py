@@ -18,6 +18,7 @@ from sklearn.neighbors import KernelDensity
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skqegm.baselines import HistoricalSimulation
+from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import (
     RISK_SCORERS,
     SCORERS,
@@ -249,17 +250,106 @@ def test_tail_kl_scorers_refuse_weights_and_say_why():
     assert neg_tail_kl_scorer(est, X[1000:], y[1000:]) == -tail_kl_divergence(y[1000:], draws)
 
 
-@pytest.mark.parametrize("scorer", [rare_event_recall_scorer,
-                                    make_rare_event_recall_scorer(side="lower"),
-                                    make_rare_event_precision_scorer()])
-def test_rare_event_scorers_refuse_weights_of_a_sampler(scorer):
-    X = _regression(1000)[0][:, :1]
-    kde = KernelDensity(bandwidth=0.3).fit(X[:500])
-    name = scorer.__name__
-    with pytest.raises(ValueError, match=f"{name} cannot weight the rows of KernelDensity.*"
-                                         "quantile"):
-        scorer(kde, X[500:], sample_weight=_weights(500))
-    assert 0 <= scorer(kde, X[500:]) <= 1
+def _rounded_draws(n, seed):
+    # Values on a 0.1 grid: ties in the data and in the models' scores at the cuts.
+    return np.round(np.random.default_rng(seed).standard_t(4, (n, 1)), 1)
+
+
+@pytest.mark.parametrize("maker", [make_rare_event_recall_scorer,
+                                   make_rare_event_precision_scorer])
+@pytest.mark.parametrize("side", ["lower", "upper", "both"])
+def test_sampler_rare_event_weights_are_frequencies(maker, side):
+    # The reference: integer weights score exactly as the rows repeated that many times
+    # (the events' quantile, the flagged mass, the ties split at the cut), a weight of 0
+    # as the row left out.
+    X = _rounded_draws(400, 0)
+    X_te, w = X[200:], np.random.default_rng(1).integers(0, 4, 200)
+    repeated = np.repeat(X_te, w, axis=0)
+    scorer = maker(side=side, tail_fraction=0.1)
+    for model in [KernelDensity(bandwidth=0.4).fit(X[:200]),
+                  KernelDensity(kernel="tophat", bandwidth=0.5).fit(X[:200]),
+                  GaussianMixture(2, random_state=0).fit(X[:200])]:
+        weighted = scorer(model, X_te, sample_weight=w)
+        assert weighted == pytest.approx(scorer(model, repeated), abs=1e-12)
+        assert weighted == pytest.approx(
+            scorer(model, X_te[w > 0], sample_weight=w[w > 0]), abs=1e-12)
+        # Equal weights of 1 are no weights, to the last bit.
+        assert scorer(model, X_te, sample_weight=np.ones(200)) == scorer(model, X_te)
+
+
+def test_sampler_rare_event_weights_split_a_tie_at_the_cut():
+    # Held-out 0, 1, 2, 3 with weights 1, 3, 1, 1 are the rows 0, 1, 1, 1, 2, 3; their
+    # 20% quantile is 1, so the one rare row is 0, of weight 1. A flat model ties every
+    # row: the flag is shared by the six rows, 1/6 of it on row 0.
+    flat = KernelDensity(kernel="tophat", bandwidth=10.0).fit([[0.0], [3.0]])
+    scorer = make_rare_event_recall_scorer(side="lower", tail_fraction=0.2)
+    held_out = np.array([[0.0], [1.0], [2.0], [3.0]])
+    assert scorer(flat, held_out, sample_weight=[1, 3, 1, 1]) == pytest.approx(1 / 6)
+    assert scorer(flat, [[0.0], [1.0], [1.0], [1.0], [2.0], [3.0]]) == pytest.approx(1 / 6)
+
+
+def test_sampler_rare_event_weights_of_our_sampler_and_a_rarity():
+    from skqegm import QEGMSampler
+
+    X = _rounded_draws(400, 2)
+    X_te, w = X[200:], np.random.default_rng(3).integers(0, 4, 200)
+    model = QEGMSampler(n_qubits=2, n_layers=1, hidden_layer_sizes=(4,), max_epochs=2,
+                        random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_epochs reached, on purpose
+        model.fit(X[:200])
+    for side in ["lower", "upper", "both"]:
+        scorer = make_rare_event_recall_scorer(side=side, tail_fraction=0.1)
+        assert scorer(model, X_te, sample_weight=w) == pytest.approx(
+            scorer(model, np.repeat(X_te, w, axis=0)), abs=1e-12)
+    # Two features with a rarity callable: its quantile is weighted the same way.
+    X2 = np.round(np.random.default_rng(4).standard_normal((400, 2)), 1)
+    gmm = GaussianMixture(random_state=0).fit(X2[:200])
+    reference = KernelDensity(bandwidth=0.5).fit(X2[:200])
+    scorer = make_rare_event_precision_scorer(rarity=lambda x: -reference.score_samples(x))
+    assert scorer(gmm, X2[200:], sample_weight=w) == pytest.approx(
+        scorer(gmm, np.repeat(X2[200:], w, axis=0)), abs=1e-12)
+
+
+def test_sampler_rare_event_weights_that_count_under_two_rows_are_refused():
+    # Proportions (summing to 1) spread one row over all: both cuts fell at the smallest
+    # value and nearly every row was rare.
+    X = _rounded_draws(300, 0)
+    kde = KernelDensity(bandwidth=0.4).fit(X[:150])
+    with pytest.raises(ValueError, match="sum to .* rows, too few.*w \\* len\\(w\\)"):
+        rare_event_recall_scorer(kde, X[150:], sample_weight=np.full(150, 1 / 150))
+    w = np.random.default_rng(0).uniform(0, 1, 150)
+    assert rare_event_recall_scorer(kde, X[150:], sample_weight=w * 150 / w.sum()) < 1
+
+
+def test_sampler_rare_event_weights_with_the_default_kde_rarity_are_refused():
+    # The default rarity is a KDE of the held-out rows, whose bandwidth and subsample
+    # repeated rows change and no weighting reproduces: refused, with the way out.
+    X2 = np.random.default_rng(4).standard_normal((400, 2))
+    gmm = GaussianMixture(random_state=0).fit(X2[:200])
+    for scorer in [rare_event_recall_scorer, make_rare_event_precision_scorer()]:
+        with pytest.raises(ValueError, match=f"{scorer.__name__} cannot weight the rows of "
+                                             "GaussianMixture.*2 features.*rarity callable"):
+            scorer(gmm, X2[200:], sample_weight=np.ones(200))
+        assert 0 <= scorer(gmm, X2[200:]) <= 1
+
+
+def test_without_routing_a_search_ranks_samplers_by_weighted_rare_event_recall():
+    # It scored every candidate NaN (the scorer said it accepts weights, then refused a
+    # sampler's) and kept the first.
+    X = make_tail_mixture(900, random_state=0)[0]
+    w = np.random.default_rng(1).integers(1, 4, 900).astype(float)
+    cv = KFold(3, shuffle=True, random_state=0)
+    search = GridSearchCV(KernelDensity(), {"bandwidth": [0.05, 0.3]},
+                          scoring=rare_event_recall_scorer, cv=cv,
+                          error_score="raise").fit(X, sample_weight=w)
+    scores = search.cv_results_["split0_test_score"]
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    train, test = next(cv.split(X))
+    for k, bandwidth in enumerate([0.05, 0.3]):
+        model = KernelDensity(bandwidth=bandwidth).fit(X[train], sample_weight=w[train])
+        assert scores[k] == rare_event_recall_scorer(model, X[test], sample_weight=w[test])
+    assert scores[0] != scores[1]
 
 
 def test_tail_kl_refuses_a_request_for_weights_but_not_a_refusal():

@@ -18,6 +18,7 @@ from skqegm import QEGMSampler, TailRiskEstimator
 from skqegm.datasets import make_tail_mixture
 from skqegm.metrics import (
     SCORERS,
+    coverage_error,
     make_coverage_scorer,
     make_rare_event_precision_scorer,
     make_rare_event_recall_scorer,
@@ -276,6 +277,64 @@ def test_unsupervised_coverage_uses_a_central_interval_of_draws():
     lo, hi = np.quantile(draws, [0.1, 0.9])
     covered = np.mean((held_out >= lo) & (held_out <= hi))
     assert scorer(FixedSampler(draws), held_out) == pytest.approx(-abs(covered - 0.8))
+
+
+class Atoms:
+    """A discrete law on a few atoms; ``exact=True`` draws them in their exact shares."""
+
+    def __init__(self, atoms, probs, exact=False):
+        self.atoms, self.probs, self.exact = np.asarray(atoms, float), np.asarray(probs), exact
+
+    def sample(self, n_samples, random_state=None):
+        if self.exact:
+            counts = np.round(np.asarray(self.probs) * n_samples).astype(int)
+            draws = np.repeat(self.atoms, counts)
+            return np.random.default_rng(random_state).permutation(draws)[:, None]
+        return np.random.default_rng(random_state).choice(self.atoms, size=(n_samples, 1),
+                                                          p=self.probs)
+
+    def kept(self, coverage):
+        """The closed form: the share of each atom inside the central interval of mass
+        ``coverage`` (the atoms at its bounds in part)."""
+        tail, cdf = (1 - coverage) / 2, np.cumsum(self.probs)
+        below = np.clip(tail - (cdf - self.probs), 0, self.probs)  # cut from the left
+        above = np.clip(tail - (1 - cdf), 0, self.probs)  # cut from the right
+        return 1 - (below + above) / self.probs
+
+
+THREE_POINT_LAWS = [([0.0, 1.0, 3.0], [0.2, 0.7, 0.1]),  # bounds on two atoms
+                    ([0.0, 1.0, 2.0], [0.02, 0.96, 0.02])]  # both bounds on one atom
+
+
+@pytest.mark.parametrize("atoms, probs", THREE_POINT_LAWS)
+def test_central_coverage_of_a_discrete_model_counts_the_atoms_at_its_bounds_in_part(
+        atoms, probs):
+    # The closed interval held the whole atom at each bound: a true three-point model
+    # scored about -0.1 (coverage 1.0 of a 90% interval).
+    law = Atoms(atoms, probs)
+    assert np.sum(law.probs * law.kept(0.9)) == pytest.approx(0.9)
+    # Draws and held-out rows in the law's exact shares: exactly calibrated.
+    exact = Atoms(atoms, probs, exact=True)
+    held_out = exact.sample(1000, random_state=1)
+    assert make_coverage_scorer(0.9)(exact, held_out) == pytest.approx(0, abs=1e-12)
+    # Random draws and rows: 0 within sampling error. The score is the rows' mean share
+    # kept minus the draws', so its sd is that of the share kept over 1/N + 1/(10 N).
+    n = 2000
+    spread = np.sqrt(np.sum(law.probs * law.kept(0.9) ** 2) - 0.9**2)
+    sd = spread * np.sqrt(1 / n + 1 / (10 * n))
+    for seed in range(3):
+        score = make_coverage_scorer(0.9, random_state=seed)(law, law.sample(n, 100 + seed))
+        assert score > -4 * sd
+
+
+def test_central_coverage_of_a_continuous_model_is_the_closed_interval_as_before():
+    # Bit for bit the old computation: the closed interval between the draws' quantiles.
+    X = make_tail_mixture(1200, random_state=3)[0]
+    kde = KernelDensity(bandwidth=0.3).fit(X[:600])
+    draws = kde.sample(6000, random_state=0).ravel()
+    bounds = np.quantile(draws, [0.05, 0.95])
+    old = -coverage_error(X[600:, 0], np.tile(bounds, (600, 1)), 0.9)
+    assert make_coverage_scorer(0.9, region="central")(kde, X[600:]) == old
 
 
 # --- supervised scorers -----------------------------------------------------------------

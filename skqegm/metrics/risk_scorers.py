@@ -2,7 +2,10 @@
 
 A scorer ``scorer(estimator, X, y)`` calls ``estimator.predict_var(X, level)`` (and
 ``predict_es(X, level)`` for FZ0) on the held-out rows and returns minus the loss against
-the held-out ``y``. It scores :class:`~skqegm.TailRiskEstimator`, the baselines of
+the held-out ``y``. The forecasts must be one per held-out row (shape ``(n_samples,)``
+or ``(n_samples, 1)``): a model returning a single number is refused, where the metrics
+themselves read a number as the same forecast for every row. It scores
+:class:`~skqegm.TailRiskEstimator`, the baselines of
 :mod:`skqegm.baselines` (:class:`~skqegm.baselines.GARCHRiskEstimator`,
 :class:`~skqegm.baselines.HistoricalSimulation`), a :class:`skqegm.pipeline.Pipeline`
 ending in one of them, or anything else with these methods.
@@ -22,7 +25,10 @@ returned, as scikit-learn's are.
 The tail (``side``) is the estimator's own when it has a ``side`` parameter (a pipeline:
 its last step's; a :class:`~skqegm.FilteredRiskEstimator`: its fitted model's), else
 ``"lower"``; a scorer built with an explicit ``side`` refuses an
-estimator with another one.
+estimator with another one. ``side`` is the question asked, not a parameter to tune: the
+losses of the two tails are different quantities, so a grid over ``side`` would rank a
+lower-tail loss against an upper-tail one. Compare models one side at a time (one
+search per side, each with ``make_fz0_scorer(side=...)``).
 """
 
 import numpy as np
@@ -62,7 +68,10 @@ def _estimator_side(estimator, side):
 def _forecasts(estimator, X, method, level, scorer, n_samples):
     """``estimator.method(X, level)``, one finite forecast per held-out row.
 
-    A bad forecast is the model's fault: the message names the model and the method.
+    A bad forecast is the model's fault: the message names the model and the method. A
+    single number is refused too: the metrics read a number as the same forecast for
+    every row (a constant VaR passed by hand), but a model returning one for many rows
+    has lost its rows somewhere, and would be scored on a forecast it never made.
     """
     if not hasattr(estimator, method):
         raise TypeError(f"{scorer} needs an estimator with {method}(X, level); "
@@ -72,11 +81,15 @@ def _forecasts(estimator, X, method, level, scorer, n_samples):
         check_is_fitted(estimator)
     call = f"{type(estimator).__name__}.{method}(X, {level!r})"
     forecasts = check_real_array(getattr(estimator, method)(X, level), f"the output of {call}")
+    wrong_shape = ValueError(f"{call} returned an array of shape {forecasts.shape} for "
+                             f"{n_samples} held-out rows; expected ({n_samples},), one "
+                             "forecast per row.")
+    if forecasts.ndim == 0:
+        raise wrong_shape
     try:
         return check_forecast(forecasts, f"the output of {call}", n_samples)
     except ValueError as exc:
-        raise ValueError(f"{call} returned an array of shape {forecasts.shape} for "
-                         f"{n_samples} held-out rows; expected ({n_samples},).") from exc
+        raise wrong_shape from exc
 
 
 def _bound(function, name, maker, level, side):
@@ -145,6 +158,9 @@ def make_fz0_scorer(level=0.975, *, side=None):
         the Basel market-risk rules).
     side : {"lower", "upper"} or None, default=None
         The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+        The tail is the question asked, not a parameter to tune: scores of the two tails
+        are different losses, not comparable, so search ``side`` by running one search
+        per side with this set, never with ``side`` in the grid.
 
     Returns
     -------
@@ -158,8 +174,8 @@ def make_fz0_scorer(level=0.975, *, side=None):
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var`` /
         ``predict_es``, and ``ValueError`` for ``y=None``, an ``es`` that is not
-        positive or not beyond the VaR, NaN, or a ``side`` that contradicts the
-        estimator's.
+        positive or not beyond the VaR, NaN, forecasts that are not one per held-out row
+        (a single number included), or a ``side`` that contradicts the estimator's.
 
     Examples
     --------
@@ -189,6 +205,9 @@ def make_pinball_scorer(level=0.975, *, side=None):
         Confidence level in (0.5, 1) of the VaR scored.
     side : {"lower", "upper"} or None, default=None
         The tail; ``None`` follows the estimator's ``side`` (``"lower"`` without one).
+        The tail is the question asked, not a parameter to tune: scores of the two tails
+        are different losses, not comparable, so search ``side`` by running one search
+        per side with this set, never with ``side`` in the grid.
 
     Returns
     -------
@@ -201,7 +220,8 @@ def make_pinball_scorer(level=0.975, *, side=None):
     ValueError
         If ``level`` or ``side`` is invalid. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without ``predict_var``, and
-        ``ValueError`` for ``y=None``, NaN forecasts or a ``side`` that contradicts the
+        ``ValueError`` for ``y=None``, NaN forecasts, forecasts that are not one per
+        held-out row (a single number included) or a ``side`` that contradicts the
         estimator's.
 
     Examples

@@ -40,9 +40,12 @@ Row weights: ``scorer(estimator, X, y, sample_weight=w)`` weights the held-out r
 the metric (:func:`coverage_error`, :func:`rare_event_recall`,
 :func:`rare_event_precision`), as scikit-learn's scorers do; the model's draws are never
 weighted. The coverage scorer weights every estimator's rows; the rare-event scorers
-weight those of a supervised tail estimator and refuse weights for a sampler (its rare
-events are cut at the held-out data's own quantile, which weights would move); the tail
-KL scorer refuses weights (so does :func:`tail_kl_divergence`). A refusal is a
+weight those of a supervised tail estimator, and those of a sampler as frequencies (a row
+of weight 2 counts as two rows, one of weight 0 as none: integer weights give the score
+of the rows repeated), except with several features and no ``rarity`` callable, where
+they refuse them (the events' KDE is fitted on the held-out rows, and repeated rows
+change it in a way no weighting reproduces); the tail KL scorer refuses weights (so does
+:func:`tail_kl_divergence`). A refusal is a
 ``ValueError`` that says why, never a silently unweighted score. In a search or
 ``cross_validate`` the weights of each fold reach the scorer through scikit-learn's
 metadata routing: ``sklearn.set_config(enable_metadata_routing=True)`` and
@@ -224,15 +227,57 @@ def _model_flags(flags, estimator, call, n_samples):
     return flags.astype(int)
 
 
-def _true_rare_unsupervised(X, tail_fraction, side, rarity):
+def _weighted_quantiles(values, weights, quantiles):
+    """``np.quantile(np.repeat(values, weights), quantiles)`` without the repeated array.
+
+    numpy's default ("linear") quantile of the data with each row counted ``weights[i]``
+    times: its virtual index ``h`` in the sorted repeated data, and the values at
+    ``floor(h)`` and ``floor(h) + 1`` interpolated by numpy's own formulas, so that
+    integer weights give numpy's quantile of the repeated rows bit for bit. Position ``j``
+    of the repeated data is the row whose cumulative weight first exceeds ``j``, which
+    extends the rule to weights that are not integers. Rows of weight 0 must be left out.
+    """
+    order = np.argsort(values, kind="stable")
+    ordered, cumulative = values[order], np.cumsum(weights[order])
+    total, last = cumulative[-1], values.shape[0] - 1
+
+    def at(position):
+        return ordered[min(int(np.searchsorted(cumulative, position, side="right")), last)]
+
+    out = np.empty(len(quantiles))
+    for k, q in enumerate(quantiles):
+        virtual = (total - 1) * q  # numpy's virtual index for its "linear" method
+        if virtual >= total - 1:
+            out[k] = ordered[-1]
+            continue
+        if virtual < 0:
+            out[k] = ordered[0]
+            continue
+        previous = np.floor(virtual)
+        a, b, t = at(previous), at(previous + 1), virtual - previous
+        diff = b - a  # numpy's _lerp, exact at both ends
+        out[k] = b - diff * (1 - t) if t >= 0.5 else a + diff * t
+    return out
+
+
+def _weighted_thresholds(values, weights, tail_fraction):
+    """:func:`tail_thresholds` (the quantile rule) of a column counted with frequency
+    ``weights``."""
+    return _weighted_quantiles(values, weights, [tail_fraction, 1 - tail_fraction])[:, None]
+
+
+def _true_rare_unsupervised(X, tail_fraction, side, rarity, weights=None):
     """The true rare events among held-out points X (unsupervised case).
 
     Defined by the scorer's parameters and the held-out data alone, never by the model
     scored: candidates of a grid search (over ``tail_fraction``, say) must be scored
-    against the same events.
+    against the same events. ``weights`` (all > 0, or None) are frequency weights: the
+    cut is the quantile of the data with each row repeated ``weights[i]`` times.
     """
     if X.shape[1] == 1 and rarity is None:
-        thresholds = tail_thresholds(X, "quantile", tail_fraction=tail_fraction)
+        thresholds = (tail_thresholds(X, "quantile", tail_fraction=tail_fraction)
+                      if weights is None else
+                      _weighted_thresholds(X[:, 0], weights, tail_fraction))
         return flag_beyond(X, thresholds, side)[:, 0].astype(int)
     if side != "both":
         raise ValueError("with several features (or a rarity callable) the rare points are "
@@ -241,7 +286,9 @@ def _true_rare_unsupervised(X, tail_fraction, side, rarity):
                             hint=" Pass a rarity callable to the scorer's maker instead.")
     scores = rarity_scores(rarity, X, "the held-out X", allow_inf=False)[:, None]
     # Higher rarity is rarer, so only the upper threshold of the rarity scores applies.
-    thresholds = tail_thresholds(scores, "quantile", tail_fraction=tail_fraction)
+    thresholds = (tail_thresholds(scores, "quantile", tail_fraction=tail_fraction)
+                  if weights is None else
+                  _weighted_thresholds(scores[:, 0], weights, tail_fraction))
     return flag_beyond(scores, thresholds, "upper")[:, 0].astype(int)
 
 
@@ -263,11 +310,13 @@ def _draws_kde(draws, estimator):
     return lambda points: -rarity(points)
 
 
-def _log_density(estimator, X_raw, X, n_draws, random_state):
+def _log_density(estimator, X_raw, X, n_draws, random_state, n_rows=None):
     """``score_samples``, or for a sampler without a density the log of a Gaussian KDE of
-    ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws."""
+    ``min(n_draws * n_rows, MAX_KDE_DRAWS)`` of its draws (``n_rows`` defaults to
+    ``len(X)``)."""
     if not hasattr(estimator, "score_samples"):
-        n_samples = min(n_draws * X.shape[0], MAX_KDE_DRAWS)
+        n_rows = X.shape[0] if n_rows is None else n_rows
+        n_samples = min(n_draws * n_rows, MAX_KDE_DRAWS)
         draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)
         return _draws_kde(draws, estimator)(X)
     return _model_log_density(estimator, X_raw, X.shape[0], "score_samples(X)")
@@ -474,6 +523,24 @@ def _expected_hits(true, scores):
     return float(np.sum(weights[true == 1]))
 
 
+def _weighted_expected_hits(true, scores, weights):
+    """:func:`_expected_hits` of the rows counted with frequency ``weights`` (all > 0).
+
+    The model flags the rows of lowest score up to the weight of the true events; the
+    rows tied at the cut share what is left in proportion to their weights, as copies of
+    a row would share it under :func:`_expected_hits`.
+    """
+    mass = float(weights @ true)
+    order = np.argsort(scores, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    # The first row at which the flagged weight reaches the events' (rounding aside).
+    cut = min(int(np.searchsorted(cumulative, mass * (1 - 1e-12))), scores.shape[0] - 1)
+    cutoff = scores[order[cut]]
+    below, tied = scores < cutoff, scores == cutoff
+    share = min(1.0, max(0.0, (mass - weights @ below) / (weights @ tied)))
+    return float(weights @ (true * (below + share * tied)))
+
+
 def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, random_state,
                             rarity, zero_division):
     """The recall or precision scorer: ``metric(true_flags, predicted_flags)``."""
@@ -488,13 +555,38 @@ def _make_rare_event_scorer(metric, name, maker, tail_fraction, side, n_draws, r
                   random_state=random_state, rarity=rarity, zero_division=zero_division)
 
 
-#: Why the rare-event scorers weight no rows of a sampler (see _RARE_EVENT_DOC).
-SAMPLER_EVENTS_UNWEIGHTED = (
-    "the rare events of an unsupervised sampler are cut from the held-out rows themselves "
-    "(beyond their interpolated tail_fraction quantile, or by their rarity rule) and the "
-    "model flags as many rows as are rare; weights would move that cut and the number of "
-    "flags, which the rule does not define for weights. Weights apply to a supervised tail "
-    "estimator, whose rare_events(y) flags each row alone.")
+#: Why the rare-event scorers weight no rows of a sampler ranked by the default rarity.
+KDE_EVENTS_UNWEIGHTED = (
+    "with several features and no rarity callable, the rare events of a sampler are the "
+    "rarest rows under a Gaussian KDE fitted on the held-out rows themselves; repeating "
+    "rows changes that KDE's bandwidth and its seeded 2,000-row subsample, which no "
+    "weighting of the rows reproduces, so frequency weights are not defined there. Pass "
+    "a rarity callable fitted on training rows (rarity=lambda X: -reference.score_samples(X)) "
+    "to weight the rows.")
+
+
+def _sampler_weights(sample_weight, X, rarity, name, estimator):
+    """Frequency weights of the held-out rows of a sampler (as given, not rescaled: a
+    row of weight 2 counts as two rows), or None; refused with the default KDE rarity."""
+    check_sample_weight(sample_weight, X.shape[0], against="the held-out X")
+    if sample_weight is None:
+        return None
+    if X.shape[1] > 1 and rarity is None:
+        raise ValueError(f"{name} cannot weight the rows of {type(estimator).__name__}, "
+                         f"scored as a sampler on {X.shape[1]} features: "
+                         f"{KDE_EVENTS_UNWEIGHTED}")
+    weights = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), X.shape[:1])
+    total = float(weights.sum())
+    # Below two rows the quantile's interpolation spans the whole data (one row's worth
+    # of weights spread over many rows puts both cuts at the smallest value): no count
+    # of repeated rows means that, and weights that are proportions land there.
+    if not np.isfinite(total) or total < 2:
+        raise ValueError(f"{name} counts the sample_weight of a sampler's rows as "
+                         f"frequencies (a row of weight 2 counts as two rows); these sum to "
+                         f"{total!r} rows, {'too many' if total >= 2 else 'too few'} to cut "
+                         f"a tail from. Weights that are proportions count as rows once "
+                         f"scaled to sum to the number of rows: w * len(w) / w.sum().")
+    return weights
 
 
 def _rare_event_score(estimator, X, y, *, sample_weight=None, metric, name, tail_fraction,
@@ -508,28 +600,38 @@ def _rare_event_score(estimator, X, y, *, sample_weight=None, metric, name, tail
         true = _model_flags(estimator.rare_events(y), estimator, "rare_events(y)", n)
         pred = _model_flags(estimator.predict_rare(X), estimator, "predict_rare(X)", n)
         return metric(true, pred, sample_weight=sample_weight, zero_division=zero_division)
-    if sample_weight is not None:
-        raise ValueError(f"{name} cannot weight the rows of {type(estimator).__name__}, "
-                         f"scored as a sampler, so it takes no sample_weight here: "
-                         f"{SAMPLER_EVENTS_UNWEIGHTED}")
     estimator, X = _sampler_space(estimator, X)
     if not (hasattr(estimator, "score_samples") or hasattr(estimator, "sample")):
         raise TypeError(f"{name} needs a sampler with score_samples or sample; "
                         f"{type(estimator).__name__} lacks both."
                         + _pipeline_hint(estimator))
     X_raw, X = _held_out(X)
-    true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
-    scores = _log_density(estimator, X_raw, X, n_draws, random_state)
+    weights = _sampler_weights(sample_weight, X, rarity, name, estimator)
+    if weights is None:
+        true = _true_rare_unsupervised(X, tail_fraction, side, rarity)
+        scores = _log_density(estimator, X_raw, X, n_draws, random_state)
+    else:
+        # Frequency weights: a row of weight 0 is a row left out, one of weight 2 two rows.
+        kept = weights > 0
+        weights = weights[kept]
+        true = _true_rare_unsupervised(X[kept], tail_fraction, side, rarity, weights)
+        scores = _log_density(estimator, X_raw, X, n_draws, random_state,
+                              n_rows=int(kept.sum()))[kept]
     if not true.any():  # undefined: a warning naming the held-out data, not a y_true
         what = "values" if X.shape[1] == 1 and rarity is None else "rarity scores"
+        counted = ("" if weights is None else
+                   f" (each row counted sample_weight times: {float(weights.sum()):.6g} rows)")
         return undefined_score(
             zero_division,
-            f"{name} is undefined: the held-out data hold no rare event (none of their "
-            f"{what} lies strictly beyond their tail_fraction={tail_fraction} quantile: "
-            "they tie there). Score on more held-out rows, or pass a rarity callable.",
+            f"{name} is undefined: the held-out data{counted} hold no rare event (none of "
+            f"their {what} lies strictly beyond their tail_fraction={tail_fraction} "
+            "quantile: they tie there). Score on more held-out rows, or pass a rarity "
+            "callable.",
             stacklevel=2)
     # The model flags as many rows as are rare, so its recall is its precision.
-    return _expected_hits(true, scores) / int(true.sum())
+    if weights is None:
+        return _expected_hits(true, scores) / int(true.sum())
+    return _weighted_expected_hits(true, scores, weights) / float(weights @ true)
 
 
 _RARE_EVENT_DOC = """
@@ -562,7 +664,25 @@ _RARE_EVENT_DOC = """
       modes) count as misses. An over-smoothed, unimodal density ranks points by
       distance from the centre and can score well here; read it together with the tail
       KL. A sampler without ``score_samples`` (a GAN, a diffusion model) is ranked by a
-      Gaussian KDE of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws.
+      Gaussian KDE of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws (``len(X)``
+      counting the rows of positive weight).
+
+      ``sample_weight`` counts a sampler's held-out rows as frequencies: a row of weight
+      ``w`` is ``w`` rows, so integer weights give exactly the score of the rows repeated
+      that many times (for a sampler with ``score_samples``), and weight 0 the score
+      without the row. The events are the rows beyond the quantile (numpy's default,
+      interpolated) of the repeated data, or of their rarity; the model flags the same
+      weight of rows, and rows tied at its cut share the weight left in proportion to
+      their weights. Weights of another scale are other counts (a weight of 0.5 is half a
+      row): weights that are proportions must be scaled to sum to the number of rows
+      (``w * len(w) / w.sum()``), and weights summing to less than 2 rows are refused
+      (a tail quantile of one row's worth of data is not defined). With several
+      features and no ``rarity`` callable the weights are refused: the default rarity, a
+      KDE fitted on the held-out rows, changes with repeated rows (its bandwidth and
+      seeded subsample) in a way no weighting reproduces. Since the scorer takes weights
+      in every other case, it answers yes when a search without metadata routing asks
+      whether it accepts them, and such a sampler's candidates then fail with that
+      reason (``error_score``).
 
     Where the score is undefined (the held-out data hold no rare event or, for precision, a
     supervised estimator flags nothing), it is the ``zero_division`` score: NaN with an
@@ -610,16 +730,17 @@ make_rare_event_recall_scorer.__doc__ = (
     scorer : callable
         ``scorer(estimator, X, y=None, *, sample_weight=None) -> float`` in [0, 1], or
         the ``zero_division`` score where recall is undefined. ``sample_weight`` weights
-        the held-out rows of a supervised tail estimator (weighted recall); a sampler's
-        are refused with a ``ValueError`` (its events are cut at the held-out data's own
-        quantile, which weights would move).
+        the held-out rows of a supervised tail estimator (weighted recall), and counts
+        those of a sampler as frequencies (see above); a sampler on several features
+        without a ``rarity`` callable refuses them with a ``ValueError`` that says why.
 
     Raises
     ------
     ValueError
         If a parameter is out of range. The scorer raises ``NotFittedError`` for an
         unfitted estimator, ``TypeError`` for one without the methods it needs, and
-        ``ValueError`` if the model's ``score_samples`` hold NaN, its draws NaN or
+        ``ValueError`` for weights of a sampler on several features without ``rarity``,
+        or if the model's ``score_samples`` hold NaN, its draws NaN or
         infinity, its ``rare_events`` / ``predict_rare`` anything but one 0/1 flag per
         held-out row, or ``rarity`` anything but one finite score per row.
 
@@ -689,7 +810,11 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     - unsupervised sampler, ``region="central"`` (the default with one feature): one
       *marginal* interval for every row, the central ``coverage`` interval
       (``(1 -+ coverage) / 2`` empirical quantiles) of ``n_draws * len(X)`` fresh draws,
-      checked against the held-out ``X``.
+      checked against the held-out ``X``. Where a bound falls on an atom of the draws (a
+      discrete model), the interval holds that atom in part, the share that leaves
+      ``(1 - coverage) / 2`` of the draws beyond the bound, and a held-out row on the
+      bound counts with that share, as the highest-density region does with a tied level
+      set; a continuous model's interval is the closed interval between the quantiles.
     - unsupervised sampler, ``region="hdr"`` (the default with several features): the
       share of held-out rows inside the model's highest-density region of mass
       ``coverage``, ``{x : log p(x) >= level}`` with ``level`` the ``1 - coverage``
@@ -805,8 +930,38 @@ def _coverage_score(estimator, X, y, *, sample_weight=None, coverage, region, n_
                          "region='hdr' (or 'auto') for several features.")
     draws = _draw_samples(estimator, n_draws * X.shape[0], 1, random_state).ravel()
     bounds = np.quantile(draws, [(1 - coverage) / 2, (1 + coverage) / 2])
-    intervals = np.tile(bounds, (X.shape[0], 1))
-    return -coverage_error(X.ravel(), intervals, coverage, sample_weight=sample_weight)
+    values = X.ravel()
+    if not np.any((values == bounds[0]) | (values == bounds[1])):
+        # No held-out row on a bound (a continuous model's): the closed interval, as ever.
+        intervals = np.tile(bounds, (X.shape[0], 1))
+        return -coverage_error(values, intervals, coverage, sample_weight=sample_weight)
+    inside = _central_inside(values, draws, bounds, coverage)
+    return -abs(float(np.average(inside, weights=weights)) - coverage)
+
+
+def _central_inside(values, draws, bounds, coverage):
+    """How much of each value lies inside the central interval of mass ``coverage``: 1
+    strictly between the bounds, 0 outside, and a part on a bound.
+
+    A discrete model puts an atom of its draws on a bound, and the closed interval holds
+    all of it, more than ``coverage`` of the draws. As :func:`_inside` does for the tied
+    level set of a highest-density region, the interval takes an atom in part: it leaves
+    out of the atom at the lower bound the share that brings the draws' mass below the
+    interval to ``(1 - coverage) / 2``, the same at the upper bound, and each value on a
+    bound counts with the part of its atom kept. A bound that holds no draw (between two
+    atoms) keeps a value on it whole, as the closed interval does.
+    """
+    tail = (1 - coverage) / 2
+    lower, upper = bounds
+    below, above = np.mean(draws < lower), np.mean(draws > upper)
+    at_lower, at_upper = np.mean(draws == lower), np.mean(draws == upper)
+    # The share of each bound's atom that lies beyond the interval.
+    out_lower = min(1.0, max(0.0, tail - below) / at_lower) if at_lower else 0.0
+    out_upper = min(1.0, max(0.0, tail - above) / at_upper) if at_upper else 0.0
+    if lower == upper:  # one atom holds both bounds
+        return np.where(values == lower, max(0.0, 1 - out_lower - out_upper), 0.0)
+    strictly = (values > lower) & (values < upper)
+    return strictly + (1 - out_lower) * (values == lower) + (1 - out_upper) * (values == upper)
 
 
 def _prebuilt_doc(text, maker, weights):
@@ -916,9 +1071,10 @@ Examples
 """
 rare_event_recall_scorer.__doc__ = _prebuilt_doc(
     rare_event_recall_scorer.__doc__, "make_rare_event_recall_scorer",
-    "    Weights of the held-out rows, for a supervised tail estimator (weighted recall,\n"
-    "    as :func:`rare_event_recall`); refused (a ``ValueError``) for a sampler, whose\n"
-    "    rare events are defined by the held-out data's own quantile.")
+    "    Weights of the held-out rows: for a supervised tail estimator, weighted recall\n"
+    "    (as :func:`rare_event_recall`); for a sampler, frequencies (a row of weight 2\n"
+    "    counts twice, integer weights score as the rows repeated), refused (a\n"
+    "    ``ValueError``) with several features, whose default rarity cannot be weighted.")
 prebuilt(rare_event_recall_scorer, _DEFAULT_RECALL)
 
 #: The three scorers by name, for ``GridSearchCV(..., scoring=SCORERS, refit=...)``.
