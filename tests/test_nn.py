@@ -638,7 +638,7 @@ def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
     assert _states_equal(torch.load(best.paths_[0], weights_only=True), best.state_dict())
     with pytest.raises(ValueError, match=r"kept the networks of epochs \[2, 4\]; got epoch=3"):
         every.state_dict(3)
-    with pytest.raises(ValueError, match="has kept no network: give it to an estimator"):
+    with pytest.raises(ValueError, match="This Checkpoint has kept nothing: it has not"):
         Checkpoint().state_dict()
 
 
@@ -884,6 +884,39 @@ def test_callbacks_in_cross_validate_and_grid_search_are_copies():
     assert len(search.best_estimator_.callbacks[0].learning_rates_) == 3
     assert repr(search.cv_results_["params"][0]["callbacks"]) == (
         "[LRScheduler(schedule='step', step_size=1, gamma=0.5, T_max=None)]")
+
+
+def test_a_result_of_a_callback_never_fitted_says_where_the_fitted_copies_are():
+    # clone (and every meta-estimator) fits copies: the user's own LRScheduler said only
+    # "'LRScheduler' object has no attribute 'learning_rates_'".
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    model = _scheduled_vae().set_params(early_stopping=False)
+    schedule, checkpoint = model.callbacks
+    fitted = clone(model).fit(X_MIX[:200])
+    assert fitted.callbacks[0].learning_rates_ == [0.01, 0.005, 0.0025]
+    with pytest.raises(NotFittedError, match=(
+            r"^This LRScheduler has kept nothing: it has not been through a fit that "
+            r"succeeded \(learning_rates_ is set when an estimator given it in callbacks "
+            r"is fitted; a fit that raises leaves it as it was\)\. clone, GridSearchCV, "
+            r"cross_validate and walk_forward fit copies of the callbacks, leaving this "
+            r"LRScheduler unfitted: read the fitted estimator's own, e\.g\. "
+            r"search\.best_estimator_\.callbacks or cross_validate\(\.\.\., "
+            r"return_estimator=True\)\['estimator'\]\[i\]\.callbacks")):
+        _ = schedule.learning_rates_
+    for name in ("monitor_", "best_epoch_", "best_score_", "epochs_", "paths_"):
+        with pytest.raises(NotFittedError, match=f"This Checkpoint has kept nothing.*"
+                                                 f"\\({name} is set"):
+            getattr(checkpoint, name)
+    with pytest.raises(ValueError, match=r"Checkpoint has kept nothing: .*\(it keeps "
+                                         r"networks when .*best_estimator_\.callbacks"):
+        checkpoint.state_dict()
+    with pytest.raises(NotFittedError, match="This EarlyStopping has kept nothing"):
+        _ = EarlyStopping().stopped_epoch_
+    assert not hasattr(checkpoint, "epochs_")  # hasattr still answers
+    with pytest.raises(AttributeError, match="^'Checkpoint' object has no attribute 'best_'$"):
+        _ = checkpoint.best_
 
 
 @pytest.mark.slow  # two worker processes that import torch: ~12 s on 2 busy cores

@@ -63,6 +63,19 @@ class Callback:
     (5, True)
     """
 
+    #: The attributes a fit sets: reading one of them on a callback never fitted says
+    #: so (and where a meta-estimator's fitted copies are).
+    _fitted_attributes = ()
+
+    def __getattr__(self, name):
+        # Called only for attributes the instance lacks.
+        if name in type(self)._fitted_attributes:
+            # Imported here: importing the callbacks loads no scikit-learn.
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(_never_fitted(self, f"{name} is set"))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def on_train_begin(self, estimator):
         """Called once before the first epoch, after the network is built."""
 
@@ -147,6 +160,8 @@ class EarlyStopping(Callback):
     >>> stops, stopping.best_epoch_, stopping.stopped_epoch_
     ([False, False, False, True], 2, 4)
     """
+
+    _fitted_attributes = ("best_score_", "best_epoch_", "stopped_epoch_")
 
     def __init__(self, n_iter_no_change=10, tol=1e-4):
         self.n_iter_no_change = n_iter_no_change
@@ -234,6 +249,20 @@ class EpochLogger(Callback):
         return False
 
 
+def _never_fitted(callback, what):
+    """Why a callback holds no result: it has not been through a fit that succeeded,
+    and meta-estimators fit copies of it."""
+    name = type(callback).__name__
+    return (
+        f"This {name} has kept nothing: it has not been through a fit that succeeded "
+        f"({what} when an estimator given it in callbacks is fitted; a fit that raises "
+        f"leaves it as it was). clone, GridSearchCV, cross_validate and walk_forward fit "
+        f"copies of the callbacks, leaving this {name} unfitted: read the fitted "
+        "estimator's own, e.g. search.best_estimator_.callbacks or cross_validate(..., "
+        "return_estimator=True)['estimator'][i].callbacks (walk_forward keeps no fitted "
+        "model).")
+
+
 #: The built-in schedules of :class:`LRScheduler` and the parameters each one uses.
 _SCHEDULES = {"step": ("step_size", "gamma"), "exponential": ("gamma",), "cosine": ("T_max",)}
 
@@ -285,6 +314,8 @@ class LRScheduler(Callback):
     >>> vae.learning_rate
     0.01
     """
+
+    _fitted_attributes = ("learning_rates_",)
 
     def __init__(self, schedule, *, step_size=None, gamma=None, T_max=None):
         self.schedule = schedule
@@ -480,6 +511,8 @@ class Checkpoint(Callback):
     True
     """
 
+    _fitted_attributes = ("monitor_", "best_epoch_", "best_score_", "epochs_", "paths_")
+
     def __init__(self, directory=None, every=None, load_best=False):
         self.directory = directory
         self.every = every
@@ -577,10 +610,9 @@ class Checkpoint(Callback):
         """
         import torch
 
-        kept = getattr(self, "epochs_", None)
+        kept = vars(self).get("epochs_")
         if kept is None:
-            raise ValueError("This Checkpoint has kept no network: give it to an "
-                             "estimator's callbacks and fit.")
+            raise ValueError(_never_fitted(self, "it keeps networks"))
         if not kept:  # fitted, but no epoch kept
             why = (f"every={self.every!r} is more than the {self._n_epochs} epochs of its "
                    "last fit" if self.every is not None else
