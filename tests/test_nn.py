@@ -541,6 +541,19 @@ def test_lr_scheduler_scales_both_optimizers_of_a_gan():
                    for k, v in moving.state_dict(3).items())
 
 
+@pytest.mark.parametrize("checkpoint", [Checkpoint(), Checkpoint(load_best=True)],
+                         ids=["best", "load_best"])
+def test_a_gan_refuses_a_checkpoint_of_its_best_epoch(checkpoint):
+    # It kept the epoch of the lowest critic estimate: over 100 epochs, epoch 1 (the
+    # critic untrained) in 3 runs of 6, whose draws were about the worst of all.
+    gan = GANSampler(max_epochs=2, callbacks=[checkpoint], **FAST)
+    with pytest.raises(ValueError, match=r"^GANSampler refuses Checkpoint without every: "
+                                         r".*the critic's estimate of the Wasserstein "
+                                         r"distance.*Checkpoint\(every=k\)"):
+        gan.fit(X_MIX[:100])
+    assert not hasattr(gan, "network_") and not hasattr(checkpoint, "epochs_")
+
+
 @pytest.mark.parametrize("schedule, match", [
     (LRScheduler("linear"), r"schedule must be a callable \(epochs run -> factor\) or one "
                             r"of \['cosine', 'exponential', 'step'\]; got 'linear'"),

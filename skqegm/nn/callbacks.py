@@ -439,7 +439,9 @@ class Checkpoint(Callback):
     validation score when the fit holds rows out (``early_stopping=True``), else the
     lowest training loss (the mean over the epoch's batches, as in ``loss_curve_``);
     ``monitor_`` says which. A later epoch replaces it only when strictly better. With
-    ``every=k``, the networks of epochs k, 2k, 3k... are all kept.
+    ``every=k``, the networks of epochs k, 2k, 3k... are all kept. A
+    :class:`~skqegm.baselines.GANSampler` accepts only ``every``: its training loss, the
+    critic's estimate, does not rank the quality of its draws.
 
     A network is kept as its ``state_dict`` (on the CPU, whatever device trains): in
     memory (as numpy arrays, which pickle and ``skops.io`` store as they store a fitted
