@@ -65,6 +65,8 @@ def test_every_torch_estimator_runs_the_one_loop(cls):
                                "end 2: 2 losses", "end"]
     assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
     assert not model.network_.training  # left in eval mode
+    # Nor the last step's gradients kept: they doubled the fitted network's memory.
+    assert all(param.grad is None for param in model.network_.parameters())
 
 
 def test_early_stopping_waits_n_iter_no_change_epochs_and_keeps_the_best():
