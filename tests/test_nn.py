@@ -646,6 +646,7 @@ def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
     assert os.listdir(best_dir) == ["best.pt"]  # no partial file left
     assert every.epochs_ == memory.epochs_ == [2, 4]
     assert every.paths_ == [str(every_dir / "epoch_0002.pt"), str(every_dir / "epoch_0004.pt")]
+    monkeypatch.chdir(best_dir)  # the relative directory is read where it was written
     for epoch, path in zip(every.epochs_, every.paths_):
         state = torch.load(path, weights_only=True)
         assert _states_equal(state, memory.state_dict(epoch))

@@ -626,7 +626,7 @@ class Checkpoint(Callback):
             raise ValueError(f"This Checkpoint kept the networks of epochs {kept}; got "
                              f"epoch={epoch!r}.")
         if self.paths_ is not None:
-            path = self._file(os.path.basename(self.paths_[kept.index(epoch)]))
+            path = self._file(self.paths_[kept.index(epoch)])
             return torch.load(path, map_location="cpu", weights_only=True)
         return {name: torch.from_numpy(array.copy())
                 for name, array in self._states[epoch].items()}
@@ -648,12 +648,11 @@ class Checkpoint(Callback):
         os.replace(partial, os.path.join(self._staging, filename))
         self.paths_.append(os.path.join(os.path.dirname(self._staging), filename))
 
-    def _file(self, filename):
-        """Where a kept file is: the fit's hidden folder during the fit, else ``directory``."""
+    def _file(self, path):
+        """Where the file of ``path`` (one of ``paths_``) is now: in the fit's hidden
+        folder until the fit succeeds."""
         staging = getattr(self, "_staging", None)
-        if staging is not None:
-            return os.path.join(staging, filename)
-        return os.path.join(_directory(self.directory), filename)
+        return path if staging is None else os.path.join(staging, os.path.basename(path))
 
 
 def _directory(directory):
