@@ -738,15 +738,13 @@ def _lock_directory(directory):
 
 def _unlock_directory(lock):
     descriptor, path = lock
-    # Removed while still locked, so that no fit takes a file about to disappear; on
-    # Windows, where an open file cannot be removed, after closing.
+    # Removed while still locked, so that no fit takes a file about to disappear. On
+    # Windows an open file cannot be removed, and removed after closing it could be the
+    # next holder's: it stays (empty of any lock).
     if os.name != "nt":
         with contextlib.suppress(OSError):
             os.remove(path)
     os.close(descriptor)  # releases the lock
-    if os.name == "nt":
-        with contextlib.suppress(OSError):
-            os.remove(path)
 
 
 def _lock_file(descriptor):
