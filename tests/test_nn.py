@@ -2,6 +2,7 @@
 
 import copy
 import os
+import socket
 import warnings
 
 import numpy as np
@@ -64,6 +65,8 @@ def test_every_torch_estimator_runs_the_one_loop(cls):
                                "end 2: 2 losses", "end"]
     assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
     assert not model.network_.training  # left in eval mode
+    # Nor the last step's gradients kept: they doubled the fitted network's memory.
+    assert all(param.grad is None for param in model.network_.parameters())
 
 
 def test_early_stopping_waits_n_iter_no_change_epochs_and_keeps_the_best():
@@ -540,6 +543,19 @@ def test_lr_scheduler_scales_both_optimizers_of_a_gan():
                    for k, v in moving.state_dict(3).items())
 
 
+@pytest.mark.parametrize("checkpoint", [Checkpoint(), Checkpoint(load_best=True)],
+                         ids=["best", "load_best"])
+def test_a_gan_refuses_a_checkpoint_of_its_best_epoch(checkpoint):
+    # It kept the epoch of the lowest critic estimate: over 100 epochs, epoch 1 (the
+    # critic untrained) in 3 runs of 6, whose draws were about the worst of all.
+    gan = GANSampler(max_epochs=2, callbacks=[checkpoint], **FAST)
+    with pytest.raises(ValueError, match=r"^GANSampler refuses Checkpoint without every: "
+                                         r".*the critic's estimate of the Wasserstein "
+                                         r"distance.*Checkpoint\(every=k\)"):
+        gan.fit(X_MIX[:100])
+    assert not hasattr(gan, "network_") and not hasattr(checkpoint, "epochs_")
+
+
 @pytest.mark.parametrize("schedule, match", [
     (LRScheduler("linear"), r"schedule must be a callable \(epochs run -> factor\) or one "
                             r"of \['cosine', 'exponential', 'step'\]; got 'linear'"),
@@ -575,6 +591,16 @@ def test_lr_scheduler_needs_an_optimizer_with_a_rate():
     with pytest.raises(TypeError, match=r"cannot set the learning rate of Stub's optimizer "
                                         r"\(object\)"):
         LRScheduler("exponential", gamma=0.5).on_train_begin(Stub())
+
+
+class _EpochsSeen(Callback):
+    """Appends each epoch begun to a list of the caller's."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def on_epoch_begin(self, estimator, epoch):
+        self.seen.append(epoch)
 
 
 def _states_equal(a, b):
@@ -620,6 +646,7 @@ def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
     assert os.listdir(best_dir) == ["best.pt"]  # no partial file left
     assert every.epochs_ == memory.epochs_ == [2, 4]
     assert every.paths_ == [str(every_dir / "epoch_0002.pt"), str(every_dir / "epoch_0004.pt")]
+    monkeypatch.chdir(best_dir)  # the relative directory is read where it was written
     for epoch, path in zip(every.epochs_, every.paths_):
         state = torch.load(path, weights_only=True)
         assert _states_equal(state, memory.state_dict(epoch))
@@ -627,7 +654,7 @@ def test_checkpoint_writes_files_that_torch_loads(tmp_path, monkeypatch):
     assert _states_equal(torch.load(best.paths_[0], weights_only=True), best.state_dict())
     with pytest.raises(ValueError, match=r"kept the networks of epochs \[2, 4\]; got epoch=3"):
         every.state_dict(3)
-    with pytest.raises(ValueError, match="has kept no network: give it to an estimator"):
+    with pytest.raises(ValueError, match="This Checkpoint has kept nothing: it has not"):
         Checkpoint().state_dict()
 
 
@@ -657,15 +684,15 @@ def test_checkpoint_parameters_are_checked_by_name(checkpoint, error, match):
 
 def test_checkpoint_refuses_a_directory_it_cannot_write_before_training(tmp_path):
     (tmp_path / "a_file").write_text("")
-    recorder = Recorder()
-    model = VAESampler(max_epochs=2, callbacks=[recorder,
+    epochs = []  # edited in place: a failed fit puts back its callbacks' attributes only
+    model = VAESampler(max_epochs=2, callbacks=[_EpochsSeen(epochs),
                                                 Checkpoint(tmp_path / "a_file" / "sub")],
                        **FAST)
     with pytest.raises(ValueError, match=r"Checkpoint's directory '.*sub' cannot be written "
                                          r"to \(.*\): give a writable directory, or "
                                          r"directory=None"):
         model.fit(X_MIX[:100])
-    assert recorder.events == ["begin"]  # no epoch ran
+    assert epochs == []  # no epoch ran
     assert not hasattr(model, "network_")
 
 
@@ -709,6 +736,139 @@ def test_shared_callbacks_reset_at_each_fit():
     assert schedule.learning_rates_ == [0.01, 0.005] and checkpoint.epochs_ == [1, 2]
 
 
+class _RaiseAt(Callback):
+    """Raises ``error`` at the end of epoch ``epoch``, or after the last (``None``)."""
+
+    def __init__(self, error, epoch=None):
+        self.error = error
+        self.epoch = epoch
+
+    def on_epoch_end(self, estimator, epoch):
+        if epoch == self.epoch:
+            raise self.error
+
+    def on_train_end(self, estimator):
+        if self.epoch is None:
+            raise self.error
+
+
+def _files(directory):
+    return {name: (directory / name).read_bytes() for name in sorted(os.listdir(directory))}
+
+
+@pytest.mark.parametrize("error", [ValueError("refused"), KeyboardInterrupt()],
+                         ids=["ValueError", "KeyboardInterrupt"])
+def test_a_failed_refit_leaves_the_callbacks_and_their_files_as_they_were(tmp_path, error):
+    # The estimator was restored, its callbacks were not: best.pt held the failed fit's
+    # epoch 1, state_dict() returned it, and learning_rates_ were the failed fit's.
+    schedule = LRScheduler("exponential", gamma=0.5)
+    best, every = Checkpoint(tmp_path / "best"), Checkpoint(tmp_path / "every", every=1)
+    memory = Checkpoint(load_best=True)
+    callbacks = [schedule, best, every, memory]
+    model = VAESampler(max_epochs=3, early_stopping=False, learning_rate=0.01,
+                       callbacks=callbacks, **FAST).fit(X_MIX[:200])
+    before = [dict(vars(callback)) for callback in callbacks]
+    files = {name: _files(tmp_path / name) for name in ("best", "every")}
+    assert list(files["best"]) == ["best.pt"]
+    assert list(files["every"]) == ["epoch_0001.pt", "epoch_0002.pt", "epoch_0003.pt"]
+    states = [best.state_dict(), memory.state_dict()] + [every.state_dict(e) for e in (1, 3)]
+    # At epoch 2, and after the last epoch (load_best has run, the fit not yet derived).
+    for raising in (_RaiseAt(error, epoch=2), _RaiseAt(error)):
+        model.set_params(callbacks=[*callbacks, raising])
+        with pytest.raises(type(error)):
+            model.fit(X_MIX[200:400])
+        for callback, state in zip(callbacks, before):
+            assert vars(callback).keys() == state.keys()
+            assert all(vars(callback)[name] is value for name, value in state.items())
+        assert {name: _files(tmp_path / name) for name in files} == files  # nothing left
+        now = [best.state_dict(), memory.state_dict()] + [every.state_dict(e) for e in (1, 3)]
+        assert all(_states_equal(a, b) for a, b in zip(now, states))
+    assert schedule.learning_rates_ == [0.01, 0.005, 0.0025]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_successful_refit_leaves_only_its_own_files(tmp_path):
+    # A refit over fewer epochs left the earlier fit's epoch_0003.pt beside its own.
+    (tmp_path / "notes.txt").write_text("the user's")
+    every = Checkpoint(tmp_path, every=1)
+    model = VAESampler(max_epochs=3, early_stopping=False, callbacks=[every], **FAST)
+    model.fit(X_MIX[:200])
+    assert sorted(os.listdir(tmp_path)) == ["epoch_0001.pt", "epoch_0002.pt",
+                                            "epoch_0003.pt", "notes.txt"]
+    model.set_params(max_epochs=2).fit(X_MIX[200:400])
+    assert sorted(os.listdir(tmp_path)) == ["epoch_0001.pt", "epoch_0002.pt", "notes.txt"]
+    assert _states_equal(torch.load(every.paths_[1], weights_only=True),
+                         model.network_.state_dict())
+    best = Checkpoint(tmp_path)
+    model.set_params(callbacks=[best]).fit(X_MIX[:200])
+    assert sorted(os.listdir(tmp_path)) == ["best.pt", "notes.txt"]
+    assert best.paths_ == [str(tmp_path / "best.pt")]
+
+
+def test_two_live_fits_on_one_checkpoint_directory_are_refused(tmp_path):
+    # The second fit overwrote the first's best.pt: the first Checkpoint's state_dict()
+    # then returned the other model's weights, without a word.
+    refused = []
+
+    class FitAnother(Callback):
+        def on_epoch_end(self, estimator, epoch):
+            if epoch == 1:
+                other = VAESampler(max_epochs=2, early_stopping=False,
+                                   callbacks=[Checkpoint(tmp_path)], **FAST)
+                with pytest.raises(ValueError) as info:
+                    other.fit(X_MIX[:100])
+                refused.append(str(info.value))
+
+    checkpoint = Checkpoint(tmp_path, load_best=True)
+    model = VAESampler(max_epochs=2, early_stopping=False,
+                       callbacks=[checkpoint, FitAnother()], **FAST).fit(X_MIX[:200])
+    assert refused == [
+        f"Checkpoint's directory {str(tmp_path)!r} is in use by another fit (process "
+        f"{os.getpid()} on {socket.gethostname()}): fits at the same time (a search or "
+        "cross-validation with n_jobs > 1, walk_forward's refits in parallel, or two "
+        "Checkpoints of one fit) would overwrite each other's files. Give each its own "
+        "directory, or directory=None to keep the networks in memory."]
+    assert _states_equal(torch.load(tmp_path / "best.pt", weights_only=True),
+                         model.network_.state_dict())
+    with pytest.raises(ValueError, match="is in use by another fit"):
+        VAESampler(max_epochs=2, callbacks=[Checkpoint(tmp_path), Checkpoint(tmp_path, every=1)],
+                   **FAST).fit(X_MIX[:100])
+    assert os.listdir(tmp_path) == ["best.pt"]  # the last fit's; no lock or folder left
+
+
+@pytest.mark.slow  # a process that imports torch: ~8 s on 2 busy cores
+def test_a_checkpoint_directory_held_by_a_dead_process_is_taken_over(tmp_path):
+    # A fit whose process dies (os._exit: no cleanup runs) leaves its lock file and its
+    # hidden folder; the system released its lock, so the next fit proceeds.
+    import subprocess
+    import sys
+
+    import skqegm
+
+    script = (
+        "import os\n"
+        "from skqegm.baselines import VAESampler\n"
+        "from skqegm.datasets import make_tail_mixture\n"
+        "from skqegm.nn import Callback, Checkpoint\n"
+        "class Die(Callback):\n"
+        "    def on_epoch_end(self, estimator, epoch):\n"
+        "        os._exit(3)\n"
+        "X, _ = make_tail_mixture(100, random_state=0)\n"
+        f"VAESampler(max_epochs=2, hidden_layer_sizes=(8,), callbacks=[Checkpoint("
+        f"{str(tmp_path)!r}), Die()]).fit(X)\n")
+    root = os.path.dirname(os.path.dirname(skqegm.__file__))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = subprocess.run([sys.executable, "-c", script], env=env, timeout=300)
+    assert result.returncode == 3
+    left = sorted(os.listdir(tmp_path))
+    assert left[0] == ".checkpoint.lock" and left[1].startswith(".pending-")
+    checkpoint = Checkpoint(tmp_path)
+    fit(VAESampler, data=X_MIX[:100], max_epochs=2, early_stopping=False,
+        callbacks=[checkpoint])
+    assert os.listdir(tmp_path) == ["best.pt"]
+
+
 def _scheduled_vae():
     callbacks = [LRScheduler("exponential", gamma=0.5), Checkpoint(every=1)]
     return VAESampler(max_epochs=3, learning_rate=0.01, callbacks=callbacks, **FAST)
@@ -740,6 +900,39 @@ def test_callbacks_in_cross_validate_and_grid_search_are_copies():
     assert len(search.best_estimator_.callbacks[0].learning_rates_) == 3
     assert repr(search.cv_results_["params"][0]["callbacks"]) == (
         "[LRScheduler(schedule='step', step_size=1, gamma=0.5, T_max=None)]")
+
+
+def test_a_result_of_a_callback_never_fitted_says_where_the_fitted_copies_are():
+    # clone (and every meta-estimator) fits copies: the user's own LRScheduler said only
+    # "'LRScheduler' object has no attribute 'learning_rates_'".
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    model = _scheduled_vae().set_params(early_stopping=False)
+    schedule, checkpoint = model.callbacks
+    fitted = clone(model).fit(X_MIX[:200])
+    assert fitted.callbacks[0].learning_rates_ == [0.01, 0.005, 0.0025]
+    with pytest.raises(NotFittedError, match=(
+            r"^This LRScheduler has kept nothing: it has not been through a fit that "
+            r"succeeded \(learning_rates_ is set when an estimator given it in callbacks "
+            r"is fitted; a fit that raises leaves it as it was\)\. clone, GridSearchCV, "
+            r"cross_validate and walk_forward fit copies of the callbacks, leaving this "
+            r"LRScheduler unfitted: read the fitted estimator's own, e\.g\. "
+            r"search\.best_estimator_\.callbacks or cross_validate\(\.\.\., "
+            r"return_estimator=True\)\['estimator'\]\[i\]\.callbacks")):
+        _ = schedule.learning_rates_
+    for name in ("monitor_", "best_epoch_", "best_score_", "epochs_", "paths_"):
+        with pytest.raises(NotFittedError, match=f"This Checkpoint has kept nothing.*"
+                                                 f"\\({name} is set"):
+            getattr(checkpoint, name)
+    with pytest.raises(ValueError, match=r"Checkpoint has kept nothing: .*\(it keeps "
+                                         r"networks when .*best_estimator_\.callbacks"):
+        checkpoint.state_dict()
+    with pytest.raises(NotFittedError, match="This EarlyStopping has kept nothing"):
+        _ = EarlyStopping().stopped_epoch_
+    assert not hasattr(checkpoint, "epochs_")  # hasattr still answers
+    with pytest.raises(AttributeError, match="^'Checkpoint' object has no attribute 'best_'$"):
+        _ = checkpoint.best_
 
 
 @pytest.mark.slow  # two worker processes that import torch: ~12 s on 2 busy cores

@@ -20,6 +20,9 @@ import logging
 import math
 import numbers
 import os
+import re
+import shutil
+import socket
 import tempfile
 import time
 
@@ -32,7 +35,10 @@ class Callback:
     """Base class of the callbacks: every hook does nothing.
 
     Subclass it and override the hooks you need. The same instance may serve several
-    fits, so reset its state in :meth:`on_train_begin`. The estimator is complete only
+    fits, so reset its state in :meth:`on_train_begin`, by assigning new objects to its
+    attributes: a callback is part of the estimator's state, so when a fit raises or is
+    interrupted, its attributes are put back as they were before the fit (the objects
+    they held, so an object edited in place stays edited). The estimator is complete only
     once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
     an epoch's weights, use :class:`Checkpoint` (or copy
     ``estimator.network_.state_dict()``). Parameters are not meant to change during a
@@ -57,6 +63,19 @@ class Callback:
     (5, True)
     """
 
+    #: The attributes a fit sets: reading one of them on a callback never fitted says
+    #: so (and where a meta-estimator's fitted copies are).
+    _fitted_attributes = ()
+
+    def __getattr__(self, name):
+        # Called only for attributes the instance lacks.
+        if name in type(self)._fitted_attributes:
+            # Imported here: importing the callbacks loads no scikit-learn.
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(_never_fitted(self, f"{name} is set"))
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def on_train_begin(self, estimator):
         """Called once before the first epoch, after the network is built."""
 
@@ -73,6 +92,17 @@ class Callback:
 
     def on_train_end(self, estimator):
         """Called once after the last epoch."""
+
+    def on_fit_end(self, estimator, succeeded):
+        """Called once the fit is over, whether it succeeded or not.
+
+        ``succeeded`` is ``True`` after ``fit`` has derived every fitted attribute (the
+        model is complete) and ``False`` when the fit raised or was interrupted, before
+        the callback's attributes are put back as they were before the fit; then
+        ``on_train_begin`` may not have run (a fit refused before its first epoch).
+        What only a successful fit should leave behind (files) is made final here, as
+        :class:`Checkpoint` moves its files into place.
+        """
 
     def __repr__(self):
         # The constructor's arguments, as scikit-learn shows an estimator's (in a search's
@@ -130,6 +160,8 @@ class EarlyStopping(Callback):
     >>> stops, stopping.best_epoch_, stopping.stopped_epoch_
     ([False, False, False, True], 2, 4)
     """
+
+    _fitted_attributes = ("best_score_", "best_epoch_", "stopped_epoch_")
 
     def __init__(self, n_iter_no_change=10, tol=1e-4):
         self.n_iter_no_change = n_iter_no_change
@@ -217,6 +249,20 @@ class EpochLogger(Callback):
         return False
 
 
+def _never_fitted(callback, what):
+    """Why a callback holds no result: it has not been through a fit that succeeded,
+    and meta-estimators fit copies of it."""
+    name = type(callback).__name__
+    return (
+        f"This {name} has kept nothing: it has not been through a fit that succeeded "
+        f"({what} when an estimator given it in callbacks is fitted; a fit that raises "
+        f"leaves it as it was). clone, GridSearchCV, cross_validate and walk_forward fit "
+        f"copies of the callbacks, leaving this {name} unfitted: read the fitted "
+        "estimator's own, e.g. search.best_estimator_.callbacks or cross_validate(..., "
+        "return_estimator=True)['estimator'][i].callbacks (walk_forward keeps no fitted "
+        "model).")
+
+
 #: The built-in schedules of :class:`LRScheduler` and the parameters each one uses.
 _SCHEDULES = {"step": ("step_size", "gamma"), "exponential": ("gamma",), "cosine": ("T_max",)}
 
@@ -268,6 +314,8 @@ class LRScheduler(Callback):
     >>> vae.learning_rate
     0.01
     """
+
+    _fitted_attributes = ("learning_rates_",)
 
     def __init__(self, schedule, *, step_size=None, gamma=None, T_max=None):
         self.schedule = schedule
@@ -391,14 +439,24 @@ class Checkpoint(Callback):
     validation score when the fit holds rows out (``early_stopping=True``), else the
     lowest training loss (the mean over the epoch's batches, as in ``loss_curve_``);
     ``monitor_`` says which. A later epoch replaces it only when strictly better. With
-    ``every=k``, the networks of epochs k, 2k, 3k... are all kept.
+    ``every=k``, the networks of epochs k, 2k, 3k... are all kept. A
+    :class:`~skqegm.baselines.GANSampler` accepts only ``every``: its training loss, the
+    critic's estimate, does not rank the quality of its draws.
 
     A network is kept as its ``state_dict`` (on the CPU, whatever device trains): in
     memory (as numpy arrays, which pickle and ``skops.io`` store as they store a fitted
     network) or, given a ``directory``, in files that ``torch.load(path,
-    weights_only=True)`` reads back: ``best.pt`` (rewritten at each improvement) or
-    ``epoch_0005.pt`` and so on. :meth:`state_dict` returns a kept network either way,
-    as a dict of CPU tensors.
+    weights_only=True)`` reads back: ``best.pt`` or ``epoch_0005.pt`` and so on.
+    :meth:`state_dict` returns a kept network either way, as a dict of CPU tensors.
+
+    The directory holds the files of one fit, the last that succeeded. A fit writes
+    into a hidden folder of it and moves its files into place only once it has
+    succeeded, removing the last fit's ``best.pt`` and ``epoch_*.pt`` that it did not
+    rewrite; a fit that raises or is interrupted leaves the directory as it was (and
+    the Checkpoint's attributes, as every callback's). One fit at a time writes to a
+    directory: a second, in another thread or process, or a second Checkpoint of the
+    same fit, is refused. The lock (a file ``.checkpoint.lock``) is released however
+    the fit ends, by the system if its process dies.
 
     Loading a state into a fitted estimator's ``network_`` changes the network only,
     not what ``fit`` derived from it after the last epoch (a sampler's fitted density,
@@ -412,8 +470,9 @@ class Checkpoint(Callback):
     directory : str, path-like or None, default=None
         Where the files are written (created if missing); ``None`` keeps the networks in
         memory. A directory that cannot be written to is refused before the first epoch.
-        Fits sharing a directory (a search's candidates) overwrite each other's files:
-        keep them in memory there.
+        Fits one after another replace each other's files; fits at the same time (a
+        search's candidates with ``n_jobs > 1``) are refused: keep the networks in
+        memory there.
     every : int or None, default=None
         Keep the network of every ``every``-th epoch, >= 1; ``None`` keeps the best one.
         In memory, the copies needed for ``max_epochs`` are estimated first and refused
@@ -437,6 +496,7 @@ class Checkpoint(Callback):
         The epochs whose networks are kept.
     paths_ : list of str or None
         Their files (absolute paths), in the order of ``epochs_``; ``None`` in memory.
+        The files are there once the fit has succeeded.
 
     Examples
     --------
@@ -452,6 +512,8 @@ class Checkpoint(Callback):
     >>> sorted(checkpoint.state_dict(4)) == sorted(vae.network_.state_dict())
     True
     """
+
+    _fitted_attributes = ("monitor_", "best_epoch_", "best_score_", "epochs_", "paths_")
 
     def __init__(self, directory=None, every=None, load_best=False):
         self.directory = directory
@@ -470,7 +532,7 @@ class Checkpoint(Callback):
             raise ValueError("Checkpoint's load_best=True keeps the best epoch, which "
                              f"every={self.every!r} does not choose: set every=None.")
         if self.directory is not None:
-            _check_writable(self.directory)
+            directory = _check_writable(self.directory)
         elif self.every is not None:
             _check_copies_fit(estimator, self.every)
         best = self.every is None
@@ -481,6 +543,11 @@ class Checkpoint(Callback):
         self.epochs_ = []
         self.paths_ = None if self.directory is None else []
         self._states, self._n_epochs = {}, 0
+        if self.directory is not None:
+            # Taken last: nothing above raises once the directory is held. The files of
+            # the fit wait in a hidden folder until on_fit_end moves them in.
+            self._lock = _lock_directory(directory)
+            self._staging = tempfile.mkdtemp(dir=directory, prefix=_STAGING_PREFIX)
 
     def on_epoch_end(self, estimator, epoch):
         self._n_epochs = epoch
@@ -501,6 +568,18 @@ class Checkpoint(Callback):
     def on_train_end(self, estimator):
         if self.load_best and self.best_epoch_ is not None:
             estimator.network_.load_state_dict(self.state_dict())
+
+    def on_fit_end(self, estimator, succeeded):
+        staging, lock = getattr(self, "_staging", None), getattr(self, "_lock", None)
+        try:
+            if staging is not None and succeeded:
+                _move_in(staging, [os.path.basename(path) for path in self.paths_])
+        finally:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            self._staging = self._lock = None
+            if lock is not None:
+                _unlock_directory(lock)
 
     def state_dict(self, epoch=None):
         """The ``state_dict`` of a kept network.
@@ -533,10 +612,9 @@ class Checkpoint(Callback):
         """
         import torch
 
-        kept = getattr(self, "epochs_", None)
+        kept = vars(self).get("epochs_")
         if kept is None:
-            raise ValueError("This Checkpoint has kept no network: give it to an "
-                             "estimator's callbacks and fit.")
+            raise ValueError(_never_fitted(self, "it keeps networks"))
         if not kept:  # fitted, but no epoch kept
             why = (f"every={self.every!r} is more than the {self._n_epochs} epochs of its "
                    "last fit" if self.every is not None else
@@ -548,7 +626,7 @@ class Checkpoint(Callback):
             raise ValueError(f"This Checkpoint kept the networks of epochs {kept}; got "
                              f"epoch={epoch!r}.")
         if self.paths_ is not None:
-            path = self.paths_[kept.index(epoch)]
+            path = self._file(self.paths_[kept.index(epoch)])
             return torch.load(path, map_location="cpu", weights_only=True)
         return {name: torch.from_numpy(array.copy())
                 for name, array in self._states[epoch].items()}
@@ -563,19 +641,18 @@ class Checkpoint(Callback):
             # Plain arrays, as a pickled estimator keeps its network.
             self._states[epoch] = {name: tensor.numpy() for name, tensor in state.items()}
             return
-        path = os.path.join(_directory(self.directory), filename)
-        # Written beside, then renamed: a reader (or a fit stopped half-way) never sees
-        # half a file.
-        descriptor, partial = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".part")
-        os.close(descriptor)
-        try:
-            torch.save(state, partial)
-            os.replace(partial, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(partial)
-            raise
-        self.paths_.append(path)
+        # Into the fit's hidden folder (the directory keeps the last fit's files until
+        # this one succeeds), written beside and renamed: never half a file.
+        partial = os.path.join(self._staging, filename + ".part")
+        torch.save(state, partial)
+        os.replace(partial, os.path.join(self._staging, filename))
+        self.paths_.append(os.path.join(os.path.dirname(self._staging), filename))
+
+    def _file(self, path):
+        """Where the file of ``path`` (one of ``paths_``) is now: in the fit's hidden
+        folder until the fit succeeds."""
+        staging = getattr(self, "_staging", None)
+        return path if staging is None else os.path.join(staging, os.path.basename(path))
 
 
 def _directory(directory):
@@ -598,6 +675,97 @@ def _check_writable(directory):
             f"Checkpoint's directory {path!r} cannot be written to "
             f"({error.strerror or error}): give a writable directory, or directory=None "
             "to keep the networks in memory.") from None
+    return path
+
+
+#: The files a Checkpoint writes: a successful fit removes those it did not rewrite.
+_CHECKPOINT_FILE = re.compile(r"best\.pt|epoch_\d+\.pt")
+#: The hidden folder a fit writes into until it succeeds.
+_STAGING_PREFIX = ".pending-"
+_LOCK_NAME = ".checkpoint.lock"
+
+
+def _move_in(staging, filenames):
+    """Move a successful fit's files from ``staging`` into its directory, and remove the
+    files of earlier fits that it did not rewrite (the directory's lock is held)."""
+    directory = os.path.dirname(staging)
+    for filename in filenames:
+        os.replace(os.path.join(staging, filename), os.path.join(directory, filename))
+    kept = set(filenames)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if _CHECKPOINT_FILE.fullmatch(name) and name not in kept:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        elif name.startswith(_STAGING_PREFIX) and path != staging:
+            # Left by a fit whose process died: no live fit holds the directory but this.
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _lock_directory(directory):
+    """Hold ``directory`` for one fit: ``(descriptor, path)`` of its locked lock file.
+
+    An advisory lock of the operating system (``flock``; ``msvcrt.locking`` on Windows),
+    which it releases when the holding process dies: a crashed fit never locks the
+    directory for good. Refused, naming the directory and the holder, while held.
+    """
+    path = os.path.join(directory, _LOCK_NAME)
+    for _ in range(5):
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock_file(descriptor)
+        except OSError:
+            holder = _read_holder(descriptor)
+            os.close(descriptor)
+            raise ValueError(
+                f"Checkpoint's directory {directory!r} is in use by another fit "
+                f"({holder}): fits at the same time (a search or cross-validation with "
+                "n_jobs > 1, walk_forward's refits in parallel, or two Checkpoints of one "
+                "fit) would overwrite each other's files. Give each its own directory, or "
+                "directory=None to keep the networks in memory.") from None
+        # The holder before may have removed the file after this one opened it: a lock
+        # on a removed file holds nothing, so open the path again.
+        with contextlib.suppress(OSError):
+            if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"process {os.getpid()} on {socket.gethostname()}"
+                                     .encode())
+                return descriptor, path
+        os.close(descriptor)
+    raise ValueError(f"Checkpoint could not lock its directory {directory!r}: its lock "
+                     f"file {path!r} kept changing.")
+
+
+def _unlock_directory(lock):
+    descriptor, path = lock
+    # Removed while still locked, so that no fit takes a file about to disappear. On
+    # Windows an open file cannot be removed, and removed after closing it could be the
+    # next holder's: it stays (empty of any lock).
+    if os.name != "nt":
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    os.close(descriptor)  # releases the lock
+
+
+def _lock_file(descriptor):
+    """Lock an open file without waiting; ``OSError`` when another holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    else:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_holder(descriptor):
+    with contextlib.suppress(OSError):
+        os.lseek(descriptor, 0, os.SEEK_SET)
+        holder = os.read(descriptor, 200).decode(errors="replace").strip()
+        if holder:
+            return holder
+    return "its holder unknown"
 
 
 def _check_copies_fit(estimator, every):
