@@ -248,6 +248,27 @@ def test_log_returns_errors(prices, match):
         log_returns(prices)
 
 
+@pytest.mark.parametrize("make", [
+    lambda flags: flags,  # ndarray
+    lambda flags: flags.tolist(),
+    lambda flags: pd.Series(flags, index=pd.date_range("2020-01-01", periods=len(flags))),
+    lambda flags: pd.Series(flags, dtype="boolean"),
+    lambda flags: pd.DataFrame({"up": flags, "level": np.arange(1.0, len(flags) + 1)}),
+])
+def test_return_helpers_refuse_booleans(make):
+    # check_array read True as 1.0: log_returns of a flag column gave returns of 0 and
+    # make_lagged_features lagged flags, silently.
+    flags = np.ones(30, dtype=bool)
+    flags[::3] = False
+    with pytest.raises(ValueError, match="prices must hold real numbers; got booleans"):
+        log_returns(make(np.ones(30, dtype=bool)))
+    if not isinstance(make(flags), pd.DataFrame):
+        with pytest.raises(ValueError, match="returns must hold real numbers; got booleans"):
+            make_lagged_features(make(flags))
+    # 0 / 1 as numbers are numbers
+    assert make_lagged_features(flags.astype(float))[0].shape == (8, 5)
+
+
 def test_lagged_features_values_and_alignment():
     r = np.random.RandomState(4).standard_normal(60)
     X, y = make_lagged_features(r, lags=(1, 3), vol_windows=(4,))
