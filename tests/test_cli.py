@@ -13,8 +13,10 @@ from skqegm.cli import (
     _build_parser,
     _es_scores,
     _first_test_row,
+    _header,
     _plot_target,
     _prepare,
+    _unit_of,
     _units_note,
     main,
 )
@@ -188,19 +190,55 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
     assert main(FAST + ["--csv", str(path), "--column", "ret", "--no-plot",
                         "--test-fraction", "0.3"]) == 0
     out = capsys.readouterr().out
-    assert "(returns)" in out and "fit on 475 days, test on 203 days" in out
+    # without dates a row is a row, not a day
+    assert "(returns)" in out and "fit on 475 rows, test on 203 rows" in out
     assert "kind: returns (centred near 0: " in out
     assert "percentages" not in out  # fractions: no note on the units
+
+
+@pytest.mark.parametrize("start, step, unit", [
+    ("2020-01-01", np.timedelta64(1, "D"), "day"),
+    ("2020-01-01T16:00", np.timedelta64(1, "D"), "day"),  # daily closes stamped 16:00
+    ("2020-01-03", np.timedelta64(7, "D"), "week"),
+    ("2020-01-31", np.timedelta64(30, "D"), "month"),
+    ("2020-01-02T09:30", np.timedelta64(5, "m"), "row"),  # 5-minute bars
+])
+def test_the_job_words_its_rows_by_the_frequency_of_the_dates(tmp_path, start, step, unit):
+    # It said "days" whatever the rows were: "fit on 228 days" of 5-minute bars.
+    dates = np.datetime64(start) + step * np.arange(300)
+    _, prices = price_rows(300)
+    rows = [("date", "close")] + [(str(d).replace("T", " "), repr(float(p)))
+                                  for d, p in zip(dates, prices)]
+    args = parse(["--csv", write_csv(tmp_path / "p.csv", rows), "--column", "close",
+                  "--no-plot"])
+    header = _header(_prepare(args), args)
+    assert (f"lags 1, 2, 5 and 5- and 22-{unit} volatilities; fit on 228 {unit}s (" in header
+            and f"test on 49 {unit}s (" in header), header
+    assert _unit_of(None) == "row"
+
+
+def test_the_intraday_table_says_rows(tmp_path, capsys):
+    dates = np.datetime64("2020-01-02T09:30") + np.timedelta64(5, "m") * np.arange(300)
+    _, prices = price_rows(300)
+    rows = [("date", "close")] + [(str(d), repr(float(p))) for d, p in zip(dates, prices)]
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert main(FAST + ["--csv", path, "--column", "close", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "historical simulation (250-row window)" in out and "HS 250 rows" in out
+    assert "1000 draws per row; the 250-row window for HS" in out
+    assert " day" not in out, out
 
 
 def test_returns_that_look_like_percentages_get_a_note():
     r = np.random.default_rng(1).standard_t(4, 700)  # the same returns, in percent
     note = _units_note(Series("r", "returns", r, None, r, None, ()))
-    assert re.fullmatch(r"note: the median \|return\| is 0\.\d+, i\.e\. \d+% a day if the "
+    assert re.fullmatch(r"note: the median \|return\| is 0\.\d+, i\.e\. \d+% per row if the "
                         r"returns are fractions; if they are percentages, divide the column by "
                         r"100 \(the table reads returns as fractions and shows VaR and ES in "
                         r"%\)", note), note
     assert _units_note(Series("r", "returns", r / 100, None, r / 100, None, ())) is None
+    days = np.datetime64("2020-01-01") + np.arange(700)
+    assert "i.e. 75% a day if" in _units_note(Series("r", "returns", r, days, r, days, ()))
     prices = np.exp(np.cumsum(r))  # even wild log returns computed from prices: fractions
     assert _units_note(Series("p", "prices", prices, None, r, None, ())) is None
 
