@@ -469,6 +469,54 @@ def test_intrusion_pipeline_on_an_array_without_columns_names_categorical_featur
     assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
 
 
+@pytest.mark.parametrize("columns, data, match", [
+    (["protocol"], "frame", r"categorical_features holds 'protocol', which is not a column of "
+                            r"X; its columns are: proto, bytes\."),
+    ([5], "array", r"categorical_features holds 5, which is not a column index of X: X has 2 "
+                   r"columns \(0 to 1"),
+    (["proto"], "array", r"categorical_features names the column 'proto', but X has no column "
+                         r"names \(ndarray of 2 columns\); pass the categorical columns' "
+                         "indices"),
+    ([True], "array", "categorical_features is a boolean mask of 1 columns; X has 2"),
+    ([], "frame", r"the column 'proto' of X holds text but is not in categorical_features"),
+    ([1], "objects", r"the column index 0 of X holds text but is not in categorical_features"),
+])
+def test_intrusion_pipeline_names_wrong_categorical_features(columns, data, match):
+    # scikit-learn's errors came from deep inside, without the parameter's name: "all
+    # features must be in [0, 1] or [-2, 0]", "could not convert string to float: 'tcp'".
+    X = np.array([[0, 10.0], [1, 20.0], [2, 30.0], [0, 40.0]])
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": X[:, 1]})
+    X = {"frame": frame, "array": X, "objects": frame.to_numpy(object)}[data]
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion", categorical_features=columns)
+    with pytest.raises(ValueError, match=match):
+        pipe.fit(X)
+
+
+@pytest.mark.parametrize("columns, match", [
+    ("proto", r"must be a list of column names or indices; got 'proto' \(one column: pass "
+              r"\['proto'\]\)"),
+    (1, r"got 1 \(one column: pass \[1\]\)"),
+    ([0.5], r"must hold column names \(str\), column indices \(int\) or a boolean mask, one "
+            r"kind only; got \[0.5\]"),
+    (["proto", 1], "one kind only"),
+    (["proto", "proto"], "must not repeat a column"),
+])
+def test_intrusion_pipeline_refuses_categorical_features_no_x_can_match(columns, match):
+    with pytest.raises(ValueError, match=match):
+        make_tail_pipeline(KernelDensity(), kind="intrusion", categorical_features=columns)
+
+
+def test_intrusion_pipeline_checked_columns_clone_pickle_and_repr():
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": [1.0, 2, 3, 4]})
+    for columns in (["proto"], [0], [True, False], pd.Index(["proto"])):
+        pipe = make_tail_pipeline(KernelDensity(), kind="intrusion",
+                                  categorical_features=columns)
+        fitted = pickle.loads(pickle.dumps(clone(pipe).fit(frame)))
+        assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
+    assert "[0])]" in repr(make_tail_pipeline(KernelDensity(), kind="intrusion",
+                                              categorical_features=[0]))
+
+
 def test_pipeline_errors():
     with pytest.raises(ValueError, match="kind must be one of 'finance', 'climate', 'intrusion'"):
         make_tail_pipeline(KernelDensity(), kind="weather")
