@@ -553,6 +553,36 @@ def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
     assert load(path).dates is None
 
 
+def test_date_detection_can_be_switched_off(tmp_path, capsys):
+    # A first column that merely looks like dates (here the settlement date of each
+    # row, out of order) was always taken for the time index and the file refused.
+    rows, prices = price_rows(300, header=("settles", "close"))
+    rows[1:] = [(str(np.datetime64("2021-01-01") + (7 * i) % 300), p)
+                for i, (_, p) in enumerate(rows[1:])]
+    path = write_csv(tmp_path / "s.csv", rows)
+    with pytest.raises(ValueError, match="neither oldest first nor newest first"):
+        load(path)
+    series = load(path, date_column=False)
+    assert series.dates is None and series.notes == (series.notes[-1],)
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
+    # a column *named* date too
+    rows[0] = ("date", "close")
+    assert load(write_csv(tmp_path / "d.csv", rows), date_column=False).dates is None
+    job = _prepare(parse(["--csv", path, "--column", "close", "--no-dates", "--no-plot"]))
+    assert job.row_dates is None and job.unit == "row"
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-dates", "--date-column",
+                            "settles"], "--no-dates and --date-column exclude each other")
+
+
+@pytest.mark.parametrize("date_column", [True, 0, ["date"]])
+def test_date_column_must_be_a_name_none_or_false(tmp_path, date_column):
+    rows, _ = price_rows(30)
+    with pytest.raises(ValueError, match=r"date_column must be a column name \(str\), None "
+                                         rf"\(found from the columns\) or False \(no dates\); "
+                                         rf"got {re.escape(repr(date_column))}\."):
+        load(write_csv(tmp_path / "p.csv", rows), date_column=date_column)
+
+
 @pytest.mark.parametrize("cell", ["2020-01-02 00:00:00-05:00", "2020-01-02T14:30:00Z",
                                   "2020-01-02 09:30:00+0100"])
 def test_a_date_with_a_time_zone_is_refused_naming_the_zone(tmp_path, cell):

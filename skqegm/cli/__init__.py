@@ -141,6 +141,9 @@ def _build_parser():
                            "HH:MM[:SS], oldest or newest first; default: a column named "
                            "'date', 'datetime' or 'timestamp', else the first column "
                            "holding dates, if any")
+    data.add_argument("--no-dates", action="store_true",
+                      help="read no dates, even from a column that looks like dates: the "
+                           "file's order is the time order")
     split = parser.add_argument_group("held-out period")
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "
@@ -192,8 +195,10 @@ def _series_of(args):
                       ())
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    return load_csv_series(args.csv, args.column, args.date_column, args.kind,
-                           args.missing)
+    if args.no_dates and args.date_column is not None:
+        raise ValueError("--no-dates and --date-column exclude each other: pass one.")
+    date_column = False if args.no_dates else args.date_column
+    return load_csv_series(args.csv, args.column, date_column, args.kind, args.missing)
 
 
 def _unit_of(dates):

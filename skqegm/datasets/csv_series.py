@@ -179,6 +179,8 @@ def _date_index(table, date_column):
     missed: the file order would be taken as time order, and prices newest first would
     give returns of the wrong sign.
     """
+    if date_column is False:
+        return None, None
     if date_column is not None:
         return _column_index(table, date_column, "date column"), None
     names = [name.lower() for name in table.header]
@@ -465,10 +467,12 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         The CSV file.
     column : str
         The header name of the column holding the series.
-    date_column : str or None, default=None
+    date_column : str, None or False, default=None
         The header name of the column of dates; ``None``: a column named ``date``,
         ``datetime`` or ``timestamp`` if there is one, else the first column whose first
-        cell is a date, else no dates.
+        cell is a date, else no dates; ``False``: no dates, whatever the columns hold
+        (the file's order is the time order), for a file whose columns merely look like
+        dates.
     kind : {"auto", "prices", "returns"}, default="auto"
         What the column holds; ``"auto"`` decides from the whole column (see Notes).
     missing : {"raise", "drop"}, default="raise"
@@ -530,8 +534,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       a note counts the rows dropped.
     - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
       else ``timestamp`` (in any case), else the first column whose first cell is a date
-      (with a note), else none. Each cell is ``YYYY-MM-DD``, optionally
-      with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
+      (with a note), else none; ``date_column=False`` (``--no-dates``) reads no dates.
+      Each cell is ``YYYY-MM-DD``, optionally with a time ``HH:MM`` or ``HH:MM:SS`` after
+      a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
       ``datetime64[s]`` when some time of day is not midnight.
     - **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
@@ -568,6 +573,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
+    if not (date_column is None or date_column is False or isinstance(date_column, str)):
+        raise ValueError("date_column must be a column name (str), None (found from the "
+                         f"columns) or False (no dates); got {date_column!r}.")
     table = _read_table(path)
     index, notes = _column_index(table, column), []
     dropped = None
