@@ -508,11 +508,19 @@ def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, m
                                                                       rows):
     dates = np.datetime64("2020-01-01") + np.arange(len(rows))
     path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, rows)), sep=";")
+    other = "." if mark == "," else ","
     with pytest.raises(ValueError, match=rf"column 'close' of .* is ambiguous: line {first} "
-                                         rf"holds '1\{mark}001' and line 2 holds '998'"):
+                                         rf"holds '1\{mark}001' and line 2 holds '998'; with "
+                                         rf"';' as the separator, '\{mark}' may be a thousands "
+                                         rf"separator \(1\{mark}001 = 1001\) or the decimal "
+                                         rf"mark \(1\{mark}001 = 1.001\); pass "
+                                         rf"decimal='\{other}' or decimal='\{mark}'"):
         load(path)
-    # Either alone is read: decimals with three digits, or integers.
-    for values in (rows[2:], rows[:2]):
+    # decimal says which reading is meant
+    assert load(path, decimal=other).values.tolist() == [998, 999, 1001, 1002]
+    assert load(path, decimal=mark).values.tolist() == [998, 999, 1.001, 1.002]
+    # Integers alone are read; decimal commas alone too (the European convention).
+    for values in (rows[:2],) + ((rows[2:],) if mark == "," else ()):
         path = write_csv(tmp_path / "u.csv", [("date", "close")] + list(zip(dates, values)),
                          sep=";")
         series = load(path)
@@ -521,6 +529,68 @@ def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, m
     path = write_csv(tmp_path / "v.csv", [("date", "close"), (dates[0], "998"),
                                           (dates[1], "1.001")])
     assert load(path, kind="prices").values.tolist() == [998.0, 1.001]
+
+
+@pytest.mark.parametrize("values", [["1.001", "1.250", "1.500"],
+                                    ["5", "1.001", "2.500"],
+                                    ["-1.250", "3.000"]])
+def test_a_semicolon_column_only_of_thousands_groups_is_refused(tmp_path, capsys, values):
+    # In a ';' file '.' groups thousands (the European convention): a column of prices
+    # all above 1,000 (1.001, 1.250, ...) was read as 1.001, 1.25: levels 1,000 times too
+    # small, silently (their returns are the same).
+    dates = np.datetime64("2020-01-01") + np.arange(len(values))
+    path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, values)),
+                     sep=";")
+    with pytest.raises(ValueError, match=r"column 'close' of .* is ambiguous: every number "
+                                         r"with a '\.' has three digits after it, e\.g\. "
+                                         rf"'{values[0] if '.' in values[0] else values[1]}' on "
+                                         r"line \d; with ';' as the separator, '\.' may be a "
+                                         r"thousands separator .* pass decimal=',' or "
+                                         r"decimal='\.' \(--decimal , or --decimal \. on the "
+                                         r"command line\) to say which\."):
+        load(path, kind="returns")
+    as_written = [float(v) for v in values]
+    assert load(path, kind="returns", decimal=".").values.tolist() == as_written
+    assert load(path, kind="returns", decimal=",").values.tolist() == [
+        float(v.replace(".", "")) for v in values]
+    # Any other count of decimals decides for the decimal point, as before
+    for more in (["0.125", "0.250"], values + ["1.5"], values + ["1.2500"]):
+        days = np.datetime64("2020-01-01") + np.arange(len(more))
+        path = write_csv(tmp_path / "m.csv", [("date", "close")] + list(zip(days, more)),
+                         sep=";")
+        assert load(path, kind="returns").values.tolist() == [float(v) for v in more]
+    # Tab and ',' files are not European by convention: read as decimals
+    for sep in ("\t", ","):
+        path = write_csv(tmp_path / "o.csv", [("date", "close")] + list(zip(dates, values)),
+                         sep=sep)
+        assert load(path, kind="returns").values.tolist() == as_written
+
+
+def test_decimal_reads_the_other_mark_as_thousands(tmp_path, capsys):
+    dates = np.datetime64("2020-01-01") + np.arange(4)
+    rows = [("date", "close")] + list(zip(dates, ["1.234,5", "998,25", "1.001", "12"]))
+    path = write_csv(tmp_path / "e.csv", rows, sep=";")
+    assert load(path, decimal=",").values.tolist() == [1234.5, 998.25, 1001, 12]
+    # without decimal, the '.' of 1.234,5 is refused, with the way to read it
+    with pytest.raises(ValueError, match=r"non-numeric value '1\.234,5' on line 2 \(the column "
+                                         r"uses decimal commas\); pass decimal=','"):
+        load(path)
+    rows = [("date", "close")] + list(zip(dates, ['"1,234.5"', "998.25", "1001", "12"]))
+    path = write_csv(tmp_path / "u.csv", rows)
+    assert load(path, decimal=".").values.tolist() == [1234.5, 998.25, 1001, 12]
+    # a mark that does not group thousands is no number
+    for cell, decimal in [("1.5", ","), ("1,5", "."), ("12.34", ","), ("0.001", ",")]:
+        path = write_csv(tmp_path / "b.csv", [("date", "close"), (dates[0], cell)], sep=";")
+        with pytest.raises(ValueError, match=rf"non-numeric value '{re.escape(cell)}' on "
+                                             rf"line 2 \(read with decimal='{decimal}'\)"):
+            load(path, decimal=decimal)
+    for bad in ("comma", ";", True):
+        with pytest.raises(ValueError, match=r"decimal must be None, '\.' or ','; got"):
+            load(path, decimal=bad)
+    job = _prepare(parse(["--csv", write_csv(tmp_path / "p.csv", price_rows(300)[0], sep=";"),
+                          "--column", "close", "--decimal", ".", "--no-plot"]))
+    assert len(job.series.values) == 300
+    assert_parser_refuses(capsys, ["--decimal", "x"], "argument --decimal: invalid choice")
 
 
 def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):

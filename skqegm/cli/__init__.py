@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
-from ..datasets.csv_series import KINDS, MISSING, Series, load_csv_series, parse_date
+from ..datasets.csv_series import DECIMALS, KINDS, MISSING, Series, load_csv_series, parse_date
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -132,6 +132,11 @@ def _build_parser():
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
                            "with both signs, an error otherwise (default: auto)")
+    data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
+                      help="the column's decimal mark, . or , (the other mark then groups "
+                           "thousands: 1.234,5 with --decimal ,); default: found from the "
+                           "column, and a column that could be read both ways is refused "
+                           "(with ;, 1.001 may be 1001 or 1.001)")
     data.add_argument("--missing", choices=MISSING, default="raise",
                       help="a cell of the column without a value (empty, '.', 'NA', "
                            "'#N/A', 'NaN', ...): raise an error naming its line, or drop its "
@@ -198,7 +203,8 @@ def _series_of(args):
     if args.no_dates and args.date_column is not None:
         raise ValueError("--no-dates and --date-column exclude each other: pass one.")
     date_column = False if args.no_dates else args.date_column
-    return load_csv_series(args.csv, args.column, date_column, args.kind, args.missing)
+    return load_csv_series(args.csv, args.column, date_column, args.kind, args.missing,
+                           args.decimal)
 
 
 def _unit_of(dates):

@@ -20,6 +20,7 @@ from ..utils._memory import check_memory, format_bytes
 
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
+DECIMALS = (None, ".", ",")
 #: Cells that stand for "no value" in common exports (FRED writes ".", spreadsheets
 #: "#N/A", pandas "NaN"), compared without surrounding space and case.
 MISSING_MARKERS = frozenset({"", ".", "-", "na", "n/a", "#n/a", "nan", "null", "none"})
@@ -195,8 +196,20 @@ def _date_index(table, date_column):
 
 
 # -- values and dates -------------------------------------------------------------------------
-def _parse_number(cell, decimal_comma):
-    """The float a cell holds, or ``None`` when it is not a plain number."""
+def _parse_number(cell, decimal_comma, decimal=None):
+    """The float a cell holds, or ``None`` when it is not a plain number.
+
+    With ``decimal`` given, the other mark is a thousands separator where it groups digits
+    by three (``1.234,5`` with ``decimal=","``); elsewhere it makes the cell no number.
+    """
+    if decimal is not None:
+        thousands = "," if decimal == "." else "."
+        if thousands in cell:
+            groups = rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(thousands)}\d{{3}})+"
+            if not re.fullmatch(rf"{groups}(?:{re.escape(decimal)}\d*)?", cell, re.ASCII):
+                return None
+            cell = cell.replace(thousands, "")
+        decimal_comma = decimal == ","
     if decimal_comma:
         if "." in cell:  # a thousands separator, e.g. 1.234,5: not read
             return None
@@ -225,7 +238,7 @@ def _drop_missing(table, index, column):
     return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
 
 
-def _read_values(table, index, column):
+def _read_values(table, index, column, decimal=None):
     """The column's floats, or a ValueError naming the first bad cell and its line."""
     cells = [cells[index].strip() for _, cells in table.rows]
     # A decimal comma only where a comma cannot be the separator, and then for the whole
@@ -233,7 +246,7 @@ def _read_values(table, index, column):
     decimal_comma = table.separator != "," and any("," in cell for cell in cells)
     values = np.empty(len(cells))
     for i, ((line, _), cell) in enumerate(zip(table.rows, cells)):
-        value = _parse_number(cell, decimal_comma)
+        value = _parse_number(cell, decimal_comma, decimal)
         if value is None or not np.isfinite(value):
             if _is_missing(cell):
                 what = f"no value ({cell!r})" if cell else "no value"
@@ -241,13 +254,17 @@ def _read_values(table, index, column):
             else:
                 what = (f"a non-numeric value {cell!r}" if value is None else
                         f"a non-finite value {cell!r}")
-                hint = " (the column uses decimal commas)" if decimal_comma else ""
+                hint = (f" (read with decimal={decimal!r})" if decimal is not None else
+                        " (the column uses decimal commas)" if decimal_comma else "")
+                if decimal is None and decimal_comma and "." in cell:
+                    hint += (f"; {_pass_option('decimal', ',')} to read '.' as a thousands "
+                             "separator")
             raise ValueError(f"column {column!r} of {table.path} has {what} on line "
                              f"{line}{hint}.")
         values[i] = value
     if len(values) == 0:
         raise ValueError(f"column {column!r} of {table.path} has no values.")
-    if table.separator != ",":
+    if table.separator != "," and decimal is None:
         _check_unambiguous(table, cells, "," if decimal_comma else ".", column)
     return values
 
@@ -257,23 +274,36 @@ def _check_unambiguous(table, cells, mark, column):
 
     With a separator other than ``,`` both marks are in use: a European export of prices
     crossing 1,000 writes ``998`` then ``1.001`` (1001), which reads as 1.001 and makes a
-    log return of -6.9. A column holding both a whole number of three digits and a number
-    with one to three digits, the mark, then groups of three digits is refused.
+    log return of -6.9. Refused: a column holding both a whole number of three digits and
+    a number with one to three digits, the mark, then groups of three digits; and in a
+    ``;`` file (the European convention, where ``.`` groups thousands), a column whose
+    every number with a ``.`` is such a number (``1.001`` and ``2.500``: levels 1,000
+    times too small if read as decimals). Any other number of decimals decides.
     """
     grouped = re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+", re.ASCII)
     whole = re.compile(r"[+-]?[1-9]\d{2}", re.ASCII)
     first_grouped = next((i for i, cell in enumerate(cells) if grouped.fullmatch(cell)), None)
-    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
-    if first_grouped is None or first_whole is None:
+    if first_grouped is None:
         return
-    (line, _), (other, _) = table.rows[first_grouped], table.rows[first_whole]
+    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
+    line = table.rows[first_grouped][0]
+    cell = cells[first_grouped]
+    if first_whole is not None:
+        what = f"line {line} holds {cell!r} and line {table.rows[first_whole][0]} holds " \
+               f"{cells[first_whole]!r}"
+    elif mark == "." and table.separator == ";" and all(
+            grouped.fullmatch(other) for other in cells if "." in other):
+        what = (f"every number with a '.' has three digits after it, e.g. {cell!r} on line "
+                f"{line}")
+    else:
+        return
+    thousands, decimal = (",", ".") if mark == "," else (".", ",")
     raise ValueError(
-        f"column {column!r} of {table.path} is ambiguous: line {line} holds "
-        f"{cells[first_grouped]!r} and line {other} holds {cells[first_whole]!r}; with "
-        f"{table.separator!r} as the separator, {mark!r} may be a thousands separator "
-        f"({cells[first_grouped]} = {cells[first_grouped].replace(mark, '')}) or a decimal "
-        "mark. Write the numbers without thousands separators, or with a decimal mark in "
-        "every cell."
+        f"column {column!r} of {table.path} is ambiguous: {what}; with {table.separator!r} "
+        f"as the separator, {mark!r} may be a thousands separator ({cell} = "
+        f"{_parse_number(cell, False, decimal):g}) or the decimal mark ({cell} = "
+        f"{_parse_number(cell, False, mark):g}); {_pass_option('decimal', decimal, mark)} "
+        "to say which."
     )
 
 
@@ -458,7 +488,8 @@ class Series(NamedTuple):
     notes: tuple
 
 
-def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"):
+def load_csv_series(path, column, date_column=None, kind="auto", missing="raise",
+                    decimal=None):
     """Read and validate the series in the column ``column`` of the CSV file ``path``.
 
     Parameters
@@ -481,6 +512,12 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         returns of prices then span the dropped rows: the return of the day after a
         holiday is the change since the last day with a price; a column of returns
         loses the dropped rows' returns (a note says which).
+    decimal : {None, ".", ","}, default=None
+        The decimal mark of ``column``. ``None`` finds it from the column (see Notes) and
+        refuses a column it cannot decide. ``"."`` or ``","``: that mark is the decimal
+        mark, and the other one a thousands separator where it groups digits by three
+        (``1.234,5`` with ``decimal=","``, ``1,234.5`` with ``decimal="."``); anywhere
+        else it is refused.
 
     Returns
     -------
@@ -524,7 +561,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
       a ``.`` in it (a thousands separator, ``1.234,5``) is refused. There, a column
       holding both a whole number of three digits and a number such as ``1.001`` or
-      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous.
+      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous, and
+      so is, with ``;`` (the European convention), a column whose every number with a
+      ``.`` has three digits after it (``1.001`` and ``2.500``: 1001 and 2500, or 1.001
+      and 2.5?); a number with any other count of decimals (``1.5``) decides for the
+      decimal point. ``decimal`` says which reading is meant.
       Cells with ``_``,
       ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
     - **Missing values.** A cell of the column that is empty or one of
@@ -573,6 +614,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
+    if decimal is not None and decimal not in DECIMALS[1:]:
+        raise ValueError(f"decimal must be None, '.' or ','; got {decimal!r}.")
     if not (date_column is None or date_column is False or isinstance(date_column, str)):
         raise ValueError("date_column must be a column name (str), None (found from the "
                          f"columns) or False (no dates); got {date_column!r}.")
@@ -582,7 +625,7 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     if missing == "drop":
         table, dropped = _drop_missing(table, index, column)
         notes += [dropped] if dropped else []
-    values = _read_values(table, index, column)
+    values = _read_values(table, index, column, decimal)
     lines = np.array([line for line, _ in table.rows])
     date_index, note = _date_index(table, date_column)
     notes += [note] if note else []
