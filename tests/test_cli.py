@@ -594,18 +594,38 @@ def test_decimal_reads_the_other_mark_as_thousands(tmp_path, capsys):
 
 
 def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):
-    # Reading holds every cell as a Python string, about 15 to 40 times the file's size:
-    # a file of several GB was read until the process was killed.
-    rows, _ = price_rows(3000)
-    path = write_csv(tmp_path / "p.csv", rows)
+    # A file of several GB was read until the process was killed; then every cell of
+    # every column was held (12 times the size of a file of 30 columns) while the series
+    # needs two columns. Only those are held now, and estimated.
+    import tracemalloc
+
+    from skqegm.datasets.csv_series import CELL_BYTES, ROW_BYTES
+
+    _, prices = price_rows(5000)
+    dates = np.datetime64("2020-01-01") + np.arange(5000)
+    rows = [("date",) + tuple(f"c{j}" for j in range(29))]
+    rows += [(d,) + (repr(float(p)),) * 29 for d, p in zip(dates, prices)]
+    path = write_csv(tmp_path / "w.csv", rows)
+    estimate = 5001 * (ROW_BYTES + 2 * CELL_BYTES)
+    tracemalloc.start()
+    try:
+        series = load_csv_series(path, "c3")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.85 * peak <= estimate <= 1.2 * peak, (estimate, peak)
+    np.testing.assert_array_equal(series.values, prices)
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
-    with pytest.raises(MemoryLimitError, match=r"reading .*p\.csv \(3,001 lines of 2 "
-                                               r"columns\) needs an estimated"):
-        load(path)
-    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+    with pytest.raises(MemoryLimitError, match=r"reading .*w\.csv \(5,001 lines, 2 of its 30 "
+                                               r"columns\) needs an estimated 1\.38 MiB"):
+        load_csv_series(path, "c3")
+    assert_refused(capsys, ["--csv", path, "--column", "c3", "--no-plot"],
                    r"needs an estimated .* of memory, more than the 1.02 MiB available")
-    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.01")
-    assert len(load(path).returns) == 2999
+    # without dates one column is held
+    with pytest.raises(MemoryLimitError, match=r"\(5,001 lines, 1 of its 30 columns\)"):
+        load_csv_series(path, "c3", date_column=False)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.002")  # held every cell: 16 MiB
+    assert len(load_csv_series(path, "c3").returns) == 4999
 
 
 def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):

@@ -7,8 +7,8 @@ the reader of the main job (``python -m skqegm --csv FILE``) and of
 are in its docstring.
 """
 
+import codecs
 import csv
-import io
 import os
 import re
 from datetime import datetime
@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..utils._memory import check_memory, format_bytes
+from ..utils._memory import check_memory
 
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
@@ -32,10 +32,11 @@ SEPARATORS = ",;\t|"
 # their median within one median absolute deviation of 0.
 MAX_PRICE_MOVE = 0.5
 MIN_SIGN_SHARE = 0.1
-# Reading holds every cell as a Python string (about 110 bytes with its slot in the row's
-# list) and every row as a list with its line number (about 200 bytes): measured 15 to 40
-# times the size of files of 1 to 11 columns.
-ROW_BYTES, CELL_BYTES = 200, 110
+# Reading holds the cells of the series' column and of the date column as Python strings
+# (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
+# them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
+# 30 columns, the estimate is 1.0 to 1.15 times the peak, whatever the width of the file.
+ROW_BYTES, CELL_BYTES = 140, 75
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
@@ -43,33 +44,59 @@ _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)
 
 # -- reading the CSV --------------------------------------------------------------------------
 class _Table(NamedTuple):
-    """A CSV file's header and its non-blank rows, each with the line it starts on."""
+    """The cells of a CSV file that a series needs, each row with the line it starts on.
+
+    Only the series' column and the date column are held: a wide file takes 5 to 10
+    times less memory than with every cell.
+    """
 
     path: str
     separator: str
     header: list
-    rows: list  # of (line, cells), every row as long as the header
+    rows: list  # of (line, value cell, date cell or None); no row without a value if dropped
+    date_index: "int | None"  # of the date column found (by name or by its first cell)
+    dropped: "str | None"  # the note on the rows dropped by missing="drop"
 
 
-def _read_text(path):
+def _check_path(path):
     # open() takes an int as a file descriptor (0 reads standard input) and fails on None
     # with a TypeError.
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path must be a str or path-like; got {type(path).__name__} "
                          f"{path!r}.")
+
+
+def _open_text(path, newline):
     # utf-8-sig drops the byte-order mark that Excel writes, which would otherwise become
     # part of the first column's name.
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            # decoding holds the bytes and the text at once
-            check_memory(2.0 * size, f"reading {path} ({format_bytes(size)})")
-            return handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        what = _encoding_hint(path) or f"{exc.reason} at byte {exc.start}"
-        raise ValueError(f"cannot read {path} as UTF-8 text: {what}.") from None
+    return open(path, encoding="utf-8-sig", newline=newline)
+
+
+def _count_lines(path):
+    """The lines of a file, counted in its bytes (``\\n``, ``\\r`` or both end a line)."""
+    n_lf = n_cr = 0
+    last = b""
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**16), b""):
+            n_lf, n_cr, last = n_lf + chunk.count(b"\n"), n_cr + chunk.count(b"\r"), chunk
+    return max(n_lf, n_cr) + (not last.endswith((b"\n", b"\r")))
+
+
+def _not_utf8(path):
+    """What makes a file that is not UTF-8 unreadable, for the error message."""
+    hint = _encoding_hint(path)
+    if hint:
+        return hint
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**20), b""):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return f"{exc.reason} at byte {offset - pending + exc.start}"
+            offset += len(chunk)
+    return "a truncated character at the end"
 
 
 def _encoding_hint(path):
@@ -96,52 +123,127 @@ def _clean_name(name):
     return name.strip().strip("\"'").strip()
 
 
-def _read_table(path):
-    """The :class:`_Table` of a CSV file; ragged rows are refused with their line."""
-    text = _read_text(path)
-    # StringIO(newline=None) reads lines lazily; splitlines() held a copy of them all.
-    header_line = next((line for line in io.StringIO(text, newline=None) if line.strip()),
-                       None)
-    if header_line is None:
+def _read_table(path, column, date_column, missing):
+    """The :class:`_Table` of the cells the series needs; ragged rows are refused.
+
+    A column that is not in the file is refused by the caller, after the whole file is
+    read: a broken row comes first, as when every cell was held.
+    """
+    _check_path(path)
+    try:
+        n_lines = _count_lines(path)
+        return _read_rows(path, column, date_column, missing, n_lines)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read {path} as UTF-8 text: {_not_utf8(path)}.") from None
+
+
+def _header_line(path):
+    """The first non-blank line, without its line ending, or a ValueError."""
+    with _open_text(path, None) as handle:
+        line = next((line for line in handle if line.strip()), None)
+    if line is None:
         raise ValueError(f"{path} is empty.")
-    header_line = header_line.rstrip("\n")
+    return line.rstrip("\n")
+
+
+def _index_or_none(header, path, name, what):
+    try:
+        return _column_index(header, path, name, what)
+    except ValueError:  # said once the file is read
+        return None
+
+
+def _read_rows(path, column, date_column, missing, n_lines):
+    header_line = _header_line(path)
     # Excel's "sep=;" first line names the separator and is not the header.
     directive = re.fullmatch(r"sep=(.)", header_line.strip(), re.IGNORECASE)
     separator = directive.group(1) if directive else _sniff_separator(header_line)
-    _check_table_memory(text, header_line.count(separator) + 1, path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header, rows, line = None, [], 1
-    try:
-        for cells in reader:
-            # A quoted cell may span lines: a row starts after the last line of the one before.
-            first_line, line = line, reader.line_num + 1
-            if not any(cell.strip() for cell in cells):
-                continue
-            if directive:  # the "sep=" line
-                directive = None
-                continue
-            if header is None:
-                header = [_clean_name(name) for name in cells]
-                while header and header[-1] == "":  # a trailing separator names no column
-                    header.pop()
-                if not header:
-                    raise ValueError(f"the header row of {path} names no column.")
-                continue
-            rows.append((first_line, _check_row_length(cells, len(header), first_line, path)))
-    except csv.Error as exc:
-        raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
-            from None
+    value_index = date_index = None
+    find_date = False  # from the first cell of the first row kept
+    first_dropped, n_dropped = None, 0
+    with _open_text(path, "") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        try:
+            for cells in reader:
+                # A quoted cell may span lines: a row starts after the last line of the
+                # one before.
+                first_line, line = line, reader.line_num + 1
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if directive:  # the "sep=" line
+                    directive = None
+                    continue
+                if header is None:
+                    header = _read_header(cells, path)
+                    value_index = _index_or_none(header, path, column, "column")
+                    date_index, find_date = _date_column(header, path, date_column)
+                    _check_table_memory(n_lines, header, value_index is not None,
+                                        date_index is not None or find_date, path)
+                    continue
+                cells = _check_row_length(cells, len(header), first_line, path)
+                if value_index is None:
+                    continue  # refused once the file is read
+                value = cells[value_index]
+                if missing == "drop" and _is_missing(value.strip()):
+                    n_dropped += 1
+                    first_dropped = first_dropped or (first_line, value.strip())
+                    continue
+                if find_date:
+                    find_date = False
+                    date_index = next((j for j, cell in enumerate(cells)
+                                       if parse_date(cell.strip())), None)
+                date = None if date_index is None else cells[date_index]
+                rows.append((first_line, value, date))
+        except csv.Error as exc:
+            raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
+                from None
     if header is None:  # every line blank once parsed, e.g. a lone quoted empty cell
         raise ValueError(f"{path} has no header row: every line is blank.")
-    return _Table(str(path), separator, header, rows)
+    dropped = None
+    if n_dropped:
+        dropped = (f"dropped {_plural(n_dropped, 'row')} without a value in column "
+                   f"{column!r} (the first on line {first_dropped[0]}: {first_dropped[1]!r})")
+    return _Table(str(path), separator, header, rows, date_index, dropped)
 
 
-def _check_table_memory(text, n_columns, path):
-    """Refuse a file whose cells would not fit in memory, before they are made."""
-    n_lines = max(text.count("\n"), text.count("\r")) + (not text.endswith(("\n", "\r")))
-    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_columns),
-                 f"reading {path} ({n_lines:,} lines of {n_columns} columns)",
-                 "keep only the date column and the series' column, or fewer rows.")
+def _read_header(cells, path):
+    header = [_clean_name(name) for name in cells]
+    while header and header[-1] == "":  # a trailing separator names no column
+        header.pop()
+    if not header:
+        raise ValueError(f"the header row of {path} names no column.")
+    return header
+
+
+def _date_column(header, path, date_column):
+    """``(index, find)``: the date column's index, or ``find`` it from the first row.
+
+    A date column by another name ("Exchange Date", "observation_date") must not be
+    missed: the file order would be taken as time order, and prices newest first would
+    give returns of the wrong sign. A name that is not in the file is refused later.
+    """
+    if date_column is False:
+        return None, False
+    if date_column is not None:
+        return _index_or_none(header, path, date_column, "date column"), False
+    names = [name.lower() for name in header]
+    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    return index, index is None
+
+
+def _check_table_memory(n_lines, header, value, date, path):
+    """Refuse a file whose cells would not fit in memory, before they are made.
+
+    The date column is counted while it may still be found from the first row.
+    """
+    n_held = int(value) + int(date)
+    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_held),
+                 f"reading {path} ({n_lines:,} lines, {n_held} of its "
+                 f"{_plural(len(header), 'column')})",
+                 "split the file, or keep fewer rows.")
 
 
 def _check_row_length(cells, n_columns, line, path):
@@ -160,39 +262,28 @@ def _plural(n, noun):
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _column_index(table, name, what="column"):
+def _column_index(header, path, name, what="column"):
     """Where the column ``name`` is in the header, which must hold it exactly once."""
-    count = table.header.count(name)
+    count = header.count(name)
     if count == 0:
-        raise ValueError(f"{what} {name!r} is not in {table.path}; its columns are: "
-                         f"{', '.join(table.header)}.")
+        raise ValueError(f"{what} {name!r} is not in {path}; its columns are: "
+                         f"{', '.join(header)}.")
     if count > 1:
-        raise ValueError(f"{what} {name!r} appears {count} times in the header of "
-                         f"{table.path}.")
-    return table.header.index(name)
+        raise ValueError(f"{what} {name!r} appears {count} times in the header of {path}.")
+    return header.index(name)
 
 
 def _date_index(table, date_column):
-    """``(index, note)`` of the date column: the one named, else a 'date' column, else the
-    first column whose first cell is a date, else ``(None, None)``.
-
-    A date column by another name ("Exchange Date", "observation_date") must not be
-    missed: the file order would be taken as time order, and prices newest first would
-    give returns of the wrong sign.
-    """
+    """``(index, note)`` of the date column read, or ``(None, None)``; a ValueError for a
+    ``date_column`` named that is not in the file."""
     if date_column is False:
         return None, None
     if date_column is not None:
-        return _column_index(table, date_column, "date column"), None
+        return _column_index(table.header, table.path, date_column, "date column"), None
     names = [name.lower() for name in table.header]
-    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
-    if index is not None or not table.rows:
-        return index, None
-    first = table.rows[0][1]
-    index = next((j for j, cell in enumerate(first) if parse_date(cell.strip())), None)
-    if index is None:
-        return None, None
-    return index, f"dates from column {table.header[index]!r}"
+    if table.date_index is None or any(name in names for name in DATE_COLUMNS):
+        return table.date_index, None
+    return table.date_index, f"dates from column {table.header[table.date_index]!r}"
 
 
 # -- values and dates -------------------------------------------------------------------------
@@ -226,26 +317,14 @@ def _is_missing(cell):
     return cell.lower() in MISSING_MARKERS
 
 
-def _drop_missing(table, index, column):
-    """``(table without the rows whose cell in column ``index`` is missing, note)``."""
-    keep = [not _is_missing(cells[index].strip()) for _, cells in table.rows]
-    if all(keep):
-        return table, None
-    dropped = [row for row, kept in zip(table.rows, keep) if not kept]
-    line, cells = dropped[0]
-    note = (f"dropped {_plural(len(dropped), 'row')} without a value in column {column!r} "
-            f"(the first on line {line}: {cells[index].strip()!r})")
-    return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
-
-
-def _read_values(table, index, column, decimal=None):
+def _read_values(table, column, decimal=None):
     """The column's floats, or a ValueError naming the first bad cell and its line."""
-    cells = [cells[index].strip() for _, cells in table.rows]
+    cells = [value.strip() for _, value, _ in table.rows]
     # A decimal comma only where a comma cannot be the separator, and then for the whole
     # column: reading 2.500 as 2.5 beside 1,25 would be a silent error.
     decimal_comma = table.separator != "," and any("," in cell for cell in cells)
     values = np.empty(len(cells))
-    for i, ((line, _), cell) in enumerate(zip(table.rows, cells)):
+    for i, ((line, _, _), cell) in enumerate(zip(table.rows, cells)):
         value = _parse_number(cell, decimal_comma, decimal)
         if value is None or not np.isfinite(value):
             if _is_missing(cell):
@@ -340,9 +419,9 @@ def parse_date(cell):
 
 def _read_dates(table, index):
     """The date column as ``datetime64[D]``, or ``[s]`` when a time of day is given."""
-    parsed = []
-    for line, cells in table.rows:
-        cell = cells[index].strip()
+    dates = np.empty(len(table.rows), dtype="datetime64[s]")  # a list held 3x more
+    for i, (line, _, cell) in enumerate(table.rows):
+        cell = cell.strip()
         date = parse_date(cell)
         if date is None:
             zone = _ZONE.fullmatch(cell)
@@ -351,8 +430,7 @@ def _read_dates(table, index):
                     ", not a date YYYY-MM-DD (optionally with a time HH:MM or HH:MM:SS)")
             raise ValueError(f"date column {table.header[index]!r} of {table.path} has "
                              f"{cell!r} on line {line}{what}.")
-        parsed.append(date)
-    dates = np.array(parsed, dtype="datetime64[s]")
+        dates[i] = date
     days = dates.astype("datetime64[D]")
     return days if np.all(days == dates) else dates
 
@@ -537,8 +615,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         non-finite value, unparseable, repeated or disordered date, non-positive price, or
         a column ``kind="auto"`` cannot classify.
     MemoryLimitError
-        A file whose cells would not fit in memory (reading takes about ``ROW_BYTES`` =
-        200 bytes a line and ``CELL_BYTES`` = 110 bytes a cell), before it is read.
+        A file whose cells would not fit in memory, before they are read: reading holds
+        the series' column and the date column only, about ``ROW_BYTES`` = 140 bytes a
+        line and ``CELL_BYTES`` = 75 bytes a cell of those.
 
     See Also
     --------
@@ -619,14 +698,12 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     if not (date_column is None or date_column is False or isinstance(date_column, str)):
         raise ValueError("date_column must be a column name (str), None (found from the "
                          f"columns) or False (no dates); got {date_column!r}.")
-    table = _read_table(path)
-    index, notes = _column_index(table, column), []
-    dropped = None
-    if missing == "drop":
-        table, dropped = _drop_missing(table, index, column)
-        notes += [dropped] if dropped else []
-    values = _read_values(table, index, column, decimal)
-    lines = np.array([line for line, _ in table.rows])
+    table = _read_table(path, column, date_column, missing)
+    _column_index(table.header, table.path, column)  # refused here if it is not there
+    dropped, notes = table.dropped, []
+    notes += [dropped] if dropped else []
+    values = _read_values(table, column, decimal)
+    lines = np.array([line for line, _, _ in table.rows])
     date_index, note = _date_index(table, date_column)
     notes += [note] if note else []
     dates = None
