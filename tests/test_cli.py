@@ -378,6 +378,67 @@ def test_auto_kind_refuses_prices_with_sentinel_rows(tmp_path, share):
         load(write_csv(tmp_path / "p.csv", rows))
 
 
+def fred_levels(n=300, start=2.0, scale=0.03, seed=0):
+    """A FRED-like daily series of a yield or a spread: a random walk around ``start``."""
+    levels = start + np.cumsum(scale * np.random.default_rng(seed).standard_normal(n))
+    dates = np.datetime64("2020-01-01") + np.arange(n)
+    return levels, dates
+
+
+@pytest.mark.parametrize("name", ["DGS10", "DFII10", "yield", "10Y Yield"])
+def test_auto_kind_refuses_a_yield_named_as_such(tmp_path, capsys, name):
+    # FRED's 10-year Treasury yield (0.5 to 7) moves like a price level of 0.5 to 7:
+    # kind='auto' took it for prices and backtested the log changes of a yield, silently.
+    levels, dates = fred_levels(start=4.0)
+    assert levels.min() > 0
+    rows = [("observation_date", name)] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    path = write_csv(tmp_path / "y.csv", rows)
+    message = (rf"kind='auto': column '{name}' is positive and persistent, like prices, and "
+               r"its name says a yield or an interest rate, which kind='auto' cannot tell from "
+               r"prices or returns: .* pass kind='returns' \(--kind returns on the command "
+               r"line\), or pass kind='prices' \(--kind prices on the command line\) to take")
+    with pytest.raises(ValueError, match=message):
+        load_csv_series(path, name)
+    assert_refused(capsys, ["--csv", path, "--column", name, "--no-plot"], message)
+    # an explicit kind is obeyed; the same values named otherwise are prices (documented)
+    assert load_csv_series(path, name, kind="prices").kind == "prices"
+    rows[0] = ("observation_date", "close")
+    assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+
+
+def test_auto_kind_on_levels_that_touch_or_cross_zero(tmp_path):
+    # A 1-month bill yield at 0.00 (2020-2021) or a spread crossing 0: the refusal says
+    # what such a column is, and a spread taken for returns is refused by name, or noted.
+    levels, dates = fred_levels(start=0.3)
+    levels = np.maximum(levels.round(2), 0)  # a bill yield floored at 0.00
+    assert 0.9 < np.mean(levels > 0) < 1
+    rows = [("observation_date", "DGS1MO")] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    with pytest.raises(ValueError, match=r"which no price can be; .* A yield, a rate or a "
+                                         r"spread \(levels that may be <= 0\) is neither"):
+        load_csv_series(write_csv(tmp_path / "b.csv", rows), "DGS1MO")
+    spread, _ = fred_levels(start=0.0, scale=0.05, seed=3)
+    spread = (spread - np.median(spread)).round(2)  # as often below 0 as above
+    assert 0.4 < np.mean(spread > 0) <= 0.5
+    rows = [("observation_date", "T10Y2Y")] + [(d, f"{v:.2f}") for d, v in zip(dates, spread)]
+    path = write_csv(tmp_path / "s.csv", rows)
+    with pytest.raises(ValueError, match=r"column 'T10Y2Y' is persistent \(lag-1 "
+                                         r"autocorrelation 0\.9\d\), unlike returns, and its "
+                                         "name says a yield"):
+        load_csv_series(path, "T10Y2Y")
+    assert load_csv_series(path, "T10Y2Y", kind="returns").kind == "returns"
+    rows[0] = ("observation_date", "close")
+    series = load(write_csv(tmp_path / "n.csv", rows))
+    assert series.kind == "returns" and re.search(
+        r"; but their lag-1 autocorrelation is 0\.9\d, unlike returns: if the column is a "
+        r"level that crosses 0 \(a spread, a real yield\), compute the returns", series.notes[-1])
+    # returns, even of a column named like a yield's changes, are left alone
+    changes = np.diff(spread)
+    rows = [("observation_date", "yield_change")] + [(d, f"{v:.4f}")
+                                                      for d, v in zip(dates, changes)]
+    series = load_csv_series(write_csv(tmp_path / "d.csv", rows), "yield_change")
+    assert series.kind == "returns" and "autocorrelation" not in series.notes[-1]
+
+
 def test_auto_kind_takes_coarsely_rounded_returns(tmp_path):
     r = np.round(0.01 * np.random.default_rng(0).standard_t(4, 300), 2)  # many ties and 0s
     path = write_csv(tmp_path / "r.csv", [("close",)] + [(repr(float(v)),) for v in r])

@@ -131,7 +131,9 @@ def _build_parser():
                       help="prices (turned into log returns) or returns; auto decides from "
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
-                           "with both signs, an error otherwise (default: auto)")
+                           "with both signs, an error otherwise; it cannot tell yields or "
+                           "interest rates from prices, and refuses a column named like one "
+                           "(default: auto)")
     data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
                       help="the column's decimal mark, . or , (the other mark then groups "
                            "thousands: 1.234,5 with --decimal ,); default: found from the "

@@ -32,6 +32,23 @@ SEPARATORS = ",;\t|"
 # their median within one median absolute deviation of 0.
 MAX_PRICE_MOVE = 0.5
 MIN_SIGN_SHARE = 0.1
+# Yields and interest rates are positive, persistent levels too: kind="auto" cannot tell
+# them from prices by their values (US 10-year yields of 0.5 to 7 move like a price of 0.5
+# to 7). A column named like one is refused under kind="auto": "yield" (or "yld", "ytm")
+# in its name, or a FRED series of yields and rates, as FRED's CSV files name their column
+# (DGS10: 10-year Treasury; DTB3, TB3MS: bills; DFII10: TIPS; T10Y2Y, T10Y3M: spreads;
+# T10YIE: breakeven inflation; DFF, FEDFUNDS, EFFR, SOFR, DPRIME: policy and money
+# rates; MORTGAGE30US; DAAA, DBAA: corporate). Not "rate": an exchange rate is a price.
+YIELD_NAME = re.compile(
+    r"(?i:.*(yield|(?<![a-z])(yld|ytm)(?![a-z])).*)"
+    r"|DGS\d+(MO)?|DTB\d+(WK|MO|YR)?|TB\d+MS|GS\d+M?|DFII\d+|T\d+Y(\d+[YM]|IE|IFR)"
+    r"|DFF|FEDFUNDS|EFFR|SOFR\d*|DPRIME|IORB|IOER|MORTGAGE\d+US|DAAA|DBAA"
+)
+# Returns are not persistent: a lag-1 autocorrelation above this (the S&P 500's daily
+# returns: -0.07; a random walk: 1.0) makes the note of kind="auto" ask whether the
+# column is a level crossing 0 (a spread, a real yield). Only a note: overlapping
+# returns (a 21-day return every day) reach 0.95.
+PERSISTENT_RETURNS = 0.9
 # Reading holds the cells of the series' column and of the date column as Python strings
 # (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
 # them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
@@ -476,6 +493,7 @@ def _auto_kind(values, lines, column):
                              f"prices, but its median move between rows is {move:.0%} (in "
                              "log terms), unlike prices; "
                              f"{_pass_option('kind', 'prices', 'returns')}.")
+        _check_not_a_yield(column)
         return "prices", (f"kind: prices (every value positive; median move between rows "
                           f"{move or 0:.2%})")
     if positive > 0.5 and persistent:
@@ -484,17 +502,44 @@ def _auto_kind(values, lines, column):
                          f"{np.sum(values > 0)} of its {len(values)} rows, like prices, but "
                          f"line {line} holds {value:g}, which no price can be; fix that row if "
                          f"it holds prices, or {_pass_option('kind', 'returns')} if it holds "
-                         "returns.")
+                         "returns. A yield, a rate or a spread (levels that may be <= 0) is "
+                         "neither: compute the returns of the position first.")
     median = np.median(values)
     centred = abs(median) <= np.median(np.abs(values - median))
     if min(positive, negative) >= MIN_SIGN_SHARE and centred:
         scale = float(np.median(np.abs(values)))
-        return "returns", (f"kind: returns (centred near 0: {negative:.0%} negative, "
-                           f"{positive:.0%} positive; median |value| {scale:.3g})")
+        note = (f"kind: returns (centred near 0: {negative:.0%} negative, {positive:.0%} "
+                f"positive; median |value| {scale:.3g})")
+        autocorrelation = _lag1_autocorrelation(values)
+        if autocorrelation > PERSISTENT_RETURNS:
+            _check_not_a_yield(column, f"persistent (lag-1 autocorrelation "
+                                       f"{autocorrelation:.2f}), unlike returns")
+            note += (f"; but their lag-1 autocorrelation is {autocorrelation:.2f}, unlike "
+                     "returns: if the column is a level that crosses 0 (a spread, a real "
+                     "yield), compute the returns of the position first")
+        return "returns", note
     raise ValueError(f"kind='auto': column {column!r} is neither prices (positive levels) "
                      f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
                      f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
                      f"{median:.3g}; {_pass_option('kind', 'returns', 'prices')}.")
+
+
+def _check_not_a_yield(column, what="positive and persistent, like prices"):
+    """Refuse, under kind="auto", levels in a column named like a yield or a rate."""
+    if YIELD_NAME.fullmatch(column.strip()):
+        raise ValueError(
+            f"kind='auto': column {column!r} is {what}, and its name says a yield or an "
+            "interest rate, which kind='auto' cannot tell from prices or returns: the log "
+            "changes of a yield are not the returns of a position. Compute "
+            f"the returns first and {_pass_option('kind', 'returns')}, or "
+            f"{_pass_option('kind', 'prices')} to take the column's log changes anyway."
+        )
+
+
+def _lag1_autocorrelation(values):
+    deviations = values - values.mean()
+    scale = float(np.dot(deviations, deviations))
+    return float(np.dot(deviations[1:], deviations[:-1]) / scale) if scale > 0 else 0.0
 
 
 def _pass_option(name, *values):
@@ -672,6 +717,13 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
       refused at its first such row, as is a column that looks like neither (e.g. a positive
       volume that jumps like iid draws): the error says which ``kind`` (``--kind``) to pass.
+      ``"auto"`` cannot tell a yield or an interest rate from a price (both are positive,
+      persistent levels): a column named like one (``yield`` in its name, or a FRED series
+      such as ``DGS10``, ``DTB3``, ``DFF``, see ``YIELD_NAME``) that it would take for prices
+      is refused, and so is one it would take for returns with a lag-1 autocorrelation
+      above ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``);
+      other such returns get a note. Say ``kind`` for such a column: its log
+      changes are not the returns of a position.
 
     Examples
     --------
