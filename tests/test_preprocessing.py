@@ -269,6 +269,21 @@ def test_return_helpers_refuse_booleans(make):
     assert make_lagged_features(flags.astype(float))[0].shape == (8, 5)
 
 
+def test_return_helpers_refuse_strings_and_object_flags():
+    # check_array parsed numeric strings silently (a column read as text), which the rest
+    # of skqegm refuses, and an object array of flags was read as 1.0 and 0.0.
+    with pytest.raises(ValueError, match="prices must hold real numbers; got strings"):
+        log_returns(np.array(["100", "101"]))
+    with pytest.raises(ValueError, match="prices must hold real numbers; got strings"):
+        log_returns(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    with pytest.raises(ValueError, match="returns must hold real numbers; got strings"):
+        make_lagged_features(pd.Series(["0.01"] * 30))
+    with pytest.raises(ValueError, match="prices must hold real numbers; got booleans"):
+        log_returns(np.array([True, True, True], dtype=object))
+    # an object array of numbers is numbers
+    np.testing.assert_allclose(log_returns(np.array([1, 2.0], dtype=object)), [np.log(2)])
+
+
 def test_lagged_features_values_and_alignment():
     r = np.random.RandomState(4).standard_normal(60)
     X, y = make_lagged_features(r, lags=(1, 3), vol_windows=(4,))

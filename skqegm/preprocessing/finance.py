@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_array
 from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
-from ..utils._validation import as_1d, check_int, holds_booleans
+from ..utils._validation import as_1d, check_int, check_not_strings, holds_booleans
 
 
 def log_returns(prices):
@@ -32,7 +32,7 @@ def log_returns(prices):
     >>> log_returns(np.array([100.0, 110.0, 99.0])).round(4)
     array([ 0.0953, -0.1054])
     """
-    _check_not_booleans(prices, "prices")
+    _check_numbers(prices, "prices")
     check_time_order(prices, "prices")
     values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
                          input_name="prices")
@@ -53,11 +53,13 @@ def log_returns(prices):
     return pd.DataFrame(returns, index=index, columns=prices.columns)
 
 
-def _check_not_booleans(values, name):
+def _check_numbers(values, name):
     # check_array reads True as 1.0: a flag column passed by mistake gave log returns of 0
     # and lagged "returns" of 0 and 1, silently.
     if holds_booleans(values):
         raise ValueError(f"{name} must hold real numbers; got booleans.")
+    # and reads numeric strings silently, as the rest of skqegm does not
+    check_not_strings(values, name)
 
 
 def _check_windows(values, name, min_value):
@@ -148,7 +150,7 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
         raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
     if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
         returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
-    _check_not_booleans(returns, "returns")
+    _check_numbers(returns, "returns")
     check_time_order(returns, "returns")
     r = as_1d(check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                           input_name="returns"), "returns")

@@ -454,7 +454,10 @@ def holds_booleans(x):
     if not hasattr(x, "dtype") and hasattr(x, "dtypes"):  # a DataFrame: one dtype a column
         return any(getattr(dtype, "kind", None) == "b" for dtype in x.dtypes)
     if hasattr(x, "dtype"):
-        return getattr(x.dtype, "kind", None) == "b"
+        kind = getattr(x.dtype, "kind", None)
+        if kind == "O" and getattr(x, "size", 0) > 0:  # an object array of flags
+            return all(isinstance(v, (bool, np.bool_)) for v in np.asarray(x).flat)
+        return kind == "b"
     return (isinstance(x, (list, tuple)) and len(x) > 0
             and all(isinstance(v, (bool, np.bool_)) for v in x))
 
