@@ -13,8 +13,10 @@ from skqegm.cli import (
     _build_parser,
     _es_scores,
     _first_test_row,
+    _header,
     _plot_target,
     _prepare,
+    _unit_of,
     _units_note,
     main,
 )
@@ -188,19 +190,55 @@ def test_csv_of_returns_without_dates(tmp_path, capsys):
     assert main(FAST + ["--csv", str(path), "--column", "ret", "--no-plot",
                         "--test-fraction", "0.3"]) == 0
     out = capsys.readouterr().out
-    assert "(returns)" in out and "fit on 475 days, test on 203 days" in out
+    # without dates a row is a row, not a day
+    assert "(returns)" in out and "fit on 475 rows, test on 203 rows" in out
     assert "kind: returns (centred near 0: " in out
     assert "percentages" not in out  # fractions: no note on the units
+
+
+@pytest.mark.parametrize("start, step, unit", [
+    ("2020-01-01", np.timedelta64(1, "D"), "day"),
+    ("2020-01-01T16:00", np.timedelta64(1, "D"), "day"),  # daily closes stamped 16:00
+    ("2020-01-03", np.timedelta64(7, "D"), "week"),
+    ("2020-01-31", np.timedelta64(30, "D"), "month"),
+    ("2020-01-02T09:30", np.timedelta64(5, "m"), "row"),  # 5-minute bars
+])
+def test_the_job_words_its_rows_by_the_frequency_of_the_dates(tmp_path, start, step, unit):
+    # It said "days" whatever the rows were: "fit on 228 days" of 5-minute bars.
+    dates = np.datetime64(start) + step * np.arange(300)
+    _, prices = price_rows(300)
+    rows = [("date", "close")] + [(str(d).replace("T", " "), repr(float(p)))
+                                  for d, p in zip(dates, prices)]
+    args = parse(["--csv", write_csv(tmp_path / "p.csv", rows), "--column", "close",
+                  "--no-plot"])
+    header = _header(_prepare(args), args)
+    assert (f"lags 1, 2, 5 and 5- and 22-{unit} volatilities; fit on 228 {unit}s (" in header
+            and f"test on 49 {unit}s (" in header), header
+    assert _unit_of(None) == "row"
+
+
+def test_the_intraday_table_says_rows(tmp_path, capsys):
+    dates = np.datetime64("2020-01-02T09:30") + np.timedelta64(5, "m") * np.arange(300)
+    _, prices = price_rows(300)
+    rows = [("date", "close")] + [(str(d), repr(float(p))) for d, p in zip(dates, prices)]
+    path = write_csv(tmp_path / "p.csv", rows)
+    assert main(FAST + ["--csv", path, "--column", "close", "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "historical simulation (250-row window)" in out and "HS 250 rows" in out
+    assert "1000 draws per row; the 250-row window for HS" in out
+    assert " day" not in out, out
 
 
 def test_returns_that_look_like_percentages_get_a_note():
     r = np.random.default_rng(1).standard_t(4, 700)  # the same returns, in percent
     note = _units_note(Series("r", "returns", r, None, r, None, ()))
-    assert re.fullmatch(r"note: the median \|return\| is 0\.\d+, i\.e\. \d+% a day if the "
+    assert re.fullmatch(r"note: the median \|return\| is 0\.\d+, i\.e\. \d+% per row if the "
                         r"returns are fractions; if they are percentages, divide the column by "
                         r"100 \(the table reads returns as fractions and shows VaR and ES in "
                         r"%\)", note), note
     assert _units_note(Series("r", "returns", r / 100, None, r / 100, None, ())) is None
+    days = np.datetime64("2020-01-01") + np.arange(700)
+    assert "i.e. 75% a day if" in _units_note(Series("r", "returns", r, days, r, days, ()))
     prices = np.exp(np.cumsum(r))  # even wild log returns computed from prices: fractions
     assert _units_note(Series("p", "prices", prices, None, r, None, ())) is None
 
@@ -340,6 +378,67 @@ def test_auto_kind_refuses_prices_with_sentinel_rows(tmp_path, share):
         load(write_csv(tmp_path / "p.csv", rows))
 
 
+def fred_levels(n=300, start=2.0, scale=0.03, seed=0):
+    """A FRED-like daily series of a yield or a spread: a random walk around ``start``."""
+    levels = start + np.cumsum(scale * np.random.default_rng(seed).standard_normal(n))
+    dates = np.datetime64("2020-01-01") + np.arange(n)
+    return levels, dates
+
+
+@pytest.mark.parametrize("name", ["DGS10", "DFII10", "yield", "10Y Yield"])
+def test_auto_kind_refuses_a_yield_named_as_such(tmp_path, capsys, name):
+    # FRED's 10-year Treasury yield (0.5 to 7) moves like a price level of 0.5 to 7:
+    # kind='auto' took it for prices and backtested the log changes of a yield, silently.
+    levels, dates = fred_levels(start=4.0)
+    assert levels.min() > 0
+    rows = [("observation_date", name)] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    path = write_csv(tmp_path / "y.csv", rows)
+    message = (rf"kind='auto': column '{name}' is positive and persistent, like prices, and "
+               r"its name says a yield or an interest rate, which kind='auto' cannot tell from "
+               r"prices or returns: .* pass kind='returns' \(--kind returns on the command "
+               r"line\), or pass kind='prices' \(--kind prices on the command line\) to take")
+    with pytest.raises(ValueError, match=message):
+        load_csv_series(path, name)
+    assert_refused(capsys, ["--csv", path, "--column", name, "--no-plot"], message)
+    # an explicit kind is obeyed; the same values named otherwise are prices (documented)
+    assert load_csv_series(path, name, kind="prices").kind == "prices"
+    rows[0] = ("observation_date", "close")
+    assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+
+
+def test_auto_kind_on_levels_that_touch_or_cross_zero(tmp_path):
+    # A 1-month bill yield at 0.00 (2020-2021) or a spread crossing 0: the refusal says
+    # what such a column is, and a spread taken for returns is refused by name, or noted.
+    levels, dates = fred_levels(start=0.3)
+    levels = np.maximum(levels.round(2), 0)  # a bill yield floored at 0.00
+    assert 0.9 < np.mean(levels > 0) < 1
+    rows = [("observation_date", "DGS1MO")] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    with pytest.raises(ValueError, match=r"which no price can be; .* A yield, a rate or a "
+                                         r"spread \(levels that may be <= 0\) is neither"):
+        load_csv_series(write_csv(tmp_path / "b.csv", rows), "DGS1MO")
+    spread, _ = fred_levels(start=0.0, scale=0.05, seed=3)
+    spread = (spread - np.median(spread)).round(2)  # as often below 0 as above
+    assert 0.4 < np.mean(spread > 0) <= 0.5
+    rows = [("observation_date", "T10Y2Y")] + [(d, f"{v:.2f}") for d, v in zip(dates, spread)]
+    path = write_csv(tmp_path / "s.csv", rows)
+    with pytest.raises(ValueError, match=r"column 'T10Y2Y' is persistent \(lag-1 "
+                                         r"autocorrelation 0\.9\d\), unlike returns, and its "
+                                         "name says a yield"):
+        load_csv_series(path, "T10Y2Y")
+    assert load_csv_series(path, "T10Y2Y", kind="returns").kind == "returns"
+    rows[0] = ("observation_date", "close")
+    series = load(write_csv(tmp_path / "n.csv", rows))
+    assert series.kind == "returns" and re.search(
+        r"; but their lag-1 autocorrelation is 0\.9\d, unlike returns: if the column is a "
+        r"level that crosses 0 \(a spread, a real yield\), compute the returns", series.notes[-1])
+    # returns, even of a column named like a yield's changes, are left alone
+    changes = np.diff(spread)
+    rows = [("observation_date", "yield_change")] + [(d, f"{v:.4f}")
+                                                      for d, v in zip(dates, changes)]
+    series = load_csv_series(write_csv(tmp_path / "d.csv", rows), "yield_change")
+    assert series.kind == "returns" and "autocorrelation" not in series.notes[-1]
+
+
 def test_auto_kind_takes_coarsely_rounded_returns(tmp_path):
     r = np.round(0.01 * np.random.default_rng(0).standard_t(4, 300), 2)  # many ties and 0s
     path = write_csv(tmp_path / "r.csv", [("close",)] + [(repr(float(v)),) for v in r])
@@ -470,11 +569,19 @@ def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, m
                                                                       rows):
     dates = np.datetime64("2020-01-01") + np.arange(len(rows))
     path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, rows)), sep=";")
+    other = "." if mark == "," else ","
     with pytest.raises(ValueError, match=rf"column 'close' of .* is ambiguous: line {first} "
-                                         rf"holds '1\{mark}001' and line 2 holds '998'"):
+                                         rf"holds '1\{mark}001' and line 2 holds '998'; with "
+                                         rf"';' as the separator, '\{mark}' may be a thousands "
+                                         rf"separator \(1\{mark}001 = 1001\) or the decimal "
+                                         rf"mark \(1\{mark}001 = 1.001\); pass "
+                                         rf"decimal='\{other}' or decimal='\{mark}'"):
         load(path)
-    # Either alone is read: decimals with three digits, or integers.
-    for values in (rows[2:], rows[:2]):
+    # decimal says which reading is meant
+    assert load(path, decimal=other).values.tolist() == [998, 999, 1001, 1002]
+    assert load(path, decimal=mark).values.tolist() == [998, 999, 1.001, 1.002]
+    # Integers alone are read; decimal commas alone too (the European convention).
+    for values in (rows[:2],) + ((rows[2:],) if mark == "," else ()):
         path = write_csv(tmp_path / "u.csv", [("date", "close")] + list(zip(dates, values)),
                          sep=";")
         series = load(path)
@@ -485,19 +592,101 @@ def test_thousands_separator_or_decimal_mark_is_refused_as_ambiguous(tmp_path, m
     assert load(path, kind="prices").values.tolist() == [998.0, 1.001]
 
 
-def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):
-    # Reading holds every cell as a Python string, about 15 to 40 times the file's size:
-    # a file of several GB was read until the process was killed.
-    rows, _ = price_rows(3000)
-    path = write_csv(tmp_path / "p.csv", rows)
-    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
-    with pytest.raises(MemoryLimitError, match=r"reading .*p\.csv \(3,001 lines of 2 "
-                                               r"columns\) needs an estimated"):
+@pytest.mark.parametrize("values", [["1.001", "1.250", "1.500"],
+                                    ["5", "1.001", "2.500"],
+                                    ["-1.250", "3.000"]])
+def test_a_semicolon_column_only_of_thousands_groups_is_refused(tmp_path, capsys, values):
+    # In a ';' file '.' groups thousands (the European convention): a column of prices
+    # all above 1,000 (1.001, 1.250, ...) was read as 1.001, 1.25: levels 1,000 times too
+    # small, silently (their returns are the same).
+    dates = np.datetime64("2020-01-01") + np.arange(len(values))
+    path = write_csv(tmp_path / "t.csv", [("date", "close")] + list(zip(dates, values)),
+                     sep=";")
+    with pytest.raises(ValueError, match=r"column 'close' of .* is ambiguous: every number "
+                                         r"with a '\.' has three digits after it, e\.g\. "
+                                         rf"'{values[0] if '.' in values[0] else values[1]}' on "
+                                         r"line \d; with ';' as the separator, '\.' may be a "
+                                         r"thousands separator .* pass decimal=',' or "
+                                         r"decimal='\.' \(--decimal , or --decimal \. on the "
+                                         r"command line\) to say which\."):
+        load(path, kind="returns")
+    as_written = [float(v) for v in values]
+    assert load(path, kind="returns", decimal=".").values.tolist() == as_written
+    assert load(path, kind="returns", decimal=",").values.tolist() == [
+        float(v.replace(".", "")) for v in values]
+    # Any other count of decimals decides for the decimal point, as before
+    for more in (["0.125", "0.250"], values + ["1.5"], values + ["1.2500"]):
+        days = np.datetime64("2020-01-01") + np.arange(len(more))
+        path = write_csv(tmp_path / "m.csv", [("date", "close")] + list(zip(days, more)),
+                         sep=";")
+        assert load(path, kind="returns").values.tolist() == [float(v) for v in more]
+    # Tab and ',' files are not European by convention: read as decimals
+    for sep in ("\t", ","):
+        path = write_csv(tmp_path / "o.csv", [("date", "close")] + list(zip(dates, values)),
+                         sep=sep)
+        assert load(path, kind="returns").values.tolist() == as_written
+
+
+def test_decimal_reads_the_other_mark_as_thousands(tmp_path, capsys):
+    dates = np.datetime64("2020-01-01") + np.arange(4)
+    rows = [("date", "close")] + list(zip(dates, ["1.234,5", "998,25", "1.001", "12"]))
+    path = write_csv(tmp_path / "e.csv", rows, sep=";")
+    assert load(path, decimal=",").values.tolist() == [1234.5, 998.25, 1001, 12]
+    # without decimal, the '.' of 1.234,5 is refused, with the way to read it
+    with pytest.raises(ValueError, match=r"non-numeric value '1\.234,5' on line 2 \(the column "
+                                         r"uses decimal commas\); pass decimal=','"):
         load(path)
-    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+    rows = [("date", "close")] + list(zip(dates, ['"1,234.5"', "998.25", "1001", "12"]))
+    path = write_csv(tmp_path / "u.csv", rows)
+    assert load(path, decimal=".").values.tolist() == [1234.5, 998.25, 1001, 12]
+    # a mark that does not group thousands is no number
+    for cell, decimal in [("1.5", ","), ("1,5", "."), ("12.34", ","), ("0.001", ",")]:
+        path = write_csv(tmp_path / "b.csv", [("date", "close"), (dates[0], cell)], sep=";")
+        with pytest.raises(ValueError, match=rf"non-numeric value '{re.escape(cell)}' on "
+                                             rf"line 2 \(read with decimal='{decimal}'\)"):
+            load(path, decimal=decimal)
+    for bad in ("comma", ";", True):
+        with pytest.raises(ValueError, match=r"decimal must be None, '\.' or ','; got"):
+            load(path, decimal=bad)
+    job = _prepare(parse(["--csv", write_csv(tmp_path / "p.csv", price_rows(300)[0], sep=";"),
+                          "--column", "close", "--decimal", ".", "--no-plot"]))
+    assert len(job.series.values) == 300
+    assert_parser_refuses(capsys, ["--decimal", "x"], "argument --decimal: invalid choice")
+
+
+def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, monkeypatch):
+    # A file of several GB was read until the process was killed; then every cell of
+    # every column was held (12 times the size of a file of 30 columns) while the series
+    # needs two columns. Only those are held now, and estimated.
+    import tracemalloc
+
+    from skqegm.datasets.csv_series import CELL_BYTES, ROW_BYTES
+
+    _, prices = price_rows(5000)
+    dates = np.datetime64("2020-01-01") + np.arange(5000)
+    rows = [("date",) + tuple(f"c{j}" for j in range(29))]
+    rows += [(d,) + (repr(float(p)),) * 29 for d, p in zip(dates, prices)]
+    path = write_csv(tmp_path / "w.csv", rows)
+    estimate = 5001 * (ROW_BYTES + 2 * CELL_BYTES)
+    tracemalloc.start()
+    try:
+        series = load_csv_series(path, "c3")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert 0.85 * peak <= estimate <= 1.2 * peak, (estimate, peak)
+    np.testing.assert_array_equal(series.values, prices)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"reading .*w\.csv \(5,001 lines, 2 of its 30 "
+                                               r"columns\) needs an estimated 1\.38 MiB"):
+        load_csv_series(path, "c3")
+    assert_refused(capsys, ["--csv", path, "--column", "c3", "--no-plot"],
                    r"needs an estimated .* of memory, more than the 1.02 MiB available")
-    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.01")
-    assert len(load(path).returns) == 2999
+    # without dates one column is held
+    with pytest.raises(MemoryLimitError, match=r"\(5,001 lines, 1 of its 30 columns\)"):
+        load_csv_series(path, "c3", date_column=False)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.002")  # held every cell: 16 MiB
+    assert len(load_csv_series(path, "c3").returns) == 4999
 
 
 def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
@@ -513,6 +702,36 @@ def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
     # a column that is not dates is not taken for one
     path = write_csv(tmp_path / "n.csv", [("id", "close"), ("a7", "1.0"), ("b8", "1.1")])
     assert load(path).dates is None
+
+
+def test_date_detection_can_be_switched_off(tmp_path, capsys):
+    # A first column that merely looks like dates (here the settlement date of each
+    # row, out of order) was always taken for the time index and the file refused.
+    rows, prices = price_rows(300, header=("settles", "close"))
+    rows[1:] = [(str(np.datetime64("2021-01-01") + (7 * i) % 300), p)
+                for i, (_, p) in enumerate(rows[1:])]
+    path = write_csv(tmp_path / "s.csv", rows)
+    with pytest.raises(ValueError, match="neither oldest first nor newest first"):
+        load(path)
+    series = load(path, date_column=False)
+    assert series.dates is None and series.notes == (series.notes[-1],)
+    np.testing.assert_allclose(series.returns, np.diff(np.log(prices)))
+    # a column *named* date too
+    rows[0] = ("date", "close")
+    assert load(write_csv(tmp_path / "d.csv", rows), date_column=False).dates is None
+    job = _prepare(parse(["--csv", path, "--column", "close", "--no-dates", "--no-plot"]))
+    assert job.row_dates is None and job.unit == "row"
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-dates", "--date-column",
+                            "settles"], "--no-dates and --date-column exclude each other")
+
+
+@pytest.mark.parametrize("date_column", [True, 0, ["date"]])
+def test_date_column_must_be_a_name_none_or_false(tmp_path, date_column):
+    rows, _ = price_rows(30)
+    with pytest.raises(ValueError, match=r"date_column must be a column name \(str\), None "
+                                         rf"\(found from the columns\) or False \(no dates\); "
+                                         rf"got {re.escape(repr(date_column))}\."):
+        load(write_csv(tmp_path / "p.csv", rows), date_column=date_column)
 
 
 @pytest.mark.parametrize("cell", ["2020-01-02 00:00:00-05:00", "2020-01-02T14:30:00Z",

@@ -230,6 +230,36 @@ def test_builder_refuses_a_header_row_and_names_a_bad_cell(synthetic_kdd, tmp_pa
         make_intrusion_subsample(bad, n_normal=300, attack_rate=0.4)
 
 
+def test_builder_estimates_its_memory_before_reading(tmp_path, monkeypatch):
+    # The full KDD file (4.9 million records) was read without an estimate: 3.4 GiB, until
+    # the process was killed on a small machine.
+    import tracemalloc
+
+    from skqegm.datasets.intrusion import RECORD_BYTES, _read_full, _text_size
+    from skqegm.exceptions import MemoryLimitError
+
+    shipped = resources.files("skqegm.datasets").joinpath(
+        "data", "kddcup99_intrusion_subsample.csv.gz").read_bytes()
+    records = gzip.decompress(shipped).split(b"\n", 1)[1]  # real KDD records, no header
+    path = tmp_path / "kdd.gz"
+    path.write_bytes(gzip.compress(records))
+    size, line_bytes = _text_size(path)
+    assert size == len(records) and round(size / line_bytes) in range(19_900, 20_100)
+    tracemalloc.start()
+    try:
+        _read_full(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    estimate = size / line_bytes * RECORD_BYTES
+    assert peak <= estimate <= 1.15 * peak, (estimate, peak)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"make_intrusion_subsample reading .*kdd\.gz "
+                                               r"\(about 20,\d{3} records, 2\.61 MiB of text\) "
+                                               r"needs an estimated 1\d\.\d MiB of memory"):
+        make_intrusion_subsample(path)
+
+
 @pytest.mark.skipif(not KDD_FULL.is_file(),
                     reason=f"the full KDD Cup 1999 10% file is not at {KDD_FULL} "
                            "(set SKQEGM_KDDCUP99_10_PERCENT)")

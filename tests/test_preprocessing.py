@@ -248,6 +248,42 @@ def test_log_returns_errors(prices, match):
         log_returns(prices)
 
 
+@pytest.mark.parametrize("make", [
+    lambda flags: flags,  # ndarray
+    lambda flags: flags.tolist(),
+    lambda flags: pd.Series(flags, index=pd.date_range("2020-01-01", periods=len(flags))),
+    lambda flags: pd.Series(flags, dtype="boolean"),
+    lambda flags: pd.DataFrame({"up": flags, "level": np.arange(1.0, len(flags) + 1)}),
+])
+def test_return_helpers_refuse_booleans(make):
+    # check_array read True as 1.0: log_returns of a flag column gave returns of 0 and
+    # make_lagged_features lagged flags, silently.
+    flags = np.ones(30, dtype=bool)
+    flags[::3] = False
+    with pytest.raises(ValueError, match="prices must hold real numbers; got booleans"):
+        log_returns(make(np.ones(30, dtype=bool)))
+    if not isinstance(make(flags), pd.DataFrame):
+        with pytest.raises(ValueError, match="returns must hold real numbers; got booleans"):
+            make_lagged_features(make(flags))
+    # 0 / 1 as numbers are numbers
+    assert make_lagged_features(flags.astype(float))[0].shape == (8, 5)
+
+
+def test_return_helpers_refuse_strings_and_object_flags():
+    # check_array parsed numeric strings silently (a column read as text), which the rest
+    # of skqegm refuses, and an object array of flags was read as 1.0 and 0.0.
+    with pytest.raises(ValueError, match="prices must hold real numbers; got strings"):
+        log_returns(np.array(["100", "101"]))
+    with pytest.raises(ValueError, match="prices must hold real numbers; got strings"):
+        log_returns(pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"]}))
+    with pytest.raises(ValueError, match="returns must hold real numbers; got strings"):
+        make_lagged_features(pd.Series(["0.01"] * 30))
+    with pytest.raises(ValueError, match="prices must hold real numbers; got booleans"):
+        log_returns(np.array([True, True, True], dtype=object))
+    # an object array of numbers is numbers
+    np.testing.assert_allclose(log_returns(np.array([1, 2.0], dtype=object)), [np.log(2)])
+
+
 def test_lagged_features_values_and_alignment():
     r = np.random.RandomState(4).standard_normal(60)
     X, y = make_lagged_features(r, lags=(1, 3), vol_windows=(4,))
@@ -446,6 +482,54 @@ def test_intrusion_pipeline_on_an_array_without_columns_names_categorical_featur
     frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": X[:, 1]})
     fitted = pickle.loads(pickle.dumps(clone(pipe).fit(frame)))
     assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
+
+
+@pytest.mark.parametrize("columns, data, match", [
+    (["protocol"], "frame", r"categorical_features holds 'protocol', which is not a column of "
+                            r"X; its columns are: proto, bytes\."),
+    ([5], "array", r"categorical_features holds 5, which is not a column index of X: X has 2 "
+                   r"columns \(0 to 1"),
+    (["proto"], "array", r"categorical_features names the column 'proto', but X has no column "
+                         r"names \(ndarray of 2 columns\); pass the categorical columns' "
+                         "indices"),
+    ([True], "array", "categorical_features is a boolean mask of 1 columns; X has 2"),
+    ([], "frame", r"the column 'proto' of X holds text but is not in categorical_features"),
+    ([1], "objects", r"the column index 0 of X holds text but is not in categorical_features"),
+])
+def test_intrusion_pipeline_names_wrong_categorical_features(columns, data, match):
+    # scikit-learn's errors came from deep inside, without the parameter's name: "all
+    # features must be in [0, 1] or [-2, 0]", "could not convert string to float: 'tcp'".
+    X = np.array([[0, 10.0], [1, 20.0], [2, 30.0], [0, 40.0]])
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": X[:, 1]})
+    X = {"frame": frame, "array": X, "objects": frame.to_numpy(object)}[data]
+    pipe = make_tail_pipeline(KernelDensity(), kind="intrusion", categorical_features=columns)
+    with pytest.raises(ValueError, match=match):
+        pipe.fit(X)
+
+
+@pytest.mark.parametrize("columns, match", [
+    ("proto", r"must be a list of column names or indices; got 'proto' \(one column: pass "
+              r"\['proto'\]\)"),
+    (1, r"got 1 \(one column: pass \[1\]\)"),
+    ([0.5], r"must hold column names \(str\), column indices \(int\) or a boolean mask, one "
+            r"kind only; got \[0.5\]"),
+    (["proto", 1], "one kind only"),
+    (["proto", "proto"], "must not repeat a column"),
+])
+def test_intrusion_pipeline_refuses_categorical_features_no_x_can_match(columns, match):
+    with pytest.raises(ValueError, match=match):
+        make_tail_pipeline(KernelDensity(), kind="intrusion", categorical_features=columns)
+
+
+def test_intrusion_pipeline_checked_columns_clone_pickle_and_repr():
+    frame = pd.DataFrame({"proto": ["tcp", "udp", "tcp", "icmp"], "bytes": [1.0, 2, 3, 4]})
+    for columns in (["proto"], [0], [True, False], pd.Index(["proto"])):
+        pipe = make_tail_pipeline(KernelDensity(), kind="intrusion",
+                                  categorical_features=columns)
+        fitted = pickle.loads(pickle.dumps(clone(pipe).fit(frame)))
+        assert fitted.named_steps["preprocess"].transform(frame).shape == (4, 4)
+    assert "[0])]" in repr(make_tail_pipeline(KernelDensity(), kind="intrusion",
+                                              categorical_features=[0]))
 
 
 def test_pipeline_errors():

@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
-from ..datasets.csv_series import KINDS, MISSING, Series, load_csv_series, parse_date
+from ..datasets.csv_series import DECIMALS, KINDS, MISSING, Series, load_csv_series, parse_date
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -131,7 +131,14 @@ def _build_parser():
                       help="prices (turned into log returns) or returns; auto decides from "
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
-                           "with both signs, an error otherwise (default: auto)")
+                           "with both signs, an error otherwise; it cannot tell yields or "
+                           "interest rates from prices, and refuses a column named like one "
+                           "(default: auto)")
+    data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
+                      help="the column's decimal mark, . or , (the other mark then groups "
+                           "thousands: 1.234,5 with --decimal ,); default: found from the "
+                           "column, and a column that could be read both ways is refused "
+                           "(with ;, 1.001 may be 1001 or 1.001)")
     data.add_argument("--missing", choices=MISSING, default="raise",
                       help="a cell of the column without a value (empty, '.', 'NA', "
                            "'#N/A', 'NaN', ...): raise an error naming its line, or drop its "
@@ -141,6 +148,9 @@ def _build_parser():
                            "HH:MM[:SS], oldest or newest first; default: a column named "
                            "'date', 'datetime' or 'timestamp', else the first column "
                            "holding dates, if any")
+    data.add_argument("--no-dates", action="store_true",
+                      help="read no dates, even from a column that looks like dates: the "
+                           "file's order is the time order")
     split = parser.add_argument_group("held-out period")
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "
@@ -192,8 +202,32 @@ def _series_of(args):
                       ())
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    return load_csv_series(args.csv, args.column, args.date_column, args.kind,
-                           args.missing)
+    if args.no_dates and args.date_column is not None:
+        raise ValueError("--no-dates and --date-column exclude each other: pass one.")
+    date_column = False if args.no_dates else args.date_column
+    return load_csv_series(args.csv, args.column, date_column, args.kind, args.missing,
+                           args.decimal)
+
+
+def _unit_of(dates):
+    """What a row of the series is: ``"day"``, ``"week"`` or ``"month"``, else ``"row"``.
+
+    From the median step between the dates (one day, seven, 28 to 31): the job's words
+    ("fit on 702 days", "HS 250 days") are then true of intraday or weekly rows too.
+    Without dates, or with other steps (intraday, quarterly), a row is a row.
+    """
+    if dates is None or len(dates) < 2:
+        return "row"
+    step = np.median(np.diff(dates.astype("datetime64[s]")).astype(np.int64)) / 86_400
+    if step == 1:
+        return "day"
+    if step == 7:
+        return "week"
+    return "month" if 28 <= step <= 31 else "row"
+
+
+def _per(unit):
+    return f"a {unit}" if unit != "row" else "per row"
 
 
 def _units_note(series):
@@ -203,7 +237,8 @@ def _units_note(series):
     median = float(np.median(np.abs(series.returns)))
     if median <= PERCENT_LIKE_MEDIAN:
         return None
-    return (f"note: the median |return| is {median:.3g}, i.e. {median:.0%} a day if the "
+    return (f"note: the median |return| is {median:.3g}, i.e. {median:.0%} "
+            f"{_per(_unit_of(series.dates))} if the "
             "returns are fractions; if they are percentages, divide the column by 100 "
             "(the table reads returns as fractions and shows VaR and ES in %)")
 
@@ -272,8 +307,9 @@ def _first_test_row(row_dates, n_rows, min_first, series, args):
                          f"needs {HS_WINDOW} earlier returns, so the held-out days can start "
                          f"on {row_dates[min_first]} at the earliest.")
     if first > n_rows - 2:
-        raise ValueError(f"--test-start {test_start} holds out "
-                         f"{_plural(n_rows - first, 'day')}, too few: at least 2 are needed, "
+        held_out = _plural(n_rows - first, _unit_of(series.dates))
+        raise ValueError(f"--test-start {test_start} holds out {held_out}, too few: at least "
+                         "2 are needed, "
                          f"so start on {row_dates[n_rows - 2]} at the latest.")
     return first
 
@@ -455,7 +491,7 @@ def _optional(value, spec):
     return "—" if value is None else format(value, spec)
 
 
-def _print_table(results, y, seed):
+def _print_table(results, y, seed, unit):
     rows = _table_rows(results, y, seed)
     width = max(len(label) for label, _ in rows) + 2
     columns = [max(len(name), 16) + 2 for name in results]
@@ -464,7 +500,7 @@ def _print_table(results, y, seed):
         print(label.ljust(width) + "".join(cell.rjust(w) for cell, w in zip(cells, columns)))
     print("\nAcerbi-Szekely: Z2 < 0 and a small p when the ES underestimates the tail; its null "
           "is drawn from each\nmodel's own predictive distribution "
-          f"({N_DRAWS} draws a day; the {HS_WINDOW}-day window for HS). FZ0: the "
+          f"({N_DRAWS} draws {_per(unit)}; the {HS_WINDOW}-{unit} window for HS). FZ0: the "
           "Fissler-Ziegel\nloss of VaR and ES jointly. '—' where a figure does not apply: a "
           "forecast ES that is not a\npositive loss (FZ0, Acerbi-Szekely), a model without "
           "rare-event flags (recall) or a\nmodel to draw from (tail KL of HS), and "
@@ -481,6 +517,7 @@ class _Job(NamedTuple):
     offset: int  # rows of X start at this return
     first: int  # the first held-out row of X
     row_dates: "np.ndarray | None"  # of the rows of X
+    unit: str  # what a row is: "day", "week", "month" or "row"
     plot: "str | None"
     plot_note: "str | None"
     models: dict
@@ -497,7 +534,8 @@ def _prepare(args):
     first = _first_test_row(row_dates, len(y), HS_WINDOW - offset, series, args)
     plot, plot_note = _plot_target(args)
     models, models_note = _make_models(args)
-    return _Job(series, X, y, offset, first, row_dates, plot, plot_note, models, models_note)
+    return _Job(series, X, y, offset, first, row_dates, _unit_of(series.dates), plot,
+                plot_note, models, models_note)
 
 
 def _n_refits(job, refit_every):
@@ -534,17 +572,18 @@ def _fit_one(label, model, job, args):
 
 
 def _header(job, args):
-    first, row_dates = job.first, job.row_dates
+    first, row_dates, unit = job.first, job.row_dates, job.unit
     span = "" if row_dates is None else f" ({row_dates[0]} to {row_dates[first - 1]})"
     test_span = "" if row_dates is None else f" ({row_dates[first]} to {row_dates[-1]})"
     n_test = len(job.y) - first
+    features = f"features: lags 1, 2, 5 and 5- and 22-{unit} volatilities"
     if args.walk_forward is None:
-        return (f"features: lags 1, 2, 5 and 5- and 22-day volatilities; fit on {first} "
-                f"days{span}, test on {n_test} days{test_span}")
-    return (f"features: lags 1, 2, 5 and 5- and 22-day volatilities; walk-forward: first fit "
-            f"on {first} days{span}, then every model refitted on all earlier days every "
-            f"{args.walk_forward} days ({_plural(_n_refits(job, args.walk_forward), 'fit')} "
-            f"each); test on {n_test} days{test_span}")
+        return (f"{features}; fit on {_plural(first, unit)}{span}, test on "
+                f"{_plural(n_test, unit)}{test_span}")
+    return (f"{features}; walk-forward: first fit on {_plural(first, unit)}{span}, then every "
+            f"model refitted on all earlier {unit}s every {_plural(args.walk_forward, unit)} "
+            f"({_plural(_n_refits(job, args.walk_forward), 'fit')} each); test on "
+            f"{_plural(n_test, unit)}{test_span}")
 
 
 def _run(args):
@@ -570,20 +609,21 @@ def _run(args):
             print(f"  note: {message}")
         if row is not None:
             results[label] = row
-    print(f"[{steps}/{steps}] historical simulation ({HS_WINDOW}-day window) ...", flush=True)
+    print(f"[{steps}/{steps}] historical simulation ({HS_WINDOW}-{job.unit} window) ...",
+          flush=True)
     first_return = job.offset + first
     hs, interval = historical_simulation(series.returns, first_return, LEVELS, HS_WINDOW)
     windows = np.lib.stride_tricks.sliding_window_view(series.returns[:-1], HS_WINDOW)
-    results[f"HS {HS_WINDOW} days"] = {**hs, "interval": interval, "tail_kl": None,
+    results[f"HS {HS_WINDOW} {job.unit}s"] = {**hs, "interval": interval, "tail_kl": None,
                                        "recall": None,
                                        "draws": windows[first_return - HS_WINDOW:]}
     print()
-    _print_table(results, y_test, args.seed)
+    _print_table(results, y_test, args.seed, job.unit)
     if job.plot is not None:
         print()
         _save_plot(job.plot, results, y_test,
                    None if row_dates is None else row_dates[first:],
-                   f"{series.name}: 99% VaR on held-out days")
+                   f"{series.name}: 99% VaR on held-out {job.unit}s")
     elif job.plot_note is not None:
         print(f"\n{job.plot_note}")
     print(f"\nFinished in {time.perf_counter() - start:.0f} s.")
@@ -646,7 +686,7 @@ def main(argv=None):
     0
     >>> print("\\n".join(out.getvalue().splitlines()[1:3]))
     kind: returns (centred near 0: 50% negative, 50% positive; median |value| 0.00704)
-    features: lags 1, 2, 5 and 5- and 22-day volatilities; fit on 232 days, test on 26 days
+    features: lags 1, 2, 5 and 5- and 22-row volatilities; fit on 232 rows, test on 26 rows
     >>> bad_code, err.getvalue().strip()
     (2, 'skqegm: error: --csv needs --column NAME (the column holding the series).')
     """

@@ -7,8 +7,8 @@ the reader of the main job (``python -m skqegm --csv FILE``) and of
 are in its docstring.
 """
 
+import codecs
 import csv
-import io
 import os
 import re
 from datetime import datetime
@@ -16,10 +16,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..utils._memory import check_memory, format_bytes
+from ..utils._memory import check_memory
 
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
+DECIMALS = (None, ".", ",")
 #: Cells that stand for "no value" in common exports (FRED writes ".", spreadsheets
 #: "#N/A", pandas "NaN"), compared without surrounding space and case.
 MISSING_MARKERS = frozenset({"", ".", "-", "na", "n/a", "#n/a", "nan", "null", "none"})
@@ -31,10 +32,28 @@ SEPARATORS = ",;\t|"
 # their median within one median absolute deviation of 0.
 MAX_PRICE_MOVE = 0.5
 MIN_SIGN_SHARE = 0.1
-# Reading holds every cell as a Python string (about 110 bytes with its slot in the row's
-# list) and every row as a list with its line number (about 200 bytes): measured 15 to 40
-# times the size of files of 1 to 11 columns.
-ROW_BYTES, CELL_BYTES = 200, 110
+# Yields and interest rates are positive, persistent levels too: kind="auto" cannot tell
+# them from prices by their values (US 10-year yields of 0.5 to 7 move like a price of 0.5
+# to 7). A column named like one is refused under kind="auto": "yield" (or "yld", "ytm")
+# in its name, or a FRED series of yields and rates, as FRED's CSV files name their column
+# (DGS10: 10-year Treasury; DTB3, TB3MS: bills; DFII10: TIPS; T10Y2Y, T10Y3M: spreads;
+# T10YIE: breakeven inflation; DFF, FEDFUNDS, EFFR, SOFR, DPRIME: policy and money
+# rates; MORTGAGE30US; DAAA, DBAA: corporate). Not "rate": an exchange rate is a price.
+YIELD_NAME = re.compile(
+    r"(?i:.*(yield|(?<![a-z])(yld|ytm)(?![a-z])).*)"
+    r"|DGS\d+(MO)?|DTB\d+(WK|MO|YR)?|TB\d+MS|GS\d+M?|DFII\d+|T\d+Y(\d+[YM]|IE|IFR)"
+    r"|DFF|FEDFUNDS|EFFR|SOFR\d*|DPRIME|IORB|IOER|MORTGAGE\d+US|DAAA|DBAA"
+)
+# Returns are not persistent: a lag-1 autocorrelation above this (the S&P 500's daily
+# returns: -0.07; a random walk: 1.0) makes the note of kind="auto" ask whether the
+# column is a level crossing 0 (a spread, a real yield). Only a note: overlapping
+# returns (a 21-day return every day) reach 0.95.
+PERSISTENT_RETURNS = 0.9
+# Reading holds the cells of the series' column and of the date column as Python strings
+# (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
+# them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
+# 30 columns, the estimate is 1.0 to 1.15 times the peak, whatever the width of the file.
+ROW_BYTES, CELL_BYTES = 140, 75
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
@@ -42,33 +61,59 @@ _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)
 
 # -- reading the CSV --------------------------------------------------------------------------
 class _Table(NamedTuple):
-    """A CSV file's header and its non-blank rows, each with the line it starts on."""
+    """The cells of a CSV file that a series needs, each row with the line it starts on.
+
+    Only the series' column and the date column are held: a wide file takes 5 to 10
+    times less memory than with every cell.
+    """
 
     path: str
     separator: str
     header: list
-    rows: list  # of (line, cells), every row as long as the header
+    rows: list  # of (line, value cell, date cell or None); no row without a value if dropped
+    date_index: "int | None"  # of the date column found (by name or by its first cell)
+    dropped: "str | None"  # the note on the rows dropped by missing="drop"
 
 
-def _read_text(path):
+def _check_path(path):
     # open() takes an int as a file descriptor (0 reads standard input) and fails on None
     # with a TypeError.
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path must be a str or path-like; got {type(path).__name__} "
                          f"{path!r}.")
+
+
+def _open_text(path, newline):
     # utf-8-sig drops the byte-order mark that Excel writes, which would otherwise become
     # part of the first column's name.
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            # decoding holds the bytes and the text at once
-            check_memory(2.0 * size, f"reading {path} ({format_bytes(size)})")
-            return handle.read()
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        what = _encoding_hint(path) or f"{exc.reason} at byte {exc.start}"
-        raise ValueError(f"cannot read {path} as UTF-8 text: {what}.") from None
+    return open(path, encoding="utf-8-sig", newline=newline)
+
+
+def _count_lines(path):
+    """The lines of a file, counted in its bytes (``\\n``, ``\\r`` or both end a line)."""
+    n_lf = n_cr = 0
+    last = b""
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**16), b""):
+            n_lf, n_cr, last = n_lf + chunk.count(b"\n"), n_cr + chunk.count(b"\r"), chunk
+    return max(n_lf, n_cr) + (not last.endswith((b"\n", b"\r")))
+
+
+def _not_utf8(path):
+    """What makes a file that is not UTF-8 unreadable, for the error message."""
+    hint = _encoding_hint(path)
+    if hint:
+        return hint
+    decoder, offset = codecs.getincrementaldecoder("utf-8")(), 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(2**20), b""):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return f"{exc.reason} at byte {offset - pending + exc.start}"
+            offset += len(chunk)
+    return "a truncated character at the end"
 
 
 def _encoding_hint(path):
@@ -95,52 +140,127 @@ def _clean_name(name):
     return name.strip().strip("\"'").strip()
 
 
-def _read_table(path):
-    """The :class:`_Table` of a CSV file; ragged rows are refused with their line."""
-    text = _read_text(path)
-    # StringIO(newline=None) reads lines lazily; splitlines() held a copy of them all.
-    header_line = next((line for line in io.StringIO(text, newline=None) if line.strip()),
-                       None)
-    if header_line is None:
+def _read_table(path, column, date_column, missing):
+    """The :class:`_Table` of the cells the series needs; ragged rows are refused.
+
+    A column that is not in the file is refused by the caller, after the whole file is
+    read: a broken row comes first, as when every cell was held.
+    """
+    _check_path(path)
+    try:
+        n_lines = _count_lines(path)
+        return _read_rows(path, column, date_column, missing, n_lines)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read {path} as UTF-8 text: {_not_utf8(path)}.") from None
+
+
+def _header_line(path):
+    """The first non-blank line, without its line ending, or a ValueError."""
+    with _open_text(path, None) as handle:
+        line = next((line for line in handle if line.strip()), None)
+    if line is None:
         raise ValueError(f"{path} is empty.")
-    header_line = header_line.rstrip("\n")
+    return line.rstrip("\n")
+
+
+def _index_or_none(header, path, name, what):
+    try:
+        return _column_index(header, path, name, what)
+    except ValueError:  # said once the file is read
+        return None
+
+
+def _read_rows(path, column, date_column, missing, n_lines):
+    header_line = _header_line(path)
     # Excel's "sep=;" first line names the separator and is not the header.
     directive = re.fullmatch(r"sep=(.)", header_line.strip(), re.IGNORECASE)
     separator = directive.group(1) if directive else _sniff_separator(header_line)
-    _check_table_memory(text, header_line.count(separator) + 1, path)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     header, rows, line = None, [], 1
-    try:
-        for cells in reader:
-            # A quoted cell may span lines: a row starts after the last line of the one before.
-            first_line, line = line, reader.line_num + 1
-            if not any(cell.strip() for cell in cells):
-                continue
-            if directive:  # the "sep=" line
-                directive = None
-                continue
-            if header is None:
-                header = [_clean_name(name) for name in cells]
-                while header and header[-1] == "":  # a trailing separator names no column
-                    header.pop()
-                if not header:
-                    raise ValueError(f"the header row of {path} names no column.")
-                continue
-            rows.append((first_line, _check_row_length(cells, len(header), first_line, path)))
-    except csv.Error as exc:
-        raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
-            from None
+    value_index = date_index = None
+    find_date = False  # from the first cell of the first row kept
+    first_dropped, n_dropped = None, 0
+    with _open_text(path, "") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        try:
+            for cells in reader:
+                # A quoted cell may span lines: a row starts after the last line of the
+                # one before.
+                first_line, line = line, reader.line_num + 1
+                if not any(cell.strip() for cell in cells):
+                    continue
+                if directive:  # the "sep=" line
+                    directive = None
+                    continue
+                if header is None:
+                    header = _read_header(cells, path)
+                    value_index = _index_or_none(header, path, column, "column")
+                    date_index, find_date = _date_column(header, path, date_column)
+                    _check_table_memory(n_lines, header, value_index is not None,
+                                        date_index is not None or find_date, path)
+                    continue
+                cells = _check_row_length(cells, len(header), first_line, path)
+                if value_index is None:
+                    continue  # refused once the file is read
+                value = cells[value_index]
+                if missing == "drop" and _is_missing(value.strip()):
+                    n_dropped += 1
+                    first_dropped = first_dropped or (first_line, value.strip())
+                    continue
+                if find_date:
+                    find_date = False
+                    date_index = next((j for j, cell in enumerate(cells)
+                                       if parse_date(cell.strip())), None)
+                date = None if date_index is None else cells[date_index]
+                rows.append((first_line, value, date))
+        except csv.Error as exc:
+            raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
+                from None
     if header is None:  # every line blank once parsed, e.g. a lone quoted empty cell
         raise ValueError(f"{path} has no header row: every line is blank.")
-    return _Table(str(path), separator, header, rows)
+    dropped = None
+    if n_dropped:
+        dropped = (f"dropped {_plural(n_dropped, 'row')} without a value in column "
+                   f"{column!r} (the first on line {first_dropped[0]}: {first_dropped[1]!r})")
+    return _Table(str(path), separator, header, rows, date_index, dropped)
 
 
-def _check_table_memory(text, n_columns, path):
-    """Refuse a file whose cells would not fit in memory, before they are made."""
-    n_lines = max(text.count("\n"), text.count("\r")) + (not text.endswith(("\n", "\r")))
-    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_columns),
-                 f"reading {path} ({n_lines:,} lines of {n_columns} columns)",
-                 "keep only the date column and the series' column, or fewer rows.")
+def _read_header(cells, path):
+    header = [_clean_name(name) for name in cells]
+    while header and header[-1] == "":  # a trailing separator names no column
+        header.pop()
+    if not header:
+        raise ValueError(f"the header row of {path} names no column.")
+    return header
+
+
+def _date_column(header, path, date_column):
+    """``(index, find)``: the date column's index, or ``find`` it from the first row.
+
+    A date column by another name ("Exchange Date", "observation_date") must not be
+    missed: the file order would be taken as time order, and prices newest first would
+    give returns of the wrong sign. A name that is not in the file is refused later.
+    """
+    if date_column is False:
+        return None, False
+    if date_column is not None:
+        return _index_or_none(header, path, date_column, "date column"), False
+    names = [name.lower() for name in header]
+    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
+    return index, index is None
+
+
+def _check_table_memory(n_lines, header, value, date, path):
+    """Refuse a file whose cells would not fit in memory, before they are made.
+
+    The date column is counted while it may still be found from the first row.
+    """
+    n_held = int(value) + int(date)
+    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_held),
+                 f"reading {path} ({n_lines:,} lines, {n_held} of its "
+                 f"{_plural(len(header), 'column')})",
+                 "split the file, or keep fewer rows.")
 
 
 def _check_row_length(cells, n_columns, line, path):
@@ -159,42 +279,45 @@ def _plural(n, noun):
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _column_index(table, name, what="column"):
+def _column_index(header, path, name, what="column"):
     """Where the column ``name`` is in the header, which must hold it exactly once."""
-    count = table.header.count(name)
+    count = header.count(name)
     if count == 0:
-        raise ValueError(f"{what} {name!r} is not in {table.path}; its columns are: "
-                         f"{', '.join(table.header)}.")
+        raise ValueError(f"{what} {name!r} is not in {path}; its columns are: "
+                         f"{', '.join(header)}.")
     if count > 1:
-        raise ValueError(f"{what} {name!r} appears {count} times in the header of "
-                         f"{table.path}.")
-    return table.header.index(name)
+        raise ValueError(f"{what} {name!r} appears {count} times in the header of {path}.")
+    return header.index(name)
 
 
 def _date_index(table, date_column):
-    """``(index, note)`` of the date column: the one named, else a 'date' column, else the
-    first column whose first cell is a date, else ``(None, None)``.
-
-    A date column by another name ("Exchange Date", "observation_date") must not be
-    missed: the file order would be taken as time order, and prices newest first would
-    give returns of the wrong sign.
-    """
-    if date_column is not None:
-        return _column_index(table, date_column, "date column"), None
-    names = [name.lower() for name in table.header]
-    index = next((names.index(name) for name in DATE_COLUMNS if name in names), None)
-    if index is not None or not table.rows:
-        return index, None
-    first = table.rows[0][1]
-    index = next((j for j, cell in enumerate(first) if parse_date(cell.strip())), None)
-    if index is None:
+    """``(index, note)`` of the date column read, or ``(None, None)``; a ValueError for a
+    ``date_column`` named that is not in the file."""
+    if date_column is False:
         return None, None
-    return index, f"dates from column {table.header[index]!r}"
+    if date_column is not None:
+        return _column_index(table.header, table.path, date_column, "date column"), None
+    names = [name.lower() for name in table.header]
+    if table.date_index is None or any(name in names for name in DATE_COLUMNS):
+        return table.date_index, None
+    return table.date_index, f"dates from column {table.header[table.date_index]!r}"
 
 
 # -- values and dates -------------------------------------------------------------------------
-def _parse_number(cell, decimal_comma):
-    """The float a cell holds, or ``None`` when it is not a plain number."""
+def _parse_number(cell, decimal_comma, decimal=None):
+    """The float a cell holds, or ``None`` when it is not a plain number.
+
+    With ``decimal`` given, the other mark is a thousands separator where it groups digits
+    by three (``1.234,5`` with ``decimal=","``); elsewhere it makes the cell no number.
+    """
+    if decimal is not None:
+        thousands = "," if decimal == "." else "."
+        if thousands in cell:
+            groups = rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(thousands)}\d{{3}})+"
+            if not re.fullmatch(rf"{groups}(?:{re.escape(decimal)}\d*)?", cell, re.ASCII):
+                return None
+            cell = cell.replace(thousands, "")
+        decimal_comma = decimal == ","
     if decimal_comma:
         if "." in cell:  # a thousands separator, e.g. 1.234,5: not read
             return None
@@ -211,27 +334,15 @@ def _is_missing(cell):
     return cell.lower() in MISSING_MARKERS
 
 
-def _drop_missing(table, index, column):
-    """``(table without the rows whose cell in column ``index`` is missing, note)``."""
-    keep = [not _is_missing(cells[index].strip()) for _, cells in table.rows]
-    if all(keep):
-        return table, None
-    dropped = [row for row, kept in zip(table.rows, keep) if not kept]
-    line, cells = dropped[0]
-    note = (f"dropped {_plural(len(dropped), 'row')} without a value in column {column!r} "
-            f"(the first on line {line}: {cells[index].strip()!r})")
-    return table._replace(rows=[row for row, kept in zip(table.rows, keep) if kept]), note
-
-
-def _read_values(table, index, column):
+def _read_values(table, column, decimal=None):
     """The column's floats, or a ValueError naming the first bad cell and its line."""
-    cells = [cells[index].strip() for _, cells in table.rows]
+    cells = [value.strip() for _, value, _ in table.rows]
     # A decimal comma only where a comma cannot be the separator, and then for the whole
     # column: reading 2.500 as 2.5 beside 1,25 would be a silent error.
     decimal_comma = table.separator != "," and any("," in cell for cell in cells)
     values = np.empty(len(cells))
-    for i, ((line, _), cell) in enumerate(zip(table.rows, cells)):
-        value = _parse_number(cell, decimal_comma)
+    for i, ((line, _, _), cell) in enumerate(zip(table.rows, cells)):
+        value = _parse_number(cell, decimal_comma, decimal)
         if value is None or not np.isfinite(value):
             if _is_missing(cell):
                 what = f"no value ({cell!r})" if cell else "no value"
@@ -239,13 +350,17 @@ def _read_values(table, index, column):
             else:
                 what = (f"a non-numeric value {cell!r}" if value is None else
                         f"a non-finite value {cell!r}")
-                hint = " (the column uses decimal commas)" if decimal_comma else ""
+                hint = (f" (read with decimal={decimal!r})" if decimal is not None else
+                        " (the column uses decimal commas)" if decimal_comma else "")
+                if decimal is None and decimal_comma and "." in cell:
+                    hint += (f"; {_pass_option('decimal', ',')} to read '.' as a thousands "
+                             "separator")
             raise ValueError(f"column {column!r} of {table.path} has {what} on line "
                              f"{line}{hint}.")
         values[i] = value
     if len(values) == 0:
         raise ValueError(f"column {column!r} of {table.path} has no values.")
-    if table.separator != ",":
+    if table.separator != "," and decimal is None:
         _check_unambiguous(table, cells, "," if decimal_comma else ".", column)
     return values
 
@@ -255,23 +370,36 @@ def _check_unambiguous(table, cells, mark, column):
 
     With a separator other than ``,`` both marks are in use: a European export of prices
     crossing 1,000 writes ``998`` then ``1.001`` (1001), which reads as 1.001 and makes a
-    log return of -6.9. A column holding both a whole number of three digits and a number
-    with one to three digits, the mark, then groups of three digits is refused.
+    log return of -6.9. Refused: a column holding both a whole number of three digits and
+    a number with one to three digits, the mark, then groups of three digits; and in a
+    ``;`` file (the European convention, where ``.`` groups thousands), a column whose
+    every number with a ``.`` is such a number (``1.001`` and ``2.500``: levels 1,000
+    times too small if read as decimals). Any other number of decimals decides.
     """
     grouped = re.compile(rf"[+-]?[1-9]\d{{0,2}}(?:{re.escape(mark)}\d{{3}})+", re.ASCII)
     whole = re.compile(r"[+-]?[1-9]\d{2}", re.ASCII)
     first_grouped = next((i for i, cell in enumerate(cells) if grouped.fullmatch(cell)), None)
-    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
-    if first_grouped is None or first_whole is None:
+    if first_grouped is None:
         return
-    (line, _), (other, _) = table.rows[first_grouped], table.rows[first_whole]
+    first_whole = next((i for i, cell in enumerate(cells) if whole.fullmatch(cell)), None)
+    line = table.rows[first_grouped][0]
+    cell = cells[first_grouped]
+    if first_whole is not None:
+        what = f"line {line} holds {cell!r} and line {table.rows[first_whole][0]} holds " \
+               f"{cells[first_whole]!r}"
+    elif mark == "." and table.separator == ";" and all(
+            grouped.fullmatch(other) for other in cells if "." in other):
+        what = (f"every number with a '.' has three digits after it, e.g. {cell!r} on line "
+                f"{line}")
+    else:
+        return
+    thousands, decimal = (",", ".") if mark == "," else (".", ",")
     raise ValueError(
-        f"column {column!r} of {table.path} is ambiguous: line {line} holds "
-        f"{cells[first_grouped]!r} and line {other} holds {cells[first_whole]!r}; with "
-        f"{table.separator!r} as the separator, {mark!r} may be a thousands separator "
-        f"({cells[first_grouped]} = {cells[first_grouped].replace(mark, '')}) or a decimal "
-        "mark. Write the numbers without thousands separators, or with a decimal mark in "
-        "every cell."
+        f"column {column!r} of {table.path} is ambiguous: {what}; with {table.separator!r} "
+        f"as the separator, {mark!r} may be a thousands separator ({cell} = "
+        f"{_parse_number(cell, False, decimal):g}) or the decimal mark ({cell} = "
+        f"{_parse_number(cell, False, mark):g}); {_pass_option('decimal', decimal, mark)} "
+        "to say which."
     )
 
 
@@ -308,9 +436,9 @@ def parse_date(cell):
 
 def _read_dates(table, index):
     """The date column as ``datetime64[D]``, or ``[s]`` when a time of day is given."""
-    parsed = []
-    for line, cells in table.rows:
-        cell = cells[index].strip()
+    dates = np.empty(len(table.rows), dtype="datetime64[s]")  # a list held 3x more
+    for i, (line, _, cell) in enumerate(table.rows):
+        cell = cell.strip()
         date = parse_date(cell)
         if date is None:
             zone = _ZONE.fullmatch(cell)
@@ -319,8 +447,7 @@ def _read_dates(table, index):
                     ", not a date YYYY-MM-DD (optionally with a time HH:MM or HH:MM:SS)")
             raise ValueError(f"date column {table.header[index]!r} of {table.path} has "
                              f"{cell!r} on line {line}{what}.")
-        parsed.append(date)
-    dates = np.array(parsed, dtype="datetime64[s]")
+        dates[i] = date
     days = dates.astype("datetime64[D]")
     return days if np.all(days == dates) else dates
 
@@ -366,6 +493,7 @@ def _auto_kind(values, lines, column):
                              f"prices, but its median move between rows is {move:.0%} (in "
                              "log terms), unlike prices; "
                              f"{_pass_option('kind', 'prices', 'returns')}.")
+        _check_not_a_yield(column)
         return "prices", (f"kind: prices (every value positive; median move between rows "
                           f"{move or 0:.2%})")
     if positive > 0.5 and persistent:
@@ -374,17 +502,44 @@ def _auto_kind(values, lines, column):
                          f"{np.sum(values > 0)} of its {len(values)} rows, like prices, but "
                          f"line {line} holds {value:g}, which no price can be; fix that row if "
                          f"it holds prices, or {_pass_option('kind', 'returns')} if it holds "
-                         "returns.")
+                         "returns. A yield, a rate or a spread (levels that may be <= 0) is "
+                         "neither: compute the returns of the position first.")
     median = np.median(values)
     centred = abs(median) <= np.median(np.abs(values - median))
     if min(positive, negative) >= MIN_SIGN_SHARE and centred:
         scale = float(np.median(np.abs(values)))
-        return "returns", (f"kind: returns (centred near 0: {negative:.0%} negative, "
-                           f"{positive:.0%} positive; median |value| {scale:.3g})")
+        note = (f"kind: returns (centred near 0: {negative:.0%} negative, {positive:.0%} "
+                f"positive; median |value| {scale:.3g})")
+        autocorrelation = _lag1_autocorrelation(values)
+        if autocorrelation > PERSISTENT_RETURNS:
+            _check_not_a_yield(column, f"persistent (lag-1 autocorrelation "
+                                       f"{autocorrelation:.2f}), unlike returns")
+            note += (f"; but their lag-1 autocorrelation is {autocorrelation:.2f}, unlike "
+                     "returns: if the column is a level that crosses 0 (a spread, a real "
+                     "yield), compute the returns of the position first")
+        return "returns", note
     raise ValueError(f"kind='auto': column {column!r} is neither prices (positive levels) "
                      f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
                      f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
                      f"{median:.3g}; {_pass_option('kind', 'returns', 'prices')}.")
+
+
+def _check_not_a_yield(column, what="positive and persistent, like prices"):
+    """Refuse, under kind="auto", levels in a column named like a yield or a rate."""
+    if YIELD_NAME.fullmatch(column.strip()):
+        raise ValueError(
+            f"kind='auto': column {column!r} is {what}, and its name says a yield or an "
+            "interest rate, which kind='auto' cannot tell from prices or returns: the log "
+            "changes of a yield are not the returns of a position. Compute "
+            f"the returns first and {_pass_option('kind', 'returns')}, or "
+            f"{_pass_option('kind', 'prices')} to take the column's log changes anyway."
+        )
+
+
+def _lag1_autocorrelation(values):
+    deviations = values - values.mean()
+    scale = float(np.dot(deviations, deviations))
+    return float(np.dot(deviations[1:], deviations[:-1]) / scale) if scale > 0 else 0.0
 
 
 def _pass_option(name, *values):
@@ -456,7 +611,8 @@ class Series(NamedTuple):
     notes: tuple
 
 
-def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"):
+def load_csv_series(path, column, date_column=None, kind="auto", missing="raise",
+                    decimal=None):
     """Read and validate the series in the column ``column`` of the CSV file ``path``.
 
     Parameters
@@ -465,10 +621,12 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         The CSV file.
     column : str
         The header name of the column holding the series.
-    date_column : str or None, default=None
+    date_column : str, None or False, default=None
         The header name of the column of dates; ``None``: a column named ``date``,
         ``datetime`` or ``timestamp`` if there is one, else the first column whose first
-        cell is a date, else no dates.
+        cell is a date, else no dates; ``False``: no dates, whatever the columns hold
+        (the file's order is the time order), for a file whose columns merely look like
+        dates.
     kind : {"auto", "prices", "returns"}, default="auto"
         What the column holds; ``"auto"`` decides from the whole column (see Notes).
     missing : {"raise", "drop"}, default="raise"
@@ -477,6 +635,12 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         returns of prices then span the dropped rows: the return of the day after a
         holiday is the change since the last day with a price; a column of returns
         loses the dropped rows' returns (a note says which).
+    decimal : {None, ".", ","}, default=None
+        The decimal mark of ``column``. ``None`` finds it from the column (see Notes) and
+        refuses a column it cannot decide. ``"."`` or ``","``: that mark is the decimal
+        mark, and the other one a thousands separator where it groups digits by three
+        (``1.234,5`` with ``decimal=","``, ``1,234.5`` with ``decimal="."``); anywhere
+        else it is refused.
 
     Returns
     -------
@@ -496,8 +660,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         non-finite value, unparseable, repeated or disordered date, non-positive price, or
         a column ``kind="auto"`` cannot classify.
     MemoryLimitError
-        A file whose cells would not fit in memory (reading takes about ``ROW_BYTES`` =
-        200 bytes a line and ``CELL_BYTES`` = 110 bytes a cell), before it is read.
+        A file whose cells would not fit in memory, before they are read: reading holds
+        the series' column and the date column only, about ``ROW_BYTES`` = 140 bytes a
+        line and ``CELL_BYTES`` = 75 bytes a cell of those.
 
     See Also
     --------
@@ -520,7 +685,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       ``,``, a column holding a comma is read with decimal commas throughout (``1,5``), and
       a ``.`` in it (a thousands separator, ``1.234,5``) is refused. There, a column
       holding both a whole number of three digits and a number such as ``1.001`` or
-      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous.
+      ``1,001`` (the mark may group thousands: 998 then 1001) is refused as ambiguous, and
+      so is, with ``;`` (the European convention), a column whose every number with a
+      ``.`` has three digits after it (``1.001`` and ``2.500``: 1001 and 2500, or 1.001
+      and 2.5?); a number with any other count of decimals (``1.5``) decides for the
+      decimal point. ``decimal`` says which reading is meant.
       Cells with ``_``,
       ``%``, hexadecimal, empty cells and non-finite values (``nan``, ``inf``) are refused.
     - **Missing values.** A cell of the column that is empty or one of
@@ -530,8 +699,9 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       a note counts the rows dropped.
     - **Dates.** The ``date_column`` named, else a column named ``date``, else ``datetime``,
       else ``timestamp`` (in any case), else the first column whose first cell is a date
-      (with a note), else none. Each cell is ``YYYY-MM-DD``, optionally
-      with a time ``HH:MM`` or ``HH:MM:SS`` after a space or a ``T``, without a time zone;
+      (with a note), else none; ``date_column=False`` (``--no-dates``) reads no dates.
+      Each cell is ``YYYY-MM-DD``, optionally with a time ``HH:MM`` or ``HH:MM:SS`` after
+      a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
       ``datetime64[s]`` when some time of day is not midnight.
     - **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
@@ -547,6 +717,13 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
       refused at its first such row, as is a column that looks like neither (e.g. a positive
       volume that jumps like iid draws): the error says which ``kind`` (``--kind``) to pass.
+      ``"auto"`` cannot tell a yield or an interest rate from a price (both are positive,
+      persistent levels): a column named like one (``yield`` in its name, or a FRED series
+      such as ``DGS10``, ``DTB3``, ``DFF``, see ``YIELD_NAME``) that it would take for prices
+      is refused, and so is one it would take for returns with a lag-1 autocorrelation
+      above ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``);
+      other such returns get a note. Say ``kind`` for such a column: its log
+      changes are not the returns of a position.
 
     Examples
     --------
@@ -568,14 +745,17 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
         raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}.")
     if missing not in MISSING:
         raise ValueError(f"missing must be one of {', '.join(MISSING)}; got {missing!r}.")
-    table = _read_table(path)
-    index, notes = _column_index(table, column), []
-    dropped = None
-    if missing == "drop":
-        table, dropped = _drop_missing(table, index, column)
-        notes += [dropped] if dropped else []
-    values = _read_values(table, index, column)
-    lines = np.array([line for line, _ in table.rows])
+    if decimal is not None and decimal not in DECIMALS[1:]:
+        raise ValueError(f"decimal must be None, '.' or ','; got {decimal!r}.")
+    if not (date_column is None or date_column is False or isinstance(date_column, str)):
+        raise ValueError("date_column must be a column name (str), None (found from the "
+                         f"columns) or False (no dates); got {date_column!r}.")
+    table = _read_table(path, column, date_column, missing)
+    _column_index(table.header, table.path, column)  # refused here if it is not there
+    dropped, notes = table.dropped, []
+    notes += [dropped] if dropped else []
+    values = _read_values(table, column, decimal)
+    lines = np.array([line for line, _, _ in table.rows])
     date_index, note = _date_index(table, date_column)
     notes += [note] if note else []
     dates = None

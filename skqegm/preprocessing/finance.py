@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_array
 from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
-from ..utils._validation import as_1d, check_int
+from ..utils._validation import as_1d, check_int, check_not_strings, holds_booleans
 
 
 def log_returns(prices):
@@ -15,8 +15,9 @@ def log_returns(prices):
     Parameters
     ----------
     prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
-        Strictly positive, finite prices in time order (at least two rows); a pandas
-        index of dates (or of ISO date strings) must be strictly increasing.
+        Strictly positive, finite prices in time order (at least two rows; booleans are
+        refused); a pandas index of dates (or of ISO date strings) must be strictly
+        increasing.
 
     Returns
     -------
@@ -31,6 +32,7 @@ def log_returns(prices):
     >>> log_returns(np.array([100.0, 110.0, 99.0])).round(4)
     array([ 0.0953, -0.1054])
     """
+    _check_numbers(prices, "prices")
     check_time_order(prices, "prices")
     values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
                          input_name="prices")
@@ -49,6 +51,15 @@ def log_returns(prices):
     if returns.ndim == 1:
         return pd.Series(returns, index=index, name=prices.name)
     return pd.DataFrame(returns, index=index, columns=prices.columns)
+
+
+def _check_numbers(values, name):
+    # check_array reads True as 1.0: a flag column passed by mistake gave log returns of 0
+    # and lagged "returns" of 0 and 1, silently.
+    if holds_booleans(values):
+        raise ValueError(f"{name} must hold real numbers; got booleans.")
+    # and reads numeric strings silently, as the rest of skqegm does not
+    check_not_strings(values, name)
 
 
 def _check_windows(values, name, min_value):
@@ -102,8 +113,8 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     Parameters
     ----------
     returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
-        Returns in time order, finite; a pandas index of dates (or of ISO date
-        strings) must be strictly increasing. A single column counts as 1-D (a
+        Returns in time order, finite (booleans are refused); a pandas index of dates
+        (or of ISO date strings) must be strictly increasing. A single column counts as 1-D (a
         one-column frame as its Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
@@ -139,6 +150,7 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
         raise ValueError("lags and vol_windows cannot both be empty: X would have no column.")
     if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
         returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
+    _check_numbers(returns, "returns")
     check_time_order(returns, "returns")
     r = as_1d(check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                           input_name="returns"), "returns")

@@ -1,5 +1,8 @@
 """The paper's per-domain preprocessing, chained before an estimator."""
 
+import numbers
+
+import numpy as np
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
@@ -24,10 +27,94 @@ def _non_numeric_columns(X):
     return _NON_NUMERIC(X)
 
 
+def _check_categorical_features(columns):
+    """Refuse a ``categorical_features`` that no ``X`` can match (checked before any fit)."""
+    if isinstance(columns, (str, bytes, numbers.Number)):
+        raise ValueError(f"categorical_features must be a list of column names or indices; "
+                         f"got {columns!r} (one column: pass [{columns!r}]).")
+    try:
+        values = list(columns)
+    except TypeError:
+        raise ValueError("categorical_features must be a list of column names (str) or "
+                         "indices (int), a boolean mask, a callable or None; got "
+                         f"{type(columns).__name__}.") from None
+    masks = all(isinstance(v, (bool, np.bool_)) for v in values)
+    names = all(isinstance(v, str) for v in values)
+    indices = all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                  for v in values)
+    if not (masks or names or indices):
+        raise ValueError("categorical_features must hold column names (str), column indices "
+                         f"(int) or a boolean mask, one kind only; got {values!r}.")
+    if not masks and len(set(values)) != len(values):
+        raise ValueError(f"categorical_features must not repeat a column; got {values!r}.")
+
+
+class _CategoricalColumns:
+    """``categorical_features`` as given, checked against ``X`` when it is fitted.
+
+    A callable column selection of :class:`~sklearn.compose.ColumnTransformer`, called
+    once in ``fit``: a name or index that is not a column of ``X`` gets a message naming
+    the parameter and the columns ``X`` has, where scikit-learn's came from deep inside
+    ("all features must be in [0, 1] or [-2, 0]").
+    """
+
+    def __init__(self, columns):
+        self.columns = columns
+
+    def __call__(self, X):
+        values = list(self.columns)
+        names = list(X.columns) if hasattr(X, "columns") else None
+        n_columns = np.shape(X)[1]
+        if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+            if len(values) != n_columns:
+                raise ValueError(f"categorical_features is a boolean mask of {len(values)} "
+                                 f"columns; X has {n_columns}.")
+            return self.columns
+        for value in values:
+            if isinstance(value, str) and names is None:
+                raise ValueError(f"categorical_features names the column {value!r}, but X "
+                                 f"has no column names ({type(X).__name__} of {n_columns} "
+                                 "columns); pass the categorical columns' indices, e.g. "
+                                 "[1, 2, 3] for load_intrusion's numpy output.")
+            if isinstance(value, str) and value not in names:
+                raise ValueError(f"categorical_features holds {value!r}, which is not a "
+                                 f"column of X; its columns are: "
+                                 f"{', '.join(map(str, names))}.")
+            if not isinstance(value, str) and not -n_columns <= value < n_columns:
+                raise ValueError(f"categorical_features holds {value}, which is not a "
+                                 f"column index of X: X has {n_columns} columns (0 to "
+                                 f"{n_columns - 1}, or negative from the end).")
+        _check_no_text_left(X, values, names, n_columns)
+        return self.columns
+
+    def __repr__(self):  # the pipeline's repr shows the columns as given
+        return repr(self.columns)
+
+
+def _check_no_text_left(X, values, names, n_columns):
+    """Refuse a column of text left out of ``categorical_features``: it would be scaled."""
+    chosen = {names.index(v) if isinstance(v, str) else v % n_columns for v in values}
+    for j in sorted(set(range(n_columns)) - chosen):
+        if names is not None:  # a DataFrame: pandas is there
+            from pandas.api.types import is_numeric_dtype
+
+            text = not is_numeric_dtype(X.iloc[:, j])  # object, string, category
+        else:  # an object array such as load_intrusion's: its first row says
+            text = len(X) > 0 and isinstance(np.asarray(X[:1], dtype=object)[0, j], str)
+        if text:
+            name = repr(names[j]) if names is not None else f"index {j}"
+            raise ValueError(f"the column {name} of X holds text but is not in "
+                             f"categorical_features; every other column is standardised, "
+                             "which needs numbers: add it to categorical_features.")
+
+
 def _intrusion_preprocessor(categorical_features):
     if categorical_features is None:
         # Without explicit columns, the non-numeric columns of a DataFrame are categorical.
         categorical_features = _non_numeric_columns
+    elif not callable(categorical_features):
+        _check_categorical_features(categorical_features)
+        categorical_features = _CategoricalColumns(categorical_features)
     encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     return ColumnTransformer(
         [("categorical", encoder, categorical_features)],
@@ -64,7 +151,10 @@ def make_tail_pipeline(estimator, kind="finance", categorical_features=None):
 default=None
         Categorical columns for ``kind="intrusion"``, in any form that
         :class:`~sklearn.compose.ColumnTransformer` accepts. ``None`` selects the
-        non-numeric columns of a DataFrame. Must be ``None`` for the other kinds.
+        non-numeric columns of a DataFrame. A single name or index (not in a list), or a
+        list mixing names and indices, is refused here; a name or index that is not a
+        column of ``X``, or names for an ``X`` without column names, is refused in
+        ``fit`` with the columns ``X`` has. Must be ``None`` for the other kinds.
 
     Returns
     -------

@@ -436,6 +436,32 @@ def as_1d(values, name):
                      f"shape {values.shape}.{hint}")
 
 
+def holds_booleans(x):
+    """Whether ``x`` is a boolean, or an array, list, Series or DataFrame of booleans.
+
+    numpy and scikit-learn read ``True`` as 1.0: a flag array passed where numbers are
+    due would be used silently. A DataFrame counts when any of its columns is boolean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skqegm.utils._validation import holds_booleans
+    >>> holds_booleans([True, False]), holds_booleans(np.array([1.0, 0.0]))
+    (True, False)
+    """
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    if not hasattr(x, "dtype") and hasattr(x, "dtypes"):  # a DataFrame: one dtype a column
+        return any(getattr(dtype, "kind", None) == "b" for dtype in x.dtypes)
+    if hasattr(x, "dtype"):
+        kind = getattr(x.dtype, "kind", None)
+        if kind == "O" and getattr(x, "size", 0) > 0:  # an object array of flags
+            return all(isinstance(v, (bool, np.bool_)) for v in np.asarray(x).flat)
+        return kind == "b"
+    return (isinstance(x, (list, tuple)) and len(x) > 0
+            and all(isinstance(v, (bool, np.bool_)) for v in x))
+
+
 def check_forecast(x, name, n_samples, against="y"):
     """``x`` as a float array of shape ``(n_samples,)``: a number is repeated.
 
@@ -460,11 +486,7 @@ def check_forecast(x, name, n_samples, against="y"):
         If ``x`` holds anything but finite real numbers (booleans included), or is
         neither a number nor of length ``n_samples``.
     """
-    flags = (isinstance(x, (bool, np.bool_)) or getattr(getattr(x, "dtype", None), "kind",
-                                                          None) == "b"
-             or isinstance(x, (list, tuple)) and len(x) > 0
-             and all(isinstance(v, (bool, np.bool_)) for v in x))
-    if flags:
+    if holds_booleans(x):
         # A flag array passed where the forecast goes: True would be read as 1.0.
         raise ValueError(f"{name} must hold forecasts (real numbers); got booleans.")
     values = check_real_array(x, name)
