@@ -69,6 +69,58 @@ def lagged_returns(estimator, X):
     return X[:, estimator.lag_column]
 
 
+def headroom_exponent(values, scale):
+    """The ``k >= 0`` for which ``values * scale / 2**k`` stay within about 1 in size.
+
+    The volatility filters square their scaled inputs: rows far beyond the training
+    returns' scale (a lag column in other units, ~1e250 times larger) overflowed to inf
+    and NaN. Their recursions are linear in the squared inputs and their state, so they
+    run as well in units ``2**k`` times larger; ``k = 0`` (every row within the
+    training scale) is the computation as it always was, bit for bit.
+    """
+    peak = float(np.max(np.abs(values))) if values.size else 0.0
+    if not np.isfinite(peak) or peak == 0.0:
+        return 0
+    return max(0, int(np.frexp(peak)[1]) + int(np.frexp(scale)[1]))
+
+
+def to_units(values, scale, k):
+    """``values * scale / 2**k``, with no overflow on the way."""
+    if k == 0:
+        return values * scale
+    mantissa, exponent = np.frexp(scale)
+    with np.errstate(under="ignore"):  # ordinary rows beside huge ones: refused later
+        return np.ldexp(values * mantissa, int(exponent) - k)
+
+
+def from_units(values, scale, k):
+    """``values / scale * 2**k`` (the inverse of :func:`to_units`), inf where it overflows."""
+    if k == 0:
+        return values / scale
+    mantissa, exponent = np.frexp(scale)
+    with np.errstate(over="ignore", under="ignore"):
+        return np.ldexp(values / mantissa, k - int(exponent))
+
+
+def check_forecast_finite(estimator, X, values, what, lost=None):
+    """``values``, or a ``ValueError`` when a forecast from finite inputs overflowed (or,
+    where ``lost`` flags them, lost its small terms to underflow), naming the lagged
+    returns' size against the training returns' volatility."""
+    bad = ~np.isfinite(values) if lost is None else ~np.isfinite(values) | lost
+    if not bad.any():
+        return values
+    lagged = np.abs(lagged_returns(estimator, X))
+    trained = float(np.max(estimator.conditional_volatility_))
+    raise ValueError(
+        f"{type(estimator).__name__}.{what}: {int(np.sum(bad))} of {np.size(values)} "
+        "forecasts cannot be computed in float64 (they overflow, or an ordinary row "
+        "underflows after a huge one). The lagged returns (column "
+        f"lag_column={estimator.lag_column} of X) reach {np.max(lagged):.3g}, against "
+        f"a largest training volatility of {trained:.3g} (conditional_volatility_): "
+        "pass X in the units of the training returns, as make_lagged_features builds it."
+    )
+
+
 def empirical_tail(values, level, axis=-1):
     """VaR and ES (positive losses) of the empirical distribution of ``values``.
 
@@ -118,7 +170,9 @@ class LocationScaleRiskMixin:
         """
         level = check_confidence_level(level)
         quantile, _ = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * quantile)
+        with np.errstate(over="ignore", invalid="ignore"):
+            var = -(self._mu + self.predict_volatility(X) * quantile)
+        return check_forecast_finite(self, X, var, "predict_var")
 
     def predict_es(self, X, level=0.99):
         """Expected shortfall at ``level``, a positive loss: ``-(mu + sigma e)``.
@@ -136,7 +190,11 @@ class LocationScaleRiskMixin:
         """
         level = check_confidence_level(level)
         _, tail_mean = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * tail_mean)
+        with np.errstate(over="ignore", invalid="ignore"):
+            es = -(self._mu + self.predict_volatility(X) * tail_mean)
+        if not np.isfinite(tail_mean):  # a tail without a mean: inf, warned at fit
+            return es
+        return check_forecast_finite(self, X, es, "predict_es")
 
     def sample_y(self, X, n_draws=1000, random_state=None):
         """Draws of each row's one-day-ahead return, ``mu + sigma z``.
@@ -164,4 +222,6 @@ class LocationScaleRiskMixin:
                      f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
         rng = check_random_state(random_state)
-        return self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
+        with np.errstate(over="ignore", invalid="ignore"):
+            draws = self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
+        return check_forecast_finite(self, X, draws, "sample_y")
