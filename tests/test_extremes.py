@@ -401,6 +401,36 @@ def test_bootstrap_intervals_need_X(kde_rain):
         return_level(kde_rain, 10.0, method="delta")
 
 
+class _CountingSampler(_ExponentialSampler):
+    """Keeps scikit-learn's n_samples_fit_ (as neighbours estimators do)."""
+
+    def fit(self, X, y=None):
+        self.n_samples_fit_ = len(X)
+        return super().fit(X)
+
+
+def test_an_X_that_cannot_be_the_training_data_is_refused(rain, gpd_rain, kde_rain):
+    # The bootstrap refitted on whatever X it was given: an interval about other data.
+    x = rain.reshape(-1, 1)
+    shifted = np.vstack([x[:-1], [[x[-1, 0] + 0.5]]])  # one value moved, the count kept
+    fewer_dry_days = np.delete(rain, np.flatnonzero(rain == 0)[:100])  # the same tails
+    for model, X, why in [
+            (gpd_rain, fewer_dry_days, r"it has 17431 rows, where the fit's tail fractions imply "
+                                    r"17531"),
+            (gpd_rain, 2 * rain, r"0 and 1046 of its values lie below and above the "
+                                 r"thresholds 0 and 30, where the training data had 0 "
+                                 r"and 152"),
+            (kde_rain, shifted, r"its 17531 values are not the 17531 values its tree holds"),
+            (_CountingSampler().fit(x[:50]), x[:60], r"it has 60 rows, where the fit had 50")]:
+        for function, at in ((return_level, 10.0), (return_period, 60.0)):
+            with pytest.raises(ValueError, match=f"X must be the data {type(model).__name__}"
+                                                 f" was fitted on, and cannot be: {why}"):
+                function(model, at, X=X, method="bootstrap", n_bootstrap=2)
+    # The training data pass, in any order (the refits draw rows independently).
+    result = return_level(kde_rain, 2.0, X=rain[::-1], n_bootstrap=2, n_draws=80_000)
+    assert result.method == "bootstrap"
+
+
 def test_too_few_or_too_many_draws_are_refused(kde_rain, monkeypatch):
     with pytest.raises(ValueError, match="n_draws=1000 resolves no return level"):
         return_level(kde_rain, 10.0, confidence_level=None, n_draws=1000)

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..exceptions import ExtrapolationWarning
 from ..utils._validation import check_int, check_option, check_random_state, check_real
-from ._bootstrap import bootstrap, percentile_interval
+from ._bootstrap import bootstrap, percentile_interval, training_data_mismatch
 from ._draws import (
     DRAWS_BEYOND,
     PERIOD_DRAWS,
@@ -150,7 +150,7 @@ def _check_estimator(estimator):
     check_one_feature(estimator)
 
 
-def _check_X(X):
+def _check_X(X, estimator):
     if X is None:
         return None
     X = check_array(X, ensure_2d=False, dtype=np.float64, input_name="X")
@@ -158,6 +158,12 @@ def _check_X(X):
     if X.shape[1] != 1:
         raise ValueError(f"X must be the estimator's training data, one feature; got an "
                          f"array of shape {X.shape}.")
+    # The refits resample X and the record length is len(X): other data would give an
+    # interval (and a warning) about a model that was never fitted.
+    why = training_data_mismatch(estimator, X)
+    if why is not None:
+        raise ValueError(f"X must be the data {type(estimator).__name__} was fitted on, and "
+                         f"cannot be: {why}. Pass the training data as X.")
     return X
 
 
@@ -384,6 +390,10 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
     X : array-like of shape (n_samples,) or (n_samples, 1), default=None
         The training data of ``estimator``: needed for bootstrap intervals (else a
         ``ValueError``), and gives the record length for the extrapolation warning.
+        Other data are refused where the estimator's fitted attributes show it (a
+        generalized Pareto model's counts beyond its thresholds and the rows they imply,
+        scikit-learn's ``n_samples_fit_``, a kernel density's ``tree_.data``); a
+        sampler that keeps nothing of its data cannot tell.
     confidence_level : float or None, default=0.95
         Coverage of the interval, in (0, 1); ``None`` for the point estimate alone (then
         ``lower`` and ``upper`` are NaN and ``X`` is not needed).
@@ -412,7 +422,8 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
     ------
     ValueError
         A ``return_period`` not above one observation, an option out of range, an
-        estimator of several features, a bootstrap interval without ``X``, a delta
+        estimator of several features, a bootstrap interval without ``X``, an ``X``
+        that cannot be the estimator's training data, a delta
         interval for a period whose level lies in a generalized Pareto model's body, or
         an ``n_draws`` too small; :class:`~skqegm.exceptions.MemoryLimitError` (a
         ``ValueError``) when the draws needed do not fit in memory.
@@ -453,7 +464,7 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
                                            method, n_bootstrap, n_draws)
     _check_estimator(estimator)
     periods = _check_periods(return_period, observations_per_year)
-    X = _check_X(X)
+    X = _check_X(X, estimator)
     interval = _interval_method(estimator, method, confidence_level, X)
     probability = 1.0 / (periods * observations_per_year)
     if interval == "delta":
@@ -497,7 +508,8 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
     side : {"upper", "lower"}, default="upper"
         ``"upper"``: exceedances above ``level``; ``"lower"``: values below it.
     X : array-like of shape (n_samples,) or (n_samples, 1), default=None
-        The training data of ``estimator``, needed for bootstrap intervals.
+        The training data of ``estimator``, needed for bootstrap intervals; other data
+        are refused where the estimator shows it (see :func:`return_level`).
     confidence_level : float or None, default=0.95
         Coverage of the interval, in (0, 1); ``None`` for the point estimate alone.
     method : {"auto", "delta", "bootstrap"}, default="auto"
@@ -519,7 +531,8 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
     ------
     ValueError
         A non-finite ``level``, an option out of range, an estimator of several
-        features, a bootstrap interval without ``X``, or a delta interval for a level
+        features, a bootstrap interval without ``X``, an ``X`` that cannot be the
+        estimator's training data, or a delta interval for a level
         inside a generalized Pareto model's body.
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
@@ -545,7 +558,7 @@ def return_period(estimator, level, *, observations_per_year=365.25, side="upper
                                            method, n_bootstrap, n_draws)
     _check_estimator(estimator)
     levels = _real_array(level, "level")
-    X = _check_X(X)
+    X = _check_X(X, estimator)
     interval = _interval_method(estimator, method, confidence_level, X)
     if interval == "delta":
         period, lower, upper = _delta_periods(estimator, levels, side, observations_per_year,
