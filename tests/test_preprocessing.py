@@ -486,7 +486,7 @@ def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
     # 3 rare rows in 100 passed the check of 3 members, and the test part got none.
     X = np.arange(100).reshape(-1, 1)
     y = (np.arange(100) < 3).astype(int)
-    with pytest.raises(ValueError, match=r"class 1 \(3 members\) gets no member in the "
+    with pytest.raises(ValueError, match=r"class 1 \(3 members\) can get no member in the "
                                          r"test part \(15 rows"):
         train_val_test_split(X, y, stratify=y, random_state=0)
     y[:7] = 1  # 7 x 0.15 = 1.05: one rare row in each of validation and test
@@ -497,6 +497,23 @@ def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
     # classes = 2").
     with pytest.raises(ValueError, match="stratify has 2 classes, more than the 1 rows"):
         train_val_test_split(X[:6], stratify=np.repeat([0, 1], 3), random_state=0)
+
+
+def test_stratified_refusals_depend_on_the_counts_not_the_seed():
+    # scikit-learn gives a class the floor of its share, and the last rows to the largest
+    # remainders, breaking ties at random: with classes of 10, 4 and 7 rows, seeds 1, 2
+    # and 7 of 0-11 left class 1 or 2 out of a part (refused), the others did not.
+    y = np.repeat([0, 1, 2], [10, 4, 7])
+    X = np.arange(len(y)).reshape(-1, 1)
+    for seed in range(12):
+        with pytest.raises(ValueError, match=r"can get no member in the .* refused for every "
+                                             r"random_state"):
+            train_val_test_split(X, y, stratify=y, random_state=seed)
+    # Classes of 6, 9 and 9: a tie-break too, but each outcome fills every part.
+    y = np.repeat([0, 1, 2], [6, 9, 9])
+    for seed in range(12):
+        parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=seed)
+        assert all(len(np.unique(part)) == 3 for part in parts[3:])
 
 
 @pytest.mark.parametrize("missing", [None, pd.NA, np.nan])
