@@ -15,6 +15,7 @@ from skqegm.preprocessing import (
     make_lagged_features,
     make_tail_labels,
     make_tail_pipeline,
+    splits,
     train_val_test_split,
 )
 
@@ -514,6 +515,18 @@ def test_stratified_refusals_depend_on_the_counts_not_the_seed():
     for seed in range(12):
         parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=seed)
         assert all(len(np.unique(part)) == 3 for part in parts[3:])
+
+
+def test_stratified_refusals_without_listing_the_tie_breaks(monkeypatch):
+    # Beyond 10,000 tie-breaks the first split is bounded for each class: cautious, and
+    # still independent of the seed.
+    monkeypatch.setattr(splits, "_MAX_OUTCOMES", 0)
+    y = np.repeat([0, 1, 2], [10, 4, 7])
+    with pytest.raises(ValueError, match="refused for every random_state"):
+        train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=0)
+    y = np.repeat([0, 1], [60, 40])
+    parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=0)
+    assert [int(part.sum()) for part in parts[3:]] == [28, 6, 6]
 
 
 @pytest.mark.parametrize("missing", [None, pd.NA, np.nan])

@@ -1,7 +1,6 @@
 """The paper's 70 / 15 / 15 train / validation / test split."""
 
 import itertools
-import math
 import numbers
 
 import numpy as np
@@ -75,72 +74,89 @@ def _check_parts_hold_every_class(stratify, n_val, n_test):
         )
 
 
-# Joint tie-breaks enumerated by _check_every_class_can_fill_every_part before it falls
-# back to bounds for each class on its own.
+# First-split tie-breaks listed by _fewest_per_part before it falls back to bounds.
 _MAX_OUTCOMES = 10_000
 
 
-def _mode_outcomes(counts, n_draws):
-    """Every allocation of ``n_draws`` rows to classes of ``counts`` that scikit-learn's
-    stratified split can make, or ``None`` when there are more than ``_MAX_OUTCOMES``.
+def _shares(counts, n_draws):
+    """scikit-learn's stratified allocation before its tie-break (``_approximate_mode``,
+    the same float operations): the floors of the shares, the rows left to add, and the
+    remainders that decide which classes get them."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    return floored, int(n_draws - floored.sum()), continuous - floored
+
+
+def _allocation_range(counts, n_draws):
+    """The fewest and most rows each class can get of ``n_draws``, over every tie-break.
 
     scikit-learn (``StratifiedShuffleSplit``, through ``train_test_split``) gives each
     class the floor of its share, then one row more to the classes with the largest
-    remainders; only a tie between equal remainders is broken at random. This is that
-    rule, the same float operations, with every tie-break.
+    remainders; only a tie between equal remainders is broken at random.
     """
-    continuous = counts / counts.sum() * n_draws
-    floored = np.floor(continuous)
-    need = int(n_draws - floored.sum())
-    if need <= 0:
-        return [floored.astype(int)]
-    remainder = continuous - floored
-    for value in np.sort(np.unique(remainder))[::-1]:
+    low, need, remainder = _shares(counts, n_draws)
+    high = low.copy()
+    for value in np.sort(np.unique(remainder))[::-1] if need > 0 else ():
         (tied,) = np.where(remainder == value)
-        if len(tied) > need:  # the random tie-break: any `need` of them
-            if math.comb(len(tied), need) > _MAX_OUTCOMES:
+        high[tied] += 1
+        if len(tied) > need:  # any `need` of them: the random tie-break
+            break
+        low[tied] += 1
+        need -= len(tied)
+        if need == 0:
+            break
+    return low, high
+
+
+def _allocations(counts, n_draws):
+    """Every allocation scikit-learn can make, up to swapping classes of equal counts
+    (which the check treats alike), or ``None`` beyond ``_MAX_OUTCOMES``."""
+    floored, need, remainder = _shares(counts, n_draws)
+    for value in np.sort(np.unique(remainder))[::-1] if need > 0 else ():
+        (tied,) = np.where(remainder == value)
+        if len(tied) > need:
+            # Which of the tied get a row, as how many of each count: the rest is symmetry.
+            groups = [tied[counts[tied] == c] for c in np.unique(counts[tied])]
+            splits = [m for m in itertools.product(*(range(len(g) + 1) for g in groups))
+                      if sum(m) == need]
+            if len(splits) > _MAX_OUTCOMES:
                 return None
             outcomes = []
-            for chosen in itertools.combinations(tied, need):
+            for split in splits:
                 outcome = floored.copy()
-                outcome[list(chosen)] += 1
-                outcomes.append(outcome.astype(int))
+                for group, m in zip(groups, split, strict=True):
+                    outcome[group[:m]] += 1
+                outcomes.append(outcome)
             return outcomes
         floored[tied] += 1
         need -= len(tied)
         if need == 0:
             break
-    return [floored.astype(int)]
-
-
-def _class_parts(counts, n_train, n_val, n_test):
-    """Each reachable ``(train, val, test)`` allocation of the classes (rows of counts),
-    or ``None`` when there are too many tie-breaks to list."""
-    rests = _mode_outcomes(counts, counts.sum() - n_test)  # the first split's training part
-    if rests is None:
-        return None
-    parts = []
-    for rest in rests:
-        trains = _mode_outcomes(rest, n_train)
-        if trains is None or len(parts) + len(trains) > _MAX_OUTCOMES:
-            return None
-        parts.extend((train, rest - train, counts - rest) for train in trains)
-    return parts
+    return [floored]
 
 
 def _fewest_per_part(counts, n_train, n_val, n_test):
-    """The fewest rows each class can get in each part, ``(3, n_classes)``: from every
-    tie-break where they can be listed, else from bounds that hold for any tie-break
-    (each class gets the floor of its share, or one row more)."""
-    parts = _class_parts(counts, n_train, n_val, n_test)
-    if parts is not None:
-        return np.min(np.array(parts), axis=0)
-    n_rest = counts.sum() - n_test
-    rest_low = np.floor(counts / counts.sum() * n_rest)
-    rest_high = np.ceil(counts / counts.sum() * n_rest)
-    train_low = np.floor(rest_low / n_rest * n_train)
-    train_high = np.ceil(rest_high / n_rest * n_train)
-    return np.stack([train_low, rest_low - train_high, counts - rest_high])
+    """The fewest rows each class can get in the training, validation and test parts,
+    shape ``(3, n_classes)``, over every tie-break of the two stratified splits.
+
+    The first split keeps ``rest`` of each class for training and validation (its test
+    part is the others); the second takes ``n_train`` of ``rest``. The second split's
+    range is exact for each class given ``rest``; ``rest`` is listed exactly where its
+    tie-breaks are few enough, else taken at its bounds for each class (which may refuse
+    counts that no seed would leave out).
+    """
+    n_rest = int(counts.sum()) - n_test
+    rests = _allocations(counts, n_rest)
+    if rests is None:
+        rest_low, rest_high = _allocation_range(counts, n_rest)
+        train_low = _allocation_range(rest_low, n_train)[0]
+        train_high = _allocation_range(rest_high, n_train)[1]
+        return np.stack([train_low, rest_low - train_high, counts - rest_high])
+    fewest = []
+    for rest in rests:
+        train_low, train_high = _allocation_range(rest, n_train)
+        fewest.append([train_low, rest - train_high, counts - rest])
+    return np.min(np.array(fewest), axis=0)
 
 
 def _check_every_class_can_fill_every_part(stratify, n_train, n_val, n_test, sizes):
@@ -206,11 +222,11 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     the rest for training, with Python's ``round``: a half goes to the even neighbour,
     so 30 rows give 4 validation and 4 test rows (``30 * 0.15 = 4.5``) and 50 rows give
     8 and 8 (``7.5``), where scikit-learn's ``train_test_split(test_size=0.15)`` takes
-    the ceiling (5 test rows of 30, 8 of 50). The rule is kept as it is: benchmarks and saved results
-    depend on these counts. With ``stratify`` (e.g. the 0/1 rare labels) each part
-    keeps the class proportions, so the rare rate is preserved; with ``shuffle=False``
-    the parts are consecutive blocks in the original order (for time series: train on
-    the past, validate and test on the future).
+    the ceiling (5 test rows of 30, 8 of 50). The rule is kept as it is: benchmarks
+    and saved results depend on these counts. With ``stratify`` (e.g. the 0/1 rare
+    labels) each part keeps the class proportions, so the rare rate is preserved; with
+    ``shuffle=False`` the parts are consecutive blocks in the original order (for time
+    series: train on the past, validate and test on the future).
 
     Parameters
     ----------
