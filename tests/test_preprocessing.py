@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -618,3 +619,20 @@ def test_split_refuses_what_has_no_rows(X):
     # len() of a number raised a TypeError; a string was split into characters
     with pytest.raises(ValueError, match="X must be an array-like of samples"):
         train_val_test_split(X)
+
+
+def test_make_tail_labels_recipe_labels_the_events_of_tail_risk_estimator():
+    # The docstring's recipe: TailRiskEstimator's default events are the quantile rule at
+    # 0.025 on its training targets, not make_tail_labels' defaults (eq. 8).
+    from skqegm import TailRiskEstimator
+
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 1)), rng.standard_t(4, size=200)
+    model = TailRiskEstimator(latent="gaussian", hidden_layer_sizes=(4,), max_epochs=1,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few epochs
+        model.fit(X, y)
+    np.testing.assert_array_equal(
+        model.rare_events(y), make_tail_labels(y, method="quantile", tail_fraction=0.025))
+    assert make_tail_labels(y).sum() != model.rare_events(y).sum()
