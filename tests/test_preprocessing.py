@@ -511,11 +511,12 @@ def test_stratified_refusals_depend_on_the_counts_not_the_seed():
         with pytest.raises(ValueError, match=r"can get no member in the .* refused for every "
                                              r"random_state"):
             train_val_test_split(X, y, stratify=y, random_state=seed)
-    # Classes of 6, 9 and 9: a tie-break too, but each outcome fills every part.
-    y = np.repeat([0, 1, 2], [6, 9, 9])
-    for seed in range(12):
-        parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=seed)
-        assert all(len(np.unique(part)) == 3 for part in parts[3:])
+    # Classes of 6, 9 and 9, or 30 classes of 7: tie-breaks too (435 in the first split
+    # of the 30), but each outcome fills every part.
+    for y in (np.repeat([0, 1, 2], [6, 9, 9]), np.repeat(np.arange(30), 7)):
+        for seed in range(6):
+            parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=seed)
+            assert all(len(np.unique(part)) == len(np.unique(y)) for part in parts[3:])
 
 
 def test_stratified_refusals_without_listing_the_tie_breaks(monkeypatch):

@@ -28,8 +28,8 @@ def training_data_mismatch(estimator, X):
     """Why ``X`` (shape ``(n, 1)``) cannot be the data ``estimator`` was fitted on, or
     ``None`` where its fitted attributes do not rule it out.
 
-    Only what the estimator's public fitted attributes pin down is checked, so that no
-    training data pass for another: a generalized Pareto tail model's counts beyond its
+    Only what the estimator's public fitted attributes pin down is checked, so that its
+    training data are never refused: a generalized Pareto tail model's counts beyond its
     thresholds (``n_exceedances_``) and the rows they imply (``n_exceedances_ /
     tail_fractions_``); scikit-learn's ``n_samples_fit_``; the data a neighbours tree
     keeps (``tree_.data``, e.g. :class:`~sklearn.neighbors.KernelDensity`). Other
