@@ -110,7 +110,7 @@ def normal_quantile(confidence_level):
 # A tail with 1 to 4 exceedances is exponential (shape fixed at 0, see GPDTailSampler): its
 # shape has no standard error, and the delta method with the shape left out covered the
 # true level of Laplace data in 68-87% of 500 samples at 95% (1-4 exceedances), where the
-# profile likelihood below covered 80-96% (95% from 2 exceedances on).
+# profile likelihood below covered 79-97% (92-97% from 2 exceedances on).
 
 
 def is_exponential_tail(tail):
