@@ -69,52 +69,22 @@ def lagged_returns(estimator, X):
     return X[:, estimator.lag_column]
 
 
-def headroom_exponent(values, scale):
-    """The ``k >= 0`` for which ``values * scale / 2**k`` stay within about 1 in size.
+def check_forecast_finite(estimator, X, values, what):
+    """``values``, or a ``ValueError`` when a forecast from finite inputs overflowed,
+    naming the lagged returns' size against the training returns' volatility.
 
-    The volatility filters square their scaled inputs: rows far beyond the training
-    returns' scale (a lag column in other units, ~1e250 times larger) overflowed to inf
-    and NaN. Their recursions are linear in the squared inputs and their state, so they
-    run as well in units ``2**k`` times larger; ``k = 0`` (every row within the
-    training scale) is the computation as it always was, bit for bit.
+    Rows far beyond the training scale (a lag column in other units, ~1e160 times the
+    returns) overflow the filters' squares: such rows are a mistake of units, refused
+    rather than answered with inf or NaN.
     """
-    peak = float(np.max(np.abs(values))) if values.size else 0.0
-    if not np.isfinite(peak) or peak == 0.0:
-        return 0
-    return max(0, int(np.frexp(peak)[1]) + int(np.frexp(scale)[1]))
-
-
-def to_units(values, scale, k):
-    """``values * scale / 2**k``, with no overflow on the way."""
-    if k == 0:
-        return values * scale
-    mantissa, exponent = np.frexp(scale)
-    with np.errstate(under="ignore"):  # ordinary rows beside huge ones: refused later
-        return np.ldexp(values * mantissa, int(exponent) - k)
-
-
-def from_units(values, scale, k):
-    """``values / scale * 2**k`` (the inverse of :func:`to_units`), inf where it overflows."""
-    if k == 0:
-        return values / scale
-    mantissa, exponent = np.frexp(scale)
-    with np.errstate(over="ignore", under="ignore"):
-        return np.ldexp(values / mantissa, k - int(exponent))
-
-
-def check_forecast_finite(estimator, X, values, what, lost=None):
-    """``values``, or a ``ValueError`` when a forecast from finite inputs overflowed (or,
-    where ``lost`` flags them, lost its small terms to underflow), naming the lagged
-    returns' size against the training returns' volatility."""
-    bad = ~np.isfinite(values) if lost is None else ~np.isfinite(values) | lost
+    bad = ~np.isfinite(values)
     if not bad.any():
         return values
     lagged = np.abs(lagged_returns(estimator, X))
     trained = float(np.max(estimator.conditional_volatility_))
     raise ValueError(
         f"{type(estimator).__name__}.{what}: {int(np.sum(bad))} of {np.size(values)} "
-        "forecasts cannot be computed in float64 (they overflow, or an ordinary row "
-        "underflows after a huge one). The lagged returns (column "
+        "forecasts cannot be computed in float64 (they overflow). The lagged returns (column "
         f"lag_column={estimator.lag_column} of X) reach {np.max(lagged):.3g}, against "
         f"a largest training volatility of {trained:.3g} (conditional_volatility_): "
         "pass X in the units of the training returns, as make_lagged_features builds it."

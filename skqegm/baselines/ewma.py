@@ -22,11 +22,8 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
-    from_units,
-    headroom_exponent,
     lagged_returns,
     residual_tail,
-    to_units,
 )
 from .garch import standardized_tail
 
@@ -187,25 +184,17 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         Returns
         -------
         sigma : ndarray of shape (n_samples,)
-            In the units of ``y``. Rows far beyond the training scale (a lag column in
-            other units) are filtered in larger units, exactly; a forecast that float64
-            cannot hold raises a ``ValueError`` naming the rows' scale and the training
-            volatility, as do :meth:`predict_var`, :meth:`predict_es` and
-            :meth:`sample_y` (never a silent inf or NaN).
+            In the units of ``y``. Rows so far beyond the training scale (a lag column
+            in other units) that float64 cannot hold their forecast raise a
+            ``ValueError`` naming the rows' scale and the training volatility, as do
+            :meth:`predict_var`, :meth:`predict_es` and :meth:`sample_y` (never a
+            silent inf or NaN).
         """
-        raw = lagged_returns(self, X)
-        # Rows far above the training scale run in units 2**k times larger (exact), lest
-        # their squares overflow; the state's share then rounds to nothing.
-        k = headroom_exponent(raw, self._scale)
-        lagged = to_units(raw, self._scale, k)
-        with np.errstate(under="ignore"):
-            start = np.ldexp(self._last_variance, -2 * k)
-        variance = ewma_variance(lagged * lagged, self.decay, start)
-        # In those units a later row of ordinary size may fall below float64's normal
-        # range: refused rather than answered with a rounded-off (or zero) volatility.
-        lost = (variance < np.finfo(np.float64).tiny) if k else None
-        sigma = from_units(np.sqrt(variance), self._scale, k)
-        return check_forecast_finite(self, X, sigma, "predict_volatility", lost)
+        lagged = lagged_returns(self, X) * self._scale
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            sigma = np.sqrt(ewma_variance(lagged * lagged, self.decay,
+                                          self._last_variance)) / self._scale
+        return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _standardized_tail(self, level):
         if self.method == "fhs":

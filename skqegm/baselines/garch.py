@@ -27,11 +27,8 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
-    from_units,
-    headroom_exponent,
     lagged_returns,
     residual_tail,
-    to_units,
 )
 
 _ONE_FIT_AT_A_TIME = threading.Lock()
@@ -384,28 +381,19 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         Returns
         -------
         sigma : ndarray of shape (n_samples,)
-            In the units of ``y``. Rows far beyond the training scale (a lag column in
-            other units) are filtered in larger units, exactly; a forecast that float64
-            cannot hold raises a ``ValueError`` naming the rows' scale and the training
-            volatility, as do :meth:`predict_var`, :meth:`predict_es` and
-            :meth:`sample_y` (never a silent inf or NaN).
+            In the units of ``y``. Rows so far beyond the training scale (a lag column
+            in other units) that float64 cannot hold their forecast raise a
+            ``ValueError`` naming the rows' scale and the training volatility, as do
+            :meth:`predict_var`, :meth:`predict_es` and :meth:`sample_y` (never a
+            silent inf or NaN).
         """
-        with np.errstate(over="ignore"):
-            shocks = np.concatenate([self._shocks, lagged_returns(self, X) - self._mu])
-        # Rows far above the training scale run in units 2**k times larger (exact), lest
-        # their squares overflow: the recursion is linear in omega, the squared shocks
-        # and the variances, which all take the same factor.
-        k = headroom_exponent(shocks, self._scale)
-        with np.errstate(under="ignore"):
-            variance = _variance_recursion(
-                to_units(shocks, self._scale, k), len(self._shocks),
-                np.ldexp(self._variances, -2 * k), np.ldexp(self._omega, -2 * k),
-                self._alpha, self._gamma, self._beta)
-        # In those units a later row of ordinary size may fall below float64's normal
-        # range: refused rather than answered with a rounded-off (or zero) volatility.
-        lost = (variance < np.finfo(np.float64).tiny) if k else None
-        sigma = from_units(np.sqrt(variance), self._scale, k)
-        return check_forecast_finite(self, X, sigma, "predict_volatility", lost)
+        shocks = np.concatenate([self._shocks, lagged_returns(self, X) - self._mu])
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            variance = _variance_recursion(shocks * self._scale, len(self._shocks),
+                                           self._variances, self._omega, self._alpha,
+                                           self._gamma, self._beta)
+            sigma = np.sqrt(variance) / self._scale
+        return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the
