@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from skqegm.preprocessing import (
     make_lagged_features,
     make_tail_labels,
     make_tail_pipeline,
+    splits,
     train_val_test_split,
 )
 
@@ -570,7 +572,7 @@ def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
     # 3 rare rows in 100 passed the check of 3 members, and the test part got none.
     X = np.arange(100).reshape(-1, 1)
     y = (np.arange(100) < 3).astype(int)
-    with pytest.raises(ValueError, match=r"class 1 \(3 members\) gets no member in the "
+    with pytest.raises(ValueError, match=r"class 1 \(3 members\) can get no member in the "
                                          r"test part \(15 rows"):
         train_val_test_split(X, y, stratify=y, random_state=0)
     y[:7] = 1  # 7 x 0.15 = 1.05: one rare row in each of validation and test
@@ -581,6 +583,36 @@ def test_stratified_split_refuses_to_leave_a_class_out_of_a_part():
     # classes = 2").
     with pytest.raises(ValueError, match="stratify has 2 classes, more than the 1 rows"):
         train_val_test_split(X[:6], stratify=np.repeat([0, 1], 3), random_state=0)
+
+
+def test_stratified_refusals_depend_on_the_counts_not_the_seed():
+    # scikit-learn gives a class the floor of its share, and the last rows to the largest
+    # remainders, breaking ties at random: with classes of 10, 4 and 7 rows, seeds 1, 2
+    # and 7 of 0-11 left class 1 or 2 out of a part (refused), the others did not.
+    y = np.repeat([0, 1, 2], [10, 4, 7])
+    X = np.arange(len(y)).reshape(-1, 1)
+    for seed in range(12):
+        with pytest.raises(ValueError, match=r"can get no member in the .* refused for every "
+                                             r"random_state"):
+            train_val_test_split(X, y, stratify=y, random_state=seed)
+    # Classes of 6, 9 and 9, or 30 classes of 7: tie-breaks too (435 in the first split
+    # of the 30), but each outcome fills every part.
+    for y in (np.repeat([0, 1, 2], [6, 9, 9]), np.repeat(np.arange(30), 7)):
+        for seed in range(6):
+            parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=seed)
+            assert all(len(np.unique(part)) == len(np.unique(y)) for part in parts[3:])
+
+
+def test_stratified_refusals_without_listing_the_tie_breaks(monkeypatch):
+    # Beyond 10,000 tie-breaks the first split is bounded for each class: cautious, and
+    # still independent of the seed.
+    monkeypatch.setattr(splits, "_MAX_OUTCOMES", 0)
+    y = np.repeat([0, 1, 2], [10, 4, 7])
+    with pytest.raises(ValueError, match="refused for every random_state"):
+        train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=0)
+    y = np.repeat([0, 1], [60, 40])
+    parts = train_val_test_split(y.reshape(-1, 1), y, stratify=y, random_state=0)
+    assert [int(part.sum()) for part in parts[3:]] == [28, 6, 6]
 
 
 @pytest.mark.parametrize("missing", [None, pd.NA, np.nan])
@@ -672,3 +704,20 @@ def test_split_refuses_what_has_no_rows(X):
     # len() of a number raised a TypeError; a string was split into characters
     with pytest.raises(ValueError, match="X must be an array-like of samples"):
         train_val_test_split(X)
+
+
+def test_make_tail_labels_recipe_labels_the_events_of_tail_risk_estimator():
+    # The docstring's recipe: TailRiskEstimator's default events are the quantile rule at
+    # 0.025 on its training targets, not make_tail_labels' defaults (eq. 8).
+    from skqegm import TailRiskEstimator
+
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 1)), rng.standard_t(4, size=200)
+    model = TailRiskEstimator(latent="gaussian", hidden_layer_sizes=(4,), max_epochs=1,
+                              random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few epochs
+        model.fit(X, y)
+    np.testing.assert_array_equal(
+        model.rare_events(y), make_tail_labels(y, method="quantile", tail_fraction=0.025))
+    assert make_tail_labels(y).sum() != model.rare_events(y).sum()

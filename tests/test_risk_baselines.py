@@ -378,3 +378,21 @@ def test_evt_refuses_too_few_tail_residuals_and_warns_of_an_infinite_mean(sp500,
         model = GARCHRiskEstimator(method="evt").fit(X[:N_TRAIN], y[:N_TRAIN])
     assert np.all(np.isposinf(model.predict_es(X[N_TRAIN:N_TRAIN + 2], 0.99)))
     assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))
+
+
+@pytest.mark.filterwarnings("error")
+def test_rows_far_beyond_the_training_scale_are_refused(sp500):
+    # A lag column 1e250 times the training returns (fit warns of such a column) gave
+    # inf and NaN forecasts with numpy's overflow warning.
+    X, y = sp500
+    model = GARCHRiskEstimator(dist="normal").fit(X[:N_TRAIN], y[:N_TRAIN])
+    rows = X[N_TRAIN:N_TRAIN + 50].copy()
+    rows[:, 0] *= 1e250
+    for method in ("predict_volatility", "predict_var", "predict_es"):
+        # predict_var / predict_es refuse in the volatility they scale.
+        with pytest.raises(ValueError, match=r"predict_volatility: 50 of 50 forecasts "
+                                             r"cannot be computed.*reach \d\.\d+e\+24\d"):
+            getattr(model, method)(rows)
+    with pytest.raises(ValueError, match="predict_volatility: .* cannot be computed"):
+        model.sample_y(rows, n_draws=3, random_state=0)
+    assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))

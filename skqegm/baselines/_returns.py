@@ -69,6 +69,28 @@ def lagged_returns(estimator, X):
     return X[:, estimator.lag_column]
 
 
+def check_forecast_finite(estimator, X, values, what):
+    """``values``, or a ``ValueError`` when a forecast from finite inputs overflowed,
+    naming the lagged returns' size against the training returns' volatility.
+
+    Rows far beyond the training scale (a lag column in other units, ~1e160 times the
+    returns) overflow the filters' squares: such rows are a mistake of units, refused
+    rather than answered with inf or NaN.
+    """
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    lagged = np.abs(lagged_returns(estimator, X))
+    trained = float(np.max(estimator.conditional_volatility_))
+    raise ValueError(
+        f"{type(estimator).__name__}.{what}: {int(np.sum(bad))} of {np.size(values)} "
+        "forecasts cannot be computed in float64 (they overflow). The lagged returns (column "
+        f"lag_column={estimator.lag_column} of X) reach {np.max(lagged):.3g}, against "
+        f"a largest training volatility of {trained:.3g} (conditional_volatility_): "
+        "pass X in the units of the training returns, as make_lagged_features builds it."
+    )
+
+
 def empirical_tail(values, level, axis=-1):
     """VaR and ES (positive losses) of the empirical distribution of ``values``.
 
@@ -118,7 +140,9 @@ class LocationScaleRiskMixin:
         """
         level = check_confidence_level(level)
         quantile, _ = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * quantile)
+        with np.errstate(over="ignore", invalid="ignore"):
+            var = -(self._mu + self.predict_volatility(X) * quantile)
+        return check_forecast_finite(self, X, var, "predict_var")
 
     def predict_es(self, X, level=0.99):
         """Expected shortfall at ``level``, a positive loss: ``-(mu + sigma e)``.
@@ -136,7 +160,11 @@ class LocationScaleRiskMixin:
         """
         level = check_confidence_level(level)
         _, tail_mean = self._standardized_tail(level)
-        return -(self._mu + self.predict_volatility(X) * tail_mean)
+        with np.errstate(over="ignore", invalid="ignore"):
+            es = -(self._mu + self.predict_volatility(X) * tail_mean)
+        if not np.isfinite(tail_mean):  # a tail without a mean: inf, warned at fit
+            return es
+        return check_forecast_finite(self, X, es, "predict_es")
 
     def sample_y(self, X, n_draws=1000, random_state=None):
         """Draws of each row's one-day-ahead return, ``mu + sigma z``.
@@ -164,4 +192,6 @@ class LocationScaleRiskMixin:
                      f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
         rng = check_random_state(random_state)
-        return self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
+        with np.errstate(over="ignore", invalid="ignore"):
+            draws = self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
+        return check_forecast_finite(self, X, draws, "sample_y")

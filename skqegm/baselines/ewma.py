@@ -18,7 +18,13 @@ from sklearn.utils._param_validation import StrOptions
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool
-from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
+from ._returns import (
+    LocationScaleRiskMixin,
+    check_fit_data,
+    check_forecast_finite,
+    lagged_returns,
+    residual_tail,
+)
 from .garch import standardized_tail
 
 __all__ = ["EWMARiskEstimator"]
@@ -178,11 +184,17 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         Returns
         -------
         sigma : ndarray of shape (n_samples,)
-            In the units of ``y``.
+            In the units of ``y``. Rows so far beyond the training scale (a lag column
+            in other units) that float64 cannot hold their forecast raise a
+            ``ValueError`` naming the rows' scale and the training volatility, as do
+            :meth:`predict_var`, :meth:`predict_es` and :meth:`sample_y` (never a
+            silent inf or NaN).
         """
         lagged = lagged_returns(self, X) * self._scale
-        return np.sqrt(ewma_variance(lagged * lagged, self.decay,
-                                     self._last_variance)) / self._scale
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            sigma = np.sqrt(ewma_variance(lagged * lagged, self.decay,
+                                          self._last_variance)) / self._scale
+        return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _standardized_tail(self, level):
         if self.method == "fhs":

@@ -23,7 +23,13 @@ from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool
 from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
-from ._returns import LocationScaleRiskMixin, check_fit_data, lagged_returns, residual_tail
+from ._returns import (
+    LocationScaleRiskMixin,
+    check_fit_data,
+    check_forecast_finite,
+    lagged_returns,
+    residual_tail,
+)
 
 _ONE_FIT_AT_A_TIME = threading.Lock()
 
@@ -375,13 +381,19 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         Returns
         -------
         sigma : ndarray of shape (n_samples,)
-            In the units of ``y``.
+            In the units of ``y``. Rows so far beyond the training scale (a lag column
+            in other units) that float64 cannot hold their forecast raise a
+            ``ValueError`` naming the rows' scale and the training volatility, as do
+            :meth:`predict_var`, :meth:`predict_es` and :meth:`sample_y` (never a
+            silent inf or NaN).
         """
         shocks = np.concatenate([self._shocks, lagged_returns(self, X) - self._mu])
-        variance = _variance_recursion(shocks * self._scale, len(self._shocks),
-                                       self._variances, self._omega, self._alpha,
-                                       self._gamma, self._beta)
-        return np.sqrt(variance) / self._scale
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            variance = _variance_recursion(shocks * self._scale, len(self._shocks),
+                                           self._variances, self._omega, self._alpha,
+                                           self._gamma, self._beta)
+            sigma = np.sqrt(variance) / self._scale
+        return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the

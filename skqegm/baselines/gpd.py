@@ -103,7 +103,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         inverse of the observed information (the analytic Hessian of the generalized
         Pareto negative log-likelihood at the fit). The thresholds are held fixed (the
         analysis is conditional on them), so they have no standard error.
-        :func:`skqegm.extremes.return_level` uses it for delta-method intervals.
+        :func:`skqegm.extremes.return_level` uses it for delta-method intervals (and,
+        for an exponential tail of 1 to 4 exceedances, takes the exceedance and row
+        counts of its profile-likelihood interval from the fraction's variance).
     bandwidths_ : ndarray of shape (n_features,)
         Kernel bandwidths of the KDE body (``body="kde"`` only).
     n_features_in_ : int

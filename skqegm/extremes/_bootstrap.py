@@ -24,6 +24,51 @@ def _seeded_clone(estimator, seed):
     return model
 
 
+def training_data_mismatch(estimator, X):
+    """Why ``X`` (shape ``(n, 1)``) cannot be the data ``estimator`` was fitted on, or
+    ``None`` where its fitted attributes do not rule it out.
+
+    Only what the estimator's public fitted attributes pin down is checked, so that its
+    training data are never refused: a generalized Pareto tail model's counts beyond its
+    thresholds (``n_exceedances_``) and the rows they imply (``n_exceedances_ /
+    tail_fractions_``); scikit-learn's ``n_samples_fit_``; the data a neighbours tree
+    keeps (``tree_.data``, e.g. :class:`~sklearn.neighbors.KernelDensity`). Other
+    samplers keep nothing of their data, and a different ``X`` goes undetected there.
+    """
+    x = X[:, 0]
+    n_fit = getattr(estimator, "n_samples_fit_", None)
+    if isinstance(n_fit, (int, np.integer)) and n_fit != len(x):
+        return f"it has {len(x)} rows, where the fit had {n_fit} (n_samples_fit_)"
+    data = getattr(getattr(estimator, "tree_", None), "data", None)
+    if data is not None:
+        data = np.asarray(data)
+        # In any order: the refits draw rows independently, so order does not matter.
+        if data.shape != X.shape or not np.array_equal(np.sort(data, axis=0),
+                                                       np.sort(X, axis=0)):
+            return (f"its {len(x)} values are not the {len(data)} values its tree holds "
+                    "(tree_.data)")
+    return _pot_mismatch(estimator, x)
+
+
+def _pot_mismatch(estimator, x):
+    counts = getattr(estimator, "n_exceedances_", None)
+    if counts is None or not hasattr(estimator, "tail_threshold_"):
+        return None
+    (low,), (high,) = np.asarray(estimator.tail_threshold_)
+    beyond = (int(np.sum(x < low)), int(np.sum(x > high)))  # strictly, as counted in fit
+    fitted = tuple(int(c) for c in np.asarray(counts)[:, 0])
+    if beyond != fitted:
+        return (f"{beyond[0]} and {beyond[1]} of its values lie below and above the "
+                f"thresholds {low:.6g} and {high:.6g}, where the training data had "
+                f"{fitted[0]} and {fitted[1]} (n_exceedances_)")
+    for count, fraction in zip(fitted, np.asarray(estimator.tail_fractions_)[:, 0],
+                               strict=True):
+        if count and round(count / fraction) != len(x):
+            return (f"it has {len(x)} rows, where the fit's tail fractions imply "
+                    f"{round(count / fraction)} (n_exceedances_ / tail_fractions_)")
+    return None
+
+
 def bootstrap(estimator, X, statistic, *, n_bootstrap, random_state):
     """``statistic(refit, seed)`` for ``n_bootstrap`` clones of ``estimator``, each fitted
     on ``len(X)`` rows of ``X`` drawn with replacement; an array of shape

@@ -15,7 +15,8 @@ tail), and the exceedance probability of a level ``x`` beyond ``u`` is
 """
 
 import numpy as np
-from scipy.stats import norm
+from scipy.optimize import brentq
+from scipy.stats import chi2, norm
 
 POT_ATTRIBUTES = ("tail_threshold_", "tail_fractions_", "gpd_shape_", "gpd_scale_", "tail_cov_")
 _ROW = {"lower": 0, "upper": 1}
@@ -103,3 +104,110 @@ def delta_se(gradient, cov):
 def normal_quantile(confidence_level):
     """The two-sided standard normal quantile of ``confidence_level``."""
     return float(norm.ppf(0.5 + confidence_level / 2))
+
+
+# -- the exponential tail's profile likelihood ------------------------------------------------
+# A tail with 1 to 4 exceedances is exponential (shape fixed at 0, see GPDTailSampler): its
+# shape has no standard error, and the delta method with the shape left out covered the
+# true level of Laplace data in 68-87% of 500 samples at 95% (1-4 exceedances), where the
+# profile likelihood below covered 79-97% (92-97% from 2 exceedances on).
+
+
+def is_exponential_tail(tail):
+    """Whether ``tail`` is exponential with its shape fixed, not estimated: shape 0, no
+    variance for the shape, a binomial variance for the fraction (1 to 4 exceedances)."""
+    _, fraction, shape, _, cov = tail
+    return bool(shape == 0 and np.isnan(cov[1, 1]) and np.isfinite(cov[0, 0])
+                and cov[0, 0] > 0 and 0 < fraction < 1)
+
+
+def _exponential_counts(tail):
+    """``(k, n)``, exceedances and rows, from the fraction ``k / n`` and its binomial
+    variance ``fraction (1 - fraction) / n`` in ``tail_cov_``."""
+    fraction, cov = tail[1], tail[4]
+    n = round(fraction * (1 - fraction) / cov[0, 0])
+    return round(fraction * n), n
+
+
+def _profile_loglik(excess, log_p, k, n):
+    """Largest log-likelihood of ``k`` of ``n`` rows beyond the threshold, with mean excess
+    1 (in units of the fitted scale), over the exponential tails ``(fraction, scale)``
+    whose level exceeded with probability ``exp(log_p)`` lies ``excess`` beyond it.
+
+    Such a tail has ``fraction = p e^s`` and ``scale = excess / s`` for one
+    ``s in (0, -log p)``, where the binomial-exponential log-likelihood
+    ``k log(fraction) + (n - k) log(1 - fraction) - k log(scale) - k / scale`` is concave
+    in ``s``: its maximum is the root of its derivative.
+    """
+    top = -log_p
+
+    def slope(s):
+        v = log_p + s  # log(fraction), < 0
+        return k + k / s - k / excess + (n - k) * np.exp(v) / np.expm1(v)
+
+    s = brentq(slope, 1e-12 * min(top, excess), top * (1 - 1e-15),
+               xtol=1e-15 * top, rtol=8 * np.finfo(np.float64).eps)
+    return (k * (log_p + s) + (n - k) * np.log(-np.expm1(log_p + s))
+            - k * np.log(excess / s) - k * s / excess)
+
+
+def _deviance_bound(deviance, start, step, limit, critical):
+    """The root of ``deviance(x) = critical`` beyond ``start`` (where it is 0), searched in
+    steps of ``step`` towards ``limit``; ``limit`` itself where it stays below."""
+    inner = start
+    while True:
+        outer = start + step if abs(step) < abs(limit - start) else limit
+        if deviance(outer) > critical:
+            return brentq(lambda x: deviance(x) - critical, inner, outer, xtol=1e-12,
+                          rtol=8 * np.finfo(np.float64).eps)
+        if outer == limit:
+            return limit
+        inner, step = outer, 2 * step
+
+
+def exponential_level_interval(tail, probability, sign, confidence_level):
+    """Profile-likelihood bounds of the levels exceeded with ``probability`` (each below
+    the tail's fraction) of an exponential tail; the lower bound is the threshold where
+    the data do not rule out a level at it."""
+    threshold, fraction, _, scale, _ = tail
+    k, n = _exponential_counts(tail)
+    critical = chi2.ppf(confidence_level, 1)
+    best = k * np.log(fraction) + (n - k) * np.log1p(-fraction) - k
+    lower, upper = [], []
+    for p in np.atleast_1d(probability).ravel():
+        log_p = float(np.log(p))
+        fitted = np.log(fraction) - log_p  # the fitted excess, in units of the scale
+
+        def deviance(log_excess, log_p=log_p):
+            return 2 * (best - _profile_loglik(np.exp(log_excess), log_p, k, n))
+
+        start = float(np.log(fitted))
+        low = _deviance_bound(deviance, start, -1.0, start - 700.0, critical)
+        high = _deviance_bound(deviance, start, 1.0, start + 700.0, critical)
+        lower.append(0.0 if low == start - 700.0 else scale * np.exp(low))
+        upper.append(scale * np.exp(high))
+    shape = np.shape(probability)
+    bounds = (threshold + sign * np.reshape(lower, shape),
+              threshold + sign * np.reshape(upper, shape))
+    return bounds if sign > 0 else bounds[::-1]
+
+
+def exponential_probability_interval(tail, level, sign, confidence_level):
+    """Profile-likelihood bounds of the exceedance probabilities of ``level`` (each beyond
+    the threshold) of an exponential tail: ``(lower, upper)``."""
+    threshold, fraction, _, scale, _ = tail
+    k, n = _exponential_counts(tail)
+    critical = chi2.ppf(confidence_level, 1)
+    best = k * np.log(fraction) + (n - k) * np.log1p(-fraction) - k
+    lower, upper = [], []
+    for x in np.atleast_1d(level).ravel():
+        excess = float(sign * (x - threshold) / scale)
+
+        def deviance(log_p, excess=excess):
+            return 2 * (best - _profile_loglik(excess, log_p, k, n))
+
+        start = float(np.log(fraction) - excess)  # the fitted log probability
+        lower.append(_deviance_bound(deviance, start, -1.0, start - 700.0, critical))
+        upper.append(_deviance_bound(deviance, start, 0.5 * -start, -1e-12, critical))
+    shape = np.shape(level)
+    return np.exp(np.reshape(lower, shape)), np.exp(np.reshape(upper, shape))

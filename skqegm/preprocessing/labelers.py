@@ -263,6 +263,18 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     Thresholds are learned on ``y`` itself; to label a test set with training
     thresholds, fit a :class:`SigmaThresholdLabeler` or :class:`QuantileTailLabeler`.
 
+    The defaults are the paper's finance rule (eq. 8: a crash is a return below the mean
+    minus 2.5 standard deviations), which labels 75 of the 5,030 daily S&P 500 returns
+    of :func:`~skqegm.datasets.load_sp500_returns` (1.5%). :class:`~skqegm.TailRiskEstimator`
+    has its own rare events, by default below the 2.5% quantile of its training
+    targets (126 of those days, the 75 among them): to score its ``predict_rare``,
+    label with its rule, ``make_tail_labels(y, method="quantile", tail_fraction=0.025)``
+    on its training targets, or with its fitted threshold, ``model.rare_events(y)``.
+    ``side`` defaults to ``"lower"`` for both methods, where
+    :class:`QuantileTailLabeler` defaults to ``"upper"`` (the climate rule, eq. 9). The
+    defaults stay as they are: a new default would relabel existing calls silently
+    (scikit-learn changes one only after a deprecation cycle).
+
     Parameters
     ----------
     y : array-like of shape (n_samples,) or (n_samples, 1)
@@ -289,6 +301,12 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     array([0, 0, 0, 0, 0, 1])
     >>> make_tail_labels(list(range(10)), method="quantile", tail_fraction=0.2, side="upper")
     array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1])
+    >>> from skqegm.datasets import load_sp500_returns
+    >>> r = load_sp500_returns()
+    >>> crashes = make_tail_labels(r)  # eq. 8, 2.5 standard deviations
+    >>> events = make_tail_labels(r, method="quantile", tail_fraction=0.025)  # the model's
+    >>> int(crashes.sum()), int(events.sum()), int((crashes & events).sum())
+    (75, 126, 75)
     """
     check_option(method, "method", ("sigma", "quantile"))
     y = as_1d(check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64,

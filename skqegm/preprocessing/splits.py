@@ -1,5 +1,6 @@
 """The paper's 70 / 15 / 15 train / validation / test split."""
 
+import itertools
 import numbers
 
 import numpy as np
@@ -73,6 +74,119 @@ def _check_parts_hold_every_class(stratify, n_val, n_test):
         )
 
 
+# First-split tie-breaks listed by _fewest_per_part before it falls back to bounds.
+_MAX_OUTCOMES = 10_000
+
+
+def _shares(counts, n_draws):
+    """scikit-learn's stratified allocation before its tie-break (``_approximate_mode``,
+    the same float operations): the floors of the shares, the rows left to add, and the
+    remainders that decide which classes get them."""
+    continuous = counts / counts.sum() * n_draws
+    floored = np.floor(continuous)
+    return floored, int(n_draws - floored.sum()), continuous - floored
+
+
+def _allocation_range(counts, n_draws):
+    """The fewest and most rows each class can get of ``n_draws``, over every tie-break.
+
+    scikit-learn (``StratifiedShuffleSplit``, through ``train_test_split``) gives each
+    class the floor of its share, then one row more to the classes with the largest
+    remainders; only a tie between equal remainders is broken at random.
+    """
+    low, need, remainder = _shares(counts, n_draws)
+    high = low.copy()
+    for value in np.sort(np.unique(remainder))[::-1] if need > 0 else ():
+        (tied,) = np.where(remainder == value)
+        high[tied] += 1
+        if len(tied) > need:  # any `need` of them: the random tie-break
+            break
+        low[tied] += 1
+        need -= len(tied)
+        if need == 0:
+            break
+    return low, high
+
+
+def _allocations(counts, n_draws):
+    """Every allocation scikit-learn can make, up to swapping classes of equal counts
+    (which the check treats alike), or ``None`` beyond ``_MAX_OUTCOMES``."""
+    floored, need, remainder = _shares(counts, n_draws)
+    for value in np.sort(np.unique(remainder))[::-1] if need > 0 else ():
+        (tied,) = np.where(remainder == value)
+        if len(tied) > need:
+            # Which of the tied get a row, as how many of each count: the rest is symmetry.
+            groups = [tied[counts[tied] == c] for c in np.unique(counts[tied])]
+            splits = [m for m in itertools.product(*(range(len(g) + 1) for g in groups))
+                      if sum(m) == need]
+            if len(splits) > _MAX_OUTCOMES:
+                return None
+            outcomes = []
+            for split in splits:
+                outcome = floored.copy()
+                for group, m in zip(groups, split, strict=True):
+                    outcome[group[:m]] += 1
+                outcomes.append(outcome)
+            return outcomes
+        floored[tied] += 1
+        need -= len(tied)
+        if need == 0:
+            break
+    return [floored]
+
+
+def _fewest_per_part(counts, n_train, n_val, n_test):
+    """The fewest rows each class can get in the training, validation and test parts,
+    shape ``(3, n_classes)``, over every tie-break of the two stratified splits.
+
+    The first split keeps ``rest`` of each class for training and validation (its test
+    part is the others); the second takes ``n_train`` of ``rest``. The second split's
+    range is exact for each class given ``rest``; ``rest`` is listed exactly where its
+    tie-breaks are few enough, else taken at its bounds for each class (which may refuse
+    counts that no seed would leave out).
+    """
+    n_rest = int(counts.sum()) - n_test
+    rests = _allocations(counts, n_rest)
+    if rests is None:
+        rest_low, rest_high = _allocation_range(counts, n_rest)
+        train_low = _allocation_range(rest_low, n_train)[0]
+        train_high = _allocation_range(rest_high, n_train)[1]
+        return np.stack([train_low, rest_low - train_high, counts - rest_high])
+    fewest = []
+    for rest in rests:
+        train_low, train_high = _allocation_range(rest, n_train)
+        fewest.append([train_low, rest - train_high, counts - rest])
+    return np.min(np.array(fewest), axis=0)
+
+
+def _check_every_class_can_fill_every_part(stratify, n_train, n_val, n_test, sizes):
+    """Refuse, before splitting and whatever ``random_state``, class counts that some
+    shuffle leaves out of a part.
+
+    Each part takes a class's members in proportion to its size, rounded: a class of
+    3 rows in 100 has 0.45 expected in a test part of 15% and gets none, although 3
+    members pass the check of :func:`_check_stratify`. Which of several classes with
+    equal remainders gets the extra row is drawn from ``random_state``, so a split
+    was refused for some seeds and not for others; now the counts alone decide.
+    """
+    classes, counts = _classes(stratify)
+    fewest = _fewest_per_part(counts, n_train, n_val, n_test)
+    for part, row, size, rows in zip(("training", "validation", "test"), fewest, sizes,
+                                     (n_train, n_val, n_test), strict=True):
+        empty = np.flatnonzero(row < 1)
+        if len(empty):
+            k = empty[0]
+            raise ValueError(
+                f"stratify: class {classes[k].tolist()!r} ({counts[k]} members) can get no "
+                f"member in the {part} part ({rows} rows, sizes={sizes!r}): each part "
+                f"takes its share of a class, rounded, and {counts[k]} x {size:g} = "
+                f"{counts[k] * size:.3g}; where classes tie for a last row, random_state "
+                "picks which gets it, so the split is refused for every random_state. A "
+                "stratified split needs every class in every part: pass more rows of "
+                "that class or larger part sizes."
+            )
+
+
 def _check_every_class_in_every_part(stratify, parts, sizes):
     """Refuse a split that leaves a class out of a part.
 
@@ -105,10 +219,14 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     """Split data into training, validation and test sets (70 / 15 / 15 by default).
 
     Counts are ``round(n * sizes[1])`` validation and ``round(n * sizes[2])`` test rows,
-    the rest for training. With ``stratify`` (e.g. the 0/1 rare labels) each part keeps
-    the class proportions, so the rare rate is preserved; with ``shuffle=False`` the
-    parts are consecutive blocks in the original order (for time series: train on the
-    past, validate and test on the future).
+    the rest for training, with Python's ``round``: a half goes to the even neighbour,
+    so 30 rows give 4 validation and 4 test rows (``30 * 0.15 = 4.5``) and 50 rows give
+    8 and 8 (``7.5``), where scikit-learn's ``train_test_split(test_size=0.15)`` takes
+    the ceiling (5 test rows of 30, 8 of 50). The rule is kept as it is: benchmarks
+    and saved results depend on these counts. With ``stratify`` (e.g. the 0/1 rare
+    labels) each part keeps the class proportions, so the rare rate is preserved; with
+    ``shuffle=False`` the parts are consecutive blocks in the original order (for time
+    series: train on the past, validate and test on the future).
 
     Parameters
     ----------
@@ -120,10 +238,13 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
         Fractions for train, validation and test; each in (0, 1), summing to 1.
     stratify : array-like of shape (n_samples,), default=None
         Class labels to stratify on; requires ``shuffle=True``. Each part takes its
-        share of every class, rounded, and a split that leaves a class out of a part is
-        refused: every class needs at least 3 members, and as many as give each part
+        share of every class, rounded, and a split that can leave a class out of a part
+        is refused: every class needs at least 3 members, and as many as give each part
         about one (a class of 3 in 100 rows has 0.45 expected in a 15% part, and gets
-        none).
+        none). The refusal depends on the class counts and ``sizes`` alone, as
+        scikit-learn's own refusals do: where classes tie for a last row and
+        ``random_state`` would pick which gets it, counts that some pick leaves
+        without a member are refused for every seed (classes of 10, 4 and 7 rows).
     shuffle : bool, default=True
         Shuffle before splitting; ``False`` keeps chronological order: the rows must be
         in time order, and a pandas ``X`` or ``y`` indexed by dates (or ISO date
@@ -153,6 +274,8 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     >>> parts = train_val_test_split(X, shuffle=False)
     >>> parts[2].ravel()
     array([17, 18, 19])
+    >>> [len(part) for part in train_val_test_split(np.arange(30), shuffle=False)[:3]]
+    [22, 4, 4]
     >>> parts[3] is None
     True
     """
@@ -174,6 +297,7 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     n_train, n_val, n_test = _split_counts(count_rows(X), sizes)
     if stratify is not None:
         _check_parts_hold_every_class(stratify, n_val, n_test)
+        _check_every_class_can_fill_every_part(stratify, n_train, n_val, n_test, sizes)
     rng = check_random_state(random_state) if shuffle else None
     arrays = [X] + ([y] if y is not None else []) + ([stratify] if stratify is not None else [])
     parts = train_test_split(*arrays, test_size=n_test, shuffle=shuffle, random_state=rng,
