@@ -1061,3 +1061,148 @@ def test_in_worker_processes_the_warning_comes_once_and_errors_name_their_refit(
     assert info.value.__notes__ == [
         "Raised in walk_forward refit 2/3 (training rows [0, 30); forecast rows [30, 40)), "
         "by the fit of FailsAt."]
+
+
+# --- warnings raised in worker processes ---------------------------------------------------
+
+def _warning_walk(n_jobs, action, **kwargs):
+    """The warnings of a walk forward of an estimator whose fit warns (3
+    ConvergenceWarnings, 1 RuntimeWarning), under the filter ``action``, and the
+    exception raised (None if none); with ``fail_at``, its fit then raises on that many
+    rows. Its class is local, so loky's workers get it by value and import no test
+    module (nor torch): they start in ~2 s."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    class WarnsInFit(BaseEstimator):
+        def __init__(self, fail_at=None):
+            self.fail_at = fail_at
+
+        def fit(self, X, y):
+            for _ in range(3):
+                warnings.warn("lbfgs failed to converge", ConvergenceWarning, stacklevel=1)
+            warnings.warn(f"fitted on {len(y) // 100} hundred rows", RuntimeWarning,
+                          stacklevel=1)
+            if len(y) == self.fail_at:
+                raise ValueError("fit failed here")
+            return self
+
+        def predict_var(self, X, level):
+            return np.ones(len(X))
+
+        def predict_es(self, X, level):
+            return np.full(len(X), 2.0)
+
+    X, y = _rows(40)
+    error = None
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter(action)
+        with parallel_config(backend="loky"):
+            try:
+                walk_forward(WarnsInFit(**kwargs), X, y, start=20, refit_every=10,
+                             n_jobs=n_jobs)
+            except Exception as exc:
+                error = exc
+    return [(w.category, str(w.message), w.lineno) for w in record], error
+
+
+@pytest.mark.slow  # two loky worker processes start (~2-8 s)
+def test_warnings_in_worker_processes_reach_the_callers_filters():
+    # With n_jobs=2 each refit ran in a loky worker, whose warnings went to its own
+    # stderr: the caller's filters (here catch_warnings, else pytest.warns,
+    # logging.captureWarnings, a notebook) saw none.
+    from sklearn.exceptions import ConvergenceWarning
+
+    always, error = _warning_walk(1, "always")
+    assert error is None
+    assert [w[:2] for w in always] == 2 * (
+        [(ConvergenceWarning, "lbfgs failed to converge")] * 3
+        + [(RuntimeWarning, "fitted on 0 hundred rows")])
+    assert _warning_walk(2, "always") == (always, None)  # category, message and line
+    # Python's default filter: each distinct warning once per refit (scikit-learn's
+    # Parallel resets the registries at every call), as with n_jobs=1
+    assert _warning_walk(2, "default") == _warning_walk(1, "default") == \
+        ([always[0], always[3], always[0], always[3]], None)
+    assert _warning_walk(2, "ignore") == ([], None)
+    # "error" acts in the worker: the fit raises the warning, named by the refit
+    for n_jobs in (1, 2):
+        record, error = _warning_walk(n_jobs, "error")
+        assert record == [] and type(error) is ConvergenceWarning
+        assert error.__notes__[-1].startswith("Raised in walk_forward refit 1/2")
+    # a refit that fails: the warnings it raised first are shown too, then its error
+    for n_jobs in (1, 2):
+        record, error = _warning_walk(n_jobs, "always", fail_at=30)
+        assert record == always and str(error) == "fit failed here"
+        assert error.__notes__[-1].startswith("Raised in walk_forward refit 2/2")
+        # the worker's traceback, down to the raise in fit, as joblib gives it
+        assert n_jobs == 1 or re.search(r"line \d+, in fit\n", str(error.__cause__))
+
+
+def _as_a_worker():
+    """A caller context whose process is not this one: this process acts as a worker."""
+    from skqegm.model_selection._worker_warnings import caller_context
+
+    pid, filters = caller_context()
+    return pid + 1, filters
+
+
+def test_a_worker_records_what_the_callers_filters_show_and_the_caller_shows_it():
+    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+
+    from skqegm.model_selection._worker_warnings import RecordedInWorker, replay_warnings
+
+    # an inner search whose candidate fails warns FitFailedWarning in the worker
+    search = GridSearchCV(FailsBefore(), {"min_rows": [0, 100]}, cv=TimeSeriesSplit(2))
+    X, y = _rows(40)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", "ignored here", RuntimeWarning)
+        worker = _as_a_worker()  # the filters as they are now
+        with RecordedInWorker(worker) as recorded:
+            search.fit(X, y)
+            for _ in range(1000):  # an epoch loop: one record, counted
+                warnings.warn("not converged", ConvergenceWarning, stacklevel=1)
+            warnings.warn("ignored here", RuntimeWarning, stacklevel=1)
+        assert record == []  # nothing shown in the worker
+        categories = [type(message) for message, *_ in recorded.records]
+        assert FitFailedWarning in categories and RuntimeWarning not in categories
+        assert recorded.records[-1][1:] == (__file__, recorded.records[-1][2], __name__,
+                                            1000)
+        replay_warnings(recorded.records)
+    # shown in the caller, as often as raised, at their own file, line and module
+    assert sum(w.category is ConvergenceWarning for w in record) == 1000
+    assert any(w.category is FitFailedWarning and "sklearn" in w.filename
+               for w in record)
+    # under the caller's default filter, once: the module's registry is the caller's
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")
+        replay_warnings(recorded.records[-1:])
+        replay_warnings(recorded.records[-1:])
+    assert len(record) == 1
+    # "error" acts in the worker, and the error is kept for the caller to raise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with RecordedInWorker(_as_a_worker()) as recorded:
+            warnings.warn("first", RuntimeWarning, stacklevel=1)
+            warnings.warn("not converged", ConvergenceWarning, stacklevel=1)
+    exc, text = recorded.error
+    assert type(exc) is ConvergenceWarning and text.endswith("not converged\n")
+    assert [str(message) for message, *_ in recorded.records] == ["first"]
+
+
+def test_a_worker_sends_back_a_warning_that_does_not_pickle_by_its_text():
+    from skqegm.model_selection._worker_warnings import RecordedInWorker
+
+    class Local(UserWarning):  # a local class: pickle cannot find it
+        pass
+
+    with RecordedInWorker(_as_a_worker()) as recorded:
+        warnings.warn("odd", Local, stacklevel=1)
+    (message, *_), = recorded.records
+    assert type(message) is UserWarning and str(message) == "Local: odd"
+    # in the caller's own process nothing is recorded: warnings are shown as they come
+    from skqegm.model_selection._worker_warnings import caller_context
+
+    with pytest.warns(UserWarning, match="odd"):
+        with RecordedInWorker(caller_context()) as recorded:
+            warnings.warn("odd", Local, stacklevel=1)
+    assert recorded.records == [] and recorded.error is None

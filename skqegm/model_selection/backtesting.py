@@ -25,6 +25,12 @@ from ..utils._validation import (
     count_rows,
 )
 from ._search_cv import check_search_cv, warn_about_search_cv
+from ._worker_warnings import (
+    RecordedInWorker,
+    caller_context,
+    raise_in_caller,
+    replay_warnings,
+)
 
 __all__ = ["WalkForwardResult", "walk_forward"]
 
@@ -365,14 +371,23 @@ def _unscored_choice(search):
     return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
 
 
-def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where, context):
     """Fit on the block's training rows, forecast its rows; with a search, through the
     ``best_estimator_`` it chose on the training rows alone.
 
     An exception names the refit (``where``) in a note; its type and traceback are kept,
     and the note travels with it from a joblib worker process (pickled in its
-    ``__dict__``).
+    ``__dict__``). In a worker process, the warnings raised are recorded under the
+    caller's filters (``context``), and an exception kept: both are returned, for the
+    caller to show and raise in the refits' order.
     """
+    output = None
+    with RecordedInWorker(context) as recorded:
+        output = _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where)
+    return output, recorded.records, recorded.error
+
+
+def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where):
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
@@ -501,6 +516,14 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.
+
+    A warning raised in a refit that runs in a worker process (joblib's default for
+    ``n_jobs > 1``) is shown in the caller's process, as with ``n_jobs=1``: the worker
+    applies the caller's warning filters (``"ignore"`` and ``"error"`` act there) and
+    the warnings they would show are warned again in the caller, refit by refit, with
+    their category, message, file and line, where the caller's filters and registries
+    decide (Python's default filter shows each once per refit, as with ``n_jobs=1``).
+    The walk stops at the first refit, in time order, that raises.
 
     An exception raised in a refit (by ``fit``, ``predict_var``, ``predict_es`` or
     ``sample_y``, in any process) keeps its type, message and traceback, and names the
@@ -660,13 +683,43 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     warn_about_search_cv(estimator, X, y, blocks)
     wheres = [_refit_text(number, len(blocks), block, dates)
               for number, block in enumerate(blocks, 1)]
+    # A worker process shows no warning to the caller: it records them under the
+    # caller's filters, and they are replayed here, refit by refit.
+    context = caller_context()
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
-                                   where)
+                                   where, context)
             for block, seed, where in zip(blocks, seeds, wheres))
     # scikit-learn's Parallel: every refit runs under the caller's scikit-learn
     # configuration (config_context, set_config: transform_output, metadata routing...),
     # which joblib's would reset to the defaults in its workers.
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    try:
+        return _collect(estimator, blocks, _replayed(outputs), wheres, levels, n_draws,
+                        dates, start, n_rows, y, verbose)
+    except BaseException:
+        # The walk stops at its first failed refit, as with n_jobs=1: the refits after
+        # it are cancelled, without joblib's warning that they were.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"\d+ tasks (have been successfully "
+                                    "executed|which were still being processed)",
+                                    UserWarning)
+            outputs.close()
+        raise
+
+
+def _replayed(outputs):
+    """Each refit's output, once the warnings its worker process recorded are shown
+    (and its exception raised)."""
+    for output, records, error in outputs:
+        replay_warnings(records)
+        if error is not None:
+            raise_in_caller(error)
+        yield output
+
+
+def _collect(estimator, blocks, outputs, wheres, levels, n_draws, dates, start, n_rows, y,
+             verbose):
+    """The refits' forecasts, checked, in one :class:`WalkForwardResult`."""
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):
         block_var, block_es, seconds, block_draws, params, side, unscored = output
@@ -681,7 +734,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                 f"its choice {params} is its first candidate, not a validated one; it "
                 f"forecasts rows [{block[1]}, {block[2]}). Check the search's "
                 "FitFailedWarning (or set error_score='raise'), or start later.",
-                UserWarning, stacklevel=2)
+                UserWarning, stacklevel=3)
         best_params.append(params)
         sides.append(side)
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels),
