@@ -909,6 +909,47 @@ def test_splits_of_negative_positions_are_counted_from_the_windows_end():
             in str(warning.message))
 
 
+@pytest.mark.parametrize("nesting", ["search_of_pipeline_of_search", "search_of_search"])
+def test_a_nested_search_whose_cv_is_not_in_time_order_warns_naming_its_path(nesting):
+    # Only the outermost search's cv was checked: a search inside a pipeline that
+    # another search searches over, or inside a search, was fitted at every refit on
+    # its KFold splits of the window without a word.
+    inner = _ewma_search(KFold(3))
+    if nesting == "search_of_pipeline_of_search":
+        from skqegm.pipeline import Pipeline
+
+        outer = GridSearchCV(Pipeline([("m", inner)]), {"m__refit": [True]},
+                             cv=TimeSeriesSplit(2))
+        path = "estimator__m"
+    else:
+        outer = GridSearchCV(inner, {"refit": [True]}, cv=TimeSeriesSplit(2))
+        path = "estimator"
+    (warning,) = _walk_recording(outer)
+    assert str(warning.message).startswith(
+        rf"The cv=KFold(n_splits=3, random_state=None, shuffle=False) of GridSearchCV "
+        f"({path}, as set_params names it) {LOOK_AHEAD}: on the first refit's training "
+        "rows [0, 100), its split 1/3 trains on row 99")
+    assert warning.filename == __file__
+    # one warning per offending search, the outer one unnamed
+    outer.set_params(cv=None)
+    messages = [str(w.message) for w in _walk_recording(outer)]
+    assert len(messages) == 2
+    assert messages[0].startswith("The cv=None (KFold(n_splits=5, random_state=None, "
+                                  f"shuffle=False)) of GridSearchCV {LOOK_AHEAD}")
+    assert f"of GridSearchCV ({path}, as set_params names it) " in messages[1]
+    # fixed positions in a nested search: the expanding window's check too
+    splits = [(np.arange(40), np.arange(40, 60))]
+    outer.set_params(cv=TimeSeriesSplit(2), **{f"{path}__cv": splits})
+    (warning,) = _walk_recording(outer, about=FIXED_ROWS)
+    assert f"of GridSearchCV ({path}, as set_params names it) validates on none" in str(
+        warning.message)
+    # and a one-shot iterator is refused by its path
+    outer.set_params(**{f"{path}__cv": iter(splits)})
+    with pytest.raises(TypeError, match=rf"The cv of GridSearchCV \({path}, as "
+                                        r"set_params names it\) is a one-shot iterator"):
+        walk_forward(outer, *_returns(), start=100)
+
+
 def test_a_one_shot_cv_is_refused_and_left_unspent():
     # clone() raised "cannot pickle 'generator' object"; and the first refit would have
     # spent it.

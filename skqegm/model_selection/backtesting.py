@@ -512,7 +512,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     does), ``walk_forward`` warns once; it warns too if, with an expanding window, the
     splits of the last refit's training rows validate on none of the rows gained since
     the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
-    every refit would choose by the same early rows). A halving search's default
+    every refit would choose by the same early rows). So is every search nested in it
+    (in a pipeline, in another search: any that ``get_params(deep=True)`` reaches),
+    each named by its path there (``estimator__m``). A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.
@@ -604,10 +606,10 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     Warns
     -----
     UserWarning
-        Once, before any fit, if the search's ``cv`` trains on rows after rows it
-        validates on (in its splits of the first refit's training rows), or if in an
-        expanding window it validates at every refit on the first window's rows alone
-        (in its splits of the last refit's training rows): use
+        Once per search (nested ones too), before any fit, if its ``cv`` trains on
+        rows after rows it validates on (in its splits of the first refit's training
+        rows), or if in an expanding window it validates at every refit on the first
+        window's rows alone (in its splits of the last refit's training rows): use
         :class:`~sklearn.model_selection.TimeSeriesSplit`. And at a refit where the
         search scored no candidate (each failed to fit or scored NaN on its ``cv``
         splits, and scikit-learn took the first): its forecasts come from a candidate
