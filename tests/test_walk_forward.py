@@ -1089,6 +1089,48 @@ def test_to_frame_choices_keep_their_values_and_names_apart():
         result.to_frame()
 
 
+class MaybeShifted(Shifted):
+    """Shifted whose ``shift`` may be None (no shift); its score prefers None on
+    validation rows before row 28, ``shift=2`` from it on."""
+
+    def predict_var(self, X, level):
+        return Recorder.predict_var(self, X, level) + (self.shift or 0)
+
+    def score(self, X, y):
+        return -abs((self.shift or 0) / 2 - float(y[0] >= 28))
+
+
+def test_to_frame_keeps_a_chosen_none_and_other_values_as_chosen():
+    # pandas read the choices [None, 2] as the floats [nan, 2.0]: a chosen None looked
+    # like a missing value, and ints became floats.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(57)
+    search = GridSearchCV(MaybeShifted(), {"shift": [None, 2]},
+                          cv=LoggedSplit(n_splits=2, test_size=5))
+    result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert result.best_params == [{"shift": None}] * 2 + [{"shift": 2}] * 2
+    column = result.to_frame()["shift"]
+    assert column.dtype == object and column.tolist() == [None] * 20 + [2] * 17
+    assert all(type(value) is int for value in column.iloc[20:])
+    # other mixtures pandas would convert stay as chosen; one kind keeps its dtype
+    choices = {"mixed": (1, 2.5), "text": ("a", None), "ints": (1, 2), "floats": (0.5, 1.0),
+               "flags": (True, False), "number_or_flag": (1, True)}
+    result = WalkForwardResult(
+        index=np.arange(3), dates=None, y=np.zeros(3), levels=(0.99,),
+        var=np.zeros((3, 1)), es=np.ones((3, 1)), train_start=np.zeros(3, dtype=int),
+        train_stop=np.array([5, 5, 6]), fit_time=np.zeros(2),
+        best_params=[{name: pair[k] for name, pair in choices.items()} for k in (0, 1)])
+    frame = result.to_frame()
+    for name, (first, second) in choices.items():
+        values = frame[name].tolist()
+        assert values == [first, first, second], name
+        assert [type(v) for v in values] == [type(first), type(first), type(second)], name
+    assert frame["mixed"].dtype == frame["text"].dtype == frame["number_or_flag"].dtype \
+        == object
+    assert frame["ints"].dtype == np.int64 and frame["floats"].dtype == np.float64
+    assert frame["flags"].dtype == bool and isinstance(frame.index, pd.Index)
+
+
 @pytest.mark.slow  # worker processes import torch (~20 s)
 def test_in_worker_processes_the_warning_comes_once_and_errors_name_their_refit():
     X, y = _returns()

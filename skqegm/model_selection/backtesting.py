@@ -167,9 +167,12 @@ class WalkForwardResult:
         indexed by ``dates`` when there are dates, else by ``index``. With a search
         (``best_params`` is not None), then one column per searched parameter, named as
         in ``best_params_`` (``estimator__decay``), holding on each row the choice of
-        the refit that forecast it (missing, ``None`` or NaN as pandas stores it, where
-        that refit's choice has no such parameter); a parameter named as a column
-        before it is ``param_<name>``.
+        the refit that forecast it, as it was chosen (``None`` where that refit's choice
+        has no such parameter); a parameter named as a column before it is
+        ``param_<name>``. A column of choices all ints, all floats, all booleans or all
+        strings has that dtype; any other (a ``None`` among numbers, ints beside
+        floats, tuples, estimators) is of dtype object, so that no value is converted
+        (pandas would read ``[None, 2]`` as ``[nan, 2.0]``).
 
         Returns
         -------
@@ -187,11 +190,13 @@ class WalkForwardResult:
             columns[f"es_{float(level)!r}"] = self.es[:, j]
         columns["train_start"] = self.train_start
         columns["train_stop"] = self.train_stop
-        if self.best_params is not None:
-            columns.update(self._choice_columns(set(columns)))
         index = (pd.Index(self.dates, name="date") if self.dates is not None
                  else pd.Index(self.index, name="row"))
-        return pd.DataFrame(columns, index=index)
+        frame = pd.DataFrame(columns, index=index)
+        if self.best_params is not None:
+            for name, values in self._choice_columns(set(columns)).items():
+                frame[name] = _choice_column(pd, values, index)
+        return frame
 
     def _choice_columns(self, taken):
         """The searches' choices, one list per parameter, aligned with the forecasts:
@@ -208,6 +213,27 @@ class WalkForwardResult:
         # one value of the column.
         return {(f"param_{name}" if name in taken else name):
                 [choices[k].get(name) for k in refit_of_row] for name in names}
+
+
+def _value_kind(value):
+    """The kind of a chosen value that pandas stores as it is in a column of that kind
+    alone: booleans, ints, floats or strings; None for any other (``None`` included)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    for kind in (numbers.Integral, float, str):  # np.float64 is a float, np.int64 Integral
+        if isinstance(value, kind):
+            return kind
+    return None
+
+
+def _choice_column(pd, values, index):
+    """The choices as a column: inferred by pandas when all are of one kind that it
+    stores as they are, else of dtype object (pandas would make ``[None, 2]``
+    ``[nan, 2.0]``, ``[1, 2.5]`` ``[1.0, 2.5]`` and ``["a", None]`` ``["a", nan]``)."""
+    kinds = {_value_kind(value) for value in values}
+    if len(kinds) == 1 and None not in kinds:
+        return pd.Series(values, index=index)
+    return pd.Series(values, index=index, dtype=object)
 
 
 def _take(X, rows):
