@@ -2,6 +2,7 @@
 
 import logging
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -1014,17 +1015,62 @@ def test_an_error_in_a_refit_names_the_refit(step, n_jobs):
             walk_forward(FailsAt(30, step), X, y, start=20, refit_every=10, dates=dates,
                          n_jobs=n_jobs)
     # the estimator's own exception: its type and message kept, the refit in a note
-    assert info.type is ValueError and str(info.value) == f"{step} failed here"
-    assert info.value.__notes__ == [
-        "Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
-        "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
-        f"{step} of FailsAt."]
+    note = ("Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
+            "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
+            f"{step} of FailsAt.")
+    message = f"{step} failed here" + ("" if sys.version_info >= (3, 11) else f"\n{note}")
+    assert info.type is ValueError and str(info.value) == message  # 3.10: no add_note
+    assert info.value.__notes__ == [note]
     # and its traceback, down to the raise (joblib's workers pass theirs as the cause)
     if n_jobs == 1:
         assert info.traceback[-1].name == step
     else:
         assert f'in {step}\n    raise ValueError("{step} failed here")' in str(
             info.value.__cause__)
+
+
+class RaisesAt(Recorder):
+    """Recorder whose fit on 30 rows raises ``error`` (a KeyError's message is the
+    repr of its argument, an OSError's is made of several)."""
+
+    def __init__(self, error="value"):
+        self.error = error
+
+    def fit(self, X, y):
+        if len(y) == 30:
+            raise {"value": ValueError("fit failed here"), "key": KeyError("column"),
+                   "os": OSError(5, "Input/output error")}[self.error]
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_without_add_note_the_refit_is_in_the_message_or_the_cause(monkeypatch, n_jobs):
+    # Python 3.10 (supported) has no add_note and prints no __notes__: the refit's
+    # rows and dates, kept there alone, were shown nowhere.
+    from skqegm.model_selection import backtesting
+
+    monkeypatch.setattr(backtesting, "_HAS_ADD_NOTE", False, raising=False)
+    X, y = _rows(50)
+    dates = np.arange("2020-01-01", "2020-02-20", dtype="datetime64[D]")
+    note = ("Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
+            "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
+            "fit of RaisesAt.")
+    for error, kind in [("value", ValueError), ("key", KeyError), ("os", OSError)]:
+        with parallel_config(backend="threading"):
+            with pytest.raises(kind) as info:
+                walk_forward(RaisesAt(error), X, y, start=20, refit_every=10, dates=dates,
+                             n_jobs=n_jobs)
+        exc = info.value
+        assert type(exc) is kind and exc.__notes__ == [note]  # the type kept
+        if error == "value":  # its message ends with the note
+            assert str(exc) == f"fit failed here\n{note}"
+        else:  # its message is made otherwise: the note is its cause
+            assert str(exc) in ("'column'", "[Errno 5] Input/output error")
+            if n_jobs == 1:
+                assert isinstance(exc.__cause__, backtesting.RefitNote)
+                assert str(exc.__cause__) == note
+            else:  # joblib's cause, the worker's traceback, holds it
+                assert f"RefitNote: {note}\n" in str(exc.__cause__)
 
 
 def test_an_error_in_a_search_names_the_refit():

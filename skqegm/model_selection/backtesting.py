@@ -442,16 +442,38 @@ def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where):
             unscored)
 
 
+# Python 3.10 has no BaseException.add_note, and prints no __notes__.
+_HAS_ADD_NOTE = hasattr(BaseException, "add_note")
+
+
+class RefitNote(Exception):
+    """Where an exception raised in a refit came from, on Python 3.10: its cause, when
+    its message cannot say it."""
+
+
 def _add_note(exc, note):
-    """``exc.add_note(note)``; on Python 3.10, which has no ``add_note`` (nor prints
-    notes), the note is kept in ``__notes__``, where pytest and later tools read it."""
-    if hasattr(exc, "add_note"):
+    """``exc.add_note(note)``.
+
+    On Python 3.10, which has neither ``add_note`` nor prints notes, the note is kept in
+    ``__notes__`` (where pytest and later tools read it) and shown: appended to the
+    message of an exception whose message is its one string argument (most are), else
+    as its cause (a :class:`RefitNote`), if it has none; the exception keeps its type.
+    """
+    if _HAS_ADD_NOTE:
         exc.add_note(note)
         return
     try:
         exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
     except (AttributeError, TypeError):  # an exception that takes no attributes
         pass
+    args = exc.args
+    if len(args) == 1 and isinstance(args[0], str) and str(exc) == args[0]:
+        exc.args = (f"{args[0]}\n{note}",)
+        if note in str(exc):
+            return
+        exc.args = args  # a message made otherwise
+    if exc.__cause__ is None and exc.__context__ is None:
+        exc.__cause__ = RefitNote(note)
 
 
 def _refit_text(number, n_refits, block, dates):
@@ -555,8 +577,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
 
     An exception raised in a refit (by ``fit``, ``predict_var``, ``predict_es`` or
     ``sample_y``, in any process) keeps its type, message and traceback, and names the
-    refit in a note (``exc.add_note``; ``exc.__notes__`` on Python 3.10, which does not
-    print it): its number, training rows and forecast rows, with their dates.
+    refit in a note (``exc.add_note``): its number, training rows and forecast rows, with
+    their dates. Python 3.10 prints no note: there it ends the exception's message (or,
+    where its message is made otherwise, is its cause), and is in ``exc.__notes__``.
 
     Parameters
     ----------
