@@ -901,8 +901,8 @@ def test_splits_of_negative_positions_are_counted_from_the_windows_end():
     # warning, and a false look-ahead warning for positive training rows.
     latest = [(np.arange(-60, -20), np.arange(-20, 0))]
     mixed = [(np.arange(0, 40), np.arange(-20, 0))]  # first window: validates 80..99
-    for splits in (latest, mixed):
-        assert _walk_recording(_ewma_search(splits), about="") == []
+    for splits in (latest, mixed):  # (mixed: EWMA's own warning, rows 80.. not after 39)
+        assert _walk_recording(_ewma_search(splits), about="The cv") == []
     # Look-ahead in negative positions is still seen, and named by row.
     backwards = [(np.arange(-40, 0), np.arange(-60, -40))]
     (warning,) = _walk_recording(_ewma_search(backwards))
