@@ -43,8 +43,8 @@ def _searches(estimator):
 
 
 def _named(search, path):
-    """``GridSearchCV``, or ``GridSearchCV (estimator__m)`` for a nested one: its name in
-    ``set_params``."""
+    """``GridSearchCV``, or for a nested one ``GridSearchCV (estimator__m, as set_params
+    names it)``."""
     return type(search).__name__ + (f" ({path}, as set_params names it)" if path else "")
 
 
