@@ -273,6 +273,38 @@ def test_a_lag_column_that_is_not_the_previous_return_warns(sp500, model):
         clone(model).fit(X[kept], y[kept])
 
 
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(), HistoricalSimulation(window=100),
+                                   EWMARiskEstimator()], ids=lambda m: type(m).__name__)
+def test_rows_that_do_not_continue_the_training_series_warn(sp500, model):
+    # KFold validates on rows before (and between) its training rows: the forecasts of
+    # a fold started from the state at the end of the training rows, the future (on
+    # the S&P 500, 2,500 days, KFold(5): the first VaR of a fold 76-213% off for EWMA
+    # and GARCH, half the fold's VaRs over 5% off for HS), silently.
+    X, y = sp500
+    X, y = X[:800], y[:800]
+    train = np.r_[0:200, 400:800]  # KFold(4)'s second split
+    fitted = clone(model).fit(X[train], y[train])
+    with pytest.warns(UserWarning, match=r"The prediction rows do not continue the "
+                                         rf"training series of {type(model).__name__}: the "
+                                         r"lagged return of the first \(X\[0, 0\] = "
+                                         r".*KFold.*TimeSeriesSplit") as record:
+        fold = fitted.predict_var(X[200:400], 0.99)
+    assert len(record) == 1
+    # the same model, its filter run through the rows before the fold: other forecasts
+    with pytest.warns(UserWarning, match="do not continue"):  # from row 0: warned too
+        continued = fitted.predict_var(X[:400], 0.99)[200:]
+    assert not np.allclose(fold[:5], continued[:5], rtol=1e-3, atol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        clone(model).fit(X[:600], y[:600]).predict_es(X[600:700], 0.99)  # continued
+        fitted.predict_var(np.array([[-0.02] + [0.0] * (X.shape[1] - 1)]))  # a scenario
+    # a lag column that is not the previous return warns of that alone
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        make_tail_pipeline(clone(model), kind="finance").fit(X, y).predict_var(X[:50])
+    assert [str(w.message)[:29] for w in record] == ["Column lag_column=0 of X is n"]
+
+
 @pytest.mark.parametrize("model, refused", [
     (GARCHRiskEstimator(), lambda X, y: (np.c_[X, X[:, :1]], np.ones(len(y)))),  # constant
     (HistoricalSimulation(), lambda X, y: (np.c_[X, X[:, :1]][:100], y[:100])),  # too short

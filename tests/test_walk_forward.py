@@ -2,6 +2,7 @@
 
 import logging
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -900,13 +901,54 @@ def test_splits_of_negative_positions_are_counted_from_the_windows_end():
     # warning, and a false look-ahead warning for positive training rows.
     latest = [(np.arange(-60, -20), np.arange(-20, 0))]
     mixed = [(np.arange(0, 40), np.arange(-20, 0))]  # first window: validates 80..99
-    for splits in (latest, mixed):
-        assert _walk_recording(_ewma_search(splits), about="") == []
+    for splits in (latest, mixed):  # (mixed: EWMA's own warning, rows 80.. not after 39)
+        assert _walk_recording(_ewma_search(splits), about="The cv") == []
     # Look-ahead in negative positions is still seen, and named by row.
     backwards = [(np.arange(-40, 0), np.arange(-60, -40))]
     (warning,) = _walk_recording(_ewma_search(backwards))
     assert ("its split 1/1 trains on row 99 and validates on the earlier row 40."
             in str(warning.message))
+
+
+@pytest.mark.parametrize("nesting", ["search_of_pipeline_of_search", "search_of_search"])
+def test_a_nested_search_whose_cv_is_not_in_time_order_warns_naming_its_path(nesting):
+    # Only the outermost search's cv was checked: a search inside a pipeline that
+    # another search searches over, or inside a search, was fitted at every refit on
+    # its KFold splits of the window without a word.
+    inner = _ewma_search(KFold(3))
+    if nesting == "search_of_pipeline_of_search":
+        from skqegm.pipeline import Pipeline
+
+        outer = GridSearchCV(Pipeline([("m", inner)]), {"m__refit": [True]},
+                             cv=TimeSeriesSplit(2))
+        path = "estimator__m"
+    else:
+        outer = GridSearchCV(inner, {"refit": [True]}, cv=TimeSeriesSplit(2))
+        path = "estimator"
+    (warning,) = _walk_recording(outer)
+    assert str(warning.message).startswith(
+        rf"The cv=KFold(n_splits=3, random_state=None, shuffle=False) of GridSearchCV "
+        f"({path}, as set_params names it) {LOOK_AHEAD}: on the first refit's training "
+        "rows [0, 100), its split 1/3 trains on row 99")
+    assert warning.filename == __file__
+    # one warning per offending search, the outer one unnamed
+    outer.set_params(cv=None)
+    messages = [str(w.message) for w in _walk_recording(outer)]
+    assert len(messages) == 2
+    assert messages[0].startswith("The cv=None (KFold(n_splits=5, random_state=None, "
+                                  f"shuffle=False)) of GridSearchCV {LOOK_AHEAD}")
+    assert f"of GridSearchCV ({path}, as set_params names it) " in messages[1]
+    # fixed positions in a nested search: the expanding window's check too
+    splits = [(np.arange(40), np.arange(40, 60))]
+    outer.set_params(cv=TimeSeriesSplit(2), **{f"{path}__cv": splits})
+    (warning,) = _walk_recording(outer, about=FIXED_ROWS)
+    assert f"of GridSearchCV ({path}, as set_params names it) validates on none" in str(
+        warning.message)
+    # and a one-shot iterator is refused by its path
+    outer.set_params(**{f"{path}__cv": iter(splits)})
+    with pytest.raises(TypeError, match=rf"The cv of GridSearchCV \({path}, as "
+                                        r"set_params names it\) is a one-shot iterator"):
+        walk_forward(outer, *_returns(), start=100)
 
 
 def test_a_one_shot_cv_is_refused_and_left_unspent():
@@ -973,17 +1015,62 @@ def test_an_error_in_a_refit_names_the_refit(step, n_jobs):
             walk_forward(FailsAt(30, step), X, y, start=20, refit_every=10, dates=dates,
                          n_jobs=n_jobs)
     # the estimator's own exception: its type and message kept, the refit in a note
-    assert info.type is ValueError and str(info.value) == f"{step} failed here"
-    assert info.value.__notes__ == [
-        "Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
-        "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
-        f"{step} of FailsAt."]
+    note = ("Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
+            "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
+            f"{step} of FailsAt.")
+    message = f"{step} failed here" + ("" if sys.version_info >= (3, 11) else f"\n{note}")
+    assert info.type is ValueError and str(info.value) == message  # 3.10: no add_note
+    assert info.value.__notes__ == [note]
     # and its traceback, down to the raise (joblib's workers pass theirs as the cause)
     if n_jobs == 1:
         assert info.traceback[-1].name == step
     else:
         assert f'in {step}\n    raise ValueError("{step} failed here")' in str(
             info.value.__cause__)
+
+
+class RaisesAt(Recorder):
+    """Recorder whose fit on 30 rows raises ``error`` (a KeyError's message is the
+    repr of its argument, an OSError's is made of several)."""
+
+    def __init__(self, error="value"):
+        self.error = error
+
+    def fit(self, X, y):
+        if len(y) == 30:
+            raise {"value": ValueError("fit failed here"), "key": KeyError("column"),
+                   "os": OSError(5, "Input/output error")}[self.error]
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_without_add_note_the_refit_is_in_the_message_or_the_cause(monkeypatch, n_jobs):
+    # Python 3.10 (supported) has no add_note and prints no __notes__: the refit's
+    # rows and dates, kept there alone, were shown nowhere.
+    from skqegm.model_selection import backtesting
+
+    monkeypatch.setattr(backtesting, "_HAS_ADD_NOTE", False, raising=False)
+    X, y = _rows(50)
+    dates = np.arange("2020-01-01", "2020-02-20", dtype="datetime64[D]")
+    note = ("Raised in walk_forward refit 2/3 (training rows [0, 30), dates 2020-01-01 to "
+            "2020-01-30; forecast rows [30, 40), dates 2020-01-31 to 2020-02-09), by the "
+            "fit of RaisesAt.")
+    for error, kind in [("value", ValueError), ("key", KeyError), ("os", OSError)]:
+        with parallel_config(backend="threading"):
+            with pytest.raises(kind) as info:
+                walk_forward(RaisesAt(error), X, y, start=20, refit_every=10, dates=dates,
+                             n_jobs=n_jobs)
+        exc = info.value
+        assert type(exc) is kind and exc.__notes__ == [note]  # the type kept
+        if error == "value":  # its message ends with the note
+            assert str(exc) == f"fit failed here\n{note}"
+        else:  # its message is made otherwise: the note is its cause
+            assert str(exc) in ("'column'", "[Errno 5] Input/output error")
+            if n_jobs == 1:
+                assert isinstance(exc.__cause__, backtesting.RefitNote)
+                assert str(exc.__cause__) == note
+            else:  # joblib's cause, the worker's traceback, holds it
+                assert f"RefitNote: {note}\n" in str(exc.__cause__)
 
 
 def test_an_error_in_a_search_names_the_refit():
@@ -1048,6 +1135,48 @@ def test_to_frame_choices_keep_their_values_and_names_apart():
         result.to_frame()
 
 
+class MaybeShifted(Shifted):
+    """Shifted whose ``shift`` may be None (no shift); its score prefers None on
+    validation rows before row 28, ``shift=2`` from it on."""
+
+    def predict_var(self, X, level):
+        return Recorder.predict_var(self, X, level) + (self.shift or 0)
+
+    def score(self, X, y):
+        return -abs((self.shift or 0) / 2 - float(y[0] >= 28))
+
+
+def test_to_frame_keeps_a_chosen_none_and_other_values_as_chosen():
+    # pandas read the choices [None, 2] as the floats [nan, 2.0]: a chosen None looked
+    # like a missing value, and ints became floats.
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(57)
+    search = GridSearchCV(MaybeShifted(), {"shift": [None, 2]},
+                          cv=LoggedSplit(n_splits=2, test_size=5))
+    result = walk_forward(search, X, y, start=20, refit_every=10)
+    assert result.best_params == [{"shift": None}] * 2 + [{"shift": 2}] * 2
+    column = result.to_frame()["shift"]
+    assert column.dtype == object and column.tolist() == [None] * 20 + [2] * 17
+    assert all(type(value) is int for value in column.iloc[20:])
+    # other mixtures pandas would convert stay as chosen; one kind keeps its dtype
+    choices = {"mixed": (1, 2.5), "text": ("a", None), "ints": (1, 2), "floats": (0.5, 1.0),
+               "flags": (True, False), "number_or_flag": (1, True)}
+    result = WalkForwardResult(
+        index=np.arange(3), dates=None, y=np.zeros(3), levels=(0.99,),
+        var=np.zeros((3, 1)), es=np.ones((3, 1)), train_start=np.zeros(3, dtype=int),
+        train_stop=np.array([5, 5, 6]), fit_time=np.zeros(2),
+        best_params=[{name: pair[k] for name, pair in choices.items()} for k in (0, 1)])
+    frame = result.to_frame()
+    for name, (first, second) in choices.items():
+        values = frame[name].tolist()
+        assert values == [first, first, second], name
+        assert [type(v) for v in values] == [type(first), type(first), type(second)], name
+    assert frame["mixed"].dtype == frame["text"].dtype == frame["number_or_flag"].dtype \
+        == object
+    assert frame["ints"].dtype == np.int64 and frame["floats"].dtype == np.float64
+    assert frame["flags"].dtype == bool and isinstance(frame.index, pd.Index)
+
+
 @pytest.mark.slow  # worker processes import torch (~20 s)
 def test_in_worker_processes_the_warning_comes_once_and_errors_name_their_refit():
     X, y = _returns()
@@ -1061,3 +1190,148 @@ def test_in_worker_processes_the_warning_comes_once_and_errors_name_their_refit(
     assert info.value.__notes__ == [
         "Raised in walk_forward refit 2/3 (training rows [0, 30); forecast rows [30, 40)), "
         "by the fit of FailsAt."]
+
+
+# --- warnings raised in worker processes ---------------------------------------------------
+
+def _warning_walk(n_jobs, action, **kwargs):
+    """The warnings of a walk forward of an estimator whose fit warns (3
+    ConvergenceWarnings, 1 RuntimeWarning), under the filter ``action``, and the
+    exception raised (None if none); with ``fail_at``, its fit then raises on that many
+    rows. Its class is local, so loky's workers get it by value and import no test
+    module (nor torch): they start in ~2 s."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    class WarnsInFit(BaseEstimator):
+        def __init__(self, fail_at=None):
+            self.fail_at = fail_at
+
+        def fit(self, X, y):
+            for _ in range(3):
+                warnings.warn("lbfgs failed to converge", ConvergenceWarning, stacklevel=1)
+            warnings.warn(f"fitted on {len(y) // 100} hundred rows", RuntimeWarning,
+                          stacklevel=1)
+            if len(y) == self.fail_at:
+                raise ValueError("fit failed here")
+            return self
+
+        def predict_var(self, X, level):
+            return np.ones(len(X))
+
+        def predict_es(self, X, level):
+            return np.full(len(X), 2.0)
+
+    X, y = _rows(40)
+    error = None
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter(action)
+        with parallel_config(backend="loky"):
+            try:
+                walk_forward(WarnsInFit(**kwargs), X, y, start=20, refit_every=10,
+                             n_jobs=n_jobs)
+            except Exception as exc:
+                error = exc
+    return [(w.category, str(w.message), w.lineno) for w in record], error
+
+
+@pytest.mark.slow  # two loky worker processes start (~2-8 s)
+def test_warnings_in_worker_processes_reach_the_callers_filters():
+    # With n_jobs=2 each refit ran in a loky worker, whose warnings went to its own
+    # stderr: the caller's filters (here catch_warnings, else pytest.warns,
+    # logging.captureWarnings, a notebook) saw none.
+    from sklearn.exceptions import ConvergenceWarning
+
+    always, error = _warning_walk(1, "always")
+    assert error is None
+    assert [w[:2] for w in always] == 2 * (
+        [(ConvergenceWarning, "lbfgs failed to converge")] * 3
+        + [(RuntimeWarning, "fitted on 0 hundred rows")])
+    assert _warning_walk(2, "always") == (always, None)  # category, message and line
+    # Python's default filter: each distinct warning once per refit (scikit-learn's
+    # Parallel resets the registries at every call), as with n_jobs=1
+    assert _warning_walk(2, "default") == _warning_walk(1, "default") == \
+        ([always[0], always[3], always[0], always[3]], None)
+    assert _warning_walk(2, "ignore") == ([], None)
+    # "error" acts in the worker: the fit raises the warning, named by the refit
+    for n_jobs in (1, 2):
+        record, error = _warning_walk(n_jobs, "error")
+        assert record == [] and type(error) is ConvergenceWarning
+        assert error.__notes__[-1].startswith("Raised in walk_forward refit 1/2")
+    # a refit that fails: the warnings it raised first are shown too, then its error
+    for n_jobs in (1, 2):
+        record, error = _warning_walk(n_jobs, "always", fail_at=30)
+        assert record == always and str(error) == "fit failed here"
+        assert error.__notes__[-1].startswith("Raised in walk_forward refit 2/2")
+        # the worker's traceback, down to the raise in fit, as joblib gives it
+        assert n_jobs == 1 or re.search(r"line \d+, in fit\n", str(error.__cause__))
+
+
+def _as_a_worker():
+    """A caller context whose process is not this one: this process acts as a worker."""
+    from skqegm.model_selection._worker_warnings import caller_context
+
+    pid, filters = caller_context()
+    return pid + 1, filters
+
+
+def test_a_worker_records_what_the_callers_filters_show_and_the_caller_shows_it():
+    from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
+
+    from skqegm.model_selection._worker_warnings import RecordedInWorker, replay_warnings
+
+    # an inner search whose candidate fails warns FitFailedWarning in the worker
+    search = GridSearchCV(FailsBefore(), {"min_rows": [0, 100]}, cv=TimeSeriesSplit(2))
+    X, y = _rows(40)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", "ignored here", RuntimeWarning)
+        worker = _as_a_worker()  # the filters as they are now
+        with RecordedInWorker(worker) as recorded:
+            search.fit(X, y)
+            for _ in range(1000):  # an epoch loop: one record, counted
+                warnings.warn("not converged", ConvergenceWarning, stacklevel=1)
+            warnings.warn("ignored here", RuntimeWarning, stacklevel=1)
+        assert record == []  # nothing shown in the worker
+        categories = [type(message) for message, *_ in recorded.records]
+        assert FitFailedWarning in categories and RuntimeWarning not in categories
+        assert recorded.records[-1][1:] == (__file__, recorded.records[-1][2], __name__,
+                                            1000)
+        replay_warnings(recorded.records)
+    # shown in the caller, as often as raised, at their own file, line and module
+    assert sum(w.category is ConvergenceWarning for w in record) == 1000
+    assert any(w.category is FitFailedWarning and "sklearn" in w.filename
+               for w in record)
+    # under the caller's default filter, once: the module's registry is the caller's
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")
+        replay_warnings(recorded.records[-1:])
+        replay_warnings(recorded.records[-1:])
+    assert len(record) == 1
+    # "error" acts in the worker, and the error is kept for the caller to raise
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        with RecordedInWorker(_as_a_worker()) as recorded:
+            warnings.warn("first", RuntimeWarning, stacklevel=1)
+            warnings.warn("not converged", ConvergenceWarning, stacklevel=1)
+    exc, text = recorded.error
+    assert type(exc) is ConvergenceWarning and text.endswith("not converged\n")
+    assert [str(message) for message, *_ in recorded.records] == ["first"]
+
+
+def test_a_worker_sends_back_a_warning_that_does_not_pickle_by_its_text():
+    from skqegm.model_selection._worker_warnings import RecordedInWorker
+
+    class Local(UserWarning):  # a local class: pickle cannot find it
+        pass
+
+    with RecordedInWorker(_as_a_worker()) as recorded:
+        warnings.warn("odd", Local, stacklevel=1)
+    (message, *_), = recorded.records
+    assert type(message) is UserWarning and str(message) == "Local: odd"
+    # in the caller's own process nothing is recorded: warnings are shown as they come
+    from skqegm.model_selection._worker_warnings import caller_context
+
+    with pytest.warns(UserWarning, match="odd"):
+        with RecordedInWorker(caller_context()) as recorded:
+            warnings.warn("odd", Local, stacklevel=1)
+    assert recorded.records == [] and recorded.error is None

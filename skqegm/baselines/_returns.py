@@ -39,7 +39,11 @@ def check_fit_data(estimator, X, y, min_rows):
     if y.shape[0] < min_rows:
         raise ValueError(f"{type(estimator).__name__} needs at least {min_rows} training rows "
                          f"(returns); got n_samples={y.shape[0]}.")
-    _warn_if_not_lagged(estimator, X, y)
+    lagged = _warn_if_not_lagged(estimator, X, y)
+    # The prediction rows continue the series if the first one's lagged return is the
+    # last training return (lagged_returns checks it); unchecked when the column is no
+    # lagged return (warned above).
+    estimator._last_return = float(y[-1]) if lagged else None
     return X, y
 
 
@@ -49,24 +53,53 @@ def _warn_if_not_lagged(estimator, X, y):
     The forecasts continue the series from that column, so a column in other units (a
     scaler before the model in a pipeline) gives forecasts in mixed units, silently. A
     few mismatches (rows dropped from a series) are allowed: the majority decides.
+    Returns whether the column is the previous return.
     """
     lagged, previous = X[1:, estimator.lag_column], y[:-1]
     mismatched = int(np.sum(~np.isclose(lagged, previous, rtol=1e-6, atol=0.0)))
-    if mismatched > len(previous) / 2:
-        warnings.warn(
-            f"Column lag_column={estimator.lag_column} of X is not the previous return "
-            f"(X[t, {estimator.lag_column}] != y[t - 1] in {mismatched} of {len(previous)} "
-            f"rows), yet {type(estimator).__name__} forecasts by continuing the series "
-            "from it. Pass X as make_lagged_features builds it, unscaled: a scaler before "
-            "this model in a pipeline rescales that column too.",
-            UserWarning, stacklevel=4)
+    if mismatched <= len(previous) / 2:
+        return True
+    warnings.warn(
+        f"Column lag_column={estimator.lag_column} of X is not the previous return "
+        f"(X[t, {estimator.lag_column}] != y[t - 1] in {mismatched} of {len(previous)} "
+        f"rows), yet {type(estimator).__name__} forecasts by continuing the series "
+        "from it. Pass X as make_lagged_features builds it, unscaled: a scaler before "
+        "this model in a pipeline rescales that column too.",
+        UserWarning, stacklevel=4)
+    return False
 
 
 def lagged_returns(estimator, X):
-    """Column ``lag_column`` of the validated prediction rows ``X``: the previous returns."""
+    """Column ``lag_column`` of the validated prediction rows ``X``: the previous returns.
+
+    Warns if several rows do not continue the training series (the first one's lagged
+    return is not the last training return): each model continues the series from the
+    end of its training rows (a filter's state, historical simulation's window), so the
+    first forecasts of rows elsewhere start from a state that is not theirs. KFold's
+    validation rows before its training rows were forecast from the future, silently.
+    A single row is left alone: tomorrow's forecast, or a scenario ("had today's return
+    been -2%"), which the model answers as asked.
+    """
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
-    return X[:, estimator.lag_column]
+    lagged = X[:, estimator.lag_column]
+    last = getattr(estimator, "_last_return", None)  # None: unchecked, or an old pickle
+    if last is not None and lagged.shape[0] > 1 and not np.isclose(lagged[0], last,
+                                                                   rtol=1e-6, atol=0.0):
+        name = type(estimator).__name__
+        warnings.warn(
+            f"The prediction rows do not continue the training series of {name}: the "
+            f"lagged return of the first (X[0, {estimator.lag_column}] = {lagged[0]:.6g}) "
+            f"is not the last training return ({last:.6g}). {name} forecasts by "
+            "continuing the series from the end of its training rows (the state of its "
+            "filter, or its window of past returns), so the first forecasts here start "
+            "from the state of other days (for rows before the training rows, as KFold "
+            "validates on, from the future), until it is forgotten. Forecast the rows "
+            "right after the training rows: walk_forward, or cv=sklearn.model_selection."
+            "TimeSeriesSplit(n_splits) in cross-validation and searches (rows predicted "
+            "in-sample, the training rows themselves, start from the end as well).",
+            UserWarning, stacklevel=4)
+    return lagged
 
 
 def check_forecast_finite(estimator, X, values, what):

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
-from ..utils._search import outer_search
+from ..utils._search import is_search
 
 
 def _one_shot(cv):
@@ -29,19 +29,38 @@ def _one_shot(cv):
         return False
 
 
+def _searches(estimator):
+    """``(path, search)`` of every search that ``estimator`` is or holds, in the order
+    of ``get_params(deep=True)``: the path is its name there (``"m"``, a step;
+    ``"estimator__m"``, a step of the pipeline a search searches over), ``""`` for
+    ``estimator`` itself. A search nested in a pipeline or in another search is cloned
+    and fitted at every refit as well, on the refit's training rows (or part of them)."""
+    found = [("", estimator)] if is_search(estimator) else []
+    if hasattr(estimator, "get_params") and not isinstance(estimator, type):
+        found += [(path, value) for path, value in estimator.get_params(deep=True).items()
+                  if is_search(value)]
+    return found
+
+
+def _named(search, path):
+    """``GridSearchCV``, or for a nested one ``GridSearchCV (estimator__m, as set_params
+    names it)``."""
+    return type(search).__name__ + (f" ({path}, as set_params names it)" if path else "")
+
+
 def check_search_cv(estimator):
-    """Refuse a search whose ``cv`` is a one-shot iterator: every refit runs the search
-    on its own window (the first would spend it), and ``clone`` cannot copy one (it
-    raised "cannot pickle 'generator' object")."""
-    search = outer_search(estimator)
-    cv = None if search is None else search.get_params(deep=False).get("cv")
-    if _one_shot(cv):
-        raise TypeError(
-            f"The cv of {type(search).__name__} is a one-shot iterator of splits "
-            f"({type(cv).__name__}): walk_forward runs the search once per refit, on "
-            "windows of their own, and an iterator is spent after one pass. Pass a "
-            "splitter, such as sklearn.model_selection.TimeSeriesSplit(n_splits), or a "
-            "list of (train, validation) splits.")
+    """Refuse a search (``estimator`` or one it holds) whose ``cv`` is a one-shot
+    iterator: every refit runs the search on its own window (the first would spend it),
+    and ``clone`` cannot copy one (it raised "cannot pickle 'generator' object")."""
+    for path, search in _searches(estimator):
+        cv = search.get_params(deep=False).get("cv")
+        if _one_shot(cv):
+            raise TypeError(
+                f"The cv of {_named(search, path)} is a one-shot iterator of splits "
+                f"({type(cv).__name__}): walk_forward runs the search once per refit, on "
+                "windows of their own, and an iterator is spent after one pass. Pass a "
+                "splitter, such as sklearn.model_selection.TimeSeriesSplit(n_splits), or "
+                "a list of (train, validation) splits.")
 
 
 def _describe_cv(cv, checked):
@@ -93,20 +112,28 @@ def _search_splits(params, X, y, block):
 
 
 def warn_about_search_cv(estimator, X, y, blocks):
-    """Warn (once each, in the caller's process, before any fit) if the search's ``cv``
-    trains on rows after rows it validates on, or validates at every refit of an
-    expanding window on the first window's rows alone.
+    """Warn (once per search, in the caller's process, before any fit) if the ``cv`` of
+    a search that ``estimator`` is or holds (in a pipeline, in another search: any
+    reachable through ``get_params(deep=True)``) trains on rows after rows it validates
+    on, or validates at every refit of an expanding window on the first window's rows
+    alone.
 
     The first is checked on the splits of the first refit's training rows. Their rows
     are in time order (the dates are strictly increasing), so a split that keeps time
     order validates only on rows after all its training rows, as
     :class:`~sklearn.model_selection.TimeSeriesSplit` does. The second, on the splits
     of the last refit's longer window: a list of splits or a ``PredefinedSplit`` holds
-    fixed positions, and validates on the same rows at every refit. A cv that cannot
-    split here (a group splitter without groups, a stratified one on a continuous
-    ``y``) is left to the search, whose fit raises."""
-    search = outer_search(estimator)
-    params = {} if search is None else search.get_params(deep=False)
+    fixed positions, and validates on the same rows at every refit. A nested search is
+    fitted on the whole window too (when the search holding it refits its choice) and
+    on parts of it (the outer ``cv``'s training rows): it is checked on the window. A
+    cv that cannot split here (a group splitter without groups, a stratified one on a
+    continuous ``y``) is left to the search, whose fit raises."""
+    for path, search in _searches(estimator):
+        _warn_about_cv(search, path, X, y, blocks)
+
+
+def _warn_about_cv(search, path, X, y, blocks):
+    params = search.get_params(deep=False)
     if "cv" not in params or _one_shot(params["cv"]):
         return
     first, last = blocks[0], blocks[-1]
@@ -123,7 +150,7 @@ def warn_about_search_cv(estimator, X, y, blocks):
         return
     finally:
         np.random.set_state(global_rng)  # noqa: NPY002
-    cv = f"{_describe_cv(params['cv'], checked)} of {type(search).__name__}"
+    cv = f"{_describe_cv(params['cv'], checked)} of {_named(search, path)}"
     if found is not None:
         number, after, before = found
         warnings.warn(
@@ -136,7 +163,7 @@ def warn_about_search_cv(estimator, X, y, blocks):
             "simulation) continue the series from the end of their training rows, so "
             "their validation scores then mean nothing. Use cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)
     if reach is not None and reach < n_first:
         warnings.warn(
             f"The {cv} validates on none of the rows that the expanding window gains "
@@ -147,4 +174,4 @@ def warn_about_search_cv(estimator, X, y, blocks):
             f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
             "splitter that splits each window anew, such as cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits).",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)

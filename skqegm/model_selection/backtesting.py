@@ -25,6 +25,12 @@ from ..utils._validation import (
     count_rows,
 )
 from ._search_cv import check_search_cv, warn_about_search_cv
+from ._worker_warnings import (
+    RecordedInWorker,
+    caller_context,
+    raise_in_caller,
+    replay_warnings,
+)
 
 __all__ = ["WalkForwardResult", "walk_forward"]
 
@@ -161,9 +167,12 @@ class WalkForwardResult:
         indexed by ``dates`` when there are dates, else by ``index``. With a search
         (``best_params`` is not None), then one column per searched parameter, named as
         in ``best_params_`` (``estimator__decay``), holding on each row the choice of
-        the refit that forecast it (missing, ``None`` or NaN as pandas stores it, where
-        that refit's choice has no such parameter); a parameter named as a column
-        before it is ``param_<name>``.
+        the refit that forecast it, as it was chosen (``None`` where that refit's choice
+        has no such parameter); a parameter named as a column before it is
+        ``param_<name>``. A column of choices all ints, all floats, all booleans or all
+        strings has that dtype; any other (a ``None`` among numbers, ints beside
+        floats, tuples, estimators) is of dtype object, so that no value is converted
+        (pandas would read ``[None, 2]`` as ``[nan, 2.0]``).
 
         Returns
         -------
@@ -181,11 +190,13 @@ class WalkForwardResult:
             columns[f"es_{float(level)!r}"] = self.es[:, j]
         columns["train_start"] = self.train_start
         columns["train_stop"] = self.train_stop
-        if self.best_params is not None:
-            columns.update(self._choice_columns(set(columns)))
         index = (pd.Index(self.dates, name="date") if self.dates is not None
                  else pd.Index(self.index, name="row"))
-        return pd.DataFrame(columns, index=index)
+        frame = pd.DataFrame(columns, index=index)
+        if self.best_params is not None:
+            for name, values in self._choice_columns(set(columns)).items():
+                frame[name] = _choice_column(pd, values, index)
+        return frame
 
     def _choice_columns(self, taken):
         """The searches' choices, one list per parameter, aligned with the forecasts:
@@ -202,6 +213,27 @@ class WalkForwardResult:
         # one value of the column.
         return {(f"param_{name}" if name in taken else name):
                 [choices[k].get(name) for k in refit_of_row] for name in names}
+
+
+def _value_kind(value):
+    """The kind of a chosen value that pandas stores as it is in a column of that kind
+    alone: booleans, ints, floats or strings; None for any other (``None`` included)."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    for kind in (numbers.Integral, float, str):  # np.float64 is a float, np.int64 Integral
+        if isinstance(value, kind):
+            return kind
+    return None
+
+
+def _choice_column(pd, values, index):
+    """The choices as a column: inferred by pandas when all are of one kind that it
+    stores as they are, else of dtype object (pandas would make ``[None, 2]``
+    ``[nan, 2.0]``, ``[1, 2.5]`` ``[1.0, 2.5]`` and ``["a", None]`` ``["a", nan]``)."""
+    kinds = {_value_kind(value) for value in values}
+    if len(kinds) == 1 and None not in kinds:
+        return pd.Series(values, index=index)
+    return pd.Series(values, index=index, dtype=object)
 
 
 def _take(X, rows):
@@ -365,14 +397,23 @@ def _unscored_choice(search):
     return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
 
 
-def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where, context):
     """Fit on the block's training rows, forecast its rows; with a search, through the
     ``best_estimator_`` it chose on the training rows alone.
 
     An exception names the refit (``where``) in a note; its type and traceback are kept,
     and the note travels with it from a joblib worker process (pickled in its
-    ``__dict__``).
+    ``__dict__``). In a worker process, the warnings raised are recorded under the
+    caller's filters (``context``), and an exception kept: both are returned, for the
+    caller to show and raise in the refits' order.
     """
+    output = None
+    with RecordedInWorker(context) as recorded:
+        output = _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where)
+    return output, recorded.records, recorded.error
+
+
+def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where):
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
@@ -401,16 +442,38 @@ def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where):
             unscored)
 
 
+# Python 3.10 has no BaseException.add_note, and prints no __notes__.
+_HAS_ADD_NOTE = hasattr(BaseException, "add_note")
+
+
+class RefitNote(Exception):
+    """Where an exception raised in a refit came from, on Python 3.10: its cause, when
+    its message cannot say it."""
+
+
 def _add_note(exc, note):
-    """``exc.add_note(note)``; on Python 3.10, which has no ``add_note`` (nor prints
-    notes), the note is kept in ``__notes__``, where pytest and later tools read it."""
-    if hasattr(exc, "add_note"):
+    """``exc.add_note(note)``.
+
+    On Python 3.10, which has neither ``add_note`` nor prints notes, the note is kept in
+    ``__notes__`` (where pytest and later tools read it) and shown: appended to the
+    message of an exception whose message is its one string argument (most are), else
+    as its cause (a :class:`RefitNote`), if it has none; the exception keeps its type.
+    """
+    if _HAS_ADD_NOTE:
         exc.add_note(note)
         return
     try:
         exc.__notes__ = [*getattr(exc, "__notes__", ()), note]
     except (AttributeError, TypeError):  # an exception that takes no attributes
         pass
+    args = exc.args
+    if len(args) == 1 and isinstance(args[0], str) and str(exc) == args[0]:
+        exc.args = (f"{args[0]}\n{note}",)
+        if note in str(exc):
+            return
+        exc.args = args  # a message made otherwise
+    if exc.__cause__ is None and exc.__context__ is None:
+        exc.__cause__ = RefitNote(note)
 
 
 def _refit_text(number, n_refits, block, dates):
@@ -497,15 +560,26 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     does), ``walk_forward`` warns once; it warns too if, with an expanding window, the
     splits of the last refit's training rows validate on none of the rows gained since
     the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
-    every refit would choose by the same early rows). A halving search's default
+    every refit would choose by the same early rows). So is every search nested in it
+    (in a pipeline, in another search: any that ``get_params(deep=True)`` reaches),
+    each named by its path there (``estimator__m``). A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.
 
+    A warning raised in a refit that runs in a worker process (joblib's default for
+    ``n_jobs > 1``) is shown in the caller's process, as with ``n_jobs=1``: the worker
+    applies the caller's warning filters (``"ignore"`` and ``"error"`` act there) and
+    the warnings they would show are warned again in the caller, refit by refit, with
+    their category, message, file and line, where the caller's filters and registries
+    decide (Python's default filter shows each once per refit, as with ``n_jobs=1``).
+    The walk stops at the first refit, in time order, that raises.
+
     An exception raised in a refit (by ``fit``, ``predict_var``, ``predict_es`` or
     ``sample_y``, in any process) keeps its type, message and traceback, and names the
-    refit in a note (``exc.add_note``; ``exc.__notes__`` on Python 3.10, which does not
-    print it): its number, training rows and forecast rows, with their dates.
+    refit in a note (``exc.add_note``): its number, training rows and forecast rows, with
+    their dates. Python 3.10 prints no note: there it ends the exception's message (or,
+    where its message is made otherwise, is its cause), and is in ``exc.__notes__``.
 
     Parameters
     ----------
@@ -581,10 +655,10 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     Warns
     -----
     UserWarning
-        Once, before any fit, if the search's ``cv`` trains on rows after rows it
-        validates on (in its splits of the first refit's training rows), or if in an
-        expanding window it validates at every refit on the first window's rows alone
-        (in its splits of the last refit's training rows): use
+        Once per search (nested ones too), before any fit, if its ``cv`` trains on
+        rows after rows it validates on (in its splits of the first refit's training
+        rows), or if in an expanding window it validates at every refit on the first
+        window's rows alone (in its splits of the last refit's training rows): use
         :class:`~sklearn.model_selection.TimeSeriesSplit`. And at a refit where the
         search scored no candidate (each failed to fit or scored NaN on its ``cv``
         splits, and scikit-learn took the first): its forecasts come from a candidate
@@ -660,13 +734,43 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     warn_about_search_cv(estimator, X, y, blocks)
     wheres = [_refit_text(number, len(blocks), block, dates)
               for number, block in enumerate(blocks, 1)]
+    # A worker process shows no warning to the caller: it records them under the
+    # caller's filters, and they are replayed here, refit by refit.
+    context = caller_context()
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
-                                   where)
+                                   where, context)
             for block, seed, where in zip(blocks, seeds, wheres))
     # scikit-learn's Parallel: every refit runs under the caller's scikit-learn
     # configuration (config_context, set_config: transform_output, metadata routing...),
     # which joblib's would reset to the defaults in its workers.
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    try:
+        return _collect(estimator, blocks, _replayed(outputs), wheres, levels, n_draws,
+                        dates, start, n_rows, y, verbose)
+    except BaseException:
+        # The walk stops at its first failed refit, as with n_jobs=1: the refits after
+        # it are cancelled, without joblib's warning that they were.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"\d+ tasks (have been successfully "
+                                    "executed|which were still being processed)",
+                                    UserWarning)
+            outputs.close()
+        raise
+
+
+def _replayed(outputs):
+    """Each refit's output, once the warnings its worker process recorded are shown
+    (and its exception raised)."""
+    for output, records, error in outputs:
+        replay_warnings(records)
+        if error is not None:
+            raise_in_caller(error)
+        yield output
+
+
+def _collect(estimator, blocks, outputs, wheres, levels, n_draws, dates, start, n_rows, y,
+             verbose):
+    """The refits' forecasts, checked, in one :class:`WalkForwardResult`."""
     var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
     for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):
         block_var, block_es, seconds, block_draws, params, side, unscored = output
@@ -681,7 +785,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                 f"its choice {params} is its first candidate, not a validated one; it "
                 f"forecasts rows [{block[1]}, {block[2]}). Check the search's "
                 "FitFailedWarning (or set error_score='raise'), or start later.",
-                UserWarning, stacklevel=2)
+                UserWarning, stacklevel=3)
         best_params.append(params)
         sides.append(side)
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels),
