@@ -890,10 +890,36 @@ class CircuitRunner:
                     optimization_level=OPTIMIZATION_LEVEL, backend=self.backend,
                     seed_transpiler=self.seed
                 )
-                run_circuit = pm.run(run_circuit)
+                run_circuit = self._transpile(pm, run_circuit)
                 self.layout = [int(q) for q in run_circuit.layout.final_index_layout()]
             self._prepared[key] = (circuit, run_circuit)
         return self._prepared[key][1]
+
+    def _transpile(self, pass_manager, circuit):
+        """``pass_manager.run(circuit)``, a failure of Qiskit's transpiler named as such."""
+        from qiskit.transpiler.exceptions import TranspilerError
+
+        try:
+            return pass_manager.run(circuit)
+        except TranspilerError as err:
+            message, cause = str(getattr(err, "message", err)).rstrip("."), ""
+            target = self.backend.target
+            two_qubit = sorted(name for name in target.operation_names
+                               if getattr(target.operation_from_name(name), "num_qubits",
+                                          None) == 2)
+            if len(two_qubit) > 1 and "direction was swapped" in str(err):
+                # FakeCairoV2: cx on some edges, ecr on others, each one way. Plain
+                # qiskit fails the same on such a target (GateDirection finds no rule to
+                # flip the cx); a target with cx alone, or ecr alone, transpiles.
+                cause = (f" Its target mixes two-qubit gates ({', '.join(two_qubit)}), each "
+                         "in one direction per edge, and Qiskit's gate-direction pass "
+                         "cannot flip a cx on such a target (a limitation of Qiskit's "
+                         "transpiler, reproduced without skqegm).")
+            raise ValueError(
+                f"Qiskit's transpiler cannot map the circuit onto backend {self.name!r} "
+                f"(optimization_level={OPTIMIZATION_LEVEL}): {message}.{cause} Use another "
+                "device (e.g. FakeTorontoV2, 27 qubits, cx only)."
+            ) from err
 
     def _default_shots(self):
         if self.kind == "sampler":
