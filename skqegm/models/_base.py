@@ -33,6 +33,7 @@ from ..quantum import (
 )
 from ..quantum.backends import BACKEND_CONSTRAINT, fitted_backend
 from ..quantum.runtime import (
+    JOB_PARAMETERS,
     BackendPersistenceMixin,
     backend_name,
     current_job_parameters,
@@ -478,6 +479,32 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         return DENSITY_DRAWS
 
     # -- after the fit: what is frozen, what follows the parameters -----------------------------
+    def set_params(self, **params):
+        """Set the parameters; those saying how jobs run also reach ``quantum_layer_``.
+
+        ``quantum_layer_`` runs the model's fitted circuit and its jobs are the model's
+        (one job manager: one count of shots, one record), so after a fit
+        :data:`~skqegm.quantum.runtime.JOB_PARAMETERS` (``max_shots``, ``max_retries``,
+        ``job_timeout``, ``fallback``) set here apply to its jobs too, at once, as to
+        the model's own. The parameters that define the fitted distribution wait for a
+        refit, in the model as in ``quantum_layer_``.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+        """
+        super().set_params(**params)
+        layer = getattr(self, "quantum_layer_", None)
+        jobs = {name: params[name] for name in JOB_PARAMETERS if name in params}
+        if layer is not None and jobs:
+            layer.set_params(**jobs)
+        return self
+
     def _fitted_jobs(self):
         """Ready the fitted model's jobs for a call that runs them after the fit (``sample``,
         the predictions of conditional weights): the one place that applies the rule.

@@ -765,6 +765,12 @@ class CircuitRunner:
     def _or_fallback(self, here, there, *args, **kwargs):
         """Run ``here`` on this backend, or ``there`` on the fallback runner once a job
         failed for good (after its retries)."""
+        if (self._fallback_runner is None and self.fallback is not None
+                and self.jobs.fallback_reason is not None):
+            # Another runner of these jobs (a model's circuit, or the model's
+            # quantum_layer_, a copy sharing them) switched: the switch is the jobs', so
+            # this one follows it rather than try the backend that failed.
+            self._fallback_runner = self._make_fallback_runner()
         if self._fallback_runner is not None:
             return getattr(self._fallback_runner, there)(*args, **kwargs)
         try:
@@ -775,9 +781,11 @@ class CircuitRunner:
             reason = f"{self.name} failed ({exc}); switched to {backend_name(self.fallback)}"
             logger.warning("Fallback: %s", reason)
             self.jobs.note_fallback(reason)
-            self._fallback_runner = CircuitRunner(self.fallback, self.shots, self.seed,
-                                                  jobs=self.jobs)
+            self._fallback_runner = self._make_fallback_runner()
             return getattr(self._fallback_runner, there)(*args, **kwargs)
+
+    def _make_fallback_runner(self):
+        return CircuitRunner(self.fallback, self.shots, self.seed, jobs=self.jobs)
 
     def _check_attached(self):
         if self.kind == "detached":
