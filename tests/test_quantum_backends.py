@@ -91,6 +91,22 @@ def test_a_simulated_state_that_cannot_fit_is_refused(monkeypatch):
     CircuitRunner("aer").check_width(20, "test")  # 24 MiB
 
 
+def test_statevector_sampling_counts_qiskits_label_of_every_outcome(monkeypatch):
+    # StatevectorSampler builds a string label for each of the 2**n outcomes of each row
+    # (Statevector.sample_memory): about 260 * n bytes per amplitude, measured. At 22
+    # qubits the estimate of 64 B per amplitude accepted a job of about 24 GB (killed).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    with pytest.raises(MemoryLimitError, match=r"simulates n_qubits=20 .*'statevector'"):
+        CircuitRunner("statevector", shots=10).check_width(20, "test")
+    CircuitRunner("statevector").check_width(20, "test")  # exact expectation values
+    qc, inputs, weights = variational_circuit(20, n_layers=1)
+    runner = CircuitRunner("statevector")  # a model's draws sample with shots=1
+    with pytest.raises(MemoryLimitError, match=r"sampling 1 rows x shots=1 on n_qubits=20"):
+        runner.sample_outcomes(qc, inputs + weights, np.zeros((1, len(inputs + weights))),
+                               shots=1)
+    assert runner.jobs.shots_submitted == 0
+
+
 @pytest.mark.parametrize("values, match", [
     (VALUES[:, :-1], r"values must have shape \(n_rows, 9\)"),
     (VALUES[0], r"values must have shape \(n_rows, 9\)"),
