@@ -444,7 +444,10 @@ def evaluate_targets(records):
 
 
 # -- noisy rows: a fake device's noise model, exact (--noisy) ------------------------------
-NOISY_CASES = (("FakeManilaV2", 4), ("FakeManilaV2", 5), ("FakeTorontoV2", 6))
+# FakeLondonV2: the older u1/u2/u3 + cx basis (10 fake devices have it), beside
+# FakeManilaV2's rz/sx/x + cx at the same width.
+NOISY_CASES = (("FakeManilaV2", 4), ("FakeManilaV2", 5), ("FakeLondonV2", 5),
+               ("FakeTorontoV2", 6))
 NOISY_BATCHES = (1_000, 10_000)
 NOISY_TARGET = 100  # new simulator / Aer density matrix, forward
 
@@ -530,7 +533,7 @@ def _median_rate(fn, rows, repeats):
 def run_noisy(args):
     """Aer density matrix vs skqegm's noisy simulator on the same transpiled circuits."""
     records = []
-    for device_name, n_qubits in NOISY_CASES:
+    for device_name, n_qubits in args.noisy_cases:
         case = NoisyCase(device_name, n_qubits, args.noisy_layers, max(args.noisy_batches))
         aer_rows = args.noisy_aer_rows
         check = np.abs(case.new(aer_rows) - case.aer_probabilities(aer_rows)).max()
@@ -730,6 +733,14 @@ def parse_pair(text):
     return n_qubits, n_layers
 
 
+def parse_case(text):
+    device, _, n_qubits = text.partition(":")
+    if not device.startswith("Fake") or not n_qubits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected DEVICE:QUBITS, e.g. FakeLondonV2:5; "
+                                         f"got {text!r}")
+    return device, int(n_qubits)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
@@ -747,6 +758,10 @@ def parse_args(argv=None):
                              "matrix vs skqegm's noisy simulator, and a QEGMSampler fit")
     parser.add_argument("--noisy-only", action="store_true",
                         help="run the noisy rows only (not the exact-path table)")
+    parser.add_argument("--noisy-cases", nargs="+", type=parse_case, default=list(NOISY_CASES),
+                        metavar="DEVICE:QUBITS",
+                        help="fake devices and widths of the noisy rows (default "
+                             f"{' '.join(f'{d}:{n}' for d, n in NOISY_CASES)})")
     parser.add_argument("--noisy-layers", type=int, default=3, help="ansatz layers (default 3)")
     parser.add_argument("--noisy-batches", nargs="+", type=int,
                         help="batches of the noisy simulator (default 1000 10000)")

@@ -351,6 +351,21 @@ def test_a_fit_whose_circuit_cannot_fit_in_memory_is_refused_before_training(mon
         small(n_qubits=13, batch_size=64, early_stopping=False).fit(X_MIX[:100])
 
 
+def test_the_gaussian_twin_is_bounded_by_its_memory_not_by_a_qubit_count(monkeypatch):
+    # The twin's latent holds no state, yet n_qubits > 20 was refused "on the exact backend
+    # (a state of 2**n_qubits amplitudes per row)"; its cost (2**n_qubits / a block, a
+    # float) overflowed from about 1,030 latent dimensions.
+    model = small(latent="gaussian", n_qubits=24, max_epochs=1).fit(X_MIX[:100])
+    assert model.sample(5, random_state=0).shape == (5, X_MIX.shape[1])
+    assert small(latent="gaussian", n_qubits=1100).estimate_cost(X_MIX[:100])["jobs"] == 0
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
+    with pytest.raises(MemoryLimitError, match=r"fitting with n_qubits=20000 \(20000 latent "
+                                               r"dimensions per row\) .* needs an estimated"):
+        small(latent="gaussian", n_qubits=20_000).fit(X_MIX[:100])
+    with pytest.raises(ValueError, match="n_qubits must be <= 20"):  # 2**21 codes
+        small(latent="categorical", n_qubits=21).fit(X_MIX[:100])
+
+
 def test_callbacks_must_be_callback_instances():
     with pytest.raises(TypeError, match="callbacks must be a list of skqegm.nn.Callback"):
         small(callbacks=[print]).fit(X_MIX[:50])

@@ -91,6 +91,22 @@ def test_a_simulated_state_that_cannot_fit_is_refused(monkeypatch):
     CircuitRunner("aer").check_width(20, "test")  # 24 MiB
 
 
+def test_statevector_sampling_counts_qiskits_label_of_every_outcome(monkeypatch):
+    # StatevectorSampler builds a string label for each of the 2**n outcomes of each row
+    # (Statevector.sample_memory): about 260 * n bytes per amplitude, measured. At 22
+    # qubits the estimate of 64 B per amplitude accepted a job of about 24 GB (killed).
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
+    with pytest.raises(MemoryLimitError, match=r"simulates n_qubits=20 .*'statevector'"):
+        CircuitRunner("statevector", shots=10).check_width(20, "test")
+    CircuitRunner("statevector").check_width(20, "test")  # exact expectation values
+    qc, inputs, weights = variational_circuit(20, n_layers=1)
+    runner = CircuitRunner("statevector")  # a model's draws sample with shots=1
+    with pytest.raises(MemoryLimitError, match=r"sampling 1 rows x shots=1 on n_qubits=20"):
+        runner.sample_outcomes(qc, inputs + weights, np.zeros((1, len(inputs + weights))),
+                               shots=1)
+    assert runner.jobs.shots_submitted == 0
+
+
 @pytest.mark.parametrize("values, match", [
     (VALUES[:, :-1], r"values must have shape \(n_rows, 9\)"),
     (VALUES[0], r"values must have shape \(n_rows, 9\)"),
@@ -137,3 +153,48 @@ def test_check_seed_accepts_the_random_state_range():
     for bad in (True, 1.0, "1", 2**32):
         with pytest.raises(ValueError, match="seed must be None or an integer"):
             check_seed(bad)
+
+
+def _mixed_direction_target():
+    """3 qubits: cx only as (1, 0), ecr only as (1, 2), as FakeCairoV2 mixes them."""
+    from qiskit.circuit import Parameter
+    from qiskit.circuit.library import CXGate, ECRGate, Measure, RZGate, SXGate, XGate
+    from qiskit.transpiler import InstructionProperties, Target
+
+    target = Target(num_qubits=3)
+    for gate in (RZGate(Parameter("a")), SXGate(), XGate(), Measure()):
+        target.add_instruction(gate, {(q,): None for q in range(3)})
+    target.add_instruction(CXGate(), {(1, 0): InstructionProperties(error=0.01)})
+    target.add_instruction(ECRGate(), {(1, 2): InstructionProperties(error=0.01)})
+    return target
+
+
+def test_qiskit_cannot_flip_a_cx_on_a_target_mixing_cx_and_ecr():
+    # The cause of FakeCairoV2's failure, without skqegm: if a Qiskit release fixes it,
+    # this fails, and the clear error below (and the user guide's limitation) can go.
+    from qiskit import QuantumCircuit
+    from qiskit.transpiler import generate_preset_pass_manager
+    from qiskit.transpiler.exceptions import TranspilerError
+
+    qc = QuantumCircuit(2)
+    qc.cx(0, 1)
+
+    def run(initial_layout):
+        return generate_preset_pass_manager(optimization_level=1, target=_mixed_direction_target(),
+                                            initial_layout=initial_layout).run(qc)
+
+    run([1, 0])  # cx in the edge's own direction transpiles
+    with pytest.raises(TranspilerError, match="cx would be supported .* direction was swapped"):
+        run([0, 1])
+
+
+def test_a_device_qiskit_cannot_transpile_for_is_named_with_the_cause():
+    from qiskit_ibm_runtime.fake_provider import FakeCairoV2
+
+    from skqegm.quantum import EstimatorTransformer
+
+    X = np.random.default_rng(0).uniform(size=(2, 3))
+    qt = EstimatorTransformer(n_layers=1, backend=FakeCairoV2(), random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"transpiler cannot map the circuit onto backend "
+                       r"'fake_cairo'.*mixes two-qubit gates \(cx, ecr\)"):
+        qt.transform(X)

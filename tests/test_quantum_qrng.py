@@ -176,7 +176,9 @@ def test_a_request_that_cannot_fit_is_refused_before_sampling(monkeypatch, call,
     np.testing.assert_array_equal(source.random(3), QuantumRandomSource(random_state=0).random(3))
 
 
-@pytest.mark.parametrize("backend, estimate", [(None, "48 GiB"), ("statevector", "64 GiB")])
+# statevector: its state (128 B per amplitude) and StatevectorSampler's label of every
+# outcome (288 B per amplitude and qubit).
+@pytest.mark.parametrize("backend, estimate", [(None, "48 GiB"), ("statevector", "8.56 TiB")])
 def test_a_state_of_too_many_qubits_is_refused(monkeypatch, backend, estimate):
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.5")
     with pytest.raises(MemoryLimitError, match=rf"n_qubits=30.* {estimate} .*backend='aer'"):

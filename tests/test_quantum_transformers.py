@@ -5,6 +5,7 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
+import torch
 from qiskit.primitives import StatevectorEstimator, StatevectorSampler
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from sklearn.base import clone
@@ -355,6 +356,28 @@ def test_set_params_after_fit_keeps_the_fitted_circuit(cls, backend, shots, chan
     np.testing.assert_allclose(pickle.loads(pickle.dumps(qt)).transform(X), expected)
     refit = qt.fit(X).transform(X)  # a refit takes the new parameters
     assert refit.shape != expected.shape or not np.allclose(refit, expected)
+
+
+@pytest.mark.parametrize("cls", TRANSFORMERS)
+def test_device_follows_set_params_after_the_fit(cls):
+    # device says where the exact simulator runs, not what it computes (complex128 on
+    # either), so it is read at each transform, as max_shots is, and is not one of
+    # fitted_params_: a transformer fitted on a GPU and loaded on a machine without one
+    # transforms after set_params(device="cpu"), with no refit.
+    X = np.random.default_rng(0).uniform(0, 3, size=(4, 2))
+    qt = cls(n_layers=1, random_state=0).fit(X)
+    expected = qt.transform(X)
+    assert "device" not in qt.fitted_params_
+    qt.set_params(device="cuda")
+    if torch.cuda.is_available():
+        np.testing.assert_allclose(qt.transform(X), expected, rtol=0, atol=1e-12)
+    else:  # refused by name, at the call
+        with pytest.raises(ValueError, match="device='cuda' but torch sees no CUDA device"):
+            qt.transform(X)
+    loaded = pickle.loads(pickle.dumps(qt)).set_params(device="cpu")
+    np.testing.assert_allclose(loaded.transform(X), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="device must be one of 'cpu', 'cuda', 'auto'"):
+        loaded.set_params(device="gpu").transform(X)
 
 
 @pytest.mark.parametrize("cls", TRANSFORMERS)

@@ -347,6 +347,42 @@ def test_backend_and_shots_set_after_the_fit_wait_for_a_refit(fitted_sampler):
         assert sampler.calls > calls and other.calls == 0, latent
 
 
+def test_the_quantum_layer_runs_under_the_models_current_job_parameters():
+    # quantum_layer_'s jobs are the model's (one manager), but they ran under the job
+    # parameters of the fit: past a max_shots set on the model since, which they also
+    # reset on the shared manager (None here) until the model's next call.
+    sampler = FaultySampler()
+    model = _fit(sampler, shots=4)
+    used = model.provenance_["runtime"]["shots_used"]
+    model.set_params(max_shots=used, max_retries=0)
+    calls = sampler.calls
+    for run in (lambda: model.sample(1, random_state=0),
+                lambda: model.quantum_layer_.transform(X[:2])):
+        with pytest.raises(ShotBudgetError, match=f"more than max_shots={used:,}"):
+            run()
+    assert sampler.calls == calls
+    assert model.quantum_layer_.get_params()["max_retries"] == 0
+    loaded = pickle.loads(pickle.dumps(model.set_params(max_shots=used + 8)))
+    assert loaded.quantum_layer_.transform(X[:2]).shape == (2, 2)  # 8 shots: the budget
+    with pytest.raises(ShotBudgetError, match=f"more than max_shots={used + 8:,}"):
+        loaded.sample(1, random_state=0)
+
+
+def test_a_fallback_switch_is_the_jobs_not_one_runners(no_waiting):
+    # The model's runner switched to the fallback; quantum_layer_, a copy sharing the
+    # jobs (whose record then said "on the fallback"), kept its fit-time fallback=None
+    # and went on failing on the dead backend.
+    sampler, spare = FaultySampler(), FaultySampler()
+    model = _fit(sampler, shots=4, max_retries=0)
+    sampler.faults.update({k: "refused" for k in range(sampler.calls + 1, 100)})
+    model.set_params(fallback=spare).sample(2, random_state=0)
+    dead_calls, spare_calls = sampler.calls, spare.calls
+    assert model.quantum_layer_.transform(X[:2]).shape == (2, 2)
+    assert (sampler.calls, spare.calls) == (dead_calls, spare_calls + 1)
+    record = model.quantum_layer_.runner_.describe()
+    assert record["jobs"][-1]["fallback"] and "switched to" in record["fallback_reason"]
+
+
 @pytest.mark.filterwarnings("ignore:y has .* rare events:UserWarning")  # 20 rows
 def test_conditional_predictions_run_under_the_models_budget_and_parameters():
     # The conditional weights' circuits ran on a copy of the circuit: with jobs of their

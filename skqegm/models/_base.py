@@ -33,6 +33,7 @@ from ..quantum import (
 )
 from ..quantum.backends import BACKEND_CONSTRAINT, fitted_backend
 from ..quantum.runtime import (
+    JOB_PARAMETERS,
     BackendPersistenceMixin,
     backend_name,
     current_job_parameters,
@@ -123,7 +124,10 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         super()._check_parameters()
         kind = check_backend(self.backend)
         quantum = self.latent == "quantum"
-        if (kind == "exact" or not quantum) and self.n_qubits > MAX_QUBITS:
+        # The Gaussian twin holds no state: its n_qubits latent dimensions are bounded by
+        # the fit's memory estimate (_check_fit_memory), not by the simulator's width.
+        if (self.latent != "gaussian" and (kind == "exact" or not quantum)
+                and self.n_qubits > MAX_QUBITS):
             raise ValueError(f"n_qubits must be <= {MAX_QUBITS} on the exact backend (a state "
                              f"of 2**n_qubits amplitudes per row); got {self.n_qubits}.")
         if quantum and kind == "exact" and self.shots is not None:
@@ -232,7 +236,8 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         # The fitted density's circuits; weights that follow the features run theirs at
         # prediction time instead.
         density = 0 if self._conditional_weights() else self._density_draws()
-        density_jobs = math.ceil(density * 2**self.n_qubits / _WEIGHT_BLOCK)
+        # Integer division: 2**n_qubits of a wide twin (no circuit) overflows a float.
+        density_jobs = -(-density * 2**self.n_qubits // _WEIGHT_BLOCK) if quantum else 0
         circuits = self.max_epochs * per_epoch + density
         jobs = self.max_epochs * (n_batches + (1 if n_val else 0)) + density_jobs
         if not quantum:
@@ -320,9 +325,20 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
             kwargs = {"n_layers": self.n_layers, "requires_grad": True}
             n_bytes = max(n_bytes, exact_fixed_bytes(self.n_qubits, n_rows=2 * batch, **kwargs)
                           + 2 * batch * exact_bytes_per_row(self.n_qubits, **kwargs))
-        check_memory(n_bytes,
-                     f"fitting with n_qubits={self.n_qubits} (2**{self.n_qubits} outcomes per "
-                     f"row) and batch_size={batch}",
+        if self.latent == "gaussian":
+            # The twin holds no state, so n_qubits has no other bound: what grows with
+            # its latent's width whatever the batch, the fitted density's prior draws
+            # (float32 and their copies: 20 B per value bounds a fit's growth, 1.43-1.47
+            # GiB at n_qubits=20,000 and 3.09-3.10 GiB at 50,000, 300 rows, hidden (8,),
+            # against estimates of 1.65 and 4.12 GiB) and the weights joining the latent
+            # to the networks (16 B each in training: weight, gradient, Adam's moments).
+            hidden = self._hidden_sizes()
+            n_bytes += (20.0 * self._density_draws() * self.n_qubits
+                        + 16.0 * self.n_qubits * (2 * hidden[-1] + hidden[0]))
+        width = (f"{self.n_qubits} latent dimensions per row" if self.latent == "gaussian"
+                 else f"2**{self.n_qubits} outcomes per row")
+        check_memory(n_bytes, f"fitting with n_qubits={self.n_qubits} ({width}) and "
+                              f"batch_size={batch}",
                      "use fewer qubits or a smaller batch_size.")
 
     def _step_bytes_per_row(self, n_values, n_context):
@@ -478,6 +494,32 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         return DENSITY_DRAWS
 
     # -- after the fit: what is frozen, what follows the parameters -----------------------------
+    def set_params(self, **params):
+        """Set the parameters; those saying how jobs run also reach ``quantum_layer_``.
+
+        ``quantum_layer_`` runs the model's fitted circuit and its jobs are the model's
+        (one job manager: one count of shots, one record), so after a fit
+        :data:`~skqegm.quantum.runtime.JOB_PARAMETERS` (``max_shots``, ``max_retries``,
+        ``job_timeout``, ``fallback``) set here apply to its jobs too, at once, as to
+        the model's own. The parameters that define the fitted distribution wait for a
+        refit, in the model as in ``quantum_layer_``.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+        """
+        super().set_params(**params)
+        layer = getattr(self, "quantum_layer_", None)
+        jobs = {name: params[name] for name in JOB_PARAMETERS if name in params}
+        if layer is not None and jobs:
+            layer.set_params(**jobs)
+        return self
+
     def _fitted_jobs(self):
         """Ready the fitted model's jobs for a call that runs them after the fit (``sample``,
         the predictions of conditional weights): the one place that applies the rule.

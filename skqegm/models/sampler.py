@@ -168,7 +168,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         The QVL with its trained weights, usable on its own (``transform`` gives the
         outcome probabilities of latent vectors); ``None`` for the classical twin. On a
         Qiskit backend its jobs are the model's: they count against the shots the
-        model submitted (``max_shots``) and enter its job records.
+        model submitted (``max_shots``), enter its job records, run under the job
+        parameters the model's ``set_params`` gives after the fit, and follow its switch
+        to ``fallback``.
     loss_curve_ : list of float
         Mean training loss per epoch.
     validation_scores_ : list of float or None

@@ -115,10 +115,22 @@ def _estimator_bytes_per_row(n_params, n_observables):
     layer, 95 KiB at 8 qubits and 4 layers); ``StatevectorEstimator`` about 9 KiB at 4
     qubits and 1 layer."""
     return 16384.0 + 1024.0 * n_params + 1536.0 * n_observables
-# Bytes per amplitude of a simulation's complex128 state, with the copies it makes,
-# measured at 22 qubits: qiskit's Statevector primitives 65 B (a new state per gate, the
-# probabilities), Aer 19 B (Aer refuses by itself, but only once the job is built).
-_STATE_BYTES_PER_AMPLITUDE = {"statevector": 64, "aer": 24, "device": 24, "exact": 48}
+# Bytes per amplitude of a simulation's complex128 state, with the copies it makes: peak
+# resident growth of one row of CircuitRunner.expval_z (1 layer), upper bounds. Measured
+# first at 22 qubits on qiskit 2.x / Aer 0.18 (Statevector primitives 65 B, Aer 19 B),
+# again on qiskit 2.6.2 / qiskit-aer 0.18.2: qiskit's StatevectorEstimator 90, 112, 98 and
+# 65 B at 16, 18, 20 and 22 qubits (a new state per gate, the probabilities; a few tens of
+# MB that do not grow weigh on the smaller ones); Aer's EstimatorV2 18.3, 16.7 and 16.2 B
+# at 20, 22 and 24 qubits, its SamplerV2 (64 shots) 16.1, 16.1 and 16.0 B (Aer refuses by
+# itself, but only once the job is built). A fake device's Aer sampling (FakeTorontoV2, 64
+# shots) grew by 75, 41 and 148 MB at 16, 18 and 20 qubits: costs that do not grow with
+# the state, which is Aer's 16 B per amplitude.
+_STATE_BYTES_PER_AMPLITUDE = {"statevector": 128, "aer": 24, "device": 24, "exact": 48}
+# qiskit's StatevectorSampler also labels every outcome of every row with a string
+# (Statevector.sample_memory): 258 and 259 B per amplitude and qubit measured at 16 and 18
+# qubits (4.1 and 4.7 KiB per amplitude): about 24 GB for one row at 22 qubits, where a
+# measurement run was killed (SIGKILL) on a 24 GB machine.
+_LABEL_BYTES_PER_AMPLITUDE_QUBIT = 288
 #: Largest seed accepted where a method takes one: what ``random_state`` accepts.
 # Work estimated below this is not checked against the memory available: reading
 # /proc/meminfo (~20 us) is most of a small call's time (QuantumRandomSource.random(64)).
@@ -203,7 +215,7 @@ def fitted_backend(fit_backend, backend):
     return fit_backend
 
 
-def check_state_memory(n_qubits, kind, what, advice=""):
+def check_state_memory(n_qubits, kind, what, advice="", sampled=False):
     """Refuse a statevector simulation of ``n_qubits`` that cannot fit in memory.
 
     Parameters
@@ -212,6 +224,10 @@ def check_state_memory(n_qubits, kind, what, advice=""):
         Width of the simulated circuit: its state holds ``2**n_qubits`` amplitudes.
     kind : {"statevector", "aer", "device", "exact"}
         The simulator (``"exact"``: a ``Statevector`` and its probabilities in numpy).
+    sampled : bool, default=False
+        Whether the simulation samples bitstrings: qiskit's ``StatevectorSampler``
+        (``kind="statevector"``) then also builds a string label for every one of the
+        ``2**n_qubits`` outcomes.
     what : str
         The call, naming ``n_qubits``, for the error message.
     advice : str, default=""
@@ -232,7 +248,10 @@ def check_state_memory(n_qubits, kind, what, advice=""):
         ...
     skqegm.exceptions.MemoryLimitError: a 60-qubit circuit needs an estimated ...
     """
-    check_memory(float(2**n_qubits) * _STATE_BYTES_PER_AMPLITUDE[kind], what, advice)
+    per_amplitude = _STATE_BYTES_PER_AMPLITUDE[kind]
+    if sampled and kind == "statevector":
+        per_amplitude += _LABEL_BYTES_PER_AMPLITUDE_QUBIT * n_qubits
+    check_memory(float(2**n_qubits) * per_amplitude, what, advice)
 
 
 def _is_ibm_hardware(backend):
@@ -513,7 +532,8 @@ class CircuitRunner:
         if self.kind in ("statevector", "aer", "device"):
             check_state_memory(
                 n_qubits, self.kind, f"{what} simulates n_qubits={n_qubits} (2**{n_qubits} "
-                f"amplitudes per circuit on backend {self.kind!r})", advice)
+                f"amplitudes per circuit on backend {self.kind!r})", advice,
+                sampled=self.samples)
 
     def expval_z(self, circuit, params, values, seed=None):
         """``<Z_i>`` of every qubit for each row of ``values``: shape ``(n_rows, n_qubits)``.
@@ -696,11 +716,11 @@ class CircuitRunner:
         shots = self._shots_for(shots)
         seed = check_seed(seed)
         values = _check_values(values, params)
-        check_memory(
-            self._sampling_bytes(values.shape[0], shots, n, len(params)),
-            f"sampling {values.shape[0]} rows x shots={shots} on n_qubits={n}",
-            "use fewer shots, or fewer rows per call.",
-        )
+        what = f"sampling {values.shape[0]} rows x shots={shots} on n_qubits={n}"
+        if self.kind == "statevector":  # its labels of every outcome, one row at a time
+            check_state_memory(n, self.kind, what, "use fewer qubits.", sampled=True)
+        check_memory(self._sampling_bytes(values.shape[0], shots, n, len(params)), what,
+                     "use fewer shots, or fewer rows per call.")
         seed = self.seed if seed is None else seed
         n_rows = len(values)
         if n_rows == 0:  # no job: Aer's sampler fails on no rows inside its bit array
@@ -765,6 +785,12 @@ class CircuitRunner:
     def _or_fallback(self, here, there, *args, **kwargs):
         """Run ``here`` on this backend, or ``there`` on the fallback runner once a job
         failed for good (after its retries)."""
+        if (self._fallback_runner is None and self.fallback is not None
+                and self.jobs.fallback_reason is not None):
+            # Another runner of these jobs (a model's circuit, or the model's
+            # quantum_layer_, a copy sharing them) switched: the switch is the jobs', so
+            # this one follows it rather than try the backend that failed.
+            self._fallback_runner = self._make_fallback_runner()
         if self._fallback_runner is not None:
             return getattr(self._fallback_runner, there)(*args, **kwargs)
         try:
@@ -775,9 +801,11 @@ class CircuitRunner:
             reason = f"{self.name} failed ({exc}); switched to {backend_name(self.fallback)}"
             logger.warning("Fallback: %s", reason)
             self.jobs.note_fallback(reason)
-            self._fallback_runner = CircuitRunner(self.fallback, self.shots, self.seed,
-                                                  jobs=self.jobs)
+            self._fallback_runner = self._make_fallback_runner()
             return getattr(self._fallback_runner, there)(*args, **kwargs)
+
+    def _make_fallback_runner(self):
+        return CircuitRunner(self.fallback, self.shots, self.seed, jobs=self.jobs)
 
     def _check_attached(self):
         if self.kind == "detached":
@@ -890,10 +918,36 @@ class CircuitRunner:
                     optimization_level=OPTIMIZATION_LEVEL, backend=self.backend,
                     seed_transpiler=self.seed
                 )
-                run_circuit = pm.run(run_circuit)
+                run_circuit = self._transpile(pm, run_circuit)
                 self.layout = [int(q) for q in run_circuit.layout.final_index_layout()]
             self._prepared[key] = (circuit, run_circuit)
         return self._prepared[key][1]
+
+    def _transpile(self, pass_manager, circuit):
+        """``pass_manager.run(circuit)``, a failure of Qiskit's transpiler named as such."""
+        from qiskit.transpiler.exceptions import TranspilerError
+
+        try:
+            return pass_manager.run(circuit)
+        except TranspilerError as err:
+            message, cause = str(getattr(err, "message", err)).rstrip("."), ""
+            target = self.backend.target
+            two_qubit = sorted(name for name in target.operation_names
+                               if getattr(target.operation_from_name(name), "num_qubits",
+                                          None) == 2)
+            if len(two_qubit) > 1 and "direction was swapped" in str(err):
+                # FakeCairoV2: cx on some edges, ecr on others, each one way. Plain
+                # qiskit fails the same on such a target (GateDirection finds no rule to
+                # flip the cx); a target with cx alone, or ecr alone, transpiles.
+                cause = (f" Its target mixes two-qubit gates ({', '.join(two_qubit)}), each "
+                         "in one direction per edge, and Qiskit's gate-direction pass "
+                         "cannot flip a cx on such a target (a limitation of Qiskit's "
+                         "transpiler, reproduced without skqegm).")
+            raise ValueError(
+                f"Qiskit's transpiler cannot map the circuit onto backend {self.name!r} "
+                f"(optimization_level={OPTIMIZATION_LEVEL}): {message}.{cause} Use another "
+                "device (e.g. FakeTorontoV2, 27 qubits, cx only)."
+            ) from err
 
     def _default_shots(self):
         if self.kind == "sampler":

@@ -198,7 +198,8 @@ class QuantumRandomSource:
         if kind in ("exact", "statevector"):
             # Both hold the 2**n amplitudes (Aer samples this Clifford circuit with its
             # stabilizer method, without them).
-            check_state_memory(n_qubits, kind, what, "use fewer qubits or backend='aer'.")
+            check_state_memory(n_qubits, kind, what, "use fewer qubits or backend='aer'.",
+                               sampled=kind == "statevector")
         elif kind != "sampler":
             check_memory(float(self.shots) * _RUNNER_SHOT_BYTES,
                          f"{what} with shots={self.shots} per execution", "use fewer shots.")

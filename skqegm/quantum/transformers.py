@@ -739,7 +739,9 @@ class EstimatorTransformer(_QuantumTransformer):
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
         ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
-        way. Qiskit backends ignore it.
+        way. Qiskit backends ignore it. Read at each call, as ``max_shots`` is (not one
+        of ``fitted_params_``): it says where the simulator runs, not what it computes,
+        so ``set_params(device="cpu")`` moves a transformer fitted on a GPU.
 
     Attributes
     ----------
@@ -845,7 +847,9 @@ class SamplerTransformer(_QuantumTransformer):
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the exact backend simulates (``"auto"``: CUDA when torch sees a GPU);
         ``"cuda"`` without one is refused at fit. The outputs are numpy arrays either
-        way. Qiskit backends ignore it.
+        way. Qiskit backends ignore it. Read at each call, as ``max_shots`` is (not one
+        of ``fitted_params_``): it says where the simulator runs, not what it computes,
+        so ``set_params(device="cpu")`` moves a transformer fitted on a GPU.
 
     Attributes
     ----------
