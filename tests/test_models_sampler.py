@@ -366,6 +366,17 @@ def test_the_gaussian_twin_is_bounded_by_its_memory_not_by_a_qubit_count(monkeyp
         small(latent="categorical", n_qubits=21).fit(X_MIX[:100])
 
 
+@pytest.mark.parametrize("backend", [None, "aer", "statevector"])
+def test_the_categorical_latents_qubit_bound_is_named_for_every_backend(backend):
+    # Its softmax has 2**n_qubits codes on any backend, yet with backend="aer" the
+    # refusal said "on the exact backend (a state of 2**n_qubits amplitudes per row)".
+    with pytest.raises(ValueError, match=r"n_qubits must be <= 20 with latent='categorical' "
+                                         r"\(a softmax over 2\*\*n_qubits codes per row, on "
+                                         r"any backend\); got 21\.") as info:
+        small(latent="categorical", n_qubits=21, backend=backend).fit(X_MIX[:50])
+    assert "exact backend" not in str(info.value)
+
+
 def test_callbacks_must_be_callback_instances():
     with pytest.raises(TypeError, match="callbacks must be a list of skqegm.nn.Callback"):
         small(callbacks=[print]).fit(X_MIX[:50])

@@ -1,9 +1,12 @@
 """walk_forward: alignment without look-ahead, n_jobs invariance, results, errors."""
 
+import gc
 import logging
+import pickle
 import re
 import sys
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -303,6 +306,8 @@ def test_progress_is_logged_and_printed(caplog, capsys):
     # n_jobs=True ran one job, as the booleans that the other integers refuse
     (dict(n_jobs=True), "n_jobs must be an integer; got True"),
     (dict(n_jobs="2"), "n_jobs must be an integer"),
+    (dict(return_estimator="yes"), "return_estimator must be True or False; got 'yes'"),
+    (dict(return_estimator=1), "return_estimator must be True or False; got 1"),
     # a date without dates was "start must be an integer"
     (dict(start="2020-01-21"), "start='2020-01-21' is not a row number, and there are no "
                                "dates"),
@@ -1335,3 +1340,124 @@ def test_a_worker_sends_back_a_warning_that_does_not_pickle_by_its_text():
         with RecordedInWorker(caller_context()) as recorded:
             warnings.warn("odd", Local, stacklevel=1)
     assert recorded.records == [] and recorded.error is None
+
+
+# --- the refits' fitted models (return_estimator) --------------------------------------------
+
+class Tracked(Recorder):
+    """Recorder that keeps a weak reference to every instance fitted (in this process):
+    the test sees which fitted models are still alive."""
+
+    FITTED = []
+
+    def fit(self, X, y):
+        Tracked.FITTED.append(weakref.ref(self))
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_return_estimator_keeps_each_refits_fitted_model_in_refit_order(n_jobs):
+    X, y = _rows(57)
+    estimator = Recorder()
+    with parallel_config(backend="threading"):
+        result = walk_forward(estimator, X, y, start=20, refit_every=10, levels=(0.99,),
+                              n_jobs=n_jobs, return_estimator=True)
+    refits = np.unique(result.train_stop)
+    # one fitted clone per refit, in the order of the refits (and of fit_time), each
+    # fitted on its refit's training rows; the estimator passed stays unfitted
+    assert len(result.estimators) == len(refits) == result.fit_time.shape[0] == 4
+    assert [model.seen_ for model in result.estimators] == [(0, r - 1) for r in refits]
+    assert len({id(model) for model in result.estimators}) == 4
+    assert all(model is not estimator for model in result.estimators)
+    assert not hasattr(estimator, "seen_")
+    # the forecasts are those of the default walk
+    default = walk_forward(estimator, X, y, start=20, refit_every=10, levels=(0.99,))
+    np.testing.assert_array_equal(result.var, default.var)
+    np.testing.assert_array_equal(result.es, default.es)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_by_default_the_walk_keeps_no_fitted_model(n_jobs):
+    X, y = _rows(57)
+    Tracked.FITTED.clear()
+    with parallel_config(backend="threading"):  # fitted here, so the refs see them
+        result = walk_forward(Tracked(), X, y, start=20, refit_every=10, n_jobs=n_jobs)
+    gc.collect()
+    assert len(Tracked.FITTED) == 4 and result.estimators is None
+    assert all(ref() is None for ref in Tracked.FITTED)  # every refit's model was freed
+    Tracked.FITTED.clear()
+    with parallel_config(backend="threading"):
+        result = walk_forward(Tracked(), X, y, start=20, refit_every=10, n_jobs=n_jobs,
+                              return_estimator=np.True_)
+    gc.collect()
+    # held by the result alone, in refit order
+    assert sorted((ref() for ref in Tracked.FITTED), key=lambda m: m.seen_) == \
+        result.estimators
+
+
+def test_return_estimator_keeps_each_search_with_its_scores():
+    X, y = _rows(57)
+    result = walk_forward(_search(), X, y, start=20, refit_every=10, return_estimator=True)
+    searches = result.estimators
+    assert [type(search) for search in searches] == [GridSearchCV] * 4
+    assert [search.best_params_ for search in searches] == result.best_params
+    # each search chose on its own window: cv_results_ of 2 candidates, and the
+    # best_estimator_ that forecast its rows refitted on the whole window
+    for search, refit in zip(searches, np.unique(result.train_stop)):
+        assert search.cv_results_["params"] == [{"shift": 0}, {"shift": 1}]
+        assert search.best_estimator_.seen_ == (0, refit - 1)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_return_estimator_keeps_each_refits_fitted_callbacks():
+    from skqegm.nn import LRScheduler
+
+    rng = np.random.default_rng(2)
+    X = rng.uniform(-1, 1, size=(230, 2))
+    y = (1 + X[:, 0] ** 2) * rng.standard_t(5, size=230)
+    schedule = LRScheduler("exponential", gamma=0.5)
+    model = TailRiskEstimator(latent="gaussian", max_epochs=2, early_stopping=False,
+                              hidden_layer_sizes=(8,), learning_rate=0.01,
+                              callbacks=[schedule], random_state=0)
+    result = walk_forward(model, X, y, start=200, refit_every=15, levels=(0.99,),
+                          return_estimator=True)
+    assert len(result.estimators) == 2
+    for fitted in result.estimators:
+        fitted_schedule, = fitted.callbacks
+        assert fitted_schedule is not schedule
+        np.testing.assert_allclose(fitted_schedule.learning_rates_, [0.01, 0.005])
+    assert not hasattr(schedule, "learning_rates_")  # the user's instance stays unfitted
+
+
+def test_return_estimator_gives_the_models_from_worker_processes():
+    # With loky each refit's model is fitted in a worker process and comes back pickled:
+    # its fitted attributes are those of the refit run here, bit for bit.
+    pytest.importorskip("arch")
+    r = np.random.default_rng(0).standard_t(4, size=500) / 100
+    X, y = r[:-1, None], r[1:]
+    one = walk_forward(GARCHRiskEstimator(), X, y, start=300, refit_every=100,
+                       return_estimator=True)
+    with parallel_config(backend="loky"):
+        two = walk_forward(GARCHRiskEstimator(), X, y, start=300, refit_every=100, n_jobs=2,
+                           return_estimator=True)
+    assert len(one.estimators) == len(two.estimators) == 2
+    for here, there in zip(one.estimators, two.estimators):
+        assert here.params_ == there.params_
+        np.testing.assert_array_equal(here.conditional_volatility_,
+                                      there.conditional_volatility_)
+    assert one.estimators[0].params_ != one.estimators[1].params_  # two fits, not one
+    np.testing.assert_array_equal(one.var, two.var)
+
+
+def test_a_result_with_its_models_pickles_and_its_frame_has_no_column_of_them():
+    pd = pytest.importorskip("pandas")
+    X, y = _rows(57)
+    default = walk_forward(_search(), X, y, start=20, refit_every=10)
+    result = walk_forward(_search(), X, y, start=20, refit_every=10, return_estimator=True)
+    pd.testing.assert_frame_equal(result.to_frame(), default.to_frame())
+    again = pickle.loads(pickle.dumps(result))
+    assert [search.best_estimator_.seen_ for search in again.estimators] == \
+        [search.best_estimator_.seen_ for search in result.estimators]
+    assert again.best_params == result.best_params
+    pd.testing.assert_frame_equal(again.to_frame(), default.to_frame())
+    assert pickle.loads(pickle.dumps(default)).estimators is None

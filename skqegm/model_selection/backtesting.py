@@ -76,6 +76,13 @@ class WalkForwardResult:
         each refit, in the order of ``fit_time``: refit ``k`` forecast the rows whose
         ``train_stop`` is ``np.unique(train_stop)[k]`` (:meth:`to_frame` puts each
         row's in columns). ``None`` for an estimator that is no search.
+    estimators : list of estimator or None
+        With ``return_estimator=True``, the fitted clone of ``estimator`` of each refit,
+        in the order of ``fit_time`` (refit ``k`` forecast the rows whose
+        ``train_stop`` is ``np.unique(train_stop)[k]``): its fitted attributes, a
+        search's ``cv_results_`` and ``best_estimator_``, a torch estimator's fitted
+        ``callbacks``. ``None`` by default: the walk keeps no model. :meth:`to_frame`
+        leaves them out.
 
     Examples
     --------
@@ -91,7 +98,7 @@ class WalkForwardResult:
     """
 
     def __init__(self, index, dates, y, levels, var, es, train_start, train_stop, fit_time,
-                 draws=None, side="lower", best_params=None):
+                 draws=None, side="lower", best_params=None, estimators=None):
         self.index = index
         self.dates = dates
         self.y = y
@@ -104,6 +111,7 @@ class WalkForwardResult:
         self.draws = draws
         self.side = side
         self.best_params = best_params
+        self.estimators = estimators
 
     def __repr__(self):
         return (f"WalkForwardResult(n_forecasts={self.index.shape[0]}, "
@@ -397,7 +405,8 @@ def _unscored_choice(search):
     return bool(scores) and not np.any(np.isfinite(np.asarray(scores, dtype=float)))
 
 
-def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where, context):
+def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where, context,
+                  return_estimator):
     """Fit on the block's training rows, forecast its rows; with a search, through the
     ``best_estimator_`` it chose on the training rows alone.
 
@@ -409,11 +418,13 @@ def _fit_forecast(estimator, X, y, block, levels, n_draws, seed, where, context)
     """
     output = None
     with RecordedInWorker(context) as recorded:
-        output = _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where)
+        output = _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where,
+                                    return_estimator)
     return output, recorded.records, recorded.error
 
 
-def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where):
+def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where,
+                       return_estimator):
     train_start, train_stop, stop = block
     train = np.arange(train_start, train_stop)
     test = np.arange(train_stop, stop)
@@ -438,8 +449,10 @@ def _fit_forecast_here(estimator, X, y, block, levels, n_draws, seed, where):
     search = outer_search(estimator)
     best_params = None if search is None else getattr(search, "best_params_", None)
     unscored = search is not None and _unscored_choice(search)
+    # The fitted model goes back (from a worker process, pickled) only when asked for:
+    # by default each refit's model is freed once it has forecast.
     return (var, es, fit_time, draws, best_params, forecast_side(estimator) or "lower",
-            unscored)
+            unscored, estimator if return_estimator else None)
 
 
 # Python 3.10 has no BaseException.add_note, and prints no __notes__.
@@ -526,7 +539,7 @@ def _check_draws(draws, estimator, block, n_draws, where):
 
 def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                  window_size=None, levels=(0.975, 0.99), dates=None, n_draws=None,
-                 random_state=None, n_jobs=None, verbose=0):
+                 random_state=None, n_jobs=None, verbose=0, return_estimator=False):
     """Walk-forward VaR and ES forecasts: refit on the past every ``refit_every`` rows.
 
     From row ``start`` on, a clone of ``estimator`` is fitted every ``refit_every`` rows,
@@ -629,13 +642,25 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     verbose : int, default=0
         ``>= 1`` prints one line per refit. Every refit is also logged (INFO) to the
         ``skqegm`` logger.
+    return_estimator : bool, default=False
+        Keep the fitted model of every refit in ``result.estimators``, in refit order
+        (as ``fit_time`` and ``best_params``): the fitted clone of ``estimator`` (for a
+        search, the search, with its ``cv_results_`` and ``best_estimator_``), to read
+        what each refit learned. Opt-in, as in scikit-learn's ``cross_validate``,
+        because the walk then holds every refit's model at once, the number of refits
+        times the memory of one (a search with its ``best_estimator_`` and scores, a
+        torch estimator with its network and fitted ``callbacks``), where by default
+        each refit's model is freed once it has forecast. That memory is not estimated
+        beforehand: a model's size is known only once it is fitted. With ``n_jobs > 1``
+        in worker processes, each model comes back pickled, so it must pickle.
 
     Returns
     -------
     result : WalkForwardResult
         VaR, ES, realised ``y``, row positions and dates of every forecast row, in time
         order; ``result.to_frame()`` gives a DataFrame. For a search,
-        ``result.best_params`` holds its choice at each refit.
+        ``result.best_params`` holds its choice at each refit; with
+        ``return_estimator=True``, ``result.estimators`` holds each refit's fitted model.
 
     Raises
     ------
@@ -648,9 +673,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
         If ``X`` and ``y`` differ in length or in their pandas index, ``y`` has more
         than one column or holds NaN or infinity, ``start``,
         ``refit_every``, ``window``, ``window_size``, ``levels`` or ``dates`` is invalid,
-        ``n_draws`` or ``random_state`` is invalid, a search has ``refit=False``, a
-        refitted model forecasts NaN or the wrong number of rows, or the refitted models
-        forecast different tails (a search over ``side``).
+        ``n_draws``, ``random_state`` or ``return_estimator`` is invalid, a search has
+        ``refit=False``, a refitted model forecasts NaN or the wrong number of rows, or
+        the refitted models forecast different tails (a search over ``side``).
 
     Warns
     -----
@@ -690,6 +715,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     >>> result = walk_forward(search, X, y, start=500, refit_every=250)
     >>> result.best_params                         # one choice per refit
     [{'decay': 0.97}, {'decay': 0.97}]
+
+    ``return_estimator=True`` keeps each refit's fitted search, its scores included:
+
+    >>> result = walk_forward(search, X, y, start=500, refit_every=250,
+    ...                       return_estimator=True)
+    >>> [s.cv_results_["rank_test_score"].tolist() for s in result.estimators]
+    [[3, 2, 1], [3, 2, 1]]
     """
     n_draws = check_int(n_draws, "n_draws", min_value=1, allow_none=True)
     _check_estimator(estimator, n_draws)
@@ -720,6 +752,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
                          "an expanding window trains on every row before the refit.")
     verbose = check_int(verbose, "verbose", min_value=0)
     n_jobs = check_int(n_jobs, "n_jobs", allow_none=True)  # joblib read True as 1 job
+    if not isinstance(return_estimator, (bool, np.bool_)):
+        raise ValueError(f"return_estimator must be True or False; got "
+                         f"{return_estimator!r}.")
 
     blocks = _blocks(n_rows, start, refit_every, window, window_size)
     seeds = [None] * len(blocks)
@@ -738,7 +773,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     # caller's filters, and they are replayed here, refit by refit.
     context = caller_context()
     jobs = (delayed(_fit_forecast)(clone(estimator), X, y, block, levels, n_draws, seed,
-                                   where, context)
+                                   where, context, bool(return_estimator))
             for block, seed, where in zip(blocks, seeds, wheres))
     # scikit-learn's Parallel: every refit runs under the caller's scikit-learn
     # configuration (config_context, set_config: transform_output, metadata routing...),
@@ -746,7 +781,7 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     outputs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     try:
         return _collect(estimator, blocks, _replayed(outputs), wheres, levels, n_draws,
-                        dates, start, n_rows, y, verbose)
+                        dates, start, n_rows, y, verbose, return_estimator)
     except BaseException:
         # The walk stops at its first failed refit, as with n_jobs=1: the refits after
         # it are cancelled, without joblib's warning that they were.
@@ -769,11 +804,12 @@ def _replayed(outputs):
 
 
 def _collect(estimator, blocks, outputs, wheres, levels, n_draws, dates, start, n_rows, y,
-             verbose):
+             verbose, return_estimator):
     """The refits' forecasts, checked, in one :class:`WalkForwardResult`."""
-    var, es, fit_time, draws, best_params, sides = [], [], [], [], [], []
+    var, es, fit_time, draws, best_params, sides, fitted = [], [], [], [], [], [], []
     for number, (block, output, where) in enumerate(zip(blocks, outputs, wheres), 1):
-        block_var, block_es, seconds, block_draws, params, side, unscored = output
+        block_var, block_es, seconds, block_draws, params, side, unscored, model = output
+        fitted.append(model)
         if unscored:
             # Warned here, in the caller's process: a joblib worker process's warnings
             # never reach the caller's filters (pytest.warns, logging.captureWarnings),
@@ -817,4 +853,5 @@ def _collect(estimator, blocks, outputs, wheres, levels, n_draws, dates, start, 
         draws=np.concatenate(draws) if n_draws is not None else None,
         side=_check_sides(sides, blocks),
         best_params=best_params if outer_search(estimator) is not None else None,
+        estimators=fitted if return_estimator else None,
     )

@@ -126,8 +126,12 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
         quantum = self.latent == "quantum"
         # The Gaussian twin holds no state: its n_qubits latent dimensions are bounded by
         # the fit's memory estimate (_check_fit_memory), not by the simulator's width.
-        if (self.latent != "gaussian" and (kind == "exact" or not quantum)
-                and self.n_qubits > MAX_QUBITS):
+        if self.latent == "categorical" and self.n_qubits > MAX_QUBITS:
+            # On any backend: its softmax is over 2**n_qubits codes, and no circuit runs.
+            raise ValueError(f"n_qubits must be <= {MAX_QUBITS} with latent='categorical' (a "
+                             f"softmax over 2**n_qubits codes per row, on any backend); got "
+                             f"{self.n_qubits}.")
+        if quantum and kind == "exact" and self.n_qubits > MAX_QUBITS:
             raise ValueError(f"n_qubits must be <= {MAX_QUBITS} on the exact backend (a state "
                              f"of 2**n_qubits amplitudes per row); got {self.n_qubits}.")
         if quantum and kind == "exact" and self.shots is not None:

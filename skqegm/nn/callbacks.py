@@ -259,8 +259,8 @@ def _never_fitted(callback, what):
         f"leaves it as it was). clone, GridSearchCV, cross_validate and walk_forward fit "
         f"copies of the callbacks, leaving this {name} unfitted: read the fitted "
         "estimator's own, e.g. search.best_estimator_.callbacks or cross_validate(..., "
-        "return_estimator=True)['estimator'][i].callbacks (walk_forward keeps no fitted "
-        "model).")
+        "return_estimator=True)['estimator'][i].callbacks or walk_forward(..., "
+        "return_estimator=True).estimators[k].callbacks.")
 
 
 #: The built-in schedules of :class:`LRScheduler` and the parameters each one uses.
