@@ -54,9 +54,12 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
     Parameters
     ----------
     n_qubits : int, default=4
-        Qubits of the QVL (1 to 20 on the exact backend); the decoder reads
-        ``n_qubits`` numbers (a bitstring, or the twin's latent vector). Cost grows as
-        ``2**n_qubits`` (one mixture component per outcome).
+        Qubits of the QVL (1 to 20 on the exact backend, and with
+        ``latent="categorical"`` on any backend: ``2**n_qubits`` codes); the decoder
+        reads ``n_qubits`` numbers (a bitstring, or the twin's latent vector). Cost grows
+        as ``2**n_qubits`` (one mixture component per outcome), except for the Gaussian
+        twin, whose latent has ``n_qubits`` dimensions and is bounded only by the fit's
+        memory estimate.
     n_layers : int, default=3
         Layers of the hardware-efficient ansatz (eq. 11).
     encoding : {"angle", "amplitude"}, default="angle"
