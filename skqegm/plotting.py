@@ -6,6 +6,7 @@ Each function draws on a given or new matplotlib Axes and returns it.
 from collections.abc import Mapping
 
 import numpy as np
+from sklearn.base import is_outlier_detector
 
 from .extremes import return_level
 from .metrics import var_exceedances
@@ -166,6 +167,10 @@ def _density_curve(model, name, grid, n_draws, random_state):
             raise TypeError(f"models[{name!r}] is a pipeline whose score_samples is a density "
                             "of the transformed data, not of X, and it has no sample to "
                             "draw from." + pipeline_hint(model, ["sample"]))
+    elif is_outlier_detector(model):
+        raise TypeError(f"models[{name!r}] is an outlier detector ({type(model).__name__}): "
+                        "its score_samples is an anomaly score, not a log density, and it "
+                        "has nothing to draw from. Plot a density model or a sampler.")
     elif hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde
@@ -185,6 +190,8 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     transform ``X`` before the model: its ``score_samples`` is a density of the
     transformed data, its ``sample`` is in the units of ``X``. A fitted search
     (:class:`~sklearn.model_selection.GridSearchCV`) is drawn as its ``best_estimator_``.
+    An outlier detector (an :class:`~sklearn.ensemble.IsolationForest`) is refused: its
+    ``score_samples`` is an anomaly score, not a log density.
 
     Parameters
     ----------

@@ -193,3 +193,23 @@ def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
     grid, density = ax.get_lines()[0].get_data()
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_tail_density_refuses_an_outlier_detectors_scores():
+    # An outlier detector's score_samples is an anomaly score, not a log density: an
+    # IsolationForest was drawn as exp(score), a curve labelled as its density.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import OneClassSVM
+
+    X = make_tail_mixture(300, random_state=0)[0]
+    matplotlib.pyplot.close("all")
+    forest = IsolationForest(random_state=0).fit(X)
+    search = GridSearchCV(OneClassSVM(), {"nu": [0.1, 0.5]}, cv=2,
+                          scoring=lambda m, X_, y=None: m.score_samples(X_).mean()).fit(X)
+    for name, model, kind in [("forest", forest, "IsolationForest"),
+                              ("search", search, "OneClassSVM")]:
+        with pytest.raises(TypeError, match=rf"models\['{name}'\] is an outlier detector "
+                                            rf"\({kind}\): its score_samples"):
+            plot_tail_density(X, {name: model})
+    assert matplotlib.pyplot.get_fignums() == []
