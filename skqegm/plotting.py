@@ -50,6 +50,12 @@ def _style(i):
     return _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
 
 
+def _percent(p):
+    """``p`` in percent, with the decimals it has: ``0.975`` is "97.5%" (``:.0%`` gave
+    "98%", another level's name)."""
+    return f"{round(100 * float(p), 6):g}%"
+
+
 def _one_feature(X, name):
     """``X`` (shape ``(n,)`` or ``(n, 1)``, finite, not empty) as a 1-D float64 array."""
     values = check_real_array(X, name)
@@ -249,7 +255,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
                "both": [(grid[0], low), (high, grid[-1])]}[side]
     for i, (start, stop) in enumerate(regions):
         ax.axvspan(start, stop, color="C3", alpha=0.08,
-                   label=f"tail regions ({tail_fraction:.0%} per side)" if i == 0 else None)
+                   label=f"tail regions ({_percent(tail_fraction)} per side)" if i == 0 else None)
     ax.set_xlim(grid[0], grid[-1])
     if log:
         ax.set_yscale("log")
@@ -412,8 +418,9 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
         ax.plot(periods, result.level, color=color, linestyle=linestyle, linewidth=1.4,
                 label=name)
         if result.method != "none":
+            label = f"{name}: {_percent(confidence_level)} interval ({result.method})"
             ax.fill_between(periods, result.lower, result.upper, color=color, alpha=0.18,
-                            label=f"{name}: {confidence_level:.0%} interval ({result.method})")
+                            label=label)
     ax.set_xscale("log")
     ax.set_xlabel("return period (years)")
     ax.set_ylabel("return level" if side == "upper" else "return level (lower side)")

@@ -213,3 +213,22 @@ def test_tail_density_refuses_an_outlier_detectors_scores():
                                             rf"\({kind}\): its score_samples"):
             plot_tail_density(X, {name: model})
     assert matplotlib.pyplot.get_fignums() == []
+
+
+def test_labels_give_levels_and_fractions_unrounded():
+    # 0.025 and 0.975 were labelled "2%" and "98%" (round half to even, no decimals): a
+    # 97.5% band or a 2.5% tail, the usual ES level, was drawn under another level's name.
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    ax = plot_tail_density(X, tail_fraction=0.025)
+    assert ax.get_legend_handles_labels()[1][-1] == "tail regions (2.5% per side)"
+    matplotlib.pyplot.close(ax.figure)
+    from skqegm.baselines import GPDTailSampler
+
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(X)
+    ax = plot_return_levels(X, {"GPD": gpd}, observations_per_year=250,
+                            confidence_level=0.975)
+    assert ax.get_legend_handles_labels()[1][-1] == "GPD: 97.5% interval (delta)"
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_tail_density(X, tail_fraction=0.07)  # no float noise (100 * 0.07)
+    assert ax.get_legend_handles_labels()[1][-1] == "tail regions (7% per side)"
+    matplotlib.pyplot.close(ax.figure)
