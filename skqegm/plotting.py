@@ -209,7 +209,9 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
         Tail probability per shaded side, in (0, 0.5): the regions beyond the empirical
         ``tail_fraction`` and ``1 - tail_fraction`` quantiles of ``X``.
     side : {"lower", "upper", "both"}, default="both"
-    bins : int, default=100
+    bins : int, str or array-like, default=100
+        The histogram's bins, as :func:`numpy.histogram` takes them: a count, the name
+        of an estimator (``"auto"``) or the edges.
     log : bool, default=False
         Logarithmic density axis, which shows the tails.
     n_draws : int, default=20000
@@ -245,8 +247,11 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     # a half-drawn figure open.
     curves = {name: _density_curve(model, name, grid, n_draws, random_state)
               for name, model in models.items()}
+    # numpy's rules for bins (a count, an estimator's name, edges), applied before a
+    # figure exists: a refused bins left one open.
+    edges = np.histogram_bin_edges(x, bins=bins)
     ax = _axes(ax, (8, 4.5))
-    heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
+    heights = ax.hist(x, bins=edges, density=True, color="0.8", label="data")[0]
     for name, (density, from_draws) in curves.items():
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
@@ -404,17 +409,20 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     if periods.size == 0 or np.any(periods <= 0):
         raise ValueError(f"return_periods must be positive (in years); got "
                          f"{periods.tolist()}.")
+    # Every model's levels before anything is drawn: a model or option refused half-way
+    # left a half-drawn figure open.
+    results = {name: return_level(model, periods, observations_per_year=observations_per_year,
+                                  side=side, X=x, confidence_level=confidence_level,
+                                  n_bootstrap=n_bootstrap, n_draws=n_draws,
+                                  random_state=random_state)
+               for name, model in models.items()}
     ax = _axes(ax, (7, 4.5))
     data_periods, levels = _empirical_return_levels(x, side, observations_per_year)
     shown = data_periods >= periods.min()
     ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
                label="data (Weibull plotting positions)")
-    for i, (name, model) in enumerate(models.items()):
+    for i, (name, result) in enumerate(results.items()):
         color, linestyle = _style(i)
-        result = return_level(model, periods, observations_per_year=observations_per_year,
-                              side=side, X=x, confidence_level=confidence_level,
-                              n_bootstrap=n_bootstrap, n_draws=n_draws,
-                              random_state=random_state)
         ax.plot(periods, result.level, color=color, linestyle=linestyle, linewidth=1.4,
                 label=name)
         if result.method != "none":

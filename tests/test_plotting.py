@@ -232,3 +232,33 @@ def test_labels_give_levels_and_fractions_unrounded():
     ax = plot_tail_density(X, tail_fraction=0.07)  # no float noise (100 * 0.07)
     assert ax.get_legend_handles_labels()[1][-1] == "tail regions (7% per side)"
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_refused_options_leave_no_figure_and_draw_nothing_on_a_given_axes():
+    # plot_return_levels drew the data, then met a model or option that return_level
+    # refuses: the new figure stayed open, a given Axes kept the half-drawn plot. A bins
+    # that numpy refuses did the same in plot_tail_density.
+    from sklearn.ensemble import IsolationForest
+
+    X = make_tail_mixture(300, random_state=0)[0]
+    gmm = GaussianMixture(random_state=0).fit(X)
+    calls = [
+        (lambda ax: plot_return_levels(X, {"gmm": gmm, "forest": IsolationForest().fit(X)},
+                                       return_periods=[1, 2], observations_per_year=50,
+                                       confidence_level=None, n_draws=10000, ax=ax),
+         TypeError, "IsolationForest has no sample method"),
+        (lambda ax: plot_return_levels(X, {"gmm": gmm}, confidence_level=1.5, ax=ax),
+         ValueError, "confidence_level must be in"),
+        (lambda ax: plot_tail_density(X, {"gmm": gmm}, bins=0, ax=ax), ValueError, "bins"),
+        (lambda ax: plot_tail_density(X, bins="often", ax=ax), ValueError, "bins"),
+    ]
+    for call, error, match in calls:
+        matplotlib.pyplot.close("all")
+        with pytest.raises(error, match=match):
+            call(None)
+        assert matplotlib.pyplot.get_fignums() == []
+        given = matplotlib.pyplot.subplots()[1]
+        with pytest.raises(error, match=match):
+            call(given)
+        assert not (given.lines or given.collections or given.patches)
+    matplotlib.pyplot.close("all")
