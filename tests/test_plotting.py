@@ -262,3 +262,71 @@ def test_refused_options_leave_no_figure_and_draw_nothing_on_a_given_axes():
             call(given)
         assert not (given.lines or given.collections or given.patches)
     matplotlib.pyplot.close("all")
+
+
+def test_what_is_drawn_matches_independent_computations():
+    pd = pytest.importorskip("pandas")
+    from scipy import stats
+
+    from skqegm.baselines import EWMARiskEstimator, GPDTailSampler, StudentTSampler
+    from skqegm.datasets import load_sp500_returns
+    from skqegm.preprocessing import make_lagged_features
+
+    # The VaR line is -predict_var (lower side), the rings the days below it; upper side:
+    # the line is the threshold itself and the rings the days above it.
+    X, y = make_lagged_features(load_sp500_returns()[-700:])
+    var = EWMARiskEstimator().fit(X[:500], y[:500]).predict_var(X[500:], 0.99)
+    dates = pd.date_range("2024-01-01", periods=len(var), freq="B")
+    ax = plot_var_backtest(pd.Series(y[500:], index=dates), {"EWMA": var}, dates=dates)
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), -var)
+    np.testing.assert_array_equal(ax.collections[0].get_offsets()[:, 1],
+                                  y[500:][y[500:] < -var])
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_var_backtest(y[500:], var, side="upper")
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), var)
+    assert ax.get_legend_handles_labels()[1][1] == f"VaR ({np.sum(y[500:] > var)} exceedances)"
+    matplotlib.pyplot.close(ax.figure)
+
+    # Densities: scipy's Student t and a Gaussian mixture by hand; the histogram
+    # integrates to 1.
+    x = np.random.default_rng(1).standard_t(4, size=(4000, 1))
+    t_model = StudentTSampler().fit(x)
+    gmm = GaussianMixture(2, random_state=0).fit(x)
+    ax = plot_tail_density(x, {"t": t_model, "gmm": gmm})
+    grid, density = ax.get_lines()[0].get_data()
+    np.testing.assert_allclose(density, stats.t.pdf(grid, t_model.df_, t_model.location_[0],
+                                                    np.sqrt(t_model.scatter_[0, 0])),
+                               rtol=1e-10)
+    mixture = sum(w * stats.norm.pdf(grid, m[0], np.sqrt(c.ravel()[0]))
+                  for w, m, c in zip(gmm.weights_, gmm.means_, gmm.covariances_))
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), mixture, rtol=1e-10)
+    bars = ax.containers[0].patches  # the histogram's
+    assert sum(b.get_width() * b.get_height() for b in bars) == pytest.approx(1.0)
+    matplotlib.pyplot.close(ax.figure)
+
+    # Coverage bands: scipy's t interval of the mean of the runs.
+    runs = np.array([[0.78, 0.88, 0.96], [0.82, 0.90, 0.94], [0.80, 0.93, 0.95]])
+    ax = plot_coverage_calibration([0.8, 0.9, 0.95], {"a": runs})
+    segments = ax.containers[0].lines[2][0].get_segments()
+    low, high = stats.t.interval(0.95, 2, loc=runs.mean(axis=0), scale=stats.sem(runs))
+    np.testing.assert_allclose([s[0][1] for s in segments], low)
+    np.testing.assert_allclose([s[1][1] for s in segments], high)
+    matplotlib.pyplot.close(ax.figure)
+
+    # Return levels: the GPD curve is scipy's genpareto beyond the threshold, the points
+    # the Weibull plotting positions by hand.
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(x)
+    ax = plot_return_levels(x, {"GPD": gpd}, return_periods=[2, 10, 100],
+                            observations_per_year=250, confidence_level=None)
+    u, zeta = gpd.tail_threshold_[1, 0], gpd.tail_fractions_[1, 0]
+    p = 1 / (np.array([2, 10, 100]) * 250)
+    expected = u + stats.genpareto.isf(p / zeta, gpd.gpd_shape_[1, 0],
+                                       scale=gpd.gpd_scale_[1, 0])
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected, rtol=1e-9)
+    points = ax.collections[0].get_offsets()
+    n = len(x)
+    rank = np.arange(1, n + 1)
+    keep = (n + 1) / (rank * 250) >= 2
+    np.testing.assert_allclose(points[:, 0], ((n + 1) / (rank * 250))[keep])
+    np.testing.assert_allclose(points[:, 1], np.sort(x.ravel())[::-1][keep])
+    matplotlib.pyplot.close(ax.figure)
