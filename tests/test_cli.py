@@ -249,6 +249,11 @@ def test_historical_simulation_by_hand():
         (["--csv", "{bad}", "--column", "close"], "non-numeric value 'abc' on line 3"),
         (["--csv", "{bad}"], "--csv needs --column"),
         (["--column", "close"], "--column needs --csv"),
+        # The options of the CSV were ignored without one: the S&P 500 ran as if not given.
+        (["--kind", "prices"], "--kind needs --csv"),
+        (["--kind", "auto"], "--kind needs --csv"),
+        (["--missing", "drop"], "--missing needs --csv"),
+        (["--date-column", "Date"], "--date-column needs --csv"),
         (["--test-start", "2015-13-01"], "--test-start must be a date"),
         (["--csv", "{short}", "--column", "close"], "too short: 40 prices, i.e. 39 returns"),
     ],

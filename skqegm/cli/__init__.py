@@ -127,12 +127,12 @@ def _build_parser():
                            "read too); default: the S&P 500 series")
     data.add_argument("--column", metavar="NAME",
                       help="the CSV column holding the series (required with --csv)")
-    data.add_argument("--kind", choices=KINDS, default="auto",
+    data.add_argument("--kind", choices=KINDS,
                       help="prices (turned into log returns) or returns; auto decides from "
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
                            "with both signs, an error otherwise (default: auto)")
-    data.add_argument("--missing", choices=MISSING, default="raise",
+    data.add_argument("--missing", choices=MISSING,
                       help="a cell of the column without a value (empty, '.', 'NA', "
                            "'#N/A', 'NaN', ...): raise an error naming its line, or drop its "
                            "row, e.g. the holidays of a FRED export (default: raise)")
@@ -185,15 +185,17 @@ def _build_parser():
 def _series_of(args):
     """The series the parsed arguments name: the user's CSV, else the shipped S&P 500."""
     if args.csv is None:
-        if args.column is not None:
-            raise ValueError("--column needs --csv.")
+        # What describes the CSV means nothing for the shipped series: refused, not ignored.
+        for option in ("column", "kind", "missing", "date_column"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} needs --csv.")
         returns, dates = load_sp500_returns(), load_sp500_dates()
         return Series("S&P 500 daily log returns", "returns", returns, dates, returns, dates,
                       ())
     if args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series).")
-    return load_csv_series(args.csv, args.column, args.date_column, args.kind,
-                           args.missing)
+    return load_csv_series(args.csv, args.column, args.date_column, args.kind or "auto",
+                           args.missing or "raise")
 
 
 def _units_note(series):
