@@ -181,6 +181,32 @@ def test_csv_of_prices_with_a_plot(tmp_path, capsys):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_dollar_signs_in_the_title_are_text(tmp_path, capsys, monkeypatch):
+    # The title names the column and the file: with two '$' in them matplotlib read the
+    # text between as mathtext, garbling the title or, where that text is no valid
+    # mathtext, failing after the whole job (exit 2 with a ParseException).
+    figure = pytest.importorskip("matplotlib.figure")
+    folder = tmp_path / "d $x"
+    folder.mkdir()
+    path = folder / "returns.csv"
+    np.savetxt(path, 0.01 * np.random.default_rng(1).standard_t(4, 280), header="x$}",
+               comments="", fmt="%.10f")
+    titles = []
+    savefig = figure.Figure.savefig
+
+    def recording(fig, *args, **kwargs):
+        titles.append(fig.axes[0].title.get_text())
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(figure.Figure, "savefig", recording)
+    png = tmp_path / "var.png"
+    assert main(FAST + ["--csv", str(path), "--column", "x$}", "--test-fraction", "0.1",
+                        "--plot", str(png)]) == 0, capsys.readouterr().err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert titles == [rf"x\$}} of {folder}/returns.csv (returns): 99% VaR on held-out days"
+                      .replace(" $x", r" \$x")]
+
+
 def test_csv_of_returns_without_dates(tmp_path, capsys):
     path = tmp_path / "returns.csv"
     r = 0.01 * np.random.default_rng(1).standard_t(4, 700)

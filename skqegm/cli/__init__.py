@@ -317,8 +317,9 @@ def _save_plot(path, results, y, dates, title):
 
     from ..plotting import plot_var_backtest
 
+    # The title names the user's column and file: text, not mathtext between two '$'.
     ax = plot_var_backtest(y, {name: r[0.99][0] for name, r in results.items()}, dates=dates,
-                           title=title)
+                           title=title.replace("$", r"\$"))
     ax.figure.tight_layout()
     try:
         ax.figure.savefig(path, dpi=120)
