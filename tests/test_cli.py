@@ -1,6 +1,7 @@
 """The main job: ``python -m skqegm`` on the shipped S&P 500 data and on a user's CSV."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -205,6 +206,38 @@ def test_dollar_signs_in_the_title_are_text(tmp_path, capsys, monkeypatch):
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert titles == [rf"x\$}} of {folder}/returns.csv (returns): 99% VaR on held-out days"
                       .replace(" $x", r" \$x")]
+
+
+def test_a_plot_that_fails_half_way_leaves_the_previous_file(tmp_path, capsys, monkeypatch):
+    # savefig wrote straight to --plot: a disk that filled up during the write left a
+    # truncated image in place of the previous one.
+    import errno
+
+    figure = pytest.importorskip("matplotlib.figure")
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    png = tmp_path / "var.png"
+    png.write_bytes(b"the previous plot")
+
+    def full_disk(fig, fname, *args, **kwargs):
+        with open(fname, "wb") as handle:
+            handle.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(figure.Figure, "savefig", full_disk)
+    assert main(FAST + ["--csv", path, "--column", "close", "--plot", str(png)]) == 2
+    assert capsys.readouterr().err == (f"skqegm: error: cannot write the plot {png}: No space "
+                                       "left on device\n")
+    assert png.read_bytes() == b"the previous plot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "var.png"]  # no leftovers
+    monkeypatch.undo()
+    # A plot written in full replaces the file, with the permissions of a new file.
+    assert main(FAST + ["--csv", path, "--column", "close", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "var.png"]
 
 
 def test_csv_of_returns_without_dates(tmp_path, capsys):

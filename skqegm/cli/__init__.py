@@ -19,6 +19,7 @@ by :func:`skqegm.datasets.load_csv_series`, whose docstring states its rules.
 import argparse
 import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -321,12 +322,24 @@ def _save_plot(path, results, y, dates, title):
     ax = plot_var_backtest(y, {name: r[0.99][0] for name, r in results.items()}, dates=dates,
                            title=title.replace("$", r"\$"))
     ax.figure.tight_layout()
+    # Written beside the target, then renamed over it: a write that fails half-way (a full
+    # disk) leaves the previous file as it was, not a truncated image.
+    target, partial = Path(path), None
     try:
-        ax.figure.savefig(path, dpi=120)
+        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix,
+                                           dir=target.parent)
+        os.close(handle)
+        ax.figure.savefig(partial, dpi=120)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(partial, 0o666 & ~mask)  # a new file's permissions, not mkstemp's 0600
+        os.replace(partial, target)
     except OSError as exc:  # checked up front, but the disk may fill up meanwhile
         raise ValueError(f"cannot write the plot {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(ax.figure)
+        if partial is not None and os.path.exists(partial):
+            os.remove(partial)
     print(f"Plot of the 99% VaR backtest written to {path}")
 
 
