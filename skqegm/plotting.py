@@ -91,7 +91,7 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         :func:`skqegm.metrics.var_exceedances` (a positive loss for ``side="lower"``,
         drawn at ``-var``), or several labelled VaR series to compare; past eight
         series the colours repeat with another line style.
-    dates : array-like of shape (n_samples,) or None, default=None
+    dates : array-like of shape (n_samples,) or (n_samples, 1), or None, default=None
         x-axis values (dates or numbers); ``None`` numbers the days.
     side : {"lower", "upper"}, default="lower"
     title : str or None, default=None
@@ -124,9 +124,13 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         x = np.arange(len(returns))
     else:
         x = np.asarray(dates)
+        shape = x.shape  # as given, for the message
+        if x.ndim == 2 and x.shape[1] == 1:  # a column, as returns may be
+            x = x[:, 0]
         if x.shape != returns.shape:
-            raise ValueError(f"dates has {len(x) if x.ndim else 0} values; returns has "
-                             f"{len(returns)}: one date per return.")
+            n = len(returns)
+            raise ValueError(f"dates must have the shape of returns ({n},) (or ({n}, 1)), "
+                             f"one date per return; got {shape}.")
     ax = _axes(ax, (11, 4.5))
     ax.plot(x, returns, color="0.6", linewidth=0.6, label="returns")
     for i, (name, values) in enumerate(lines.items()):
@@ -202,7 +206,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     Parameters
     ----------
     X : array-like of shape (n_samples,) or (n_samples, 1)
-        The data, e.g. the held-out points; one feature, finite.
+        The data, e.g. the held-out points; one feature, finite, not constant.
     models : dict of str to fitted estimator, default=None
         Labelled fitted models over one feature.
     tail_fraction : float, default=0.05
@@ -241,6 +245,9 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     check_real(tail_fraction, "tail_fraction", low=0, high=0.5, low_open=True, high_open=True)
     check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
     x = _one_feature(X, "X")
+    if np.ptp(x) == 0:  # the grid would be one point, the tail regions empty
+        raise ValueError(f"X is constant: every value is {x[0]:g}; a density plot needs "
+                         "values that vary.")
     models = _labelled(models, "models", "fitted estimator")
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
     # Every model is evaluated before anything is drawn: a model refused half-way left
@@ -333,6 +340,8 @@ def _coverages(values, name, n_levels):
     if values.ndim != 2:
         raise ValueError(f"empirical[{name!r}] must be of shape (n_levels,) or (n_runs, "
                          f"n_levels); got shape {values.shape}.")
+    if values.shape[0] == 0:
+        raise ValueError(f"empirical[{name!r}] holds no runs: shape {values.shape}.")
     if values.shape[1] != n_levels:
         raise ValueError(f"empirical[{name!r}] has {values.shape[1]} levels; nominal has "
                          f"{n_levels}.")

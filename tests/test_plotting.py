@@ -112,7 +112,7 @@ def test_inputs_are_refused_by_name():
         (lambda: plot_var_backtest(r, {"a": np.full((5, 2), 0.03)}),
          r"var\['a'\] must be a number or have the shape of returns"),
         (lambda: plot_var_backtest(r, 0.03, dates=np.arange(3)),
-         "dates has 3 values; returns has 5"),
+         r"dates must have the shape of returns \(5,\) .*got \(3,\)"),
         (lambda: plot_var_backtest(np.column_stack([r, r]), 0.03), "returns must hold one"),
         (lambda: plot_var_backtest(r, 0.03, ax="left"), "ax must be a matplotlib Axes"),
         (lambda: plot_coverage_calibration([0.8, 1.5], {"a": [0.8, 0.9]}),
@@ -329,4 +329,31 @@ def test_what_is_drawn_matches_independent_computations():
     keep = (n + 1) / (rank * 250) >= 2
     np.testing.assert_allclose(points[:, 0], ((n + 1) / (rank * 250))[keep])
     np.testing.assert_allclose(points[:, 1], np.sort(x.ravel())[::-1][keep])
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_degenerate_inputs_are_refused_by_name():
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    cases = [
+        # Constant data gave a grid of 600 equal points: every model's curve was drawn at
+        # one x, the tail regions had no width, and matplotlib warned of singular limits.
+        (lambda: plot_tail_density(np.ones(50)), "X is constant: every value is 1; a "
+                                                 "density plot needs values that vary"),
+        (lambda: plot_tail_density([0.3]), "X is constant"),
+        # No runs: the mean of none was drawn as NaN, with numpy's RuntimeWarnings.
+        (lambda: plot_coverage_calibration([0.8, 0.9], {"a": np.zeros((0, 2))}),
+         r"empirical\['a'\] holds no runs"),
+        # A column of dates was refused as "dates has 5 values; returns has 5".
+        (lambda: plot_var_backtest(r, 0.03, dates=np.arange(10).reshape(5, 2)),
+         r"dates must have the shape of returns \(5,\) \(or \(5, 1\)\), one date per "
+         r"return; got \(5, 2\)"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert matplotlib.pyplot.get_fignums() == []
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=5)})
+    ax = plot_var_backtest(r, 0.03, dates=frame[["date"]])  # one column, as returns may be
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), frame["date"].to_numpy())
     matplotlib.pyplot.close(ax.figure)
