@@ -316,6 +316,8 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
                          f"{nominal.tolist()}.")
     curves = {name: _coverages(values, name, nominal.size)
               for name, values in _labelled(empirical, "empirical", "coverages").items()}
+    order = np.argsort(nominal, kind="stable")  # each curve joined in order of level
+    nominal, curves = nominal[order], {name: v[:, order] for name, v in curves.items()}
     ax = _axes(ax, (5, 5))
     low, high = nominal.min() - 0.05, 1.0
     ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
@@ -418,6 +420,7 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     if periods.size == 0 or np.any(periods <= 0):
         raise ValueError(f"return_periods must be positive (in years); got "
                          f"{periods.tolist()}.")
+    periods = np.sort(periods)  # a curve and its band, joined in order of period
     # Every model's levels before anything is drawn: a model or option refused half-way
     # left a half-drawn figure open.
     results = {name: return_level(model, periods, observations_per_year=observations_per_year,

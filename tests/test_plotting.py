@@ -357,3 +357,24 @@ def test_degenerate_inputs_are_refused_by_name():
     ax = plot_var_backtest(r, 0.03, dates=frame[["date"]])  # one column, as returns may be
     np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), frame["date"].to_numpy())
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_curves_are_drawn_in_order_whatever_the_order_given():
+    # Periods or levels given out of order were joined in that order: a zigzag line and a
+    # band folded over itself.
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    from skqegm.baselines import GPDTailSampler
+
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(X)
+    kwargs = dict(observations_per_year=250)
+    shuffled = plot_return_levels(X, {"GPD": gpd}, return_periods=[10, 1, 100, 5], **kwargs)
+    ordered = plot_return_levels(X, {"GPD": gpd}, return_periods=[1, 5, 10, 100], **kwargs)
+    for a, b in [(shuffled.get_lines()[0].get_xydata(), ordered.get_lines()[0].get_xydata()),
+                 (shuffled.collections[1].get_paths()[0].vertices,
+                  ordered.collections[1].get_paths()[0].vertices)]:
+        np.testing.assert_allclose(a, b)
+    ax = plot_coverage_calibration([0.95, 0.8, 0.9], {"a": [[0.96, 0.79, 0.9],
+                                                            [0.94, 0.81, 0.88]]})
+    np.testing.assert_allclose(ax.get_lines()[1].get_xydata(),
+                               [[0.8, 0.8], [0.9, 0.89], [0.95, 0.95]])
+    matplotlib.pyplot.close("all")
