@@ -36,8 +36,9 @@ def _pyplot():
 
 def _axes(ax, figsize):
     """``ax``, or the Axes of a new figure of ``figsize`` when it is ``None``."""
+    plt = _pyplot()  # without matplotlib, the same advice whether ax is given or not
     if ax is None:
-        return _pyplot().subplots(figsize=figsize)[1]
+        return plt.subplots(figsize=figsize)[1]
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):

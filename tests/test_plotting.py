@@ -378,3 +378,21 @@ def test_curves_are_drawn_in_order_whatever_the_order_given():
     np.testing.assert_allclose(ax.get_lines()[1].get_xydata(),
                                [[0.8, 0.8], [0.9, 0.89], [0.95, 0.95]])
     matplotlib.pyplot.close("all")
+
+
+def test_without_matplotlib_every_plot_says_how_to_install_it(monkeypatch):
+    import sys
+
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.axes"):
+        monkeypatch.setitem(sys.modules, name, None)  # their imports fail
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    X = make_tail_mixture(300, random_state=0)[0]
+    calls = [lambda ax: plot_var_backtest(r, 0.03, ax=ax),
+             lambda ax: plot_tail_density(X, ax=ax),
+             lambda ax: plot_coverage_calibration([0.9], {"a": [0.9]}, ax=ax),
+             lambda ax: plot_return_levels(X, confidence_level=None, ax=ax)]
+    for call in calls:
+        for ax in (None, "an axes"):  # an ax given was met by "import ... halted"
+            with pytest.raises(ImportError, match=r"plotting needs matplotlib: pip install "
+                                                  r"skqegm\[plot\]"):
+                call(ax)
