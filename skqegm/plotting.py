@@ -379,7 +379,8 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     X : array-like of shape (n_samples,) or (n_samples, 1)
         The data the models were fitted on, in time order or not.
     models : dict of str to fitted estimator, default=None
-        Labelled fitted samplers of one feature.
+        Labelled fitted samplers of one feature; a fitted search is drawn as its
+        ``best_estimator_``.
     return_periods : array-like of float or None, default=None
         Return periods of the curves, in years, positive; ``None`` is 40 periods from 1
         to 1000 years, evenly spaced on the log axis.
@@ -424,8 +425,10 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     periods = np.sort(periods)  # a curve and its band, joined in order of period
     # Every model's levels before anything is drawn: a model or option refused half-way
     # left a half-drawn figure open.
-    results = {name: return_level(model, periods, observations_per_year=observations_per_year,
-                                  side=side, X=x, confidence_level=confidence_level,
+    # A fitted search: the model it chose and refitted, as in plot_tail_density.
+    results = {name: return_level(searched_model(model, fitted=True), periods,
+                                  observations_per_year=observations_per_year, side=side,
+                                  X=x, confidence_level=confidence_level,
                                   n_bootstrap=n_bootstrap, n_draws=n_draws,
                                   random_state=random_state)
                for name, model in models.items()}

@@ -396,3 +396,20 @@ def test_without_matplotlib_every_plot_says_how_to_install_it(monkeypatch):
             with pytest.raises(ImportError, match=r"plotting needs matplotlib: pip install "
                                                   r"skqegm\[plot\]"):
                 call(ax)
+
+
+def test_return_levels_of_a_fitted_search_are_its_best_models():
+    # plot_tail_density drew a fitted search as its best_estimator_; plot_return_levels
+    # refused it ("GridSearchCV has no sample method").
+    from sklearn.model_selection import GridSearchCV
+
+    from skqegm.baselines import GPDTailSampler
+
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    search = GridSearchCV(GPDTailSampler(), {"tail_fraction": [0.05, 0.1]}, cv=2).fit(X)
+    kwargs = dict(return_periods=[2, 10], observations_per_year=250)
+    ax = plot_return_levels(X, {"search": search}, **kwargs)
+    best = plot_return_levels(X, {"best": search.best_estimator_}, **kwargs)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), best.get_lines()[0].get_ydata())
+    assert ax.get_legend_handles_labels()[1][1:] == ["search", "search: 95% interval (delta)"]
+    matplotlib.pyplot.close("all")
