@@ -507,6 +507,8 @@ def _script(name):
     ("bench_tail_risk", ["--n-jobs", "0"], r"argument --n-jobs: must be a positive number "
                                            r"of processes or negative \(-1: every core\)"),
     ("bench_tail_risk", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    # ValueError: unknown model 'gmn', a traceback after the first models' fits
+    ("bench_sampler", ["--models", "gmm", "gmn"], r"argument --models: invalid choice: 'gmn'"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, script, argv, message):
     module = _script(script)
