@@ -326,7 +326,8 @@ def _save_plot(path, results, y, dates, title):
     # disk) leaves the previous file as it was, not a truncated image.
     target, partial = Path(path), None
     try:
-        handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix,
+        # A short name: the target's own may be as long as a name can be.
+        handle, partial = tempfile.mkstemp(prefix=".skqegm-plot-", suffix=target.suffix,
                                            dir=target.parent)
         os.close(handle)
         ax.figure.savefig(partial, dpi=120)
