@@ -294,37 +294,62 @@ REGIMES = ("normal", "contaminated")
 UPPER_PROBS = np.linspace(0.95, 0.9995, 60)
 
 
+def at_least(low):
+    """An argparse type: an integer >= ``low``, refused when the options are parsed (a
+    count of 0 ran nothing, or failed after minutes of work)."""
+
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}; got {value}")
+        return value
+
+    return integer
+
+
+def check_output_folders(parser, args, options):
+    """Refuse output files whose folder does not exist before the run, not after it."""
+    for option in options:
+        path = getattr(args, option)
+        if path and not Path(path).resolve().parent.is_dir():
+            parser.error(f"--{option.replace('_', '-')} {path}: the folder "
+                         f"{Path(path).resolve().parent} does not exist")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=10, help="seeds per cell (0..N-1)")
+    parser.add_argument("--seeds", type=at_least(1), default=10, help="seeds per cell (0..N-1)")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--n-train", type=int, default=10000, help="mixture training rows")
-    parser.add_argument("--n-val", type=int, default=2000, help="mixture validation rows")
-    parser.add_argument("--n-test", type=int, default=20000, help="mixture test rows")
-    parser.add_argument("--n-draws", type=int, default=100000, help="model draws per fit")
-    parser.add_argument("--max-epochs", type=int, default=None,
+    parser.add_argument("--n-train", type=at_least(1), default=10000, help="mixture training rows")
+    parser.add_argument("--n-val", type=at_least(1), default=2000, help="mixture validation rows")
+    parser.add_argument("--n-test", type=at_least(1), default=20000, help="mixture test rows")
+    parser.add_argument("--n-draws", type=at_least(1), default=100000, help="model draws per fit")
+    parser.add_argument("--max-epochs", type=at_least(1), default=None,
                         help="cap every torch model's epochs (default: their own)")
-    parser.add_argument("--aer-seeds", type=int, default=2)
-    parser.add_argument("--aer-rows", type=int, default=200)
-    parser.add_argument("--aer-epochs", type=int, default=2)
-    parser.add_argument("--aer-shots", type=int, default=256)
-    parser.add_argument("--intrusion-train", type=int, default=3000,
+    parser.add_argument("--aer-seeds", type=at_least(0), default=2)
+    parser.add_argument("--aer-rows", type=at_least(1), default=200)
+    parser.add_argument("--aer-epochs", type=at_least(1), default=2)
+    parser.add_argument("--aer-shots", type=at_least(1), default=256)
+    parser.add_argument("--intrusion-train", type=at_least(1), default=3000,
                         help="intrusion training rows (a stratified subsample of the 70%%)")
-    parser.add_argument("--intrusion-val", type=int, default=1500,
+    parser.add_argument("--intrusion-val", type=at_least(1), default=1500,
                         help="intrusion validation rows for the tuning (stratified subsample)")
-    parser.add_argument("--intrusion-test", type=int, default=None,
+    parser.add_argument("--intrusion-test", type=at_least(1), default=None,
                         help="intrusion test rows (default: all 15%%, 3,000)")
-    parser.add_argument("--intrusion-draws", type=int, default=20000,
+    parser.add_argument("--intrusion-draws", type=at_least(1), default=20000,
                         help="model draws per fit on the intrusions")
-    parser.add_argument("--intrusion-hdr-draws", type=int, default=3000,
+    parser.add_argument("--intrusion-hdr-draws", type=at_least(1), default=3000,
                         help="about this many draws set the intrusion HDR coverage level")
-    parser.add_argument("--kde-points", type=int, default=MAX_KDE_POINTS,
+    parser.add_argument("--kde-points", type=at_least(1), default=MAX_KDE_POINTS,
                         help="points behind each intrusion rarity KDE")
-    parser.add_argument("--kde-draws", type=int, default=KDE_DRAWS,
+    parser.add_argument("--kde-draws", type=at_least(1), default=KDE_DRAWS,
                         help="draws behind the KDE density of a model without one "
                              "(intrusions)")
-    parser.add_argument("--student-t-iter", type=int, default=None,
+    parser.add_argument("--student-t-iter", type=at_least(1), default=None,
                         help="cap the Student-t EM iterations on the new domains")
     parser.add_argument("--quick", action="store_true", help="toy sizes, 2 seeds")
     parser.add_argument("--json", metavar="PATH")
@@ -339,6 +364,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.from_json and args.figures:
         parser.error("--figures needs fitted models: it cannot be used with --from-json")
+    check_output_folders(parser, args, ("json", "markdown", "controls_markdown"))
     if args.quick:
         args.seeds, args.n_train, args.n_val, args.n_test = 2, 600, 300, 2000
         args.n_draws, args.max_epochs = 4000, 2

@@ -63,12 +63,15 @@ MEANS = np.array([-3.0, 0.0, 3.0])
 COVERAGES = (0.90, 0.95, 0.99)
 
 
+MODELS = ("qegm", "twin", "qegm-aer", "gmm", "kde")  # what make_model builds
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--n-test", type=int, default=20000)
-    parser.add_argument("--models", nargs="+", default=["qegm", "twin", "qegm-aer", "gmm", "kde"])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--aer-rows", type=int, default=200)
     parser.add_argument("--aer-epochs", type=int, default=2)
     parser.add_argument("--aer-shots", type=int, default=256)

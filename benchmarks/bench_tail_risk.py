@@ -175,22 +175,56 @@ FIGURE_MODELS = ("qegm", "qegm-filtered", "gjr-skewt", "hs250")
 BAR_MODELS = ("qegm", "qegm-filtered")
 
 
+def at_least(low):
+    """An argparse type: an integer >= ``low``, refused when the options are parsed (a
+    count of 0 ran nothing, or failed after minutes of work)."""
+
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}; got {value}")
+        return value
+
+    return integer
+
+
+def check_output_folders(parser, args, options):
+    """Refuse output files whose folder does not exist before the run, not after it."""
+    for option in options:
+        path = getattr(args, option)
+        if path and not Path(path).resolve().parent.is_dir():
+            parser.error(f"--{option.replace('_', '-')} {path}: the folder "
+                         f"{Path(path).resolve().parent} does not exist")
+
+
+def n_jobs_type(text):
+    """An argparse type: joblib's n_jobs, an integer other than 0."""
+    value = at_least(-2**31)(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be a positive number of processes or "
+                                         "negative (-1: every core); got 0")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["hetero", "sp500"],
                         choices=["hetero", "sp500", "speed"])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per model (default 5)")
+    parser.add_argument("--seeds", type=at_least(1), default=5, help="seeds per model (default 5)")
     parser.add_argument("--designs", nargs="+", default=["fixed", "walk"],
                         choices=["fixed", "walk"], help="test designs of the sp500 part")
-    parser.add_argument("--refit-every", type=int, default=500,
+    parser.add_argument("--refit-every", type=at_least(1), default=500,
                         help="walk-forward refit period in days, every model (default 500)")
-    parser.add_argument("--n-draws", type=int, default=1000,
+    parser.add_argument("--n-draws", type=at_least(1), default=1000,
                         help="predictive draws per day for the Acerbi-Szekely test")
-    parser.add_argument("--n-jobs", type=int, default=1,
+    parser.add_argument("--n-jobs", type=n_jobs_type, default=1,
                         help="models forecast in parallel (joblib processes)")
     parser.add_argument("--figures", metavar="DIR", help="write the VaR-path figures here")
-    parser.add_argument("--hetero-train", type=int, default=5000)
-    parser.add_argument("--repeats", type=int, default=3,
+    parser.add_argument("--hetero-train", type=at_least(1), default=5000)
+    parser.add_argument("--repeats", type=at_least(1), default=3,
                         help="fits per model of the speed part (default 3)")
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this file")
@@ -939,9 +973,16 @@ def report(records, args):
     return bars
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """The parsed options; output files in a folder that does not exist are refused."""
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    check_output_folders(parser, args, ("json", "markdown"))
+    return parser, args
+
+
+def main(argv=None):
+    parser, args = parse_args(argv)
     if args.from_json:
         records = json.loads(Path(args.from_json).read_text())["records"]
         report(records, args)

@@ -6,6 +6,7 @@ Each function draws on a given or new matplotlib Axes and returns it.
 from collections.abc import Mapping
 
 import numpy as np
+from sklearn.base import is_outlier_detector
 
 from .extremes import return_level
 from .metrics import var_exceedances
@@ -35,8 +36,9 @@ def _pyplot():
 
 def _axes(ax, figsize):
     """``ax``, or the Axes of a new figure of ``figsize`` when it is ``None``."""
+    plt = _pyplot()  # without matplotlib, the same advice whether ax is given or not
     if ax is None:
-        return _pyplot().subplots(figsize=figsize)[1]
+        return plt.subplots(figsize=figsize)[1]
     from matplotlib.axes import Axes
 
     if not isinstance(ax, Axes):
@@ -47,6 +49,12 @@ def _axes(ax, figsize):
 def _style(i):
     """The colour and line style of the ``i``-th series."""
     return _COLORS[i % len(_COLORS)], _LINESTYLES[(i // len(_COLORS)) % len(_LINESTYLES)]
+
+
+def _percent(p):
+    """``p`` in percent, with the decimals it has: ``0.975`` is "97.5%" (``:.0%`` gave
+    "98%", another level's name)."""
+    return f"{round(100 * float(p), 6):g}%"
 
 
 def _one_feature(X, name):
@@ -84,7 +92,7 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         :func:`skqegm.metrics.var_exceedances` (a positive loss for ``side="lower"``,
         drawn at ``-var``), or several labelled VaR series to compare; past eight
         series the colours repeat with another line style.
-    dates : array-like of shape (n_samples,) or None, default=None
+    dates : array-like of shape (n_samples,) or (n_samples, 1), or None, default=None
         x-axis values (dates or numbers); ``None`` numbers the days.
     side : {"lower", "upper"}, default="lower"
     title : str or None, default=None
@@ -117,9 +125,13 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         x = np.arange(len(returns))
     else:
         x = np.asarray(dates)
+        shape = x.shape  # as given, for the message
+        if x.ndim == 2 and x.shape[1] == 1:  # a column, as returns may be
+            x = x[:, 0]
         if x.shape != returns.shape:
-            raise ValueError(f"dates has {len(x) if x.ndim else 0} values; returns has "
-                             f"{len(returns)}: one date per return.")
+            n = len(returns)
+            raise ValueError(f"dates must have the shape of returns ({n},) (or ({n}, 1)), "
+                             f"one date per return; got {shape}.")
     ax = _axes(ax, (11, 4.5))
     ax.plot(x, returns, color="0.6", linewidth=0.6, label="returns")
     for i, (name, values) in enumerate(lines.items()):
@@ -166,6 +178,10 @@ def _density_curve(model, name, grid, n_draws, random_state):
             raise TypeError(f"models[{name!r}] is a pipeline whose score_samples is a density "
                             "of the transformed data, not of X, and it has no sample to "
                             "draw from." + pipeline_hint(model, ["sample"]))
+    elif is_outlier_detector(model):
+        raise TypeError(f"models[{name!r}] is an outlier detector ({type(model).__name__}): "
+                        "its score_samples is an anomaly score, not a log density, and it "
+                        "has nothing to draw from. Plot a density model or a sampler.")
     elif hasattr(model, "score_samples"):
         return np.exp(np.asarray(model.score_samples(grid.reshape(-1, 1)), dtype=float)), False
     from scipy.stats import gaussian_kde
@@ -185,18 +201,22 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     transform ``X`` before the model: its ``score_samples`` is a density of the
     transformed data, its ``sample`` is in the units of ``X``. A fitted search
     (:class:`~sklearn.model_selection.GridSearchCV`) is drawn as its ``best_estimator_``.
+    An outlier detector (an :class:`~sklearn.ensemble.IsolationForest`) is refused: its
+    ``score_samples`` is an anomaly score, not a log density.
 
     Parameters
     ----------
     X : array-like of shape (n_samples,) or (n_samples, 1)
-        The data, e.g. the held-out points; one feature, finite.
+        The data, e.g. the held-out points; one feature, finite, not constant.
     models : dict of str to fitted estimator, default=None
         Labelled fitted models over one feature.
     tail_fraction : float, default=0.05
         Tail probability per shaded side, in (0, 0.5): the regions beyond the empirical
         ``tail_fraction`` and ``1 - tail_fraction`` quantiles of ``X``.
     side : {"lower", "upper", "both"}, default="both"
-    bins : int, default=100
+    bins : int, str or array-like, default=100
+        The histogram's bins, as :func:`numpy.histogram` takes them: a count, the name
+        of an estimator (``"auto"``) or the edges.
     log : bool, default=False
         Logarithmic density axis, which shows the tails.
     n_draws : int, default=20000
@@ -226,14 +246,20 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     check_real(tail_fraction, "tail_fraction", low=0, high=0.5, low_open=True, high_open=True)
     check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
     x = _one_feature(X, "X")
+    if np.ptp(x) == 0:  # the grid would be one point, the tail regions empty
+        raise ValueError(f"X is constant: every value is {x[0]:g}; a density plot needs "
+                         "values that vary.")
     models = _labelled(models, "models", "fitted estimator")
     grid = np.linspace(x.min() - 0.1 * np.ptp(x), x.max() + 0.1 * np.ptp(x), 600)
     # Every model is evaluated before anything is drawn: a model refused half-way left
     # a half-drawn figure open.
     curves = {name: _density_curve(model, name, grid, n_draws, random_state)
               for name, model in models.items()}
+    # numpy's rules for bins (a count, an estimator's name, edges), applied before a
+    # figure exists: a refused bins left one open.
+    edges = np.histogram_bin_edges(x, bins=bins)
     ax = _axes(ax, (8, 4.5))
-    heights = ax.hist(x, bins=bins, density=True, color="0.8", label="data")[0]
+    heights = ax.hist(x, bins=edges, density=True, color="0.8", label="data")[0]
     for name, (density, from_draws) in curves.items():
         ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
                 label=f"{name} (KDE of draws)" if from_draws else name)
@@ -242,7 +268,7 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
                "both": [(grid[0], low), (high, grid[-1])]}[side]
     for i, (start, stop) in enumerate(regions):
         ax.axvspan(start, stop, color="C3", alpha=0.08,
-                   label=f"tail regions ({tail_fraction:.0%} per side)" if i == 0 else None)
+                   label=f"tail regions ({_percent(tail_fraction)} per side)" if i == 0 else None)
     ax.set_xlim(grid[0], grid[-1])
     if log:
         ax.set_yscale("log")
@@ -291,6 +317,8 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
                          f"{nominal.tolist()}.")
     curves = {name: _coverages(values, name, nominal.size)
               for name, values in _labelled(empirical, "empirical", "coverages").items()}
+    order = np.argsort(nominal, kind="stable")  # each curve joined in order of level
+    nominal, curves = nominal[order], {name: v[:, order] for name, v in curves.items()}
     ax = _axes(ax, (5, 5))
     low, high = nominal.min() - 0.05, 1.0
     ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
@@ -315,6 +343,8 @@ def _coverages(values, name, n_levels):
     if values.ndim != 2:
         raise ValueError(f"empirical[{name!r}] must be of shape (n_levels,) or (n_runs, "
                          f"n_levels); got shape {values.shape}.")
+    if values.shape[0] == 0:
+        raise ValueError(f"empirical[{name!r}] holds no runs: shape {values.shape}.")
     if values.shape[1] != n_levels:
         raise ValueError(f"empirical[{name!r}] has {values.shape[1]} levels; nominal has "
                          f"{n_levels}.")
@@ -349,7 +379,8 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     X : array-like of shape (n_samples,) or (n_samples, 1)
         The data the models were fitted on, in time order or not.
     models : dict of str to fitted estimator, default=None
-        Labelled fitted samplers of one feature.
+        Labelled fitted samplers of one feature; a fitted search is drawn as its
+        ``best_estimator_``.
     return_periods : array-like of float or None, default=None
         Return periods of the curves, in years, positive; ``None`` is 40 periods from 1
         to 1000 years, evenly spaced on the log axis.
@@ -391,22 +422,29 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     if periods.size == 0 or np.any(periods <= 0):
         raise ValueError(f"return_periods must be positive (in years); got "
                          f"{periods.tolist()}.")
+    periods = np.sort(periods)  # a curve and its band, joined in order of period
+    # Every model's levels before anything is drawn: a model or option refused half-way
+    # left a half-drawn figure open.
+    # A fitted search: the model it chose and refitted, as in plot_tail_density.
+    results = {name: return_level(searched_model(model, fitted=True), periods,
+                                  observations_per_year=observations_per_year, side=side,
+                                  X=x, confidence_level=confidence_level,
+                                  n_bootstrap=n_bootstrap, n_draws=n_draws,
+                                  random_state=random_state)
+               for name, model in models.items()}
     ax = _axes(ax, (7, 4.5))
     data_periods, levels = _empirical_return_levels(x, side, observations_per_year)
     shown = data_periods >= periods.min()
     ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
                label="data (Weibull plotting positions)")
-    for i, (name, model) in enumerate(models.items()):
+    for i, (name, result) in enumerate(results.items()):
         color, linestyle = _style(i)
-        result = return_level(model, periods, observations_per_year=observations_per_year,
-                              side=side, X=x, confidence_level=confidence_level,
-                              n_bootstrap=n_bootstrap, n_draws=n_draws,
-                              random_state=random_state)
         ax.plot(periods, result.level, color=color, linestyle=linestyle, linewidth=1.4,
                 label=name)
         if result.method != "none":
+            label = f"{name}: {_percent(confidence_level)} interval ({result.method})"
             ax.fill_between(periods, result.lower, result.upper, color=color, alpha=0.18,
-                            label=f"{name}: {confidence_level:.0%} interval ({result.method})")
+                            label=label)
     ax.set_xscale("log")
     ax.set_xlabel("return period (years)")
     ax.set_ylabel("return level" if side == "upper" else "return level (lower side)")

@@ -480,3 +480,42 @@ def test_bench_predict_times_two_trees_and_compares_their_results(tmp_path):
         ("diffusion", "sample(random_state=1)")}
     assert [r["identical_to_first"] for r in records] == [None, "identical"] * 3
     assert all(r["cpu_ms"] > 0 and r["runs"][0]["calls"] >= 3 for r in records)
+
+
+def _script(name):
+    """A benchmark script as a module (nothing is run)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    # --seeds 0 (or -2) ran nothing and exited 0 after writing an empty table and JSON.
+    ("bench_paper", ["--seeds", "0"], r"argument --seeds: must be >= 1; got 0"),
+    ("bench_paper", ["--n-train", "-5"], r"argument --n-train: must be >= 1; got -5"),
+    ("bench_paper", ["--n-draws", "0"], r"argument --n-draws: must be >= 1; got 0"),
+    ("bench_paper", ["--seeds", "2.5"], r"argument --seeds: invalid int value: '2.5'"),
+    # Outputs in a folder that does not exist failed after the whole run, losing it.
+    ("bench_paper", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not "
+                                                     r"exist"),
+    ("bench_paper", ["--markdown", "{missing}/run.md"], r"--markdown .*: the folder"),
+    ("bench_tail_risk", ["--seeds", "0"], r"argument --seeds: must be >= 1; got 0"),
+    ("bench_tail_risk", ["--refit-every", "0"], r"argument --refit-every: must be >= 1"),
+    ("bench_tail_risk", ["--n-draws", "0"], r"argument --n-draws: must be >= 1"),
+    # joblib's "n_jobs == 0 in Parallel has no meaning", after the hetero part's fits
+    ("bench_tail_risk", ["--n-jobs", "0"], r"argument --n-jobs: must be a positive number "
+                                           r"of processes or negative \(-1: every core\)"),
+    ("bench_tail_risk", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    # ValueError: unknown model 'gmn', a traceback after the first models' fits
+    ("bench_sampler", ["--models", "gmm", "gmn"], r"argument --models: invalid choice: 'gmn'"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, script, argv, message):
+    module = _script(script)
+    argv = [a.format(missing=tmp_path / "missing") for a in argv]
+    entry = module.parse_args if hasattr(module, "parse_args") else module.main
+    with pytest.raises(SystemExit) as exit_info:
+        entry(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err.splitlines()[-1]), err

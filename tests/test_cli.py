@@ -1,6 +1,7 @@
 """The main job: ``python -m skqegm`` on the shipped S&P 500 data and on a user's CSV."""
 
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -183,6 +184,64 @@ def test_csv_of_prices_with_a_plot(tmp_path, capsys):
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_dollar_signs_in_the_title_are_text(tmp_path, capsys, monkeypatch):
+    # The title names the column and the file: with two '$' in them matplotlib read the
+    # text between as mathtext, garbling the title or, where that text is no valid
+    # mathtext, failing after the whole job (exit 2 with a ParseException).
+    figure = pytest.importorskip("matplotlib.figure")
+    folder = tmp_path / "d $x"
+    folder.mkdir()
+    path = folder / "returns.csv"
+    np.savetxt(path, 0.01 * np.random.default_rng(1).standard_t(4, 280), header="x$}",
+               comments="", fmt="%.10f")
+    titles = []
+    savefig = figure.Figure.savefig
+
+    def recording(fig, *args, **kwargs):
+        titles.append(fig.axes[0].title.get_text())
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(figure.Figure, "savefig", recording)
+    png = tmp_path / "var.png"
+    assert main(FAST + ["--csv", str(path), "--column", "x$}", "--test-fraction", "0.1",
+                        "--plot", str(png)]) == 0, capsys.readouterr().err
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert titles == [rf"x\$}} of {folder}/returns.csv (returns): 99% VaR on held-out rows"
+                      .replace(" $x", r" \$x")]
+
+
+def test_a_plot_that_fails_half_way_leaves_the_previous_file(tmp_path, capsys, monkeypatch):
+    # savefig wrote straight to --plot: a disk that filled up during the write left a
+    # truncated image in place of the previous one.
+    import errno
+
+    figure = pytest.importorskip("matplotlib.figure")
+    rows, _ = price_rows(300)
+    path = write_csv(tmp_path / "p.csv", rows)
+    png = tmp_path / "var.png"
+    png.write_bytes(b"the previous plot")
+
+    def full_disk(fig, fname, *args, **kwargs):
+        with open(fname, "wb") as handle:
+            handle.write(b"\x89PNG half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(figure.Figure, "savefig", full_disk)
+    assert main(FAST + ["--csv", path, "--column", "close", "--plot", str(png)]) == 2
+    assert capsys.readouterr().err == (f"skqegm: error: cannot write the plot {png}: No space "
+                                       "left on device\n")
+    assert png.read_bytes() == b"the previous plot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "var.png"]  # no leftovers
+    monkeypatch.undo()
+    # A plot written in full replaces the file, with the permissions of a new file.
+    assert main(FAST + ["--csv", path, "--column", "close", "--plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "var.png"]
+
+
 def test_csv_of_returns_without_dates(tmp_path, capsys):
     path = tmp_path / "returns.csv"
     r = 0.01 * np.random.default_rng(1).standard_t(4, 700)
@@ -287,6 +346,13 @@ def test_historical_simulation_by_hand():
         (["--csv", "{bad}", "--column", "close"], "non-numeric value 'abc' on line 3"),
         (["--csv", "{bad}"], "--csv needs --column"),
         (["--column", "close"], "--column needs --csv"),
+        # The options of the CSV were ignored without one: the S&P 500 ran as if not given.
+        (["--kind", "prices"], "--kind needs --csv"),
+        (["--kind", "auto"], "--kind needs --csv"),
+        (["--missing", "drop"], "--missing needs --csv"),
+        (["--date-column", "Date"], "--date-column needs --csv"),
+        (["--decimal", ","], "--decimal needs --csv"),
+        (["--no-dates"], "--no-dates needs --csv"),
         (["--test-start", "2015-13-01"], "--test-start must be a date"),
         (["--csv", "{short}", "--column", "close"], "too short: 40 prices, i.e. 39 returns"),
     ],

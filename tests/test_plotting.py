@@ -112,7 +112,7 @@ def test_inputs_are_refused_by_name():
         (lambda: plot_var_backtest(r, {"a": np.full((5, 2), 0.03)}),
          r"var\['a'\] must be a number or have the shape of returns"),
         (lambda: plot_var_backtest(r, 0.03, dates=np.arange(3)),
-         "dates has 3 values; returns has 5"),
+         r"dates must have the shape of returns \(5,\) .*got \(3,\)"),
         (lambda: plot_var_backtest(np.column_stack([r, r]), 0.03), "returns must hold one"),
         (lambda: plot_var_backtest(r, 0.03, ax="left"), "ax must be a matplotlib Axes"),
         (lambda: plot_coverage_calibration([0.8, 1.5], {"a": [0.8, 0.9]}),
@@ -193,3 +193,223 @@ def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
     grid, density = ax.get_lines()[0].get_data()
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.02)
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_tail_density_refuses_an_outlier_detectors_scores():
+    # An outlier detector's score_samples is an anomaly score, not a log density: an
+    # IsolationForest was drawn as exp(score), a curve labelled as its density.
+    from sklearn.ensemble import IsolationForest
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import OneClassSVM
+
+    X = make_tail_mixture(300, random_state=0)[0]
+    matplotlib.pyplot.close("all")
+    forest = IsolationForest(random_state=0).fit(X)
+    search = GridSearchCV(OneClassSVM(), {"nu": [0.1, 0.5]}, cv=2,
+                          scoring=lambda m, X_, y=None: m.score_samples(X_).mean()).fit(X)
+    for name, model, kind in [("forest", forest, "IsolationForest"),
+                              ("search", search, "OneClassSVM")]:
+        with pytest.raises(TypeError, match=rf"models\['{name}'\] is an outlier detector "
+                                            rf"\({kind}\): its score_samples"):
+            plot_tail_density(X, {name: model})
+    assert matplotlib.pyplot.get_fignums() == []
+
+
+def test_labels_give_levels_and_fractions_unrounded():
+    # 0.025 and 0.975 were labelled "2%" and "98%" (round half to even, no decimals): a
+    # 97.5% band or a 2.5% tail, the usual ES level, was drawn under another level's name.
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    ax = plot_tail_density(X, tail_fraction=0.025)
+    assert ax.get_legend_handles_labels()[1][-1] == "tail regions (2.5% per side)"
+    matplotlib.pyplot.close(ax.figure)
+    from skqegm.baselines import GPDTailSampler
+
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(X)
+    ax = plot_return_levels(X, {"GPD": gpd}, observations_per_year=250,
+                            confidence_level=0.975)
+    assert ax.get_legend_handles_labels()[1][-1] == "GPD: 97.5% interval (delta)"
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_tail_density(X, tail_fraction=0.07)  # no float noise (100 * 0.07)
+    assert ax.get_legend_handles_labels()[1][-1] == "tail regions (7% per side)"
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_refused_options_leave_no_figure_and_draw_nothing_on_a_given_axes():
+    # plot_return_levels drew the data, then met a model or option that return_level
+    # refuses: the new figure stayed open, a given Axes kept the half-drawn plot. A bins
+    # that numpy refuses did the same in plot_tail_density.
+    from sklearn.ensemble import IsolationForest
+
+    X = make_tail_mixture(300, random_state=0)[0]
+    gmm = GaussianMixture(random_state=0).fit(X)
+    calls = [
+        (lambda ax: plot_return_levels(X, {"gmm": gmm, "forest": IsolationForest().fit(X)},
+                                       return_periods=[1, 2], observations_per_year=50,
+                                       confidence_level=None, n_draws=10000, ax=ax),
+         TypeError, "IsolationForest has no sample method"),
+        (lambda ax: plot_return_levels(X, {"gmm": gmm}, confidence_level=1.5, ax=ax),
+         ValueError, "confidence_level must be in"),
+        (lambda ax: plot_tail_density(X, {"gmm": gmm}, bins=0, ax=ax), ValueError, "bins"),
+        (lambda ax: plot_tail_density(X, bins="often", ax=ax), ValueError, "bins"),
+    ]
+    for call, error, match in calls:
+        matplotlib.pyplot.close("all")
+        with pytest.raises(error, match=match):
+            call(None)
+        assert matplotlib.pyplot.get_fignums() == []
+        given = matplotlib.pyplot.subplots()[1]
+        with pytest.raises(error, match=match):
+            call(given)
+        assert not (given.lines or given.collections or given.patches)
+    matplotlib.pyplot.close("all")
+
+
+def test_what_is_drawn_matches_independent_computations():
+    pd = pytest.importorskip("pandas")
+    from scipy import stats
+
+    from skqegm.baselines import EWMARiskEstimator, GPDTailSampler, StudentTSampler
+    from skqegm.datasets import load_sp500_returns
+    from skqegm.preprocessing import make_lagged_features
+
+    # The VaR line is -predict_var (lower side), the rings the days below it; upper side:
+    # the line is the threshold itself and the rings the days above it.
+    X, y = make_lagged_features(load_sp500_returns()[-700:])
+    var = EWMARiskEstimator().fit(X[:500], y[:500]).predict_var(X[500:], 0.99)
+    dates = pd.date_range("2024-01-01", periods=len(var), freq="B")
+    ax = plot_var_backtest(pd.Series(y[500:], index=dates), {"EWMA": var}, dates=dates)
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), -var)
+    np.testing.assert_array_equal(ax.collections[0].get_offsets()[:, 1],
+                                  y[500:][y[500:] < -var])
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_var_backtest(y[500:], var, side="upper")
+    np.testing.assert_array_equal(ax.get_lines()[1].get_ydata(), var)
+    assert ax.get_legend_handles_labels()[1][1] == f"VaR ({np.sum(y[500:] > var)} exceedances)"
+    matplotlib.pyplot.close(ax.figure)
+
+    # Densities: scipy's Student t and a Gaussian mixture by hand; the histogram
+    # integrates to 1.
+    x = np.random.default_rng(1).standard_t(4, size=(4000, 1))
+    t_model = StudentTSampler().fit(x)
+    gmm = GaussianMixture(2, random_state=0).fit(x)
+    ax = plot_tail_density(x, {"t": t_model, "gmm": gmm})
+    grid, density = ax.get_lines()[0].get_data()
+    np.testing.assert_allclose(density, stats.t.pdf(grid, t_model.df_, t_model.location_[0],
+                                                    np.sqrt(t_model.scatter_[0, 0])),
+                               rtol=1e-10)
+    mixture = sum(w * stats.norm.pdf(grid, m[0], np.sqrt(c.ravel()[0]))
+                  for w, m, c in zip(gmm.weights_, gmm.means_, gmm.covariances_))
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), mixture, rtol=1e-10)
+    bars = ax.containers[0].patches  # the histogram's
+    assert sum(b.get_width() * b.get_height() for b in bars) == pytest.approx(1.0)
+    matplotlib.pyplot.close(ax.figure)
+
+    # Coverage bands: scipy's t interval of the mean of the runs.
+    runs = np.array([[0.78, 0.88, 0.96], [0.82, 0.90, 0.94], [0.80, 0.93, 0.95]])
+    ax = plot_coverage_calibration([0.8, 0.9, 0.95], {"a": runs})
+    segments = ax.containers[0].lines[2][0].get_segments()
+    low, high = stats.t.interval(0.95, 2, loc=runs.mean(axis=0), scale=stats.sem(runs))
+    np.testing.assert_allclose([s[0][1] for s in segments], low)
+    np.testing.assert_allclose([s[1][1] for s in segments], high)
+    matplotlib.pyplot.close(ax.figure)
+
+    # Return levels: the GPD curve is scipy's genpareto beyond the threshold, the points
+    # the Weibull plotting positions by hand.
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(x)
+    ax = plot_return_levels(x, {"GPD": gpd}, return_periods=[2, 10, 100],
+                            observations_per_year=250, confidence_level=None)
+    u, zeta = gpd.tail_threshold_[1, 0], gpd.tail_fractions_[1, 0]
+    p = 1 / (np.array([2, 10, 100]) * 250)
+    expected = u + stats.genpareto.isf(p / zeta, gpd.gpd_shape_[1, 0],
+                                       scale=gpd.gpd_scale_[1, 0])
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), expected, rtol=1e-9)
+    points = ax.collections[0].get_offsets()
+    n = len(x)
+    rank = np.arange(1, n + 1)
+    keep = (n + 1) / (rank * 250) >= 2
+    np.testing.assert_allclose(points[:, 0], ((n + 1) / (rank * 250))[keep])
+    np.testing.assert_allclose(points[:, 1], np.sort(x.ravel())[::-1][keep])
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_degenerate_inputs_are_refused_by_name():
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    cases = [
+        # Constant data gave a grid of 600 equal points: every model's curve was drawn at
+        # one x, the tail regions had no width, and matplotlib warned of singular limits.
+        (lambda: plot_tail_density(np.ones(50)), "X is constant: every value is 1; a "
+                                                 "density plot needs values that vary"),
+        (lambda: plot_tail_density([0.3]), "X is constant"),
+        # No runs: the mean of none was drawn as NaN, with numpy's RuntimeWarnings.
+        (lambda: plot_coverage_calibration([0.8, 0.9], {"a": np.zeros((0, 2))}),
+         r"empirical\['a'\] holds no runs"),
+        # A column of dates was refused as "dates has 5 values; returns has 5".
+        (lambda: plot_var_backtest(r, 0.03, dates=np.arange(10).reshape(5, 2)),
+         r"dates must have the shape of returns \(5,\) \(or \(5, 1\)\), one date per "
+         r"return; got \(5, 2\)"),
+    ]
+    for call, match in cases:
+        with pytest.raises(ValueError, match=match):
+            call()
+    assert matplotlib.pyplot.get_fignums() == []
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=5)})
+    ax = plot_var_backtest(r, 0.03, dates=frame[["date"]])  # one column, as returns may be
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), frame["date"].to_numpy())
+    matplotlib.pyplot.close(ax.figure)
+
+
+def test_curves_are_drawn_in_order_whatever_the_order_given():
+    # Periods or levels given out of order were joined in that order: a zigzag line and a
+    # band folded over itself.
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    from skqegm.baselines import GPDTailSampler
+
+    gpd = GPDTailSampler(tail_fraction=0.05).fit(X)
+    kwargs = dict(observations_per_year=250)
+    shuffled = plot_return_levels(X, {"GPD": gpd}, return_periods=[10, 1, 100, 5], **kwargs)
+    ordered = plot_return_levels(X, {"GPD": gpd}, return_periods=[1, 5, 10, 100], **kwargs)
+    for a, b in [(shuffled.get_lines()[0].get_xydata(), ordered.get_lines()[0].get_xydata()),
+                 (shuffled.collections[1].get_paths()[0].vertices,
+                  ordered.collections[1].get_paths()[0].vertices)]:
+        np.testing.assert_allclose(a, b)
+    ax = plot_coverage_calibration([0.95, 0.8, 0.9], {"a": [[0.96, 0.79, 0.9],
+                                                            [0.94, 0.81, 0.88]]})
+    np.testing.assert_allclose(ax.get_lines()[1].get_xydata(),
+                               [[0.8, 0.8], [0.9, 0.89], [0.95, 0.95]])
+    matplotlib.pyplot.close("all")
+
+
+def test_without_matplotlib_every_plot_says_how_to_install_it(monkeypatch):
+    import sys
+
+    for name in ("matplotlib", "matplotlib.pyplot", "matplotlib.axes"):
+        monkeypatch.setitem(sys.modules, name, None)  # their imports fail
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    X = make_tail_mixture(300, random_state=0)[0]
+    calls = [lambda ax: plot_var_backtest(r, 0.03, ax=ax),
+             lambda ax: plot_tail_density(X, ax=ax),
+             lambda ax: plot_coverage_calibration([0.9], {"a": [0.9]}, ax=ax),
+             lambda ax: plot_return_levels(X, confidence_level=None, ax=ax)]
+    for call in calls:
+        for ax in (None, "an axes"):  # an ax given was met by "import ... halted"
+            with pytest.raises(ImportError, match=r"plotting needs matplotlib: pip install "
+                                                  r"skqegm\[plot\]"):
+                call(ax)
+
+
+def test_return_levels_of_a_fitted_search_are_its_best_models():
+    # plot_tail_density drew a fitted search as its best_estimator_; plot_return_levels
+    # refused it ("GridSearchCV has no sample method").
+    from sklearn.model_selection import GridSearchCV
+
+    from skqegm.baselines import GPDTailSampler
+
+    X = np.random.default_rng(0).standard_t(4, size=(3000, 1))
+    search = GridSearchCV(GPDTailSampler(), {"tail_fraction": [0.05, 0.1]}, cv=2).fit(X)
+    kwargs = dict(return_periods=[2, 10], observations_per_year=250)
+    ax = plot_return_levels(X, {"search": search}, **kwargs)
+    best = plot_return_levels(X, {"best": search.best_estimator_}, **kwargs)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), best.get_lines()[0].get_ydata())
+    assert ax.get_legend_handles_labels()[1][1:] == ["search", "search: 95% interval (delta)"]
+    matplotlib.pyplot.close("all")

@@ -19,6 +19,7 @@ by :func:`skqegm.datasets.load_csv_series`, whose docstring states its rules.
 import argparse
 import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -127,7 +128,7 @@ def _build_parser():
                            "read too); default: the S&P 500 series")
     data.add_argument("--column", metavar="NAME",
                       help="the CSV column holding the series (required with --csv)")
-    data.add_argument("--kind", choices=KINDS, default="auto",
+    data.add_argument("--kind", choices=KINDS,
                       help="prices (turned into log returns) or returns; auto decides from "
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
@@ -139,7 +140,7 @@ def _build_parser():
                            "thousands: 1.234,5 with --decimal ,); default: found from the "
                            "column, and a column that could be read both ways is refused "
                            "(with ;, 1.001 may be 1001 or 1.001)")
-    data.add_argument("--missing", choices=MISSING, default="raise",
+    data.add_argument("--missing", choices=MISSING,
                       help="a cell of the column without a value (empty, '.', 'NA', "
                            "'#N/A', 'NaN', ...): raise an error naming its line, or drop its "
                            "row, e.g. the holidays of a FRED export (default: raise)")
@@ -195,8 +196,12 @@ def _build_parser():
 def _series_of(args):
     """The series the parsed arguments name: the user's CSV, else the shipped S&P 500."""
     if args.csv is None:
-        if args.column is not None:
-            raise ValueError("--column needs --csv.")
+        # What describes the CSV means nothing for the shipped series: refused, not ignored.
+        for option in ("column", "kind", "missing", "date_column", "decimal"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} needs --csv.")
+        if args.no_dates:
+            raise ValueError("--no-dates needs --csv.")
         returns, dates = load_sp500_returns(), load_sp500_dates()
         return Series("S&P 500 daily log returns", "returns", returns, dates, returns, dates,
                       ())
@@ -205,8 +210,8 @@ def _series_of(args):
     if args.no_dates and args.date_column is not None:
         raise ValueError("--no-dates and --date-column exclude each other: pass one.")
     date_column = False if args.no_dates else args.date_column
-    return load_csv_series(args.csv, args.column, date_column, args.kind, args.missing,
-                           args.decimal)
+    return load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
+                           args.missing or "raise", args.decimal)
 
 
 def _unit_of(dates):
@@ -351,15 +356,29 @@ def _save_plot(path, results, y, dates, title):
 
     from ..plotting import plot_var_backtest
 
+    # The title names the user's column and file: text, not mathtext between two '$'.
     ax = plot_var_backtest(y, {name: r[0.99][0] for name, r in results.items()}, dates=dates,
-                           title=title)
+                           title=title.replace("$", r"\$"))
     ax.figure.tight_layout()
+    # Written beside the target, then renamed over it: a write that fails half-way (a full
+    # disk) leaves the previous file as it was, not a truncated image.
+    target, partial = Path(path), None
     try:
-        ax.figure.savefig(path, dpi=120)
+        # A short name: the target's own may be as long as a name can be.
+        handle, partial = tempfile.mkstemp(prefix=".skqegm-plot-", suffix=target.suffix,
+                                           dir=target.parent)
+        os.close(handle)
+        ax.figure.savefig(partial, dpi=120)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(partial, 0o666 & ~mask)  # a new file's permissions, not mkstemp's 0600
+        os.replace(partial, target)
     except OSError as exc:  # checked up front, but the disk may fill up meanwhile
         raise ValueError(f"cannot write the plot {path}: {exc.strerror or exc}") from None
     finally:
         plt.close(ax.figure)
+        if partial is not None and os.path.exists(partial):
+            os.remove(partial)
     print(f"Plot of the 99% VaR backtest written to {path}")
 
 
