@@ -91,8 +91,8 @@ How to run on your own data
 ---------------------------
 ``--csv FILE --column NAME`` runs the ``sp500`` part, unchanged (models, seeds, scores and
 bars), on a price or return series read exactly as the main job ``python -m skqegm --csv
-FILE`` reads it (:func:`skqegm.datasets.load_csv_series`; ``--kind`` and
-``--date-column`` as there), e.g. to re-measure issue 17's bars on another market::
+FILE`` reads it (:func:`skqegm.datasets.load_csv_series`; ``--kind``, ``--missing``,
+``--date-column``, ``--no-dates`` and ``--decimal`` as there), e.g. to re-measure issue 17's bars on another market::
 
     python benchmarks/bench_tail_risk.py --parts sp500 --n-jobs 2 --csv nikkei.csv \\
         --column Close --json nikkei.json --markdown nikkei.md
@@ -130,7 +130,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from skqegm import TailRiskEstimator, __version__
 from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
 from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
-from skqegm.datasets.csv_series import KINDS, MISSING, parse_date
+from skqegm.datasets.csv_series import DECIMALS, KINDS, MISSING, parse_date
 from skqegm.metrics import (
     acerbi_szekely_test,
     christoffersen_conditional_coverage_test,
@@ -242,6 +242,11 @@ def build_parser():
                       help="a cell without a value: raise (default) or drop its row")
     data.add_argument("--date-column", metavar="NAME",
                       help="its column of dates (default: 'date', 'datetime' or 'timestamp')")
+    data.add_argument("--no-dates", action="store_true",
+                      help="read no dates, even from a column that looks like dates")
+    data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
+                      help="the column's decimal mark, . or , (default: found from the "
+                           "column; one that could be read both ways is refused)")
     data.add_argument("--test-start", metavar="YYYY-MM-DD",
                       help=f"the fixed design's first test day (default: {TEST_START}; with "
                            f"--csv, the last {100 * CSV_TEST_FRACTION:.0f}%% of the rows are "
@@ -380,11 +385,15 @@ class MarketData(NamedTuple):
 def check_data_options(args):
     """Refuse data options that do not go together, naming the option."""
     if args.csv is None:
-        for option in ("column", "kind", "missing", "date_column"):
+        for option in ("column", "kind", "missing", "date_column", "decimal"):
             if getattr(args, option) is not None:
                 raise ValueError(f"--{option.replace('_', '-')} needs --csv")
+        if args.no_dates:
+            raise ValueError("--no-dates needs --csv")
     elif args.column is None:
         raise ValueError("--csv needs --column NAME (the column holding the series)")
+    elif args.no_dates and args.date_column is not None:
+        raise ValueError("--no-dates and --date-column exclude each other: pass one")
     given = [option for option in ("csv", "test_start", "walk_start")
              if getattr(args, option) is not None]
     if given and "sp500" not in args.parts:
@@ -397,12 +406,13 @@ def load_market(args):
     if args.csv is None:
         return "S&P 500", load_sp500_returns(), load_sp500_dates(), (), {
             "series": "S&P 500", "loader": "skqegm.datasets.load_sp500_returns"}
-    series = load_csv_series(args.csv, args.column, args.date_column, args.kind or "auto",
-                             args.missing or "raise")
+    date_column = False if args.no_dates else args.date_column
+    series = load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
+                             args.missing or "raise", args.decimal)
     name = f"{args.column} ({Path(args.csv).name})"
     return name, series.returns, series.return_dates, series.notes, {
         "series": name, "csv": str(args.csv), "column": args.column,
-        "date_column": args.date_column, "kind": series.kind,
+        "date_column": date_column, "decimal": args.decimal, "kind": series.kind,
         "missing": args.missing or "raise", "notes": list(series.notes)}
 
 

@@ -215,6 +215,29 @@ def test_bench_tail_risk_drops_rows_without_a_value_on_request(tmp_path):
         bench.check_data_options(bench.build_parser().parse_args(["--missing", "drop"]))
 
 
+
+def test_bench_tail_risk_reads_a_csv_as_the_main_job_does(tmp_path):
+    # --decimal and --no-dates, which the reader's errors suggest, exist here too.
+    bench = _bench_tail_risk()
+    csv = tmp_path / "prices.csv"
+    prices = 1000 * np.exp(np.cumsum(0.01 * np.random.default_rng(0).standard_normal(2000)))
+    csv.write_text("date;close\n" + "".join(
+        f"{20000101 + i};{p:,.3f}\n".replace(",", " ").replace(".", ",").replace(" ", ".")
+        for i, p in enumerate(prices)))
+    argv = ["--csv", str(csv), "--column", "close", "--no-dates"]
+    data = bench.market_data(bench.build_parser().parse_args(argv + ["--decimal", ","]))
+    np.testing.assert_allclose(data.y[-1],
+                               np.log(round(prices[-1], 3) / round(prices[-2], 3)),
+                               rtol=1e-9)
+    assert data.source["decimal"] == "," and data.source["date_column"] is False
+    for options, message in [(["--decimal", ","], "--decimal needs --csv"),
+                             (["--no-dates"], "--no-dates needs --csv")]:
+        with pytest.raises(ValueError, match=message):
+            bench.check_data_options(bench.build_parser().parse_args(options))
+    with pytest.raises(ValueError, match="exclude each other"):
+        bench.check_data_options(bench.build_parser().parse_args(
+            argv + ["--date-column", "date"]))
+
 # 1,300 prices from 2010-01-04 (business days): feature rows from 2010-02-04 to 2014-12-26.
 @pytest.mark.parametrize("write, options, message", [
     (_write_prices, ["--designs", "walk", "--walk-start", "1990-01-02"],
