@@ -92,7 +92,8 @@ How to run on your own data
 ``--csv FILE --column NAME`` runs the ``sp500`` part, unchanged (models, seeds, scores and
 bars), on a price or return series read exactly as the main job ``python -m skqegm --csv
 FILE`` reads it (:func:`skqegm.datasets.load_csv_series`; ``--kind``, ``--missing``,
-``--date-column``, ``--no-dates`` and ``--decimal`` as there), e.g. to re-measure issue 17's bars on another market::
+``--date-column``, ``--no-dates`` and ``--decimal`` as there), e.g. to re-measure issue
+17's bars on another market::
 
     python benchmarks/bench_tail_risk.py --parts sp500 --n-jobs 2 --csv nikkei.csv \\
         --column Close --json nikkei.json --markdown nikkei.md
