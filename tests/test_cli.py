@@ -978,6 +978,19 @@ def test_short_series_are_refused(tmp_path, capsys, n, message):
     assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"], message)
 
 
+def test_a_short_series_is_refused_in_its_own_units(tmp_path, capsys):
+    # The job words its rows by the dates' frequency; its refusal said "days" of weeks.
+    rows, _ = price_rows(200)
+    weekly = [rows[0]] + [(np.datetime64("2020-01-06") + 7 * i, price)
+                          for i, (_, price) in enumerate(rows[1:])]
+    path = write_csv(tmp_path / "p.csv", weekly)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   "before the first held-out week, and 2 held-out weeks")
+    path = write_csv(tmp_path / "n.csv", [("close",)] + [(price,) for _, price in rows[1:]])
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   "before the first held-out row, and 2 held-out rows")
+
+
 def test_constant_prices_are_refused_before_any_fit(tmp_path, capsys):
     rows, _ = price_rows(300)
     rows = [rows[0]] + [(date, "100.0") for date, _ in rows[1:]]

@@ -179,7 +179,7 @@ def _build_parser():
                             f"(expanding window), 1 to {MAX_REFIT_EVERY}, instead of one fit "
                             "before the held-out days; each QEGM refit takes seconds to "
                             "minutes, so the job takes up to (held-out days / K) times as "
-                            "long: 2.8x at K=250 on the S&P 500's 1,006 held-out days "
+                            "long: about 3.3x at K=250 on the S&P 500's 1,006 held-out days "
                             "(default: one fit)")
     output = parser.add_argument_group("output")
     output.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",
@@ -259,9 +259,11 @@ def _check_length(series):
         what = _plural(n, "return")
         if series.kind == "prices":
             what = f"{_plural(len(series.values), 'price')}, i.e. {what}"
+        unit = _unit_of(series.dates)
         raise ValueError(f"the series is too short: {what}; the backtest needs at least "
                          f"{MIN_RETURNS} returns ({HS_WINDOW} for the historical-simulation "
-                         "window before the first held-out day, and 2 held-out days).")
+                         f"window before the first held-out {unit}, and 2 held-out "
+                         f"{unit}s).")
     if np.ptp(series.returns) == 0:
         raise ValueError(f"the returns are constant (every one is {series.returns[0]:g}): a "
                          "tail model needs returns that vary.")
