@@ -121,12 +121,15 @@ def is_exponential_tail(tail):
                 and cov[0, 0] > 0 and 0 < fraction < 1)
 
 
-def _exponential_counts(tail):
-    """``(k, n)``, exceedances and rows, from the fraction ``k / n`` and its binomial
-    variance ``fraction (1 - fraction) / n`` in ``tail_cov_``."""
+def _exponential_profile(tail, confidence_level):
+    """``(k, n, best, critical)``: exceedances and rows (from the fraction ``k / n`` and
+    its binomial variance ``fraction (1 - fraction) / n`` in ``tail_cov_``), the fitted
+    tail's log-likelihood and the deviance bounding the interval."""
     fraction, cov = tail[1], tail[4]
     n = round(fraction * (1 - fraction) / cov[0, 0])
-    return round(fraction * n), n
+    k = round(fraction * n)
+    best = k * np.log(fraction) + (n - k) * np.log1p(-fraction) - k
+    return k, n, best, chi2.ppf(confidence_level, 1)
 
 
 def _profile_loglik(excess, log_p, k, n):
@@ -170,9 +173,7 @@ def exponential_level_interval(tail, probability, sign, confidence_level):
     the tail's fraction) of an exponential tail; the lower bound is the threshold where
     the data do not rule out a level at it."""
     threshold, fraction, _, scale, _ = tail
-    k, n = _exponential_counts(tail)
-    critical = chi2.ppf(confidence_level, 1)
-    best = k * np.log(fraction) + (n - k) * np.log1p(-fraction) - k
+    k, n, best, critical = _exponential_profile(tail, confidence_level)
     lower, upper = [], []
     for p in np.atleast_1d(probability).ravel():
         log_p = float(np.log(p))
@@ -196,9 +197,7 @@ def exponential_probability_interval(tail, level, sign, confidence_level):
     """Profile-likelihood bounds of the exceedance probabilities of ``level`` (each beyond
     the threshold) of an exponential tail: ``(lower, upper)``."""
     threshold, fraction, _, scale, _ = tail
-    k, n = _exponential_counts(tail)
-    critical = chi2.ppf(confidence_level, 1)
-    best = k * np.log(fraction) + (n - k) * np.log1p(-fraction) - k
+    k, n, best, critical = _exponential_profile(tail, confidence_level)
     lower, upper = [], []
     for x in np.atleast_1d(level).ravel():
         excess = float(sign * (x - threshold) / scale)
