@@ -146,7 +146,9 @@ class GaussianHead(nn.Module):
         Shape ``(n_context, n_codes, n_outputs)``. The weights' ``dtype`` copy is kept
         while the weights stay as they are (see :meth:`_weights_in`), and the layers
         after the first run on pieces of rows small enough to stay in the CPU's cache
-        (see :func:`_pieces`): the same numbers as one pass over every pair, bit for bit.
+        (see :func:`_pieces`): the same numbers as one pass over every pair, bit for bit
+        where the BLAS's panel sizes divide the pieces' 384-pair boundaries (as on every
+        machine measured), else within rounding.
         """
         layers = self._weights_in(dtype)
         codes, context = codes.to(dtype), context.to(dtype)
