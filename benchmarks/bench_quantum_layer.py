@@ -730,8 +730,11 @@ def versions():
 
 # -- command line --------------------------------------------------------------------------
 def parse_pair(text):
-    n_qubits, n_layers = (int(v) for v in text.lower().split("x"))
-    return n_qubits, n_layers
+    """An argparse type: ``QxL``, qubits and layers, each at least 1."""
+    parts = text.lower().split("x")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected QxL, e.g. 4x3; got {text!r}")
+    return tuple(at_least(1)(part) for part in parts)
 
 
 def parse_case(text):
