@@ -49,7 +49,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_scale import print_table  # the same tables (this folder is on sys.path)
+from _options import at_least, check_output_folders  # this folder is on sys.path
+from bench_scale import print_table  # the same tables
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("qegm", "twin", "sampler", "vae", "gan", "diffusion")
@@ -244,12 +245,14 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--tree", action="append", default=[],
                         help="a checkout to time (repeatable; the first is the reference)")
-    parser.add_argument("--repeats", type=int, default=3, help="fits per model and tree")
+    parser.add_argument("--repeats", type=at_least(1), default=3, help="fits per model and tree")
     parser.add_argument("--quick", action="store_true", help="3 epochs, 1 repeat")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
+    return args
 
 
 def main(argv=None):

@@ -25,6 +25,7 @@ import platform
 import time
 
 import numpy as np
+from _options import check_output_folders  # this folder is on sys.path
 from scipy.stats import gaussian_kde
 from sklearn.mixture import GaussianMixture
 
@@ -73,6 +74,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke test")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
     sizes = [(2000, 2), (2000, 5)] if args.quick else [(20000, 2), (20000, 5)]
     print(f"skqegm {__version__}, python {platform.python_version()}, "
           f"{platform.processor() or platform.machine()}")

@@ -167,6 +167,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from _options import at_least, check_output_folders  # this folder is on sys.path
 from scipy import stats
 from scipy.optimize import brentq
 from sklearn.base import clone
@@ -292,31 +293,6 @@ KDE_DRAWS = 10000
 REGIMES = ("normal", "contaminated")
 #: Upper-tail probabilities of the rainfall QQ figure.
 UPPER_PROBS = np.linspace(0.95, 0.9995, 60)
-
-
-def at_least(low):
-    """An argparse type: an integer >= ``low``, refused when the options are parsed (a
-    count of 0 ran nothing, or failed after minutes of work)."""
-
-    def integer(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}; got {value}")
-        return value
-
-    return integer
-
-
-def check_output_folders(parser, args, options):
-    """Refuse output files whose folder does not exist before the run, not after it."""
-    for option in options:
-        path = getattr(args, option)
-        if path and not Path(path).resolve().parent.is_dir():
-            parser.error(f"--{option.replace('_', '-')} {path}: the folder "
-                         f"{Path(path).resolve().parent} does not exist")
 
 
 def parse_args(argv=None):

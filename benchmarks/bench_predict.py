@@ -55,6 +55,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _options import at_least, check_output_folders, positive_float  # this folder is on sys.path
 
 # This folder is on sys.path: the same tables, and the same way of running two trees.
 from bench_fit import check_tree, load, run_in_tree, same_arrays
@@ -225,15 +226,18 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--tree", action="append", default=[],
                         help="a checkout to time (repeatable; the first is the reference)")
-    parser.add_argument("--repeats", type=int, default=2, help="workers per model and tree")
-    parser.add_argument("--budget", type=float, default=1.0,
+    parser.add_argument("--repeats", type=at_least(1), default=2,
+                        help="workers per model and tree")
+    parser.add_argument("--budget", type=positive_float, default=1.0,
                         help="CPU seconds of calls per method and worker")
     parser.add_argument("--quick", action="store_true",
                         help="2 epochs, 200 test rows, 0.2 s (at most) per method, 1 repeat")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--worker", choices=MODELS, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
+    return args
 
 
 def main(argv=None):

@@ -63,6 +63,7 @@ from functools import partial
 
 import numpy as np
 import torch
+from _options import at_least, check_output_folders, positive_float  # this folder is on sys.path
 from qiskit.primitives import StatevectorEstimator
 from qiskit.quantum_info import SparsePauliOp
 from qiskit_aer.primitives import EstimatorV2 as AerEstimatorV2
@@ -729,8 +730,11 @@ def versions():
 
 # -- command line --------------------------------------------------------------------------
 def parse_pair(text):
-    n_qubits, n_layers = (int(v) for v in text.lower().split("x"))
-    return n_qubits, n_layers
+    """An argparse type: ``QxL``, qubits and layers, each at least 1."""
+    parts = text.lower().split("x")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected QxL, e.g. 4x3; got {text!r}")
+    return tuple(at_least(1)(part) for part in parts)
 
 
 def parse_case(text):
@@ -746,11 +750,14 @@ def parse_args(argv=None):
     parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke test: batches {QUICK_BATCHES}, budget 1 s")
-    parser.add_argument("--budget", type=float, help="seconds of timed runs per cell (default 20)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (default 5)")
+    parser.add_argument("--budget", type=positive_float,
+                        help="seconds of timed runs per cell (default 20)")
+    parser.add_argument("--repeats", type=at_least(1), default=5,
+                        help="timed runs per cell (default 5)")
     parser.add_argument("--configs", nargs="+", type=parse_pair, default=list(CONFIGS),
                         metavar="QxL", help="qubits x layers (default 4x3 6x5)")
-    parser.add_argument("--batches", nargs="+", type=int, help="batch sizes (default 1000 100000)")
+    parser.add_argument("--batches", nargs="+", type=at_least(1),
+                        help="batch sizes (default 1000 100000)")
     parser.add_argument("--methods", nargs="+", default=[m.key for m in METHODS],
                         choices=[m.key for m in METHODS], help="methods to run (default all)")
     parser.add_argument("--noisy", action="store_true",
@@ -762,19 +769,23 @@ def parse_args(argv=None):
                         metavar="DEVICE:QUBITS",
                         help="fake devices and widths of the noisy rows (default "
                              f"{' '.join(f'{d}:{n}' for d, n in NOISY_CASES)})")
-    parser.add_argument("--noisy-layers", type=int, default=3, help="ansatz layers (default 3)")
-    parser.add_argument("--noisy-batches", nargs="+", type=int,
+    parser.add_argument("--noisy-layers", type=at_least(1), default=3,
+                        help="ansatz layers (default 3)")
+    parser.add_argument("--noisy-batches", nargs="+", type=at_least(1),
                         help="batches of the noisy simulator (default 1000 10000)")
-    parser.add_argument("--noisy-aer-rows", type=int, default=100,
+    parser.add_argument("--noisy-aer-rows", type=at_least(1), default=100,
                         help="rows of each timed Aer density-matrix run (default 100)")
-    parser.add_argument("--fit-rows", type=int, default=500, help="rows of the fit (default 500)")
-    parser.add_argument("--fit-qubits", type=int, default=4, help="qubits of the fit (default 4)")
-    parser.add_argument("--fit-epochs", type=int, default=5,
+    parser.add_argument("--fit-rows", type=at_least(1), default=500,
+                        help="rows of the fit (default 500)")
+    parser.add_argument("--fit-qubits", type=at_least(1), default=4,
+                        help="qubits of the fit (default 4)")
+    parser.add_argument("--fit-epochs", type=at_least(1), default=5,
                         help="epochs of the fit on the noisy simulator (default 5)")
-    parser.add_argument("--fit-old-epochs", type=int, default=1,
+    parser.add_argument("--fit-old-epochs", type=at_least(0), default=1,
                         help="epochs of the fit on the old path, Aer + parameter shift "
                              "(default 1; 0 skips it)")
     args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
     args.noisy = args.noisy or args.noisy_only
     if args.batches is None:
         args.batches = list(QUICK_BATCHES if args.quick else BATCHES)
@@ -782,8 +793,6 @@ def parse_args(argv=None):
         args.budget = 1.0 if args.quick else 20.0
     if args.noisy_batches is None:
         args.noisy_batches = [200, 1_000] if args.quick else list(NOISY_BATCHES)
-    if args.repeats < 1 or args.budget <= 0:
-        parser.error("--repeats must be at least 1 and --budget positive")
     if "exact" not in args.methods:
         parser.error("the exact path is the reference of every check and ratio: keep 'exact'")
     return args

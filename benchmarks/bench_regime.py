@@ -36,6 +36,7 @@ import time
 import warnings
 
 import numpy as np
+from _options import at_least, check_output_folders  # this folder is on sys.path
 from scipy import stats
 from scipy.special import expit
 
@@ -55,12 +56,14 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", default=["simulated", "sp500"],
                         choices=["simulated", "sp500"])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=at_least(1), default=3)
     parser.add_argument("--latents", nargs="+", default=list(LATENTS), choices=LATENTS)
-    parser.add_argument("--train", type=int, default=5000)
+    parser.add_argument("--train", type=at_least(1), default=5000)
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
+    return args
 
 
 def crash_probability(X):

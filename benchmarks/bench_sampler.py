@@ -50,6 +50,7 @@ import time
 import warnings
 
 import numpy as np
+from _options import at_least, check_output_folders  # this folder is on sys.path
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
@@ -68,18 +69,19 @@ MODELS = ("qegm", "twin", "qegm-aer", "gmm", "kde")  # what make_model builds
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--n-train", type=int, default=10000)
-    parser.add_argument("--n-test", type=int, default=20000)
+    parser.add_argument("--seeds", type=at_least(0), nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-train", type=at_least(1), default=10000)
+    parser.add_argument("--n-test", type=at_least(1), default=20000)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--aer-rows", type=int, default=200)
-    parser.add_argument("--aer-epochs", type=int, default=2)
-    parser.add_argument("--aer-shots", type=int, default=256)
-    parser.add_argument("--max-epochs", type=int, default=200)
+    parser.add_argument("--aer-rows", type=at_least(1), default=200)
+    parser.add_argument("--aer-epochs", type=at_least(1), default=2)
+    parser.add_argument("--aer-shots", type=at_least(1), default=256)
+    parser.add_argument("--max-epochs", type=at_least(1), default=200)
     parser.add_argument("--quick", action="store_true",
                         help="toy sizes for a smoke test (about a minute)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
     if args.quick:
         args.seeds, args.n_train, args.n_test, args.max_epochs = [0], 1000, 2000, 5
         args.aer_rows, args.aer_epochs, args.aer_shots = 20, 1, 32

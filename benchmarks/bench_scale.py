@@ -73,6 +73,7 @@ import time
 import warnings
 
 import numpy as np
+from _options import at_least, check_output_folders  # this folder is on sys.path
 
 SECTIONS = {}
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
@@ -110,28 +111,30 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--section", action="append",
                         help="a section to run (repeatable): " + ", ".join(SECTIONS))
-    parser.add_argument("--repeats", type=int, default=5,
+    parser.add_argument("--repeats", type=at_least(1), default=5,
                         help="fresh interpreters per command in the import section")
     parser.add_argument("--grids", nargs="+", choices=list(GRIDS), default=list(GRIDS),
                         help="grids of the gridsearch section (the dask section runs the "
                              "first)")
     parser.add_argument("--quick", action="store_true", help="toy sizes for a smoke test")
     parser.add_argument("--json", metavar="PATH")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (api section)")
-    parser.add_argument("--rows", type=int, nargs="+", default=list(ROW_SIZES),
+    parser.add_argument("--threads", type=at_least(1), default=2,
+                        help="torch threads (api section)")
+    parser.add_argument("--rows", type=at_least(1), nargs="+", default=list(ROW_SIZES),
                         help="training rows of the rows section")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the rows section")
+    parser.add_argument("--epochs", type=at_least(1), default=2, help="epochs of the rows section")
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="the gpu section's device ('cpu': its code on the CPU alone, "
                              "a smoke test); the rows section's fits run on the CPU")
-    parser.add_argument("--gpu-qubits", type=int, nargs="+", default=list(GPU_QUBITS),
+    parser.add_argument("--gpu-qubits", type=at_least(1), nargs="+", default=list(GPU_QUBITS),
                         help="simulator sizes of the gpu section")
-    parser.add_argument("--gpu-rows", type=int, default=GPU_ROWS,
+    parser.add_argument("--gpu-rows", type=at_least(1), default=GPU_ROWS,
                         help="training rows of the gpu section's fits")
     parser.add_argument("--worker", choices=("qegm", "tail_risk"), help=argparse.SUPPRESS)
     parser.add_argument("--worker-device", default="cpu", help=argparse.SUPPRESS)
-    parser.add_argument("--n-rows", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--n-rows", type=at_least(1), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_output_folders(parser, args, ("json",))
     unknown = set(args.section or ()) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {list(SECTIONS)}")

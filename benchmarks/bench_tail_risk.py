@@ -123,6 +123,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from _options import at_least, check_output_folders, n_jobs_type  # this folder is on sys.path
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
@@ -174,40 +175,6 @@ QUICK_BEFORE, QUICK_AFTER = 600, 300  # --quick: rows kept around the fixed desi
 FIGURE_MODELS = ("qegm", "qegm-filtered", "gjr-skewt", "hs250")
 #: The models whose quality bars are printed: the default, and on standardised returns.
 BAR_MODELS = ("qegm", "qegm-filtered")
-
-
-def at_least(low):
-    """An argparse type: an integer >= ``low``, refused when the options are parsed (a
-    count of 0 ran nothing, or failed after minutes of work)."""
-
-    def integer(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be >= {low}; got {value}")
-        return value
-
-    return integer
-
-
-def check_output_folders(parser, args, options):
-    """Refuse output files whose folder does not exist before the run, not after it."""
-    for option in options:
-        path = getattr(args, option)
-        if path and not Path(path).resolve().parent.is_dir():
-            parser.error(f"--{option.replace('_', '-')} {path}: the folder "
-                         f"{Path(path).resolve().parent} does not exist")
-
-
-def n_jobs_type(text):
-    """An argparse type: joblib's n_jobs, an integer other than 0."""
-    value = at_least(-2**31)(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be a positive number of processes or "
-                                         "negative (-1: every core); got 0")
-    return value
 
 
 def build_parser():

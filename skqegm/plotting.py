@@ -93,7 +93,9 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         drawn at ``-var``), or several labelled VaR series to compare; past eight
         series the colours repeat with another line style.
     dates : array-like of shape (n_samples,) or (n_samples, 1), or None, default=None
-        x-axis values (dates or numbers); ``None`` numbers the days.
+        x-axis values (dates or numbers); ``None`` takes the index of ``returns`` where it
+        is a pandas Series (or one-column DataFrame) with a ``DatetimeIndex``, and numbers
+        the days otherwise.
     side : {"lower", "upper"}, default="lower"
     title : str or None, default=None
     ax : matplotlib Axes or None, default=None
@@ -115,6 +117,8 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     ['returns', 'constant (6 exceedances)']
     """
     check_option(side, "side", ("lower", "upper"))
+    if dates is None:
+        dates = _datetime_index(returns)
     returns = _one_feature(returns, "returns")
     labelled = isinstance(var, Mapping)
     series = dict(var) if labelled else {"VaR": var}
@@ -150,6 +154,16 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     if title:
         ax.set_title(title)
     return ax
+
+
+def _datetime_index(values):
+    """The ``DatetimeIndex`` of a pandas Series or DataFrame, else ``None``."""
+    if not type(values).__module__.startswith("pandas"):
+        return None  # pandas is not imported for the arrays of users without it
+    import pandas as pd
+
+    index = getattr(values, "index", None)
+    return index if isinstance(index, pd.DatetimeIndex) else None
 
 
 def _transforms_first(model):
@@ -245,6 +259,8 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     check_option(side, "side", ("lower", "upper", "both"))
     check_real(tail_fraction, "tail_fraction", low=0, high=0.5, low_open=True, high_open=True)
     check_int(n_draws, "n_draws", min_value=2)  # a KDE needs two points
+    if not isinstance(log, (bool, np.bool_)):  # log="no" was read as True
+        raise ValueError(f"log must be True or False; got {log!r}.")
     x = _one_feature(X, "X")
     if np.ptp(x) == 0:  # the grid would be one point, the tail regions empty
         raise ValueError(f"X is constant: every value is {x[0]:g}; a density plot needs "

@@ -13,6 +13,13 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+@pytest.fixture(autouse=True)
+def _benchmarks_on_sys_path(monkeypatch):
+    """The scripts' folder first on sys.path, as ``python benchmarks/bench_x.py`` puts it:
+    a script loaded by path imports its shared modules (``_options``, ``bench_fit``)."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+
 @pytest.mark.parametrize("script", ["bench_tail_risk.py", "bench_scale.py", "bench_fit.py",
                                     "bench_predict.py"])
 def test_benchmark_prints_its_help(script):
@@ -532,6 +539,34 @@ def _script(name):
     ("bench_tail_risk", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
     # ValueError: unknown model 'gmn', a traceback after the first models' fits
     ("bench_sampler", ["--models", "gmm", "gmn"], r"argument --models: invalid choice: 'gmn'"),
+    # ran nothing and exited 0
+    ("bench_regime", ["--seeds", "0"], r"argument --seeds: must be >= 1; got 0"),
+    ("bench_regime", ["--train", "0"], r"argument --train: must be >= 1; got 0"),
+    ("bench_regime", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    # torch's "set_num_threads expects a positive integer", a traceback
+    ("bench_scale", ["--threads", "0"], r"argument --threads: must be >= 1; got 0"),
+    ("bench_scale", ["--repeats", "0"], r"argument --repeats: must be >= 1; got 0"),
+    ("bench_scale", ["--rows", "100", "-3"], r"argument --rows: must be >= 1; got -3"),
+    ("bench_scale", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    ("bench_fit", ["--repeats", "0"], r"argument --repeats: must be >= 1; got 0"),
+    ("bench_fit", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    ("bench_predict", ["--repeats", "0"], r"argument --repeats: must be >= 1; got 0"),
+    ("bench_predict", ["--budget", "-1"], r"argument --budget: must be a finite number > 0; "
+                                          r"got -1"),
+    ("bench_predict", ["--budget", "nan"], r"argument --budget: must be a finite number > 0"),
+    ("bench_predict", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    ("bench_sampler", ["--n-train", "0"], r"argument --n-train: must be >= 1; got 0"),
+    ("bench_sampler", ["--seeds", "0", "-1"], r"argument --seeds: must be >= 0; got -1"),
+    ("bench_sampler", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    ("bench_metrics", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does not"),
+    ("bench_quantum_layer", ["--repeats", "0"], r"argument --repeats: must be >= 1; got 0"),
+    ("bench_quantum_layer", ["--budget", "0"], r"argument --budget: must be a finite number"),
+    ("bench_quantum_layer", ["--fit-old-epochs", "-1"], r"argument --fit-old-epochs: must be "
+                                                       r">= 0"),
+    ("bench_quantum_layer", ["--batches", "0"], r"argument --batches: must be >= 1; got 0"),
+    ("bench_quantum_layer", ["--configs", "4x0"], r"argument --configs: must be >= 1; got 0"),
+    ("bench_quantum_layer", ["--configs", "4"], r"argument --configs: expected QxL, e.g. 4x3"),
+    ("bench_quantum_layer", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, script, argv, message):
     module = _script(script)

@@ -148,6 +148,25 @@ def test_walk_forward_refits_every_k_days(tmp_path, capsys):
     assert float(table_row(out, "tail KL, lower 5% (lower is better)")[0]) >= 0
 
 
+def test_recall_without_a_rare_event_held_out_is_a_dash(tmp_path, capsys):
+    # Calm held-out days, none beyond the fitted tails: recall is 0/0. The table printed
+    # "nan" there, where every other undefined figure is a '—' that the note explains.
+    rng = np.random.default_rng(0)
+    returns = 0.01 * rng.standard_t(4, 900)
+    returns[-30:] = 0.001 * rng.standard_normal(30)
+    prices = 100 * np.exp(np.cumsum(returns))
+    dates = np.datetime64("2020-01-01") + np.arange(900)
+    path = write_csv(tmp_path / "calm.csv",
+                     [("date", "close")] + [(d, repr(float(p))) for d, p in zip(dates, prices)])
+    assert main(FAST + ["--csv", path, "--column", "close", "--no-plot",
+                        "--test-fraction", "0.03"]) == 0
+    out = capsys.readouterr().out
+    assert "test on 26 days" in out
+    assert table_row(out, "rare-event recall (2.5% tail)")[:2] == ["—", "—"]
+    assert "nan" not in out
+    assert "Recall is '—' too where no held-out day is a rare event" in out
+
+
 def test_walk_forward_matches_walk_forward_itself(tmp_path):
     """One refit per held-out period gives the single fit's VaR, through walk_forward."""
     pytest.importorskip("arch")

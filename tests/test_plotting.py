@@ -157,6 +157,41 @@ def test_a_single_column_and_a_pandas_series_are_one_feature(tmp_path):
     matplotlib.pyplot.close(ax.figure)
 
 
+def test_var_backtest_dates_a_series_by_its_datetime_index():
+    # The x-axis was numbered 0..n-1 unless dates= repeated the index.
+    pd = pytest.importorskip("pandas")
+    import matplotlib.dates
+    r = np.array([0.01, -0.05, 0.0, -0.02, -0.06])
+    index = pd.date_range("2024-01-01", periods=5, freq="B")
+    for returns in (pd.Series(r, index=index), pd.DataFrame({"ret": r}, index=index)):
+        ax = plot_var_backtest(returns, 0.03)
+        np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), index.to_numpy())
+        np.testing.assert_array_equal(ax.collections[0].get_offsets()[:, 0],
+                                      matplotlib.dates.date2num(index[[1, 4]]))
+        matplotlib.pyplot.close(ax.figure)
+    # dates= wins over the index; an index of numbers stays numbered from 0.
+    given = pd.date_range("2020-06-01", periods=5)
+    ax = plot_var_backtest(pd.Series(r, index=index), 0.03, dates=given)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), given.to_numpy())
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_var_backtest(pd.Series(r, index=np.arange(100, 105)), 0.03)
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), np.arange(5))
+    matplotlib.pyplot.close(ax.figure)
+
+
+@pytest.mark.parametrize("log", ["yes", "no", 1, 0, None])
+def test_tail_density_log_must_be_a_bool(log):
+    # log="no" drew a log axis (any non-empty string is true).
+    X = make_tail_mixture(300, random_state=0)[0]
+    matplotlib.pyplot.close("all")
+    with pytest.raises(ValueError, match=rf"log must be True or False; got {log!r}"):
+        plot_tail_density(X, log=log)
+    assert matplotlib.pyplot.get_fignums() == []
+    ax = plot_tail_density(X, log=np.bool_(True))
+    assert ax.get_yscale() == "log"
+    matplotlib.pyplot.close(ax.figure)
+
+
 def test_tail_density_of_a_pipeline_is_in_the_units_of_the_data():
     # A pipeline's score_samples is the log density of the *transformed* data: drawn over
     # the histogram of X, a StandardScaler's pipeline integrated to the scale of X (5 here).

@@ -502,7 +502,8 @@ def _table_rows(results, y, seed):
             cells[f"FZ0 loss {pct} (lower is better)"] = _optional(fz0, ".4f")
             cells[f"pinball loss {pct}, x1e4"] = f"{1e4 * var_pinball_loss(y, var, level):.3f}"
         cells["tail KL, lower 5% (lower is better)"] = _optional(r["tail_kl"], ".3f")
-        cells["rare-event recall (2.5% tail)"] = _optional(r["recall"], ".2f")
+        cells["rare-event recall (2.5% tail)"] = _optional(
+            None if _no_rare_event(r["recall"]) else r["recall"], ".2f")
         cells["90% interval coverage"] = f"{interval_coverage(y, r['interval']):.3f}"
         columns.append(cells)
     return [(label, [cells[label] for cells in columns]) for label in columns[0]]
@@ -510,6 +511,11 @@ def _table_rows(results, y, seed):
 
 def _optional(value, spec):
     return "—" if value is None else format(value, spec)
+
+
+def _no_rare_event(recall):
+    """Whether a recall is undefined: NaN, where no held-out row is a rare event."""
+    return recall is not None and np.isnan(recall)
 
 
 def _print_table(results, y, seed, unit):
@@ -526,6 +532,10 @@ def _print_table(results, y, seed, unit):
           "forecast ES that is not a\npositive loss (FZ0, Acerbi-Szekely), a model without "
           "rare-event flags (recall) or a\nmodel to draw from (tail KL of HS), and "
           "recall in a walk-forward, which needs one model for the\nwhole held-out period.")
+    if any(_no_rare_event(r["recall"]) for r in results.values()):
+        # Only where it occurs: the default run's note stays as it was.
+        print(f"Recall is '—' too where no held-out {unit} is a rare event: there is none "
+              "to recall.")
 
 
 # -- the job ----------------------------------------------------------------------------------
