@@ -54,3 +54,12 @@ def check_output_folders(parser, args, options):
         if path and not Path(path).resolve().parent.is_dir():
             parser.error(f"--{option.replace('_', '-')} {path}: the folder "
                          f"{Path(path).resolve().parent} does not exist")
+
+
+def quick_sizes(parser, args, sizes):
+    """Set the ``--quick`` sizes (``{dest: value}``) of the options the command line left
+    at their defaults: an option given beside ``--quick`` wins (``--quick --seeds 5``
+    ran 2 seeds)."""
+    for dest, value in sizes.items():
+        if getattr(args, dest) == parser.get_default(dest):
+            setattr(args, dest, value)

@@ -167,7 +167,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from _options import at_least, check_output_folders  # this folder is on sys.path
+from _options import at_least, check_output_folders, quick_sizes  # this folder is on sys.path
 from scipy import stats
 from scipy.optimize import brentq
 from sklearn.base import clone
@@ -327,7 +327,8 @@ def parse_args(argv=None):
                              "(intrusions)")
     parser.add_argument("--student-t-iter", type=at_least(1), default=None,
                         help="cap the Student-t EM iterations on the new domains")
-    parser.add_argument("--quick", action="store_true", help="toy sizes, 2 seeds")
+    parser.add_argument("--quick", action="store_true",
+                        help="toy sizes and 2 seeds; sizes given beside it win")
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--markdown", metavar="PATH")
     parser.add_argument("--figures", metavar="DIR", help="write the PNG figures here")
@@ -342,12 +343,11 @@ def parse_args(argv=None):
         parser.error("--figures needs fitted models: it cannot be used with --from-json")
     check_output_folders(parser, args, ("json", "markdown", "controls_markdown"))
     if args.quick:
-        args.seeds, args.n_train, args.n_val, args.n_test = 2, 600, 300, 2000
-        args.n_draws, args.max_epochs = 4000, 2
-        args.aer_seeds, args.aer_rows, args.aer_epochs, args.aer_shots = 1, 10, 1, 32
-        args.intrusion_train, args.intrusion_val, args.intrusion_test = 200, 150, 300
-        args.intrusion_draws, args.intrusion_hdr_draws, args.kde_points = 1000, 300, 300
-        args.kde_draws, args.student_t_iter = 1000, 50
+        quick_sizes(parser, args, dict(
+            seeds=2, n_train=600, n_val=300, n_test=2000, n_draws=4000, max_epochs=2,
+            aer_seeds=1, aer_rows=10, aer_epochs=1, aer_shots=32, intrusion_train=200,
+            intrusion_val=150, intrusion_test=300, intrusion_draws=1000,
+            intrusion_hdr_draws=300, kde_points=300, kde_draws=1000, student_t_iter=50))
     return args
 
 

@@ -123,7 +123,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from _options import at_least, check_output_folders, n_jobs_type  # this folder is on sys.path
+from _options import (  # this folder is on sys.path
+    at_least,
+    check_output_folders,
+    n_jobs_type,
+    quick_sizes,
+)
 from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
@@ -194,7 +199,8 @@ def build_parser():
     parser.add_argument("--hetero-train", type=at_least(1), default=5000)
     parser.add_argument("--repeats", type=at_least(1), default=3,
                         help="fits per model of the speed part (default 3)")
-    parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke test")
+    parser.add_argument("--quick", action="store_true",
+                        help="toy sizes, for a smoke test; sizes given beside it win")
     parser.add_argument("--json", metavar="PATH", help="write every figure to this file")
     parser.add_argument("--markdown", metavar="PATH",
                         help="write the seed-aggregated tables of doc/benchmarks.md here")
@@ -261,7 +267,7 @@ class QuantileBoosting:
 # -- part 1: conditional calibration ----------------------------------------------------------
 def hetero(args):
     records = []
-    n_train, n_test = (800, 1000) if args.quick else (args.hetero_train, 5000)
+    n_train, n_test = args.hetero_train, 1000 if args.quick else 5000
     max_epochs = 3 if args.quick else 200
     probabilities = sorted({p for c in COVERAGES for p in ((1 - c) / 2, (1 + c) / 2)})
     for seed in range(args.seeds):
@@ -523,7 +529,7 @@ def run_design(design, data, start, refit_every, models, args):
     """
     records, losses = [], {}
     X, y, dates = data.X, data.y, data.dates
-    n_draws = 100 if args.quick else args.n_draws
+    n_draws = args.n_draws
     n_simulations = 100 if args.quick else 1000
     results = Parallel(n_jobs=args.n_jobs, return_as="generator")(
         delayed(forecast)(model, X, y, dates, start, refit_every, n_draws)
@@ -593,7 +599,7 @@ def dm_tests(design, losses):
 def sp500(args, data):
     X, y, dates, starts = data.X, data.y, data.dates, data.starts
     max_epochs = 3 if args.quick else 200
-    refit = {"fixed": len(y), "walk": 150 if args.quick else args.refit_every}
+    refit = {"fixed": len(y), "walk": args.refit_every}
     models = {(name, seed): model for seed in range(args.seeds)
               for name, model in qegm_models(seed, max_epochs).items()}
     models.update({(name, None): model for name, model in baseline_models().items()})
@@ -956,6 +962,9 @@ def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     check_output_folders(parser, args, ("json", "markdown"))
+    if args.quick:
+        quick_sizes(parser, args, dict(seeds=1, n_draws=100, refit_every=150,
+                                       hetero_train=800))
     return parser, args
 
 
@@ -965,8 +974,6 @@ def main(argv=None):
         records = json.loads(Path(args.from_json).read_text())["records"]
         report(records, args)
         return 0
-    if args.quick:
-        args.seeds = 1
     try:  # before any fit: a bad series or start date costs one line
         check_data_options(args)
         data = market_data(args) if "sp500" in args.parts else None

@@ -108,11 +108,7 @@ def test_bench_tail_risk_runs_and_writes_json(tmp_path):
 
 def _bench_tail_risk():
     """The benchmark script as a module, for its data functions (nothing is run)."""
-    spec = importlib.util.spec_from_file_location("bench_tail_risk",
-                                                  BENCHMARKS / "bench_tail_risk.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("bench_tail_risk")
 
 
 def _garch_returns(n, seed=0):
@@ -222,6 +218,17 @@ def test_bench_tail_risk_drops_rows_without_a_value_on_request(tmp_path):
         bench.check_data_options(bench.build_parser().parse_args(["--missing", "drop"]))
 
 
+
+def test_sizes_given_beside_quick_win():
+    # --quick replaced them: --quick --seeds 5 ran 2 seeds (bench_paper), 1 (tail risk).
+    paper, tail = _script("bench_paper"), _bench_tail_risk()
+    assert paper.parse_args(["--quick"]).seeds == 2
+    args = paper.parse_args(["--quick", "--seeds", "5", "--n-train", "700"])
+    assert (args.seeds, args.n_train, args.n_val) == (5, 700, 300)
+    _, args = tail.parse_args(["--quick"])
+    assert (args.seeds, args.n_draws, args.refit_every, args.hetero_train) == (1, 100, 150, 800)
+    _, args = tail.parse_args(["--quick", "--seeds", "3", "--refit-every", "40"])
+    assert (args.seeds, args.n_draws, args.refit_every) == (3, 100, 40)
 
 def test_bench_tail_risk_reads_a_csv_as_the_main_job_does(tmp_path):
     # --decimal and --no-dates, which the reader's errors suggest, exist here too.
