@@ -739,9 +739,9 @@ def parse_pair(text):
 
 def parse_case(text):
     device, _, n_qubits = text.partition(":")
-    if not device.startswith("Fake") or not n_qubits.isdigit():
-        raise argparse.ArgumentTypeError(f"expected DEVICE:QUBITS, e.g. FakeLondonV2:5; "
-                                         f"got {text!r}")
+    if not device.startswith("Fake") or not n_qubits.isdigit() or int(n_qubits) < 1:
+        raise argparse.ArgumentTypeError(f"expected DEVICE:QUBITS, e.g. FakeLondonV2:5, "
+                                         f"with at least 1 qubit; got {text!r}")
     return device, int(n_qubits)
 
 

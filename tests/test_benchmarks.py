@@ -573,6 +573,8 @@ def _script(name):
     ("bench_quantum_layer", ["--batches", "0"], r"argument --batches: must be >= 1; got 0"),
     ("bench_quantum_layer", ["--configs", "4x0"], r"argument --configs: must be >= 1; got 0"),
     ("bench_quantum_layer", ["--configs", "4"], r"argument --configs: expected QxL, e.g. 4x3"),
+    ("bench_quantum_layer", ["--noisy-cases", "FakeLondonV2:0"],
+     r"argument --noisy-cases: expected DEVICE:QUBITS, .* with at least 1 qubit"),
     ("bench_quantum_layer", ["--json", "{missing}/run.json"], r"--json .*: the folder .* does"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, script, argv, message):

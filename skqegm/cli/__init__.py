@@ -175,7 +175,8 @@ def _build_parser():
     model.add_argument("--seed", type=_int_in(0, 2**32 - 1), default=0,
                        help="random seed, 0 <= seed < 2**32 (default: 0)")
     model.add_argument("--walk-forward", type=_int_in(1, MAX_REFIT_EVERY), metavar="K",
-                       help="refit every model every K held-out days on all the days before "
+                       help="refit every model every K held-out days (rows, for data that are not "
+                            "daily) on all the days before "
                             f"(expanding window), 1 to {MAX_REFIT_EVERY}, instead of one fit "
                             "before the held-out days; each QEGM refit takes seconds to "
                             "minutes, so the job takes up to (held-out days / K) times as "
