@@ -276,6 +276,12 @@ def test_a_pipeline_through_a_nonlinear_step_is_ranked_in_the_units_of_the_data(
     log_model = make_pipeline(FunctionTransformer(np.log, np.exp),
                               GaussianMixture(1, random_state=0)).fit(X[:800])
     assert exact(log_model, X[800:]) > 0.8
+    # scikit-learn's pipeline hides sample: refused (it scored 0.45), naming the remedy
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    hidden = sklearn_make_pipeline(*[step for _, step in log_model.steps])
+    with pytest.raises(TypeError, match="density of the transformed data.*make_pipeline"):
+        exact(hidden, X[800:])
     # An affine scaler changes no ranking: the pipeline keeps its score_samples.
     scaled = make_pipeline(StandardScaler(), GaussianMixture(1, random_state=0)).fit(X[:800])
 
