@@ -1,3 +1,4 @@
+import datetime
 import pickle
 import warnings
 
@@ -431,6 +432,25 @@ def test_an_index_of_date_strings_is_read_as_dates():
     with pytest.raises(ValueError, match="newest first"):
         log_returns(pd.Series([1.0, 2.0], index=stamps))
     assert log_returns(pd.Series([1.0, 2.0], index=["b", "a"])).index.tolist() == ["a"]
+
+
+def test_an_index_of_date_objects_is_read_as_dates():
+    # series.index.date (an object index of datetime.date) newest first passed unchecked:
+    # log returns of the wrong sign and lagged features from the future, silently.
+    index = pd.date_range("2021-01-01", periods=30, freq="B")
+    r = pd.Series(np.random.RandomState(6).standard_normal(30), index=index.date)
+    with pytest.raises(ValueError, match="prices must be in time order.*newest first"):
+        log_returns(np.exp(r.iloc[::-1]))
+    with pytest.raises(ValueError, match="returns must be in time order.*out of order"):
+        make_lagged_features(r.iloc[[1, 0] + list(range(2, 30))])
+    with pytest.raises(ValueError, match="X must be in time order.*newest first"):
+        train_val_test_split(r.iloc[::-1].to_frame(), shuffle=False)
+    # Timestamps and datetimes in an object index (mixed time zones) count too
+    mixed = pd.Index([pd.Timestamp("2021-01-04", tz="UTC"), datetime.datetime(2021, 1, 5)],
+                     dtype=object)
+    with pytest.raises(ValueError, match="newest first"):
+        log_returns(pd.Series([1.0, 2.0], index=mixed[::-1]))
+    np.testing.assert_allclose(log_returns(np.exp(r)).to_numpy(), np.diff(r.to_numpy()))
 
 
 # --- pipelines --------------------------------------------------------------------------

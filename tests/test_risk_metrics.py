@@ -390,6 +390,18 @@ def test_dm_negative_truncated_variance_names_the_fix():
     assert np.isfinite(diebold_mariano_test(d, np.zeros(20), h=2, kernel="bartlett").statistic)
 
 
+@pytest.mark.parametrize("n", [5, 47, 200])
+def test_dm_truncated_variance_at_the_last_lag_is_refused(n):
+    # At lag = T - 1 the truncated estimate is (sum of the centred d)^2 / T = 0: its
+    # rounding noise (1e-16 of gamma_0) gave DM = 5.5e8, p = 7e-35 at T = 5, or a refusal,
+    # by the noise's sign.
+    d = np.random.default_rng(n).standard_normal(n)
+    with pytest.raises(ValueError, match="not above 0 beyond rounding.*use kernel='bartlett'"):
+        diebold_mariano_test(d, np.zeros(n), lag=n - 1)
+    assert np.isfinite(diebold_mariano_test(d, np.zeros(n), lag=n - 1,
+                                            kernel="bartlett").statistic)
+
+
 # --- scorers ------------------------------------------------------------------------------
 
 

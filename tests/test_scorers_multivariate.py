@@ -262,6 +262,35 @@ def test_a_pipeline_without_inverse_is_scored_in_its_last_steps_space(name):
     assert SCORERS[name](pipe, X[600:]) == expected
 
 
+def test_a_pipeline_through_a_nonlinear_step_is_ranked_in_the_units_of_the_data():
+    # Its score_samples is a density of log(X), without the Jacobian 1 / prod(x): a
+    # lognormal model ranked by it scored a recall of 0.45 on exact events, where its
+    # density in the units of X scores 0.925; a KDE of its draws (mapped back) 0.85.
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from skqegm.pipeline import make_pipeline
+
+    X = np.exp(np.random.RandomState(3).standard_normal((1600, 2)))
+    exact = make_rare_event_recall_scorer(
+        rarity=lambda Z: np.sum(np.log(Z) + np.log(Z) ** 2 / 2, axis=1))
+    log_model = make_pipeline(FunctionTransformer(np.log, np.exp),
+                              GaussianMixture(1, random_state=0)).fit(X[:800])
+    assert exact(log_model, X[800:]) > 0.8
+    # scikit-learn's pipeline hides sample: refused (it scored 0.45), naming the remedy
+    from sklearn.pipeline import make_pipeline as sklearn_make_pipeline
+
+    hidden = sklearn_make_pipeline(*[step for _, step in log_model.steps])
+    with pytest.raises(TypeError, match="density of the transformed data.*make_pipeline"):
+        exact(hidden, X[800:])
+    # An affine scaler changes no ranking: the pipeline keeps its score_samples.
+    scaled = make_pipeline(StandardScaler(), GaussianMixture(1, random_state=0)).fit(X[:800])
+
+    class ByScoreSamples:  # not a pipeline: ranked by its score_samples
+        score_samples, sample = scaled.score_samples, scaled.sample
+
+    assert exact(scaled, X[800:]) == exact(ByScoreSamples(), X[800:])
+
+
 def test_tail_kl_warns_when_every_model_tail_draw_is_beyond_the_data():
     rng = np.random.RandomState(7)
     lattice = rng.randint(0, 2, size=(1500, 6)).astype(float)  # one-hot-like rows

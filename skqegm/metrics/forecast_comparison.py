@@ -88,8 +88,9 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
 
     - ``kernel="truncated"`` (the default): ``w_k = 1``, Diebold and Mariano's own
       estimator, for which Harvey, Leybourne and Newbold (1997) derived their
-      correction. With ``h > 1`` it can be negative; the test then raises and suggests
-      the Bartlett kernel.
+      correction. With ``h > 1`` it can be negative, and at ``lag = T - 1`` it is 0
+      (the autocovariances of a centred series sum to 0); the test then raises and
+      suggests the Bartlett kernel.
     - ``kernel="bartlett"``: ``w_k = 1 - k / (lag + 1)``, Newey and West's (1987) HAC
       estimator, never negative.
 
@@ -125,7 +126,8 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
     ValueError
         If the losses are not 1-D arrays of one length ``T >= 2`` without NaN or
         infinity, the loss differential is constant (its variance is 0: the test is
-        undefined), ``V <= 0`` (truncated kernel with ``lag > 0``), or ``h``, ``lag``,
+        undefined), ``V`` is not above 0 beyond its rounding error (the truncated
+        kernel with ``lag > 0``, always at ``lag = T - 1``), or ``h``, ``lag``,
         ``kernel`` or ``alternative`` is invalid.
 
     Notes
@@ -166,10 +168,19 @@ def diebold_mariano_test(loss_a, loss_b, h=1, *, lag=None, kernel="truncated",
         raise ValueError("the loss differential loss_a - loss_b is constant: its variance is "
                          "0 and the Diebold-Mariano statistic is undefined.")
     variance = long_run_variance(d, lag, kernel)
-    if variance <= 0:
-        raise ValueError(f"the long-run variance of the loss differential is {variance:.3g} "
-                         f"<= 0 with kernel='truncated' and lag={lag}; use "
-                         "kernel='bartlett', which is never negative.")
+    # A variance within the rounding error of its 2 lag + 1 sums of n products is 0 to
+    # the precision it was computed at: the truncated kernel at lag = T - 1 is exactly 0
+    # (the autocovariances of a centred series sum to 0), and its rounding (1e-16 of
+    # gamma_0) gave DM = 5.5e8 with p = 7e-35, or a refusal, by the sign of the noise.
+    gamma0 = float(np.var(d))
+    rounding = (2 * lag + 1) * n * np.finfo(np.float64).eps * gamma0
+    if variance <= rounding:
+        remedy = ("use kernel='bartlett', which is never negative, or a smaller lag"
+                  if kernel == "truncated" else "use a smaller lag")
+        raise ValueError(f"the long-run variance of the loss differential is {variance:.3g}, "
+                         f"not above 0 beyond rounding ({rounding:.3g}), with "
+                         f"kernel={kernel!r} and lag={lag}: the Diebold-Mariano statistic "
+                         f"is undefined; {remedy}.")
     statistic = d.mean() / np.sqrt(variance / n)
     if small_sample:
         statistic *= np.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)

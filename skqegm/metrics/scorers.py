@@ -67,11 +67,18 @@ import warnings
 
 import numpy as np
 from sklearn.pipeline import Pipeline as SklearnPipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    RobustScaler,
+    StandardScaler,
+)
 from sklearn.utils.validation import check_is_fitted
 
 from ..pipeline import Pipeline
 from ..utils._memory import check_memory
-from ..utils._sampling import call_with_random_state, has_inverse
+from ..utils._sampling import call_with_random_state, has_inverse, is_passthrough
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
 from ..utils._validation import (
     check_int,
@@ -310,11 +317,43 @@ def _draws_kde(draws, estimator):
     return lambda points: -rarity(points)
 
 
+#: Steps whose map is affine per feature: a constant Jacobian, so the density of the
+#: transformed data ranks points as the density of the data does.
+_AFFINE_SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
+
+
+def _is_affine(step):
+    if is_passthrough(step):
+        return True
+    if isinstance(step, SklearnPipeline):
+        return all(_is_affine(inner) for _, inner in step.steps)
+    if isinstance(step, FunctionTransformer):
+        return step.func is None
+    return isinstance(step, _AFFINE_SCALERS)
+
+
+def _density_ranks_data(estimator):
+    """Whether ``score_samples`` ranks points as the model's density in the data's units
+    does: not for a pipeline that maps ``X`` through a step that is not affine (a log, a
+    power or quantile transform), whose ``score_samples`` is a density of the transformed
+    data, missing the Jacobian that varies from point to point."""
+    return not (isinstance(estimator, SklearnPipeline)
+                and not all(_is_affine(step) for _, step in estimator.steps[:-1]))
+
+
 def _log_density(estimator, X_raw, X, n_draws, random_state, n_rows=None):
-    """``score_samples``, or for a sampler without a density the log of a Gaussian KDE of
+    """``score_samples``, or for a sampler without a density in the data's units (see
+    :func:`_density_ranks_data`) the log of a Gaussian KDE of
     ``min(n_draws * n_rows, MAX_KDE_DRAWS)`` of its draws (``n_rows`` defaults to
     ``len(X)``)."""
-    if not hasattr(estimator, "score_samples"):
+    if not (_density_ranks_data(estimator) or hasattr(estimator, "sample")):
+        # A sklearn.pipeline.Pipeline hides its last step's sample: nothing to rank by.
+        raise TypeError(
+            f"{type(estimator).__name__} maps X through a step that is not an affine scaler "
+            "before its model, so its score_samples is a density of the transformed data, "
+            "which ranks rows otherwise than their density; it is ranked by a KDE of its "
+            "draws instead, and has no sample." + _pipeline_hint(estimator))
+    if not hasattr(estimator, "score_samples") or not _density_ranks_data(estimator):
         n_rows = X.shape[0] if n_rows is None else n_rows
         n_samples = min(n_draws * n_rows, MAX_KDE_DRAWS)
         draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)
@@ -665,7 +704,11 @@ _RARE_EVENT_DOC = """
       distance from the centre and can score well here; read it together with the tail
       KL. A sampler without ``score_samples`` (a GAN, a diffusion model) is ranked by a
       Gaussian KDE of ``min(n_draws * len(X), MAX_KDE_DRAWS)`` of its draws (``len(X)``
-      counting the rows of positive weight).
+      counting the rows of positive weight), and so is a pipeline with a step before its
+      model that is not an affine scaler (``StandardScaler``, ``MinMaxScaler``,
+      ``MaxAbsScaler``, ``RobustScaler``): its ``score_samples`` is a density of the
+      transformed data, which a log or power transform ranks otherwise (a
+      ``sklearn.pipeline.Pipeline`` of such steps, which hides ``sample``, is refused).
 
       ``sample_weight`` counts a sampler's held-out rows as frequencies: a row of weight
       ``w`` is ``w`` rows, so integer weights give exactly the score of the rows repeated

@@ -1,6 +1,9 @@
 """The time order of pandas data: what functions that read rows as time steps check."""
 
+import datetime
 import re
+
+import numpy as np
 
 # An ISO 8601 date, as pandas.read_csv leaves it in an index without parse_dates.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T]|$)", re.ASCII)
@@ -16,9 +19,9 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
 
     A series newest first would give returns of the wrong sign, features that look
     ahead, or a "test" part older than the training part, silently. An index of ISO 8601
-    date strings (``pandas.read_csv(index_col=0)`` without ``parse_dates``) counts as
-    dates. Other data (numpy arrays, pandas objects indexed by something other than
-    dates) pass unchecked.
+    date strings (``pandas.read_csv(index_col=0)`` without ``parse_dates``) or of date
+    objects (``series.index.date``) counts as dates. Other data (numpy arrays, pandas
+    objects indexed by something other than dates) pass unchecked.
 
     Parameters
     ----------
@@ -37,7 +40,7 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
 
     index = data.index
     if not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
-        index = _dates_of_strings(index)
+        index = _dates_of_objects(index)
         if index is None:
             return
     if index.is_monotonic_increasing and (index.is_unique or not strict):
@@ -50,14 +53,21 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates"):
                      + (f" and {remedy}." if strict else "."))
 
 
-def _dates_of_strings(index):
-    """The dates of an index of ISO 8601 date strings (UTC), else ``None``."""
+def _is_date(value):
+    # datetime.date covers datetime.datetime and pandas.Timestamp, its subclasses.
+    return isinstance(value, (datetime.date, np.datetime64))
+
+
+def _dates_of_objects(index):
+    """The dates (UTC) of an index of ISO 8601 date strings, or of date objects
+    (``series.index.date`` holds ``datetime.date``), else ``None``."""
     import pandas as pd
 
     if index.dtype.kind != "O" and not isinstance(index.dtype, pd.StringDtype):
         return None
     values = index.to_numpy(dtype=object)
-    if len(values) == 0 or not all(isinstance(v, str) and _ISO_DATE.match(v) for v in values):
+    if len(values) == 0 or not (all(isinstance(v, str) and _ISO_DATE.match(v) for v in values)
+                                or all(_is_date(v) for v in values)):
         return None
     # utc=True: offsets may differ between rows (a daylight-saving change).
     dates = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
