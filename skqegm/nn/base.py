@@ -57,7 +57,7 @@ from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
-from .callbacks import Callback, EarlyStopping, EpochLogger
+from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLogger, LRScheduler
 from .modules import reset_parameters
 from .optim import Adam
 
@@ -601,7 +601,10 @@ def _callbacks_kept_on_failure(estimator):
     for callback in estimator.callbacks or []:
         if isinstance(callback, Callback) and all(callback is not c for c in callbacks):
             callbacks.append(callback)
-    saved = [(callback, dict(vars(callback))) for callback in callbacks
+    # Objects a callback holds are kept by reference; the contents of its own lists,
+    # dicts, sets and arrays are copied too, as it may edit them in place.
+    memo = {id(item): item for item in (estimator, *callbacks)}
+    saved = [(callback, *_saved_state(callback, memo)) for callback in callbacks
              if hasattr(callback, "__dict__")]
     done = []  # the callbacks told of a fit that succeeded: their state is this fit's
     try:
@@ -615,11 +618,51 @@ def _callbacks_kept_on_failure(estimator):
                 # Every callback is told, even after one of them failed to clean up.
                 with contextlib.suppress(Exception):
                     callback.on_fit_end(estimator, False)
-        for callback, state in saved:
+        for callback, state, contents in saved:
             if all(callback is not c for c in done):
                 vars(callback).clear()
                 vars(callback).update(state)
+                for name, content in contents.items():
+                    _refill(state[name], content)
         raise
+
+
+#: The package's callbacks, which give their attributes new objects at each fit and
+#: never edit the objects of a fit before: theirs need no copy (a subclass's may).
+_STATE_REPLACED = (EarlyStopping, EpochLogger, LRScheduler, Checkpoint)
+#: What a callback may edit in place, whose contents are copied before a fit.
+_EDITABLE = (list, dict, set, bytearray, np.ndarray, torch.Tensor)
+
+
+def _saved_state(callback, memo):
+    """``(attributes, contents)``: a callback's attributes (the objects) and deep copies
+    of those it may edit in place, to put back if the fit fails."""
+    state = dict(vars(callback))
+    if type(callback) in _STATE_REPLACED:
+        return state, {}
+    contents = {}
+    for name, value in state.items():
+        if isinstance(value, _EDITABLE):
+            # Something that cannot be copied (a lock in a list) stays as it is.
+            with contextlib.suppress(Exception):
+                contents[name] = copy.deepcopy(value, memo)
+    return state, contents
+
+
+def _refill(target, content):
+    """Give ``target`` (a list, dict, set, array or tensor) ``content``'s contents, in
+    place: the callback and whoever else holds ``target`` see it as before the fit."""
+    if isinstance(target, (list, bytearray)):
+        target[:] = content
+    elif isinstance(target, (dict, set)):
+        target.clear()
+        target.update(content)
+    elif target.shape == content.shape:  # an array or tensor resized is left as it is
+        if isinstance(target, torch.Tensor):
+            with torch.no_grad():
+                target.copy_(content)
+        elif target.flags.writeable:
+            np.copyto(target, content)
 
 
 def _plain(value):

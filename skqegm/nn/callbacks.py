@@ -37,8 +37,10 @@ class Callback:
     Subclass it and override the hooks you need. The same instance may serve several
     fits, so reset its state in :meth:`on_train_begin`, by assigning new objects to its
     attributes: a callback is part of the estimator's state, so when a fit raises or is
-    interrupted, its attributes are put back as they were before the fit (the objects
-    they held, so an object edited in place stays edited). The estimator is complete only
+    interrupted, its attributes are put back as they were before the fit: the objects
+    they held, and the contents of those that are lists, dicts, sets, numpy arrays or
+    tensors, which are copied before each fit (other objects edited in place stay
+    edited; the package's own callbacks need no copy). The estimator is complete only
     once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
     an epoch's weights, use :class:`Checkpoint` (or copy
     ``estimator.network_.state_dict()``). Parameters are not meant to change during a
@@ -453,7 +455,10 @@ class Checkpoint(Callback):
     into a hidden folder of it and moves its files into place only once it has
     succeeded, removing the last fit's ``best.pt`` and ``epoch_*.pt`` that it did not
     rewrite; a fit that raises or is interrupted leaves the directory as it was (and
-    the Checkpoint's attributes, as every callback's). One fit at a time writes to a
+    the Checkpoint's attributes, as every callback's). The move is all or nothing: one
+    that fails half-way (a disk full) is undone, and the fit raises; if the undoing
+    fails too, the last fit's files wait in a hidden folder of the directory, which the
+    next fit with it, or :meth:`state_dict`, moves back. One fit at a time writes to a
     directory: a second, in another thread or process, or a second Checkpoint of the
     same fit, is refused. The lock (a file ``.checkpoint.lock``) is released however
     the fit ends, by the system if its process dies.
@@ -547,6 +552,7 @@ class Checkpoint(Callback):
             # Taken last: nothing above raises once the directory is held. The files of
             # the fit wait in a hidden folder until on_fit_end moves them in.
             self._lock = _lock_directory(directory)
+            _recover(directory)
             self._staging = tempfile.mkdtemp(dir=directory, prefix=_STAGING_PREFIX)
 
     def on_epoch_end(self, estimator, epoch):
@@ -627,6 +633,8 @@ class Checkpoint(Callback):
                              f"epoch={epoch!r}.")
         if self.paths_ is not None:
             path = self._file(self.paths_[kept.index(epoch)])
+            if getattr(self, "_staging", None) is None:  # not during the fit
+                _recovered(os.path.dirname(path))
             return torch.load(path, map_location="cpu", weights_only=True)
         return {name: torch.from_numpy(array.copy())
                 for name, array in self._states[epoch].items()}
@@ -682,24 +690,96 @@ def _check_writable(directory):
 _CHECKPOINT_FILE = re.compile(r"best\.pt|epoch_\d+\.pt")
 #: The hidden folder a fit writes into until it succeeds.
 _STAGING_PREFIX = ".pending-"
+#: The hidden folder the last fit's files are moved into while a fit's move in, and the
+#: mark it holds once they all are (see _move_in).
+_ASIDE_PREFIX = ".previous-"
+_ASIDE_DONE = ".moved-aside"
 _LOCK_NAME = ".checkpoint.lock"
 
 
 def _move_in(staging, filenames):
-    """Move a successful fit's files from ``staging`` into its directory, and remove the
-    files of earlier fits that it did not rewrite (the directory's lock is held)."""
+    """Replace the files of the last fit in ``staging``'s directory by the fit's, in
+    ``staging``: all of them or none (the directory's lock is held).
+
+    The last fit's files are moved aside into a hidden folder, the fit's moved in, then
+    the folder is removed. A move that fails (a disk full, a file held open on Windows)
+    undoes those before it and raises: a move half-way left the failed fit's files
+    beside the last fit's, which its Checkpoint, put back, then read as its own. If the
+    undoing fails too, or the process dies, the folder stays, and whoever next takes
+    the lock (a fit, or :meth:`Checkpoint.state_dict`) finishes the undoing
+    (:func:`_recover`).
+    """
     directory = os.path.dirname(staging)
-    for filename in filenames:
-        os.replace(os.path.join(staging, filename), os.path.join(directory, filename))
-    kept = set(filenames)
+    aside = tempfile.mkdtemp(dir=directory, prefix=_ASIDE_PREFIX)
+    moved_in = []
+    try:
+        for name in os.listdir(directory):
+            if _CHECKPOINT_FILE.fullmatch(name):
+                os.replace(os.path.join(directory, name), os.path.join(aside, name))
+        # From here on, the directory's files are the fit's (see _recover).
+        open(os.path.join(aside, _ASIDE_DONE), "w").close()
+        for name in filenames:
+            os.replace(os.path.join(staging, name), os.path.join(directory, name))
+            moved_in.append(name)
+    except BaseException as error:
+        note = f"Checkpoint could not move the fit's files into {directory!r}; "
+        try:
+            for name in reversed(moved_in):
+                os.replace(os.path.join(directory, name), os.path.join(staging, name))
+            _put_back(aside)
+        except BaseException as undoing:
+            undoing.add_note(note + "the files of the last fit that succeeded wait in "
+                             f"{aside!r}: the next fit with this directory, or the "
+                             "Checkpoint's state_dict, puts them back.")
+            raise
+        error.add_note(note + "the directory keeps the files of the last fit that "
+                       "succeeded.")
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
     for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if _CHECKPOINT_FILE.fullmatch(name) and name not in kept:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        elif name.startswith(_STAGING_PREFIX) and path != staging:
+        if name.startswith(_STAGING_PREFIX) and os.path.join(directory, name) != staging:
             # Left by a fit whose process died: no live fit holds the directory but this.
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def _put_back(aside):
+    """Move the last fit's files from ``aside`` back into its directory, and remove it.
+    The mark goes first: from then on, the directory's files are the last fit's."""
+    directory = os.path.dirname(aside)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(aside, _ASIDE_DONE))
+    for name in os.listdir(aside):
+        os.replace(os.path.join(aside, name), os.path.join(directory, name))
+    os.rmdir(aside)
+
+
+def _recover(directory):
+    """Finish undoing a move of files that failed half-way (:func:`_move_in`), which left
+    the last fit's files aside: with the mark, the directory's files are the failed
+    fit's and go; without it, they are the last fit's too. The lock is held."""
+    for name in sorted(os.listdir(directory)):
+        aside = os.path.join(directory, name)
+        if not (name.startswith(_ASIDE_PREFIX) and os.path.isdir(aside)):
+            continue
+        if os.path.exists(os.path.join(aside, _ASIDE_DONE)):
+            for other in os.listdir(directory):
+                if _CHECKPOINT_FILE.fullmatch(other):
+                    os.remove(os.path.join(directory, other))
+        _put_back(aside)
+        logger.warning("Checkpoint: put back the files of the last fit that succeeded in "
+                       "%r, which a failed move of files had left aside.", directory)
+
+
+def _recovered(directory):
+    """Undo what a failed move of files left half-done in ``directory``, if anything,
+    under its lock: the files there are then the last successful fit's."""
+    with contextlib.suppress(FileNotFoundError):  # torch.load says the file is missing
+        if any(name.startswith(_ASIDE_PREFIX) for name in os.listdir(directory)):
+            lock = _lock_directory(directory)
+            try:
+                _recover(directory)
+            finally:
+                _unlock_directory(lock)
 
 
 def _lock_directory(directory):
