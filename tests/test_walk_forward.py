@@ -1461,3 +1461,39 @@ def test_a_result_with_its_models_pickles_and_its_frame_has_no_column_of_them():
     assert again.best_params == result.best_params
     pd.testing.assert_frame_equal(again.to_frame(), default.to_frame())
     assert pickle.loads(pickle.dumps(default)).estimators is None
+
+
+class _Warm(BaseEstimator):
+    """Counts its fits when ``warm_start`` (as scikit-learn's warm starts continue): its
+    forecast is minus the count; its ``sgd`` (a warm-started SGDRegressor) trains on."""
+
+    def __init__(self, sgd, warm_start=True):
+        self.sgd = sgd
+        self.warm_start = warm_start
+
+    def fit(self, X, y):
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if self.warm_start else 1
+        self.sgd_ = self.sgd.fit(X, y)
+        return self
+
+    def predict_var(self, X, level):
+        return np.full(len(X), -float(self.n_fits_))
+
+    def predict_es(self, X, level):
+        return self.predict_var(X, level) - 1
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_warm_start_carries_nothing_from_one_refit_to_the_next(n_jobs):
+    # Every refit fits a fresh clone: a warm start (theirs, or a nested SGDRegressor's)
+    # starts cold, with any n_jobs, and the estimator given stays unfitted.
+    from sklearn.linear_model import SGDRegressor
+
+    X, y = _rows(120)
+    sgd = SGDRegressor(warm_start=True, max_iter=5, tol=None, random_state=0)
+    result = walk_forward(_Warm(sgd), X, y / 100, start=60, refit_every=20, n_jobs=n_jobs,
+                          return_estimator=True)
+    assert np.all(result.var == -1)  # one fit each
+    # SGD's t_ counts the samples seen, over every fit: max_iter * rows, plus 1.
+    assert [model.sgd_.t_ for model in result.estimators] == [301, 401, 501]
+    assert not hasattr(sgd, "coef_")

@@ -553,10 +553,12 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
 
     The refits are independent, so they run in parallel with ``n_jobs``; every clone has
     the estimator's parameters (its ``random_state`` included), so the result does not
-    depend on ``n_jobs`` when every seed is fixed. A ``random_state=None`` anywhere (the
-    estimator's, a ``RandomizedSearchCV``'s, a shuffling splitter's) draws from numpy's
-    global generator in whatever order the refits run, so its results vary from run to
-    run, with any ``n_jobs``.
+    depend on ``n_jobs`` when every seed is fixed. Nothing carries from one refit to the
+    next: a ``warm_start=True`` (the estimator's, or a step's) starts every refit from a
+    fresh clone, cold, and an estimator given fitted is fitted anew. A
+    ``random_state=None`` anywhere (the estimator's, a ``RandomizedSearchCV``'s, a
+    shuffling splitter's) draws from numpy's global generator in whatever order the
+    refits run, so its results vary from run to run, with any ``n_jobs``.
 
     The estimator may be a hyper-parameter search (``GridSearchCV``,
     ``RandomizedSearchCV``, ..., alone, around a pipeline or at the end of one): at every
