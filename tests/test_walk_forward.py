@@ -1497,3 +1497,33 @@ def test_warm_start_carries_nothing_from_one_refit_to_the_next(n_jobs):
     # SGD's t_ counts the samples seen, over every fit: max_iter * rows, plus 1.
     assert [model.sgd_.t_ for model in result.estimators] == [301, 401, 501]
     assert not hasattr(sgd, "coef_")
+
+
+def test_a_search_among_a_searchs_candidates_has_its_cv_checked():
+    # A search given as a candidate value (param_grid={"m": [..., search]}), which
+    # get_params(deep=True) does not reach, was fitted at every refit on its KFold
+    # splits of the window without a word.
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import RISK_SCORERS
+    from skqegm.pipeline import Pipeline
+
+    inner = _ewma_search(KFold(3))
+    outer = GridSearchCV(Pipeline([("m", EWMARiskEstimator())]),
+                         {"m": [EWMARiskEstimator(), inner]}, cv=TimeSeriesSplit(2),
+                         scoring=RISK_SCORERS["neg_fz0_loss"])
+    (warning,) = _walk_recording(outer)
+    assert str(warning.message).startswith(
+        "The cv=KFold(n_splits=3, random_state=None, shuffle=False) of GridSearchCV (in "
+        f"param_grid['m'][1]) {LOOK_AHEAD}: on the first refit's training rows [0, 100)")
+    # In a list of grids (RandomizedSearchCV's too), and through a candidate's steps.
+    randomized = RandomizedSearchCV(
+        Pipeline([("m", EWMARiskEstimator())]),
+        [{"m": [EWMARiskEstimator()]}, {"m": [Pipeline([("s", inner)])]}], n_iter=2,
+        cv=TimeSeriesSplit(2), scoring=RISK_SCORERS["neg_fz0_loss"], random_state=0)
+    (warning,) = _walk_recording(randomized)
+    assert "of GridSearchCV (in param_distributions[1]['m'][0]__s) " in str(warning.message)
+    # A one-shot iterator there is refused before clone() fails to copy it.
+    inner.set_params(cv=iter([(np.arange(40), np.arange(40, 60))]))
+    with pytest.raises(TypeError, match=r"The cv of GridSearchCV \(in param_grid\['m'\]"
+                                        r"\[1\]\) is a one-shot iterator"):
+        walk_forward(outer, *_returns(), start=100)

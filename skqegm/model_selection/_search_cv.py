@@ -29,23 +29,69 @@ def _one_shot(cv):
         return False
 
 
-def _searches(estimator):
+def _searches(estimator, path=""):
     """``(path, search)`` of every search that ``estimator`` is or holds, in the order
     of ``get_params(deep=True)``: the path is its name there (``"m"``, a step;
     ``"estimator__m"``, a step of the pipeline a search searches over), ``""`` for
     ``estimator`` itself. A search nested in a pipeline or in another search is cloned
-    and fitted at every refit as well, on the refit's training rows (or part of them)."""
-    found = [("", estimator)] if is_search(estimator) else []
-    if hasattr(estimator, "get_params") and not isinstance(estimator, type):
-        found += [(path, value) for path, value in estimator.get_params(deep=True).items()
-                  if is_search(value)]
+    and fitted at every refit as well, on the refit's training rows (or part of them).
+    So is one among a search's candidates (an estimator in the lists of its
+    ``param_grid`` or ``param_distributions``, which ``get_params`` does not reach):
+    its path says where, ``"param_grid['m'][1]"``."""
+    found, listed = [], set()
+
+    def visit(item, where):
+        if isinstance(item, type) or not hasattr(item, "get_params"):
+            return
+        inner = [(where, item)] if is_search(item) else []
+        inner += [(_joined(where, name), value) for name, value
+                  in item.get_params(deep=True).items() if is_search(value)]
+        for search_path, search in inner:
+            if id(search) in listed:  # met before (a candidate in two grids)
+                continue
+            listed.add(id(search))
+            found.append((search_path, search))
+            for grid_path, candidate in _candidates(search):
+                prefix = f"{search_path}: " if search_path else ""
+                visit(candidate, prefix + grid_path)
+
+    visit(estimator, path)
     return found
+
+
+def _joined(where, name):
+    return f"{where}__{name}" if where else name
+
+
+def _candidates(search):
+    """``(path, value)`` of the estimators among a search's candidate values: the lists
+    of its ``param_grid`` or ``param_distributions`` (a dict, or a list of dicts)."""
+    params = search.get_params(deep=False)
+    for key in ("param_grid", "param_distributions"):
+        grids = params.get(key)
+        grids = [grids] if isinstance(grids, dict) else grids
+        if not isinstance(grids, (list, tuple)):
+            continue
+        for number, grid in enumerate(grids):
+            if not isinstance(grid, dict):
+                continue
+            where = key if len(grids) == 1 and isinstance(params[key], dict) \
+                else f"{key}[{number}]"
+            for name, values in grid.items():
+                if isinstance(values, (list, tuple, np.ndarray)):
+                    for index, value in enumerate(values):
+                        if hasattr(value, "get_params") and not isinstance(value, type):
+                            yield f"{where}[{name!r}][{index}]", value
 
 
 def _named(search, path):
     """``GridSearchCV``, or for a nested one ``GridSearchCV (estimator__m, as set_params
-    names it)``."""
-    return type(search).__name__ + (f" ({path}, as set_params names it)" if path else "")
+    names it)``, or for a candidate ``GridSearchCV (in param_grid['m'][0])``."""
+    if not path:
+        return type(search).__name__
+    if "[" in path:
+        return f"{type(search).__name__} (in {path})"
+    return f"{type(search).__name__} ({path}, as set_params names it)"
 
 
 def check_search_cv(estimator):
@@ -114,9 +160,9 @@ def _search_splits(params, X, y, block):
 def warn_about_search_cv(estimator, X, y, blocks):
     """Warn (once per search, in the caller's process, before any fit) if the ``cv`` of
     a search that ``estimator`` is or holds (in a pipeline, in another search: any
-    reachable through ``get_params(deep=True)``) trains on rows after rows it validates
-    on, or validates at every refit of an expanding window on the first window's rows
-    alone.
+    reachable through ``get_params(deep=True)``, or among a search's candidates) trains
+    on rows after rows it validates on, or validates at every refit of an expanding
+    window on the first window's rows alone.
 
     The first is checked on the splits of the first refit's training rows. Their rows
     are in time order (the dates are strictly increasing), so a split that keeps time

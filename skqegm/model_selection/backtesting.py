@@ -577,7 +577,11 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
     every refit would choose by the same early rows). So is every search nested in it
     (in a pipeline, in another search: any that ``get_params(deep=True)`` reaches),
-    each named by its path there (``estimator__m``). A halving search's default
+    each named by its path there (``estimator__m``), and every search among a search's
+    candidates (an estimator in the lists of its ``param_grid`` or
+    ``param_distributions``), named by its place there (``in param_grid['m'][1]``);
+    a search held otherwise (in an attribute that is no parameter) is not checked.
+    A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.
