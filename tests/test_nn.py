@@ -363,8 +363,24 @@ def test_a_network_too_large_for_memory_is_refused_before_it_is_built(cls, monke
 
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
     with pytest.raises(MemoryLimitError, match=r"hidden_layer_sizes=\(40000, 40000\) needs "
-                                               r"an estimated 23.8 GiB"):
+                                               r"an estimated 41.7 GiB"):
         fit(cls, hidden_layer_sizes=(40000, 40000), max_epochs=1)
+
+
+@pytest.mark.parametrize("cls", [VAESampler, GANSampler], ids=lambda c: c.__name__)
+def test_a_built_network_whose_training_cannot_fit_is_refused(cls, monkeypatch):
+    # The estimate counted one MLP at 16 bytes a weight: 64 MiB for hidden_layer_sizes=
+    # (2048, 2048), where a VAE's fit (encoder and decoder) peaked at 251 MiB, and the
+    # GAN's (generator and critic) at 297 MiB, so a limit of 150 MiB let them train.
+    from skqegm.exceptions import MemoryLimitError
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(150 / 1024))
+    model = cls(hidden_layer_sizes=(2048, 2048), max_epochs=1, random_state=0)
+    with pytest.raises(MemoryLimitError, match=(
+            rf"training {cls.__name__}'s network \(8,4\d\d,\d\d\d float32 weights, "
+            r"hidden_layer_sizes=\(2048, 2048\)\) needs an estimated 19\d MiB of memory")):
+        model.fit(X_MIX[:100])
+    assert not hasattr(model, "network_")
 
 
 def test_saving_an_estimator_during_its_fit_is_refused_by_name():

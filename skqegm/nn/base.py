@@ -20,6 +20,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
                                       from the fit's parameters whatever set_params
                                       changed since), its weights drawn from the fit's
                                       own generator
+      _check_training_memory(device)  its weights' training state too large, refused
       _initialize_network(...)        data-dependent initialisation
       _make_datasets(...)             training set and validation batch
       _fit_loop                       for each epoch:
@@ -72,8 +73,10 @@ _DIVERGENCE_RISE = 10.0
 _SPREAD_FACTOR = 100.0
 # Training rows of the features whose predictive distributions are checked after a fit.
 _SUPPORT_ROWS = 64
-# Bytes per network weight in training: float32 weights, gradients and Adam's two moments.
-_TRAINING_BYTES_PER_WEIGHT = 16
+# Bytes per float32 network weight in training: the weight, its gradient, Adam's two
+# moments and denominator (skqegm.nn.optim), the step's flat gradient, and early
+# stopping's copy of the best epoch. Measured peaks: 31-38 per weight (activations).
+_TRAINING_BYTES_PER_WEIGHT = 28
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -217,6 +220,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             generator = torch.Generator().manual_seed(seeds["torch"])
             with single_torch_thread():
                 self.network_ = self._build_network(generator)
+                self._check_training_memory(device)
                 self._initialize_network(values[train], _rows(context, train), generator)
                 # The validation loss reuses one random stream at every epoch, so that it
                 # changes only when the model does.
@@ -312,8 +316,9 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """Refuse ``hidden_layer_sizes`` whose weights cannot fit, before torch allocates.
 
         A lower bound: one MLP through the hidden layers (each layer's weights from the
-        one before, at least one input and one output), held four times in training
-        (weights, gradients, Adam's two moments) in float32.
+        one before, at least one input and one output), with each weight's training
+        state (28 bytes: see ``_TRAINING_BYTES_PER_WEIGHT``). The built network is
+        counted whole by :meth:`_check_training_memory`.
         """
         sizes = self._hidden_sizes()
         weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes)
@@ -321,6 +326,26 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             return
         check_memory(_TRAINING_BYTES_PER_WEIGHT * weights,
                      f"training with hidden_layer_sizes={self.hidden_layer_sizes!r}",
+                     "use fewer or narrower hidden layers.", device=device)
+
+    def _check_training_memory(self, device):
+        """Refuse to train a built network whose training state cannot fit.
+
+        :meth:`_check_network_memory` counted one MLP before the network was built; the
+        network holds all of the model's (an encoder and a decoder, a generator and a
+        critic): estimated from that alone, a VAE with ``hidden_layer_sizes=(2048,
+        2048)`` was 64 MiB, where its fit peaked at 251 MiB. On the CPU, the weights are
+        already allocated, and counted out.
+        """
+        n_bytes = sum(param.numel() * param.element_size()
+                      for param in self.network_.parameters())
+        per_weight = _TRAINING_BYTES_PER_WEIGHT / 4  # per float32 byte
+        held = 0 if getattr(device, "type", "cpu") == "cuda" else 1
+        if n_bytes * per_weight < UNCHECKED_BYTES:
+            return
+        check_memory(n_bytes * (per_weight - held),
+                     f"training {type(self).__name__}'s network ({n_bytes // 4:,} float32 "
+                     f"weights, hidden_layer_sizes={self.hidden_layer_sizes!r})",
                      "use fewer or narrower hidden layers.", device=device)
 
     def _fit_device(self):
