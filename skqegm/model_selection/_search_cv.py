@@ -37,8 +37,10 @@ def _searches(estimator, path=""):
     and fitted at every refit as well, on the refit's training rows (or part of them).
     So is one among a search's candidates (an estimator in the lists of its
     ``param_grid`` or ``param_distributions``, which ``get_params`` does not reach):
-    its path says where, ``"param_grid['m'][1]"``."""
-    found, listed = [], set()
+    its path says where, ``"param_grid['m'][1]"``. A ``cv`` among the candidates of a
+    nested search (``{"estimator__cv": [...]}``) comes as a copy of that search with
+    that ``cv``; a nested search whose ``cv`` every grid sets is not listed itself."""
+    found, listed, overridden = [], set(), set()
 
     def visit(item, where):
         if isinstance(item, type) or not hasattr(item, "get_params"):
@@ -51,37 +53,70 @@ def _searches(estimator, path=""):
                 continue
             listed.add(id(search))
             found.append((search_path, search))
-            for grid_path, candidate in _candidates(search):
-                prefix = f"{search_path}: " if search_path else ""
-                visit(candidate, prefix + grid_path)
+            prefix = f"{search_path}: " if search_path else ""
+            grids = _grids(search)
+            for grid_path, name, value in _candidates(grids):
+                owner = _cv_owner(search, name)
+                if owner is not None:
+                    found.append((prefix + grid_path,
+                                  copy.copy(owner).set_params(cv=value)))
+                else:
+                    visit(value, prefix + grid_path)
+            for name in set.intersection(*[set(grid) for _, grid in grids] or [set()]):
+                owner = _cv_owner(search, name)
+                if owner is not None:  # every candidate replaces its cv
+                    overridden.add(id(owner))
 
     visit(estimator, path)
-    return found
+    return [(where, search) for where, search in found if id(search) not in overridden]
 
 
 def _joined(where, name):
     return f"{where}__{name}" if where else name
 
 
-def _candidates(search):
-    """``(path, value)`` of the estimators among a search's candidate values: the lists
-    of its ``param_grid`` or ``param_distributions`` (a dict, or a list of dicts)."""
+def _grids(search):
+    """``[(path, grid), ...]``: the dicts of a search's ``param_grid`` or
+    ``param_distributions`` (a dict, or a list of dicts)."""
     params = search.get_params(deep=False)
+    found = []
     for key in ("param_grid", "param_distributions"):
         grids = params.get(key)
-        grids = [grids] if isinstance(grids, dict) else grids
-        if not isinstance(grids, (list, tuple)):
-            continue
-        for number, grid in enumerate(grids):
-            if not isinstance(grid, dict):
-                continue
-            where = key if len(grids) == 1 and isinstance(params[key], dict) \
-                else f"{key}[{number}]"
-            for name, values in grid.items():
-                if isinstance(values, (list, tuple, np.ndarray)):
-                    for index, value in enumerate(values):
-                        if hasattr(value, "get_params") and not isinstance(value, type):
-                            yield f"{where}[{name!r}][{index}]", value
+        if isinstance(grids, dict):
+            found.append((key, grids))
+        elif isinstance(grids, (list, tuple)):
+            found += [(f"{key}[{number}]", grid) for number, grid in enumerate(grids)
+                      if isinstance(grid, dict)]
+    return found
+
+
+def _candidates(grids):
+    """``(path, name, value)`` of the candidate values in ``grids`` that are estimators
+    or splitters (lists of values; a distribution is left out)."""
+    for where, grid in grids:
+        for name, values in grid.items():
+            if isinstance(values, (list, tuple, np.ndarray)):
+                for index, value in enumerate(values):
+                    if isinstance(value, type):
+                        continue
+                    if (hasattr(value, "get_params") or hasattr(value, "split")
+                            or _is_cv_name(name)):
+                        yield f"{where}[{name!r}][{index}]", name, value
+
+
+def _is_cv_name(name):
+    return isinstance(name, str) and (name == "cv" or name.endswith("__cv"))
+
+
+def _cv_owner(search, name):
+    """The nested search whose ``cv`` the grid key ``name`` of ``search`` sets, or None."""
+    if not _is_cv_name(name):
+        return None
+    model = search.get_params(deep=False).get("estimator")
+    if name != "cv":
+        params = model.get_params(deep=True) if hasattr(model, "get_params") else {}
+        model = params.get(name[:-len("__cv")])
+    return model if is_search(model) else None
 
 
 def _named(search, path):

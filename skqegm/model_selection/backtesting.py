@@ -579,8 +579,10 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     (in a pipeline, in another search: any that ``get_params(deep=True)`` reaches),
     each named by its path there (``estimator__m``), and every search among a search's
     candidates (an estimator in the lists of its ``param_grid`` or
-    ``param_distributions``), named by its place there (``in param_grid['m'][1]``);
-    a search held otherwise (in an attribute that is no parameter) is not checked.
+    ``param_distributions``), named by its place there (``in param_grid['m'][1]``),
+    as is each ``cv`` given there to a nested search (``{"estimator__cv": [...]}``; the
+    nested search's own ``cv``, if every grid replaces it, is not checked). A search
+    held otherwise (in an attribute that is no parameter) is not checked.
     A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
