@@ -1073,3 +1073,35 @@ def test_a_move_of_checkpoint_files_failing_half_way_leaves_the_last_fits(
     assert _files(tmp_path) == files
     model.set_params(max_epochs=1).fit(X_MIX[200:400])
     assert os.listdir(tmp_path) == ["epoch_0001.pt"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_checkpoint_whose_files_a_later_fit_replaced_refuses_to_read_them(tmp_path):
+    # cross_validate's folds fit copies of one Checkpoint, sharing its directory: every
+    # fold's state_dict() returned the last fold's network, none of them its own.
+    from sklearn.model_selection import cross_validate
+
+    model = VAESampler(max_epochs=2, early_stopping=False,
+                       callbacks=[Checkpoint(tmp_path, load_best=True)], **FAST)
+    folds = cross_validate(model, X_MIX[:300], cv=3, return_estimator=True)["estimator"]
+    last = folds[-1]
+    assert _states_equal(last.callbacks[0].state_dict(), last.network_.state_dict())
+    for fold in folds[:-1]:
+        with pytest.raises(ValueError, match=(
+                r"'.*best\.pt' no longer holds the network this Checkpoint kept: a later "
+                r"fit wrote over it \(another fit given this directory, or a copy of this "
+                r"Checkpoint: clone, GridSearchCV, cross_validate and walk_forward fit "
+                r"copies, which share its directory\)")):
+            fold.callbacks[0].state_dict()
+    # Put back (a user's copy of the files), they are read again.
+    every = Checkpoint(tmp_path / "every", every=1)
+    model.set_params(callbacks=[every]).fit(X_MIX[:200])
+    saved = _files(tmp_path / "every")
+    other = VAESampler(max_epochs=1, early_stopping=False, hidden_layer_sizes=(8,),
+                       random_state=1, callbacks=[Checkpoint(tmp_path / "every", every=1)])
+    other.fit(X_MIX[:200])
+    with pytest.raises(ValueError, match="epoch_0001.pt' no longer holds"):
+        every.state_dict(1)
+    for name, data in saved.items():
+        (tmp_path / "every" / name).write_bytes(data)
+    assert _states_equal(every.state_dict(2), model.network_.state_dict())

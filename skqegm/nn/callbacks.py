@@ -15,7 +15,9 @@ epoch's network, or every k-th) are given there.
 
 import contextlib
 import copy
+import hashlib
 import inspect
+import io
 import logging
 import math
 import numbers
@@ -475,9 +477,10 @@ class Checkpoint(Callback):
     directory : str, path-like or None, default=None
         Where the files are written (created if missing); ``None`` keeps the networks in
         memory. A directory that cannot be written to is refused before the first epoch.
-        Fits one after another replace each other's files; fits at the same time (a
-        search's candidates with ``n_jobs > 1``) are refused: keep the networks in
-        memory there.
+        Fits one after another replace each other's files (a Checkpoint whose files a
+        later fit replaced refuses to read them: :meth:`state_dict` raises); fits at
+        the same time (a search's candidates with ``n_jobs > 1``) are refused: keep the
+        networks in memory there.
     every : int or None, default=None
         Keep the network of every ``every``-th epoch, >= 1; ``None`` keeps the best one.
         In memory, the copies needed for ``max_epochs`` are estimated first and refused
@@ -547,7 +550,8 @@ class Checkpoint(Callback):
         self.best_score_, self.best_epoch_ = -np.inf, None
         self.epochs_ = []
         self.paths_ = None if self.directory is None else []
-        self._states, self._n_epochs = {}, 0
+        # The SHA-256 of each file written, by name: a later fit may write over it.
+        self._states, self._n_epochs, self._digests = {}, 0, {}
         if self.directory is not None:
             # Taken last: nothing above raises once the directory is held. The files of
             # the fit wait in a hidden folder until on_fit_end moves them in.
@@ -635,7 +639,10 @@ class Checkpoint(Callback):
             path = self._file(self.paths_[kept.index(epoch)])
             if getattr(self, "_staging", None) is None:  # not during the fit
                 _recovered(os.path.dirname(path))
-            return torch.load(path, map_location="cpu", weights_only=True)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            self._check_digest(path, data)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return {name: torch.from_numpy(array.copy())
                 for name, array in self._states[epoch].items()}
 
@@ -653,8 +660,26 @@ class Checkpoint(Callback):
         # this one succeeds), written beside and renamed: never half a file.
         partial = os.path.join(self._staging, filename + ".part")
         torch.save(state, partial)
+        with open(partial, "rb") as handle:
+            self._digests[filename] = hashlib.sha256(handle.read()).hexdigest()
         os.replace(partial, os.path.join(self._staging, filename))
         self.paths_.append(os.path.join(os.path.dirname(self._staging), filename))
+
+    def _check_digest(self, path, data):
+        """Refuse a file that no longer holds the network this Checkpoint wrote there.
+
+        Fits one after another replace the files of a directory: the Checkpoints of
+        ``cross_validate(..., return_estimator=True)``'s folds (copies of one, sharing
+        its directory) all returned the last fold's networks. A Checkpoint saved before
+        its files had digests reads them unchecked."""
+        digest = vars(self).get("_digests", {}).get(os.path.basename(path))
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(
+                f"{path!r} no longer holds the network this Checkpoint kept: a later fit "
+                "wrote over it (another fit given this directory, or a copy of this "
+                "Checkpoint: clone, GridSearchCV, cross_validate and walk_forward fit "
+                "copies, which share its directory). Give each fit its own directory, "
+                "or directory=None to keep the networks in memory.")
 
     def _file(self, path):
         """Where the file of ``path`` (one of ``paths_``) is now: in the fit's hidden
