@@ -216,3 +216,23 @@ def test_numeric_parameters_refuse_booleans(estimator):
         model = clone(estimator).set_params(hidden_layer_sizes=(8, True))
         with pytest.raises(ValueError, match=r"hidden_layer_sizes must be an int >= 1"):
             model.fit(X, X[:, 0])
+
+
+def test_the_sampler_checks_refuse_what_their_docstrings_rule_out():
+    # check_sampler_sample_shape promises "a finite float array": integer draws passed;
+    # check_sampler_score met a score_samples without score with an AttributeError.
+    from skqegm.utils.estimator_checks import check_sampler_sample_shape, check_sampler_score
+
+    class Rounded(GPDTailSampler):
+        def sample(self, n_samples=1, random_state=None):
+            return np.rint(super().sample(n_samples, random_state)).astype(int)
+
+    with pytest.raises(AssertionError, match=r"Rounded.sample returned dtype int64, not a "
+                                             "float dtype"):
+        check_sampler_sample_shape("Rounded", Rounded())
+
+    class Unscored(StudentTSampler):
+        score = property(lambda self: self.__getattribute__("no_such_attribute"))
+
+    with pytest.raises(AssertionError, match="Unscored has score_samples but no score"):
+        check_sampler_score("Unscored", Unscored())

@@ -363,8 +363,24 @@ def test_a_network_too_large_for_memory_is_refused_before_it_is_built(cls, monke
 
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1")
     with pytest.raises(MemoryLimitError, match=r"hidden_layer_sizes=\(40000, 40000\) needs "
-                                               r"an estimated 23.8 GiB"):
+                                               r"an estimated 41.7 GiB"):
         fit(cls, hidden_layer_sizes=(40000, 40000), max_epochs=1)
+
+
+@pytest.mark.parametrize("cls", [VAESampler, GANSampler], ids=lambda c: c.__name__)
+def test_a_built_network_whose_training_cannot_fit_is_refused(cls, monkeypatch):
+    # The estimate counted one MLP at 16 bytes a weight: 64 MiB for hidden_layer_sizes=
+    # (2048, 2048), where a VAE's fit (encoder and decoder) peaked at 251 MiB, and the
+    # GAN's (generator and critic) at 297 MiB, so a limit of 150 MiB let them train.
+    from skqegm.exceptions import MemoryLimitError
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(150 / 1024))
+    model = cls(hidden_layer_sizes=(2048, 2048), max_epochs=1, random_state=0)
+    with pytest.raises(MemoryLimitError, match=(
+            rf"training {cls.__name__}'s network \(8,4\d\d,\d\d\d float32 weights, "
+            r"hidden_layer_sizes=\(2048, 2048\)\) needs an estimated 19\d MiB of memory")):
+        model.fit(X_MIX[:100])
+    assert not hasattr(model, "network_")
 
 
 def test_saving_an_estimator_during_its_fit_is_refused_by_name():
@@ -597,10 +613,11 @@ class _EpochsSeen(Callback):
     """Appends each epoch begun to a list of the caller's."""
 
     def __init__(self, seen):
-        self.seen = seen
+        # Its method, not the list: a failed fit puts back the lists a callback holds.
+        self.record = seen.append
 
     def on_epoch_begin(self, estimator, epoch):
-        self.seen.append(epoch)
+        self.record(epoch)
 
 
 def _states_equal(a, b):
@@ -684,7 +701,7 @@ def test_checkpoint_parameters_are_checked_by_name(checkpoint, error, match):
 
 def test_checkpoint_refuses_a_directory_it_cannot_write_before_training(tmp_path):
     (tmp_path / "a_file").write_text("")
-    epochs = []  # edited in place: a failed fit puts back its callbacks' attributes only
+    epochs = []  # the caller's: seen as the callback edits it
     model = VAESampler(max_epochs=2, callbacks=[_EpochsSeen(epochs),
                                                 Checkpoint(tmp_path / "a_file" / "sub")],
                        **FAST)
@@ -962,3 +979,164 @@ def test_a_model_fitted_with_the_callbacks_pickles(tmp_path):
     assert schedule.learning_rates_ == callbacks[0].learning_rates_
     assert _states_equal(every.state_dict(2), callbacks[1].state_dict(2))
     assert best.paths_ == [str(tmp_path / "best.pt")]
+
+
+class _History(Callback):
+    """A user's callback that edits its own objects in place, never resetting them."""
+
+    def __init__(self, seen):
+        self.seen = seen  # the caller's list
+        self.best = {"loss": np.inf}
+        self.curve = np.zeros(4)
+        self.total = torch.zeros(1)
+        self.epochs = {0}
+
+    def on_epoch_end(self, estimator, epoch):
+        loss = estimator.loss_curve_[-1]
+        self.seen.append(loss)
+        self.best["loss"] = min(self.best["loss"], loss)
+        self.curve[epoch - 1] = loss
+        self.total += loss
+        self.epochs.add(epoch)
+
+
+def test_a_failed_fit_puts_back_what_a_callback_edited_in_place():
+    # Only the callback's attributes were put back, the objects themselves: the failed
+    # fit's epochs stayed in its lists, dicts and arrays (5 losses after 3 epochs + 2).
+    seen = []
+    history = _History(seen)
+    model = VAESampler(max_epochs=3, early_stopping=False, callbacks=[history], **FAST)
+    model.fit(X_MIX[:200])
+    before = (list(seen), dict(history.best), history.curve.copy(), history.total.clone(),
+              set(history.epochs))
+    objects = [vars(history)[name] for name in ("seen", "best", "curve", "total", "epochs")]
+    model.set_params(callbacks=[history, _RaiseAt(ValueError("refused"), epoch=2)],
+                     learning_rate=0.1)
+    with pytest.raises(ValueError, match="refused"):
+        model.fit(X_MIX[200:400] * 3)
+    assert seen == before[0] and len(seen) == 3
+    assert history.best == before[1]
+    assert np.array_equal(history.curve, before[2])
+    assert torch.equal(history.total, before[3])
+    assert history.epochs == before[4]
+    # In place: the caller's list, and every object the callback held, are the same ones.
+    assert [vars(history)[name] for name in ("seen", "best", "curve", "total", "epochs")] \
+        == objects and all(a is b for a, b in zip(objects, [
+            history.seen, history.best, history.curve, history.total, history.epochs]))
+
+
+class _FailingMove:
+    """``os.replace`` that fails (disk full) moving the file ``name`` out of a fit's
+    hidden folder, and, with ``undo=True``, once more putting back the first file set
+    aside."""
+
+    def __init__(self, name, undo):
+        self.name, self.undo, self.real = name, undo, os.replace
+
+    def __call__(self, source, destination):
+        folder = os.path.basename(os.path.dirname(os.fspath(source)))
+        if (folder.startswith(".pending-") and os.path.basename(destination) == self.name
+                and not os.path.dirname(os.fspath(destination)).endswith(folder)):
+            raise OSError(28, "No space left on device")
+        if self.undo and folder.startswith(".previous-"):
+            self.undo = False
+            raise OSError(28, "No space left on device")
+        return self.real(source, destination)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("undo_fails", [False, True], ids=["undone", "undo-fails"])
+def test_a_move_of_checkpoint_files_failing_half_way_leaves_the_last_fits(
+        tmp_path, monkeypatch, undo_fails):
+    # A refit's move failed after epoch_0001.pt was in: the directory held it beside the
+    # last fit's epoch_0002.pt and epoch_0003.pt, and the Checkpoint, put back, read the
+    # failed fit's weights as the last fit's epoch 1.
+    every = Checkpoint(tmp_path, every=1)
+    model = VAESampler(max_epochs=3, early_stopping=False, callbacks=[every], **FAST)
+    model.fit(X_MIX[:200])
+    files = _files(tmp_path)
+    states = {epoch: every.state_dict(epoch) for epoch in (1, 2, 3)}
+    monkeypatch.setattr(os, "replace", _FailingMove("epoch_0002.pt", undo_fails))
+    with pytest.raises(OSError, match="No space left") as info:
+        model.set_params(max_epochs=2).fit(X_MIX[200:400])
+    assert ("puts them back" if undo_fails else "the directory keeps the files of the "
+            "last fit") in "".join(info.value.__notes__)
+    monkeypatch.undo()
+    assert every.epochs_ == [1, 2, 3]
+    left = sorted(os.listdir(tmp_path))
+    if undo_fails:  # the last fit's files are still aside, until the lock's next holder
+        assert left[0].startswith(".previous-")
+    else:
+        assert _files(tmp_path) == files
+    # Reading the checkpoint (or the next fit) finishes undoing what the failure left.
+    assert all(_states_equal(every.state_dict(e), states[e]) for e in (1, 2, 3))
+    assert _files(tmp_path) == files
+    model.set_params(max_epochs=1).fit(X_MIX[200:400])
+    assert os.listdir(tmp_path) == ["epoch_0001.pt"]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_checkpoint_whose_files_a_later_fit_replaced_refuses_to_read_them(tmp_path):
+    # cross_validate's folds fit copies of one Checkpoint, sharing its directory: every
+    # fold's state_dict() returned the last fold's network, none of them its own.
+    from sklearn.model_selection import cross_validate
+
+    model = VAESampler(max_epochs=2, early_stopping=False,
+                       callbacks=[Checkpoint(tmp_path, load_best=True)], **FAST)
+    folds = cross_validate(model, X_MIX[:300], cv=3, return_estimator=True)["estimator"]
+    last = folds[-1]
+    assert _states_equal(last.callbacks[0].state_dict(), last.network_.state_dict())
+    for fold in folds[:-1]:
+        with pytest.raises(ValueError, match=(
+                r"'.*best\.pt' no longer holds the network this Checkpoint kept: a later "
+                r"fit wrote over it \(another fit given this directory, or a copy of this "
+                r"Checkpoint: clone, GridSearchCV, cross_validate and walk_forward fit "
+                r"copies, which share its directory\)")):
+            fold.callbacks[0].state_dict()
+    # Put back (a user's copy of the files), they are read again.
+    every = Checkpoint(tmp_path / "every", every=1)
+    model.set_params(callbacks=[every]).fit(X_MIX[:200])
+    saved = _files(tmp_path / "every")
+    other = VAESampler(max_epochs=1, early_stopping=False, hidden_layer_sizes=(8,),
+                       random_state=1, callbacks=[Checkpoint(tmp_path / "every", every=1)])
+    other.fit(X_MIX[:200])
+    with pytest.raises(ValueError, match="epoch_0001.pt' no longer holds"):
+        every.state_dict(1)
+    for name, data in saved.items():
+        (tmp_path / "every" / name).write_bytes(data)
+    assert _states_equal(every.state_dict(2), model.network_.state_dict())
+
+
+class _FailingMoveInto:
+    """``os.replace`` that fails (disk full) moving a fit's file into ``directory``."""
+
+    def __init__(self, directory):
+        self.directory, self.real = str(directory), os.replace
+
+    def __call__(self, source, destination):
+        if (os.path.basename(os.path.dirname(os.fspath(source))).startswith(".pending-")
+                and os.path.dirname(os.fspath(destination)) == self.directory):
+            raise OSError(28, "No space left on device")
+        return self.real(source, destination)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_checkpoint_failing_to_move_its_files_leaves_the_others_files_as_they_were(
+        tmp_path, monkeypatch):
+    # The first Checkpoint had moved its files in when the second's move failed: the fit
+    # raised, the model was the last fit's, but the first directory (and Checkpoint)
+    # held the failed fit's networks.
+    first, second = Checkpoint(tmp_path / "a", every=1), Checkpoint(tmp_path / "b")
+    model = VAESampler(max_epochs=3, early_stopping=False, callbacks=[first, second],
+                       **FAST).fit(X_MIX[:200])
+    files = {name: _files(tmp_path / name) for name in ("a", "b")}
+    states = {epoch: first.state_dict(epoch) for epoch in (1, 2, 3)}
+    network = copy.deepcopy(model.network_.state_dict())
+    monkeypatch.setattr(os, "replace", _FailingMoveInto(tmp_path / "b"))
+    with pytest.raises(OSError, match="No space left"):
+        model.set_params(max_epochs=2).fit(X_MIX[200:400])
+    monkeypatch.undo()
+    assert {name: _files(tmp_path / name) for name in ("a", "b")} == files
+    assert first.epochs_ == [1, 2, 3]
+    assert all(_states_equal(first.state_dict(e), states[e]) for e in (1, 2, 3))
+    assert _states_equal(model.network_.state_dict(), network)

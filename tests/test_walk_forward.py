@@ -790,13 +790,13 @@ LOOK_AHEAD = "trains on rows after the ones it validates on"
 FIXED_ROWS = "validates on none of the rows that the expanding window gains"
 
 
-def _walk_recording(estimator, n_jobs=1, about=LOOK_AHEAD, **kwargs):
+def _walk_recording(estimator, n_jobs=1, about=LOOK_AHEAD, start=100, **kwargs):
     """Walk forward with every warning recorded; those ``about`` something."""
     X, y = _returns()
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         with parallel_config(backend="threading"):
-            walk_forward(estimator, X, y, start=100, refit_every=20, n_jobs=n_jobs,
+            walk_forward(estimator, X, y, start=start, refit_every=20, n_jobs=n_jobs,
                          **kwargs)
     return [w for w in record if about in str(w.message)]
 
@@ -1461,3 +1461,90 @@ def test_a_result_with_its_models_pickles_and_its_frame_has_no_column_of_them():
     assert again.best_params == result.best_params
     pd.testing.assert_frame_equal(again.to_frame(), default.to_frame())
     assert pickle.loads(pickle.dumps(default)).estimators is None
+
+
+class _Warm(BaseEstimator):
+    """Counts its fits when ``warm_start`` (as scikit-learn's warm starts continue): its
+    forecast is minus the count; its ``sgd`` (a warm-started SGDRegressor) trains on."""
+
+    def __init__(self, sgd, warm_start=True):
+        self.sgd = sgd
+        self.warm_start = warm_start
+
+    def fit(self, X, y):
+        self.n_fits_ = getattr(self, "n_fits_", 0) + 1 if self.warm_start else 1
+        self.sgd_ = self.sgd.fit(X, y)
+        return self
+
+    def predict_var(self, X, level):
+        return np.full(len(X), -float(self.n_fits_))
+
+    def predict_es(self, X, level):
+        return self.predict_var(X, level) - 1
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_warm_start_carries_nothing_from_one_refit_to_the_next(n_jobs):
+    # Every refit fits a fresh clone: a warm start (theirs, or a nested SGDRegressor's)
+    # starts cold, with any n_jobs, and the estimator given stays unfitted.
+    from sklearn.linear_model import SGDRegressor
+
+    X, y = _rows(120)
+    sgd = SGDRegressor(warm_start=True, max_iter=5, tol=None, random_state=0)
+    result = walk_forward(_Warm(sgd), X, y / 100, start=60, refit_every=20, n_jobs=n_jobs,
+                          return_estimator=True)
+    assert np.all(result.var == -1)  # one fit each
+    # SGD's t_ counts the samples seen, over every fit: max_iter * rows, plus 1.
+    assert [model.sgd_.t_ for model in result.estimators] == [301, 401, 501]
+    assert not hasattr(sgd, "coef_")
+
+
+def _one_refit_recording(estimator):
+    """The look-ahead warnings of a walk of one refit (they come before any fit)."""
+    return _walk_recording(estimator, start=140)
+
+
+def test_a_search_among_a_searchs_candidates_has_its_cv_checked():
+    # A search given as a candidate value (param_grid={"m": [..., search]}), which
+    # get_params(deep=True) does not reach, was fitted at every refit on its KFold
+    # splits of the window without a word.
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.metrics import RISK_SCORERS
+    from skqegm.pipeline import Pipeline
+
+    inner = _ewma_search(KFold(3))
+    outer = GridSearchCV(Pipeline([("m", EWMARiskEstimator())]),
+                         {"m": [EWMARiskEstimator(), inner]}, cv=TimeSeriesSplit(2),
+                         scoring=RISK_SCORERS["neg_fz0_loss"])
+    (warning,) = _one_refit_recording(outer)
+    assert str(warning.message).startswith(
+        "The cv=KFold(n_splits=3, random_state=None, shuffle=False) of GridSearchCV (in "
+        f"param_grid['m'][1]) {LOOK_AHEAD}: on the first refit's training rows [0, 140)")
+    # In a list of grids (RandomizedSearchCV's too), and through a candidate's steps.
+    randomized = RandomizedSearchCV(
+        Pipeline([("m", EWMARiskEstimator())]),
+        [{"m": [EWMARiskEstimator()]}, {"m": [Pipeline([("s", inner)])]}], n_iter=2,
+        cv=TimeSeriesSplit(2), scoring=RISK_SCORERS["neg_fz0_loss"], random_state=0)
+    (warning,) = _one_refit_recording(randomized)
+    assert "of GridSearchCV (in param_distributions[1]['m'][0]__s) " in str(warning.message)
+    # A nested search's cv given among the candidates: each is checked, and the nested
+    # search's own cv (KFold by default), which every candidate replaces, is not.
+    nested = GridSearchCV(_ewma_search(None), {"cv": [TimeSeriesSplit(2), KFold(3)]},
+                          cv=TimeSeriesSplit(2), scoring=RISK_SCORERS["neg_fz0_loss"])
+    (warning,) = _one_refit_recording(nested)
+    assert str(warning.message).startswith(
+        "The cv=KFold(n_splits=3, random_state=None, shuffle=False) of GridSearchCV (in "
+        "param_grid['cv'][1]) trains on rows after")
+    piped = GridSearchCV(Pipeline([("m", _ewma_search(TimeSeriesSplit(2)))]),
+                         [{"m__cv": [TimeSeriesSplit(3)]}, {"m__estimator__decay": [0.9]}],
+                         cv=TimeSeriesSplit(2), scoring=RISK_SCORERS["neg_fz0_loss"])
+    assert _one_refit_recording(piped) == []
+    piped.set_params(param_grid=[{"m__cv": [4]}, {"m__estimator__decay": [0.9]}])
+    (warning,) = _one_refit_recording(piped)
+    assert "The cv=4 (KFold(n_splits=4, random_state=None, shuffle=False)) of GridSearchCV " \
+           "(in param_grid[0]['m__cv'][0]) " in str(warning.message)
+    # A one-shot iterator there is refused before clone() fails to copy it.
+    inner.set_params(cv=iter([(np.arange(40), np.arange(40, 60))]))
+    with pytest.raises(TypeError, match=r"The cv of GridSearchCV \(in param_grid\['m'\]"
+                                        r"\[1\]\) is a one-shot iterator"):
+        walk_forward(outer, *_returns(), start=100)

@@ -29,23 +29,104 @@ def _one_shot(cv):
         return False
 
 
-def _searches(estimator):
+def _searches(estimator, path=""):
     """``(path, search)`` of every search that ``estimator`` is or holds, in the order
     of ``get_params(deep=True)``: the path is its name there (``"m"``, a step;
     ``"estimator__m"``, a step of the pipeline a search searches over), ``""`` for
     ``estimator`` itself. A search nested in a pipeline or in another search is cloned
-    and fitted at every refit as well, on the refit's training rows (or part of them)."""
-    found = [("", estimator)] if is_search(estimator) else []
-    if hasattr(estimator, "get_params") and not isinstance(estimator, type):
-        found += [(path, value) for path, value in estimator.get_params(deep=True).items()
-                  if is_search(value)]
+    and fitted at every refit as well, on the refit's training rows (or part of them).
+    So is one among a search's candidates (an estimator in the lists of its
+    ``param_grid`` or ``param_distributions``, which ``get_params`` does not reach):
+    its path says where, ``"param_grid['m'][1]"``. A ``cv`` among the candidates of a
+    nested search (``{"estimator__cv": [...]}``) comes as a copy of that search with
+    that ``cv``; a nested search whose ``cv`` every grid sets is not listed itself."""
+    found, listed, overridden = [], set(), set()
+
+    def visit(item, where):
+        if isinstance(item, type) or not hasattr(item, "get_params"):
+            return
+        inner = [(where, item)] if is_search(item) else []
+        inner += [(_joined(where, name), value) for name, value
+                  in item.get_params(deep=True).items() if is_search(value)]
+        for search_path, search in inner:
+            if id(search) in listed:  # met before (a candidate in two grids)
+                continue
+            listed.add(id(search))
+            found.append((search_path, search))
+            prefix = f"{search_path}: " if search_path else ""
+            grids = _grids(search)
+            for grid_path, name, value in _candidates(grids):
+                owner = _cv_owner(search, name)
+                if owner is not None:
+                    found.append((prefix + grid_path,
+                                  copy.copy(owner).set_params(cv=value)))
+                else:
+                    visit(value, prefix + grid_path)
+            for name in set.intersection(*[set(grid) for _, grid in grids] or [set()]):
+                owner = _cv_owner(search, name)
+                if owner is not None:  # every candidate replaces its cv
+                    overridden.add(id(owner))
+
+    visit(estimator, path)
+    return [(where, search) for where, search in found if id(search) not in overridden]
+
+
+def _joined(where, name):
+    return f"{where}__{name}" if where else name
+
+
+def _grids(search):
+    """``[(path, grid), ...]``: the dicts of a search's ``param_grid`` or
+    ``param_distributions`` (a dict, or a list of dicts)."""
+    params = search.get_params(deep=False)
+    found = []
+    for key in ("param_grid", "param_distributions"):
+        grids = params.get(key)
+        if isinstance(grids, dict):
+            found.append((key, grids))
+        elif isinstance(grids, (list, tuple)):
+            found += [(f"{key}[{number}]", grid) for number, grid in enumerate(grids)
+                      if isinstance(grid, dict)]
     return found
+
+
+def _candidates(grids):
+    """``(path, name, value)`` of the candidate values in ``grids`` that are estimators
+    or splitters (lists of values; a distribution is left out)."""
+    for where, grid in grids:
+        for name, values in grid.items():
+            if isinstance(values, (list, tuple, np.ndarray)):
+                for index, value in enumerate(values):
+                    if isinstance(value, type):
+                        continue
+                    if (hasattr(value, "get_params") or hasattr(value, "split")
+                            or _is_cv_name(name)):
+                        yield f"{where}[{name!r}][{index}]", name, value
+
+
+def _is_cv_name(name):
+    return isinstance(name, str) and (name == "cv" or name.endswith("__cv"))
+
+
+def _cv_owner(search, name):
+    """The nested search whose ``cv`` the grid key ``name`` of ``search`` sets, or None."""
+    if not _is_cv_name(name):
+        return None
+    model = search.get_params(deep=False).get("estimator")
+    if name != "cv":
+        params = model.get_params(deep=True) if hasattr(model, "get_params") else {}
+        model = params.get(name[:-len("__cv")])
+    return model if is_search(model) else None
 
 
 def _named(search, path):
     """``GridSearchCV``, or for a nested one ``GridSearchCV (estimator__m, as set_params
-    names it)``."""
-    return type(search).__name__ + (f" ({path}, as set_params names it)" if path else "")
+    names it)``, or for a candidate ``GridSearchCV (in param_grid['m'][0])``."""
+    if not path:
+        return type(search).__name__
+    if "[" in path:
+        return f"{type(search).__name__} (in {path})"
+    return f"{type(search).__name__} ({path}, as set_params names it)"
 
 
 def check_search_cv(estimator):
@@ -114,9 +195,9 @@ def _search_splits(params, X, y, block):
 def warn_about_search_cv(estimator, X, y, blocks):
     """Warn (once per search, in the caller's process, before any fit) if the ``cv`` of
     a search that ``estimator`` is or holds (in a pipeline, in another search: any
-    reachable through ``get_params(deep=True)``) trains on rows after rows it validates
-    on, or validates at every refit of an expanding window on the first window's rows
-    alone.
+    reachable through ``get_params(deep=True)``, or among a search's candidates) trains
+    on rows after rows it validates on, or validates at every refit of an expanding
+    window on the first window's rows alone.
 
     The first is checked on the splits of the first refit's training rows. Their rows
     are in time order (the dates are strictly increasing), so a split that keeps time

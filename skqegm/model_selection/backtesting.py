@@ -553,10 +553,12 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
 
     The refits are independent, so they run in parallel with ``n_jobs``; every clone has
     the estimator's parameters (its ``random_state`` included), so the result does not
-    depend on ``n_jobs`` when every seed is fixed. A ``random_state=None`` anywhere (the
-    estimator's, a ``RandomizedSearchCV``'s, a shuffling splitter's) draws from numpy's
-    global generator in whatever order the refits run, so its results vary from run to
-    run, with any ``n_jobs``.
+    depend on ``n_jobs`` when every seed is fixed. Nothing carries from one refit to the
+    next: a ``warm_start=True`` (the estimator's, or a step's) starts every refit from a
+    fresh clone, cold, and an estimator given fitted is fitted anew. A
+    ``random_state=None`` anywhere (the estimator's, a ``RandomizedSearchCV``'s, a
+    shuffling splitter's) draws from numpy's global generator in whatever order the
+    refits run, so its results vary from run to run, with any ``n_jobs``.
 
     The estimator may be a hyper-parameter search (``GridSearchCV``,
     ``RandomizedSearchCV``, ..., alone, around a pipeline or at the end of one): at every
@@ -575,7 +577,13 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     the first (a list of splits or a ``PredefinedSplit`` holds fixed positions, so
     every refit would choose by the same early rows). So is every search nested in it
     (in a pipeline, in another search: any that ``get_params(deep=True)`` reaches),
-    each named by its path there (``estimator__m``). A halving search's default
+    each named by its path there (``estimator__m``), and every search among a search's
+    candidates (an estimator in the lists of its ``param_grid`` or
+    ``param_distributions``), named by its place there (``in param_grid['m'][1]``),
+    as is each ``cv`` given there to a nested search (``{"estimator__cv": [...]}``; the
+    nested search's own ``cv``, if every grid replaces it, is not checked). A search
+    held otherwise (in an attribute that is no parameter) is not checked.
+    A halving search's default
     ``resource="n_samples"`` trains its first candidates on rows drawn at random, out of
     time order: the return-series baselines warn of it; give it another resource for
     them.

@@ -20,6 +20,7 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
                                       from the fit's parameters whatever set_params
                                       changed since), its weights drawn from the fit's
                                       own generator
+      _check_training_memory(device)  its weights' training state too large, refused
       _initialize_network(...)        data-dependent initialisation
       _make_datasets(...)             training set and validation batch
       _fit_loop                       for each epoch:
@@ -57,7 +58,7 @@ from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
-from .callbacks import Callback, EarlyStopping, EpochLogger
+from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLogger, LRScheduler
 from .modules import reset_parameters
 from .optim import Adam
 
@@ -72,8 +73,10 @@ _DIVERGENCE_RISE = 10.0
 _SPREAD_FACTOR = 100.0
 # Training rows of the features whose predictive distributions are checked after a fit.
 _SUPPORT_ROWS = 64
-# Bytes per network weight in training: float32 weights, gradients and Adam's two moments.
-_TRAINING_BYTES_PER_WEIGHT = 16
+# Bytes per float32 network weight in training: the weight, its gradient, Adam's two
+# moments and denominator (skqegm.nn.optim), the step's flat gradient, and early
+# stopping's copy of the best epoch. Measured peaks: 31-38 per weight (activations).
+_TRAINING_BYTES_PER_WEIGHT = 28
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -217,6 +220,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             generator = torch.Generator().manual_seed(seeds["torch"])
             with single_torch_thread():
                 self.network_ = self._build_network(generator)
+                self._check_training_memory(device)
                 self._initialize_network(values[train], _rows(context, train), generator)
                 # The validation loss reuses one random stream at every epoch, so that it
                 # changes only when the model does.
@@ -312,8 +316,9 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """Refuse ``hidden_layer_sizes`` whose weights cannot fit, before torch allocates.
 
         A lower bound: one MLP through the hidden layers (each layer's weights from the
-        one before, at least one input and one output), held four times in training
-        (weights, gradients, Adam's two moments) in float32.
+        one before, at least one input and one output), with each weight's training
+        state (28 bytes: see ``_TRAINING_BYTES_PER_WEIGHT``). The built network is
+        counted whole by :meth:`_check_training_memory`.
         """
         sizes = self._hidden_sizes()
         weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + 2 * sum(sizes)
@@ -321,6 +326,26 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             return
         check_memory(_TRAINING_BYTES_PER_WEIGHT * weights,
                      f"training with hidden_layer_sizes={self.hidden_layer_sizes!r}",
+                     "use fewer or narrower hidden layers.", device=device)
+
+    def _check_training_memory(self, device):
+        """Refuse to train a built network whose training state cannot fit.
+
+        :meth:`_check_network_memory` counted one MLP before the network was built; the
+        network holds all of the model's (an encoder and a decoder, a generator and a
+        critic): estimated from that alone, a VAE with ``hidden_layer_sizes=(2048,
+        2048)`` was 64 MiB, where its fit peaked at 251 MiB. On the CPU, the weights are
+        already allocated, and counted out.
+        """
+        n_bytes = sum(param.numel() * param.element_size()
+                      for param in self.network_.parameters())
+        per_weight = _TRAINING_BYTES_PER_WEIGHT / 4  # per float32 byte
+        held = 0 if getattr(device, "type", "cpu") == "cuda" else 1
+        if n_bytes * per_weight < UNCHECKED_BYTES:
+            return
+        check_memory(n_bytes * (per_weight - held),
+                     f"training {type(self).__name__}'s network ({n_bytes // 4:,} float32 "
+                     f"weights, hidden_layer_sizes={self.hidden_layer_sizes!r})",
                      "use fewer or narrower hidden layers.", device=device)
 
     def _fit_device(self):
@@ -601,25 +626,87 @@ def _callbacks_kept_on_failure(estimator):
     for callback in estimator.callbacks or []:
         if isinstance(callback, Callback) and all(callback is not c for c in callbacks):
             callbacks.append(callback)
-    saved = [(callback, dict(vars(callback))) for callback in callbacks
+    # Objects a callback holds are kept by reference; the contents of its own lists,
+    # dicts, sets and arrays are copied too, as it may edit them in place.
+    memo = {id(item): item for item in (estimator, *callbacks)}
+    saved = [(callback, *_saved_state(callback, memo)) for callback in callbacks
              if hasattr(callback, "__dict__")]
     done = []  # the callbacks told of a fit that succeeded: their state is this fit's
+    # A Checkpoint moves its files in, then keeps the last fit's aside until every
+    # callback has ended: one that fails then puts them back.
+    staged = [callback for callback in callbacks if _ends_in_two_steps(callback)]
     try:
         yield
         for callback in callbacks:
-            callback.on_fit_end(estimator, True)
+            if any(callback is c for c in staged):
+                callback._stage_fit_end()
+            else:
+                callback.on_fit_end(estimator, True)
+                done.append(callback)
+        for callback in staged:
+            callback._commit_fit_end(True)
             done.append(callback)
     except BaseException:
         for callback in callbacks:
             if all(callback is not c for c in done):
                 # Every callback is told, even after one of them failed to clean up.
                 with contextlib.suppress(Exception):
-                    callback.on_fit_end(estimator, False)
-        for callback, state in saved:
+                    if any(callback is c for c in staged):
+                        callback._commit_fit_end(False)
+                    else:
+                        callback.on_fit_end(estimator, False)
+        for callback, state, contents in saved:
             if all(callback is not c for c in done):
                 vars(callback).clear()
                 vars(callback).update(state)
+                for name, content in contents.items():
+                    _refill(state[name], content)
         raise
+
+
+def _ends_in_two_steps(callback):
+    """Whether a callback is a Checkpoint whose end of fit is the package's own (moving
+    its files in, then forgetting the last fit's once every callback has ended)."""
+    return (isinstance(callback, Checkpoint)
+            and type(callback).on_fit_end is Checkpoint.on_fit_end)
+
+
+#: The package's callbacks, which give their attributes new objects at each fit and
+#: never edit the objects of a fit before: theirs need no copy (a subclass's may).
+_STATE_REPLACED = (EarlyStopping, EpochLogger, LRScheduler, Checkpoint)
+#: What a callback may edit in place, whose contents are copied before a fit.
+_EDITABLE = (list, dict, set, bytearray, np.ndarray, torch.Tensor)
+
+
+def _saved_state(callback, memo):
+    """``(attributes, contents)``: a callback's attributes (the objects) and deep copies
+    of those it may edit in place, to put back if the fit fails."""
+    state = dict(vars(callback))
+    if type(callback) in _STATE_REPLACED:
+        return state, {}
+    contents = {}
+    for name, value in state.items():
+        if isinstance(value, _EDITABLE):
+            # Something that cannot be copied (a lock in a list) stays as it is.
+            with contextlib.suppress(Exception):
+                contents[name] = copy.deepcopy(value, memo)
+    return state, contents
+
+
+def _refill(target, content):
+    """Give ``target`` (a list, dict, set, array or tensor) ``content``'s contents, in
+    place: the callback and whoever else holds ``target`` see it as before the fit."""
+    if isinstance(target, (list, bytearray)):
+        target[:] = content
+    elif isinstance(target, (dict, set)):
+        target.clear()
+        target.update(content)
+    elif target.shape == content.shape:  # an array or tensor resized is left as it is
+        if isinstance(target, torch.Tensor):
+            with torch.no_grad():
+                target.copy_(content)
+        elif target.flags.writeable:
+            np.copyto(target, content)
 
 
 def _plain(value):

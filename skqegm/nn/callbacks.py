@@ -15,7 +15,9 @@ epoch's network, or every k-th) are given there.
 
 import contextlib
 import copy
+import hashlib
 import inspect
+import io
 import logging
 import math
 import numbers
@@ -37,8 +39,10 @@ class Callback:
     Subclass it and override the hooks you need. The same instance may serve several
     fits, so reset its state in :meth:`on_train_begin`, by assigning new objects to its
     attributes: a callback is part of the estimator's state, so when a fit raises or is
-    interrupted, its attributes are put back as they were before the fit (the objects
-    they held, so an object edited in place stays edited). The estimator is complete only
+    interrupted, its attributes are put back as they were before the fit: the objects
+    they held, and the contents of those that are lists, dicts, sets, numpy arrays or
+    tensors, which are copied before each fit (other objects edited in place stay
+    edited; the package's own callbacks need no copy). The estimator is complete only
     once ``fit`` returns: a hook cannot pickle or copy it (a ``RuntimeError``); to keep
     an epoch's weights, use :class:`Checkpoint` (or copy
     ``estimator.network_.state_dict()``). Parameters are not meant to change during a
@@ -453,7 +457,12 @@ class Checkpoint(Callback):
     into a hidden folder of it and moves its files into place only once it has
     succeeded, removing the last fit's ``best.pt`` and ``epoch_*.pt`` that it did not
     rewrite; a fit that raises or is interrupted leaves the directory as it was (and
-    the Checkpoint's attributes, as every callback's). One fit at a time writes to a
+    the Checkpoint's attributes, as every callback's). The move is all or nothing: one
+    that fails half-way (a disk full) is undone, and the fit raises (the last fit's
+    files stay aside until every callback of the fit has ended, so that the fit failing
+    there, another Checkpoint's move say, puts them back too); if the undoing
+    fails too, the last fit's files wait in a hidden folder of the directory, which the
+    next fit with it, or :meth:`state_dict`, moves back. One fit at a time writes to a
     directory: a second, in another thread or process, or a second Checkpoint of the
     same fit, is refused. The lock (a file ``.checkpoint.lock``) is released however
     the fit ends, by the system if its process dies.
@@ -470,9 +479,10 @@ class Checkpoint(Callback):
     directory : str, path-like or None, default=None
         Where the files are written (created if missing); ``None`` keeps the networks in
         memory. A directory that cannot be written to is refused before the first epoch.
-        Fits one after another replace each other's files; fits at the same time (a
-        search's candidates with ``n_jobs > 1``) are refused: keep the networks in
-        memory there.
+        Fits one after another replace each other's files (a Checkpoint whose files a
+        later fit replaced refuses to read them: :meth:`state_dict` raises); fits at
+        the same time (a search's candidates with ``n_jobs > 1``) are refused: keep the
+        networks in memory there.
     every : int or None, default=None
         Keep the network of every ``every``-th epoch, >= 1; ``None`` keeps the best one.
         In memory, the copies needed for ``max_epochs`` are estimated first and refused
@@ -542,11 +552,13 @@ class Checkpoint(Callback):
         self.best_score_, self.best_epoch_ = -np.inf, None
         self.epochs_ = []
         self.paths_ = None if self.directory is None else []
-        self._states, self._n_epochs = {}, 0
+        # The SHA-256 of each file written, by name: a later fit may write over it.
+        self._states, self._n_epochs, self._digests = {}, 0, {}
         if self.directory is not None:
             # Taken last: nothing above raises once the directory is held. The files of
             # the fit wait in a hidden folder until on_fit_end moves them in.
             self._lock = _lock_directory(directory)
+            _recover(directory)
             self._staging = tempfile.mkdtemp(dir=directory, prefix=_STAGING_PREFIX)
 
     def on_epoch_end(self, estimator, epoch):
@@ -570,14 +582,37 @@ class Checkpoint(Callback):
             estimator.network_.load_state_dict(self.state_dict())
 
     def on_fit_end(self, estimator, succeeded):
-        staging, lock = getattr(self, "_staging", None), getattr(self, "_lock", None)
+        keep = False
         try:
-            if staging is not None and succeeded:
-                _move_in(staging, [os.path.basename(path) for path in self.paths_])
+            if succeeded:
+                self._stage_fit_end()
+                keep = True
+        finally:
+            self._commit_fit_end(keep)
+
+    # The end of a fit in two steps, for a fit with several callbacks: the files move in
+    # (_stage_fit_end) once the fit has succeeded, and the last fit's, set aside, are
+    # removed (_commit_fit_end(True)) once every callback has ended too, or put back
+    # (_commit_fit_end(False)) if one failed to: the directory never holds the files of
+    # a fit that raised. on_fit_end does both.
+    def _stage_fit_end(self):
+        staging = getattr(self, "_staging", None)
+        if staging is not None:
+            names = [os.path.basename(path) for path in self.paths_]
+            self._aside = (_move_in(staging, names), names)
+
+    def _commit_fit_end(self, keep):
+        staging, lock = getattr(self, "_staging", None), getattr(self, "_lock", None)
+        moved = getattr(self, "_aside", None)
+        try:
+            if moved is not None and keep:
+                _forget_aside(moved[0], staging)
+            elif moved is not None:
+                _undo_move(staging, *moved)
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-            self._staging = self._lock = None
+            self._staging = self._lock = self._aside = None
             if lock is not None:
                 _unlock_directory(lock)
 
@@ -627,7 +662,12 @@ class Checkpoint(Callback):
                              f"epoch={epoch!r}.")
         if self.paths_ is not None:
             path = self._file(self.paths_[kept.index(epoch)])
-            return torch.load(path, map_location="cpu", weights_only=True)
+            if getattr(self, "_staging", None) is None:  # not during the fit
+                _recovered(os.path.dirname(path))
+            with open(path, "rb") as handle:
+                data = handle.read()
+            self._check_digest(path, data)
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         return {name: torch.from_numpy(array.copy())
                 for name, array in self._states[epoch].items()}
 
@@ -645,8 +685,26 @@ class Checkpoint(Callback):
         # this one succeeds), written beside and renamed: never half a file.
         partial = os.path.join(self._staging, filename + ".part")
         torch.save(state, partial)
+        with open(partial, "rb") as handle:
+            self._digests[filename] = hashlib.sha256(handle.read()).hexdigest()
         os.replace(partial, os.path.join(self._staging, filename))
         self.paths_.append(os.path.join(os.path.dirname(self._staging), filename))
+
+    def _check_digest(self, path, data):
+        """Refuse a file that no longer holds the network this Checkpoint wrote there.
+
+        Fits one after another replace the files of a directory: the Checkpoints of
+        ``cross_validate(..., return_estimator=True)``'s folds (copies of one, sharing
+        its directory) all returned the last fold's networks. A Checkpoint saved before
+        its files had digests reads them unchecked."""
+        digest = vars(self).get("_digests", {}).get(os.path.basename(path))
+        if digest is not None and hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(
+                f"{path!r} no longer holds the network this Checkpoint kept: a later fit "
+                "wrote over it (another fit given this directory, or a copy of this "
+                "Checkpoint: clone, GridSearchCV, cross_validate and walk_forward fit "
+                "copies, which share its directory). Give each fit its own directory, "
+                "or directory=None to keep the networks in memory.")
 
     def _file(self, path):
         """Where the file of ``path`` (one of ``paths_``) is now: in the fit's hidden
@@ -682,24 +740,111 @@ def _check_writable(directory):
 _CHECKPOINT_FILE = re.compile(r"best\.pt|epoch_\d+\.pt")
 #: The hidden folder a fit writes into until it succeeds.
 _STAGING_PREFIX = ".pending-"
+#: The hidden folder the last fit's files are moved into while a fit's move in, and the
+#: mark it holds once they all are (see _move_in).
+_ASIDE_PREFIX = ".previous-"
+_ASIDE_DONE = ".moved-aside"
 _LOCK_NAME = ".checkpoint.lock"
 
 
 def _move_in(staging, filenames):
-    """Move a successful fit's files from ``staging`` into its directory, and remove the
-    files of earlier fits that it did not rewrite (the directory's lock is held)."""
+    """Move the fit's files from ``staging`` into its directory, in place of the last
+    fit's, which are moved aside into a hidden folder, returned: all of them or none
+    (the directory's lock is held).
+
+    :func:`_forget_aside` then removes the folder, or :func:`_undo_move` puts the last
+    fit's files back. A move that fails (a disk full, a file held open on Windows) is
+    undone here, and raises: a move half-way left the failed fit's files beside the
+    last fit's, which its Checkpoint, put back, then read as its own. If the undoing
+    fails too, or the process dies, the folder stays, and whoever next takes the lock
+    (a fit, or :meth:`Checkpoint.state_dict`) finishes the undoing (:func:`_recover`).
+    """
     directory = os.path.dirname(staging)
-    for filename in filenames:
-        os.replace(os.path.join(staging, filename), os.path.join(directory, filename))
-    kept = set(filenames)
+    aside = tempfile.mkdtemp(dir=directory, prefix=_ASIDE_PREFIX)
+    moved_in = []
+    try:
+        for name in os.listdir(directory):
+            if _CHECKPOINT_FILE.fullmatch(name):
+                os.replace(os.path.join(directory, name), os.path.join(aside, name))
+        # From here on, the directory's files are the fit's (see _recover).
+        open(os.path.join(aside, _ASIDE_DONE), "w").close()
+        for name in filenames:
+            os.replace(os.path.join(staging, name), os.path.join(directory, name))
+            moved_in.append(name)
+    except BaseException as error:
+        _undo_move(staging, aside, moved_in)
+        error.add_note(f"Checkpoint could not move the fit's files into {directory!r}; "
+                       "the directory keeps the files of the last fit that succeeded.")
+        raise
+    return aside
+
+
+def _undo_move(staging, aside, moved_in):
+    """Move the files ``moved_in`` back into ``staging``, and the last fit's back from
+    ``aside``; if that fails, say where they wait (the next holder of the lock puts
+    them back)."""
+    directory = os.path.dirname(aside)
+    try:
+        for name in reversed(moved_in):
+            os.replace(os.path.join(directory, name), os.path.join(staging, name))
+        _put_back(aside)
+    except BaseException as undoing:
+        undoing.add_note(f"Checkpoint could not move the fit's files into {directory!r}; "
+                         f"the files of the last fit that succeeded wait in {aside!r}: "
+                         "the next fit with this directory, or the Checkpoint's "
+                         "state_dict, puts them back.")
+        raise
+
+
+def _forget_aside(aside, staging):
+    """Remove the last fit's files, set aside, once the fit's are in for good, and the
+    hidden folders of fits whose process died."""
+    shutil.rmtree(aside, ignore_errors=True)
+    directory = os.path.dirname(aside)
     for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if _CHECKPOINT_FILE.fullmatch(name) and name not in kept:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
-        elif name.startswith(_STAGING_PREFIX) and path != staging:
+        if name.startswith(_STAGING_PREFIX) and os.path.join(directory, name) != staging:
             # Left by a fit whose process died: no live fit holds the directory but this.
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+
+
+def _put_back(aside):
+    """Move the last fit's files from ``aside`` back into its directory, and remove it.
+    The mark goes first: from then on, the directory's files are the last fit's."""
+    directory = os.path.dirname(aside)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(aside, _ASIDE_DONE))
+    for name in os.listdir(aside):
+        os.replace(os.path.join(aside, name), os.path.join(directory, name))
+    os.rmdir(aside)
+
+
+def _recover(directory):
+    """Finish undoing a move of files that failed half-way (:func:`_move_in`), which left
+    the last fit's files aside: with the mark, the directory's files are the failed
+    fit's and go; without it, they are the last fit's too. The lock is held."""
+    for name in sorted(os.listdir(directory)):
+        aside = os.path.join(directory, name)
+        if not (name.startswith(_ASIDE_PREFIX) and os.path.isdir(aside)):
+            continue
+        if os.path.exists(os.path.join(aside, _ASIDE_DONE)):
+            for other in os.listdir(directory):
+                if _CHECKPOINT_FILE.fullmatch(other):
+                    os.remove(os.path.join(directory, other))
+        _put_back(aside)
+        logger.warning("Checkpoint: put back the files of the last fit that succeeded in "
+                       "%r, which a failed move of files had left aside.", directory)
+
+
+def _recovered(directory):
+    """Undo what a failed move of files left half-done in ``directory``, if anything,
+    under its lock: the files there are then the last successful fit's."""
+    with contextlib.suppress(FileNotFoundError):  # torch.load says the file is missing
+        if any(name.startswith(_ASIDE_PREFIX) for name in os.listdir(directory)):
+            lock = _lock_directory(directory)
+            try:
+                _recover(directory)
+            finally:
+                _unlock_directory(lock)
 
 
 def _lock_directory(directory):

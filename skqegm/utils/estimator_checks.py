@@ -106,6 +106,7 @@ def check_sampler_sample_shape(name, sampler):
     X = fitted.sample(7, random_state=0)
     assert isinstance(X, np.ndarray), f"{name}.sample returned {type(X).__name__}, not ndarray"
     assert X.shape == (7, 2), f"{name}.sample(7) has shape {X.shape}, expected (7, 2)"
+    assert X.dtype.kind == "f", f"{name}.sample returned dtype {X.dtype}, not a float dtype"
     assert np.all(np.isfinite(X)), f"{name}.sample returned non-finite values"
     assert fitted.sample().shape == (1, 2), f"{name}.sample() must return one row"
 
@@ -331,6 +332,7 @@ def check_sampler_score(name, sampler):
     """
     if not hasattr(sampler, "score_samples"):
         return
+    assert hasattr(sampler, "score"), f"{name} has score_samples but no score"
     fitted = _fitted(sampler)
     X = _data()
     log_density = fitted.score_samples(X)
