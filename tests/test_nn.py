@@ -1105,38 +1105,3 @@ def test_a_checkpoint_whose_files_a_later_fit_replaced_refuses_to_read_them(tmp_
     for name, data in saved.items():
         (tmp_path / "every" / name).write_bytes(data)
     assert _states_equal(every.state_dict(2), model.network_.state_dict())
-
-
-class _FailingMoveInto:
-    """``os.replace`` that fails (disk full) moving a fit's file into ``directory``."""
-
-    def __init__(self, directory):
-        self.directory, self.real = str(directory), os.replace
-
-    def __call__(self, source, destination):
-        if (os.path.basename(os.path.dirname(os.fspath(source))).startswith(".pending-")
-                and os.path.dirname(os.fspath(destination)) == self.directory):
-            raise OSError(28, "No space left on device")
-        return self.real(source, destination)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_a_checkpoint_failing_to_move_its_files_leaves_the_others_files_as_they_were(
-        tmp_path, monkeypatch):
-    # The first Checkpoint had moved its files in when the second's move failed: the fit
-    # raised, the model was the last fit's, but the first directory (and Checkpoint)
-    # held the failed fit's networks.
-    first, second = Checkpoint(tmp_path / "a", every=1), Checkpoint(tmp_path / "b")
-    model = VAESampler(max_epochs=3, early_stopping=False, callbacks=[first, second],
-                       **FAST).fit(X_MIX[:200])
-    files = {name: _files(tmp_path / name) for name in ("a", "b")}
-    states = {epoch: first.state_dict(epoch) for epoch in (1, 2, 3)}
-    network = copy.deepcopy(model.network_.state_dict())
-    monkeypatch.setattr(os, "replace", _FailingMoveInto(tmp_path / "b"))
-    with pytest.raises(OSError, match="No space left"):
-        model.set_params(max_epochs=2).fit(X_MIX[200:400])
-    monkeypatch.undo()
-    assert {name: _files(tmp_path / name) for name in ("a", "b")} == files
-    assert first.epochs_ == [1, 2, 3]
-    assert all(_states_equal(first.state_dict(e), states[e]) for e in (1, 2, 3))
-    assert _states_equal(model.network_.state_dict(), network)

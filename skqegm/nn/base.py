@@ -632,29 +632,17 @@ def _callbacks_kept_on_failure(estimator):
     saved = [(callback, *_saved_state(callback, memo)) for callback in callbacks
              if hasattr(callback, "__dict__")]
     done = []  # the callbacks told of a fit that succeeded: their state is this fit's
-    # A Checkpoint moves its files in, then keeps the last fit's aside until every
-    # callback has ended: one that fails then puts them back.
-    staged = [callback for callback in callbacks if _ends_in_two_steps(callback)]
     try:
         yield
         for callback in callbacks:
-            if any(callback is c for c in staged):
-                callback._stage_fit_end()
-            else:
-                callback.on_fit_end(estimator, True)
-                done.append(callback)
-        for callback in staged:
-            callback._commit_fit_end(True)
+            callback.on_fit_end(estimator, True)
             done.append(callback)
     except BaseException:
         for callback in callbacks:
             if all(callback is not c for c in done):
                 # Every callback is told, even after one of them failed to clean up.
                 with contextlib.suppress(Exception):
-                    if any(callback is c for c in staged):
-                        callback._commit_fit_end(False)
-                    else:
-                        callback.on_fit_end(estimator, False)
+                    callback.on_fit_end(estimator, False)
         for callback, state, contents in saved:
             if all(callback is not c for c in done):
                 vars(callback).clear()
@@ -662,13 +650,6 @@ def _callbacks_kept_on_failure(estimator):
                 for name, content in contents.items():
                     _refill(state[name], content)
         raise
-
-
-def _ends_in_two_steps(callback):
-    """Whether a callback is a Checkpoint whose end of fit is the package's own (moving
-    its files in, then forgetting the last fit's once every callback has ended)."""
-    return (isinstance(callback, Checkpoint)
-            and type(callback).on_fit_end is Checkpoint.on_fit_end)
 
 
 #: The package's callbacks, which give their attributes new objects at each fit and

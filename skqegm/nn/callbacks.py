@@ -458,9 +458,7 @@ class Checkpoint(Callback):
     succeeded, removing the last fit's ``best.pt`` and ``epoch_*.pt`` that it did not
     rewrite; a fit that raises or is interrupted leaves the directory as it was (and
     the Checkpoint's attributes, as every callback's). The move is all or nothing: one
-    that fails half-way (a disk full) is undone, and the fit raises (the last fit's
-    files stay aside until every callback of the fit has ended, so that the fit failing
-    there, another Checkpoint's move say, puts them back too); if the undoing
+    that fails half-way (a disk full) is undone, and the fit raises; if the undoing
     fails too, the last fit's files wait in a hidden folder of the directory, which the
     next fit with it, or :meth:`state_dict`, moves back. One fit at a time writes to a
     directory: a second, in another thread or process, or a second Checkpoint of the
@@ -582,37 +580,14 @@ class Checkpoint(Callback):
             estimator.network_.load_state_dict(self.state_dict())
 
     def on_fit_end(self, estimator, succeeded):
-        keep = False
-        try:
-            if succeeded:
-                self._stage_fit_end()
-                keep = True
-        finally:
-            self._commit_fit_end(keep)
-
-    # The end of a fit in two steps, for a fit with several callbacks: the files move in
-    # (_stage_fit_end) once the fit has succeeded, and the last fit's, set aside, are
-    # removed (_commit_fit_end(True)) once every callback has ended too, or put back
-    # (_commit_fit_end(False)) if one failed to: the directory never holds the files of
-    # a fit that raised. on_fit_end does both.
-    def _stage_fit_end(self):
-        staging = getattr(self, "_staging", None)
-        if staging is not None:
-            names = [os.path.basename(path) for path in self.paths_]
-            self._aside = (_move_in(staging, names), names)
-
-    def _commit_fit_end(self, keep):
         staging, lock = getattr(self, "_staging", None), getattr(self, "_lock", None)
-        moved = getattr(self, "_aside", None)
         try:
-            if moved is not None and keep:
-                _forget_aside(moved[0], staging)
-            elif moved is not None:
-                _undo_move(staging, *moved)
+            if staging is not None and succeeded:
+                _move_in(staging, [os.path.basename(path) for path in self.paths_])
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
-            self._staging = self._lock = self._aside = None
+            self._staging = self._lock = None
             if lock is not None:
                 _unlock_directory(lock)
 
@@ -748,16 +723,16 @@ _LOCK_NAME = ".checkpoint.lock"
 
 
 def _move_in(staging, filenames):
-    """Move the fit's files from ``staging`` into its directory, in place of the last
-    fit's, which are moved aside into a hidden folder, returned: all of them or none
-    (the directory's lock is held).
+    """Replace the files of the last fit in ``staging``'s directory by the fit's, in
+    ``staging``: all of them or none (the directory's lock is held).
 
-    :func:`_forget_aside` then removes the folder, or :func:`_undo_move` puts the last
-    fit's files back. A move that fails (a disk full, a file held open on Windows) is
-    undone here, and raises: a move half-way left the failed fit's files beside the
-    last fit's, which its Checkpoint, put back, then read as its own. If the undoing
-    fails too, or the process dies, the folder stays, and whoever next takes the lock
-    (a fit, or :meth:`Checkpoint.state_dict`) finishes the undoing (:func:`_recover`).
+    The last fit's files are moved aside into a hidden folder, the fit's moved in, then
+    the folder is removed. A move that fails (a disk full, a file held open on Windows)
+    undoes those before it and raises: a move half-way left the failed fit's files
+    beside the last fit's, which its Checkpoint, put back, then read as its own. If the
+    undoing fails too, or the process dies, the folder stays, and whoever next takes
+    the lock (a fit, or :meth:`Checkpoint.state_dict`) finishes the undoing
+    (:func:`_recover`).
     """
     directory = os.path.dirname(staging)
     aside = tempfile.mkdtemp(dir=directory, prefix=_ASIDE_PREFIX)
@@ -772,35 +747,20 @@ def _move_in(staging, filenames):
             os.replace(os.path.join(staging, name), os.path.join(directory, name))
             moved_in.append(name)
     except BaseException as error:
-        _undo_move(staging, aside, moved_in)
-        error.add_note(f"Checkpoint could not move the fit's files into {directory!r}; "
-                       "the directory keeps the files of the last fit that succeeded.")
+        note = f"Checkpoint could not move the fit's files into {directory!r}; "
+        try:
+            for name in reversed(moved_in):
+                os.replace(os.path.join(directory, name), os.path.join(staging, name))
+            _put_back(aside)
+        except BaseException as undoing:
+            undoing.add_note(note + "the files of the last fit that succeeded wait in "
+                             f"{aside!r}: the next fit with this directory, or the "
+                             "Checkpoint's state_dict, puts them back.")
+            raise
+        error.add_note(note + "the directory keeps the files of the last fit that "
+                       "succeeded.")
         raise
-    return aside
-
-
-def _undo_move(staging, aside, moved_in):
-    """Move the files ``moved_in`` back into ``staging``, and the last fit's back from
-    ``aside``; if that fails, say where they wait (the next holder of the lock puts
-    them back)."""
-    directory = os.path.dirname(aside)
-    try:
-        for name in reversed(moved_in):
-            os.replace(os.path.join(directory, name), os.path.join(staging, name))
-        _put_back(aside)
-    except BaseException as undoing:
-        undoing.add_note(f"Checkpoint could not move the fit's files into {directory!r}; "
-                         f"the files of the last fit that succeeded wait in {aside!r}: "
-                         "the next fit with this directory, or the Checkpoint's "
-                         "state_dict, puts them back.")
-        raise
-
-
-def _forget_aside(aside, staging):
-    """Remove the last fit's files, set aside, once the fit's are in for good, and the
-    hidden folders of fits whose process died."""
     shutil.rmtree(aside, ignore_errors=True)
-    directory = os.path.dirname(aside)
     for name in os.listdir(directory):
         if name.startswith(_STAGING_PREFIX) and os.path.join(directory, name) != staging:
             # Left by a fit whose process died: no live fit holds the directory but this.
