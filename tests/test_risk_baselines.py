@@ -428,3 +428,23 @@ def test_rows_far_beyond_the_training_scale_are_refused(sp500):
     with pytest.raises(ValueError, match="predict_volatility: .* cannot be computed"):
         model.sample_y(rows, n_draws=3, random_state=0)
     assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))
+
+
+def test_historical_es_counts_ties_at_the_quantile_only_as_far_as_needed():
+    # 5 losses of 1% in 250 returns, the rest 0: the 97.5% quantile is 0, and the ES was
+    # the mean of every return at or below it, 0.02% (36x below the worst 2.5%'s 0.8%).
+    r = np.zeros(300)
+    r[[100, 120, 150, 200, 240]] = -0.01  # in every window
+    risk, _ = historical_simulation(r, first=251, levels=(0.975, 0.99), window=250)
+    n_tail = int(np.floor(0.025 * 249)) + 1  # 7: the returns at or below it without ties
+    np.testing.assert_allclose(risk[0.975][1], 0.05 / n_tail)
+    np.testing.assert_allclose(risk[0.99][1], 0.01)  # the 3 smallest: all losses
+    X, y = r[:-1, None], r[1:]
+    model = HistoricalSimulation(window=250).fit(X[:250], y[:250])
+    np.testing.assert_allclose(model.predict_es(X[250:], 0.975), risk[0.975][1])
+    # Without ties it is the mean of the returns at or below the quantile, as before.
+    t = np.random.default_rng(0).standard_t(3, size=260)
+    window = t[:250]
+    below = window[window <= np.quantile(window, 0.01)]
+    risk, _ = historical_simulation(t, first=250, levels=(0.99,), window=250)
+    assert risk[0.99][1][0] == pytest.approx(-below.mean(), rel=1e-12)

@@ -128,11 +128,18 @@ def empirical_tail(values, level, axis=-1):
     """VaR and ES (positive losses) of the empirical distribution of ``values``.
 
     The VaR is minus the ``1 - level`` quantile (linear interpolation, numpy's default),
-    the ES minus the mean of the values at or below it, along ``axis``.
+    the ES minus the mean of the ``m = floor((1 - level)(n - 1)) + 1`` smallest of the
+    ``n`` values along ``axis``: those at or below the quantile when none ties with it.
+    Counting them rather than comparing them with the quantile keeps ties at it out of
+    the tail: 5 losses of 1% among 250 returns, the rest 0, have a 97.5% quantile of 0,
+    and the mean of all the values at or below it, 0.02%, was the ES, where the 7
+    smallest give 0.71% (the worst 2.5% of the law, 0.8%).
     """
-    quantile = np.quantile(values, 1 - level, axis=axis, keepdims=True)
-    tail = np.where(values <= quantile, values, np.nan)
-    return -np.squeeze(quantile, axis=axis), -np.nanmean(tail, axis=axis)
+    values = np.moveaxis(values, axis, -1)
+    quantile = np.quantile(values, 1 - level, axis=-1)
+    n_tail = int(np.floor((values.shape[-1] - 1) * (1 - level))) + 1
+    tail = np.partition(values, n_tail - 1, axis=-1)[..., :n_tail]
+    return -quantile, -tail.mean(axis=-1)
 
 
 def residual_tail(std_resid, level):

@@ -63,7 +63,7 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
       ``ES = sigma phi(z_alpha) / alpha`` with ``alpha = 1 - level``;
     - ``method="fhs"``: filtered historical simulation (Hull and White 1998), the
       empirical quantile and tail mean of the standardised training returns
-      ``y_t / sigma_t``.
+      ``y_t / sigma_t`` (as :class:`HistoricalSimulation` computes them).
 
     ``X`` and ``y`` are those of :class:`GARCHRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,

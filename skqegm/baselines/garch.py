@@ -156,7 +156,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     - ``method="parametric"``: of the fitted law (closed forms, also for the skewed t);
     - ``method="fhs"``: filtered historical simulation (Barone-Adesi et al. 1999), the
       empirical quantile and tail mean of the standardised residuals
-      ``eps_t / sigma_t`` of the fit;
+      ``eps_t / sigma_t`` of the fit (as :class:`HistoricalSimulation` computes them);
     - ``method="evt"``: conditional EVT (McNeil and Frey 2000), the standardised residuals
       with a generalized Pareto law fitted by maximum likelihood to the excesses of their
       ``tail_fraction`` largest losses over the next largest (the threshold); beyond the

@@ -23,8 +23,10 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
 
     Each day ``t`` from ``first`` on is forecast from the empirical quantiles of
     ``returns[t - window:t]`` alone: its VaR at ``level`` is minus the ``1 - level``
-    quantile of the window, its ES minus the mean of the window's returns at or below that
-    quantile, and its 90% interval the window's 5% and 95% quantiles.
+    quantile of the window (linear interpolation), its ES minus the mean of the window's
+    ``floor((1 - level)(window - 1)) + 1`` smallest returns (those at or below that
+    quantile; returns tied with it count only as far as that number), and its 90%
+    interval the window's 5% and 95% quantiles.
 
     Parameters
     ----------
@@ -79,8 +81,10 @@ class HistoricalSimulation(BaseEstimator):
     ``predict_es`` API of :class:`~skqegm.TailRiskEstimator`, for
     :func:`~skqegm.model_selection.walk_forward` and the scorers. The forecast of a day
     is the empirical distribution of the ``window`` returns before it: its VaR minus the
-    ``1 - level`` quantile (linear interpolation), its ES minus the mean of the returns
-    at or below that quantile.
+    ``1 - level`` quantile (linear interpolation), its ES minus the mean of the
+    ``floor((1 - level)(window - 1)) + 1`` smallest returns (those at or below that
+    quantile; returns tied with it count only as far as that number, so that a run of
+    zero returns at the quantile does not dilute the tail).
 
     ``X`` and ``y`` are those of :class:`~skqegm.TailRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
