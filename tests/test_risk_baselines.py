@@ -448,3 +448,11 @@ def test_historical_es_counts_ties_at_the_quantile_only_as_far_as_needed():
     below = window[window <= np.quantile(window, 0.01)]
     risk, _ = historical_simulation(t, first=250, levels=(0.99,), window=250)
     assert risk[0.99][1][0] == pytest.approx(-below.mean(), rel=1e-12)
+
+
+def test_fit_warnings_point_at_the_callers_line(sp500):
+    # They pointed at scikit-learn's _fit_context wrapper (or skqegm's own decorator).
+    X, y = sp500
+    with pytest.warns(UserWarning) as record:
+        GARCHRiskEstimator().fit(X[:100] * 3, y[:100])
+    assert len(record) == 2 and {w.filename for w in record} == {__file__}

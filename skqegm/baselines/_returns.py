@@ -65,7 +65,7 @@ def _warn_if_not_lagged(estimator, X, y):
         f"rows), yet {type(estimator).__name__} forecasts by continuing the series "
         "from it. Pass X as make_lagged_features builds it, unscaled: a scaler before "
         "this model in a pipeline rescales that column too.",
-        UserWarning, stacklevel=4)
+        UserWarning, stacklevel=6)  # at the caller of fit, through its two decorators
     return False
 
 

@@ -297,7 +297,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         X, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
         if y.shape[0] < FEW_ROWS:
             warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
-                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=3)
+                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=4)
         # The spread of y scaled by a power of two (exact), so that the squares neither
         # overflow nor underflow: returns of 1e160 gave NaN forecasts, returns of 1e-160
         # were refused as constant.
@@ -321,12 +321,12 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
             result = model.fit(disp="off")
         for warning in caught:
             if warning.category.__name__ != "ConvergenceWarning":
-                warnings.warn(warning.message, warning.category, stacklevel=3)
+                warnings.warn(warning.message, warning.category, stacklevel=4)
         self.converged_ = result.convergence_flag == 0
         if not self.converged_:
             warnings.warn(f"GARCHRiskEstimator: arch's optimiser did not converge "
                           f"(flag {result.convergence_flag}); the estimates may be off.",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=4)
         self._set_params(dict(result.params))
         self.loglikelihood_ = float(result.loglikelihood)
         volatility = np.asarray(result.conditional_volatility, dtype=np.float64)
@@ -351,7 +351,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         if self.gpd_shape_ >= 1:
             warnings.warn(f"GARCHRiskEstimator: the generalized Pareto shape of the residual "
                           f"losses is {self.gpd_shape_:.3g} >= 1, so the tail has no mean and "
-                          "predict_es returns inf.", UserWarning, stacklevel=4)
+                          "predict_es returns inf.", UserWarning, stacklevel=5)
 
     def _set_params(self, params):
         scale = self._scale

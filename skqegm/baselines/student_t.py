@@ -87,6 +87,23 @@ def _best_df(delta, n_features, log_det):
     return float(np.exp(result.x))
 
 
+def _warn_degenerate(X):
+    """Warn that the fit stopped at the lower bound of the degrees of freedom, naming the
+    most repeated row: on data with an atom the likelihood has no maximum, and the fit
+    collapses onto the atom (measured: 35% of 2,000 normal draws set to 0 gave
+    ``df_ = 0.2`` and a scale of 9e-4, whose draws' 99% quantile of ``|x|`` was 2.6e6
+    where the data's is 2.6; 30% gave ``df_ = 2.7``)."""
+    rows, counts = np.unique(X, axis=0, return_counts=True)
+    share = counts.max() / X.shape[0]
+    warnings.warn(
+        f"StudentTSampler: the degrees of freedom reached their lower bound "
+        f"{DF_BOUNDS[0]} (DF_BOUNDS), where the likelihood has no maximum: the fitted law "
+        "collapses onto a repeated value and its draws reach far beyond the data. "
+        f"{share:.0%} of the rows of X equal {rows[np.argmax(counts)].tolist()}; model "
+        "such an atom apart from the continuous part (or drop it) before fitting a "
+        "Student-t.", UserWarning, stacklevel=5)  # at the caller of fit
+
+
 class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     """Multivariate Student-t distribution ``t_nu(location, scatter)`` fitted by maximum
     likelihood.
@@ -201,11 +218,13 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         if not self.converged_:
             warnings.warn(f"StudentTSampler did not converge in max_iter={self.max_iter} "
                           "iterations; raise max_iter or tol.", ConvergenceWarning,
-                          stacklevel=3)  # at the caller of fit, through _fit_context
+                          stacklevel=4)  # at the caller of fit, through _fit_context
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df
         self._chol = _scatter_factor(self.scatter_, self.reg_covar)
+        if df <= DF_BOUNDS[0] * (1 + 1e-3):
+            _warn_degenerate(X)
         return self
 
     def score_samples(self, X):
