@@ -456,3 +456,22 @@ def test_fit_warnings_point_at_the_callers_line(sp500):
     with pytest.warns(UserWarning) as record:
         GARCHRiskEstimator().fit(X[:100] * 3, y[:100])
     assert len(record) == 2 and {w.filename for w in record} == {__file__}
+
+
+@pytest.mark.parametrize("model, change", [
+    (GARCHRiskEstimator(), dict(dist="normal")),      # the normal quantile on a t fit
+    (GARCHRiskEstimator(), dict(dist="skewt")),       # TypeError in _skewt_tail
+    (GARCHRiskEstimator(), dict(method="evt")),       # AttributeError: no _loss_tail
+    (EWMARiskEstimator(), dict(decay=0.8)),           # the new decay from the old state
+    (HistoricalSimulation(), dict(window=100)),       # 728 forecasts for 578 rows
+    (HistoricalSimulation(), dict(lag_column=1)),     # the windows of another column
+], ids=lambda v: str(v) if isinstance(v, dict) else type(v).__name__)
+def test_parameters_set_after_fit_wait_for_the_next_fit(sp500, model, change):
+    X, y = sp500
+    model.fit(X[:N_TRAIN], y[:N_TRAIN])
+    var, draws = model.predict_var(X[N_TRAIN:]), model.sample_y(X[N_TRAIN:], 5, random_state=0)
+    model.set_params(**change)
+    np.testing.assert_array_equal(model.predict_var(X[N_TRAIN:]), var)
+    np.testing.assert_array_equal(model.sample_y(X[N_TRAIN:], 5, random_state=0), draws)
+    refit = clone(model).fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert not np.array_equal(refit.predict_var(X[N_TRAIN:]), var)

@@ -27,6 +27,8 @@ from ..utils._validation import (
 def check_fit_data(estimator, X, y, min_rows):
     """``X, y`` validated (float64, finite), with ``lag_column`` inside ``X``."""
     check_not_strings(y, "y")
+    # The predictions read the parameters the model was fitted with, not those set since.
+    estimator._fit_params = estimator.get_params(deep=False)
     # The rows are the series in time order: newest first, the "past" of each forecast
     # would be its future.
     check_time_order(X, "X")
@@ -45,6 +47,14 @@ def check_fit_data(estimator, X, y, min_rows):
     # lagged return (warned above).
     estimator._last_return = float(y[-1]) if lagged else None
     return X, y
+
+
+def fitted_param(estimator, name):
+    """Parameter ``name`` as it was at fit: a prediction after ``set_params`` without a
+    refit mixed the two (``dist="normal"`` set on a Student-t fit gave the normal
+    quantile on the t fit's volatility; a new ``window`` gave historical simulation more
+    or fewer rows than ``X``). The current value for a model pickled before this."""
+    return getattr(estimator, "_fit_params", {}).get(name, getattr(estimator, name))
 
 
 def _warn_if_not_lagged(estimator, X, y):
@@ -82,14 +92,15 @@ def lagged_returns(estimator, X):
     """
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
-    lagged = X[:, estimator.lag_column]
+    column = fitted_param(estimator, "lag_column")
+    lagged = X[:, column]
     last = getattr(estimator, "_last_return", None)  # None: unchecked, or an old pickle
     if last is not None and lagged.shape[0] > 1 and not np.isclose(lagged[0], last,
                                                                    rtol=1e-6, atol=0.0):
         name = type(estimator).__name__
         warnings.warn(
             f"The prediction rows do not continue the training series of {name}: the "
-            f"lagged return of the first (X[0, {estimator.lag_column}] = {lagged[0]:.6g}) "
+            f"lagged return of the first (X[0, {column}] = {lagged[0]:.6g}) "
             f"is not the last training return ({last:.6g}). {name} forecasts by "
             "continuing the series from the end of its training rows (the state of its "
             "filter, or its window of past returns), so the first forecasts here start "
@@ -118,7 +129,8 @@ def check_forecast_finite(estimator, X, values, what):
     raise ValueError(
         f"{type(estimator).__name__}.{what}: {int(np.sum(bad))} of {np.size(values)} "
         "forecasts cannot be computed in float64 (they overflow). The lagged returns (column "
-        f"lag_column={estimator.lag_column} of X) reach {np.max(lagged):.3g}, against "
+        f"lag_column={fitted_param(estimator, 'lag_column')} of X) reach "
+        f"{np.max(lagged):.3g}, against "
         f"a largest training volatility of {trained:.3g} (conditional_volatility_): "
         "pass X in the units of the training returns, as make_lagged_features builds it."
     )

@@ -27,6 +27,7 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
+    fitted_param,
     lagged_returns,
     residual_tail,
 )
@@ -398,13 +399,14 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the
         standardised residuals drawn with replacement, for EVT their law with a Pareto tail."""
-        if self.method == "fhs":
+        method, dist = fitted_param(self, "method"), fitted_param(self, "dist")
+        if method == "fhs":
             return rng.choice(self.std_resid_, size=size)
-        if self.method == "evt":
+        if method == "evt":
             return draw_residuals(self._loss_tail, size, rng)
-        if self.dist == "normal":
+        if dist == "normal":
             return rng.standard_normal(size)
-        if self.dist == "t":
+        if dist == "t":
             (nu,) = self._shape
             return math.sqrt((nu - 2) / nu) * rng.standard_t(nu, size=size)
         from arch.univariate import SkewStudent
@@ -414,9 +416,9 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         return SkewStudent().ppf(uniforms.ravel(), list(self._shape)).reshape(size)
 
     def _standardized_tail(self, level):
-        alpha = 1.0 - level
-        if self.method == "fhs":
+        alpha, method = 1.0 - level, fitted_param(self, "method")
+        if method == "fhs":
             return residual_tail(self.std_resid_, level)
-        if self.method == "evt":
+        if method == "evt":
             return loss_tail_figures(self._loss_tail, alpha)
-        return standardized_tail(self.dist, self._shape, alpha)
+        return standardized_tail(fitted_param(self, "dist"), self._shape, alpha)

@@ -15,7 +15,7 @@ from ..utils._validation import (
     check_not_strings,
     check_random_state,
 )
-from ._returns import check_fit_data, empirical_tail, lagged_returns
+from ._returns import check_fit_data, empirical_tail, fitted_param, lagged_returns
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -160,7 +160,7 @@ class HistoricalSimulation(BaseEstimator):
 
     def _windows(self, X):
         series = np.concatenate([self.history_, lagged_returns(self, X)])
-        return np.lib.stride_tricks.sliding_window_view(series, self.window)
+        return np.lib.stride_tricks.sliding_window_view(series, fitted_param(self, "window"))
 
     def predict_var(self, X, level=0.99):
         """Value-at-risk at ``level``, a positive loss.
@@ -222,5 +222,5 @@ class HistoricalSimulation(BaseEstimator):
                      f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
         rng = check_random_state(random_state)
-        picks = rng.randint(self.window, size=(windows.shape[0], n_draws))
+        picks = rng.randint(windows.shape[1], size=(windows.shape[0], n_draws))
         return np.take_along_axis(windows, picks, axis=1)
