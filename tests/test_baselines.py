@@ -458,6 +458,19 @@ def test_diffusion_with_few_steps_warns_that_its_draws_are_too_narrow():
     assert not [w for w in caught if "too narrow" in str(w.message)]
 
 
+@pytest.mark.parametrize("model, change", [
+    (DiffusionSampler(n_steps=20), dict(n_steps=3)),  # the schedule of 3 steps, silently
+    (VAESampler(), dict(latent_dim=7)),               # torch: mat1 and mat2 shapes
+    (GANSampler(), dict(latent_dim=7)),
+], ids=["diffusion", "vae", "gan"])
+def test_deep_samplers_draw_from_the_fitted_network_after_set_params(model, change):
+    X, _ = make_tail_mixture(300, random_state=0)
+    model.set_params(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(X)
+    draws = model.sample(50, random_state=0)
+    model.set_params(**change)
+    np.testing.assert_array_equal(model.sample(50, random_state=0), draws)
+
+
 def test_gan_records_the_wasserstein_estimate_and_prints_progress(capsys):
     X, _ = make_tail_mixture(500, random_state=0)
     gan = GANSampler(hidden_layer_sizes=(8,), max_epochs=3, random_state=0, verbose=1).fit(X)
