@@ -475,3 +475,16 @@ def test_parameters_set_after_fit_wait_for_the_next_fit(sp500, model, change):
     np.testing.assert_array_equal(model.sample_y(X[N_TRAIN:], 5, random_state=0), draws)
     refit = clone(model).fit(X[:N_TRAIN], y[:N_TRAIN])
     assert not np.array_equal(refit.predict_var(X[N_TRAIN:]), var)
+
+
+def test_evt_tail_holds_floor_tail_fraction_n_exceedances(sp500):
+    # 0.29 * 100 is 28.999999999999996 in float64: int() kept 28 exceedances for 29.
+    X, y = sp500
+    with pytest.warns(UserWarning, match="fitted on 100 returns"):
+        model = GARCHRiskEstimator(method="evt", tail_fraction=0.29).fit(X[:100], y[:100])
+    losses = np.sort(-model.std_resid_)[::-1]
+    assert -model.tail_threshold_ == losses[29]
+    # and a loss quantile of exactly 0 is 0.0, not -0.0
+    zeros = np.r_[np.zeros(9), -0.01]
+    risk, _ = historical_simulation(np.r_[zeros, zeros], first=10, levels=(0.6,), window=10)
+    assert not np.signbit(risk[0.6][0]).any()

@@ -151,7 +151,7 @@ def empirical_tail(values, level, axis=-1):
     quantile = np.quantile(values, 1 - level, axis=-1)
     n_tail = int(np.floor((values.shape[-1] - 1) * (1 - level))) + 1
     tail = np.partition(values, n_tail - 1, axis=-1)[..., :n_tail]
-    return -quantile, -tail.mean(axis=-1)
+    return 0.0 - quantile, 0.0 - tail.mean(axis=-1)  # 0.0, never -0.0, for a zero quantile
 
 
 def residual_tail(std_resid, level):
