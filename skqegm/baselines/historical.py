@@ -84,7 +84,9 @@ class HistoricalSimulation(BaseEstimator):
     ``1 - level`` quantile (linear interpolation), its ES minus the mean of the
     ``floor((1 - level)(window - 1)) + 1`` smallest returns (those at or below that
     quantile; returns tied with it count only as far as that number, so that a run of
-    zero returns at the quantile does not dilute the tail).
+    zero returns at the quantile does not dilute the tail). Neither reaches beyond the
+    window's worst return: with at most ``1 / (1 - level)`` returns in the window
+    (100 at 99%) the VaR lies between its two worst returns and the ES is the worst.
 
     ``X`` and ``y`` are those of :class:`~skqegm.TailRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
