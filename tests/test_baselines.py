@@ -79,18 +79,23 @@ def test_student_t_very_heavy_tails_reach_scipys_maximum_likelihood(df):
     assert np.sqrt(model.scatter_[0, 0]) == pytest.approx(reference[2], rel=1e-3)
 
 
-def test_student_t_warns_when_it_collapses_onto_a_repeated_value():
-    # 35% of the rows 0: df_ stopped at its bound 0.2 with a scale of 9e-4, whose draws'
-    # 99% quantile of |x| was 2.6e6 (the data's 2.6), without a word.
+@pytest.mark.parametrize("share", [0.35, 0.6])
+def test_student_t_warns_when_it_collapses_onto_a_repeated_value(share):
+    # 35% of the rows 0: df_ 0.2 and a scale of 9e-4, whose draws' 99% quantile of |x|
+    # was 2.6e6 (the data's 2.6); 60%: df_ 0.22. Without a word.
     x = np.random.default_rng(0).normal(size=2000)
-    x[:700] = 0.0
-    with pytest.warns(UserWarning, match=r"lower bound 0.2 .* 35% of the rows of X equal "
-                                         r"\[0.0\]") as record:
-        StudentTSampler().fit(x.reshape(-1, 1))
-    assert record[0].filename == __file__  # at the caller of fit
+    x[:int(share * 2000)] = 0.0
+    with pytest.warns(UserWarning, match=rf"{share:.0%} of the rows of X equal \[0.0\]"
+                                         r".* no atom") as record:
+        model = StudentTSampler().fit(x.reshape(-1, 1))
+    assert model.df_ < 0.5 and record[0].filename == __file__  # at the caller of fit
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        StudentTSampler().fit(x[400:].reshape(-1, 1))  # 19% zeros: df_ 6.7
+        few = np.random.default_rng(0).normal(size=2000)
+        few[:300] = 0.0
+        StudentTSampler().fit(few.reshape(-1, 1))  # 15% zeros: df_ 9.3
+        # heavy tails without an atom: df_ 0.46
+        StudentTSampler().fit(stats.t.rvs(0.5, size=2000, random_state=0).reshape(-1, 1))
 
 
 def test_student_t_multivariate_density_and_optimality():
