@@ -122,6 +122,10 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     ``DF_BOUNDS``); every step increases the likelihood. With one feature it is the
     three-parameter Student-t of ``scipy.stats.t.fit``. The fit is deterministic.
 
+    A Student-t has no atom: on data with a value repeated in a large share of the rows
+    (a third of returns equal to 0, say) the likelihood peaks at a tiny scatter around
+    that value with ``df_`` far below 1, and ``fit`` warns, naming the value.
+
     Parameters
     ----------
     max_iter : int, default=500
