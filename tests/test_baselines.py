@@ -83,13 +83,12 @@ def test_student_t_warns_when_it_collapses_onto_a_repeated_value():
     # 35% of 2,000 normal draws set to 0: df_ 0.2 and a scale of 9e-4, whose draws' 99%
     # quantile of |x| was 2.6e6 (the data's 2.6), without a word. At 60% the deviation
     # is 0 and the ridge holds df_ at 0.22, above its bound.
-    for share in (0.5, 0.6):
-        x = np.random.default_rng(0).normal(size=500)
-        x[:int(share * 500)] = 0.0
-        with pytest.warns(UserWarning, match=rf"{share:.0%} of the rows of X equal "
-                                             r"\[0.0\].* no atom") as record:
-            model = StudentTSampler().fit(x.reshape(-1, 1))
-        assert model.df_ < 0.5 and record[0].filename == __file__  # at the caller of fit
+    x = np.random.default_rng(0).normal(size=500)
+    x[:300] = 0.0
+    with pytest.warns(UserWarning, match=r"60% of the rows of X equal \[0.0\].* no atom") \
+            as record:
+        model = StudentTSampler().fit(x.reshape(-1, 1))
+    assert model.df_ < 0.5 and record[0].filename == __file__  # at the caller of fit
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         x = np.random.default_rng(0).normal(size=500)
