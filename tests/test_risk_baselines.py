@@ -428,3 +428,63 @@ def test_rows_far_beyond_the_training_scale_are_refused(sp500):
     with pytest.raises(ValueError, match="predict_volatility: .* cannot be computed"):
         model.sample_y(rows, n_draws=3, random_state=0)
     assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))
+
+
+def test_historical_es_counts_ties_at_the_quantile_only_as_far_as_needed():
+    # 5 losses of 1% in 250 returns, the rest 0: the 97.5% quantile is 0, and the ES was
+    # the mean of every return at or below it, 0.02% (36x below the worst 2.5%'s 0.8%).
+    r = np.zeros(300)
+    r[[100, 120, 150, 200, 240]] = -0.01  # in every window
+    risk, _ = historical_simulation(r, first=251, levels=(0.975, 0.99), window=250)
+    n_tail = int(np.floor(0.025 * 249)) + 1  # 7: the returns at or below it without ties
+    np.testing.assert_allclose(risk[0.975][1], 0.05 / n_tail)
+    np.testing.assert_allclose(risk[0.99][1], 0.01)  # the 3 smallest: all losses
+    X, y = r[:-1, None], r[1:]
+    model = HistoricalSimulation(window=250).fit(X[:250], y[:250])
+    np.testing.assert_allclose(model.predict_es(X[250:], 0.975), risk[0.975][1])
+    # Without ties it is the mean of the returns at or below the quantile, as before.
+    t = np.random.default_rng(0).standard_t(3, size=260)
+    window = t[:250]
+    below = window[window <= np.quantile(window, 0.01)]
+    risk, _ = historical_simulation(t, first=250, levels=(0.99,), window=250)
+    assert risk[0.99][1][0] == pytest.approx(-below.mean(), rel=1e-12)
+
+
+def test_fit_warnings_point_at_the_callers_line(sp500):
+    # They pointed at scikit-learn's _fit_context wrapper (or skqegm's own decorator).
+    X, y = sp500
+    with pytest.warns(UserWarning) as record:
+        GARCHRiskEstimator().fit(X[:100] * 3, y[:100])
+    assert len(record) == 2 and {w.filename for w in record} == {__file__}
+
+
+@pytest.mark.parametrize("model, change", [
+    (GARCHRiskEstimator(), dict(dist="normal")),      # the normal quantile on a t fit
+    (GARCHRiskEstimator(), dict(dist="skewt")),       # TypeError in _skewt_tail
+    (GARCHRiskEstimator(), dict(method="evt")),       # AttributeError: no _loss_tail
+    (EWMARiskEstimator(), dict(decay=0.8)),           # the new decay from the old state
+    (HistoricalSimulation(), dict(window=100)),       # 728 forecasts for 578 rows
+    (HistoricalSimulation(), dict(lag_column=1)),     # the windows of another column
+], ids=lambda v: str(v) if isinstance(v, dict) else type(v).__name__)
+def test_parameters_set_after_fit_wait_for_the_next_fit(sp500, model, change):
+    X, y = sp500
+    model.fit(X[:N_TRAIN], y[:N_TRAIN])
+    var, draws = model.predict_var(X[N_TRAIN:]), model.sample_y(X[N_TRAIN:], 5, random_state=0)
+    model.set_params(**change)
+    np.testing.assert_array_equal(model.predict_var(X[N_TRAIN:]), var)
+    np.testing.assert_array_equal(model.sample_y(X[N_TRAIN:], 5, random_state=0), draws)
+    refit = clone(model).fit(X[:N_TRAIN], y[:N_TRAIN])
+    assert not np.array_equal(refit.predict_var(X[N_TRAIN:]), var)
+
+
+def test_evt_tail_holds_floor_tail_fraction_n_exceedances(sp500):
+    # 0.29 * 100 is 28.999999999999996 in float64: int() kept 28 exceedances for 29.
+    X, y = sp500
+    with pytest.warns(UserWarning, match="fitted on 100 returns"):
+        model = GARCHRiskEstimator(method="evt", tail_fraction=0.29).fit(X[:100], y[:100])
+    losses = np.sort(-model.std_resid_)[::-1]
+    assert -model.tail_threshold_ == losses[29]
+    # and a loss quantile of exactly 0 is 0.0, not -0.0
+    zeros = np.r_[np.zeros(9), -0.01]
+    risk, _ = historical_simulation(np.r_[zeros, zeros], first=10, levels=(0.6,), window=10)
+    assert not np.signbit(risk[0.6][0]).any()

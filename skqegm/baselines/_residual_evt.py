@@ -38,7 +38,9 @@ def fit_loss_tail(residuals, tail_fraction):
     residuals fall in the tail.
     """
     losses = np.sort(-np.asarray(residuals, dtype=np.float64))[::-1]
-    n_tail = int(tail_fraction * losses.shape[0])
+    # floor(tail_fraction * n), robust to the product's rounding: 0.29 * 100 is
+    # 28.999999999999996 in float64, and int() kept 28 exceedances for 29.
+    n_tail = math.floor(tail_fraction * losses.shape[0] + 1e-9)
     if n_tail < MIN_EXCEEDANCES:
         raise ValueError(
             f"method='evt' puts tail_fraction={tail_fraction} of the {losses.shape[0]} "

@@ -1,6 +1,7 @@
 """DiffusionSampler: a denoising diffusion probabilistic model (DDPM) for tabular data."""
 
 import math
+import warnings
 from numbers import Integral
 
 import torch
@@ -18,6 +19,12 @@ from ._base import BaseDeepSampler, TailKLScoreMixin
 #: standard deviation 4x too large); 0.5 keeps the factor at 1.4 while ``alpha_bar`` still
 #: ends at 3e-4 for 100 steps (1e-3 for 50): the last state is N(0, I) in practice.
 MAX_BETA = 0.5
+#: Fewest steps fitted without a warning: each reverse step is a Gaussian of the fixed
+#: posterior variance and the last adds no noise, so with few steps the draws shrink toward
+#: the mean (measured on normal and Student-t(4) data, 2 seeds each: the 1%-99% range of
+#: the draws 0.72-0.76 of the data's at 1-5 steps, 0.73-0.84 at 10, 0.83-0.96 at 20,
+#: 0.91-0.97 at 50, 0.93-1.04 at 100).
+FEW_STEPS = 20
 # Frequencies of the sinusoidal embedding of the diffusion step fed to the denoiser.
 _N_FREQUENCIES = 8
 # Bytes per step of the noise schedule at its peak: cosine_schedule's float64 times, their
@@ -101,11 +108,17 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     Parameters
     ----------
     n_steps : int, default=100
-        Diffusion steps ``T``; sampling runs the denoiser ``T`` times. Sampling starts
-        from ``N(0, I)``, which the forward process reaches only with enough steps: its
-        last ``alpha_bar_T`` (the share of the data's variance left) is 0.5 at 1 step,
-        0.085 at 5, 0.025 at 10, 0.0067 at 20 and 0.00027 at 100, and with few steps the
-        draws' spread and tails are distorted.
+        Diffusion steps ``T``; sampling runs the denoiser ``T`` times. With few steps
+        the draws are too narrow: each reverse step is a Gaussian of the fixed
+        posterior variance ``beta~_t``, which the true reverse law departs from when
+        the steps are large, and the last step adds no noise (at ``T=1`` a draw is the
+        denoiser's estimate of ``E[x | x_1]``: on normal data, standard deviation
+        ``sqrt(0.5)`` of the data's). Measured on normal and Student-t(4) data, the
+        1%-99% range of the draws is 0.72-0.76 of the data's at 1-5 steps, 0.73-0.84
+        at 10, 0.83-0.96 at 20 and 0.91-1.04 at 50-100; ``fit`` warns below 20. The
+        start ``N(0, I)`` is also the forward process's end only with enough steps
+        (its last ``alpha_bar_T``, the share of the data's variance left, is 0.5 at 1
+        step, 0.025 at 10 and 0.00027 at 100).
     hidden_layer_sizes : tuple of int, default=(64, 64)
         Hidden layers of the denoiser (ReLU MLP).
     max_epochs : int, default=200
@@ -184,18 +197,28 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         # Training and sampling hold the whole schedule: refuse what cannot fit first.
         check_memory(float(_SCHEDULE_BYTES_PER_STEP) * self.n_steps,
                      f"the noise schedule of n_steps={self.n_steps}", "use fewer n_steps.")
+        if self.n_steps < FEW_STEPS:
+            warnings.warn(
+                f"DiffusionSampler with n_steps={self.n_steps} draws too narrow a "
+                "distribution: each reverse step is a Gaussian of fixed variance and the "
+                "last adds no noise, so with few steps the draws shrink toward the mean "
+                "(measured: a 1%-99% range 0.72-0.84 of the data's at 1-10 steps, "
+                f"0.91-1.04 at 50-100). Use n_steps >= {FEW_STEPS}; the default is 100.",
+                UserWarning, stacklevel=4)  # at the caller of fit
 
     def _make_network(self):
         return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)
 
     def _schedule(self):
-        betas = cosine_schedule(self.n_steps)
+        # The fitted network's steps, not an n_steps set after fit: the schedule of
+        # another T ran the denoiser at steps it was not trained for, silently.
+        betas = cosine_schedule(self.network_.n_steps)
         return betas, torch.cumprod(1 - betas, dim=0)
 
     def _get_loss(self, x, generator):
         _, alpha_bar = self._schedule()
         # Drawn on the CPU generator, then moved to the batch's device.
-        t = torch.randint(self.n_steps, (len(x),), generator=generator)
+        t = torch.randint(self.network_.n_steps, (len(x),), generator=generator)
         eps = torch.randn(x.shape, generator=generator).to(x.device)
         a = alpha_bar[t][:, None].to(x.device)
         t = t.to(x.device)
@@ -210,7 +233,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         rescale = (1 - betas).sqrt()
         noise_scale = (betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])).sqrt()
         x = torch.randn(n_samples, self.n_features_in_, generator=generator)
-        for t in range(self.n_steps - 1, -1, -1):
+        for t in range(self.network_.n_steps - 1, -1, -1):
             eps = self.network_(x, torch.full((n_samples,), t))
             x = (x - eps_weight[t] * eps) / rescale[t]
             if t > 0:

@@ -22,6 +22,7 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
+    fitted_param,
     lagged_returns,
     residual_tail,
 )
@@ -63,7 +64,7 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
       ``ES = sigma phi(z_alpha) / alpha`` with ``alpha = 1 - level``;
     - ``method="fhs"``: filtered historical simulation (Hull and White 1998), the
       empirical quantile and tail mean of the standardised training returns
-      ``y_t / sigma_t``.
+      ``y_t / sigma_t`` (as :class:`HistoricalSimulation` computes them).
 
     ``X`` and ``y`` are those of :class:`GARCHRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
@@ -192,17 +193,17 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         """
         lagged = lagged_returns(self, X) * self._scale
         with np.errstate(over="ignore", invalid="ignore"):  # refused just below
-            sigma = np.sqrt(ewma_variance(lagged * lagged, self.decay,
+            sigma = np.sqrt(ewma_variance(lagged * lagged, fitted_param(self, "decay"),
                                           self._last_variance)) / self._scale
         return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _standardized_tail(self, level):
-        if self.method == "fhs":
+        if fitted_param(self, "method") == "fhs":
             return residual_tail(self.std_resid_, level)
         return standardized_tail("normal", (), 1.0 - level)
 
     def _innovations(self, size, rng):
         """Normal innovations, or for FHS the standardised returns drawn with replacement."""
-        if self.method == "fhs":
+        if fitted_param(self, "method") == "fhs":
             return rng.choice(self.std_resid_, size=size)
         return rng.standard_normal(size)

@@ -9,7 +9,7 @@ from ..nn import BaseTorchEstimator, Checkpoint
 from ..nn.modules import mlp
 from ..nn.optim import Adam
 from ..utils._validation import IntervalNotBool
-from ._base import BaseDeepSampler, TailKLScoreMixin
+from ._base import BaseDeepSampler, TailKLScoreMixin, input_width
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
 
@@ -152,7 +152,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         network = self.network_["generator"]
         # Drawn on the CPU generator, then moved to the network's device.
         device = next(network.parameters()).device
-        return network(torch.randn(n_samples, self.latent_dim, generator=generator).to(device))
+        noise = torch.randn(n_samples, input_width(network), generator=generator)
+        return network(noise.to(device))
 
     def _critic_loss(self, real, generator):
         """Minus the critic's Wasserstein estimate plus the penalty, and the estimate."""

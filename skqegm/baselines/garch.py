@@ -27,6 +27,7 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
+    fitted_param,
     lagged_returns,
     residual_tail,
 )
@@ -156,7 +157,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     - ``method="parametric"``: of the fitted law (closed forms, also for the skewed t);
     - ``method="fhs"``: filtered historical simulation (Barone-Adesi et al. 1999), the
       empirical quantile and tail mean of the standardised residuals
-      ``eps_t / sigma_t`` of the fit;
+      ``eps_t / sigma_t`` of the fit (as :class:`HistoricalSimulation` computes them);
     - ``method="evt"``: conditional EVT (McNeil and Frey 2000), the standardised residuals
       with a generalized Pareto law fitted by maximum likelihood to the excesses of their
       ``tail_fraction`` largest losses over the next largest (the threshold); beyond the
@@ -297,7 +298,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         X, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
         if y.shape[0] < FEW_ROWS:
             warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
-                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=3)
+                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=4)
         # The spread of y scaled by a power of two (exact), so that the squares neither
         # overflow nor underflow: returns of 1e160 gave NaN forecasts, returns of 1e-160
         # were refused as constant.
@@ -321,12 +322,12 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
             result = model.fit(disp="off")
         for warning in caught:
             if warning.category.__name__ != "ConvergenceWarning":
-                warnings.warn(warning.message, warning.category, stacklevel=3)
+                warnings.warn(warning.message, warning.category, stacklevel=4)
         self.converged_ = result.convergence_flag == 0
         if not self.converged_:
             warnings.warn(f"GARCHRiskEstimator: arch's optimiser did not converge "
                           f"(flag {result.convergence_flag}); the estimates may be off.",
-                          ConvergenceWarning, stacklevel=3)
+                          ConvergenceWarning, stacklevel=4)
         self._set_params(dict(result.params))
         self.loglikelihood_ = float(result.loglikelihood)
         volatility = np.asarray(result.conditional_volatility, dtype=np.float64)
@@ -351,7 +352,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         if self.gpd_shape_ >= 1:
             warnings.warn(f"GARCHRiskEstimator: the generalized Pareto shape of the residual "
                           f"losses is {self.gpd_shape_:.3g} >= 1, so the tail has no mean and "
-                          "predict_es returns inf.", UserWarning, stacklevel=4)
+                          "predict_es returns inf.", UserWarning, stacklevel=5)
 
     def _set_params(self, params):
         scale = self._scale
@@ -398,13 +399,14 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the
         standardised residuals drawn with replacement, for EVT their law with a Pareto tail."""
-        if self.method == "fhs":
+        method, dist = fitted_param(self, "method"), fitted_param(self, "dist")
+        if method == "fhs":
             return rng.choice(self.std_resid_, size=size)
-        if self.method == "evt":
+        if method == "evt":
             return draw_residuals(self._loss_tail, size, rng)
-        if self.dist == "normal":
+        if dist == "normal":
             return rng.standard_normal(size)
-        if self.dist == "t":
+        if dist == "t":
             (nu,) = self._shape
             return math.sqrt((nu - 2) / nu) * rng.standard_t(nu, size=size)
         from arch.univariate import SkewStudent
@@ -414,9 +416,9 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         return SkewStudent().ppf(uniforms.ravel(), list(self._shape)).reshape(size)
 
     def _standardized_tail(self, level):
-        alpha = 1.0 - level
-        if self.method == "fhs":
+        alpha, method = 1.0 - level, fitted_param(self, "method")
+        if method == "fhs":
             return residual_tail(self.std_resid_, level)
-        if self.method == "evt":
+        if method == "evt":
             return loss_tail_figures(self._loss_tail, alpha)
-        return standardized_tail(self.dist, self._shape, alpha)
+        return standardized_tail(fitted_param(self, "dist"), self._shape, alpha)

@@ -15,7 +15,7 @@ from ..utils._validation import (
     check_not_strings,
     check_random_state,
 )
-from ._returns import check_fit_data, empirical_tail, lagged_returns
+from ._returns import check_fit_data, empirical_tail, fitted_param, lagged_returns
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -23,8 +23,10 @@ def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
 
     Each day ``t`` from ``first`` on is forecast from the empirical quantiles of
     ``returns[t - window:t]`` alone: its VaR at ``level`` is minus the ``1 - level``
-    quantile of the window, its ES minus the mean of the window's returns at or below that
-    quantile, and its 90% interval the window's 5% and 95% quantiles.
+    quantile of the window (linear interpolation), its ES minus the mean of the window's
+    ``floor((1 - level)(window - 1)) + 1`` smallest returns (those at or below that
+    quantile; returns tied with it count only as far as that number), and its 90%
+    interval the window's 5% and 95% quantiles.
 
     Parameters
     ----------
@@ -79,8 +81,12 @@ class HistoricalSimulation(BaseEstimator):
     ``predict_es`` API of :class:`~skqegm.TailRiskEstimator`, for
     :func:`~skqegm.model_selection.walk_forward` and the scorers. The forecast of a day
     is the empirical distribution of the ``window`` returns before it: its VaR minus the
-    ``1 - level`` quantile (linear interpolation), its ES minus the mean of the returns
-    at or below that quantile.
+    ``1 - level`` quantile (linear interpolation), its ES minus the mean of the
+    ``floor((1 - level)(window - 1)) + 1`` smallest returns (those at or below that
+    quantile; returns tied with it count only as far as that number, so that a run of
+    zero returns at the quantile does not dilute the tail). Neither reaches beyond the
+    window's worst return: with at most ``1 / (1 - level)`` returns in the window
+    (100 at 99%) the VaR lies between its two worst returns and the ES is the worst.
 
     ``X`` and ``y`` are those of :class:`~skqegm.TailRiskEstimator` (see
     :func:`~skqegm.preprocessing.make_lagged_features`): ``y`` the returns in time order,
@@ -156,7 +162,7 @@ class HistoricalSimulation(BaseEstimator):
 
     def _windows(self, X):
         series = np.concatenate([self.history_, lagged_returns(self, X)])
-        return np.lib.stride_tricks.sliding_window_view(series, self.window)
+        return np.lib.stride_tricks.sliding_window_view(series, fitted_param(self, "window"))
 
     def predict_var(self, X, level=0.99):
         """Value-at-risk at ``level``, a positive loss.
@@ -218,5 +224,5 @@ class HistoricalSimulation(BaseEstimator):
                      f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
         rng = check_random_state(random_state)
-        picks = rng.randint(self.window, size=(windows.shape[0], n_draws))
+        picks = rng.randint(windows.shape[1], size=(windows.shape[0], n_draws))
         return np.take_along_axis(windows, picks, axis=1)

@@ -20,6 +20,9 @@ from ..utils._validation import IntervalNotBool, check_int, check_random_state
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.
 DF_BOUNDS = (0.2, 1000.0)
+# Share of the rows equal to one row from which a fit with df_ < 1 is taken as collapsed
+# onto it (see _warn_if_collapsed).
+_ATOM_SHARE = 0.05
 
 
 def _mahalanobis(X, location, chol):
@@ -63,6 +66,21 @@ def _log1p_mahalanobis_ratio(X, location, chol, df):
     return np.logaddexp(0.0, log_delta - np.log(df))
 
 
+def _robust_scale(X, std):
+    """Each column's spread by its median absolute deviation (scaled to equal the standard
+    deviation of a normal law); the standard deviation where the deviation is 0.
+
+    The ridge ``reg_covar`` is added to the scatter of the data divided by this scale. By
+    the standard deviation, which a heavy tail inflates, the ridge swamped the body's
+    scatter: on 3,000 draws of a t with 0.8 degrees of freedom the fit stopped at
+    ``df_ = 1.2`` and 4x the scale, 963 log-likelihood units below scipy's maximum. The
+    floor at ``1e-6 std`` bounds the standardised values (``sqrt(n) 1e6``), so their
+    squares cannot overflow.
+    """
+    mad = 1.4826 * np.median(np.abs(X - np.median(X, axis=0)), axis=0)
+    return np.where(mad > 0, np.maximum(mad, 1e-6 * std), std)
+
+
 def _best_df(delta, n_features, log_det):
     """The degrees of freedom maximising the likelihood at fixed location and scatter."""
     result = minimize_scalar(
@@ -70,6 +88,28 @@ def _best_df(delta, n_features, log_det):
         bounds=np.log(DF_BOUNDS), method="bounded", options={"xatol": 1e-6},
     )
     return float(np.exp(result.x))
+
+
+def _warn_if_collapsed(X, df):
+    """Warn when the fit collapsed onto a repeated row: a Student-t has no atom, and on
+    data with one the likelihood peaks at a tiny scatter around it with ``df_`` far
+    below 1 (measured on 200 and 2,000 normal or t(3) draws with 5-90% of them set to one
+    value: ``df_`` 0.20-0.49 and a scale of 2e-6 to 1e-3 from 35-40% on, whose draws'
+    99% quantile of ``|x|`` reached 2.6e6 where the data's is 2.6; ``df_`` 1.3 or more
+    below that). Continuous data with so heavy a tail repeat no row."""
+    if df >= 1:
+        return
+    rows, counts = np.unique(X, axis=0, return_counts=True)
+    share = counts.max() / X.shape[0]
+    if share < _ATOM_SHARE:
+        return
+    warnings.warn(
+        f"StudentTSampler: df_={df:.3g}, a law without a mean, fitted to data with a "
+        f"repeated value: {share:.0%} of the rows of X equal "
+        f"{rows[np.argmax(counts)].tolist()}. A Student-t has no atom; its fit collapses "
+        "onto it, with a tiny scatter, and its draws reach far beyond the data. Model "
+        "the atom apart from the continuous part (or drop it) before fitting.",
+        UserWarning, stacklevel=5)  # at the caller of fit
 
 
 class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
@@ -82,6 +122,10 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     ``DF_BOUNDS``); every step increases the likelihood. With one feature it is the
     three-parameter Student-t of ``scipy.stats.t.fit``. The fit is deterministic.
 
+    A Student-t has no atom: on data with a value repeated in a large share of the rows
+    (a third of returns equal to 0, say) the likelihood peaks at a tiny scatter around
+    that value with ``df_`` far below 1, and ``fit`` warns, naming the value.
+
     Parameters
     ----------
     max_iter : int, default=500
@@ -89,8 +133,9 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
     tol : float, default=1e-9
         Stop when the mean log-likelihood improves by less than ``tol`` (>= 0).
     reg_covar : float, default=1e-6
-        Added (>= 0) to the diagonal of the scatter of the standardised data, so that
-        it stays positive definite (as in ``GaussianMixture``).
+        Added (>= 0) to the diagonal of the scatter of the standardised data (each
+        column divided by its median absolute deviation, which a heavy tail does not
+        inflate), so that it stays positive definite (as in ``GaussianMixture``).
 
     Attributes
     ----------
@@ -159,8 +204,9 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         (2, 2)
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
-        center, scale = center_scale(X, "X", getattr(self, "feature_names_in_", None),
-                                     variance=True)
+        center, std = center_scale(X, "X", getattr(self, "feature_names_in_", None),
+                                   variance=True)
+        scale = _robust_scale(X, std)
         Y = (X - center) / scale
         n, d = Y.shape
         ridge = self.reg_covar * np.eye(d)
@@ -184,11 +230,12 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         if not self.converged_:
             warnings.warn(f"StudentTSampler did not converge in max_iter={self.max_iter} "
                           "iterations; raise max_iter or tol.", ConvergenceWarning,
-                          stacklevel=3)  # at the caller of fit, through _fit_context
+                          stacklevel=4)  # at the caller of fit, through _fit_context
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df
         self._chol = _scatter_factor(self.scatter_, self.reg_covar)
+        _warn_if_collapsed(X, df)
         return self
 
     def score_samples(self, X):

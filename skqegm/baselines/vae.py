@@ -11,7 +11,7 @@ from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._validation import IntervalNotBool
-from ._base import BaseDeepSampler
+from ._base import BaseDeepSampler, input_width
 
 
 class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
@@ -163,6 +163,7 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
                             scale.double().numpy())
 
     def _draw(self, n_samples, generator):
-        z = torch.randn(n_samples, self.latent_dim, generator=generator)
-        mean, scale = self.network_["decoder"](z)
+        decoder = self.network_["decoder"]
+        z = torch.randn(n_samples, input_width(decoder), generator=generator)
+        mean, scale = decoder(z)
         return mean + scale * torch.randn(mean.shape, generator=generator)
