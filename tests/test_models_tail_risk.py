@@ -237,6 +237,21 @@ def test_set_params_side_after_fit_flags_against_that_sides_base_rate():
     np.testing.assert_array_equal(model.predict_rare(X_H), refitted.predict_rare(X_H))
 
 
+def test_side_and_decision_threshold_set_after_fit_are_checked_when_read():
+    # Read at prediction time but checked only by fit: side="Upper" gave the lower VaR and
+    # P(y <= upper threshold) (0.97) as the tail probability; decision_threshold=2 flagged
+    # no row, silently.
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    model.set_params(side="Upper")
+    for predict in (model.predict_var, model.predict_es, model.predict_tail_proba,
+                    model.predict_rare, model.rare_events):
+        with pytest.raises(ValueError, match="side must be one of 'lower', 'upper'; got 'Upper'"):
+            predict(X_H[:3, 0] if predict == model.rare_events else X_H[:3])
+    model.set_params(side="lower", decision_threshold=2.0)
+    with pytest.raises(ValueError, match=r"decision_threshold must be in \[0, 1\]; got 2.0"):
+        model.predict_rare(X_H[:3])
+
+
 def test_random_state_seeds_the_fit():
     params = dict(max_epochs=2, hidden_layer_sizes=(8,))
     a = TailRiskEstimator(random_state=5, **params).fit(X_H, Y_H).predict_var(X_H[:5])
