@@ -111,6 +111,20 @@ def test_proba_is_the_tail_mass_at_the_threshold(fitted):
         assert proba[i] == pytest.approx(w @ stats.norm.cdf(threshold, m, s))
 
 
+def test_tail_probability_of_a_row_wholly_beyond_the_threshold_is_at_most_one():
+    # The weights sum to 1 up to rounding: such a row's probability was 1 + 2.2e-16, which
+    # scikit-learn's brier_score_loss refuses ("y_prob contains values greater than 1").
+    from sklearn.metrics import brier_score_loss
+
+    from skqegm.models._mixture1d import mixture_cdf
+
+    mixture = small("gaussian").fit(X_H, Y_H)._predictive_mixture(X_H[:50])
+    for far, upper in ((1e6, False), (-1e6, True)):
+        proba = mixture_cdf(np.full((50, 1), far), *mixture, upper=upper)[:, 0]
+        np.testing.assert_array_equal(proba, 1.0)
+        assert brier_score_loss(np.ones(50), proba) == 0.0
+
+
 def test_es_is_the_mean_beyond_the_var_by_quadrature(fitted):
     var, es = fitted.predict_var(X_H[:3], 0.975), fitted.predict_es(X_H[:3], 0.975)
     for i in range(3):

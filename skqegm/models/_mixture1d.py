@@ -42,13 +42,18 @@ def mixture_logpdf(y, log_weights, mean, scale):
 
 
 def mixture_cdf(y, log_weights, mean, scale, upper=False):
-    """``P(Y_i <= y[i, j])`` (or ``P(Y_i > y[i, j])`` with ``upper``); ``y`` is (B, Q)."""
+    """``P(Y_i <= y[i, j])`` (or ``P(Y_i > y[i, j])`` with ``upper``); ``y`` is (B, Q).
+
+    Clipped to [0, 1]: the weights sum to 1 only up to rounding, and a row whose mass
+    lies wholly on one side gave 1 + 2e-16 (which scikit-learn's probability metrics,
+    such as ``brier_score_loss``, refuse).
+    """
     weights = np.exp(log_weights)
     out = np.empty(y.shape)
     for rows in _blocks(len(y), y.shape[1] * weights.shape[-1]):
         z = (y[rows, :, None] - mean[rows, None, :]) / scale[rows, None, :]
         out[rows] = _weigh(ndtr(-z if upper else z), _rows_of(weights, rows))
-    return out
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _cdf_and_pdf(x, weights, mean, scale, norm=None):
