@@ -729,6 +729,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         Returns
         -------
         draws : ndarray of shape (n_samples, n_draws)
+
+        Notes
+        -----
+        One seed gives the same array at every call, for the same rows and ``n_draws``
+        only: ``sample_y(X, n)`` is not the first ``n`` columns of ``sample_y(X, m)``,
+        nor are the draws of ``X[:k]`` the first rows of those of ``X`` (the components
+        of every draw are chosen before the normal deviates are drawn).
         """
         n_draws = check_int(self.n_draws if n_draws is None else n_draws, "n_draws",
                             min_value=1)
