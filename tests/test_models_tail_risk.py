@@ -450,6 +450,22 @@ def test_extrapolation_warns_and_far_extrapolation_is_refused():
         model.predict(np.array([[1e300, 0.0]]))
 
 
+def test_extrapolation_warning_points_at_the_callers_line():
+    # It pointed at a line of tail_risk.py (stacklevel=3 whatever the methods between).
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    beyond = X_H[:2] * 3
+    pipeline = Pipeline([("identity", StandardScaler(with_mean=False, with_std=False)),
+                         ("model", model)])
+    calls = (model.predict, model.predict_var, model.predict_rare, model.sample_y,
+             lambda X: model.score(X, Y_H[:2]), lambda X: model.predict_quantiles(X, 0.5),
+             pipeline.predict_rare)
+    pipeline.fit(X_H, Y_H)
+    for call in calls:
+        with pytest.warns(ExtrapolationWarning) as record:
+            call(beyond)
+        assert [w.filename for w in record] == [__file__], call
+
+
 def test_provenance_records_numpy_integer_seeds():
     model = small(max_epochs=1, random_state=np.int64(0)).fit(X_H[:300], Y_H[:300])
     assert model.provenance_["random_state"] == 0

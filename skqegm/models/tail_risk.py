@@ -1,5 +1,7 @@
 """TailRiskEstimator: conditional tail risk with the QEGM architecture."""
 
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -523,7 +525,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{outside.sum()} of {len(X)} rows of X lie beyond half the training range "
                 f"outside the training values (feature {column}: [{low[column]:.4g}, "
                 f"{high[column]:.4g}]); the predictions there extrapolate, with nothing to "
-                "support them.", ExtrapolationWarning, stacklevel=3,
+                "support them.", ExtrapolationWarning, stacklevel=_caller_stacklevel(),
             )
 
     def _decode(self, context):
@@ -768,6 +770,21 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         check_consistent_length(X, y)
         return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
                                         y).mean())
+
+
+#: The package's directory: frames in it are skipped by _caller_stacklevel.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` that points a warning, issued by this function's caller, at the
+    first frame outside skqegm: the user's call, however many of the package's methods
+    lie between (``predict_rare`` -> ``predict_tail_proba`` -> ..., a pipeline's step);
+    ``skip_file_prefixes`` does this from Python 3.12."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_fraction(value, name):
