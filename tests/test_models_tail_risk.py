@@ -372,6 +372,18 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
     np.testing.assert_array_equal(model.predict_rare(X_H[:20]), proba > np.median(proba))
 
 
+def test_the_rare_event_warning_points_at_the_callers_fit():
+    # Through FilteredRiskEstimator it pointed at filtered.py (stacklevel=4).
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.models import FilteredRiskEstimator
+
+    filtered = FilteredRiskEstimator(small(tail_fraction=0.02), EWMARiskEstimator())
+    for fit in (small(tail_fraction=0.02).fit, filtered.fit):
+        with pytest.warns(UserWarning, match="rare events? of 150") as record:
+            fit(X_H[:150], Y_H[:150])
+        assert {w.filename for w in record if "rare event" in str(w.message)} == {__file__}
+
+
 def test_extrapolation_from_a_constant_training_feature_warns():
     X = np.column_stack([X_H[:, 0], np.full(len(X_H), 1000.0)])
     model = small().fit(X, Y_H)

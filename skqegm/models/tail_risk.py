@@ -6,6 +6,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
@@ -361,7 +362,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                     " With no rare event, predict_rare has no threshold (base_rate_ is 0) "
                     "and refuses to flag until decision_threshold is set."
                     if n_rare == 0 and self.decision_threshold is None else ""),
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=_caller_stacklevel(),
             )
 
     def _density_draws(self):
@@ -772,17 +773,19 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                                         y).mean())
 
 
-#: The package's directory: frames in it are skipped by _caller_stacklevel.
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: Frames skipped by _caller_stacklevel: skqegm's, and scikit-learn's (its fit wrapper,
+#: pipelines and model selection lie between a user's call and the estimator).
+_SKIPPED_DIRS = tuple(os.path.dirname(os.path.abspath(path)) + os.sep
+                      for path in (os.path.dirname(__file__), sklearn.__file__))
 
 
 def _caller_stacklevel():
     """The ``stacklevel`` that points a warning, issued by this function's caller, at the
-    first frame outside skqegm: the user's call, however many of the package's methods
-    lie between (``predict_rare`` -> ``predict_tail_proba`` -> ..., a pipeline's step);
-    ``skip_file_prefixes`` does this from Python 3.12."""
+    first frame outside skqegm and scikit-learn: the user's call, however many methods
+    lie between (``predict_rare`` -> ``predict_tail_proba`` -> ..., a pipeline, the
+    ``fit`` wrapper); ``skip_file_prefixes`` does this from Python 3.12."""
     frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIPPED_DIRS):
         frame, level = frame.f_back, level + 1
     return level
 
