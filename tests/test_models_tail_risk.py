@@ -111,6 +111,20 @@ def test_proba_is_the_tail_mass_at_the_threshold(fitted):
         assert proba[i] == pytest.approx(w @ stats.norm.cdf(threshold, m, s))
 
 
+def test_tail_probability_of_a_row_wholly_beyond_the_threshold_is_at_most_one():
+    # The weights sum to 1 up to rounding: such a row's probability was 1 + 2.2e-16, which
+    # scikit-learn's brier_score_loss refuses ("y_prob contains values greater than 1").
+    from sklearn.metrics import brier_score_loss
+
+    from skqegm.models._mixture1d import mixture_cdf
+
+    mixture = small("gaussian").fit(X_H, Y_H)._predictive_mixture(X_H[:50])
+    for far, upper in ((1e6, False), (-1e6, True)):
+        proba = mixture_cdf(np.full((50, 1), far), *mixture, upper=upper)[:, 0]
+        np.testing.assert_array_equal(proba, 1.0)
+        assert brier_score_loss(np.ones(50), proba) == 0.0
+
+
 def test_es_is_the_mean_beyond_the_var_by_quadrature(fitted):
     var, es = fitted.predict_var(X_H[:3], 0.975), fitted.predict_es(X_H[:3], 0.975)
     for i in range(3):
@@ -147,6 +161,25 @@ def test_mixture_helpers_on_one_gaussian():
                 for m, s, u in zip(mean[:, 0], scale[:, 0], t)]
     np.testing.assert_allclose(mixture_tail_mean(t, np.zeros(1), mean, scale), expected,
                                rtol=1e-6)
+
+
+def test_quantiles_across_a_jump_of_the_cdf_are_exact():
+    # A narrow component makes the CDF jump at 0.1244: Newton bounced between the ends of
+    # the bracket, -0.768 and 4.395, never shrinking it, and returned 4.395 (CDF 0.344)
+    # as the 0.3 quantile, silently. Fitted on a zero-inflated target (rainfall-like),
+    # 29 of 89,100 predicted quantiles were off so (a 0.75 quantile at CDF 0.827).
+    mean = np.array([[0.12435759128754761, 630.5639091951364, 0.0021418678381809795]])
+    scale = np.array([[5.426108384097974e-06, 2.791276101924769e-05, 24.34220373838441]])
+    weights = np.array([0.04384820612838518, 0.43163589501208943, 0.5245158988595254])
+    log_weights = np.log(weights / weights.sum())
+
+    def cdf(v):
+        return np.exp(log_weights) @ stats.norm.cdf(v, mean[0], scale[0])
+
+    levels = [0.001, 0.1, 0.3, 0.5, 0.9]
+    expected = [brentq(lambda v: cdf(v) - q, -1e4, 1e4, xtol=1e-15) for q in levels]
+    np.testing.assert_allclose(mixture_quantiles(levels, log_weights, mean, scale)[0],
+                               expected, rtol=1e-9)
 
 
 def test_quantiles_of_far_apart_narrow_components_are_silent_and_exact():
@@ -235,6 +268,21 @@ def test_set_params_side_after_fit_flags_against_that_sides_base_rate():
     refitted = clone(model).fit(X_H, y)
     assert refitted.base_rate_ == pytest.approx(upper_rate)
     np.testing.assert_array_equal(model.predict_rare(X_H), refitted.predict_rare(X_H))
+
+
+def test_side_and_decision_threshold_set_after_fit_are_checked_when_read():
+    # Read at prediction time but checked only by fit: side="Upper" gave the lower VaR and
+    # P(y <= upper threshold) (0.97) as the tail probability; decision_threshold=2 flagged
+    # no row, silently.
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    model.set_params(side="Upper")
+    for predict in (model.predict_var, model.predict_es, model.predict_tail_proba,
+                    model.predict_rare, model.rare_events):
+        with pytest.raises(ValueError, match="side must be one of 'lower', 'upper'; got 'Upper'"):
+            predict(X_H[:3, 0] if predict == model.rare_events else X_H[:3])
+    model.set_params(side="lower", decision_threshold=2.0)
+    with pytest.raises(ValueError, match=r"decision_threshold must be in \[0, 1\]; got 2.0"):
+        model.predict_rare(X_H[:3])
 
 
 def test_random_state_seeds_the_fit():
@@ -343,6 +391,18 @@ def test_too_few_rare_events_warn_with_the_counts_and_still_predict():
     np.testing.assert_array_equal(model.predict_rare(X_H[:20]), proba > np.median(proba))
 
 
+def test_the_rare_event_warning_points_at_the_callers_fit():
+    # Through FilteredRiskEstimator it pointed at filtered.py (stacklevel=4).
+    from skqegm.baselines import EWMARiskEstimator
+    from skqegm.models import FilteredRiskEstimator
+
+    filtered = FilteredRiskEstimator(small(tail_fraction=0.02), EWMARiskEstimator())
+    for fit in (small(tail_fraction=0.02).fit, filtered.fit):
+        with pytest.warns(UserWarning, match="rare events? of 150") as record:
+            fit(X_H[:150], Y_H[:150])
+        assert {w.filename for w in record if "rare event" in str(w.message)} == {__file__}
+
+
 def test_extrapolation_from_a_constant_training_feature_warns():
     X = np.column_stack([X_H[:, 0], np.full(len(X_H), 1000.0)])
     model = small().fit(X, Y_H)
@@ -419,6 +479,22 @@ def test_extrapolation_warns_and_far_extrapolation_is_refused():
         assert np.all(np.isfinite(model.predict_var(beyond)))
     with pytest.raises(ValueError, match=r"X\[0, 0\] = 1e\+300 lies more than"):
         model.predict(np.array([[1e300, 0.0]]))
+
+
+def test_extrapolation_warning_points_at_the_callers_line():
+    # It pointed at a line of tail_risk.py (stacklevel=3 whatever the methods between).
+    model = small(max_epochs=1).fit(X_H, Y_H)
+    beyond = X_H[:2] * 3
+    pipeline = Pipeline([("identity", StandardScaler(with_mean=False, with_std=False)),
+                         ("model", model)])
+    calls = (model.predict, model.predict_var, model.predict_rare, model.sample_y,
+             lambda X: model.score(X, Y_H[:2]), lambda X: model.predict_quantiles(X, 0.5),
+             pipeline.predict_rare)
+    pipeline.fit(X_H, Y_H)
+    for call in calls:
+        with pytest.warns(ExtrapolationWarning) as record:
+            call(beyond)
+        assert [w.filename for w in record] == [__file__], call
 
 
 def test_provenance_records_numpy_integer_seeds():

@@ -42,13 +42,18 @@ def mixture_logpdf(y, log_weights, mean, scale):
 
 
 def mixture_cdf(y, log_weights, mean, scale, upper=False):
-    """``P(Y_i <= y[i, j])`` (or ``P(Y_i > y[i, j])`` with ``upper``); ``y`` is (B, Q)."""
+    """``P(Y_i <= y[i, j])`` (or ``P(Y_i > y[i, j])`` with ``upper``); ``y`` is (B, Q).
+
+    Clipped to [0, 1]: the weights sum to 1 only up to rounding, and a row whose mass
+    lies wholly on one side gave 1 + 2e-16 (which scikit-learn's probability metrics,
+    such as ``brier_score_loss``, refuse).
+    """
     weights = np.exp(log_weights)
     out = np.empty(y.shape)
     for rows in _blocks(len(y), y.shape[1] * weights.shape[-1]):
         z = (y[rows, :, None] - mean[rows, None, :]) / scale[rows, None, :]
         out[rows] = _weigh(ndtr(-z if upper else z), _rows_of(weights, rows))
-    return out
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def _cdf_and_pdf(x, weights, mean, scale, norm=None):
@@ -72,7 +77,9 @@ def mixture_quantiles(quantiles, log_weights, mean, scale):
 
     Newton's method on the CDF, safeguarded by bisection: the quantile lies between the
     smallest and the largest of the components' own quantiles, a bracket that every step
-    keeps shrinking. Converges to float64 precision in a few steps. A quantile above 0.5
+    keeps shrinking, and a Newton step that leaves it, or is not half the last move, is
+    replaced by bisection (the safeguard of Numerical Recipes' ``rtsafe``). Converges to
+    float64 precision in a few steps. A quantile above 0.5
     is minus the ``1 - q`` quantile (exact in float64) of the mixture of ``-Y``: near 1
     the CDF resolves no better than 1e-16, near 0 it keeps its relative precision.
     """
@@ -90,6 +97,7 @@ def mixture_quantiles(quantiles, log_weights, mean, scale):
         component_quantiles = m[:, None, :] + s[:, None, :] * ndtri(quantiles)[None, :, None]
         lo, hi = component_quantiles.min(axis=2), component_quantiles.max(axis=2)
         x = 0.5 * (lo + hi)
+        last_move = hi - lo
         norm, s_min = np.sqrt(2 * np.pi) * s[:, None, :], s.min(axis=1, keepdims=True)
         for _ in range(_MAX_STEPS):
             cdf, pdf = _cdf_and_pdf(x, w, m, s, norm)
@@ -97,11 +105,18 @@ def mixture_quantiles(quantiles, log_weights, mean, scale):
             lo, hi = np.where(below, x, lo), np.where(below, hi, x)
             # A density that underflows to 0 far out makes the step inf or NaN: bisection.
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                newton = x - (cdf - quantiles) / pdf
-            inside = (newton >= lo) & (newton <= hi)
-            step = np.where(inside, newton, 0.5 * (lo + hi))
+                delta = (cdf - quantiles) / pdf
+            newton, move = x - delta, np.abs(delta)
             tol = _X_TOL * (np.abs(x) + s_min)
-            if np.all(np.abs(step - x) <= tol):
+            # Newton's step, inside the bracket and at most half the last move (or within
+            # tolerance); else bisection. Without the second rule Newton could bounce
+            # between the ends of the bracket across a jump of the CDF (a narrow
+            # component), never shrinking it: a quantile whose CDF was 0.344, not 0.3.
+            newton_ok = (newton >= lo) & (newton <= hi) & ((move <= 0.5 * last_move)
+                                                           | (move <= tol))
+            step = np.where(newton_ok, newton, 0.5 * (lo + hi))
+            last_move = np.abs(step - x)
+            if np.all(last_move <= tol):
                 x = step
                 break
             x = step

