@@ -1110,6 +1110,15 @@ def test_test_fraction_holding_out_too_few_rows(tmp_path, capsys):
                    r"held out \(--test-fraction 0.1769 or less\)")
 
 
+@pytest.mark.parametrize("argv", [
+    ["--test-start", "2015-01-01", "--test-fraction", "0.3"],
+    ["--test-fraction", "0.3", "--test-start", "2015-01-01"],
+])
+def test_test_start_and_test_fraction_exclude_each_other(capsys, argv):
+    # The date won and the fraction was ignored, silently.
+    assert_parser_refuses(capsys, argv, "not allowed with argument --test-")
+
+
 def test_a_test_fraction_given_is_used_for_the_sp500_too():
     # The S&P 500's default --test-start won over a --test-fraction given, silently.
     assert _first_test_row(None, 1000, 228, None, parse(["--test-fraction", "0.3"])) == 700

@@ -152,13 +152,15 @@ def _build_parser():
     data.add_argument("--no-dates", action="store_true",
                       help="read no dates, even from a column that looks like dates: the "
                            "file's order is the time order")
-    split = parser.add_argument_group("held-out period")
+    # Two ways to say where the held-out period starts: one of them, never both (the
+    # date silently won over a fraction given beside it).
+    split = parser.add_argument_group("held-out period").add_mutually_exclusive_group()
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "
-                            f"{SP500_TEST_START})")
+                            f"{SP500_TEST_START}); not with --test-fraction")
     split.add_argument("--test-fraction", type=_fraction, metavar="F",
-                       help="the last fraction F of the days, 0 < F < 1, is held out when "
-                            f"there is no --test-start (default: {DEFAULT_TEST_FRACTION}, or "
+                       help="the last fraction F of the days, 0 < F < 1, is held out; not "
+                            f"with --test-start (default: {DEFAULT_TEST_FRACTION}, or "
                             f"less where a file is too short to leave {HS_WINDOW} earlier "
                             "returns)")
     model = parser.add_argument_group("model")
