@@ -361,9 +361,9 @@ def _save_plot(path, results, y, dates, title):
 
     from ..plotting import plot_var_backtest
 
-    # The title names the user's column and file: text, not mathtext between two '$'.
+    # The title names the user's column and file: plot_var_backtest draws it as text.
     ax = plot_var_backtest(y, {name: r[0.99][0] for name, r in results.items()}, dates=dates,
-                           title=title.replace("$", r"\$"))
+                           title=title)
     ax.figure.tight_layout()
     # Written beside the target, then renamed over it: a write that fails half-way (a full
     # disk) leaves the previous file as it was, not a truncated image.
