@@ -21,7 +21,7 @@ from skqegm.cli import (
     _units_note,
     main,
 )
-from skqegm.datasets import load_csv_series
+from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
 from skqegm.datasets.csv_series import Series
 from skqegm.exceptions import MemoryLimitError
 
@@ -486,10 +486,41 @@ def test_auto_kind_refuses_a_yield_named_as_such(tmp_path, capsys, name):
     with pytest.raises(ValueError, match=message):
         load_csv_series(path, name)
     assert_refused(capsys, ["--csv", path, "--column", name, "--no-plot"], message)
-    # an explicit kind is obeyed; the same values named otherwise are prices (documented)
+    # an explicit kind is obeyed; the same values named otherwise are prices, with a
+    # warning (see the next test)
     assert load_csv_series(path, name, kind="prices").kind == "prices"
     rows[0] = ("observation_date", "close")
-    assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+    with pytest.warns(UserWarning, match="may as well be a yield"):
+        assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+
+
+def test_auto_kind_warns_of_prices_that_may_be_a_yield(tmp_path, capsys, recwarn):
+    # A yield of 3.7 to 4.4 under a price's name was taken for prices without a word.
+    levels, dates = fred_levels(start=4.0)
+    rows = [("date", "close")] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    path = write_csv(tmp_path / "y.csv", rows)
+    message = (r"kind='auto' took column 'close' for prices, but its values \(3\.\d+ to "
+               r"4\.\d+\) may as well be a yield or an interest rate in percent, .* pass "
+               r"kind='returns' .*; if it holds prices, pass kind='prices' \(--kind prices on "
+               r"the command line\), which silences this warning\.")
+    with pytest.warns(UserWarning, match=message):
+        series = load_csv_series(path, "close")
+    assert series.kind == "prices" and re.search("; " + message, series.notes[-1])
+    recwarn.clear()
+    assert load_csv_series(path, "close", kind="prices").notes == ()
+    # prices above 25 (the shipped S&P 500, from 1229 on 1999-01-04; a $100 stock) are
+    # taken without a warning
+    sp500 = 1229.23 * np.exp(np.cumsum(load_sp500_returns()))
+    sp500 = write_csv(tmp_path / "sp.csv", [("date", "close")] + [
+        (d, repr(float(p))) for d, p in zip(load_sp500_dates(), sp500)])
+    assert load(sp500).kind == "prices" and load(write_csv(tmp_path / "p.csv",
+                                                           price_rows(300)[0])).kind == "prices"
+    assert len(recwarn) == 0
+    # the main job says it once, in the note it prints, not as a warning on stderr
+    assert main(FAST + ["--csv", path, "--column", "close", "--test-fraction", "0.1",
+                        "--no-plot"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(message, out) and err == "" and len(recwarn) == 0
 
 
 def test_auto_kind_on_levels_that_touch_or_cross_zero(tmp_path):

@@ -18,6 +18,7 @@ by :func:`skqegm.datasets.load_csv_series`, whose docstring states its rules.
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -30,7 +31,15 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
-from ..datasets.csv_series import DECIMALS, KINDS, MISSING, Series, load_csv_series, parse_date
+from ..datasets.csv_series import (
+    AMBIGUOUS_PRICES,
+    DECIMALS,
+    KINDS,
+    MISSING,
+    Series,
+    load_csv_series,
+    parse_date,
+)
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -213,8 +222,11 @@ def _series_of(args):
     if args.no_dates and args.date_column is not None:
         raise ValueError("--no-dates and --date-column exclude each other: pass one.")
     date_column = False if args.no_dates else args.date_column
-    return load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
-                           args.missing or "raise", args.decimal)
+    with warnings.catch_warnings():
+        # Prices that may be a yield: said once, in the kind's note printed below.
+        warnings.filterwarnings("ignore", message=re.escape(AMBIGUOUS_PRICES))
+        return load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
+                               args.missing or "raise", args.decimal)
 
 
 def _unit_of(dates):

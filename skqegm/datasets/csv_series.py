@@ -11,6 +11,7 @@ import codecs
 import csv
 import os
 import re
+import warnings
 from datetime import datetime
 from typing import NamedTuple
 
@@ -44,6 +45,12 @@ YIELD_NAME = re.compile(
     r"|DGS\d+(MO)?|DTB\d+(WK|MO|YR)?|TB\d+MS|GS\d+M?|DFII\d+|T\d+Y(\d+[YM]|IE|IFR)"
     r"|DFF|FEDFUNDS|EFFR|SOFR\d*|DPRIME|IORB|IOER|MORTGAGE\d+US|DAAA|DBAA"
 )
+# Positive persistent levels that all lie in (0, YIELD_LIKE_MAX] may be yields or interest
+# rates in percent (US 10-year: 0.5 to 16, the Fed funds rate: up to 22) as well as prices
+# (a $10 stock, an exchange rate): kind="auto" takes them for prices, with a warning that
+# starts with AMBIGUOUS_PRICES and says how to choose. The S&P 500 (above 600) is beyond.
+YIELD_LIKE_MAX = 25.0
+AMBIGUOUS_PRICES = "kind='auto' took column"
 # Returns are not persistent: a lag-1 autocorrelation above this (the S&P 500's daily
 # returns: -0.07; a random walk: 1.0) makes the note of kind="auto" ask whether the
 # column is a level crossing 0 (a spread, a real yield). Only a note: overlapping
@@ -494,8 +501,12 @@ def _auto_kind(values, lines, column):
                              "log terms), unlike prices; "
                              f"{_pass_option('kind', 'prices', 'returns')}.")
         _check_not_a_yield(column)
-        return "prices", (f"kind: prices (every value positive; median move between rows "
-                          f"{move or 0:.2%})")
+        note = f"kind: prices (every value positive; median move between rows {move or 0:.2%})"
+        if values.max() <= YIELD_LIKE_MAX:
+            ambiguity = _like_a_yield(values, column)
+            warnings.warn(ambiguity, UserWarning, stacklevel=3)
+            note += f"; {ambiguity}"
+        return "prices", note
     if positive > 0.5 and persistent:
         line, value = _first_non_positive(values, lines)
         raise ValueError(f"kind='auto': column {column!r} is positive on "
@@ -534,6 +545,16 @@ def _check_not_a_yield(column, what="positive and persistent, like prices"):
             f"the returns first and {_pass_option('kind', 'returns')}, or "
             f"{_pass_option('kind', 'prices')} to take the column's log changes anyway."
         )
+
+
+def _like_a_yield(values, column):
+    """The warning of prices that may be a yield or a rate in percent."""
+    return (f"{AMBIGUOUS_PRICES} {column!r} for prices, but its values ({values.min():.3g} "
+            f"to {values.max():.3g}) may as well be a yield or an interest rate in percent, "
+            "which it cannot tell from prices: the log changes of a yield are not the "
+            "returns of a position. If the column is one, compute the returns first and "
+            f"{_pass_option('kind', 'returns')}; if it holds prices, "
+            f"{_pass_option('kind', 'prices')}, which silences this warning.")
 
 
 def _lag1_autocorrelation(values):
@@ -720,9 +741,13 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       ``"auto"`` cannot tell a yield or an interest rate from a price (both are positive,
       persistent levels): a column named like one (``yield`` in its name, or a FRED series
       such as ``DGS10``, ``DTB3``, ``DFF``, see ``YIELD_NAME``) that it would take for prices
-      is refused, and so is one it would take for returns with a lag-1 autocorrelation
-      above ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``);
-      other such returns get a note. Say ``kind`` for such a column: its log
+      is refused; prices under another name whose values all lie in (0,
+      ``YIELD_LIKE_MAX`` = 25], the range of yields and rates in percent, are taken for
+      prices with a ``UserWarning`` (and the same words in the note) saying how to choose:
+      ``kind="prices"`` (a $10 stock, an exchange rate) silences it. A column named like
+      a yield that it would take for returns with a lag-1 autocorrelation above
+      ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``) is
+      refused; other such returns get a note. Say ``kind`` for such a column: its log
       changes are not the returns of a position.
 
     Examples
