@@ -340,6 +340,25 @@ def test_intrusion_pipeline_frame_and_array_give_the_same_features(intrusion_par
     assert np.isfinite(on_frame.score_samples(Xf)).all()
 
 
+def test_intrusion_pipeline_params_show_the_columns_given(intrusion_part):
+    # get_params held a private callable for categorical_features: unequal to the list
+    # given and not JSON serialisable; a clone must still check the columns in fit.
+    import json
+
+    from sklearn.base import clone
+
+    pipe = make_tail_pipeline(GaussianMixture(), kind="intrusion",
+                              categorical_features=[1, 2, 3])
+    columns = pipe.get_params()["preprocess__transformers"][0][2]
+    assert columns == [1, 2, 3] and isinstance(columns, list)
+    assert json.dumps(columns) == "[1, 2, 3]"
+    fitted = clone(pipe).fit(intrusion_part[1][:200])
+    assert fitted.named_steps["preprocess"].transformers_[0][2] == [1, 2, 3]
+    with pytest.raises(ValueError, match="categorical_features holds 3, which is not a "
+                                         "column index of X: X has 3 columns"):
+        clone(pipe).fit(intrusion_part[1][:200, :3])
+
+
 @pytest.mark.parametrize("data", ["frame", "array"])
 def test_intrusion_pipeline_grid_search_with_qegm(intrusion_part, data):
     X = intrusion_part[0] if data == "frame" else intrusion_part[1]
