@@ -1151,6 +1151,14 @@ def test_test_start_and_test_fraction_exclude_each_other(capsys, argv):
     assert_parser_refuses(capsys, argv, "not allowed with argument --test-")
 
 
+def test_test_start_with_no_dates_says_so(tmp_path, capsys):
+    # It advised --date-column to a user who had asked for no dates.
+    path = write_csv(tmp_path / "p.csv", price_rows(300)[0])
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-dates", "--test-start",
+                            "2020-10-01"], "--test-start needs dates, and --no-dates reads "
+                                           "none: pass --test-fraction instead")
+
+
 def test_a_test_fraction_given_is_used_for_the_sp500_too():
     # The S&P 500's default --test-start won over a --test-fraction given, silently.
     assert _first_test_row(None, 1000, 228, None, parse(["--test-fraction", "0.3"])) == 700

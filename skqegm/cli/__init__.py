@@ -318,6 +318,9 @@ def _first_test_row(row_dates, n_rows, min_first, series, args):
                              "features, too few: at least 2 are needed.")
         return first
     if row_dates is None:
+        if args.no_dates:
+            raise ValueError("--test-start needs dates, and --no-dates reads none: pass "
+                             "--test-fraction instead.")
         raise ValueError("--test-start needs dates: pass --date-column.")
     start = _parse_test_start(test_start)
     if not series.dates[0] <= start <= series.dates[-1]:
