@@ -21,6 +21,7 @@ from .utils._validation import (
     check_option,
     check_real,
     check_real_array,
+    holds_booleans,
 )
 
 # Line colours, then line styles once the colours run out: every series stays distinct.
@@ -60,9 +61,17 @@ def _percent(p):
     return f"{round(100 * float(p), 6):g}%"
 
 
+def _real(values, name):
+    """``values`` as a float64 array of finite numbers; booleans refused, as the metrics do
+    (flags passed by mistake were drawn as 0 and 1)."""
+    if holds_booleans(values):
+        raise ValueError(f"{name} must hold real numbers; got booleans.")
+    return check_real_array(values, name)
+
+
 def _one_feature(X, name):
     """``X`` (shape ``(n,)`` or ``(n, 1)``, finite, not empty) as a 1-D float64 array."""
-    values = check_real_array(X, name)
+    values = _real(X, name)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
@@ -350,7 +359,7 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     """
     from scipy.stats import t as student_t
 
-    nominal = check_real_array(nominal, "nominal")
+    nominal = _real(nominal, "nominal")
     if nominal.ndim != 1 or nominal.size == 0 or np.any((nominal <= 0) | (nominal >= 1)):
         raise ValueError(f"nominal must hold coverages in (0, 1), shape (n_levels,); got "
                          f"{nominal.tolist()}.")
@@ -377,7 +386,7 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
 
 def _coverages(values, name, n_levels):
     """One model's coverages as an array of shape ``(n_runs, n_levels)``, in [0, 1]."""
-    values = np.atleast_2d(check_real_array(values, f"empirical[{name!r}]"))
+    values = np.atleast_2d(_real(values, f"empirical[{name!r}]"))
     if values.ndim != 2:
         raise ValueError(f"empirical[{name!r}] must be of shape (n_levels,) or (n_runs, "
                          f"n_levels); got shape {values.shape}.")
@@ -456,7 +465,7 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     x = _one_feature(X, "X")
     models = _labelled(models, "models", "fitted sampler")
     periods = (np.geomspace(1, 1000, 40) if return_periods is None
-               else check_real_array(return_periods, "return_periods").ravel())
+               else _real(return_periods, "return_periods").ravel())
     if periods.size == 0 or np.any(periods <= 0):
         raise ValueError(f"return_periods must be positive (in years); got "
                          f"{periods.tolist()}.")

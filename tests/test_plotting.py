@@ -492,3 +492,18 @@ def test_a_given_axes_keeps_its_own_legend_entries_first():
     assert [t.get_text() for t in texts] == [r"limit $\alpha$", "returns", "VaR (1 exceedances)"]
     assert texts[0]._preprocess_math(texts[0].get_text())[1] is True
     matplotlib.pyplot.close(fig)
+
+
+def test_booleans_are_refused_as_data():
+    # Flags passed by mistake were drawn as 0 and 1: a histogram of flags, coverages of
+    # 100% and 0%, returns of 0 and 1.
+    flags = np.arange(100) % 2 == 0
+    with pytest.raises(ValueError, match="X must hold real numbers; got booleans"):
+        plot_tail_density(flags)
+    with pytest.raises(ValueError, match="returns must hold real numbers; got booleans"):
+        plot_var_backtest(flags, 0.5)
+    with pytest.raises(ValueError, match=r"empirical\['a'\] must hold real numbers; got "
+                                         "booleans"):
+        plot_coverage_calibration([0.8, 0.9], {"a": [True, False]})
+    with pytest.raises(ValueError, match="X must hold real numbers; got booleans"):
+        plot_return_levels(flags.reshape(-1, 1))
