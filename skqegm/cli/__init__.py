@@ -142,7 +142,8 @@ def _build_parser():
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
                            "with both signs, an error otherwise; it cannot tell yields or "
-                           "interest rates from prices, and refuses a column named like one "
+                           "interest rates from prices, refuses a column named like one, and "
+                           "notes prices all in (0, 25], where yields in percent lie "
                            "(default: auto)")
     data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
                       help="the column's decimal mark, . or , (the other mark then groups "
