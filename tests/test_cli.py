@@ -675,6 +675,21 @@ def test_decimal_commas(tmp_path, capsys):
                    r"\(a decimal comma\?\)")
 
 
+def test_quoted_thousands_commas_name_the_decimal_option(tmp_path):
+    # An Investing.com export quotes "4,005.81" in a comma-separated file: refused, and
+    # the message said nothing of decimal='.', which reads it.
+    dates = np.datetime64("2020-01-01") + np.arange(3)
+    path = tmp_path / "i.csv"
+    path.write_text('"Date","Price"\n' + "".join(f'"{d}","{p}"\n' for d, p in zip(
+        dates, ["4,005.81", "4,011.57", "998.50"])))
+    with pytest.raises(ValueError, match=r"non-numeric value '4,005.81' on line 2; pass "
+                                         r"decimal='\.' \(--decimal \. on the command line\) "
+                                         "to read ',' as a thousands separator"):
+        load_csv_series(path, "Price")
+    values = load_csv_series(path, "Price", decimal=".", kind="prices").values
+    np.testing.assert_array_equal(values, [4005.81, 4011.57, 998.5])
+
+
 @pytest.mark.parametrize("mark, first, rows", [
     # A German export of prices crossing 1,000: '1.001' is 1001, read as 1.001 it made a
     # log return of -6.9 that kind='auto' took for a price move.

@@ -362,6 +362,10 @@ def _read_values(table, column, decimal=None):
                 if decimal is None and decimal_comma and "." in cell:
                     hint += (f"; {_pass_option('decimal', ',')} to read '.' as a thousands "
                              "separator")
+                elif decimal is None and not decimal_comma and "," in cell:
+                    # a quoted "4,005.81" in a comma-separated file (an Investing.com export)
+                    hint += (f"; {_pass_option('decimal', '.')} to read ',' as a thousands "
+                             "separator")
             raise ValueError(f"column {column!r} of {table.path} has {what} on line "
                              f"{line}{hint}.")
         values[i] = value
