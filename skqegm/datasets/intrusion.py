@@ -99,15 +99,19 @@ def _bad_cell(line, cell, name):
 
 
 def _text_size(path):
-    """``(bytes of text, lines)`` of a plain or gzipped file, counted in one pass."""
+    """``(bytes of text, lines)`` of a plain or gzipped file, counted in one pass.
+
+    ``\n``, ``\r`` or both end a line, as pandas reads them.
+    """
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-    n_bytes = n_lines = 0
+    n_bytes = n_lf = n_cr = 0
     last = b""
     with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as text:
         for chunk in iter(lambda: text.read(2**20), b""):
-            n_bytes, n_lines, last = n_bytes + len(chunk), n_lines + chunk.count(b"\n"), chunk
-    return n_bytes, n_lines + (last != b"" and not last.endswith(b"\n"))
+            n_bytes, last = n_bytes + len(chunk), chunk
+            n_lf, n_cr = n_lf + chunk.count(b"\n"), n_cr + chunk.count(b"\r")
+    return n_bytes, max(n_lf, n_cr) + (last != b"" and not last.endswith((b"\n", b"\r")))
 
 
 def _read_estimate(path):
