@@ -116,6 +116,7 @@ kind, first and last date, each design's first row).
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 import warnings
@@ -137,7 +138,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from skqegm import TailRiskEstimator, __version__
 from skqegm.baselines import GARCHRiskEstimator, HistoricalSimulation
 from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
-from skqegm.datasets.csv_series import DECIMALS, KINDS, MISSING, parse_date
+from skqegm.datasets.csv_series import AMBIGUOUS_PRICES, DECIMALS, KINDS, MISSING, parse_date
 from skqegm.metrics import (
     acerbi_szekely_test,
     christoffersen_conditional_coverage_test,
@@ -381,8 +382,11 @@ def load_market(args):
         return "S&P 500", load_sp500_returns(), load_sp500_dates(), (), {
             "series": "S&P 500", "loader": "skqegm.datasets.load_sp500_returns"}
     date_column = False if args.no_dates else args.date_column
-    series = load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
-                             args.missing or "raise", args.decimal)
+    with warnings.catch_warnings():
+        # Prices that may be a yield: said once, in the kind's note printed with the rest.
+        warnings.filterwarnings("ignore", message=re.escape(AMBIGUOUS_PRICES))
+        series = load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
+                                 args.missing or "raise", args.decimal)
     name = f"{args.column} ({Path(args.csv).name})"
     return name, series.returns, series.return_dates, series.notes, {
         "series": name, "csv": str(args.csv), "column": args.column,

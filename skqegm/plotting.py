@@ -1,6 +1,9 @@
 """Plots of tail-risk results (matplotlib, an optional dependency: ``pip install skqegm[plot]``).
 
-Each function draws on a given or new matplotlib Axes and returns it.
+Each function draws on a given or new matplotlib Axes and returns it. Titles and the
+labels of series and models are drawn as text: a ``$`` in them is a dollar sign, not
+mathtext (set ``ax.set_title`` afterwards for mathtext), and a name starting with ``_``
+is shown in the legend like any other.
 """
 
 from collections.abc import Mapping
@@ -18,6 +21,7 @@ from .utils._validation import (
     check_option,
     check_real,
     check_real_array,
+    holds_booleans,
 )
 
 # Line colours, then line styles once the colours run out: every series stays distinct.
@@ -57,9 +61,17 @@ def _percent(p):
     return f"{round(100 * float(p), 6):g}%"
 
 
+def _real(values, name):
+    """``values`` as a float64 array of finite numbers; booleans refused, as the metrics do
+    (flags passed by mistake were drawn as 0 and 1)."""
+    if holds_booleans(values):
+        raise ValueError(f"{name} must hold real numbers; got booleans.")
+    return check_real_array(values, name)
+
+
 def _one_feature(X, name):
     """``X`` (shape ``(n,)`` or ``(n, 1)``, finite, not empty) as a 1-D float64 array."""
-    values = check_real_array(X, name)
+    values = _real(X, name)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
     if values.ndim != 1:
@@ -68,6 +80,27 @@ def _one_feature(X, name):
     if values.size == 0:
         raise ValueError(f"{name} must hold at least one value; got none.")
     return values
+
+
+def _legend(ax, ours, **kwargs):
+    """The legend: the artists ``ax`` held before (a given ``ax``), then ``ours``.
+
+    The labels of ``ours`` (the user's names) are drawn as text, not mathtext, and one
+    starting with ``_`` is kept: ``Axes.legend`` leaves such labels out, which hid a
+    series named ``"_base"``.
+    """
+    before = [h for h in ax.get_legend_handles_labels()[0] if h not in ours]
+    handles = before + list(ours)
+    legend = ax.legend(handles, [h.get_label() for h in handles], **kwargs)
+    for text in legend.get_texts()[len(before):]:
+        text.set_parse_math(False)
+    return legend
+
+
+def _title(ax, title):
+    """The user's title, as text (not mathtext)."""
+    if title:
+        ax.set_title(title, parse_math=False)
 
 
 def _labelled(mapping, name, what):
@@ -137,22 +170,21 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
             raise ValueError(f"dates must have the shape of returns ({n},) (or ({n}, 1)), "
                              f"one date per return; got {shape}.")
     ax = _axes(ax, (11, 4.5))
-    ax.plot(x, returns, color="0.6", linewidth=0.6, label="returns")
+    ours = ax.plot(x, returns, color="0.6", linewidth=0.6, label="returns")
     for i, (name, values) in enumerate(lines.items()):
         color, linestyle = _style(i)
         hits = var_exceedances(returns, values, side=side).astype(bool)
         line = -values if side == "lower" else values
-        ax.plot(x, line, color=color, linestyle=linestyle, linewidth=1.0,
-                label=f"{name} ({int(hits.sum())} exceedances)")
+        ours += ax.plot(x, line, color=color, linestyle=linestyle, linewidth=1.0,
+                        label=f"{name} ({int(hits.sum())} exceedances)")
         # Rings of decreasing size, so that a day breached by several VaRs shows each.
         ax.scatter(x[hits], returns[hits], s=max(70 - 22 * i, 12), facecolors="none",
                    edgecolors=color, linewidths=1.2, zorder=3)
     ax.axhline(0.0, color="0.3", linewidth=0.5)
     ax.set_ylabel("return")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(series) + 1,
-              fontsize=8, frameon=False)
-    if title:
-        ax.set_title(title)
+    _legend(ax, ours, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=len(series) + 1,
+            fontsize=8, frameon=False)
+    _title(ax, title)
     return ax
 
 
@@ -275,16 +307,17 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
     # figure exists: a refused bins left one open.
     edges = np.histogram_bin_edges(x, bins=bins)
     ax = _axes(ax, (8, 4.5))
-    heights = ax.hist(x, bins=edges, density=True, color="0.8", label="data")[0]
+    heights, _, bars = ax.hist(x, bins=edges, density=True, color="0.8", label="data")
+    ours = [bars[0]]  # the patch hist labels
     for name, (density, from_draws) in curves.items():
-        ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
-                label=f"{name} (KDE of draws)" if from_draws else name)
+        ours += ax.plot(grid, density, linestyle="--" if from_draws else "-", linewidth=1.3,
+                        label=f"{name} (KDE of draws)" if from_draws else str(name))
     low, high = np.quantile(x, [tail_fraction, 1 - tail_fraction])
     regions = {"lower": [(grid[0], low)], "upper": [(high, grid[-1])],
                "both": [(grid[0], low), (high, grid[-1])]}[side]
-    for i, (start, stop) in enumerate(regions):
-        ax.axvspan(start, stop, color="C3", alpha=0.08,
-                   label=f"tail regions ({_percent(tail_fraction)} per side)" if i == 0 else None)
+    spans = [ax.axvspan(start, stop, color="C3", alpha=0.08) for start, stop in regions]
+    spans[0].set_label(f"tail regions ({_percent(tail_fraction)} per side)")
+    ours.append(spans[0])
     ax.set_xlim(grid[0], grid[-1])
     if log:
         ax.set_yscale("log")
@@ -292,9 +325,8 @@ def plot_tail_density(X, models=None, *, tail_fraction=0.05, side="both", bins=1
         ax.set_ylim(0, 1.6 * heights.max())
     ax.set_xlabel("x")
     ax.set_ylabel("density")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    _legend(ax, ours, fontsize=8)
+    _title(ax, title)
     return ax
 
 
@@ -327,7 +359,7 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     """
     from scipy.stats import t as student_t
 
-    nominal = check_real_array(nominal, "nominal")
+    nominal = _real(nominal, "nominal")
     if nominal.ndim != 1 or nominal.size == 0 or np.any((nominal <= 0) | (nominal >= 1)):
         raise ValueError(f"nominal must hold coverages in (0, 1), shape (n_levels,); got "
                          f"{nominal.tolist()}.")
@@ -337,25 +369,24 @@ def plot_coverage_calibration(nominal, empirical, *, title=None, ax=None):
     nominal, curves = nominal[order], {name: v[:, order] for name, v in curves.items()}
     ax = _axes(ax, (5, 5))
     low, high = nominal.min() - 0.05, 1.0
-    ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
+    ours = ax.plot([low, high], [low, high], color="0.4", linestyle=":", label="ideal")
     for name, values in curves.items():
         n = values.shape[0]
         half = (student_t.ppf(0.975, n - 1) * values.std(axis=0, ddof=1) / np.sqrt(n)
                 if n > 1 else None)
-        ax.errorbar(nominal, values.mean(axis=0), yerr=half, marker="o", markersize=3,
-                    capsize=2, linewidth=1.0, label=name)
+        ours.append(ax.errorbar(nominal, values.mean(axis=0), yerr=half, marker="o",
+                                markersize=3, capsize=2, linewidth=1.0, label=str(name)))
     ax.set_xlim(low, high)
     ax.set_xlabel("nominal coverage")
     ax.set_ylabel("empirical coverage")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    _legend(ax, ours, fontsize=8)
+    _title(ax, title)
     return ax
 
 
 def _coverages(values, name, n_levels):
     """One model's coverages as an array of shape ``(n_runs, n_levels)``, in [0, 1]."""
-    values = np.atleast_2d(check_real_array(values, f"empirical[{name!r}]"))
+    values = np.atleast_2d(_real(values, f"empirical[{name!r}]"))
     if values.ndim != 2:
         raise ValueError(f"empirical[{name!r}] must be of shape (n_levels,) or (n_runs, "
                          f"n_levels); got shape {values.shape}.")
@@ -434,7 +465,7 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     x = _one_feature(X, "X")
     models = _labelled(models, "models", "fitted sampler")
     periods = (np.geomspace(1, 1000, 40) if return_periods is None
-               else check_real_array(return_periods, "return_periods").ravel())
+               else _real(return_periods, "return_periods").ravel())
     if periods.size == 0 or np.any(periods <= 0):
         raise ValueError(f"return_periods must be positive (in years); got "
                          f"{periods.tolist()}.")
@@ -451,20 +482,19 @@ def plot_return_levels(X, models=None, *, return_periods=None, observations_per_
     ax = _axes(ax, (7, 4.5))
     data_periods, levels = _empirical_return_levels(x, side, observations_per_year)
     shown = data_periods >= periods.min()
-    ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
-               label="data (Weibull plotting positions)")
+    ours = [ax.scatter(data_periods[shown], levels[shown], s=10, color="k", zorder=3,
+                       label="data (Weibull plotting positions)")]
     for i, (name, result) in enumerate(results.items()):
         color, linestyle = _style(i)
-        ax.plot(periods, result.level, color=color, linestyle=linestyle, linewidth=1.4,
-                label=name)
+        ours += ax.plot(periods, result.level, color=color, linestyle=linestyle,
+                        linewidth=1.4, label=str(name))
         if result.method != "none":
             label = f"{name}: {_percent(confidence_level)} interval ({result.method})"
-            ax.fill_between(periods, result.lower, result.upper, color=color, alpha=0.18,
-                            label=label)
+            ours.append(ax.fill_between(periods, result.lower, result.upper, color=color,
+                                        alpha=0.18, label=label))
     ax.set_xscale("log")
     ax.set_xlabel("return period (years)")
     ax.set_ylabel("return level" if side == "upper" else "return level (lower side)")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    _legend(ax, ours, fontsize=8)
+    _title(ax, title)
     return ax

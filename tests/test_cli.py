@@ -21,7 +21,7 @@ from skqegm.cli import (
     _units_note,
     main,
 )
-from skqegm.datasets import load_csv_series
+from skqegm.datasets import load_csv_series, load_sp500_dates, load_sp500_returns
 from skqegm.datasets.csv_series import Series
 from skqegm.exceptions import MemoryLimitError
 
@@ -217,7 +217,8 @@ def test_dollar_signs_in_the_title_are_text(tmp_path, capsys, monkeypatch):
     savefig = figure.Figure.savefig
 
     def recording(fig, *args, **kwargs):
-        titles.append(fig.axes[0].title.get_text())
+        title = fig.axes[0].title
+        titles.append(title._preprocess_math(title.get_text()))  # (text, whether math)
         return savefig(fig, *args, **kwargs)
 
     monkeypatch.setattr(figure.Figure, "savefig", recording)
@@ -225,8 +226,8 @@ def test_dollar_signs_in_the_title_are_text(tmp_path, capsys, monkeypatch):
     assert main(FAST + ["--csv", str(path), "--column", "x$}", "--test-fraction", "0.1",
                         "--plot", str(png)]) == 0, capsys.readouterr().err
     assert png.read_bytes()[:4] == b"\x89PNG"
-    assert titles == [rf"x\$}} of {folder}/returns.csv (returns): 99% VaR on held-out rows"
-                      .replace(" $x", r" \$x")]
+    assert titles == [(f"x$}} of {folder}/returns.csv (returns): 99% VaR on held-out rows",
+                       False)]
 
 
 def test_a_plot_that_fails_half_way_leaves_the_previous_file(tmp_path, capsys, monkeypatch):
@@ -485,10 +486,41 @@ def test_auto_kind_refuses_a_yield_named_as_such(tmp_path, capsys, name):
     with pytest.raises(ValueError, match=message):
         load_csv_series(path, name)
     assert_refused(capsys, ["--csv", path, "--column", name, "--no-plot"], message)
-    # an explicit kind is obeyed; the same values named otherwise are prices (documented)
+    # an explicit kind is obeyed; the same values named otherwise are prices, with a
+    # warning (see the next test)
     assert load_csv_series(path, name, kind="prices").kind == "prices"
     rows[0] = ("observation_date", "close")
-    assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+    with pytest.warns(UserWarning, match="may as well be a yield"):
+        assert load(write_csv(tmp_path / "c.csv", rows)).kind == "prices"
+
+
+def test_auto_kind_warns_of_prices_that_may_be_a_yield(tmp_path, capsys, recwarn):
+    # A yield of 3.7 to 4.4 under a price's name was taken for prices without a word.
+    levels, dates = fred_levels(start=4.0)
+    rows = [("date", "close")] + [(d, f"{v:.2f}") for d, v in zip(dates, levels)]
+    path = write_csv(tmp_path / "y.csv", rows)
+    message = (r"kind='auto' took column 'close' for prices, but its values \(3\.\d+ to "
+               r"4\.\d+\) may as well be a yield or an interest rate in percent, .* pass "
+               r"kind='returns' .*; if it holds prices, pass kind='prices' \(--kind prices on "
+               r"the command line\), which silences this warning\.")
+    with pytest.warns(UserWarning, match=message):
+        series = load_csv_series(path, "close")
+    assert series.kind == "prices" and re.search("; " + message, series.notes[-1])
+    recwarn.clear()
+    assert load_csv_series(path, "close", kind="prices").notes == ()
+    # prices above 25 (the shipped S&P 500, from 1229 on 1999-01-04; a $100 stock) are
+    # taken without a warning
+    sp500 = 1229.23 * np.exp(np.cumsum(load_sp500_returns()))
+    sp500 = write_csv(tmp_path / "sp.csv", [("date", "close")] + [
+        (d, repr(float(p))) for d, p in zip(load_sp500_dates(), sp500)])
+    assert load(sp500).kind == "prices" and load(write_csv(tmp_path / "p.csv",
+                                                           price_rows(300)[0])).kind == "prices"
+    assert len(recwarn) == 0
+    # the main job says it once, in the note it prints, not as a warning on stderr
+    assert main(FAST + ["--csv", path, "--column", "close", "--test-fraction", "0.1",
+                        "--no-plot"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(message, out) and err == "" and len(recwarn) == 0
 
 
 def test_auto_kind_on_levels_that_touch_or_cross_zero(tmp_path):
@@ -641,6 +673,21 @@ def test_decimal_commas(tmp_path, capsys):
     assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
                    r"line 6 of .* has 3 cells but the header has 2: a separator too many "
                    r"\(a decimal comma\?\)")
+
+
+def test_quoted_thousands_commas_name_the_decimal_option(tmp_path):
+    # An Investing.com export quotes "4,005.81" in a comma-separated file: refused, and
+    # the message said nothing of decimal='.', which reads it.
+    dates = np.datetime64("2020-01-01") + np.arange(3)
+    path = tmp_path / "i.csv"
+    path.write_text('"Date","Price"\n' + "".join(f'"{d}","{p}"\n' for d, p in zip(
+        dates, ["4,005.81", "4,011.57", "998.50"])))
+    with pytest.raises(ValueError, match=r"non-numeric value '4,005.81' on line 2; pass "
+                                         r"decimal='\.' \(--decimal \. on the command line\) "
+                                         "to read ',' as a thousands separator"):
+        load_csv_series(path, "Price")
+    values = load_csv_series(path, "Price", decimal=".", kind="prices").values
+    np.testing.assert_array_equal(values, [4005.81, 4011.57, 998.5])
 
 
 @pytest.mark.parametrize("mark, first, rows", [
@@ -1108,6 +1155,23 @@ def test_test_fraction_holding_out_too_few_rows(tmp_path, capsys):
                    r"--test-fraction 0.5 is too large: historical simulation needs 250 "
                    r"earlier returns, so at most 49 rows of the 277 rows of features can be "
                    r"held out \(--test-fraction 0.1769 or less\)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["--test-start", "2015-01-01", "--test-fraction", "0.3"],
+    ["--test-fraction", "0.3", "--test-start", "2015-01-01"],
+])
+def test_test_start_and_test_fraction_exclude_each_other(capsys, argv):
+    # The date won and the fraction was ignored, silently.
+    assert_parser_refuses(capsys, argv, "not allowed with argument --test-")
+
+
+def test_test_start_with_no_dates_says_so(tmp_path, capsys):
+    # It advised --date-column to a user who had asked for no dates.
+    path = write_csv(tmp_path / "p.csv", price_rows(300)[0])
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-dates", "--test-start",
+                            "2020-10-01"], "--test-start needs dates, and --no-dates reads "
+                                           "none: pass --test-fraction instead")
 
 
 def test_a_test_fraction_given_is_used_for_the_sp500_too():

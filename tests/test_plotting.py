@@ -448,3 +448,62 @@ def test_return_levels_of_a_fitted_search_are_its_best_models():
     np.testing.assert_array_equal(ax.get_lines()[0].get_ydata(), best.get_lines()[0].get_ydata())
     assert ax.get_legend_handles_labels()[1][1:] == ["search", "search: 95% interval (delta)"]
     matplotlib.pyplot.close("all")
+
+
+def _drawn_texts(ax):
+    """The title and legend texts as drawn: ``(text, whether read as mathtext)``."""
+    ax.figure.canvas.draw()  # a text read as mathtext that is not valid mathtext raises here
+    texts = [ax.title] + ax.get_legend().get_texts()
+    matplotlib.pyplot.close(ax.figure)
+    return [t._preprocess_math(t.get_text()) for t in texts]
+
+
+def test_titles_and_names_are_drawn_as_text():
+    # A user's "$" was read as mathtext: two of them garbled the text between, or raised
+    # a ParseException when it was no valid mathtext; a name starting with "_" was left
+    # out of the legend.
+    title, name = "P&L ($) vs cost ($)", "$^$ k_"
+    r = np.random.default_rng(0).standard_t(4, 300) / 100
+    ax = plot_var_backtest(r, {name: 0.02, "_base": 0.03}, title=title)
+    n = [int(np.sum(r < -v)) for v in (0.02, 0.03)]
+    assert _drawn_texts(ax) == [(title, False), ("returns", False),
+                                (f"{name} ({n[0]} exceedances)", False),
+                                (f"_base ({n[1]} exceedances)", False)]
+    X, _ = make_tail_mixture(500, random_state=0)
+    gmm = GaussianMixture(2, random_state=0).fit(X)
+    ax = plot_tail_density(X, {name: gmm, "_base": gmm}, title=title)
+    assert _drawn_texts(ax) == [(title, False), ("data", False), (name, False),
+                                ("_base", False), ("tail regions (5% per side)", False)]
+    ax = plot_coverage_calibration([0.8, 0.9], {name: [0.8, 0.9], "_base": [0.7, 0.9]},
+                                   title=title)
+    assert _drawn_texts(ax) == [(title, False), ("ideal", False), (name, False),
+                                ("_base", False)]
+    ax = plot_return_levels(X, {name: gmm}, return_periods=[1, 2], observations_per_year=10,
+                            confidence_level=None, title=title)
+    assert _drawn_texts(ax) == [(title, False), ("data (Weibull plotting positions)", False),
+                                (name, False)]
+
+
+def test_a_given_axes_keeps_its_own_legend_entries_first():
+    fig, ax = matplotlib.pyplot.subplots()
+    ax.axhline(-0.04, label=r"limit $\alpha$")  # the user's own, mathtext kept
+    plot_var_backtest(np.array([0.01, -0.05, 0.0]), 0.03, ax=ax)
+    texts = ax.get_legend().get_texts()
+    assert [t.get_text() for t in texts] == [r"limit $\alpha$", "returns", "VaR (1 exceedances)"]
+    assert texts[0]._preprocess_math(texts[0].get_text())[1] is True
+    matplotlib.pyplot.close(fig)
+
+
+def test_booleans_are_refused_as_data():
+    # Flags passed by mistake were drawn as 0 and 1: a histogram of flags, coverages of
+    # 100% and 0%, returns of 0 and 1.
+    flags = np.arange(100) % 2 == 0
+    with pytest.raises(ValueError, match="X must hold real numbers; got booleans"):
+        plot_tail_density(flags)
+    with pytest.raises(ValueError, match="returns must hold real numbers; got booleans"):
+        plot_var_backtest(flags, 0.5)
+    with pytest.raises(ValueError, match=r"empirical\['a'\] must hold real numbers; got "
+                                         "booleans"):
+        plot_coverage_calibration([0.8, 0.9], {"a": [True, False]})
+    with pytest.raises(ValueError, match="X must hold real numbers; got booleans"):
+        plot_return_levels(flags.reshape(-1, 1))

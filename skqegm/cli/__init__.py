@@ -18,6 +18,7 @@ by :func:`skqegm.datasets.load_csv_series`, whose docstring states its rules.
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -30,7 +31,15 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..baselines import GARCHRiskEstimator, historical_simulation
 from ..datasets import load_sp500_dates, load_sp500_returns
-from ..datasets.csv_series import DECIMALS, KINDS, MISSING, Series, load_csv_series, parse_date
+from ..datasets.csv_series import (
+    AMBIGUOUS_PRICES,
+    DECIMALS,
+    KINDS,
+    MISSING,
+    Series,
+    load_csv_series,
+    parse_date,
+)
 from ..exceptions import DivergenceWarning, ExtrapolationWarning
 from ..metrics import (
     acerbi_szekely_test,
@@ -133,7 +142,8 @@ def _build_parser():
                            "the whole column: prices when every value is positive and moves "
                            "like a price level, returns when the values are centred near 0 "
                            "with both signs, an error otherwise; it cannot tell yields or "
-                           "interest rates from prices, and refuses a column named like one "
+                           "interest rates from prices, refuses a column named like one, and "
+                           "notes prices all in (0, 25], where yields in percent lie "
                            "(default: auto)")
     data.add_argument("--decimal", choices=DECIMALS[1:], metavar="MARK",
                       help="the column's decimal mark, . or , (the other mark then groups "
@@ -152,13 +162,15 @@ def _build_parser():
     data.add_argument("--no-dates", action="store_true",
                       help="read no dates, even from a column that looks like dates: the "
                            "file's order is the time order")
-    split = parser.add_argument_group("held-out period")
+    # Two ways to say where the held-out period starts: one of them, never both (the
+    # date silently won over a fraction given beside it).
+    split = parser.add_argument_group("held-out period").add_mutually_exclusive_group()
     split.add_argument("--test-start", metavar="YYYY-MM-DD",
                        help="first held-out day (needs dates; default for the S&P 500: "
-                            f"{SP500_TEST_START})")
+                            f"{SP500_TEST_START}); not with --test-fraction")
     split.add_argument("--test-fraction", type=_fraction, metavar="F",
-                       help="the last fraction F of the days, 0 < F < 1, is held out when "
-                            f"there is no --test-start (default: {DEFAULT_TEST_FRACTION}, or "
+                       help="the last fraction F of the days, 0 < F < 1, is held out; not "
+                            f"with --test-start (default: {DEFAULT_TEST_FRACTION}, or "
                             f"less where a file is too short to leave {HS_WINDOW} earlier "
                             "returns)")
     model = parser.add_argument_group("model")
@@ -211,8 +223,11 @@ def _series_of(args):
     if args.no_dates and args.date_column is not None:
         raise ValueError("--no-dates and --date-column exclude each other: pass one.")
     date_column = False if args.no_dates else args.date_column
-    return load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
-                           args.missing or "raise", args.decimal)
+    with warnings.catch_warnings():
+        # Prices that may be a yield: said once, in the kind's note printed below.
+        warnings.filterwarnings("ignore", message=re.escape(AMBIGUOUS_PRICES))
+        return load_csv_series(args.csv, args.column, date_column, args.kind or "auto",
+                               args.missing or "raise", args.decimal)
 
 
 def _unit_of(dates):
@@ -304,6 +319,9 @@ def _first_test_row(row_dates, n_rows, min_first, series, args):
                              "features, too few: at least 2 are needed.")
         return first
     if row_dates is None:
+        if args.no_dates:
+            raise ValueError("--test-start needs dates, and --no-dates reads none: pass "
+                             "--test-fraction instead.")
         raise ValueError("--test-start needs dates: pass --date-column.")
     start = _parse_test_start(test_start)
     if not series.dates[0] <= start <= series.dates[-1]:
@@ -359,9 +377,9 @@ def _save_plot(path, results, y, dates, title):
 
     from ..plotting import plot_var_backtest
 
-    # The title names the user's column and file: text, not mathtext between two '$'.
+    # The title names the user's column and file: plot_var_backtest draws it as text.
     ax = plot_var_backtest(y, {name: r[0.99][0] for name, r in results.items()}, dates=dates,
-                           title=title.replace("$", r"\$"))
+                           title=title)
     ax.figure.tight_layout()
     # Written beside the target, then renamed over it: a write that fails half-way (a full
     # disk) leaves the previous file as it was, not a truncated image.

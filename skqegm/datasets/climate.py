@@ -51,7 +51,8 @@ def load_daily_rainfall(*, return_X_y=False, tail_fraction=0.01, threshold=None,
     tail_fraction : float, default=0.01
         Share of the upper tail called rare, in (0, 1): a day is rare when its rain is
         strictly above the empirical ``1 - tail_fraction`` quantile of the whole series
-        (eq. 9). This quantile uses all 49 years, so it looks ahead: for a chronological
+        (eq. 9). It is computed on all 17,531 days (48 years of 365.25 days; the source
+        gives 1914 to 1962, 49 calendar years), so it looks ahead: for a chronological
         train / test split, label with a :class:`~skqegm.preprocessing.QuantileTailLabeler`
         fitted on the training part instead. Only used with ``return_X_y=True``.
     threshold : float or None, default=None

@@ -11,6 +11,7 @@ import codecs
 import csv
 import os
 import re
+import warnings
 from datetime import datetime
 from typing import NamedTuple
 
@@ -44,6 +45,12 @@ YIELD_NAME = re.compile(
     r"|DGS\d+(MO)?|DTB\d+(WK|MO|YR)?|TB\d+MS|GS\d+M?|DFII\d+|T\d+Y(\d+[YM]|IE|IFR)"
     r"|DFF|FEDFUNDS|EFFR|SOFR\d*|DPRIME|IORB|IOER|MORTGAGE\d+US|DAAA|DBAA"
 )
+# Positive persistent levels that all lie in (0, YIELD_LIKE_MAX] may be yields or interest
+# rates in percent (US 10-year: 0.5 to 16, the Fed funds rate: up to 22) as well as prices
+# (a $10 stock, an exchange rate): kind="auto" takes them for prices, with a warning that
+# starts with AMBIGUOUS_PRICES and says how to choose. The S&P 500 (above 600) is beyond.
+YIELD_LIKE_MAX = 25.0
+AMBIGUOUS_PRICES = "kind='auto' took column"
 # Returns are not persistent: a lag-1 autocorrelation above this (the S&P 500's daily
 # returns: -0.07; a random walk: 1.0) makes the note of kind="auto" ask whether the
 # column is a level crossing 0 (a spread, a real yield). Only a note: overlapping
@@ -53,6 +60,8 @@ PERSISTENT_RETURNS = 0.9
 # (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
 # them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
 # 30 columns, the estimate is 1.0 to 1.15 times the peak, whatever the width of the file.
+# It allows about 20 characters a cell: longer cells take more (the peak is 1.07 times the
+# estimate with 60-character cells, 1.8 times with cells padded to 200 characters).
 ROW_BYTES, CELL_BYTES = 140, 75
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
@@ -355,6 +364,10 @@ def _read_values(table, column, decimal=None):
                 if decimal is None and decimal_comma and "." in cell:
                     hint += (f"; {_pass_option('decimal', ',')} to read '.' as a thousands "
                              "separator")
+                elif decimal is None and not decimal_comma and "," in cell:
+                    # a quoted "4,005.81" in a comma-separated file (an Investing.com export)
+                    hint += (f"; {_pass_option('decimal', '.')} to read ',' as a thousands "
+                             "separator")
             raise ValueError(f"column {column!r} of {table.path} has {what} on line "
                              f"{line}{hint}.")
         values[i] = value
@@ -494,8 +507,12 @@ def _auto_kind(values, lines, column):
                              "log terms), unlike prices; "
                              f"{_pass_option('kind', 'prices', 'returns')}.")
         _check_not_a_yield(column)
-        return "prices", (f"kind: prices (every value positive; median move between rows "
-                          f"{move or 0:.2%})")
+        note = f"kind: prices (every value positive; median move between rows {move or 0:.2%})"
+        if values.max() <= YIELD_LIKE_MAX:
+            ambiguity = _like_a_yield(values, column)
+            warnings.warn(ambiguity, UserWarning, stacklevel=3)
+            note += f"; {ambiguity}"
+        return "prices", note
     if positive > 0.5 and persistent:
         line, value = _first_non_positive(values, lines)
         raise ValueError(f"kind='auto': column {column!r} is positive on "
@@ -534,6 +551,16 @@ def _check_not_a_yield(column, what="positive and persistent, like prices"):
             f"the returns first and {_pass_option('kind', 'returns')}, or "
             f"{_pass_option('kind', 'prices')} to take the column's log changes anyway."
         )
+
+
+def _like_a_yield(values, column):
+    """The warning of prices that may be a yield or a rate in percent."""
+    return (f"{AMBIGUOUS_PRICES} {column!r} for prices, but its values ({values.min():.3g} "
+            f"to {values.max():.3g}) may as well be a yield or an interest rate in percent, "
+            "which it cannot tell from prices: the log changes of a yield are not the "
+            "returns of a position. If the column is one, compute the returns first and "
+            f"{_pass_option('kind', 'returns')}; if it holds prices, "
+            f"{_pass_option('kind', 'prices')}, which silences this warning.")
 
 
 def _lag1_autocorrelation(values):
@@ -662,7 +689,8 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     MemoryLimitError
         A file whose cells would not fit in memory, before they are read: reading holds
         the series' column and the date column only, about ``ROW_BYTES`` = 140 bytes a
-        line and ``CELL_BYTES`` = 75 bytes a cell of those.
+        line and ``CELL_BYTES`` = 75 bytes a cell of those (cells of up to about 20
+        characters; longer ones take more, 1.8 times the estimate when padded to 200).
 
     See Also
     --------
@@ -720,9 +748,13 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       ``"auto"`` cannot tell a yield or an interest rate from a price (both are positive,
       persistent levels): a column named like one (``yield`` in its name, or a FRED series
       such as ``DGS10``, ``DTB3``, ``DFF``, see ``YIELD_NAME``) that it would take for prices
-      is refused, and so is one it would take for returns with a lag-1 autocorrelation
-      above ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``);
-      other such returns get a note. Say ``kind`` for such a column: its log
+      is refused; prices under another name whose values all lie in (0,
+      ``YIELD_LIKE_MAX`` = 25], the range of yields and rates in percent, are taken for
+      prices with a ``UserWarning`` (and the same words in the note) saying how to choose:
+      ``kind="prices"`` (a $10 stock, an exchange rate) silences it. A column named like
+      a yield that it would take for returns with a lag-1 autocorrelation above
+      ``PERSISTENT_RETURNS`` = 0.9 (a spread that crosses 0, such as ``T10Y2Y``) is
+      refused; other such returns get a note. Say ``kind`` for such a column: its log
       changes are not the returns of a position.
 
     Examples

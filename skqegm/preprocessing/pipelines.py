@@ -49,27 +49,25 @@ def _check_categorical_features(columns):
         raise ValueError(f"categorical_features must not repeat a column; got {values!r}.")
 
 
-class _CategoricalColumns:
-    """``categorical_features`` as given, checked against ``X`` when it is fitted.
+class _CategoricalColumns(list):
+    """``categorical_features`` as a list, checked against ``X`` when it is fitted.
 
     A callable column selection of :class:`~sklearn.compose.ColumnTransformer`, called
     once in ``fit``: a name or index that is not a column of ``X`` gets a message naming
     the parameter and the columns ``X`` has, where scikit-learn's came from deep inside
-    ("all features must be in [0, 1] or [-2, 0]").
+    ("all features must be in [0, 1] or [-2, 0]"). A list, so that ``get_params`` shows
+    (and compares equal to, and serialises as) the list of columns given.
     """
 
-    def __init__(self, columns):
-        self.columns = columns
-
     def __call__(self, X):
-        values = list(self.columns)
+        values = list(self)
         names = list(X.columns) if hasattr(X, "columns") else None
         n_columns = np.shape(X)[1]
         if values and all(isinstance(v, (bool, np.bool_)) for v in values):
             if len(values) != n_columns:
                 raise ValueError(f"categorical_features is a boolean mask of {len(values)} "
                                  f"columns; X has {n_columns}.")
-            return self.columns
+            return values
         for value in values:
             if isinstance(value, str) and names is None:
                 raise ValueError(f"categorical_features names the column {value!r}, but X "
@@ -85,10 +83,7 @@ class _CategoricalColumns:
                                  f"column index of X: X has {n_columns} columns (0 to "
                                  f"{n_columns - 1}, or negative from the end).")
         _check_no_text_left(X, values, names, n_columns)
-        return self.columns
-
-    def __repr__(self):  # the pipeline's repr shows the columns as given
-        return repr(self.columns)
+        return values
 
 
 def _check_no_text_left(X, values, names, n_columns):
