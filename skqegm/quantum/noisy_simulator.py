@@ -348,7 +348,7 @@ class NoisyDensityMatrixSimulator:
                 "simulator.")
         self.n_active = m
         noise = _cached_noise(backend)
-        self._readout_errors = noise.readout_errors  # read-only, never written here
+        self._readout_errors = dict(noise.readout_errors)  # its matrices are read-only
         self._ops = self._parse(circuit, noise)
         self._observables = {}  # built at first use, once their memory is checked
         self._plans = {}
