@@ -47,6 +47,12 @@ checked at the end: PASS or MISS. ``--json PATH`` writes every figure as JSON.
 
 Run ``python benchmarks/bench_quantum_layer.py`` (about 5-10 minutes on 2 cores) or
 ``--quick`` for a smoke test (under a minute).
+
+``--noise-cache`` runs only one row (``--noisy`` runs it too): a ``GridSearchCV`` of a
+``SamplerTransformer`` and a logistic regression on a fake device, with the per-process
+device-noise cache (``skqegm.quantum.noisy_simulator.device_noise``) and without it
+(``NOISE_CACHE_SIZE = 0``), interleaved, each run from an empty cache; it prints the
+medians, their ratio, and whether ``cv_results_`` are the same.
 """
 
 import argparse
@@ -625,6 +631,57 @@ def print_noisy_fit(args, timings):
     print()
 
 
+def run_noise_cache(args):
+    """A GridSearchCV of SamplerTransformer + LogisticRegression on a fake device (exact
+    noisy path), with the per-process device-noise cache and without it (cache size 0),
+    interleaved; every run starts from an empty cache."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    from skqegm.quantum import SamplerTransformer, noisy_simulator
+
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0, np.pi, size=(args.cache_rows, args.cache_qubits))
+    y = (X.sum(axis=1) > X.sum(axis=1).mean()).astype(int)
+    pipe = make_pipeline(SamplerTransformer(backend=_device(args.cache_device),
+                                            random_state=0), LogisticRegression())
+    grid = {"samplertransformer__n_layers": [1, 2]}
+    size = noisy_simulator.NOISE_CACHE_SIZE
+    times, scores = {"uncached": [], "cached": []}, {}
+    try:
+        for _ in range(args.cache_repeats):
+            for path in times:
+                noisy_simulator.NOISE_CACHE_SIZE = size if path == "cached" else 0
+                noisy_simulator.clear_device_noise_cache()
+                search = GridSearchCV(pipe, grid, cv=args.cache_folds)
+                start = time.perf_counter()
+                search.fit(X, y)
+                times[path].append(time.perf_counter() - start)
+                scores[path] = search.cv_results_["mean_test_score"].tolist()
+                print(f"  .. noise cache {path}: {times[path][-1]:.2f} s", file=sys.stderr,
+                      flush=True)
+    finally:
+        noisy_simulator.NOISE_CACHE_SIZE = size
+    n_fits = len(grid["samplertransformer__n_layers"]) * args.cache_folds + 1
+    result = {path: statistics.median(t) for path, t in times.items()}
+    return {"device": args.cache_device, "n_qubits": args.cache_qubits,
+            "rows": args.cache_rows, "fits": n_fits, "repeats": args.cache_repeats,
+            "median_s": result, "ratio": result["uncached"] / result["cached"],
+            "same_cv_results": scores["uncached"] == scores["cached"]}
+
+
+def print_noise_cache(record):
+    print(f"GridSearchCV(SamplerTransformer + LogisticRegression), backend="
+          f"{record['device']}(), n_qubits={record['n_qubits']}, {record['rows']} rows, "
+          f"{record['fits']} fits; median of {record['repeats']} interleaved runs:")
+    for path, seconds in record["median_s"].items():
+        print(f"  device-noise cache {path:<9} {seconds:8.2f} s")
+    print(f"  uncached / cached: {fmt_ratio(record['ratio'])}; same cv_results_: "
+          f"{record['same_cv_results']}")
+    print()
+
+
 # -- printing ------------------------------------------------------------------------------
 def fmt_rate(cell, batch):
     value = cell["per_s"]
@@ -784,9 +841,30 @@ def parse_args(argv=None):
     parser.add_argument("--fit-old-epochs", type=at_least(0), default=1,
                         help="epochs of the fit on the old path, Aer + parameter shift "
                              "(default 1; 0 skips it)")
+    parser.add_argument("--noise-cache", action="store_true",
+                        help="run only the noise-cache row: a GridSearchCV on a fake device "
+                             "with the per-process device-noise cache against without it "
+                             "(--noisy runs it too)")
+    parser.add_argument("--cache-device", default="FakeTorontoV2",
+                        help="fake device of the noise-cache row (default FakeTorontoV2)")
+    parser.add_argument("--cache-qubits", type=at_least(1), default=3,
+                        help="qubits (features) of the noise-cache row (default 3)")
+    parser.add_argument("--cache-rows", type=at_least(6), default=60,
+                        help="rows of the noise-cache row (default 60)")
+    parser.add_argument("--cache-folds", type=at_least(2), default=3,
+                        help="CV folds of the noise-cache row (default 3)")
+    parser.add_argument("--cache-repeats", type=at_least(1), default=3,
+                        help="interleaved runs of the noise-cache row (default 3)")
     args = parser.parse_args(argv)
     check_output_folders(parser, args, ("json",))
     args.noisy = args.noisy or args.noisy_only
+    args.cache_only = args.noise_cache and not args.noisy
+    args.noise_cache = args.noise_cache or args.noisy
+    try:
+        _device(args.cache_device)
+    except AttributeError:
+        parser.error(f"--cache-device: no fake device named {args.cache_device!r} in "
+                     "qiskit_ibm_runtime.fake_provider")
     if args.batches is None:
         args.batches = list(QUICK_BATCHES if args.quick else BATCHES)
     if args.budget is None:
@@ -808,26 +886,29 @@ def main(argv=None):
     found = versions()
     print_header(args, found)
     records, targets = [], []
-    if not args.noisy_only:
+    if not (args.noisy_only or args.cache_only):
         records = run(args)
         print_table(records)
         print_checks(records)
         targets = evaluate_targets(records)
         print_targets(targets)
         print()
-    noisy = fit = None
+    noisy = fit = cache = None
     if args.noisy:
         noisy = run_noisy(args)
         print_noisy(noisy)
         fit = run_noisy_fit(args)
         print_noisy_fit(args, fit)
+    if args.noise_cache:
+        cache = run_noise_cache(args)
+        print_noise_cache(cache)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         payload = {"command": sys.argv, "cpu": cpu_model(), "cores": os.cpu_count(),
                    "torch_threads": torch.get_num_threads(), "versions": found,
                    "statistic": f"median of {args.repeats} timed runs after warm-up probes",
                    "budget_s": args.budget, "records": records, "targets": targets,
-                   "noisy": noisy, "noisy_fit": fit}
+                   "noisy": noisy, "noisy_fit": fit, "noise_cache": cache}
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=2)
 

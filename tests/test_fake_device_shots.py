@@ -4,7 +4,7 @@ they converge to them, a seed reproduces them, and the jobs keep their budget an
 import numpy as np
 import pytest
 import torch
-from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2, FakeTorontoV2
 
 from skqegm import QEGMSampler
 from skqegm.exceptions import ShotBudgetError
@@ -146,3 +146,36 @@ def test_a_circuit_too_wide_for_the_simulator_is_sampled_by_aer_under_the_same_n
     assert runner.describe()["n_jobs"] == 1
     np.testing.assert_array_equal(
         frequencies, CircuitRunner(DEVICE, shots=shots, seed=4).probabilities(qc, params, values))
+
+
+def test_aer_runs_only_as_many_noisy_shots_in_parallel_as_memory_holds(monkeypatch):
+    """Aer runs noisy shots in parallel, one state per thread whatever the memory (2 states
+    held 136 MB at 22 qubits on 2 cores, 72 MB with one): the runner caps them to what
+    half the memory available holds, which changes no shot."""
+    from skqegm.quantum import backends
+
+    qc, params, values = _circuit(n_rows=2)
+    monkeypatch.setattr(backends, "MAX_ACTIVE_QUBITS", 2)  # 3 active qubits: Aer samples
+    outcomes = {}
+    for states, limit in ((0, None), (1, 2 * 24 * 2**3 + 1), (3, 3 * 2 * 24 * 2**3)):
+        monkeypatch.setattr(backends, "memory_limit", lambda limit=limit: limit)
+        runner = CircuitRunner(DEVICE, shots=200, seed=5)
+        outcomes[states] = runner.sample_outcomes(qc, params, values)
+        assert runner._simulator().options.max_parallel_shots == states
+    np.testing.assert_array_equal(outcomes[1], outcomes[0])
+    np.testing.assert_array_equal(outcomes[3], outcomes[0])
+
+
+def test_the_state_estimate_counts_what_aers_noisy_shots_keep(monkeypatch):
+    """Below 21 qubits Aer's noisy shots kept up to 260 MB besides a 16 MB state (20
+    qubits, 64 shots); the estimate of a fake device's Aer sampling counts 256 MiB."""
+    from skqegm.exceptions import MemoryLimitError
+    from skqegm.quantum.backends import check_state_memory
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.1")
+    check_state_memory(13, "device", "13 qubits")  # 192 KiB: the noisy simulator's width
+    check_state_memory(12, "device", "12 qubits", sampled=True)  # the noisy simulator
+    with pytest.raises(MemoryLimitError, match=r"13 qubits needs an estimated 256 MiB"):
+        check_state_memory(13, "device", "13 qubits", sampled=True)
+    with pytest.raises(MemoryLimitError, match=r"n_qubits=13 .* needs an estimated 256 MiB"):
+        SamplerTransformer(backend=FakeTorontoV2(), shots=10).fit(np.zeros((2, 13)))

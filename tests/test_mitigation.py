@@ -1,5 +1,7 @@
 """Readout-error mitigation: the tensored inverse, and what it gains on a fake device."""
 
+import warnings
+
 import numpy as np
 import pytest
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
@@ -60,8 +62,25 @@ A = np.array([[[0.9, 0.0], [0.1, 1.0]]])
     ([[0.5, 0.5]], A[0], r"matrices must have shape \(n_qubits, 2, 2\)"),
     ([[0.0, 0.0]], A, "rows with a positive sum; row 0"),
     ([[0.5, 0.5]], np.full((1, 2, 2), 0.5), "qubit 0 is singular"),
-], ids=["too-few-columns", "1-D", "one-matrix-2-D", "zero-row", "singular"])
+    ([[np.nan, 1.0]], A, "finite and non-negative"),
+    ([[-1.0, 2.0]], A, "finite and non-negative"),
+    ([[0.5, 0.5]], A.transpose(0, 2, 1), r"matrices\[0\] must be an assignment matrix.*"
+                                         r"columns sum to \[0\.9, 1\.1\]"),
+    ([[0.5, 0.5]], np.array([[[1.5, 0.0], [-0.5, 1.0]]]), r"matrices\[0\] must be an assign"),
+], ids=["too-few-columns", "1-D", "one-matrix-2-D", "zero-row", "singular", "nan", "negative",
+        "transposed", "not-a-probability"])
 def test_bad_probabilities_or_matrices_are_named(probabilities, matrices, match):
     # numpy's reshape error, a LinAlgError, or NaN rows for a row of zeros.
     with pytest.raises(ValueError, match=match):
         mitigate_probabilities(probabilities, matrices)
+
+
+def test_a_nearly_singular_readout_is_undone_with_a_warning():
+    # P(1|0) = P(0|1) = 0.4995: frequencies 0.52 / 0.48 became [1, 0], silently.
+    p = (1 - 1e-3) / 2
+    nearly = np.array([[[1 - p, p], [p, 1 - p]]])
+    with pytest.warns(UserWarning, match=r"qubit 0 is nearly singular .* up to 1,000"):
+        mitigate_probabilities([[0.52, 0.48]], nearly)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mitigate_probabilities([[0.52, 0.48]], A)  # a 10% readout error: no warning

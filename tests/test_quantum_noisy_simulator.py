@@ -1,5 +1,6 @@
 """The exact noisy simulator of fake devices against Aer's density-matrix simulation."""
 
+import copy
 import pickle
 
 import numpy as np
@@ -10,7 +11,12 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler import generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
-from qiskit_ibm_runtime.fake_provider import FakeLondonV2, FakeManilaV2, FakeTorontoV2
+from qiskit_ibm_runtime.fake_provider import (
+    FakeLondonV2,
+    FakeManilaV2,
+    FakeQuitoV2,
+    FakeTorontoV2,
+)
 from sklearn.base import clone
 
 from skqegm import QEGMSampler
@@ -277,3 +283,89 @@ def test_wide_transpiled_circuits_and_large_batches_are_refused(monkeypatch):
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
     with pytest.raises(MemoryLimitError, match=r"noisy simulation of 10 rows on 6 active"):
         sim.probabilities(torch.zeros((10, 6), dtype=torch.float64), torch.from_numpy(W))
+
+
+def _count_noise_builds(monkeypatch):
+    """Count qiskit-aer's gate-error builds (what device_noise caches)."""
+    import qiskit_aer.noise.device as aer_device
+
+    calls = []
+    real = aer_device.basic_device_gate_errors
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aer_device, "basic_device_gate_errors", counted)
+    return calls
+
+
+def test_device_noise_is_built_once_for_copies_of_a_device(monkeypatch):
+    """clone() deep-copies the backend for every fold and candidate of a grid search: the
+    noise is keyed on the target's content, so the copies reuse it, bit for bit."""
+    X = np.random.default_rng(7).uniform(0, np.pi, size=(5, 3))
+    device = FakeManilaV2()
+    noisy_simulator.clear_device_noise_cache()
+    uncached = []
+    for _ in range(2):
+        noisy_simulator.clear_device_noise_cache()
+        qt = SamplerTransformer(n_layers=1, backend=copy.deepcopy(device), random_state=0)
+        uncached.append(qt.fit(X).transform(X))
+    calls = _count_noise_builds(monkeypatch)
+    noisy_simulator.clear_device_noise_cache()
+    base = EstimatorTransformer(n_layers=1, backend=device, random_state=0)
+    cached = [clone(base).fit(X).transform(X) for _ in range(3)]
+    shots = [SamplerTransformer(n_layers=1, backend=copy.deepcopy(device), shots=64,
+                                random_state=0).fit(X).transform(X) for _ in range(2)]
+    assert len(calls) == 1
+    np.testing.assert_array_equal(uncached[0], uncached[1])
+    for out in cached[1:]:
+        np.testing.assert_array_equal(out, cached[0])
+    np.testing.assert_array_equal(shots[0], shots[1])
+    qt = SamplerTransformer(n_layers=1, backend=FakeManilaV2(), random_state=0)
+    np.testing.assert_array_equal(qt.fit(X).transform(X), uncached[0])
+    noisy_simulator.clear_device_noise_cache()
+    expval = EstimatorTransformer(n_layers=1, backend=device, random_state=0).fit(X)
+    np.testing.assert_array_equal(expval.transform(X), cached[0])
+
+
+def test_device_noise_follows_the_calibration_and_is_not_shared_mutably():
+    from qiskit.transpiler import InstructionProperties
+
+    device = FakeManilaV2()
+    gate_errors, readout_errors = noisy_simulator.device_noise(device)
+    gate_errors.clear()
+    readout_errors.clear()
+    again, readout = noisy_simulator.device_noise(copy.deepcopy(device))
+    assert ("cx", (0, 1)) in again and 0 in readout
+    with pytest.raises(ValueError, match="read-only"):
+        readout[0][0, 0] = 1.0
+    recalibrated = copy.deepcopy(device)
+    old = recalibrated.target["cx"][(0, 1)]
+    recalibrated.target.update_instruction_properties(
+        "cx", (0, 1), InstructionProperties(duration=old.duration, error=0.2))
+    changed = noisy_simulator.device_noise(recalibrated)[0]
+    assert changed[("cx", (0, 1))] != again[("cx", (0, 1))]
+    assert changed[("cx", (1, 2))] == again[("cx", (1, 2))]
+    X = np.random.default_rng(8).uniform(0, np.pi, size=(3, 2))
+    out = [SamplerTransformer(n_layers=1, backend=d, random_state=0).fit(X).transform(X)
+           for d in (device, recalibrated)]
+    assert np.abs(out[0] - out[1]).max() > 1e-3
+
+
+def test_device_noise_cache_is_bounded_and_thread_safe(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(noisy_simulator, "NOISE_CACHE_SIZE", 2)
+    noisy_simulator.clear_device_noise_cache()
+    devices = [FakeManilaV2(), FakeLondonV2(), FakeQuitoV2()]
+    for device in devices:
+        noisy_simulator.device_noise(device)
+    assert len(noisy_simulator._NOISE_CACHE) == 2
+    noisy_simulator.clear_device_noise_cache()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(noisy_simulator.device_noise,
+                                [copy.deepcopy(devices[0]) for _ in range(8)]))
+    first = results[0][0][("cx", (0, 1))]
+    assert all(r[0][("cx", (0, 1))] is first for r in results)
+    assert len(noisy_simulator._NOISE_CACHE) == 1

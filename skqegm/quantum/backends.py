@@ -57,7 +57,7 @@ import torch
 from sklearn.utils._param_validation import StrOptions
 
 from ..exceptions import QuantumJobError
-from ..utils._memory import check_memory, chunk_rows, rows_per_chunk
+from ..utils._memory import check_memory, chunk_rows, memory_limit, rows_per_chunk
 from ..utils._validation import (
     LoadedInstanceOf,
     check_option,
@@ -126,6 +126,13 @@ def _estimator_bytes_per_row(n_params, n_observables):
 # shots) grew by 75, 41 and 148 MB at 16, 18 and 20 qubits: costs that do not grow with
 # the state, which is Aer's 16 B per amplitude.
 _STATE_BYTES_PER_AMPLITUDE = {"statevector": 128, "aer": 24, "device": 24, "exact": 48}
+# Aer's noisy shots (a fake device's circuit beyond the noisy simulator's width), peak RSS
+# growth of one job, re-measured on qiskit-aer 0.18.2 (FakeTorontoV2, 2 cores): one state
+# per parallel shot (136 MB at 22 qubits with 2, 72 MB with one; 72 MB at 21 qubits with
+# 2), plus 8 MB. Below 21 qubits (states under glibc's 32 MiB mmap threshold) the freed
+# states of shot after shot stay in malloc's arenas: 50, 110 and 260 MB at 16, 18 and 20
+# qubits (64 shots; 184 MB at 20 with one parallel shot), counted by this allowance.
+_AER_NOISY_SHOTS_BYTES = 256 * 2**20
 # qiskit's StatevectorSampler also labels every outcome of every row with a string
 # (Statevector.sample_memory): 258 and 259 B per amplitude and qubit measured at 16 and 18
 # qubits (4.1 and 4.7 KiB per amplitude): about 24 GB for one row at 22 qubits, where a
@@ -227,7 +234,9 @@ def check_state_memory(n_qubits, kind, what, advice="", sampled=False):
     sampled : bool, default=False
         Whether the simulation samples bitstrings: qiskit's ``StatevectorSampler``
         (``kind="statevector"``) then also builds a string label for every one of the
-        ``2**n_qubits`` outcomes.
+        ``2**n_qubits`` outcomes, and Aer's noisy shots on a fake device
+        (``kind="device"``, beyond the 12 qubits of its exact noisy simulation) keep up
+        to about 256 MiB besides their state.
     what : str
         The call, naming ``n_qubits``, for the error message.
     advice : str, default=""
@@ -251,7 +260,22 @@ def check_state_memory(n_qubits, kind, what, advice="", sampled=False):
     per_amplitude = _STATE_BYTES_PER_AMPLITUDE[kind]
     if sampled and kind == "statevector":
         per_amplitude += _LABEL_BYTES_PER_AMPLITUDE_QUBIT * n_qubits
-    check_memory(float(2**n_qubits) * per_amplitude, what, advice)
+    n_bytes = float(2**n_qubits) * per_amplitude
+    if sampled and kind == "device" and n_qubits > MAX_ACTIVE_QUBITS:
+        n_bytes += _AER_NOISY_SHOTS_BYTES  # Aer samples it, shot by shot
+    check_memory(n_bytes, what, advice)
+
+
+def _aer_parallel_shots(n_qubits):
+    """Aer's ``max_parallel_shots`` for noisy shots on ``n_qubits``: as many states as half
+    the memory available holds, at least one; 0 (Aer's default, one per thread) where the
+    memory available is unknown. A cap, not a setting of results: Aer seeds every shot
+    by its index, so the shots are the same whatever it is."""
+    limit = memory_limit()
+    if limit is None:
+        return 0
+    per_state = _STATE_BYTES_PER_AMPLITUDE["device"] * float(2**n_qubits)
+    return max(1, int(limit // (2 * per_state)))
 
 
 def _is_ibm_hardware(backend):
@@ -758,11 +782,19 @@ class CircuitRunner:
         """
         n = circuit.num_qubits
         run_circuit = self._prepare(circuit)
-        if len(active_qubits(run_circuit, n)) > MAX_ACTIVE_QUBITS:
+        n_active = len(active_qubits(run_circuit, n))
+        if n_active > MAX_ACTIVE_QUBITS:
             from qiskit_aer.primitives import SamplerV2
 
+            check_state_memory(n_active, "device", f"sampling on {n_active} device qubits "
+                               f"(n_qubits={n} and the routing's)", "use fewer qubits.",
+                               sampled=True)
             measured = self._prepare(circuit, measured=True)
-            sampler = SamplerV2.from_backend(self._simulator(), seed=seed)
+            simulator = self._simulator()
+            # Aer runs noisy shots in parallel, one state each, as many as threads (not
+            # as memory available): capped here so that they fit.
+            simulator.set_options(max_parallel_shots=_aer_parallel_shots(n_active))
+            sampler = SamplerV2.from_backend(simulator, seed=seed)
             return sampler.run([(measured, _bindings(measured, params, values))], shots=shots)
         key = (id(circuit), "sampled", tuple(params))
         if key not in self._noisy:

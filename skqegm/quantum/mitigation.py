@@ -8,7 +8,14 @@ calibration data. With the qubits misread independently, the measured distributi
 entries: they are clipped and the row renormalised. Gate errors are not mitigated.
 """
 
+import warnings
+
 import numpy as np
+
+#: :func:`mitigate_probabilities` warns where undoing a qubit's readout multiplies its
+#: shot noise by more than this (``1 / |det A_q|``; a readout error ``P(1|0) + P(0|1)``
+#: above 0.9).
+NOISE_AMPLIFICATION_WARNING = 10.0
 
 
 def readout_assignment_matrices(backend, qubits):
@@ -102,6 +109,18 @@ def mitigate_probabilities(probabilities, matrices):
     mitigated : ndarray of shape (n_rows, 2**n_qubits)
         Non-negative rows that sum to 1.
 
+    Raises
+    ------
+    ValueError
+        For probabilities that are not finite and non-negative, or matrices that are not
+        assignment matrices (each column summing to 1) or are singular.
+
+    Warns
+    -----
+    UserWarning
+        Where undoing a qubit's readout multiplies its shot noise by more than
+        ``NOISE_AMPLIFICATION_WARNING``.
+
     Examples
     --------
     One qubit read as 1 with probability 0.1 when it was 0:
@@ -121,13 +140,26 @@ def mitigate_probabilities(probabilities, matrices):
     if probs.ndim != 2 or probs.shape[1] != 2**n:
         raise ValueError(f"probabilities must have shape (n_rows, {2**n}) for {n} assignment "
                          f"matrices; got {probs.shape}.")
+    if not np.isfinite(probs).all() or (probs < 0).any():
+        # NaN went through as NaN rows, and negative frequencies were clipped to 0.
+        raise ValueError("probabilities must be finite and non-negative (outcome "
+                         "frequencies); got NaN, infinity or a negative entry.")
     if np.any(probs.sum(axis=1) <= 0):
         raise ValueError("probabilities must have rows with a positive sum; row "
                          f"{int(np.argmax(probs.sum(axis=1) <= 0))} has none.")
-    singular = np.flatnonzero(np.abs(np.linalg.det(matrices)) < 1e-12)
+    _check_assignment(matrices)
+    det = np.abs(np.linalg.det(matrices))
+    singular = np.flatnonzero(det < 1e-12)
     if singular.size:
         raise ValueError(f"the assignment matrix of qubit {singular[0]} is singular (its "
                          "readout carries no information): it cannot be undone.")
+    if det.min() < 1.0 / NOISE_AMPLIFICATION_WARNING:
+        q = int(np.argmin(det))
+        warnings.warn(
+            f"the assignment matrix of qubit {q} is nearly singular (determinant "
+            f"{det[q]:.3g}, P(1|0) + P(0|1) = {1 - det[q]:.3g}): undoing it multiplies the "
+            f"shot noise of its outcomes by up to {1 / det[q]:,.0f}, so the mitigated "
+            "probabilities are mostly noise.", UserWarning, stacklevel=2)
     n_rows = probs.shape[0]
     # Axis 1 of the reshaped row is the most significant bit, qubit n - 1.
     tensor = probs.reshape((n_rows,) + (2,) * n)
@@ -137,3 +169,19 @@ def mitigate_probabilities(probabilities, matrices):
                              0, axis)
     mitigated = np.clip(tensor.reshape(n_rows, -1), 0.0, None)
     return mitigated / mitigated.sum(axis=1, keepdims=True)
+
+
+def _check_assignment(matrices):
+    """Refuse matrices that are not column-stochastic, such as the transposed orientation
+    (``P(read m | prepared t)`` at ``[t, m]``, qiskit-aer's ``ReadoutError``): with
+    asymmetric errors that was undone silently wrong (0.349 for a true 0.3)."""
+    columns = matrices.sum(axis=1)  # (n_qubits, 2): sums over the read outcome m
+    bad = ~np.isfinite(matrices).all(axis=(1, 2)) | (matrices < 0).any(axis=(1, 2))
+    bad |= (np.abs(columns - 1.0) > 1e-6).any(axis=1)
+    if bad.any():
+        q = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"matrices[{q}] must be an assignment matrix: entry [m, t] the probability of "
+            "reading m when the qubit was t, non-negative, each column summing to 1; its "
+            f"columns sum to {np.round(columns[q], 6).tolist()} (a matrix indexed [t, m], "
+            "as qiskit-aer's ReadoutError.probabilities, must be transposed).")

@@ -32,6 +32,8 @@ and anything the fake device's calibration data does not hold.
 
 import logging
 import math
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
@@ -40,6 +42,12 @@ from ..utils._memory import check_memory, rows_per_chunk
 
 logger = logging.getLogger(__name__)
 
+#: Devices whose noise :func:`device_noise` keeps per process, least recently used
+#: dropped first: building it costs 0.05-0.4 s a device (FakeManilaV2 to FakeTorontoV2),
+#: once per fitted transformer, CV fold and grid candidate without the cache.
+NOISE_CACHE_SIZE = 8
+_NOISE_CACHE = OrderedDict()
+_NOISE_LOCK = threading.Lock()
 #: Widest circuit simulated: ``m`` active qubits cost ``4**m`` Pauli coefficients per
 #: row and per output.
 MAX_ACTIVE_QUBITS = 12
@@ -109,6 +117,13 @@ def device_noise(backend):
     calls; errors for the same gate and qubits are composed, as
     ``NoiseModel.add_quantum_error`` does.
 
+    Built once per process for each device (up to :data:`NOISE_CACHE_SIZE` of them), keyed
+    on everything of its target that the builders read (each instruction's class, qubits,
+    duration and error, each qubit's T1, T2 and frequency), so a copy of the device (as
+    ``clone`` makes for every fit of a grid search) reuses it, and a device whose
+    calibration changed gets its own. Every call returns new dicts; their readout
+    matrices are read-only.
+
     Parameters
     ----------
     backend : BackendV2
@@ -121,6 +136,10 @@ def device_noise(backend):
     readout_errors : dict
         ``qubit -> (2, 2) ndarray`` of ``P(read b | prepared t)`` at ``[t, b]``.
 
+    See Also
+    --------
+    clear_device_noise_cache : Forget the noise built so far.
+
     Examples
     --------
     >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
@@ -132,16 +151,91 @@ def device_noise(backend):
     array([[0.9647, 0.0353],
            [0.0353, 0.9647]])
     """
-    from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
+    noise = _cached_noise(backend)
+    return dict(noise.gate_errors), dict(noise.readout_errors)
 
-    gate_errors = {}
-    for name, qubits, error in basic_device_gate_errors(target=backend.target):
-        key = (name, tuple(int(q) for q in qubits))
-        gate_errors[key] = gate_errors[key].compose(error) if key in gate_errors else error
-    readout_errors = {}
-    for qubits, error in basic_device_readout_errors(target=backend.target):
-        readout_errors[int(qubits[0])] = np.asarray(error.probabilities, dtype=float)
-    return gate_errors, readout_errors
+
+def clear_device_noise_cache():
+    """Forget the device noise that :func:`device_noise` kept: the next call rebuilds it.
+
+    Examples
+    --------
+    >>> from skqegm.quantum.noisy_simulator import clear_device_noise_cache
+    >>> clear_device_noise_cache()
+    """
+    with _NOISE_LOCK:
+        _NOISE_CACHE.clear()
+
+
+def _target_key(target):
+    """What qiskit-aer's device noise builders read of ``target``, as a hashable key."""
+    operations = []
+    for name, properties in target.items():
+        entries = None if properties is None else tuple(
+            (qargs, None if p is None else (p.duration, p.error))
+            for qargs, p in properties.items())
+        operations.append((name, type(target.operation_from_name(name)), entries))
+    qubits = tuple(None if p is None else (p.t1, p.t2, p.frequency)
+                   for p in (target.qubit_properties or ()))
+    return target.num_qubits, tuple(operations), qubits
+
+
+def _cached_noise(backend):
+    """The device's :class:`_DeviceNoise`, built once per target content."""
+    key = _target_key(backend.target)
+    with _NOISE_LOCK:
+        noise = _NOISE_CACHE.get(key)
+        if noise is not None:
+            _NOISE_CACHE.move_to_end(key)
+            return noise
+    # Built outside the lock (threads building the same device get equal results); the
+    # first one stored is the one every later call sees.
+    built = _DeviceNoise(backend.target)
+    with _NOISE_LOCK:
+        noise = _NOISE_CACHE.setdefault(key, built)
+        while len(_NOISE_CACHE) > NOISE_CACHE_SIZE:
+            _NOISE_CACHE.popitem(last=False)
+    return noise
+
+
+class _DeviceNoise:
+    """A device's gate and readout errors, and the PTMs of its gate errors as circuits
+    ask for them (a two-qubit error's ``SuperOp`` costs ~0.1 s). Shared between threads
+    and fits: nothing here is handed out writable."""
+
+    def __init__(self, target):
+        from qiskit_aer.noise.device import basic_device_gate_errors, basic_device_readout_errors
+
+        self.gate_errors = {}
+        for name, qubits, error in basic_device_gate_errors(target=target):
+            key = (name, tuple(int(q) for q in qubits))
+            self.gate_errors[key] = (self.gate_errors[key].compose(error)
+                                     if key in self.gate_errors else error)
+        self.readout_errors = {}
+        for qubits, error in basic_device_readout_errors(target=target):
+            self.readout_errors[int(qubits[0])] = _read_only(error.probabilities)
+        self._ptms = {}
+        self._lock = threading.Lock()
+
+    def error_ptm(self, name, qubits):
+        """A copy of the PTM of gate ``name``'s error on device ``qubits``, or ``None``."""
+        key = (name, qubits)
+        error = self.gate_errors.get(key)
+        if error is None:
+            return None
+        with self._lock:
+            ptm = self._ptms.get(key)
+        if ptm is None:
+            built = _read_only(pauli_transfer_matrix(error, len(qubits)))
+            with self._lock:
+                ptm = self._ptms.setdefault(key, built)
+        return ptm.copy()
+
+
+def _read_only(array):
+    array = np.array(array, dtype=float)
+    array.flags.writeable = False
+    return array
 
 
 def active_qubits(circuit, n_qubits):
@@ -253,8 +347,9 @@ class NoisyDensityMatrixSimulator:
                 "output). Use fewer qubits, or set shots to sample on the device's Aer "
                 "simulator.")
         self.n_active = m
-        gate_errors, self._readout_errors = device_noise(backend)
-        self._ops = self._parse(circuit, gate_errors)
+        noise = _cached_noise(backend)
+        self._readout_errors = dict(noise.readout_errors)  # its matrices are read-only
+        self._ops = self._parse(circuit, noise)
         self._observables = {}  # built at first use, once their memory is checked
         self._plans = {}
         logger.debug("Noisy simulator: %d operations on device qubits %s", len(self._ops),
@@ -317,7 +412,7 @@ class NoisyDensityMatrixSimulator:
         return 2**self.n_qubits if output == "probabilities" else self.n_qubits
 
     # -- building ---------------------------------------------------------------------------
-    def _parse(self, circuit, gate_errors):
+    def _parse(self, circuit, noise):
         """The circuit as a list of operations on local qubit indices."""
         from qiskit.quantum_info import Operator
 
@@ -336,13 +431,10 @@ class NoisyDensityMatrixSimulator:
                 raise ValueError(
                     f"The noisy simulator runs unmeasured gate circuits of 1- and 2-qubit "
                     f"gates; the circuit holds {name!r} on qubits {physical}.")
-            error = gate_errors.get((name, physical))
-            error_ptm = None
-            if error is not None:
-                key = ("error", name, physical)
-                if key not in ptm_cache:
-                    ptm_cache[key] = pauli_transfer_matrix(error, len(physical))
-                error_ptm = ptm_cache[key]
+            key = ("error", name, physical)
+            if key not in ptm_cache:
+                ptm_cache[key] = noise.error_ptm(name, physical)
+            error_ptm = ptm_cache[key]
             qubits = tuple(local[q] for q in physical)
             if op.is_parameterized():
                 # One rotation, or the rz ry rz of a u3 (older devices' basis); the
