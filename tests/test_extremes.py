@@ -1,8 +1,10 @@
 """Return levels and periods (skqegm.extremes) and the GPD fit's standard errors, checked
 against scipy, the closed forms of Coles (2001, section 4.4) and pyextremes."""
 
+import importlib.util
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -231,6 +233,96 @@ def test_exponential_tails_get_profile_likelihood_intervals():
     assert at_threshold == pytest.approx(0.227, abs=1e-3)
     assert _brute_deviance((single.upper - 28.13) / 0.87, 0.02, 1, 30) == pytest.approx(critical,
                                                                               abs=1e-4)
+
+
+class _ExponentialTail:
+    """The fitted attributes of a GPDTailSampler whose tails are exponential, k of n rows
+    beyond each threshold (the protocol of return_level); upper tail only is used."""
+
+    def __init__(self, k, n, scale=2.0, threshold=5.0):
+        fraction = k / n
+        cov = np.zeros((3, 3))
+        cov[0, 0] = fraction * (1 - fraction) / n
+        cov[1, :] = cov[:, 1] = np.nan
+        cov[2, 2] = scale**2 / k
+        self.tail_threshold_ = np.array([[-threshold], [threshold]])
+        self.tail_fractions_ = np.full((2, 1), fraction)
+        self.gpd_shape_, self.gpd_scale_ = np.zeros((2, 1)), np.full((2, 1), scale)
+        self.tail_cov_ = np.broadcast_to(cov, (2, 1, 3, 3)).copy()
+        self.n_features_in_ = 1
+
+
+def _bench_extremes(monkeypatch):
+    """benchmarks/bench_extremes.py as a module: it keeps the nested-root profile
+    likelihood that skqegm computed up to session 10, the reference here."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))  # for its ``from _options import``
+    spec = importlib.util.spec_from_file_location("bench_extremes", folder / "bench_extremes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_exponential_profile_bounds_are_the_nested_roots(monkeypatch, k):
+    """All bounds at once (tangents to the likelihood region) against one root search per
+    bound inside a root search per profile deviance, on 360 bounds per k: the nested
+    roots' own error was up to 3e-9 (in log p, at n = 10**6)."""
+    bench = _bench_extremes(monkeypatch)
+    for n in (3 * k, 200, 10**6):
+        for confidence_level in (0.5, 0.95, 0.999):
+            model = _ExponentialTail(k, n)
+            tail = bench.pot_tail(model)
+            periods = n / k * np.geomspace(1.001, 1e5, 6)
+            levels = 5.0 + 2.0 * np.geomspace(1e-3, 40.0, 6)
+            ours = return_level(model, periods, observations_per_year=1,
+                                confidence_level=confidence_level)
+            theirs = bench.nested_level_interval(tail, 1 / periods, 1.0, confidence_level)
+            for a, b in zip(ours[1:3], theirs, strict=True):  # excesses, at least the scale
+                np.testing.assert_allclose(np.maximum(a - 5.0, 2.0), np.maximum(b - 5.0, 2.0),
+                                           rtol=1e-8)
+                np.testing.assert_allclose(a - 5.0, b - 5.0, atol=1e-12)
+            ours = return_period(model, levels, observations_per_year=1,
+                                 confidence_level=confidence_level)
+            low, high = bench.nested_probability_interval(tail, levels, 1.0, confidence_level)
+            np.testing.assert_allclose(ours.lower, 1 / high, rtol=1e-8)
+            np.testing.assert_allclose(ours.upper, 1 / low, rtol=1e-8)
+            assert np.all((ours.lower < ours.period) & (ours.period < ours.upper))
+
+
+@pytest.mark.parametrize("k, n", [(1, 3), (2, 5), (4, 9), (1, 10**7)])
+def test_exponential_profile_bounds_tend_to_the_delta_method(k, n):
+    """As the confidence level tends to 0 the profile-likelihood interval is the delta
+    method's, half-width sqrt(chi2 quantile) standard errors: at 1e-6 the nested roots
+    failed (scipy's "f(a) and f(b) must have different signs") or were 30-80% off."""
+    model, confidence_level = _ExponentialTail(k, n), 1e-6
+    z = np.sqrt(stats.chi2.ppf(confidence_level, 1))
+    zeta, scale = k / n, 2.0
+    probability = zeta * np.array([0.9, 0.1, 1e-4])
+    result = return_level(model, 1 / probability, observations_per_year=1,
+                          confidence_level=confidence_level)
+    # level = u + scale log(zeta / p): its gradient in (zeta, scale) and their variances
+    se = np.hypot(scale / zeta * np.sqrt(zeta * (1 - zeta) / n),
+                  np.log(zeta / probability) * scale / np.sqrt(k))
+    np.testing.assert_allclose(result.upper - result.level, z * se, rtol=1e-4)
+    np.testing.assert_allclose(result.level - result.lower, z * se, rtol=1e-4)
+    excess = np.array([0.01, 1.0, 20.0])  # log p = log zeta - excess / scale, in scales
+    period = return_period(model, 5.0 + scale * excess, observations_per_year=1,
+                           confidence_level=confidence_level)
+    se = np.hypot(np.sqrt((1 - zeta) / (n * zeta)), excess / np.sqrt(k))
+    np.testing.assert_allclose(np.log(period.upper / period.period), z * se, rtol=1e-4)
+    np.testing.assert_allclose(np.log(period.period / period.lower), z * se, rtol=1e-4)
+
+
+def test_exponential_profile_bounds_of_many_values_are_each_values_own():
+    model = _ExponentialTail(2, 500)
+    periods = np.geomspace(300.0, 1e7, 200).reshape(20, 10)
+    many = return_level(model, periods, observations_per_year=1)
+    assert many.lower.shape == (20, 10)
+    for i, j in [(0, 0), (7, 3), (19, 9)]:
+        one = return_level(model, periods[i, j], observations_per_year=1)
+        assert (one.lower, one.upper) == pytest.approx((many.lower[i, j], many.upper[i, j]),
+                                                       rel=1e-13)
 
 
 @pytest.mark.slow
