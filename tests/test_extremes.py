@@ -595,6 +595,23 @@ def test_an_X_that_cannot_be_the_training_data_is_refused(rain, gpd_rain, kde_ra
     assert result.method == "bootstrap"
 
 
+def test_an_X_that_cannot_be_a_samplers_training_data_is_refused_by_its_thresholds():
+    # QEGMSampler keeps nothing of its data but the tail_fraction quantiles (tail_threshold_):
+    # the bootstrap refitted on any X it was given, an interval about another model.
+    from skqegm import QEGMSampler
+
+    X = np.random.default_rng(0).standard_t(4, size=(400, 1))
+    model = QEGMSampler(latent="gaussian", max_epochs=1, random_state=0).fit(X)
+    for other in (X[:-1], 2 * X):
+        with pytest.raises(ValueError, match=r"X must be the data QEGMSampler was fitted on, "
+                                             r"and cannot be: its tail_fraction=0.05 quantiles"
+                                             r" are .* where the training data's were "
+                                             r"-2.08963 and 2.02267 \(tail_threshold_\)"):
+            return_level(model, 1.0, observations_per_year=100, X=other, n_bootstrap=2)
+    result = return_level(model, 1.0, observations_per_year=100, X=X[::-1], n_bootstrap=2)
+    assert result.method == "bootstrap"  # the training data, in any order
+
+
 def test_too_few_or_too_many_draws_are_refused(kde_rain, monkeypatch):
     with pytest.raises(ValueError, match="n_draws=1000 resolves no return level"):
         return_level(kde_rain, 10.0, confidence_level=None, n_draws=1000)

@@ -416,8 +416,14 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
         ``ValueError``), and gives the record length for the extrapolation warning.
         Other data are refused where the estimator's fitted attributes show it (a
         generalized Pareto model's counts beyond its thresholds and the rows they imply,
-        scikit-learn's ``n_samples_fit_``, a kernel density's ``tree_.data``); a
-        sampler that keeps nothing of its data cannot tell.
+        the ``tail_fraction`` quantiles of the training data kept in ``tail_threshold_``
+        by :class:`~skqegm.QEGMSampler` and
+        :class:`~skqegm.baselines.GPDTailSampler`, scikit-learn's ``n_samples_fit_``, a
+        kernel density's ``tree_.data``). A sampler that keeps nothing of its data (a
+        Gaussian mixture, :class:`~skqegm.baselines.VAESampler`,
+        :class:`~skqegm.baselines.GANSampler`,
+        :class:`~skqegm.baselines.DiffusionSampler`) cannot tell: there the refits are
+        of whatever ``X`` is given, and so is the interval, unchecked.
     confidence_level : float or None, default=0.95
         Coverage of the interval, in (0, 1); ``None`` for the point estimate alone (then
         ``lower`` and ``upper`` are NaN and ``X`` is not needed).
