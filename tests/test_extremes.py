@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 
@@ -314,6 +314,22 @@ def test_exponential_profile_bounds_tend_to_the_delta_method(k, n):
     np.testing.assert_allclose(np.log(period.period / period.lower), z * se, rtol=1e-4)
 
 
+def test_exponential_profile_bounds_far_beyond_a_tiny_scale(monkeypatch):
+    # One exceedance 0.0011 above the threshold, levels 1,700-5,400 scales beyond: the root
+    # search bisected on towards a root near 0 (a tolerance relative to it) and gave up.
+    bench = _bench_extremes(monkeypatch)
+    model = _ExponentialTail(1, 200, scale=0.001148372166330791, threshold=3.0524125892518)
+    levels = -np.log(2 * 0.005 * np.array([0.67, 0.3, 0.1, 0.01]))  # Laplace's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow to an infinite period, too
+        result = return_period(model, levels, observations_per_year=1)
+    assert np.all(np.isinf(result.upper))  # beyond float64: p of exp(-1,700) and less
+    low, high = bench.nested_probability_interval(bench.pot_tail(model), levels, 1.0, 0.95)
+    np.testing.assert_allclose(result.lower, 1 / high, rtol=1e-8)
+    np.testing.assert_array_equal(result.upper, np.inf)
+    assert np.all(low == 0)
+
+
 def test_exponential_profile_bounds_of_many_values_are_each_values_own():
     model = _ExponentialTail(2, 500)
     periods = np.geomspace(300.0, 1e7, 200).reshape(20, 10)
@@ -601,15 +617,17 @@ def test_an_X_that_cannot_be_a_samplers_training_data_is_refused_by_its_threshol
     from skqegm import QEGMSampler
 
     X = np.random.default_rng(0).standard_t(4, size=(400, 1))
-    model = QEGMSampler(latent="gaussian", max_epochs=1, random_state=0).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 1 epoch, here and in the refits
+        model = QEGMSampler(latent="gaussian", max_epochs=1, random_state=0).fit(X)
+        result = return_level(model, 1.0, observations_per_year=100, X=X[::-1], n_bootstrap=2)
+    assert result.method == "bootstrap"  # the training data, in any order
     for other in (X[:-1], 2 * X):
         with pytest.raises(ValueError, match=r"X must be the data QEGMSampler was fitted on, "
                                              r"and cannot be: its tail_fraction=0.05 quantiles"
                                              r" are .* where the training data's were "
                                              r"-2.08963 and 2.02267 \(tail_threshold_\)"):
             return_level(model, 1.0, observations_per_year=100, X=other, n_bootstrap=2)
-    result = return_level(model, 1.0, observations_per_year=100, X=X[::-1], n_bootstrap=2)
-    assert result.method == "bootstrap"  # the training data, in any order
 
 
 def test_too_few_or_too_many_draws_are_refused(kde_rain, monkeypatch):

@@ -261,7 +261,7 @@ def _chandrupatla(f, x1, x2, f1, f2):
         x1, f1 = xt, ft
         best = np.abs(f1) < np.abs(f2)
         xm, fm = np.where(best, x1, x2), np.where(best, f1, f2)
-        tl = (4 * _EPS * np.abs(xm) + 1e-300) / np.abs(x2 - x1)
+        tl = 4 * _EPS * np.maximum(np.abs(xm), 1.0) / np.abs(x2 - x1)
         if np.all((tl > 0.5) | (fm == 0)):
             return xm
         xi, phi = (x1 - x2) / (x3 - x2), (f1 - f2) / (f3 - f2)

@@ -327,8 +327,10 @@ def _delta_periods(estimator, levels, side, observations_per_year, confidence_le
     log_p, gradient = pot_log_probability(tail, levels, sign)
     if is_exponential_tail(tail):
         p_low, p_high = exponential_probability_interval(tail, levels, sign, confidence_level)
-        return (np.exp(-log_p) / observations_per_year, 1 / (p_high * observations_per_year),
-                1 / (p_low * observations_per_year), EXPONENTIAL)
+        with np.errstate(over="ignore", divide="ignore"):  # inf: beyond float64's periods
+            return (np.exp(-log_p) / observations_per_year,
+                    1 / (p_high * observations_per_year), 1 / (p_low * observations_per_year),
+                    EXPONENTIAL)
     half = _half_width(gradient, tail, confidence_level)
     with np.errstate(over="ignore"):
         return (*(np.exp(-x) / observations_per_year
