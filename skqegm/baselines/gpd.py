@@ -129,13 +129,16 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
       ``score_samples`` finite beyond the threshold.
 
     With 5 or more exceedances the tail is always the maximum-likelihood generalized
-    Pareto fit (scipy's). Below a shape of -1 the likelihood has no maximum (it grows
+    Pareto fit (scipy's).
+
+    Below a shape of -1 the likelihood has no maximum (it grows
     without bound as the end point nears the largest exceedance) and the fit is a tail
     bounded at about the largest value: ``fit`` warns of such tails. Few exceedances of
     an exponential tail often give one (in 66% of fits of 5 exceedances, 34% of 10, 6% of
-    20, measured), and their return levels then stop at the largest value. When both
-    thresholds of a feature coincide (more than
-    ``1 - 2 tail_fraction`` of its training values are equal), its body interval is
+    20, measured), and their return levels then stop at the largest value.
+
+    When both thresholds of a feature coincide (more than ``1 - 2 tail_fraction`` of its
+    training values are equal), its body interval is
     that one value: :meth:`sample` returns it and ``score_samples`` gives it the
     density of the untruncated kernel bump there, a finite stand-in for a point mass.
     ``fit`` raises a ``ValueError`` when no training value of a feature lies between its
