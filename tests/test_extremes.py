@@ -406,6 +406,22 @@ def test_gpd_standard_errors_of_huge_data_stay_finite():
         assert np.isnan(result.lower) and np.isnan(result.upper)  # as the warning says
 
 
+def test_gpd_intervals_of_tiny_data_are_nan_not_zero_width():
+    # Below about 1e-154 the scale's variance underflows float64 (to 0 at 1e-200): the
+    # delta-method intervals had zero width (level 12.93, interval [12.93, 12.93] in units
+    # of 1e-200) and the periods' were 15% narrow, silently.
+    x = stats.t.rvs(4, size=5000, random_state=0).reshape(-1, 1)
+    small, tiny = GPDTailSampler().fit(x), GPDTailSampler().fit(x * 1e-200)
+    np.testing.assert_allclose(tiny.gpd_scale_se_ * 1e200, small.gpd_scale_se_, rtol=1e-2)
+    level = return_level(small, 50.0).level
+    with pytest.warns(UserWarning, match="scale's variance underflows float64: a scale "
+                                         "below about 1e-154; divide the data"):
+        results = (return_level(tiny, 50.0), return_period(tiny, level * 1e-200))
+    assert results[0].level == pytest.approx(level * 1e-200, rel=1e-2)
+    for result in results:
+        assert np.isnan(result.lower) and np.isnan(result.upper)
+
+
 def test_delta_interval_covers_the_true_level():
     """200 data sets, half zeros (rainfall-like) and half GPD(0.2): the tail beyond a
     threshold of a GPD is GPD, so the true T-year level is known. Measured coverage of the

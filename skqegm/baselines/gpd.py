@@ -90,8 +90,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     gpd_shape_se_, gpd_scale_se_ : ndarray of shape (2, n_features)
         Standard errors of ``gpd_shape_`` and ``gpd_scale_``: the square roots of the
         diagonal of their block of ``tail_cov_`` (finite also where the scale's variance
-        there overflows to ``inf``, for data beyond about 1e154). NaN where the shape is
-        not estimated (a tail with fewer than 5 exceedances; its exponential scale keeps
+        there overflows to ``inf``, for data beyond about 1e154, or is NaN, below about
+        1e-154). NaN where the shape is not estimated (a tail with fewer than 5
+        exceedances; its exponential scale keeps
         the standard error ``scale / sqrt(n_exceedances)``, NaN without any) and where the
         fitted shape is at or below -0.5, where the maximum-likelihood estimator is not
         asymptotically normal (Smith, 1985).
@@ -502,8 +503,12 @@ def _tail_covariance(excess, n_rows, fraction, scale, relative):
     # A tail without exceedances has a stand-in fraction and scale, not estimates.
     cov[0, 0] = fraction * (1 - fraction) / n_rows if len(excess) else np.nan
     units = np.array([1.0, scale])  # back from the relative scale
-    with np.errstate(over="ignore"):  # inf: a scale's variance beyond float64's range
-        cov[1:, 1:] = relative * np.outer(units, units)
+    with np.errstate(over="ignore", under="ignore"):  # beyond float64's range: inf or 0
+        block = relative * np.outer(units, units)
+    # Below float64's normal range (a scale under about 1e-154) a variance keeps few digits
+    # or none: 0 gave delta-method intervals of zero width. NaN: no standard error here.
+    block[(np.abs(block) < np.finfo(np.float64).tiny) & (relative != 0)] = np.nan
+    cov[1:, 1:] = block
     return cov
 
 

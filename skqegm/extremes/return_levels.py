@@ -285,9 +285,12 @@ def _delta_tail(estimator, side, holds, message):
         raise ValueError(message(tail) + " Use method='bootstrap' (with X) there.")
     block = tail[4][1:, 1:]
     if not (np.all(np.isfinite(block)) or is_exponential_tail(tail)):
-        why = ("its scale's variance overflows float64: a scale beyond about 1e154; divide "
-               "the data by their largest magnitude" if np.any(np.isinf(block)) else
-               "its shape is fixed with no exceedance, or at most -0.5")
+        if np.any(np.isinf(block)) or not tail[3] > 1e-150:
+            why = (f"its scale's variance {'over' if tail[3] > 1 else 'under'}flows float64: "
+                   f"a scale {'beyond about 1e154' if tail[3] > 1 else 'below about 1e-154'}; "
+                   "divide the data by their largest magnitude")
+        else:
+            why = "its shape is fixed with no exceedance, or at most -0.5"
         warnings.warn(
             f"the {side} tail of {type(estimator).__name__} has no standard errors ({why}), "
             "so the delta-method interval is NaN; use method='bootstrap' (with X).",
