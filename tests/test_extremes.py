@@ -1,14 +1,16 @@
 """Return levels and periods (skqegm.extremes) and the GPD fit's standard errors, checked
 against scipy, the closed forms of Coles (2001, section 4.4) and pyextremes."""
 
+import importlib.util
 import logging
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.neighbors import KernelDensity
 
@@ -223,7 +225,9 @@ def test_exponential_tails_get_profile_likelihood_intervals():
     np.testing.assert_allclose(period.lower, [100.0, 1000.0], rtol=1e-9)
     # One exceedance: at 50 years (probability 0.02 against the tail's 1/30) the data do
     # not rule out the threshold itself (deviance 0.23 there), so the bound is 28.13.
-    single = return_level(one, 50.0, observations_per_year=1)
+    with pytest.warns(UserWarning, match=r"threshold lies beyond the true level with "
+                                         r"probability 0.12 \(when more than 1 rows"):
+        single = return_level(one, 50.0, observations_per_year=1)
     assert single.lower == pytest.approx(28.13, rel=1e-12) and single.upper > single.level
     # At the threshold the fraction is 0.02 and the scale the mean excess (the limit).
     at_threshold = 2 * (np.log(1 / 30) + 29 * np.log(29 / 30) - np.log(0.02)
@@ -233,12 +237,147 @@ def test_exponential_tails_get_profile_likelihood_intervals():
                                                                               abs=1e-4)
 
 
+class _ExponentialTail:
+    """The fitted attributes of a GPDTailSampler whose tails are exponential, k of n rows
+    beyond each threshold (the protocol of return_level); upper tail only is used."""
+
+    def __init__(self, k, n, scale=2.0, threshold=5.0):
+        fraction = k / n
+        cov = np.zeros((3, 3))
+        cov[0, 0] = fraction * (1 - fraction) / n
+        cov[1, :] = cov[:, 1] = np.nan
+        cov[2, 2] = scale**2 / k
+        self.tail_threshold_ = np.array([[-threshold], [threshold]])
+        self.tail_fractions_ = np.full((2, 1), fraction)
+        self.gpd_shape_, self.gpd_scale_ = np.zeros((2, 1)), np.full((2, 1), scale)
+        self.tail_cov_ = np.broadcast_to(cov, (2, 1, 3, 3)).copy()
+        self.n_features_in_ = 1
+
+
+def _bench_extremes(monkeypatch):
+    """benchmarks/bench_extremes.py as a module: it keeps the nested-root profile
+    likelihood that skqegm computed up to session 10, the reference here."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))  # for its ``from _options import``
+    spec = importlib.util.spec_from_file_location("bench_extremes", folder / "bench_extremes.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.filterwarnings("ignore:the upper tail of _ExponentialTail:UserWarning")
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_exponential_profile_bounds_are_the_nested_roots(monkeypatch, k):
+    """All bounds at once (tangents to the likelihood region) against one root search per
+    bound inside a root search per profile deviance, on 360 bounds per k: the nested
+    roots' own error was up to 3e-9 (in log p, at n = 10**6)."""
+    bench = _bench_extremes(monkeypatch)
+    for n in (3 * k, 200, 10**6):
+        for confidence_level in (0.5, 0.95, 0.999):
+            model = _ExponentialTail(k, n)
+            tail = bench.pot_tail(model)
+            periods = n / k * np.geomspace(1.001, 1e5, 6)
+            levels = 5.0 + 2.0 * np.geomspace(1e-3, 40.0, 6)
+            ours = return_level(model, periods, observations_per_year=1,
+                                confidence_level=confidence_level)
+            theirs = bench.nested_level_interval(tail, 1 / periods, 1.0, confidence_level)
+            for a, b in zip(ours[1:3], theirs, strict=True):  # excesses, at least the scale
+                np.testing.assert_allclose(np.maximum(a - 5.0, 2.0), np.maximum(b - 5.0, 2.0),
+                                           rtol=1e-8)
+                np.testing.assert_allclose(a - 5.0, b - 5.0, atol=1e-12)
+            ours = return_period(model, levels, observations_per_year=1,
+                                 confidence_level=confidence_level)
+            low, high = bench.nested_probability_interval(tail, levels, 1.0, confidence_level)
+            np.testing.assert_allclose(ours.lower, 1 / high, rtol=1e-8)
+            np.testing.assert_allclose(ours.upper, 1 / low, rtol=1e-8)
+            assert np.all((ours.lower < ours.period) & (ours.period < ours.upper))
+
+
+@pytest.mark.filterwarnings("ignore:the upper tail of _ExponentialTail:UserWarning")
+@pytest.mark.parametrize("k, n", [(1, 3), (2, 5), (4, 9), (1, 10**7)])
+def test_exponential_profile_bounds_tend_to_the_delta_method(k, n):
+    """As the confidence level tends to 0 the profile-likelihood interval is the delta
+    method's, half-width sqrt(chi2 quantile) standard errors: at 1e-6 the nested roots
+    failed (scipy's "f(a) and f(b) must have different signs") or were 30-80% off."""
+    model, confidence_level = _ExponentialTail(k, n), 1e-6
+    z = np.sqrt(stats.chi2.ppf(confidence_level, 1))
+    zeta, scale = k / n, 2.0
+    probability = zeta * np.array([0.9, 0.1, 1e-4])
+    result = return_level(model, 1 / probability, observations_per_year=1,
+                          confidence_level=confidence_level)
+    # level = u + scale log(zeta / p): its gradient in (zeta, scale) and their variances
+    se = np.hypot(scale / zeta * np.sqrt(zeta * (1 - zeta) / n),
+                  np.log(zeta / probability) * scale / np.sqrt(k))
+    np.testing.assert_allclose(result.upper - result.level, z * se, rtol=1e-4)
+    np.testing.assert_allclose(result.level - result.lower, z * se, rtol=1e-4)
+    excess = np.array([0.01, 1.0, 20.0])  # log p = log zeta - excess / scale, in scales
+    period = return_period(model, 5.0 + scale * excess, observations_per_year=1,
+                           confidence_level=confidence_level)
+    se = np.hypot(np.sqrt((1 - zeta) / (n * zeta)), excess / np.sqrt(k))
+    np.testing.assert_allclose(np.log(period.upper / period.period), z * se, rtol=1e-4)
+    np.testing.assert_allclose(np.log(period.period / period.lower), z * se, rtol=1e-4)
+
+
+def test_exponential_profile_bounds_far_beyond_a_tiny_scale(monkeypatch):
+    # One exceedance 0.0011 above the threshold, levels 1,700-5,400 scales beyond: the root
+    # search bisected on towards a root near 0 (a tolerance relative to it) and gave up.
+    bench = _bench_extremes(monkeypatch)
+    model = _ExponentialTail(1, 200, scale=0.001148372166330791, threshold=3.0524125892518)
+    levels = -np.log(2 * 0.005 * np.array([0.67, 0.3, 0.1, 0.01]))  # Laplace's
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow to an infinite period, too
+        result = return_period(model, levels, observations_per_year=1)
+    assert np.all(np.isinf(result.upper))  # beyond float64: p of exp(-1,700) and less
+    low, high = bench.nested_probability_interval(bench.pot_tail(model), levels, 1.0, 0.95)
+    np.testing.assert_allclose(result.lower, 1 / high, rtol=1e-8)
+    np.testing.assert_array_equal(result.upper, np.inf)
+    assert np.all(low == 0)
+
+
+@pytest.mark.filterwarnings("ignore:the upper tail of _ExponentialTail:UserWarning")
+def test_exponential_profile_bounds_of_many_values_are_each_values_own():
+    model = _ExponentialTail(2, 500)
+    periods = np.geomspace(300.0, 1e7, 200).reshape(20, 10)
+    many = return_level(model, periods, observations_per_year=1)
+    assert many.lower.shape == (20, 10)
+    for i, j in [(0, 0), (7, 3), (19, 9)]:
+        one = return_level(model, periods[i, j], observations_per_year=1)
+        assert (one.lower, one.upper) == pytest.approx((many.lower[i, j], many.upper[i, j]),
+                                                       rel=1e-13)
+
+
+def test_exponential_profile_warns_where_the_threshold_can_lie_beyond_the_true_level():
+    """The threshold is a quantile of the data: it lies beyond the true level exceeded with
+    probability p when more than k of the n rows do, and the interval, bounded by the
+    threshold, misses then. 2,000 Laplace samples (200 and 2,000 rows, 1-4 exceedances)
+    covered 0.79-0.83 at 95% for p 0.67 times the tail's fraction (1 of 200 rows and 300
+    years: 0.80, the 0.79 of 500 samples once put down to the single exceedance) and
+    0.90-0.95 at 0.3 times, with no warning."""
+    model = _ExponentialTail(1, 200)
+    near = 1 / (0.67 * 0.005)  # years, one observation a year
+    message = (r"the upper tail of _ExponentialTail is exponential \(1 of 200 rows beyond its "
+               r"threshold\), and the level exceeded with probability 0.00335 per observation "
+               r"lies so close to the threshold, a quantile of the data, that the threshold "
+               r"lies beyond the true level with probability 0.15 \(when more than 1 rows")
+    with pytest.warns(UserWarning, match=message):
+        level = return_level(model, [near, 10 * near], observations_per_year=1).level
+    with pytest.warns(UserWarning, match="with probability 0.15"):
+        return_period(model, level[0], observations_per_year=1)
+    assert stats.binom.sf(1, 200, 0.00335) == pytest.approx(0.145, abs=0.001)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return_level(model, 10 * near, observations_per_year=1)
+        return_period(model, level[1], observations_per_year=1)
+
+
 @pytest.mark.slow
 def test_exponential_profile_interval_covers_the_true_level():
     """300 samples of 200 Laplace values, whose upper tail is exactly exponential; 3
-    exceedances beyond the 98.5% quantile. Measured with 500 samples: level coverage
-    0.79 / 0.92 (1 exceedance, 300 / 3,000 years), 0.92 / 0.94 (2), 0.97 / 0.95 (3),
-    0.95 / 0.95 (4); the period of the level 7 covered 0.92-0.96."""
+    exceedances beyond the 98.5% quantile. Measured with 2,000 samples each (200 and 2,000
+    rows, 1-4 exceedances): 0.93-0.96 for levels exceeded with probability 0.1 times the
+    tail's fraction or less, 0.90-0.96 at 0.3 times and 0.79-0.83 at 0.67 times (see
+    test_exponential_profile_warns_where_the_threshold_can_lie_beyond_the_true_level); the
+    periods' intervals cover alike."""
     rng = np.random.default_rng(1)
     true_level, hits = -np.log(2 / 3000.0), 0
     with warnings.catch_warnings():
@@ -265,6 +404,22 @@ def test_gpd_standard_errors_of_huge_data_stay_finite():
         results = (return_level(huge, 50.0), return_period(huge, level * 1e160))
     for result in results:
         assert np.isnan(result.lower) and np.isnan(result.upper)  # as the warning says
+
+
+def test_gpd_intervals_of_tiny_data_are_nan_not_zero_width():
+    # Below about 1e-154 the scale's variance underflows float64 (to 0 at 1e-200): the
+    # delta-method intervals had zero width (level 12.93, interval [12.93, 12.93] in units
+    # of 1e-200) and the periods' were 15% narrow, silently.
+    x = stats.t.rvs(4, size=5000, random_state=0).reshape(-1, 1)
+    small, tiny = GPDTailSampler().fit(x), GPDTailSampler().fit(x * 1e-200)
+    np.testing.assert_allclose(tiny.gpd_scale_se_ * 1e200, small.gpd_scale_se_, rtol=1e-2)
+    level = return_level(small, 50.0).level
+    with pytest.warns(UserWarning, match="scale's variance underflows float64: a scale "
+                                         "below about 1e-154; divide the data"):
+        results = (return_level(tiny, 50.0), return_period(tiny, level * 1e-200))
+    assert results[0].level == pytest.approx(level * 1e-200, rel=1e-2)
+    for result in results:
+        assert np.isnan(result.lower) and np.isnan(result.upper)
 
 
 def test_delta_interval_covers_the_true_level():
@@ -501,6 +656,25 @@ def test_an_X_that_cannot_be_the_training_data_is_refused(rain, gpd_rain, kde_ra
     # The training data pass, in any order (the refits draw rows independently).
     result = return_level(kde_rain, 2.0, X=rain[::-1], n_bootstrap=2, n_draws=80_000)
     assert result.method == "bootstrap"
+
+
+def test_an_X_that_cannot_be_a_samplers_training_data_is_refused_by_its_thresholds():
+    # QEGMSampler keeps nothing of its data but the tail_fraction quantiles (tail_threshold_):
+    # the bootstrap refitted on any X it was given, an interval about another model.
+    from skqegm import QEGMSampler
+
+    X = np.random.default_rng(0).standard_t(4, size=(400, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 1 epoch, here and in the refits
+        model = QEGMSampler(latent="gaussian", max_epochs=1, random_state=0).fit(X)
+        result = return_level(model, 1.0, observations_per_year=100, X=X[::-1], n_bootstrap=2)
+    assert result.method == "bootstrap"  # the training data, in any order
+    for other in (X[:-1], 2 * X):
+        with pytest.raises(ValueError, match=r"X must be the data QEGMSampler was fitted on, "
+                                             r"and cannot be: its tail_fraction=0.05 quantiles"
+                                             r" are .* where the training data's were "
+                                             r"-2.08963 and 2.02267 \(tail_threshold_\)"):
+            return_level(model, 1.0, observations_per_year=100, X=other, n_bootstrap=2)
 
 
 def test_too_few_or_too_many_draws_are_refused(kde_rain, monkeypatch):

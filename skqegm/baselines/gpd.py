@@ -21,6 +21,9 @@ BODIES = ("kde", "empirical")
 #: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
 #: fewer is exponential (see the Notes of :class:`GPDTailSampler`).
 MIN_EXCEEDANCES = 5
+#: Coarsest grid of the exceedances, relative to the fitted scale, that fits without a
+#: warning of rounded data.
+ROUNDING_TOLERANCE = 0.02
 #: Probability, in observations, of a tail with no training point beyond its threshold.
 EMPTY_TAIL_OBSERVATIONS = 0.5
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
@@ -90,8 +93,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
     gpd_shape_se_, gpd_scale_se_ : ndarray of shape (2, n_features)
         Standard errors of ``gpd_shape_`` and ``gpd_scale_``: the square roots of the
         diagonal of their block of ``tail_cov_`` (finite also where the scale's variance
-        there overflows to ``inf``, for data beyond about 1e154). NaN where the shape is
-        not estimated (a tail with fewer than 5 exceedances; its exponential scale keeps
+        there overflows to ``inf``, for data beyond about 1e154, or is NaN, below about
+        1e-154). NaN where the shape is not estimated (a tail with fewer than 5
+        exceedances; its exponential scale keeps
         the standard error ``scale / sqrt(n_exceedances)``, NaN without any) and where the
         fitted shape is at or below -0.5, where the maximum-likelihood estimator is not
         asymptotically normal (Smith, 1985).
@@ -129,8 +133,19 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
       ``score_samples`` finite beyond the threshold.
 
     With 5 or more exceedances the tail is always the maximum-likelihood generalized
-    Pareto fit. When both thresholds of a feature coincide (more than
-    ``1 - 2 tail_fraction`` of its training values are equal), its body interval is
+    Pareto fit (scipy's).
+
+    Below a shape of -1 the likelihood has no maximum (it grows
+    without bound as the end point nears the largest exceedance) and the fit is a tail
+    bounded at about the largest value: ``fit`` warns of such tails. Few exceedances of
+    an exponential tail often give one (in 66% of fits of 5 exceedances, 34% of 10, 6% of
+    20, measured), and their return levels then stop at the largest value.
+
+    Exceedances on a grid coarser than ``ROUNDING_TOLERANCE`` (2%) of the fitted scale
+    (rounded data) give a biased fit, towards lighter tails: ``fit`` warns of them.
+
+    When both thresholds of a feature coincide (more than ``1 - 2 tail_fraction`` of its
+    training values are equal), its body interval is
     that one value: :meth:`sample` returns it and ``score_samples`` gives it the
     density of the untruncated kernel bump there, a finite stand-in for a point mass.
     ``fit`` raises a ``ValueError`` when no training value of a feature lies between its
@@ -205,6 +220,8 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         self._fit_tails(X)
         self._check_tails_stay_finite()
         self._warn_few_exceedances(len(X))
+        self._warn_unbounded_likelihood()
+        self._warn_rounded_excesses(X)
         if self.body == "kde":
             self.bandwidths_ = np.array([self._bandwidth(points, j)
                                          for j, points in enumerate(self._bodies)])
@@ -379,6 +396,49 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
         )
 
+    def _warn_unbounded_likelihood(self):
+        """Warn of fitted shapes below -1, where the generalized Pareto likelihood has no
+        maximum (it grows without bound as the end point nears the largest exceedance)."""
+        below = np.argwhere((self.gpd_shape_.T < -1) & (self.n_exceedances_.T >= MIN_EXCEEDANCES))
+        if not len(below):
+            return
+        tails = ", ".join(f"feature {j} {_SIDES[side]} tail: shape {self.gpd_shape_[side, j]:.3g} "
+                          f"from {self.n_exceedances_[side, j]} exceedances"
+                          for j, side in below)
+        warnings.warn(
+            f"GPDTailSampler: {tails}. Below -1 the generalized Pareto likelihood has no "
+            "maximum (it grows without bound as the tail's end point nears the largest "
+            "exceedance), so the fit is a bounded tail ending about there, whatever lies "
+            "beyond. Right for data bounded there (a uniform tail has shape -1), but few "
+            "exceedances of an exponential tail give such fits too (measured: 66% of fits of "
+            "5, 47% of 8, 34% of 10, 12% of 15, 6% of 20), and their return levels stop at "
+            "the largest value. Pass more rows or a larger tail_fraction.",
+            UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
+        )
+
+    def _warn_rounded_excesses(self, X):
+        """Warn of generalized Pareto tails fitted to excesses on a grid coarser than
+        ``ROUNDING_TOLERANCE`` (2%) of the fitted scale (rounded data): the continuous fit
+        of them is biased."""
+        coarse = []
+        for side, j in np.argwhere(self.n_exceedances_ >= MIN_EXCEEDANCES):
+            x, (low, high) = X[:, j], self.tail_threshold_[:, j]
+            excess = np.sort(low - x[x < low] if side == 0 else x[x > high] - high)
+            step = _grid_step(excess)
+            if step is not None and step > ROUNDING_TOLERANCE * self.gpd_scale_[side, j]:
+                coarse.append(f"feature {j} {_SIDES[side]} tail: step {step:.3g}, "
+                              f"{step / self.gpd_scale_[side, j]:.0%} of its scale")
+        if coarse:
+            warnings.warn(
+                f"GPDTailSampler: the exceedances lie on a grid ({'; '.join(coarse)}): the "
+                "data are rounded, and a continuous generalized Pareto fit of rounded "
+                "excesses is biased towards lighter tails (measured on Student-t(4) data, 60 "
+                "samples of 10,000 rows: 100-year levels 4% low and 95% intervals covering "
+                "93% unrounded, 6% and 90% rounded to 2% of the tail's scale, 10% and 82% to "
+                "5%, 12% and 72% to 10%, 22% and 38% to 37%). Use data rounded less.",
+                UserWarning, stacklevel=4,
+            )
+
     # -- body ---------------------------------------------------------------------------------
     def _bandwidth(self, points, j):
         std = mean_std(points)[1] if len(points) > 1 else 0.0
@@ -445,6 +505,18 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         return out - np.log(len(points) * h) - _LOG_SQRT_2PI
 
 
+def _grid_step(excess):
+    """The step of the grid that the sorted ``excess`` lie on (differences all whole
+    multiples of the smallest one), or None."""
+    gaps = np.diff(np.unique(excess))
+    if not len(gaps):
+        return None
+    step = gaps.min()
+    multiples = (excess - excess[0]) / step
+    on_grid = np.abs(multiples - np.round(multiples)) <= 1e-6 * max(1.0, multiples.max())
+    return float(step) if np.all(on_grid) else None
+
+
 def _kernel_mass(low, high, points, h):
     """Mass of each kernel ``N(point, h^2)`` between ``low`` and ``high``, for points inside.
 
@@ -473,8 +545,12 @@ def _tail_covariance(excess, n_rows, fraction, scale, relative):
     # A tail without exceedances has a stand-in fraction and scale, not estimates.
     cov[0, 0] = fraction * (1 - fraction) / n_rows if len(excess) else np.nan
     units = np.array([1.0, scale])  # back from the relative scale
-    with np.errstate(over="ignore"):  # inf: a scale's variance beyond float64's range
-        cov[1:, 1:] = relative * np.outer(units, units)
+    with np.errstate(over="ignore", under="ignore"):  # beyond float64's range: inf or 0
+        block = relative * np.outer(units, units)
+    # Below float64's normal range (a scale under about 1e-154) a variance keeps few digits
+    # or none: 0 gave delta-method intervals of zero width. NaN: no standard error here.
+    block[(np.abs(block) < np.finfo(np.float64).tiny) & (relative != 0)] = np.nan
+    cov[1:, 1:] = block
     return cov
 
 

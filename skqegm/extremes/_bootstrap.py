@@ -31,9 +31,12 @@ def training_data_mismatch(estimator, X):
     Only what the estimator's public fitted attributes pin down is checked, so that its
     training data are never refused: a generalized Pareto tail model's counts beyond its
     thresholds (``n_exceedances_``) and the rows they imply (``n_exceedances_ /
-    tail_fractions_``); scikit-learn's ``n_samples_fit_``; the data a neighbours tree
+    tail_fractions_``); the ``tail_fraction`` quantiles of the training data that
+    :class:`~skqegm.QEGMSampler` and :class:`~skqegm.baselines.GPDTailSampler` keep
+    (``tail_threshold_``); scikit-learn's ``n_samples_fit_``; the data a neighbours tree
     keeps (``tree_.data``, e.g. :class:`~sklearn.neighbors.KernelDensity`). Other
-    samplers keep nothing of their data, and a different ``X`` goes undetected there.
+    samplers (a Gaussian mixture, say) keep nothing of their data, and a different ``X``
+    goes undetected there.
     """
     x = X[:, 0]
     n_fit = getattr(estimator, "n_samples_fit_", None)
@@ -47,7 +50,25 @@ def training_data_mismatch(estimator, X):
                                                        np.sort(X, axis=0)):
             return (f"its {len(x)} values are not the {len(data)} values its tree holds "
                     "(tree_.data)")
-    return _pot_mismatch(estimator, x)
+    why = _pot_mismatch(estimator, x)
+    return _threshold_mismatch(estimator, x) if why is None else why
+
+
+def _threshold_mismatch(estimator, x):
+    """Why ``x`` cannot be the data whose ``tail_fraction`` quantiles are the estimator's
+    ``tail_threshold_`` (shape ``(2, 1)``), or None."""
+    thresholds = getattr(estimator, "tail_threshold_", None)
+    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
+    fraction = params.get("tail_fraction")
+    if (thresholds is None or np.shape(thresholds) != (2, 1)
+            or not isinstance(fraction, (float, np.floating)) or not 0 < fraction < 0.5):
+        return None
+    ours = np.quantile(x, [fraction, 1 - fraction])
+    if not np.allclose(ours, np.ravel(thresholds), rtol=1e-12, atol=0):
+        return (f"its tail_fraction={fraction} quantiles are {ours[0]:.6g} and {ours[1]:.6g}, "
+                f"where the training data's were {thresholds[0, 0]:.6g} and "
+                f"{thresholds[1, 0]:.6g} (tail_threshold_)")
+    return None
 
 
 def _pot_mismatch(estimator, x):
