@@ -51,7 +51,7 @@ from ._networks import (
     QuantumLatent,
     with_context,
 )
-from ._noise import NoiseSource, prior_draws
+from ._noise import NoiseSource, prior_draws, stratified_prior_draws
 from .losses import hybrid_loss
 
 #: Latent draws whose average defines a fitted density (see ``QEGMSampler.score_samples``).
@@ -460,9 +460,9 @@ class BaseQEGM(BackendPersistenceMixin, BaseTorchEstimator):
             self._latent_mixture = (log_weights, codes.numpy())
         else:  # the weights follow the context: averaged over these draws per row
             self._latent_mixture = None
-            self._latent_draws = prior_draws(self._density_draws(),
-                                             self.network_.encoder.n_outputs, train_set.noise,
-                                             np.random.RandomState(seeds["density"])).numpy()
+            self._latent_draws = _density_prior_draws(
+                self.network_, self._density_draws(), train_set.noise,
+                np.random.RandomState(seeds["density"])).numpy()
         layer = getattr(self.network_.latent, "layer", None)
         runtime = None
         if layer is not None and layer.transformer.runner_ is not None:
@@ -646,8 +646,7 @@ def _mixture_codes(network, noise, seed, n_draws):
     (outcomes never observed under shot noise dropped), for the twin the draws
     themselves, equally weighted.
     """
-    rng = np.random.RandomState(seed)
-    z = prior_draws(n_draws, network.encoder.n_outputs, noise, rng)
+    z = _density_prior_draws(network, n_draws, noise, np.random.RandomState(seed))
     with torch.no_grad():
         # Summed a block of draws at a time: one block holds 2**n probabilities per draw.
         step = max(1, _WEIGHT_BLOCK // network.latent.n_codes)
@@ -660,6 +659,15 @@ def _mixture_codes(network, noise, seed, n_draws):
     keep = weights > 0
     weights = weights[keep].numpy()
     return np.log(weights / weights.sum()), codes[keep]
+
+
+def _density_prior_draws(network, n_draws, noise, rng):
+    """The prior draws of the fitted density: spread evenly (a scrambled Sobol sequence)
+    where each draw is a component of the mixture (the twin: one code per draw), whose
+    Monte Carlo error is the predictions', independent where they only average the
+    weights of the latent's fixed codes (the quantum and categorical latents)."""
+    draw = stratified_prior_draws if network.latent.n_codes == 1 else prior_draws
+    return draw(n_draws, network.encoder.n_outputs, noise, rng)
 
 
 def _backend_label(backend):
