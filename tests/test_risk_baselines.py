@@ -339,6 +339,11 @@ def test_a_series_newest_first_is_refused(sp500, model):
     with pytest.raises(ValueError, match=r"y must be in time order"):
         clone(model).fit(X[::-1], series[::-1])
     clone(model).fit(frame, series)  # in time order, as make_lagged_features builds it
+    # a panel (entity x date) read as one series: entity B's first forecast used A's last
+    panel = pd.MultiIndex.from_arrays([np.repeat(["A", "B"], len(y) // 2 + 1)[:len(y)], dates])
+    with pytest.raises(ValueError, match=rf"{type(model).__name__}\.fit reads its rows as "
+                                         r"one series"):
+        clone(model).fit(pd.DataFrame(X, index=panel), pd.Series(y, index=panel))
 
 
 def test_missing_arch_names_the_extra(monkeypatch):
