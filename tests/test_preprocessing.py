@@ -24,6 +24,24 @@ from skqegm.preprocessing import (
 # --- labelers ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("labeler", [SigmaThresholdLabeler(k=0.5), QuantileTailLabeler(0.2)],
+                         ids=lambda labeler: type(labeler).__name__)
+def test_labelers_refuse_booleans(labeler):
+    # A flag column was read as the values 0 and 1 and got thresholds and "rare" rows,
+    # silently, where the metrics and plots refuse booleans.
+    flags = np.array([True, False, True, True, False])
+    frame = pd.DataFrame({"r": np.linspace(-1.0, 1.0, 5), "flag": flags})
+    match = rf"{type(labeler).__name__}: X must hold real numbers; got booleans"
+    for X in (flags[:, None], flags[:, None].tolist(), frame):
+        with pytest.raises(ValueError, match=match):
+            clone(labeler).fit(X)
+    fitted = clone(labeler).fit(flags[:, None].astype(float))
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(flags[:, None])
+    with pytest.raises(ValueError, match="make_tail_labels: y must hold real numbers"):
+        make_tail_labels(flags.tolist())
+
+
 def test_sigma_labeler_learns_eq8_thresholds_per_column():
     X = np.random.RandomState(0).normal([0.0, 10.0], [1.0, 3.0], size=(500, 2))
     labeler = SigmaThresholdLabeler(k=2.0).fit(X)
