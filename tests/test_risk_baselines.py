@@ -417,6 +417,22 @@ def test_evt_refuses_too_few_tail_residuals_and_warns_of_an_infinite_mean(sp500,
     assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))
 
 
+def test_evt_refuses_a_tail_tied_with_its_threshold():
+    # Returns on a tick grid under an ARCH(1) filter: the top 5% of the residual losses
+    # all tie with the next, every excess is 0, and scipy failed deep in its fit ("The
+    # data contains non-finite values").
+    r = np.round(np.random.RandomState(0).standard_normal(600) * 0.4) / 100
+    X, y = make_lagged_features(r, lags=(1,), vol_windows=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # arch's warnings about this odd series
+        with pytest.raises(ValueError, match=r"method='evt': the 29 largest standardised-"
+                                             r"residual losses all equal the threshold .*"
+                                             r"raise tail_fraction \(now 0.05\)"):
+            GARCHRiskEstimator(method="evt", p=1, q=0, tail_fraction=0.05).fit(X, y)
+        model = GARCHRiskEstimator(method="evt", p=1, q=0, tail_fraction=0.15).fit(X, y)
+    assert model.gpd_scale_ > 0  # a tail reaching past the tie is fitted
+
+
 @pytest.mark.filterwarnings("error")
 def test_rows_far_beyond_the_training_scale_are_refused(sp500):
     # A lag column 1e250 times the training returns (fit warns of such a column) gave
