@@ -78,7 +78,9 @@ def _dates_of_panel(index, name, strict, caller):
     is_dates = [isinstance(level, (pd.DatetimeIndex, pd.PeriodIndex))
                 or _dates_of_objects(level) is not None for level in levels]
     others = [level for level, dates in zip(levels, is_dates) if not dates]
-    if strict and len(set(zip(*others))) > 1:
+    entities = (0 if not others else others[0].nunique() if len(others) == 1
+                else pd.MultiIndex.from_arrays(others).nunique())
+    if strict and entities > 1:
         raise ValueError(
             f"{name} has a MultiIndex ({list(index.names)}), a panel of several series: "
             f"{caller or 'this function'} reads its rows as one series, so its returns, lags "
