@@ -1203,7 +1203,15 @@ def test_plot_suffix_picks_the_format(tmp_path):
     pytest.importorskip("matplotlib")
     assert _plot_target(parse(["--plot", str(tmp_path / "v.SVG")])) == \
         (str(tmp_path / "v.SVG"), None)
-    assert _plot_target(parse(["--plot", "nowhere/v.png", "--no-plot"])) == (None, None)
+    assert _plot_target(parse(["--no-plot"])) == (None, None)
+
+
+@pytest.mark.parametrize("argv", [["--plot", "v.png", "--no-plot"],
+                                  ["--no-plot", "--plot", "v.png"]])
+def test_plot_and_no_plot_exclude_each_other(capsys, argv):
+    # --no-plot won and the file asked for was not written, silently.
+    assert_parser_refuses(capsys, argv, "argument --(no-)?plot: not allowed with argument "
+                                        "--(no-)?plot")
 
 
 def test_missing_matplotlib_is_decided_up_front(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from skqegm.datasets import (
     make_tail_mixture,
     tail_mixture_cdf,
     tail_mixture_logpdf,
+    tail_mixture_sf,
 )
 
 
@@ -59,6 +60,20 @@ def test_logpdf_against_hand_sum_and_tails():
     assert np.isfinite(tail_mixture_logpdf([60.0, -60.0])).all()
     params = dict(weights=(0.5, 0.5), means=(-1, 1), variances=(1, 1))
     assert tail_mixture_cdf([0.0], **params)[0] == pytest.approx(0.5)
+
+
+def test_sf_keeps_the_far_tail_that_one_minus_cdf_loses():
+    # The docs gave the tail probability as 1 - cdf: 0 at x = 20 where it is 6.2e-45.
+    x = np.array([-40.0, -3.0, 0.0, 3.0, 10.0, 20.0, 30.0, 40.0])
+    # mpmath, 50 digits: sum_k w_k P(N(mu_k, var_k) > x)
+    exact = [1.0, 0.9249921960742747, 0.49912954382208724, 0.07500773182193765,
+             8.204798877487867e-10, 6.242195209240772e-45, 7.929303269371668e-109,
+             1.2981416954247186e-201]
+    np.testing.assert_allclose(tail_mixture_sf(x), exact, rtol=1e-12)
+    np.testing.assert_allclose(tail_mixture_sf(x[:4]) + tail_mixture_cdf(x[:4]), 1.0)
+    params = dict(weights=(0.5, 0.5), means=(-1, 1), variances=(1, 4))
+    np.testing.assert_allclose(tail_mixture_sf([[2.0]], **params),
+                               0.5 * stats.norm.sf(3.0) + 0.5 * stats.norm.sf(0.5))
 
 
 @pytest.mark.parametrize(

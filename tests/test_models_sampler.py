@@ -53,6 +53,15 @@ def fitted_mixture():
     return QEGMSampler(max_epochs=60, random_state=0).fit(X_MIX)
 
 
+def test_sample_is_seeded_by_its_own_random_state(fitted_mixture):
+    # As doc/user_guide/backends.rst says (it said the estimator's random_state seeded
+    # "everything that is random"): the fit's seed (0 here) does not seed the draws.
+    assert fitted_mixture.random_state == 0
+    assert not np.allclose(fitted_mixture.sample(5), fitted_mixture.sample(5))
+    np.testing.assert_array_equal(fitted_mixture.sample(5, random_state=1),
+                                  fitted_mixture.sample(5, random_state=1))
+
+
 def test_quantum_model_keeps_the_three_modes(fitted_mixture):
     masses = mode_masses(fitted_mixture.sample(20000, random_state=1))
     np.testing.assert_allclose(masses, true_mode_masses(), atol=0.04)

@@ -294,6 +294,15 @@ def test_random_state_seeds_the_fit():
     assert not np.allclose(a, c)
 
 
+def test_sample_y_falls_back_on_the_estimator_random_state():
+    # As doc/user_guide/backends.rst says, unlike QEGMSampler.sample.
+    model = small("gaussian", random_state=3).fit(X_H, Y_H)
+    np.testing.assert_array_equal(model.sample_y(X_H[:2], n_draws=4),
+                                  model.sample_y(X_H[:2], n_draws=4))
+    assert not np.allclose(model.sample_y(X_H[:2], n_draws=4),
+                           model.sample_y(X_H[:2], n_draws=4, random_state=4))
+
+
 def test_default_architecture_and_provenance():
     model = TailRiskEstimator(random_state=0)
     model.set_params(max_epochs=1).fit(X_H, Y_H)

@@ -24,6 +24,24 @@ from skqegm.preprocessing import (
 # --- labelers ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("labeler", [SigmaThresholdLabeler(k=0.5), QuantileTailLabeler(0.2)],
+                         ids=lambda labeler: type(labeler).__name__)
+def test_labelers_refuse_booleans(labeler):
+    # A flag column was read as the values 0 and 1 and got thresholds and "rare" rows,
+    # silently, where the metrics and plots refuse booleans.
+    flags = np.array([True, False, True, True, False])
+    frame = pd.DataFrame({"r": np.linspace(-1.0, 1.0, 5), "flag": flags})
+    match = rf"{type(labeler).__name__}: X must hold real numbers; got booleans"
+    for X in (flags[:, None], flags[:, None].tolist(), frame):
+        with pytest.raises(ValueError, match=match):
+            clone(labeler).fit(X)
+    fitted = clone(labeler).fit(flags[:, None].astype(float))
+    with pytest.raises(ValueError, match=match):
+        fitted.transform(flags[:, None])
+    with pytest.raises(ValueError, match="make_tail_labels: y must hold real numbers"):
+        make_tail_labels(flags.tolist())
+
+
 def test_sigma_labeler_learns_eq8_thresholds_per_column():
     X = np.random.RandomState(0).normal([0.0, 10.0], [1.0, 3.0], size=(500, 2))
     labeler = SigmaThresholdLabeler(k=2.0).fit(X)
@@ -451,6 +469,43 @@ def test_an_index_of_date_objects_is_read_as_dates():
     with pytest.raises(ValueError, match="newest first"):
         log_returns(pd.Series([1.0, 2.0], index=mixed[::-1]))
     np.testing.assert_allclose(log_returns(np.exp(r)).to_numpy(), np.diff(r.to_numpy()))
+
+
+def test_a_panel_is_refused_where_rows_are_one_series():
+    # A MultiIndex (entity x date) passed unchecked: entity B's first log return was
+    # log(B's first price / A's last price), its first lags A's last returns, silently.
+    dates = pd.date_range("2021-01-01", periods=30)
+    index = pd.MultiIndex.from_product([["A", "B"], dates], names=["entity", "date"])
+    prices = pd.Series(np.exp(np.random.RandomState(6).standard_normal(60)), index=index)
+    for function, name in ((log_returns, "prices"), (make_lagged_features, "returns")):
+        with pytest.raises(ValueError, match=rf"{name} has a MultiIndex.*{function.__name__} "
+                                             r"reads its rows as one series.*groupby\(level"):
+            function(prices)
+    # per entity, as the message says, each starts afresh
+    r = prices.groupby(level=0, group_keys=False).apply(log_returns)
+    assert len(r) == 58
+    np.testing.assert_allclose(r.loc["B"].to_numpy(), np.diff(np.log(prices.loc["B"])))
+    X, _ = make_lagged_features(r.xs("B", level=0))
+    np.testing.assert_allclose(X["lag_1"].to_numpy(), r.loc["B"].to_numpy()[21:-1])
+    # a chronological split needs the panel sorted by date, not by entity
+    with pytest.raises(ValueError, match=r"X must be in time order.*out of order.*"
+                                         r"sort_index\(level='date'"):
+        train_val_test_split(prices.to_frame(), shuffle=False)
+    by_date = prices.sort_index(level="date", sort_remaining=False)
+    X_tr, _, X_te = train_val_test_split(by_date, shuffle=False)[:3]
+    assert X_tr.index.get_level_values("date").max() <= X_te.index.get_level_values(
+        "date").min()
+
+
+def test_a_missing_date_is_named_not_called_out_of_order():
+    # A NaT in the index was reported as dates "out of order", which sorting did not fix.
+    index = pd.date_range("2021-01-01", periods=30).insert(3, pd.NaT)
+    prices = pd.Series(np.linspace(1.0, 2.0, 31), index=index)
+    with pytest.raises(ValueError, match=r"prices's index holds a missing date \(NaT\) in 1 "
+                                         r"row\(s\), the first at position 3"):
+        log_returns(prices)
+    with pytest.raises(ValueError, match=r"X's index holds a missing date \(NaT\)"):
+        train_val_test_split(prices.to_frame().to_period("D"), shuffle=False)
 
 
 # --- pipelines --------------------------------------------------------------------------

@@ -339,6 +339,11 @@ def test_a_series_newest_first_is_refused(sp500, model):
     with pytest.raises(ValueError, match=r"y must be in time order"):
         clone(model).fit(X[::-1], series[::-1])
     clone(model).fit(frame, series)  # in time order, as make_lagged_features builds it
+    # a panel (entity x date) read as one series: entity B's first forecast used A's last
+    panel = pd.MultiIndex.from_arrays([np.repeat(["A", "B"], len(y) // 2 + 1)[:len(y)], dates])
+    with pytest.raises(ValueError, match=rf"{type(model).__name__}\.fit reads its rows as "
+                                         r"one series"):
+        clone(model).fit(pd.DataFrame(X, index=panel), pd.Series(y, index=panel))
 
 
 def test_missing_arch_names_the_extra(monkeypatch):
@@ -410,6 +415,22 @@ def test_evt_refuses_too_few_tail_residuals_and_warns_of_an_infinite_mean(sp500,
         model = GARCHRiskEstimator(method="evt").fit(X[:N_TRAIN], y[:N_TRAIN])
     assert np.all(np.isposinf(model.predict_es(X[N_TRAIN:N_TRAIN + 2], 0.99)))
     assert np.all(np.isfinite(model.predict_var(X[N_TRAIN:N_TRAIN + 2], 0.99)))
+
+
+def test_evt_refuses_a_tail_tied_with_its_threshold():
+    # Returns on a tick grid under an ARCH(1) filter: the top 5% of the residual losses
+    # all tie with the next, every excess is 0, and scipy failed deep in its fit ("The
+    # data contains non-finite values").
+    r = np.round(np.random.RandomState(0).standard_normal(600) * 0.4) / 100
+    X, y = make_lagged_features(r, lags=(1,), vol_windows=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # arch's warnings about this odd series
+        with pytest.raises(ValueError, match=r"method='evt': the 29 largest standardised-"
+                                             r"residual losses all equal the threshold .*"
+                                             r"raise tail_fraction \(now 0.05\)"):
+            GARCHRiskEstimator(method="evt", p=1, q=0, tail_fraction=0.05).fit(X, y)
+        model = GARCHRiskEstimator(method="evt", p=1, q=0, tail_fraction=0.15).fit(X, y)
+    assert model.gpd_scale_ > 0  # a tail reaching past the tie is fitted
 
 
 @pytest.mark.filterwarnings("error")

@@ -35,7 +35,7 @@ def fit_loss_tail(residuals, tail_fraction):
     """The law of conditional EVT fitted to standardised ``residuals``.
 
     Raises a ValueError naming ``tail_fraction`` when fewer than ``MIN_EXCEEDANCES``
-    residuals fall in the tail.
+    residuals fall in the tail, or when the tail's losses all tie with the threshold.
     """
     losses = np.sort(-np.asarray(residuals, dtype=np.float64))[::-1]
     # floor(tail_fraction * n), robust to the product's rounding: 0.29 * 100 is
@@ -48,6 +48,16 @@ def fit_loss_tail(residuals, tail_fraction):
             f"the {MIN_EXCEEDANCES} its fit needs; raise tail_fraction or fit on at least "
             f"{math.ceil(MIN_EXCEEDANCES / tail_fraction)} returns.")
     threshold = float(losses[n_tail])
+    if losses[0] == threshold:
+        # Every excess 0: no generalized Pareto law fits them (scipy failed with "The
+        # data contains non-finite values").
+        raise ValueError(
+            f"method='evt': the {n_tail} largest standardised-residual losses all equal the "
+            f"threshold {threshold:.6g}, the next largest (the residuals tie, e.g. returns "
+            f"on a tick grid with a near-constant volatility), so every excess over it is 0 "
+            f"and no generalized Pareto tail can be fitted; raise tail_fraction (now "
+            f"{tail_fraction}) so that the tail reaches past the tie, or use "
+            f"method='parametric'.")
     shape, scale = fit_gpd(losses[:n_tail] - threshold)
     n_rows = losses.shape[0]
     return LossTail(threshold, n_tail / n_rows, shape, scale, losses[n_tail:].copy(), n_rows)

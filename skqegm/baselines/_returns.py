@@ -31,8 +31,9 @@ def check_fit_data(estimator, X, y, min_rows):
     estimator._fit_params = estimator.get_params(deep=False)
     # The rows are the series in time order: newest first, the "past" of each forecast
     # would be its future.
-    check_time_order(X, "X")
-    check_time_order(y, "y")
+    caller = f"{type(estimator).__name__}.fit"
+    check_time_order(X, "X", caller=caller)
+    check_time_order(y, "y", caller=caller)
     X, y = validate_data(estimator, X, y, dtype=np.float64, y_numeric=True)
     if estimator.lag_column >= X.shape[1]:
         raise ValueError(f"lag_column={estimator.lag_column} is not a column of X, which has "

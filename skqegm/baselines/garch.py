@@ -202,7 +202,8 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     tail_fraction : float, default=0.1
         With ``method="evt"``, the fraction of the standardised residuals whose losses
         are fitted as exceedances, in (0, 0.5) (McNeil and Frey's ``k / n``, 0.1 in their
-        study); the fit needs at least 5 of them. Ignored by the other methods.
+        study); the fit needs at least 5 of them, not all tied with the threshold (the
+        next largest loss: their excesses would all be 0). Ignored by the other methods.
     lag_column : int, default=0
         Column of ``X`` that holds the previous day's return, >= 0.
 

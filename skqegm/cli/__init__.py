@@ -195,11 +195,14 @@ def _build_parser():
                             "long: about 3.3x at K=250 on the S&P 500's 1,006 held-out days "
                             "(default: one fit)")
     output = parser.add_argument_group("output")
-    output.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",
-                        help="image of the returns, 99%% VaR lines and exceedances; its "
-                             "suffix (.png, .pdf, .svg, ...) sets the format (default: "
-                             "skqegm_var_backtest.png)")
-    output.add_argument("--no-plot", action="store_true", help="do not draw the plot")
+    # A plot file and no plot: one of them (the file was silently not written).
+    plot = output.add_mutually_exclusive_group()
+    plot.add_argument("--plot", metavar="FILE", default="skqegm_var_backtest.png",
+                      help="image of the returns, 99%% VaR lines and exceedances; its "
+                           "suffix (.png, .pdf, .svg, ...) sets the format; not with "
+                           "--no-plot (default: skqegm_var_backtest.png)")
+    plot.add_argument("--no-plot", action="store_true",
+                      help="do not draw the plot; not with --plot")
     output.add_argument("-v", "--verbose", action="store_true",
                         help="print the training loss of every epoch")
     return parser

@@ -1,7 +1,8 @@
 """The paper's data: the synthetic tail mixture with its exact law, and real data for its
 three domains, shipped with skqegm so that nothing is downloaded.
 
-- synthetic: :func:`make_tail_mixture` with its exact density and CDF;
+- synthetic: :func:`make_tail_mixture` with its exact density, CDF and survival
+  function;
 - finance: S&P 500 daily log returns, 1999-2018 (:func:`load_sp500_returns`);
 - climate: daily rainfall in south-west England, 1914-1962 (:func:`load_daily_rainfall`);
 - intrusion: KDD Cup 1999 connections with 1.5% attacks (:func:`load_intrusion`), a
@@ -17,7 +18,8 @@ __getattr__, __dir__ = attach(__name__, {
     "csv_series": ["load_csv_series"],
     "finance": ["load_sp500_dates", "load_sp500_returns"],
     "intrusion": ["load_intrusion", "make_intrusion_subsample"],
-    "mixture": ["make_tail_mixture", "tail_mixture_cdf", "tail_mixture_logpdf"],
+    "mixture": ["make_tail_mixture", "tail_mixture_cdf", "tail_mixture_logpdf",
+                "tail_mixture_sf"],
 })
 
 __all__ = [
@@ -30,4 +32,5 @@ __all__ = [
     "make_tail_mixture",
     "tail_mixture_cdf",
     "tail_mixture_logpdf",
+    "tail_mixture_sf",
 ]

@@ -17,7 +17,9 @@ def log_returns(prices):
     prices : array-like of shape (n_samples,) or (n_samples, n_series), Series or DataFrame
         Strictly positive, finite prices in time order (at least two rows; booleans are
         refused); a pandas index of dates (or of ISO date strings) must be strictly
-        increasing.
+        increasing, without a missing date (NaT). A panel (a MultiIndex of entity and
+        date) is refused: apply the function per entity, e.g.
+        ``prices.groupby(level=0, group_keys=False).apply(log_returns)``.
 
     Returns
     -------
@@ -33,7 +35,7 @@ def log_returns(prices):
     array([ 0.0953, -0.1054])
     """
     _check_numbers(prices, "prices")
-    check_time_order(prices, "prices")
+    check_time_order(prices, "prices", caller="log_returns")
     values = check_array(prices, ensure_2d=False, allow_nd=True, dtype=np.float64,
                          input_name="prices")
     if values.ndim not in (1, 2):
@@ -114,8 +116,10 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     ----------
     returns : array-like of shape (n_samples,) or (n_samples, 1), Series or DataFrame
         Returns in time order, finite (booleans are refused); a pandas index of dates
-        (or of ISO date strings) must be strictly increasing. A single column counts as 1-D (a
-        one-column frame as its Series).
+        (or of ISO date strings) must be strictly increasing, without a missing date
+        (NaT); a panel (a MultiIndex of entity and date) is refused: apply the function
+        to each entity's rows. A single column counts as 1-D (a one-column frame as its
+        Series).
     lags : sequence of int, default=(1, 2, 5)
         Distinct lags, each >= 1.
     vol_windows : sequence of int, default=(5, 22)
@@ -151,7 +155,7 @@ def make_lagged_features(returns, lags=(1, 2, 5), vol_windows=(5, 22)):
     if is_pandas(returns) and returns.ndim == 2 and returns.shape[1] == 1:
         returns = returns.iloc[:, 0]  # a one-column frame (log_returns of one) is its column
     _check_numbers(returns, "returns")
-    check_time_order(returns, "returns")
+    check_time_order(returns, "returns", caller="make_lagged_features")
     r = as_1d(check_array(returns, ensure_2d=False, allow_nd=True, dtype=np.float64,
                           input_name="returns"), "returns")
     start = max(lags + vol_windows)

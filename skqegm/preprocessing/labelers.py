@@ -9,7 +9,21 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import IntervalNotBool, as_1d, check_option
+from ..utils._validation import IntervalNotBool, as_1d, check_option, holds_booleans
+
+
+def _check_not_booleans(X, who, name="X"):
+    # scikit-learn reads True as 1.0: a flag column got thresholds and "rare" values
+    # as if its flags were measurements, silently (the metrics and plots refuse them too).
+    probe = X
+    if isinstance(X, (list, tuple)):  # nested lists: their flags show once in an array
+        try:
+            probe = np.asarray(X)
+        except ValueError:
+            return  # ragged: validate_data says so
+    if holds_booleans(probe):
+        raise ValueError(f"{who}: {name} must hold real numbers; got booleans (flags, "
+                         "which would be read as the values 0 and 1).")
 
 
 class _TailLabelerMixin(TransformerMixin):
@@ -25,7 +39,7 @@ class _TailLabelerMixin(TransformerMixin):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Data with the columns seen in ``fit``.
+            Data with the columns seen in ``fit`` (booleans are refused).
 
         Returns
         -------
@@ -42,6 +56,7 @@ class _TailLabelerMixin(TransformerMixin):
         array([1, 0, 0])
         """
         check_is_fitted(self, "tail_threshold_")
+        _check_not_booleans(X, type(self).__name__)
         X = validate_data(self, X, reset=False)
         # Strict inequalities keep ties (e.g. a constant column) out of the rare class,
         # so the training rare rate never exceeds the nominal one.
@@ -132,7 +147,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Training data: real numbers (booleans are refused).
         y : None
             Ignored.
 
@@ -150,6 +165,7 @@ class SigmaThresholdLabeler(_TailLabelerMixin, OneToOneFeatureMixin, Transformer
         array([[0.],
                [2.]])
         """
+        _check_not_booleans(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64)
         self.mean_, self.scale_ = mean_std(X)
         self._set_thresholds(tail_thresholds(X, "sigma", k=self.k))
@@ -220,7 +236,7 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data.
+            Training data: real numbers (booleans are refused).
         y : None
             Ignored.
 
@@ -244,6 +260,7 @@ class QuantileTailLabeler(_TailLabelerMixin, OneToOneFeatureMixin, TransformerMi
                 "QuantileTailLabeler: with side='both', tail_fraction must be in (0, 0.5) "
                 f"(each side takes tail_fraction); got tail_fraction={self.tail_fraction!r}."
             )
+        _check_not_booleans(X, type(self).__name__)
         X = validate_data(self, X, dtype=np.float64)
         # numpy interpolates between neighbours a and b with b - a, which overflows when
         # they are more than the largest float apart (-1.5e308 and 1e308): the lower
@@ -278,7 +295,8 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     Parameters
     ----------
     y : array-like of shape (n_samples,) or (n_samples, 1)
-        Values to label (e.g. daily returns); a single column counts as 1-D.
+        Values to label (e.g. daily returns; booleans are refused); a single column
+        counts as 1-D.
     method : {"sigma", "quantile"}, default="sigma"
         ``"sigma"``: beyond ``mean -+ k std`` (eq. 8); ``"quantile"``: beyond the
         ``tail_fraction`` quantile(s) (eq. 9).
@@ -309,6 +327,7 @@ def make_tail_labels(y, method="sigma", k=2.5, tail_fraction=0.01, side="lower")
     (75, 126, 75)
     """
     check_option(method, "method", ("sigma", "quantile"))
+    _check_not_booleans(y, "make_tail_labels", "y")
     y = as_1d(check_array(y, ensure_2d=False, allow_nd=True, dtype=np.float64,
                           input_name="y"), "y")
     if method == "sigma":

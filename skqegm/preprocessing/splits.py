@@ -248,7 +248,8 @@ def train_val_test_split(X, y=None, *, sizes=(0.7, 0.15, 0.15), stratify=None, s
     shuffle : bool, default=True
         Shuffle before splitting; ``False`` keeps chronological order: the rows must be
         in time order, and a pandas ``X`` or ``y`` indexed by dates (or ISO date
-        strings) whose dates decrease somewhere is refused (repeated dates, as in a panel, pass).
+        strings) whose dates decrease somewhere is refused (repeated dates, as in a
+        panel, pass; a MultiIndex panel must be sorted by its date level).
     random_state : int, RandomState instance or None, default=None
         Seed of the shuffles; an int gives reproducible splits.
 
