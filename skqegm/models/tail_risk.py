@@ -1,12 +1,9 @@
 """TailRiskEstimator: conditional tail risk with the QEGM architecture."""
 
-import os
-import sys
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import sklearn
 import torch
 from sklearn.base import RegressorMixin
 from sklearn.utils._param_validation import StrOptions
@@ -33,6 +30,7 @@ from ..utils._validation import (
     check_random_state,
     check_real,
 )
+from ..utils._warnings import caller_stacklevel
 from ._base import DENSITY_DRAWS, BaseQEGM
 from ._mixture1d import (
     mixture_cdf,
@@ -367,7 +365,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                     " With no rare event, predict_rare has no threshold (base_rate_ is 0) "
                     "and refuses to flag until decision_threshold is set."
                     if n_rare == 0 and self.decision_threshold is None else ""),
-                UserWarning, stacklevel=_caller_stacklevel(),
+                UserWarning, stacklevel=caller_stacklevel(),
             )
 
     def _density_draws(self):
@@ -531,7 +529,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                 f"{outside.sum()} of {len(X)} rows of X lie beyond half the training range "
                 f"outside the training values (feature {column}: [{low[column]:.4g}, "
                 f"{high[column]:.4g}]); the predictions there extrapolate, with nothing to "
-                "support them.", ExtrapolationWarning, stacklevel=_caller_stacklevel(),
+                "support them.", ExtrapolationWarning, stacklevel=caller_stacklevel(),
             )
 
     def _decode(self, context):
@@ -778,21 +776,6 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                                         y).mean())
 
 
-#: Frames skipped by _caller_stacklevel: skqegm's, and scikit-learn's (its fit wrapper,
-#: pipelines and model selection lie between a user's call and the estimator).
-_SKIPPED_DIRS = tuple(os.path.dirname(os.path.abspath(path)) + os.sep
-                      for path in (os.path.dirname(__file__), sklearn.__file__))
-
-
-def _caller_stacklevel():
-    """The ``stacklevel`` that points a warning, issued by this function's caller, at the
-    first frame outside skqegm and scikit-learn: the user's call, however many methods
-    lie between (``predict_rare`` -> ``predict_tail_proba`` -> ..., a pipeline, the
-    ``fit`` wrapper); ``skip_file_prefixes`` does this from Python 3.12."""
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIPPED_DIRS):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 def _check_fraction(value, name):
