@@ -11,6 +11,7 @@ from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
 from ..utils._memory import check_memory
 from ..utils._validation import IntervalNotBool
+from ..utils._warnings import caller_stacklevel
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the
@@ -204,7 +205,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
                 "last adds no noise, so with few steps the draws shrink toward the mean "
                 "(measured: a 1%-99% range 0.72-0.84 of the data's at 1-10 steps, "
                 f"0.91-1.04 at 50-100). Use n_steps >= {FEW_STEPS}; the default is 100.",
-                UserWarning, stacklevel=4)  # at the caller of fit
+                UserWarning, stacklevel=caller_stacklevel())
 
     def _make_network(self):
         return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)
