@@ -111,7 +111,7 @@ def lagged_returns(estimator, X):
             "right after the training rows: walk_forward, or cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits) in cross-validation and searches (rows predicted "
             "in-sample, the training rows themselves, start from the end as well).",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=caller_stacklevel())
     return lagged
 
 
