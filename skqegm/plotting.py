@@ -18,10 +18,10 @@ from .utils._search import searched_model
 from .utils._validation import (
     check_forecast,
     check_int,
+    check_not_booleans,
     check_option,
     check_real,
     check_real_array,
-    holds_booleans,
 )
 
 # Line colours, then line styles once the colours run out: every series stays distinct.
@@ -64,8 +64,7 @@ def _percent(p):
 def _real(values, name):
     """``values`` as a float64 array of finite numbers; booleans refused, as the metrics do
     (flags passed by mistake were drawn as 0 and 1)."""
-    if holds_booleans(values):
-        raise ValueError(f"{name} must hold real numbers; got booleans.")
+    check_not_booleans(values, name)
     return check_real_array(values, name)
 
 

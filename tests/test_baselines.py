@@ -9,6 +9,8 @@ from scipy import stats
 from scipy.integrate import quad
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator
 
@@ -329,6 +331,21 @@ def test_gpd_warns_of_rounded_exceedances():
         warnings.simplefilter("error")  # unrounded, or rounded to 1% of the scale
         GPDTailSampler(tail_fraction=0.02, body="empirical").fit(x)
         GPDTailSampler(tail_fraction=0.02, body="empirical").fit(np.round(x, 2))
+
+
+@pytest.mark.parametrize("X, tail_fraction", [
+    (np.random.default_rng(0).normal(size=(60, 1)), 0.05),  # few exceedances
+    (np.random.default_rng(1).laplace(size=(200, 1)), 0.025),  # shapes below -1
+    (np.round(stats.t.rvs(4, size=(10000, 1), random_state=0), 1), 0.02),  # rounded
+])
+def test_gpd_fit_warnings_point_at_the_callers_line(X, tail_fraction):
+    # stacklevel=4 pointed at scikit-learn's _fit_context (fit has a second decorator);
+    # through a pipeline, at scikit-learn's pipeline.py.
+    model = GPDTailSampler(tail_fraction=tail_fraction, body="empirical")
+    for estimator in (model, make_pipeline(FunctionTransformer(), model)):
+        with pytest.warns(UserWarning) as record:
+            estimator.fit(X)
+        assert record and {w.filename for w in record} == {__file__}
 
 
 def test_gpd_fits_huge_data_as_scaled_data():

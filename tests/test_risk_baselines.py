@@ -298,6 +298,19 @@ def test_rows_that_do_not_continue_the_training_series_warn(sp500, model):
         warnings.simplefilter("error", UserWarning)
         clone(model).fit(X[:600], y[:600]).predict_es(X[600:700], 0.99)  # continued
         fitted.predict_var(np.array([[-0.02] + [0.0] * (X.shape[1] - 1)]))  # a scenario
+
+
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(), EWMARiskEstimator()],
+                         ids=lambda m: type(m).__name__)
+def test_the_warning_of_rows_that_do_not_continue_points_at_the_caller(sp500, model):
+    # predict_volatility calls lagged_returns one frame shallower than predict_var:
+    # stacklevel=4 pointed beyond the top of the stack ('sys').
+    X, y = sp500
+    fitted = clone(model).fit(X[:400], y[:400])
+    for method in ("predict_volatility", "predict_var", "sample_y"):
+        with pytest.warns(UserWarning, match="do not continue") as record:
+            getattr(fitted, method)(X[500:520])
+        assert [w.filename for w in record] == [__file__], method
     # a lag column that is not the previous return warns of that alone
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")

@@ -65,13 +65,6 @@ class BaseDeepSampler(BaseTorchEstimator):
         return self._draw(_SUPPORT_DRAWS, generator).numpy()
 
 
-def input_width(module):
-    """The input width of a fitted network (its first linear layer's): the draws follow
-    the network, not a ``latent_dim`` set after fit (torch's shape error)."""
-    return next(layer for layer in module.modules()
-                if isinstance(layer, torch.nn.Linear)).in_features
-
-
 class TailKLScoreMixin:
     """``score`` for a sampler without a tractable density: minus the tail KL divergence."""
 

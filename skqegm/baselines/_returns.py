@@ -22,6 +22,7 @@ from ..utils._validation import (
     check_not_strings,
     check_random_state,
 )
+from ..utils._warnings import caller_stacklevel
 
 
 def check_fit_data(estimator, X, y, min_rows):
@@ -76,7 +77,7 @@ def _warn_if_not_lagged(estimator, X, y):
         f"rows), yet {type(estimator).__name__} forecasts by continuing the series "
         "from it. Pass X as make_lagged_features builds it, unscaled: a scaler before "
         "this model in a pipeline rescales that column too.",
-        UserWarning, stacklevel=6)  # at the caller of fit, through its two decorators
+        UserWarning, stacklevel=caller_stacklevel())
     return False
 
 
@@ -110,7 +111,7 @@ def lagged_returns(estimator, X):
             "right after the training rows: walk_forward, or cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits) in cross-validation and searches (rows predicted "
             "in-sample, the training rows themselves, start from the end as well).",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=caller_stacklevel())
     return lagged
 
 

@@ -11,6 +11,7 @@ from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
 from ..utils._memory import check_memory
 from ..utils._validation import IntervalNotBool
+from ..utils._warnings import caller_stacklevel
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
 #: Cap on each step's noise variance. The cosine schedule's last betas approach 1, and the
@@ -204,7 +205,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
                 "last adds no noise, so with few steps the draws shrink toward the mean "
                 "(measured: a 1%-99% range 0.72-0.84 of the data's at 1-10 steps, "
                 f"0.91-1.04 at 50-100). Use n_steps >= {FEW_STEPS}; the default is 100.",
-                UserWarning, stacklevel=4)  # at the caller of fit
+                UserWarning, stacklevel=caller_stacklevel())
 
     def _make_network(self):
         return _Denoiser(self.n_features_in_, self._hidden_sizes(), self.n_steps)
@@ -212,13 +213,13 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     def _schedule(self):
         # The fitted network's steps, not an n_steps set after fit: the schedule of
         # another T ran the denoiser at steps it was not trained for, silently.
-        betas = cosine_schedule(self.network_.n_steps)
+        betas = cosine_schedule(self._fit_param("n_steps"))
         return betas, torch.cumprod(1 - betas, dim=0)
 
     def _get_loss(self, x, generator):
         _, alpha_bar = self._schedule()
         # Drawn on the CPU generator, then moved to the batch's device.
-        t = torch.randint(self.network_.n_steps, (len(x),), generator=generator)
+        t = torch.randint(self._fit_param("n_steps"), (len(x),), generator=generator)
         eps = torch.randn(x.shape, generator=generator).to(x.device)
         a = alpha_bar[t][:, None].to(x.device)
         t = t.to(x.device)
@@ -233,7 +234,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         rescale = (1 - betas).sqrt()
         noise_scale = (betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])).sqrt()
         x = torch.randn(n_samples, self.n_features_in_, generator=generator)
-        for t in range(self.network_.n_steps - 1, -1, -1):
+        for t in range(self._fit_param("n_steps") - 1, -1, -1):
             eps = self.network_(x, torch.full((n_samples,), t))
             x = (x - eps_weight[t] * eps) / rescale[t]
             if t > 0:

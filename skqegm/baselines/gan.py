@@ -9,7 +9,7 @@ from ..nn import BaseTorchEstimator, Checkpoint
 from ..nn.modules import mlp
 from ..nn.optim import Adam
 from ..utils._validation import IntervalNotBool
-from ._base import BaseDeepSampler, TailKLScoreMixin, input_width
+from ._base import BaseDeepSampler, TailKLScoreMixin
 
 _NO_EARLY_STOPPING = ("early_stopping", "validation_fraction", "n_iter_no_change", "tol")
 
@@ -152,7 +152,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         network = self.network_["generator"]
         # Drawn on the CPU generator, then moved to the network's device.
         device = next(network.parameters()).device
-        noise = torch.randn(n_samples, input_width(network), generator=generator)
+        # The fit's latent_dim, not one set after fit (torch's shape error).
+        noise = torch.randn(n_samples, self._fit_param("latent_dim"), generator=generator)
         return network(noise.to(device))
 
     def _critic_loss(self, real, generator):

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool
+from ..utils._warnings import caller_stacklevel
 from ._residual_evt import draw_residuals, fit_loss_tail, loss_tail_figures
 from ._returns import (
     LocationScaleRiskMixin,
@@ -299,7 +300,8 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         X, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
         if y.shape[0] < FEW_ROWS:
             warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
-                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning, stacklevel=4)
+                          f"{FEW_ROWS} its estimates are unreliable.", UserWarning,
+                          stacklevel=caller_stacklevel())
         # The spread of y scaled by a power of two (exact), so that the squares neither
         # overflow nor underflow: returns of 1e160 gave NaN forecasts, returns of 1e-160
         # were refused as constant.
@@ -323,12 +325,12 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
             result = model.fit(disp="off")
         for warning in caught:
             if warning.category.__name__ != "ConvergenceWarning":
-                warnings.warn(warning.message, warning.category, stacklevel=4)
+                warnings.warn(warning.message, warning.category, stacklevel=caller_stacklevel())
         self.converged_ = result.convergence_flag == 0
         if not self.converged_:
             warnings.warn(f"GARCHRiskEstimator: arch's optimiser did not converge "
                           f"(flag {result.convergence_flag}); the estimates may be off.",
-                          ConvergenceWarning, stacklevel=4)
+                          ConvergenceWarning, stacklevel=caller_stacklevel())
         self._set_params(dict(result.params))
         self.loglikelihood_ = float(result.loglikelihood)
         volatility = np.asarray(result.conditional_volatility, dtype=np.float64)
@@ -353,7 +355,8 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         if self.gpd_shape_ >= 1:
             warnings.warn(f"GARCHRiskEstimator: the generalized Pareto shape of the residual "
                           f"losses is {self.gpd_shape_:.3g} >= 1, so the tail has no mean and "
-                          "predict_es returns inf.", UserWarning, stacklevel=5)
+                          "predict_es returns inf.", UserWarning,
+                          stacklevel=caller_stacklevel())
 
     def _set_params(self, params):
         scale = self._scale

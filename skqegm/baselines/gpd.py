@@ -16,6 +16,7 @@ from ..utils._scaling import mean_std
 from ..utils._state import kept_on_failure
 from ..utils._tails import fit_gpd, flag_beyond, tail_thresholds
 from ..utils._validation import IntervalNotBool, check_int, check_random_state
+from ..utils._warnings import caller_stacklevel
 
 BODIES = ("kde", "empirical")
 #: Fewest training points beyond a threshold for a generalized Pareto fit; a tail with
@@ -393,7 +394,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             "exponential (shape 0) with scale the mean excess, or, with no exceedance, "
             "the feature's standard deviation and half an observation's probability. "
             "Pass more rows or a larger tail_fraction for a fitted shape.",
-            UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
+            UserWarning, stacklevel=caller_stacklevel(),
         )
 
     def _warn_unbounded_likelihood(self):
@@ -413,7 +414,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
             "exceedances of an exponential tail give such fits too (measured: 66% of fits of "
             "5, 47% of 8, 34% of 10, 12% of 15, 6% of 20), and their return levels stop at "
             "the largest value. Pass more rows or a larger tail_fraction.",
-            UserWarning, stacklevel=4,  # at the caller of fit, through _fit_context
+            UserWarning, stacklevel=caller_stacklevel(),
         )
 
     def _warn_rounded_excesses(self, X):
@@ -436,7 +437,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
                 "samples of 10,000 rows: 100-year levels 4% low and 95% intervals covering "
                 "93% unrounded, 6% and 90% rounded to 2% of the tail's scale, 10% and 82% to "
                 "5%, 12% and 72% to 10%, 22% and 38% to 37%). Use data rounded less.",
-                UserWarning, stacklevel=4,
+                UserWarning, stacklevel=caller_stacklevel(),
             )
 
     # -- body ---------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from ..utils._mixins import LogDensityScoreMixin
 from ..utils._scaling import center_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool, check_int, check_random_state
+from ..utils._warnings import caller_stacklevel
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
 # market's to practically Gaussian.
@@ -109,7 +110,7 @@ def _warn_if_collapsed(X, df):
         f"{rows[np.argmax(counts)].tolist()}. A Student-t has no atom; its fit collapses "
         "onto it, with a tiny scatter, and its draws reach far beyond the data. Model "
         "the atom apart from the continuous part (or drop it) before fitting.",
-        UserWarning, stacklevel=5)  # at the caller of fit
+        UserWarning, stacklevel=caller_stacklevel())
 
 
 class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
@@ -230,7 +231,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         if not self.converged_:
             warnings.warn(f"StudentTSampler did not converge in max_iter={self.max_iter} "
                           "iterations; raise max_iter or tol.", ConvergenceWarning,
-                          stacklevel=4)  # at the caller of fit, through _fit_context
+                          stacklevel=caller_stacklevel())
         self.location_ = center + scale * location
         self.scatter_ = scatter * np.outer(scale, scale)
         self.df_ = df

@@ -11,7 +11,7 @@ from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._validation import IntervalNotBool
-from ._base import BaseDeepSampler, input_width
+from ._base import BaseDeepSampler
 
 
 class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
@@ -163,7 +163,7 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
                             scale.double().numpy())
 
     def _draw(self, n_samples, generator):
-        decoder = self.network_["decoder"]
-        z = torch.randn(n_samples, input_width(decoder), generator=generator)
-        mean, scale = decoder(z)
+        # The fit's latent_dim, not one set after fit (torch's shape error).
+        z = torch.randn(n_samples, self._fit_param("latent_dim"), generator=generator)
+        mean, scale = self.network_["decoder"](z)
         return mean + scale * torch.randn(mean.shape, generator=generator)

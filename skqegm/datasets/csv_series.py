@@ -18,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..utils._memory import check_memory
+from ..utils._warnings import caller_stacklevel
 
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
@@ -510,7 +511,7 @@ def _auto_kind(values, lines, column):
         note = f"kind: prices (every value positive; median move between rows {move or 0:.2%})"
         if values.max() <= YIELD_LIKE_MAX:
             ambiguity = _like_a_yield(values, column)
-            warnings.warn(ambiguity, UserWarning, stacklevel=3)
+            warnings.warn(ambiguity, UserWarning, stacklevel=caller_stacklevel())
             note += f"; {ambiguity}"
         return "prices", note
     if positive > 0.5 and persistent:

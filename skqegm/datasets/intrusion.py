@@ -114,18 +114,12 @@ def _text_size(path):
     return n_bytes, max(n_lf, n_cr) + (last != b"" and not last.endswith((b"\n", b"\r")))
 
 
-def _read_estimate(path):
-    """An upper bound of the bytes that reading ``path`` holds at its peak."""
-    size, n_records = _text_size(path)
-    return n_records * RECORD_BYTES + size, size, n_records
-
-
 def _check_read_memory(path):
     """Refuse a file whose records would not fit in memory, before reading it."""
     if not os.path.isfile(path):
         return  # read_csv names what is missing
-    n_bytes, size, n_records = _read_estimate(path)
-    check_memory(n_bytes,
+    size, n_records = _text_size(path)
+    check_memory(n_records * RECORD_BYTES + size,  # an upper bound of the peak
                  f"make_intrusion_subsample reading {os.fspath(path)} ({n_records:,} "
                  f"records, {format_bytes(size)} of text)",
                  "use the 10% file, kddcup.data_10_percent.gz (494,021 records), or a part "

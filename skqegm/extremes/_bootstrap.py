@@ -8,6 +8,7 @@ from collections import Counter
 import numpy as np
 from sklearn.base import clone
 
+from ..utils._tails import tail_thresholds
 from ..utils._validation import check_random_state
 
 logger = logging.getLogger("skqegm")
@@ -63,7 +64,7 @@ def _threshold_mismatch(estimator, x):
     if (thresholds is None or np.shape(thresholds) != (2, 1)
             or not isinstance(fraction, (float, np.floating)) or not 0 < fraction < 0.5):
         return None
-    ours = np.quantile(x, [fraction, 1 - fraction])
+    ours = tail_thresholds(x[:, None], tail_fraction=fraction)[:, 0]  # as the fit
     if not np.allclose(ours, np.ravel(thresholds), rtol=1e-12, atol=0):
         return (f"its tail_fraction={fraction} quantiles are {ours[0]:.6g} and {ours[1]:.6g}, "
                 f"where the training data's were {thresholds[0, 0]:.6g} and "

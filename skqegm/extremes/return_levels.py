@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ..exceptions import ExtrapolationWarning
 from ..utils._validation import check_int, check_option, check_random_state, check_real
+from ..utils._warnings import caller_stacklevel
 from ._bootstrap import bootstrap, percentile_interval, training_data_mismatch
 from ._draws import (
     DRAWS_BEYOND,
@@ -316,7 +317,7 @@ def _warn_near_threshold(estimator, side, tail, probability, confidence_level):
             "measured on Laplace data (1-4 exceedances): 0.79-0.83 for levels exceeded with "
             "0.67 times the tail's probability, 0.90-0.95 at 0.3 times, 0.93-0.95 at 0.1 "
             "times or less. Ask for longer return periods (rarer levels).",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=caller_stacklevel(),
         )
 
 

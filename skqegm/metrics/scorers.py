@@ -346,14 +346,15 @@ def _log_density(estimator, X_raw, X, n_draws, random_state, n_rows=None):
     :func:`_density_ranks_data`) the log of a Gaussian KDE of
     ``min(n_draws * n_rows, MAX_KDE_DRAWS)`` of its draws (``n_rows`` defaults to
     ``len(X)``)."""
-    if not (_density_ranks_data(estimator) or hasattr(estimator, "sample")):
+    ranks = _density_ranks_data(estimator)
+    if not (ranks or hasattr(estimator, "sample")):
         # A sklearn.pipeline.Pipeline hides its last step's sample: nothing to rank by.
         raise TypeError(
             f"{type(estimator).__name__} maps X through a step that is not an affine scaler "
             "before its model, so its score_samples is a density of the transformed data, "
             "which ranks rows otherwise than their density; it is ranked by a KDE of its "
             "draws instead, and has no sample." + _pipeline_hint(estimator))
-    if not hasattr(estimator, "score_samples") or not _density_ranks_data(estimator):
+    if not (ranks and hasattr(estimator, "score_samples")):
         n_rows = X.shape[0] if n_rows is None else n_rows
         n_samples = min(n_draws * n_rows, MAX_KDE_DRAWS)
         draws = _draw_samples(estimator, n_samples, X.shape[1], random_state)

@@ -29,7 +29,7 @@ def _one_shot(cv):
         return False
 
 
-def _searches(estimator, path=""):
+def _searches(estimator):
     """``(path, search)`` of every search that ``estimator`` is or holds, in the order
     of ``get_params(deep=True)``: the path is its name there (``"m"``, a step;
     ``"estimator__m"``, a step of the pipeline a search searches over), ``""`` for
@@ -67,7 +67,7 @@ def _searches(estimator, path=""):
                 if owner is not None:  # every candidate replaces its cv
                     overridden.add(id(owner))
 
-    visit(estimator, path)
+    visit(estimator, "")
     return [(where, search) for where, search in found if id(search) not in overridden]
 
 

@@ -776,7 +776,5 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
                                         y).mean())
 
 
-
-
 def _check_fraction(value, name):
     return check_real(value, name, low=0, high=1, low_open=True, high_open=True)

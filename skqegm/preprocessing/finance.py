@@ -6,7 +6,7 @@ from sklearn.utils.validation import check_array
 from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
-from ..utils._validation import as_1d, check_int, check_not_strings, holds_booleans
+from ..utils._validation import as_1d, check_int, check_not_booleans, check_not_strings
 
 
 def log_returns(prices):
@@ -58,8 +58,7 @@ def log_returns(prices):
 def _check_numbers(values, name):
     # check_array reads True as 1.0: a flag column passed by mistake gave log returns of 0
     # and lagged "returns" of 0 and 1, silently.
-    if holds_booleans(values):
-        raise ValueError(f"{name} must hold real numbers; got booleans.")
+    check_not_booleans(values, name)
     # and reads numeric strings silently, as the rest of skqegm does not
     check_not_strings(values, name)
 

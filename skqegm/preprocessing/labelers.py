@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import IntervalNotBool, as_1d, check_option, holds_booleans
+from ..utils._validation import IntervalNotBool, as_1d, check_not_booleans, check_option
 
 
 def _check_not_booleans(X, who, name="X"):
@@ -21,9 +21,7 @@ def _check_not_booleans(X, who, name="X"):
             probe = np.asarray(X)
         except ValueError:
             return  # ragged: validate_data says so
-    if holds_booleans(probe):
-        raise ValueError(f"{who}: {name} must hold real numbers; got booleans (flags, "
-                         "which would be read as the values 0 and 1).")
+    check_not_booleans(probe, f"{who}: {name}")
 
 
 class _TailLabelerMixin(TransformerMixin):

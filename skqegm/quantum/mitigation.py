@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 
+from ..utils._warnings import caller_stacklevel
+
 #: :func:`mitigate_probabilities` warns where undoing a qubit's readout multiplies its
 #: shot noise by more than this (``1 / |det A_q|``; a readout error ``P(1|0) + P(0|1)``
 #: above 0.9).
@@ -159,7 +161,8 @@ def mitigate_probabilities(probabilities, matrices):
             f"the assignment matrix of qubit {q} is nearly singular (determinant "
             f"{det[q]:.3g}, P(1|0) + P(0|1) = {1 - det[q]:.3g}): undoing it multiplies the "
             f"shot noise of its outcomes by up to {1 / det[q]:,.0f}, so the mitigated "
-            "probabilities are mostly noise.", UserWarning, stacklevel=2)
+            "probabilities are mostly noise.", UserWarning,
+            stacklevel=caller_stacklevel())
     n_rows = probs.shape[0]
     # Axis 1 of the reshaped row is the most significant bit, qubit n - 1.
     tensor = probs.reshape((n_rows,) + (2,) * n)

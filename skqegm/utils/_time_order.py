@@ -49,8 +49,8 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates", c
     if isinstance(index, pd.MultiIndex):
         index, level = _dates_of_panel(index, name, strict, caller)
         sort = f"{name}.sort_index(level={level!r}, sort_remaining=False)"
-    elif not isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
-        index = _dates_of_objects(index)
+    else:
+        index = _dates(index)
     if index is None:
         return
     if index.hasnans:
@@ -69,15 +69,14 @@ def check_time_order(data, name, *, strict=True, remedy="drop repeated dates", c
 
 
 def _dates_of_panel(index, name, strict, caller):
-    """The first level of dates of a MultiIndex and its name or position (``None`` if
-    none); refused (``strict``)
-    when the other levels hold more than one entity: the rows are then several series."""
+    """The dates of the first level of dates of a MultiIndex and its name or position
+    (``None, None`` if none); refused (``strict``) when the other levels hold more than
+    one entity: the rows are then several series."""
     import pandas as pd
 
     levels = [index.get_level_values(i) for i in range(index.nlevels)]
-    is_dates = [isinstance(level, (pd.DatetimeIndex, pd.PeriodIndex))
-                or _dates_of_objects(level) is not None for level in levels]
-    others = [level for level, dates in zip(levels, is_dates) if not dates]
+    dates = [_dates(level) for level in levels]
+    others = [level for level, found in zip(levels, dates) if found is None]
     entities = (0 if not others else others[0].nunique() if len(others) == 1
                 else pd.MultiIndex.from_arrays(others).nunique())
     if strict and entities > 1:
@@ -88,13 +87,20 @@ def _dates_of_panel(index, name, strict, caller):
             f"previous one's last). Apply it to each entity, e.g. "
             f"{name}.groupby(level=0, group_keys=False).apply(...), or pass one entity's "
             f"rows ({name}.xs(key, level=0)).")
-    if True not in is_dates:
+    position = next((i for i, found in enumerate(dates) if found is not None), None)
+    if position is None:
         return None, None
-    position = is_dates.index(True)
-    level = levels[position]
-    if not isinstance(level, (pd.DatetimeIndex, pd.PeriodIndex)):
-        level = _dates_of_objects(level)
-    return level, index.names[position] if index.names[position] is not None else position
+    level = index.names[position]
+    return dates[position], position if level is None else level
+
+
+def _dates(index):
+    """``index`` if it is a datetime or period index, else :func:`_dates_of_objects`."""
+    import pandas as pd
+
+    if isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)):
+        return index
+    return _dates_of_objects(index)
 
 
 def _is_date(value):

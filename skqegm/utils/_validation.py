@@ -462,6 +462,12 @@ def holds_booleans(x):
             and all(isinstance(v, (bool, np.bool_)) for v in x))
 
 
+def check_not_booleans(x, name):
+    """Refuse booleans (see :func:`holds_booleans`) where real numbers are due."""
+    if holds_booleans(x):
+        raise ValueError(f"{name} must hold real numbers; got booleans (flags, which would "
+                         "be read as the values 0 and 1).")
+
 def check_forecast(x, name, n_samples, against="y"):
     """``x`` as a float array of shape ``(n_samples,)``: a number is repeated.
 
