@@ -315,7 +315,7 @@ def _warn_near_threshold(estimator, side, tail, probability, confidence_level):
             f"probability {above:.2g} (when more than {k} rows exceed that level): the "
             "interval, bounded by the threshold, misses it then. Coverage of 95% intervals "
             "measured on Laplace data (1-4 exceedances): 0.79-0.83 for levels exceeded with "
-            "0.67 times the tail's probability, 0.90-0.95 at 0.3 times, 0.93-0.95 at 0.1 "
+            "0.67 times the tail's probability, 0.90-0.96 at 0.3 times, 0.93-0.96 at 0.1 "
             "times or less. Ask for longer return periods (rarer levels).",
             UserWarning, stacklevel=caller_stacklevel(),
         )

@@ -91,9 +91,9 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     sequence): on ``y = (1 + x^2) t_4`` (3,000 rows, 10 sets of 1,024 draws against
     131,072 independent draws) its 99% quantile differed by 0.4% (median; 0.9% at most)
     and its 99.9% quantile by 0.9% (1.5%), where 256 independent draws, used before
-    0.2.0, were 6% (13%) and 8% off; with the quantum latent's 4,096 draws both moved
-    by under 0.3% (two sets, against 65,536 draws). See the user guide's
-    "The predictive distribution". As a scikit-learn
+    0.2.0, were 6% (14% at most, over 20 sets) and 8% off; with the quantum latent's
+    4,096 draws both moved by under 0.3% (two sets, against 65,536 draws). See the user
+    guide's "The predictive distribution". As a scikit-learn
     regressor its :meth:`predict` is the conditional median, so it serves as the point
     forecast of conformal wrappers (MAPIE) and of ``cross_val_predict``; the rare-event
     flags are :meth:`predict_rare`.
