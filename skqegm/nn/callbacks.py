@@ -460,7 +460,7 @@ class Checkpoint(Callback):
     the Checkpoint's attributes, as every callback's). The move is all or nothing: one
     that fails half-way (a disk full) is undone, and the fit raises; if the undoing
     fails too, the last fit's files wait in a hidden folder of the directory, which the
-    next fit with it, or :meth:`state_dict`, moves back. One fit at a time writes to a
+    error names (move them back by hand). One fit at a time writes to a
     directory: a second, in another thread or process, or a second Checkpoint of the
     same fit, is refused. The lock (a file ``.checkpoint.lock``) is released however
     the fit ends, by the system if its process dies.
@@ -556,7 +556,6 @@ class Checkpoint(Callback):
             # Taken last: nothing above raises once the directory is held. The files of
             # the fit wait in a hidden folder until on_fit_end moves them in.
             self._lock = _lock_directory(directory)
-            _recover(directory)
             self._staging = tempfile.mkdtemp(dir=directory, prefix=_STAGING_PREFIX)
 
     def on_epoch_end(self, estimator, epoch):
@@ -637,8 +636,6 @@ class Checkpoint(Callback):
                              f"epoch={epoch!r}.")
         if self.paths_ is not None:
             path = self._file(self.paths_[kept.index(epoch)])
-            if getattr(self, "_staging", None) is None:  # not during the fit
-                _recovered(os.path.dirname(path))
             with open(path, "rb") as handle:
                 data = handle.read()
             self._check_digest(path, data)
@@ -715,10 +712,8 @@ def _check_writable(directory):
 _CHECKPOINT_FILE = re.compile(r"best\.pt|epoch_\d+\.pt")
 #: The hidden folder a fit writes into until it succeeds.
 _STAGING_PREFIX = ".pending-"
-#: The hidden folder the last fit's files are moved into while a fit's move in, and the
-#: mark it holds once they all are (see _move_in).
+#: The hidden folder the last fit's files are moved into while a fit's move in.
 _ASIDE_PREFIX = ".previous-"
-_ASIDE_DONE = ".moved-aside"
 _LOCK_NAME = ".checkpoint.lock"
 
 
@@ -730,9 +725,8 @@ def _move_in(staging, filenames):
     the folder is removed. A move that fails (a disk full, a file held open on Windows)
     undoes those before it and raises: a move half-way left the failed fit's files
     beside the last fit's, which its Checkpoint, put back, then read as its own. If the
-    undoing fails too, or the process dies, the folder stays, and whoever next takes
-    the lock (a fit, or :meth:`Checkpoint.state_dict`) finishes the undoing
-    (:func:`_recover`).
+    undoing fails too, the error says where the last fit's files wait (the
+    Checkpoint's digests refuse the files left in their place).
     """
     directory = os.path.dirname(staging)
     aside = tempfile.mkdtemp(dir=directory, prefix=_ASIDE_PREFIX)
@@ -741,8 +735,6 @@ def _move_in(staging, filenames):
         for name in os.listdir(directory):
             if _CHECKPOINT_FILE.fullmatch(name):
                 os.replace(os.path.join(directory, name), os.path.join(aside, name))
-        # From here on, the directory's files are the fit's (see _recover).
-        open(os.path.join(aside, _ASIDE_DONE), "w").close()
         for name in filenames:
             os.replace(os.path.join(staging, name), os.path.join(directory, name))
             moved_in.append(name)
@@ -754,8 +746,7 @@ def _move_in(staging, filenames):
             _put_back(aside)
         except BaseException as undoing:
             undoing.add_note(note + "the files of the last fit that succeeded wait in "
-                             f"{aside!r}: the next fit with this directory, or the "
-                             "Checkpoint's state_dict, puts them back.")
+                             f"{aside!r}: move them back into the directory to use them.")
             raise
         error.add_note(note + "the directory keeps the files of the last fit that "
                        "succeeded.")
@@ -768,43 +759,11 @@ def _move_in(staging, filenames):
 
 
 def _put_back(aside):
-    """Move the last fit's files from ``aside`` back into its directory, and remove it.
-    The mark goes first: from then on, the directory's files are the last fit's."""
+    """Move the last fit's files from ``aside`` back into its directory, and remove it."""
     directory = os.path.dirname(aside)
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(aside, _ASIDE_DONE))
     for name in os.listdir(aside):
         os.replace(os.path.join(aside, name), os.path.join(directory, name))
     os.rmdir(aside)
-
-
-def _recover(directory):
-    """Finish undoing a move of files that failed half-way (:func:`_move_in`), which left
-    the last fit's files aside: with the mark, the directory's files are the failed
-    fit's and go; without it, they are the last fit's too. The lock is held."""
-    for name in sorted(os.listdir(directory)):
-        aside = os.path.join(directory, name)
-        if not (name.startswith(_ASIDE_PREFIX) and os.path.isdir(aside)):
-            continue
-        if os.path.exists(os.path.join(aside, _ASIDE_DONE)):
-            for other in os.listdir(directory):
-                if _CHECKPOINT_FILE.fullmatch(other):
-                    os.remove(os.path.join(directory, other))
-        _put_back(aside)
-        logger.warning("Checkpoint: put back the files of the last fit that succeeded in "
-                       "%r, which a failed move of files had left aside.", directory)
-
-
-def _recovered(directory):
-    """Undo what a failed move of files left half-done in ``directory``, if anything,
-    under its lock: the files there are then the last successful fit's."""
-    with contextlib.suppress(FileNotFoundError):  # torch.load says the file is missing
-        if any(name.startswith(_ASIDE_PREFIX) for name in os.listdir(directory)):
-            lock = _lock_directory(directory)
-            try:
-                _recover(directory)
-            finally:
-                _unlock_directory(lock)
 
 
 def _lock_directory(directory):
