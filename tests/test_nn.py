@@ -1106,3 +1106,14 @@ def test_a_checkpoint_whose_files_a_later_fit_replaced_refuses_to_read_them(tmp_
     for name, data in saved.items():
         (tmp_path / "every" / name).write_bytes(data)
     assert _states_equal(every.state_dict(2), model.network_.state_dict())
+
+
+def test_convergence_warning_points_at_the_callers_line_through_a_pipeline():
+    # stacklevel=4 pointed into scikit-learn's pipeline.py when a Pipeline called fit.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), VAESampler(max_epochs=1, **FAST))
+    with pytest.warns(ConvergenceWarning, match="max_epochs") as record:
+        model.fit(X_MIX[:200])
+    assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}

@@ -797,3 +797,11 @@ def test_a_search_without_best_estimator_is_refused_naming_refit():
         neg_fz0_loss_scorer(search, X, y)
     with pytest.raises(NotFittedError):
         neg_fz0_loss_scorer(clone(search), X, y)
+
+
+def test_warnings_of_metrics_point_at_the_callers_line():
+    # stacklevel=2 pointed into skqegm's scorers when a scorer called the metric.
+    sampler = FixedSampler(np.zeros((4, 1)), scores=np.zeros(4))
+    with pytest.warns(UndefinedMetricWarning) as record:
+        rare_event_recall_scorer(sampler, np.zeros((4, 1)))
+    assert {w.filename for w in record} == {__file__}

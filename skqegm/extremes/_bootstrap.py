@@ -10,6 +10,7 @@ from sklearn.base import clone
 
 from ..utils._tails import tail_thresholds
 from ..utils._validation import check_random_state
+from ..utils._warnings import caller_stacklevel
 
 logger = logging.getLogger("skqegm")
 _MAX_SEED = 2**32 - 1
@@ -119,7 +120,7 @@ def _warn_once(caught, n_bootstrap):
     counts = Counter((w.category, str(w.message)) for w in caught)
     for (category, message), count in counts.items():
         warnings.warn(f"{count} of {n_bootstrap} bootstrap refits: {message}", category,
-                      stacklevel=5)  # at the caller of return_level or return_period
+                      stacklevel=caller_stacklevel())
 
 
 def percentile_interval(replicates, confidence_level):

@@ -265,7 +265,7 @@ def _warn_beyond_record(estimator, X, years, observations_per_year):
         "resamples or smooths the data (empirical or kernel density) does not reach beyond "
         "the largest observations. A generalized Pareto tail model (GPDTailSampler) "
         "extrapolates by extreme-value theory.",
-        ExtrapolationWarning, stacklevel=3,
+        ExtrapolationWarning, stacklevel=caller_stacklevel(),
     )
 
 
@@ -275,7 +275,7 @@ def _warn_few_draws(probability, n_draws):
         warnings.warn(
             f"fewer than {DRAWS_BEYOND} of the {n_draws} draws lie beyond some level, so its "
             "return period is poorly resolved (inf where no draw does); pass a larger "
-            "n_draws.", UserWarning, stacklevel=3,
+            "n_draws.", UserWarning, stacklevel=caller_stacklevel(),
         )
 
 
@@ -295,7 +295,7 @@ def _delta_tail(estimator, side, holds, message):
         warnings.warn(
             f"the {side} tail of {type(estimator).__name__} has no standard errors ({why}), "
             "so the delta-method interval is NaN; use method='bootstrap' (with X).",
-            UserWarning, stacklevel=4,
+            UserWarning, stacklevel=caller_stacklevel(),
         )
     return tail
 

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_consistent_length
 
 from ..utils._tails import SIDES
 from ..utils._validation import as_1d, check_int, check_option, check_real, check_real_array
+from ..utils._warnings import caller_stacklevel
 
 #: Largest standardised coordinate: far beyond any standardised data point (within
 #: ``sqrt(n_points)`` of the mean), yet small enough that k-means' squared distances,
@@ -109,7 +110,7 @@ def check_zero_division(zero_division):
                      f"{zero_division!r}.")
 
 
-def undefined_score(zero_division, message, stacklevel=2):
+def undefined_score(zero_division, message):
     """The score returned where a ratio divides by zero, under ``zero_division``.
 
     ``"warn"`` gives 0.0 with an ``UndefinedMetricWarning``, as scikit-learn's
@@ -124,8 +125,6 @@ def undefined_score(zero_division, message, stacklevel=2):
         Already checked by :func:`check_zero_division`.
     message : str
         Why the score is undefined; the warning adds the value returned.
-    stacklevel : int, default=2
-        Passed to :func:`warnings.warn`, counted from the caller of this function.
 
     Returns
     -------
@@ -135,7 +134,7 @@ def undefined_score(zero_division, message, stacklevel=2):
         value = 0.0 if zero_division == "warn" else float("nan")
         warnings.warn(f"{message} Returning {value} (zero_division={zero_division!r}); set "
                       "zero_division=0.0 or 1.0 to choose the value without this warning.",
-                      UndefinedMetricWarning, stacklevel=stacklevel + 1)
+                      UndefinedMetricWarning, stacklevel=caller_stacklevel())
         return value
     return float(zero_division)
 

@@ -17,6 +17,7 @@ from ..utils._validation import (
     check_forecast,
     check_option,
 )
+from ..utils._warnings import caller_stacklevel
 from ._arrays import check_flags, check_series
 
 
@@ -122,7 +123,7 @@ def var_exceedances(y, var, side="lower"):
         rule = "y < -var" if side == "lower" else "y > var"
         warnings.warn(f"var is negative everywhere: VaR is a positive loss (side={side!r}: "
                       f"exceedance when {rule}). Did you pass a return quantile?",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=caller_stacklevel())
     breached = y < -var if side == "lower" else y > var
     return breached.astype(int)
 

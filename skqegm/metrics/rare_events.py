@@ -26,7 +26,7 @@ def _ratio(hits, flags, weights, zero_division, metric, none_flagged):
         reason = ("(no 1)" if not flags.any()
                   else "of positive weight (each of its 1s has sample_weight 0)")
         return undefined_score(zero_division, f"{metric} is undefined: {none_flagged} "
-                               f"{reason}.", stacklevel=3)
+                               f"{reason}.")
     return float((weights @ hits) / denominator)
 
 

@@ -88,6 +88,7 @@ from ..utils._validation import (
     check_sample_weight,
     check_seed,
 )
+from ..utils._warnings import caller_stacklevel
 from ._arrays import (
     check_coverage,
     check_flags,
@@ -666,8 +667,7 @@ def _rare_event_score(estimator, X, y, *, sample_weight=None, metric, name, tail
             f"{name} is undefined: the held-out data{counted} hold no rare event (none of "
             f"their {what} lies strictly beyond their tail_fraction={tail_fraction} "
             "quantile: they tie there). Score on more held-out rows, or pass a rarity "
-            "callable.",
-            stacklevel=2)
+            "callable.")
     # The model flags as many rows as are rare, so its recall is its precision.
     if weights is None:
         return _expected_hits(true, scores) / int(true.sum())
@@ -936,7 +936,8 @@ def make_coverage_scorer(coverage=0.9, *, region="auto", n_draws=10, random_stat
     if coverage < 0.5:
         warnings.warn(f"coverage={coverage!r} scores {coverage:.0%} intervals; coverage is the "
                       "nominal coverage (0.9 for 90% intervals), not the miscoverage "
-                      f"1 - coverage = {1 - coverage:.3g}.", UserWarning, stacklevel=2)
+                      f"1 - coverage = {1 - coverage:.3g}.", UserWarning,
+                      stacklevel=caller_stacklevel())
     check_option(region, "region", REGIONS)
     n_draws = check_int(n_draws, "n_draws", min_value=1)
 

@@ -9,6 +9,7 @@ from threadpoolctl import threadpool_limits
 
 from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_real_array
+from ..utils._warnings import caller_stacklevel
 from ._arrays import MIN_CELLS, bounded_rows, check_tail_kl_params
 from ._rarity import rarity_scores, resolve_rarity
 
@@ -137,7 +138,7 @@ def _warn_if_saturated(deepest_true, s_model_tail):
             "point of x_true: they share the deepest cells however far out they are, so the "
             "score saturates and cannot rank models this far from the data. Score them with "
             "a rarity on a space where they overlap the data (e.g. principal components), "
-            "or by their log-likelihood.", UserWarning, stacklevel=3)
+            "or by their log-likelihood.", UserWarning, stacklevel=caller_stacklevel())
 
 
 def _cells_rarity(x_true, x_model, tail_fraction, bins, rarity):
@@ -326,6 +327,6 @@ def tail_kl_divergence(x_true, x_model, *, tail_fraction=0.05, side="both", bins
     if not np.any(c_model >= 0):
         warnings.warn("No point of x_model falls in the tail region T; it is scored as the "
                       "worst possible model (Q_T a point mass on the thinnest cell of P_T).",
-                      UserWarning, stacklevel=2)
+                      UserWarning, stacklevel=caller_stacklevel())
         return _worst_case_kl(p, smoothing)
     return _kl(p, _smoothed_distribution(c_model, n_cells, smoothing))

@@ -16,6 +16,7 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import check_cv
 
 from ..utils._search import is_search
+from ..utils._warnings import caller_stacklevel
 
 
 def _one_shot(cv):
@@ -244,7 +245,7 @@ def _warn_about_cv(search, path, X, y, blocks):
             "simulation) continue the series from the end of their training rows, so "
             "their validation scores then mean nothing. Use cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits) (with gap=h - 1 if the target spans h rows).",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=caller_stacklevel())
     if reach is not None and reach < n_first:
         warnings.warn(
             f"The {cv} validates on none of the rows that the expanding window gains "
@@ -255,4 +256,4 @@ def _warn_about_cv(search, path, X, y, blocks):
             f"same early rows, never by the {last[1] - first[1]} rows after them. Use a "
             "splitter that splits each window anew, such as cv=sklearn.model_selection."
             "TimeSeriesSplit(n_splits).",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=caller_stacklevel())

@@ -24,6 +24,7 @@ from ..utils._validation import (
     check_real_array,
     count_rows,
 )
+from ..utils._warnings import caller_stacklevel
 from ._search_cv import check_search_cv, warn_about_search_cv
 from ._worker_warnings import (
     RecordedInWorker,
@@ -829,7 +830,7 @@ def _collect(estimator, blocks, outputs, wheres, levels, n_draws, dates, start, 
                 f"its choice {params} is its first candidate, not a validated one; it "
                 f"forecasts rows [{block[1]}, {block[2]}). Check the search's "
                 "FitFailedWarning (or set error_score='raise'), or start later.",
-                UserWarning, stacklevel=3)
+                UserWarning, stacklevel=caller_stacklevel())
         best_params.append(params)
         sides.append(side)
         var.append(_check_forecast(block_var, "predict_var", estimator, block, len(levels),

@@ -58,6 +58,7 @@ from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
+from ..utils._warnings import caller_stacklevel
 from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLogger, LRScheduler
 from .modules import reset_parameters
 from .optim import Adam
@@ -288,7 +289,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(
                 f"{type(self).__name__} reached max_epochs={self.max_epochs} while the "
                 "validation score was still improving; consider raising max_epochs.",
-                ConvergenceWarning, stacklevel=4,  # at the caller of fit
+                ConvergenceWarning, stacklevel=caller_stacklevel(),
             )
 
     # -- hooks ------------------------------------------------------------------------------------
@@ -448,7 +449,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
             "(their spread is 0), so its draws vary there, by the spread it learns. Where "
             "draws should hold them constant, drop them before fitting "
             "(sklearn.feature_selection.VarianceThreshold).",
-            UserWarning, stacklevel=4)
+            UserWarning, stacklevel=caller_stacklevel())
 
     def _value_names(self):
         """Column names of the modelled values, for messages (``None``: use indices)."""
@@ -515,7 +516,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 f"{data_reach:.3g}: its draws are far off the data, the mark of a diverged "
                 f"or unconverged fit. Lower learning_rate (got {self.learning_rate!r}) or "
                 "train longer.",
-                DivergenceWarning, stacklevel=4,  # at the caller of fit
+                DivergenceWarning, stacklevel=caller_stacklevel(),
             )
 
     def _warn_if_diverged(self):
@@ -526,7 +527,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
                 f"{type(self).__name__}'s training loss rose from {first:.4g} to {last:.4g} "
                 f"over {len(self.loss_curve_)} epochs: training diverged. Lower "
                 f"learning_rate (got {self.learning_rate!r}).",
-                DivergenceWarning, stacklevel=5,  # at the caller of fit
+                DivergenceWarning, stacklevel=caller_stacklevel(),
             )
 
     def _uses_early_stopping(self):
