@@ -447,11 +447,13 @@ def test_evt_refuses_a_tail_tied_with_its_threshold():
 
 
 @pytest.mark.filterwarnings("error")
-def test_rows_far_beyond_the_training_scale_are_refused(sp500):
+@pytest.mark.parametrize("model", [GARCHRiskEstimator(dist="normal"), EWMARiskEstimator()],
+                         ids=lambda m: type(m).__name__)
+def test_rows_far_beyond_the_training_scale_are_refused(sp500, model):
     # A lag column 1e250 times the training returns (fit warns of such a column) gave
     # inf and NaN forecasts with numpy's overflow warning.
     X, y = sp500
-    model = GARCHRiskEstimator(dist="normal").fit(X[:N_TRAIN], y[:N_TRAIN])
+    model = clone(model).fit(X[:N_TRAIN], y[:N_TRAIN])
     rows = X[N_TRAIN:N_TRAIN + 50].copy()
     rows[1:, 0] *= 1e250  # the first row continues the training series, as it should
     for method in ("predict_volatility", "predict_var", "predict_es"):
