@@ -188,6 +188,9 @@ def test_aers_noisy_shots_are_never_silently_empty(monkeypatch):
     noisy_simulator.clear_device_noise_cache()
     outcomes = CircuitRunner(device, shots=50, seed=6).sample_outcomes(qc, params, values)
     np.testing.assert_array_equal(outcomes, expected)
+    monkeypatch.setattr(backends, "memory_limit", lambda: None)  # two states' worth
+    outcomes = CircuitRunner(device, shots=50, seed=6).sample_outcomes(qc, params, values)
+    np.testing.assert_array_equal(outcomes, expected)
     noisy_simulator.clear_device_noise_cache()
 
 
