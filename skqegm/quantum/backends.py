@@ -23,8 +23,9 @@ a ``BackendV2`` (e.g. ``FakeTorontoV2()``)
     :meth:`CircuitRunner.noisy_simulator` (a torch density-matrix simulation of the
     transpiled circuit, readout errors included, differentiable);
     :meth:`CircuitRunner.expval_z` / :meth:`CircuitRunner.probabilities` themselves still
-    ask Aer's estimator on ``AerSimulator.from_backend`` (built once; gate noise only,
-    observables mapped with ``apply_layout``). With ``shots`` the shots are drawn from
+    ask Aer's estimator on ``AerSimulator.from_backend`` (built once per process and
+    calibration, :func:`~skqegm.quantum.noisy_simulator.device_aer_simulator`; gate
+    noise only, observables mapped with ``apply_layout``). With ``shots`` the shots are drawn from
     the exact noisy probabilities of the same simulation (readout included), seeded by
     the runner's seed: sampled results converge to the exact ones. A circuit that
     touches more device qubits than that simulation holds
