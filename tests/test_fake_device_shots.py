@@ -157,13 +157,53 @@ def test_aer_runs_only_as_many_noisy_shots_in_parallel_as_memory_holds(monkeypat
     qc, params, values = _circuit(n_rows=2)
     monkeypatch.setattr(backends, "MAX_ACTIVE_QUBITS", 2)  # 3 active qubits: Aer samples
     outcomes = {}
-    for states, limit in ((0, None), (1, 2 * 24 * 2**3 + 1), (3, 3 * 2 * 24 * 2**3)):
+    for key, states, limit in ((0, 1, None), (1, 1, 2 * 24 * 2**3 + 1),
+                               (3, 3, 3 * 2 * 24 * 2**3)):
         monkeypatch.setattr(backends, "memory_limit", lambda limit=limit: limit)
         runner = CircuitRunner(DEVICE, shots=200, seed=5)
-        outcomes[states] = runner.sample_outcomes(qc, params, values)
-        assert runner._simulator().options.max_parallel_shots == states
+        outcomes[key] = runner.sample_outcomes(qc, params, values)
+        assert backends._aer_noisy_run_options(3)["max_parallel_shots"] == states
     np.testing.assert_array_equal(outcomes[1], outcomes[0])
     np.testing.assert_array_equal(outcomes[3], outcomes[0])
+
+
+def test_aers_noisy_shots_are_never_silently_empty(monkeypatch):
+    """qiskit-aer 0.18.2 runs no noisy shot when max_memory_mb holds one state but not two
+    (its default is half the physical memory): it reports success with no counts, and its
+    SamplerV2 returns all-zero bitstrings. The runner sets the limit for each job."""
+    from qiskit_aer import AerSimulator
+
+    from skqegm.quantum import backends, noisy_simulator
+
+    # 10 qubits (3 sample by density matrix, which Aer runs); Aer samples beyond 9.
+    qc, params, values = _circuit(n_qubits=10, n_rows=2)
+    monkeypatch.setattr(backends, "MAX_ACTIVE_QUBITS", 9)
+    device = FakeTorontoV2()
+    noisy_simulator.clear_device_noise_cache()
+    expected = CircuitRunner(device, shots=50, seed=6).sample_outcomes(qc, params, values)
+    assert (expected != 0).mean() > 0.5
+    build = AerSimulator.from_backend  # a machine whose Aer default is 1 MB: one state
+    monkeypatch.setattr(AerSimulator, "from_backend",
+                        lambda backend, **options: build(backend, max_memory_mb=1, **options))
+    noisy_simulator.clear_device_noise_cache()
+    outcomes = CircuitRunner(device, shots=50, seed=6).sample_outcomes(qc, params, values)
+    np.testing.assert_array_equal(outcomes, expected)
+    monkeypatch.setattr(backends, "memory_limit", lambda: None)  # two states' worth
+    outcomes = CircuitRunner(device, shots=50, seed=6).sample_outcomes(qc, params, values)
+    np.testing.assert_array_equal(outcomes, expected)
+    noisy_simulator.clear_device_noise_cache()
+
+
+def test_the_estimate_of_aers_noisy_shots_holds_the_two_states_aer_asks_for(monkeypatch):
+    """26 qubits: 24 B per amplitude and 256 MiB (1.75 GiB) passed a 1.9 GiB limit, under
+    the two 1 GiB states without which Aer runs no noisy shot."""
+    from skqegm.exceptions import MemoryLimitError
+    from skqegm.quantum.backends import check_state_memory
+
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1.9")
+    check_state_memory(26, "device", "26 qubits")
+    with pytest.raises(MemoryLimitError, match=r"26 qubits needs an estimated 2.25 GiB"):
+        check_state_memory(26, "device", "26 qubits", sampled=True)
 
 
 def test_the_state_estimate_counts_what_aers_noisy_shots_keep(monkeypatch):
@@ -175,7 +215,7 @@ def test_the_state_estimate_counts_what_aers_noisy_shots_keep(monkeypatch):
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.1")
     check_state_memory(13, "device", "13 qubits")  # 192 KiB: the noisy simulator's width
     check_state_memory(12, "device", "12 qubits", sampled=True)  # the noisy simulator
-    with pytest.raises(MemoryLimitError, match=r"13 qubits needs an estimated 256 MiB"):
+    with pytest.raises(MemoryLimitError, match=r"13 qubits needs an estimated 258 MiB"):
         check_state_memory(13, "device", "13 qubits", sampled=True)
-    with pytest.raises(MemoryLimitError, match=r"n_qubits=13 .* needs an estimated 256 MiB"):
+    with pytest.raises(MemoryLimitError, match=r"n_qubits=13 .* needs an estimated 258 MiB"):
         SamplerTransformer(backend=FakeTorontoV2(), shots=10).fit(np.zeros((2, 13)))

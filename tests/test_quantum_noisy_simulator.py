@@ -8,7 +8,7 @@ import pytest
 import torch
 from qiskit import ClassicalRegister
 from qiskit.quantum_info import SparsePauliOp
-from qiskit.transpiler import generate_preset_pass_manager
+from qiskit.transpiler import InstructionProperties, generate_preset_pass_manager
 from qiskit_aer import AerSimulator
 from qiskit_aer.noise import NoiseModel
 from qiskit_ibm_runtime.fake_provider import (
@@ -369,3 +369,45 @@ def test_device_noise_cache_is_bounded_and_thread_safe(monkeypatch):
     first = results[0][0][("cx", (0, 1))]
     assert all(r[0][("cx", (0, 1))] is first for r in results)
     assert len(noisy_simulator._NOISE_CACHE) == 1
+
+
+def test_aer_simulator_of_a_device_is_shared_by_copies_and_threads_bit_for_bit(monkeypatch):
+    """AerSimulator.from_backend (0.16 s for FakeTorontoV2) was built by every runner: a
+    job of 16 noisy shots at 13 qubits took 0.26 s. Copies of a device now share one,
+    keyed on its calibration, and give the shots a runner of its own gave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skqegm.quantum import CircuitRunner, backends, variational_circuit
+
+    monkeypatch.setattr(backends, "MAX_ACTIVE_QUBITS", 2)  # Aer samples 3 qubits
+    qc, inputs, weights = variational_circuit(3, n_layers=1)
+    params = inputs + weights
+    values = np.random.default_rng(9).uniform(-np.pi, np.pi, size=(2, len(params)))
+    device = FakeManilaV2()
+    noisy_simulator.clear_device_noise_cache()
+    builds = []
+    build = AerSimulator.from_backend
+    monkeypatch.setattr(AerSimulator, "from_backend",
+                        lambda backend, **options: builds.append(1) or build(backend, **options))
+
+    def run(seed):
+        runner = CircuitRunner(copy.deepcopy(device), shots=64, seed=seed)
+        return runner.sample_outcomes(qc, params, values), runner._simulator()
+
+    first, simulator = run(1)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(run, [1, 2] * 2))
+    assert len(builds) == 1
+    assert all(sim is simulator for _, sim in results)
+    for outcomes, _ in results[::2]:
+        np.testing.assert_array_equal(outcomes, first)
+    assert (results[1][0] != first).any()
+    noisy_simulator.clear_device_noise_cache()  # a fresh simulator: the same shots
+    np.testing.assert_array_equal(run(1)[0], first)
+    assert len(builds) == 2
+    recalibrated = copy.deepcopy(device)
+    old = recalibrated.target["cx"][(0, 1)]
+    recalibrated.target.update_instruction_properties(
+        "cx", (0, 1), InstructionProperties(duration=old.duration, error=0.2))
+    assert noisy_simulator.device_aer_simulator(recalibrated) is not simulator
+    noisy_simulator.clear_device_noise_cache()

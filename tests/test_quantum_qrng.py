@@ -123,11 +123,65 @@ def test_outputs_are_those_of_the_unchunked_generator():
         0.7175161609717182, 0.8469518261825842, 0.5638991019144968]
     assert QuantumRandomSource(random_state=42).bits(24).tolist() == [
         1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 1, 1, 1]
+    # Calls after the first: recorded when the exact backend became one stream (session
+    # 12; a new generator per refill gave ce41a106... and a582c395...).
     assert _sha256(*_stream(QuantumRandomSource(n_qubits=5, shots=64, random_state=7))) == (
-        "ce41a106d8aa60516810d1d233580b7623be0193610f3c63bc0c9f828ece42fe")
+        "f66f2b9191efe3cf62f70df4af42b428a8ffaf2135d9bb7cd6ae5e8c62cbc896")
     raw = QuantumRandomSource(n_qubits=3, shots=1, extractor=None, random_state=11)
     assert _sha256(raw.bits(7), raw.random(3), raw.bits(101)) == (
-        "a582c395ccf7e299d8f5efd0755508e9289550410f489cf7cd23555ca946d979")
+        "9be365ccb2a80f96c3be583cfc2d992d2657bcaaf68741f175d676de2d28128d")
+
+
+def _reference_stream(random_state, n_qubits, extractor, n_bits):
+    """The exact backend's bits, built by hand: one generator seeded by the source's
+    first draw of ``random_state``, its outcomes' bits (qubit 0 first), the extractor."""
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import Statevector
+
+    circuit = QuantumCircuit(n_qubits)
+    circuit.h(range(n_qubits))
+    probs = Statevector(circuit).probabilities()
+    seed = np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)
+    outcomes = np.random.default_rng(seed).choice(probs.size, size=5 * n_bits // n_qubits + 64,
+                                                  p=probs)
+    raw = ((outcomes[:, None] >> np.arange(n_qubits)) & 1).astype(np.uint8).ravel()
+    bits = von_neumann_extract(raw) if extractor else raw
+    assert bits.size >= n_bits
+    return bits[:n_bits]
+
+
+def _floats(bits):
+    return (bits.reshape(-1, 53).astype(np.uint64)
+            @ (np.uint64(1) << np.arange(52, -1, -1, dtype=np.uint64))) / 2.0**53
+
+
+@pytest.mark.parametrize("params", [
+    {"n_qubits": 8},
+    {"n_qubits": 5, "shots": 64},  # odd raw bits per outcome: pairs span calls
+    {"n_qubits": 3, "shots": 1, "extractor": None},
+])
+@pytest.mark.parametrize("cuts", [[1000], [100, 900], [1, 998, 1], [333, 333, 334]])
+def test_the_exact_backend_is_one_stream_however_requests_cut_it(params, cuts):
+    """random(100) then random(900) drew other numbers than random(1000) from the same
+    seed (a new generator per refill, sized by its request): now every call continues
+    one stream, as numpy's generators do, and matches the stream built by hand."""
+    expected = _floats(_reference_stream(5, params["n_qubits"], params.get(
+        "extractor", "von_neumann"), 1000 * 53))
+    source = QuantumRandomSource(random_state=5, **params)
+    np.testing.assert_array_equal(np.concatenate([source.random(n) for n in cuts]), expected)
+    mixed = QuantumRandomSource(random_state=5, **params)
+    bits = np.concatenate([mixed.bits(7), mixed.bits(53 * 10 - 7), _bits_of(mixed.random(990))])
+    np.testing.assert_array_equal(_floats(bits), expected)
+    with sklearn.config_context(working_memory=0.01):
+        chunked = QuantumRandomSource(random_state=5, **params)
+        np.testing.assert_array_equal(np.concatenate([chunked.random(n) for n in cuts]),
+                                      expected)
+
+
+def _bits_of(floats):
+    integers = (floats * 2.0**53).astype(np.uint64)
+    return ((integers[:, None] >> np.arange(52, -1, -1, dtype=np.uint64)) & 1).astype(
+        np.uint8).ravel()
 
 
 @pytest.mark.parametrize("params", [

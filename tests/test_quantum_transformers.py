@@ -409,3 +409,25 @@ def test_fitted_params_are_the_fits_and_survive_saving(cls, tmp_path):
     old.__setstate__(state)
     assert old.fitted_params_ == {**expected, "backend": None, "shots": None, "n_layers": 2,
                                   "encoding": "amplitude", "entanglement": None}
+
+
+def test_read_only_input_reaches_torch_as_a_writable_array(monkeypatch):
+    """pandas' copy-on-write data are read-only: torch.from_numpy warned ("The given NumPy
+    array is not writable ... undefined behavior"), once per process, at every user's
+    first transform of a DataFrame."""
+    real = torch.from_numpy
+
+    def from_numpy(array):
+        assert array.flags.writeable, "a read-only array reached torch"
+        return real(array)
+
+    X = np.array([[0.1, 0.2], [0.3, -0.4]])
+    expected = EstimatorTransformer(n_layers=1, random_state=0).fit(X).transform(X)
+    monkeypatch.setattr(torch, "from_numpy", from_numpy)
+    read_only = X.copy()
+    read_only.flags.writeable = False
+    for transformer in (EstimatorTransformer, SamplerTransformer):
+        qt = transformer(n_layers=1, random_state=0).fit(X)
+        out = qt.transform(read_only)
+        if transformer is EstimatorTransformer:
+            np.testing.assert_array_equal(out, expected)

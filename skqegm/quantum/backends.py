@@ -23,8 +23,9 @@ a ``BackendV2`` (e.g. ``FakeTorontoV2()``)
     :meth:`CircuitRunner.noisy_simulator` (a torch density-matrix simulation of the
     transpiled circuit, readout errors included, differentiable);
     :meth:`CircuitRunner.expval_z` / :meth:`CircuitRunner.probabilities` themselves still
-    ask Aer's estimator on ``AerSimulator.from_backend`` (built once; gate noise only,
-    observables mapped with ``apply_layout``). With ``shots`` the shots are drawn from
+    ask Aer's estimator on ``AerSimulator.from_backend`` (built once per process and
+    calibration, :func:`~skqegm.quantum.noisy_simulator.device_aer_simulator`; gate
+    noise only, observables mapped with ``apply_layout``). With ``shots`` the shots are drawn from
     the exact noisy probabilities of the same simulation (readout included), seeded by
     the runner's seed: sampled results converge to the exact ones. A circuit that
     touches more device qubits than that simulation holds
@@ -71,7 +72,12 @@ from .mitigation import (
     noise_model_assignment_matrices,
     readout_assignment_matrices,
 )
-from .noisy_simulator import MAX_ACTIVE_QUBITS, NoisyDensityMatrixSimulator, active_qubits
+from .noisy_simulator import (
+    MAX_ACTIVE_QUBITS,
+    NoisyDensityMatrixSimulator,
+    active_qubits,
+    device_aer_simulator,
+)
 from .runtime import (
     DeviceRecord,
     InvalidResultError,
@@ -262,20 +268,42 @@ def check_state_memory(n_qubits, kind, what, advice="", sampled=False):
         per_amplitude += _LABEL_BYTES_PER_AMPLITUDE_QUBIT * n_qubits
     n_bytes = float(2**n_qubits) * per_amplitude
     if sampled and kind == "device" and n_qubits > MAX_ACTIVE_QUBITS:
-        n_bytes += _AER_NOISY_SHOTS_BYTES  # Aer samples it, shot by shot
+        # Aer samples it, shot by shot, and runs no noisy shot with less than two
+        # states' worth of max_memory_mb (see _aer_noisy_run_options).
+        n_bytes = max(n_bytes, 2.0 * _aer_state_mb(n_qubits) * 2**20)
+        n_bytes += _AER_NOISY_SHOTS_BYTES
     check_memory(n_bytes, what, advice)
 
 
-def _aer_parallel_shots(n_qubits):
-    """Aer's ``max_parallel_shots`` for noisy shots on ``n_qubits``: as many states as half
-    the memory available holds, at least one; 0 (Aer's default, one per thread) where the
-    memory available is unknown. A cap, not a setting of results: Aer seeds every shot
-    by its index, so the shots are the same whatever it is."""
+def _aer_state_mb(n_qubits):
+    """Aer's ``required_memory_mb`` of a statevector: 16 B per amplitude, whole MiB."""
+    return max(1, -(-16 * 2**n_qubits // 2**20))
+
+
+def _aer_noisy_run_options(n_qubits):
+    """Aer's run options for noisy shots on ``n_qubits`` (a job's, never the shared
+    simulator's).
+
+    ``max_memory_mb``: qiskit-aer 0.18.2 runs ``max_memory_mb // (2 * state)`` noisy
+    shots at a time, so with a limit between one and two states it runs none and
+    reports success with no counts, which its ``SamplerV2`` returns as all-zero
+    bitstrings (16 of 16 shots at 13 qubits with ``max_memory_mb=1``). Its default, half
+    the physical memory, ignores containers and ``SKQEGM_MEMORY_LIMIT_GB``, so the limit
+    set is the memory available (:func:`check_state_memory` refused less than two
+    states), or two states where that is unknown.
+
+    ``max_parallel_shots``: as many states as half the memory available holds, at least
+    one (one where it is unknown); Aer's default is one per thread, whatever the memory.
+
+    Neither changes a shot: Aer seeds every shot by its index.
+    """
+    two_states = 2 * _aer_state_mb(n_qubits)
     limit = memory_limit()
     if limit is None:
-        return 0
+        return {"max_memory_mb": two_states, "max_parallel_shots": 1}
     per_state = _STATE_BYTES_PER_AMPLITUDE["device"] * float(2**n_qubits)
-    return max(1, int(limit // (2 * per_state)))
+    return {"max_memory_mb": max(two_states, int(limit // 2**20)),
+            "max_parallel_shots": max(1, int(limit // (2 * per_state)))}
 
 
 def _is_ibm_hardware(backend):
@@ -790,11 +818,10 @@ class CircuitRunner:
                                f"(n_qubits={n} and the routing's)", "use fewer qubits.",
                                sampled=True)
             measured = self._prepare(circuit, measured=True)
-            simulator = self._simulator()
-            # Aer runs noisy shots in parallel, one state each, as many as threads (not
-            # as memory available): capped here so that they fit.
-            simulator.set_options(max_parallel_shots=_aer_parallel_shots(n_active))
-            sampler = SamplerV2.from_backend(simulator, seed=seed)
+            # The job's own options: the simulator is shared (device_aer_simulator).
+            sampler = SamplerV2.from_backend(
+                self._simulator(), seed=seed,
+                options={"run_options": _aer_noisy_run_options(n_active)})
             return sampler.run([(measured, _bindings(measured, params, values))], shots=shots)
         key = (id(circuit), "sampled", tuple(params))
         if key not in self._noisy:
@@ -920,13 +947,14 @@ class CircuitRunner:
         return SamplerV2.from_backend(self._simulator(), seed=seed)
 
     def _simulator(self):
-        """The Aer simulator, built once: ``from_backend`` costs ~0.1-0.2 s per device."""
+        """The Aer simulator: a device's is shared per process (``from_backend`` costs
+        ~0.16 s, see :func:`~skqegm.quantum.noisy_simulator.device_aer_simulator`)."""
         if self._aer_simulator is None:
-            from qiskit_aer import AerSimulator
-
             if self.kind == "device":
-                self._aer_simulator = AerSimulator.from_backend(self.backend)
+                self._aer_simulator = device_aer_simulator(self.backend)
             else:
+                from qiskit_aer import AerSimulator
+
                 self._aer_simulator = AerSimulator()
         return self._aer_simulator
 

@@ -47,14 +47,18 @@ class QuantumRandomSource:
         Where the circuit runs (see :mod:`skqegm.quantum.backends`). ``None`` or
         ``"exact"`` samples the exact outcome distribution with a seeded generator.
     shots : int, default=1024
-        Shots per circuit execution; a refill asks for as many multiples of ``shots``
-        as it needs, in one primitive call.
+        Shots per circuit execution on a Qiskit backend; a refill asks for as many
+        multiples of ``shots`` as it needs, in one primitive call. The exact backend
+        samples one endless run of shots.
     extractor : {"von_neumann", None}, default="von_neumann"
         ``"von_neumann"`` maps the bit pairs ``10 -> 1`` and ``01 -> 0`` and drops
         ``00`` and ``11``: independent but biased bits become unbiased ones.
         ``None`` returns the raw bits.
     random_state : int, RandomState instance or None, default=None
-        Seeds the simulator; ignored by hardware. The same value gives the same bits.
+        Seeds the simulator; ignored by hardware. The same value gives the same bits:
+        on the exact backend the same stream whatever the calls that read it
+        (``random(100)`` then ``random(900)`` is ``random(1000)``, as with numpy's
+        generators).
     jobs : JobManager or None, default=None
         Submits the circuits of a Qiskit backend (retries, shot budget, Batch, records);
         a model passes its fit's, so that its random bits share them. ``None`` makes one.
@@ -66,11 +70,13 @@ class QuantumRandomSource:
     per float) and one chunk of work cannot fit. Raw bits are generated, extracted and
     converted in chunks that follow scikit-learn's ``working_memory``: with the von
     Neumann extractor ``n`` bits take about ``4.4 n`` raw bits, that is
-    ``4.4 n / n_qubits`` shots, but never all at once. On the exact backend the chunks
-    come from one generator per refill, so the bits do not depend on the chunk size. A
-    Qiskit backend samples a refill in one primitive call, so a refill there asks for at
-    most one ``working_memory`` of shots (about ``working_memory / 1 KiB``) and a larger
-    request takes several calls, each with its own seed.
+    ``4.4 n / n_qubits`` shots, but never all at once. On the exact backend every chunk
+    continues one seeded generator, so the bits depend neither on the chunk size nor on
+    how the requests cut the stream. A Qiskit backend samples a refill in one primitive
+    call with a seed of its own (one job per request, as its cost estimate counts), so
+    there the bits follow the sizes of the requests; a refill asks for at most one
+    ``working_memory`` of shots (about ``working_memory / 1 KiB``) and a larger request
+    takes several calls.
 
     Examples
     --------
@@ -211,20 +217,19 @@ class QuantumRandomSource:
         self._circuit = QuantumCircuit(n_qubits)
         self._circuit.h(range(n_qubits))
         # The exact backend samples the circuit's exact outcome distribution with a seeded
-        # generator, as StatevectorSampler does, without its per-shot overhead (100x).
+        # generator, as StatevectorSampler does, without its per-shot overhead (100x):
+        # one generator for the source's whole life, so its bits are one stream.
         self._runner = None
         self._exact_probs = None
         if kind == "exact":
             self._exact_probs = Statevector(self._circuit).probabilities()
+            self._stream_rng = np.random.default_rng(self._new_seed())
         else:
             self._runner = CircuitRunner(self.backend, self.shots, self._new_seed(),
                                          jobs=self.jobs)
             if kind == "device":  # its qubits, and Aer's state under the device's noise
                 self._runner.check_width(n_qubits, what)
         self._buffer = np.empty(0, dtype=np.uint8)  # extracted bits not yet returned
-        # The refill being consumed (exact backend): its generator and outcomes left.
-        self._refill_rng = None
-        self._outcomes_left = 0
         self._odd_bit = None  # raw bits carried to the next chunk: pairs span chunks
         self._chunk_outcomes = 2
         self._max_executions = 1
@@ -241,10 +246,9 @@ class QuantumRandomSource:
         executions = self._executions(n_bits)
         advice = self._advice(n_bits, argument)
         if self._runner is None:
-            # Chunks as large as the request needs, not as its refill's executions: one
-            # execution of many shots would otherwise be sampled whole for a few bits.
-            factor = _VON_NEUMANN_FACTOR if self.extractor == "von_neumann" else 1.0
-            needed = math.ceil((n_bits * factor + 64) / self.n_qubits)
+            # Chunks as large as the request needs (the stream's content does not
+            # depend on them).
+            needed = math.ceil(self._raw_bits(n_bits) / self.n_qubits)
             per_outcome = _OUTCOME_BYTES + _OUTCOME_BYTES_PER_QUBIT * self.n_qubits
         else:
             needed, per_outcome = executions * self.shots, _RUNNER_SHOT_BYTES
@@ -266,9 +270,12 @@ class QuantumRandomSource:
 
     def _executions(self, needed):
         """Executions of ``shots`` shots a refill for ``needed`` bits asks for."""
+        return max(1, math.ceil(self._raw_bits(needed) / (self.n_qubits * self.shots)))
+
+    def _raw_bits(self, needed):
+        """Raw bits that give ``needed`` bits through the extractor, with some slack."""
         factor = _VON_NEUMANN_FACTOR if self.extractor == "von_neumann" else 1.0
-        raw_bits = math.ceil(needed * factor) + 64
-        return max(1, math.ceil(raw_bits / (self.n_qubits * self.shots)))
+        return math.ceil(needed * factor) + 64
 
     # -- the stream of bits -----------------------------------------------------------------
     def _read(self, out, remaining):
@@ -290,24 +297,17 @@ class QuantumRandomSource:
             filled += take
 
     def _produce(self, needed):
-        """Extract the next chunk of bits into the buffer; start a refill if none is left."""
+        """Extract the next chunk of bits into the buffer (a refill on a Qiskit backend)."""
         if self._runner is not None:
             self._buffer = self._extract(self._runner_refill(needed))
             return
-        if self._outcomes_left == 0:
-            self._refill_rng = np.random.default_rng(self._new_seed())
-            self._outcomes_left = self._executions(needed) * self.shots
-            self._odd_bit = None
-        size = min(self._outcomes_left, self._chunk_outcomes)
-        if self._outcomes_left - size <= self._chunk_outcomes // 8:
-            # A short tail joins the chunk rather than costing a call of its own.
-            size = self._outcomes_left
-        # Chunks of one generator's choice() continue one stream: the outcomes are those
-        # of one call for the whole refill, whatever the chunk size.
-        outcomes = self._refill_rng.choice(self._exact_probs.size, size=size,
+        # Calls of one generator's choice() continue one stream of outcomes, and odd raw
+        # bits carry over: the bits are the same however requests and chunks cut them.
+        size = min(self._chunk_outcomes,
+                   math.ceil(self._raw_bits(needed) / self.n_qubits))
+        outcomes = self._stream_rng.choice(self._exact_probs.size, size=max(1, size),
                                            p=self._exact_probs)
-        self._outcomes_left -= size
-        self._buffer = self._extract(outcomes, last=self._outcomes_left == 0)
+        self._buffer = self._extract(outcomes, last=False)
 
     def _runner_refill(self, needed):
         """One primitive call of at most ``_max_executions`` executions of ``shots`` shots."""

@@ -605,7 +605,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
             "pass fewer rows at a time, or use fewer qubits.", device)
-        X_t, W_t = torch.from_numpy(X).to(device), torch.from_numpy(weight_sets).to(device)
+        X_t, W_t = _tensor(X).to(device), _tensor(weight_sets).to(device)
         with torch.no_grad():
             if not sampled:
                 evaluate = getattr(simulator, computed)
@@ -899,3 +899,9 @@ class SamplerTransformer(_QuantumTransformer):
 
     def _output_names(self):
         return [f"p_{k:0{self.n_qubits_}b}" for k in range(2**self.n_qubits_)]
+
+
+def _tensor(array):
+    """``torch.from_numpy`` of a writable array: a read-only one (pandas' copy-on-write
+    data) is copied, as torch warns of undefined behaviour otherwise."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
