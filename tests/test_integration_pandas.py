@@ -2,6 +2,8 @@
 zones, copy-on-write, and ``set_output(transform="pandas")`` through scikit-learn's
 composites."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -120,6 +122,20 @@ def test_quantum_transformers_in_a_feature_union_keep_names_and_index():
     assert list(out.columns) == ["p__p_00", "p__p_01", "p__p_10", "p__p_11", "z__z_0", "z__z_1"]
     assert out.index.equals(X.index)
     np.testing.assert_allclose(out.filter(like="p__").sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("transformer", [SamplerTransformer, EstimatorTransformer])
+def test_quantum_transformers_take_a_copy_on_write_frame_without_a_torch_warning(transformer):
+    # pandas 3 hands out read-only views: torch.from_numpy warned "The given NumPy array
+    # is not writable ... undefined behavior" from inside skqegm. torch warns once per
+    # process, so this fails on the old code only where nothing warned before it.
+    X = two_scales(20)
+    assert not np.asarray(X).flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = transformer(n_layers=1, random_state=0).fit_transform(X)
+    np.testing.assert_allclose(out, transformer(n_layers=1, random_state=0)
+                               .fit_transform(X.to_numpy(copy=True)))
 
 
 def test_lagged_features_keep_a_time_zone_and_leave_the_input_unchanged():

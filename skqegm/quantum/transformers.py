@@ -467,7 +467,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         """Outputs of the noisy simulator for input values and one shared weight set."""
         with torch.no_grad():
             out = getattr(self.noisy_simulator(), self._output)(
-                torch.from_numpy(np.ascontiguousarray(inputs)),
+                torch.from_numpy(np.require(inputs, requirements=("C", "W"))),
                 torch.from_numpy(np.ascontiguousarray(weights)))
         return out.numpy()
 
@@ -605,7 +605,10 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
             n_rows, per_row, fixed,
             f"{type(self).__name__} (exact backend, n_qubits={n}) on {n_rows} rows{sets}",
             "pass fewer rows at a time, or use fewer qubits.", device)
-        X_t, W_t = torch.from_numpy(X).to(device), torch.from_numpy(weight_sets).to(device)
+        # A pandas 3 frame (copy-on-write) validates to a read-only view, which torch
+        # shares with a warning of undefined behaviour: copy such an X (only such).
+        X_t = torch.from_numpy(np.require(X, requirements="W")).to(device)
+        W_t = torch.from_numpy(weight_sets).to(device)
         with torch.no_grad():
             if not sampled:
                 evaluate = getattr(simulator, computed)
