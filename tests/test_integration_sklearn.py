@@ -8,6 +8,7 @@ each estimator (test_persistence.py).
 
 import numpy as np
 import pytest
+import sklearn
 from scipy.stats import loguniform, randint
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
@@ -169,3 +170,20 @@ def test_skops_round_trip_of_a_column_transformer_pipeline():
     loaded = sio.loads(data, trusted=untrusted)
     np.testing.assert_array_equal(loaded.predict_var(X), pipe.predict_var(X))
     np.testing.assert_array_equal(loaded.predict_interval(X), pipe.predict_interval(X))
+
+
+def test_routed_fit_weights_reach_the_steps_that_request_them_and_no_other():
+    X, y = signal_noise_and_a_useless_column(300)
+    w = np.r_[np.zeros(150), np.ones(150)]
+    with sklearn.config_context(enable_metadata_routing=True):
+        scaler = StandardScaler().set_fit_request(sample_weight=True)
+        pipe = make_pipeline(scaler, TailRiskEstimator(**FAST)).fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(pipe[0].mean_, X[150:].mean(axis=0))
+        Z = pipe[0].transform(X)
+        by_hand = TailRiskEstimator(**FAST).fit(Z, y)
+        np.testing.assert_array_equal(pipe.predict_var(X), by_hand.predict_var(Z))
+        # The model takes no weights: weights that only it could take are refused.
+        ignored = make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
+                                TailRiskEstimator(**FAST))
+        with pytest.raises(TypeError, match="not routed to any object"):
+            ignored.fit(X, y, sample_weight=w)
