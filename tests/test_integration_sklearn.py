@@ -187,3 +187,15 @@ def test_routed_fit_weights_reach_the_steps_that_request_them_and_no_other():
                                 TailRiskEstimator(**FAST))
         with pytest.raises(TypeError, match="not routed to any object"):
             ignored.fit(X, y, sample_weight=w)
+
+
+def test_skops_round_trip_of_a_fitted_search_with_skqegm_scorers():
+    sio = pytest.importorskip("skops.io")
+    X = np.random.default_rng(0).standard_t(4, size=(200, 2))
+    search = GridSearchCV(QEGMSampler(**FAST), {"noise_scale": [0.1, 0.3]}, scoring=SCORERS,
+                          refit="neg_tail_kl", cv=2).fit(X)
+    data = sio.dumps(search)
+    loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    assert loaded.score(X) == search.score(X)
+    np.testing.assert_array_equal(loaded.best_estimator_.score_samples(X),
+                                  search.best_estimator_.score_samples(X))

@@ -7,7 +7,9 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
 
 - an *unsupervised sampler* has ``sample(n)`` (returning ``X`` or, like
   :class:`~sklearn.mixture.GaussianMixture`, a tuple ``(X, labels)``) and
-  ``score_samples(X)``; it is scored against the held-out ``X``, and ``y`` is ignored;
+  ``score_samples(X)``; it is scored against the held-out ``X``, and ``y`` is ignored
+  (a frame's columns must be those seen in ``fit``, names and order, as scikit-learn
+  requires: its draws are compared with them by position);
 - a *supervised tail estimator* has ``sample_y(X, n_draws)`` (conditional draws of shape
   ``(n_samples, n_draws)``), ``predict_rare(X)`` (0/1 predicted rare flags),
   ``rare_events(y)`` (0/1 flags of the observed targets it calls rare) and
