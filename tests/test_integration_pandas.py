@@ -146,3 +146,33 @@ def test_lagged_features_keep_a_time_zone_and_leave_the_input_unchanged():
     assert X.index.equals(index[5:]) and y.index.equals(index[5:]) and y.name == "r"
     assert X.loc[index[10], "lag_2"] == r.loc[index[8]]
     pd.testing.assert_series_equal(r, before)
+
+
+def test_a_global_pandas_output_leaves_every_forecast_and_score_unchanged():
+    # skqegm uses scikit-learn transformers inside (scalers, KDEs); a user's global
+    # set_config(transform_output="pandas") must not reach them.
+    import sklearn
+
+    from skqegm import FilteredRiskEstimator
+    from skqegm.baselines import GARCHRiskEstimator
+    from skqegm.metrics import RISK_SCORERS
+
+    rng = np.random.default_rng(0)
+    r = rng.standard_t(4, size=301) / 100
+    X, y = np.column_stack([r[:-1], np.abs(r[:-1])]), r[1:]
+    samples = rng.standard_t(4, size=(300, 2))
+
+    def results():
+        models = [TailRiskEstimator(**FAST), GARCHRiskEstimator(method="evt"),
+                  FilteredRiskEstimator(TailRiskEstimator(**FAST))]
+        out = [m.fit(X, y).predict_var(X) for m in models]
+        out += [s(models[0], X, y) for s in (*SCORERS.values(), *RISK_SCORERS.values())]
+        sampler = make_pipeline(StandardScaler(), GPDTailSampler()).fit(samples)
+        out += [sampler.sample(5, random_state=0), sampler.score_samples(samples)]
+        return out + [s(sampler, samples) for s in SCORERS.values()]
+
+    default = results()
+    with sklearn.config_context(transform_output="pandas"):
+        for got, expected in zip(results(), default):
+            assert isinstance(got, (float, np.ndarray)), type(got)
+            np.testing.assert_array_equal(got, expected)
