@@ -19,7 +19,9 @@ from skqegm.pipeline import make_pipeline
 from skqegm.preprocessing import (
     QuantileTailLabeler,
     SigmaThresholdLabeler,
+    log_returns,
     make_lagged_features,
+    make_tail_labels,
     make_tail_pipeline,
 )
 from skqegm.quantum import EstimatorTransformer, SamplerTransformer
@@ -176,3 +178,39 @@ def test_a_global_pandas_output_leaves_every_forecast_and_score_unchanged():
         for got, expected in zip(results(), default):
             assert isinstance(got, (float, np.ndarray)), type(got)
             np.testing.assert_array_equal(got, expected)
+
+
+def price_table():
+    """A price file as pandas reads it with parse_dates: a date column beside the prices."""
+    import io
+
+    csv = "Date,Close\n2024-01-02,100\n2024-01-03,101\n2024-01-04,99\n2024-01-05,102\n"
+    return pd.read_csv(io.StringIO(csv), parse_dates=["Date"])
+
+
+def test_dates_are_refused_where_numbers_are_due():
+    # numpy casts dates to counts of their unit: log_returns of the date column returned
+    # "returns" of 5.1e-5 a day and a labeler fitted on it a threshold of 1.7e15, silently;
+    # a table mixing dates and prices failed deep in numpy (DTypePromotionError).
+    table = price_table()
+    with pytest.raises(ValueError, match="column 'Date' holds dates.*set_index"):
+        log_returns(table)
+    with pytest.raises(ValueError, match="prices must hold real numbers; got dates"):
+        log_returns(table["Date"])
+    np.testing.assert_allclose(log_returns(table.set_index("Date"))["Close"],
+                               np.diff(np.log([100.0, 101.0, 99.0, 102.0])))
+    days = pd.Series(pd.date_range("2024-01-01", periods=40, tz="Europe/Paris"))
+    durations = pd.Series(pd.to_timedelta(np.arange(40), "D"))
+    for values, what in ((days, "dates"), (durations, "durations"),
+                         (days.to_numpy(dtype="datetime64[ns]"), "dates")):
+        with pytest.raises(ValueError, match=f"got {what}"):
+            make_lagged_features(values)
+        with pytest.raises(ValueError, match=f"y must hold real numbers; got {what}"):
+            make_tail_labels(values)
+    frame = pd.DataFrame({"x": np.arange(40.0), "when": days})
+    for labeler in (SigmaThresholdLabeler(), QuantileTailLabeler()):
+        with pytest.raises(ValueError, match="column 'when' holds dates"):
+            labeler.fit(frame)
+        labeler.fit(frame[["x"]])
+        with pytest.raises(ValueError, match="column 'x' holds dates"):
+            labeler.transform(frame[["x"]].assign(x=days))
