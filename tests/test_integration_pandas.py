@@ -13,7 +13,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 
 from skqegm import TailRiskEstimator
-from skqegm.baselines import GPDTailSampler
+from skqegm.baselines import GARCHRiskEstimator, GPDTailSampler
 from skqegm.metrics import SCORERS
 from skqegm.pipeline import make_pipeline
 from skqegm.preprocessing import (
@@ -156,7 +156,6 @@ def test_a_global_pandas_output_leaves_every_forecast_and_score_unchanged():
     import sklearn
 
     from skqegm import FilteredRiskEstimator
-    from skqegm.baselines import GARCHRiskEstimator
     from skqegm.metrics import RISK_SCORERS
 
     rng = np.random.default_rng(0)
@@ -207,6 +206,12 @@ def test_dates_are_refused_where_numbers_are_due():
             make_lagged_features(values)
         with pytest.raises(ValueError, match=f"y must hold real numbers; got {what}"):
             make_tail_labels(values)
+    # TailRiskEstimator fitted on dates forecast a VaR of -1.7e15, silently; the return
+    # baselines and the filtered model failed deep in numpy.
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    for model in (TailRiskEstimator(**FAST), GARCHRiskEstimator()):
+        with pytest.raises(ValueError, match="y must hold real numbers; got dates"):
+            model.fit(X, days)
     frame = pd.DataFrame({"x": np.arange(40.0), "when": days})
     for labeler in (SigmaThresholdLabeler(), QuantileTailLabeler()):
         with pytest.raises(ValueError, match="column 'when' holds dates"):

@@ -7,7 +7,6 @@ from ..utils._memory import chunk_rows
 from ..utils._scaling import power_of_two_scale
 from ..utils._time_order import check_time_order, is_pandas
 from ..utils._validation import as_1d, check_int, check_not_booleans, check_not_strings
-from ._checks import check_not_dates
 
 
 def log_returns(prices):
@@ -60,10 +59,9 @@ def _check_numbers(values, name):
     # check_array reads True as 1.0: a flag column passed by mistake gave log returns of 0
     # and lagged "returns" of 0 and 1, silently.
     check_not_booleans(values, name)
-    # and reads numeric strings silently, as the rest of skqegm does not
+    # and reads numeric strings silently, as the rest of skqegm does not, and dates as
+    # counts of their unit (a date column gave "returns" of 5.1e-5 a day)
     check_not_strings(values, name)
-    # and dates as counts of their unit: a date column gave "returns" of 5.1e-5 a day
-    check_not_dates(values, name)
 
 
 def _check_windows(values, name, min_value):

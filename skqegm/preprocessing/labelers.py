@@ -9,8 +9,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import IntervalNotBool, as_1d, check_not_booleans, check_option
-from ._checks import check_not_dates
+from ..utils._validation import (
+    IntervalNotBool,
+    as_1d,
+    check_not_booleans,
+    check_not_dates,
+    check_option,
+)
 
 
 def _check_not_booleans(X, who, name="X"):
