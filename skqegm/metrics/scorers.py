@@ -7,7 +7,9 @@ refit="neg_tail_kl")``. They know no model class, only a protocol (duck typing):
 
 - an *unsupervised sampler* has ``sample(n)`` (returning ``X`` or, like
   :class:`~sklearn.mixture.GaussianMixture`, a tuple ``(X, labels)``) and
-  ``score_samples(X)``; it is scored against the held-out ``X``, and ``y`` is ignored;
+  ``score_samples(X)``; it is scored against the held-out ``X``, and ``y`` is ignored
+  (a frame's columns must be those seen in ``fit``, names and order, as scikit-learn
+  requires: its draws are compared with them by position);
 - a *supervised tail estimator* has ``sample_y(X, n_draws)`` (conditional draws of shape
   ``(n_samples, n_draws)``), ``predict_rare(X)`` (0/1 predicted rare flags),
   ``rare_events(y)`` (0/1 flags of the observed targets it calls rare) and
@@ -141,6 +143,25 @@ def _maps_draws_back(pipeline):
     return all(has_inverse(step) for _, step in pipeline.steps[:-1])
 
 
+def _check_columns(estimator, X):
+    """Refuse held-out columns that are not the ones the sampler was fitted on.
+
+    The tail KL (and a density estimated from draws) compares the model's draws, in the
+    order of the columns seen in ``fit``, with the held-out values column by column,
+    without passing ``X`` to the model, which would check its names: swapped columns
+    scored -6.2 instead of -0.06, silently. Names are compared as scikit-learn's
+    ``validate_data`` compares them, where both sides have them.
+    """
+    fitted = getattr(estimator, "feature_names_in_", None)
+    columns = getattr(X, "columns", None)
+    if fitted is None or columns is None or not all(isinstance(c, str) for c in columns):
+        return
+    if list(columns) != list(fitted):
+        raise ValueError(f"the columns of X, {list(columns)}, are not those that "
+                         f"{type(estimator).__name__} was fitted on, {list(fitted)} (names "
+                         "and order): select them, X[list(estimator.feature_names_in_)].")
+
+
 def _sampler_space(estimator, X):
     """The sampler and held-out rows that an unsupervised scorer compares.
 
@@ -150,7 +171,8 @@ def _sampler_space(estimator, X):
     """
     if (isinstance(estimator, SklearnPipeline) and hasattr(estimator.steps[-1][1], "sample")
             and not _maps_draws_back(estimator)):
-        return estimator.steps[-1][1], estimator[:-1].transform(X)
+        return estimator.steps[-1][1], estimator[:-1].transform(X)  # selects by name
+    _check_columns(estimator, X)
     return estimator, X
 
 

@@ -59,7 +59,8 @@ def _check_numbers(values, name):
     # check_array reads True as 1.0: a flag column passed by mistake gave log returns of 0
     # and lagged "returns" of 0 and 1, silently.
     check_not_booleans(values, name)
-    # and reads numeric strings silently, as the rest of skqegm does not
+    # and reads numeric strings silently, as the rest of skqegm does not, and dates as
+    # counts of their unit (a date column gave "returns" of 5.1e-5 a day)
     check_not_strings(values, name)
 
 

@@ -9,7 +9,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ..utils._scaling import mean_std, power_of_two_scale
 from ..utils._tails import SIDES, flag_beyond, tail_thresholds
-from ..utils._validation import IntervalNotBool, as_1d, check_not_booleans, check_option
+from ..utils._validation import (
+    IntervalNotBool,
+    as_1d,
+    check_not_booleans,
+    check_not_dates,
+    check_option,
+)
 
 
 def _check_not_booleans(X, who, name="X"):
@@ -22,6 +28,7 @@ def _check_not_booleans(X, who, name="X"):
         except ValueError:
             return  # ragged: validate_data says so
     check_not_booleans(probe, f"{who}: {name}")
+    check_not_dates(probe, f"{who}: {name}")  # numpy reads dates as numbers
 
 
 class _TailLabelerMixin(TransformerMixin):

@@ -467,7 +467,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         """Outputs of the noisy simulator for input values and one shared weight set."""
         with torch.no_grad():
             out = getattr(self.noisy_simulator(), self._output)(
-                torch.from_numpy(np.ascontiguousarray(inputs)),
+                torch.from_numpy(np.require(inputs, requirements=("C", "W"))),
                 torch.from_numpy(np.ascontiguousarray(weights)))
         return out.numpy()
 
