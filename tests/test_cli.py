@@ -792,14 +792,14 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
     # needs two columns. Only those are held now, and estimated.
     import tracemalloc
 
-    from skqegm.datasets.csv_series import CELL_BYTES, ROW_BYTES
+    from skqegm.datasets.csv_series import CELL_BYTES, CELL_CHARS, ROW_BYTES
 
     _, prices = price_rows(5000)
     dates = np.datetime64("2020-01-01") + np.arange(5000)
     rows = [("date",) + tuple(f"c{j}" for j in range(29))]
     rows += [(d,) + (repr(float(p)),) * 29 for d, p in zip(dates, prices)]
     path = write_csv(tmp_path / "w.csv", rows)
-    estimate = 5001 * (ROW_BYTES + 2 * CELL_BYTES)
+    estimate = 5001 * (ROW_BYTES + 2 * (CELL_BYTES + CELL_CHARS))
     tracemalloc.start()
     try:
         series = load_csv_series(path, "c3")
@@ -810,7 +810,7 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
     np.testing.assert_array_equal(series.values, prices)
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
     with pytest.raises(MemoryLimitError, match=r"reading .*w\.csv \(5,001 lines, 2 of its 30 "
-                                               r"columns\) needs an estimated 1\.38 MiB"):
+                                               r"columns\) needs an estimated 1\.39 MiB"):
         load_csv_series(path, "c3")
     assert_refused(capsys, ["--csv", path, "--column", "c3", "--no-plot"],
                    r"needs an estimated .* of memory, more than the 1.02 MiB available")
@@ -819,6 +819,44 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
         load_csv_series(path, "c3", date_column=False)
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.002")  # held every cell: 16 MiB
     assert len(load_csv_series(path, "c3").returns) == 4999
+
+
+def test_the_memory_estimate_follows_the_length_of_the_cells(tmp_path, monkeypatch):
+    # The estimate assumed cells of about 20 characters: a file of cells padded to 200
+    # needed 1.8 times the estimate, and was read past the memory limit. The cells read
+    # so far now estimate the lines left.
+    import tracemalloc
+
+    rows, prices = price_rows(20_000)
+    rows = [rows[0]] + [(date, f"{float(p):.2f}".rjust(200)) for date, p in rows[1:]]
+    path = write_csv(tmp_path / "long.csv", rows)
+    tracemalloc.start()
+    try:
+        load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(0.75 * peak / 2**30))
+    with pytest.raises(MemoryLimitError, match=r"reading the 18,976 lines left of .*long\.csv "
+                                               r"\(20,001 lines, 2 of its 2 columns; 105 "
+                                               r"characters a cell in the 1,024 rows read\) "
+                                               r"needs an estimated "):
+        load(path)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(1.05 * peak / 2**30))
+    np.testing.assert_allclose(load(path).values, prices, atol=0.005)  # read where it fits
+
+
+def test_lines_ending_in_cr_and_lf_alike_are_counted(tmp_path, monkeypatch):
+    # max(count of \n, count of \r) counted a file whose lines end in \r, \n and \r\n
+    # alike as two thirds of its lines, and estimated its memory as much too low.
+    rows, prices = price_rows(300)
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"".join(",".join(map(str, row)).encode() + (b"\r", b"\n", b"\r\n")[i % 3]
+                              for i, row in enumerate(rows)))
+    np.testing.assert_array_equal(load(path).values, prices)  # csv reads every line
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1e-6")
+    with pytest.raises(MemoryLimitError, match=r"\(301 lines, 2 of its 2 columns\)"):
+        load(path)
 
 
 def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):

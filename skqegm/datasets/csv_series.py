@@ -59,12 +59,16 @@ AMBIGUOUS_PRICES = "kind='auto' took column"
 # returns (a 21-day return every day) reach 0.95.
 PERSISTENT_RETURNS = 0.9
 # Reading holds the cells of the series' column and of the date column as Python strings
-# (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
-# them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
-# 30 columns, the estimate is 1.0 to 1.15 times the peak, whatever the width of the file.
-# It allows about 20 characters a cell: longer cells take more (the peak is 1.07 times the
-# estimate with 60-character cells, 1.8 times with cells padded to 200 characters).
-ROW_BYTES, CELL_BYTES = 140, 75
+# (CELL_BYTES = 60 bytes each and their characters), each row as a tuple with its line
+# number, and the arrays made of them (ROW_BYTES = 140 bytes a row). Before the rows are
+# read, cells of CELL_CHARS = 16 characters are assumed (a date has 10, a price such as
+# 4005.81 has 7); after FIRST_CHECK rows, and every CHECK_ROWS rows after, the lines left
+# are estimated from the characters of the cells read so far and checked against the
+# memory left. Measured with tracemalloc on files of 20,000 rows of 2 to 30 columns and
+# cells of 10 to 1,000 characters, that estimate is 0.90 to 1.11 times the peak (the
+# least for cells padded with spaces, whose stripped copies are not counted).
+ROW_BYTES, CELL_BYTES, CELL_CHARS = 140, 60, 16
+FIRST_CHECK, CHECK_ROWS = 1024, 2**16
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
@@ -188,6 +192,7 @@ def _read_rows(path, column, date_column, missing, n_lines):
     value_index = date_index = None
     find_date = False  # from the first cell of the first row kept
     first_dropped, n_dropped = None, 0
+    chars = 0  # of the cells held
     with _open_text(path, "") as handle:
         reader = csv.reader(handle, delimiter=separator)
         try:
@@ -204,8 +209,8 @@ def _read_rows(path, column, date_column, missing, n_lines):
                     header = _read_header(cells, path)
                     value_index = _index_or_none(header, path, column, "column")
                     date_index, find_date = _date_column(header, path, date_column)
-                    _check_table_memory(n_lines, header, value_index is not None,
-                                        date_index is not None or find_date, path)
+                    memory = _MemoryCheck(n_lines, header, int(value_index is not None)
+                                          + int(date_index is not None or find_date), path)
                     continue
                 cells = _check_row_length(cells, len(header), first_line, path)
                 if value_index is None:
@@ -221,6 +226,9 @@ def _read_rows(path, column, date_column, missing, n_lines):
                                        if parse_date(cell.strip())), None)
                 date = None if date_index is None else cells[date_index]
                 rows.append((first_line, value, date))
+                chars += len(value) + (0 if date is None else len(date))
+                if len(rows) == memory.next_row:
+                    memory.check(len(rows), chars, reader.line_num)
         except csv.Error as exc:
             raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
                 from None
@@ -258,16 +266,33 @@ def _date_column(header, path, date_column):
     return index, index is None
 
 
-def _check_table_memory(n_lines, header, value, date, path):
-    """Refuse a file whose cells would not fit in memory, before they are made.
+class _MemoryCheck:
+    """Refuse a file whose held cells would not fit in memory, before they are made.
 
-    The date column is counted while it may still be found from the first row.
+    Checked when made, with cells of ``CELL_CHARS`` characters; then, by :meth:`check`,
+    for the lines left, with the length of the cells read so far: a file of long cells
+    (200 characters) needed 1.8 times the estimate made with 20. ``n_held`` counts the
+    date column while it may still be found from the first row.
     """
-    n_held = int(value) + int(date)
-    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_held),
-                 f"reading {path} ({n_lines:,} lines, {n_held} of its "
-                 f"{_plural(len(header), 'column')})",
-                 "split the file, or keep fewer rows.")
+
+    def __init__(self, n_lines, header, n_held, path):
+        self.n_lines, self.n_held, self.path = n_lines, n_held, path
+        self.file = f"{n_lines:,} lines, {n_held} of its {_plural(len(header), 'column')}"
+        self.next_row = FIRST_CHECK
+        self._check(n_lines, n_held * CELL_CHARS, f"reading {path} ({self.file})")
+
+    def check(self, n_rows, chars, line):
+        """Check the lines after ``line``, from the ``chars`` of the ``n_rows`` read."""
+        self.next_row = n_rows + CHECK_ROWS
+        left = self.n_lines - line
+        self._check(left, chars / n_rows,
+                    f"reading the {left:,} lines left of {self.path} ({self.file}; "
+                    f"{chars / n_rows / max(self.n_held, 1):.0f} characters a cell in the "
+                    f"{n_rows:,} rows read)")
+
+    def _check(self, n_lines, chars_per_row, what):
+        check_memory(n_lines * (ROW_BYTES + CELL_BYTES * self.n_held + chars_per_row),
+                     what, "split the file, or keep fewer rows.")
 
 
 def _check_row_length(cells, n_columns, line, path):
@@ -687,8 +712,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     MemoryLimitError
         A file whose cells would not fit in memory, before they are read: reading holds
         the series' column and the date column only, about ``ROW_BYTES`` = 140 bytes a
-        line and ``CELL_BYTES`` = 75 bytes a cell of those (cells of up to about 20
-        characters; longer ones take more, 1.8 times the estimate when padded to 200).
+        line and ``CELL_BYTES`` = 60 bytes a cell of those, and the cells' characters:
+        ``CELL_CHARS`` = 16 a cell before any row is read, then, after the first
+        ``FIRST_CHECK`` = 1,024 rows and every ``CHECK_ROWS`` = 65,536 rows after, the
+        lines left are estimated from the cells read so far and checked against the
+        memory left (0.90 to 1.11 times the peak, cells of 10 to 1,000 characters).
 
     See Also
     --------
