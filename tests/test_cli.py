@@ -452,6 +452,31 @@ def test_auto_kind_refuses_columns_like_neither(tmp_path, values, message):
     assert load(path, kind="returns").kind == "returns"  # an explicit kind is obeyed
 
 
+def test_auto_kind_refuses_gross_returns(tmp_path, capsys):
+    # Gross returns 1 + r are positive and move little between rows, as prices do: they
+    # were taken for prices (with a warning about yields), and their "log returns"
+    # r[t] - r[t-1] had 1.43 times the spread of the returns and a 1% quantile 1.49 times
+    # as deep. Prices persist (lag-1 autocorrelation near 1), gross returns do not.
+    r = 0.01 * np.random.default_rng(0).standard_t(4, 1000)
+    rows, prices = price_rows(1000)
+    gross = [rows[0]] + [(date, repr(float(1 + v))) for (date, _), v in zip(rows[1:], r)]
+    path = write_csv(tmp_path / "g.csv", gross)
+    with pytest.raises(ValueError, match=r"kind='auto': column 'close' is positive and moves "
+                                         r"little between rows, like prices, but does not "
+                                         r"persist as prices do \(lag-1 autocorrelation "
+                                         r"-0\.02; prices: near 1\): it may hold gross "
+                                         r"returns"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   "pass kind='returns' .* if it holds prices, pass kind='prices'")
+    assert load(path, kind="prices").kind == "prices"  # an explicit kind is obeyed
+    # prices persist: random walks of 100 rows and more, and a constant (refused later)
+    for seed in range(20):
+        assert load(write_csv(tmp_path / "p.csv", price_rows(100, seed)[0])).kind == "prices"
+    constant = [rows[0]] + [(date, "100") for date, _ in rows[1:]]
+    assert load(write_csv(tmp_path / "c.csv", constant)).kind == "prices"
+
+
 @pytest.mark.parametrize("share", [0.1, 0.4])
 def test_auto_kind_refuses_prices_with_sentinel_rows(tmp_path, share):
     # -999 for a missing price: with both signs present, only the persistence of the
