@@ -899,6 +899,30 @@ def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
     assert load(path).dates is None
 
 
+@pytest.mark.parametrize("header, date_format", [
+    (("Exchange Date", "close"), "{d}/{m}/{y}"),  # Eikon, in a European locale
+    (("Dates", "close"), "{y}{m}{d}"),  # by its name: YYYYMMDD numbers
+    (("when", "close"), "{d}-Jan-{y}"),  # by its cells
+    (("TradeDate", "close"), "{m}/{d}/{y} 16:00"),
+])
+def test_a_date_column_in_another_format_is_refused(tmp_path, capsys, header, date_format):
+    # Without a column of ISO dates the file's order was taken as the time order, silently:
+    # prices newest first dated 31/01/2020 ... gave returns of the wrong sign.
+    rows, prices = price_rows(31, header=header)
+    rows[1:] = [(date_format.format(y=str(d)[:4], m=str(d)[5:7], d=str(d)[8:10]), p)
+                for d, p in rows[:0:-1]]  # newest first
+    path = write_csv(tmp_path / "d.csv", rows)
+    first = re.escape(rows[1][0])
+    with pytest.raises(ValueError, match=rf"column '{header[0]}' of .*d\.csv looks like dates "
+                                         rf"\('{first}' on line 2\) but is not read: dates "
+                                         r"must be YYYY-MM-DD"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"or pass date_column=False \(--no-dates on the command line\)")
+    # date_column=False takes the file's order, as asked
+    np.testing.assert_allclose(load(path, date_column=False).values, prices[::-1])
+
+
 def test_date_detection_can_be_switched_off(tmp_path, capsys):
     # A first column that merely looks like dates (here the settlement date of each
     # row, out of order) was always taken for the time index and the file refused.

@@ -79,6 +79,14 @@ FIRST_CHECK, CHECK_ROWS = 1024, 2**16
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
+# Dates in the formats that are not read (01/02/2020, 2.1.2020, 02-Jan-2020, Jan 2, 2020),
+# optionally with a time, and column names with the word "date" (Dates, TradeDate): a
+# date column where none is found, whose file order may not be the time order.
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_OTHER_DATE = re.compile(
+    rf"(?:\d{{1,4}}[/.-]\d{{1,2}}[/.-]\d{{1,4}}|\d{{1,2}}[ /.-]?{_MONTH}[ /.,-]*\d{{2,4}}"
+    rf"|{_MONTH} \d{{1,2}},? \d{{2,4}})(?:[ T].*)?", re.ASCII | re.IGNORECASE)
+_DATE_NAME = re.compile(r"(?<![a-z])dates?(?![a-z])", re.ASCII)
 
 
 # -- reading the CSV --------------------------------------------------------------------------
@@ -95,6 +103,9 @@ class _Table(NamedTuple):
     rows: list  # of (line, value cell, date cell or None); no row without a value if dropped
     date_index: "int | None"  # of the date column found (by name or by its first cell)
     dropped: "str | None"  # the note on the rows dropped by missing="drop"
+    # (index, cell, line) of a column that looks like dates in another format, where no
+    # date column was found: refused, the file's order may not be the time order
+    unread_dates: "tuple | None" = None
 
 
 def _check_path(path):
@@ -198,6 +209,7 @@ def _read_rows(path, column, date_column, missing, n_lines):
     header, rows, line = None, [], 1
     value_index = date_index = None
     find_date = False  # from the first cell of the first row kept
+    unread = None
     first_dropped, n_dropped = None, 0
     chars = 0  # of the cells held
     with _open_text(path, "") as handle:
@@ -231,6 +243,8 @@ def _read_rows(path, column, date_column, missing, n_lines):
                     find_date = False
                     date_index = next((j for j, cell in enumerate(cells)
                                        if parse_date(cell.strip())), None)
+                    if date_index is None:
+                        unread = _unread_dates(header, cells, value_index, first_line)
                 date = None if date_index is None else cells[date_index]
                 rows.append((first_line, value, date))
                 chars += len(value) + (0 if date is None else len(date))
@@ -245,7 +259,18 @@ def _read_rows(path, column, date_column, missing, n_lines):
     if n_dropped:
         dropped = (f"dropped {_plural(n_dropped, 'row')} without a value in column "
                    f"{column!r} (the first on line {first_dropped[0]}: {first_dropped[1]!r})")
-    return _Table(str(path), separator, header, rows, date_index, dropped)
+    return _Table(str(path), separator, header, rows, date_index, dropped, unread)
+
+
+def _unread_dates(header, cells, value_index, line):
+    """``(index, cell, line)`` of the first column, other than the series', named like
+    dates or whose first cell is a date in a format that is not read, else ``None``."""
+    for j, (name, cell) in enumerate(zip(header, cells)):
+        cell = cell.strip()
+        if j != value_index and cell and (_OTHER_DATE.fullmatch(cell) or _DATE_NAME.search(
+                re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower())):
+            return j, cell, line
+    return None
 
 
 def _read_header(cells, path):
@@ -337,6 +362,16 @@ def _date_index(table, date_column):
     if date_column is not None:
         return _column_index(table.header, table.path, date_column, "date column"), None
     names = [name.lower() for name in table.header]
+    if table.date_index is None and table.unread_dates is not None:
+        index, cell, line = table.unread_dates
+        raise ValueError(
+            f"column {table.header[index]!r} of {table.path} looks like dates ({cell!r} on "
+            f"line {line}) but is not read: dates must be YYYY-MM-DD (optionally with a time "
+            "HH:MM or HH:MM:SS), and without them the file's order is taken as the time "
+            "order, which a file newest first reverses. Write the dates as YYYY-MM-DD, or "
+            "pass date_column=False (--no-dates on the command line) to take the file's "
+            "order as the time order."
+        )
     if table.date_index is None or any(name in names for name in DATE_COLUMNS):
         return table.date_index, None
     return table.date_index, f"dates from column {table.header[table.date_index]!r}"
@@ -783,7 +818,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       Each cell is ``YYYY-MM-DD``, optionally with a time ``HH:MM`` or ``HH:MM:SS`` after
       a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
-      ``datetime64[s]`` when some time of day is not midnight.
+      ``datetime64[s]`` when some time of day is not midnight. Where no date column is
+      found, a column named with the word "date" (``Dates``, ``TradeDate``) or whose
+      first cell is a date in another format (``01/02/2020``, ``2.1.2020``,
+      ``02-Jan-2020``, ``Jan 2, 2020``) is refused: the file's order would be taken as
+      the time order; ``date_column=False`` takes it so.
     - **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
       to oldest first with a note. Repeated dates and any other order are refused at the
       first offending row: returns computed across them would mix up days. Without dates the
