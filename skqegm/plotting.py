@@ -123,7 +123,9 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
         VaR per day (or one VaR for every day) in the convention of
         :func:`skqegm.metrics.var_exceedances` (a positive loss for ``side="lower"``,
         drawn at ``-var``), or several labelled VaR series to compare; past eight
-        series the colours repeat with another line style.
+        series the colours repeat with another line style. Paired with ``returns`` by
+        position: a pandas VaR whose index differs from that of pandas ``returns`` is
+        refused (a default index, 0, 1, ..., labels nothing and is not compared).
     dates : array-like of shape (n_samples,) or (n_samples, 1), or None, default=None
         x-axis values (dates or numbers); ``None`` takes the index of ``returns`` where it
         is a pandas Series (or one-column DataFrame) with a ``DatetimeIndex``, and numbers
@@ -151,9 +153,11 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
     check_option(side, "side", ("lower", "upper"))
     if dates is None:
         dates = _datetime_index(returns)
-    returns = _one_feature(returns, "returns")
     labelled = isinstance(var, Mapping)
     series = dict(var) if labelled else {"VaR": var}
+    for name, values in series.items():
+        _check_same_index(returns, values, f"var[{name!r}]" if labelled else "var")
+    returns = _one_feature(returns, "returns")
     lines = {name: check_forecast(values, f"var[{name!r}]" if labelled else "var",
                                   len(returns), against="returns")
              for name, values in series.items()}
@@ -185,6 +189,31 @@ def plot_var_backtest(returns, var, *, dates=None, side="lower", title=None, ax=
             fontsize=8, frameon=False)
     _title(ax, title)
     return ax
+
+
+def _check_same_index(returns, values, name):
+    """Refuse pandas VaR whose labels (dates) differ from those of pandas returns: they
+    are paired by position, so a VaR sorted otherwise would be drawn and counted against
+    other days' returns. A default index (0, 1, ...: a Series made from an array) labels
+    nothing."""
+    ours, theirs = _labels(returns), _labels(values)
+    if ours is None or theirs is None:
+        return
+    if not ours.equals(theirs):
+        raise ValueError(f"{name} and returns have different indexes: plot_var_backtest "
+                         "pairs them by position, which would pair each VaR with another "
+                         f"day's return. Align them first ({name}.loc[returns.index]), or "
+                         "pass a numpy array to pair them by position.")
+
+
+def _labels(values):
+    """The index of a pandas object, or ``None`` for one without (or a default one)."""
+    if not hasattr(values, "iloc"):
+        return None
+    index = values.index
+    default = (type(index).__name__ == "RangeIndex" and index.start == 0
+               and index.step == 1)
+    return None if default else index
 
 
 def _datetime_index(values):

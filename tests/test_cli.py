@@ -452,6 +452,31 @@ def test_auto_kind_refuses_columns_like_neither(tmp_path, values, message):
     assert load(path, kind="returns").kind == "returns"  # an explicit kind is obeyed
 
 
+def test_auto_kind_refuses_gross_returns(tmp_path, capsys):
+    # Gross returns 1 + r are positive and move little between rows, as prices do: they
+    # were taken for prices (with a warning about yields), and their "log returns"
+    # r[t] - r[t-1] had 1.43 times the spread of the returns and a 1% quantile 1.49 times
+    # as deep. Prices persist (lag-1 autocorrelation near 1), gross returns do not.
+    r = 0.01 * np.random.default_rng(0).standard_t(4, 1000)
+    rows, prices = price_rows(1000)
+    gross = [rows[0]] + [(date, repr(float(1 + v))) for (date, _), v in zip(rows[1:], r)]
+    path = write_csv(tmp_path / "g.csv", gross)
+    with pytest.raises(ValueError, match=r"kind='auto': column 'close' is positive and moves "
+                                         r"little between rows, like prices, but does not "
+                                         r"persist as prices do \(lag-1 autocorrelation "
+                                         r"-0\.02; prices: near 1\): it may hold gross "
+                                         r"returns"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   "pass kind='returns' .* if it holds prices, pass kind='prices'")
+    assert load(path, kind="prices").kind == "prices"  # an explicit kind is obeyed
+    # prices persist: random walks of 100 rows and more, and a constant (refused later)
+    for seed in range(20):
+        assert load(write_csv(tmp_path / "p.csv", price_rows(100, seed)[0])).kind == "prices"
+    constant = [rows[0]] + [(date, "100") for date, _ in rows[1:]]
+    assert load(write_csv(tmp_path / "c.csv", constant)).kind == "prices"
+
+
 @pytest.mark.parametrize("share", [0.1, 0.4])
 def test_auto_kind_refuses_prices_with_sentinel_rows(tmp_path, share):
     # -999 for a missing price: with both signs present, only the persistence of the
@@ -792,14 +817,14 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
     # needs two columns. Only those are held now, and estimated.
     import tracemalloc
 
-    from skqegm.datasets.csv_series import CELL_BYTES, ROW_BYTES
+    from skqegm.datasets.csv_series import CELL_BYTES, CELL_CHARS, ROW_BYTES
 
     _, prices = price_rows(5000)
     dates = np.datetime64("2020-01-01") + np.arange(5000)
     rows = [("date",) + tuple(f"c{j}" for j in range(29))]
     rows += [(d,) + (repr(float(p)),) * 29 for d, p in zip(dates, prices)]
     path = write_csv(tmp_path / "w.csv", rows)
-    estimate = 5001 * (ROW_BYTES + 2 * CELL_BYTES)
+    estimate = 5001 * (ROW_BYTES + 2 * (CELL_BYTES + CELL_CHARS))
     tracemalloc.start()
     try:
         series = load_csv_series(path, "c3")
@@ -810,7 +835,7 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
     np.testing.assert_array_equal(series.values, prices)
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
     with pytest.raises(MemoryLimitError, match=r"reading .*w\.csv \(5,001 lines, 2 of its 30 "
-                                               r"columns\) needs an estimated 1\.38 MiB"):
+                                               r"columns\) needs an estimated 1\.39 MiB"):
         load_csv_series(path, "c3")
     assert_refused(capsys, ["--csv", path, "--column", "c3", "--no-plot"],
                    r"needs an estimated .* of memory, more than the 1.02 MiB available")
@@ -819,6 +844,44 @@ def test_a_file_too_large_to_read_is_refused_with_an_estimate(tmp_path, capsys, 
         load_csv_series(path, "c3", date_column=False)
     monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.002")  # held every cell: 16 MiB
     assert len(load_csv_series(path, "c3").returns) == 4999
+
+
+def test_the_memory_estimate_follows_the_length_of_the_cells(tmp_path, monkeypatch):
+    # The estimate assumed cells of about 20 characters: a file of cells padded to 200
+    # needed 1.8 times the estimate, and was read past the memory limit. The cells read
+    # so far now estimate the lines left.
+    import tracemalloc
+
+    rows, prices = price_rows(20_000)
+    rows = [rows[0]] + [(date, f"{float(p):.2f}".rjust(200)) for date, p in rows[1:]]
+    path = write_csv(tmp_path / "long.csv", rows)
+    tracemalloc.start()
+    try:
+        load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(0.75 * peak / 2**30))
+    with pytest.raises(MemoryLimitError, match=r"reading the 18,976 lines left of .*long\.csv "
+                                               r"\(20,001 lines, 2 of its 2 columns; 105 "
+                                               r"characters a cell in the 1,024 rows read\) "
+                                               r"needs an estimated "):
+        load(path)
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", str(1.05 * peak / 2**30))
+    np.testing.assert_allclose(load(path).values, prices, atol=0.005)  # read where it fits
+
+
+def test_lines_ending_in_cr_and_lf_alike_are_counted(tmp_path, monkeypatch):
+    # max(count of \n, count of \r) counted a file whose lines end in \r, \n and \r\n
+    # alike as two thirds of its lines, and estimated its memory as much too low.
+    rows, prices = price_rows(300)
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"".join(",".join(map(str, row)).encode() + (b"\r", b"\n", b"\r\n")[i % 3]
+                              for i, row in enumerate(rows)))
+    np.testing.assert_array_equal(load(path).values, prices)  # csv reads every line
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "1e-6")
+    with pytest.raises(MemoryLimitError, match=r"\(301 lines, 2 of its 2 columns\)"):
+        load(path)
 
 
 def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
@@ -834,6 +897,30 @@ def test_a_date_column_with_another_name_is_found_by_its_cells(tmp_path):
     # a column that is not dates is not taken for one
     path = write_csv(tmp_path / "n.csv", [("id", "close"), ("a7", "1.0"), ("b8", "1.1")])
     assert load(path).dates is None
+
+
+@pytest.mark.parametrize("header, date_format", [
+    (("Exchange Date", "close"), "{d}/{m}/{y}"),  # Eikon, in a European locale
+    (("Dates", "close"), "{y}{m}{d}"),  # by its name: YYYYMMDD numbers
+    (("when", "close"), "{d}-Jan-{y}"),  # by its cells
+    (("TradeDate", "close"), "{m}/{d}/{y} 16:00"),
+])
+def test_a_date_column_in_another_format_is_refused(tmp_path, capsys, header, date_format):
+    # Without a column of ISO dates the file's order was taken as the time order, silently:
+    # prices newest first dated 31/01/2020 ... gave returns of the wrong sign.
+    rows, prices = price_rows(31, header=header)
+    rows[1:] = [(date_format.format(y=str(d)[:4], m=str(d)[5:7], d=str(d)[8:10]), p)
+                for d, p in rows[:0:-1]]  # newest first
+    path = write_csv(tmp_path / "d.csv", rows)
+    first = re.escape(rows[1][0])
+    with pytest.raises(ValueError, match=rf"column '{header[0]}' of .*d\.csv looks like dates "
+                                         rf"\('{first}' on line 2\) but is not read: dates "
+                                         r"must be YYYY-MM-DD"):
+        load(path)
+    assert_refused(capsys, ["--csv", path, "--column", "close", "--no-plot"],
+                   r"or pass date_column=False \(--no-dates on the command line\)")
+    # date_column=False takes the file's order, as asked
+    np.testing.assert_allclose(load(path, date_column=False).values, prices[::-1])
 
 
 def test_date_detection_can_be_switched_off(tmp_path, capsys):

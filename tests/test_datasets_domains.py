@@ -280,6 +280,24 @@ def test_builder_estimates_its_memory_before_reading(tmp_path, monkeypatch):
         make_intrusion_subsample(tmp_path / "kdd.gz")
 
 
+def test_builder_counts_the_records_of_mixed_line_endings(tmp_path, monkeypatch):
+    # Lines ending in \r, \n and \r\n in one file (files joined from several systems)
+    # were counted as max(count of \n, count of \r): 1,340 of these 2,010 records, and
+    # the memory estimate, proportional to them, was a third short.
+    from skqegm.exceptions import MemoryLimitError
+
+    lines = (_kdd_lines(2000, lambda i: ["0"] * 37)
+             + _kdd_lines(10, lambda i: ["0"] * 37, "smurf.")).split(b"\n")[:-1]
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(b"".join(line + (b"\r", b"\n", b"\r\n")[i % 3]
+                              for i, line in enumerate(lines)))
+    # pandas reads every record
+    assert len(make_intrusion_subsample(path, n_normal=2000, attack_rate=10 / 2010)) == 2010
+    monkeypatch.setenv("SKQEGM_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MemoryLimitError, match=r"\(2,010 records, "):
+        make_intrusion_subsample(path)
+
+
 @pytest.mark.skipif(not KDD_FULL.is_file(),
                     reason=f"the full KDD Cup 1999 10% file is not at {KDD_FULL} "
                            "(set SKQEGM_KDDCUP99_10_PERCENT)")

@@ -179,6 +179,24 @@ def test_var_backtest_dates_a_series_by_its_datetime_index():
     matplotlib.pyplot.close(ax.figure)
 
 
+def test_var_backtest_refuses_a_var_indexed_otherwise_than_the_returns():
+    # Paired by position: a VaR Series sorted newest first was drawn and counted against
+    # other days' returns (here the breach of 2024-01-02 missed, and one flagged on
+    # 2024-01-05, whose VaR of 0.07 holds).
+    pd = pytest.importorskip("pandas")
+    index = pd.date_range("2024-01-01", periods=5, freq="B")
+    returns = pd.Series([0.01, -0.05, 0.0, -0.02, -0.06], index=index)
+    var = pd.Series([0.03, 0.03, 0.03, 0.07, 0.07], index=index)  # -0.05 breaches 0.03
+    with pytest.raises(ValueError, match=r"var\['m'\] and returns have different indexes: "
+                                         r"plot_var_backtest pairs them by position"):
+        plot_var_backtest(returns, {"m": var.iloc[::-1]})
+    ax = plot_var_backtest(returns, {"m": var})  # aligned, or numpy: by position
+    assert ax.get_legend_handles_labels()[1][1] == "m (1 exceedances)"
+    matplotlib.pyplot.close(ax.figure)
+    ax = plot_var_backtest(returns, var.iloc[::-1].to_numpy())
+    matplotlib.pyplot.close(ax.figure)
+
+
 @pytest.mark.parametrize("log", ["yes", "no", 1, 0, None])
 def test_tail_density_log_must_be_a_bool(log):
     # log="no" drew a log axis (any non-empty string is true).

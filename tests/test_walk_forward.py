@@ -1342,6 +1342,71 @@ def test_a_worker_sends_back_a_warning_that_does_not_pickle_by_its_text():
     assert recorded.records == [] and recorded.error is None
 
 
+def _few_rows_warnings(walk_or_search):
+    """``(filename, lineno)`` of each warning of a GARCH fitted on few rows (it warns
+    at the caller's line, through ``caller_stacklevel``) in the call given."""
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        walk_or_search()
+    return {(w.filename, w.lineno) for w in record if "estimates are unreliable"
+            in str(w.message)}
+
+
+def test_a_refits_warning_points_at_the_line_that_called_walk_forward():
+    # It pointed into joblib's parallel.py, even with n_jobs=1: caller_stacklevel
+    # skipped skqegm's and scikit-learn's frames, not joblib's, which lie between.
+    X, y = _returns(199)
+
+    def walk():
+        walk_forward(GARCHRiskEstimator(), X, y, start=100, refit_every=50)
+
+    line = walk.__code__.co_firstlineno + 1
+    assert _few_rows_warnings(walk) == {(__file__, line)}
+    from skqegm.metrics import RISK_SCORERS
+
+    search = GridSearchCV(GARCHRiskEstimator(), {"dist": ["normal", "t"]},
+                          cv=TimeSeriesSplit(2), scoring=RISK_SCORERS["neg_fz0_loss"])
+
+    def fit():
+        search.fit(X[:150], y[:150])  # the candidates' fits run in joblib's Parallel
+
+    assert _few_rows_warnings(fit) == {(__file__, fit.__code__.co_firstlineno + 1)}
+
+
+@pytest.mark.slow  # two loky worker processes start (~2-8 s)
+def test_a_refits_warning_in_a_worker_process_points_at_the_callers_line():
+    # In a worker process the warning pointed at the top of the worker's stack
+    # (joblib's parallel.py, with joblib's frames skipped multiprocessing's process.py),
+    # and was shown there in the caller: there is no user's line in a worker.
+    X, y = _returns(199)
+
+    def walk():
+        with parallel_config(backend="loky"):
+            walk_forward(GARCHRiskEstimator(), X, y, start=100, refit_every=50, n_jobs=2)
+
+    assert _few_rows_warnings(walk) == {(__file__, walk.__code__.co_firstlineno + 2)}
+
+
+def test_a_worker_warning_at_the_frames_around_its_task_is_shown_at_the_callers_line():
+    from skqegm.model_selection._worker_warnings import RecordedInWorker, replay_warnings
+
+    def task(context):  # as joblib's frames run a task in a worker
+        with RecordedInWorker(context) as recorded:
+            warnings.warn("at the task's caller", UserWarning, stacklevel=2)
+            warnings.warn("here", UserWarning, stacklevel=1)
+        return recorded.records
+
+    records = task(_as_a_worker())
+    assert [record[1:4] for record in records] == [
+        (None, None, None), (__file__, task.__code__.co_firstlineno + 3, __name__)]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1
+        replay_warnings(records)
+    assert [(w.filename, w.lineno) for w in record] == [
+        (__file__, line), (__file__, task.__code__.co_firstlineno + 3)]
+
+
 # --- the refits' fitted models (return_estimator) --------------------------------------------
 
 class Tracked(Recorder):

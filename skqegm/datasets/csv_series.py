@@ -19,6 +19,7 @@ import numpy as np
 
 from ..utils._memory import check_memory
 from ..utils._warnings import caller_stacklevel
+from ._lines import count_lines
 
 KINDS = ("auto", "prices", "returns")
 MISSING = ("raise", "drop")
@@ -57,16 +58,35 @@ AMBIGUOUS_PRICES = "kind='auto' took column"
 # column is a level crossing 0 (a spread, a real yield). Only a note: overlapping
 # returns (a 21-day return every day) reach 0.95.
 PERSISTENT_RETURNS = 0.9
+# Prices persist: over MIN_PERSISTENCE_ROWS values or more, the lag-1 autocorrelation of
+# random-walk prices was above 0.85 in 20,000 simulations of 100 to 1,000 days (t4 daily
+# moves of 1%); that of gross returns or price relatives (1 + r, p[t] / p[t-1]), which
+# move little between rows too, stayed below 0.16 (0.5 is reached by 0.2% of random
+# walks of 50 days, 52% of 10). Such a column is refused under kind="auto" below
+# MIN_PRICE_PERSISTENCE: its log changes, r[t] - r[t-1], are no returns.
+MIN_PRICE_PERSISTENCE, MIN_PERSISTENCE_ROWS = 0.5, 100
 # Reading holds the cells of the series' column and of the date column as Python strings
-# (about 75 bytes each), each row as a tuple with its line number, and the arrays made of
-# them (about 140 bytes a row): measured with tracemalloc on files of 20,000 rows of 1 to
-# 30 columns, the estimate is 1.0 to 1.15 times the peak, whatever the width of the file.
-# It allows about 20 characters a cell: longer cells take more (the peak is 1.07 times the
-# estimate with 60-character cells, 1.8 times with cells padded to 200 characters).
-ROW_BYTES, CELL_BYTES = 140, 75
+# (CELL_BYTES = 60 bytes each and their characters), each row as a tuple with its line
+# number, and the arrays made of them (ROW_BYTES = 140 bytes a row). Before the rows are
+# read, cells of CELL_CHARS = 16 characters are assumed (a date has 10, a price such as
+# 4005.81 has 7); after FIRST_CHECK rows, and every CHECK_ROWS rows after, the lines left
+# are estimated from the characters of the cells read so far and checked against the
+# memory left. Measured with tracemalloc on files of 20,000 rows of 2 to 30 columns and
+# cells of 10 to 1,000 characters, that estimate is 0.90 to 1.11 times the peak (the
+# least for cells padded with spaces, whose stripped copies are not counted).
+ROW_BYTES, CELL_BYTES, CELL_CHARS = 140, 60, 16
+FIRST_CHECK, CHECK_ROWS = 1024, 2**16
 # A date and time followed by a time zone (yfinance writes 2020-01-02 00:00:00-05:00).
 _ZONE = re.compile(r".+?\d(Z|[+-]\d{2}:?\d{2})", re.ASCII)
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
+# Dates in the formats that are not read (01/02/2020, 2.1.2020, 02-Jan-2020, Jan 2, 2020),
+# optionally with a time, and column names with the word "date" (Dates, TradeDate): a
+# date column where none is found, whose file order may not be the time order.
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_OTHER_DATE = re.compile(
+    rf"(?:\d{{1,4}}[/.-]\d{{1,2}}[/.-]\d{{1,4}}|\d{{1,2}}[ /.-]?{_MONTH}[ /.,-]*\d{{2,4}}"
+    rf"|{_MONTH} \d{{1,2}},? \d{{2,4}})(?:[ T].*)?", re.ASCII | re.IGNORECASE)
+_DATE_NAME = re.compile(r"(?<![a-z])dates?(?![a-z])", re.ASCII)
 
 
 # -- reading the CSV --------------------------------------------------------------------------
@@ -83,6 +103,9 @@ class _Table(NamedTuple):
     rows: list  # of (line, value cell, date cell or None); no row without a value if dropped
     date_index: "int | None"  # of the date column found (by name or by its first cell)
     dropped: "str | None"  # the note on the rows dropped by missing="drop"
+    # (index, cell, line) of a column that looks like dates in another format, where no
+    # date column was found: refused, the file's order may not be the time order
+    unread_dates: "tuple | None" = None
 
 
 def _check_path(path):
@@ -100,13 +123,9 @@ def _open_text(path, newline):
 
 
 def _count_lines(path):
-    """The lines of a file, counted in its bytes (``\\n``, ``\\r`` or both end a line)."""
-    n_lf = n_cr = 0
-    last = b""
+    """The lines of a file, counted in its bytes as ``csv`` splits them (``count_lines``)."""
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(2**16), b""):
-            n_lf, n_cr, last = n_lf + chunk.count(b"\n"), n_cr + chunk.count(b"\r"), chunk
-    return max(n_lf, n_cr) + (not last.endswith((b"\n", b"\r")))
+        return count_lines(iter(lambda: handle.read(2**16), b""))[1]
 
 
 def _not_utf8(path):
@@ -190,7 +209,9 @@ def _read_rows(path, column, date_column, missing, n_lines):
     header, rows, line = None, [], 1
     value_index = date_index = None
     find_date = False  # from the first cell of the first row kept
+    unread = None
     first_dropped, n_dropped = None, 0
+    chars = 0  # of the cells held
     with _open_text(path, "") as handle:
         reader = csv.reader(handle, delimiter=separator)
         try:
@@ -207,8 +228,8 @@ def _read_rows(path, column, date_column, missing, n_lines):
                     header = _read_header(cells, path)
                     value_index = _index_or_none(header, path, column, "column")
                     date_index, find_date = _date_column(header, path, date_column)
-                    _check_table_memory(n_lines, header, value_index is not None,
-                                        date_index is not None or find_date, path)
+                    memory = _MemoryCheck(n_lines, header, int(value_index is not None)
+                                          + int(date_index is not None or find_date), path)
                     continue
                 cells = _check_row_length(cells, len(header), first_line, path)
                 if value_index is None:
@@ -222,8 +243,13 @@ def _read_rows(path, column, date_column, missing, n_lines):
                     find_date = False
                     date_index = next((j for j, cell in enumerate(cells)
                                        if parse_date(cell.strip())), None)
+                    if date_index is None:
+                        unread = _unread_dates(header, cells, value_index, first_line)
                 date = None if date_index is None else cells[date_index]
                 rows.append((first_line, value, date))
+                chars += len(value) + (0 if date is None else len(date))
+                if len(rows) == memory.next_row:
+                    memory.check(len(rows), chars, reader.line_num)
         except csv.Error as exc:
             raise ValueError(f"cannot read {path} as CSV: {exc} (line {reader.line_num}).") \
                 from None
@@ -233,7 +259,18 @@ def _read_rows(path, column, date_column, missing, n_lines):
     if n_dropped:
         dropped = (f"dropped {_plural(n_dropped, 'row')} without a value in column "
                    f"{column!r} (the first on line {first_dropped[0]}: {first_dropped[1]!r})")
-    return _Table(str(path), separator, header, rows, date_index, dropped)
+    return _Table(str(path), separator, header, rows, date_index, dropped, unread)
+
+
+def _unread_dates(header, cells, value_index, line):
+    """``(index, cell, line)`` of the first column, other than the series', named like
+    dates or whose first cell is a date in a format that is not read, else ``None``."""
+    for j, (name, cell) in enumerate(zip(header, cells)):
+        cell = cell.strip()
+        if j != value_index and cell and (_OTHER_DATE.fullmatch(cell) or _DATE_NAME.search(
+                re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower())):
+            return j, cell, line
+    return None
 
 
 def _read_header(cells, path):
@@ -261,16 +298,33 @@ def _date_column(header, path, date_column):
     return index, index is None
 
 
-def _check_table_memory(n_lines, header, value, date, path):
-    """Refuse a file whose cells would not fit in memory, before they are made.
+class _MemoryCheck:
+    """Refuse a file whose held cells would not fit in memory, before they are made.
 
-    The date column is counted while it may still be found from the first row.
+    Checked when made, with cells of ``CELL_CHARS`` characters; then, by :meth:`check`,
+    for the lines left, with the length of the cells read so far: a file of long cells
+    (200 characters) needed 1.8 times the estimate made with 20. ``n_held`` counts the
+    date column while it may still be found from the first row.
     """
-    n_held = int(value) + int(date)
-    check_memory(n_lines * (ROW_BYTES + CELL_BYTES * n_held),
-                 f"reading {path} ({n_lines:,} lines, {n_held} of its "
-                 f"{_plural(len(header), 'column')})",
-                 "split the file, or keep fewer rows.")
+
+    def __init__(self, n_lines, header, n_held, path):
+        self.n_lines, self.n_held, self.path = n_lines, n_held, path
+        self.file = f"{n_lines:,} lines, {n_held} of its {_plural(len(header), 'column')}"
+        self.next_row = FIRST_CHECK
+        self._check(n_lines, n_held * CELL_CHARS, f"reading {path} ({self.file})")
+
+    def check(self, n_rows, chars, line):
+        """Check the lines after ``line``, from the ``chars`` of the ``n_rows`` read."""
+        self.next_row = n_rows + CHECK_ROWS
+        left = self.n_lines - line
+        self._check(left, chars / n_rows,
+                    f"reading the {left:,} lines left of {self.path} ({self.file}; "
+                    f"{chars / n_rows / max(self.n_held, 1):.0f} characters a cell in the "
+                    f"{n_rows:,} rows read)")
+
+    def _check(self, n_lines, chars_per_row, what):
+        check_memory(n_lines * (ROW_BYTES + CELL_BYTES * self.n_held + chars_per_row),
+                     what, "split the file, or keep fewer rows.")
 
 
 def _check_row_length(cells, n_columns, line, path):
@@ -308,6 +362,16 @@ def _date_index(table, date_column):
     if date_column is not None:
         return _column_index(table.header, table.path, date_column, "date column"), None
     names = [name.lower() for name in table.header]
+    if table.date_index is None and table.unread_dates is not None:
+        index, cell, line = table.unread_dates
+        raise ValueError(
+            f"column {table.header[index]!r} of {table.path} looks like dates ({cell!r} on "
+            f"line {line}) but is not read: dates must be YYYY-MM-DD (optionally with a time "
+            "HH:MM or HH:MM:SS), and without them the file's order is taken as the time "
+            "order, which a file newest first reverses. Write the dates as YYYY-MM-DD, or "
+            "pass date_column=False (--no-dates on the command line) to take the file's "
+            "order as the time order."
+        )
     if table.date_index is None or any(name in names for name in DATE_COLUMNS):
         return table.date_index, None
     return table.date_index, f"dates from column {table.header[table.date_index]!r}"
@@ -507,6 +571,7 @@ def _auto_kind(values, lines, column):
                              f"prices, but its median move between rows is {move:.0%} (in "
                              "log terms), unlike prices; "
                              f"{_pass_option('kind', 'prices', 'returns')}.")
+        _check_persistent(values, column)
         _check_not_a_yield(column)
         note = f"kind: prices (every value positive; median move between rows {move or 0:.2%})"
         if values.max() <= YIELD_LIKE_MAX:
@@ -540,6 +605,24 @@ def _auto_kind(values, lines, column):
                      f"nor returns (centred near 0 with both signs): {negative:.0%} negative, "
                      f"{1 - positive - negative:.0%} zero, {positive:.0%} positive, median "
                      f"{median:.3g}; {_pass_option('kind', 'returns', 'prices')}.")
+
+
+def _check_persistent(values, column):
+    """Refuse, under kind="auto", positive levels that do not persist as prices do."""
+    if values.shape[0] < MIN_PERSISTENCE_ROWS or np.ptp(values) == 0:
+        return  # a constant column is refused once its returns are computed
+    autocorrelation = _lag1_autocorrelation(values)
+    if autocorrelation >= MIN_PRICE_PERSISTENCE:
+        return
+    raise ValueError(
+        f"kind='auto': column {column!r} is positive and moves little between rows, like "
+        f"prices, but does not persist as prices do (lag-1 autocorrelation "
+        f"{autocorrelation:.2f}; prices: near 1): it may hold gross returns or price "
+        f"relatives (1 + r or p[t] / p[t-1], here around {np.median(values):.3g}), whose "
+        "log changes are not returns. If it does, take their logs (or subtract 1) and "
+        f"{_pass_option('kind', 'returns')}; if it holds prices, "
+        f"{_pass_option('kind', 'prices')}."
+    )
 
 
 def _check_not_a_yield(column, what="positive and persistent, like prices"):
@@ -690,8 +773,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
     MemoryLimitError
         A file whose cells would not fit in memory, before they are read: reading holds
         the series' column and the date column only, about ``ROW_BYTES`` = 140 bytes a
-        line and ``CELL_BYTES`` = 75 bytes a cell of those (cells of up to about 20
-        characters; longer ones take more, 1.8 times the estimate when padded to 200).
+        line and ``CELL_BYTES`` = 60 bytes a cell of those, and the cells' characters:
+        ``CELL_CHARS`` = 16 a cell before any row is read, then, after the first
+        ``FIRST_CHECK`` = 1,024 rows and every ``CHECK_ROWS`` = 65,536 rows after, the
+        lines left are estimated from the cells read so far and checked against the
+        memory left (0.90 to 1.11 times the peak, cells of 10 to 1,000 characters).
 
     See Also
     --------
@@ -732,7 +818,11 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       Each cell is ``YYYY-MM-DD``, optionally with a time ``HH:MM`` or ``HH:MM:SS`` after
       a space or a ``T``, without a time zone;
       other formats and impossible dates are refused. The dates are ``datetime64[D]``, or
-      ``datetime64[s]`` when some time of day is not midnight.
+      ``datetime64[s]`` when some time of day is not midnight. Where no date column is
+      found, a column named with the word "date" (``Dates``, ``TradeDate``) or whose
+      first cell is a date in another format (``01/02/2020``, ``2.1.2020``,
+      ``02-Jan-2020``, ``Jan 2, 2020``) is refused: the file's order would be taken as
+      the time order; ``date_column=False`` takes it so.
     - **Date order.** Oldest first is kept; newest first, as many exports write, is reversed
       to oldest first with a note. Repeated dates and any other order are refused at the
       first offending row: returns computed across them would mix up days. Without dates the
@@ -746,6 +836,10 @@ def load_csv_series(path, column, date_column=None, kind="auto", missing="raise"
       persistent positive levels with some values <= 0 (a typo, a sentinel such as -999) is
       refused at its first such row, as is a column that looks like neither (e.g. a positive
       volume that jumps like iid draws): the error says which ``kind`` (``--kind``) to pass.
+      So is, from ``MIN_PERSISTENCE_ROWS`` = 100 values, a positive column that moves
+      little between rows but whose lag-1 autocorrelation is below
+      ``MIN_PRICE_PERSISTENCE`` = 0.5 (prices persist; gross returns ``1 + r`` and price
+      relatives do not, and their log changes are no returns).
       ``"auto"`` cannot tell a yield or an interest rate from a price (both are positive,
       persistent levels): a column named like one (``yield`` in its name, or a FRED series
       such as ``DGS10``, ``DTB3``, ``DFF``, see ``YIELD_NAME``) that it would take for prices

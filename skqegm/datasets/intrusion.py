@@ -17,6 +17,7 @@ import numpy as np
 
 from ..utils._memory import check_memory, format_bytes
 from ..utils._validation import check_int, check_option, check_random_state, check_real
+from ._lines import count_lines
 
 _SUBSAMPLE_FILE = "kddcup99_intrusion_subsample.csv.gz"
 _NORMAL = "normal."
@@ -101,17 +102,12 @@ def _bad_cell(line, cell, name):
 def _text_size(path):
     """``(bytes of text, lines)`` of a plain or gzipped file, counted in one pass.
 
-    ``\n``, ``\r`` or both end a line, as pandas reads them.
+    ``\n``, ``\r`` and ``\r\n`` end a line, as pandas reads them (``count_lines``).
     """
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-    n_bytes = n_lf = n_cr = 0
-    last = b""
     with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as text:
-        for chunk in iter(lambda: text.read(2**20), b""):
-            n_bytes, last = n_bytes + len(chunk), chunk
-            n_lf, n_cr = n_lf + chunk.count(b"\n"), n_cr + chunk.count(b"\r")
-    return n_bytes, max(n_lf, n_cr) + (last != b"" and not last.endswith((b"\n", b"\r")))
+        return count_lines(iter(lambda: text.read(2**20), b""))
 
 
 def _check_read_memory(path):

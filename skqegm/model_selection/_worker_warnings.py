@@ -8,8 +8,11 @@ the caller's filters (``warnings.simplefilter``, ``pytest.warns``,
 applies the caller's filters (``"ignore"`` and ``"error"`` act there, as they would in
 the caller), records what they would show, and the caller replays it with
 ``warnings.warn_explicit`` at the warning's own file, line and module: its filters then
-decide, and its registries show each distinct warning once, as with ``n_jobs=1``. In
-the caller's own process (``n_jobs=1``, the threading backend) nothing is changed.
+decide, and its registries show each distinct warning once, as with ``n_jobs=1``. A
+warning that points at the worker's frames around the task (joblib's, loky's,
+``multiprocessing``'s: where ``caller_stacklevel`` ends in a worker, which has no user's
+line) is replayed at the caller's line instead, as with ``n_jobs=1``. In the caller's
+own process (``n_jobs=1``, the threading backend) nothing is changed.
 """
 
 import os
@@ -17,6 +20,8 @@ import pickle
 import sys
 import traceback
 import warnings
+
+from ..utils._warnings import caller_stacklevel
 
 # In the worker, what the caller would show is recorded (and shown, or not, by the
 # caller's own filter on replay); what it ignores or raises is ignored or raised there.
@@ -66,11 +71,13 @@ class RecordedInWorker:
         self.error = None
         self._log = None
         self._catcher = None
+        self._around = frozenset()
 
     def __enter__(self):
         pid, filters = self.context
         if os.getpid() == pid:
             return self
+        self._around = _lines_of(sys._getframe(1))
         self._catcher = warnings.catch_warnings(record=True)
         self._log = self._catcher.__enter__()
         warnings.resetwarnings()
@@ -84,7 +91,7 @@ class RecordedInWorker:
         if self._catcher is None:
             return False
         self._catcher.__exit__(kind, exc, tb)
-        self.records = _distinct(self._log)
+        self.records = _distinct(self._log, self._around)
         if not isinstance(exc, Exception) or not _pickles(exc):
             return False  # KeyboardInterrupt, or an error joblib must report itself
         self.error = (exc, "".join(traceback.format_exception(kind, exc, tb)))
@@ -119,20 +126,34 @@ def _pickles(obj):
         return False
 
 
-def _distinct(log):
+def _lines_of(frame):
+    """``(filename, lineno)`` of ``frame`` and of every frame it was called from."""
+    lines = set()
+    while frame is not None:
+        lines.add((frame.f_code.co_filename, frame.f_lineno))
+        frame = frame.f_back
+    return frozenset(lines)
+
+
+def _distinct(log, around=frozenset()):
     """``(message, filename, lineno, module, count)`` of each distinct warning, in the
-    order first raised: a warning repeated at every epoch travels once."""
+    order first raised: a warning repeated at every epoch travels once. One that points
+    at a line of ``around`` (the worker's frames around the task) has ``None`` for its
+    file, line and module: it is shown at the caller's line."""
     if not log:
         return []
     modules = {_file_of(module): name for name, module in list(sys.modules.items())}
     counts = {}
     for entry in log:
-        key = (entry.category, str(entry.message), entry.filename, entry.lineno)
+        where = (entry.filename, entry.lineno)
+        if where in around:
+            where = (None, None)
+        key = (entry.category, str(entry.message)) + where
         if key in counts:
             counts[key][-1] += 1
             continue
-        module = modules.get(entry.filename) or _module_of_path(entry.filename)
-        counts[key] = [_picklable(entry.message), entry.filename, entry.lineno, module, 1]
+        module = where[0] and (modules.get(where[0]) or _module_of_path(where[0]))
+        counts[key] = [_picklable(entry.message), *where, module, 1]
     return [tuple(record) for record in counts.values()]
 
 
@@ -159,7 +180,9 @@ def _picklable(message):
 def replay_warnings(records):
     """Warn, in the caller's process, each warning a worker recorded, as often as it was
     raised, at its own file, line and module (so that the caller's filters and the
-    module's registry of warnings shown act on it as on a warning raised here).
+    module's registry of warnings shown act on it as on a warning raised here); one
+    without a file at the caller's line, past skqegm's, scikit-learn's and joblib's
+    frames.
 
     Parameters
     ----------
@@ -167,6 +190,10 @@ def replay_warnings(records):
         ``RecordedInWorker.records``.
     """
     for message, filename, lineno, module, count in records:
+        if filename is None:
+            for _ in range(count):
+                warnings.warn(message, type(message), stacklevel=caller_stacklevel())
+            continue
         home = sys.modules.get(module)
         registry = (_REGISTRY if home is None
                     else vars(home).setdefault("__warningregistry__", {}))

@@ -595,6 +595,9 @@ def walk_forward(estimator, X, y, *, start, refit_every=20, window="expanding",
     the warnings they would show are warned again in the caller, refit by refit, with
     their category, message, file and line, where the caller's filters and registries
     decide (Python's default filter shows each once per refit, as with ``n_jobs=1``).
+    skqegm's warnings point at the line that called ``walk_forward``, in either case
+    (not in the threads of joblib's threading backend, where they point at the thread's
+    first frame: a thread has no frame of the caller's).
     The walk stops at the first refit, in time order, that raises.
 
     An exception raised in a refit (by ``fit``, ``predict_var``, ``predict_es`` or
