@@ -15,12 +15,12 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._time_order import check_time_order
 from ..utils._validation import (
     check_confidence_level,
     check_int,
     check_not_strings,
-    check_random_state,
 )
 from ..utils._warnings import caller_stacklevel
 
@@ -234,7 +234,9 @@ class LocationScaleRiskMixin:
         n_draws : int, default=1000
             Draws per row, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -245,7 +247,7 @@ class LocationScaleRiskMixin:
         check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
                      f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         with np.errstate(over="ignore", invalid="ignore"):
             draws = self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
         return check_forecast_finite(self, X, draws, "sample_y")

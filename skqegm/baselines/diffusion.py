@@ -140,6 +140,8 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and training, and the draws of :meth:`sample` when it
+        gets no ``random_state`` of its own.
     verbose : int, default=0
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the

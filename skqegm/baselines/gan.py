@@ -64,6 +64,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         :class:`~skqegm.nn.Checkpoint` must keep every ``every``-th epoch: without
         ``every`` it is refused (no loss of a GAN ranks its epochs).
     random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and training, and the draws of :meth:`sample` when it
+        gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the critic's Wasserstein estimate every epoch.
     device : {"cpu", "cuda", "auto"}, default="cpu"

@@ -7,13 +7,13 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._state import kept_on_failure
 from ..utils._validation import (
     IntervalNotBool,
     check_confidence_level,
     check_int,
     check_not_strings,
-    check_random_state,
 )
 from ._returns import check_fit_data, empirical_tail, fitted_param, lagged_returns
 
@@ -212,7 +212,9 @@ class HistoricalSimulation(BaseEstimator):
         n_draws : int, default=1000
             Draws per row, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -223,6 +225,6 @@ class HistoricalSimulation(BaseEstimator):
         check_memory(2 * 8.0 * windows.shape[0] * n_draws,
                      f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         picks = rng.randint(windows.shape[1], size=(windows.shape[0], n_draws))
         return np.take_along_axis(windows, picks, axis=1)

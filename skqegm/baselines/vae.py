@@ -48,7 +48,8 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, training and the density's prior draws.
+        Seeds initialisation, training and the density's prior draws, and the draws of
+        :meth:`sample` when it gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
     device : {"cpu", "cuda", "auto"}, default="cpu"
