@@ -1117,3 +1117,20 @@ def test_convergence_warning_points_at_the_callers_line_through_a_pipeline():
     with pytest.warns(ConvergenceWarning, match="max_epochs") as record:
         model.fit(X_MIX[:200])
     assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+
+
+def test_a_model_saved_with_the_former_name_of_the_fit_record_loads_its_fit():
+    # The parameters of the fit were kept as _network_params before utils._fit_params;
+    # such a model, saved after a set_params, rebuilds the network of its fit.
+    import pickle
+
+    model = VAESampler(hidden_layer_sizes=(8,), latent_dim=2, max_epochs=1,
+                       random_state=0).fit(X_MIX[:200])
+    draws = model.sample(20, random_state=0)
+    state = model.set_params(latent_dim=7).__getstate__()
+    state["_network_params"] = state.pop("_fit_params")
+    saved = object.__new__(VAESampler)
+    saved.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(saved))
+    np.testing.assert_array_equal(restored.sample(20, random_state=0), draws)
+    assert restored.latent_dim == 7

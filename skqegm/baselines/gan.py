@@ -8,6 +8,7 @@ import torch
 from ..nn import BaseTorchEstimator, Checkpoint
 from ..nn.modules import mlp
 from ..nn.optim import Adam
+from ..utils._fit_params import fit_param
 from ..utils._validation import IntervalNotBool
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
@@ -155,7 +156,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         # Drawn on the CPU generator, then moved to the network's device.
         device = next(network.parameters()).device
         # The fit's latent_dim, not one set after fit (torch's shape error).
-        noise = torch.randn(n_samples, self._fit_param("latent_dim"), generator=generator)
+        noise = torch.randn(n_samples, fit_param(self, "latent_dim"), generator=generator)
         return network(noise.to(device))
 
     def _critic_loss(self, real, generator):

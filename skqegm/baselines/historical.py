@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ..utils._fit_params import fit_param, record_fit_params
 from ..utils._memory import check_memory
 from ..utils._sampling import draw_random_state
 from ..utils._state import kept_on_failure
@@ -15,7 +16,7 @@ from ..utils._validation import (
     check_int,
     check_not_strings,
 )
-from ._returns import check_fit_data, empirical_tail, fitted_param, lagged_returns
+from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -156,13 +157,14 @@ class HistoricalSimulation(BaseEstimator):
         -------
         self : HistoricalSimulation
         """
+        record_fit_params(self)  # what the predictions read, whatever set_params changes
         _, y = check_fit_data(self, X, y, min_rows=self.window)
         self.history_ = y[y.shape[0] - self.window:-1].copy()
         return self
 
     def _windows(self, X):
         series = np.concatenate([self.history_, lagged_returns(self, X)])
-        return np.lib.stride_tricks.sliding_window_view(series, fitted_param(self, "window"))
+        return np.lib.stride_tricks.sliding_window_view(series, fit_param(self, "window"))
 
     def predict_var(self, X, level=0.99):
         """Value-at-risk at ``level``, a positive loss.

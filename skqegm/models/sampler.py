@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.modules import gaussian_mixture_logpdf
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
+from ..utils._fit_params import fit_param
 from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._sampling import draw_random_state
@@ -328,7 +329,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         rng = draw_random_state(self, random_state)
         # The noise of the fit, on the fit's backend: the network was trained, and its
         # density computed, under it, whatever set_params changed since.
-        noise = NoiseSource(self._fit_param("noise"), self._fit_param("noise_scale"),
+        noise = NoiseSource(fit_param(self, "noise"), fit_param(self, "noise_scale"),
                             self._fitted_backend(), int(rng.randint(np.iinfo(np.int32).max)),
                             jobs=jobs)
         draws = np.empty((n_samples, n_features))
