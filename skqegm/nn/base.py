@@ -60,7 +60,12 @@ from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
 from ..utils._warnings import caller_stacklevel
-from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLogger, LRScheduler
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochLogger,
+    replaces_its_state,
+)
 from .modules import reset_parameters
 from .optim import Adam
 
@@ -655,9 +660,6 @@ def _callbacks_kept_on_failure(estimator):
         raise
 
 
-#: The package's callbacks, which give their attributes new objects at each fit and
-#: never edit the objects of a fit before: theirs need no copy (a subclass's may).
-_STATE_REPLACED = (EarlyStopping, EpochLogger, LRScheduler, Checkpoint)
 #: What a callback may edit in place, whose contents are copied before a fit.
 _EDITABLE = (list, dict, set, bytearray, np.ndarray, torch.Tensor)
 
@@ -666,7 +668,7 @@ def _saved_state(callback, memo):
     """``(attributes, contents)``: a callback's attributes (the objects) and deep copies
     of those it may edit in place, to put back if the fit fails."""
     state = dict(vars(callback))
-    if type(callback) in _STATE_REPLACED:
+    if replaces_its_state(callback):
         return state, {}
     contents = {}
     for name, value in state.items():
