@@ -40,6 +40,23 @@ def replaces_its_state(callback):
 
     True for the package's callbacks, whose classes say so (``_replaces_its_state``);
     not for a subclass of them, which may edit in place.
+
+    Parameters
+    ----------
+    callback : Callback
+        A callback given to a fit.
+
+    Returns
+    -------
+    replaced : bool
+
+    Examples
+    --------
+    >>> from skqegm.nn.callbacks import EarlyStopping, replaces_its_state
+    >>> class Patient(EarlyStopping):
+    ...     pass
+    >>> replaces_its_state(EarlyStopping()), replaces_its_state(Patient())
+    (True, False)
     """
     return bool(vars(type(callback)).get("_replaces_its_state", False))
 
