@@ -139,9 +139,10 @@ class Pipeline(sklearn_pipeline.Pipeline):
             Number of draws, passed on to the last step's ``sample``.
         random_state : int, RandomState instance or None, default=None
             Passed on to the last step's ``sample`` when its signature has a
-            ``random_state`` parameter (skqegm's samplers,
-            :class:`~sklearn.neighbors.KernelDensity`). Otherwise it is ignored and the
-            draws are as reproducible as the last step makes them:
+            ``random_state`` parameter (skqegm's samplers, whose ``None`` means the
+            sampler's own ``random_state``; :class:`~sklearn.neighbors.KernelDensity`,
+            whose ``None`` draws afresh). Otherwise it is ignored and the draws are as
+            reproducible as the last step makes them:
             :meth:`sklearn.mixture.GaussianMixture.sample` draws from the mixture's own
             ``random_state``, so it repeats the same draws at every call when that is an
             int.
@@ -198,7 +199,8 @@ class Pipeline(sklearn_pipeline.Pipeline):
             that its own default applies.
         random_state : int, RandomState instance or None, default=None
             Passed on when the last step's ``sample_y`` accepts a ``random_state``,
-            ignored otherwise.
+            ignored otherwise (skqegm's estimators read ``None`` as their own
+            ``random_state``).
 
         Returns
         -------

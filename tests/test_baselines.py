@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 from scipy.integrate import quad
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -46,6 +47,24 @@ def test_sampler_protocol(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+@pytest.mark.parametrize("estimator", SAMPLERS[:5], ids=lambda m: type(m).__name__)
+def test_sample_without_a_seed_uses_the_estimators_random_state(estimator):
+    # The package's one rule (doc/user_guide/backends.rst); the deep baselines drew
+    # afresh at each sample() whatever their random_state before.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few epochs, few steps: not under test
+        model = clone(estimator).fit(make_tail_mixture(1000, random_state=0)[0])
+    if "random_state" in model.get_params():  # the deep baselines, seeded with 0
+        np.testing.assert_array_equal(model.sample(5), model.sample(5))
+        np.testing.assert_array_equal(model.sample(5), model.sample(5, random_state=0))
+        assert not np.allclose(model.sample(5), model.sample(5, random_state=1))
+        model.set_params(random_state=None)
+    # an estimator seeded with None, or without a random_state: afresh at each call
+    assert not np.allclose(model.sample(5), model.sample(5))
+    np.testing.assert_array_equal(model.sample(5, random_state=1),
+                                  model.sample(5, random_state=1))
 
 
 def _numerical_cdf(log_density, grid):

@@ -53,13 +53,21 @@ def fitted_mixture():
     return QEGMSampler(max_epochs=60, random_state=0).fit(X_MIX)
 
 
-def test_sample_is_seeded_by_its_own_random_state(fitted_mixture):
-    # As doc/user_guide/backends.rst says (it said the estimator's random_state seeded
-    # "everything that is random"): the fit's seed (0 here) does not seed the draws.
-    assert fitted_mixture.random_state == 0
-    assert not np.allclose(fitted_mixture.sample(5), fitted_mixture.sample(5))
-    np.testing.assert_array_equal(fitted_mixture.sample(5, random_state=1),
-                                  fitted_mixture.sample(5, random_state=1))
+@pytest.mark.parametrize("latent", ["quantum", "gaussian"])
+def test_sample_without_a_seed_uses_the_estimators_random_state(latent):
+    # The package's one rule (doc/user_guide/backends.rst): sample's random_state=None
+    # means the estimator's; sample() drew afresh whatever the estimator's seed before.
+    model = small(latent=latent).fit(X_MIX[:300])
+    assert model.random_state == 0
+    np.testing.assert_array_equal(model.sample(5), model.sample(5))
+    np.testing.assert_array_equal(model.sample(5), model.sample(5, random_state=0))
+    assert not np.allclose(model.sample(5), model.sample(5, random_state=1))  # its own wins
+    model.set_params(random_state=None)
+    assert not np.allclose(model.sample(5), model.sample(5))
+    model.set_params(random_state=np.random.RandomState(1))  # an instance advances
+    first, second = model.sample(5), model.sample(5)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(first, model.sample(5, random_state=1))
 
 
 def test_quantum_model_keeps_the_three_modes(fitted_mixture):

@@ -295,12 +295,15 @@ def test_random_state_seeds_the_fit():
 
 
 def test_sample_y_falls_back_on_the_estimator_random_state():
-    # As doc/user_guide/backends.rst says, unlike QEGMSampler.sample.
+    # As doc/user_guide/backends.rst says, the rule of every draw method of the package.
     model = small("gaussian", random_state=3).fit(X_H, Y_H)
     np.testing.assert_array_equal(model.sample_y(X_H[:2], n_draws=4),
                                   model.sample_y(X_H[:2], n_draws=4))
     assert not np.allclose(model.sample_y(X_H[:2], n_draws=4),
                            model.sample_y(X_H[:2], n_draws=4, random_state=4))
+    model.set_params(random_state=None)
+    assert not np.allclose(model.sample_y(X_H[:2], n_draws=4),
+                           model.sample_y(X_H[:2], n_draws=4))
 
 
 def test_default_architecture_and_provenance():

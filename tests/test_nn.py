@@ -22,6 +22,7 @@ from skqegm.nn import (
     EpochLogger,
     LRScheduler,
 )
+from skqegm.nn.callbacks import replaces_its_state
 
 X_MIX = make_tail_mixture(1500, random_state=0)[0]
 FAST = dict(hidden_layer_sizes=(8,), random_state=0)
@@ -1117,3 +1118,46 @@ def test_convergence_warning_points_at_the_callers_line_through_a_pipeline():
     with pytest.warns(ConvergenceWarning, match="max_epochs") as record:
         model.fit(X_MIX[:200])
     assert {w.filename for w in record if w.category is ConvergenceWarning} == {__file__}
+
+
+def test_a_model_saved_with_the_former_name_of_the_fit_record_loads_its_fit():
+    # The parameters of the fit were kept as _network_params before utils._fit_params;
+    # such a model, saved after a set_params, rebuilds the network of its fit.
+    import pickle
+
+    model = VAESampler(hidden_layer_sizes=(8,), latent_dim=2, max_epochs=1,
+                       random_state=0).fit(X_MIX[:200])
+    draws = model.sample(20, random_state=0)
+    state = model.set_params(latent_dim=7).__getstate__()
+    state["_network_params"] = state.pop("_fit_params")
+    saved = object.__new__(VAESampler)
+    saved.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(saved))
+    np.testing.assert_array_equal(restored.sample(20, random_state=0), draws)
+    assert restored.latent_dim == 7
+
+
+class _LoggerThatKeeps(EpochLogger):
+    """A subclass of a package callback that edits a list of its own in place."""
+
+    def __init__(self, verbose=0):
+        super().__init__(verbose)
+        self.kept = []
+
+    def on_epoch_end(self, estimator, epoch):
+        self.kept.append(epoch)
+        return super().on_epoch_end(estimator, epoch)
+
+
+def test_a_subclass_of_a_package_callback_is_put_back_as_a_users_is():
+    # The package's callbacks replace their objects at each fit (no copy needed); a
+    # subclass of one may edit in place, so its contents are copied like a user's.
+    assert replaces_its_state(EarlyStopping()) and replaces_its_state(Checkpoint())
+    logger = _LoggerThatKeeps()
+    assert not replaces_its_state(logger) and not replaces_its_state(Callback())
+    model = VAESampler(max_epochs=2, early_stopping=False, callbacks=[logger], **FAST)
+    model.fit(X_MIX[:200])
+    model.set_params(callbacks=[logger, _RaiseAt(ValueError("refused"), epoch=1)])
+    with pytest.raises(ValueError, match="refused"):
+        model.fit(X_MIX[:200])
+    assert logger.kept == [1, 2]

@@ -418,3 +418,14 @@ def test_scorers_score_a_pipeline_as_its_last_step_on_transformed_x(tail_risk_pi
     score = SCORERS[name](pipe, X_te, y_te)
     assert np.isfinite(score)
     assert score == SCORERS[name](pipe[-1], pipe[0].transform(X_te), y_te)
+
+
+def test_sample_without_a_seed_is_the_samplers_own_rule():
+    # random_state=None reaches the last step, whose None means its own random_state:
+    # an int there makes the pipeline's draws reproducible (they were fresh at each call).
+    X = make_tail_mixture(400, random_state=0)[0]
+    pipe = make_pipeline(StandardScaler(), QEGMSampler(max_epochs=2, hidden_layer_sizes=(8,),
+                                                       random_state=0)).fit(X)
+    np.testing.assert_array_equal(pipe.sample(5), pipe.sample(5))
+    np.testing.assert_array_equal(pipe.sample(5), pipe.sample(5, random_state=0))
+    assert not np.allclose(pipe.sample(5), pipe.sample(5, random_state=1))

@@ -377,6 +377,8 @@ def test_sample_y_draws_from_the_law_of_the_forecasts(sp500, model):
     draws = model.sample_y(rows, 100_000, random_state=0)
     assert draws.shape == (3, 100_000)
     np.testing.assert_array_equal(draws, model.sample_y(rows, 100_000, random_state=0))
+    # no random_state of their own: sample_y's None draws afresh (backends.rst)
+    assert not np.allclose(model.sample_y(rows, 5), model.sample_y(rows, 5))
     var = -np.quantile(draws, 0.025, axis=1)
     es = -np.array([row[row <= -v].mean() for row, v in zip(draws, var)])
     np.testing.assert_allclose(var, model.predict_var(rows, 0.975), rtol=0.03)

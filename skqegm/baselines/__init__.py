@@ -2,7 +2,9 @@
 
 Each has ``fit(X)``, ``sample(n_samples=1, random_state=None)`` and ``score(X)``, and
 ``score_samples(X)`` where its density is tractable, so the scorers of
-:mod:`skqegm.metrics` compare them with QEGM in ``GridSearchCV``:
+:mod:`skqegm.metrics` compare them with QEGM in ``GridSearchCV``. As everywhere in the
+package, a draw method's ``random_state=None`` means the estimator's ``random_state``
+(draws afresh at each call for an estimator without one):
 
 - deep generative models trained with torch (on :class:`skqegm.nn.BaseTorchEstimator`):
   :class:`GANSampler` (Wasserstein, one-sided gradient penalty),

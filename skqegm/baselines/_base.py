@@ -10,7 +10,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..metrics import neg_tail_kl_scorer
 from ..nn import BaseTorchEstimator
 from ..utils._memory import check_memory, sample_block
-from ..utils._validation import check_int, check_random_state
+from ..utils._sampling import draw_random_state
+from ..utils._validation import check_int
 
 _INT32 = np.iinfo(np.int32).max
 # Activations per unit of the widest layer kept by a draw (a diffusion keeps a few steps).
@@ -34,7 +35,8 @@ class BaseDeepSampler(BaseTorchEstimator):
         n_samples : int, default=1
             Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws; an int gives the same samples every time.
+            Seeds the draws; None uses the estimator's ``random_state``, so that an
+            estimator built with an int gives the same samples at every call.
 
         Returns
         -------
@@ -49,7 +51,7 @@ class BaseDeepSampler(BaseTorchEstimator):
                      * _WORK_PER_UNIT, f"sample(n_samples={n_samples})",
                      "draw fewer samples per call.")
         generator = torch.Generator().manual_seed(
-            int(check_random_state(random_state).randint(_INT32)))
+            int(draw_random_state(self, random_state).randint(_INT32)))
         draws = np.empty((n_samples, self.n_features_in_))
         with self._inference():
             for start in range(0, n_samples, block):

@@ -14,13 +14,14 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._fit_params import fit_param
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._time_order import check_time_order
 from ..utils._validation import (
     check_confidence_level,
     check_int,
     check_not_strings,
-    check_random_state,
 )
 from ..utils._warnings import caller_stacklevel
 
@@ -28,8 +29,6 @@ from ..utils._warnings import caller_stacklevel
 def check_fit_data(estimator, X, y, min_rows):
     """``X, y`` validated (float64, finite), with ``lag_column`` inside ``X``."""
     check_not_strings(y, "y")
-    # The predictions read the parameters the model was fitted with, not those set since.
-    estimator._fit_params = estimator.get_params(deep=False)
     # The rows are the series in time order: newest first, the "past" of each forecast
     # would be its future.
     caller = f"{type(estimator).__name__}.fit"
@@ -49,14 +48,6 @@ def check_fit_data(estimator, X, y, min_rows):
     # lagged return (warned above).
     estimator._last_return = float(y[-1]) if lagged else None
     return X, y
-
-
-def fitted_param(estimator, name):
-    """Parameter ``name`` as it was at fit: a prediction after ``set_params`` without a
-    refit mixed the two (``dist="normal"`` set on a Student-t fit gave the normal
-    quantile on the t fit's volatility; a new ``window`` gave historical simulation more
-    or fewer rows than ``X``). The current value for a model pickled before this."""
-    return getattr(estimator, "_fit_params", {}).get(name, getattr(estimator, name))
 
 
 def _warn_if_not_lagged(estimator, X, y):
@@ -94,7 +85,7 @@ def lagged_returns(estimator, X):
     """
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=np.float64, reset=False)
-    column = fitted_param(estimator, "lag_column")
+    column = fit_param(estimator, "lag_column")
     lagged = X[:, column]
     last = getattr(estimator, "_last_return", None)  # None: unchecked, or an old pickle
     if last is not None and lagged.shape[0] > 1 and not np.isclose(lagged[0], last,
@@ -131,7 +122,7 @@ def check_forecast_finite(estimator, X, values, what):
     raise ValueError(
         f"{type(estimator).__name__}.{what}: {int(np.sum(bad))} of {np.size(values)} "
         "forecasts cannot be computed in float64 (they overflow). The lagged returns (column "
-        f"lag_column={fitted_param(estimator, 'lag_column')} of X) reach "
+        f"lag_column={fit_param(estimator, 'lag_column')} of X) reach "
         f"{np.max(lagged):.3g}, against "
         f"a largest training volatility of {trained:.3g} (conditional_volatility_): "
         "pass X in the units of the training returns, as make_lagged_features builds it."
@@ -234,7 +225,9 @@ class LocationScaleRiskMixin:
         n_draws : int, default=1000
             Draws per row, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -245,7 +238,7 @@ class LocationScaleRiskMixin:
         check_memory(3 * 8.0 * sigma.shape[0] * n_draws,
                      f"sample_y of {sigma.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         with np.errstate(over="ignore", invalid="ignore"):
             draws = self._mu + sigma[:, None] * self._innovations((sigma.shape[0], n_draws), rng)
         return check_forecast_finite(self, X, draws, "sample_y")

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import mlp
+from ..utils._fit_params import fit_param
 from ..utils._memory import check_memory
 from ..utils._validation import IntervalNotBool
 from ..utils._warnings import caller_stacklevel
@@ -140,6 +141,8 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and training, and the draws of :meth:`sample` when it
+        gets no ``random_state`` of its own.
     verbose : int, default=0
     device : {"cpu", "cuda", "auto"}, default="cpu"
         Where the training epochs run; ``"auto"`` is CUDA when torch sees a GPU, else the
@@ -213,13 +216,13 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
     def _schedule(self):
         # The fitted network's steps, not an n_steps set after fit: the schedule of
         # another T ran the denoiser at steps it was not trained for, silently.
-        betas = cosine_schedule(self._fit_param("n_steps"))
+        betas = cosine_schedule(fit_param(self, "n_steps"))
         return betas, torch.cumprod(1 - betas, dim=0)
 
     def _get_loss(self, x, generator):
         _, alpha_bar = self._schedule()
         # Drawn on the CPU generator, then moved to the batch's device.
-        t = torch.randint(self._fit_param("n_steps"), (len(x),), generator=generator)
+        t = torch.randint(fit_param(self, "n_steps"), (len(x),), generator=generator)
         eps = torch.randn(x.shape, generator=generator).to(x.device)
         a = alpha_bar[t][:, None].to(x.device)
         t = t.to(x.device)
@@ -234,7 +237,7 @@ class DiffusionSampler(TailKLScoreMixin, BaseDeepSampler):
         rescale = (1 - betas).sqrt()
         noise_scale = (betas[1:] * (1 - alpha_bar[:-1]) / (1 - alpha_bar[1:])).sqrt()
         x = torch.randn(n_samples, self.n_features_in_, generator=generator)
-        for t in range(self._fit_param("n_steps") - 1, -1, -1):
+        for t in range(fit_param(self, "n_steps") - 1, -1, -1):
             eps = self.network_(x, torch.full((n_samples,), t))
             x = (x - eps_weight[t] * eps) / rescale[t]
             if t > 0:

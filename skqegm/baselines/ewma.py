@@ -15,6 +15,7 @@ from scipy.signal import lfilter
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import StrOptions
 
+from ..utils._fit_params import fit_param, record_fit_params
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool
@@ -22,7 +23,6 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
-    fitted_param,
     lagged_returns,
     residual_tail,
 )
@@ -149,6 +149,7 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         -------
         self : EWMARiskEstimator
         """
+        record_fit_params(self)  # what the predictions read, whatever set_params changes
         _, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
         # The recursion runs on y scaled by a power of two (exact: the same sigma, bit for
         # bit), so that the squares neither overflow nor underflow: returns of 1e160 or
@@ -193,17 +194,17 @@ class EWMARiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         """
         lagged = lagged_returns(self, X) * self._scale
         with np.errstate(over="ignore", invalid="ignore"):  # refused just below
-            sigma = np.sqrt(ewma_variance(lagged * lagged, fitted_param(self, "decay"),
+            sigma = np.sqrt(ewma_variance(lagged * lagged, fit_param(self, "decay"),
                                           self._last_variance)) / self._scale
         return check_forecast_finite(self, X, sigma, "predict_volatility")
 
     def _standardized_tail(self, level):
-        if fitted_param(self, "method") == "fhs":
+        if fit_param(self, "method") == "fhs":
             return residual_tail(self.std_resid_, level)
         return standardized_tail("normal", (), 1.0 - level)
 
     def _innovations(self, size, rng):
         """Normal innovations, or for FHS the standardised returns drawn with replacement."""
-        if fitted_param(self, "method") == "fhs":
+        if fit_param(self, "method") == "fhs":
             return rng.choice(self.std_resid_, size=size)
         return rng.standard_normal(size)

@@ -8,6 +8,7 @@ import torch
 from ..nn import BaseTorchEstimator, Checkpoint
 from ..nn.modules import mlp
 from ..nn.optim import Adam
+from ..utils._fit_params import fit_param
 from ..utils._validation import IntervalNotBool
 from ._base import BaseDeepSampler, TailKLScoreMixin
 
@@ -64,6 +65,8 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         :class:`~skqegm.nn.Checkpoint` must keep every ``every``-th epoch: without
         ``every`` it is refused (no loss of a GAN ranks its epochs).
     random_state : int, RandomState instance or None, default=None
+        Seeds initialisation and training, and the draws of :meth:`sample` when it
+        gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the critic's Wasserstein estimate every epoch.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -153,7 +156,7 @@ class GANSampler(TailKLScoreMixin, BaseDeepSampler):
         # Drawn on the CPU generator, then moved to the network's device.
         device = next(network.parameters()).device
         # The fit's latent_dim, not one set after fit (torch's shape error).
-        noise = torch.randn(n_samples, self._fit_param("latent_dim"), generator=generator)
+        noise = torch.randn(n_samples, fit_param(self, "latent_dim"), generator=generator)
         return network(noise.to(device))
 
     def _critic_loss(self, real, generator):

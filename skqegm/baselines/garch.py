@@ -19,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import StrOptions
 from threadpoolctl import threadpool_limits
 
+from ..utils._fit_params import fit_param, record_fit_params
 from ..utils._scaling import power_of_two_scale
 from ..utils._state import kept_on_failure
 from ..utils._validation import IntervalNotBool
@@ -28,7 +29,6 @@ from ._returns import (
     LocationScaleRiskMixin,
     check_fit_data,
     check_forecast_finite,
-    fitted_param,
     lagged_returns,
     residual_tail,
 )
@@ -297,6 +297,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         self : GARCHRiskEstimator
         """
         arch_model = _import_arch_model()
+        record_fit_params(self)  # what the predictions read, whatever set_params changes
         X, y = check_fit_data(self, X, y, min_rows=MIN_ROWS)
         if y.shape[0] < FEW_ROWS:
             warnings.warn(f"GARCHRiskEstimator is fitted on {y.shape[0]} returns; below "
@@ -403,7 +404,7 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
     def _innovations(self, size, rng):
         """Unit-variance innovations of the forecasts: the fitted law, for FHS the
         standardised residuals drawn with replacement, for EVT their law with a Pareto tail."""
-        method, dist = fitted_param(self, "method"), fitted_param(self, "dist")
+        method, dist = fit_param(self, "method"), fit_param(self, "dist")
         if method == "fhs":
             return rng.choice(self.std_resid_, size=size)
         if method == "evt":
@@ -420,9 +421,9 @@ class GARCHRiskEstimator(LocationScaleRiskMixin, BaseEstimator):
         return SkewStudent().ppf(uniforms.ravel(), list(self._shape)).reshape(size)
 
     def _standardized_tail(self, level):
-        alpha, method = 1.0 - level, fitted_param(self, "method")
+        alpha, method = 1.0 - level, fit_param(self, "method")
         if method == "fhs":
             return residual_tail(self.std_resid_, level)
         if method == "evt":
             return loss_tail_figures(self._loss_tail, alpha)
-        return standardized_tail(fitted_param(self, "dist"), self._shape, alpha)
+        return standardized_tail(fit_param(self, "dist"), self._shape, alpha)

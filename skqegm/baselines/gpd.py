@@ -12,10 +12,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._scaling import mean_std
 from ..utils._state import kept_on_failure
 from ..utils._tails import fit_gpd, flag_beyond, tail_thresholds
-from ..utils._validation import IntervalNotBool, check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int
 from ..utils._warnings import caller_stacklevel
 
 BODIES = ("kde", "empirical")
@@ -294,7 +295,9 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         n_samples : int, default=1
             Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws; an int gives the same samples every time.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -314,7 +317,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         # the draws, and a column's uniforms, flags and body draws
         check_memory(8.0 * n_samples * (self.n_features_in_ + 6),
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         out = np.empty((n_samples, self.n_features_in_))
         for j in range(self.n_features_in_):
             u = rng.random_sample(n_samples)

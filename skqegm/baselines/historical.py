@@ -6,16 +6,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ..utils._fit_params import fit_param, record_fit_params
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._state import kept_on_failure
 from ..utils._validation import (
     IntervalNotBool,
     check_confidence_level,
     check_int,
     check_not_strings,
-    check_random_state,
 )
-from ._returns import check_fit_data, empirical_tail, fitted_param, lagged_returns
+from ._returns import check_fit_data, empirical_tail, lagged_returns
 
 
 def historical_simulation(returns, first, levels=(0.975, 0.99), window=250):
@@ -156,13 +157,14 @@ class HistoricalSimulation(BaseEstimator):
         -------
         self : HistoricalSimulation
         """
+        record_fit_params(self)  # what the predictions read, whatever set_params changes
         _, y = check_fit_data(self, X, y, min_rows=self.window)
         self.history_ = y[y.shape[0] - self.window:-1].copy()
         return self
 
     def _windows(self, X):
         series = np.concatenate([self.history_, lagged_returns(self, X)])
-        return np.lib.stride_tricks.sliding_window_view(series, fitted_param(self, "window"))
+        return np.lib.stride_tricks.sliding_window_view(series, fit_param(self, "window"))
 
     def predict_var(self, X, level=0.99):
         """Value-at-risk at ``level``, a positive loss.
@@ -212,7 +214,9 @@ class HistoricalSimulation(BaseEstimator):
         n_draws : int, default=1000
             Draws per row, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -223,6 +227,6 @@ class HistoricalSimulation(BaseEstimator):
         check_memory(2 * 8.0 * windows.shape[0] * n_draws,
                      f"sample_y of {windows.shape[0]} rows with n_draws={n_draws}",
                      "draw fewer per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         picks = rng.randint(windows.shape[1], size=(windows.shape[0], n_draws))
         return np.take_along_axis(windows, picks, axis=1)

@@ -13,9 +13,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
+from ..utils._sampling import draw_random_state
 from ..utils._scaling import center_scale
 from ..utils._state import kept_on_failure
-from ..utils._validation import IntervalNotBool, check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int
 from ..utils._warnings import caller_stacklevel
 
 # Degrees of freedom searched by maximum likelihood: from far heavier tails than any
@@ -274,7 +275,9 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         n_samples : int, default=1
             Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws; an int gives the same samples every time.
+            Seeds the draws; an int gives the same samples every time. None uses the
+            estimator's ``random_state``, and this estimator has none: each call
+            draws afresh.
 
         Returns
         -------
@@ -294,7 +297,7 @@ class StudentTSampler(LogDensityScoreMixin, BaseEstimator):
         # the normals, their product with the scatter's factor, and the draws
         check_memory(3 * 8.0 * n_samples * self.n_features_in_,
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         gaussian = rng.standard_normal((n_samples, self.n_features_in_)) @ self._chol.T
         mixing = np.sqrt(rng.chisquare(self.df_, size=(n_samples, 1)) / self.df_)
         return self.location_ + gaussian / mixing

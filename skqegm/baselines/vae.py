@@ -8,6 +8,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import BaseTorchEstimator
 from ..nn.modules import GaussianHead, gaussian_kl, gaussian_mixture_logpdf
+from ..utils._fit_params import fit_param
 from ..utils._memory import check_memory
 from ..utils._mixins import LogDensityScoreMixin
 from ..utils._validation import IntervalNotBool
@@ -48,7 +49,8 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, training and the density's prior draws.
+        Seeds initialisation, training and the density's prior draws, and the draws of
+        :meth:`sample` when it gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
     device : {"cpu", "cuda", "auto"}, default="cpu"
@@ -164,6 +166,6 @@ class VAESampler(LogDensityScoreMixin, BaseDeepSampler):
 
     def _draw(self, n_samples, generator):
         # The fit's latent_dim, not one set after fit (torch's shape error).
-        z = torch.randn(n_samples, self._fit_param("latent_dim"), generator=generator)
+        z = torch.randn(n_samples, fit_param(self, "latent_dim"), generator=generator)
         mean, scale = self.network_["decoder"](z)
         return mean + scale * torch.randn(mean.shape, generator=generator)

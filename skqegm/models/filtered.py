@@ -261,7 +261,8 @@ class FilteredRiskEstimator(RegressorMixin, BaseEstimator):
 
     def sample_y(self, X, n_draws=None, random_state=None):
         """Draws of ``y`` given each row, shape ``(n_samples, n_draws)``; the arguments
-        are the estimator's."""
+        are the estimator's (``random_state=None`` uses the ``random_state`` of
+        ``estimator``)."""
         Z, sigma = self._standardized(X)
         return sigma[:, None] * self.estimator_.sample_y(Z, n_draws=n_draws,
                                                          random_state=random_state)

@@ -8,10 +8,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.modules import gaussian_mixture_logpdf
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
+from ..utils._fit_params import fit_param
 from ..utils._memory import check_memory, sample_block
 from ..utils._mixins import LogDensityScoreMixin
+from ..utils._sampling import draw_random_state
 from ..utils._tails import tail_thresholds
-from ..utils._validation import IntervalNotBool, check_int, check_random_state
+from ..utils._validation import IntervalNotBool, check_int
 from ._base import BaseQEGM
 from ._noise import NoiseSource, prior_draws
 
@@ -118,8 +120,8 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         Run after the built-in progress report and early stopping; see
         :class:`~skqegm.nn.Callback`.
     random_state : int, RandomState instance or None, default=None
-        Seeds network initialisation, training, circuit weights, simulators and noise;
-        the draws of :meth:`sample` are seeded by its own ``random_state``.
+        Seeds network initialisation, training, circuit weights, simulators and noise,
+        and the draws of :meth:`sample` when it gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
     max_shots : int or None, default=None
@@ -300,7 +302,9 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
             Number of samples, >= 1.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws (latents, noise, measurement shots); an int gives the same
-            samples every time.
+            samples every time. None uses the estimator's ``random_state``: an
+            estimator built with an int gives the same samples at every call, one built
+            with None draws afresh.
 
         Returns
         -------
@@ -312,8 +316,7 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         first ``n`` rows of ``sample(m, random_state=s)`` for ``m > n``: the latents of
         all the draws are drawn before their noise (as in scikit-learn's
         ``KernelDensity.sample``, no prefix property). Draw the largest sample once and
-        slice it. Without ``random_state`` each call draws afresh; the estimator's own
-        ``random_state`` seeds the fit, not the draws.
+        slice it.
         """
         check_is_fitted(self)
         n_samples = check_int(n_samples, "n_samples", min_value=1)
@@ -323,10 +326,10 @@ class QEGMSampler(LogDensityScoreMixin, BaseQEGM):
         check_memory(16.0 * n_samples * n_features + block * self._draw_bytes_per_row(),
                      f"sample(n_samples={n_samples})", "draw fewer samples per call.")
         jobs = self._fitted_jobs()  # under the current max_shots, max_retries, ...
-        rng = check_random_state(random_state)
+        rng = draw_random_state(self, random_state)
         # The noise of the fit, on the fit's backend: the network was trained, and its
         # density computed, under it, whatever set_params changed since.
-        noise = NoiseSource(self._fit_param("noise"), self._fit_param("noise_scale"),
+        noise = NoiseSource(fit_param(self, "noise"), fit_param(self, "noise_scale"),
                             self._fitted_backend(), int(rng.randint(np.iinfo(np.int32).max)),
                             jobs=jobs)
         draws = np.empty((n_samples, n_features))

@@ -20,6 +20,7 @@ from ..nn.modules import float64_copy
 from ..quantum import QuantumLayer
 from ..quantum.runtime import DEFAULT_MAX_RETRIES
 from ..utils._memory import check_memory
+from ..utils._sampling import draw_random_state
 from ..utils._tails import flag_beyond, tail_thresholds
 from ..utils._validation import (
     IntervalNotBool,
@@ -27,7 +28,6 @@ from ..utils._validation import (
     check_int,
     check_not_strings,
     check_option,
-    check_random_state,
     check_real,
 )
 from ..utils._warnings import caller_stacklevel
@@ -155,8 +155,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
     callbacks : list of Callback or None, default=None
         Training settings, as in :class:`~skqegm.QEGMSampler`.
     random_state : int, RandomState instance or None, default=None
-        Seeds network initialisation, training, circuit weights, simulators, noise and the
-        draws of :meth:`sample_y`.
+        Seeds network initialisation, training, circuit weights, simulators, noise, and
+        the draws of :meth:`sample_y` when it gets no ``random_state`` of its own.
     verbose : int, default=0
         ``>= 1`` prints the loss of every epoch.
     entanglement : {"linear", None}, default="linear"
@@ -730,7 +730,8 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         n_draws : int or None, default=None
             Draws per row, >= 1; ``None`` uses the estimator's ``n_draws``.
         random_state : int, RandomState instance or None, default=None
-            Seeds the draws; ``None`` uses the estimator's ``random_state``.
+            Seeds the draws; ``None`` uses the estimator's ``random_state``, so that an
+            estimator built with an int gives the same draws at every call.
 
         Returns
         -------
@@ -750,7 +751,7 @@ class TailRiskEstimator(RegressorMixin, BaseQEGM):
         # the draws, their component indices and standard normals
         check_memory(3 * 8.0 * n_rows * n_draws,
                      f"sample_y of {n_rows} rows with n_draws={n_draws}", "draw fewer per call.")
-        rng = check_random_state(self.random_state if random_state is None else random_state)
+        rng = draw_random_state(self, random_state)
         return sample_mixture(n_draws, *mixture, rng)
 
     def score(self, X, y):

@@ -53,13 +53,19 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
 from ..exceptions import DivergenceWarning
+from ..utils._fit_params import fit_params, record_fit_params
 from ..utils._memory import UNCHECKED_BYTES, check_memory
 from ..utils._scaling import center_scale
 from ..utils._state import restored_on_failure
 from ..utils._threads import single_torch_thread
 from ..utils._validation import DEVICES, RANDOM_STATE, IntervalNotBool, check_device
 from ..utils._warnings import caller_stacklevel
-from .callbacks import Callback, Checkpoint, EarlyStopping, EpochLogger, LRScheduler
+from .callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochLogger,
+    replaces_its_state,
+)
 from .modules import reset_parameters
 from .optim import Adam
 
@@ -463,23 +469,18 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         """
         # The parameters the network is built from, for rebuilding it when the model is
         # loaded: set_params (or a list changed in place) may change them before it is saved.
-        self._network_params = {name: copy.deepcopy(value) for name, value
-                                in self.get_params(deep=False).items() if _plain(value)}
+        record_fit_params(self, {name: copy.deepcopy(value) for name, value
+                                 in self.get_params(deep=False).items() if _plain(value)})
         network = self._make_fitted_network()
         reset_parameters(network, generator)
         return network
-
-    def _fit_param(self, name):
-        """The parameter ``name`` as it was at the last fit (``set_params`` since then
-        changes nothing); its current value where the fit kept none (not plain data)."""
-        return getattr(self, "_network_params", {}).get(name, getattr(self, name))
 
     def _make_fitted_network(self):
         """:meth:`_make_network` from the parameters of the fit (``set_params`` since
         then changes nothing), torch's global random state left as it was."""
         shadow = object.__new__(type(self))
         vars(shadow).update(vars(self))
-        vars(shadow).update(getattr(self, "_network_params", {}))
+        vars(shadow).update(fit_params(self))
         with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
             return shadow._make_network()
 
@@ -602,7 +603,13 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
         weights = state.get("network_")
         if "device" in self._get_param_names():  # saved before the parameter existed
             state = {"device": "cpu", **state}
+        # The parameters of the fit, under their former name in a model saved before.
+        legacy = state.get("_network_params")
+        if legacy is not None:
+            state = {name: value for name, value in state.items() if name != "_network_params"}
         super().__setstate__(state)
+        if legacy is not None:
+            record_fit_params(self, legacy)
         if isinstance(weights, dict):
             network = self._make_fitted_network()
             network.load_state_dict({name: torch.from_numpy(np.array(value))
@@ -653,9 +660,6 @@ def _callbacks_kept_on_failure(estimator):
         raise
 
 
-#: The package's callbacks, which give their attributes new objects at each fit and
-#: never edit the objects of a fit before: theirs need no copy (a subclass's may).
-_STATE_REPLACED = (EarlyStopping, EpochLogger, LRScheduler, Checkpoint)
 #: What a callback may edit in place, whose contents are copied before a fit.
 _EDITABLE = (list, dict, set, bytearray, np.ndarray, torch.Tensor)
 
@@ -664,7 +668,7 @@ def _saved_state(callback, memo):
     """``(attributes, contents)``: a callback's attributes (the objects) and deep copies
     of those it may edit in place, to put back if the fit fails."""
     state = dict(vars(callback))
-    if type(callback) in _STATE_REPLACED:
+    if replaces_its_state(callback):
         return state, {}
     contents = {}
     for name, value in state.items():

@@ -33,6 +33,34 @@ import numpy as np
 logger = logging.getLogger("skqegm")
 
 
+def replaces_its_state(callback):
+    """Whether ``callback`` gives its attributes new objects at each fit and never edits
+    the objects of a fit before, so that they need no copy to be put back when a fit
+    fails.
+
+    True for the package's callbacks, whose classes say so (``_replaces_its_state``);
+    not for a subclass of them, which may edit in place.
+
+    Parameters
+    ----------
+    callback : Callback
+        A callback given to a fit.
+
+    Returns
+    -------
+    replaced : bool
+
+    Examples
+    --------
+    >>> from skqegm.nn.callbacks import EarlyStopping, replaces_its_state
+    >>> class Patient(EarlyStopping):
+    ...     pass
+    >>> replaces_its_state(EarlyStopping()), replaces_its_state(Patient())
+    (True, False)
+    """
+    return bool(vars(type(callback)).get("_replaces_its_state", False))
+
+
 class Callback:
     """Base class of the callbacks: every hook does nothing.
 
@@ -165,6 +193,8 @@ class EarlyStopping(Callback):
     ([False, False, False, True], 2, 4)
     """
 
+    _replaces_its_state = True  # see replaces_its_state
+
     _fitted_attributes = ("best_score_", "best_epoch_", "stopped_epoch_")
 
     def __init__(self, n_iter_no_change=10, tol=1e-4):
@@ -235,6 +265,8 @@ class EpochLogger(Callback):
     Epoch 1/2: loss = ... (... s)
     Epoch 2/2: loss = ... (... s)
     """
+
+    _replaces_its_state = True  # see replaces_its_state
 
     def __init__(self, verbose=0):
         self.verbose = verbose
@@ -318,6 +350,8 @@ class LRScheduler(Callback):
     >>> vae.learning_rate
     0.01
     """
+
+    _replaces_its_state = True  # see replaces_its_state
 
     _fitted_attributes = ("learning_rates_",)
 
@@ -520,6 +554,8 @@ class Checkpoint(Callback):
     >>> sorted(checkpoint.state_dict(4)) == sorted(vae.network_.state_dict())
     True
     """
+
+    _replaces_its_state = True  # see replaces_its_state
 
     _fitted_attributes = ("monitor_", "best_epoch_", "best_score_", "epochs_", "paths_")
 

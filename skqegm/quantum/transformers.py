@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import _check_feature_names_in, check_is_fitted, validate_data
 
+from ..utils._fit_params import fit_param, record_fit_params
 from ..utils._memory import check_memory, rows_per_chunk
 from ..utils._validation import (
     DEVICES,
@@ -162,7 +163,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         self.weights_, self.seed_, self.n_qubits_ = weights, seed, n_qubits
         # What defines the results, kept until a refit whatever set_params changes.
         self._fit_backend = params.pop("backend")
-        self._fit_params = params
+        record_fit_params(self, params)
         self._set_circuit(kind, runner)
         return self
 
@@ -182,7 +183,7 @@ class _QuantumTransformer(BackendPersistenceMixin, TransformerMixin, BaseEstimat
         """
         if name == "backend":
             return fitted_backend(getattr(self, "_fit_backend", self.backend), self.backend)
-        return getattr(self, "_fit_params", {}).get(name, getattr(self, name))
+        return fit_param(self, name)
 
     def _check_width(self, n_qubits, runner, what):
         """Refuse a width whose single row cannot be run, before anything is built."""

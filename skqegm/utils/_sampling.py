@@ -5,9 +5,28 @@ Samplers disagree on how they are seeded: skqegm's ``sample(n, random_state=None
 :meth:`~sklearn.mixture.GaussianMixture.sample` takes none and draws from the estimator's
 own ``random_state``. Code that draws from any of them (the scorers, the pipeline's
 ``sample``) passes its seed through :func:`call_with_random_state`.
+
+skqegm's own draw methods share one rule, :func:`draw_random_state`: a method's
+``random_state=None`` means the estimator's ``random_state`` (as in
+:meth:`~sklearn.mixture.GaussianMixture.sample`).
 """
 
 import inspect
+
+from ._validation import check_random_state
+
+
+def draw_random_state(estimator, random_state):
+    """The ``RandomState`` of a draw method (``sample``, ``sample_y``) of ``estimator``.
+
+    The method's own ``random_state`` when it is given, else the estimator's
+    ``random_state`` parameter (None for an estimator without one): an estimator built
+    with an int draws the same at every call, one built with None draws afresh, and a
+    ``RandomState`` instance, the method's or the estimator's, advances at each call.
+    """
+    if random_state is None:
+        random_state = getattr(estimator, "random_state", None)
+    return check_random_state(random_state)
 
 
 def accepts_random_state(method):
