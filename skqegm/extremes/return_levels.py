@@ -460,7 +460,10 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
       0.51 of the way to the next value, levels exceeded with 0.67 to 0.01 times the
       tail's probability), where the profile covered 0.72-0.79 at 0.67 times and
       0.90-0.93 at 0.3 times. It is exact for an exponential tail only, as
-      the profile. A tail without exceedances has no interval (NaN, with a warning).
+      the profile, and is not centred on the point estimate (the maximum-likelihood
+      level is not the pivot's median): at a ``confidence_level`` far below 0.5 it
+      need not contain it (at 1e-6 it did not, 3 exceedances of 30 rows). A tail
+      without exceedances has no interval (NaN, with a warning).
     - Any other sampler of one feature answers from its draws (``sample``, given
       ``random_state`` when it accepts one), and its interval is a percentile bootstrap:
       ``n_bootstrap`` clones (:func:`sklearn.base.clone`) refitted on resamples of the
