@@ -440,6 +440,12 @@ def test_exponential_tails_of_gpd_get_the_exact_pivot_interval(n, tail_fraction,
             ours = np.sort(sign * (np.array([found.lower[i], found.upper[i]]) - u) / total)
             np.testing.assert_allclose(ours, q, rtol=3e-3, atol=2e-3)  # Monte Carlo's error
     assert result.lower[0] < model.tail_threshold_[1, 0]  # below the threshold: it can miss
+    # The threshold's place is the fit's: a tail_fraction set since (the same k, another
+    # place between the values) changes nothing.
+    model.set_params(tail_fraction=tail_fraction * 0.7)
+    np.testing.assert_array_equal(
+        return_level(model, 1 / probability, observations_per_year=1).lower, result.lower)
+    model.set_params(tail_fraction=tail_fraction)
     # The periods' interval is the levels' inverted: it starts at the level's bound.
     period = return_period(model, result.upper, observations_per_year=1)
     assert period.method == "exponential-pivot"

@@ -7,6 +7,7 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ..baselines._returns import fitted_param
 from ..exceptions import ExtrapolationWarning
 from ..utils._validation import check_int, check_option, check_random_state, check_real
 from ..utils._warnings import caller_stacklevel
@@ -334,8 +335,9 @@ def _threshold_weight(estimator, side, tail):
     tail, or a model without a ``tail_fraction`` whose quantile leaves its exceedances."""
     if not is_exponential_tail(tail):
         return None
-    params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
-    fraction = params.get("tail_fraction")
+    if not hasattr(estimator, "tail_fraction"):
+        return None
+    fraction = fitted_param(estimator, "tail_fraction")  # not one set since the fit
     if not isinstance(fraction, (float, np.floating)) or not 0 < fraction < 0.5:
         return None
     return threshold_weight(*exponential_counts(tail), float(fraction), _SIGN[side])
