@@ -5,6 +5,7 @@ import importlib.util
 import logging
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -200,9 +201,9 @@ def test_exponential_tails_get_profile_likelihood_intervals():
     x = np.arange(30.0).reshape(-1, 1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # fewer than 5 exceedances
-        three = GPDTailSampler(tail_fraction=0.1).fit(x)  # 27, 28, 29 above 26.1
-        mirrored = GPDTailSampler(tail_fraction=0.1).fit(-x)
-        one = GPDTailSampler(tail_fraction=0.03).fit(x)  # 29 above 28.13
+        # The fitted attributes alone (no tail_fraction: the profile, not the pivot).
+        three, mirrored, one = (_attributes(GPDTailSampler(tail_fraction=f).fit(data))
+                                for f, data in ((0.1, x), (0.1, -x), (0.03, x)))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = return_level(three, [100.0, 1000.0], observations_per_year=1)
@@ -235,6 +236,14 @@ def test_exponential_tails_get_profile_likelihood_intervals():
     assert at_threshold == pytest.approx(0.227, abs=1e-3)
     assert _brute_deviance((single.upper - 28.13) / 0.87, 0.02, 1, 30) == pytest.approx(critical,
                                                                               abs=1e-4)
+
+
+def _attributes(model):
+    """The fitted attributes of a generalized Pareto model (the protocol), without its
+    parameters."""
+    names = ("tail_threshold_", "tail_fractions_", "gpd_shape_", "gpd_scale_", "tail_cov_",
+             "n_features_in_")
+    return SimpleNamespace(**{name: getattr(model, name) for name in names})
 
 
 class _ExponentialTail:
@@ -385,10 +394,62 @@ def test_exponential_profile_interval_covers_the_true_level():
         for _ in range(300):
             model = GPDTailSampler(tail_fraction=0.015, body="empirical").fit(
                 rng.laplace(size=(200, 1)))
-            result = return_level(model, 3000.0, observations_per_year=1)
+            result = return_level(_attributes(model), 3000.0, observations_per_year=1)
             hits += result.lower <= true_level <= result.upper
     assert result.method == "exponential-profile"
     assert 0.92 <= hits / 300 <= 0.98, hits / 300
+
+
+def _pivot_quantiles(k, n, weight, log_p, quantiles, draws=2_000_000):
+    """Quantiles of the exponential tail's pivot (level - u) / S by Monte Carlo: V the
+    tail's probability beyond the order statistic below u, Beta(k + 1, n - k); E1 the
+    smallest excess over it (in k / scale), G the others' (Gamma(k - 1))."""
+    rng = np.random.default_rng(0)
+    v, e1 = rng.beta(k + 1, n - k, draws), rng.exponential(size=draws)
+    g = rng.gamma(k - 1, size=draws) if k > 1 else 0.0
+    pivot = (np.log(v) - weight * e1 / k - log_p) / ((1 - weight) * e1 + g)
+    return np.quantile(pivot, quantiles)
+
+
+@pytest.mark.parametrize("n, tail_fraction, k, weight", [(200, 0.01, 2, 0.01),
+                                                          (250, 0.01, 3, 0.51)])
+def test_exponential_tails_of_gpd_get_the_exact_pivot_interval(n, tail_fraction, k, weight):
+    """The threshold is the tail_fraction quantile: the profile likelihood, conditional on
+    it, covered 0.72-0.79 at 95% for levels exceeded with 0.67 times the tail's
+    probability (2,000 Laplace samples each, 200 and 250 rows, 1-3 exceedances; 0.90-0.93
+    at 0.3 times); the pivot 0.94-0.96 at 0.67 to 0.01 times, both sides. Its bounds here
+    against the pivot's quantiles by Monte Carlo."""
+    x = np.random.default_rng(3).laplace(size=(n, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # fewer than 5 exceedances
+        model = GPDTailSampler(tail_fraction=tail_fraction).fit(x)
+    assert np.all(model.n_exceedances_ == k)
+    probability = np.array([0.67, 0.01]) * k / n
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no near-threshold warning: the pivot covers there
+        result = return_level(model, 1 / probability, observations_per_year=1)
+        lower = return_level(model, 1 / probability, observations_per_year=1, side="lower")
+    assert result.method == lower.method == "exponential-pivot"
+    for found, sign in ((result, 1), (lower, -1)):
+        u = model.tail_threshold_[(1 + sign) // 2, 0]
+        total = k * model.gpd_scale_[(1 + sign) // 2, 0]  # the sum of the excesses
+        for i, p in enumerate(probability):
+            # The lower threshold lies as far from its body's side: (n - 1) f and (n - 1)
+            # (1 - f) have fractional parts adding up to 1.
+            q = _pivot_quantiles(k, n, weight, np.log(p), [0.025, 0.975])
+            ours = np.sort(sign * (np.array([found.lower[i], found.upper[i]]) - u) / total)
+            np.testing.assert_allclose(ours, q, rtol=3e-3, atol=2e-3)  # Monte Carlo's error
+    assert result.lower[0] < model.tail_threshold_[1, 0]  # below the threshold: it can miss
+    # The threshold's place is the fit's: a tail_fraction set since (the same k, another
+    # place between the values) changes nothing.
+    model.set_params(tail_fraction=tail_fraction * 0.7)
+    np.testing.assert_array_equal(
+        return_level(model, 1 / probability, observations_per_year=1).lower, result.lower)
+    model.set_params(tail_fraction=tail_fraction)
+    # The periods' interval is the levels' inverted: it starts at the level's bound.
+    period = return_period(model, result.upper, observations_per_year=1)
+    assert period.method == "exponential-pivot"
+    np.testing.assert_allclose(period.lower, 1 / probability, rtol=1e-6)
 
 
 def test_gpd_standard_errors_of_huge_data_stay_finite():
