@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils._fit_params import record_fit_params
 from ..utils._memory import check_memory
 from ..utils._sampling import draw_random_state
 from ..utils._scaling import mean_std
@@ -221,7 +222,7 @@ class GPDTailSampler(DensityMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
         # return_level places the threshold between the data by the fit's tail_fraction.
-        self._fit_params = self.get_params(deep=False)
+        record_fit_params(self)
         self.tail_threshold_ = tail_thresholds(X, tail_fraction=self.tail_fraction)
         inside = ~flag_beyond(X, self.tail_threshold_, "both")
         self._check_bodies(inside)

@@ -7,8 +7,8 @@ import numpy as np
 from scipy.stats import binom
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ..baselines._returns import fitted_param
 from ..exceptions import ExtrapolationWarning
+from ..utils._fit_params import fit_param
 from ..utils._validation import check_int, check_option, check_random_state, check_real
 from ..utils._warnings import caller_stacklevel
 from ._bootstrap import bootstrap, percentile_interval, training_data_mismatch
@@ -337,7 +337,7 @@ def _threshold_weight(estimator, side, tail):
         return None
     if not hasattr(estimator, "tail_fraction"):
         return None
-    fraction = fitted_param(estimator, "tail_fraction")  # not one set since the fit
+    fraction = fit_param(estimator, "tail_fraction")  # not one set since the fit
     if not isinstance(fraction, (float, np.floating)) or not 0 < fraction < 0.5:
         return None
     return threshold_weight(*exponential_counts(tail), float(fraction), _SIGN[side])
@@ -452,7 +452,7 @@ def return_level(estimator, return_period, *, observations_per_year=365.25, side
       a ``UserWarning`` says so where that chance exceeds a quarter of ``1 -
       confidence_level``. A model whose threshold is its ``tail_fraction`` quantile
       of the data (numpy's linear interpolation, as
-      :class:`~skqegm.baselines.GPDTailSampler`'s; its parameter as it is now) gets an
+      :class:`~skqegm.baselines.GPDTailSampler`'s; its parameter as at fit) gets an
       exact interval instead (``method`` ``"exponential-pivot"``): the tail's
       probability beyond the order statistic below the threshold is ``Beta(k + 1, n -
       k)`` and the excesses over it independent exponentials, so ``(level - u) / S``
