@@ -578,3 +578,15 @@ def test_twin_predictions_do_not_hang_on_its_fixed_draws():
     quantiles = np.array(quantiles)
     spread = (quantiles.max(axis=0) - quantiles.min(axis=0)) / np.abs(quantiles).mean(axis=0)
     assert spread.max() < 0.02
+
+
+def test_fit_refuses_sample_weight_naming_the_estimator():
+    # Was "BaseTorchEstimator.fit() got an unexpected keyword argument 'sample_weight'".
+    X, y = np.zeros((10, 1)), np.zeros(10)
+    with pytest.raises(TypeError, match=r"^TailRiskEstimator\.fit\(\) got an unexpected "
+                       r"keyword argument 'sample_weight': TailRiskEstimator does not "
+                       r"support sample_weight\.$"):
+        TailRiskEstimator().fit(X, y, sample_weight=np.ones(10))
+    with pytest.raises(TypeError, match=r"^TailRiskEstimator\.fit\(\) got an unexpected "
+                       r"keyword argument 'epochs'\.$"):
+        TailRiskEstimator().fit(X, y, epochs=3)

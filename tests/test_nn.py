@@ -1161,3 +1161,11 @@ def test_a_subclass_of_a_package_callback_is_put_back_as_a_users_is():
     with pytest.raises(ValueError, match="refused"):
         model.fit(X_MIX[:200])
     assert logger.kept == [1, 2]
+
+
+@pytest.mark.parametrize("cls", TORCH_ESTIMATORS, ids=lambda c: c.__name__)
+def test_fit_argument_errors_name_the_estimator(cls):
+    # Python named the shared base class: "BaseTorchEstimator.fit() got an unexpected ...".
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}\.fit\(\) .*'sample_weight': "
+                       rf"{cls.__name__} does not support sample_weight\.$"):
+        cls().fit(np.zeros((10, 1)), sample_weight=np.ones(10))

@@ -57,6 +57,51 @@ def check_series(x, name, *, min_length=1, allow_inf=False):
     return values
 
 
+def check_same_index(**inputs):
+    """Refuse pandas inputs whose indexes differ: the metrics pair values by position.
+
+    A VaR Series sorted otherwise than the returns, or dated a day off, would otherwise be
+    scored against other days' values and give a plausible wrong figure. A default index
+    (0, 1, ...: a Series made from an array) labels nothing and is not compared, nor is a
+    number or a numpy array.
+
+    Parameters
+    ----------
+    **inputs : dict of str to object
+        The paired inputs by argument name, in the order of the signature.
+
+    Raises
+    ------
+    ValueError
+        If two inputs have non-default pandas indexes that differ (other labels, or the
+        same labels in another order), naming both.
+    """
+    labelled = [(name, _labels(x)) for name, x in inputs.items()]
+    labelled = [(name, index) for name, index in labelled if index is not None]
+    if not labelled:
+        return
+    first, ours = labelled[0]
+    for name, theirs in labelled[1:]:
+        if not ours.equals(theirs):
+            raise ValueError(
+                f"{first} and {name} have different indexes: the metric pairs them by "
+                f"position, which would pair each value of {name} with another row of "
+                f"{first}. Align them first ({name}.reindex({first}.index), or "
+                f"{first}.align({name}, join='inner')), or pass numpy arrays to pair "
+                "them by position.")
+
+
+def _labels(x):
+    """The index of a pandas Series or DataFrame, or ``None`` for another input or a
+    default index (0, 1, ...)."""
+    index = getattr(x, "index", None) if hasattr(x, "iloc") else None
+    if index is None:
+        return None
+    default = (type(index).__name__ == "RangeIndex" and index.start == 0
+               and index.step == 1)
+    return None if default else index
+
+
 def check_flags(y, name, meaning, *, min_length=1):
     """``y`` as a 1-D boolean array of 0/1 flags.
 
@@ -214,6 +259,7 @@ def _check_bounds(intervals, n_samples, name):
 
 
 def check_intervals(y_true, intervals, names=("y_true", "intervals")):
+    check_same_index(**dict(zip(names, (y_true, intervals))))
     y_true = check_series(y_true, names[0])
     return y_true, _check_bounds(intervals, y_true.shape[0], names[1])
 

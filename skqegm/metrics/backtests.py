@@ -18,7 +18,7 @@ from ..utils._validation import (
     check_option,
 )
 from ..utils._warnings import caller_stacklevel
-from ._arrays import check_flags, check_series
+from ._arrays import check_flags, check_same_index, check_series
 
 
 class BacktestResult(NamedTuple):
@@ -117,6 +117,7 @@ def var_exceedances(y, var, side="lower"):
     array([0, 0, 0, 1])
     """
     check_option(side, "side", ("lower", "upper"))
+    check_same_index(y=y, var=var)
     y = check_series(y, "y")
     var = check_forecast(var, "var", y.shape[0])
     if np.all(var < 0):

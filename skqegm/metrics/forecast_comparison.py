@@ -7,7 +7,7 @@ from scipy import stats
 
 from ..utils._scaling import power_of_two_scale
 from ..utils._validation import check_int, check_option
-from ._arrays import check_series
+from ._arrays import check_same_index, check_series
 
 __all__ = ["DieboldMarianoResult", "diebold_mariano_test"]
 
@@ -42,6 +42,7 @@ class DieboldMarianoResult(NamedTuple):
 
 
 def _check_losses(loss_a, loss_b):
+    check_same_index(loss_a=loss_a, loss_b=loss_b)
     a = check_series(loss_a, "loss_a")
     b = check_series(loss_b, "loss_b")
     if a.shape != b.shape:

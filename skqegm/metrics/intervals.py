@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..utils._validation import check_sample_weight
-from ._arrays import check_coverage, check_intervals
+from ._arrays import check_coverage, check_intervals, check_same_index
 
 
 def interval_coverage(y_true, intervals, *, sample_weight=None):
@@ -43,6 +43,7 @@ def interval_coverage(y_true, intervals, *, sample_weight=None):
     ...                   sample_weight=[1, 1, 2, 0])
     0.5
     """
+    check_same_index(y_true=y_true, sample_weight=sample_weight)
     y_true, intervals = check_intervals(y_true, intervals)
     weights = check_sample_weight(sample_weight, y_true.shape[0], against="y_true")
     inside = (intervals[:, 0] <= y_true) & (y_true <= intervals[:, 1])

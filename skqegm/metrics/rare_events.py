@@ -3,10 +3,11 @@
 import numpy as np
 
 from ..utils._validation import check_sample_weight
-from ._arrays import check_flags, check_zero_division, undefined_score
+from ._arrays import check_flags, check_same_index, check_zero_division, undefined_score
 
 
 def _check_pair(y_true, y_pred, sample_weight, zero_division):
+    check_same_index(y_true=y_true, y_pred=y_pred, sample_weight=sample_weight)
     y_true = check_flags(y_true, "y_true", "1 = rare")
     y_pred = check_flags(y_pred, "y_pred", "1 = rare")
     if y_true.shape != y_pred.shape:

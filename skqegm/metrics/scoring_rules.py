@@ -19,7 +19,7 @@ from ..utils._validation import (
     check_option,
     check_sample_weight,
 )
-from ._arrays import check_series
+from ._arrays import check_same_index, check_series
 
 __all__ = ["fz0_loss", "var_pinball_loss"]
 
@@ -48,6 +48,7 @@ def check_var_es(y, var, es, side="lower"):
         not beyond the VaR (``es < var``).
     """
     check_option(side, "side", SIDES)
+    check_same_index(y=y, var=var, es=es)
     y = check_series(y, "y")
     var = check_forecast(var, "var", y.shape[0])
     es = check_forecast(es, "es", y.shape[0])
@@ -136,6 +137,7 @@ def fz0_loss(y, var, es, level, *, side="lower", sample_weight=None, reduce=True
     array([-3.84, 36.16])
     """
     level = check_confidence_level(level)
+    check_same_index(y=y, sample_weight=sample_weight)
     y, var, es = check_var_es(y, var, es, side)
     returns, v, e = _lower_tail(y, var, es, side)
     alpha = 1.0 - level
@@ -200,6 +202,7 @@ def var_pinball_loss(y, var, level, *, side="lower", sample_weight=None, reduce=
     """
     level = check_confidence_level(level)
     check_option(side, "side", SIDES)
+    check_same_index(y=y, var=var, sample_weight=sample_weight)
     y = check_series(y, "y")
     var = check_forecast(var, "var", y.shape[0])
     quantile, alpha = (-var, 1.0 - level) if side == "lower" else (var, level)

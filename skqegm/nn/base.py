@@ -38,6 +38,8 @@ small hooks, as scikit-learn's ``BaseMixture`` and skorch's ``NeuralNet`` do. Re
 
 import contextlib
 import copy
+import functools
+import inspect
 import math
 import threading
 import warnings
@@ -84,6 +86,28 @@ _SUPPORT_ROWS = 64
 # moments and denominator (skqegm.nn.optim), the step's flat gradient, and early
 # stopping's copy of the best epoch. Measured peaks: 31-38 per weight (activations).
 _TRAINING_BYTES_PER_WEIGHT = 28
+
+
+def _fit_named_after_class(fit):
+    """``fit`` whose argument errors name the estimator, not this base class.
+
+    Python names the function's defining class ("BaseTorchEstimator.fit() got an
+    unexpected keyword argument 'sample_weight'"), which every subclass shares.
+    """
+    signature = inspect.signature(fit)
+
+    @functools.wraps(fit)
+    def checked_fit(self, *args, **kwargs):
+        try:
+            signature.bind(self, *args, **kwargs)
+        except TypeError as exc:
+            name = type(self).__name__
+            why = (f": {name} does not support sample_weight" if "sample_weight" in kwargs
+                   else "")
+            raise TypeError(f"{name}.fit() {exc}{why}.") from None
+        return fit(self, *args, **kwargs)
+
+    return checked_fit
 
 
 class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
@@ -178,6 +202,7 @@ class BaseTorchEstimator(BaseEstimator, metaclass=ABCMeta):
     _values_name = "X"
 
     # -- the fit path ---------------------------------------------------------------------------
+    @_fit_named_after_class
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Train the network on ``X`` (and ``y`` for a supervised model).
