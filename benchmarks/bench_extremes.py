@@ -33,11 +33,17 @@ import warnings
 import numpy as np
 from _options import at_least, check_output_folders, quick_sizes  # this folder is on sys.path
 from scipy.optimize import brentq
+from scipy.special import betainc, gammaincinv, roots_legendre
 from scipy.stats import chi2
 
 from skqegm import __version__
 from skqegm.baselines import GPDTailSampler
 from skqegm.extremes import return_level, return_period
+from skqegm.extremes._pot import (  # the pivot's interval as skqegm has it, and its parts
+    _chandrupatla,
+    exponential_counts,
+    exponential_pivot_level_interval,
+)
 
 
 # -- the nested profile likelihood (the reference) -------------------------------------------
@@ -115,6 +121,64 @@ def nested_probability_interval(tail, level, sign, confidence_level):
         upper.append(_deviance_bound(deviance, start, 0.5 * -start, -1e-12, critical))
     shape = np.shape(level)
     return np.exp(np.reshape(lower, shape)), np.exp(np.reshape(upper, shape))
+
+
+def _former_pivot_cdf(k, n, weight):
+    """The pivot's CDF before session 12's speed-up: ``betainc`` at each node."""
+    x, w = roots_legendre(64)
+    u, w = (x + 1) / 2, w / 2
+    e1 = -np.log1p(-u)
+    if k > 1:
+        e1, g = (a.ravel() for a in np.meshgrid(e1, gammaincinv(k - 1, u), indexing="ij"))
+        w = np.outer(w, w).ravel()
+    else:
+        g = np.zeros_like(e1)
+
+    def cdf(y, t):
+        y, t = np.asarray(y)[..., None], np.asarray(t)[..., None]
+        log_v = np.minimum(y + (weight / k + t * (1 - weight)) * e1 + t * g, 0.0)
+        return betainc(k + 1, n - k, np.exp(log_v)) @ w
+
+    return cdf
+
+
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")
+def former_pivot_level_interval(tail, probability, sign, confidence_level, weight):
+    """The pivot's level interval before session 12: every root bracketed from [-1, 1]
+    and searched to a few ulps."""
+    threshold, _, _, scale, _ = tail
+    k, n = exponential_counts(tail)
+    cdf = _former_pivot_cdf(k, n, weight)
+    log_p = np.log(probability)
+    alpha = (1 - confidence_level) / 2
+    targets = np.repeat([alpha, 1 - alpha], len(log_p))
+    log_p2 = np.concatenate([log_p, log_p])
+    f = lambda t: cdf(log_p2, t) - targets  # noqa: E731
+    low, high = np.full_like(targets, -1.0), np.full_like(targets, 1.0)
+    while True:
+        f_low, f_high = f(low), f(high)
+        if not np.any((f_low > 0) | (f_high < 0)):
+            break
+        low, high = (np.where(f_low > 0, 2 * low - high, low),
+                     np.where(f_high < 0, 2 * high - low, high))
+    q = _chandrupatla(f, low, high, f_low, f_high)
+    lower, upper = np.split(threshold + sign * k * scale * q, 2)
+    return (lower, upper) if sign > 0 else (upper, lower)
+
+
+def bench_pivot(k, n, n_values, repeats, weight=0.3):
+    """The exact pivot's level interval of ``n_values`` probabilities (0.67 to 1e-6 times
+    the tail's) of a tail of ``k`` exceedances of ``n`` rows: the former against skqegm's."""
+    fraction = k / n
+    tail = (0.0, fraction, 0.0, 1.0, np.array([[fraction * (1 - fraction) / n]]))
+    probability = np.geomspace(0.67, 1e-6, n_values) * fraction
+    calls = [lambda: former_pivot_level_interval(tail, probability, 1, 0.95, weight),
+             lambda: exponential_pivot_level_interval(tail, probability, 1, 0.95, weight)]
+    old, new = calls[0](), calls[1]()
+    diff = max(np.max(np.abs(a / b - 1)) for a, b in zip(old, new, strict=True))
+    former_ms, ours_ms = _median_ms(calls, repeats)
+    return dict(what="pivot", k=k, n=n, n_values=n_values, former_ms=former_ms,
+                ours_ms=ours_ms, ratio=former_ms / ours_ms, max_difference=float(diff))
 
 
 def pot_tail(model):
@@ -224,6 +288,15 @@ def main(argv=None):
                 records.append(r)
                 print(f"{r['what']:<7}{k:>3}{args.rows:>7}{n_values:>8}{r['nested_ms']:>12.2f}"
                       f"{r['tangent_ms']:>12.2f}{r['ratio']:>8.1f}x{r['max_difference']:>11.1e}")
+    print(f"\nthe exact pivot's level interval (weight 0.3), former (betainc at every node, "
+          f"roots from [-1, 1]) against skqegm's\n{'k':>3}{'n':>7}{'values':>8}"
+          f"{'former ms':>12}{'ours ms':>12}{'ratio':>9}{'max diff':>11}")
+    for k in args.exceedances:
+        for n_values in args.values:
+            r = bench_pivot(k, args.rows, n_values, args.repeats)
+            records.append(r)
+            print(f"{k:>3}{args.rows:>7}{n_values:>8}{r['former_ms']:>12.2f}"
+                  f"{r['ours_ms']:>12.2f}{r['ratio']:>8.1f}x{r['max_difference']:>11.1e}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(records=records, load_average=list(_load())), f, indent=1)
