@@ -18,7 +18,15 @@ Each cell is the median of ``--repeats`` interleaved runs of each (the two alter
 that a loaded machine slows both alike); the table gives the milliseconds of each, their
 ratio and the largest relative difference of the results (of the levels' excesses over the
 threshold, or the scale where larger, and of the periods); the public functions' time
-includes their checks. Run
+includes their checks. A :class:`~skqegm.baselines.GPDTailSampler` gets the exact
+``"exponential-pivot"`` interval since session 12, so the ``tangent`` column now times it.
+
+A second table times the exact pivot's level interval of many probabilities: skqegm's
+(the Beta CDF from a table, the roots bracketed about their interpolation over a grid of
+them) against the former, kept here as :func:`former_pivot_level_interval` (``betainc`` at
+each of 4,096 nodes, every root bracketed from [-1, 1]): milliseconds, ratio and largest
+relative difference. Run with ``PYTHONPATH=.`` from the repository root to time this
+checkout (the script's folder comes first on ``sys.path``). Run
 ``python benchmarks/bench_extremes.py`` (about a minute) or ``--quick``; ``--json PATH``
 writes every figure.
 """

@@ -396,9 +396,9 @@ def threshold_weight(k, n, tail_fraction, sign):
 
 def _log_beta_cdf(a, b):
     """``F(s) = I(exp(s); a, b)``, the Beta CDF of ``log V``, for arrays of ``s <= 0``: a
-    cubic Hermite table on a uniform grid of ``s`` (values and slopes exact at its nodes,
-    error below 1e-10), 0 below ``F = 1e-18``. Evaluating it costs about a tenth of
-    ``betainc``, the pivot's CDF's cost."""
+    cubic Hermite table on a uniform grid of ``s`` (values and slopes exact at its nodes;
+    within 1.5e-12 of ``betainc`` for k = 1-4, n = 30-5,000), ``F = 1e-18`` below its
+    grid. It costs about a seventh of ``betainc``, most of the pivot CDF's time."""
     low = math.log(betaincinv(a, b, 1e-18))
     s = np.linspace(low, 0.0, _BETA_TABLE_CELLS + 1)
     h = -low / _BETA_TABLE_CELLS
@@ -421,7 +421,7 @@ def _log_beta_cdf(a, b):
 
 def _pivot_cdf(k, n, weight):
     """``cdf(y, t) = P(A - t R <= y)`` (see above), broadcast over ``y`` and ``t``:
-    Gauss-Legendre quadrature over the quantiles of E1 and G, V's Beta law in closed form
+    Gauss-Legendre quadrature over the quantiles of E1 and G, V's Beta CDF from a table
     (error about 1e-4, checked against 2,000,000 draws)."""
     x, w = roots_legendre(_QUADRATURE_NODES)
     u, w = (x + 1) / 2, w / 2
