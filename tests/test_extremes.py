@@ -497,6 +497,20 @@ def test_pivot_interval_of_many_values_keeps_the_former_bounds(
     np.testing.assert_allclose(np.array(found)[:, at], [p_lower, p_upper], rtol=1e-4)
 
 
+
+def test_pivot_interval_of_many_repeated_values():
+    """51 probabilities of two values: too few distinct ones to interpolate (it raised
+    ValueError in scipy's PchipInterpolator); the same bounds as each alone."""
+    from skqegm.extremes._pot import exponential_pivot_level_interval
+
+    tail = (1.0, 0.01, 0.0, 0.5, np.array([[0.01 * 0.99 / 200]]))
+    probability = np.r_[np.full(50, 0.005), 0.001]
+    lower, upper = exponential_pivot_level_interval(tail, probability, 1, 0.95, 0.3)
+    alone = exponential_pivot_level_interval(tail, np.array([0.005, 0.001]), 1, 0.95, 0.3)
+    np.testing.assert_allclose(lower[[0, 49, 50]], alone[0][[0, 0, 1]], rtol=1e-10)
+    np.testing.assert_allclose(upper[[0, 49, 50]], alone[1][[0, 0, 1]], rtol=1e-10)
+
+
 def test_gpd_standard_errors_of_huge_data_stay_finite():
     # The scale's variance of data beyond 1e154 overflows float64 (it is beyond its range),
     # but its standard error does not: it was inf, and the period's interval [0, inf]

@@ -486,7 +486,7 @@ def _pivot_roots(f, params, targets):
     every, params_every = np.repeat(targets, len(params)), np.tile(params, len(targets))
     grid = np.unique(np.quantile(params, np.linspace(0, 1, _GRID))) if np.all(
         np.isfinite(params)) else []
-    if len(params) <= 2 * _GRID or len(grid) < 2:
+    if len(params) <= 2 * _GRID or len(grid) < 3:  # the coarse half needs 2
         return _increasing_root(lambda x: f(params_every, x), every,
                                 1.0).reshape(len(targets), -1)
     known = _increasing_root(lambda x: f(np.tile(grid, len(targets)), x),
