@@ -18,7 +18,15 @@ Each cell is the median of ``--repeats`` interleaved runs of each (the two alter
 that a loaded machine slows both alike); the table gives the milliseconds of each, their
 ratio and the largest relative difference of the results (of the levels' excesses over the
 threshold, or the scale where larger, and of the periods); the public functions' time
-includes their checks. Run
+includes their checks. A :class:`~skqegm.baselines.GPDTailSampler` gets the exact
+``"exponential-pivot"`` interval since session 12, so the ``tangent`` column now times it.
+
+A second table times the exact pivot's level interval of many probabilities: skqegm's
+(the Beta CDF from a table, the roots bracketed about their interpolation over a grid of
+them) against the former, kept here as :func:`former_pivot_level_interval` (``betainc`` at
+each of 4,096 nodes, every root bracketed from [-1, 1]): milliseconds, ratio and largest
+relative difference. Run with ``PYTHONPATH=.`` from the repository root to time this
+checkout (the script's folder comes first on ``sys.path``). Run
 ``python benchmarks/bench_extremes.py`` (about a minute) or ``--quick``; ``--json PATH``
 writes every figure.
 """
@@ -33,11 +41,17 @@ import warnings
 import numpy as np
 from _options import at_least, check_output_folders, quick_sizes  # this folder is on sys.path
 from scipy.optimize import brentq
+from scipy.special import betainc, gammaincinv, roots_legendre
 from scipy.stats import chi2
 
 from skqegm import __version__
 from skqegm.baselines import GPDTailSampler
 from skqegm.extremes import return_level, return_period
+from skqegm.extremes._pot import (  # the pivot's interval as skqegm has it, and its parts
+    _chandrupatla,
+    exponential_counts,
+    exponential_pivot_level_interval,
+)
 
 
 # -- the nested profile likelihood (the reference) -------------------------------------------
@@ -115,6 +129,64 @@ def nested_probability_interval(tail, level, sign, confidence_level):
         upper.append(_deviance_bound(deviance, start, 0.5 * -start, -1e-12, critical))
     shape = np.shape(level)
     return np.exp(np.reshape(lower, shape)), np.exp(np.reshape(upper, shape))
+
+
+def _former_pivot_cdf(k, n, weight):
+    """The pivot's CDF before session 12's speed-up: ``betainc`` at each node."""
+    x, w = roots_legendre(64)
+    u, w = (x + 1) / 2, w / 2
+    e1 = -np.log1p(-u)
+    if k > 1:
+        e1, g = (a.ravel() for a in np.meshgrid(e1, gammaincinv(k - 1, u), indexing="ij"))
+        w = np.outer(w, w).ravel()
+    else:
+        g = np.zeros_like(e1)
+
+    def cdf(y, t):
+        y, t = np.asarray(y)[..., None], np.asarray(t)[..., None]
+        log_v = np.minimum(y + (weight / k + t * (1 - weight)) * e1 + t * g, 0.0)
+        return betainc(k + 1, n - k, np.exp(log_v)) @ w
+
+    return cdf
+
+
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")
+def former_pivot_level_interval(tail, probability, sign, confidence_level, weight):
+    """The pivot's level interval before session 12: every root bracketed from [-1, 1]
+    and searched to a few ulps."""
+    threshold, _, _, scale, _ = tail
+    k, n = exponential_counts(tail)
+    cdf = _former_pivot_cdf(k, n, weight)
+    log_p = np.log(probability)
+    alpha = (1 - confidence_level) / 2
+    targets = np.repeat([alpha, 1 - alpha], len(log_p))
+    log_p2 = np.concatenate([log_p, log_p])
+    f = lambda t: cdf(log_p2, t) - targets  # noqa: E731
+    low, high = np.full_like(targets, -1.0), np.full_like(targets, 1.0)
+    while True:
+        f_low, f_high = f(low), f(high)
+        if not np.any((f_low > 0) | (f_high < 0)):
+            break
+        low, high = (np.where(f_low > 0, 2 * low - high, low),
+                     np.where(f_high < 0, 2 * high - low, high))
+    q = _chandrupatla(f, low, high, f_low, f_high)
+    lower, upper = np.split(threshold + sign * k * scale * q, 2)
+    return (lower, upper) if sign > 0 else (upper, lower)
+
+
+def bench_pivot(k, n, n_values, repeats, weight=0.3):
+    """The exact pivot's level interval of ``n_values`` probabilities (0.67 to 1e-6 times
+    the tail's) of a tail of ``k`` exceedances of ``n`` rows: the former against skqegm's."""
+    fraction = k / n
+    tail = (0.0, fraction, 0.0, 1.0, np.array([[fraction * (1 - fraction) / n]]))
+    probability = np.geomspace(0.67, 1e-6, n_values) * fraction
+    calls = [lambda: former_pivot_level_interval(tail, probability, 1, 0.95, weight),
+             lambda: exponential_pivot_level_interval(tail, probability, 1, 0.95, weight)]
+    old, new = calls[0](), calls[1]()
+    diff = max(np.max(np.abs(a / b - 1)) for a, b in zip(old, new, strict=True))
+    former_ms, ours_ms = _median_ms(calls, repeats)
+    return dict(what="pivot", k=k, n=n, n_values=n_values, former_ms=former_ms,
+                ours_ms=ours_ms, ratio=former_ms / ours_ms, max_difference=float(diff))
 
 
 def pot_tail(model):
@@ -224,6 +296,15 @@ def main(argv=None):
                 records.append(r)
                 print(f"{r['what']:<7}{k:>3}{args.rows:>7}{n_values:>8}{r['nested_ms']:>12.2f}"
                       f"{r['tangent_ms']:>12.2f}{r['ratio']:>8.1f}x{r['max_difference']:>11.1e}")
+    print(f"\nthe exact pivot's level interval (weight 0.3), former (betainc at every node, "
+          f"roots from [-1, 1]) against skqegm's\n{'k':>3}{'n':>7}{'values':>8}"
+          f"{'former ms':>12}{'ours ms':>12}{'ratio':>9}{'max diff':>11}")
+    for k in args.exceedances:
+        for n_values in args.values:
+            r = bench_pivot(k, args.rows, n_values, args.repeats)
+            records.append(r)
+            print(f"{k:>3}{args.rows:>7}{n_values:>8}{r['former_ms']:>12.2f}"
+                  f"{r['ours_ms']:>12.2f}{r['ratio']:>8.1f}x{r['max_difference']:>11.1e}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(records=records, load_average=list(_load())), f, indent=1)

@@ -452,6 +452,65 @@ def test_exponential_tails_of_gpd_get_the_exact_pivot_interval(n, tail_fraction,
     np.testing.assert_allclose(period.lower, 1 / probability, rtol=1e-6)
 
 
+
+# Bounds of the pivot's interval from the code before its speed-up (session 12: the Beta
+# CDF by betainc at each of 4,096 nodes, every root searched from [-1, 1]), at the
+# probabilities 0.67 to 1e-6 times the tail's (60, geometric; items 0, 7, 30, 59) and the
+# levels u + sign (0.025 to 20) scale (60, linear): (k, n, weight, confidence, sign,
+# levels' lower and upper bounds, probabilities' lower and upper bounds).
+_PIVOT_BEFORE = [
+    (1, 30, 0.0, 0.95, 1, [-0.3822937776, 1.195220913, 2.010701685, 2.915116425],
+     [18.4602096, 48.3779199, 150.4440461, 272.6722032],
+     [0.007761244554, 9.760617984e-10, 3.215141618e-34, 4.360753285e-65],
+     [0.1645008803, 0.07468699101, 0.03558616573, 0.01927541338]),
+    (3, 5000, 0.7, 0.999, -1, [-10.93591523, -32.19450461, -108.2735153, -204.8436983],
+     [5.410039856, 1.387350818, 0.01432852742, -0.9467623119],
+     [4.408420228e-05, 2.590479577e-11, 3.865657402e-35, 3.509085019e-65],
+     [0.0023925867, 0.001124181262, 0.0004680160801, 0.000212544767]),
+    (4, 200, 0.3, 0.5, 1, [1.077791251, 1.808414849, 4.051083712, 6.846455761],
+     [1.50098608, 2.788546191, 7.25102356, 12.89995177],
+     [0.01485766401, 6.835783289e-05, 7.124679492e-13, 5.974868129e-23],
+     [0.0277828415, 0.001332542895, 1.485402225e-07, 1.571776807e-12]),
+]
+
+
+@pytest.mark.parametrize("k, n, weight, confidence, sign, lower, upper, p_lower, p_upper",
+                         _PIVOT_BEFORE)
+def test_pivot_interval_of_many_values_keeps_the_former_bounds(
+        k, n, weight, confidence, sign, lower, upper, p_lower, p_upper):
+    """The pivot's bounds for 60 probabilities or levels at once (the Beta CDF from a table,
+    the roots bracketed about their interpolation over a grid of them: 22 times faster for
+    200 levels, benchmarks/bench_extremes.py) within 1e-4 of the former (2e-10 on a grid
+    of k = 1-4, n = 30-5,000, weights 0-1, confidence 0.5-0.999, both sides)."""
+    from skqegm.extremes._pot import (
+        exponential_pivot_level_interval,
+        exponential_pivot_probability_interval,
+    )
+    fraction = k / n
+    tail = (1.0, fraction, 0.0, 0.5, np.array([[fraction * (1 - fraction) / n]]))
+    at = [0, 7, 30, 59]
+    found = exponential_pivot_level_interval(
+        tail, np.geomspace(0.67, 1e-6, 60) * fraction, sign, confidence, weight)
+    np.testing.assert_allclose(np.array(found)[:, at], [lower, upper], rtol=1e-4)
+    found = exponential_pivot_probability_interval(
+        tail, 1 + sign * np.linspace(0.05, 40, 60) * 0.5, sign, confidence, weight)
+    np.testing.assert_allclose(np.array(found)[:, at], [p_lower, p_upper], rtol=1e-4)
+
+
+
+def test_pivot_interval_of_many_repeated_values():
+    """51 probabilities of two values: too few distinct ones to interpolate (it raised
+    ValueError in scipy's PchipInterpolator); the same bounds as each alone."""
+    from skqegm.extremes._pot import exponential_pivot_level_interval
+
+    tail = (1.0, 0.01, 0.0, 0.5, np.array([[0.01 * 0.99 / 200]]))
+    probability = np.r_[np.full(50, 0.005), 0.001]
+    lower, upper = exponential_pivot_level_interval(tail, probability, 1, 0.95, 0.3)
+    alone = exponential_pivot_level_interval(tail, np.array([0.005, 0.001]), 1, 0.95, 0.3)
+    np.testing.assert_allclose(lower[[0, 49, 50]], alone[0][[0, 0, 1]], rtol=1e-10)
+    np.testing.assert_allclose(upper[[0, 49, 50]], alone[1][[0, 0, 1]], rtol=1e-10)
+
+
 def test_gpd_standard_errors_of_huge_data_stay_finite():
     # The scale's variance of data beyond 1e154 overflows float64 (it is beyond its range),
     # but its standard error does not: it was inf, and the period's interval [0, inf]
